@@ -1,0 +1,1 @@
+//! Caffe importer: reader (protobuf + prototxt) and converter to a zoo graph.

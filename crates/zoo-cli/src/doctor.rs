@@ -1,0 +1,146 @@
+//! `zoo doctor`: what libtorch and CUDA look like from here.
+
+use anyhow::Result;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    zoo_version: &'static str,
+    libtorch_version: Option<String>,
+    libtorch_path: Option<PathBuf>,
+    cuda_available: bool,
+    cuda_device_count: i64,
+    cuda_devices: Vec<String>,
+    cudnn_available: bool,
+    threads: i32,
+    zoo_home: PathBuf,
+    registry: String,
+}
+
+pub fn run(args: DoctorArgs) -> Result<()> {
+    let libtorch_path = loaded_library_dir("libtorch_cpu.so");
+    let libtorch_version = libtorch_path.as_ref().and_then(|dir| torch_version(dir));
+    let cuda_available = tch::Cuda::is_available();
+    let cuda_device_count = if cuda_available { tch::Cuda::device_count() } else { 0 };
+    let report = Report {
+        zoo_version: env!("CARGO_PKG_VERSION"),
+        libtorch_version,
+        libtorch_path,
+        cuda_available,
+        cuda_device_count,
+        cuda_devices: cuda_device_names(cuda_device_count),
+        cudnn_available: tch::Cuda::cudnn_is_available(),
+        threads: tch::get_num_threads(),
+        zoo_home: crate::settings::zoo_home(),
+        registry: crate::settings::registry_url(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+    println!("zoo          {}", report.zoo_version);
+    println!("libtorch     {}", or_unknown(&report.libtorch_version));
+    if let Some(path) = &report.libtorch_path {
+        println!("  loaded from {}", path.display());
+    }
+    println!(
+        "CUDA         {}",
+        if report.cuda_available {
+            format!("available, {} device(s)", report.cuda_device_count)
+        } else {
+            "not available".to_string()
+        }
+    );
+    for (index, name) in report.cuda_devices.iter().enumerate() {
+        println!("  cuda:{index}     {name}");
+    }
+    println!(
+        "cuDNN        {}",
+        if report.cudnn_available { "available" } else { "not available" }
+    );
+    println!("threads      {}", report.threads);
+    println!("ZOO_HOME     {}", report.zoo_home.display());
+    println!("ZOO_REGISTRY {}", report.registry);
+    Ok(())
+}
+
+/// The folder of a shared library this process has loaded, read from
+/// `/proc/self/maps` (so it reports what was really loaded, not what was
+/// configured at build time).
+fn loaded_library_dir(file_name: &str) -> Option<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .map(PathBuf::from)
+        .find(|path| path.file_name().is_some_and(|n| n == file_name))
+        .and_then(|path| path.parent().map(PathBuf::from))
+}
+
+/// The version of the torch package that owns a libtorch `lib/` folder:
+/// pip's wheel has `torch/version.py`, a plain libtorch has `build-version`.
+fn torch_version(lib_dir: &std::path::Path) -> Option<String> {
+    let root = lib_dir.parent()?;
+    if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("__version__") {
+                let value = rest.trim_start_matches([' ', '=', ':', 's', 't', 'r']).trim();
+                return Some(value.trim_matches(['\'', '"']).to_string());
+            }
+        }
+    }
+    std::fs::read_to_string(root.join("build-version"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Device names through the CUDA driver API (libtorch does not expose them):
+/// `cuInit`, `cuDeviceGet`, `cuDeviceGetName` from `libcuda.so.1`.
+fn cuda_device_names(count: i64) -> Vec<String> {
+    if count <= 0 {
+        return Vec::new();
+    }
+    type CuInit = unsafe extern "C" fn(u32) -> i32;
+    type CuDeviceGet = unsafe extern "C" fn(*mut i32, i32) -> i32;
+    type CuDeviceGetName = unsafe extern "C" fn(*mut std::ffi::c_char, i32, i32) -> i32;
+    let unknown = || (0..count).map(|_| "unknown device".to_string()).collect();
+    // SAFETY: libcuda.so.1 is the NVIDIA driver library; the three symbols have
+    // the C signatures declared above (cuda.h), and buffers are sized for them.
+    unsafe {
+        let Ok(lib) = libloading::Library::new("libcuda.so.1") else {
+            return unknown();
+        };
+        let (Ok(init), Ok(get), Ok(get_name)) = (
+            lib.get::<CuInit>(b"cuInit\0"),
+            lib.get::<CuDeviceGet>(b"cuDeviceGet\0"),
+            lib.get::<CuDeviceGetName>(b"cuDeviceGetName\0"),
+        ) else {
+            return unknown();
+        };
+        if init(0) != 0 {
+            return unknown();
+        }
+        (0..count)
+            .map(|index| {
+                let mut device = 0i32;
+                let mut name = [0 as std::ffi::c_char; 256];
+                if get(&mut device, index as i32) != 0
+                    || get_name(name.as_mut_ptr(), name.len() as i32, device) != 0
+                {
+                    return "unknown device".to_string();
+                }
+                std::ffi::CStr::from_ptr(name.as_ptr())
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,37 @@
+//! `zoo`: the command-line client. Each command group lives in its own module;
+//! this file only parses arguments and dispatches.
+
+mod doctor;
+mod settings;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "zoo", version, about = "A model zoo and package registry for neural networks")]
+struct Cli {
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Print more about what zoo does.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show libtorch, CUDA and where zoo keeps its data.
+    Doctor(doctor::DoctorArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Doctor(args) => doctor::run(args),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,1 @@
+//! zoo registry client: HTTP, resolver, store, install.

@@ -1,0 +1,1 @@
+//! zoo package format: manifest, semver, deterministic archives, checksums.

@@ -1,0 +1,1 @@
+fn main() { zoo_torch_build::link_libtorch(); }

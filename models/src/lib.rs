@@ -1,0 +1,1 @@
+//! zoo built-in model architectures.

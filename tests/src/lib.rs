@@ -1,0 +1,1 @@
+//! Harness for the end-to-end tests: locates the built binaries, starts registries.

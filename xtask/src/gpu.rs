@@ -1,0 +1,44 @@
+//! `cargo xtask gpu-check`: builds `zoo` here and lays out `.gpu-check/` with
+//! the binary and one script. A GPU machine (torch 2.11.0, no cargo) runs that
+//! script against its own torch libraries; the rpath from here does not exist
+//! there, so the script sets LD_LIBRARY_PATH to that machine's torch/lib.
+
+use crate::cmd;
+use anyhow::{Context, Result};
+
+const SCRIPT: &str = r#"#!/usr/bin/env bash
+# Runs on the GPU machine from the repository root: `bash .gpu-check/run.sh`.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+torch_lib=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)
+if [ -z "$torch_lib" ]; then
+  torch_lib=$(ls -d /opt/torch/.venv/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1)
+fi
+echo "torch lib: $torch_lib"
+export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | head -3
+echo "== ldd zoo (torch libraries)"
+ldd "$here/zoo" | grep -E 'libtorch|libc10' 
+status=0
+echo "== zoo doctor"
+"$here/zoo" doctor || status=1
+echo "== zoo doctor --parity cuda"
+"$here/zoo" doctor --parity cuda || status=1
+echo "gpu-check exit status: $status"
+exit $status
+"#;
+
+pub fn run(_args: &[String]) -> Result<()> {
+    crate::setup::run()?;
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli"]))?;
+    let root = cmd::root();
+    let dir = root.join(".gpu-check");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::copy(root.join("target/release/zoo"), dir.join("zoo"))
+        .context("copying target/release/zoo")?;
+    std::fs::write(dir.join("run.sh"), SCRIPT).context("writing .gpu-check/run.sh")?;
+    println!("prepared {}", dir.display());
+    println!("on the GPU machine, from the repository root (carry .gpu-check):");
+    println!("  bash .gpu-check/run.sh");
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! `cargo xtask …`: the project's own automation. It must build and run before
+//! libtorch exists, so it depends on nothing that links tch.
+
+mod bench;
+mod cmd;
+mod demo;
+mod gpu;
+mod python;
+mod setup;
+mod test;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  setup       install libtorch (torch==2.11.0 from PyPI) into .venv; idempotent
+  test        setup, cargo fmt --check, clippy -D warnings, build, all tests
+  demo        setup, build, start a local registry, publish, install, run
+  fixtures    regenerate the golden files from Chainer 7.8.1 (own venv)
+  train M     train a built-in model on synthetic data (see models/README.md)
+  bench B     benchmarks side by side with their peers (see BENCHMARKS.md)
+  fuzz        run each cargo-fuzz target briefly
+  gpu-check   build here and prepare the CUDA check for a GPU machine
+";
+
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("xtask: error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    let rest = &args[1..];
+    match command.as_str() {
+        "setup" => setup::run().map(|_| ()),
+        "test" => test::run(rest),
+        "demo" => demo::run(rest),
+        "fixtures" => python::fixtures(rest),
+        "gpu-check" => gpu::run(rest),
+        "bench" => bench::run(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
