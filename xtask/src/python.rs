@@ -20,7 +20,10 @@ pub fn chainer_python() -> Result<PathBuf> {
     let venv = root.join(".venv-chainer");
     let python = venv.join("bin/python");
     let ready = Command::new(&python)
-        .args(["-c", "import chainer, numpy; assert chainer.__version__ == '7.8.1'"])
+        .args([
+            "-c",
+            "import chainer, numpy; assert chainer.__version__ == '7.8.1'",
+        ])
         .status()
         .is_ok_and(|s| s.success());
     if ready {

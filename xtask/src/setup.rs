@@ -15,7 +15,10 @@ pub fn run() -> Result<PathBuf> {
     let venv = root.join(".venv");
     let link = venv.join("torch");
     if installed_version(&link).as_deref() == Some(TORCH_VERSION) {
-        eprintln!("libtorch {TORCH_VERSION} is installed at {}", link.display());
+        eprintln!(
+            "libtorch {TORCH_VERSION} is installed at {}",
+            link.display()
+        );
         return Ok(link);
     }
     if !venv.join("bin/python").exists() {

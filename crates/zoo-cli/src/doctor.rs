@@ -29,7 +29,11 @@ pub fn run(args: DoctorArgs) -> Result<()> {
     let libtorch_path = loaded_library_dir("libtorch_cpu.so");
     let libtorch_version = libtorch_path.as_ref().and_then(|dir| torch_version(dir));
     let cuda_available = tch::Cuda::is_available();
-    let cuda_device_count = if cuda_available { tch::Cuda::device_count() } else { 0 };
+    let cuda_device_count = if cuda_available {
+        tch::Cuda::device_count()
+    } else {
+        0
+    };
     let report = Report {
         zoo_version: env!("CARGO_PKG_VERSION"),
         libtorch_version,
@@ -65,7 +69,11 @@ pub fn run(args: DoctorArgs) -> Result<()> {
     }
     println!(
         "cuDNN        {}",
-        if report.cudnn_available { "available" } else { "not available" }
+        if report.cudnn_available {
+            "available"
+        } else {
+            "not available"
+        }
     );
     println!("threads      {}", report.threads);
     println!("ZOO_HOME     {}", report.zoo_home.display());
@@ -92,7 +100,9 @@ fn torch_version(lib_dir: &std::path::Path) -> Option<String> {
     if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("__version__") {
-                let value = rest.trim_start_matches([' ', '=', ':', 's', 't', 'r']).trim();
+                let value = rest
+                    .trim_start_matches([' ', '=', ':', 's', 't', 'r'])
+                    .trim();
                 return Some(value.trim_matches(['\'', '"']).to_string());
             }
         }

@@ -7,7 +7,11 @@ mod settings;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "zoo", version, about = "A model zoo and package registry for neural networks")]
+#[command(
+    name = "zoo",
+    version,
+    about = "A model zoo and package registry for neural networks"
+)]
 struct Cli {
     /// Print only errors.
     #[arg(long, short, global = true)]

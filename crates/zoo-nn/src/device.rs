@@ -38,7 +38,13 @@ mod tests {
     #[test]
     fn parses_cpu_and_rejects_garbage() {
         assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
-        assert!(matches!(parse_device("gpu"), Err(NnError::InvalidDevice(_))));
-        assert!(matches!(parse_device("cuda:x"), Err(NnError::InvalidDevice(_))));
+        assert!(matches!(
+            parse_device("gpu"),
+            Err(NnError::InvalidDevice(_))
+        ));
+        assert!(matches!(
+            parse_device("cuda:x"),
+            Err(NnError::InvalidDevice(_))
+        ));
     }
 }

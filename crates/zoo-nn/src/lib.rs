@@ -11,6 +11,7 @@ pub mod device;
 pub mod error;
 pub mod link;
 pub mod model;
+pub mod synthetic;
 
 pub use device::parse_device;
 pub use error::{NnError, Result};

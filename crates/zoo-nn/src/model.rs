@@ -13,7 +13,8 @@ pub trait Model {
     /// Runs the model in test mode. `outputs` names the tensors wanted (any
     /// named intermediate the model exposes); empty means `default_outputs`.
     /// Wrong names, shapes or dtypes are errors naming the input, never panics.
-    fn run(&self, inputs: &[(String, Tensor)], outputs: &[String]) -> Result<Vec<(String, Tensor)>>;
+    fn run(&self, inputs: &[(String, Tensor)], outputs: &[String])
+    -> Result<Vec<(String, Tensor)>>;
     /// The device the model's parameters live on.
     fn device(&self) -> Device;
 }
