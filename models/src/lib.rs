@@ -1,1 +1,32 @@
-//! zoo built-in model architectures.
+//! zoo's built-in model architectures, the synthetic data they are trained on,
+//! their training loops and the loader that turns a package folder into a
+//! runnable [`zoo_nn::Model`].
+//!
+//! * [`vgg`]: VGG16/VGG19 with Caffe's layer names (and the small "VGG-mini");
+//! * [`peephole`]: Chainer's StatefulPeepholeLSTM + a linear readout, the
+//!   interval-reproduction timing model;
+//! * [`nested_rnn`]: the nested-RNN video detector (inner RNN over objects,
+//!   outer RNN over frames);
+//! * [`cell_counter`]: the FCRN-A-small density-map cell counter;
+//! * [`package`]: `load_package(dir, device)` / `load_installed(home, name, req, device)`.
+//!
+//! Parameters are named like Chainer's (`conv1_1/W`, `upward/b`) in files and
+//! like tch's (`conv1_1.W`) inside a `VarStore`; [`params`] converts.
+
+pub mod card;
+pub mod cell_counter;
+pub mod data;
+pub mod error;
+pub mod image_io;
+pub mod inputs;
+pub mod metrics;
+pub mod nested_rnn;
+pub mod package;
+pub mod params;
+pub mod peephole;
+pub mod rng;
+pub mod train;
+pub mod vgg;
+
+pub use error::{ModelError, Result};
+pub use package::{Architecture, BuiltinModel, LoadedPackage, load_installed, load_package};

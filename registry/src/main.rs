@@ -1,4 +1,22 @@
-//! `zoo-registry`: the registry server.
-fn main() {
-    println!("zoo-registry {}", env!("CARGO_PKG_VERSION"));
+//! `zoo-registry`: parses the command line and dispatches.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("zoo_registry=info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => cli::serve(args).await,
+        Command::User(command) => cli::user(command),
+        Command::Token(command) => cli::token(command),
+    }
 }

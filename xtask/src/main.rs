@@ -8,6 +8,7 @@ mod gpu;
 mod python;
 mod setup;
 mod test;
+mod train;
 
 use anyhow::{Result, bail};
 
@@ -45,6 +46,7 @@ fn run() -> Result<()> {
         "fixtures" => python::fixtures(rest),
         "gpu-check" => gpu::run(rest),
         "bench" => bench::run(rest),
+        "train" => train::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -9,7 +9,15 @@ pub struct DoctorArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also run several links on DEVICE (e.g. `cuda`) and on the CPU with the
+    /// same weights and report the largest difference; fails above 1e-4.
+    #[arg(long, value_name = "DEVICE")]
+    parity: Option<String>,
 }
+
+/// The largest |CPU − device| accepted by `--parity` (f32 kernels differ in
+/// summation order, not in semantics).
+const PARITY_TOLERANCE: f64 = 1e-4;
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -48,8 +56,40 @@ pub fn run(args: DoctorArgs) -> Result<()> {
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    } else {
+        print_report(&report);
     }
+    match args.parity {
+        Some(device) => parity(&device),
+        None => Ok(()),
+    }
+}
+
+/// Compares links on `device` with the CPU; an error when any differs.
+fn parity(device_name: &str) -> Result<()> {
+    let device = zoo_nn::parse_device(device_name)?;
+    let checks = zoo_nn::parity::compare_devices(device)?;
+    println!("parity       {device_name} vs cpu (max abs diff, tolerance {PARITY_TOLERANCE:e})");
+    let mut failed = Vec::new();
+    for check in &checks {
+        let ok = check.max_abs_diff <= PARITY_TOLERANCE;
+        println!(
+            "  {:<28} {:.3e} {}",
+            check.name,
+            check.max_abs_diff,
+            if ok { "ok" } else { "FAILED" }
+        );
+        if !ok {
+            failed.push(check.name.clone());
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("{device_name} differs from the CPU in: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+fn print_report(report: &Report) {
     let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
     println!("zoo          {}", report.zoo_version);
     println!("libtorch     {}", or_unknown(&report.libtorch_version));
@@ -78,7 +118,6 @@ pub fn run(args: DoctorArgs) -> Result<()> {
     println!("threads      {}", report.threads);
     println!("ZOO_HOME     {}", report.zoo_home.display());
     println!("ZOO_REGISTRY {}", report.registry);
-    Ok(())
 }
 
 /// The folder of a shared library this process has loaded, read from

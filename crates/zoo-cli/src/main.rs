@@ -2,6 +2,9 @@
 //! this file only parses arguments and dispatches.
 
 mod doctor;
+mod import;
+mod packages;
+mod run;
 mod settings;
 
 use clap::{Parser, Subcommand};
@@ -27,12 +30,28 @@ struct Cli {
 enum Command {
     /// Show libtorch, CUDA and where zoo keeps its data.
     Doctor(doctor::DoctorArgs),
+    /// Convert a model from another framework into a zoo package.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    #[command(flatten)]
+    Packages(packages::PackageCommand),
+    /// Run a model package on images, sequences, videos or .npy tensors.
+    Run(run::RunArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Doctor(args) => doctor::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Import(command) => import::run(command, cli.quiet),
+        Command::Packages(command) => packages::run(
+            command,
+            packages::Output {
+                quiet: cli.quiet,
+                verbose: cli.verbose,
+            },
+        ),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

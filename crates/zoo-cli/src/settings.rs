@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 /// The default registry when neither `--registry`, `ZOO_REGISTRY` nor the
 /// config file names one.
-pub const DEFAULT_REGISTRY: &str = "http://127.0.0.1:7878";
+pub const DEFAULT_REGISTRY: &str = zoo_client::config::DEFAULT_REGISTRY;
 
 /// `ZOO_HOME`, or `~/.zoo`.
 pub fn zoo_home() -> PathBuf {
@@ -16,10 +16,15 @@ pub fn zoo_home() -> PathBuf {
         .join(".zoo")
 }
 
-/// `ZOO_REGISTRY`, or the default.
+/// `ZOO_REGISTRY`, then the config file (see `zoo_client::config`), or the
+/// default.
 pub fn registry_url() -> String {
-    std::env::var("ZOO_REGISTRY")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_REGISTRY.to_string())
+    zoo_client::Config::load(&Default::default())
+        .map(|config| config.registry)
+        .unwrap_or_else(|_| {
+            std::env::var("ZOO_REGISTRY")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| DEFAULT_REGISTRY.to_string())
+        })
 }

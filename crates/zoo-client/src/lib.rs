@@ -1,1 +1,178 @@
-//! zoo registry client: HTTP, resolver, store, install.
+//! zoo registry client: HTTP, resolver, store, install. No torch.
+//!
+//! [`Store::find_installed`] is what the model loaders use; [`Client`] ties
+//! configuration, HTTP, the index cache and the store together for the CLI.
+
+pub mod api;
+pub mod config;
+pub mod download;
+pub mod error;
+pub mod fsutil;
+pub mod http;
+pub mod index;
+pub mod install;
+pub mod lockfile;
+pub mod progress;
+pub mod resolve;
+pub mod store;
+
+pub use config::{Config, Overrides};
+pub use error::{Error, Result};
+pub use install::Installed;
+pub use lockfile::{LockedPackage, Lockfile};
+pub use progress::{Bar, Progress, Silent};
+pub use store::{InstalledPackage, Store};
+
+use semver::VersionReq;
+use std::path::PathBuf;
+
+/// Parses `name` or `name@req` (`req` is a semver requirement, `1.2` means
+/// `^1.2`, `=1.2.3` an exact version).
+pub fn parse_spec(spec: &str) -> Result<(String, VersionReq)> {
+    let (name, req) = match spec.split_once('@') {
+        Some((name, req)) => {
+            let parsed = VersionReq::parse(req).map_err(|e| {
+                Error::Invalid(format!(
+                    "`{spec}`: `{req}` is not a version requirement: {e}"
+                ))
+            })?;
+            (name, parsed)
+        }
+        None => (spec, VersionReq::STAR),
+    };
+    zoo_format::validate_name(name)
+        .map_err(|why| Error::Invalid(format!("`{spec}`: invalid package name: {why}")))?;
+    Ok((name.to_string(), req))
+}
+
+/// What `zoo install` asks for.
+#[derive(Debug, Default, Clone)]
+pub struct InstallRequest {
+    /// Requested packages; empty means "the project's zoo.toml dependencies
+    /// and lockfile".
+    pub specs: Vec<(String, VersionReq)>,
+    /// The project's lockfile (read for pins, then rewritten).
+    pub lockfile: Option<PathBuf>,
+}
+
+/// What `zoo install` did.
+#[derive(Debug, Clone)]
+pub struct InstallReport {
+    pub installed: Vec<Installed>,
+    pub lockfile: Option<PathBuf>,
+}
+
+/// Configuration, HTTP, index cache and store of one zoo invocation.
+pub struct Client {
+    pub config: Config,
+    pub http: http::Http,
+    pub store: Store,
+    pub index: index::Index,
+}
+
+impl Client {
+    pub fn new(config: Config) -> Result<Client> {
+        let http = http::Http::new(config.token.clone())?;
+        let store = Store::open(&config.home)?;
+        let index = index::Index::new(http.clone(), &store, &config.registry, config.offline);
+        Ok(Client {
+            config,
+            http,
+            store,
+            index,
+        })
+    }
+
+    pub fn api(&self) -> api::Api<'_> {
+        api::Api {
+            http: &self.http,
+            registry: &self.config.registry,
+        }
+    }
+
+    /// Resolves and installs; writes the lockfile when there is one.
+    pub fn install(
+        &self,
+        request: &InstallRequest,
+        progress: &dyn Progress,
+    ) -> Result<InstallReport> {
+        let lock = match &request.lockfile {
+            Some(path) => lockfile::Lockfile::load(path)?,
+            None => None,
+        };
+        let mut requirements = request.specs.clone();
+        if requirements.is_empty() {
+            requirements = project_requirements(request.lockfile.as_deref(), lock.as_ref())?;
+        }
+        if requirements.is_empty() {
+            return Err(Error::Invalid(
+                "nothing to install: name packages (`zoo install NAME[@REQ]`) or run in a project whose zoo.toml has [dependencies]".into(),
+            ));
+        }
+        let resolution = resolve::Request {
+            requirements,
+            pins: lock.as_ref().map(Lockfile::pins).unwrap_or_default(),
+        };
+        let entries = resolve::resolve(&self.index, &resolution)?;
+        if let Some(lock) = &lock {
+            for entry in &entries {
+                if let Some(pinned) = lock.archive_sha256(&entry.name, &entry.vers)
+                    && pinned != entry.archive.sha256
+                {
+                    return Err(Error::Invalid(format!(
+                        "{}@{}: the registry's archive (sha256 {}) differs from the one in the lockfile (sha256 {pinned})",
+                        entry.name, entry.vers, entry.archive.sha256
+                    )));
+                }
+            }
+        }
+        let installed =
+            install::install_entries(&self.http, &self.index, &self.store, &entries, progress)?;
+        if let Some(path) = &request.lockfile {
+            let mut lock = lock.unwrap_or_default();
+            for entry in &entries {
+                lock.pin(LockedPackage {
+                    name: zoo_format::normalize_name(&entry.name),
+                    version: entry.vers.clone(),
+                    archive_sha256: entry.archive.sha256.clone(),
+                });
+            }
+            lock.save(path)?;
+        }
+        Ok(InstallReport {
+            installed,
+            lockfile: request.lockfile.clone(),
+        })
+    }
+}
+
+/// The dependencies of the project next to the lockfile (its zoo.toml), plus
+/// everything the lockfile pins.
+fn project_requirements(
+    lockfile: Option<&std::path::Path>,
+    lock: Option<&Lockfile>,
+) -> Result<Vec<(String, VersionReq)>> {
+    let mut requirements = Vec::new();
+    if let Some(dir) = lockfile.and_then(|p| p.parent()) {
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        if dir.join(zoo_format::manifest::MANIFEST_FILE).is_file() {
+            let manifest =
+                zoo_format::Manifest::load(dir).map_err(|e| Error::Format(e.to_string()))?;
+            requirements.extend(manifest.dependencies);
+        }
+    }
+    if let Some(lock) = lock {
+        for package in &lock.packages {
+            if !requirements.iter().any(|(n, _)| {
+                zoo_format::normalize_name(n) == zoo_format::normalize_name(&package.name)
+            }) {
+                requirements.push((package.name.clone(), VersionReq::STAR));
+            }
+        }
+    }
+    Ok(requirements)
+}

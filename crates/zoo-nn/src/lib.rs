@@ -6,14 +6,25 @@
 //!
 //! Parameters live in a `tch::nn::VarStore`; tch separates path segments with
 //! `.`, zoo's files (safetensors, Chainer npz) with `/`: [`params`] converts.
+//!
+//! [`links`] are Chainer 7.8.1's links with its parameter names and layouts,
+//! [`functions`] its (and Caffe's, where they differ) parameter-free ops;
+//! both are checked against Chainer's outputs by the golden tests in
+//! `tests/`. [`parity`] compares a device against the CPU.
 
 pub mod device;
 pub mod error;
+pub mod functions;
+pub mod graph;
 pub mod link;
+pub mod links;
 pub mod model;
+pub mod params;
+pub mod parity;
 pub mod synthetic;
+pub mod torchscript;
 
 pub use device::parse_device;
-pub use error::{NnError, Result};
+pub use error::{NnError, ParamMismatch, Result};
 pub use link::{Link, Mode};
 pub use model::Model;

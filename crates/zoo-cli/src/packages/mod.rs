@@ -1,0 +1,105 @@
+//! Package commands: login, package, publish, yank, owner, install, list,
+//! info, search, uninstall, cache. Thin wrappers over `zoo_client`.
+
+mod auth;
+mod cache;
+mod install;
+mod publish;
+mod query;
+mod ui;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use zoo_client::{Client, Config, Overrides};
+
+/// Flags shared by every command that talks to a registry.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RemoteArgs {
+    /// Registry URL (default: ZOO_REGISTRY, the config file, then http://127.0.0.1:7878).
+    #[arg(long, value_name = "URL")]
+    registry: Option<String>,
+    /// API token (default: ZOO_TOKEN, then the config file).
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+    /// Use only the local store and the cached index (also ZOO_OFFLINE=1).
+    #[arg(long)]
+    offline: bool,
+}
+
+impl RemoteArgs {
+    fn client(&self) -> Result<Client> {
+        let config = Config::load(&Overrides {
+            registry: self.registry.clone(),
+            token: self.token.clone(),
+            offline: self.offline,
+        })?;
+        Ok(Client::new(config)?)
+    }
+}
+
+/// Global output settings from the top-level flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Save a registry token in the config file.
+    Login(auth::LoginArgs),
+    /// Pack a package directory into a deterministic .zoo archive.
+    Package(publish::PackageArgs),
+    /// Upload a package (its large files first) to the registry.
+    Publish(publish::PublishArgs),
+    /// Hide a version from new resolutions (lockfiles still get it).
+    Yank(publish::YankArgs),
+    /// List, add or remove the owners of a package.
+    #[command(subcommand)]
+    Owner(publish::OwnerCommand),
+    /// Resolve, download, verify and install packages.
+    Install(install::InstallArgs),
+    /// Remove installed packages.
+    Uninstall(install::UninstallArgs),
+    /// List installed packages.
+    List(install::ListArgs),
+    /// Show a package's versions and metadata from the registry.
+    Info(query::InfoArgs),
+    /// Search the registry.
+    Search(query::SearchArgs),
+    /// Check or clean the local store.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
+}
+
+pub fn run(command: PackageCommand, out: Output) -> Result<()> {
+    match command {
+        PackageCommand::Login(args) => auth::login(args, out),
+        PackageCommand::Package(args) => publish::package(args, out),
+        PackageCommand::Publish(args) => publish::publish(args, out),
+        PackageCommand::Yank(args) => publish::yank(args, out),
+        PackageCommand::Owner(command) => publish::owner(command, out),
+        PackageCommand::Install(args) => install::install(args, out),
+        PackageCommand::Uninstall(args) => install::uninstall(args, out),
+        PackageCommand::List(args) => install::list(args),
+        PackageCommand::Info(args) => query::info(args),
+        PackageCommand::Search(args) => query::search(args),
+        PackageCommand::Cache(command) => cache::run(command, out),
+    }
+}
+
+/// Prints unless `--quiet`.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {
+        if !$out.quiet {
+            println!($($arg)*);
+        }
+    };
+}
+pub(crate) use say;
+
+/// Prints a value as pretty JSON.
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

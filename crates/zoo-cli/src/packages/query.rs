@@ -1,0 +1,114 @@
+//! `zoo info`, `zoo search`.
+
+use super::{RemoteArgs, print_json};
+use anyhow::Result;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    name: String,
+    /// Print the registry's JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
+}
+
+pub fn info(args: InfoArgs) -> Result<()> {
+    let client = args.remote.client()?;
+    if client.config.offline {
+        // Offline: what the cached index knows.
+        let entries = client.index.entries(&args.name)?;
+        if args.json {
+            return print_json(&entries);
+        }
+        println!("{} (from the cached index; offline)", args.name);
+        for e in entries {
+            let yanked = if e.yanked { "  (yanked)" } else { "" };
+            println!("  {}  {} files{yanked}", e.vers, e.files.len());
+        }
+        return Ok(());
+    }
+    let info = client.api().info(&args.name)?;
+    if args.json {
+        return print_json(&info);
+    }
+    let text = |key: &str| info.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    println!("{} ({})", text("name"), text("kind"));
+    if !text("description").is_empty() {
+        println!("{}", text("description"));
+    }
+    if let Some(owners) = info.get("owners").and_then(|o| o.as_array()) {
+        let names: Vec<String> = owners
+            .iter()
+            .map(|o| {
+                o.get("login")
+                    .and_then(|l| l.as_str())
+                    .or_else(|| o.as_str())
+                    .unwrap_or("?")
+                    .to_string()
+            })
+            .collect();
+        println!("owners: {}", names.join(", "));
+    }
+    println!("versions:");
+    for version in info
+        .get("versions")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let field = |key: &str| version.get(key).and_then(|v| v.as_str()).unwrap_or("");
+        let yanked = if version.get("yanked").and_then(|y| y.as_bool()) == Some(true) {
+            "  (yanked)"
+        } else {
+            ""
+        };
+        let size: u64 = version
+            .get("files")
+            .and_then(|f| f.as_array())
+            .map(|files| files.iter().filter_map(|f| f.get("size")?.as_u64()).sum())
+            .unwrap_or(0);
+        println!(
+            "  {}  published {}  {} bytes{yanked}",
+            field("version"),
+            field("published_at"),
+            size
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    query: String,
+    /// How many results to show.
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
+}
+
+pub fn search(args: SearchArgs) -> Result<()> {
+    let client = args.remote.client()?;
+    let results = client.api().search(&args.query, args.limit)?;
+    if args.json {
+        return print_json(&results);
+    }
+    if results.packages.is_empty() {
+        println!("no packages match `{}`", args.query);
+    }
+    for hit in &results.packages {
+        println!(
+            "{} {} ({})  {}",
+            hit.name, hit.version, hit.kind, hit.description
+        );
+    }
+    if results.total > results.packages.len() as u64 {
+        println!("… {} results in all", results.total);
+    }
+    Ok(())
+}

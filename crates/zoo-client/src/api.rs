@@ -1,0 +1,210 @@
+//! The registry's web API: publish, yank, owners, search, package info.
+
+use crate::error::{Error, IoContext, Result};
+use crate::http::{Http, parse_json};
+use crate::index::Index;
+use crate::progress::{Bar, Progress};
+use reqwest::Method;
+use reqwest::blocking::Body;
+use serde::Deserialize;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+/// `GET /api/v1/search` answer.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+pub struct SearchResults {
+    #[serde(default)]
+    pub packages: Vec<SearchHit>,
+    #[serde(default)]
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+pub struct SearchHit {
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+}
+
+/// `PUT /api/v1/packages/new` answer.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Published {
+    pub name: String,
+    pub version: String,
+    pub archive_sha256: String,
+}
+
+/// What publishing did.
+#[derive(Debug, Clone)]
+pub struct PublishReport {
+    pub published: Published,
+    /// External blobs uploaded (path, bytes).
+    pub uploaded: Vec<(String, u64)>,
+    /// External blobs the registry already had.
+    pub skipped: Vec<String>,
+}
+
+/// Calls of the web API for one registry.
+pub struct Api<'a> {
+    pub http: &'a Http,
+    pub registry: &'a str,
+}
+
+impl Api<'_> {
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/{path}", self.registry)
+    }
+
+    /// Packs `dir`, uploads the external blobs the registry lacks, then the
+    /// archive.
+    pub fn publish(
+        &self,
+        index: &Index,
+        dir: &Path,
+        progress: &dyn Progress,
+    ) -> Result<PublishReport> {
+        if self.http.token().is_none() {
+            return Err(Error::Invalid(format!(
+                "publishing to {} needs a token: run `zoo login`, set ZOO_TOKEN or pass --token",
+                self.registry
+            )));
+        }
+        let packed = zoo_format::archive::pack(dir, &Default::default())
+            .map_err(|e| Error::Format(e.to_string()))?;
+        let mut report_uploaded = Vec::new();
+        let mut skipped = Vec::new();
+        for file in packed.external_files() {
+            let url = index.blob_url(&file.sha256)?;
+            match self.http.send(Method::HEAD, &url, Ok) {
+                Ok(_) => {
+                    progress.note(&format!("{} is already in the registry", file.path));
+                    skipped.push(file.path.clone());
+                    continue;
+                }
+                Err(Error::Http { status: 404, .. }) => {}
+                Err(other) => return Err(other),
+            }
+            let path = dir.join(&file.path);
+            let bar = progress.start(&format!("uploading {}", file.path), file.size);
+            let put_url = self.url(&format!("blobs/{}", file.sha256));
+            let sent = self.http.send(Method::PUT, &put_url, |request| {
+                bar.set(0);
+                let handle = std::fs::File::open(&path).at("opening", &path)?;
+                let reader = ProgressReader {
+                    inner: handle,
+                    bar: Arc::clone(&bar),
+                };
+                Ok(request
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(Body::sized(reader, file.size)))
+            });
+            bar.finish();
+            sent?;
+            report_uploaded.push((file.path.clone(), file.size));
+        }
+        let bar = progress.start(&format!("uploading {}", packed.file_name()), packed.size);
+        let response = self
+            .http
+            .send(Method::PUT, &self.url("packages/new"), |request| {
+                Ok(request
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(packed.bytes.clone()))
+            });
+        bar.set(packed.size);
+        bar.finish();
+        let url = self.url("packages/new");
+        let published: Published = parse_json(&url, response?)?;
+        Ok(PublishReport {
+            published,
+            uploaded: report_uploaded,
+            skipped,
+        })
+    }
+
+    /// Yanks (or with `undo`, un-yanks) a version.
+    pub fn yank(&self, name: &str, version: &semver::Version, undo: bool) -> Result<()> {
+        let (method, action) = if undo {
+            (Method::PUT, "unyank")
+        } else {
+            (Method::DELETE, "yank")
+        };
+        let url = self.url(&format!("packages/{name}/{version}/{action}"));
+        self.http.send(method, &url, Ok)?;
+        Ok(())
+    }
+
+    /// The owners' logins.
+    pub fn owners(&self, name: &str) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Owner {
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct Owners {
+            users: Vec<Owner>,
+        }
+        let owners: Owners = self
+            .http
+            .get_json(&self.url(&format!("packages/{name}/owners")))?;
+        Ok(owners.users.into_iter().map(|o| o.login).collect())
+    }
+
+    /// Adds (`add = true`) or removes owners; returns the registry's message.
+    pub fn change_owners(&self, name: &str, users: &[String], add: bool) -> Result<String> {
+        let method = if add { Method::PUT } else { Method::DELETE };
+        let url = self.url(&format!("packages/{name}/owners"));
+        let body = serde_json::json!({ "users": users }).to_string();
+        let response = self.http.send(method, &url, |request| {
+            Ok(request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone()))
+        })?;
+        let value: serde_json::Value = parse_json(&url, response)?;
+        Ok(value
+            .get("msg")
+            .and_then(|m| m.as_str())
+            .unwrap_or("ok")
+            .to_string())
+    }
+
+    pub fn search(&self, query: &str, per_page: u32) -> Result<SearchResults> {
+        let url = reqwest::Url::parse_with_params(
+            &self.url("search"),
+            &[("q", query), ("per_page", &per_page.to_string())],
+        )
+        .map_err(|e| Error::Invalid(format!("bad registry URL {}: {e}", self.registry)))?;
+        self.http.get_json(url.as_str())
+    }
+
+    /// `GET /api/v1/packages/{name}` as JSON (shown as is by `zoo info --json`).
+    pub fn info(&self, name: &str) -> Result<serde_json::Value> {
+        match self.http.get_json(&self.url(&format!("packages/{name}"))) {
+            Err(Error::Http { status: 404, .. }) => Err(Error::NotFound {
+                name: name.to_string(),
+                registry: self.registry.to_string(),
+            }),
+            other => other,
+        }
+    }
+}
+
+/// Reports upload progress as reqwest reads the body.
+struct ProgressReader {
+    inner: std::fs::File,
+    bar: Arc<dyn Bar>,
+}
+
+impl Read for ProgressReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.advance(n as u64);
+        Ok(n)
+    }
+}

@@ -1,0 +1,222 @@
+//! Verified, resumable blob downloads into the store.
+//!
+//! Bytes stream through sha256 into `<blob>.partial`; an existing partial is
+//! re-hashed and continued with an HTTP `Range` request. Only a blob whose
+//! size and sha256 match is renamed into place; a mismatch deletes the
+//! partial and names the package, the file and both hashes.
+
+use crate::error::{Error, IoContext, Result};
+use crate::http::{Http, error_chain};
+use crate::progress::{Bar, Progress};
+use crate::store::Store;
+use reqwest::{Method, StatusCode};
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// How many times a download may break off without making progress.
+const STALLS: u32 = 4;
+
+/// One blob to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRequest {
+    /// `name@version`, for messages.
+    pub package: String,
+    /// The file inside the package (or `the archive`), for messages.
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Makes sure the blob is in the store and returns its path.
+pub fn fetch_blob(
+    http: &Http,
+    url: &str,
+    store: &Store,
+    blob: &BlobRequest,
+    offline: bool,
+    progress: &dyn Progress,
+) -> Result<PathBuf> {
+    let target = store.blob_path(&blob.sha256);
+    if target.is_file() {
+        return Ok(target);
+    }
+    if offline {
+        return Err(Error::Offline(format!(
+            "{}: {} (sha256 {}) is not in the store",
+            blob.package, blob.file, blob.sha256
+        )));
+    }
+    let _lock = store.lock_blob(&blob.sha256)?;
+    if target.is_file() {
+        return Ok(target); // another process finished it while we waited
+    }
+    let partial = store.partial_path(&blob.sha256);
+    if let Some(dir) = partial.parent() {
+        std::fs::create_dir_all(dir).at("creating", dir)?;
+    }
+    let bar = progress.start(&format!("{} {}", blob.package, blob.file), blob.size);
+    let result = download_into(http, url, &partial, blob, progress, bar.as_ref());
+    bar.finish();
+    let actual = result?;
+    if actual.0 != blob.sha256 || actual.1 != blob.size {
+        let _ = std::fs::remove_file(&partial);
+        return Err(Error::Checksum {
+            package: blob.package.clone(),
+            file: blob.file.clone(),
+            expected: blob.sha256.clone(),
+            actual: actual.0,
+            expected_size: blob.size,
+            actual_size: actual.1,
+        });
+    }
+    std::fs::rename(&partial, &target).at("renaming into", &target)?;
+    Ok(target)
+}
+
+/// Streams the rest of the blob into `partial`; returns (sha256, size) of
+/// the whole file.
+fn download_into(
+    http: &Http,
+    url: &str,
+    partial: &Path,
+    blob: &BlobRequest,
+    progress: &dyn Progress,
+    bar: &dyn Bar,
+) -> Result<(String, u64)> {
+    let (mut hasher, mut have) = rehash_partial(partial, blob.size)?;
+    if have > 0 {
+        progress.note(&format!(
+            "resuming {} {} at byte {have} of {}",
+            blob.package, blob.file, blob.size
+        ));
+    }
+    bar.set(have);
+    let mut stalls = 0;
+    while have < blob.size {
+        let start = have;
+        let sent = http.send(Method::GET, url, |request| {
+            Ok(if start > 0 {
+                request.header(reqwest::header::RANGE, format!("bytes={start}-"))
+            } else {
+                request
+            })
+        });
+        let response = match sent {
+            Ok(response) => response,
+            // The server's blob is shorter than listed: verification below
+            // reports the mismatch.
+            Err(Error::Http { status: 416, .. }) => break,
+            Err(other) => return Err(other),
+        };
+        let mut file = match response.status() {
+            StatusCode::PARTIAL_CONTENT if start > 0 => OpenOptions::new()
+                .append(true)
+                .open(partial)
+                .at("opening", partial)?,
+            _ => {
+                // A full answer: start over.
+                hasher = Sha256::new();
+                have = 0;
+                bar.set(0);
+                File::create(partial).at("creating", partial)?
+            }
+        };
+        let before = have;
+        let outcome = copy_body(response, &mut file, &mut hasher, &mut have, blob.size, bar);
+        let flushed = file
+            .flush()
+            .and_then(|_| file.sync_data())
+            .at("writing", partial);
+        match outcome {
+            Ok(()) => {
+                flushed?;
+                break;
+            }
+            Err(message) => {
+                flushed?;
+                stalls = if have > before { 0 } else { stalls + 1 };
+                if stalls >= STALLS {
+                    return Err(Error::Network {
+                        method: "GET".into(),
+                        url: url.to_string(),
+                        attempts: STALLS,
+                        message,
+                    });
+                }
+                progress.note(&format!(
+                    "{} {}: connection broke at byte {have} ({message}); resuming",
+                    blob.package, blob.file
+                ));
+            }
+        }
+    }
+    Ok((hex::encode(hasher.finalize()), have))
+}
+
+/// Hashes what an earlier run left; a partial longer than the blob is
+/// discarded.
+fn rehash_partial(partial: &Path, size: u64) -> Result<(Sha256, u64)> {
+    let mut hasher = Sha256::new();
+    let mut file = match File::open(partial) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((hasher, 0)),
+        Err(e) => return Err(e).at("opening", partial),
+    };
+    let len = file.metadata().at("reading", partial)?.len();
+    if len > size {
+        drop(file);
+        std::fs::remove_file(partial).at("removing", partial)?;
+        return Ok((hasher, 0));
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0;
+    loop {
+        let n = file.read(&mut buf).at("reading", partial)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hasher, total))
+}
+
+/// Copies the body into `file` while hashing; stops at `size` bytes (more
+/// would be a wrong blob anyway). Errors are returned as text so the caller
+/// can resume.
+fn copy_body(
+    mut response: reqwest::blocking::Response,
+    file: &mut File,
+    hasher: &mut Sha256,
+    have: &mut u64,
+    size: u64,
+    bar: &dyn Bar,
+) -> std::result::Result<(), String> {
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = match response.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                out.flush().map_err(|w| w.to_string())?;
+                return Err(error_chain(&e));
+            }
+        };
+        out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+        hasher.update(&buf[..n]);
+        *have += n as u64;
+        bar.advance(n as u64);
+        if *have > size {
+            break;
+        }
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    if *have < size {
+        return Err(format!("the body ended at byte {have} of {size}"));
+    }
+    Ok(())
+}

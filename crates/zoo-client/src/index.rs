@@ -1,0 +1,200 @@
+//! The registry's index: one document per package, one JSON line per version.
+//! Documents are cached on disk under ZOO_HOME/index/<registry>/ with their
+//! ETag; a revalidation answered 304 reuses the cached bytes, and offline
+//! mode reads only the cache.
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::http::{self, Http};
+use crate::store::Store;
+use reqwest::Method;
+use reqwest::StatusCode;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use zoo_format::index::IndexEntry;
+
+/// `/index/config.json`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct IndexConfig {
+    /// Download URL template with `{sha256}`.
+    pub dl: String,
+    /// Base URL of the web API.
+    pub api: String,
+}
+
+/// Reads (and caches) index documents of one registry.
+pub struct Index {
+    http: Http,
+    registry: String,
+    cache_dir: PathBuf,
+    offline: bool,
+    memo: Mutex<HashMap<String, Vec<IndexEntry>>>,
+    config: Mutex<Option<IndexConfig>>,
+}
+
+impl Index {
+    pub fn new(http: Http, store: &Store, registry: &str, offline: bool) -> Index {
+        let key: String = registry
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Index {
+            http,
+            registry: registry.trim_end_matches('/').to_string(),
+            cache_dir: store.index_dir().join(key),
+            offline,
+            memo: Mutex::new(HashMap::new()),
+            config: Mutex::new(None),
+        }
+    }
+
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    pub fn offline(&self) -> bool {
+        self.offline
+    }
+
+    /// Every version of `name` the registry lists (yanked ones included).
+    pub fn entries(&self, name: &str) -> Result<Vec<IndexEntry>> {
+        let canonical = zoo_format::normalize_name(name);
+        if let Ok(memo) = self.memo.lock()
+            && let Some(found) = memo.get(&canonical)
+        {
+            return Ok(found.clone());
+        }
+        zoo_format::validate_name(name)
+            .map_err(|why| Error::Invalid(format!("invalid package name: {why}")))?;
+        let rel = zoo_format::index::index_path(&canonical);
+        let bytes = self.document(&canonical, &rel)?;
+        let entries = parse_document(&canonical, &bytes)?;
+        if let Ok(mut memo) = self.memo.lock() {
+            memo.insert(canonical, entries.clone());
+        }
+        Ok(entries)
+    }
+
+    /// The bytes of one index document, revalidated or from the cache.
+    fn document(&self, name: &str, rel: &str) -> Result<Vec<u8>> {
+        let cached = self.cache_dir.join(rel);
+        let etag_path = cached.with_extension("etag");
+        if self.offline {
+            return std::fs::read(&cached).map_err(|_| {
+                Error::Offline(format!(
+                    "package `{name}` is not in the cached index ({}); run once without --offline to fetch it",
+                    cached.display()
+                ))
+            });
+        }
+        let etag = std::fs::read_to_string(&etag_path).ok();
+        let have_cache = cached.is_file();
+        let url = format!("{}/index/{rel}", self.registry);
+        let result = self.http.send(Method::GET, &url, |request| {
+            Ok(match (&etag, have_cache) {
+                (Some(tag), true) => request.header(reqwest::header::IF_NONE_MATCH, tag.trim()),
+                _ => request,
+            })
+        });
+        let response = match result {
+            Ok(response) => response,
+            Err(Error::Http { status: 404, .. }) | Err(Error::Http { status: 410, .. }) => {
+                return Err(Error::NotFound {
+                    name: name.to_string(),
+                    registry: self.registry.clone(),
+                });
+            }
+            Err(other) => return Err(other),
+        };
+        if response.status() == StatusCode::NOT_MODIFIED {
+            return std::fs::read(&cached).at("reading cached index", &cached);
+        }
+        let new_etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().map_err(|e| Error::Network {
+            method: "GET".into(),
+            url: url.clone(),
+            attempts: 1,
+            message: http::error_chain(&e),
+        })?;
+        fsutil::write_atomic(&cached, &bytes, false)?;
+        match new_etag {
+            Some(tag) => fsutil::write_atomic(&etag_path, tag.as_bytes(), false)?,
+            None => {
+                let _ = std::fs::remove_file(&etag_path);
+            }
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// `/index/config.json` (cached on disk for offline use).
+    pub fn config(&self) -> Result<IndexConfig> {
+        if let Ok(guard) = self.config.lock()
+            && let Some(config) = guard.as_ref()
+        {
+            return Ok(config.clone());
+        }
+        let cached = self.cache_dir.join("config.json");
+        let bytes = if self.offline {
+            std::fs::read(&cached).map_err(|_| {
+                Error::Offline(format!(
+                    "the registry's config.json is not cached ({})",
+                    cached.display()
+                ))
+            })?
+        } else {
+            let url = format!("{}/index/config.json", self.registry);
+            let response = self.http.send(Method::GET, &url, Ok)?;
+            let bytes = response.bytes().map_err(|e| Error::Network {
+                method: "GET".into(),
+                url: url.clone(),
+                attempts: 1,
+                message: http::error_chain(&e),
+            })?;
+            fsutil::write_atomic(&cached, &bytes, false)?;
+            bytes.to_vec()
+        };
+        let config: IndexConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Parse {
+            what: format!("{}/index/config.json", self.registry),
+            message: e.to_string(),
+        })?;
+        if let Ok(mut guard) = self.config.lock() {
+            *guard = Some(config.clone());
+        }
+        Ok(config)
+    }
+
+    /// The download URL of a blob.
+    pub fn blob_url(&self, sha256: &str) -> Result<String> {
+        let config = self.config()?;
+        Ok(if config.dl.contains("{sha256}") {
+            config.dl.replace("{sha256}", sha256)
+        } else {
+            format!("{}/{sha256}", config.dl.trim_end_matches('/'))
+        })
+    }
+}
+
+/// Parses an index document, naming the package on error.
+pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Vec<IndexEntry>> {
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::Parse {
+        what: format!("the index of `{name}`"),
+        message: e.to_string(),
+    })?;
+    zoo_format::index::parse_document(text).map_err(|message| Error::Parse {
+        what: format!("the index of `{name}`"),
+        message,
+    })
+}

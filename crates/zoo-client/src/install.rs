@@ -1,0 +1,282 @@
+//! Installing resolved packages: fetch every needed blob (in parallel), then
+//! per package extract into a staging dir, link the external blobs in,
+//! verify every file against the listing and rename the result into
+//! `packages/<name>/<version>`. A crash at any point leaves the previous
+//! state: the staging dir is only ever renamed into place complete.
+
+use crate::download::{BlobRequest, fetch_blob};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::http::Http;
+use crate::index::Index;
+use crate::progress::Progress;
+use crate::store::{InstalledPackage, RECEIPT, Receipt, Store, hash_file};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use zoo_format::FileEntry;
+use zoo_format::index::IndexEntry;
+
+/// At most this many downloads run at once.
+const PARALLEL_DOWNLOADS: usize = 8;
+
+/// What happened to one package.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub package: InstalledPackage,
+    pub archive_sha256: String,
+    /// False when that exact version was already installed.
+    pub fresh: bool,
+}
+
+/// The blobs a package needs: its archive and every external file.
+fn blobs_of(entry: &IndexEntry) -> Vec<BlobRequest> {
+    let package = format!("{}@{}", entry.name, entry.vers);
+    let mut blobs = vec![BlobRequest {
+        package: package.clone(),
+        file: "the archive".into(),
+        sha256: entry.archive.sha256.clone(),
+        size: entry.archive.size,
+    }];
+    for file in entry.files.iter().filter(|f| f.external) {
+        blobs.push(BlobRequest {
+            package: package.clone(),
+            file: file.path.clone(),
+            sha256: file.sha256.clone(),
+            size: file.size,
+        });
+    }
+    blobs
+}
+
+/// Whether `entry` is installed with the same archive.
+fn already_installed(store: &Store, entry: &IndexEntry) -> Option<InstalledPackage> {
+    let dir = store.package_dir(&entry.name, &entry.vers);
+    let package = InstalledPackage {
+        name: zoo_format::normalize_name(&entry.name),
+        version: entry.vers.clone(),
+        dir,
+    };
+    let receipt = store.receipt(&package).ok()?;
+    (receipt.archive_sha256 == entry.archive.sha256).then_some(package)
+}
+
+/// Installs the resolved `entries` into the store.
+pub fn install_entries(
+    http: &Http,
+    index: &Index,
+    store: &Store,
+    entries: &[IndexEntry],
+    progress: &dyn Progress,
+) -> Result<Vec<Installed>> {
+    store.clean_stale_staging()?;
+    let _shared = store.lock_store_shared()?;
+    let todo: Vec<&IndexEntry> = entries
+        .iter()
+        .filter(|e| already_installed(store, e).is_none())
+        .collect();
+
+    // Every blob once, whichever packages share it.
+    let mut wanted: BTreeMap<String, BlobRequest> = BTreeMap::new();
+    for entry in &todo {
+        for blob in blobs_of(entry) {
+            wanted.entry(blob.sha256.clone()).or_insert(blob);
+        }
+    }
+    let cached: HashSet<String> = wanted
+        .keys()
+        .filter(|sha| store.has_blob(sha))
+        .cloned()
+        .collect();
+    let missing: Vec<BlobRequest> = wanted
+        .into_values()
+        .filter(|b| !cached.contains(&b.sha256))
+        .collect();
+    if index.offline() && !missing.is_empty() {
+        let list: Vec<String> = missing
+            .iter()
+            .map(|b| {
+                format!(
+                    "  {}: {} (sha256 {}, {} bytes)",
+                    b.package, b.file, b.sha256, b.size
+                )
+            })
+            .collect();
+        return Err(Error::Offline(format!(
+            "these files are not in the store {}:\n{}",
+            store.home().display(),
+            list.join("\n")
+        )));
+    }
+    download_all(http, index, store, &missing, progress)?;
+
+    let mut done = Vec::new();
+    for entry in entries {
+        if let Some(package) = already_installed(store, entry) {
+            done.push(Installed {
+                package,
+                archive_sha256: entry.archive.sha256.clone(),
+                fresh: false,
+            });
+            continue;
+        }
+        let package = install_one(store, entry, &cached)?;
+        progress.note(&format!(
+            "installed {}@{} into {}",
+            entry.name,
+            entry.vers,
+            package.dir.display()
+        ));
+        done.push(Installed {
+            package,
+            archive_sha256: entry.archive.sha256.clone(),
+            fresh: true,
+        });
+    }
+    Ok(done)
+}
+
+/// Downloads `blobs` with up to [`PARALLEL_DOWNLOADS`] threads; the first
+/// error (after the others finished) is returned.
+fn download_all(
+    http: &Http,
+    index: &Index,
+    store: &Store,
+    blobs: &[BlobRequest],
+    progress: &dyn Progress,
+) -> Result<()> {
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    let urls: Vec<String> = blobs
+        .iter()
+        .map(|b| index.blob_url(&b.sha256))
+        .collect::<Result<_>>()?;
+    let queue = Mutex::new((0..blobs.len()).collect::<Vec<_>>());
+    let errors = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..blobs.len().min(PARALLEL_DOWNLOADS) {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().ok().and_then(|mut q| q.pop());
+                    let Some(i) = next else { break };
+                    if let Err(error) =
+                        fetch_blob(http, &urls[i], store, &blobs[i], false, progress)
+                        && let Ok(mut errors) = errors.lock()
+                    {
+                        errors.push(error);
+                    }
+                }
+            });
+        }
+    });
+    match errors
+        .into_inner()
+        .ok()
+        .and_then(|mut e| (!e.is_empty()).then(|| e.remove(0)))
+    {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Extracts, completes, verifies and renames one package into place.
+fn install_one(
+    store: &Store,
+    entry: &IndexEntry,
+    cached: &HashSet<String>,
+) -> Result<InstalledPackage> {
+    let _lock = store.lock_install(&entry.name, &entry.vers)?;
+    if let Some(package) = already_installed(store, entry) {
+        return Ok(package); // a concurrent zoo finished it
+    }
+    let label = format!("{}@{}", entry.name, entry.vers);
+    let staging = store.staging_dir()?;
+    let root = staging.dir.join("package");
+    std::fs::create_dir(&root).at("creating", &root)?;
+    let archive_path = store.blob_path(&entry.archive.sha256);
+    let archive = std::fs::File::open(&archive_path).at("opening", &archive_path)?;
+    let limits = zoo_format::archive::Limits::default();
+    let listing = zoo_format::archive::unpack(std::io::BufReader::new(archive), &root, &limits)
+        .map_err(|e| Error::Format(format!("{label}: {e}")))?;
+    if listing.files != entry.files {
+        return Err(Error::Format(format!(
+            "{label}: the archive's file listing differs from the registry index"
+        )));
+    }
+    for file in listing.files.iter().filter(|f| f.external) {
+        let blob = store.blob_path(&file.sha256);
+        let target = root.join(&file.path);
+        fsutil::link_or_copy(&blob, &target)?;
+        // Fresh downloads were hashed while streaming; older store blobs
+        // are re-hashed here so a corrupted store is never installed from.
+        verify_file(&label, &target, file, cached.contains(&file.sha256))?;
+    }
+    for file in listing.files.iter().filter(|f| !f.external) {
+        verify_file(&label, &root.join(&file.path), file, false)?;
+    }
+    let receipt = Receipt {
+        name: zoo_format::normalize_name(&entry.name),
+        version: entry.vers.to_string(),
+        archive_sha256: entry.archive.sha256.clone(),
+        blobs: listing
+            .files
+            .iter()
+            .filter(|f| f.external)
+            .map(|f| f.sha256.clone())
+            .collect(),
+    };
+    let receipt_json =
+        serde_json::to_vec_pretty(&receipt).map_err(|e| Error::Invalid(format!("{label}: {e}")))?;
+    fsutil::write_atomic(&root.join(RECEIPT), &receipt_json, false)?;
+
+    let target = store.package_dir(&entry.name, &entry.vers);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).at("creating", parent)?;
+    }
+    replace_dir(store, &root, &target)?;
+    Ok(InstalledPackage {
+        name: receipt.name,
+        version: entry.vers.clone(),
+        dir: target,
+    })
+}
+
+/// Checks size (always) and sha256 (when `rehash`) of an installed file.
+fn verify_file(label: &str, path: &Path, file: &FileEntry, rehash: bool) -> Result<()> {
+    let size = std::fs::metadata(path).at("reading", path)?.len();
+    let actual = if rehash {
+        hash_file(path)?.0
+    } else {
+        file.sha256.clone()
+    };
+    if size != file.size || actual != file.sha256 {
+        return Err(Error::Checksum {
+            package: label.to_string(),
+            file: file.path.clone(),
+            expected: file.sha256.clone(),
+            actual,
+            expected_size: file.size,
+            actual_size: size,
+        });
+    }
+    Ok(())
+}
+
+/// Renames `from` to `to`; an existing `to` (an incomplete older install) is
+/// moved aside first and deleted afterwards.
+fn replace_dir(store: &Store, from: &Path, to: &Path) -> Result<()> {
+    let mut old: Option<PathBuf> = None;
+    if to.exists() {
+        let trash = store
+            .tmp_dir()
+            .join(format!("trash-{}", fsutil::unique_suffix()));
+        std::fs::rename(to, &trash).at("moving aside", to)?;
+        old = Some(trash);
+    }
+    std::fs::rename(from, to).at("renaming into", to)?;
+    if let Some(trash) = old {
+        fsutil::remove_dir_all_if_exists(&trash)?;
+    }
+    Ok(())
+}

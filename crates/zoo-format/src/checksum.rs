@@ -1,0 +1,162 @@
+//! Streaming sha256: wrappers that hash whatever passes through a reader or
+//! writer, so content is hashed exactly once while it is copied.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Lowercase hex of a sha256 digest.
+pub fn to_hex(digest: &[u8; 32]) -> String {
+    hex::encode(digest)
+}
+
+/// Whether `s` looks like a sha256 in zoo's canonical form: 64 lowercase hex digits.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// sha256 of a byte slice, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    to_hex(&Sha256::digest(bytes).into())
+}
+
+/// sha256 and size of everything `reader` yields.
+pub fn sha256_reader(reader: impl Read) -> io::Result<(String, u64)> {
+    let mut hashing = HashingReader::new(reader);
+    io::copy(&mut hashing, &mut io::sink())?;
+    let (_, digest, size) = hashing.finish();
+    Ok((to_hex(&digest), size))
+}
+
+/// sha256 and size of a file, streamed.
+pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    sha256_reader(std::fs::File::open(path)?)
+}
+
+/// A reader that hashes and counts the bytes read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The inner reader, the digest and the byte count.
+    pub fn finish(self) -> (R, [u8; 32], u64) {
+        (self.inner, self.hasher.finalize().into(), self.count)
+    }
+
+    /// The digest as hex and the byte count.
+    pub fn finish_hex(self) -> (String, u64) {
+        let (_, digest, count) = self.finish();
+        (to_hex(&digest), count)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// A writer that hashes and counts the bytes written through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The inner writer, the digest and the byte count.
+    pub fn finish(self) -> (W, [u8; 32], u64) {
+        (self.inner, self.hasher.finalize().into(), self.count)
+    }
+
+    /// The inner writer, the digest as hex and the byte count.
+    pub fn finish_hex(self) -> (W, String, u64) {
+        let (inner, digest, count) = self.finish();
+        (inner, to_hex(&digest), count)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn known_vector() {
+        assert_eq!(sha256_hex(b"abc"), ABC);
+        assert!(is_sha256_hex(ABC));
+        assert!(!is_sha256_hex(&ABC.to_uppercase()));
+        assert!(!is_sha256_hex(&ABC[1..]));
+    }
+
+    #[test]
+    fn reader_and_writer_hash_what_passes() {
+        let mut reader = HashingReader::new(&b"abc"[..]);
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(reader.finish_hex(), (ABC.to_string(), 3));
+
+        let mut writer = HashingWriter::new(Vec::new());
+        writer.write_all(b"a").unwrap();
+        writer.write_all(b"bc").unwrap();
+        let (bytes, hex, n) = writer.finish_hex();
+        assert_eq!((bytes.as_slice(), hex.as_str(), n), (&b"abc"[..], ABC, 3));
+    }
+
+    #[test]
+    fn file_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        assert_eq!(sha256_file(&path).unwrap(), (ABC.to_string(), 3));
+    }
+}

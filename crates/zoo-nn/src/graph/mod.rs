@@ -1,0 +1,254 @@
+//! The graph executor: runs a zoo graph file (docs/graph-format.md, written
+//! by `zoo import caffe`) with its safetensors weights, as a [`Model`].
+
+pub mod format;
+mod ops;
+
+pub use format::{GRAPH_FORMAT, GRAPH_VERSION, Graph, GraphInput, LayerDef, Op, SUPPORTED_TYPES};
+
+use crate::error::{NnError, Result};
+use crate::model::Model;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// A loaded graph: layers in execution order with their parameters on `device`.
+#[derive(Debug)]
+pub struct GraphModel {
+    graph: Graph,
+    layers: Vec<ops::Weights>,
+    device: Device,
+}
+
+impl GraphModel {
+    /// Reads `graph_file` and the parameters its layers need from `weights`
+    /// (safetensors, `<layer>/<role>`), checks names and shapes, and moves
+    /// them to `device`.
+    pub fn load(graph_file: &Path, weights: &[PathBuf], device: Device) -> Result<GraphModel> {
+        let text = std::fs::read_to_string(graph_file).map_err(|source| NnError::Io {
+            path: graph_file.to_path_buf(),
+            source,
+        })?;
+        let graph: Graph = serde_json::from_str(&text)
+            .map_err(|e| NnError::file(graph_file, format!("not a zoo graph: {e}")))?;
+        let mut tensors: HashMap<String, Tensor> = HashMap::new();
+        for path in weights {
+            let named = Tensor::read_safetensors(path)
+                .map_err(|e| NnError::file(path, format!("cannot read safetensors: {e}")))?;
+            tensors.extend(named);
+        }
+        Self::from_parts(graph, tensors, device).map_err(|e| match e {
+            NnError::Other(message) => NnError::file(graph_file, message),
+            other => other,
+        })
+    }
+
+    /// Builds a model from a parsed graph and named parameters.
+    pub fn from_parts(
+        graph: Graph,
+        mut tensors: HashMap<String, Tensor>,
+        device: Device,
+    ) -> Result<GraphModel> {
+        if graph.format != GRAPH_FORMAT || graph.version != GRAPH_VERSION {
+            return Err(NnError::Other(format!(
+                "format {:?} version {} is not {GRAPH_FORMAT:?} version {GRAPH_VERSION}",
+                graph.format, graph.version
+            )));
+        }
+        check_topology(&graph)?;
+        let mut layers = Vec::with_capacity(graph.layers.len());
+        for layer in &graph.layers {
+            let mut weights = ops::Weights::new();
+            for role in layer.op.weights(layer.bottoms.len()) {
+                let key = format!("{}/{role}", layer.name);
+                let tensor = tensors.remove(&key).ok_or_else(|| {
+                    NnError::Other(format!(
+                        "layer {:?} ({}) needs parameter {key:?}, which the weights lack",
+                        layer.name,
+                        layer.op.type_name()
+                    ))
+                })?;
+                weights.insert(role, tensor.f_to_kind(Kind::Float)?.f_to_device(device)?);
+            }
+            layers.push(weights);
+        }
+        Ok(GraphModel {
+            graph,
+            layers,
+            device,
+        })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Every blob name a caller may ask for: inputs and all layer tops.
+    pub fn blob_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.graph.inputs.iter().map(|i| i.name.clone()).collect();
+        for layer in &self.graph.layers {
+            for top in &layer.tops {
+                if !names.contains(top) {
+                    names.push(top.clone());
+                }
+            }
+        }
+        names
+    }
+}
+
+/// Every bottom must be an input or an earlier top.
+fn check_topology(graph: &Graph) -> Result<()> {
+    let mut known: HashSet<&str> = graph.inputs.iter().map(|i| i.name.as_str()).collect();
+    for layer in &graph.layers {
+        for bottom in &layer.bottoms {
+            if !known.contains(bottom.as_str()) {
+                return Err(NnError::Other(format!(
+                    "layer {:?} reads blob {bottom:?}, which no input or earlier layer provides",
+                    layer.name
+                )));
+            }
+        }
+        known.extend(layer.tops.iter().map(String::as_str));
+    }
+    for output in &graph.outputs {
+        if !known.contains(output.as_str()) {
+            return Err(NnError::Other(format!(
+                "output {output:?} is not a blob of the graph"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Model for GraphModel {
+    fn input_names(&self) -> Vec<String> {
+        self.graph.inputs.iter().map(|i| i.name.clone()).collect()
+    }
+
+    fn default_outputs(&self) -> Vec<String> {
+        self.graph.outputs.clone()
+    }
+
+    fn run(
+        &self,
+        inputs: &[(String, Tensor)],
+        outputs: &[String],
+    ) -> Result<Vec<(String, Tensor)>> {
+        let wanted: Vec<String> = if outputs.is_empty() {
+            self.graph.outputs.clone()
+        } else {
+            outputs.to_vec()
+        };
+        let names = self.blob_names();
+        for name in &wanted {
+            if !names.contains(name) {
+                return Err(NnError::input(
+                    name,
+                    format!("no such blob; the graph has: {}", names.join(", ")),
+                ));
+            }
+        }
+        let mut blobs: HashMap<String, Tensor> = HashMap::new();
+        for input in &self.graph.inputs {
+            let Some((_, tensor)) = inputs.iter().find(|(n, _)| n == &input.name) else {
+                return Err(NnError::input(&input.name, "missing input"));
+            };
+            check_input(input, tensor)?;
+            blobs.insert(
+                input.name.clone(),
+                tensor.f_to_kind(Kind::Float)?.f_to_device(self.device)?,
+            );
+        }
+        for (name, _) in inputs {
+            if !self.graph.inputs.iter().any(|i| &i.name == name) {
+                return Err(NnError::input(
+                    name,
+                    format!(
+                        "not an input of this graph (inputs: {})",
+                        self.input_names().join(", ")
+                    ),
+                ));
+            }
+        }
+        // Blobs that are overwritten in place must be captured when written
+        // if asked for: Caffe's semantics are the value after the last layer
+        // that writes them, which is what we keep.
+        let last_needed = self.last_layer_needed(&wanted);
+        tch::no_grad(|| -> Result<()> {
+            for (index, (layer, weights)) in self.graph.layers.iter().zip(&self.layers).enumerate()
+            {
+                if index > last_needed {
+                    break;
+                }
+                let xs: Vec<Tensor> = layer
+                    .bottoms
+                    .iter()
+                    .map(|b| blobs[b.as_str()].shallow_clone())
+                    .collect();
+                let ys = ops::forward(&layer.op, &xs, layer.tops.len(), weights).map_err(|e| {
+                    NnError::input(
+                        format!("layer {} ({})", layer.name, layer.op.type_name()),
+                        e.to_string(),
+                    )
+                })?;
+                if ys.len() != layer.tops.len() {
+                    return Err(NnError::input(
+                        &layer.name,
+                        format!(
+                            "produced {} tensors for {} tops",
+                            ys.len(),
+                            layer.tops.len()
+                        ),
+                    ));
+                }
+                for (top, y) in layer.tops.iter().zip(ys) {
+                    blobs.insert(top.clone(), y);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(wanted
+            .into_iter()
+            .map(|name| {
+                let tensor = blobs[name.as_str()].shallow_clone();
+                (name, tensor)
+            })
+            .collect())
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+}
+
+impl GraphModel {
+    /// The index of the last layer that writes a wanted blob (−1 → none).
+    fn last_layer_needed(&self, wanted: &[String]) -> usize {
+        self.graph
+            .layers
+            .iter()
+            .rposition(|l| l.tops.iter().any(|t| wanted.contains(t)))
+            .unwrap_or(0)
+    }
+}
+
+fn check_input(input: &GraphInput, tensor: &Tensor) -> Result<()> {
+    let Some(shape) = &input.shape else {
+        return Ok(());
+    };
+    let actual = tensor.size();
+    let fits = actual.len() == shape.len()
+        && actual
+            .iter()
+            .zip(shape)
+            .enumerate()
+            .all(|(axis, (&a, &s))| s == -1 || a == s || axis == 0);
+    if !fits {
+        return Err(NnError::input(
+            &input.name,
+            format!("expected shape {shape:?} (−1 free, any batch size), got {actual:?}"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! `L.Convolution2D`: W (out, in/groups, kh, kw), b (out).
+
+use crate::error::Result;
+use crate::link::{Link, Mode};
+use crate::links::lecun_normal;
+use tch::Tensor;
+
+/// Chainer's keyword arguments; `[h, w]` pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Convolution2DConfig {
+    pub stride: [i64; 2],
+    pub pad: [i64; 2],
+    pub dilate: [i64; 2],
+    pub groups: i64,
+    pub nobias: bool,
+}
+
+impl Default for Convolution2DConfig {
+    fn default() -> Self {
+        Self {
+            stride: [1, 1],
+            pad: [0, 0],
+            dilate: [1, 1],
+            groups: 1,
+            nobias: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Convolution2D {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub config: Convolution2DConfig,
+}
+
+/// A convolution from `in_channels` to `out_channels` with a `ksize` = [kh, kw]
+/// kernel; `in_channels` must be divisible by `config.groups`.
+pub fn convolution_2d(
+    path: &tch::nn::Path,
+    in_channels: i64,
+    out_channels: i64,
+    ksize: [i64; 2],
+    config: Convolution2DConfig,
+) -> Convolution2D {
+    let groups = config.groups.max(1);
+    let weight = lecun_normal(
+        path,
+        "W",
+        &[out_channels, in_channels / groups, ksize[0], ksize[1]],
+    );
+    let bias = (!config.nobias).then(|| path.zeros("b", &[out_channels]));
+    Convolution2D {
+        weight,
+        bias,
+        config,
+    }
+}
+
+impl Link for Convolution2D {
+    fn f_forward(&self, x: &Tensor, _mode: Mode) -> Result<Tensor> {
+        let c = &self.config;
+        Ok(x.f_conv2d(
+            &self.weight,
+            self.bias.as_ref(),
+            c.stride,
+            c.pad,
+            c.dilate,
+            c.groups.max(1),
+        )?)
+    }
+}

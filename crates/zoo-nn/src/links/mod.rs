@@ -1,0 +1,40 @@
+//! Chainer's built-in links on tch, with Chainer's parameter names and
+//! layouts so that `save_npz` files and Caffe blobs load without reshaping.
+//!
+//! Each builder takes a `&tch::nn::Path` (the link's place in the
+//! `VarStore`) and registers its parameters there, initialised like
+//! Chainer's defaults where that is simple (LeCun-normal weights, zero
+//! biases); real weights come from [`crate::params`].
+
+mod batch_normalization;
+mod bias;
+mod convolution_2d;
+mod deconvolution_2d;
+mod embed_id;
+mod gru;
+mod linear;
+mod lstm;
+mod peephole_lstm;
+mod recurrent;
+mod scale;
+
+pub use batch_normalization::{BatchNormalization, BatchNormalizationConfig, batch_normalization};
+pub use bias::{Bias, bias};
+pub use convolution_2d::{Convolution2D, Convolution2DConfig, convolution_2d};
+pub use deconvolution_2d::{Deconvolution2D, Deconvolution2DConfig, deconvolution_2d};
+pub use embed_id::{EmbedID, embed_id};
+pub use gru::{Gru, GruState, gru};
+pub use linear::{Linear, linear, linear_nobias};
+pub use lstm::{Lstm, LstmState, lstm};
+pub use peephole_lstm::{Peephole, PeepholeLstm, peephole_lstm};
+pub use recurrent::{Recurrent, Stateful};
+pub use scale::{Scale, scale};
+
+use tch::Tensor;
+
+/// Chainer's default weight initialiser (`LeCunNormal`, scale 1):
+/// N(0, 1/fan_in) where fan_in is the product of all dimensions but the first.
+pub(crate) fn lecun_normal(path: &tch::nn::Path, name: &str, shape: &[i64]) -> Tensor {
+    let fan_in: i64 = shape.iter().skip(1).product::<i64>().max(1);
+    path.randn(name, shape, 0.0, (1.0 / fan_in as f64).sqrt())
+}

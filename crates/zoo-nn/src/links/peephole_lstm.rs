@@ -1,0 +1,112 @@
+//! `L.StatefulPeepholeLSTM` (chainer/links/rnn/peephole.py) and a Gers-style
+//! variant with diagonal peepholes.
+//!
+//! Chainer's peepholes are full H×H Linear links without bias (`peep_i`,
+//! `peep_f`, `peep_o`, each `<name>/W`), applied to c_{t-1} for the input and
+//! forget gates and to the new c_t for the output gate. Gers & Schmidhuber's
+//! original peepholes are per-unit weights (a vector each); the diagonal
+//! variant stores them as `<path>/peep_i`, `<path>/peep_f`, `<path>/peep_o`
+//! of shape (H).
+
+use crate::error::Result;
+use crate::link::{Link, Mode};
+use crate::links::linear::{Linear, linear, linear_nobias};
+use crate::links::lstm::{LstmState, split_gates, zeros_like_param};
+use crate::links::recurrent::Recurrent;
+use tch::Tensor;
+
+/// How the cell state feeds the gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Peephole {
+    /// Chainer's: full H×H matrices.
+    #[default]
+    Full,
+    /// Gers': one weight per unit.
+    Diagonal,
+}
+
+#[derive(Debug)]
+enum Peeps {
+    Full([Linear; 3]),
+    Diagonal([Tensor; 3]),
+}
+
+#[derive(Debug)]
+pub struct PeepholeLstm {
+    pub upward: Linear,
+    pub lateral: Linear,
+    peeps: Peeps,
+}
+
+pub fn peephole_lstm(
+    path: &tch::nn::Path,
+    in_size: i64,
+    out_size: i64,
+    kind: Peephole,
+) -> PeepholeLstm {
+    let peeps = match kind {
+        Peephole::Full => Peeps::Full(
+            ["peep_i", "peep_f", "peep_o"]
+                .map(|name| linear_nobias(&(path / name), out_size, out_size)),
+        ),
+        Peephole::Diagonal => Peeps::Diagonal(
+            ["peep_i", "peep_f", "peep_o"].map(|name| path.zeros(name, &[out_size])),
+        ),
+    };
+    PeepholeLstm {
+        upward: linear(&(path / "upward"), in_size, 4 * out_size),
+        lateral: linear_nobias(&(path / "lateral"), out_size, 4 * out_size),
+        peeps,
+    }
+}
+
+impl PeepholeLstm {
+    pub fn out_size(&self) -> i64 {
+        self.lateral.in_size()
+    }
+
+    pub fn peephole(&self) -> Peephole {
+        match self.peeps {
+            Peeps::Full(_) => Peephole::Full,
+            Peeps::Diagonal(_) => Peephole::Diagonal,
+        }
+    }
+
+    /// Peephole g (0 i, 1 f, 2 o) applied to a cell state.
+    fn peep(&self, gate: usize, c: &Tensor) -> Result<Tensor> {
+        match &self.peeps {
+            Peeps::Full(links) => links[gate].f_forward(c, Mode::Test),
+            Peeps::Diagonal(weights) => Ok(c.f_mul(&weights[gate])?),
+        }
+    }
+}
+
+impl Recurrent for PeepholeLstm {
+    type State = LstmState;
+
+    fn zero_state(&self, batch: i64) -> Result<LstmState> {
+        let h = zeros_like_param(&self.upward.weight, batch, self.out_size())?;
+        Ok(LstmState {
+            c: h.zeros_like(),
+            h,
+        })
+    }
+
+    fn step(&self, x: &Tensor, state: &LstmState) -> Result<LstmState> {
+        let z = self
+            .upward
+            .f_forward(x, Mode::Test)?
+            .f_add(&self.lateral.f_forward(&state.h, Mode::Test)?)?;
+        let [a, i, f, o] = split_gates(&z)?;
+        let i = i.f_add(&self.peep(0, &state.c)?)?.f_sigmoid()?;
+        let f = f.f_add(&self.peep(1, &state.c)?)?.f_sigmoid()?;
+        let c = a.f_tanh()?.f_mul(&i)?.f_add(&f.f_mul(&state.c)?)?;
+        let o = o.f_add(&self.peep(2, &c)?)?.f_sigmoid()?;
+        let h = o.f_mul(&c.f_tanh()?)?;
+        Ok(LstmState { h, c })
+    }
+
+    fn output(&self, state: &LstmState) -> Tensor {
+        state.h.shallow_clone()
+    }
+}

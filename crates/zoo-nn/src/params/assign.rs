@@ -1,0 +1,84 @@
+//! Matching a file's parameters against a `VarStore` and copying them in.
+
+use crate::error::{NnError, ParamMismatch, Result};
+use crate::params::to_file_name;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::Tensor;
+use tch::nn::VarStore;
+
+/// Whether a file must hold exactly the model's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strictness {
+    /// Any missing, unexpected or mis-shaped parameter refuses the file.
+    #[default]
+    Strict,
+    /// Loads the parameters present in both with equal shapes and reports
+    /// the rest (fine-tuning from a model with another head).
+    Partial,
+}
+
+/// What a load did: names are in file form (`conv1_1/W`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    pub loaded: Vec<String>,
+    /// What was skipped (always empty after a strict load).
+    pub skipped: ParamMismatch,
+}
+
+/// Compares file entries (name in file form, shape) with the store and, if
+/// acceptable, copies each one in with `fetch(name)` under no_grad. The
+/// copy converts dtype and device, so f32 files load into f16 stores.
+pub(crate) fn assign(
+    vs: &VarStore,
+    path: &Path,
+    entries: &[(String, Vec<i64>)],
+    strictness: Strictness,
+    mut fetch: impl FnMut(&str) -> Result<Tensor>,
+) -> Result<LoadReport> {
+    let variables: BTreeMap<String, Tensor> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, tensor)| (to_file_name(&name), tensor))
+        .collect();
+    let in_file: BTreeMap<&str, &Vec<i64>> = entries
+        .iter()
+        .map(|(name, shape)| (name.as_str(), shape))
+        .collect();
+    let mut mismatch = ParamMismatch::default();
+    let mut matched = Vec::new();
+    for (name, var) in &variables {
+        match in_file.get(name.as_str()) {
+            None => mismatch.missing.push((name.clone(), var.size())),
+            Some(shape) if **shape != var.size() => {
+                mismatch
+                    .misshaped
+                    .push((name.clone(), var.size(), (*shape).clone()))
+            }
+            Some(_) => matched.push(name.clone()),
+        }
+    }
+    for (name, shape) in &in_file {
+        if !variables.contains_key(*name) {
+            mismatch
+                .unexpected
+                .push((name.to_string(), (*shape).clone()));
+        }
+    }
+    if strictness == Strictness::Strict && !mismatch.is_empty() {
+        return Err(NnError::ParamMismatch {
+            path: path.to_path_buf(),
+            mismatch,
+        });
+    }
+    for name in &matched {
+        let source = fetch(name)?;
+        let mut target = variables[name].shallow_clone();
+        tch::no_grad(|| target.f_copy_(&source))
+            .map_err(|e| NnError::file(path, format!("cannot copy parameter {name}: {e}")))?;
+    }
+    Ok(LoadReport {
+        loaded: matched,
+        skipped: mismatch,
+    })
+}

@@ -1,0 +1,158 @@
+//! Writing a trained model's package folder: weights (safetensors), the
+//! manifest (`zoo.toml`), the model card (`README.md`) and the training log.
+//! Everything is written into a temporary sibling folder first and then
+//! swapped in, so an interrupted run never leaves a half-written package.
+
+use crate::error::{ModelError, Result};
+use crate::params;
+use crate::train::{MetricValue, TrainReport};
+use std::path::Path;
+use zoo_format::manifest::{
+    Architecture, ChannelOrder, DType, Input, Kind, Manifest, Metric, ModelSection, Output,
+    PackageMeta, Preprocess, Provenance,
+};
+
+/// What the card says about the model besides the training report.
+#[derive(Debug, Clone)]
+pub struct CardInfo {
+    pub package: String,
+    pub builtin: String,
+    pub description: String,
+    pub keywords: Vec<String>,
+    /// The command that reproduces the weights.
+    pub command: String,
+    pub seed: u64,
+    /// Markdown paragraphs describing the architecture, data and I/O.
+    pub body: String,
+    pub inputs: Vec<Input>,
+    pub outputs: Vec<Output>,
+    /// Extra files to write into the package (name, contents).
+    pub extra_files: Vec<(String, String)>,
+    /// Additional results (other seeds, baselines) for the card.
+    pub extra_results: Vec<String>,
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> ModelError {
+    ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn image_input(name: &str, shape: Vec<i64>, preprocess: Option<Preprocess>) -> Input {
+    Input {
+        name: name.into(),
+        shape,
+        dtype: DType::F32,
+        preprocess,
+    }
+}
+
+pub fn rgb_preprocess(mean: f64, scale: f64) -> Preprocess {
+    Preprocess {
+        resize: None,
+        channel_order: Some(ChannelOrder::Rgb),
+        mean: vec![mean; 3],
+        scale,
+    }
+}
+
+pub fn output(name: &str, labels: Option<&str>) -> Output {
+    Output {
+        name: name.into(),
+        labels: labels.map(str::to_string),
+    }
+}
+
+fn metrics(report: &TrainReport) -> Vec<Metric> {
+    report
+        .metrics
+        .iter()
+        .map(|m: &MetricValue| Metric {
+            name: m.name.clone(),
+            dataset: m.dataset.clone(),
+            value: (m.value * 10_000.0).round() / 10_000.0,
+        })
+        .collect()
+}
+
+/// Writes the package folder `dir` (replacing an older one).
+pub fn write_package(dir: &Path, info: &CardInfo, report: &TrainReport) -> Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+    let staging = parent.join(format!(".{}.tmp", info.package));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
+    params::save_safetensors(&report.model.vs, &staging.join("weights.safetensors"))?;
+    let provenance = format!(
+        "{} (seed {}, {} steps, {:.0} s on CPU)",
+        info.command, info.seed, report.steps, report.seconds
+    );
+    let manifest = Manifest {
+        package: PackageMeta {
+            name: info.package.clone(),
+            version: semver::Version::new(0, 1, 0),
+            kind: Kind::Model,
+            description: info.description.clone(),
+            license: Some("MIT OR Apache-2.0".into()),
+            authors: vec!["zoo developers".into()],
+            homepage: None,
+            repository: None,
+            readme: Some("README.md".into()),
+            keywords: info.keywords.clone(),
+        },
+        dependencies: Default::default(),
+        model: Some(ModelSection {
+            weights: vec!["weights.safetensors".into()],
+            architecture: Architecture::Builtin {
+                name: info.builtin.clone(),
+                config: report.config.clone(),
+            },
+            inputs: info.inputs.clone(),
+            outputs: info.outputs.clone(),
+            metrics: metrics(report),
+            provenance: Some(Provenance {
+                trained: Some(provenance.clone()),
+                converted_from: vec![],
+            }),
+        }),
+    };
+    let toml = manifest
+        .to_toml_string()
+        .map_err(|e| ModelError::file(staging.join("zoo.toml"), e.to_string()))?;
+    write(&staging.join("zoo.toml"), &toml)?;
+    write(&staging.join("README.md"), &card(info, report, &provenance))?;
+    write(&staging.join("training.log"), &(report.log.join("\n") + "\n"))?;
+    for (name, contents) in &info.extra_files {
+        write(&staging.join(name), contents)?;
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    }
+    std::fs::rename(&staging, dir).map_err(|e| io_error(dir, e))
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| io_error(path, e))
+}
+
+fn card(info: &CardInfo, report: &TrainReport, provenance: &str) -> String {
+    let mut s = format!("# {}\n\n{}\n\n{}\n\n## Held-out results\n\n| metric | value | data |\n|---|---|---|\n", info.package, info.description, info.body);
+    for m in &report.metrics {
+        s += &format!("| {} | {:.4} | {} |\n", m.name, m.value, m.dataset);
+    }
+    for line in info.extra_results.iter().chain(report.notes.iter()) {
+        s += &format!("\n{line}\n");
+    }
+    s += &format!(
+        "\n## Training\n\n- Command: `{}` (seed {})\n- {} steps in {:.0} s on a shared 2-core CPU; loss {:.4} (first log window) → {:.4} (last)\n- Provenance: {provenance}\n- Per-evaluation log: `training.log`\n",
+        info.command, info.seed, report.steps, report.seconds, report.first_loss, report.last_loss
+    );
+    s += &format!(
+        "\n## Use\n\n```\nzoo run {} …\n```\n\nor from Rust: `zoo_models::load_package(dir, device)`.\n",
+        info.package
+    );
+    s
+}

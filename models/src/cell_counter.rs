@@ -1,0 +1,159 @@
+//! FCRN-A-small (Xie, Noble & Zisserman): a conv encoder (3×3 convs + 2×2
+//! max-pools, widths 16/32/64/128) and an upsampling decoder (nearest ×2 +
+//! 3×3 conv, 64/32/16) to a one-channel density map trained on dots×100
+//! blurred with a Gaussian; count = sum / 100. A second read-out finds peaks.
+
+use crate::error::{ModelError, Result};
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor, nn};
+
+/// The density map's target scale: each cell integrates to this value.
+pub const DENSITY_SCALE: f64 = 100.0;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellCounterConfig {
+    /// Encoder widths; the decoder mirrors all but the last.
+    pub widths: Vec<i64>,
+}
+
+impl Default for CellCounterConfig {
+    fn default() -> Self {
+        CellCounterConfig {
+            widths: vec![16, 32, 64, 128],
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Conv {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Conv {
+    fn new(path: &nn::Path, name: &str, inp: i64, out: i64, k: i64) -> Self {
+        let sub = path.sub(name);
+        let fan_in = (inp * k * k) as f64;
+        Conv {
+            w: sub.var(
+                "W",
+                &[out, inp, k, k],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: (2.0 / fan_in).sqrt(),
+                },
+            ),
+            b: sub.var("b", &[out], nn::Init::Const(0.0)),
+        }
+    }
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let pad = self.w.size()[2] / 2;
+        x.conv2d(&self.w, Some(&self.b), [1, 1], [pad, pad], [1, 1], 1)
+    }
+}
+
+/// Parameters `conv1..conv4` (encoder), `up1..up3` (decoder), `out` (1×1).
+#[derive(Debug)]
+pub struct CellCounter {
+    pub config: CellCounterConfig,
+    encoder: Vec<Conv>,
+    decoder: Vec<Conv>,
+    out: Conv,
+}
+
+impl CellCounter {
+    pub fn new(path: &nn::Path, config: CellCounterConfig) -> Result<Self> {
+        if config.widths.len() < 2 {
+            return Err(ModelError::Package {
+                package: "cell-counter".into(),
+                message: "config.widths needs at least 2 entries".into(),
+            });
+        }
+        let mut encoder = Vec::new();
+        let mut inp = 1;
+        for (i, &w) in config.widths.iter().enumerate() {
+            encoder.push(Conv::new(path, &format!("conv{}", i + 1), inp, w, 3));
+            inp = w;
+        }
+        let mut decoder = Vec::new();
+        for (i, &w) in config.widths.iter().rev().skip(1).enumerate() {
+            decoder.push(Conv::new(path, &format!("up{}", i + 1), inp, w, 3));
+            inp = w;
+        }
+        let out = Conv::new(path, "out", inp, 1, 1);
+        Ok(CellCounter {
+            config,
+            encoder,
+            decoder,
+            out,
+        })
+    }
+
+    /// The input's side must be divisible by 2^(pools).
+    pub fn stride(&self) -> i64 {
+        1 << (self.config.widths.len() - 1)
+    }
+
+    pub fn check_input(&self, x: &Tensor) -> Result<()> {
+        let size = x.size();
+        let stride = self.stride();
+        if size.len() != 4 || size[1] != 1 {
+            return Err(ModelError::input(
+                "image",
+                format!("expected a one-channel batch [N, 1, H, W], got {size:?}"),
+            ));
+        }
+        if size[0] == 0 || size[2] < stride || size[2] % stride != 0 || size[3] % stride != 0 {
+            return Err(ModelError::input(
+                "image",
+                format!("height and width must be positive multiples of {stride}, got {size:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Density map (N, 1, H, W), scaled so that one cell sums to [`DENSITY_SCALE`].
+    pub fn density(&self, x: &Tensor) -> Result<Tensor> {
+        self.check_input(x)?;
+        let mut h = x.to_kind(Kind::Float);
+        let last = self.encoder.len() - 1;
+        for (i, conv) in self.encoder.iter().enumerate() {
+            h = conv.forward(&h).relu();
+            if i < last {
+                h = h.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+            }
+        }
+        for conv in &self.decoder {
+            let (hh, ww) = (h.size()[2], h.size()[3]);
+            h = h.upsample_nearest2d([2 * hh, 2 * ww], None, None);
+            h = conv.forward(&h).relu();
+        }
+        Ok(self.out.forward(&h))
+    }
+}
+
+/// count = sum of the density / 100, per image (N).
+pub fn count_from_density(density: &Tensor) -> Tensor {
+    density.sum_dim_intlist(&[1i64, 2, 3][..], false, Kind::Float) / DENSITY_SCALE
+}
+
+/// Local maxima of one density map (H, W): 5×5 non-maximum suppression, kept
+/// when ≥ `relative_threshold` × the map's maximum. Returns (row, col) pairs.
+pub fn find_peaks(density: &Tensor, relative_threshold: f64) -> Vec<(i64, i64)> {
+    let d = density.to_kind(Kind::Float).to_device(tch::Device::Cpu);
+    let (h, w) = (d.size()[0], d.size()[1]);
+    let pooled = d
+        .view([1, 1, h, w])
+        .max_pool2d([5, 5], [1, 1], [2, 2], [1, 1], false)
+        .view([h, w]);
+    let peak = d.max().double_value(&[]);
+    if peak <= 0.0 {
+        return Vec::new();
+    }
+    let keep = d.eq_tensor(&pooled).logical_and(&d.ge(relative_threshold * peak));
+    let idx = keep.nonzero(); // (K, 2)
+    let rows = idx.size()[0];
+    (0..rows)
+        .map(|k| (idx.int64_value(&[k, 0]), idx.int64_value(&[k, 1])))
+        .collect()
+}

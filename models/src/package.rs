@@ -1,0 +1,364 @@
+//! Package folders → runnable models. A package's `zoo.toml` names a built-in
+//! architecture and its config; the weights file (safetensors or Chainer npz)
+//! loads by parameter name with strict name and shape checks.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let package = zoo_models::load_package("models/cell-counter".as_ref(), tch::Device::Cpu)?;
+//! let image = tch::Tensor::zeros([1, 1, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
+//! let out = package.model.run(&[("image".into(), image)], &["count".into()])?;
+//! # Ok(()) }
+//! ```
+
+use crate::cell_counter::{CellCounter, CellCounterConfig, count_from_density};
+use crate::error::{ModelError, Result};
+use crate::nested_rnn::{NestedRnn, NestedRnnConfig};
+use crate::params;
+use crate::peephole::{PeepholeConfig, TimingModel};
+use crate::vgg::{Vgg, VggConfig};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor, nn::VarStore};
+use zoo_format::manifest::{Architecture as ManifestArchitecture, Manifest};
+use zoo_nn::{Mode, Model};
+
+/// The built-in architectures, by their `builtin = "…"` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    Vgg16,
+    Vgg19,
+    VggMini,
+    PeepholeLstm,
+    NestedRnn,
+    CellCounter,
+}
+
+impl Architecture {
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "vgg16" => Architecture::Vgg16,
+            "vgg19" => Architecture::Vgg19,
+            "vgg-mini" => Architecture::VggMini,
+            "peephole-lstm" => Architecture::PeepholeLstm,
+            "nested-rnn" => Architecture::NestedRnn,
+            "cell-counter" => Architecture::CellCounter,
+            other => return Err(ModelError::UnknownArchitecture(other.to_string())),
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Vgg16 => "vgg16",
+            Architecture::Vgg19 => "vgg19",
+            Architecture::VggMini => "vgg-mini",
+            Architecture::PeepholeLstm => "peephole-lstm",
+            Architecture::NestedRnn => "nested-rnn",
+            Architecture::CellCounter => "cell-counter",
+        }
+    }
+    pub fn is_vgg(self) -> bool {
+        matches!(
+            self,
+            Architecture::Vgg16 | Architecture::Vgg19 | Architecture::VggMini
+        )
+    }
+}
+
+/// A built network of one of the built-in architectures.
+#[derive(Debug)]
+pub enum Network {
+    Vgg(Vgg),
+    Timing(TimingModel),
+    NestedRnn(NestedRnn),
+    CellCounter(CellCounter),
+}
+
+/// A built-in architecture with its parameters: implements [`zoo_nn::Model`].
+#[derive(Debug)]
+pub struct BuiltinModel {
+    pub architecture: Architecture,
+    pub vs: VarStore,
+    pub network: Network,
+}
+
+fn parse_config<T: serde::de::DeserializeOwned>(
+    architecture: Architecture,
+    config: &serde_json::Value,
+    default: T,
+) -> Result<T> {
+    if config.as_object().is_some_and(|m| m.is_empty()) {
+        return Ok(default);
+    }
+    serde_json::from_value(config.clone()).map_err(|error| ModelError::Package {
+        package: architecture.name().into(),
+        message: format!("[model.architecture] config: {error}"),
+    })
+}
+
+impl BuiltinModel {
+    /// Builds `architecture` with freshly initialised parameters on `device`.
+    /// An empty `config` means the architecture's defaults.
+    pub fn build(
+        architecture: Architecture,
+        config: &serde_json::Value,
+        device: Device,
+    ) -> Result<Self> {
+        let vs = VarStore::new(device);
+        let root = vs.root();
+        let network = match architecture {
+            Architecture::Vgg16 => Network::Vgg(Vgg::new(
+                &root,
+                parse_config(architecture, config, VggConfig::vgg16())?,
+            )?),
+            Architecture::Vgg19 => Network::Vgg(Vgg::new(
+                &root,
+                parse_config(architecture, config, VggConfig::vgg19())?,
+            )?),
+            Architecture::VggMini => Network::Vgg(Vgg::new(
+                &root,
+                parse_config(architecture, config, VggConfig::mini())?,
+            )?),
+            Architecture::PeepholeLstm => Network::Timing(TimingModel::new(
+                &root,
+                parse_config(architecture, config, PeepholeConfig::default())?,
+            )),
+            Architecture::NestedRnn => Network::NestedRnn(NestedRnn::new(
+                &root,
+                parse_config(architecture, config, NestedRnnConfig::default())?,
+            )?),
+            Architecture::CellCounter => Network::CellCounter(CellCounter::new(
+                &root,
+                parse_config(architecture, config, CellCounterConfig::default())?,
+            )?),
+        };
+        Ok(BuiltinModel {
+            architecture,
+            vs,
+            network,
+        })
+    }
+
+    /// Loads the weights file (safetensors or Chainer npz) by parameter name.
+    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
+        params::load_into(&mut self.vs, path)
+    }
+
+    fn input_name(&self) -> &'static str {
+        match self.network {
+            Network::Vgg(_) => "data",
+            Network::Timing(_) => "x",
+            Network::NestedRnn(_) => "video",
+            Network::CellCounter(_) => "image",
+        }
+    }
+
+    fn all_outputs(&self) -> Vec<String> {
+        match &self.network {
+            Network::Vgg(vgg) => vgg.layer_names(),
+            Network::Timing(_) => vec!["logits".into(), "spikes".into()],
+            Network::NestedRnn(_) => vec!["class_logits".into(), "boxes".into()],
+            Network::CellCounter(_) => vec!["density".into(), "count".into()],
+        }
+    }
+
+    fn compute(&self, x: &Tensor, wanted: &[String]) -> Result<Vec<(String, Tensor)>> {
+        let x = x.to_device(self.vs.device());
+        let pick = |mut outputs: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> {
+            wanted
+                .iter()
+                .filter_map(|w| {
+                    outputs
+                        .iter()
+                        .position(|(n, _)| n == w)
+                        .map(|i| outputs.swap_remove(i))
+                })
+                .collect()
+        };
+        Ok(match &self.network {
+            Network::Vgg(vgg) => {
+                let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
+                let mut found = vgg.extract(&x, &names, Mode::Test)?;
+                wanted
+                    .iter()
+                    .filter_map(|w| found.remove(w).map(|t| (w.clone(), t)))
+                    .collect()
+            }
+            Network::Timing(model) => {
+                let logits = model.logits(&x)?;
+                let spikes = logits.ge(0.0).to_kind(Kind::Float);
+                pick(vec![("logits".into(), logits), ("spikes".into(), spikes)])
+            }
+            Network::NestedRnn(model) => {
+                let d = model.forward(&x)?;
+                pick(vec![
+                    ("class_logits".into(), d.class_logits),
+                    ("boxes".into(), d.boxes),
+                ])
+            }
+            Network::CellCounter(model) => {
+                let density = model.density(&x)?;
+                let count = count_from_density(&density);
+                pick(vec![("density".into(), density), ("count".into(), count)])
+            }
+        })
+    }
+}
+
+impl Model for BuiltinModel {
+    fn input_names(&self) -> Vec<String> {
+        vec![self.input_name().to_string()]
+    }
+
+    fn default_outputs(&self) -> Vec<String> {
+        match self.network {
+            Network::Vgg(_) => vec!["prob".into()],
+            _ => self.all_outputs(),
+        }
+    }
+
+    fn run(
+        &self,
+        inputs: &[(String, Tensor)],
+        outputs: &[String],
+    ) -> zoo_nn::Result<Vec<(String, Tensor)>> {
+        let name = self.input_name();
+        let x = match inputs {
+            [(given, x)] if given == name => x,
+            _ => {
+                let given: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(zoo_nn::NnError::Input {
+                    name: name.into(),
+                    message: format!("the model takes exactly one input {name:?}, got {given:?}"),
+                });
+            }
+        };
+        if x.kind() != Kind::Float && x.kind() != Kind::Double {
+            return Err(zoo_nn::NnError::Input {
+                name: name.into(),
+                message: format!("expected a float tensor, got {:?}", x.kind()),
+            });
+        }
+        let wanted = if outputs.is_empty() {
+            self.default_outputs()
+        } else {
+            outputs.to_vec()
+        };
+        let known = self.all_outputs();
+        if let Some(unknown) = wanted.iter().find(|w| !known.contains(w)) {
+            return Err(zoo_nn::NnError::Input {
+                name: unknown.clone(),
+                message: format!("no such output; known: {}", known.join(", ")),
+            });
+        }
+        let result = tch::no_grad(|| self.compute(x, &wanted))?;
+        Ok(result)
+    }
+
+    fn device(&self) -> Device {
+        self.vs.device()
+    }
+}
+
+/// A loaded package: its folder, manifest and runnable model.
+pub struct LoadedPackage {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    /// Set for built-in architectures.
+    pub architecture: Option<Architecture>,
+    pub model: Box<dyn Model>,
+}
+
+impl std::fmt::Debug for LoadedPackage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPackage")
+            .field("dir", &self.dir)
+            .field("name", &self.manifest.package.name)
+            .field("architecture", &self.architecture)
+            .finish()
+    }
+}
+
+/// Reads a package folder's manifest with an error naming the folder.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    Manifest::load(dir).map_err(|error| ModelError::file(dir, error.to_string()))
+}
+
+/// Loads a built-in model package from its folder onto `device`.
+/// Graph and TorchScript packages are refused here with an error naming the
+/// loader to use (`zoo run` dispatches those itself).
+pub fn load_package(dir: &Path, device: Device) -> Result<LoadedPackage> {
+    let manifest = read_manifest(dir)?;
+    let package = manifest.package.name.clone();
+    let model_section = manifest.model.as_ref().ok_or_else(|| ModelError::Package {
+        package: package.clone(),
+        message: "not a model package (no [model] section)".into(),
+    })?;
+    let (name, config) = match &model_section.architecture {
+        ManifestArchitecture::Builtin { name, config } => (name.clone(), config.clone()),
+        ManifestArchitecture::Graph { file } => {
+            return Err(ModelError::Package {
+                package,
+                message: format!("graph architecture ({file}): load it with zoo_nn's graph loader"),
+            });
+        }
+        ManifestArchitecture::TorchScript { .. } => {
+            return Err(ModelError::Package {
+                package,
+                message: "TorchScript packages are not supported yet".into(),
+            });
+        }
+    };
+    let architecture = Architecture::from_name(&name)?;
+    let weights = model_section
+        .weights
+        .first()
+        .ok_or_else(|| ModelError::Package {
+            package: package.clone(),
+            message: "[model] weights is empty".into(),
+        })?;
+    let mut model = BuiltinModel::build(architecture, &config, device)?;
+    model.load_weights(&dir.join(weights))?;
+    Ok(LoadedPackage {
+        dir: dir.to_path_buf(),
+        manifest,
+        architecture: Some(architecture),
+        model: Box::new(model),
+    })
+}
+
+/// Loads the highest installed version of `name` matching `req` from the
+/// package store at `home` (see zoo-client).
+pub fn load_installed(
+    home: &Path,
+    name: &str,
+    req: &semver::VersionReq,
+    device: Device,
+) -> Result<LoadedPackage> {
+    let store = zoo_client::Store::open(home).map_err(|error| ModelError::Package {
+        package: name.into(),
+        message: error.to_string(),
+    })?;
+    let installed = store
+        .find_installed(name, req)
+        .map_err(|error| ModelError::Package {
+            package: name.into(),
+            message: error.to_string(),
+        })?;
+    load_package(&installed.dir, device)
+}
+
+/// Labels of the output `output` (one per line), when the package names a file.
+pub fn labels(package: &LoadedPackage, output: &str) -> Result<Option<Vec<String>>> {
+    let Some(section) = &package.manifest.model else {
+        return Ok(None);
+    };
+    let Some(file) = section
+        .outputs
+        .iter()
+        .find(|o| o.name == output)
+        .and_then(|o| o.labels.as_ref())
+    else {
+        return Ok(None);
+    };
+    let path = package.dir.join(file);
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io { path, source })?;
+    Ok(Some(text.lines().map(str::to_string).collect()))
+}

@@ -1,0 +1,263 @@
+//! VGG16 / VGG19 (Simonyan & Zisserman, configurations D and E) with Caffe's
+//! and Chainer's layer names, and the same topology with narrower layers
+//! ("VGG-mini") for training on synthetic data.
+//!
+//! `extract` mirrors Chainer's `VGG16Layers.forward(x, layers=[...])`: each
+//! conv key includes its ReLU, `fc6`/`fc7` include ReLU (and dropout when
+//! training), `fc8` is the logits and `prob` their softmax.
+
+use crate::error::{ModelError, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use tch::{Kind, Tensor, nn};
+use zoo_nn::Mode;
+
+/// The shape of a VGG network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VggConfig {
+    /// 16 (configuration D) or 19 (configuration E).
+    pub depth: usize,
+    /// Divides every conv width (64..512); 1 for the real networks.
+    #[serde(default = "one")]
+    pub width_divisor: i64,
+    /// Width of fc6 and fc7 (4096 for the real networks).
+    #[serde(default = "fc_default")]
+    pub fc_width: i64,
+    /// Number of classes of fc8.
+    #[serde(default = "classes_default")]
+    pub classes: i64,
+    /// Height and width of the (square) input image.
+    #[serde(default = "size_default")]
+    pub input_size: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+fn fc_default() -> i64 {
+    4096
+}
+fn classes_default() -> i64 {
+    1000
+}
+fn size_default() -> i64 {
+    224
+}
+
+impl VggConfig {
+    pub fn vgg16() -> Self {
+        VggConfig {
+            depth: 16,
+            width_divisor: 1,
+            fc_width: 4096,
+            classes: 1000,
+            input_size: 224,
+        }
+    }
+    pub fn vgg19() -> Self {
+        VggConfig {
+            depth: 19,
+            ..Self::vgg16()
+        }
+    }
+    /// VGG16's 13 convs and 3 fc layers, widths /8, fc 256, 10 classes, 32×32.
+    pub fn mini() -> Self {
+        VggConfig {
+            depth: 16,
+            width_divisor: 8,
+            fc_width: 256,
+            classes: 10,
+            input_size: 32,
+        }
+    }
+
+    /// Convs per block: D has 2,2,3,3,3 and E has 2,2,4,4,4.
+    fn convs_per_block(&self) -> Result<[usize; 5]> {
+        match self.depth {
+            16 => Ok([2, 2, 3, 3, 3]),
+            19 => Ok([2, 2, 4, 4, 4]),
+            other => Err(ModelError::Package {
+                package: "vgg".into(),
+                message: format!("depth {other} is not a VGG configuration: expected 16 or 19"),
+            }),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.convs_per_block()?;
+        if self.width_divisor < 1 || 64 % self.width_divisor != 0 {
+            return Err(ModelError::Package {
+                package: "vgg".into(),
+                message: format!("width_divisor {} must divide 64", self.width_divisor),
+            });
+        }
+        if self.input_size < 32 || self.input_size % 32 != 0 {
+            return Err(ModelError::Package {
+                package: "vgg".into(),
+                message: format!("input_size {} must be a multiple of 32", self.input_size),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One named step of the network, in execution order.
+#[derive(Debug)]
+enum Layer {
+    Conv { name: String, w: Tensor, b: Tensor },
+    Pool { name: String },
+    Fc { name: String, w: Tensor, b: Tensor, relu: bool },
+    Prob,
+}
+
+impl Layer {
+    fn name(&self) -> &str {
+        match self {
+            Layer::Conv { name, .. } | Layer::Pool { name } | Layer::Fc { name, .. } => name,
+            Layer::Prob => "prob",
+        }
+    }
+}
+
+/// A VGG network whose parameters live in the given var store.
+#[derive(Debug)]
+pub struct Vgg {
+    pub config: VggConfig,
+    layers: Vec<Layer>,
+}
+
+impl Vgg {
+    /// Builds the layers under `path` (parameters `conv1_1/W`, `conv1_1/b`, …, `fc8/b`),
+    /// He-initialised (what training from scratch needs; loading overwrites them).
+    pub fn new(path: &nn::Path, config: VggConfig) -> Result<Self> {
+        config.validate()?;
+        let widths = [64, 128, 256, 512, 512].map(|w| w / config.width_divisor);
+        let mut layers = Vec::new();
+        let mut in_channels = 3;
+        for (block, (&convs, &width)) in config
+            .convs_per_block()?
+            .iter()
+            .zip(widths.iter())
+            .enumerate()
+        {
+            for index in 1..=convs {
+                let name = format!("conv{}_{}", block + 1, index);
+                let sub = path.sub(&name);
+                let fan_in = (in_channels * 9) as f64;
+                let w = sub.var(
+                    "W",
+                    &[width, in_channels, 3, 3],
+                    nn::Init::Randn {
+                        mean: 0.0,
+                        stdev: (2.0 / fan_in).sqrt(),
+                    },
+                );
+                let b = sub.var("b", &[width], nn::Init::Const(0.0));
+                layers.push(Layer::Conv { name, w, b });
+                in_channels = width;
+            }
+            layers.push(Layer::Pool {
+                name: format!("pool{}", block + 1),
+            });
+        }
+        let side = config.input_size / 32;
+        let flat = in_channels * side * side;
+        let fc_shapes = [
+            ("fc6", config.fc_width, flat, true),
+            ("fc7", config.fc_width, config.fc_width, true),
+            ("fc8", config.classes, config.fc_width, false),
+        ];
+        for (name, out, inp, relu) in fc_shapes {
+            let sub = path.sub(name);
+            let w = sub.var(
+                "W",
+                &[out, inp],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: (if relu { 2.0 } else { 1.0 } / inp as f64).sqrt(),
+                },
+            );
+            let b = sub.var("b", &[out], nn::Init::Const(0.0));
+            layers.push(Layer::Fc {
+                name: name.into(),
+                w,
+                b,
+                relu,
+            });
+        }
+        layers.push(Layer::Prob);
+        Ok(Vgg { config, layers })
+    }
+
+    /// The names `extract` accepts, in network order.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.layers.iter().map(|l| l.name().to_string()).collect()
+    }
+
+    /// Checks that `x` is a batch of 3-channel images of the configured size.
+    pub fn check_input(&self, x: &Tensor) -> Result<()> {
+        let size = x.size();
+        let s = self.config.input_size;
+        if size.len() != 4 || size[1] != 3 || size[2] != s || size[3] != s {
+            return Err(ModelError::input(
+                "data",
+                format!("expected shape [N, 3, {s}, {s}], got {size:?}"),
+            ));
+        }
+        if size[0] == 0 {
+            return Err(ModelError::input("data", "empty batch"));
+        }
+        Ok(())
+    }
+
+    /// Runs the network up to the last of `wanted` and returns each wanted
+    /// layer's output (Chainer's `forward(x, layers=[...])`).
+    pub fn extract(
+        &self,
+        x: &Tensor,
+        wanted: &[&str],
+        mode: Mode,
+    ) -> Result<HashMap<String, Tensor>> {
+        self.check_input(x)?;
+        let names = self.layer_names();
+        for name in wanted {
+            if !names.iter().any(|n| n == name) {
+                return Err(ModelError::input(
+                    "layers",
+                    format!("unknown layer {name:?}; known: {}", names.join(", ")),
+                ));
+            }
+        }
+        let mut out = HashMap::new();
+        let mut h = x.to_kind(Kind::Float);
+        for layer in &self.layers {
+            if out.len() == wanted.len() {
+                break;
+            }
+            h = match layer {
+                Layer::Conv { w, b, .. } => h.conv2d(w, Some(b), [1, 1], [1, 1], [1, 1], 1).relu(),
+                Layer::Pool { .. } => h.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], true),
+                Layer::Fc { w, b, relu, .. } => {
+                    let flat = h.flatten(1, -1).linear(w, Some(b));
+                    if *relu {
+                        flat.relu().dropout(0.5, mode.is_train())
+                    } else {
+                        flat
+                    }
+                }
+                Layer::Prob => h.softmax(1, Kind::Float),
+            };
+            if wanted.contains(&layer.name()) {
+                out.insert(layer.name().to_string(), h.shallow_clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Logits (fc8).
+    pub fn logits(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let mut out = self.extract(x, &["fc8"], mode)?;
+        out.remove("fc8")
+            .ok_or_else(|| ModelError::input("layers", "fc8 was not computed"))
+    }
+}

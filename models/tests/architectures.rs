@@ -1,0 +1,219 @@
+//! Forward passes against known values: Chainer goldens for VGG16 and the
+//! peephole LSTM, hand-checkable or self-consistent expectations for the rest.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tch::{Device, Kind, Tensor, nn::VarStore};
+use zoo_models::cell_counter::{CellCounter, CellCounterConfig, count_from_density, find_peaks};
+use zoo_models::nested_rnn::{NestedRnn, NestedRnnConfig};
+use zoo_models::params;
+use zoo_models::peephole::{PeepholeLstm, Peepholes};
+use zoo_models::vgg::{Vgg, VggConfig};
+use zoo_nn::Mode;
+use zoo_nn::synthetic::synthetic_tensor;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// max |a − b| / max |b|.
+fn relative_error(a: &Tensor, b: &Tensor) -> f64 {
+    let diff = (a - b).abs().max().double_value(&[]);
+    diff / b.abs().max().double_value(&[])
+}
+
+#[test]
+fn vgg16_fc8_matches_chainer_with_synthetic_weights() {
+    tch::set_num_threads(2);
+    let mut vs = VarStore::new(Device::Cpu);
+    let vgg = Vgg::new(&vs.root(), VggConfig::vgg16()).unwrap();
+    params::fill_synthetic(&mut vs);
+    let x = synthetic_tensor("input", &[1, 3, 224, 224]) * 50.0;
+    let fc8 = tch::no_grad(|| vgg.logits(&x, Mode::Test)).unwrap();
+    let golden = Tensor::read_npy(fixture("vgg16_fc8.npy")).unwrap();
+    assert_eq!(fc8.size(), vec![1, 1000]);
+    let error = relative_error(&fc8, &golden);
+    assert!(error < 1e-4, "relative error {error}");
+}
+
+#[test]
+fn vgg19_has_the_extra_convs_and_caffe_names() {
+    let vs = VarStore::new(Device::Cpu);
+    let vgg = Vgg::new(&vs.root(), VggConfig { width_divisor: 8, fc_width: 16, classes: 5, ..VggConfig::vgg19() }).unwrap();
+    let names = vgg.layer_names();
+    for name in ["conv3_4", "conv4_4", "conv5_4", "pool5", "fc6", "fc7", "fc8", "prob"] {
+        assert!(names.contains(&name.to_string()), "{name} missing");
+    }
+    let vars: Vec<String> = params::named_tensors(&vs).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(vars.len(), 2 * (16 + 3));
+    assert!(vars.contains(&"conv5_4/W".to_string()));
+    let vs16 = VarStore::new(Device::Cpu);
+    let vgg16 = Vgg::new(&vs16.root(), VggConfig::mini()).unwrap();
+    assert!(!vgg16.layer_names().contains(&"conv3_4".to_string()));
+}
+
+#[test]
+fn vgg_extract_returns_named_layers_like_chainer() {
+    let mut vs = VarStore::new(Device::Cpu);
+    let vgg = Vgg::new(&vs.root(), VggConfig::mini()).unwrap();
+    params::fill_synthetic(&mut vs);
+    let x = synthetic_tensor("input", &[2, 3, 32, 32]) * 50.0;
+    let out = tch::no_grad(|| vgg.extract(&x, &["conv1_1", "pool1", "conv3_3", "fc7", "fc8", "prob"], Mode::Test)).unwrap();
+    // conv1_1 includes its ReLU: conv + relu by hand.
+    let w = synthetic_tensor("conv1_1/W", &[8, 3, 3, 3]);
+    let b = synthetic_tensor("conv1_1/b", &[8]);
+    let expected = x.conv2d(&w, Some(&b), [1, 1], [1, 1], [1, 1], 1).relu();
+    assert!(relative_error(&out["conv1_1"], &expected) < 1e-6);
+    assert_eq!(out["pool1"].size(), vec![2, 8, 16, 16]);
+    assert_eq!(out["conv3_3"].size(), vec![2, 32, 8, 8]);
+    assert!(out["fc7"].min().double_value(&[]) >= 0.0, "fc7 includes ReLU");
+    // fc8 = fc7 · Wᵀ + b, prob = softmax(fc8).
+    let w8 = synthetic_tensor("fc8/W", &[10, 256]);
+    let b8 = synthetic_tensor("fc8/b", &[10]);
+    assert!(relative_error(&out["fc8"], &out["fc7"].linear(&w8, Some(&b8))) < 1e-5);
+    assert!(relative_error(&out["prob"], &out["fc8"].softmax(1, Kind::Float)) < 1e-6);
+    assert!(vgg.extract(&x, &["conv9_9"], Mode::Test).is_err());
+}
+
+#[test]
+fn vgg_mini_weights_load_through_a_chainer_style_npz() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reference = VarStore::new(Device::Cpu);
+    let vgg = Vgg::new(&reference.root(), VggConfig::mini()).unwrap();
+    params::fill_synthetic(&mut reference);
+    // Chainer's save_npz keys: conv1_1/W, …
+    let named = params::named_tensors(&reference);
+    let npz = dir.path().join("vgg_mini.npz");
+    Tensor::write_npz(&named, &npz).unwrap();
+    let mut loaded = VarStore::new(Device::Cpu);
+    let vgg2 = Vgg::new(&loaded.root(), VggConfig::mini()).unwrap();
+    params::load_into(&mut loaded, &npz).unwrap();
+    let x = synthetic_tensor("input", &[1, 3, 32, 32]) * 50.0;
+    let a = tch::no_grad(|| vgg.logits(&x, Mode::Test)).unwrap();
+    let b = tch::no_grad(|| vgg2.logits(&x, Mode::Test)).unwrap();
+    assert_eq!(relative_error(&b, &a), 0.0);
+    // And a safetensors round trip.
+    let st = dir.path().join("w.safetensors");
+    params::save_safetensors(&loaded, &st).unwrap();
+    let mut again = VarStore::new(Device::Cpu);
+    let _vgg3 = Vgg::new(&again.root(), VggConfig::mini()).unwrap();
+    params::load_into(&mut again, &st).unwrap();
+    let files: BTreeMap<String, Tensor> = params::read_tensors(&st).unwrap();
+    assert!(files.contains_key("fc8/b"));
+}
+
+#[test]
+fn chainer_prepare_is_reproduced() {
+    let path = fixture("prepare_image.png");
+    let image = zoo_models::image_io::open(&path).unwrap();
+    let x = zoo_models::image_io::rgb_tensor(&image, &zoo_models::image_io::Preprocess::chainer_vgg(), &path).unwrap();
+    assert_eq!(x.size(), vec![1, 3, 224, 224]);
+    let stats = Tensor::read_npz(fixture("prepare_stats.npz")).unwrap();
+    let get = |name: &str| stats.iter().find(|(n, _)| n == name).unwrap().1.shallow_clone();
+    let mean = x.get(0).mean_dim(&[1i64, 2][..], false, Kind::Float);
+    // Bicubic resamplers differ by rounding; channel order and mean must match closely.
+    let mean_diff = (&mean - get("mean")).abs().max().double_value(&[]);
+    assert!(mean_diff < 1.0, "channel means differ by {mean_diff}");
+    let sub = x.get(0).slice(1, 0, 224, 14).slice(2, 0, 224, 14);
+    let sub_diff = (&sub - get("subsample")).abs().mean(Kind::Float).double_value(&[]);
+    assert!(sub_diff < 2.0, "subsample differs by {sub_diff} on average");
+}
+
+#[test]
+fn peephole_lstm_matches_chainer() {
+    let mut vs = VarStore::new(Device::Cpu);
+    let lstm = PeepholeLstm::new(&(vs.root() / "lstm"), 3, 4, Peepholes::Full);
+    params::fill_synthetic(&mut vs);
+    let x = synthetic_tensor("x", &[2, 5, 3]);
+    let h = tch::no_grad(|| lstm.forward(&x));
+    let golden = Tensor::read_npy(fixture("peephole_h.npy")).unwrap();
+    assert_eq!(h.size(), golden.size());
+    let error = relative_error(&h, &golden);
+    assert!(error < 1e-5, "relative error {error}");
+}
+
+#[test]
+fn peephole_output_gate_sees_the_new_cell_state() {
+    // H = 1, I = 1, only the output gate's peephole is non-zero and every
+    // pre-activation is zero except a = 1 (so c₁ = tanh(1)·σ(0)).
+    let mut vs = VarStore::new(Device::Cpu);
+    let lstm = PeepholeLstm::new(&(vs.root() / "lstm"), 1, 1, Peepholes::Diagonal);
+    let mut values = BTreeMap::new();
+    // rows: a, i, f, o (interleaved per unit).
+    values.insert("lstm/upward/W".to_string(), Tensor::from_slice(&[0f32, 0.0, 0.0, 0.0]).view([4, 1]));
+    values.insert("lstm/upward/b".to_string(), Tensor::from_slice(&[1f32, 0.0, 0.0, 0.0]));
+    values.insert("lstm/lateral/W".to_string(), Tensor::zeros([4, 1], (Kind::Float, Device::Cpu)));
+    values.insert("lstm/peep_i/W".to_string(), Tensor::zeros([1], (Kind::Float, Device::Cpu)));
+    values.insert("lstm/peep_f/W".to_string(), Tensor::zeros([1], (Kind::Float, Device::Cpu)));
+    values.insert("lstm/peep_o/W".to_string(), Tensor::from_slice(&[2f32]));
+    params::copy_into(&mut vs, &values).unwrap();
+    let h = tch::no_grad(|| lstm.forward(&Tensor::zeros([1, 2, 1], (Kind::Float, Device::Cpu))));
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let c1 = 1f64.tanh() * 0.5;
+    let h1 = sig(2.0 * c1) * c1.tanh();
+    let c2 = 1f64.tanh() * 0.5 + 0.5 * c1;
+    let h2 = sig(2.0 * c2) * c2.tanh();
+    assert!((h.double_value(&[0, 0, 0]) - h1).abs() < 1e-6);
+    assert!((h.double_value(&[0, 1, 0]) - h2).abs() < 1e-6);
+}
+
+#[test]
+fn cell_counter_density_count_and_peaks() {
+    let mut vs = VarStore::new(Device::Cpu);
+    let net = CellCounter::new(&vs.root(), CellCounterConfig::default()).unwrap();
+    params::fill_synthetic(&mut vs);
+    let x = synthetic_tensor("image", &[2, 1, 64, 48]).abs();
+    let density = tch::no_grad(|| net.density(&x)).unwrap();
+    assert_eq!(density.size(), vec![2, 1, 64, 48]);
+    let count = count_from_density(&density);
+    let by_hand = density.get(1).sum(Kind::Float).double_value(&[]) / 100.0;
+    assert!((count.double_value(&[1]) - by_hand).abs() < 1e-3 * by_hand.abs().max(1.0));
+    // Peaks on a hand-made map: two bumps, one below 0.3 × max.
+    let mut map = vec![0f32; 20 * 20];
+    map[5 * 20 + 5] = 1.0;
+    map[14 * 20 + 12] = 0.5;
+    map[2 * 20 + 17] = 0.1;
+    let peaks = find_peaks(&Tensor::from_slice(&map).view([20, 20]), 0.3);
+    assert_eq!(peaks, vec![(5, 5), (14, 12)]);
+}
+
+#[test]
+fn nested_rnn_carries_state_across_frames_only_when_temporal() {
+    let video = Tensor::rand([1, 3, 1, 48, 48], (Kind::Float, Device::Cpu));
+    let swapped = Tensor::cat(&[video.narrow(1, 1, 1), video.narrow(1, 0, 1), video.narrow(1, 2, 1)], 1);
+    for temporal in [false, true] {
+        let mut vs = VarStore::new(Device::Cpu);
+        let net = NestedRnn::new(&vs.root(), NestedRnnConfig { temporal, ..Default::default() }).unwrap();
+        params::fill_synthetic(&mut vs);
+        let a = tch::no_grad(|| net.forward(&video)).unwrap();
+        let b = tch::no_grad(|| net.forward(&swapped)).unwrap();
+        assert_eq!(a.class_logits.size(), vec![1, 3, 4, 4]);
+        assert_eq!(a.boxes.size(), vec![1, 3, 4, 4]);
+        // Frame 1 of `video` is frame 0 of `swapped`: identical per frame, different with memory.
+        let same = relative_error(&a.class_logits.select(1, 1), &b.class_logits.select(1, 0)) < 1e-6;
+        assert_eq!(same, !temporal, "temporal = {temporal}");
+        // Boxes are inside the frame.
+        assert!(a.boxes.min().double_value(&[]) >= 0.0 && a.boxes.max().double_value(&[]) <= 1.0);
+    }
+}
+
+#[test]
+fn nested_rnn_decoding_stops_at_the_stop_token() {
+    let vs = VarStore::new(Device::Cpu);
+    let net = NestedRnn::new(&vs.root(), NestedRnnConfig::default()).unwrap();
+    // One video, one frame, 4 slots: class 2, class 0, stop, class 1.
+    let mut logits = vec![0f32; 16];
+    for (slot, class) in [2usize, 0, 3, 1].iter().enumerate() {
+        logits[slot * 4 + class] = 5.0;
+    }
+    let detections = zoo_models::nested_rnn::Detections {
+        class_logits: Tensor::from_slice(&logits).view([1, 1, 4, 4]),
+        boxes: Tensor::full([1, 1, 4, 4], 0.25, (Kind::Float, Device::Cpu)),
+    };
+    let decoded = net.decode(&detections);
+    let classes: Vec<i64> = decoded[0][0].iter().map(|o| o.class).collect();
+    assert_eq!(classes, vec![2, 0]);
+    assert_eq!(decoded[0][0][0].bbox, [12.0; 4]);
+}

@@ -1,0 +1,125 @@
+//! `GET`/`HEAD /blobs/{sha256}` and `PUT /api/v1/blobs/{sha256}`.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use zoo_format::checksum::is_sha256_hex;
+
+use super::{ApiError, AppState};
+use crate::auth::{Caller, Scope};
+use crate::index::if_none_match;
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+fn check_hash(sha256: &str) -> Result<(), ApiError> {
+    if is_sha256_hex(sha256) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "`{sha256}` is not a sha256 (64 lowercase hex digits)"
+        )))
+    }
+}
+
+/// Streams a blob; `Range` → 206 and `HEAD` come from tower-http's `ServeFile`.
+pub async fn download(
+    State(state): State<AppState>,
+    Path(sha256): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    check_hash(&sha256)?;
+    if state
+        .blobs
+        .size(&sha256)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!("no blob {sha256}")));
+    }
+    let etag = HeaderValue::from_str(&format!("\"{sha256}\""))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let matched = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| if_none_match(v, etag.to_str().unwrap_or_default()));
+    if matched {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
+            ],
+        )
+            .into_response());
+    }
+    let served = ServeFile::new(state.blobs.path(&sha256))
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading blob {sha256}: {e}")))?;
+    let mut response = served.map(Body::new);
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, etag);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    Ok(response)
+}
+
+/// Uploads a blob: hashed while streamed to disk, refused on mismatch.
+/// 201 when stored, 200 when it was already there.
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(sha256): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if !caller.has(Scope::PublishNew) && !caller.has(Scope::PublishUpdate) {
+        return Err(ApiError::forbidden(
+            "uploading blobs needs a token with the `publish-new` or `publish-update` scope",
+        ));
+    }
+    check_hash(&sha256)?;
+    let size = |size: u64| serde_json::json!({"sha256": sha256, "size": size});
+    let limit = state.config.max_package_size;
+    super::publish::check_content_length(&request, limit)?;
+    let existing = state
+        .blobs
+        .size(&sha256)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(existing) = existing {
+        // Read (and drop) the body anyway so the client sees a clean answer
+        // instead of a connection closed mid-upload.
+        let mut body = request.into_body().into_data_stream();
+        let mut received = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+            received += chunk.len() as u64;
+            if received > limit {
+                break;
+            }
+        }
+        return Ok((StatusCode::OK, axum::Json(size(existing))).into_response());
+    }
+    let staged = state
+        .blobs
+        .stage(request.into_body().into_data_stream(), limit, Some(&sha256))
+        .await?;
+    let stored = staged.size;
+    let created = state
+        .blobs
+        .persist(staged)
+        .await
+        .map_err(|e| ApiError::internal(format!("storing blob {sha256}: {e}")))?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(size(stored))).into_response())
+}

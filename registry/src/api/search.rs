@@ -1,0 +1,71 @@
+//! `GET /api/v1/search?q=&page=1&per_page=20`.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+
+use super::{ApiError, AppState};
+use crate::db::VersionRecord;
+
+/// Largest accepted `per_page`.
+pub const MAX_PER_PAGE: u64 = 100;
+
+fn number(params: &HashMap<String, String>, key: &str, default: u64) -> Result<u64, ApiError> {
+    match params.get(key) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| {
+            ApiError::bad_request(format!("`{key}` must be a positive integer, not `{v}`"))
+        }),
+    }
+}
+
+/// The version to show for a package: the highest non-yanked one, or the
+/// highest of all when every version is yanked.
+pub fn display_version(versions: &[VersionRecord]) -> Option<&VersionRecord> {
+    versions
+        .iter()
+        .filter(|v| !v.entry.yanked)
+        .max_by(|a, b| a.entry.vers.cmp(&b.entry.vers))
+        .or_else(|| {
+            versions
+                .iter()
+                .max_by(|a, b| a.entry.vers.cmp(&b.entry.vers))
+        })
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let query = params.get("q").cloned().unwrap_or_default();
+    let page = number(&params, "page", 1)?;
+    let per_page = number(&params, "per_page", 20)?;
+    if page == 0 {
+        return Err(ApiError::bad_request("`page` starts at 1"));
+    }
+    if per_page == 0 || per_page > MAX_PER_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "`per_page` must be between 1 and {MAX_PER_PAGE}"
+        )));
+    }
+    let offset = (page - 1).saturating_mul(per_page);
+    let (hits, total) = state
+        .db(move |s| s.search(&query, offset, per_page))
+        .await?;
+    let packages: Vec<_> = hits
+        .iter()
+        .map(|hit| {
+            serde_json::json!({
+                "name": hit.package.name,
+                "version": display_version(&hit.versions).map(|v| v.entry.vers.to_string()),
+                "kind": hit.package.kind,
+                "description": hit.package.description,
+                "keywords": hit.package.keywords,
+            })
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({"packages": packages, "total": total}),
+    ))
+}

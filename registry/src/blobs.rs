@@ -1,0 +1,230 @@
+//! Content-addressed blob files: `DATA/blobs/sha256/ab/<hex>`.
+//!
+//! A blob is streamed into a temporary file on the same file system while it
+//! is hashed, fsynced, then linked into place with create-only semantics
+//! (`hard_link` fails if the target exists), so a stored blob is never
+//! overwritten and readers never see a partial one.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use zoo_format::checksum::{is_sha256_hex, to_hex};
+
+/// Bytes buffered before each write to the staging file.
+const WRITE_BUFFER: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("the body is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the body's sha256 is {actual}, not {expected}")]
+    Mismatch { expected: String, actual: String },
+    #[error("reading the request body: {0}")]
+    Body(String),
+    #[error("blob storage: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The blob directory tree.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+/// A fully received, hashed and synced upload that is not yet in place.
+/// Dropping it deletes the temporary file.
+#[derive(Debug)]
+pub struct StagedBlob {
+    path: Option<PathBuf>,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl StagedBlob {
+    /// The temporary file (for validation before it is stored).
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+}
+
+impl Drop for StagedBlob {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl BlobStore {
+    /// Uses `DATA/blobs` for blobs and `DATA/tmp` for uploads in progress.
+    pub fn open(data_dir: &Path) -> io::Result<BlobStore> {
+        let root = data_dir.join("blobs").join("sha256");
+        let tmp = data_dir.join("tmp");
+        std::fs::create_dir_all(&root)?;
+        std::fs::create_dir_all(&tmp)?;
+        // Leftovers of uploads interrupted by a crash.
+        for entry in std::fs::read_dir(&tmp)? {
+            let _ = std::fs::remove_file(entry?.path());
+        }
+        Ok(BlobStore { root, tmp })
+    }
+
+    /// Where the blob with this hash lives (whether or not it exists).
+    /// `sha256` must be canonical hex (checked by callers via [`is_sha256_hex`]).
+    pub fn path(&self, sha256: &str) -> PathBuf {
+        self.root.join(&sha256[..2]).join(sha256)
+    }
+
+    /// The blob's size if it is stored.
+    pub async fn size(&self, sha256: &str) -> io::Result<Option<u64>> {
+        if !is_sha256_hex(sha256) {
+            return Ok(None);
+        }
+        match tokio::fs::metadata(self.path(sha256)).await {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Streams `body` into a temporary file, hashing it and refusing more
+    /// than `limit` bytes; with `expected`, refuses a different hash.
+    pub async fn stage<S, E>(
+        &self,
+        mut body: S,
+        limit: u64,
+        expected: Option<&str>,
+    ) -> Result<StagedBlob, BlobError>
+    where
+        S: Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
+        let path = self.tmp.join(format!("{}.part", hex::encode(random)));
+        let mut staged = StagedBlob {
+            path: Some(path.clone()),
+            sha256: String::new(),
+            size: 0,
+        };
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?;
+        // Batches the many small body chunks into few blocking writes.
+        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+            staged.size += chunk.len() as u64;
+            if staged.size > limit {
+                return Err(BlobError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        file.get_ref().sync_all().await?;
+        staged.sha256 = to_hex(&hasher.finalize().into());
+        if let Some(expected) = expected
+            && expected != staged.sha256
+        {
+            return Err(BlobError::Mismatch {
+                expected: expected.to_string(),
+                actual: staged.sha256.clone(),
+            });
+        }
+        Ok(staged)
+    }
+
+    /// Moves a staged blob into place. Returns whether it was newly created
+    /// (`false`: an identical blob was already stored and is kept).
+    pub async fn persist(&self, mut staged: StagedBlob) -> io::Result<bool> {
+        let target = self.path(&staged.sha256);
+        let Some(temp) = staged.path.take() else {
+            return Ok(false);
+        };
+        tokio::task::spawn_blocking(move || {
+            let result = link_into_place(&temp, &target);
+            let _ = std::fs::remove_file(&temp);
+            result
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
+fn link_into_place(temp: &Path, target: &Path) -> io::Result<bool> {
+    let dir = target
+        .parent()
+        .ok_or_else(|| io::Error::other("blob path without a parent"))?;
+    std::fs::create_dir_all(dir)?;
+    match std::fs::hard_link(temp, target) {
+        Ok(()) => {
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(
+        parts: &[&'static [u8]],
+    ) -> impl Stream<Item = Result<axum::body::Bytes, String>> + Unpin {
+        futures_util::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(axum::body::Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test]
+    async fn stage_persist_and_never_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let sha = zoo_format::checksum::sha256_hex(b"hello");
+        let staged = store
+            .stage(body(&[b"he", b"llo"]), 100, Some(&sha))
+            .await
+            .unwrap();
+        assert_eq!((staged.sha256.as_str(), staged.size), (sha.as_str(), 5));
+        assert!(store.persist(staged).await.unwrap());
+        assert_eq!(store.size(&sha).await.unwrap(), Some(5));
+        let again = store.stage(body(&[b"hello"]), 100, None).await.unwrap();
+        assert!(!store.persist(again).await.unwrap());
+        assert_eq!(std::fs::read(store.path(&sha)).unwrap(), b"hello");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_mismatch_and_oversize_leaving_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let wrong = "0".repeat(64);
+        let e = store
+            .stage(body(&[b"hello"]), 100, Some(&wrong))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BlobError::Mismatch { .. }), "{e}");
+        let e = store.stage(body(&[b"hello"]), 4, None).await.unwrap_err();
+        assert!(matches!(e, BlobError::TooLarge { limit: 4 }), "{e}");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+}

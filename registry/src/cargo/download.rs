@@ -1,0 +1,51 @@
+//! `GET /cargo/api/v1/crates/{name}/{version}/download`: the `.crate` file,
+//! served from the content-addressed blob store by its recorded `cksum`.
+//! Yanked versions stay downloadable (lockfiles may pin them).
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use semver::Version;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use crate::api::{ApiError, AppState};
+
+pub async fn download(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found(format!("crate `{name}` has no version `{version}`"));
+    let Ok(wanted) = Version::parse(&version) else {
+        return Err(not_found());
+    };
+    let name_norm = zoo_format::normalize_name(&name);
+    let versions = state.db(move |s| s.cargo_versions(&name_norm)).await?;
+    let found = versions
+        .iter()
+        .find(|v| v.vers == wanted)
+        .or_else(|| {
+            versions
+                .iter()
+                .find(|v| v.vers.cmp_precedence(&wanted).is_eq())
+        })
+        .ok_or_else(not_found)?;
+    let cksum = found.cksum.clone();
+    let served = ServeFile::new(state.blobs.path(&cksum))
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading blob {cksum}: {e}")))?;
+    let mut response = served.map(Body::new);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/gzip"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,153 @@
+//! Registry metadata: users, tokens, packages, owners, versions.
+//!
+//! Handlers talk to [`MetadataStore`] only, so a PostgreSQL backend can sit
+//! next to [`sqlite::SqliteStore`] later. Methods are blocking; the HTTP layer
+//! calls them from `spawn_blocking`. Operations that must be atomic (publish,
+//! yank, owner changes) are single methods so each backend can run them in one
+//! transaction.
+
+pub mod cargo;
+pub mod sqlite;
+mod sqlite_cargo;
+
+pub use cargo::CargoStore;
+
+use semver::Version;
+use zoo_format::index::IndexEntry;
+
+use crate::auth::Scope;
+
+/// Why a metadata operation failed; the HTTP layer maps each kind to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user as seen by authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub login: String,
+}
+
+/// A stored token (the secret only as its hash).
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: String,
+    pub user: User,
+    pub secret_sha256: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: String,
+    pub revoked: bool,
+}
+
+/// Package-level metadata (from the highest version published so far).
+#[derive(Debug, Clone)]
+pub struct PackageRecord {
+    pub name: String,
+    pub kind: String,
+    pub description: String,
+    pub keywords: Vec<String>,
+    pub readme: Option<String>,
+}
+
+/// One published version.
+#[derive(Debug, Clone)]
+pub struct VersionRecord {
+    pub entry: IndexEntry,
+    pub published_at: String,
+    /// `[{"name","dataset","value"}]` from `[[model.metrics]]`.
+    pub metrics: serde_json::Value,
+}
+
+/// Everything recorded for a new version, produced by validating its archive.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub entry: IndexEntry,
+    pub description: String,
+    pub keywords: Vec<String>,
+    pub readme: Option<String>,
+    pub metrics: serde_json::Value,
+    pub manifest_text: String,
+}
+
+/// What the publisher may do, from the token's scopes.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishRights {
+    pub new_packages: bool,
+    pub updates: bool,
+}
+
+/// A search result row.
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub package: PackageRecord,
+    pub versions: Vec<VersionRecord>,
+}
+
+/// The metadata backend (zoo packages; Rust crates via [`CargoStore`]).
+pub trait MetadataStore: CargoStore + Send + Sync {
+    /// Creates a user; `Conflict` if the login is taken.
+    fn add_user(&self, login: &str) -> StoreResult<User>;
+    fn find_user(&self, login: &str) -> StoreResult<Option<User>>;
+    fn list_users(&self) -> StoreResult<Vec<User>>;
+
+    fn add_token(
+        &self,
+        user: &User,
+        id: &str,
+        secret_sha256: &str,
+        scopes: &[Scope],
+    ) -> StoreResult<()>;
+    fn find_token(&self, id: &str) -> StoreResult<Option<TokenRecord>>;
+    /// Tokens of one user, or of everyone.
+    fn list_tokens(&self, login: Option<&str>) -> StoreResult<Vec<TokenRecord>>;
+    /// Marks a token revoked; `NotFound` if there is no such token.
+    fn revoke_token(&self, id: &str) -> StoreResult<()>;
+
+    /// The package with this canonical name.
+    fn package(&self, name_norm: &str) -> StoreResult<Option<PackageRecord>>;
+    /// Its versions in publication order.
+    fn versions(&self, name_norm: &str) -> StoreResult<Vec<VersionRecord>>;
+    /// All canonical package names (to rebuild index files).
+    fn package_names(&self) -> StoreResult<Vec<String>>;
+
+    /// Records a version atomically. A new name becomes owned by `publisher`
+    /// (needs `rights.new_packages`); an existing one must be owned by them
+    /// (needs `rights.updates`). `Conflict` when the version exists.
+    fn publish(
+        &self,
+        publisher: &User,
+        rights: PublishRights,
+        version: &NewVersion,
+    ) -> StoreResult<()>;
+    /// Sets the yanked flag; the caller must be an owner.
+    fn set_yanked(
+        &self,
+        user: &User,
+        name_norm: &str,
+        version: &Version,
+        yanked: bool,
+    ) -> StoreResult<()>;
+
+    fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>>;
+    /// Adds owners; the caller must be an owner and every login must exist.
+    fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()>;
+    /// Removes owners; refuses to remove the last one.
+    fn remove_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()>;
+
+    /// Packages whose name, keywords or description contain `query`
+    /// (case-insensitive), best matches first, with the total count.
+    fn search(&self, query: &str, offset: u64, limit: u64) -> StoreResult<(Vec<SearchHit>, u64)>;
+}

@@ -1,0 +1,676 @@
+//! [`MetadataStore`] on SQLite (bundled), one connection behind a mutex.
+//!
+//! WAL with `synchronous=FULL`: a commit is on disk before a publish is
+//! acknowledged. Write operations run in `BEGIN IMMEDIATE` transactions so
+//! their checks and writes see one consistent state.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use semver::Version;
+use zoo_format::index::IndexEntry;
+
+use super::{
+    MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, StoreError, StoreResult,
+    TokenRecord, User, VersionRecord,
+};
+use crate::auth::{Scope, format_scopes, parse_scopes};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    secret_sha256 TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS packages (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_norm TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    description TEXT NOT NULL,
+    keywords TEXT NOT NULL,
+    readme TEXT,
+    latest_version TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS owners (
+    package_id INTEGER NOT NULL REFERENCES packages(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    PRIMARY KEY (package_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY,
+    package_id INTEGER NOT NULL REFERENCES packages(id),
+    version TEXT NOT NULL,
+    version_key TEXT NOT NULL,
+    yanked INTEGER NOT NULL DEFAULT 0,
+    published_at TEXT NOT NULL,
+    published_by INTEGER NOT NULL REFERENCES users(id),
+    archive_sha256 TEXT NOT NULL,
+    index_line TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    readme TEXT,
+    UNIQUE (package_id, version_key)
+);
+"#;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how
+/// many have run. The first is idempotent (`IF NOT EXISTS`) so databases
+/// created before versioning was introduced upgrade cleanly.
+const MIGRATIONS: &[&str] = &[SCHEMA, super::sqlite_cargo::SCHEMA];
+
+/// Brings the schema up to date, each step in its own transaction.
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let applied: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {};\nCOMMIT;",
+            step + 1
+        ))
+        .map_err(|e| StoreError::Backend(format!("schema migration {}: {e}", step + 1)))?;
+    }
+    Ok(())
+}
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Versions equal up to build metadata are the same version (as in Cargo).
+pub(super) fn version_key(v: &Version) -> String {
+    let mut v = v.clone();
+    v.build = semver::BuildMetadata::EMPTY;
+    v.to_string()
+}
+
+/// RFC 3339 UTC timestamp, whole seconds.
+pub fn now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub(super) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let conn = Connection::open(path).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(backend)?;
+        migrate(&conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub(super) fn lock(&self) -> StoreResult<MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Backend("the database lock is poisoned".into()))
+    }
+}
+
+fn package_row(conn: &Connection, name_norm: &str) -> StoreResult<Option<(i64, String)>> {
+    conn.query_row(
+        "SELECT id, latest_version FROM packages WHERE name_norm = ?1",
+        [name_norm],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(backend)
+}
+
+fn require_package(conn: &Connection, name_norm: &str) -> StoreResult<i64> {
+    package_row(conn, name_norm)?
+        .map(|(id, _)| id)
+        .ok_or_else(|| StoreError::NotFound(format!("package `{name_norm}` does not exist")))
+}
+
+fn is_owner(conn: &Connection, package_id: i64, user: &User) -> StoreResult<bool> {
+    conn.query_row(
+        "SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2",
+        params![package_id, user.id],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+    .map_err(backend)
+}
+
+fn require_owner(
+    conn: &Connection,
+    package_id: i64,
+    user: &User,
+    name_norm: &str,
+) -> StoreResult<()> {
+    if is_owner(conn, package_id, user)? {
+        Ok(())
+    } else {
+        Err(StoreError::Forbidden(format!(
+            "`{}` is not an owner of `{name_norm}`",
+            user.login
+        )))
+    }
+}
+
+pub(super) fn find_user(conn: &Connection, login: &str) -> StoreResult<Option<User>> {
+    conn.query_row(
+        "SELECT id, login FROM users WHERE login = ?1",
+        [login],
+        |r| {
+            Ok(User {
+                id: r.get(0)?,
+                login: r.get(1)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(backend)
+}
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(TokenRecord, String)> {
+    let scopes: String = r.get(4)?;
+    let revoked: Option<String> = r.get(6)?;
+    Ok((
+        TokenRecord {
+            id: r.get(0)?,
+            user: User {
+                id: r.get(1)?,
+                login: r.get(2)?,
+            },
+            secret_sha256: r.get(3)?,
+            scopes: Vec::new(),
+            created_at: r.get(5)?,
+            revoked: revoked.is_some(),
+        },
+        scopes,
+    ))
+}
+
+fn with_scopes((mut token, scopes): (TokenRecord, String)) -> StoreResult<TokenRecord> {
+    token.scopes = parse_scopes(&scopes).map_err(backend)?;
+    Ok(token)
+}
+
+const TOKEN_SELECT: &str = "SELECT t.id, u.id, u.login, t.secret_sha256, t.scopes, t.created_at, t.revoked_at \
+     FROM tokens t JOIN users u ON u.id = t.user_id";
+
+fn versions_of(conn: &Connection, name_norm: &str) -> StoreResult<Vec<VersionRecord>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT v.index_line, v.yanked, v.published_at, v.metrics FROM versions v \
+             JOIN packages p ON p.id = v.package_id WHERE p.name_norm = ?1 ORDER BY v.id",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([name_norm], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (line, yanked, published_at, metrics) = row.map_err(backend)?;
+        let mut entry: IndexEntry = serde_json::from_str(&line).map_err(backend)?;
+        entry.yanked = yanked;
+        out.push(VersionRecord {
+            entry,
+            published_at,
+            metrics: serde_json::from_str(&metrics).map_err(backend)?,
+        });
+    }
+    Ok(out)
+}
+
+fn package_of(conn: &Connection, name_norm: &str) -> StoreResult<Option<PackageRecord>> {
+    let row = conn
+        .query_row(
+            "SELECT name, kind, description, keywords, readme FROM packages WHERE name_norm = ?1",
+            [name_norm],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(backend)?;
+    row.map(|(name, kind, description, keywords, readme)| {
+        Ok(PackageRecord {
+            name,
+            kind,
+            description,
+            keywords: serde_json::from_str(&keywords).map_err(backend)?,
+            readme,
+        })
+    })
+    .transpose()
+}
+
+impl MetadataStore for SqliteStore {
+    fn add_user(&self, login: &str) -> StoreResult<User> {
+        let conn = self.lock()?;
+        if find_user(&conn, login)?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "user `{login}` already exists"
+            )));
+        }
+        conn.execute(
+            "INSERT INTO users (login, created_at) VALUES (?1, ?2)",
+            params![login, now()],
+        )
+        .map_err(backend)?;
+        Ok(User {
+            id: conn.last_insert_rowid(),
+            login: login.to_string(),
+        })
+    }
+
+    fn find_user(&self, login: &str) -> StoreResult<Option<User>> {
+        find_user(&*self.lock()?, login)
+    }
+
+    fn list_users(&self) -> StoreResult<Vec<User>> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare("SELECT id, login FROM users ORDER BY login")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(User {
+                    id: r.get(0)?,
+                    login: r.get(1)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn add_token(
+        &self,
+        user: &User,
+        id: &str,
+        secret_sha256: &str,
+        scopes: &[Scope],
+    ) -> StoreResult<()> {
+        self.lock()?
+            .execute(
+                "INSERT INTO tokens (id, user_id, secret_sha256, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, user.id, secret_sha256, format_scopes(scopes), now()],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn find_token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
+        let conn = self.lock()?;
+        let row = conn
+            .query_row(
+                &format!("{TOKEN_SELECT} WHERE t.id = ?1"),
+                [id],
+                token_from_row,
+            )
+            .optional()
+            .map_err(backend)?;
+        row.map(with_scopes).transpose()
+    }
+
+    fn list_tokens(&self, login: Option<&str>) -> StoreResult<Vec<TokenRecord>> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "{TOKEN_SELECT} WHERE ?1 IS NULL OR u.login = ?1 ORDER BY u.login, t.created_at, t.id"
+            ))
+            .map_err(backend)?;
+        let rows = stmt.query_map([login], token_from_row).map_err(backend)?;
+        rows.map(|r| r.map_err(backend).and_then(with_scopes))
+            .collect()
+    }
+
+    fn revoke_token(&self, id: &str) -> StoreResult<()> {
+        let changed = self
+            .lock()?
+            .execute(
+                "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                params![id, now()],
+            )
+            .map_err(backend)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("no token with id `{id}`")));
+        }
+        Ok(())
+    }
+
+    fn package(&self, name_norm: &str) -> StoreResult<Option<PackageRecord>> {
+        package_of(&*self.lock()?, name_norm)
+    }
+
+    fn versions(&self, name_norm: &str) -> StoreResult<Vec<VersionRecord>> {
+        versions_of(&*self.lock()?, name_norm)
+    }
+
+    fn package_names(&self) -> StoreResult<Vec<String>> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare("SELECT name_norm FROM packages ORDER BY name_norm")
+            .map_err(backend)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn publish(
+        &self,
+        publisher: &User,
+        rights: PublishRights,
+        new: &NewVersion,
+    ) -> StoreResult<()> {
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let entry = &new.entry;
+        let name_norm = zoo_format::normalize_name(&entry.name);
+        let keywords = serde_json::to_string(&new.keywords).map_err(backend)?;
+        let now = now();
+        let package_id = match package_row(&tx, &name_norm)? {
+            None => {
+                if !rights.new_packages {
+                    return Err(StoreError::Forbidden(format!(
+                        "`{name_norm}` is a new package: publishing it needs a token with the `{}` scope",
+                        Scope::PublishNew
+                    )));
+                }
+                tx.execute(
+                    "INSERT INTO packages (name, name_norm, kind, description, keywords, readme, latest_version, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        entry.name,
+                        name_norm,
+                        entry.kind.as_str(),
+                        new.description,
+                        keywords,
+                        new.readme,
+                        entry.vers.to_string(),
+                        now
+                    ],
+                )
+                .map_err(backend)?;
+                let id = tx.last_insert_rowid();
+                tx.execute(
+                    "INSERT INTO owners (package_id, user_id) VALUES (?1, ?2)",
+                    params![id, publisher.id],
+                )
+                .map_err(backend)?;
+                id
+            }
+            Some((id, latest)) => {
+                require_owner(&tx, id, publisher, &name_norm)?;
+                if !rights.updates {
+                    return Err(StoreError::Forbidden(format!(
+                        "publishing a new version of `{name_norm}` needs a token with the `{}` scope",
+                        Scope::PublishUpdate
+                    )));
+                }
+                let taken: Option<String> = tx
+                    .query_row(
+                        "SELECT version FROM versions WHERE package_id = ?1 AND version_key = ?2",
+                        params![id, version_key(&entry.vers)],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(backend)?;
+                if let Some(taken) = taken {
+                    return Err(StoreError::Conflict(format!(
+                        "{name_norm}@{taken} already exists; versions are immutable"
+                    )));
+                }
+                let newest = Version::parse(&latest).map_or(true, |latest| entry.vers > latest);
+                if newest {
+                    tx.execute(
+                        "UPDATE packages SET kind = ?2, description = ?3, keywords = ?4, readme = ?5, latest_version = ?6 \
+                         WHERE id = ?1",
+                        params![
+                            id,
+                            entry.kind.as_str(),
+                            new.description,
+                            keywords,
+                            new.readme,
+                            entry.vers.to_string()
+                        ],
+                    )
+                    .map_err(backend)?;
+                }
+                id
+            }
+        };
+        let mut line = entry.clone();
+        line.yanked = false;
+        tx.execute(
+            "INSERT INTO versions (package_id, version, version_key, published_at, published_by, archive_sha256, \
+             index_line, metrics, manifest, readme) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                package_id,
+                entry.vers.to_string(),
+                version_key(&entry.vers),
+                now,
+                publisher.id,
+                entry.archive.sha256,
+                line.to_line(),
+                new.metrics.to_string(),
+                new.manifest_text,
+                new.readme
+            ],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    fn set_yanked(
+        &self,
+        user: &User,
+        name_norm: &str,
+        version: &Version,
+        yanked: bool,
+    ) -> StoreResult<()> {
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let id = require_package(&tx, name_norm)?;
+        require_owner(&tx, id, user, name_norm)?;
+        let changed = tx
+            .execute(
+                "UPDATE versions SET yanked = ?3 WHERE package_id = ?1 AND version_key = ?2",
+                params![id, version_key(version), yanked],
+            )
+            .map_err(backend)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "`{name_norm}` has no version {version}"
+            )));
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
+        let conn = self.lock()?;
+        let id = require_package(&conn, name_norm)?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT u.id, u.login FROM owners o JOIN users u ON u.id = o.user_id \
+                 WHERE o.package_id = ?1 ORDER BY u.login",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([id], |r| {
+                Ok(User {
+                    id: r.get(0)?,
+                    login: r.get(1)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let id = require_package(&tx, name_norm)?;
+        require_owner(&tx, id, user, name_norm)?;
+        for login in logins {
+            let Some(new_owner) = find_user(&tx, login)? else {
+                return Err(StoreError::Invalid(format!(
+                    "there is no user named `{login}`"
+                )));
+            };
+            tx.execute(
+                "INSERT OR IGNORE INTO owners (package_id, user_id) VALUES (?1, ?2)",
+                params![id, new_owner.id],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn remove_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let id = require_package(&tx, name_norm)?;
+        require_owner(&tx, id, user, name_norm)?;
+        for login in logins {
+            let removed = match find_user(&tx, login)? {
+                Some(old) => tx
+                    .execute(
+                        "DELETE FROM owners WHERE package_id = ?1 AND user_id = ?2",
+                        params![id, old.id],
+                    )
+                    .map_err(backend)?,
+                None => 0,
+            };
+            if removed == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "`{login}` is not an owner of `{name_norm}`"
+                )));
+            }
+        }
+        let left: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM owners WHERE package_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if left == 0 {
+            return Err(StoreError::Invalid(format!(
+                "`{name_norm}` would have no owner left; add another owner first"
+            )));
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn search(&self, query: &str, offset: u64, limit: u64) -> StoreResult<(Vec<SearchHit>, u64)> {
+        let conn = self.lock()?;
+        let text = query.trim().to_lowercase();
+        let name = zoo_format::normalize_name(&text);
+        let name_like = format!("%{}%", like_escape(&name));
+        let text_like = format!("%{}%", like_escape(&text));
+        let prefix_like = format!("{}%", like_escape(&name));
+        let filter = "p.name_norm LIKE ?1 ESCAPE '\\' OR lower(p.keywords) LIKE ?2 ESCAPE '\\' \
+                      OR lower(p.description) LIKE ?2 ESCAPE '\\'";
+        let total: i64 = conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM packages p WHERE {filter}"),
+                params![name_like, text_like],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT p.name_norm FROM packages p WHERE {filter} \
+                 ORDER BY (p.name_norm = ?3) DESC, (p.name_norm LIKE ?4 ESCAPE '\\') DESC, p.name_norm \
+                 LIMIT ?5 OFFSET ?6"
+            ))
+            .map_err(backend)?;
+        let names: Vec<String> = stmt
+            .query_map(
+                params![
+                    name_like,
+                    text_like,
+                    name,
+                    prefix_like,
+                    limit as i64,
+                    offset as i64
+                ],
+                |r| r.get(0),
+            )
+            .map_err(backend)?
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        let mut hits = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(package) = package_of(&conn, &name)? {
+                hits.push(SearchHit {
+                    package,
+                    versions: versions_of(&conn, &name)?,
+                });
+            }
+        }
+        Ok((hits, total as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escape;
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(like_escape("a_b%c\\"), "a\\_b\\%c\\\\");
+    }
+}

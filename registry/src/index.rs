@@ -1,0 +1,111 @@
+//! Index documents: rendered from the database, served over HTTP with an ETag,
+//! and mirrored as files under `DATA/index/` so a static server (nginx, a CDN)
+//! can serve the very same bytes.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use zoo_format::checksum::sha256_hex;
+use zoo_format::index::{index_path, render_document};
+
+use crate::db::VersionRecord;
+
+/// The index document of a package: one JSON line per version, in
+/// publication order, yanked flags as currently recorded.
+pub fn render(versions: &[VersionRecord]) -> String {
+    let entries: Vec<_> = versions.iter().map(|v| v.entry.clone()).collect();
+    render_document(&entries)
+}
+
+/// A strong ETag for a document: its quoted sha256.
+pub fn etag(document: &[u8]) -> String {
+    format!("\"{}\"", sha256_hex(document))
+}
+
+/// Whether an `If-None-Match` header value matches `etag` (handles lists,
+/// `*` and weak validators, which compare equal for GET as RFC 9110 says).
+pub fn if_none_match(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+    })
+}
+
+/// `/index/config.json`.
+pub fn config_json(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    serde_json::json!({"dl": format!("{base}/blobs/{{sha256}}"), "api": base}).to_string()
+}
+
+/// The on-disk mirror of the index.
+#[derive(Debug, Clone)]
+pub struct IndexFiles {
+    root: PathBuf,
+}
+
+impl IndexFiles {
+    pub fn open(data_dir: &Path) -> io::Result<IndexFiles> {
+        let root = data_dir.join("index");
+        std::fs::create_dir_all(&root)?;
+        Ok(IndexFiles { root })
+    }
+
+    /// Where the document of `name` lives on disk.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(index_path(name))
+    }
+
+    /// Atomically replaces the document of `name`.
+    pub fn write_document(&self, name: &str, document: &str) -> io::Result<()> {
+        write_atomic(&self.path(name), document.as_bytes())
+    }
+
+    pub fn write_config(&self, base_url: &str) -> io::Result<()> {
+        write_atomic(
+            &self.root.join("config.json"),
+            config_json(base_url).as_bytes(),
+        )
+    }
+}
+
+/// Temp file in the target's directory, fsync, rename, fsync the directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("index path without a parent"))?;
+    std::fs::create_dir_all(dir)?;
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
+    let tmp = dir.join(format!(".tmp-{}", hex::encode(random)));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_forms() {
+        let tag = "\"abc\"";
+        assert!(if_none_match("\"abc\"", tag));
+        assert!(if_none_match("\"x\", W/\"abc\"", tag));
+        assert!(if_none_match("*", tag));
+        assert!(!if_none_match("\"abd\"", tag));
+    }
+
+    #[test]
+    fn config_document() {
+        let v: serde_json::Value = serde_json::from_str(&config_json("http://h:1/")).unwrap();
+        assert_eq!(v["dl"], "http://h:1/blobs/{sha256}");
+        assert_eq!(v["api"], "http://h:1");
+    }
+}

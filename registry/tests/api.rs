@@ -1,0 +1,1011 @@
+//! The HTTP API driven in-process through the axum router (no sockets).
+
+use std::path::Path;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use zoo_format::archive::{PackOptions, pack};
+use zoo_format::checksum::sha256_hex;
+use zoo_registry::auth::{Scope, generate_token};
+use zoo_registry::{AppState, Config, open_state, router};
+
+struct Registry {
+    _dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    state: AppState,
+    app: Router,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn detail(&self) -> String {
+        self.json()["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+}
+
+impl Registry {
+    fn new() -> Registry {
+        Self::with_limit(zoo_registry::config::DEFAULT_MAX_PACKAGE_SIZE)
+    }
+
+    fn with_limit(max_package_size: u64) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let state = open_state(Config {
+            data_dir: data.clone(),
+            base_url: "http://registry.test".into(),
+            max_package_size,
+            cargo_auth_required: false,
+        })
+        .unwrap();
+        let app = router(state.clone());
+        Registry {
+            _dir: dir,
+            data,
+            state,
+            app,
+        }
+    }
+
+    /// Creates a user (if needed) and returns a token with `scopes`.
+    fn token(&self, login: &str, scopes: &[Scope]) -> String {
+        let store = &self.state.store;
+        let user = match store.find_user(login).unwrap() {
+            Some(u) => u,
+            None => store.add_user(login).unwrap(),
+        };
+        let token = generate_token().unwrap();
+        store
+            .add_token(&user, &token.id, &token.secret_sha256, scopes)
+            .unwrap();
+        token.token
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Reply {
+        self.send(Method::GET, uri, None, Vec::new(), &[]).await
+    }
+
+    async fn publish(&self, token: &str, archive: &[u8]) -> Reply {
+        self.send(
+            Method::PUT,
+            "/api/v1/packages/new",
+            Some(token),
+            archive.to_vec(),
+            &[],
+        )
+        .await
+    }
+
+    async fn put_blob(&self, token: &str, bytes: &[u8]) -> Reply {
+        let uri = format!("/api/v1/blobs/{}", sha256_hex(bytes));
+        self.send(Method::PUT, &uri, Some(token), bytes.to_vec(), &[])
+            .await
+    }
+
+    fn stored_blobs(&self) -> usize {
+        walk_files(&self.data.join("blobs"))
+    }
+}
+
+fn walk_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { walk_files(&p) } else { 1 })
+        .sum()
+}
+
+const WEIGHTS: &[u8] = b"pretend safetensors weights";
+
+/// A model package `name`@`version` with external weights.
+fn model_package(name: &str, version: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        r#"[package]
+name = "{name}"
+version = "{version}"
+kind = "model"
+description = "A tiny classifier for shapes"
+license = "MIT"
+readme = "README.md"
+keywords = ["vision", "shapes"]
+
+[dependencies]
+peephole-lstm = "^0.1"
+
+[model.architecture]
+builtin = "mlp"
+config = {{ classes = 3 }}
+
+[model]
+weights = ["weights.safetensors"]
+
+[[model.inputs]]
+name = "data"
+shape = [1, 3, 8, 8]
+dtype = "f32"
+
+[[model.outputs]]
+name = "prob"
+labels = "labels.txt"
+
+[[model.metrics]]
+name = "accuracy"
+dataset = "synthetic-shapes"
+value = 0.97
+"#
+    );
+    std::fs::write(dir.path().join("zoo.toml"), toml).unwrap();
+    std::fs::write(
+        dir.path().join("README.md"),
+        format!("# {name}\nA model card.\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("labels.txt"), "circle\nsquare\ntriangle\n").unwrap();
+    std::fs::write(dir.path().join("weights.safetensors"), WEIGHTS).unwrap();
+    dir
+}
+
+fn link_package(name: &str, version: &str, description: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[package]\nname = \"{name}\"\nversion = \"{version}\"\nkind = \"link\"\ndescription = \"{description}\"\n"
+    );
+    std::fs::write(dir.path().join("zoo.toml"), toml).unwrap();
+    dir
+}
+
+fn packed(dir: &tempfile::TempDir) -> zoo_format::archive::Packed {
+    pack(dir.path(), &PackOptions::default()).unwrap()
+}
+
+#[tokio::test]
+async fn publish_then_read_everything_back() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let archive = packed(&model_package("tiny-net", "1.0.0"));
+
+    // The weights blob has not been uploaded yet.
+    let reply = reg.publish(&alice, &archive.bytes).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.detail().contains("weights.safetensors"),
+        "{}",
+        reply.detail()
+    );
+
+    // Blob upload: wrong hash refused, then created, then already there.
+    let wrong = format!("/api/v1/blobs/{}", sha256_hex(b"other"));
+    let reply = reg
+        .send(Method::PUT, &wrong, Some(&alice), WEIGHTS.to_vec(), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.detail());
+    assert_eq!(
+        reg.put_blob(&alice, WEIGHTS).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(reg.put_blob(&alice, WEIGHTS).await.status, StatusCode::OK);
+    let head = reg
+        .send(
+            Method::HEAD,
+            &format!("/blobs/{}", sha256_hex(WEIGHTS)),
+            None,
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.header("content-length"), WEIGHTS.len().to_string());
+    let missing = reg
+        .send(
+            Method::HEAD,
+            &format!("/blobs/{}", sha256_hex(b"nope")),
+            None,
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    let reply = reg.publish(&alice, &archive.bytes).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let body = reply.json();
+    assert_eq!(body["name"], "tiny-net");
+    assert_eq!(body["version"], "1.0.0");
+    assert_eq!(body["archive_sha256"], archive.sha256);
+
+    // Index: one line, ETag, 304, mirrored byte-for-byte on disk.
+    let index = reg.get("/index/ti/ny/tiny-net").await;
+    assert_eq!(index.status, StatusCode::OK);
+    let lines =
+        zoo_format::index::parse_document(std::str::from_utf8(&index.body).unwrap()).unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].vers.to_string(), "1.0.0");
+    assert_eq!(lines[0].archive.sha256, archive.sha256);
+    assert_eq!(lines[0].archive.size, archive.size);
+    assert_eq!(lines[0].files, archive.files);
+    assert_eq!(lines[0].deps[0].name, "peephole-lstm");
+    assert!(!lines[0].yanked);
+    let etag = index.header("etag").to_string();
+    assert!(etag.starts_with('"'), "{etag}");
+    let cached = reg
+        .send(
+            Method::GET,
+            "/index/ti/ny/tiny-net",
+            None,
+            Vec::new(),
+            &[("if-none-match", &etag)],
+        )
+        .await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    assert!(cached.body.is_empty());
+    let on_disk = std::fs::read(reg.data.join("index/ti/ny/tiny-net")).unwrap();
+    assert_eq!(on_disk, index.body);
+    assert_eq!(
+        reg.get("/index/ti/ny/nothing").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        reg.get("/index/xx/yy/tiny-net").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let config = reg.get("/index/config.json").await.json();
+    assert_eq!(config["dl"], "http://registry.test/blobs/{sha256}");
+    assert_eq!(config["api"], "http://registry.test");
+    assert!(reg.data.join("index/config.json").is_file());
+
+    // Package info: versions, files, metrics, readme, deps, owners.
+    let info = reg.get("/api/v1/packages/Tiny_Net").await;
+    assert_eq!(info.status, StatusCode::OK);
+    let info = info.json();
+    assert_eq!(info["name"], "tiny-net");
+    assert_eq!(info["kind"], "model");
+    assert_eq!(info["readme"], "# tiny-net\nA model card.\n");
+    assert_eq!(info["owners"][0]["login"], "alice");
+    assert_eq!(info["keywords"][1], "shapes");
+    let v = &info["versions"][0];
+    assert_eq!(v["version"], "1.0.0");
+    assert_eq!(v["yanked"], false);
+    assert_eq!(v["metrics"][0]["value"], 0.97);
+    assert_eq!(v["deps"][0]["req"], "^0.1");
+    assert_eq!(v["archive"]["sha256"], archive.sha256);
+    assert_eq!(v["files"].as_array().unwrap().len(), archive.files.len());
+    assert!(v["published_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        reg.get("/api/v1/packages/nothing").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Search by name, keyword, description.
+    for q in ["tiny", "TINY_NET", "shapes", "classifier"] {
+        let hits = reg.get(&format!("/api/v1/search?q={q}")).await.json();
+        assert_eq!(hits["total"], 1, "q={q}");
+        assert_eq!(hits["packages"][0]["name"], "tiny-net");
+        assert_eq!(hits["packages"][0]["version"], "1.0.0");
+        assert_eq!(hits["packages"][0]["kind"], "model");
+    }
+    assert_eq!(reg.get("/api/v1/search?q=zebra").await.json()["total"], 0);
+    assert_eq!(
+        reg.get("/api/v1/search?per_page=0").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // The archive blob: full GET, Range → 206, ETag and immutable caching, 304.
+    let uri = format!("/blobs/{}", archive.sha256);
+    let full = reg.get(&uri).await;
+    assert_eq!(full.status, StatusCode::OK);
+    assert_eq!(full.body, archive.bytes);
+    assert_eq!(full.header("etag"), format!("\"{}\"", archive.sha256));
+    assert_eq!(
+        full.header("cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    let part = reg
+        .send(
+            Method::GET,
+            &uri,
+            None,
+            Vec::new(),
+            &[("range", "bytes=10-19")],
+        )
+        .await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.body, archive.bytes[10..20]);
+    assert!(
+        part.header("content-range").starts_with("bytes 10-19/"),
+        "{}",
+        part.header("content-range")
+    );
+    let etag = format!("\"{}\"", archive.sha256);
+    let not_modified = reg
+        .send(
+            Method::GET,
+            &uri,
+            None,
+            Vec::new(),
+            &[("if-none-match", &etag)],
+        )
+        .await;
+    assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        reg.get("/blobs/not-a-hash").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Versions are immutable, whatever the spelling of the name.
+    let again = reg.publish(&alice, &archive.bytes).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(
+        again.detail(),
+        "tiny-net@1.0.0 already exists; versions are immutable"
+    );
+    let respelled = packed(&model_package("Tiny_Net", "1.0.0"));
+    assert_eq!(
+        reg.publish(&alice, &respelled.bytes).await.status,
+        StatusCode::CONFLICT
+    );
+
+    // A new version under another spelling is the same package.
+    let next = packed(&model_package("Tiny_Net", "1.1.0"));
+    assert_eq!(
+        reg.publish(&alice, &next.bytes).await.status,
+        StatusCode::CREATED
+    );
+    let lines = zoo_format::index::parse_document(
+        std::str::from_utf8(&reg.get("/index/ti/ny/tiny-net").await.body).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        lines.iter().map(|l| l.vers.to_string()).collect::<Vec<_>>(),
+        ["1.0.0", "1.1.0"]
+    );
+    // The weights blob is shared, not stored twice.
+    let weights = |i: usize| lines[i].files.iter().find(|f| f.external).cloned().unwrap();
+    assert_eq!(weights(0), weights(1));
+    assert_eq!(weights(0).sha256, sha256_hex(WEIGHTS));
+}
+
+#[tokio::test]
+async fn yank_and_unyank_rewrite_the_index() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let archive = packed(&link_package(
+        "peephole-lstm",
+        "0.1.0",
+        "LSTM with peepholes",
+    ));
+    assert_eq!(
+        reg.publish(&alice, &archive.bytes).await.status,
+        StatusCode::CREATED
+    );
+    let before = reg.get("/index/pe/ep/peephole-lstm").await;
+
+    let yank = reg
+        .send(
+            Method::DELETE,
+            "/api/v1/packages/peephole_lstm/0.1.0/yank",
+            Some(&alice),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        yank.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&yank.body)
+    );
+    assert_eq!(yank.json(), serde_json::json!({"ok": true}));
+    let after = reg.get("/index/pe/ep/peephole-lstm").await;
+    assert!(String::from_utf8_lossy(&after.body).contains("\"yanked\":true"));
+    assert_ne!(before.header("etag"), after.header("etag"));
+    let stale = reg
+        .send(
+            Method::GET,
+            "/index/pe/ep/peephole-lstm",
+            None,
+            Vec::new(),
+            &[("if-none-match", before.header("etag"))],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_eq!(
+        std::fs::read(reg.data.join("index/pe/ep/peephole-lstm")).unwrap(),
+        after.body
+    );
+    assert_eq!(
+        reg.get("/api/v1/packages/peephole-lstm").await.json()["versions"][0]["yanked"],
+        true
+    );
+    // Yanked versions stay downloadable.
+    assert_eq!(
+        reg.get(&format!("/blobs/{}", archive.sha256)).await.status,
+        StatusCode::OK
+    );
+
+    let unyank = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/peephole-lstm/0.1.0/unyank",
+            Some(&alice),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(unyank.status, StatusCode::OK);
+    assert_eq!(
+        reg.get("/index/pe/ep/peephole-lstm").await.body,
+        before.body
+    );
+
+    let missing = reg
+        .send(
+            Method::DELETE,
+            "/api/v1/packages/peephole-lstm/9.9.9/yank",
+            Some(&alice),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let bad = reg
+        .send(
+            Method::DELETE,
+            "/api/v1/packages/peephole-lstm/x/yank",
+            Some(&alice),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // Only owners yank; the token needs the `yank` scope.
+    let bob = reg.token("bob", &Scope::ALL);
+    let reply = reg
+        .send(
+            Method::DELETE,
+            "/api/v1/packages/peephole-lstm/0.1.0/yank",
+            Some(&bob),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply.detail().contains("not an owner"),
+        "{}",
+        reply.detail()
+    );
+    let publish_only = reg.token("alice", &[Scope::PublishUpdate]);
+    let reply = reg
+        .send(
+            Method::DELETE,
+            "/api/v1/packages/peephole-lstm/0.1.0/yank",
+            Some(&publish_only),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply.detail().contains("`yank` scope"),
+        "{}",
+        reply.detail()
+    );
+}
+
+#[tokio::test]
+async fn owners_control_who_publishes() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let bob = reg.token("bob", &Scope::ALL);
+    assert_eq!(
+        reg.publish(
+            &alice,
+            &packed(&link_package("chain", "1.0.0", "a chain")).bytes
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+
+    // bob is not an owner: he can neither publish nor change owners.
+    let next = packed(&link_package("chain", "1.1.0", "a chain"));
+    let reply = reg.publish(&bob, &next.bytes).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply.detail().contains("`bob` is not an owner of `chain`"),
+        "{}",
+        reply.detail()
+    );
+    let body = br#"{"users":["bob"]}"#.to_vec();
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/chain/owners",
+            Some(&bob),
+            body.clone(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+
+    let owners = reg.get("/api/v1/packages/chain/owners").await.json();
+    assert_eq!(owners, serde_json::json!({"users": [{"login": "alice"}]}));
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/chain/owners",
+            Some(&alice),
+            body.clone(),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["ok"], true);
+    assert!(reply.json()["msg"].as_str().unwrap().contains("bob"));
+    assert_eq!(
+        reg.get("/api/v1/packages/chain/owners").await.json()["users"][1]["login"],
+        "bob"
+    );
+    assert_eq!(
+        reg.publish(&bob, &next.bytes).await.status,
+        StatusCode::CREATED
+    );
+
+    // Unknown users, and removing every owner, are refused.
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/chain/owners",
+            Some(&alice),
+            br#"{"users":["zed"]}"#.to_vec(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.detail().contains("zed"));
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/chain/owners",
+            Some(&alice),
+            b"not json".to_vec(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let reply = reg
+        .send(
+            Method::DELETE,
+            "/api/v1/packages/chain/owners",
+            Some(&bob),
+            br#"{"users":["alice"]}"#.to_vec(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = reg
+        .send(
+            Method::DELETE,
+            "/api/v1/packages/chain/owners",
+            Some(&bob),
+            br#"{"users":["bob"]}"#.to_vec(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.detail().contains("no owner left"),
+        "{}",
+        reply.detail()
+    );
+
+    // The `owners` scope is required.
+    let no_owner_scope = reg.token("bob", &[Scope::PublishUpdate]);
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/chain/owners",
+            Some(&no_owner_scope),
+            body,
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        reg.get("/api/v1/packages/nothing/owners").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_checked() {
+    let reg = Registry::new();
+    let archive = packed(&link_package("chain", "1.0.0", "a chain"));
+
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/new",
+            None,
+            archive.bytes.clone(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        reply.detail().contains("Authorization"),
+        "{}",
+        reply.detail()
+    );
+    for wrong in [
+        "garbage",
+        &format!("zoo_{}_{}", "0".repeat(16), "0".repeat(64)),
+    ] {
+        let reply = reg.publish(wrong, &archive.bytes).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{wrong}");
+    }
+    // The right id with a wrong secret.
+    let alice = reg.token("alice", &Scope::ALL);
+    let forged = format!(
+        "{}{}",
+        &alice[..alice.len() - 1],
+        if alice.ends_with('0') { '1' } else { '0' }
+    );
+    assert_eq!(
+        reg.publish(&forged, &archive.bytes).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Scopes: publish-update alone cannot create a new name.
+    let update_only = reg.token("alice", &[Scope::PublishUpdate]);
+    let reply = reg.publish(&update_only, &archive.bytes).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.detail().contains("publish-new"), "{}", reply.detail());
+    let yank_only = reg.token("alice", &[Scope::Yank]);
+    assert_eq!(
+        reg.publish(&yank_only, &archive.bytes).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        reg.put_blob(&yank_only, b"x").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let new_only = reg.token("alice", &[Scope::PublishNew]);
+    assert_eq!(
+        reg.publish(&new_only, &archive.bytes).await.status,
+        StatusCode::CREATED
+    );
+    let next = packed(&link_package("chain", "1.0.1", "a chain"));
+    assert_eq!(
+        reg.publish(&new_only, &next.bytes).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // A bare token (no "Bearer") works too.
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/new",
+            None,
+            next.bytes.clone(),
+            &[("authorization", &update_only)],
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::CREATED,
+        "bare token: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+
+    // Revoked tokens stop working at once.
+    let id = alice.split('_').nth(1).unwrap().to_string();
+    reg.state.store.revoke_token(&id).unwrap();
+    let third = packed(&link_package("chain", "1.0.2", "a chain"));
+    let reply = reg.publish(&alice, &third.bytes).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(reply.detail().contains("revoked"), "{}", reply.detail());
+}
+
+/// A gzip tar with `.zoo/files.json` listing `files`, then `files`, then `extra`.
+fn raw_archive(
+    files: &[(&str, &[u8])],
+    extra: impl FnOnce(&mut tar::Builder<flate2::write::GzEncoder<Vec<u8>>>),
+) -> Vec<u8> {
+    let mut listed: Vec<_> = files
+        .iter()
+        .map(|(p, d)| serde_json::json!({"path": p, "size": d.len(), "sha256": sha256_hex(d), "external": false}))
+        .collect();
+    listed.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    let json = serde_json::to_vec(&serde_json::json!({"files": listed})).unwrap();
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(gz);
+    let mut add = |path: &str, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, path, data).unwrap();
+    };
+    add(".zoo/files.json", &json);
+    for (path, data) in files {
+        add(path, data);
+    }
+    extra(&mut builder);
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+#[tokio::test]
+async fn bad_manifests_are_refused_naming_the_field() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let cases: [(&str, &str); 3] = [
+        (
+            "[package]\nname = \"chain\"\nversion = \"1.0\"\nkind = \"link\"\ndescription = \"d\"\n",
+            "version",
+        ),
+        (
+            "[package]\nname = \"9chain\"\nversion = \"1.0.0\"\nkind = \"link\"\ndescription = \"d\"\n",
+            "package.name",
+        ),
+        (
+            "[package]\nname = \"chain\"\nversion = \"1.0.0\"\nkind = \"model\"\ndescription = \"d\"\n",
+            "field `model`",
+        ),
+    ];
+    for (toml, field) in cases {
+        let archive = raw_archive(&[("zoo.toml", toml.as_bytes())], |_| {});
+        let reply = reg.publish(&alice, &archive).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert!(
+            reply.detail().contains("zoo.toml") && reply.detail().contains(field),
+            "{}",
+            reply.detail()
+        );
+    }
+    assert_eq!(reg.get("/api/v1/search").await.json()["total"], 0);
+}
+
+#[tokio::test]
+async fn hostile_archives_are_rejected_and_nothing_is_stored() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let toml =
+        b"[package]\nname = \"evil\"\nversion = \"1.0.0\"\nkind = \"link\"\ndescription = \"d\"\n";
+    let symlink = raw_archive(&[("zoo.toml", toml)], |b| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        b.append_link(&mut header, "escape", "/etc/passwd").unwrap();
+    });
+    let traversal = raw_archive(&[("zoo.toml", toml)], |b| {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..9].copy_from_slice(b"../escape");
+        header.set_size(1);
+        header.set_mode(0o644);
+        header.set_cksum();
+        b.append(&header, &b"x"[..]).unwrap();
+    });
+    let zeros = vec![0u8; 64 << 20];
+    let bomb = raw_archive(&[("zoo.toml", toml), ("zeros", &zeros)], |_| {});
+    for (archive, word) in [
+        (symlink, "symlink"),
+        (traversal, "../escape"),
+        (bomb, "limit"),
+        (b"not gzip".to_vec(), "archive"),
+    ] {
+        let reply = reg.publish(&alice, &archive).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert!(reply.detail().contains(word), "{word}: {}", reply.detail());
+    }
+    assert_eq!(reg.stored_blobs(), 0);
+    assert_eq!(walk_files(&reg.data.join("tmp")), 0);
+    assert_eq!(
+        reg.get("/api/v1/packages/evil").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(!reg.data.join("index/3/e/evil").exists());
+    assert_eq!(reg.get("/api/v1/search").await.json()["total"], 0);
+}
+
+#[tokio::test]
+async fn oversized_uploads_get_413() {
+    let reg = Registry::with_limit(64);
+    let alice = reg.token("alice", &Scope::ALL);
+    let reply = reg.put_blob(&alice, &[1u8; 100]).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let archive = packed(&link_package("chain", "1.0.0", "a chain"));
+    assert_eq!(
+        reg.publish(&alice, &archive.bytes).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(reg.stored_blobs(), 0);
+}
+
+#[tokio::test]
+async fn search_is_paginated_and_ranks_name_matches_first() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    for (name, description) in [
+        ("lstm", "plain"),
+        ("alpha", "uses an lstm inside"),
+        ("lstm-peephole", "x"),
+        ("zeta", "nothing"),
+    ] {
+        let archive = packed(&link_package(name, "0.1.0", description));
+        assert_eq!(
+            reg.publish(&alice, &archive.bytes).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let page1 = reg.get("/api/v1/search?q=lstm&per_page=2").await.json();
+    assert_eq!(page1["total"], 3);
+    let names: Vec<_> = page1["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].clone())
+        .collect();
+    assert_eq!(names, ["lstm", "lstm-peephole"]);
+    let page2 = reg
+        .get("/api/v1/search?q=lstm&per_page=2&page=2")
+        .await
+        .json();
+    assert_eq!(page2["packages"][0]["name"], "alpha");
+    assert_eq!(page2["packages"].as_array().unwrap().len(), 1);
+    assert_eq!(reg.get("/api/v1/search").await.json()["total"], 4);
+    assert_eq!(reg.get("/api/v1/search?q=100%25").await.json()["total"], 0);
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_json_404() {
+    let reg = Registry::new();
+    let reply = reg.get("/nope").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(!reply.detail().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_publishes_of_one_version_record_it_once() {
+    let reg = std::sync::Arc::new(Registry::new());
+    let alice = reg.token("alice", &Scope::ALL);
+    let archive = packed(&link_package("race", "1.0.0", "a race"));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (reg, alice, bytes) = (reg.clone(), alice.clone(), archive.bytes.clone());
+            tokio::spawn(async move { reg.publish(&alice, &bytes).await.status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+    let index = reg.get("/index/ra/ce/race").await;
+    assert_eq!(String::from_utf8_lossy(&index.body).lines().count(), 1);
+    assert_eq!(
+        std::fs::read(reg.data.join("index/ra/ce/race")).unwrap(),
+        index.body
+    );
+}
+
+#[tokio::test]
+async fn data_survives_a_restart_and_index_files_are_rebuilt() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let archive = packed(&link_package("keep", "1.0.0", "kept"));
+    assert_eq!(
+        reg.publish(&alice, &archive.bytes).await.status,
+        StatusCode::CREATED
+    );
+    let document = reg.get("/index/ke/ep/keep").await.body;
+    std::fs::remove_file(reg.data.join("index/ke/ep/keep")).unwrap();
+
+    let reopened = open_state(Config {
+        data_dir: reg.data.clone(),
+        base_url: "http://registry.test".into(),
+        max_package_size: 1 << 20,
+        cargo_auth_required: false,
+    })
+    .unwrap();
+    assert_eq!(
+        std::fs::read(reg.data.join("index/ke/ep/keep")).unwrap(),
+        document
+    );
+    let app = router(reopened);
+    let response = app
+        .oneshot(
+            Request::get("/api/v1/packages/keep")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -1,0 +1,508 @@
+//! The Cargo registry under `/cargo/`, driven by the real `cargo` against
+//! the real `zoo-registry` on 127.0.0.1: publish, depend, update, yank,
+//! owners, search, and the registry's refusals as cargo shows them.
+//! The test crates have no crates.io dependencies, so nothing leaves the host.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zoo-registry");
+
+/// A running `zoo-registry serve`, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    Server { child, addr }
+}
+
+/// Creates a user with every scope and returns their token.
+fn add_user(data: &Path, login: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["user", "add", login, "--data", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A raw HTTP/1.1 exchange: (status line + headers, body).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    (head.to_string(), body.to_string())
+}
+
+fn header<'a>(head: &'a str, name: &str) -> &'a str {
+    head.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .unwrap_or("")
+}
+
+/// Runs the real cargo with its own CARGO_HOME, target dir and registry token.
+struct Cargo {
+    home: PathBuf,
+    target: PathBuf,
+}
+
+impl Cargo {
+    fn new(root: &Path, index: &str) -> Cargo {
+        let home = root.join("cargo-home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(
+            home.join("config.toml"),
+            format!(
+                "[registries.zoo]\nindex = \"{index}\"\ncredential-provider = \"cargo:token\"\n\n\
+                 [net]\noffline = false\n"
+            ),
+        )
+        .unwrap();
+        Cargo {
+            home,
+            target: root.join("target"),
+        }
+    }
+
+    fn run(&self, dir: &Path, args: &[&str], token: Option<&str>) -> Output {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .args(args)
+            .current_dir(dir)
+            .env("CARGO_HOME", &self.home)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("CARGO_REGISTRIES_ZOO_TOKEN")
+            .env_remove("CARGO_REGISTRY_TOKEN")
+            .env_remove("CARGO_REGISTRIES_ZOO_INDEX")
+            .env_remove("CARGO_NET_OFFLINE")
+            .env_remove("RUSTC_WRAPPER");
+        if let Some(token) = token {
+            command.env("CARGO_REGISTRIES_ZOO_TOKEN", token);
+        }
+        command.output().unwrap()
+    }
+
+    /// Runs cargo and insists on success; returns (stdout, stderr).
+    fn ok(&self, dir: &Path, args: &[&str], token: Option<&str>) -> (String, String) {
+        let out = self.run(dir, args, token);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "cargo {args:?} failed:\n{stderr}");
+        (stdout, stderr)
+    }
+
+    /// Runs cargo and insists on failure; returns stderr.
+    fn fails(&self, dir: &Path, args: &[&str], token: Option<&str>) -> String {
+        let out = self.run(dir, args, token);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "cargo {args:?} succeeded:\n{stderr}");
+        stderr
+    }
+}
+
+const PUBLISH: &[&str] = &[
+    "publish",
+    "--registry",
+    "zoo",
+    "--no-verify",
+    "--allow-dirty",
+];
+
+/// Writes the library crate `peephole-demo` at `version`.
+fn write_library(dir: &Path, version: &str) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            r#"[package]
+name = "peephole-demo"
+version = "{version}"
+edition = "2021"
+description = "A peephole LSTM gate, published to zoo's Cargo registry"
+license = "MIT"
+publish = ["zoo"]
+
+[dependencies]
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        format!(
+            r#"//! A peephole gate: sigmoid(x + w * c).
+pub const VERSION: &str = "{version}";
+
+pub fn peephole_gate(x: f32, c: f32, w: f32) -> f32 {{
+    1.0 / (1.0 + (-(x + w * c)).exp())
+}}
+"#
+        ),
+    )
+    .unwrap();
+}
+
+/// Writes the binary crate `demo-app` depending on `peephole-demo` from zoo.
+fn write_app(dir: &Path) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        r#"[package]
+name = "demo-app"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+peephole-demo = { version = "0.1", registry = "zoo" }
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/main.rs"),
+        r#"fn main() {
+    let gate = peephole_demo::peephole_gate(0.0, 1.0, 0.0);
+    println!("peephole-demo {} gate {gate}", peephole_demo::VERSION);
+}
+"#,
+    )
+    .unwrap();
+}
+
+/// The version of `peephole-demo` that `Cargo.lock` in `dir` pins.
+fn locked_version(dir: &Path) -> String {
+    let lock = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap();
+    let block = lock
+        .split("[[package]]")
+        .find(|b| b.contains("name = \"peephole-demo\""))
+        .unwrap_or_else(|| panic!("{lock}"));
+    assert!(
+        block.contains("source = \"sparse+http://127.0.0.1:"),
+        "{block}"
+    );
+    block
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string()
+}
+
+fn sha256_file(path: &Path) -> String {
+    zoo_format::checksum::sha256_file(path).unwrap().0
+}
+
+/// The `.crate` file `cargo publish` built (newer cargo keeps it in `tmp-crate/`).
+fn packaged(target: &Path, version: &str) -> PathBuf {
+    let file = format!("peephole-demo-{version}.crate");
+    [
+        target.join("package").join(&file),
+        target.join("package/tmp-crate").join(&file),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| panic!("cargo left no {file} under {}", target.display()))
+}
+
+#[test]
+fn cargo_publishes_depends_updates_and_yanks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    let alice = add_user(&data, "alice");
+    let bob = add_user(&data, "bob");
+    let server = start(&data, &[]);
+    let addr = server.addr.clone();
+    let cargo = Cargo::new(root, &format!("sparse+http://{addr}/cargo/index/"));
+    let (lib, app) = (root.join("peephole-demo"), root.join("demo-app"));
+
+    // config.json names the download and API locations.
+    let (head, config) = http(&addr, "GET", "/cargo/index/config.json", &[], b"");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["api"], format!("http://{addr}/cargo"));
+    assert_eq!(config["dl"], format!("http://{addr}/cargo/api/v1/crates"));
+    assert!(config.get("auth-required").is_none());
+
+    // Without a token cargo refuses by itself; the registry refuses a bad
+    // token and a request without one with its own message.
+    write_library(&lib, "0.1.0");
+    let stderr = cargo.fails(&lib, PUBLISH, None);
+    assert!(stderr.contains("token"), "{stderr}");
+    let stderr = cargo.fails(
+        &lib,
+        PUBLISH,
+        Some(&format!("zoo_{}_{}", "0".repeat(16), "0".repeat(64))),
+    );
+    assert!(
+        stderr.contains("the API token is invalid or has been revoked"),
+        "{stderr}"
+    );
+    let (head, body) = http(&addr, "PUT", "/cargo/api/v1/crates/new", &[], b"");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(body.contains("needs an API token"), "{body}");
+
+    // Publish 0.1.0; the first publisher owns the name.
+    cargo.ok(&lib, PUBLISH, Some(&alice));
+    let crate_010 = packaged(&cargo.target, "0.1.0");
+    let index_file = data.join("cargo-index/pe/ep/peephole-demo");
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&index_file).unwrap().trim()).unwrap();
+    assert_eq!(line["name"], "peephole-demo");
+    assert_eq!(line["vers"], "0.1.0");
+    assert_eq!(line["cksum"], sha256_file(&crate_010));
+    assert_eq!(line["yanked"], false);
+
+    // The index answers with an ETag and 304 for an unchanged document.
+    let (head, served) = http(&addr, "GET", "/cargo/index/pe/ep/peephole-demo", &[], b"");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(served, std::fs::read_to_string(&index_file).unwrap());
+    let etag = header(&head, "etag").to_string();
+    let (head, _) = http(
+        &addr,
+        "GET",
+        "/cargo/index/pe/ep/peephole-demo",
+        &[("If-None-Match", &etag)],
+        b"",
+    );
+    assert!(head.starts_with("HTTP/1.1 304"), "{head}");
+    let (head, _) = http(&addr, "GET", "/cargo/index/pe/ep/peephole_demo", &[], b"");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+
+    // A second crate depends on it through `registry = "zoo"`, builds and runs.
+    write_app(&app);
+    let (stdout, _) = cargo.ok(&app, &["run", "-q"], None);
+    assert_eq!(stdout.trim(), "peephole-demo 0.1.0 gate 0.5");
+    assert_eq!(locked_version(&app), "0.1.0");
+
+    // 0.1.1 is taken by `cargo update`.
+    write_library(&lib, "0.1.1");
+    cargo.ok(&lib, PUBLISH, Some(&alice));
+    cargo.ok(&app, &["update"], None);
+    assert_eq!(locked_version(&app), "0.1.1");
+    let (stdout, _) = cargo.ok(&app, &["run", "-q"], None);
+    assert_eq!(stdout.trim(), "peephole-demo 0.1.1 gate 0.5");
+
+    // Versions are immutable: the registry refuses the same version again
+    // (cargo checks its index first, so this goes over raw HTTP).
+    let crate_011 = std::fs::read(packaged(&cargo.target, "0.1.1")).unwrap();
+    let metadata = br#"{"name":"peephole-demo","vers":"0.1.1","deps":[],"features":{}}"#;
+    let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(metadata);
+    body.extend_from_slice(&(crate_011.len() as u32).to_le_bytes());
+    body.extend_from_slice(&crate_011);
+    let (head, reply) = http(
+        &addr,
+        "PUT",
+        "/cargo/api/v1/crates/new",
+        &[("Authorization", &alice)],
+        &body,
+    );
+    assert!(head.starts_with("HTTP/1.1 409"), "{head}");
+    assert!(
+        reply.contains("already uploaded; versions are immutable"),
+        "{reply}"
+    );
+    let (head, reply) = http(
+        &addr,
+        "PUT",
+        "/cargo/api/v1/crates/new",
+        &[("Authorization", &alice)],
+        &body[..body.len() - 1],
+    );
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    assert!(reply.contains("malformed publish request"), "{reply}");
+
+    // `Peephole_Demo` is the same name (case and `-`/`_` do not count).
+    let other = root.join("spelling");
+    write_library(&other, "0.2.0");
+    let manifest = std::fs::read_to_string(other.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        other.join("Cargo.toml"),
+        manifest.replace("name = \"peephole-demo\"", "name = \"Peephole_Demo\""),
+    )
+    .unwrap();
+    let stderr = cargo.fails(&other, PUBLISH, Some(&alice));
+    assert!(
+        stderr.contains("this registry knows the crate as `peephole-demo`"),
+        "{stderr}"
+    );
+
+    // Yanking 0.1.1: a fresh resolution skips it, the existing lock still builds.
+    let (_, stderr) = cargo.ok(
+        &lib,
+        &[
+            "yank",
+            "peephole-demo",
+            "--version",
+            "0.1.1",
+            "--registry",
+            "zoo",
+        ],
+        Some(&alice),
+    );
+    assert!(stderr.contains("Yank"), "{stderr}");
+    let yanked = std::fs::read_to_string(&index_file).unwrap();
+    assert!(
+        yanked.lines().nth(1).unwrap().contains(r#""yanked":true"#),
+        "{yanked}"
+    );
+    cargo.ok(&app, &["build", "--locked"], None);
+    assert_eq!(locked_version(&app), "0.1.1");
+    let fresh = root.join("fresh-app");
+    write_app(&fresh);
+    cargo.ok(&fresh, &["generate-lockfile"], None);
+    assert_eq!(locked_version(&fresh), "0.1.0");
+
+    // A non-owner is refused with the registry's message, until added.
+    write_library(&lib, "0.1.2");
+    let stderr = cargo.fails(&lib, PUBLISH, Some(&bob));
+    assert!(
+        stderr.contains("`bob` is not an owner of crate `peephole-demo`"),
+        "{stderr}"
+    );
+    cargo.ok(
+        &lib,
+        &[
+            "owner",
+            "--add",
+            "bob",
+            "--registry",
+            "zoo",
+            "peephole-demo",
+        ],
+        Some(&alice),
+    );
+    let (owners, _) = cargo.ok(
+        &lib,
+        &["owner", "--list", "--registry", "zoo", "peephole-demo"],
+        Some(&bob),
+    );
+    assert!(
+        owners.contains("alice") && owners.contains("bob"),
+        "{owners}"
+    );
+    cargo.ok(&lib, PUBLISH, Some(&bob));
+
+    // Search shows the highest version that is not yanked.
+    let (found, _) = cargo.ok(&lib, &["search", "--registry", "zoo", "peephole"], None);
+    assert!(found.contains("peephole-demo = \"0.1.2\""), "{found}");
+    assert!(found.contains("A peephole LSTM gate"), "{found}");
+
+    // The .crate downloads from the content-addressed blob store.
+    let (head, _) = http(
+        &addr,
+        "GET",
+        "/cargo/api/v1/crates/peephole-demo/0.1.0/download",
+        &[],
+        b"",
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(
+        header(&head, "content-length"),
+        std::fs::metadata(&crate_010).unwrap().len().to_string()
+    );
+}
+
+#[test]
+fn private_cargo_registry_needs_a_token_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    let alice = add_user(&data, "alice");
+    let server = start(&data, &["--cargo-auth-required"]);
+    let addr = server.addr.clone();
+    let cargo = Cargo::new(root, &format!("sparse+http://{addr}/cargo/index/"));
+
+    let (head, body) = http(&addr, "GET", "/cargo/index/config.json", &[], b"");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert_eq!(header(&head, "www-authenticate"), "Bearer");
+    assert!(body.contains("needs an API token"), "{body}");
+    let (head, body) = http(
+        &addr,
+        "GET",
+        "/cargo/index/config.json",
+        &[("Authorization", &alice)],
+        b"",
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body.contains(r#""auth-required":true"#), "{body}");
+
+    let lib = root.join("peephole-demo");
+    write_library(&lib, "0.1.0");
+    cargo.ok(&lib, PUBLISH, Some(&alice));
+    let (head, _) = http(&addr, "GET", "/cargo/index/pe/ep/peephole-demo", &[], b"");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let (head, _) = http(
+        &addr,
+        "GET",
+        "/cargo/api/v1/crates/peephole-demo/0.1.0/download",
+        &[],
+        b"",
+    );
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+
+    // cargo sends the token for the index and the download.
+    let app = root.join("demo-app");
+    write_app(&app);
+    let stderr = cargo.fails(&app, &["fetch"], None);
+    assert!(stderr.contains("token"), "{stderr}");
+    cargo.ok(&app, &["fetch"], Some(&alice));
+    assert_eq!(locked_version(&app), "0.1.0");
+}

@@ -1,0 +1,363 @@
+//! End to end: a real registry on 127.0.0.1, the real `zoo` binary.
+
+use std::path::Path;
+use zoo_e2e::{Registry, Zoo, noise, sha256, write_package};
+
+/// 1.5 MiB: above the 1 MiB threshold, so it travels as an external blob.
+const BIG: usize = 3 << 19;
+
+fn project(dir: &Path, deps: &[(&str, &str)]) -> std::path::PathBuf {
+    write_package(dir, "app", "0.1.0", deps, &[])
+}
+
+#[test]
+fn publish_search_info_install_list_verify_gc() {
+    let registry = Registry::start();
+    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let work = tempfile::tempdir().unwrap();
+    let weights = noise(BIG, 1);
+    let beta = write_package(work.path(), "beta", "1.2.0", &[], &[("README.md", b"beta")]);
+    let alpha = write_package(
+        work.path(),
+        "alpha",
+        "1.0.0",
+        &[("beta", "^1")],
+        &[("weights.bin", &weights), ("labels.txt", b"cat\ndog\n")],
+    );
+    alice.run(&["publish", beta.to_str().unwrap()]).ok();
+    let out = alice.run(&["publish", alpha.to_str().unwrap()]).ok();
+    assert!(out.contains("uploaded weights.bin"), "{out}");
+    assert!(out.contains("published alpha@1.0.0"), "{out}");
+
+    let search: serde_json::Value =
+        serde_json::from_str(&alice.run(&["search", "alpha", "--json"]).ok()).unwrap();
+    assert_eq!(search["packages"][0]["name"], "alpha");
+    let info: serde_json::Value =
+        serde_json::from_str(&alice.run(&["info", "alpha", "--json"]).ok()).unwrap();
+    assert_eq!(info["versions"][0]["version"], "1.0.0");
+    assert!(alice.run(&["info", "alpha"]).ok().contains("owners: alice"));
+
+    let user = Zoo::new(&registry.url, None);
+    let out = user.run(&["install", "alpha"]).ok();
+    assert!(out.contains("installed alpha@1.0.0"), "{out}");
+    assert!(out.contains("installed beta@1.2.0"), "{out}");
+    assert_eq!(
+        user.installed(),
+        [
+            ("alpha".into(), "1.0.0".into()),
+            ("beta".into(), "1.2.0".into())
+        ]
+    );
+    let dir = user.zoo_home().join("packages/alpha/1.0.0");
+    assert_eq!(std::fs::read(dir.join("weights.bin")).unwrap(), weights);
+    assert_eq!(
+        std::fs::read(dir.join("labels.txt")).unwrap(),
+        b"cat\ndog\n"
+    );
+    assert!(
+        user.run(&["install", "alpha"])
+            .ok()
+            .contains("already installed")
+    );
+
+    assert!(user.run(&["cache", "verify"]).ok().contains("0 corrupt"));
+    user.run(&["uninstall", "alpha"]).ok();
+    let gc = user.run(&["cache", "gc"]).ok();
+    assert!(gc.contains("removed 2 unused blob(s)"), "{gc}"); // archive + weights
+    assert_eq!(user.installed(), [("beta".into(), "1.2.0".into())]);
+}
+
+#[test]
+fn yanked_versions_are_skipped_except_when_locked() {
+    let registry = Registry::start();
+    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let work = tempfile::tempdir().unwrap();
+    for version in ["1.0.0", "1.1.0"] {
+        let dir = write_package(
+            work.path(),
+            "lib",
+            version,
+            &[],
+            &[("v.txt", version.as_bytes())],
+        );
+        alice.run(&["publish", dir.to_str().unwrap()]).ok();
+    }
+    // A project locks lib 1.1.0.
+    let proj = project(work.path(), &[("lib", "^1")]);
+    let first = Zoo::new(&registry.url, None);
+    first.run_in(&proj, &["install"]).ok();
+    let lock = std::fs::read_to_string(proj.join("zoo.lock")).unwrap();
+    assert!(lock.contains("version = \"1.1.0\""), "{lock}");
+
+    alice.run(&["yank", "lib@1.1.0"]).ok();
+    let fresh = Zoo::new(&registry.url, None);
+    fresh.run(&["install", "lib"]).ok();
+    assert_eq!(fresh.installed(), [("lib".into(), "1.0.0".into())]);
+
+    let locked = Zoo::new(&registry.url, None);
+    locked.run_in(&proj, &["install"]).ok();
+    assert_eq!(locked.installed(), [("lib".into(), "1.1.0".into())]);
+
+    alice.run(&["yank", "--undo", "lib@1.1.0"]).ok();
+    let after = Zoo::new(&registry.url, None);
+    after.run(&["install", "lib"]).ok();
+    assert_eq!(after.installed(), [("lib".into(), "1.1.0".into())]);
+}
+
+#[test]
+fn impossible_requests_are_explained() {
+    let registry = Registry::start();
+    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let work = tempfile::tempdir().unwrap();
+    for (name, version, deps) in [
+        ("shared", "1.0.0", vec![]),
+        ("shared", "2.0.0", vec![]),
+        ("left", "1.0.0", vec![("shared", "^1")]),
+        ("right", "1.0.0", vec![("shared", "^2")]),
+    ] {
+        let dir = write_package(work.path(), name, version, &deps, &[]);
+        alice.run(&["publish", dir.to_str().unwrap()]).ok();
+    }
+    let user = Zoo::new(&registry.url, None);
+    let err = user.run(&["install", "left", "right"]).fails();
+    for needle in [
+        "left",
+        "right",
+        "shared >=1.0.0, <2.0.0",
+        "shared >=2.0.0, <3.0.0",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
+    }
+    assert!(user.installed().is_empty());
+    let err = user.run(&["install", "nonexistent"]).fails();
+    assert!(err.contains("`nonexistent` was not found"), "{err}");
+}
+
+#[test]
+fn a_blob_altered_on_the_server_is_refused() {
+    let registry = Registry::start();
+    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let work = tempfile::tempdir().unwrap();
+    let weights = noise(BIG, 2);
+    let dir = write_package(
+        work.path(),
+        "model",
+        "1.0.0",
+        &[],
+        &[("weights.bin", &weights)],
+    );
+    alice.run(&["publish", dir.to_str().unwrap()]).ok();
+
+    let sha = sha256(&weights);
+    let mut altered = weights.clone();
+    altered[1000] ^= 0xff;
+    std::fs::write(registry.blob_path(&sha), &altered).unwrap();
+
+    let user = Zoo::new(&registry.url, None);
+    let err = user.run(&["install", "model"]).fails();
+    for needle in ["model@1.0.0", "weights.bin", &sha, &sha256(&altered)] {
+        assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
+    }
+    assert!(user.installed().is_empty());
+    let blob_dir = user.zoo_home().join("blobs/sha256").join(&sha[..2]);
+    let leftovers: Vec<_> = std::fs::read_dir(&blob_dir)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_interrupted_download_resumes_with_range() {
+    let registry = Registry::start();
+    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let work = tempfile::tempdir().unwrap();
+    let weights = noise(BIG, 3);
+    let dir = write_package(
+        work.path(),
+        "model",
+        "1.0.0",
+        &[],
+        &[("weights.bin", &weights)],
+    );
+    alice.run(&["publish", dir.to_str().unwrap()]).ok();
+    let sha = sha256(&weights);
+    let half = weights.len() / 2;
+
+    // A partial download with the right first half: only the rest is fetched.
+    let user = Zoo::new(&registry.url, None);
+    let partial = user
+        .zoo_home()
+        .join("blobs/sha256")
+        .join(&sha[..2])
+        .join(format!("{sha}.partial"));
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    std::fs::write(&partial, &weights[..half]).unwrap();
+    let out = user
+        .command(user.user_home.path(), &["--verbose", "install", "model"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("resuming model@1.0.0 weights.bin at byte {half}")),
+        "{stderr}"
+    );
+    let installed = user.zoo_home().join("packages/model/1.0.0/weights.bin");
+    assert_eq!(std::fs::read(installed).unwrap(), weights);
+    assert!(!partial.exists());
+
+    // A partial whose first half is wrong proves the first half is not
+    // downloaded again: the hash of the combined file is refused.
+    let other = Zoo::new(&registry.url, None);
+    let partial = other
+        .zoo_home()
+        .join("blobs/sha256")
+        .join(&sha[..2])
+        .join(format!("{sha}.partial"));
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    std::fs::write(&partial, vec![0u8; half]).unwrap();
+    let err = other.run(&["install", "model"]).fails();
+    assert!(err.contains("weights.bin is corrupt"), "{err}");
+    assert!(!partial.exists(), "the bad partial is deleted");
+    other.run(&["install", "model"]).ok();
+}
+
+#[test]
+fn concurrent_installs_share_one_store() {
+    let registry = Registry::start();
+    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let work = tempfile::tempdir().unwrap();
+    let dep = write_package(
+        work.path(),
+        "dep",
+        "1.0.0",
+        &[],
+        &[("w.bin", &noise(BIG, 4))],
+    );
+    let top = write_package(
+        work.path(),
+        "top",
+        "1.0.0",
+        &[("dep", "^1")],
+        &[("w.bin", &noise(BIG, 5))],
+    );
+    alice.run(&["publish", dep.to_str().unwrap()]).ok();
+    alice.run(&["publish", top.to_str().unwrap()]).ok();
+
+    let user = Zoo::new(&registry.url, None);
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            user.command(user.user_home.path(), &["install", "top"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        user.installed(),
+        [
+            ("dep".into(), "1.0.0".into()),
+            ("top".into(), "1.0.0".into())
+        ]
+    );
+    assert!(
+        user.run(&["cache", "verify"])
+            .ok()
+            .contains("checked 4 blobs")
+    );
+    let tmp = std::fs::read_dir(user.zoo_home().join("tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(tmp, 0, "staging dirs are cleaned up");
+}
+
+#[test]
+fn offline_mode_uses_only_the_store_and_cached_index() {
+    let registry = Registry::start();
+    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let work = tempfile::tempdir().unwrap();
+    let dir = write_package(
+        work.path(),
+        "model",
+        "1.0.0",
+        &[],
+        &[("w.bin", &noise(BIG, 6))],
+    );
+    alice.run(&["publish", dir.to_str().unwrap()]).ok();
+
+    let user = Zoo::new(&registry.url, None);
+    let err = user.run(&["install", "--offline", "model"]).fails();
+    assert!(
+        err.contains("offline: package `model` is not in the cached index"),
+        "{err}"
+    );
+
+    user.run(&["install", "model"]).ok();
+    user.run(&["uninstall", "model"]).ok();
+    drop(registry); // the network is gone
+    let out = user.run(&["install", "--offline", "model"]).ok();
+    assert!(out.contains("installed model@1.0.0"), "{out}");
+
+    user.run(&["uninstall", "model"]).ok();
+    user.run(&["cache", "gc"]).ok();
+    let mut cmd = user.command(user.user_home.path(), &["install", "model"]);
+    let out = cmd.env("ZOO_OFFLINE", "1").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("not in the store") && err.contains("w.bin"),
+        "{err}"
+    );
+}
+
+#[test]
+fn publishing_needs_a_valid_token_and_never_overwrites() {
+    let registry = Registry::start();
+    let alice_token = registry.add_user("alice");
+    let bob_token = registry.add_user("bob");
+    let work = tempfile::tempdir().unwrap();
+    let dir = write_package(work.path(), "thing", "1.0.0", &[], &[]);
+    let dir = dir.to_str().unwrap();
+
+    let anonymous = Zoo::new(&registry.url, None);
+    let err = anonymous.run(&["publish", dir]).fails();
+    assert!(err.contains("needs a token"), "{err}");
+    let forger = Zoo::new(&registry.url, Some("zoo_0000000000000000_bogus"));
+    let err = forger.run(&["publish", dir]).fails();
+    assert!(err.contains("401"), "{err}");
+
+    // `zoo login` stores the token in the (temporary) config dir.
+    let alice = Zoo::new(&registry.url, None);
+    alice
+        .run(&[
+            "login",
+            "--registry",
+            &registry.url,
+            "--token",
+            &alice_token,
+        ])
+        .ok();
+    alice.run(&["publish", dir]).ok();
+    let err = alice.run(&["publish", dir]).fails();
+    assert!(
+        err.contains("409") && err.contains("already exists"),
+        "{err}"
+    );
+
+    let bob = Zoo::new(&registry.url, Some(&bob_token));
+    let newer = write_package(work.path(), "thing", "1.1.0", &[], &[]);
+    let err = bob.run(&["publish", newer.to_str().unwrap()]).fails();
+    assert!(err.contains("403"), "{err}");
+    alice.run(&["owner", "add", "thing", "bob"]).ok();
+    assert!(alice.run(&["owner", "list", "thing"]).ok().contains("bob"));
+    bob.run(&["publish", newer.to_str().unwrap()]).ok();
+}
