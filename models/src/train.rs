@@ -78,10 +78,12 @@ struct Progress {
     log: Vec<String>,
     losses: Vec<f64>,
     window: Vec<f64>,
+    started: Instant,
 }
 
 impl Progress {
     fn new(steps: usize, show: bool) -> Self {
+        let started = Instant::now();
         let bar = if show {
             let bar = ProgressBar::new(steps as u64);
             if let Ok(style) =
@@ -98,6 +100,7 @@ impl Progress {
             log: Vec::new(),
             losses: Vec::new(),
             window: Vec::new(),
+            started,
         }
     }
     fn step(&mut self, loss: f64) {
@@ -110,8 +113,14 @@ impl Progress {
         let mean = self.window.iter().sum::<f64>() / self.window.len().max(1) as f64;
         self.window.clear();
         self.losses.push(mean);
-        let line = format!("step {step:>5}  train loss {mean:.5}  {metric}");
-        self.bar.println(&line);
+        let seconds = self.started.elapsed().as_secs_f64();
+        let line = format!("step {step:>5}  {seconds:>6.0} s  train loss {mean:.5}  {metric}");
+        if self.bar.is_hidden() {
+            // Not a terminal (a log file): print the line plainly.
+            eprintln!("{line}");
+        } else {
+            self.bar.println(&line);
+        }
         self.log.push(line);
     }
     fn finish(&self) {
@@ -196,22 +205,23 @@ fn train_vgg_mini(options: &TrainOptions) -> Result<TrainReport> {
     let Network::Vgg(vgg) = &model.network else {
         unreachable!("built a VGG")
     };
-    let steps = options.steps.unwrap_or(2000);
-    let held_out = options.held_out.unwrap_or(2000);
+    let steps = options.steps.unwrap_or(1000);
+    let held_out = options.held_out.unwrap_or(1000);
     let mut rng = data_rng(options.seed, TRAIN_STREAM);
     let (test_x, test_y) = shapes::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
     let mut opt = nn::Adam::default().build(&model.vs, 1e-3)?;
     let mut progress = Progress::new(steps, options.progress);
     let every = (steps / 10).max(1);
     for step in 1..=steps {
-        let (x, y) = shapes::batch(&mut rng, 64);
+        let (x, y) = shapes::batch(&mut rng, 32);
         let logits = vgg.logits(&mini_input(&x, options.device), Mode::Train)?;
         let loss = logits.cross_entropy_for_logits(&y.to_device(options.device));
         opt.backward_step_clip(&loss, 5.0);
         progress.step(loss.double_value(&[]));
         if step % every == 0 || step == steps {
-            let accuracy = vgg_accuracy(&model, &test_x.narrow(0, 0, held_out.min(500) as i64), &test_y.narrow(0, 0, held_out.min(500) as i64))?;
-            progress.epoch(step, &format!("held-out accuracy (500) {accuracy:.4}"));
+            let m = held_out.min(200) as i64;
+            let accuracy = vgg_accuracy(&model, &test_x.narrow(0, 0, m), &test_y.narrow(0, 0, m))?;
+            progress.epoch(step, &format!("held-out accuracy ({m}) {accuracy:.4}"));
         }
     }
     progress.finish();
@@ -272,8 +282,8 @@ fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainR
     let Network::Timing(timing) = &model.network else {
         unreachable!("built a timing model")
     };
-    let steps = options.steps.unwrap_or(4000);
-    let held_out = options.held_out.unwrap_or(2000);
+    let steps = options.steps.unwrap_or(3000);
+    let held_out = options.held_out.unwrap_or(1000);
     let mut rng = data_rng(options.seed, TRAIN_STREAM);
     let test = spikes::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
     let mut opt = nn::Adam::default().build(&model.vs, 3e-3)?;
@@ -298,8 +308,14 @@ fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainR
         opt.backward_step_clip_norm(&loss, 1.0);
         progress.step(loss.double_value(&[]));
         if step % every == 0 || step == steps {
-            let (exact, near) = interval_accuracy(&model, &test)?;
-            progress.epoch(step, &format!("held-out exact {exact:.4}  within ±1 {near:.4}"));
+            let m = held_out.min(200) as i64;
+            let subset = spikes::SpikeBatch {
+                inputs: test.inputs.narrow(0, 0, m),
+                second: test.second.narrow(0, 0, m),
+                target: test.target.narrow(0, 0, m),
+            };
+            let (exact, near) = interval_accuracy(&model, &subset)?;
+            progress.epoch(step, &format!("held-out ({m}) exact {exact:.4}  within ±1 {near:.4}"));
         }
     }
     progress.finish();
@@ -369,8 +385,8 @@ fn train_nested(options: &TrainOptions, temporal: bool) -> Result<TrainReport> {
     let Network::NestedRnn(net) = &model.network else {
         unreachable!("built a nested RNN")
     };
-    let steps = options.steps.unwrap_or(2500);
-    let held_out = options.held_out.unwrap_or(500);
+    let steps = options.steps.unwrap_or(1000);
+    let held_out = options.held_out.unwrap_or(300);
     let mut rng = data_rng(options.seed, TRAIN_STREAM);
     let test = sprites::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
     let mut opt = nn::Adam::default().build(&model.vs, 1e-3)?;
@@ -379,7 +395,7 @@ fn train_nested(options: &TrainOptions, temporal: bool) -> Result<TrainReport> {
     let device = options.device;
     let slots = config.slots as usize;
     for step in 1..=steps {
-        let batch = sprites::batch(&mut rng, 32);
+        let batch = sprites::batch(&mut rng, 16);
         let (classes, boxes, mask) = sprites::targets(&batch.truth, slots, config.classes);
         let d = net.forward(&batch.videos.to_device(device))?;
         let class_loss = d
@@ -394,11 +410,11 @@ fn train_nested(options: &TrainOptions, temporal: bool) -> Result<TrainReport> {
         progress.step(loss.double_value(&[]));
         if step % every == 0 || step == steps {
             let small = sprites::SpriteBatch {
-                videos: test.videos.narrow(0, 0, held_out.min(100) as i64),
-                truth: test.truth[..held_out.min(100)].to_vec(),
+                videos: test.videos.narrow(0, 0, held_out.min(50) as i64),
+                truth: test.truth[..held_out.min(50)].to_vec(),
             };
             let counts = detection_counts(&model, &small)?;
-            progress.epoch(step, &format!("held-out F1 (100 videos) {:.4}", counts.f1()));
+            progress.epoch(step, &format!("held-out F1 (50 videos) {:.4}", counts.f1()));
         }
     }
     progress.finish();
@@ -464,8 +480,8 @@ fn train_cells(options: &TrainOptions) -> Result<TrainReport> {
     let Network::CellCounter(net) = &model.network else {
         unreachable!("built a cell counter")
     };
-    let steps = options.steps.unwrap_or(1500);
-    let held_out = options.held_out.unwrap_or(500);
+    let steps = options.steps.unwrap_or(1000);
+    let held_out = options.held_out.unwrap_or(300);
     let mut rng = data_rng(options.seed, TRAIN_STREAM);
     let (test_x, _, test_counts) = cells::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
     let mut opt = nn::Adam::default().build(&model.vs, 1e-3)?;
@@ -473,15 +489,15 @@ fn train_cells(options: &TrainOptions) -> Result<TrainReport> {
     let every = (steps / 10).max(1);
     let device = options.device;
     for step in 1..=steps {
-        let (x, y, _) = cells::batch(&mut rng, 16);
+        let (x, y, _) = cells::batch(&mut rng, 8);
         let density = net.density(&x.to_device(device))?;
         let loss = density.mse_loss(&y.to_device(device), tch::Reduction::Mean);
         opt.backward_step(&loss);
         progress.step(loss.double_value(&[]));
         if step % every == 0 || step == steps {
-            let m = held_out.min(200) as i64;
+            let m = held_out.min(100) as i64;
             let (mae, _) = count_errors(&model, &test_x.narrow(0, 0, m), &test_counts.narrow(0, 0, m))?;
-            progress.epoch(step, &format!("held-out count MAE (200) {mae:.3}"));
+            progress.epoch(step, &format!("held-out count MAE ({m}) {mae:.3}"));
         }
     }
     progress.finish();

@@ -142,6 +142,21 @@ impl BlobStore {
         Ok(staged)
     }
 
+    /// Marks a stored blob as just used (sets its mtime to now) and returns
+    /// its size, or `None` when it is not stored. Publishing touches every
+    /// blob it is about to reference, so `zoo-registry gc`, which only
+    /// deletes unreferenced blobs untouched for its grace period, cannot
+    /// delete them between this check and the database commit.
+    pub async fn touch(&self, sha256: &str) -> io::Result<Option<u64>> {
+        if !is_sha256_hex(sha256) {
+            return Ok(None);
+        }
+        let path = self.path(sha256);
+        tokio::task::spawn_blocking(move || touch_file(&path))
+            .await
+            .map_err(io::Error::other)?
+    }
+
     /// Moves a staged blob into place. Returns whether it was newly created
     /// (`false`: an identical blob was already stored and is kept).
     pub async fn persist(&self, mut staged: StagedBlob) -> io::Result<bool> {
@@ -159,19 +174,45 @@ impl BlobStore {
     }
 }
 
+/// Sets a file's mtime to now; `None` when it does not exist.
+fn touch_file(path: &Path) -> io::Result<Option<u64>> {
+    match std::fs::File::options().append(true).open(path) {
+        Ok(file) => {
+            file.set_modified(std::time::SystemTime::now())?;
+            Ok(Some(file.metadata()?.len()))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn link_into_place(temp: &Path, target: &Path) -> io::Result<bool> {
     let dir = target
         .parent()
         .ok_or_else(|| io::Error::other("blob path without a parent"))?;
-    std::fs::create_dir_all(dir)?;
-    match std::fs::hard_link(temp, target) {
-        Ok(()) => {
-            std::fs::File::open(dir)?.sync_all()?;
-            Ok(true)
+    // Twice at most: `gc` may delete an old unreferenced copy between the
+    // failed link and the touch that would have kept it.
+    for _ in 0..2 {
+        std::fs::create_dir_all(dir)?;
+        match std::fs::hard_link(temp, target) {
+            Ok(()) => {
+                std::fs::File::open(dir)?.sync_all()?;
+                return Ok(true);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // An identical blob is stored: keep it, and mark it as used
+                // now so that gc's grace period covers the coming commit.
+                if touch_file(target)?.is_some() {
+                    return Ok(false);
+                }
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
     }
+    Err(io::Error::other(format!(
+        "{} kept disappearing while being stored",
+        target.display()
+    )))
 }
 
 #[cfg(test)]
@@ -208,6 +249,37 @@ mod tests {
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn storing_or_touching_an_existing_blob_refreshes_its_mtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let sha = zoo_format::checksum::sha256_hex(b"hello");
+        let staged = store.stage(body(&[b"hello"]), 100, None).await.unwrap();
+        assert!(store.persist(staged).await.unwrap());
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        let age_it = || {
+            let file = std::fs::File::options()
+                .append(true)
+                .open(store.path(&sha))
+                .unwrap();
+            file.set_modified(old).unwrap();
+        };
+        let modified = || {
+            std::fs::metadata(store.path(&sha))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
+        age_it();
+        let again = store.stage(body(&[b"hello"]), 100, None).await.unwrap();
+        assert!(!store.persist(again).await.unwrap());
+        assert!(modified() > old + std::time::Duration::from_secs(3600));
+        age_it();
+        assert_eq!(store.touch(&sha).await.unwrap(), Some(5));
+        assert!(modified() > old + std::time::Duration::from_secs(3600));
+        assert_eq!(store.touch(&"0".repeat(64)).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -31,6 +31,39 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check a data directory: blobs (re-hashed), index files, temp files,
+    /// database references. Exits non-zero on any problem.
+    Fsck(FsckArgs),
+    /// Remove blobs no version references, and stale temp files.
+    Gc(GcArgs),
+}
+
+#[derive(Args)]
+pub struct FsckArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Temp files at least this many minutes old count as problems.
+    #[arg(long, default_value_t = 60)]
+    pub temp_age_minutes: u64,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Only report what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep unreferenced blobs and temp files younger than this (minutes);
+    /// it must exceed the longest publish (see `zoo_registry::ops::gc`).
+    #[arg(long, default_value_t = 60)]
+    pub grace_minutes: u64,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -207,6 +240,42 @@ pub fn token(command: TokenCommand) -> Result<()> {
             store(&data)?.revoke_token(&id)?;
             eprintln!("revoked token {id}");
         }
+    }
+    Ok(())
+}
+
+pub fn fsck(args: FsckArgs) -> Result<()> {
+    let report = zoo_registry::ops::fsck::fsck(
+        &args.data.data,
+        std::time::Duration::from_secs(args.temp_age_minutes * 60),
+    )
+    .with_context(|| format!("checking {}", args.data.data.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    if !report.ok {
+        bail!(
+            "{} problem(s) in {}",
+            report.problems.len(),
+            args.data.data.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn gc(args: GcArgs) -> Result<()> {
+    let report = zoo_registry::ops::gc::gc(
+        &args.data.data,
+        std::time::Duration::from_secs(args.grace_minutes * 60),
+        args.dry_run,
+    )
+    .with_context(|| format!("collecting garbage in {}", args.data.data.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
     }
     Ok(())
 }

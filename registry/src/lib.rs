@@ -11,8 +11,12 @@ pub mod blobs;
 pub mod cargo;
 pub mod config;
 pub mod db;
+pub mod health;
 pub mod index;
+pub mod metrics;
+pub mod ops;
 pub mod server;
+pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,5 +90,6 @@ pub fn open_state(config: Config) -> Result<AppState, OpenError> {
         cargo_index,
         config: Arc::new(config),
         index_lock: Default::default(),
+        metrics: Default::default(),
     })
 }

@@ -18,5 +18,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => cli::serve(args).await,
         Command::User(command) => cli::user(command),
         Command::Token(command) => cli::token(command),
+        Command::Fsck(args) => cli::fsck(args),
+        Command::Gc(args) => cli::gc(args),
     }
 }

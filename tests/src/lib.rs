@@ -221,7 +221,11 @@ impl Zoo {
         let mut found = Vec::new();
         let root = self.home.path().join("packages");
         for name in std::fs::read_dir(root).into_iter().flatten().flatten() {
-            for version in std::fs::read_dir(name.path()).into_iter().flatten().flatten() {
+            for version in std::fs::read_dir(name.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 if version.path().join(".zoo/installed.json").is_file() {
                     found.push((
                         name.file_name().to_string_lossy().into_owned(),

@@ -5,6 +5,7 @@ use anyhow::{Result, bail};
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
+        Some("install") => crate::bench_install::run(&args[1..]),
         Some(other) => bail!("unknown benchmark {other:?}: expected install, models or caffe"),
         None => bail!("usage: cargo xtask bench <install|models|caffe>"),
     }

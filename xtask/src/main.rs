@@ -2,8 +2,11 @@
 //! libtorch exists, so it depends on nothing that links tch.
 
 mod bench;
+mod bench_install;
 mod cmd;
 mod demo;
+mod demo_registry;
+mod demo_run;
 mod gpu;
 mod python;
 mod setup;

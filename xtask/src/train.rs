@@ -24,7 +24,10 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     };
     if !MODELS.contains(&model.as_str()) {
-        bail!("unknown model {model:?}: expected one of {}", MODELS.join(", "));
+        bail!(
+            "unknown model {model:?}: expected one of {}",
+            MODELS.join(", ")
+        );
     }
     let mut command = cmd::cargo();
     command.args([

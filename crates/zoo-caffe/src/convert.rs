@@ -167,7 +167,7 @@ fn convert_layer<'a>(layer: &NetLayer<'a>, blobs: &[Blob<'a>]) -> Result<(Op, Pa
             let c = p.convolution_param.clone().unwrap_or_default();
             let conv = conv_params(&c).map_err(&err)?;
             let w = blob(layer, blobs, 0, "W")?;
-            let (kh, kw) = (conv.kernel[0] as i64, conv.kernel[1] as i64);
+            let (kh, kw) = (conv.kernel[0], conv.kernel[1]);
             let fits = w.shape.len() == 4
                 && w.shape[2] == kh
                 && w.shape[3] == kw
@@ -216,7 +216,11 @@ fn convert_layer<'a>(layer: &NetLayer<'a>, blobs: &[Blob<'a>]) -> Result<(Op, Pa
                 Some([a, b]) if !transpose && a == n => (a, b),
                 Some([a, b]) if transpose && b == n => (a, b),
                 _ => {
-                    let expected = if transpose { "(in, num_output)" } else { "(num_output, in)" };
+                    let expected = if transpose {
+                        "(in, num_output)"
+                    } else {
+                        "(num_output, in)"
+                    };
                     return Err(err(format!(
                         "weight blob has shape {:?}, expected {expected} with num_output {n}",
                         w.shape
@@ -243,10 +247,14 @@ fn convert_layer<'a>(layer: &NetLayer<'a>, blobs: &[Blob<'a>]) -> Result<(Op, Pa
         }
         "Pooling" => {
             let pp = p.pooling_param.clone().unwrap_or_default();
-            let method = match PPool::try_from(pp.pool()) {
-                Ok(PPool::Max) => PoolMethod::Max,
-                Ok(PPool::Ave) => PoolMethod::Ave,
-                _ => return Err(err("only MAX and AVE pooling are supported for inference".into())),
+            let method = match pp.pool() {
+                PPool::Max => PoolMethod::Max,
+                PPool::Ave => PoolMethod::Ave,
+                PPool::Stochastic => {
+                    return Err(err(
+                        "only MAX and AVE pooling are supported for inference".into()
+                    ));
+                }
             };
             let global = pp.global_pooling();
             let kernel = match (pp.kernel_h, pp.kernel_w, pp.kernel_size) {
@@ -271,11 +279,13 @@ fn convert_layer<'a>(layer: &NetLayer<'a>, blobs: &[Blob<'a>]) -> Result<(Op, Pa
                 return Err(err("pooling kernel and stride must be positive".into()));
             }
             if !global && (pad[0] >= kernel[0] || pad[1] >= kernel[1]) {
-                return Err(err(format!("pad {pad:?} must be smaller than kernel {kernel:?}")));
+                return Err(err(format!(
+                    "pad {pad:?} must be smaller than kernel {kernel:?}"
+                )));
             }
-            let round = match PRound::try_from(pp.round_mode()) {
-                Ok(PRound::Floor) => RoundMode::Floor,
-                _ => RoundMode::Ceil,
+            let round = match pp.round_mode() {
+                PRound::Floor => RoundMode::Floor,
+                PRound::Ceil => RoundMode::Ceil,
             };
             Op::Pooling(PoolParams {
                 method,
@@ -288,11 +298,11 @@ fn convert_layer<'a>(layer: &NetLayer<'a>, blobs: &[Blob<'a>]) -> Result<(Op, Pa
         }
         "LRN" => {
             let l = p.lrn_param.clone().unwrap_or_default();
-            let region = match NormRegion::try_from(l.norm_region()) {
-                Ok(NormRegion::WithinChannel) => LrnRegion::WithinChannel,
-                _ => LrnRegion::AcrossChannels,
+            let region = match l.norm_region() {
+                NormRegion::WithinChannel => LrnRegion::WithinChannel,
+                NormRegion::AcrossChannels => LrnRegion::AcrossChannels,
             };
-            if l.local_size() % 2 == 0 {
+            if l.local_size().is_multiple_of(2) {
                 return Err(err(format!(
                     "local_size {} must be odd (Caffe requires it)",
                     l.local_size()
@@ -334,7 +344,9 @@ fn convert_layer<'a>(layer: &NetLayer<'a>, blobs: &[Blob<'a>]) -> Result<(Op, Pa
             let Some(shape) = r.shape.clone() else {
                 return Err(err("reshape_param.shape is missing".into()));
             };
-            if shape.dim.iter().filter(|&&d| d == -1).count() > 1 || shape.dim.iter().any(|&d| d < -1) {
+            if shape.dim.iter().filter(|&&d| d == -1).count() > 1
+                || shape.dim.iter().any(|&d| d < -1)
+            {
                 return Err(err(format!(
                     "reshape_param.shape {:?}: at most one -1 and no other negative value",
                     shape.dim
@@ -366,7 +378,8 @@ fn convert_layer<'a>(layer: &NetLayer<'a>, blobs: &[Blob<'a>]) -> Result<(Op, Pa
             // Caffe: statistics / factor, and a zero factor gives zeros.
             let f = factor.data.to_vec()[0];
             let scale = if f == 0.0 { 0.0 } else { 1.0 / f };
-            let scaled = |b: &Blob<'_>| BlobData::Owned(b.data.to_vec().iter().map(|v| v * scale).collect());
+            let scaled =
+                |b: &Blob<'_>| BlobData::Owned(b.data.to_vec().iter().map(|v| v * scale).collect());
             params.push(("mean", vec![c as usize], scaled(mean)));
             params.push(("var", vec![c as usize], scaled(var)));
             Op::BatchNorm {
@@ -409,12 +422,14 @@ fn convert_layer<'a>(layer: &NetLayer<'a>, blobs: &[Blob<'a>]) -> Result<(Op, Pa
         }
         "Eltwise" => {
             let e = p.eltwise_param.clone().unwrap_or_default();
-            let operation = match PEltwise::try_from(e.operation()) {
-                Ok(PEltwise::Prod) => EltwiseOp::Prod,
-                Ok(PEltwise::Max) => EltwiseOp::Max,
-                _ => EltwiseOp::Sum,
+            let operation = match e.operation() {
+                PEltwise::Prod => EltwiseOp::Prod,
+                PEltwise::Max => EltwiseOp::Max,
+                PEltwise::Sum => EltwiseOp::Sum,
             };
-            if !e.coeff.is_empty() && (operation != EltwiseOp::Sum || e.coeff.len() != layer.bottoms.len()) {
+            if !e.coeff.is_empty()
+                && (operation != EltwiseOp::Sum || e.coeff.len() != layer.bottoms.len())
+            {
                 return Err(err(format!(
                     "{} coefficients for {} bottoms (coefficients need SUM and one per bottom)",
                     e.coeff.len(),
@@ -517,17 +532,21 @@ fn convert_layer<'a>(layer: &NetLayer<'a>, blobs: &[Blob<'a>]) -> Result<(Op, Pa
 }
 
 fn conv_params(c: &crate::proto::ConvolutionParameter) -> std::result::Result<ConvParams, String> {
-    let pair = |name: &str, list: &[u32], h: Option<u32>, w: Option<u32>, default: u32| {
-        match (h, w) {
-            (Some(h), Some(w)) => Ok([h, w]),
-            (Some(_), None) | (None, Some(_)) => Err(format!("{name}_h and {name}_w must be given together")),
-            (None, None) => match list {
-                [] => Ok([default; 2]),
-                [v] => Ok([*v; 2]),
-                [h, w] => Ok([*h, *w]),
-                _ => Err(format!("{name} has {} values: only 2-D convolution is supported", list.len())),
-            },
+    let pair = |name: &str, list: &[u32], h: Option<u32>, w: Option<u32>, default: u32| match (h, w)
+    {
+        (Some(h), Some(w)) => Ok([h, w]),
+        (Some(_), None) | (None, Some(_)) => {
+            Err(format!("{name}_h and {name}_w must be given together"))
         }
+        (None, None) => match list {
+            [] => Ok([default; 2]),
+            [v] => Ok([*v; 2]),
+            [h, w] => Ok([*h, *w]),
+            _ => Err(format!(
+                "{name} has {} values: only 2-D convolution is supported",
+                list.len()
+            )),
+        },
     };
     let kernel = pair("kernel", &c.kernel_size, c.kernel_h, c.kernel_w, 0)?;
     if kernel.contains(&0) {
@@ -539,10 +558,18 @@ fn conv_params(c: &crate::proto::ConvolutionParameter) -> std::result::Result<Co
         [] => [1, 1],
         [d] => [*d; 2],
         [h, w] => [*h, *w],
-        more => return Err(format!("dilation has {} values: only 2-D convolution is supported", more.len())),
+        more => {
+            return Err(format!(
+                "dilation has {} values: only 2-D convolution is supported",
+                more.len()
+            ));
+        }
     };
     if c.axis() != 1 {
-        return Err(format!("axis {} is not supported (channels must be axis 1)", c.axis()));
+        return Err(format!(
+            "axis {} is not supported (channels must be axis 1)",
+            c.axis()
+        ));
     }
     let num_output = i64::from(c.num_output());
     let group = i64::from(c.group());
@@ -565,7 +592,12 @@ fn conv_params(c: &crate::proto::ConvolutionParameter) -> std::result::Result<Co
     })
 }
 
-fn blob<'b, 'a>(layer: &NetLayer<'_>, blobs: &'b [Blob<'a>], index: usize, role: &str) -> Result<&'b Blob<'a>> {
+fn blob<'b, 'a>(
+    layer: &NetLayer<'_>,
+    blobs: &'b [Blob<'a>],
+    index: usize,
+    role: &str,
+) -> Result<&'b Blob<'a>> {
     blobs.get(index).ok_or_else(|| {
         let found = if blobs.is_empty() {
             "the caffemodel has no weights for it".to_string()

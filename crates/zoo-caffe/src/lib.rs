@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use zoo_format::manifest::SourceFile;
 
 /// Choices for [`import`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     /// Package name; default: from the net's name, else the output directory's.
     pub name: Option<String>,
@@ -43,15 +43,6 @@ pub struct ImportOptions {
     pub progress: bool,
 }
 
-impl Default for ImportOptions {
-    fn default() -> Self {
-        ImportOptions {
-            name: None,
-            version: None,
-            progress: false,
-        }
-    }
-}
 
 /// What an import produced.
 #[derive(Debug, Clone)]
@@ -95,7 +86,10 @@ pub fn import(
     };
 
     let file = std::fs::File::open(caffemodel).map_err(|e| CaffeError::io(caffemodel, e))?;
-    let len = file.metadata().map_err(|e| CaffeError::io(caffemodel, e))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| CaffeError::io(caffemodel, e))?
+        .len();
     // SAFETY: the mapping is read-only; like any reader we assume the file is
     // not truncated by someone else during the import.
     let mmap = if len == 0 {
@@ -114,13 +108,20 @@ pub fn import(
         Some((_, net, _)) => {
             let structure = net::layers_of_net(net);
             let inputs = net::declared_inputs(net, &structure)?;
-            let weights: HashMap<String, Vec<wire::Blob<'_>>> =
-                model_layers.into_iter().map(|l| (l.name, l.blobs)).collect();
+            let weights: HashMap<String, Vec<wire::Blob<'_>>> = model_layers
+                .into_iter()
+                .map(|l| (l.name, l.blobs))
+                .collect();
             (net.name().to_string(), inputs, structure, weights)
         }
         None => {
             let inputs = net::declared_inputs(&model.net, &model_layers)?;
-            (model.net.name().to_string(), inputs, model_layers, HashMap::new())
+            (
+                model.net.name().to_string(),
+                inputs,
+                model_layers,
+                HashMap::new(),
+            )
         }
     };
     let (graph, tensors) = convert::convert(&net_name, inputs, &structure, &weights)?;
@@ -132,16 +133,33 @@ pub fn import(
             name.clone()
         }
         None => {
-            let from_dir = out_dir.file_name().map(|n| n.to_string_lossy().into_owned());
-            let source = if net_name.is_empty() { from_dir.unwrap_or_default() } else { net_name.clone() };
+            let from_dir = out_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            let source = if net_name.is_empty() {
+                from_dir.unwrap_or_default()
+            } else {
+                net_name.clone()
+            };
             package::package_name_from(&source)
         }
     };
-    let version = opts.version.clone().unwrap_or(semver::Version::new(0, 1, 0));
-    let file_name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let version = opts
+        .version
+        .clone()
+        .unwrap_or(semver::Version::new(0, 1, 0));
+    let file_name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     let description = format!(
         "{} imported from Caffe ({})",
-        if net_name.is_empty() { name.as_str() } else { net_name.as_str() },
+        if net_name.is_empty() {
+            name.as_str()
+        } else {
+            net_name.as_str()
+        },
         file_name(caffemodel)
     );
 

@@ -3,7 +3,9 @@
 //! names and parameters, and the net's declared inputs are collected.
 
 use crate::error::{CaffeError, Result};
-use crate::proto::{LayerParameter, NetParameter, NetStateRule, Phase, V1LayerParameter, V1LayerType};
+use crate::proto::{
+    LayerParameter, NetParameter, NetStateRule, Phase, V1LayerParameter, V1LayerType,
+};
 use crate::wire::{Blob, RawLayer, RawParam};
 
 #[derive(Debug, Clone)]
@@ -152,7 +154,10 @@ fn owned_blob(blob: &crate::proto::BlobProto) -> Blob<'static> {
     let shape = if legacy.iter().any(Option::is_some) {
         legacy.iter().map(|d| i64::from(d.unwrap_or(0))).collect()
     } else {
-        blob.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default()
+        blob.shape
+            .as_ref()
+            .map(|s| s.dim.clone())
+            .unwrap_or_default()
     };
     let data = if blob.data.is_empty() {
         blob.double_data.iter().map(|&v| v as f32).collect()
@@ -170,8 +175,8 @@ fn owned_blob(blob: &crate::proto::BlobProto) -> Blob<'static> {
 pub fn layers_of_model<'a>(raw: Vec<RawLayer<'a>>) -> Vec<NetLayer<'a>> {
     raw.into_iter()
         .filter_map(|layer| match layer.param {
-            RawParam::V2(p) => from_v2(p, layer.blobs),
-            RawParam::V1(p) => from_v1(p, layer.blobs),
+            RawParam::V2(p) => from_v2(*p, layer.blobs),
+            RawParam::V1(p) => from_v1(*p, layer.blobs),
         })
         .collect()
 }

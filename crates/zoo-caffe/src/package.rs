@@ -94,7 +94,8 @@ pub fn write_package(
     let graph_path = staging.path().join(GRAPH_FILE);
     let text = serde_json::to_string_pretty(graph)
         .map_err(|e| CaffeError::Invalid(format!("cannot serialise the graph: {e}")))?;
-    std::fs::write(&graph_path, text + "\n").map_err(|e| CaffeError::io(out_dir.join(GRAPH_FILE), e))?;
+    std::fs::write(&graph_path, text + "\n")
+        .map_err(|e| CaffeError::io(out_dir.join(GRAPH_FILE), e))?;
 
     let total: u64 = tensors.iter().map(|t| t.data.len() as u64 * 4).sum();
     let bar = if progress && total >= 32 << 20 {
@@ -118,9 +119,14 @@ pub fn write_package(
             },
         )
     });
-    safetensors::serialize_to_file(views, None, &staging.path().join(WEIGHTS_FILE)).map_err(|e| {
-        CaffeError::Invalid(format!("{}: cannot write: {e}", out_dir.join(WEIGHTS_FILE).display()))
-    })?;
+    safetensors::serialize_to_file(views, None, &staging.path().join(WEIGHTS_FILE)).map_err(
+        |e| {
+            CaffeError::Invalid(format!(
+                "{}: cannot write: {e}",
+                out_dir.join(WEIGHTS_FILE).display()
+            ))
+        },
+    )?;
     bar.finish_and_clear();
 
     let info = info()?;
@@ -202,7 +208,13 @@ fn manifest(graph: &Graph, info: PackageInfo) -> Manifest {
 pub fn package_name_from(text: &str) -> String {
     let mut name: String = text
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     while name.contains("--") {
         name = name.replace("--", "-");
@@ -213,5 +225,9 @@ pub fn package_name_from(text: &str) -> String {
     } else {
         format!("caffe-{name}").trim_end_matches('-').to_string()
     };
-    name.chars().take(64).collect::<String>().trim_end_matches('-').to_string()
+    name.chars()
+        .take(64)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
 }

@@ -407,7 +407,12 @@ pub struct LrnParameter {
     pub alpha: Option<f32>,
     #[prost(float, optional, tag = "3", default = "0.75")]
     pub beta: Option<f32>,
-    #[prost(enumeration = "NormRegion", optional, tag = "4", default = "AcrossChannels")]
+    #[prost(
+        enumeration = "NormRegion",
+        optional,
+        tag = "4",
+        default = "AcrossChannels"
+    )]
     pub norm_region: Option<i32>,
     #[prost(float, optional, tag = "5", default = "1")]
     pub k: Option<f32>,

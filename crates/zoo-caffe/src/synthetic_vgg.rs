@@ -90,8 +90,16 @@ pub fn write_vgg16_to<W: Write>(w: W, size: VggSize) -> io::Result<W> {
             writer.v1_layer(
                 &conv,
                 &[
-                    BlobOut { shape: w_shape.to_vec(), legacy: true, values: &weights },
-                    BlobOut { shape: vec![width], legacy: true, values: &bias },
+                    BlobOut {
+                        shape: w_shape.to_vec(),
+                        legacy: true,
+                        values: &weights,
+                    },
+                    BlobOut {
+                        shape: vec![width],
+                        legacy: true,
+                        values: &bias,
+                    },
                 ],
             )?;
             let relu = format!("relu{}_{i}", stage + 1);
@@ -125,8 +133,16 @@ pub fn write_vgg16_to<W: Write>(w: W, size: VggSize) -> io::Result<W> {
         writer.v1_layer(
             &ip,
             &[
-                BlobOut { shape: w_shape.to_vec(), legacy: true, values: &weights },
-                BlobOut { shape: vec![outputs], legacy: true, values: &bias },
+                BlobOut {
+                    shape: w_shape.to_vec(),
+                    legacy: true,
+                    values: &weights,
+                },
+                BlobOut {
+                    shape: vec![outputs],
+                    legacy: true,
+                    values: &bias,
+                },
             ],
         )?;
         if index < 8 {

@@ -19,8 +19,8 @@ pub struct ModelFile<'a> {
 /// A layer as stored: new format (`layer`, field 100) or V1 (`layers`, field 2).
 #[derive(Debug, Clone)]
 pub enum RawParam {
-    V2(LayerParameter),
-    V1(V1LayerParameter),
+    V2(Box<LayerParameter>),
+    V1(Box<V1LayerParameter>),
 }
 
 #[derive(Debug, Clone)]
@@ -185,7 +185,10 @@ impl<'a> Reader<'a> {
                 ));
             }
             other => {
-                return Err(self.error(start, format!("field {number} has invalid wire type {other}")));
+                return Err(self.error(
+                    start,
+                    format!("field {number} has invalid wire type {other}"),
+                ));
             }
         };
         Ok(Some(Field {
@@ -216,7 +219,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Merges one field into `message` with prost, locating prost's error.
-    fn merge<M: Message>(&self, message: &mut M, field: &Field<'_>, what: &str) -> Result<(), WireError> {
+    fn merge<M: Message>(
+        &self,
+        message: &mut M,
+        field: &Field<'_>,
+        what: &str,
+    ) -> Result<(), WireError> {
         message
             .merge(field.raw)
             .map_err(|e| self.error(field.start, format!("{what}: field {}: {e}", field.number)))
@@ -242,7 +250,11 @@ pub fn read_model(bytes: &[u8]) -> Result<ModelFile<'_>, WireError> {
         match field.number {
             100 => {
                 reader.expect(&field, LEN, "layer")?;
-                layers.push(read_layer(field.payload, field.payload_start as u64, false)?);
+                layers.push(read_layer(
+                    field.payload,
+                    field.payload_start as u64,
+                    false,
+                )?);
             }
             2 => {
                 reader.expect(&field, LEN, "layers")?;
@@ -270,7 +282,11 @@ fn read_layer(bytes: &[u8], base: u64, v1: bool) -> Result<RawLayer<'_>, WireErr
             reader.merge(&mut v2, &field, "layer")?;
         }
     }
-    let param = if v1 { RawParam::V1(old) } else { RawParam::V2(v2) };
+    let param = if v1 {
+        RawParam::V1(Box::new(old))
+    } else {
+        RawParam::V2(Box::new(v2))
+    };
     Ok(RawLayer {
         param,
         blobs,
@@ -300,7 +316,10 @@ fn read_blob(bytes: &[u8], base: u64) -> Result<Blob<'_>, WireError> {
                     if field.payload.len() % 4 != 0 {
                         return Err(reader.error(
                             field.start,
-                            format!("packed float data of {} bytes is not a multiple of 4", field.payload.len()),
+                            format!(
+                                "packed float data of {} bytes is not a multiple of 4",
+                                field.payload.len()
+                            ),
                         ));
                     }
                     // The common case (one packed run) stays a zero-copy slice.
@@ -330,11 +349,13 @@ fn read_blob(bytes: &[u8], base: u64) -> Result<Blob<'_>, WireError> {
                         .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32),
                 ),
                 LEN => {
-                    return Err(reader.error(field.start, "packed double data is not a multiple of 8 bytes"));
+                    return Err(reader.error(
+                        field.start,
+                        "packed double data is not a multiple of 8 bytes",
+                    ));
                 }
-                FIXED64 => doubles.push(f64::from_le_bytes(
-                    field.payload.try_into().unwrap_or([0; 8]),
-                ) as f32),
+                FIXED64 => doubles
+                    .push(f64::from_le_bytes(field.payload.try_into().unwrap_or([0; 8])) as f32),
                 _ => reader.expect(&field, LEN, "double_data")?,
             },
             1..=4 => {
@@ -356,13 +377,22 @@ fn read_blob(bytes: &[u8], base: u64) -> Result<Blob<'_>, WireError> {
         None => BlobData::Owned(owned),
     };
     if dims.iter().any(|&d| d < 0) {
-        return Err(reader.error(0, format!("blob has a negative dimension in shape {dims:?}")));
+        return Err(reader.error(
+            0,
+            format!("blob has a negative dimension in shape {dims:?}"),
+        ));
     }
-    let expected: i64 = dims.iter().try_fold(1i64, |acc, &d| acc.checked_mul(d)).unwrap_or(-1);
+    let expected: i64 = dims
+        .iter()
+        .try_fold(1i64, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(-1);
     if expected != data.len() as i64 {
         return Err(reader.error(
             0,
-            format!("blob of shape {dims:?} needs {expected} values but holds {}", data.len()),
+            format!(
+                "blob of shape {dims:?} needs {expected} values but holds {}",
+                data.len()
+            ),
         ));
     }
     Ok(Blob {
@@ -396,7 +426,11 @@ mod tests {
         };
         let mut layer_bytes = layer.encode_to_vec();
         let blob = blob_bytes(&[2, 2], &[1.0, 2.0, 3.0, 4.0]);
-        prost::encoding::encode_key(7, prost::encoding::WireType::LengthDelimited, &mut layer_bytes);
+        prost::encoding::encode_key(
+            7,
+            prost::encoding::WireType::LengthDelimited,
+            &mut layer_bytes,
+        );
         prost::encoding::encode_varint(blob.len() as u64, &mut layer_bytes);
         layer_bytes.extend(blob);
         let mut out = NetParameter {

@@ -42,7 +42,10 @@ impl BlobOut<'_> {
     }
 
     fn encoded_len(&self) -> usize {
-        self.header().len() + key_len(5) + encoded_len_varint(self.data_len() as u64) + self.data_len()
+        self.header().len()
+            + key_len(5)
+            + encoded_len_varint(self.data_len() as u64)
+            + self.data_len()
     }
 
     fn write(&self, number: u32, w: &mut impl Write) -> io::Result<()> {
@@ -85,11 +88,21 @@ impl<W: Write> CaffemodelWriter<W> {
         self.write_layer(2, 6, &layer.encode_to_vec(), blobs)
     }
 
-    fn write_layer(&mut self, number: u32, blob_number: u32, header: &[u8], blobs: &[BlobOut<'_>]) -> io::Result<()> {
+    fn write_layer(
+        &mut self,
+        number: u32,
+        blob_number: u32,
+        header: &[u8],
+        blobs: &[BlobOut<'_>],
+    ) -> io::Result<()> {
         let body: usize = header.len()
             + blobs
                 .iter()
-                .map(|b| key_len(blob_number) + encoded_len_varint(b.encoded_len() as u64) + b.encoded_len())
+                .map(|b| {
+                    key_len(blob_number)
+                        + encoded_len_varint(b.encoded_len() as u64)
+                        + b.encoded_len()
+                })
                 .sum::<usize>();
         let mut head = Vec::new();
         encode_key(number, WireType::LengthDelimited, &mut head);
@@ -129,14 +142,28 @@ mod tests {
             ..Default::default()
         };
         writer
-            .v1_layer(&v1, &[BlobOut { shape: vec![3, 2], legacy: true, values: &values }])
+            .v1_layer(
+                &v1,
+                &[BlobOut {
+                    shape: vec![3, 2],
+                    legacy: true,
+                    values: &values,
+                }],
+            )
             .unwrap();
         let v2 = LayerParameter {
             name: Some("s".into()),
             ..Default::default()
         };
         writer
-            .layer(&v2, &[BlobOut { shape: vec![6], legacy: false, values: &values }])
+            .layer(
+                &v2,
+                &[BlobOut {
+                    shape: vec![6],
+                    legacy: false,
+                    values: &values,
+                }],
+            )
             .unwrap();
         let bytes = writer.finish().unwrap();
         let model = read_model(&bytes).unwrap();

@@ -32,7 +32,12 @@ fn truncated_caffemodel() {
     let err = import_err(None, &path);
     let text = err.to_string();
     assert!(matches!(err, CaffeError::Caffemodel { .. }), "{text}");
-    assert!(text.contains("cut.caffemodel") && text.contains("byte offset") && text.contains("truncated"), "{text}");
+    assert!(
+        text.contains("cut.caffemodel")
+            && text.contains("byte offset")
+            && text.contains("truncated"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -44,7 +49,10 @@ fn wrong_wire_type() {
     bytes[at] = 0xA0;
     let path = write(scratch.path(), "bad.caffemodel", &bytes);
     let text = import_err(None, &path).to_string();
-    assert!(text.contains(&format!("byte offset {at}")) && text.contains("wire type"), "{text}");
+    assert!(
+        text.contains(&format!("byte offset {at}")) && text.contains("wire type"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -71,8 +79,14 @@ fn unsupported_layer_names_layer_type_and_alternatives() {
          layer { name: \"thr\" type: \"Threshold\" bottom: \"data\" top: \"thr\" }\n",
     );
     let text = import_err(Some(&path), &fixtures().join("net_v2.caffemodel")).to_string();
-    assert!(text.contains("\"thr\"") && text.contains("\"Threshold\""), "{text}");
-    assert!(text.contains("Convolution") && text.contains("Permute"), "{text}");
+    assert!(
+        text.contains("\"thr\"") && text.contains("\"Threshold\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("Convolution") && text.contains("Permute"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -84,24 +98,42 @@ fn misshaped_blob() {
     assert_ne!(changed, deploy);
     let path = write(scratch.path(), "deploy.prototxt", changed);
     let text = import_err(Some(&path), &fixtures().join("net_v2.caffemodel")).to_string();
-    assert!(text.contains("\"fc\"") && text.contains("[5, 48]"), "{text}");
+    assert!(
+        text.contains("\"fc\"") && text.contains("[5, 48]"),
+        "{text}"
+    );
 }
 
 #[test]
 fn deploy_layer_without_weights() {
     let scratch = tempfile::tempdir().unwrap();
     let deploy = std::fs::read_to_string(fixtures().join("net_v2.prototxt")).unwrap();
-    let path = write(scratch.path(), "deploy.prototxt", deploy.replace("\"conv2a\"", "\"conv2z\""));
+    let path = write(
+        scratch.path(),
+        "deploy.prototxt",
+        deploy.replace("\"conv2a\"", "\"conv2z\""),
+    );
     let text = import_err(Some(&path), &fixtures().join("net_v2.caffemodel")).to_string();
-    assert!(text.contains("\"conv2z\"") && text.contains("no weights"), "{text}");
+    assert!(
+        text.contains("\"conv2z\"") && text.contains("no weights"),
+        "{text}"
+    );
 }
 
 #[test]
 fn existing_output_is_refused_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
-    let err = import(None, &fixtures().join("net_v2.caffemodel"), dir.path(), &ImportOptions::default())
-        .unwrap_err();
+    let err = import(
+        None,
+        &fixtures().join("net_v2.caffemodel"),
+        dir.path(),
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("not empty"), "{err}");
-    assert_eq!(std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(),
+        "mine"
+    );
 }

@@ -108,7 +108,18 @@ fn package_lists_provenance_and_io() {
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    for name in ["conv1/W", "conv1/b", "bn1/mean", "bn1/var", "scale1/gamma", "scale1/beta", "fc/W"] {
-        assert!(weights.contains(&name.to_string()), "{name} missing from {weights:?}");
+    for name in [
+        "conv1/W",
+        "conv1/b",
+        "bn1/mean",
+        "bn1/var",
+        "scale1/gamma",
+        "scale1/beta",
+        "fc/W",
+    ] {
+        assert!(
+            weights.contains(&name.to_string()),
+            "{name} missing from {weights:?}"
+        );
     }
 }

@@ -44,7 +44,10 @@ fn assert_close(actual: &Tensor, expected: &Tensor) {
     assert_eq!(actual.size(), expected.size());
     let scale = expected.abs().max().double_value(&[]).max(1.0);
     let diff = (actual - expected).abs().max().double_value(&[]);
-    assert!(diff <= 1e-5 * scale, "fc8 differs by {diff} (max |fc8| {scale})");
+    assert!(
+        diff <= 1e-5 * scale,
+        "fc8 differs by {diff} (max |fc8| {scale})"
+    );
 }
 
 #[test]
@@ -74,7 +77,9 @@ fn mini_vgg_matches_chainer_and_the_builtin_vgg() {
             var.copy_(tensor);
         }
     });
-    let logits = vgg.logits(&input(VggSize::Mini), zoo_nn::Mode::Test).unwrap();
+    let logits = vgg
+        .logits(&input(VggSize::Mini), zoo_nn::Mode::Test)
+        .unwrap();
     assert_close(&logits.to_kind(Kind::Float), &expected);
 }
 

@@ -84,7 +84,10 @@ fn parity(device_name: &str) -> Result<()> {
         }
     }
     if !failed.is_empty() {
-        anyhow::bail!("{device_name} differs from the CPU in: {}", failed.join(", "));
+        anyhow::bail!(
+            "{device_name} differs from the CPU in: {}",
+            failed.join(", ")
+        );
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! this file only parses arguments and dispatches.
 
 mod doctor;
+mod export;
 mod import;
 mod packages;
 mod run;
@@ -30,6 +31,9 @@ struct Cli {
 enum Command {
     /// Show libtorch, CUDA and where zoo keeps its data.
     Doctor(doctor::DoctorArgs),
+    /// Export a model package to another framework's format (TorchScript).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Convert a model from another framework into a zoo package.
     #[command(subcommand)]
     Import(import::ImportCommand),
@@ -45,6 +49,7 @@ fn main() {
         Command::Doctor(args) => doctor::run(args),
         Command::Run(args) => run::run(args),
         Command::Import(command) => import::run(command, cli.quiet),
+        Command::Export(command) => export::run(command, cli.quiet),
         Command::Packages(command) => packages::run(
             command,
             packages::Output {

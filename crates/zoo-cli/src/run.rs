@@ -47,10 +47,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     let device = zoo_nn::parse_device(&args.device)?;
     let dir = package_dir(&args.model)?;
     let manifest = Manifest::load(&dir).map_err(|e| anyhow!("{e}"))?;
-    let model_section = manifest
-        .model
-        .as_ref()
-        .ok_or_else(|| anyhow!("{}: not a model package (no [model] section)", dir.display()))?;
+    let model_section = manifest.model.as_ref().ok_or_else(|| {
+        anyhow!(
+            "{}: not a model package (no [model] section)",
+            dir.display()
+        )
+    })?;
     match &model_section.architecture {
         ManifestArchitecture::Builtin { .. } => {
             let package = zoo_models::load_package(&dir, device)
@@ -66,10 +68,23 @@ pub fn run(args: RunArgs) -> Result<()> {
                 .with_context(|| format!("loading the graph of {}", dir.display()))?;
             run_tensors(&model, &args)
         }
-        ManifestArchitecture::TorchScript { file } => bail!(
-            "{}: TorchScript packages ({file}) are not supported yet by `zoo run`",
-            dir.display()
-        ),
+        ManifestArchitecture::TorchScript { file } => {
+            // Inputs by the manifest's names and (traced) shapes, outputs in file order.
+            let inputs = model_section
+                .inputs
+                .iter()
+                .map(|i| zoo_nn::torchscript::InputSpec::new(&i.name, Some(i.shape.clone())))
+                .collect();
+            let outputs = model_section
+                .outputs
+                .iter()
+                .map(|o| o.name.clone())
+                .collect();
+            let model = zoo_nn::torchscript::TorchScriptModel::load(&dir.join(file), device)
+                .with_context(|| format!("loading the TorchScript file of {}", dir.display()))?
+                .with_signature(inputs, outputs);
+            run_tensors(&model, &args)
+        }
     }
 }
 
@@ -123,7 +138,9 @@ fn run_tensors(model: &dyn Model, args: &RunArgs) -> Result<()> {
         report.push(json!({"name": name, "shape": tensor.size()}));
         if !args.json {
             match wanted.iter().find(|(n, _)| n == name) {
-                Some((_, file)) => println!("{name}: shape {:?} → {}", tensor.size(), file.display()),
+                Some((_, file)) => {
+                    println!("{name}: shape {:?} → {}", tensor.size(), file.display())
+                }
                 None => println!("{name}: shape {:?}", tensor.size()),
             }
         }
@@ -145,7 +162,10 @@ fn run_builtin(package: &LoadedPackage, args: &RunArgs) -> Result<()> {
         );
     }
     if args.overlay.is_some()
-        && !matches!(architecture, Architecture::CellCounter | Architecture::NestedRnn)
+        && !matches!(
+            architecture,
+            Architecture::CellCounter | Architecture::NestedRnn
+        )
     {
         bail!("--overlay is for the cell counter and the video detector");
     }
@@ -220,7 +240,11 @@ fn print_human(result: &Value) {
 
 /// The package's image preprocessing for its first input.
 fn preprocess_of(package: &LoadedPackage) -> Preprocess {
-    let input = package.manifest.model.as_ref().and_then(|m| m.inputs.first());
+    let input = package
+        .manifest
+        .model
+        .as_ref()
+        .and_then(|m| m.inputs.first());
     let pre = input.and_then(|i| i.preprocess.as_ref());
     let expect = input.and_then(|i| {
         let s = &i.shape;
@@ -273,7 +297,10 @@ fn count_cells(package: &LoadedPackage, file: &str, overlay: Option<&Path>) -> R
     let x = image_io::gray_tensor(&image);
     let out = package
         .model
-        .run(&[("image".into(), x.shallow_clone())], &["density".into(), "count".into()])
+        .run(
+            &[("image".into(), x.shallow_clone())],
+            &["density".into(), "count".into()],
+        )
         .with_context(|| format!("{file}"))?;
     let density = out[0].1.to_device(tch::Device::Cpu).get(0).get(0);
     let count = out[1].1.double_value(&[0]);
@@ -281,7 +308,12 @@ fn count_cells(package: &LoadedPackage, file: &str, overlay: Option<&Path>) -> R
     if let Some(target) = overlay {
         let mut canvas = image_io::gray_to_rgb(&x.get(0).get(0), 4);
         for &(row, col) in &peaks {
-            image_io::draw_cross(&mut canvas, col as f32 * 4.0 + 2.0, row as f32 * 4.0 + 2.0, [255, 0, 0]);
+            image_io::draw_cross(
+                &mut canvas,
+                col as f32 * 4.0 + 2.0,
+                row as f32 * 4.0 + 2.0,
+                [255, 0, 0],
+            );
         }
         image_io::save_png(&canvas, target)?;
     }
@@ -292,7 +324,12 @@ fn count_cells(package: &LoadedPackage, file: &str, overlay: Option<&Path>) -> R
 fn spikes(package: &LoadedPackage, file: &str) -> Result<Value> {
     let x = inputs::read_spikes(file)?;
     let out = package.model.run(&[("x".into(), x)], &["spikes".into()])?;
-    let spikes: Vec<f32> = out[0].1.to_device(tch::Device::Cpu).flatten(0, -1).to_kind(Kind::Float).try_into()?;
+    let spikes: Vec<f32> = out[0]
+        .1
+        .to_device(tch::Device::Cpu)
+        .flatten(0, -1)
+        .to_kind(Kind::Float)
+        .try_into()?;
     let steps: Vec<usize> = spikes
         .iter()
         .enumerate()
@@ -322,7 +359,8 @@ fn detect(package: &LoadedPackage, file: &str, overlay: Option<&Path>) -> Result
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for (index, objects) in decoded.iter().enumerate() {
             let zoom = 4.0;
-            let mut canvas = image_io::gray_to_rgb(&video.get(0).get(index as i64).get(0), zoom as u32);
+            let mut canvas =
+                image_io::gray_to_rgb(&video.get(0).get(index as i64).get(0), zoom as u32);
             for (_, b) in objects {
                 image_io::draw_rect(
                     &mut canvas,

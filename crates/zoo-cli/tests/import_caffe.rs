@@ -27,7 +27,10 @@ fn imports_a_package() {
         .unwrap();
     assert!(status.success());
     let manifest = std::fs::read_to_string(out.join("zoo.toml")).unwrap();
-    assert!(manifest.contains("name = \"all-v1\"") && manifest.contains("version = \"1.2.3\""), "{manifest}");
+    assert!(
+        manifest.contains("name = \"all-v1\"") && manifest.contains("version = \"1.2.3\""),
+        "{manifest}"
+    );
     assert!(manifest.contains("graph = \"graph.json\""), "{manifest}");
     assert!(out.join("weights.safetensors").is_file() && out.join("graph.json").is_file());
 }
@@ -48,7 +51,14 @@ fn syntax_error_exits_non_zero_and_leaves_nothing() {
         .unwrap();
     assert!(!result.status.success());
     let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(stderr.contains("deploy.prototxt: line 3, column 9"), "{stderr}");
+    assert!(
+        stderr.contains("deploy.prototxt: line 3, column 9"),
+        "{stderr}"
+    );
     assert!(!out.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the prototxt remains");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the prototxt remains"
+    );
 }

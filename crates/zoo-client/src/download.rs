@@ -220,3 +220,101 @@ fn copy_body(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Silent;
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    /// A one-blob HTTP server whose first answer breaks off mid-body; it
+    /// records the `Range` start of every request.
+    fn flaky_server(body: Vec<u8>) -> (String, Arc<Mutex<Vec<Option<u64>>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/blob", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut start = None;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                        start = v.trim().trim_end_matches('-').parse().ok();
+                    }
+                }
+                log.lock().unwrap().push(start);
+                let from = start.unwrap_or(0) as usize;
+                let head = match start {
+                    Some(s) => format!(
+                        "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {s}-{}/{}\r\nConnection: close\r\n\r\n",
+                        body.len() - from,
+                        body.len() - 1,
+                        body.len()
+                    ),
+                    None => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    ),
+                };
+                stream.write_all(head.as_bytes()).unwrap();
+                let end = if n == 0 { body.len() / 3 } else { body.len() };
+                let _ = stream.write_all(&body[from..end]);
+                // dropping the stream closes the connection (mid-body at first)
+            }
+        });
+        (url, seen)
+    }
+
+    #[test]
+    fn a_broken_connection_resumes_with_range_and_verifies() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let (url, seen) = flaky_server(body.clone());
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        let http = Http::new(None).unwrap();
+        let blob = BlobRequest {
+            package: "m@1.0.0".into(),
+            file: "w.bin".into(),
+            sha256: zoo_format::checksum::sha256_hex(&body),
+            size: body.len() as u64,
+        };
+        let path = fetch_blob(&http, &url, &store, &blob, false, &Silent).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), body);
+        assert_eq!(*seen.lock().unwrap(), [None, Some(100_000)]);
+        assert!(!store.partial_path(&blob.sha256).exists());
+    }
+
+    #[test]
+    fn a_wrong_hash_is_refused_and_the_partial_deleted() {
+        let body = vec![7u8; 50_000];
+        let (url, _) = flaky_server(body.clone());
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        let http = Http::new(None).unwrap();
+        let blob = BlobRequest {
+            package: "m@1.0.0".into(),
+            file: "w.bin".into(),
+            sha256: "ab".repeat(32),
+            size: body.len() as u64,
+        };
+        let error = fetch_blob(&http, &url, &store, &blob, false, &Silent).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("m@1.0.0") && text.contains("w.bin"), "{text}");
+        assert!(text.contains(&"ab".repeat(32)), "{text}");
+        assert!(
+            text.contains(&zoo_format::checksum::sha256_hex(&body)),
+            "{text}"
+        );
+        assert!(!store.partial_path(&blob.sha256).exists());
+        assert!(!store.has_blob(&blob.sha256));
+    }
+}

@@ -29,7 +29,8 @@ pub struct Index {
     registry: String,
     cache_dir: PathBuf,
     offline: bool,
-    memo: Mutex<HashMap<String, Vec<IndexEntry>>>,
+    /// Documents read in this run; `None` for a package the registry lacks.
+    memo: Mutex<HashMap<String, Option<Vec<IndexEntry>>>>,
     config: Mutex<Option<IndexConfig>>,
 }
 
@@ -68,20 +69,27 @@ impl Index {
     /// Every version of `name` the registry lists (yanked ones included).
     pub fn entries(&self, name: &str) -> Result<Vec<IndexEntry>> {
         let canonical = zoo_format::normalize_name(name);
+        let not_found = || Error::NotFound {
+            name: name.to_string(),
+            registry: self.registry.clone(),
+        };
         if let Ok(memo) = self.memo.lock()
             && let Some(found) = memo.get(&canonical)
         {
-            return Ok(found.clone());
+            return found.clone().ok_or_else(not_found);
         }
         zoo_format::validate_name(name)
             .map_err(|why| Error::Invalid(format!("invalid package name: {why}")))?;
         let rel = zoo_format::index::index_path(&canonical);
-        let bytes = self.document(&canonical, &rel)?;
-        let entries = parse_document(&canonical, &bytes)?;
+        let entries = match self.document(&canonical, &rel) {
+            Ok(bytes) => Some(parse_document(&canonical, &bytes)?),
+            Err(Error::NotFound { .. }) => None,
+            Err(other) => return Err(other),
+        };
         if let Ok(mut memo) = self.memo.lock() {
             memo.insert(canonical, entries.clone());
         }
-        Ok(entries)
+        entries.ok_or_else(not_found)
     }
 
     /// The bytes of one index document, revalidated or from the cache.
@@ -197,4 +205,74 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Vec<IndexEntry>> {
         what: format!("the index of `{name}`"),
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+
+    const LINE: &str = r#"{"name":"abc","vers":"1.0.0","kind":"model","deps":[],"archive":{"sha256":"aa","size":1},"files":[],"yanked":false}"#;
+
+    /// Serves `/index/3/a/abc` with an ETag; records each If-None-Match.
+    fn index_server() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut tag = None;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("if-none-match:") {
+                        tag = Some(v.trim().to_string());
+                    }
+                }
+                let answer = if tag.as_deref() == Some("\"v1\"") {
+                    "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n"
+                        .to_string()
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{LINE}\n",
+                        LINE.len() + 1
+                    )
+                };
+                log.lock().unwrap().push(tag);
+                stream.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        (url, seen)
+    }
+
+    #[test]
+    fn revalidates_with_etag_and_reads_the_cache_offline() {
+        let (url, seen) = index_server();
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        let http = Http::new(None).unwrap();
+        for _ in 0..2 {
+            let index = Index::new(http.clone(), &store, &url, false);
+            let entries = index.entries("ABC").unwrap();
+            assert_eq!(entries[0].vers, semver::Version::new(1, 0, 0));
+            // memoised within one run: no second request
+            index.entries("abc").unwrap();
+        }
+        assert_eq!(*seen.lock().unwrap(), [None, Some("\"v1\"".to_string())]);
+        let offline = Index::new(http.clone(), &store, &url, true);
+        assert_eq!(offline.entries("abc").unwrap().len(), 1);
+        let missing = offline.entries("other").unwrap_err().to_string();
+        assert!(
+            missing.contains("offline") && missing.contains("other"),
+            "{missing}"
+        );
+    }
 }

@@ -25,6 +25,9 @@ struct Args {
     /// Train the comparison variant too (nested-rnn: per-frame-only; peephole-lstm: diagonal peepholes).
     #[arg(long)]
     compare: bool,
+    /// Train the comparison variant as the main model (nested-rnn: per-frame; peephole-lstm: diagonal).
+    #[arg(long)]
+    variant: bool,
     /// Package folder to write (default models/<package>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -66,7 +69,16 @@ fn run() -> Result<()> {
         command += &format!(" --steps {steps}");
     }
     eprintln!("training {} (seed {})", args.model, args.seed);
-    let report = train::train(architecture, &options)?;
+    let report = if args.variant {
+        command += " --variant";
+        match architecture {
+            Architecture::NestedRnn => train::train_nested_variant(&options, false)?,
+            Architecture::PeepholeLstm => train::train_peephole_variant(&options, Peepholes::Diagonal)?,
+            _ => bail!("--variant is for nested-rnn and peephole-lstm"),
+        }
+    } else {
+        train::train(architecture, &options)?
+    };
     for m in &report.metrics {
         eprintln!("held-out {}: {:.4} ({})", m.name, m.value, m.dataset);
     }
@@ -141,7 +153,7 @@ fn card_info(architecture: Architecture, command: &str, seed: u64, extra_results
                 "vgg-mini",
                 "VGG16's topology (13 convs + 3 fc, Caffe layer names) with widths /8 and fc 256, trained on 10-class synthetic 32x32 shapes",
                 "Architecture: conv1_1 … conv5_3 (3×3, pad 1, ReLU; widths 8/16/32/64/64), 2×2 max pools, fc6/fc7 256 (ReLU, dropout 0.5), fc8 10. \
-Input: 32×32 RGB, (pixel − 127.5) / 64. Data: one shape (disc, square, triangle, plus, cross, ring, frame, diamond, horizontal bars, vertical bars) per image at a random position, size and colour with pixel noise. Trained with Adam 1e-3, batch 64, gradient clipping 5.".into(),
+Input: 32×32 RGB, (pixel − 127.5) / 64. Data: one shape (disc, square, triangle, plus, cross, ring, frame, diamond, horizontal bars, vertical bars) per image at a random position, size and colour with pixel noise. Trained with Adam 1e-3, batch 32, gradient clipping 5.".into(),
             )
         },
         Architecture::PeepholeLstm => CardInfo {
@@ -171,7 +183,7 @@ Output `spikes` is 1 where the logit ≥ 0; the metric takes the argmax after th
                 "Per frame a 3-conv CNN (with x/y coordinate channels) gives a 128-d feature; the outer LSTM (128) steps over [feature, last inner state of the previous frame]; \
 the inner LSTM starts from the outer state and runs 4 slots, each emitting class logits (square, disc, cross, stop) and a box (cx, cy, w, h in [0,1]). Objects are emitted left to right by box centre, so training needs no matching: slot k is trained on the k-th object, later slots on stop. \
 Data: 48×48 videos of 8 frames with 0–3 sprites at constant velocity; each object is visible in frame 0 and hidden in each later frame with probability 0.34 (hidden objects remain targets). \
-Metric: F1 at IoU 0.5 with the class required to match. Adam 1e-3, batch 32, loss CE + 20 × L1(box).".into(),
+Metric: F1 at IoU 0.5 with the class required to match. Adam 1e-3, batch 16, loss CE + 20 × L1(box).".into(),
             )
         },
         Architecture::CellCounter => CardInfo {
@@ -183,7 +195,7 @@ Metric: F1 at IoU 0.5 with the class required to match. Adam 1e-3, batch 32, los
                 "FCRN-A-small density-map cell counter (count = density sum / 100) for fluorescence microscopy, trained on synthetic nuclei",
                 "Architecture: conv1–conv4 (3×3, widths 16/32/64/128, ReLU, 2×2 max pools between), up1–up3 (nearest ×2 + 3×3 conv, 64/32/16), `out` 1×1 → density. \
 Input: one channel in [0, 1], height and width multiples of 8. Data: 64×64 images with 5–60 soft elliptical nuclei, saturation, blur σ=1, background gradient, Poisson (×200) + read noise; target: dots blurred with σ=1.5 (reflect) × 100. \
-Count = sum(density) / 100; `zoo run` also reports peaks (5×5 NMS, ≥ 0.3 × max) as coordinates. Adam 1e-3, batch 16, MSE.".into(),
+Count = sum(density) / 100; `zoo run` also reports peaks (5×5 NMS, ≥ 0.3 × max) as coordinates. Adam 1e-3, batch 8, MSE.".into(),
             )
         },
         _ => base(architecture.name(), "", String::new()),

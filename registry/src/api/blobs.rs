@@ -88,7 +88,7 @@ pub async fn upload(
     super::publish::check_content_length(&request, limit)?;
     let existing = state
         .blobs
-        .size(&sha256)
+        .touch(&sha256)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     if let Some(existing) = existing {

@@ -6,7 +6,7 @@ mod index;
 mod owners;
 mod packages;
 mod publish;
-mod search;
+pub(crate) mod search;
 mod yank;
 
 use std::sync::Arc;
@@ -34,6 +34,8 @@ pub struct AppState {
     /// Serializes index-file rewrites: each renders the database state after
     /// taking the lock, so a slower writer can never put back an older document.
     pub index_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Request counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -101,8 +103,15 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/packages/{name}/{version}/unyank",
             put(yank::unyank),
         )
+        .route("/healthz", get(crate::health::healthz))
+        .route("/metrics", get(crate::metrics::handler))
         .merge(uploads)
         .merge(crate::cargo::router(&state))
+        .merge(crate::web::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }

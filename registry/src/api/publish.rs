@@ -116,11 +116,12 @@ pub async fn publish(
 }
 
 /// Every external file must already be stored as a blob of the listed size.
+/// Each is touched (see [`crate::blobs::BlobStore::touch`]) so gc keeps it.
 async fn check_external_blobs(state: &AppState, listing: &Listing) -> Result<(), ApiError> {
     for file in listing.external_files() {
         let stored = state
             .blobs
-            .size(&file.sha256)
+            .touch(&file.sha256)
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
         match stored {

@@ -96,8 +96,20 @@ pub struct SearchHit {
     pub versions: Vec<VersionRecord>,
 }
 
+/// A signed-in web session (the id only as its sha256).
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub user: User,
+    /// The anti-CSRF token that the session's forms must echo.
+    pub csrf: String,
+    /// Unix seconds after which the session is void.
+    pub expires_at: i64,
+}
+
 /// The metadata backend (zoo packages; Rust crates via [`CargoStore`]).
 pub trait MetadataStore: CargoStore + Send + Sync {
+    /// A trivial query: whether the backend answers (for `/healthz`).
+    fn ping(&self) -> StoreResult<()>;
     /// Creates a user; `Conflict` if the login is taken.
     fn add_user(&self, login: &str) -> StoreResult<User>;
     fn find_user(&self, login: &str) -> StoreResult<Option<User>>;
@@ -146,6 +158,27 @@ pub trait MetadataStore: CargoStore + Send + Sync {
     fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()>;
     /// Removes owners; refuses to remove the last one.
     fn remove_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()>;
+
+    /// The most recently published-to packages, newest first.
+    fn recent_packages(&self, limit: u64) -> StoreResult<Vec<SearchHit>>;
+    /// The README recorded with one version (`NotFound` for no such version).
+    fn version_readme(&self, name_norm: &str, version: &Version) -> StoreResult<Option<String>>;
+
+    /// Rows that reference missing rows (a package, user or crate) and other
+    /// inconsistencies the backend can detect, one sentence each.
+    fn integrity_problems(&self) -> StoreResult<Vec<String>>;
+
+    fn create_session(
+        &self,
+        id_sha256: &str,
+        user: &User,
+        csrf: &str,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// The session, if it exists (expired ones are returned; callers check).
+    fn find_session(&self, id_sha256: &str) -> StoreResult<Option<SessionRecord>>;
+    /// Deletes the session and any expired ones.
+    fn delete_session(&self, id_sha256: &str, now: i64) -> StoreResult<()>;
 
     /// Packages whose name, keywords or description contain `query`
     /// (case-insensitive), best matches first, with the total count.

@@ -12,8 +12,8 @@ use semver::Version;
 use zoo_format::index::IndexEntry;
 
 use super::{
-    MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, StoreError, StoreResult,
-    TokenRecord, User, VersionRecord,
+    MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord, StoreError,
+    StoreResult, TokenRecord, User, VersionRecord,
 };
 use crate::auth::{Scope, format_scopes, parse_scopes};
 
@@ -67,7 +67,18 @@ CREATE TABLE IF NOT EXISTS versions (
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run. The first is idempotent (`IF NOT EXISTS`) so databases
 /// created before versioning was introduced upgrade cleanly.
-const MIGRATIONS: &[&str] = &[SCHEMA, super::sqlite_cargo::SCHEMA];
+const MIGRATIONS: &[&str] = &[SCHEMA, super::sqlite_cargo::SCHEMA, SESSIONS];
+
+/// Migration 3: web sessions (the cookie's id only as its sha256).
+const SESSIONS: &str = r#"
+CREATE TABLE IF NOT EXISTS sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#;
 
 /// Brings the schema up to date, each step in its own transaction.
 fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -290,6 +301,12 @@ fn package_of(conn: &Connection, name_norm: &str) -> StoreResult<Option<PackageR
 }
 
 impl MetadataStore for SqliteStore {
+    fn ping(&self) -> StoreResult<()> {
+        self.lock()?
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(backend)
+    }
+
     fn add_user(&self, login: &str) -> StoreResult<User> {
         let conn = self.lock()?;
         if find_user(&conn, login)?.is_some() {
@@ -612,6 +629,136 @@ impl MetadataStore for SqliteStore {
             )));
         }
         tx.commit().map_err(backend)
+    }
+
+    fn recent_packages(&self, limit: u64) -> StoreResult<Vec<SearchHit>> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT p.name_norm FROM packages p JOIN versions v ON v.package_id = p.id \
+                 GROUP BY p.id ORDER BY MAX(v.id) DESC LIMIT ?1",
+            )
+            .map_err(backend)?;
+        let names: Vec<String> = stmt
+            .query_map([limit as i64], |r| r.get(0))
+            .map_err(backend)?
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        let mut hits = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(package) = package_of(&conn, &name)? {
+                hits.push(SearchHit {
+                    package,
+                    versions: versions_of(&conn, &name)?,
+                });
+            }
+        }
+        Ok(hits)
+    }
+
+    fn version_readme(&self, name_norm: &str, version: &Version) -> StoreResult<Option<String>> {
+        let conn = self.lock()?;
+        conn.query_row(
+            "SELECT v.readme FROM versions v JOIN packages p ON p.id = v.package_id \
+             WHERE p.name_norm = ?1 AND v.version_key = ?2",
+            params![name_norm, version_key(version)],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()
+        .map_err(backend)?
+        .ok_or_else(|| StoreError::NotFound(format!("`{name_norm}` has no version {version}")))
+    }
+
+    fn integrity_problems(&self) -> StoreResult<Vec<String>> {
+        let conn = self.lock()?;
+        let mut problems = Vec::new();
+        let mut check = conn.prepare("PRAGMA quick_check").map_err(backend)?;
+        for row in check
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(backend)?
+        {
+            let row = row.map_err(backend)?;
+            if row != "ok" {
+                problems.push(format!("database quick_check: {row}"));
+            }
+        }
+        let mut fk = conn.prepare("PRAGMA foreign_key_check").map_err(backend)?;
+        for row in fk
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(backend)?
+        {
+            let (table, rowid, parent) = row.map_err(backend)?;
+            let rowid = rowid.map_or("?".to_string(), |id| id.to_string());
+            problems.push(format!(
+                "row {rowid} of table `{table}` references a missing row of `{parent}`"
+            ));
+        }
+        let orphans: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM packages p WHERE NOT EXISTS \
+                 (SELECT 1 FROM versions v WHERE v.package_id = p.id)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if orphans > 0 {
+            problems.push(format!("{orphans} package row(s) have no version"));
+        }
+        Ok(problems)
+    }
+
+    fn create_session(
+        &self,
+        id_sha256: &str,
+        user: &User,
+        csrf: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        self.lock()?
+            .execute(
+                "INSERT INTO sessions (id_sha256, user_id, csrf, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id_sha256, user.id, csrf, now(), expires_at],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn find_session(&self, id_sha256: &str) -> StoreResult<Option<SessionRecord>> {
+        self.lock()?
+            .query_row(
+                "SELECT u.id, u.login, s.csrf, s.expires_at FROM sessions s \
+                 JOIN users u ON u.id = s.user_id WHERE s.id_sha256 = ?1",
+                [id_sha256],
+                |r| {
+                    Ok(SessionRecord {
+                        user: User {
+                            id: r.get(0)?,
+                            login: r.get(1)?,
+                        },
+                        csrf: r.get(2)?,
+                        expires_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+    }
+
+    fn delete_session(&self, id_sha256: &str, now: i64) -> StoreResult<()> {
+        self.lock()?
+            .execute(
+                "DELETE FROM sessions WHERE id_sha256 = ?1 OR expires_at < ?2",
+                params![id_sha256, now],
+            )
+            .map_err(backend)?;
+        Ok(())
     }
 
     fn search(&self, query: &str, offset: u64, limit: u64) -> StoreResult<(Vec<SearchHit>, u64)> {

@@ -423,7 +423,7 @@ mod tests {
             .unwrap()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3, "cargo tables (2) and web sessions (3)");
         assert_eq!(store.find_user("alice").unwrap(), Some(alice));
         assert!(store.cargo_crate_names().unwrap().is_empty());
     }

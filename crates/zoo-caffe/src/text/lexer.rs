@@ -93,7 +93,10 @@ impl Lexer {
         };
         let token = if c.is_ascii_alphabetic() || c == '_' {
             let mut ident = String::new();
-            while let Some(c) = self.peek().filter(|c| c.is_ascii_alphanumeric() || *c == '_') {
+            while let Some(c) = self
+                .peek()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            {
                 ident.push(c);
                 self.bump();
             }
@@ -170,7 +173,11 @@ impl Lexer {
                                 }
                             }
                             if digits == 0 {
-                                return Err(self.error(esc_line, esc_column, "\\x needs hex digits"));
+                                return Err(self.error(
+                                    esc_line,
+                                    esc_column,
+                                    "\\x needs hex digits",
+                                ));
                             }
                             bytes.push(value as u8);
                         }
@@ -186,7 +193,11 @@ impl Lexer {
                                 }
                             }
                             if value > 255 {
-                                return Err(self.error(esc_line, esc_column, "octal escape above \\377"));
+                                return Err(self.error(
+                                    esc_line,
+                                    esc_column,
+                                    "octal escape above \\377",
+                                ));
                             }
                             bytes.push(value as u8);
                         }

@@ -42,7 +42,14 @@ mod tests {
         assert_eq!(net.name(), "tiny");
         assert_eq!(net.input_dim, vec![1, 3, 8, 8]);
         let conv = net.layer[0].convolution_param.as_ref().unwrap();
-        assert_eq!((conv.num_output(), conv.kernel_size.clone(), conv.pad.clone()), (4, vec![3], vec![1]));
+        assert_eq!(
+            (
+                conv.num_output(),
+                conv.kernel_size.clone(),
+                conv.pad.clone()
+            ),
+            (4, vec![3], vec![1])
+        );
         assert_eq!(net.layers[0].r#type, Some(18));
         assert!((net.layers[0].relu_param.as_ref().unwrap().negative_slope() + 0.1).abs() < 1e-7);
     }
@@ -51,7 +58,8 @@ mod tests {
     fn errors_carry_line_and_column() {
         let err = parse_net("name: \"x\"\nlayer {\n  name: \"a\"\n  type: \n}").unwrap_err();
         assert_eq!((err.line, err.column), (5, 1), "{err}");
-        let err = parse_net("layer { name: \"a\" convolution_param { num_output: -3 } }").unwrap_err();
+        let err =
+            parse_net("layer { name: \"a\" convolution_param { num_output: -3 } }").unwrap_err();
         assert_eq!((err.line, err.column), (1, 51), "{err}");
         let err = parse_net("layer { name: \"a\"").unwrap_err();
         assert!(err.message.contains("missing '}'"), "{err}");

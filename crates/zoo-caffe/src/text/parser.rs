@@ -67,7 +67,10 @@ impl Parser {
                     None => Ok(()),
                     Some(c) => Err(self.error_at(
                         self.here(),
-                        format!("unexpected end of input: missing '{c}' to close {}", desc.name),
+                        format!(
+                            "unexpected end of input: missing '{c}' to close {}",
+                            desc.name
+                        ),
                     )),
                 };
             };
@@ -78,7 +81,11 @@ impl Parser {
                 other => {
                     return Err(self.error_at(
                         at,
-                        format!("expected a field name of {}, found {}", desc.name, show(&other)),
+                        format!(
+                            "expected a field name of {}, found {}",
+                            desc.name,
+                            show(&other)
+                        ),
                     ));
                 }
             };
@@ -122,7 +129,10 @@ impl Parser {
             if !opens_message {
                 return Err(self.error_at(
                     self.here(),
-                    format!("field {:?} is a message ({}): expected '{{'", field.name, inner.name),
+                    format!(
+                        "field {:?} is a message ({}): expected '{{'",
+                        field.name, inner.name
+                    ),
                 ));
             }
             return self.one_message(field, inner, out);
@@ -157,7 +167,10 @@ impl Parser {
             Some(Token::Punct(']')) => Ok(false),
             other => Err(self.error_at(
                 at,
-                format!("expected ',' or ']' in a list, found {}", show_opt(other.as_ref())),
+                format!(
+                    "expected ',' or ']' in a list, found {}",
+                    show_opt(other.as_ref())
+                ),
             )),
         }
     }
@@ -175,7 +188,11 @@ impl Parser {
             other => {
                 return Err(self.error_at(
                     at,
-                    format!("expected '{{' for {:?}, found {}", field.name, show_opt(other.as_ref())),
+                    format!(
+                        "expected '{{' for {:?}, found {}",
+                        field.name,
+                        show_opt(other.as_ref())
+                    ),
                 ));
             }
         };
@@ -192,16 +209,14 @@ impl Parser {
         let Some(token) = self.next() else {
             return Err(self.error_at(at, format!("missing value for {:?}", field.name)));
         };
-        let bad = |what: &str| {
-            TextError {
-                line: at.0,
-                column: at.1,
-                message: format!(
-                    "invalid value {} for {:?}: expected {what}",
-                    show(&token.token),
-                    field.name
-                ),
-            }
+        let bad = |what: &str| TextError {
+            line: at.0,
+            column: at.1,
+            message: format!(
+                "invalid value {} for {:?}: expected {what}",
+                show(&token.token),
+                field.name
+            ),
         };
         match field.ty {
             FieldType::Int32 | FieldType::Int64 | FieldType::UInt32 => {
@@ -304,7 +319,13 @@ impl Parser {
         }
         match self.next().map(|t| t.token) {
             Some(Token::Str(_)) => {
-                while matches!(self.peek(), Some(Spanned { token: Token::Str(_), .. })) {
+                while matches!(
+                    self.peek(),
+                    Some(Spanned {
+                        token: Token::Str(_),
+                        ..
+                    })
+                ) {
                     self.pos += 1;
                 }
                 Ok(())

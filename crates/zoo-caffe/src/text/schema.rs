@@ -203,7 +203,11 @@ static ELU: MessageDesc = MessageDesc {
 
 static EXP: MessageDesc = MessageDesc {
     name: "ExpParameter",
-    fields: &[f("base", 1, Float), f("scale", 2, Float), f("shift", 3, Float)],
+    fields: &[
+        f("base", 1, Float),
+        f("scale", 2, Float),
+        f("shift", 3, Float),
+    ],
 };
 
 static FLATTEN: MessageDesc = MessageDesc {
@@ -244,7 +248,11 @@ static LRN: MessageDesc = MessageDesc {
 static POOLING: MessageDesc = MessageDesc {
     name: "PoolingParameter",
     fields: &[
-        f("pool", 1, Enum(&[("MAX", 0), ("AVE", 1), ("STOCHASTIC", 2)])),
+        f(
+            "pool",
+            1,
+            Enum(&[("MAX", 0), ("AVE", 1), ("STOCHASTIC", 2)]),
+        ),
         f("pad", 4, UInt32),
         f("pad_h", 9, UInt32),
         f("pad_w", 10, UInt32),
@@ -261,7 +269,11 @@ static POOLING: MessageDesc = MessageDesc {
 
 static POWER: MessageDesc = MessageDesc {
     name: "PowerParameter",
-    fields: &[f("power", 1, Float), f("scale", 2, Float), f("shift", 3, Float)],
+    fields: &[
+        f("power", 1, Float),
+        f("scale", 2, Float),
+        f("shift", 3, Float),
+    ],
 };
 
 static PRELU: MessageDesc = MessageDesc {

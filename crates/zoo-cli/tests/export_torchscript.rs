@@ -1,0 +1,171 @@
+//! `zoo export torchscript` and `zoo run` on the exported package, through
+//! the real binary: the TorchScript package gives the source model's outputs.
+
+use std::path::Path;
+use std::process::Command;
+use tch::{Device, Kind, Tensor};
+use zoo_models::{Architecture, BuiltinModel};
+use zoo_nn::Model;
+
+fn zoo() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_zoo"))
+}
+
+/// A vgg-mini package with random weights and a labels file.
+fn write_source_package(dir: &Path) -> BuiltinModel {
+    tch::manual_seed(3);
+    let config = serde_json::json!({});
+    let model = BuiltinModel::build(Architecture::VggMini, &config, Device::Cpu).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    zoo_nn::params::save_safetensors(&model.vs, dir.join("weights.safetensors")).unwrap();
+    let labels: Vec<String> = (0..10).map(|i| format!("class {i}")).collect();
+    std::fs::write(dir.join("labels.txt"), labels.join("\n")).unwrap();
+    std::fs::write(
+        dir.join("zoo.toml"),
+        r#"[package]
+name = "tiny-vgg"
+version = "0.3.0"
+kind = "model"
+description = "VGG-mini with random weights"
+
+[model]
+weights = ["weights.safetensors"]
+
+[model.architecture]
+builtin = "vgg-mini"
+
+[[model.inputs]]
+name = "data"
+shape = [-1, 3, 32, 32]
+dtype = "f32"
+
+[[model.outputs]]
+name = "prob"
+labels = "labels.txt"
+
+[[model.metrics]]
+name = "accuracy"
+dataset = "none (random weights)"
+value = 0.1
+"#,
+    )
+    .unwrap();
+    model
+}
+
+#[test]
+fn exported_package_runs_like_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("tiny-vgg");
+    let model = write_source_package(&source);
+    let exported = dir.path().join("tiny-vgg-ts");
+    let file = dir.path().join("tiny.pt");
+    let output = zoo()
+        .args(["export", "torchscript"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&file)
+        .arg("--package")
+        .arg(&exported)
+        .args(["--input-shape", "data=2,3,32,32"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(file.is_file() && exported.join("model.pt").is_file());
+    assert!(exported.join("labels.txt").is_file());
+    let manifest = std::fs::read_to_string(exported.join("zoo.toml")).unwrap();
+    for expected in [
+        "name = \"tiny-vgg-torchscript\"",
+        "torchscript = \"model.pt\"",
+        "shape = [2, 3, 32, 32]",
+        "tiny-vgg@0.3.0/weights.safetensors",
+        "accuracy",
+    ] {
+        assert!(manifest.contains(expected), "{expected} missing from\n{manifest}");
+    }
+
+    let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let x_file = dir.path().join("x.npy");
+    let y_file = dir.path().join("y.npy");
+    zoo_nn::params::write_npy(&x_file, &x).unwrap();
+    let output = zoo()
+        .arg("run")
+        .arg(&exported)
+        .arg(format!("--input=data={}", x_file.display()))
+        .arg(format!("--output=prob={}", y_file.display()))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let got = zoo_nn::params::read_npy(&y_file).unwrap();
+    let expected = model.run(&[("data".into(), x)], &["prob".into()]).unwrap();
+    let diff = (got - &expected[0].1).abs().max().double_value(&[]);
+    assert!(diff <= 1e-6, "max abs diff {diff}");
+
+    // The traced shape is checked before anything runs.
+    let wrong = dir.path().join("wrong.npy");
+    zoo_nn::params::write_npy(&wrong, &Tensor::zeros([1, 3, 32, 32], (Kind::Float, Device::Cpu)))
+        .unwrap();
+    let output = zoo()
+        .arg("run")
+        .arg(&exported)
+        .arg(format!("--input=data={}", wrong.display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("data") && stderr.contains("[2, 3, 32, 32]"), "{stderr}");
+}
+
+#[test]
+fn bad_exports_fail_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("tiny-vgg");
+    write_source_package(&source);
+    let file = dir.path().join("out.pt");
+    let output = zoo()
+        .args(["export", "torchscript"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&file)
+        .args(["--input-shape", "image=1,3,32,32"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no such input"));
+    let output = zoo()
+        .args(["export", "torchscript"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&file)
+        .args(["--input-shape", "data=1,5,32,32"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(!file.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["tiny-vgg"], "left behind: {leftovers:?}");
+
+    // A corrupt TorchScript package is an error naming the file.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(broken.join("model.pt"), b"not a model").unwrap();
+    std::fs::write(
+        broken.join("zoo.toml"),
+        "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nkind = \"model\"\ndescription = \"x\"\n\n[model.architecture]\ntorchscript = \"model.pt\"\n",
+    )
+    .unwrap();
+    let x_file = dir.path().join("x.npy");
+    zoo_nn::params::write_npy(&x_file, &Tensor::zeros([1], (Kind::Float, Device::Cpu))).unwrap();
+    let output = zoo()
+        .arg("run")
+        .arg(&broken)
+        .arg(format!("--input=x={}", x_file.display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("model.pt"), "{stderr}");
+}

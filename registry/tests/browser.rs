@@ -1,0 +1,206 @@
+//! The pages in a real browser: starts the `zoo-registry` binary on a data
+//! directory with published packages, checks the DOM headless Chromium
+//! builds for the home, search and package pages (`--dump-dom`), and saves
+//! phone (390×844) and desktop (1200×900) screenshots to
+//! `target/screenshots/`. Skipped, with a message, when no Chromium is
+//! installed (`apt-get install -y chromium`; or set `ZOO_CHROMIUM`).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::{Registry, link, model};
+use zoo_registry::auth::Scope;
+
+const BIN: &str = env!("CARGO_BIN_EXE_zoo-registry");
+
+fn find_chromium() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("ZOO_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ]
+    .iter()
+    .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+    .find(|candidate| candidate.is_file())
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(data: &Path) -> (Server, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected start-up line: {line}"))
+        .to_string();
+    (Server(child), url)
+}
+
+/// Runs Chromium headless with `args`, killing it after a minute.
+fn chromium(browser: &Path, args: &[&str]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap()
+}
+
+#[tokio::test]
+async fn pages_render_in_headless_chromium() {
+    let Some(browser) = find_chromium() else {
+        eprintln!(
+            "SKIPPED pages_render_in_headless_chromium: no chromium binary on PATH \
+             (apt-get install -y chromium, or set ZOO_CHROMIUM)"
+        );
+        return;
+    };
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let readme = "# Shape classifier\n\nA **tiny** model card: it tells circles from squares.\n\n\
+                  | class | recall |\n|---|---|\n| circle | 0.98 |\n| square | 0.96 |\n\n\
+                  <script>document.title = 'pwned'</script>\n";
+    let published = [
+        model(
+            "shape-net",
+            "1.0.0",
+            "Classifies <b>shapes</b> in 8x8 images",
+            readme,
+        ),
+        model(
+            "shape-net",
+            "1.2.0",
+            "Classifies <b>shapes</b> in 8x8 images",
+            readme,
+        ),
+        link(
+            "peephole-lstm",
+            "0.1.0",
+            "An LSTM with peephole connections",
+        ),
+    ];
+    for package in &published {
+        let reply = reg.publish(&alice, package).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    }
+    let (_server, url) = serve(&reg.data);
+
+    let home = chromium(&browser, &["--dump-dom", &format!("{url}/")]);
+    assert!(home.contains("Recently published"), "{home}");
+    assert!(home.contains("href=\"/packages/shape-net\""), "{home}");
+    assert!(home.contains("peephole-lstm"));
+
+    let search = chromium(&browser, &["--dump-dom", &format!("{url}/search?q=shape")]);
+    assert!(search.contains("1 package found"), "{search}");
+    assert!(
+        search.contains("Classifies &lt;b&gt;shapes&lt;/b&gt;"),
+        "{search}"
+    );
+
+    let package = chromium(
+        &browser,
+        &["--dump-dom", &format!("{url}/packages/shape-net")],
+    );
+    assert!(
+        package.contains("<title>shape-net 1.2.0 · zoo registry</title>"),
+        "{package}"
+    );
+    assert!(package.contains("zoo install shape-net@1.2.0"));
+    assert!(package.contains("<strong>tiny</strong>"));
+    assert!(package.contains("<td>circle</td>"));
+    assert!(!package.contains("<script"), "README script must stay text");
+    assert!(package.contains("synthetic-shapes"));
+
+    let login = chromium(&browser, &["--dump-dom", &format!("{url}/login")]);
+    assert!(login.contains("name=\"username\"") && login.contains("type=\"password\""));
+    assert!(login.contains("name=\"csrf\""), "{login}");
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (page, path) in [("home", "/"), ("package", "/packages/shape-net")] {
+        for (device, size) in [("phone", "390,844"), ("desktop", "1200,900")] {
+            let file = shots.join(format!("{page}-{device}.png"));
+            let _ = std::fs::remove_file(&file);
+            chromium(
+                &browser,
+                &[
+                    &format!("--screenshot={}", file.display()),
+                    &format!("--window-size={size}"),
+                    &format!("{url}{path}"),
+                ],
+            );
+            let png = std::fs::read(&file)
+                .unwrap_or_else(|e| panic!("no screenshot at {}: {e}", file.display()));
+            assert!(
+                png.starts_with(b"\x89PNG") && png.len() > 5_000,
+                "{}",
+                file.display()
+            );
+            eprintln!("saved {}", file.display());
+        }
+    }
+}

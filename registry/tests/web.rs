@@ -1,0 +1,380 @@
+//! The HTML pages, through the router in-process: content, escaping of
+//! hostile metadata, 404s, and the login → token page flow with CSRF.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{Registry, link, model};
+use zoo_registry::auth::Scope;
+
+const EVIL: &str = "<script>alert('pwned')</script>";
+
+#[tokio::test]
+async fn home_search_and_package_pages_show_published_packages() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let readme = "# Tiny net\n\nA **small** classifier.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
+    for v in ["1.0.0", "1.1.0"] {
+        let reply = reg
+            .publish(&alice, &model("tiny-net", v, "Classifies shapes", readme))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    }
+    let reply = reg
+        .send(
+            Method::DELETE,
+            "/api/v1/packages/tiny-net/1.1.0/yank",
+            &[("authorization", &format!("Bearer {alice}"))],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let reply = reg
+        .publish(&alice, &link("peephole-lstm", "0.1.0", "An LSTM link"))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+
+    let home = reg.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.header("content-type").starts_with("text/html"));
+    let html = home.text();
+    assert!(html.contains("name=\"viewport\""), "{html}");
+    assert!(html.contains("action=\"/search\""));
+    assert!(html.contains("href=\"/packages/tiny-net\""));
+    // Most recent first.
+    assert!(html.find("peephole-lstm").unwrap() < html.find("tiny-net\"").unwrap());
+
+    let css = reg.get("/static/style.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.header("content-type").starts_with("text/css"));
+    assert!(css.text().contains("@media"));
+
+    let search = reg.get("/search?q=shapes").await.text();
+    assert!(search.contains("1 package found"), "{search}");
+    assert!(search.contains("tiny-net") && !search.contains("href=\"/packages/peephole-lstm\""));
+
+    let page = reg.get("/packages/Tiny_Net").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    // 1.1.0 is yanked: the page shows 1.0.0 and marks 1.1.0.
+    assert!(html.contains("zoo install tiny-net@1.0.0"), "{html}");
+    assert!(html.contains("<strong>small</strong>"), "{html}");
+    assert!(html.contains("<table>"), "README tables render");
+    assert!(
+        html.contains("1.1.0</a> <span class=\"yanked\">yanked</span>"),
+        "{html}"
+    );
+    assert!(html.contains("weights.safetensors") && html.contains("external blob"));
+    assert!(html.contains(&zoo_format::checksum::sha256_hex(
+        b"weights of tiny-net 1.0.0"
+    )));
+    assert!(html.contains("synthetic-shapes") && html.contains("0.97"));
+    assert!(html.contains("href=\"/packages/peephole-lstm\"") && html.contains("^0.1"));
+    assert!(html.contains("<li>alice</li>"));
+    assert!(
+        page.header("content-security-policy")
+            .contains("default-src 'none'")
+    );
+
+    let v = reg.get("/packages/tiny-net/1.1.0").await.text();
+    assert!(v.contains("zoo install tiny-net@1.1.0") && v.contains("This version is yanked"));
+    assert_eq!(
+        reg.get("/packages/tiny-net/9.9.9").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        reg.get("/packages/tiny-net/nonsense").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let missing = reg.get("/packages/no-such-thing").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.text().contains("no package named `no-such-thing`"));
+    assert!(missing.header("content-type").starts_with("text/html"));
+}
+
+#[tokio::test]
+async fn search_pages_through_results() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    for i in 0..23 {
+        let name = format!("link-{i:02}");
+        let reply = reg.publish(&alice, &link(&name, "0.1.0", "paged")).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    }
+    let first = reg.get("/search?q=paged").await.text();
+    assert!(first.contains("23 packages found"));
+    assert_eq!(first.matches("<li>").count(), 20, "{first}");
+    assert!(first.contains("href=\"/search?q=paged&amp;page=2\""));
+    let second = reg.get("/search?q=paged&page=2").await.text();
+    assert_eq!(second.matches("<li>").count(), 3);
+    assert!(second.contains("page=1\">← Previous") && !second.contains("Next"));
+    assert_eq!(
+        reg.get("/search?q=x&page=0").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn hostile_metadata_and_readme_are_escaped() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let readme = format!(
+        "# Card\n\n{EVIL}\n\n<img src=x onerror=alert(1)>\n\n[click](javascript:alert(1))\n"
+    );
+    let reply = reg
+        .publish(&alice, &model("evil-net", "1.0.0", EVIL, &readme))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    for uri in [
+        "/",
+        "/search?q=evil",
+        "/packages/evil-net",
+        "/packages/evil-net/1.0.0",
+    ] {
+        let html = reg.get(uri).await.text();
+        assert!(!html.contains("<script"), "{uri}: {html}");
+        assert!(!html.contains("<img src=x"), "{uri}");
+        assert!(!html.contains("javascript:"), "{uri}");
+        assert!(html.contains("&lt;script&gt;"), "{uri}: {html}");
+    }
+    let html = reg
+        .get(&format!("/search?q={}", "%3Cscript%3E%22"))
+        .await
+        .text();
+    assert!(
+        !html.contains("<script") && html.contains("&lt;script&gt;&quot;"),
+        "{html}"
+    );
+    let html = reg.get("/packages/%3Cscript%3E").await.text();
+    assert!(!html.contains("<script") && html.contains("&lt;script&gt;"));
+}
+
+/// The session cookie and CSRF token of a fresh login.
+async fn log_in(reg: &Registry, login: &str, token: &str) -> (String, String) {
+    let form = reg.get("/login").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let cookie = form.cookies()[0].clone();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let login_csrf = cookie.split(';').next().unwrap().to_string();
+    let csrf = login_csrf.split_once('=').unwrap().1.to_string();
+    let body = format!("username={login}&token={token}&csrf={csrf}");
+    let reply = reg
+        .send(
+            Method::POST,
+            "/login",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", &login_csrf),
+            ],
+            body.into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert_eq!(reply.header("location"), "/account/tokens");
+    let session = reply
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("zoo_session="))
+        .unwrap();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"));
+    let session = session.split(';').next().unwrap().to_string();
+    let page = reg
+        .send(
+            Method::GET,
+            "/account/tokens",
+            &[("cookie", &session)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (session, csrf)
+}
+
+#[tokio::test]
+async fn owners_log_in_and_manage_their_tokens() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let bob = reg.token("bob", &Scope::ALL);
+    let form = "application/x-www-form-urlencoded";
+
+    // Not logged in: redirected; wrong token: refused.
+    let reply = reg.get("/account/tokens").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.header("location"), "/login");
+    let form_page = reg.get("/login").await;
+    let login_csrf = form_page.cookies()[0]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = login_csrf.split_once('=').unwrap().1;
+    let reply = reg
+        .send(
+            Method::POST,
+            "/login",
+            &[("content-type", form), ("cookie", &login_csrf)],
+            format!("username=alice&token={bob}&csrf={csrf}").into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    // Without the login CSRF cookie: refused.
+    let reply = reg
+        .send(
+            Method::POST,
+            "/login",
+            &[("content-type", form)],
+            format!("username=alice&token={alice}&csrf={csrf}").into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+
+    let (session, csrf) = log_in(&reg, "alice", &alice).await;
+    let cookie = [("content-type", form), ("cookie", session.as_str())];
+
+    // Create: shown once; a forged form (no/other CSRF token) is refused.
+    let forged = reg
+        .send(
+            Method::POST,
+            "/account/tokens",
+            &cookie,
+            b"scope-yank=on&csrf=0000".to_vec(),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let created = reg
+        .send(
+            Method::POST,
+            "/account/tokens",
+            &cookie,
+            format!("scope-yank=on&csrf={csrf}").into_bytes(),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert_eq!(created.header("cache-control"), "no-store");
+    let html = created.text();
+    let new_token = html
+        .split("id=\"new-token\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let (id, _) = zoo_registry::auth::split_token(&new_token).unwrap();
+    let record = reg.state.store.find_token(id).unwrap().unwrap();
+    assert_eq!(record.user.login, "alice");
+    assert_eq!(record.scopes, vec![Scope::Yank]);
+    let listed = reg
+        .send(Method::GET, "/account/tokens", &cookie, Vec::new())
+        .await
+        .text();
+    assert!(
+        listed.contains(id) && !listed.contains(&new_token),
+        "shown once"
+    );
+
+    // Revoke: only one's own tokens.
+    let bob_id = &bob[4..20];
+    let reply = reg
+        .send(
+            Method::POST,
+            &format!("/account/tokens/{bob_id}/revoke"),
+            &cookie,
+            format!("csrf={csrf}").into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(!reg.state.store.find_token(bob_id).unwrap().unwrap().revoked);
+    let reply = reg
+        .send(
+            Method::POST,
+            &format!("/account/tokens/{id}/revoke"),
+            &cookie,
+            format!("csrf={csrf}").into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(reg.state.store.find_token(id).unwrap().unwrap().revoked);
+
+    // Log out: the session no longer works.
+    let reply = reg
+        .send(
+            Method::POST,
+            "/logout",
+            &cookie,
+            format!("csrf={csrf}").into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let reply = reg
+        .send(Method::GET, "/account/tokens", &cookie, Vec::new())
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn healthz_and_metrics() {
+    let reg = Registry::new();
+    let reply = reg.get("/healthz").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), r#"{"status":"ok"}"#);
+
+    let alice = reg.token("alice", &Scope::ALL);
+    let reply = reg
+        .publish(&alice, &model("tiny-net", "1.0.0", "d", "# r\n"))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    let weights = zoo_format::checksum::sha256_hex(b"weights of tiny-net 1.0.0");
+    assert_eq!(
+        reg.get(&format!("/blobs/{weights}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        reg.get("/index/ti/ny/tiny-net").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(reg.get("/nope").await.status, StatusCode::NOT_FOUND);
+
+    let metrics = reg.get("/metrics").await;
+    assert!(
+        metrics
+            .header("content-type")
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = metrics.text();
+    let expect = [
+        "zoo_publishes_total{registry=\"zoo\"} 1",
+        "zoo_index_documents_served_total{registry=\"zoo\"} 1",
+        &format!(
+            "zoo_blob_bytes_served_total {}",
+            b"weights of tiny-net 1.0.0".len()
+        ),
+        "zoo_http_requests_total{method=\"PUT\",route=\"/api/v1/packages/new\",status=\"2xx\"} 1",
+        "zoo_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"4xx\"} 1",
+        "zoo_http_request_duration_seconds_count{route=\"/blobs/{sha256}\"} 1",
+    ];
+    for line in expect {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+    #[cfg(target_os = "linux")]
+    assert!(text.contains("process_resident_memory_bytes "));
+
+    // A data directory that cannot take writes makes the check fail.
+    std::fs::remove_dir_all(reg.data.join("tmp")).unwrap();
+    std::fs::write(reg.data.join("tmp"), b"not a directory").unwrap();
+    let reply = reg.get("/healthz").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.text().contains("not writable"), "{}", reply.text());
+}

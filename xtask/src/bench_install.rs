@@ -1,0 +1,294 @@
+//! `cargo xtask bench install`: `zoo install` of a package with a large
+//! weights file against `curl -o FILE` + `openssl dgst -sha256 FILE` of the
+//! same blob from the same local registry, zoo's peak RSS, and the index
+//! request rate of zoo-registry against nginx serving the same index files
+//! (both measured with wrk). Release binaries; everything on 127.0.0.1.
+//!
+//! Options: `--size-mib N` (default 512), `--runs N` (default 3).
+
+use crate::cmd;
+use crate::demo_registry::DemoRegistry;
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const PACKAGE: &str = "bench-weights";
+
+struct Options {
+    size_mib: u64,
+    runs: usize,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        size_mib: 512,
+        runs: 3,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = it.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--size-mib" => options.size_mib = value?.parse().context("--size-mib")?,
+            "--runs" => options.runs = value?.parse().context("--runs")?,
+            other => bail!("unknown option {other:?} (expected --size-mib N, --runs N)"),
+        }
+    }
+    Ok(options)
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let options = parse(args)?;
+    ensure_tools()?;
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli", "-p", "zoo-registry"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cmd::root().join("target"));
+    let bin = target.join("release");
+    let work = target.join("bench-install");
+    let registry = DemoRegistry::start(&bin, &work.join("run"))?;
+
+    let package = work.join("package");
+    let weights = package.join("weights.bin");
+    write_package(&package, options.size_mib)?;
+    registry.publish(&package)?;
+    let sha = openssl_sha256(&weights)?;
+    let url = registry.blob_url(&sha);
+
+    let mut zoo_secs = Vec::new();
+    let mut zoo_rss = Vec::new();
+    let mut peer_secs = Vec::new();
+    for run in 0..options.runs {
+        // zoo: a fresh store each time, so the whole blob is fetched.
+        std::fs::remove_dir_all(&registry.zoo_home).ok();
+        let mut install = registry.zoo();
+        install.args(["--quiet", "install", PACKAGE]);
+        let (secs, rss_kib) = timed_with_rss(&mut install)?;
+        zoo_secs.push(secs);
+        zoo_rss.push(rss_kib);
+        // curl + openssl: the same bytes to a file, then hashed.
+        let file = work.join("curl.bin");
+        std::fs::remove_file(&file).ok();
+        let script = format!(
+            "curl -sf -o '{}' '{url}' && openssl dgst -sha256 '{}' > /dev/null",
+            file.display(),
+            file.display()
+        );
+        let started = Instant::now();
+        cmd::run(Command::new("sh").args(["-c", &script]))?;
+        peer_secs.push(started.elapsed().as_secs_f64());
+        eprintln!(
+            "run {}: zoo install {:.3} s ({} MiB peak RSS), curl+openssl {:.3} s",
+            run + 1,
+            zoo_secs[run],
+            zoo_rss[run] / 1024,
+            peer_secs[run]
+        );
+    }
+    // What the binary costs before doing anything: libtorch is linked in.
+    let (list_secs, list_rss) = timed_with_rss(registry.zoo().args(["--quiet", "list"]))?;
+
+    let index_path = format!("/index/{}", index_path(PACKAGE));
+    let zoo_rps = wrk(&format!("{}{index_path}", registry.url))?;
+    let nginx_rps = with_nginx(&registry.data, &work, |base| {
+        wrk(&format!("{base}{index_path}"))
+    })?;
+
+    let zoo_median = median(&mut zoo_secs);
+    let peer_median = median(&mut peer_secs);
+    let rss_max = zoo_rss.iter().copied().max().unwrap_or(0);
+    let report = format!(
+        "install ({} MiB weights, median of {} runs, release build, loopback):\n\
+         \x20 zoo install            {zoo_median:.3} s\n\
+         \x20 curl -o + openssl dgst {peer_median:.3} s\n\
+         \x20 ratio zoo / peer       {:.2} (goal <= 1.3)\n\
+         \x20 zoo peak RSS           {} MiB (goal <= 100; `zoo list` alone: {} MiB, {list_secs:.3} s)\n\
+         index (wrk -t2 -c32 -d5s, GET {index_path}):\n\
+         \x20 zoo-registry           {zoo_rps:.0} req/s\n\
+         \x20 nginx                  {nginx_rps:.0} req/s\n\
+         \x20 ratio zoo / nginx      {:.2} (goal >= 0.8)\n",
+        options.size_mib,
+        options.runs,
+        zoo_median / peer_median,
+        rss_max / 1024,
+        list_rss / 1024,
+        zoo_rps / nginx_rps,
+    );
+    print!("{report}");
+    let out = work.join("results.txt");
+    std::fs::write(&out, &report)?;
+    eprintln!("written to {}", out.display());
+    Ok(())
+}
+
+/// Installs wrk and nginx from Debian when missing (root only).
+fn ensure_tools() -> Result<()> {
+    let have = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    for tool in ["curl", "openssl"] {
+        if !have(tool) {
+            bail!("{tool} is needed: apt-get install -y {tool}");
+        }
+    }
+    let mut missing = Vec::new();
+    if !have("wrk") {
+        missing.push("wrk");
+    }
+    if !have("nginx") && !Path::new("/usr/sbin/nginx").exists() {
+        missing.push("nginx-light");
+    }
+    if !Path::new("/usr/bin/time").exists() {
+        missing.push("time");
+    }
+    if !missing.is_empty() {
+        cmd::run(
+            Command::new("apt-get")
+                .args(["install", "-y"])
+                .args(&missing),
+        )
+        .with_context(|| format!("installing {missing:?} (needs root and apt)"))?;
+    }
+    Ok(())
+}
+
+/// A package with one big random weights file (an external blob).
+fn write_package(dir: &Path, size_mib: u64) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join("zoo.toml"),
+        format!(
+            "[package]\nname = \"{PACKAGE}\"\nversion = \"1.0.0\"\nkind = \"function\"\n\
+             description = \"install benchmark\"\nlicense = \"MIT\"\n"
+        ),
+    )?;
+    let path = dir.join("weights.bin");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut chunk = vec![0u8; 1 << 20];
+    for _ in 0..size_mib {
+        for word in chunk.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        file.write_all(&chunk)?;
+    }
+    file.flush()?;
+    Ok(())
+}
+
+fn openssl_sha256(path: &Path) -> Result<String> {
+    let out = cmd::output(
+        Command::new("openssl")
+            .args(["dgst", "-sha256", "-r"])
+            .arg(path),
+    )?;
+    out.split_whitespace()
+        .next()
+        .map(str::to_owned)
+        .context("openssl printed no hash")
+}
+
+/// Wall time and peak RSS (KiB) via GNU time.
+fn timed_with_rss(command: &mut Command) -> Result<(f64, u64)> {
+    let mut timed = Command::new("/usr/bin/time");
+    timed.args(["-f", "%e %M", "--"]).arg(command.get_program());
+    timed.args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => timed.env(key, value),
+            None => timed.env_remove(key),
+        };
+    }
+    let started = Instant::now();
+    let out = timed.output().context("running /usr/bin/time")?;
+    let secs = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("{:?} failed: {stderr}", command.get_program());
+    }
+    let rss = stderr
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .context("no RSS from /usr/bin/time")?;
+    Ok((secs, rss))
+}
+
+/// Requests per second that wrk reaches on `url`.
+fn wrk(url: &str) -> Result<f64> {
+    let out = cmd::output(Command::new("wrk").args(["-t2", "-c32", "-d5s", url]))?;
+    if out.contains("Non-2xx") {
+        bail!("wrk got error answers from {url}:\n{out}");
+    }
+    out.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no Requests/sec in wrk's output:\n{out}"))
+}
+
+/// Runs nginx serving `data/index` under `/index/` on a free port.
+fn with_nginx<T>(data: &Path, work: &Path, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let prefix = work.join("nginx");
+    std::fs::create_dir_all(prefix.join("logs"))?;
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes auto;\nerror_log {logs}/error.log;\npid {logs}/nginx.pid;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  default_type application/json;\n\
+             \x20 server {{\n    listen 127.0.0.1:{port};\n    location /index/ {{ root {data}; etag on; }}\n  }}\n}}\n",
+            logs = prefix.join("logs").display(),
+            data = data.display(),
+        ),
+    )?;
+    let nginx = if Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    };
+    cmd::run(
+        Command::new(nginx)
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-c")
+            .arg(&conf),
+    )?;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let result = f(&format!("http://127.0.0.1:{port}"));
+    let _ = Command::new(nginx)
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-s", "stop"])
+        .status();
+    result
+}
+
+/// Cargo's index layout (docs/api.md) for a canonical name.
+fn index_path(name: &str) -> String {
+    match name.len() {
+        1 => format!("1/{name}"),
+        2 => format!("2/{name}"),
+        3 => format!("3/{}/{name}", &name[..1]),
+        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
