@@ -124,7 +124,10 @@ pub fn write_package(dir: &Path, info: &CardInfo, report: &TrainReport) -> Resul
         .map_err(|e| ModelError::file(staging.join("zoo.toml"), e.to_string()))?;
     write(&staging.join("zoo.toml"), &toml)?;
     write(&staging.join("README.md"), &card(info, report, &provenance))?;
-    write(&staging.join("training.log"), &(report.log.join("\n") + "\n"))?;
+    write(
+        &staging.join("training.log"),
+        &(report.log.join("\n") + "\n"),
+    )?;
     for (name, contents) in &info.extra_files {
         write(&staging.join(name), contents)?;
     }
@@ -139,7 +142,10 @@ fn write(path: &Path, text: &str) -> Result<()> {
 }
 
 fn card(info: &CardInfo, report: &TrainReport, provenance: &str) -> String {
-    let mut s = format!("# {}\n\n{}\n\n{}\n\n## Held-out results\n\n| metric | value | data |\n|---|---|---|\n", info.package, info.description, info.body);
+    let mut s = format!(
+        "# {}\n\n{}\n\n{}\n\n## Held-out results\n\n| metric | value | data |\n|---|---|---|\n",
+        info.package, info.description, info.body
+    );
     for m in &report.metrics {
         s += &format!("| {} | {:.4} | {} |\n", m.name, m.value, m.dataset);
     }

@@ -150,7 +150,9 @@ pub fn find_peaks(density: &Tensor, relative_threshold: f64) -> Vec<(i64, i64)> 
     if peak <= 0.0 {
         return Vec::new();
     }
-    let keep = d.eq_tensor(&pooled).logical_and(&d.ge(relative_threshold * peak));
+    let keep = d
+        .eq_tensor(&pooled)
+        .logical_and(&d.ge(relative_threshold * peak));
     let idx = keep.nonzero(); // (K, 2)
     let rows = idx.size()[0];
     (0..rows)

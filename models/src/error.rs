@@ -16,7 +16,9 @@ pub enum ModelError {
     Package { package: String, message: String },
     #[error("invalid input {name}: {message}")]
     Input { name: String, message: String },
-    #[error("unknown built-in architecture {0:?}: expected vgg16, vgg19, vgg-mini, peephole-lstm, nested-rnn or cell-counter")]
+    #[error(
+        "unknown built-in architecture {0:?}: expected vgg16, vgg19, vgg-mini, peephole-lstm, nested-rnn or cell-counter"
+    )]
     UnknownArchitecture(String),
     #[error("parameter {name}: {message}")]
     Parameter { name: String, message: String },

@@ -40,7 +40,8 @@ pub fn open(path: &Path) -> Result<DynamicImage> {
     if !path.is_file() {
         return Err(ModelError::file(path, "no such image file"));
     }
-    image::open(path).map_err(|error| ModelError::file(path, format!("cannot decode image: {error}")))
+    image::open(path)
+        .map_err(|error| ModelError::file(path, format!("cannot decode image: {error}")))
 }
 
 /// An RGB image as a (1, 3, H, W) float tensor following `pre`: values 0–255.
@@ -48,17 +49,17 @@ pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Resu
     let mut rgb = image.to_rgb8();
     if let Some([h, w]) = pre.resize {
         rgb = image::imageops::resize(&rgb, w, h, FilterType::CatmullRom);
-    } else if let Some([h, w]) = pre.expect_size {
-        if rgb.height() != h || rgb.width() != w {
-            return Err(ModelError::file(
-                origin,
-                format!(
-                    "image is {}×{} (width×height), the model takes {w}×{h}",
-                    rgb.width(),
-                    rgb.height()
-                ),
-            ));
-        }
+    } else if let Some([h, w]) = pre.expect_size
+        && (rgb.height() != h || rgb.width() != w)
+    {
+        return Err(ModelError::file(
+            origin,
+            format!(
+                "image is {}×{} (width×height), the model takes {w}×{h}",
+                rgb.width(),
+                rgb.height()
+            ),
+        ));
     }
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let mut chw = vec![0f32; 3 * h * w];
@@ -94,7 +95,10 @@ pub fn save_png(image: &RgbImage, path: &Path) -> Result<()> {
 
 /// A (H, W) tensor in [0, 1] as a grey RGB image, scaled up by `zoom`.
 pub fn gray_to_rgb(values: &Tensor, zoom: u32) -> RgbImage {
-    let v = values.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).clamp(0.0, 1.0);
+    let v = values
+        .to_device(tch::Device::Cpu)
+        .to_kind(tch::Kind::Float)
+        .clamp(0.0, 1.0);
     let (h, w) = (v.size()[0] as u32, v.size()[1] as u32);
     let data: Vec<f32> = v.flatten(0, -1).try_into().unwrap_or_default();
     ImageBuffer::from_fn(w * zoom, h * zoom, |x, y| {

@@ -69,7 +69,9 @@ pub fn read_spikes(arg: &str) -> Result<Tensor> {
         _ => {
             return Err(ModelError::input(
                 "x",
-                format!("{arg}: expected a sequence of shape [T], [T, 1] or [1, T, 1], got {size:?}"),
+                format!(
+                    "{arg}: expected a sequence of shape [T], [T, 1] or [1, T, 1], got {size:?}"
+                ),
             ));
         }
     };
@@ -104,7 +106,11 @@ pub fn read_video(path: &Path) -> Result<Tensor> {
         if let Some((frame, t)) = frames.iter().zip(&tensors).find(|(_, t)| t.size() != first) {
             return Err(ModelError::file(
                 frame,
-                format!("frame size {:?} differs from the first frame's {:?}", t.size(), first),
+                format!(
+                    "frame size {:?} differs from the first frame's {:?}",
+                    t.size(),
+                    first
+                ),
             ));
         }
         return Ok(Tensor::stack(&tensors, 0).unsqueeze(0));
@@ -117,7 +123,9 @@ pub fn read_video(path: &Path) -> Result<Tensor> {
         [1, _, 1, _, _] => Ok(tensor),
         _ => Err(ModelError::file(
             path,
-            format!("expected a video of shape [T, H, W], [T, 1, H, W] or [1, T, 1, H, W], got {size:?}"),
+            format!(
+                "expected a video of shape [T, H, W], [T, 1, H, W] or [1, T, 1, H, W], got {size:?}"
+            ),
         )),
     }
 }

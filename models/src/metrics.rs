@@ -95,16 +95,37 @@ mod tests {
     #[test]
     fn f1_counts_hidden_targets_and_wrong_classes() {
         let truth = [
-            Truth { class: 0, bbox: [10.0, 10.0, 8.0, 8.0], visible: true },
-            Truth { class: 1, bbox: [30.0, 30.0, 8.0, 8.0], visible: false },
+            Truth {
+                class: 0,
+                bbox: [10.0, 10.0, 8.0, 8.0],
+                visible: true,
+            },
+            Truth {
+                class: 1,
+                bbox: [30.0, 30.0, 8.0, 8.0],
+                visible: false,
+            },
         ];
         let predicted = [
-            Object { class: 0, bbox: [10.5, 10.0, 8.0, 8.0] },
-            Object { class: 2, bbox: [30.0, 30.0, 8.0, 8.0] },
+            Object {
+                class: 0,
+                bbox: [10.5, 10.0, 8.0, 8.0],
+            },
+            Object {
+                class: 2,
+                bbox: [30.0, 30.0, 8.0, 8.0],
+            },
         ];
         let mut counts = DetectionCounts::default();
         counts.add_frame(&predicted, &truth, 0.5);
-        assert_eq!(counts, DetectionCounts { tp: 1, fp: 1, fn_: 1 });
+        assert_eq!(
+            counts,
+            DetectionCounts {
+                tp: 1,
+                fp: 1,
+                fn_: 1
+            }
+        );
         assert!((counts.f1() - 0.5).abs() < 1e-9);
     }
 }

@@ -90,7 +90,12 @@ impl NestedRnn {
             })
             .collect();
         let side = config.frame_size / 8;
-        let fc = nn::linear(path / "fc", 64 * side * side, config.feature, Default::default());
+        let fc = nn::linear(
+            path / "fc",
+            64 * side * side,
+            config.feature,
+            Default::default(),
+        );
         let outer = nn::lstm(
             path / "outer",
             config.feature + config.hidden,
@@ -175,7 +180,10 @@ impl NestedRnn {
             outer_state = self
                 .outer
                 .step(&Tensor::cat(&[&f, &inner_last], 1), &outer_state);
-            let mut state = nn::LSTMState((outer_state.0.0.shallow_clone(), outer_state.0.1.shallow_clone()));
+            let mut state = nn::LSTMState((
+                outer_state.0.0.shallow_clone(),
+                outer_state.0.1.shallow_clone(),
+            ));
             let mut frame_logits = Vec::new();
             let mut frame_boxes = Vec::new();
             for slot in 0..k {

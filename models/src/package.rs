@@ -67,7 +67,7 @@ impl Architecture {
 pub enum Network {
     Vgg(Vgg),
     Timing(TimingModel),
-    NestedRnn(NestedRnn),
+    NestedRnn(Box<NestedRnn>),
     CellCounter(CellCounter),
 }
 
@@ -120,10 +120,10 @@ impl BuiltinModel {
                 &root,
                 parse_config(architecture, config, PeepholeConfig::default())?,
             )),
-            Architecture::NestedRnn => Network::NestedRnn(NestedRnn::new(
+            Architecture::NestedRnn => Network::NestedRnn(Box::new(NestedRnn::new(
                 &root,
                 parse_config(architecture, config, NestedRnnConfig::default())?,
-            )?),
+            )?)),
             Architecture::CellCounter => Network::CellCounter(CellCounter::new(
                 &root,
                 parse_config(architecture, config, CellCounterConfig::default())?,
@@ -160,7 +160,13 @@ impl BuiltinModel {
     }
 
     fn compute(&self, x: &Tensor, wanted: &[String]) -> Result<Vec<(String, Tensor)>> {
-        let x = x.to_device(self.vs.device());
+        // Move only when needed: an unconditional move would be recorded by
+        // TorchScript tracing and pin an exported file to this device.
+        let x = if x.device() == self.vs.device() {
+            x.shallow_clone()
+        } else {
+            x.to_device(self.vs.device())
+        };
         let pick = |mut outputs: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> {
             wanted
                 .iter()
@@ -314,8 +320,13 @@ pub fn load_package(dir: &Path, device: Device) -> Result<LoadedPackage> {
             package: package.clone(),
             message: "[model] weights is empty".into(),
         })?;
+    let weights = dir.join(weights);
+    if !weights.is_file() {
+        // Checked before building: VGG16 alone allocates 553 MB of parameters.
+        return Err(ModelError::file(&weights, "weights file not found"));
+    }
     let mut model = BuiltinModel::build(architecture, &config, device)?;
-    model.load_weights(&dir.join(weights))?;
+    model.load_weights(&weights)?;
     Ok(LoadedPackage {
         dir: dir.to_path_buf(),
         manifest,

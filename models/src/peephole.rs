@@ -92,23 +92,53 @@ impl PeepholeLstm {
     }
 
     /// Runs over a (B, T, I) sequence from the zero state; returns h for every step, (B, T, H).
+    ///
+    /// The packed weights are re-ordered once per call from Chainer's
+    /// interleaved gate rows (4k+g) into blocks (g·H+k), so that each step's
+    /// gates are contiguous column blocks; the input and forget peepholes
+    /// (both on c_{t−1}) share one matmul.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let (batch, steps) = (x.size()[0], x.size()[1]);
-        let up = x.linear(&self.upward_w, Some(&self.upward_b)); // (B, T, 4H)
-        let mut c = Tensor::zeros([batch, self.hidden], (Kind::Float, x.device()));
+        let h_size = self.hidden;
+        let blocked = |w: &Tensor| {
+            let cols = w.size()[1];
+            w.view([h_size, 4, cols])
+                .transpose(0, 1)
+                .reshape([4 * h_size, cols])
+        };
+        let upward_w = blocked(&self.upward_w);
+        let upward_b = self
+            .upward_b
+            .view([h_size, 4])
+            .transpose(0, 1)
+            .reshape([4 * h_size]);
+        let lateral_w = blocked(&self.lateral_w);
+        let peep_if = match self.peepholes {
+            Peepholes::Full => Some(Tensor::cat(&[&self.peep_i, &self.peep_f], 0)),
+            Peepholes::Diagonal => None,
+        };
+        let up = x.linear(&upward_w, Some(&upward_b)); // (B, T, 4H), blocked
+        let mut c = Tensor::zeros([batch, h_size], (Kind::Float, x.device()));
         let mut h: Option<Tensor> = None;
         let mut outputs = Vec::with_capacity(steps as usize);
         for t in 0..steps {
-            let mut z = up.select(1, t);
-            if let Some(h) = &h {
-                z += h.linear::<Tensor>(&self.lateral_w, None);
-            }
-            let z = z.reshape([batch, self.hidden, 4]);
-            let a = z.select(2, 0).tanh();
-            let i = (z.select(2, 1) + self.peep(&self.peep_i, &c)).sigmoid();
-            let f = (z.select(2, 2) + self.peep(&self.peep_f, &c)).sigmoid();
+            let z = match &h {
+                Some(h) => up.select(1, t) + h.linear::<Tensor>(&lateral_w, None),
+                None => up.select(1, t),
+            };
+            let gates = z.chunk(4, 1);
+            let (peep_i, peep_f) = match &peep_if {
+                Some(w) => {
+                    let both = c.linear::<Tensor>(w, None).chunk(2, 1);
+                    (both[0].shallow_clone(), both[1].shallow_clone())
+                }
+                None => (&c * &self.peep_i, &c * &self.peep_f),
+            };
+            let a = gates[0].tanh();
+            let i = (&gates[1] + peep_i).sigmoid();
+            let f = (&gates[2] + peep_f).sigmoid();
             c = a * i + f * &c;
-            let o = (z.select(2, 3) + self.peep(&self.peep_o, &c)).sigmoid();
+            let o = (&gates[3] + self.peep(&self.peep_o, &c)).sigmoid();
             let h_new = o * c.tanh();
             outputs.push(h_new.shallow_clone());
             h = Some(h_new);

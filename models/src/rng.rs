@@ -1,8 +1,8 @@
 //! The seeded random-number generator behind every synthetic data set, so a
 //! seed reproduces the same images, sequences and videos on any machine.
 
-use rand::SeedableRng;
 pub use rand::Rng;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 pub type DataRng = ChaCha8Rng;

@@ -134,7 +134,11 @@ impl Progress {
     }
 }
 
-fn build(architecture: Architecture, config: &serde_json::Value, device: Device) -> Result<BuiltinModel> {
+fn build(
+    architecture: Architecture,
+    config: &serde_json::Value,
+    device: Device,
+) -> Result<BuiltinModel> {
     BuiltinModel::build(architecture, config, device)
 }
 
@@ -186,7 +190,10 @@ pub fn vgg_accuracy(model: &BuiltinModel, images: &Tensor, labels: &Tensor) -> R
         for start in (0..n).step_by(250) {
             let len = (n - start).min(250);
             let x = mini_input(&images.narrow(0, start, len), device);
-            let predicted = vgg.logits(&x, Mode::Test)?.argmax(1, false).to_device(Device::Cpu);
+            let predicted = vgg
+                .logits(&x, Mode::Test)?
+                .argmax(1, false)
+                .to_device(Device::Cpu);
             correct += predicted
                 .eq_tensor(&labels.narrow(0, start, len))
                 .sum(Kind::Int64)
@@ -253,7 +260,8 @@ pub fn interval_accuracy(model: &BuiltinModel, batch: &spikes::SpikeBatch) -> Re
         return Ok((0.0, 0.0));
     };
     let device = model.vs.device();
-    let logits = tch::no_grad(|| timing.logits(&batch.inputs.to_device(device)))?.to_device(Device::Cpu);
+    let logits =
+        tch::no_grad(|| timing.logits(&batch.inputs.to_device(device)))?.to_device(Device::Cpu);
     let predicted = masked_after(&logits, &batch.second).argmax(1, false);
     let diff = (predicted - &batch.target).abs();
     let n = batch.target.size()[0] as f64;
@@ -282,7 +290,7 @@ fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainR
     let Network::Timing(timing) = &model.network else {
         unreachable!("built a timing model")
     };
-    let steps = options.steps.unwrap_or(3000);
+    let steps = options.steps.unwrap_or(4000);
     let held_out = options.held_out.unwrap_or(1000);
     let mut rng = data_rng(options.seed, TRAIN_STREAM);
     let test = spikes::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
@@ -291,6 +299,8 @@ fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainR
     let every = (steps / 10).max(1);
     let device = options.device;
     for step in 1..=steps {
+        // Linear decay to a tenth: late steps settle on the exact step.
+        opt.set_lr(3e-3 * (1.0 - 0.9 * (step - 1) as f64 / steps as f64));
         let batch = spikes::batch(&mut rng, 64);
         let logits = timing.logits(&batch.inputs.to_device(device))?;
         let target = batch.target.to_device(device);
@@ -315,7 +325,10 @@ fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainR
                 target: test.target.narrow(0, 0, m),
             };
             let (exact, near) = interval_accuracy(&model, &subset)?;
-            progress.epoch(step, &format!("held-out ({m}) exact {exact:.4}  within ±1 {near:.4}"));
+            progress.epoch(
+                step,
+                &format!("held-out ({m}) exact {exact:.4}  within ±1 {near:.4}"),
+            );
         }
     }
     progress.finish();
@@ -354,7 +367,10 @@ fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainR
 // ---------------------------------------------------------------- nested RNN
 
 /// Detection F1 at IoU 0.5 (hidden objects are targets) on a batch of videos.
-pub fn detection_counts(model: &BuiltinModel, batch: &sprites::SpriteBatch) -> Result<DetectionCounts> {
+pub fn detection_counts(
+    model: &BuiltinModel,
+    batch: &sprites::SpriteBatch,
+) -> Result<DetectionCounts> {
     let Network::NestedRnn(net) = &model.network else {
         return Ok(DetectionCounts::default());
     };
@@ -363,7 +379,8 @@ pub fn detection_counts(model: &BuiltinModel, batch: &sprites::SpriteBatch) -> R
     let n = batch.videos.size()[0];
     for start in (0..n).step_by(100) {
         let len = (n - start).min(100);
-        let detections = tch::no_grad(|| net.forward(&batch.videos.narrow(0, start, len).to_device(device)))?;
+        let detections =
+            tch::no_grad(|| net.forward(&batch.videos.narrow(0, start, len).to_device(device)))?;
         let decoded = net.decode(&detections);
         for (v, video) in decoded.iter().enumerate() {
             for (f, frame) in video.iter().enumerate() {
@@ -462,7 +479,10 @@ pub fn count_errors(model: &BuiltinModel, images: &Tensor, counts: &Tensor) -> R
     let device = model.vs.device();
     let density = tch::no_grad(|| net.density(&images.to_device(device)))?.to_device(Device::Cpu);
     let predicted = count_from_density(&density);
-    let mae = (predicted - counts).abs().mean(Kind::Float).double_value(&[]);
+    let mae = (predicted - counts)
+        .abs()
+        .mean(Kind::Float)
+        .double_value(&[]);
     let n = images.size()[0];
     let mut peak_error = 0.0;
     for i in 0..n {
@@ -480,15 +500,18 @@ fn train_cells(options: &TrainOptions) -> Result<TrainReport> {
     let Network::CellCounter(net) = &model.network else {
         unreachable!("built a cell counter")
     };
-    let steps = options.steps.unwrap_or(1000);
+    let steps = options.steps.unwrap_or(1200);
     let held_out = options.held_out.unwrap_or(300);
     let mut rng = data_rng(options.seed, TRAIN_STREAM);
-    let (test_x, _, test_counts) = cells::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
+    let (test_x, _, test_counts) =
+        cells::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
     let mut opt = nn::Adam::default().build(&model.vs, 1e-3)?;
     let mut progress = Progress::new(steps, options.progress);
     let every = (steps / 10).max(1);
     let device = options.device;
     for step in 1..=steps {
+        // Linear decay to a tenth: the count MAE is noisy at a constant rate.
+        opt.set_lr(1e-3 * (1.0 - 0.9 * (step - 1) as f64 / steps as f64));
         let (x, y, _) = cells::batch(&mut rng, 8);
         let density = net.density(&x.to_device(device))?;
         let loss = density.mse_loss(&y.to_device(device), tch::Reduction::Mean);
@@ -496,16 +519,24 @@ fn train_cells(options: &TrainOptions) -> Result<TrainReport> {
         progress.step(loss.double_value(&[]));
         if step % every == 0 || step == steps {
             let m = held_out.min(100) as i64;
-            let (mae, _) = count_errors(&model, &test_x.narrow(0, 0, m), &test_counts.narrow(0, 0, m))?;
+            let (mae, _) = count_errors(
+                &model,
+                &test_x.narrow(0, 0, m),
+                &test_counts.narrow(0, 0, m),
+            )?;
             progress.epoch(step, &format!("held-out count MAE ({m}) {mae:.3}"));
         }
     }
     progress.finish();
     let (mae, peak_mae) = count_errors(&model, &test_x, &test_counts)?;
     let mean_count = test_counts.mean(Kind::Float);
-    let baseline = (&test_counts - mean_count).abs().mean(Kind::Float).double_value(&[]);
+    let baseline = (&test_counts - mean_count)
+        .abs()
+        .mean(Kind::Float)
+        .double_value(&[]);
     let (first_loss, last_loss) = progress.first_last();
-    let dataset = format!("synthetic fluorescence 64x64, 5-60 nuclei (held-out, {held_out} images)");
+    let dataset =
+        format!("synthetic fluorescence 64x64, 5-60 nuclei (held-out, {held_out} images)");
     Ok(TrainReport {
         model,
         config: json,

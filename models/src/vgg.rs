@@ -104,9 +104,20 @@ impl VggConfig {
 /// One named step of the network, in execution order.
 #[derive(Debug)]
 enum Layer {
-    Conv { name: String, w: Tensor, b: Tensor },
-    Pool { name: String },
-    Fc { name: String, w: Tensor, b: Tensor, relu: bool },
+    Conv {
+        name: String,
+        w: Tensor,
+        b: Tensor,
+    },
+    Pool {
+        name: String,
+    },
+    Fc {
+        name: String,
+        w: Tensor,
+        b: Tensor,
+        relu: bool,
+    },
     Prob,
 }
 
@@ -229,7 +240,12 @@ impl Vgg {
             }
         }
         let mut out = HashMap::new();
-        let mut h = x.to_kind(Kind::Float);
+        // Converting only when needed keeps traced TorchScript device-free.
+        let mut h = if x.kind() == Kind::Float {
+            x.shallow_clone()
+        } else {
+            x.to_kind(Kind::Float)
+        };
         for layer in &self.layers {
             if out.len() == wanted.len() {
                 break;

@@ -41,12 +41,26 @@ fn vgg16_fc8_matches_chainer_with_synthetic_weights() {
 #[test]
 fn vgg19_has_the_extra_convs_and_caffe_names() {
     let vs = VarStore::new(Device::Cpu);
-    let vgg = Vgg::new(&vs.root(), VggConfig { width_divisor: 8, fc_width: 16, classes: 5, ..VggConfig::vgg19() }).unwrap();
+    let vgg = Vgg::new(
+        &vs.root(),
+        VggConfig {
+            width_divisor: 8,
+            fc_width: 16,
+            classes: 5,
+            ..VggConfig::vgg19()
+        },
+    )
+    .unwrap();
     let names = vgg.layer_names();
-    for name in ["conv3_4", "conv4_4", "conv5_4", "pool5", "fc6", "fc7", "fc8", "prob"] {
+    for name in [
+        "conv3_4", "conv4_4", "conv5_4", "pool5", "fc6", "fc7", "fc8", "prob",
+    ] {
         assert!(names.contains(&name.to_string()), "{name} missing");
     }
-    let vars: Vec<String> = params::named_tensors(&vs).into_iter().map(|(n, _)| n).collect();
+    let vars: Vec<String> = params::named_tensors(&vs)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(vars.len(), 2 * (16 + 3));
     assert!(vars.contains(&"conv5_4/W".to_string()));
     let vs16 = VarStore::new(Device::Cpu);
@@ -60,7 +74,14 @@ fn vgg_extract_returns_named_layers_like_chainer() {
     let vgg = Vgg::new(&vs.root(), VggConfig::mini()).unwrap();
     params::fill_synthetic(&mut vs);
     let x = synthetic_tensor("input", &[2, 3, 32, 32]) * 50.0;
-    let out = tch::no_grad(|| vgg.extract(&x, &["conv1_1", "pool1", "conv3_3", "fc7", "fc8", "prob"], Mode::Test)).unwrap();
+    let out = tch::no_grad(|| {
+        vgg.extract(
+            &x,
+            &["conv1_1", "pool1", "conv3_3", "fc7", "fc8", "prob"],
+            Mode::Test,
+        )
+    })
+    .unwrap();
     // conv1_1 includes its ReLU: conv + relu by hand.
     let w = synthetic_tensor("conv1_1/W", &[8, 3, 3, 3]);
     let b = synthetic_tensor("conv1_1/b", &[8]);
@@ -68,7 +89,10 @@ fn vgg_extract_returns_named_layers_like_chainer() {
     assert!(relative_error(&out["conv1_1"], &expected) < 1e-6);
     assert_eq!(out["pool1"].size(), vec![2, 8, 16, 16]);
     assert_eq!(out["conv3_3"].size(), vec![2, 32, 8, 8]);
-    assert!(out["fc7"].min().double_value(&[]) >= 0.0, "fc7 includes ReLU");
+    assert!(
+        out["fc7"].min().double_value(&[]) >= 0.0,
+        "fc7 includes ReLU"
+    );
     // fc8 = fc7 · Wᵀ + b, prob = softmax(fc8).
     let w8 = synthetic_tensor("fc8/W", &[10, 256]);
     let b8 = synthetic_tensor("fc8/b", &[10]);
@@ -108,16 +132,31 @@ fn vgg_mini_weights_load_through_a_chainer_style_npz() {
 fn chainer_prepare_is_reproduced() {
     let path = fixture("prepare_image.png");
     let image = zoo_models::image_io::open(&path).unwrap();
-    let x = zoo_models::image_io::rgb_tensor(&image, &zoo_models::image_io::Preprocess::chainer_vgg(), &path).unwrap();
+    let x = zoo_models::image_io::rgb_tensor(
+        &image,
+        &zoo_models::image_io::Preprocess::chainer_vgg(),
+        &path,
+    )
+    .unwrap();
     assert_eq!(x.size(), vec![1, 3, 224, 224]);
     let stats = Tensor::read_npz(fixture("prepare_stats.npz")).unwrap();
-    let get = |name: &str| stats.iter().find(|(n, _)| n == name).unwrap().1.shallow_clone();
+    let get = |name: &str| {
+        stats
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+            .shallow_clone()
+    };
     let mean = x.get(0).mean_dim(&[1i64, 2][..], false, Kind::Float);
     // Bicubic resamplers differ by rounding; channel order and mean must match closely.
     let mean_diff = (&mean - get("mean")).abs().max().double_value(&[]);
     assert!(mean_diff < 1.0, "channel means differ by {mean_diff}");
     let sub = x.get(0).slice(1, 0, 224, 14).slice(2, 0, 224, 14);
-    let sub_diff = (&sub - get("subsample")).abs().mean(Kind::Float).double_value(&[]);
+    let sub_diff = (&sub - get("subsample"))
+        .abs()
+        .mean(Kind::Float)
+        .double_value(&[]);
     assert!(sub_diff < 2.0, "subsample differs by {sub_diff} on average");
 }
 
@@ -142,11 +181,26 @@ fn peephole_output_gate_sees_the_new_cell_state() {
     let lstm = PeepholeLstm::new(&(vs.root() / "lstm"), 1, 1, Peepholes::Diagonal);
     let mut values = BTreeMap::new();
     // rows: a, i, f, o (interleaved per unit).
-    values.insert("lstm/upward/W".to_string(), Tensor::from_slice(&[0f32, 0.0, 0.0, 0.0]).view([4, 1]));
-    values.insert("lstm/upward/b".to_string(), Tensor::from_slice(&[1f32, 0.0, 0.0, 0.0]));
-    values.insert("lstm/lateral/W".to_string(), Tensor::zeros([4, 1], (Kind::Float, Device::Cpu)));
-    values.insert("lstm/peep_i/W".to_string(), Tensor::zeros([1], (Kind::Float, Device::Cpu)));
-    values.insert("lstm/peep_f/W".to_string(), Tensor::zeros([1], (Kind::Float, Device::Cpu)));
+    values.insert(
+        "lstm/upward/W".to_string(),
+        Tensor::from_slice(&[0f32, 0.0, 0.0, 0.0]).view([4, 1]),
+    );
+    values.insert(
+        "lstm/upward/b".to_string(),
+        Tensor::from_slice(&[1f32, 0.0, 0.0, 0.0]),
+    );
+    values.insert(
+        "lstm/lateral/W".to_string(),
+        Tensor::zeros([4, 1], (Kind::Float, Device::Cpu)),
+    );
+    values.insert(
+        "lstm/peep_i/W".to_string(),
+        Tensor::zeros([1], (Kind::Float, Device::Cpu)),
+    );
+    values.insert(
+        "lstm/peep_f/W".to_string(),
+        Tensor::zeros([1], (Kind::Float, Device::Cpu)),
+    );
     values.insert("lstm/peep_o/W".to_string(), Tensor::from_slice(&[2f32]));
     params::copy_into(&mut vs, &values).unwrap();
     let h = tch::no_grad(|| lstm.forward(&Tensor::zeros([1, 2, 1], (Kind::Float, Device::Cpu))));
@@ -182,17 +236,32 @@ fn cell_counter_density_count_and_peaks() {
 #[test]
 fn nested_rnn_carries_state_across_frames_only_when_temporal() {
     let video = Tensor::rand([1, 3, 1, 48, 48], (Kind::Float, Device::Cpu));
-    let swapped = Tensor::cat(&[video.narrow(1, 1, 1), video.narrow(1, 0, 1), video.narrow(1, 2, 1)], 1);
+    let swapped = Tensor::cat(
+        &[
+            video.narrow(1, 1, 1),
+            video.narrow(1, 0, 1),
+            video.narrow(1, 2, 1),
+        ],
+        1,
+    );
     for temporal in [false, true] {
         let mut vs = VarStore::new(Device::Cpu);
-        let net = NestedRnn::new(&vs.root(), NestedRnnConfig { temporal, ..Default::default() }).unwrap();
+        let net = NestedRnn::new(
+            &vs.root(),
+            NestedRnnConfig {
+                temporal,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         params::fill_synthetic(&mut vs);
         let a = tch::no_grad(|| net.forward(&video)).unwrap();
         let b = tch::no_grad(|| net.forward(&swapped)).unwrap();
         assert_eq!(a.class_logits.size(), vec![1, 3, 4, 4]);
         assert_eq!(a.boxes.size(), vec![1, 3, 4, 4]);
         // Frame 1 of `video` is frame 0 of `swapped`: identical per frame, different with memory.
-        let same = relative_error(&a.class_logits.select(1, 1), &b.class_logits.select(1, 0)) < 1e-6;
+        let same =
+            relative_error(&a.class_logits.select(1, 1), &b.class_logits.select(1, 0)) < 1e-6;
         assert_eq!(same, !temporal, "temporal = {temporal}");
         // Boxes are inside the frame.
         assert!(a.boxes.min().double_value(&[]) >= 0.0 && a.boxes.max().double_value(&[]) <= 1.0);

@@ -2,11 +2,14 @@
 //! libtorch exists, so it depends on nothing that links tch.
 
 mod bench;
+mod bench_caffe;
 mod bench_install;
+mod bench_models;
 mod cmd;
 mod demo;
 mod demo_registry;
 mod demo_run;
+mod fuzz;
 mod gpu;
 mod python;
 mod setup;
@@ -49,6 +52,7 @@ fn run() -> Result<()> {
         "fixtures" => python::fixtures(rest),
         "gpu-check" => gpu::run(rest),
         "bench" => bench::run(rest),
+        "fuzz" => fuzz::run(rest),
         "train" => train::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -10,8 +10,9 @@ const MODELS: &[&str] = &["vgg-mini", "peephole-lstm", "nested-rnn", "cell-count
 /// The arguments each model is trained with by default (the committed packages).
 fn default_args(model: &str) -> &'static [&'static str] {
     match model {
-        "peephole-lstm" => &["--also-seeds", "1,2", "--compare"],
+        "peephole-lstm" => &["--also-seeds", "1,2"],
         "nested-rnn" => &["--compare"],
+        "vgg-mini" => &["--steps", "2500"],
         _ => &[],
     }
 }

@@ -57,7 +57,7 @@ pub enum CaffeError {
 }
 
 impl CaffeError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         CaffeError::Io {
             path: path.into(),
             source,

@@ -5,8 +5,10 @@
 use crate::convert::NamedTensor;
 use crate::error::{CaffeError, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use safetensors::{Dtype, View};
-use std::borrow::Cow;
+use safetensors::Dtype;
+use safetensors::tensor::{Metadata, TensorInfo};
+use std::cell::Cell;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use zoo_format::manifest::{
     Architecture, DType, Input, Manifest, ModelSection, Output, PackageMeta, Provenance, SourceFile,
@@ -24,30 +26,89 @@ pub struct PackageInfo {
     pub sources: Vec<SourceFile>,
 }
 
-/// A tensor as safetensors sees it; reports its bytes to the progress bar
-/// when the writer asks for them.
-struct TensorView<'t, 'a> {
-    tensor: &'t NamedTensor<'a>,
-    progress: &'t ProgressBar,
+/// Drops the pages of the memory-mapped caffemodel from this process once
+/// their bytes are written, so that resident memory stays near the size of
+/// one tensor rather than growing to the whole file. The writer asks for
+/// chunks one after another: asking for the next means the last is written.
+pub struct PageReleaser<'m> {
+    map: Option<&'m memmap2::Mmap>,
+    pending: Cell<Option<(usize, usize)>>,
 }
 
-impl View for TensorView<'_, '_> {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
+impl<'m> PageReleaser<'m> {
+    pub fn new(map: Option<&'m memmap2::Mmap>) -> Self {
+        PageReleaser {
+            map,
+            pending: Cell::new(None),
+        }
     }
 
-    fn shape(&self) -> &[usize] {
-        &self.tensor.shape
+    /// Releases the previous range and remembers `bytes` if they lie in the map.
+    fn next(&self, bytes: &[u8]) {
+        self.release();
+        if let Some(map) = self.map {
+            let (base, start) = (map.as_ptr() as usize, bytes.as_ptr() as usize);
+            if start >= base && start + bytes.len() <= base + map.len() {
+                self.pending.set(Some((start - base, bytes.len())));
+            }
+        }
     }
 
-    fn data(&self) -> Cow<'_, [u8]> {
-        self.progress.inc(self.data_len() as u64);
-        self.tensor.data.le_bytes()
+    fn release(&self) {
+        if let (Some(map), Some((offset, len))) = (self.map, self.pending.take()) {
+            // SAFETY: the map is a read-only shared mapping of a file: MADV_DONTNEED
+            // only drops this process's page-table entries, and any later read
+            // faults the same bytes back in from the page cache. (A failure
+            // only means the pages stay resident.)
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+            };
+        }
     }
+}
 
-    fn data_len(&self) -> usize {
-        self.tensor.data.len() * 4
+/// Writes a safetensors file: the header made by the safetensors crate's
+/// own `Metadata` (tensors sorted by name, data offsets in that order), then
+/// the data streamed in 8 MiB chunks, each chunk's source pages released
+/// once written.
+fn write_safetensors(
+    path: &Path,
+    tensors: &[NamedTensor<'_>],
+    progress: &ProgressBar,
+    pages: &PageReleaser<'_>,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let mut order: Vec<&NamedTensor<'_>> = tensors.iter().collect();
+    order.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut offset = 0;
+    let mut infos = Vec::with_capacity(order.len());
+    for tensor in &order {
+        let len = tensor.data.len() * 4;
+        infos.push((
+            tensor.name.clone(),
+            TensorInfo {
+                dtype: Dtype::F32,
+                shape: tensor.shape.clone(),
+                data_offsets: (offset, offset + len),
+            },
+        ));
+        offset += len;
     }
+    let mut header = serde_json::to_vec(&Metadata::new(None, infos)?)?;
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    file.write_all(&(header.len() as u64).to_le_bytes())?;
+    file.write_all(&header)?;
+    for tensor in order {
+        let bytes = tensor.data.le_bytes();
+        for chunk in bytes.chunks(8 << 20) {
+            pages.next(chunk);
+            file.write_all(chunk)?;
+            progress.inc(chunk.len() as u64);
+        }
+    }
+    pages.release();
+    file.into_inner().map_err(|e| e.into_error())?.flush()?;
+    Ok(())
 }
 
 /// Refuses a destination that exists and is not an empty directory.
@@ -79,6 +140,7 @@ pub fn write_package(
     tensors: &[NamedTensor<'_>],
     info: impl FnOnce() -> Result<PackageInfo>,
     progress: bool,
+    pages: &PageReleaser<'_>,
 ) -> Result<PathBuf> {
     check_destination(out_dir)?;
     let parent = match out_dir.parent() {
@@ -110,23 +172,13 @@ pub fn write_package(
     } else {
         ProgressBar::hidden()
     };
-    let views = tensors.iter().map(|t| {
-        (
-            t.name.clone(),
-            TensorView {
-                tensor: t,
-                progress: &bar,
-            },
-        )
-    });
-    safetensors::serialize_to_file(views, None, &staging.path().join(WEIGHTS_FILE)).map_err(
-        |e| {
-            CaffeError::Invalid(format!(
-                "{}: cannot write: {e}",
-                out_dir.join(WEIGHTS_FILE).display()
-            ))
-        },
-    )?;
+    let weights_path = staging.path().join(WEIGHTS_FILE);
+    write_safetensors(&weights_path, tensors, &bar, pages).map_err(|e| {
+        CaffeError::Invalid(format!(
+            "{}: cannot write: {e}",
+            out_dir.join(WEIGHTS_FILE).display()
+        ))
+    })?;
     bar.finish_and_clear();
 
     let info = info()?;

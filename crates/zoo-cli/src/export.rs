@@ -50,7 +50,8 @@ pub struct TorchScriptArgs {
     /// Which output the file returns (default: the model's only default output).
     #[arg(long = "tensor", value_name = "OUTPUT")]
     pub tensor: Option<String>,
-    /// Device to trace on: cpu, cuda or cuda:N (the file loads on any device).
+    /// Device to trace on: cpu, cuda or cuda:N. The file loads on any device
+    /// unless the forward moves tensors to a device itself (then it runs there).
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
@@ -100,6 +101,7 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool) -> Result<()> {
     torchscript::export_model(&traced, model.as_ref(), &examples, Some(&output_name))
         .with_context(|| format!("tracing {}", dir.display()))?;
     let difference = check_agreement(&traced, model.as_ref(), &examples, &output_name, device)?;
+    let pinned = torchscript::pinned_devices(&traced)?;
 
     if let Some(package) = &args.package {
         let exported = exported_manifest(&manifest, &dir, &examples, &output_name, &args)?;
@@ -126,6 +128,13 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool) -> Result<()> {
             targets.join(" and "),
             shapes.join(", ")
         );
+        if !pinned.is_empty() {
+            println!(
+                "note: the model moves tensors to {} explicitly, which tracing records: \
+                 the file runs there only (export with --device for another)",
+                pinned.join(", ")
+            );
+        }
     }
     Ok(())
 }

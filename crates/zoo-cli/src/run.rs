@@ -301,7 +301,7 @@ fn count_cells(package: &LoadedPackage, file: &str, overlay: Option<&Path>) -> R
             &[("image".into(), x.shallow_clone())],
             &["density".into(), "count".into()],
         )
-        .with_context(|| format!("{file}"))?;
+        .with_context(|| file.to_string())?;
     let density = out[0].1.to_device(tch::Device::Cpu).get(0).get(0);
     let count = out[1].1.double_value(&[0]);
     let peaks = find_peaks(&density, 0.3);
@@ -350,7 +350,7 @@ fn detect(package: &LoadedPackage, file: &str, overlay: Option<&Path>) -> Result
     let out = package
         .model
         .run(&[("video".into(), video.shallow_clone())], &[])
-        .with_context(|| format!("{file}"))?;
+        .with_context(|| file.to_string())?;
     let logits = &out[0].1;
     let boxes = &out[1].1;
     let labels = labels(package, "class_logits")?.unwrap_or_default();

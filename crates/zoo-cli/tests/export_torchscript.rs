@@ -70,7 +70,11 @@ fn exported_package_runs_like_the_source() {
         .args(["--input-shape", "data=2,3,32,32"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(file.is_file() && exported.join("model.pt").is_file());
     assert!(exported.join("labels.txt").is_file());
     let manifest = std::fs::read_to_string(exported.join("zoo.toml")).unwrap();
@@ -81,7 +85,10 @@ fn exported_package_runs_like_the_source() {
         "tiny-vgg@0.3.0/weights.safetensors",
         "accuracy",
     ] {
-        assert!(manifest.contains(expected), "{expected} missing from\n{manifest}");
+        assert!(
+            manifest.contains(expected),
+            "{expected} missing from\n{manifest}"
+        );
     }
 
     let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
@@ -95,7 +102,11 @@ fn exported_package_runs_like_the_source() {
         .arg(format!("--output=prob={}", y_file.display()))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let got = zoo_nn::params::read_npy(&y_file).unwrap();
     let expected = model.run(&[("data".into(), x)], &["prob".into()]).unwrap();
     let diff = (got - &expected[0].1).abs().max().double_value(&[]);
@@ -103,8 +114,11 @@ fn exported_package_runs_like_the_source() {
 
     // The traced shape is checked before anything runs.
     let wrong = dir.path().join("wrong.npy");
-    zoo_nn::params::write_npy(&wrong, &Tensor::zeros([1, 3, 32, 32], (Kind::Float, Device::Cpu)))
-        .unwrap();
+    zoo_nn::params::write_npy(
+        &wrong,
+        &Tensor::zeros([1, 3, 32, 32], (Kind::Float, Device::Cpu)),
+    )
+    .unwrap();
     let output = zoo()
         .arg("run")
         .arg(&exported)
@@ -113,7 +127,10 @@ fn exported_package_runs_like_the_source() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("data") && stderr.contains("[2, 3, 32, 32]"), "{stderr}");
+    assert!(
+        stderr.contains("data") && stderr.contains("[2, 3, 32, 32]"),
+        "{stderr}"
+    );
 }
 
 #[test]

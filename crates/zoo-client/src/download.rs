@@ -125,10 +125,9 @@ fn download_into(
         };
         let before = have;
         let outcome = copy_body(response, &mut file, &mut hasher, &mut have, blob.size, bar);
-        let flushed = file
-            .flush()
-            .and_then(|_| file.sync_data())
-            .at("writing", partial);
+        // No fsync: a blob cut short by a power loss fails its hash when an
+        // install re-hashes store blobs it did not download itself.
+        let flushed = file.flush().at("writing", partial);
         match outcome {
             Ok(()) => {
                 flushed?;

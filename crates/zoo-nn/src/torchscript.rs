@@ -10,7 +10,9 @@
 //! examples: shapes it read (batch size, sequence length: recurrent links are
 //! unrolled over the example's time steps) and branches it took are fixed.
 //! Parameters must not require gradients while tracing (freeze the
-//! `VarStore`); the forward must be pure tensor ops.
+//! `VarStore`); the forward must be pure tensor ops. A forward that moves
+//! tensors to a device itself is recorded with that device and runs only
+//! there ([`pinned_devices`]; loading elsewhere is refused with the reason).
 //!
 //! [`TorchScriptModel`] loads a file onto a device and implements [`Model`]:
 //! inputs by name in the traced order, outputs by name, shapes checked
@@ -184,6 +186,58 @@ pub fn export_model(
     })
 }
 
+/// Devices the recorded code names explicitly (`torch.device("cpu")`). A
+/// traced forward that moved or created tensors on a device (`to_device`,
+/// `to_kind`, `zeros` with options) runs only there; one that names none
+/// runs wherever its file is loaded.
+pub fn pinned_devices(path: &Path) -> Result<Vec<String>> {
+    let file = std::fs::File::open(path).map_err(|source| NnError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| NnError::file(path, format!("not a TorchScript archive: {e}")))?;
+    let mut devices = Vec::new();
+    for index in 0..archive.len() {
+        let mut entry = archive
+            .by_index(index)
+            .map_err(|e| NnError::file(path, format!("unreadable archive entry: {e}")))?;
+        if !(entry.name().contains("/code/") && entry.name().ends_with(".py")) {
+            continue;
+        }
+        let mut code = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut code)
+            .map_err(|e| NnError::file(path, format!("unreadable code {}: {e}", entry.name())))?;
+        for rest in code.split("torch.device(\"").skip(1) {
+            if let Some((device, _)) = rest.split_once('"')
+                && !devices.iter().any(|d| d == device)
+            {
+                devices.push(device.to_string());
+            }
+        }
+    }
+    Ok(devices)
+}
+
+/// Whether code pinned to `pinned` (as TorchScript spells it) runs on `device`.
+fn runs_on(pinned: &str, device: Device) -> bool {
+    match device {
+        Device::Cpu => pinned == "cpu",
+        Device::Cuda(index) => {
+            pinned == format!("cuda:{index}") || (index == 0 && pinned == "cuda")
+        }
+        _ => false,
+    }
+}
+
+fn device_name(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(index) => format!("cuda:{index}"),
+        other => format!("{other:?}"),
+    }
+}
+
 /// A declared input: its name and shape (`-1` for a free dimension), as in a
 /// package's `[[model.inputs]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,12 +283,28 @@ impl TorchScriptModel {
         let mut module = CModule::load_on_device(path, device).map_err(|e| {
             NnError::file(
                 path,
-                format!("not a loadable TorchScript file: {}", first_line(&e.to_string())),
+                format!(
+                    "not a loadable TorchScript file: {}",
+                    first_line(&e.to_string())
+                ),
             )
         })?;
         module
             .f_set_eval()
             .map_err(|e| NnError::file(path, format!("cannot switch to eval mode: {e}")))?;
+        if let Some(pinned) = pinned_devices(path)?
+            .into_iter()
+            .find(|pinned| !runs_on(pinned, device))
+        {
+            return Err(NnError::file(
+                path,
+                format!(
+                    "the traced code moves tensors to {pinned} explicitly, so it cannot run on {}; \
+                     export it again on that device",
+                    device_name(device)
+                ),
+            ));
+        }
         Ok(TorchScriptModel {
             module,
             path: path.to_path_buf(),
@@ -265,11 +335,17 @@ impl TorchScriptModel {
         let result = tch::no_grad(|| self.module.forward_is(&args)).map_err(|e| {
             NnError::file(
                 &self.path,
-                format!("the TorchScript forward failed: {}", first_line(&e.to_string())),
+                format!(
+                    "the TorchScript forward failed: {}",
+                    first_line(&e.to_string())
+                ),
             )
         })?;
         flatten_outputs(result).ok_or_else(|| {
-            NnError::file(&self.path, "the forward returned something other than tensors")
+            NnError::file(
+                &self.path,
+                "the forward returned something other than tensors",
+            )
         })
     }
 
@@ -284,17 +360,23 @@ impl TorchScriptModel {
         {
             return Err(NnError::input(
                 name,
-                format!("no such input; the model takes {}", self.input_names().join(", ")),
+                format!(
+                    "no such input; the model takes {}",
+                    self.input_names().join(", ")
+                ),
             ));
         }
         let mut ordered = Vec::with_capacity(self.inputs.len());
         for spec in &self.inputs {
-            let (_, tensor) = inputs.iter().find(|(n, _)| n == &spec.name).ok_or_else(|| {
-                NnError::input(
-                    &spec.name,
-                    format!("missing; the model takes {}", self.input_names().join(", ")),
-                )
-            })?;
+            let (_, tensor) = inputs
+                .iter()
+                .find(|(n, _)| n == &spec.name)
+                .ok_or_else(|| {
+                    NnError::input(
+                        &spec.name,
+                        format!("missing; the model takes {}", self.input_names().join(", ")),
+                    )
+                })?;
             if let Some(shape) = &spec.shape {
                 let got = tensor.size();
                 let fits = got.len() == shape.len()
@@ -332,7 +414,11 @@ impl Model for TorchScriptModel {
         }
     }
 
-    fn run(&self, inputs: &[(String, Tensor)], outputs: &[String]) -> Result<Vec<(String, Tensor)>> {
+    fn run(
+        &self,
+        inputs: &[(String, Tensor)],
+        outputs: &[String],
+    ) -> Result<Vec<(String, Tensor)>> {
         let xs = self.ordered_inputs(inputs)?;
         let results = self.forward(&xs)?;
         if !self.outputs.is_empty() && results.len() != self.outputs.len() {
@@ -358,7 +444,10 @@ impl Model for TorchScriptModel {
         let mut picked = Vec::with_capacity(outputs.len());
         for wanted in outputs {
             let index = named.iter().position(|(n, _)| n == wanted).ok_or_else(|| {
-                NnError::input(wanted, format!("no such output; known: {}", known.join(", ")))
+                NnError::input(
+                    wanted,
+                    format!("no such output; known: {}", known.join(", ")),
+                )
             })?;
             picked.push(named.swap_remove(index));
         }
@@ -405,11 +494,21 @@ fn flatten_outputs(value: IValue) -> Option<Vec<Tensor>> {
 }
 
 /// libtorch errors carry a C++ backtrace after the message; keep the message.
+/// The TorchScript interpreter puts its own first ("The following operation
+/// failed…", a TorchScript traceback) and the cause on an `…Error:` line.
 fn first_line(text: &str) -> String {
-    let message = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or(text);
-    message.to_string()
+    let lines = || text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines().next().unwrap_or(text);
+    if first.contains("The following operation failed")
+        && let Some(cause) = lines().find(|l| {
+            l.split_once(": ")
+                .is_some_and(|(kind, _)| kind.ends_with("Error") && !kind.contains(' '))
+        })
+    {
+        return cause.to_string();
+    }
+    first
+        .trim_start_matches("Internal torch error:")
+        .trim()
+        .to_string()
 }

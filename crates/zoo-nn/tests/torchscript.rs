@@ -129,7 +129,9 @@ fn conv_linear_chain_round_trips_through_torchscript() {
             vec!["y".into()],
         );
     assert_eq!(model.input_names(), ["data"]);
-    let out = model.run(&[("data".into(), x.shallow_clone())], &[]).unwrap();
+    let out = model
+        .run(&[("data".into(), x.shallow_clone())], &[])
+        .unwrap();
     assert_eq!(out[0].0, "y");
     assert!(max_abs_diff(&out[0].1, &expected) <= 1e-6);
 
@@ -143,7 +145,12 @@ fn conv_linear_chain_round_trips_through_torchscript() {
 #[test]
 fn stateful_peephole_lstm_unrolled_round_trips() {
     let mut vs = frozen_store();
-    let lstm = Stateful::new(l::peephole_lstm(&(vs.root() / "lstm"), 3, 4, Peephole::Full));
+    let lstm = Stateful::new(l::peephole_lstm(
+        &(vs.root() / "lstm"),
+        3,
+        4,
+        Peephole::Full,
+    ));
     vs.freeze();
     let xs = Tensor::randn([5, 2, 3], (Kind::Float, Device::Cpu));
     // Chainer's calling convention: one call per step from a reset state.
@@ -163,7 +170,9 @@ fn stateful_peephole_lstm_unrolled_round_trips() {
     })
     .unwrap();
     let model = TorchScriptModel::load(&path, Device::Cpu).unwrap();
-    let out = model.run(&[("xs".into(), xs.shallow_clone())], &[]).unwrap();
+    let out = model
+        .run(&[("xs".into(), xs.shallow_clone())], &[])
+        .unwrap();
     assert!(max_abs_diff(&out[0].1, &expected) <= 1e-6);
     // Fresh inputs of the traced shape follow the recorded ops, not the examples.
     let other = Tensor::randn([5, 2, 3], (Kind::Float, Device::Cpu));
@@ -244,11 +253,17 @@ fn bad_files_and_inputs_are_errors() {
 
     // Without a signature: torch's own checks, as errors.
     let bare = TorchScriptModel::load(&path, Device::Cpu).unwrap();
-    let two = [("a".into(), x.shallow_clone()), ("b".into(), x.shallow_clone())];
+    let two = [
+        ("a".into(), x.shallow_clone()),
+        ("b".into(), x.shallow_clone()),
+    ];
     let error = bare.run(&two, &[]).unwrap_err();
     assert!(error.to_string().contains("convnet.pt"), "{error}");
     let wrong = Tensor::zeros([2, 5, 6, 6], (Kind::Float, Device::Cpu));
-    assert!(bare.run(&[("a".into(), wrong.shallow_clone())], &[]).is_err());
+    assert!(
+        bare.run(&[("a".into(), wrong.shallow_clone())], &[])
+            .is_err()
+    );
 
     // With one: named before anything runs.
     let model = bare.with_signature(
@@ -256,7 +271,10 @@ fn bad_files_and_inputs_are_errors() {
         vec!["y".into()],
     );
     let error = model.run(&[("data".into(), wrong)], &[]).unwrap_err();
-    assert!(matches!(&error, NnError::Input { name, .. } if name == "data"), "{error}");
+    assert!(
+        matches!(&error, NnError::Input { name, .. } if name == "data"),
+        "{error}"
+    );
     let error = model.run(&two, &[]).unwrap_err();
     assert!(matches!(&error, NnError::Input { .. }), "{error}");
     let error = model.run(&[("data".into(), x)], &["z".into()]).unwrap_err();
@@ -289,4 +307,31 @@ fn tracing_refuses_parameters_that_require_gradients() {
     // Tracing still works after a failed trace.
     ts::export(&path, &[("x".into(), x)], |xs| Ok(vec![xs[0].relu()])).unwrap();
     assert!(path.exists());
+}
+
+#[test]
+fn files_that_name_a_device_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (free, _, _) = conv_net_file(dir.path());
+    assert!(ts::pinned_devices(&free).unwrap().is_empty());
+
+    let pinned = dir.path().join("pinned.pt");
+    let x = Tensor::ones([2, 3], (Kind::Float, Device::Cpu));
+    ts::export(&pinned, &[("x".into(), x.shallow_clone())], |xs| {
+        Ok(vec![xs[0].to_device(Device::Cpu) * 2.0])
+    })
+    .unwrap();
+    assert_eq!(ts::pinned_devices(&pinned).unwrap(), ["cpu"]);
+    let model = TorchScriptModel::load(&pinned, Device::Cpu).unwrap();
+    let out = model.forward(&[x]).unwrap();
+    assert_eq!(out[0].sum(Kind::Float).double_value(&[]), 12.0);
+    if tch::Cuda::is_available() {
+        let error = TorchScriptModel::load(&pinned, Device::Cuda(0)).unwrap_err();
+        assert!(
+            error.to_string().contains("moves tensors to cpu"),
+            "{error}"
+        );
+    } else {
+        eprintln!("skipped the CUDA half: CUDA is not available");
+    }
 }

@@ -5,14 +5,17 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use std::path::PathBuf;
+use zoo_models::Architecture;
 use zoo_models::card::{CardInfo, image_input, output, rgb_preprocess, write_package};
 use zoo_models::data::{shapes, sprites};
 use zoo_models::peephole::Peepholes;
 use zoo_models::train::{self, MINI_MEAN, MINI_SCALE, TrainOptions};
-use zoo_models::Architecture;
 
 #[derive(Debug, Parser)]
-#[command(name = "zoo-train", about = "Train a zoo built-in model on synthetic data")]
+#[command(
+    name = "zoo-train",
+    about = "Train a zoo built-in model on synthetic data"
+)]
 struct Args {
     /// vgg-mini, peephole-lstm, nested-rnn or cell-counter.
     model: String,
@@ -73,7 +76,9 @@ fn run() -> Result<()> {
         command += " --variant";
         match architecture {
             Architecture::NestedRnn => train::train_nested_variant(&options, false)?,
-            Architecture::PeepholeLstm => train::train_peephole_variant(&options, Peepholes::Diagonal)?,
+            Architecture::PeepholeLstm => {
+                train::train_peephole_variant(&options, Peepholes::Diagonal)?
+            }
             _ => bail!("--variant is for nested-rnn and peephole-lstm"),
         }
     } else {
@@ -85,7 +90,13 @@ fn run() -> Result<()> {
     let mut extra = Vec::new();
     for &seed in &args.also_seeds {
         eprintln!("training {} (seed {seed})", args.model);
-        let other = train::train(architecture, &TrainOptions { seed, ..options.clone() })?;
+        let other = train::train(
+            architecture,
+            &TrainOptions {
+                seed,
+                ..options.clone()
+            },
+        )?;
         let line = other
             .metrics
             .iter()
@@ -93,7 +104,10 @@ fn run() -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ");
         eprintln!("seed {seed}: {line}");
-        extra.push(format!("Seed {seed} (same recipe, {:.0} s): {line}.", other.seconds));
+        extra.push(format!(
+            "Seed {seed} (same recipe, {:.0} s): {line}.",
+            other.seconds
+        ));
     }
     if args.compare {
         let (label, other) = match architecture {
@@ -125,7 +139,12 @@ fn run() -> Result<()> {
     Ok(())
 }
 
-fn card_info(architecture: Architecture, command: &str, seed: u64, extra_results: Vec<String>) -> CardInfo {
+fn card_info(
+    architecture: Architecture,
+    command: &str,
+    seed: u64,
+    extra_results: Vec<String>,
+) -> CardInfo {
     let base = |package: &str, description: &str, body: String| CardInfo {
         package: package.into(),
         builtin: architecture.name().into(),
@@ -165,7 +184,7 @@ Input: 32×32 RGB, (pixel − 127.5) / 64. Data: one shape (disc, square, triang
                 "Chainer's StatefulPeepholeLSTM (H=16) + linear readout, trained to reproduce intervals between two input spikes",
                 "Task (Gers et al.): two input spikes arrive D ∈ [5, 25] steps apart (the first in steps 0–9); the net must spike D steps after the second. \
 Architecture: `lstm/upward`, `lstm/lateral`, `lstm/peep_{i,f,o}` (Chainer's names and gate layout), readout `out`. \
-Loss: softmax over the steps after the second spike + 10 × per-step spike BCE. Adam 3e-3, gradient-norm clip 1, batch 64. \
+Loss: softmax over the steps after the second spike + 10 × per-step spike BCE. Adam 3e-3 decayed linearly to 3e-4, gradient-norm clip 1, batch 64, 4000 steps. \
 Output `spikes` is 1 where the logit ≥ 0; the metric takes the argmax after the second spike.".into(),
             )
         },
@@ -195,7 +214,7 @@ Metric: F1 at IoU 0.5 with the class required to match. Adam 1e-3, batch 16, los
                 "FCRN-A-small density-map cell counter (count = density sum / 100) for fluorescence microscopy, trained on synthetic nuclei",
                 "Architecture: conv1–conv4 (3×3, widths 16/32/64/128, ReLU, 2×2 max pools between), up1–up3 (nearest ×2 + 3×3 conv, 64/32/16), `out` 1×1 → density. \
 Input: one channel in [0, 1], height and width multiples of 8. Data: 64×64 images with 5–60 soft elliptical nuclei, saturation, blur σ=1, background gradient, Poisson (×200) + read noise; target: dots blurred with σ=1.5 (reflect) × 100. \
-Count = sum(density) / 100; `zoo run` also reports peaks (5×5 NMS, ≥ 0.3 × max) as coordinates. Adam 1e-3, batch 8, MSE.".into(),
+Count = sum(density) / 100; `zoo run` also reports peaks (5×5 NMS, ≥ 0.3 × max) as coordinates. Adam 1e-3 decayed linearly to 1e-4, batch 8, MSE.".into(),
             )
         },
         _ => base(architecture.name(), "", String::new()),

@@ -24,7 +24,7 @@ fn inside(class: usize, u: f32, v: f32) -> bool {
     match class {
         0 => u * u + v * v <= 1.0,
         1 => au <= 0.8 && av <= 0.8,
-        2 => v <= 0.8 && v >= -0.9 && au <= (v + 0.9) * 0.55,
+        2 => (-0.9..=0.8).contains(&v) && au <= (v + 0.9) * 0.55,
         3 => (au <= 0.28 && av <= 1.0) || (av <= 0.28 && au <= 1.0),
         4 => ((u - v).abs() <= 0.35 || (u + v).abs() <= 0.35) && au <= 0.9 && av <= 0.9,
         5 => {
@@ -47,7 +47,11 @@ pub fn batch(rng: &mut DataRng, n: usize) -> (Tensor, Tensor) {
         let _ = index;
         let class = rng.gen_range(0..CLASSES.len());
         labels.push(class as i64);
-        let background: [f32; 3] = [rng.gen_range(0.0..255.0), rng.gen_range(0.0..255.0), rng.gen_range(0.0..255.0)];
+        let background: [f32; 3] = [
+            rng.gen_range(0.0..255.0),
+            rng.gen_range(0.0..255.0),
+            rng.gen_range(0.0..255.0),
+        ];
         // A foreground far enough from the background to be seen.
         let mut foreground = [0f32; 3];
         loop {
@@ -70,7 +74,11 @@ pub fn batch(rng: &mut DataRng, n: usize) -> (Tensor, Tensor) {
             for x in 0..s {
                 let u = (x as f32 + 0.5 - cx) / half;
                 let v = (y as f32 + 0.5 - cy) / half;
-                let colour = if inside(class, u, v) { &foreground } else { &background };
+                let colour = if inside(class, u, v) {
+                    &foreground
+                } else {
+                    &background
+                };
                 for c in 0..3 {
                     let noise: f32 = rng.gen_range(-20.0..20.0);
                     image[c * s * s + y * s + x] = (colour[c] + noise).clamp(0.0, 255.0);

@@ -27,6 +27,9 @@ pub struct SpriteBatch {
     pub truth: Vec<Vec<Vec<Truth>>>,
 }
 
+/// Class, half-size, start and end centre, visibility per frame.
+type Sprite = (i64, f32, [f32; 2], [f32; 2], Vec<bool>);
+
 fn inside(class: i64, u: f32, v: f32) -> bool {
     match class {
         0 => u.abs() <= 1.0 && v.abs() <= 1.0,
@@ -41,7 +44,7 @@ pub fn batch(rng: &mut DataRng, n: usize) -> SpriteBatch {
     let mut truth = Vec::with_capacity(n);
     for video in 0..n {
         let count = rng.gen_range(0..=MAX_OBJECTS);
-        let objects: Vec<(i64, f32, [f32; 2], [f32; 2], Vec<bool>)> = (0..count)
+        let objects: Vec<Sprite> = (0..count)
             .map(|_| {
                 let class = rng.gen_range(0..CLASSES.len() as i64);
                 let half: f32 = rng.gen_range(4.0..6.0);

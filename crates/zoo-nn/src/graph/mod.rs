@@ -252,3 +252,71 @@ fn check_input(input: &GraphInput, tensor: &Tensor) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use format::{LayerDef, Op};
+
+    fn tiny() -> GraphModel {
+        let graph = Graph {
+            format: GRAPH_FORMAT.into(),
+            version: GRAPH_VERSION,
+            name: "tiny".into(),
+            inputs: vec![GraphInput {
+                name: "x".into(),
+                shape: Some(vec![1, 2]),
+            }],
+            outputs: vec!["y".into()],
+            layers: vec![
+                LayerDef {
+                    name: "scale".into(),
+                    op: Op::Power {
+                        power: 1.0,
+                        scale: 2.0,
+                        shift: 0.0,
+                    },
+                    bottoms: vec!["x".into()],
+                    tops: vec!["y".into()],
+                },
+                LayerDef {
+                    name: "relu".into(),
+                    op: Op::Relu {
+                        negative_slope: 0.0,
+                    },
+                    bottoms: vec!["y".into()],
+                    tops: vec!["y".into()],
+                },
+            ],
+        };
+        GraphModel::from_parts(graph, HashMap::new(), Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn runs_in_place_layers_and_names_bad_requests() {
+        let model = tiny();
+        let x = Tensor::from_slice(&[-1.0f32, 3.0]).reshape([1, 2]);
+        let out = model.run(&[("x".into(), x.shallow_clone())], &[]).unwrap();
+        assert_eq!(
+            Vec::<f32>::try_from(out[0].1.reshape([-1])).unwrap(),
+            vec![0.0, 6.0]
+        );
+        let err = model
+            .run(&[("x".into(), x.shallow_clone())], &["z".into()])
+            .unwrap_err();
+        assert!(err.to_string().contains("no such blob"), "{err}");
+        let err = model.run(&[("w".into(), x)], &[]).unwrap_err();
+        assert!(err.to_string().contains("missing input"), "{err}");
+        let wrong = Tensor::zeros([1, 3], (tch::Kind::Float, Device::Cpu));
+        let err = model.run(&[("x".into(), wrong)], &[]).unwrap_err();
+        assert!(err.to_string().contains("expected shape"), "{err}");
+    }
+
+    #[test]
+    fn missing_parameters_name_the_layer() {
+        let mut graph = tiny().graph().clone();
+        graph.layers[0].op = Op::BatchNorm { eps: 1e-5 };
+        let err = GraphModel::from_parts(graph, HashMap::new(), Device::Cpu).unwrap_err();
+        assert!(err.to_string().contains("scale/mean"), "{err}");
+    }
+}

@@ -1,0 +1,59 @@
+//! `zoo-bench`: times zoo's VGG16 forward pass (1×3×224×224) and the peephole
+//! LSTM (sequence 100, batch 32, 256 → 256) on the CPU for
+//! `cargo xtask bench models`, which runs the Python peers beside it.
+//! Prints one JSON line: median seconds per forward pass.
+
+use anyhow::Result;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor, nn::VarStore};
+use zoo_models::peephole::{PeepholeLstm, Peepholes};
+use zoo_models::vgg::{Vgg, VggConfig};
+use zoo_nn::Mode;
+
+fn median_seconds(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?; // warm-up: allocator, kernels, lazy initialisation
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn main() -> Result<()> {
+    let threads: i32 = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(2);
+    let runs: usize = std::env::args()
+        .nth(2)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(5);
+    tch::set_num_threads(threads);
+    let _guard = tch::no_grad_guard();
+
+    let vs = VarStore::new(Device::Cpu);
+    let vgg = Vgg::new(&vs.root(), VggConfig::vgg16())?;
+    let x = Tensor::randn([1, 3, 224, 224], (Kind::Float, Device::Cpu));
+    let vgg16 = median_seconds(runs, || {
+        let _ = vgg.logits(&x, Mode::Test)?;
+        Ok(())
+    })?;
+
+    let vs = VarStore::new(Device::Cpu);
+    let lstm = PeepholeLstm::new(&vs.root(), 256, 256, Peepholes::Full);
+    let seq = Tensor::randn([32, 100, 256], (Kind::Float, Device::Cpu));
+    let peephole = median_seconds(runs, || {
+        let _ = lstm.forward(&seq);
+        Ok(())
+    })?;
+    println!(
+        "{}",
+        serde_json::json!({"vgg16_forward_s": vgg16, "peephole_lstm_s": peephole, "threads": threads, "runs": runs})
+    );
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! `cargo xtask bench caffe [--runs N] [--no-chainer]`: `zoo import caffe`
+//! (release) of a 553 MB VGG16-shaped V1 caffemodel (synthetic weights,
+//! cached in .cache/zoo-caffe) against the floor of any importer — reading the
+//! file and writing the same number of bytes — and against Chainer 7.8.1's
+//! CaffeFunction loading the same file (one run, minutes; `--no-chainer`
+//! skips it). Prints times, ratios and peak RSS and writes them into the
+//! "caffe" section of BENCHMARKS.md.
+
+use crate::{cmd, python};
+use anyhow::{Context, Result, bail};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+struct Options {
+    runs: usize,
+    chainer: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        runs: 3,
+        chainer: true,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--runs" => {
+                options.runs = it
+                    .next()
+                    .context("--runs needs a value")?
+                    .parse()
+                    .context("--runs")?
+            }
+            "--no-chainer" => options.chainer = false,
+            other => bail!("unknown option {other:?} (expected --runs N, --no-chainer)"),
+        }
+    }
+    Ok(options)
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let options = parse(args)?;
+    if !Path::new("/usr/bin/time").exists() {
+        bail!("/usr/bin/time is needed to measure peak memory (apt-get install time)");
+    }
+    let cache = cmd::root().join(".cache/zoo-caffe");
+    std::fs::create_dir_all(&cache)?;
+    let model = cache.join("vgg16-full.caffemodel");
+    if !model.exists() {
+        cmd::run(
+            cmd::cargo()
+                .args([
+                    "run",
+                    "--release",
+                    "-p",
+                    "zoo-caffe",
+                    "--example",
+                    "vgg_caffemodel",
+                    "--",
+                    "full",
+                ])
+                .arg(&model),
+        )?;
+    }
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli", "--bin", "zoo"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cmd::root().join("target"));
+    let zoo = target.join("release/zoo");
+    let size = std::fs::metadata(&model)?.len();
+    let work = cache.join("bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+
+    // Warm the page cache so that every contender reads from memory.
+    copy_baseline(&model, &work.join("warm.bin"))?;
+    let mut baseline = Vec::new();
+    let mut import = Vec::new();
+    let mut rss = Vec::new();
+    for run in 0..options.runs {
+        let copy = work.join(format!("copy-{run}.bin"));
+        baseline.push(copy_baseline(&model, &copy)?);
+        std::fs::remove_file(&copy)?;
+        let out = work.join(format!("pkg-{run}"));
+        let (secs, kib) = timed_with_rss(
+            Command::new(&zoo)
+                .args(["import", "caffe", "--quiet"])
+                .arg(&model)
+                .arg("-o")
+                .arg(&out),
+        )?;
+        import.push(secs);
+        rss.push(kib);
+        std::fs::remove_dir_all(&out)?;
+        eprintln!(
+            "run {run}: read+write {:.2} s, zoo import {secs:.2} s, peak RSS {:.0} MB",
+            baseline[run],
+            kib as f64 / 1024.0
+        );
+    }
+    // The fixed cost of starting a binary that links libtorch.
+    let (_, startup_kib) = timed_with_rss(Command::new(&zoo).arg("--version"))?;
+    let chainer = if options.chainer {
+        Some(chainer_load(&model)?)
+    } else {
+        None
+    };
+    let report = Report {
+        size,
+        baseline: median(&baseline),
+        import: median(&import),
+        rss_kib: *rss.iter().max().unwrap_or(&0),
+        startup_kib,
+        chainer,
+        runs: options.runs,
+    };
+    let text = report.markdown();
+    print!("{text}");
+    write_section(&cmd::root().join("BENCHMARKS.md"), &text)?;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Reads `from` and writes the same bytes to `to` (8 MiB chunks): the least
+/// work any importer must do.
+fn copy_baseline(from: &Path, to: &Path) -> Result<f64> {
+    let started = Instant::now();
+    let mut input = std::fs::File::open(from)?;
+    let mut output = std::fs::File::create(to)?;
+    let mut buf = vec![0u8; 8 << 20];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        output.write_all(&buf[..n])?;
+    }
+    output.flush()?;
+    drop(output);
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn timed_with_rss(command: &mut Command) -> Result<(f64, u64)> {
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%e %M", "--"])
+        .arg(command.get_program())
+        .args(command.get_args());
+    let started = Instant::now();
+    let out = timed.output().context("running /usr/bin/time")?;
+    let secs = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("{:?} failed: {stderr}", command.get_program());
+    }
+    let kib = stderr
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .context("no RSS from /usr/bin/time")?;
+    Ok((secs, kib))
+}
+
+/// CaffeFunction's load time and the process's peak RSS (KiB).
+fn chainer_load(model: &Path) -> Result<(f64, u64)> {
+    let python = python::chainer_python()?;
+    let script = "import sys, time, resource\n\
+                  from chainer.links.caffe import CaffeFunction\n\
+                  t = time.perf_counter(); CaffeFunction(sys.argv[1]); t = time.perf_counter() - t\n\
+                  print(t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n";
+    eprintln!(
+        "Chainer CaffeFunction: loading {} (takes minutes)",
+        model.display()
+    );
+    let out = cmd::output(Command::new(python).args(["-c", script]).arg(model))?;
+    let mut fields = out.split_whitespace();
+    let secs = fields
+        .next()
+        .and_then(|v| v.parse().ok())
+        .context("chainer time")?;
+    let kib = fields
+        .next()
+        .and_then(|v| v.parse().ok())
+        .context("chainer rss")?;
+    Ok((secs, kib))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+struct Report {
+    size: u64,
+    baseline: f64,
+    import: f64,
+    rss_kib: u64,
+    startup_kib: u64,
+    chainer: Option<(f64, u64)>,
+    runs: usize,
+}
+
+impl Report {
+    fn markdown(&self) -> String {
+        let mb = |bytes: f64| bytes / 1e6;
+        let file = self.size as f64;
+        let rss = self.rss_kib as f64 * 1024.0;
+        let mut text = format!(
+            "## caffe\n\n\
+             `cargo xtask bench caffe`: `zoo import caffe` (release) of a VGG16-shaped V1 \
+             caffemodel ({:.0} MB, official layer names and layouts, synthetic weights) into a \
+             package (graph + safetensors + sha256 provenance), median of {} runs, page cache \
+             warm.\n\n\
+             | | time (s) | ratio | peak RSS (MB) | RSS / file size |\n\
+             |---|---|---|---|---|\n\
+             | read + write the same bytes (floor) | {:.2} | 1.00 | — | — |\n\
+             | `zoo import caffe` | {:.2} | {:.2} | {:.0} | {:.2} |\n\
+             | `zoo --version` (libtorch loaded, no work) | — | — | {:.0} | {:.2} |\n",
+            mb(file),
+            self.runs,
+            self.baseline,
+            self.import,
+            self.import / self.baseline,
+            mb(rss),
+            rss / file,
+            mb(self.startup_kib as f64 * 1024.0),
+            self.startup_kib as f64 * 1024.0 / file,
+        );
+        if let Some((secs, kib)) = self.chainer {
+            let chainer_rss = kib as f64 * 1024.0;
+            text += &format!(
+                "| Chainer 7.8.1 `CaffeFunction` (load only, 1 run) | {secs:.1} | {:.1} | {:.0} | {:.2} |\n\n\
+                 zoo is {:.0}× faster than CaffeFunction and needs {:.1}× less memory.\n",
+                secs / self.baseline,
+                mb(chainer_rss),
+                chainer_rss / file,
+                secs / self.import,
+                chainer_rss / rss,
+            );
+        } else {
+            text += "\n(Chainer skipped with --no-chainer.)\n";
+        }
+        text
+    }
+}
+
+/// Replaces the "## caffe" section of BENCHMARKS.md (up to the next "## ")
+/// or appends it.
+fn write_section(path: &Path, section: &str) -> Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
+    let new = match old.find("## caffe\n") {
+        Some(start) => {
+            let rest = &old[start + 1..];
+            let end = rest.find("\n## ").map_or(old.len(), |i| start + 1 + i + 1);
+            format!("{}{}{}", &old[..start], section, &old[end..])
+        }
+        None => format!("{}\n{}", old.trim_end(), "\n".to_string() + section),
+    };
+    std::fs::write(path, new).with_context(|| path.display().to_string())
+}
