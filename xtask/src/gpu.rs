@@ -24,18 +24,29 @@ echo "== zoo doctor"
 "$here/zoo" doctor || status=1
 echo "== zoo doctor --parity cuda"
 "$here/zoo" doctor --parity cuda || status=1
+echo "== zoo run models/vgg-mini on cuda and on cpu"
+"$here/zoo" run models/vgg-mini models/vgg-mini/examples/*.png --device cuda || status=1
+"$here/zoo" run models/vgg-mini models/vgg-mini/examples/*.png --device cpu || status=1
+echo "== zoo run models/cell-counter on cuda"
+"$here/zoo" run models/cell-counter models/cell-counter/examples/*.png --device cuda || status=1
 echo "gpu-check exit status: $status"
 exit $status
 "#;
 
 pub fn run(_args: &[String]) -> Result<()> {
     crate::setup::run()?;
-    cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli"]))?;
+    // The dev profile: tensor work runs in libtorch either way, and it is the
+    // build that `cargo xtask test` already made. Stripped, it travels light.
+    cmd::run(cmd::cargo().args(["build", "-p", "zoo-cli"]))?;
     let root = cmd::root();
     let dir = root.join(".gpu-check");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::copy(root.join("target/release/zoo"), dir.join("zoo"))
-        .context("copying target/release/zoo")?;
+    cmd::run(
+        std::process::Command::new("strip")
+            .arg("-o")
+            .arg(dir.join("zoo"))
+            .arg(root.join("target/debug/zoo")),
+    )?;
     std::fs::write(dir.join("run.sh"), SCRIPT).context("writing .gpu-check/run.sh")?;
     println!("prepared {}", dir.display());
     println!("on the GPU machine, from the repository root (carry .gpu-check):");

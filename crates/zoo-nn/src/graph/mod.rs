@@ -155,10 +155,16 @@ impl Model for GraphModel {
                 return Err(NnError::input(&input.name, "missing input"));
             };
             check_input(input, tensor)?;
-            blobs.insert(
-                input.name.clone(),
-                tensor.f_to_kind(Kind::Float)?.f_to_device(self.device)?,
-            );
+            // Convert only when needed: TorchScript tracing records every
+            // conversion and would pin an exported graph to this device.
+            let mut value = tensor.shallow_clone();
+            if value.kind() != Kind::Float {
+                value = value.f_to_kind(Kind::Float)?;
+            }
+            if value.device() != self.device {
+                value = value.f_to_device(self.device)?;
+            }
+            blobs.insert(input.name.clone(), value);
         }
         for (name, _) in inputs {
             if !self.graph.inputs.iter().any(|i| &i.name == name) {
