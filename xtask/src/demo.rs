@@ -72,13 +72,23 @@ fn step(title: &str) {
     println!("\n=== {title}");
 }
 
-/// Every folder under models/ with a zoo.toml: the trained model packages.
+/// Every folder under models/ with a zoo.toml and its weights: the trained
+/// model packages. VGG16/19 ship without weights (ImageNet weights can't be
+/// downloaded here; `zoo import caffe` or a Chainer npz provides them).
 fn model_packages(root: &Path) -> Result<Vec<PathBuf>> {
     let mut dirs = Vec::new();
     for entry in std::fs::read_dir(root.join("models"))? {
         let path = entry?.path();
-        if path.join("zoo.toml").is_file() {
+        if !path.join("zoo.toml").is_file() {
+            continue;
+        }
+        if path.join("weights.safetensors").is_file() {
             dirs.push(path);
+        } else {
+            println!(
+                "skipping {}: it ships without weights (see its README)",
+                path.display()
+            );
         }
     }
     dirs.sort();
