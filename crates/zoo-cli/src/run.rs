@@ -233,7 +233,11 @@ fn print_human(result: &Value) {
                         .collect()
                 })
                 .unwrap_or_default();
-            println!("  frame {index}: {}", objects.join(", "));
+            if objects.is_empty() {
+                println!("  frame {index}: (nothing detected)");
+            } else {
+                println!("  frame {index}: {}", objects.join(", "));
+            }
         }
     }
 }
