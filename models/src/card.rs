@@ -131,6 +131,11 @@ pub fn write_package(dir: &Path, info: &CardInfo, report: &TrainReport) -> Resul
     for (name, contents) in &info.extra_files {
         write(&staging.join(name), contents)?;
     }
+    // Hand-made inputs (examples/) are not regenerated: keep them.
+    let examples = dir.join("examples");
+    if examples.is_dir() {
+        copy_dir(&examples, &staging.join("examples"))?;
+    }
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| io_error(dir, e))?;
     }
@@ -161,4 +166,19 @@ fn card(info: &CardInfo, report: &TrainReport, provenance: &str) -> String {
         info.package
     );
     s
+}
+
+/// Copies a folder tree (plain files and folders).
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(|e| io_error(to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| io_error(from, e))? {
+        let path = entry.map_err(|e| io_error(from, e))?.path();
+        let target = to.join(path.file_name().unwrap_or_default());
+        if path.is_dir() {
+            copy_dir(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target).map_err(|e| io_error(&path, e))?;
+        }
+    }
+    Ok(())
 }

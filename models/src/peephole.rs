@@ -1,23 +1,35 @@
-//! The timing model: Chainer's `StatefulPeepholeLSTM` (gates interleaved per
-//! unit, full H×H peephole matrices; or Gers' diagonal peepholes as an
-//! option) followed by a linear readout that emits one spike logit per step.
+//! The timing model: zoo-nn's `peephole_lstm` link (Chainer's
+//! `StatefulPeepholeLSTM`: gates interleaved per unit, full H×H peephole
+//! matrices; or Gers' diagonal peepholes as an option) followed by a linear
+//! readout that emits one spike logit per step.
 //!
-//! Equations (chainer.md): z = upward(x) + lateral(h) (no lateral term on the
-//! first step, c₀ = 0), split per unit into a, i, f, o;
-//! a = tanh(a); i = σ(i + peep_i(c)); f = σ(f + peep_f(c)); c' = a·i + f·c;
-//! o = σ(o + peep_o(c')); h' = o·tanh(c').
+//! The recurrent layer lives in zoo-nn so that there is one implementation;
+//! this module only adds the readout, the input checks and the initialisation
+//! the timing recipe trains from.
 
 use crate::error::{ModelError, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
+use zoo_nn::links::{Linear, Peephole, PeepholeLstm, Recurrent, linear, peephole_lstm};
+use zoo_nn::{Link, Mode};
 
-/// Full matrices (Chainer) or per-unit vectors (Gers et al. 2002).
+/// Full matrices (Chainer) or per-unit vectors (Gers et al. 2002): the
+/// package config's spelling of [`Peephole`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Peepholes {
     #[default]
     Full,
     Diagonal,
+}
+
+impl From<Peepholes> for Peephole {
+    fn from(peepholes: Peepholes) -> Self {
+        match peepholes {
+            Peepholes::Full => Peephole::Full,
+            Peepholes::Diagonal => Peephole::Diagonal,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,149 +50,32 @@ impl Default for PeepholeConfig {
     }
 }
 
-/// The recurrent layer, parameters `lstm/upward/W`, `lstm/upward/b`,
-/// `lstm/lateral/W`, `lstm/peep_{i,f,o}/W`.
-#[derive(Debug)]
-pub struct PeepholeLstm {
-    pub hidden: i64,
-    pub peepholes: Peepholes,
-    upward_w: Tensor,
-    upward_b: Tensor,
-    lateral_w: Tensor,
-    peep_i: Tensor,
-    peep_f: Tensor,
-    peep_o: Tensor,
+/// Runs a peephole LSTM over a batch-major (B, T, I) sequence from the zero
+/// state; returns h for every step, (B, T, H).
+pub fn run_batch_major(lstm: &PeepholeLstm, x: &Tensor) -> Result<Tensor> {
+    let (h, _) = lstm.seq_init(&x.f_transpose(0, 1)?)?;
+    Ok(h.f_transpose(0, 1)?)
 }
 
-impl PeepholeLstm {
-    pub fn new(path: &nn::Path, input_size: i64, hidden: i64, peepholes: Peepholes) -> Self {
-        let bound = 1.0 / (hidden as f64).sqrt();
-        let uniform = nn::Init::Uniform {
-            lo: -bound,
-            up: bound,
-        };
-        let up = path.sub("upward");
-        let upward_w = up.var("W", &[4 * hidden, input_size], uniform);
-        // Forget gates (row 4k+2) start open, the usual trick for long memories.
-        let bias: Vec<f32> = (0..4 * hidden)
-            .map(|r| if r % 4 == 2 { 1.0 } else { 0.0 })
-            .collect();
-        let upward_b = up.var_copy("b", &Tensor::from_slice(&bias));
-        let lateral_w = path.sub("lateral").var("W", &[4 * hidden, hidden], uniform);
-        let peep_shape: Vec<i64> = match peepholes {
-            Peepholes::Full => vec![hidden, hidden],
-            Peepholes::Diagonal => vec![hidden],
-        };
-        let peep = |name: &str| path.sub(name).var("W", &peep_shape, uniform);
-        PeepholeLstm {
-            hidden,
-            peepholes,
-            upward_w,
-            upward_b,
-            lateral_w,
-            peep_i: peep("peep_i"),
-            peep_f: peep("peep_f"),
-            peep_o: peep("peep_o"),
-        }
-    }
-
-    fn peep(&self, weight: &Tensor, c: &Tensor) -> Tensor {
-        match self.peepholes {
-            Peepholes::Full => c.linear::<Tensor>(weight, None),
-            Peepholes::Diagonal => c * weight,
-        }
-    }
-
-    /// Runs over a (B, T, I) sequence from the zero state; returns h for every step, (B, T, H).
-    ///
-    /// The packed weights are re-ordered once per call from Chainer's
-    /// interleaved gate rows (4k+g) into blocks (g·H+k), so that each step's
-    /// gates are contiguous column blocks; the input and forget peepholes
-    /// (both on c_{t−1}) share one matmul.
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        let (batch, steps) = (x.size()[0], x.size()[1]);
-        let h_size = self.hidden;
-        let blocked = |w: &Tensor| {
-            let cols = w.size()[1];
-            w.view([h_size, 4, cols])
-                .transpose(0, 1)
-                .reshape([4 * h_size, cols])
-        };
-        let upward_w = blocked(&self.upward_w);
-        let upward_b = self
-            .upward_b
-            .view([h_size, 4])
-            .transpose(0, 1)
-            .reshape([4 * h_size]);
-        let lateral_w = blocked(&self.lateral_w);
-        let peep_if = match self.peepholes {
-            Peepholes::Full => Some(Tensor::cat(&[&self.peep_i, &self.peep_f], 0)),
-            Peepholes::Diagonal => None,
-        };
-        let up = x.linear(&upward_w, Some(&upward_b)); // (B, T, 4H), blocked
-        let mut c = Tensor::zeros([batch, h_size], (Kind::Float, x.device()));
-        let mut h: Option<Tensor> = None;
-        let mut outputs = Vec::with_capacity(steps as usize);
-        for t in 0..steps {
-            let z = match &h {
-                Some(h) => up.select(1, t) + h.linear::<Tensor>(&lateral_w, None),
-                None => up.select(1, t),
-            };
-            let gates = z.chunk(4, 1);
-            let (peep_i, peep_f) = match &peep_if {
-                Some(w) => {
-                    let both = c.linear::<Tensor>(w, None).chunk(2, 1);
-                    (both[0].shallow_clone(), both[1].shallow_clone())
-                }
-                None => (&c * &self.peep_i, &c * &self.peep_f),
-            };
-            let a = gates[0].tanh();
-            let i = (&gates[1] + peep_i).sigmoid();
-            let f = (&gates[2] + peep_f).sigmoid();
-            c = a * i + f * &c;
-            let o = (&gates[3] + self.peep(&self.peep_o, &c)).sigmoid();
-            let h_new = o * c.tanh();
-            outputs.push(h_new.shallow_clone());
-            h = Some(h_new);
-        }
-        Tensor::stack(&outputs, 1)
-    }
-}
-
-/// Peephole LSTM + linear readout `out/W`, `out/b`: one spike logit per step.
+/// Peephole LSTM `lstm/…` + linear readout `out/W`, `out/b`: one spike logit per step.
 #[derive(Debug)]
 pub struct TimingModel {
     pub config: PeepholeConfig,
     pub lstm: PeepholeLstm,
-    out_w: Tensor,
-    out_b: Tensor,
+    out: Linear,
 }
 
 impl TimingModel {
     pub fn new(path: &nn::Path, config: PeepholeConfig) -> Self {
-        let lstm = PeepholeLstm::new(
+        let lstm = peephole_lstm(
             &path.sub("lstm"),
             config.input_size,
             config.hidden,
-            config.peepholes,
+            config.peepholes.into(),
         );
-        let bound = 1.0 / (config.hidden as f64).sqrt();
-        let out = path.sub("out");
-        let out_w = out.var(
-            "W",
-            &[1, config.hidden],
-            nn::Init::Uniform {
-                lo: -bound,
-                up: bound,
-            },
-        );
-        let out_b = out.var("b", &[1], nn::Init::Const(0.0));
-        TimingModel {
-            config,
-            lstm,
-            out_w,
-            out_b,
-        }
+        let out = linear(&path.sub("out"), config.hidden, 1);
+        open_forget_gates(&lstm);
+        TimingModel { config, lstm, out }
     }
 
     /// Checks a (B, T, I) float sequence with T ≥ 1.
@@ -204,7 +99,25 @@ impl TimingModel {
     /// Spike logits, (B, T).
     pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
         self.check_input(x)?;
-        let h = self.lstm.forward(&x.to_kind(Kind::Float));
-        Ok(h.linear(&self.out_w, Some(&self.out_b)).squeeze_dim(2))
+        let (batch, steps) = (x.size()[0], x.size()[1]);
+        let h = run_batch_major(&self.lstm, &x.to_kind(Kind::Float))?;
+        // Linear flattens from axis 1, so the readout sees one step per row.
+        let rows = h.f_reshape([batch * steps, self.config.hidden])?;
+        Ok(self
+            .out
+            .f_forward(&rows, Mode::Test)?
+            .f_view([batch, steps])?)
+    }
+}
+
+/// Forget-gate biases (rows 4k+2 of `upward/b`) start at 1 so that the cell
+/// keeps the first spike's trace across the interval (Gers et al. 2000);
+/// Chainer's default of 0 halves the memory every step at first.
+fn open_forget_gates(lstm: &PeepholeLstm) {
+    if let Some(bias) = &lstm.upward.bias {
+        let hidden = bias.size()[0] / 4;
+        tch::no_grad(|| {
+            let _ = bias.view([hidden, 4]).select(1, 2).fill_(1.0);
+        });
     }
 }

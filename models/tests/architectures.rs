@@ -7,9 +7,10 @@ use tch::{Device, Kind, Tensor, nn::VarStore};
 use zoo_models::cell_counter::{CellCounter, CellCounterConfig, count_from_density, find_peaks};
 use zoo_models::nested_rnn::{NestedRnn, NestedRnnConfig};
 use zoo_models::params;
-use zoo_models::peephole::{PeepholeLstm, Peepholes};
+use zoo_models::peephole::run_batch_major;
 use zoo_models::vgg::{Vgg, VggConfig};
 use zoo_nn::Mode;
+use zoo_nn::links::{Peephole, peephole_lstm};
 use zoo_nn::synthetic::synthetic_tensor;
 
 fn fixture(name: &str) -> PathBuf {
@@ -163,10 +164,10 @@ fn chainer_prepare_is_reproduced() {
 #[test]
 fn peephole_lstm_matches_chainer() {
     let mut vs = VarStore::new(Device::Cpu);
-    let lstm = PeepholeLstm::new(&(vs.root() / "lstm"), 3, 4, Peepholes::Full);
+    let lstm = peephole_lstm(&(vs.root() / "lstm"), 3, 4, Peephole::Full);
     params::fill_synthetic(&mut vs);
     let x = synthetic_tensor("x", &[2, 5, 3]);
-    let h = tch::no_grad(|| lstm.forward(&x));
+    let h = tch::no_grad(|| run_batch_major(&lstm, &x)).unwrap();
     let golden = Tensor::read_npy(fixture("peephole_h.npy")).unwrap();
     assert_eq!(h.size(), golden.size());
     let error = relative_error(&h, &golden);
@@ -178,7 +179,7 @@ fn peephole_output_gate_sees_the_new_cell_state() {
     // H = 1, I = 1, only the output gate's peephole is non-zero and every
     // pre-activation is zero except a = 1 (so c₁ = tanh(1)·σ(0)).
     let mut vs = VarStore::new(Device::Cpu);
-    let lstm = PeepholeLstm::new(&(vs.root() / "lstm"), 1, 1, Peepholes::Diagonal);
+    let lstm = peephole_lstm(&(vs.root() / "lstm"), 1, 1, Peephole::Diagonal);
     let mut values = BTreeMap::new();
     // rows: a, i, f, o (interleaved per unit).
     values.insert(
@@ -194,16 +195,19 @@ fn peephole_output_gate_sees_the_new_cell_state() {
         Tensor::zeros([4, 1], (Kind::Float, Device::Cpu)),
     );
     values.insert(
-        "lstm/peep_i/W".to_string(),
+        "lstm/peep_i".to_string(),
         Tensor::zeros([1], (Kind::Float, Device::Cpu)),
     );
     values.insert(
-        "lstm/peep_f/W".to_string(),
+        "lstm/peep_f".to_string(),
         Tensor::zeros([1], (Kind::Float, Device::Cpu)),
     );
-    values.insert("lstm/peep_o/W".to_string(), Tensor::from_slice(&[2f32]));
+    values.insert("lstm/peep_o".to_string(), Tensor::from_slice(&[2f32]));
     params::copy_into(&mut vs, &values).unwrap();
-    let h = tch::no_grad(|| lstm.forward(&Tensor::zeros([1, 2, 1], (Kind::Float, Device::Cpu))));
+    let h = tch::no_grad(|| {
+        run_batch_major(&lstm, &Tensor::zeros([1, 2, 1], (Kind::Float, Device::Cpu)))
+    })
+    .unwrap();
     let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
     let c1 = 1f64.tanh() * 0.5;
     let h1 = sig(2.0 * c1) * c1.tanh();

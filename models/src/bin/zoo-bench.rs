@@ -6,9 +6,10 @@
 use anyhow::Result;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor, nn::VarStore};
-use zoo_models::peephole::{PeepholeLstm, Peepholes};
+use zoo_models::peephole::run_batch_major;
 use zoo_models::vgg::{Vgg, VggConfig};
 use zoo_nn::Mode;
+use zoo_nn::links::{Peephole, peephole_lstm};
 
 fn median_seconds(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     f()?; // warm-up: allocator, kernels, lazy initialisation
@@ -45,10 +46,10 @@ fn main() -> Result<()> {
     })?;
 
     let vs = VarStore::new(Device::Cpu);
-    let lstm = PeepholeLstm::new(&vs.root(), 256, 256, Peepholes::Full);
+    let lstm = peephole_lstm(&vs.root(), 256, 256, Peephole::Full);
     let seq = Tensor::randn([32, 100, 256], (Kind::Float, Device::Cpu));
     let peephole = median_seconds(runs, || {
-        let _ = lstm.forward(&seq);
+        let _ = run_batch_major(&lstm, &seq)?;
         Ok(())
     })?;
     println!(

@@ -183,7 +183,8 @@ Input: 32×32 RGB, (pixel − 127.5) / 64. Data: one shape (disc, square, triang
                 "peephole-lstm",
                 "Chainer's StatefulPeepholeLSTM (H=16) + linear readout, trained to reproduce intervals between two input spikes",
                 "Task (Gers et al.): two input spikes arrive D ∈ [5, 25] steps apart (the first in steps 0–9); the net must spike D steps after the second. \
-Architecture: `lstm/upward`, `lstm/lateral`, `lstm/peep_{i,f,o}` (Chainer's names and gate layout), readout `out`. \
+Architecture: zoo-nn's `peephole_lstm` link with full H×H peepholes, parameters `lstm/upward`, `lstm/lateral`, `lstm/peep_{i,f,o}` (Chainer's names and gate layout), readout `out`. \
+Initialisation: Chainer's defaults (LeCun normal weights, zero biases) except forget-gate biases 1. \
 Loss: softmax over the steps after the second spike + 10 × per-step spike BCE. Adam 3e-3 decayed linearly to 3e-4, gradient-norm clip 1, batch 64, 4000 steps. \
 Output `spikes` is 1 where the logit ≥ 0; the metric takes the argmax after the second spike.".into(),
             )
