@@ -7,6 +7,7 @@
 //! transaction.
 
 pub mod cargo;
+mod ownership;
 pub mod sqlite;
 mod sqlite_cargo;
 

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use semver::Version;
 use zoo_format::index::IndexEntry;
 
+use super::ownership::PACKAGES;
 use super::{
     MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord, StoreError,
     StoreResult, TokenRecord, User, VersionRecord,
@@ -169,33 +170,6 @@ fn require_package(conn: &Connection, name_norm: &str) -> StoreResult<i64> {
     package_row(conn, name_norm)?
         .map(|(id, _)| id)
         .ok_or_else(|| StoreError::NotFound(format!("package `{name_norm}` does not exist")))
-}
-
-fn is_owner(conn: &Connection, package_id: i64, user: &User) -> StoreResult<bool> {
-    conn.query_row(
-        "SELECT 1 FROM owners WHERE package_id = ?1 AND user_id = ?2",
-        params![package_id, user.id],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|found| found.is_some())
-    .map_err(backend)
-}
-
-fn require_owner(
-    conn: &Connection,
-    package_id: i64,
-    user: &User,
-    name_norm: &str,
-) -> StoreResult<()> {
-    if is_owner(conn, package_id, user)? {
-        Ok(())
-    } else {
-        Err(StoreError::Forbidden(format!(
-            "`{}` is not an owner of `{name_norm}`",
-            user.login
-        )))
-    }
 }
 
 pub(super) fn find_user(conn: &Connection, login: &str) -> StoreResult<Option<User>> {
@@ -463,7 +437,7 @@ impl MetadataStore for SqliteStore {
                 id
             }
             Some((id, latest)) => {
-                require_owner(&tx, id, publisher, &name_norm)?;
+                PACKAGES.require_owner(&tx, id, publisher, &name_norm)?;
                 if !rights.updates {
                     return Err(StoreError::Forbidden(format!(
                         "publishing a new version of `{name_norm}` needs a token with the `{}` scope",
@@ -536,39 +510,15 @@ impl MetadataStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let id = require_package(&tx, name_norm)?;
-        require_owner(&tx, id, user, name_norm)?;
-        let changed = tx
-            .execute(
-                "UPDATE versions SET yanked = ?3 WHERE package_id = ?1 AND version_key = ?2",
-                params![id, version_key(version), yanked],
-            )
-            .map_err(backend)?;
-        if changed == 0 {
-            return Err(StoreError::NotFound(format!(
-                "`{name_norm}` has no version {version}"
-            )));
-        }
+        PACKAGES.require_owner(&tx, id, user, name_norm)?;
+        PACKAGES.set_yanked(&tx, id, name_norm, version, yanked)?;
         tx.commit().map_err(backend)
     }
 
     fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
         let conn = self.lock()?;
         let id = require_package(&conn, name_norm)?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT u.id, u.login FROM owners o JOIN users u ON u.id = o.user_id \
-                 WHERE o.package_id = ?1 ORDER BY u.login",
-            )
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map([id], |r| {
-                Ok(User {
-                    id: r.get(0)?,
-                    login: r.get(1)?,
-                })
-            })
-            .map_err(backend)?;
-        rows.collect::<Result<_, _>>().map_err(backend)
+        PACKAGES.owners_of(&conn, id)
     }
 
     fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
@@ -577,19 +527,8 @@ impl MetadataStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let id = require_package(&tx, name_norm)?;
-        require_owner(&tx, id, user, name_norm)?;
-        for login in logins {
-            let Some(new_owner) = find_user(&tx, login)? else {
-                return Err(StoreError::Invalid(format!(
-                    "there is no user named `{login}`"
-                )));
-            };
-            tx.execute(
-                "INSERT OR IGNORE INTO owners (package_id, user_id) VALUES (?1, ?2)",
-                params![id, new_owner.id],
-            )
-            .map_err(backend)?;
-        }
+        PACKAGES.require_owner(&tx, id, user, name_norm)?;
+        PACKAGES.add_owners(&tx, id, logins)?;
         tx.commit().map_err(backend)
     }
 
@@ -599,35 +538,8 @@ impl MetadataStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let id = require_package(&tx, name_norm)?;
-        require_owner(&tx, id, user, name_norm)?;
-        for login in logins {
-            let removed = match find_user(&tx, login)? {
-                Some(old) => tx
-                    .execute(
-                        "DELETE FROM owners WHERE package_id = ?1 AND user_id = ?2",
-                        params![id, old.id],
-                    )
-                    .map_err(backend)?,
-                None => 0,
-            };
-            if removed == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "`{login}` is not an owner of `{name_norm}`"
-                )));
-            }
-        }
-        let left: i64 = tx
-            .query_row(
-                "SELECT COUNT(*) FROM owners WHERE package_id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .map_err(backend)?;
-        if left == 0 {
-            return Err(StoreError::Invalid(format!(
-                "`{name_norm}` would have no owner left; add another owner first"
-            )));
-        }
+        PACKAGES.require_owner(&tx, id, user, name_norm)?;
+        PACKAGES.remove_owners(&tx, id, name_norm, logins)?;
         tx.commit().map_err(backend)
     }
 

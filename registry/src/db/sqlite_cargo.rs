@@ -5,7 +5,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use semver::Version;
 
 use super::cargo::{CargoStore, CrateHit, CrateRecord, CrateVersionRecord, NewCrateVersion};
-use super::sqlite::{SqliteStore, backend, find_user, like_escape, now, version_key};
+use super::ownership::CRATES;
+use super::sqlite::{SqliteStore, backend, like_escape, now, version_key};
 use super::{PublishRights, StoreError, StoreResult, User};
 use crate::auth::Scope;
 
@@ -56,24 +57,6 @@ fn require_crate(conn: &Connection, name_norm: &str) -> StoreResult<i64> {
         .ok_or_else(|| StoreError::NotFound(format!("crate `{name_norm}` does not exist")))
 }
 
-fn require_owner(conn: &Connection, crate_id: i64, user: &User, name: &str) -> StoreResult<()> {
-    let owner = conn
-        .query_row(
-            "SELECT 1 FROM cargo_owners WHERE crate_id = ?1 AND user_id = ?2",
-            params![crate_id, user.id],
-            |_| Ok(()),
-        )
-        .optional()
-        .map_err(backend)?;
-    match owner {
-        Some(()) => Ok(()),
-        None => Err(StoreError::Forbidden(format!(
-            "`{}` is not an owner of crate `{name}`",
-            user.login
-        ))),
-    }
-}
-
 /// The publish checks; `Some((id, max_version))` for an existing crate.
 fn check_publish(
     conn: &Connection,
@@ -92,7 +75,7 @@ fn check_publish(
         }
         return Ok(None);
     };
-    require_owner(conn, id, publisher, &known_as)?;
+    CRATES.require_owner(conn, id, publisher, &known_as)?;
     if !rights.updates {
         return Err(StoreError::Forbidden(format!(
             "publishing a new version of `{known_as}` needs a token with the `{}` scope",
@@ -164,24 +147,6 @@ fn crate_of(conn: &Connection, name_norm: &str) -> StoreResult<Option<CrateRecor
     )
     .optional()
     .map_err(backend)
-}
-
-fn owners_of(conn: &Connection, crate_id: i64) -> StoreResult<Vec<User>> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT u.id, u.login FROM cargo_owners o JOIN users u ON u.id = o.user_id \
-             WHERE o.crate_id = ?1 ORDER BY u.login",
-        )
-        .map_err(backend)?;
-    let rows = stmt
-        .query_map([crate_id], |r| {
-            Ok(User {
-                id: r.get(0)?,
-                login: r.get(1)?,
-            })
-        })
-        .map_err(backend)?;
-    rows.collect::<Result<_, _>>().map_err(backend)
 }
 
 impl CargoStore for SqliteStore {
@@ -286,25 +251,15 @@ impl CargoStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let id = require_crate(&tx, name_norm)?;
-        require_owner(&tx, id, user, name_norm)?;
-        let changed = tx
-            .execute(
-                "UPDATE cargo_versions SET yanked = ?3 WHERE crate_id = ?1 AND version_key = ?2",
-                params![id, version_key(vers), yanked],
-            )
-            .map_err(backend)?;
-        if changed == 0 {
-            return Err(StoreError::NotFound(format!(
-                "crate `{name_norm}` has no version {vers}"
-            )));
-        }
+        CRATES.require_owner(&tx, id, user, name_norm)?;
+        CRATES.set_yanked(&tx, id, name_norm, vers, yanked)?;
         tx.commit().map_err(backend)
     }
 
     fn cargo_owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
         let conn = self.lock()?;
         let id = require_crate(&conn, name_norm)?;
-        owners_of(&conn, id)
+        CRATES.owners_of(&conn, id)
     }
 
     fn cargo_add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
@@ -313,19 +268,8 @@ impl CargoStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let id = require_crate(&tx, name_norm)?;
-        require_owner(&tx, id, user, name_norm)?;
-        for login in logins {
-            let Some(new_owner) = find_user(&tx, login)? else {
-                return Err(StoreError::Invalid(format!(
-                    "there is no user named `{login}`"
-                )));
-            };
-            tx.execute(
-                "INSERT OR IGNORE INTO cargo_owners (crate_id, user_id) VALUES (?1, ?2)",
-                params![id, new_owner.id],
-            )
-            .map_err(backend)?;
-        }
+        CRATES.require_owner(&tx, id, user, name_norm)?;
+        CRATES.add_owners(&tx, id, logins)?;
         tx.commit().map_err(backend)
     }
 
@@ -340,28 +284,8 @@ impl CargoStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let id = require_crate(&tx, name_norm)?;
-        require_owner(&tx, id, user, name_norm)?;
-        for login in logins {
-            let removed = match find_user(&tx, login)? {
-                Some(old) => tx
-                    .execute(
-                        "DELETE FROM cargo_owners WHERE crate_id = ?1 AND user_id = ?2",
-                        params![id, old.id],
-                    )
-                    .map_err(backend)?,
-                None => 0,
-            };
-            if removed == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "`{login}` is not an owner of crate `{name_norm}`"
-                )));
-            }
-        }
-        if owners_of(&tx, id)?.is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "crate `{name_norm}` would have no owner left; add another owner first"
-            )));
-        }
+        CRATES.require_owner(&tx, id, user, name_norm)?;
+        CRATES.remove_owners(&tx, id, name_norm, logins)?;
         tx.commit().map_err(backend)
     }
 
