@@ -215,8 +215,8 @@ impl Zoo {
             .collect()
     }
 
-    /// Installed `(name, version)` pairs read from ZOO_HOME/packages (each
-    /// `zoo` start loads libtorch, so cheap checks skip the binary).
+    /// Installed `(name, version)` pairs read straight from ZOO_HOME/packages,
+    /// independent of `zoo list`.
     pub fn installed(&self) -> Vec<(String, String)> {
         let mut found = Vec::new();
         let root = self.home.path().join("packages");

@@ -64,7 +64,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 .arg(&model),
         )?;
     }
-    cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli", "--bin", "zoo"]))?;
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli", "-p", "zoo-torch-cli"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| cmd::root().join("target"));

@@ -1,5 +1,5 @@
-//! `cargo xtask gpu-check`: builds `zoo` here and lays out `.gpu-check/` with
-//! the binary and one script. A GPU machine (torch 2.11.0, no cargo) runs that
+//! `cargo xtask gpu-check`: builds `zoo` and `zoo-torch` here and lays out
+//! `.gpu-check/` with the binaries and one script. A GPU machine (torch 2.11.0, no cargo) runs that
 //! script against its own torch libraries; the rpath from here does not exist
 //! there, so the script sets LD_LIBRARY_PATH to that machine's torch/lib.
 
@@ -17,8 +17,8 @@ fi
 echo "torch lib: $torch_lib"
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | head -3
-echo "== ldd zoo (torch libraries)"
-ldd "$here/zoo" | grep -E 'libtorch|libc10' 
+echo "== ldd zoo-torch (torch libraries; zoo itself links none)"
+ldd "$here/zoo-torch" | grep -E 'libtorch|libc10'
 status=0
 echo "== zoo doctor"
 "$here/zoo" doctor || status=1
@@ -37,16 +37,19 @@ pub fn run(_args: &[String]) -> Result<()> {
     crate::setup::run()?;
     // The dev profile: tensor work runs in libtorch either way, and it is the
     // build that `cargo xtask test` already made. Stripped, it travels light.
-    cmd::run(cmd::cargo().args(["build", "-p", "zoo-cli"]))?;
+    cmd::run(cmd::cargo().args(["build", "-p", "zoo-cli", "-p", "zoo-torch-cli"]))?;
     let root = cmd::root();
     let dir = root.join(".gpu-check");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    cmd::run(
-        std::process::Command::new("strip")
-            .arg("-o")
-            .arg(dir.join("zoo"))
-            .arg(root.join("target/debug/zoo")),
-    )?;
+    // `zoo` starts `zoo-torch` from its own directory for the torch commands.
+    for binary in ["zoo", "zoo-torch"] {
+        cmd::run(
+            std::process::Command::new("strip")
+                .arg("-o")
+                .arg(dir.join(binary))
+                .arg(root.join("target/debug").join(binary)),
+        )?;
+    }
     std::fs::write(dir.join("run.sh"), SCRIPT).context("writing .gpu-check/run.sh")?;
     println!("prepared {}", dir.display());
     println!("on the GPU machine, from the repository root (carry .gpu-check):");

@@ -1,12 +1,8 @@
 //! `zoo`: the command-line client. Each command group lives in its own module;
 //! this file only parses arguments and dispatches.
 
-mod doctor;
-mod export;
-mod import;
 mod packages;
-mod run;
-mod settings;
+mod torch;
 
 use clap::{Parser, Subcommand};
 
@@ -30,36 +26,44 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Show libtorch, CUDA and where zoo keeps its data.
-    Doctor(doctor::DoctorArgs),
+    #[command(disable_help_flag = true)]
+    Doctor(torch::ForwardedArgs),
     /// Export a model package to another framework's format (TorchScript).
-    #[command(subcommand)]
-    Export(export::ExportCommand),
+    #[command(disable_help_flag = true)]
+    Export(torch::ForwardedArgs),
     /// Convert a model from another framework into a zoo package.
-    #[command(subcommand)]
-    Import(import::ImportCommand),
+    #[command(disable_help_flag = true)]
+    Import(torch::ForwardedArgs),
     #[command(flatten)]
     Packages(packages::PackageCommand),
     /// Run a model package on images, sequences, videos or .npy tensors.
-    Run(run::RunArgs),
+    #[command(disable_help_flag = true)]
+    Run(torch::ForwardedArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
+    let forward = |name: &str, args| torch::forward(name, args, cli.quiet, cli.verbose);
     let result = match cli.command {
-        Command::Doctor(args) => doctor::run(args),
-        Command::Run(args) => run::run(args),
-        Command::Import(command) => import::run(command, cli.quiet),
-        Command::Export(command) => export::run(command, cli.quiet),
+        Command::Doctor(args) => forward("doctor", args),
+        Command::Run(args) => forward("run", args),
+        Command::Import(args) => forward("import", args),
+        Command::Export(args) => forward("export", args),
         Command::Packages(command) => packages::run(
             command,
             packages::Output {
                 quiet: cli.quiet,
                 verbose: cli.verbose,
             },
-        ),
+        )
+        .map(|()| 0),
     };
-    if let Err(error) = result {
-        eprintln!("error: {error:#}");
-        std::process::exit(1);
+    match result {
+        Ok(0) => {}
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::exit(1);
+        }
     }
 }

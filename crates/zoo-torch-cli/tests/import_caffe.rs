@@ -9,7 +9,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn zoo() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_zoo"))
+    Command::new(env!("CARGO_BIN_EXE_zoo-torch"))
 }
 
 #[test]

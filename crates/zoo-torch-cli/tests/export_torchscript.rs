@@ -8,7 +8,7 @@ use zoo_models::{Architecture, BuiltinModel};
 use zoo_nn::Model;
 
 fn zoo() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_zoo"))
+    Command::new(env!("CARGO_BIN_EXE_zoo-torch"))
 }
 
 /// A vgg-mini package with random weights and a labels file.

@@ -22,6 +22,8 @@ const PARITY_TOLERANCE: f64 = 1e-4;
 #[derive(Debug, Serialize)]
 struct Report {
     zoo_version: &'static str,
+    /// This binary: `zoo` starts it for the libtorch commands.
+    engine: Option<PathBuf>,
     libtorch_version: Option<String>,
     libtorch_path: Option<PathBuf>,
     cuda_available: bool,
@@ -44,6 +46,7 @@ pub fn run(args: DoctorArgs) -> Result<()> {
     };
     let report = Report {
         zoo_version: env!("CARGO_PKG_VERSION"),
+        engine: std::env::current_exe().ok(),
         libtorch_version,
         libtorch_path,
         cuda_available,
@@ -95,6 +98,9 @@ fn parity(device_name: &str) -> Result<()> {
 fn print_report(report: &Report) {
     let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
     println!("zoo          {}", report.zoo_version);
+    if let Some(engine) = &report.engine {
+        println!("engine       {}", engine.display());
+    }
     println!("libtorch     {}", or_unknown(&report.libtorch_version));
     if let Some(path) = &report.libtorch_path {
         println!("  loaded from {}", path.display());

@@ -1,0 +1,81 @@
+//! The libtorch commands (`doctor`, `run`, `export`, `import`) live in the
+//! `zoo-torch` binary next to `zoo`. Keeping libtorch out of `zoo` keeps the
+//! package commands light: linking libtorch_cuda alone costs ~350 MB of
+//! resident memory and a noticeable start-up before `main` runs. `zoo`
+//! forwards these commands with their arguments untouched, so their help,
+//! errors and exit codes are `zoo-torch`'s own.
+
+use anyhow::{Context, Result, bail};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The arguments of a forwarded command, passed on verbatim (help included).
+#[derive(Debug, clap::Args)]
+pub struct ForwardedArgs {
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 0..,
+        value_name = "ARGS"
+    )]
+    args: Vec<OsString>,
+}
+
+/// The exit status the dynamic loader uses when a library is missing.
+const LOADER_FAILED: i32 = 127;
+
+/// `ZOO_TORCH`, or `zoo-torch` in the directory of the running `zoo`.
+fn engine_path() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("ZOO_TORCH").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().context("locating the running zoo binary")?;
+    Ok(exe.with_file_name(format!("zoo-torch{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Runs `zoo-torch [global flags] COMMAND ARGS…` and returns its exit code.
+pub fn forward(command: &str, args: ForwardedArgs, quiet: bool, verbose: bool) -> Result<i32> {
+    let engine = engine_path()?;
+    if !engine.is_file() {
+        bail!(
+            "`zoo {command}` needs libtorch and runs in zoo-torch, which was not found at {} \
+             (install it next to zoo, e.g. `cargo build --bins`, or set ZOO_TORCH)",
+            engine.display()
+        );
+    }
+    let mut child = Command::new(&engine);
+    if quiet {
+        child.arg("--quiet");
+    }
+    if verbose {
+        child.arg("--verbose");
+    }
+    let status = child
+        .arg(command)
+        .args(&args.args)
+        .status()
+        .with_context(|| format!("starting {}", engine.display()))?;
+    match status.code() {
+        Some(LOADER_FAILED) => bail!(
+            "`zoo {command}` could not start {}: libtorch could not be loaded (the loader's \
+             message is above). Reinstall libtorch (`cargo xtask setup` in a zoo checkout) \
+             and rebuild zoo",
+            engine.display()
+        ),
+        Some(code) => Ok(code),
+        None => Ok(signal_exit_code(&status)),
+    }
+}
+
+/// A child killed by a signal: the shell's convention, 128 + signal.
+#[cfg(unix)]
+fn signal_exit_code(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    128 + status.signal().unwrap_or(0)
+}
+
+#[cfg(not(unix))]
+fn signal_exit_code(_status: &std::process::ExitStatus) -> i32 {
+    1
+}

@@ -1,0 +1,62 @@
+//! `zoo-torch`: the commands of `zoo` that need libtorch (doctor, run,
+//! export, import). `zoo` itself does not link libtorch, so that package
+//! commands start fast and small (libtorch_cuda alone maps ~350 MB at
+//! start-up); it starts this binary, which sits next to it, for these
+//! commands. This binary links libtorch_cuda for real (see zoo-torch-build).
+
+mod doctor;
+mod export;
+mod import;
+mod run;
+mod settings;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zoo",
+    bin_name = "zoo",
+    version,
+    about = "A model zoo and package registry for neural networks (libtorch commands)"
+)]
+struct Cli {
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Print more about what zoo does.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show libtorch, CUDA and where zoo keeps its data.
+    Doctor(doctor::DoctorArgs),
+    /// Export a model package to another framework's format (TorchScript).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
+    /// Convert a model from another framework into a zoo package.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Run a model package on images, sequences, videos or .npy tensors.
+    Run(run::RunArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let (true, Ok(exe)) = (cli.verbose, std::env::current_exe()) {
+        eprintln!("zoo: libtorch commands run by {}", exe.display());
+    }
+    let result = match cli.command {
+        Command::Doctor(args) => doctor::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Import(command) => import::run(command, cli.quiet),
+        Command::Export(command) => export::run(command, cli.quiet),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
