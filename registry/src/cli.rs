@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// downloads, API) needs a token (`auth-required` in its config.json).
     #[arg(long)]
     pub cargo_auth_required: bool,
+    /// Serve index documents from memory for at most SECONDS after rendering
+    /// them (default: until this process changes the package). Set it when
+    /// several registry processes share one database; 0 turns the cache off.
+    #[arg(long, value_name = "SECONDS")]
+    pub index_cache_ttl: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -180,8 +185,16 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_package_size: args.max_package_size,
         cargo_auth_required: args.cargo_auth_required,
     };
+    let ttl = match args.index_cache_ttl {
+        Some(seconds) => Some(
+            std::time::Duration::try_from_secs_f64(seconds)
+                .map_err(|e| anyhow::anyhow!("--index-cache-ttl {seconds}: {e}"))?,
+        ),
+        None => None,
+    };
     let state = zoo_registry::open_state(config)
-        .with_context(|| format!("opening the registry data in {}", args.data.data.display()))?;
+        .with_context(|| format!("opening the registry data in {}", args.data.data.display()))?
+        .with_index_cache_ttl(ttl);
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{addr}")?;
     stdout.flush()?;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod health;
 pub mod index;
+pub mod index_cache;
 pub mod metrics;
 pub mod ops;
 pub mod server;
@@ -46,6 +47,9 @@ pub fn open_store(config: &Config) -> Result<Arc<db::sqlite::SqliteStore>, OpenE
         &config.database_path(),
     )?))
 }
+
+/// Index documents kept in memory at most (each is one JSON line per version).
+pub const INDEX_CACHE_CAPACITY: usize = 16_384;
 
 /// Everything the HTTP layer needs. Also rewrites every index file and
 /// `index/config.json` from the database, so the static mirror is complete
@@ -90,6 +94,7 @@ pub fn open_state(config: Config) -> Result<AppState, OpenError> {
         cargo_index,
         config: Arc::new(config),
         index_lock: Default::default(),
+        index_cache: Arc::new(index_cache::IndexCache::new(None, INDEX_CACHE_CAPACITY)),
         metrics: Default::default(),
     })
 }

@@ -42,13 +42,20 @@ impl Histogram {
     }
 }
 
+/// What one route has seen. Looked up by `&str` and updated in place, so a
+/// request costs one lock and no allocation once its route has been seen.
+#[derive(Debug, Default)]
+struct RouteStats {
+    /// `(method, status class)` → count; a handful of rows per route.
+    requests: Vec<(Method, &'static str, u64)>,
+    latency: Histogram,
+}
+
 /// Counters shared by every request.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// `(method, route, status class)` → count.
-    requests: Mutex<BTreeMap<(String, String, &'static str), u64>>,
-    /// route → latency histogram.
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// route pattern → its counters.
+    routes: Mutex<BTreeMap<String, RouteStats>>,
     blob_bytes_served: AtomicU64,
     zoo_publishes: AtomicU64,
     cargo_publishes: AtomicU64,
@@ -85,15 +92,22 @@ impl Metrics {
         seconds: f64,
         body_len: Option<u64>,
     ) {
-        let key = (method.to_string(), route.to_string(), status_class(status));
-        if let Ok(mut requests) = self.requests.lock() {
-            *requests.entry(key).or_default() += 1;
-        }
-        if let Ok(mut latency) = self.latency.lock() {
-            latency
-                .entry(route.to_string())
-                .or_default()
-                .observe(seconds);
+        let class = status_class(status);
+        if let Ok(mut routes) = self.routes.lock() {
+            if !routes.contains_key(route) {
+                routes.insert(route.to_string(), RouteStats::default());
+            }
+            if let Some(stats) = routes.get_mut(route) {
+                match stats
+                    .requests
+                    .iter_mut()
+                    .find(|(m, c, _)| m == method && *c == class)
+                {
+                    Some((_, _, count)) => *count += 1,
+                    None => stats.requests.push((method.clone(), class, 1)),
+                }
+                stats.latency.observe(seconds);
+            }
         }
         let ok = status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT;
         match (method, route) {
@@ -127,36 +141,42 @@ impl Metrics {
             "# HELP zoo_http_requests_total HTTP requests by method, route and status class.\n",
         );
         out.push_str("# TYPE zoo_http_requests_total counter\n");
-        if let Ok(requests) = self.requests.lock() {
-            for ((method, route, class), count) in requests.iter() {
+        let routes = match self.routes.lock() {
+            Ok(routes) => routes,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for (route, stats) in routes.iter() {
+            let mut rows: Vec<_> = stats.requests.iter().collect();
+            rows.sort_by(|a, b| (a.0.as_str(), a.1).cmp(&(b.0.as_str(), b.1)));
+            for (method, class, count) in rows {
                 let _ = writeln!(
                     out,
                     "zoo_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{class}\"}} {count}",
-                    label(method),
+                    label(method.as_str()),
                     label(route)
                 );
             }
         }
         out.push_str("# HELP zoo_http_request_duration_seconds Time to produce the response head, by route.\n");
         out.push_str("# TYPE zoo_http_request_duration_seconds histogram\n");
-        if let Ok(latency) = self.latency.lock() {
-            for (route, h) in latency.iter() {
-                let route = label(route);
-                for (bound, count) in BUCKETS.iter().zip(h.buckets) {
-                    let _ = writeln!(
-                        out,
-                        "zoo_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-                    );
-                }
+        for (route, stats) in routes.iter() {
+            let h = &stats.latency;
+            let route = label(route);
+            for (bound, count) in BUCKETS.iter().zip(h.buckets) {
                 let _ = writeln!(
                     out,
-                    "zoo_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
-                     zoo_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
-                     zoo_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                    h.count, h.sum, h.count
+                    "zoo_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
                 );
             }
+            let _ = writeln!(
+                out,
+                "zoo_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+                 zoo_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 zoo_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count, h.sum, h.count
+            );
         }
+        drop(routes);
         let counter = |out: &mut String, name: &str, help: &str, rows: &[(&str, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (labels, value) in rows {
@@ -212,11 +232,7 @@ fn resident_bytes() -> Option<u64> {
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let body_len = response
         .headers()
@@ -225,7 +241,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|v| v.parse().ok());
     state.metrics.record(
         &method,
-        &route,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         response.status(),
         started.elapsed().as_secs_f64(),
         body_len,

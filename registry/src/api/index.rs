@@ -3,9 +3,11 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 
 use super::{ApiError, AppState};
 use crate::index::{config_json, etag, if_none_match, render};
+use crate::index_cache::CachedDocument;
 
 pub async fn config(State(state): State<AppState>) -> Response {
     (
@@ -29,32 +31,56 @@ pub async fn document(
     {
         return Err(not_found());
     }
-    let name = name.to_string();
-    let versions = state.db(move |s| s.versions(&name)).await?;
-    if versions.is_empty() {
-        return Err(not_found());
-    }
-    let document = render(&versions);
-    let tag = etag(document.as_bytes());
-    let tag_value = HeaderValue::from_str(&tag).map_err(|e| ApiError::internal(e.to_string()))?;
+    let document = match state.index_cache.get(name) {
+        Some(document) => document,
+        None => match load(&state, name).await? {
+            Some(document) => document,
+            None => return Err(not_found()),
+        },
+    };
     let cache = (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     let matched = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| if_none_match(v, &tag));
+        .and_then(|v| Some(if_none_match(v, document.etag.to_str().ok()?)))
+        .unwrap_or(false);
     if matched {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag_value), cache]).into_response());
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, document.etag.clone()), cache],
+        )
+            .into_response());
     }
     Ok((
         [
-            (header::ETAG, tag_value),
+            (header::ETAG, document.etag.clone()),
             cache,
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             ),
         ],
-        document,
+        document.body.clone(),
     )
         .into_response())
+}
+
+/// Renders the document of `name` from the database and caches it; `None`
+/// when the package has no versions.
+async fn load(state: &AppState, name: &str) -> Result<Option<Arc<CachedDocument>>, ApiError> {
+    let ticket = state.index_cache.ticket();
+    let owned = name.to_string();
+    let versions = state.db(move |s| s.versions(&owned)).await?;
+    if versions.is_empty() {
+        return Ok(None);
+    }
+    let body = render(&versions);
+    let tag = HeaderValue::from_str(&etag(body.as_bytes()))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Some(state.index_cache.insert(
+        ticket,
+        name,
+        body.into(),
+        tag,
+    )))
 }

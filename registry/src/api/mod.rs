@@ -34,11 +34,24 @@ pub struct AppState {
     /// Serializes index-file rewrites: each renders the database state after
     /// taking the lock, so a slower writer can never put back an older document.
     pub index_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Rendered index documents (see `index_cache` for freshness).
+    pub index_cache: Arc<crate::index_cache::IndexCache>,
     /// Request counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
+    /// Replaces the index cache: `ttl: None` keeps documents until this
+    /// process changes the package (right when it alone writes the database);
+    /// replicas sharing a database set how stale another's change may be seen.
+    pub fn with_index_cache_ttl(mut self, ttl: Option<std::time::Duration>) -> AppState {
+        self.index_cache = Arc::new(crate::index_cache::IndexCache::new(
+            ttl,
+            crate::INDEX_CACHE_CAPACITY,
+        ));
+        self
+    }
+
     /// Runs a blocking metadata call off the async workers.
     pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where
@@ -57,6 +70,7 @@ impl AppState {
     /// from it and every file is rewritten at start-up), so a failure here is
     /// logged rather than turned into an error for a change already committed.
     pub async fn refresh_index_file(&self, name_norm: &str) {
+        self.index_cache.invalidate(name_norm);
         if let Err(e) = self.try_refresh_index_file(name_norm).await {
             tracing::error!(package = %name_norm, "index file not updated: {}", e.detail);
         }
