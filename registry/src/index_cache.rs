@@ -86,15 +86,16 @@ impl IndexCache {
             etag,
             rendered_at: Instant::now(),
         });
-        if self.enabled() {
-            if let Ok(mut entries) = self.entries.write() {
-                // Checked under the write lock, which `invalidate` also takes.
-                if self.generation.load(Ordering::Acquire) == ticket.0 {
-                    if entries.len() >= self.capacity && !entries.contains_key(name) {
-                        entries.clear();
-                    }
-                    entries.insert(name.to_string(), document.clone());
+        if !self.enabled() {
+            return document;
+        }
+        if let Ok(mut entries) = self.entries.write() {
+            // Checked under the write lock, which `invalidate` also takes.
+            if self.generation.load(Ordering::Acquire) == ticket.0 {
+                if entries.len() >= self.capacity && !entries.contains_key(name) {
+                    entries.clear();
                 }
+                entries.insert(name.to_string(), document.clone());
             }
         }
         document
