@@ -84,7 +84,7 @@ pub fn run(args: &[String]) -> Result<()> {
         baseline.push(copy_baseline(&model, &copy)?);
         std::fs::remove_file(&copy)?;
         let out = work.join(format!("pkg-{run}"));
-        let (secs, kib) = timed_with_rss(
+        let (secs, kib) = cmd::timed_with_rss(
             Command::new(&zoo)
                 .args(["import", "caffe", "--quiet"])
                 .arg(&model)
@@ -101,7 +101,7 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     // The fixed cost of starting a binary that links libtorch.
-    let (_, startup_kib) = timed_with_rss(Command::new(&zoo).arg("--version"))?;
+    let (_, startup_kib) = cmd::timed_with_rss(Command::new(&zoo).arg("--version"))?;
     let chainer = if options.chainer {
         Some(chainer_load(&model)?)
     } else {
@@ -140,28 +140,6 @@ fn copy_baseline(from: &Path, to: &Path) -> Result<f64> {
     output.flush()?;
     drop(output);
     Ok(started.elapsed().as_secs_f64())
-}
-
-fn timed_with_rss(command: &mut Command) -> Result<(f64, u64)> {
-    let mut timed = Command::new("/usr/bin/time");
-    timed
-        .args(["-f", "%e %M", "--"])
-        .arg(command.get_program())
-        .args(command.get_args());
-    let started = Instant::now();
-    let out = timed.output().context("running /usr/bin/time")?;
-    let secs = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        bail!("{:?} failed: {stderr}", command.get_program());
-    }
-    let kib = stderr
-        .lines()
-        .last()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .context("no RSS from /usr/bin/time")?;
-    Ok((secs, kib))
 }
 
 /// CaffeFunction's load time and the process's peak RSS (KiB).

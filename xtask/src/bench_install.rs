@@ -64,7 +64,7 @@ pub fn run(args: &[String]) -> Result<()> {
         std::fs::remove_dir_all(&registry.zoo_home).ok();
         let mut install = registry.zoo();
         install.args(["--quiet", "install", PACKAGE]);
-        let (secs, rss_kib) = timed_with_rss(&mut install)?;
+        let (secs, rss_kib) = cmd::timed_with_rss(&mut install)?;
         zoo_secs.push(secs);
         zoo_rss.push(rss_kib);
         // curl + openssl: the same bytes to a file, then hashed.
@@ -87,7 +87,7 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     // What the binary costs before doing anything: libtorch is linked in.
-    let (list_secs, list_rss) = timed_with_rss(registry.zoo().args(["--quiet", "list"]))?;
+    let (list_secs, list_rss) = cmd::timed_with_rss(registry.zoo().args(["--quiet", "list"]))?;
 
     let index_path = format!("/index/{}", index_path(PACKAGE));
     let zoo_rps = wrk(&format!("{}{index_path}", registry.url))?;
@@ -194,33 +194,6 @@ fn openssl_sha256(path: &Path) -> Result<String> {
         .next()
         .map(str::to_owned)
         .context("openssl printed no hash")
-}
-
-/// Wall time and peak RSS (KiB) via GNU time.
-fn timed_with_rss(command: &mut Command) -> Result<(f64, u64)> {
-    let mut timed = Command::new("/usr/bin/time");
-    timed.args(["-f", "%e %M", "--"]).arg(command.get_program());
-    timed.args(command.get_args());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => timed.env(key, value),
-            None => timed.env_remove(key),
-        };
-    }
-    let started = Instant::now();
-    let out = timed.output().context("running /usr/bin/time")?;
-    let secs = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        bail!("{:?} failed: {stderr}", command.get_program());
-    }
-    let rss = stderr
-        .lines()
-        .last()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .context("no RSS from /usr/bin/time")?;
-    Ok((secs, rss))
 }
 
 /// Requests per second that wrk reaches on `url`.

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 /// The workspace root (the parent of xtask/).
 pub fn root() -> PathBuf {
@@ -54,4 +55,31 @@ fn describe(cmd: &Command) -> String {
         text.push_str(&arg.to_string_lossy());
     }
     text
+}
+
+/// Wall time and peak RSS (KiB) via GNU time.
+pub fn timed_with_rss(command: &mut Command) -> Result<(f64, u64)> {
+    let mut timed = Command::new("/usr/bin/time");
+    timed.args(["-f", "%e %M", "--"]).arg(command.get_program());
+    timed.args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => timed.env(key, value),
+            None => timed.env_remove(key),
+        };
+    }
+    let started = Instant::now();
+    let out = timed.output().context("running /usr/bin/time")?;
+    let secs = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("{:?} failed: {stderr}", command.get_program());
+    }
+    let rss = stderr
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .context("no RSS from /usr/bin/time")?;
+    Ok((secs, rss))
 }

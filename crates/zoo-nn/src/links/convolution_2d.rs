@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::link::{Link, Mode};
-use crate::links::lecun_normal;
+use crate::links::kernel_and_bias;
 use tch::Tensor;
 
 /// Chainer's keyword arguments; `[h, w]` pairs.
@@ -44,12 +44,8 @@ pub fn convolution_2d(
     config: Convolution2DConfig,
 ) -> Convolution2D {
     let groups = config.groups.max(1);
-    let weight = lecun_normal(
-        path,
-        "W",
-        &[out_channels, in_channels / groups, ksize[0], ksize[1]],
-    );
-    let bias = (!config.nobias).then(|| path.zeros("b", &[out_channels]));
+    let shape = [out_channels, in_channels / groups, ksize[0], ksize[1]];
+    let (weight, bias) = kernel_and_bias(path, &shape, out_channels, config.nobias);
     Convolution2D {
         weight,
         bias,

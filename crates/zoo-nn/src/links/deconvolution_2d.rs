@@ -3,7 +3,7 @@
 
 use crate::error::{NnError, Result};
 use crate::link::{Link, Mode};
-use crate::links::lecun_normal;
+use crate::links::kernel_and_bias;
 use tch::Tensor;
 
 /// Chainer's keyword arguments; `outsize` picks one of the output sizes that
@@ -48,12 +48,8 @@ pub fn deconvolution_2d(
     let groups = config.groups.max(1);
     // Chainer's fan-in for a deconvolution weight is out/groups * kh * kw,
     // which is what lecun_normal computes from this layout.
-    let weight = lecun_normal(
-        path,
-        "W",
-        &[in_channels, out_channels / groups, ksize[0], ksize[1]],
-    );
-    let bias = (!config.nobias).then(|| path.zeros("b", &[out_channels]));
+    let shape = [in_channels, out_channels / groups, ksize[0], ksize[1]];
+    let (weight, bias) = kernel_and_bias(path, &shape, out_channels, config.nobias);
     Deconvolution2D {
         weight,
         bias,

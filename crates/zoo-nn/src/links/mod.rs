@@ -38,3 +38,17 @@ pub(crate) fn lecun_normal(path: &tch::nn::Path, name: &str, shape: &[i64]) -> T
     let fan_in: i64 = shape.iter().skip(1).product::<i64>().max(1);
     path.randn(name, shape, 0.0, (1.0 / fan_in as f64).sqrt())
 }
+
+/// The parameters of a convolution-like link: `W` of `weight_shape` with
+/// Chainer's default initialiser and, unless `nobias`, `b` of zeros with one
+/// entry per output channel.
+pub(crate) fn kernel_and_bias(
+    path: &tch::nn::Path,
+    weight_shape: &[i64],
+    out_channels: i64,
+    nobias: bool,
+) -> (Tensor, Option<Tensor>) {
+    let weight = lecun_normal(path, "W", weight_shape);
+    let bias = (!nobias).then(|| path.zeros("b", &[out_channels]));
+    (weight, bias)
+}
