@@ -62,9 +62,7 @@ impl PublicKey {
         let bytes = B64
             .decode(signature.trim())
             .map_err(|_| SignatureError::BadSignature)?;
-        let bytes: [u8; 64] = bytes
-            .try_into()
-            .map_err(|_| SignatureError::BadSignature)?;
+        let bytes: [u8; 64] = bytes.try_into().map_err(|_| SignatureError::BadSignature)?;
         let signature = ed25519_dalek::Signature::from_bytes(&bytes);
         self.0
             .verify_strict(message, &signature)
@@ -131,10 +129,9 @@ impl SecretKey {
 
     /// Reads what [`SecretKey::to_file_text`] wrote.
     pub fn from_file_text(text: &str) -> Result<SecretKey, SignatureError> {
-        let rest = text
-            .trim()
-            .strip_prefix(SECRET_HEADER)
-            .ok_or_else(|| SignatureError::BadSecret(format!("it does not start with `{SECRET_HEADER}`")))?;
+        let rest = text.trim().strip_prefix(SECRET_HEADER).ok_or_else(|| {
+            SignatureError::BadSecret(format!("it does not start with `{SECRET_HEADER}`"))
+        })?;
         let encoded = rest.trim().strip_prefix(KEY_PREFIX).ok_or_else(|| {
             SignatureError::BadSecret(format!("the key does not start with `{KEY_PREFIX}`"))
         })?;

@@ -1,4 +1,5 @@
-//! `GET /index/config.json` and `GET /index/{prefix}/{name}`.
+//! `GET /index/config.json` and `GET /index/{prefix}/{name}` (signed by the
+//! registry: `crate::signing`).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -10,7 +11,7 @@ use crate::index::{config_json, etag, if_none_match, render};
 pub async fn config(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        config_json(&state.config.base_url),
+        config_json(&state.config.base_url, &state.signer.public_key()),
     )
         .into_response()
 }
@@ -30,11 +31,14 @@ pub async fn document(
         return Err(not_found());
     }
     let name = name.to_string();
-    let versions = state.db(move |s| s.versions(&name)).await?;
+    let lookup = name.clone();
+    let versions = state.db(move |s| s.versions(&lookup)).await?;
     if versions.is_empty() {
         return Err(not_found());
     }
-    let document = render(&versions);
+    let document = state
+        .signed_index_document(&name, &render(&versions))
+        .await?;
     let tag = etag(document.as_bytes());
     let tag_value = HeaderValue::from_str(&tag).map_err(|e| ApiError::internal(e.to_string()))?;
     let cache = (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
