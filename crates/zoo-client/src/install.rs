@@ -204,6 +204,7 @@ fn install_one(
             "{label}: the archive's file listing differs from the registry index"
         )));
     }
+    check_manifest_matches(&label, &listing.manifest, entry)?;
     for file in listing.files.iter().filter(|f| f.external) {
         let blob = store.blob_path(&file.sha256);
         let target = root.join(&file.path);
@@ -240,6 +241,55 @@ fn install_one(
         version: entry.vers.clone(),
         dir: target,
     })
+}
+
+/// The archive's `zoo.toml` must say what the index says: the same name,
+/// version, kind and dependencies. Otherwise the index (or the archive it
+/// points at) was changed, and resolution was done on false information.
+fn check_manifest_matches(
+    label: &str,
+    manifest: &zoo_format::Manifest,
+    entry: &IndexEntry,
+) -> Result<()> {
+    let from_archive = IndexEntry::from_manifest(manifest, entry.archive.clone(), Vec::new());
+    let mismatch = |field: &str, archive: String, index: String| {
+        Err(Error::Format(format!(
+            "{label}: the archive's zoo.toml has {field} {archive} but the registry index says {index}"
+        )))
+    };
+    if zoo_format::normalize_name(&from_archive.name) != zoo_format::normalize_name(&entry.name) {
+        return mismatch("name", from_archive.name, entry.name.clone());
+    }
+    if from_archive.vers != entry.vers {
+        return mismatch(
+            "version",
+            from_archive.vers.to_string(),
+            entry.vers.to_string(),
+        );
+    }
+    if from_archive.kind != entry.kind {
+        return mismatch(
+            "kind",
+            format!("{:?}", from_archive.kind),
+            format!("{:?}", entry.kind),
+        );
+    }
+    let deps = |deps: &[zoo_format::index::IndexDep]| {
+        let mut list: Vec<String> = deps
+            .iter()
+            .map(|d| format!("{} {}", zoo_format::normalize_name(&d.name), d.req))
+            .collect();
+        list.sort();
+        list.join(", ")
+    };
+    if deps(&from_archive.deps) != deps(&entry.deps) {
+        return mismatch(
+            "dependencies",
+            format!("[{}]", deps(&from_archive.deps)),
+            format!("[{}]", deps(&entry.deps)),
+        );
+    }
+    Ok(())
 }
 
 /// Checks size (always) and sha256 (when `rehash`) of an installed file.

@@ -1,4 +1,4 @@
-//! `zoo login`.
+//! `zoo login`: saves the token and pins the registry's index-signing key.
 
 use super::{Output, say};
 use anyhow::{Context, Result, bail};
@@ -39,5 +39,5 @@ pub fn login(args: LoginArgs, out: Output) -> Result<()> {
     }
     let path = zoo_client::config::save_login(&registry, &token)?;
     say!(out, "saved the token for {registry} in {}", path.display());
-    Ok(())
+    super::keys::pin_at_login(&registry, out)
 }
