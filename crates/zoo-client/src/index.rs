@@ -275,23 +275,13 @@ impl Index {
             }
             (None, _) if self.trust.require => {
                 return Err(refuse(format!(
-                    "signatures are required but no index-signing key is trusted for {}:                      run `zoo login` or `zoo trust registry KEY` (`zoo-registry key show` prints it)",
+                    "signatures are required but no index-signing key is trusted for {}: run `zoo login` or `zoo trust registry KEY` (`zoo-registry key show` prints it)",
                     self.registry
                 )));
             }
             (None, _) => return Ok(()),
         };
         signature.verify(&key, name, content).map_err(refuse)?;
-        if check_expiry {
-            let now = unix_now();
-            if signature.expires <= now {
-                return Err(refuse(format!(
-                    "its signature expired {} s ago (signed version {}): a frozen or replayed index",
-                    now - signature.expires,
-                    signature.version
-                )));
-            }
-        }
         let seen = previous
             .and_then(|p| std::str::from_utf8(p).ok())
             .and_then(|p| split_signed(p).ok())
@@ -306,6 +296,16 @@ impl Index {
             if signature.version == seen.version && signature.sha256 != seen.sha256 {
                 return Err(refuse(format!(
                     "it differs from the document already seen with the same signed version {}",
+                    signature.version
+                )));
+            }
+        }
+        if check_expiry {
+            let now = unix_now();
+            if signature.expires <= now {
+                return Err(refuse(format!(
+                    "its signature expired {} s ago (signed version {}): a frozen or replayed index",
+                    now - signature.expires,
                     signature.version
                 )));
             }

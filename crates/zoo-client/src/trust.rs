@@ -140,8 +140,7 @@ impl TrustedKeys {
                  if the registry really changed its key, trust the new one with `zoo trust registry {key}`"
             ))),
             _ => {
-                self.registries
-                    .insert(registry_id(url), key.to_string());
+                self.registries.insert(registry_id(url), key.to_string());
                 Ok(Pinned::New)
             }
         }
@@ -291,8 +290,14 @@ mod tests {
         let mut keys = TrustedKeys::load(&path).unwrap();
         let a = SecretKey::generate().unwrap().public();
         let b = SecretKey::generate().unwrap().public();
-        assert_eq!(keys.pin_registry("http://r/", &a, false).unwrap(), Pinned::New);
-        assert_eq!(keys.pin_registry("http://r", &a, false).unwrap(), Pinned::Already);
+        assert_eq!(
+            keys.pin_registry("http://r/", &a, false).unwrap(),
+            Pinned::New
+        );
+        assert_eq!(
+            keys.pin_registry("http://r", &a, false).unwrap(),
+            Pinned::Already
+        );
         assert!(keys.pin_registry("http://r", &b, false).is_err());
         keys.add_publisher(&b, "bob");
         keys.save(&path).unwrap();

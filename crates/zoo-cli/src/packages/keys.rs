@@ -164,7 +164,8 @@ pub fn pin_at_login(registry: &str, out: Output) -> Result<()> {
         );
         return Ok(());
     };
-    let key = parse_key(&text).with_context(|| format!("the key in {registry}/index/config.json"))?;
+    let key =
+        parse_key(&text).with_context(|| format!("the key in {registry}/index/config.json"))?;
     match trust::pin_registry_key(registry, &key, false)? {
         Pinned::New => say!(out, "pinned the index-signing key {key} of {registry}"),
         Pinned::Already => say!(out, "the index-signing key of {registry} is the pinned one"),
