@@ -37,7 +37,9 @@ pub fn login(args: LoginArgs, out: Output) -> Result<()> {
     if token.is_empty() || token.chars().any(char::is_whitespace) {
         bail!("the token is empty or contains whitespace");
     }
+    // The key first: a registry presenting another key gets no token.
+    super::keys::pin_at_login(&registry, out)?;
     let path = zoo_client::config::save_login(&registry, &token)?;
     say!(out, "saved the token for {registry} in {}", path.display());
-    super::keys::pin_at_login(&registry, out)
+    Ok(())
 }

@@ -151,13 +151,25 @@ pub fn trust(command: TrustCommand, out: Output) -> Result<()> {
 }
 
 /// Pins the registry's index-signing key at `zoo login` (trust on first use).
+/// An unreachable registry is only a warning (the key is then pinned at the
+/// first index read); a key other than the pinned one is an error.
 pub fn pin_at_login(registry: &str, out: Output) -> Result<()> {
     let config = zoo_client::Config::load(&zoo_client::Overrides {
         registry: Some(registry.to_string()),
         ..Default::default()
     })?;
     let client = zoo_client::Client::new(config)?;
-    let Some(text) = client.index.config()?.key else {
+    let config = match client.index.config() {
+        Ok(config) => config,
+        Err(e @ (zoo_client::Error::Network { .. } | zoo_client::Error::Http { .. })) => {
+            eprintln!(
+                "warning: could not read {registry}/index/config.json ({e}); its index-signing key will be pinned on first use"
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(text) = config.key else {
         say!(
             out,
             "the registry {registry} does not sign its index; nothing to pin"
