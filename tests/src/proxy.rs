@@ -11,11 +11,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
+/// Path → (status line, body) answered instead of forwarding.
+type Rules = HashMap<String, (String, Vec<u8>)>;
+
 /// A running proxy; the thread lives as long as the test process.
 pub struct Proxy {
     pub url: String,
     upstream: String,
-    rules: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>,
+    rules: Arc<Mutex<Rules>>,
 }
 
 impl Proxy {
@@ -23,7 +26,7 @@ impl Proxy {
     pub fn start(upstream: &str) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the proxy");
         let url = format!("http://{}", listener.local_addr().expect("an address"));
-        let rules: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>> = Arc::default();
+        let rules: Arc<Mutex<Rules>> = Arc::default();
         let upstream_addr = upstream.trim_start_matches("http://").to_string();
         let (shared, own, up) = (Arc::clone(&rules), url.clone(), upstream.to_string());
         std::thread::spawn(move || {
@@ -75,7 +78,7 @@ fn serve(
     upstream_addr: &str,
     upstream_url: &str,
     own_url: &str,
-    rules: &Mutex<HashMap<String, (String, Vec<u8>)>>,
+    rules: &Mutex<Rules>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();

@@ -219,24 +219,26 @@ impl Index {
             return Ok(None);
         };
         let mut key = TrustedKeys::load(path)?.registry_key(&self.registry);
-        if key.is_none() && self.trust.trust_on_first_use && !self.offline {
-            if let Some(text) = self.config()?.key {
-                let offered: PublicKey = text.parse().map_err(|e| Error::Parse {
-                    what: format!("{}/index/config.json", self.registry),
-                    message: format!("{e}"),
-                })?;
-                let mut keys = TrustedKeys::load(path)?;
-                keys.pin_registry(&self.registry, &offered, false)?;
-                keys.save(path)?;
-                if let Ok(mut notices) = self.notices.lock() {
-                    notices.push(format!(
-                        "pinned the index-signing key {offered} of {} (first use) in {}",
-                        self.registry,
-                        path.display()
-                    ));
-                }
-                key = Some(offered);
+        if key.is_none()
+            && self.trust.trust_on_first_use
+            && !self.offline
+            && let Some(text) = self.config()?.key
+        {
+            let offered: PublicKey = text.parse().map_err(|e| Error::Parse {
+                what: format!("{}/index/config.json", self.registry),
+                message: format!("{e}"),
+            })?;
+            let mut keys = TrustedKeys::load(path)?;
+            keys.pin_registry(&self.registry, &offered, false)?;
+            keys.save(path)?;
+            if let Ok(mut notices) = self.notices.lock() {
+                notices.push(format!(
+                    "pinned the index-signing key {offered} of {} (first use) in {}",
+                    self.registry,
+                    path.display()
+                ));
             }
+            key = Some(offered);
         }
         if let Ok(mut guard) = self.key.lock() {
             *guard = Some(key);
