@@ -101,6 +101,12 @@ impl IndexFiles {
 
 /// Temp file in the target's directory, fsync, rename, fsync the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, bytes, None)
+}
+
+/// [`write_atomic`], creating the file with `mode` (Unix permissions) when
+/// given, e.g. 0o600 for a secret key.
+pub(crate) fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("index path without a parent"))?;
@@ -109,7 +115,16 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
     let tmp = dir.join(format!(".tmp-{}", hex::encode(random)));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if let Some(mode) = mode {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;

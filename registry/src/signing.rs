@@ -16,7 +16,7 @@
 //! nobody asks, so a mirror served by a plain file server never goes stale.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -74,7 +74,8 @@ pub fn generate_key(data_dir: &Path, force: bool) -> io::Result<SecretKey> {
         ));
     }
     let key = SecretKey::generate().map_err(|e| io::Error::other(e.to_string()))?;
-    write_private(&path, key.to_file_text().as_bytes())?;
+    // Readable by the server's user only; whole or absent.
+    crate::index::write_atomic_mode(&path, key.to_file_text().as_bytes(), Some(0o600))?;
     Ok(key)
 }
 
@@ -84,33 +85,6 @@ pub fn load_or_create_key(data_dir: &Path) -> io::Result<SecretKey> {
         Some(key) => Ok(key),
         None => generate_key(data_dir, false),
     }
-}
-
-/// Temp file (mode 0600), fsync, rename: the key is whole or absent.
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("key path without a parent"))?;
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tmp-key-{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let result = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Signs index documents and remembers the last signed form of each.

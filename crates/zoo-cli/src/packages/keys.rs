@@ -4,7 +4,6 @@
 use super::{Output, say};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use std::io::Write;
 use std::path::PathBuf;
 use zoo_client::trust::{self, Pinned, TrustedKeys};
 use zoo_format::signing::{PublicKey, SecretKey};
@@ -33,7 +32,8 @@ pub fn keygen(args: KeygenArgs, out: Output) -> Result<()> {
         );
     }
     let key = SecretKey::generate()?;
-    write_private(&path, key.to_file_text().as_bytes())?;
+    // Readable by its owner only (0600), whole or absent.
+    zoo_client::fsutil::write_atomic(&path, key.to_file_text().as_bytes(), true)?;
     let public = key.public();
     let keys_path = trusted_keys_path()?;
     let mut keys = TrustedKeys::load(&keys_path)?;
@@ -48,33 +48,6 @@ pub fn keygen(args: KeygenArgs, out: Output) -> Result<()> {
     // The public key is the command's result: printed even with --quiet.
     println!("{public}");
     Ok(())
-}
-
-/// Creates `path` readable by its owner only, never over an existing file
-/// unless asked (the caller checked), via a temp file and a rename.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let result = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
 }
 
 fn trusted_keys_path() -> Result<PathBuf> {
