@@ -283,6 +283,13 @@ impl Index {
             }
             (None, _) => return Ok(()),
         };
+        if signature.key != key.to_string() {
+            return Err(refuse(format!(
+                "it is signed by {} but the trusted registry key is {key}; if the registry's key really \
+                 changed (`zoo-registry key show` on the server), trust the new one with `zoo trust registry KEY`",
+                signature.key
+            )));
+        }
         signature.verify(&key, name, content).map_err(refuse)?;
         let seen = previous
             .and_then(|p| std::str::from_utf8(p).ok())
