@@ -113,39 +113,47 @@ impl IndexSigner {
     }
 
     /// The remembered signed document of `name` if it still signs `content`
-    /// and has at least half its lifetime left.
+    /// and has at least half its lifetime left. (Only documents this signer
+    /// produced are remembered, so the signature is not checked again.)
     pub fn cached(&self, name: &str, content: &str) -> Option<String> {
         let signed = self.signed.lock().ok()?;
         let document = signed.get(name)?;
-        self.reusable(name, content, document)
-            .then(|| document.clone())
+        let (body, signature) = split_signed(document).ok()?;
+        (body == content && self.fresh_enough(signature?.expires)).then(|| document.clone())
     }
 
-    fn reusable(&self, name: &str, content: &str, document: &str) -> bool {
-        let Ok((body, Some(signature))) = split_signed(document) else {
-            return false;
-        };
-        let half_life = (self.ttl.as_secs() / 2) as i64;
-        body == content
-            && signature.expires - unix_now() >= half_life
-            && signature.verify(&self.public_key(), name, body).is_ok()
+    fn fresh_enough(&self, expires: i64) -> bool {
+        expires - unix_now() >= (self.ttl.as_secs() / 2) as i64
     }
 
-    /// The signed document for `content`: `previous` (what is on disk or was
-    /// served) when still [reusable](Self::cached), else a new signature with
-    /// a version above `previous`'s. Remembered for [`IndexSigner::cached`].
+    /// The signature of `document` if this signer made it for `name` (a file
+    /// on disk may have been edited).
+    fn own_signature(&self, name: &str, document: &str) -> Option<(String, SignedIndex)> {
+        let (body, signature) = split_signed(document).ok()?;
+        let signature = signature?;
+        signature
+            .verify(&self.public_key(), name, body)
+            .ok()
+            .map(|_| (body.to_string(), signature))
+    }
+
+    /// The signed document for `content`: `previous` (what is on disk) when
+    /// this signer signed it, for these entries, with at least half its
+    /// lifetime left; else a new signature with a version above `previous`'s
+    /// (when that one is genuine). Remembered for [`IndexSigner::cached`].
     pub fn sign(&self, name: &str, content: &str, previous: Option<&str>) -> String {
+        let previous = previous.and_then(|p| Some((p, self.own_signature(name, p)?)));
         let document = match previous {
-            Some(previous) if self.reusable(name, content, previous) => previous.to_string(),
+            Some((document, (body, signature)))
+                if body == content && self.fresh_enough(signature.expires) =>
+            {
+                document.to_string()
+            }
             _ => {
-                let last = previous
-                    .and_then(|p| split_signed(p).ok())
-                    .and_then(|(_, s)| s)
-                    .map(|s| s.version)
-                    .unwrap_or(0);
+                let last = previous.map(|(_, (_, s))| s.version).unwrap_or(0);
                 // Milliseconds keep versions growing even if the mirror file
                 // (the only record of the last version) is lost.
-                let version = unix_millis().max(last + 1);
+                let version = unix_millis().max(last.saturating_add(1));
                 let expires = unix_now() + self.ttl.as_secs() as i64;
                 let signature = SignedIndex::sign(&self.key, name, version, expires, content);
                 format!("{content}{}", signature.to_line())
@@ -208,6 +216,19 @@ mod tests {
         let changed = signer.sign("abc", "{\"x\":1}\n", Some(&first));
         let v = |doc: &str| split_signed(doc).unwrap().1.unwrap().version;
         assert!(v(&changed) > v(&first));
+
+        // A file edited on disk is never reused, and its claimed version is
+        // ignored (it could be anything, even u64::MAX).
+        let mallory = SecretKey::generate().unwrap();
+        let forged = SignedIndex::sign(&mallory, "abc", u64::MAX, i64::MAX, "{\"x\":1}\n");
+        let forged = format!("{{\"x\":1}}\n{}", forged.to_line());
+        let repaired = signer.sign("abc", "{\"x\":1}\n", Some(&forged));
+        assert_ne!(repaired, forged);
+        let (body, signature) = split_signed(&repaired).unwrap();
+        signature
+            .unwrap()
+            .verify(&signer.public_key(), "abc", body)
+            .unwrap();
 
         // Past half its lifetime, a document is signed again.
         let short = IndexSigner::new(SecretKey::generate().unwrap(), Duration::from_secs(2));
