@@ -450,4 +450,94 @@ mod tests {
             "{missing}"
         );
     }
+
+    /// Serves `/index/config.json` (naming `key`) and, at `/index/3/a/abc`,
+    /// whatever `doc` holds at the time of the request (no ETags).
+    fn signed_server(key: String, doc: Arc<Mutex<String>>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let own = url.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                reader.read_line(&mut request).unwrap();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                }
+                let body = if request.contains("config.json") {
+                    serde_json::json!({"dl": format!("{own}/blobs/{{sha256}}"), "api": own, "key": key})
+                        .to_string()
+                } else {
+                    doc.lock().unwrap().clone()
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn signed_documents_are_pinned_checked_and_never_rolled_back() {
+        use zoo_format::signing::{SecretKey, SignedIndex};
+        let key = SecretKey::generate().unwrap();
+        let sign = |version: u64, expires: i64| {
+            let content = format!("{LINE}\n");
+            let signature = SignedIndex::sign(&key, "abc", version, expires, &content);
+            format!("{content}{}", signature.to_line())
+        };
+        let later = unix_now() + 3600;
+        let doc = Arc::new(Mutex::new(sign(2, later)));
+        let url = signed_server(key.public().to_string(), Arc::clone(&doc));
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        let keys_file = home.path().join("trusted-keys.toml");
+        let trust = IndexTrust {
+            keys_file: Some(keys_file.clone()),
+            trust_on_first_use: true,
+            require: false,
+        };
+        let index =
+            || Index::new(Http::new(None).unwrap(), &store, &url, false).with_trust(trust.clone());
+        let error = |index: Index| index.entries("abc").unwrap_err().to_string();
+
+        // First use pins the key and accepts the document.
+        let first = index();
+        assert_eq!(first.entries("abc").unwrap().len(), 1);
+        assert!(first.take_notices()[0].contains("pinned the index-signing key"));
+        let pinned = TrustedKeys::load(&keys_file).unwrap();
+        assert_eq!(pinned.registry_key(&url), Some(key.public()));
+
+        // Older, expired, unsigned or foreign documents are refused.
+        *doc.lock().unwrap() = sign(1, later);
+        assert!(error(index()).contains("older"));
+        *doc.lock().unwrap() = sign(3, unix_now() - 1);
+        assert!(error(index()).contains("expired"));
+        *doc.lock().unwrap() = format!("{LINE}\n");
+        assert!(error(index()).contains("not signed"));
+        let other = SecretKey::generate().unwrap();
+        let content = format!("{LINE}\n");
+        let foreign = SignedIndex::sign(&other, "abc", 9, later, &content);
+        *doc.lock().unwrap() = format!("{content}{}", foreign.to_line());
+        assert!(error(index()).contains("zoo trust registry"));
+
+        // A newer genuine document is accepted; the older one stays refused.
+        *doc.lock().unwrap() = sign(4, later);
+        assert_eq!(index().entries("abc").unwrap().len(), 1);
+        *doc.lock().unwrap() = sign(2, later);
+        assert!(error(index()).contains("older"));
+        // Offline, the cached (newest accepted) document still verifies.
+        let offline =
+            Index::new(Http::new(None).unwrap(), &store, &url, true).with_trust(trust.clone());
+        assert_eq!(offline.entries("abc").unwrap().len(), 1);
+    }
 }
