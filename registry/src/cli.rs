@@ -36,6 +36,27 @@ pub enum Command {
     Fsck(FsckArgs),
     /// Remove blobs no version references, and stale temp files.
     Gc(GcArgs),
+    /// The registry's index-signing key (created at first start).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Print the public key (what clients pin; `zoo trust registry KEY`).
+    Show {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Create the key (before the first start), or replace it with --force.
+    Generate {
+        #[command(flatten)]
+        data: DataArg,
+        /// Replace an existing key: clients that pinned the old one refuse
+        /// the index until they trust the new one.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Args)]
@@ -91,6 +112,10 @@ pub struct ServeArgs {
     /// downloads, API) needs a token (`auth-required` in its config.json).
     #[arg(long)]
     pub cargo_auth_required: bool,
+    /// Lifetime of a signed index document in seconds (re-signed when half
+    /// of it is left); clients refuse documents past it.
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::signing::DEFAULT_INDEX_TTL.as_secs(), value_parser = clap::value_parser!(u64).range(2..))]
+    pub index_ttl: u64,
     /// Serve index documents from memory for at most SECONDS after rendering
     /// them (default: until this process changes the package). Set it when
     /// several registry processes share one database; 0 turns the cache off.
@@ -185,16 +210,18 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_package_size: args.max_package_size,
         cargo_auth_required: args.cargo_auth_required,
     };
-    let ttl = match args.index_cache_ttl {
+    let cache_ttl = match args.index_cache_ttl {
         Some(seconds) => Some(
             std::time::Duration::try_from_secs_f64(seconds)
                 .map_err(|e| anyhow::anyhow!("--index-cache-ttl {seconds}: {e}"))?,
         ),
         None => None,
     };
-    let state = zoo_registry::open_state(config)
+    let ttl = std::time::Duration::from_secs(args.index_ttl);
+    let state = zoo_registry::open_state_with(config, ttl)
         .with_context(|| format!("opening the registry data in {}", args.data.data.display()))?
-        .with_index_cache_ttl(ttl);
+        .with_index_cache_ttl(cache_ttl);
+    tokio::spawn(zoo_registry::signing::keep_index_fresh(state.clone()));
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{addr}")?;
     stdout.flush()?;
@@ -289,6 +316,29 @@ pub fn gc(args: GcArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+pub fn key(command: KeyCommand) -> Result<()> {
+    use zoo_registry::signing;
+    match command {
+        KeyCommand::Show { data } => {
+            let Some(key) = signing::load_key(&data.data)
+                .with_context(|| format!("reading {}", signing::key_path(&data.data).display()))?
+            else {
+                bail!(
+                    "{} has no signing key yet: run `zoo-registry key generate` or start the server once",
+                    data.data.display()
+                );
+            };
+            println!("{}", key.public());
+        }
+        KeyCommand::Generate { data, force } => {
+            let key = signing::generate_key(&data.data, force)?;
+            eprintln!("wrote {}", signing::key_path(&data.data).display());
+            println!("{}", key.public());
+        }
     }
     Ok(())
 }

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use zoo_format::checksum::sha256_hex;
 use zoo_format::index::{index_path, render_document};
 
+use zoo_format::signing::PublicKey;
+
 use crate::db::VersionRecord;
+use crate::signing::IndexSigner;
 
 /// The index document of a package: one JSON line per version, in
 /// publication order, yanked flags as currently recorded.
@@ -30,10 +33,16 @@ pub fn if_none_match(header: &str, etag: &str) -> bool {
     })
 }
 
-/// `/index/config.json`.
-pub fn config_json(base_url: &str) -> String {
+/// `/index/config.json`; `key` is the registry's index-signing key, which
+/// clients pin on first use.
+pub fn config_json(base_url: &str, key: &PublicKey) -> String {
     let base = base_url.trim_end_matches('/');
-    serde_json::json!({"dl": format!("{base}/blobs/{{sha256}}"), "api": base}).to_string()
+    serde_json::json!({
+        "dl": format!("{base}/blobs/{{sha256}}"),
+        "api": base,
+        "key": key.to_string(),
+    })
+    .to_string()
 }
 
 /// The on-disk mirror of the index.
@@ -59,16 +68,45 @@ impl IndexFiles {
         write_atomic(&self.path(name), document.as_bytes())
     }
 
-    pub fn write_config(&self, base_url: &str) -> io::Result<()> {
+    /// Signs `content` (the entry lines of `name`), reusing the signature of
+    /// the file on disk while it is still good, and writes the result if it
+    /// changed. Returns the signed document.
+    pub fn write_signed(
+        &self,
+        signer: &IndexSigner,
+        name: &str,
+        content: &str,
+    ) -> io::Result<String> {
+        let path = self.path(name);
+        let previous = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => None,
+            Err(e) => return Err(e),
+        };
+        let document = signer.sign(name, content, previous.as_deref());
+        if previous.as_deref() != Some(&document[..]) {
+            self.write_document(name, &document)?;
+        }
+        Ok(document)
+    }
+
+    pub fn write_config(&self, base_url: &str, key: &PublicKey) -> io::Result<()> {
         write_atomic(
             &self.root.join("config.json"),
-            config_json(base_url).as_bytes(),
+            config_json(base_url, key).as_bytes(),
         )
     }
 }
 
 /// Temp file in the target's directory, fsync, rename, fsync the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, bytes, None)
+}
+
+/// [`write_atomic`], creating the file with `mode` (Unix permissions) when
+/// given, e.g. 0o600 for a secret key.
+pub(crate) fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("index path without a parent"))?;
@@ -77,7 +115,16 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
     let tmp = dir.join(format!(".tmp-{}", hex::encode(random)));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if let Some(mode) = mode {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -104,8 +151,10 @@ mod tests {
 
     #[test]
     fn config_document() {
-        let v: serde_json::Value = serde_json::from_str(&config_json("http://h:1/")).unwrap();
+        let key = zoo_format::signing::SecretKey::generate().unwrap().public();
+        let v: serde_json::Value = serde_json::from_str(&config_json("http://h:1/", &key)).unwrap();
         assert_eq!(v["dl"], "http://h:1/blobs/{sha256}");
+        assert_eq!(v["key"], key.to_string());
         assert_eq!(v["api"], "http://h:1");
     }
 }

@@ -8,8 +8,8 @@
 //! not put its older document back, so inserts carry the generation they
 //! started from and are dropped when any invalidation happened since. When
 //! several processes share one database (replicas), a change made by another
-//! process is seen after at most `ttl`; a single process owning its database
-//! needs no ttl.
+//! process is seen after at most `ttl`. Signed documents also bound the ttl
+//! (see `AppState::with_index_cache_ttl`).
 
 use axum::http::HeaderValue;
 use std::collections::HashMap;

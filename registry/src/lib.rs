@@ -17,6 +17,7 @@ pub mod index_cache;
 pub mod metrics;
 pub mod ops;
 pub mod server;
+pub mod signing;
 pub mod web;
 
 use std::path::PathBuf;
@@ -51,24 +52,40 @@ pub fn open_store(config: &Config) -> Result<Arc<db::sqlite::SqliteStore>, OpenE
 /// Index documents kept in memory at most (each is one JSON line per version).
 pub const INDEX_CACHE_CAPACITY: usize = 16_384;
 
-/// Everything the HTTP layer needs. Also rewrites every index file and
+/// Everything the HTTP layer needs, signing index documents for
+/// [`signing::DEFAULT_INDEX_TTL`]; see [`open_state_with`].
+pub fn open_state(config: Config) -> Result<AppState, OpenError> {
+    open_state_with(config, signing::DEFAULT_INDEX_TTL)
+}
+
+/// Everything the HTTP layer needs; signed index documents expire after
+/// `index_ttl`. Creates the registry's signing key on first start, and
+/// rewrites (re-signing where needed) every index file and
 /// `index/config.json` from the database, so the static mirror is complete
 /// even after a crash between a commit and its index write.
-pub fn open_state(config: Config) -> Result<AppState, OpenError> {
+pub fn open_state_with(
+    config: Config,
+    index_ttl: std::time::Duration,
+) -> Result<AppState, OpenError> {
     let store = open_store(&config)?;
+    let key = signing::load_or_create_key(&config.data_dir).map_err(|source| OpenError::Io {
+        path: signing::key_path(&config.data_dir),
+        source,
+    })?;
+    let signer = Arc::new(signing::IndexSigner::new(key, index_ttl));
     let io = |path: PathBuf| move |source| OpenError::Io { path, source };
     let blobs =
         blobs::BlobStore::open(&config.data_dir).map_err(io(config.data_dir.join("blobs")))?;
     let index_files =
         index::IndexFiles::open(&config.data_dir).map_err(io(config.data_dir.join("index")))?;
     index_files
-        .write_config(&config.base_url)
+        .write_config(&config.base_url, &signer.public_key())
         .map_err(io(config.data_dir.join("index/config.json")))?;
     use db::{CargoStore, MetadataStore};
     for name in store.package_names()? {
-        let document = index::render(&store.versions(&name)?);
+        let content = index::render(&store.versions(&name)?);
         index_files
-            .write_document(&name, &document)
+            .write_signed(&signer, &name, &content)
             .map_err(io(index_files.path(&name)))?;
     }
     let cargo_index = cargo::index::CargoIndexFiles::open(&config.data_dir)
@@ -94,7 +111,11 @@ pub fn open_state(config: Config) -> Result<AppState, OpenError> {
         cargo_index,
         config: Arc::new(config),
         index_lock: Default::default(),
-        index_cache: Arc::new(index_cache::IndexCache::new(None, INDEX_CACHE_CAPACITY)),
+        index_cache: Arc::new(index_cache::IndexCache::new(
+            Some(signer.ttl() / 4),
+            INDEX_CACHE_CAPACITY,
+        )),
         metrics: Default::default(),
+        signer,
     })
 }

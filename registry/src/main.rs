@@ -20,5 +20,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Token(command) => cli::token(command),
         Command::Fsck(args) => cli::fsck(args),
         Command::Gc(args) => cli::gc(args),
+        Command::Key(command) => cli::key(command),
     }
 }

@@ -501,10 +501,11 @@ async fn yank_and_unyank_rewrite_the_index() {
         )
         .await;
     assert_eq!(unyank.status, StatusCode::OK);
-    assert_eq!(
-        reg.get("/index/pe/ep/peephole-lstm").await.body,
-        before.body
-    );
+    // The same entries, signed again (a newer signature, so a client that saw
+    // the yank can tell this document is newer).
+    let after = reg.get("/index/pe/ep/peephole-lstm").await.body;
+    assert_eq!(entry_lines(&after), entry_lines(&before.body));
+    assert!(signature_of(&after).version > signature_of(&before.body).version);
 
     let missing = reg
         .send(
@@ -968,7 +969,7 @@ async fn concurrent_publishes_of_one_version_record_it_once() {
         "{statuses:?}"
     );
     let index = reg.get("/index/ra/ce/race").await;
-    assert_eq!(String::from_utf8_lossy(&index.body).lines().count(), 1);
+    assert_eq!(entry_lines(&index.body).lines().count(), 1);
     assert_eq!(
         std::fs::read(reg.data.join("index/ra/ce/race")).unwrap(),
         index.body
@@ -994,10 +995,12 @@ async fn data_survives_a_restart_and_index_files_are_rebuilt() {
         cargo_auth_required: false,
     })
     .unwrap();
-    assert_eq!(
-        std::fs::read(reg.data.join("index/ke/ep/keep")).unwrap(),
-        document
-    );
+    let rebuilt = std::fs::read(reg.data.join("index/ke/ep/keep")).unwrap();
+    assert_eq!(entry_lines(&rebuilt), entry_lines(&document));
+    let key = zoo_registry::signing::load_key(&reg.data).unwrap().unwrap();
+    signature_of(&rebuilt)
+        .verify(&key.public(), "keep", &entry_lines(&rebuilt))
+        .unwrap();
     let app = router(reopened);
     let response = app
         .oneshot(
@@ -1008,4 +1011,89 @@ async fn data_survives_a_restart_and_index_files_are_rebuilt() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// The entry lines of a signed index document (without the signature line).
+fn entry_lines(document: &[u8]) -> String {
+    let text = std::str::from_utf8(document).unwrap();
+    zoo_format::signing::split_signed(text)
+        .unwrap()
+        .0
+        .to_string()
+}
+
+/// The registry's signature line of an index document.
+fn signature_of(document: &[u8]) -> zoo_format::signing::SignedIndex {
+    let text = std::str::from_utf8(document).unwrap();
+    zoo_format::signing::split_signed(text).unwrap().1.unwrap()
+}
+
+#[tokio::test]
+async fn signed_publishes_are_checked_recorded_and_served() {
+    use zoo_format::signing::{SecretKey, sign_package};
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let key = SecretKey::generate().unwrap();
+    let archive = packed(&link_package("signed", "1.0.0", "signed"));
+    let good = sign_package(&key, "signed", "1.0.0", &archive.sha256);
+    let send = |headers: Vec<(&'static str, String)>| {
+        let headers: Vec<(&str, String)> = headers;
+        let reg = &reg;
+        let alice = &alice;
+        let bytes = archive.bytes.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            reg.send(
+                Method::PUT,
+                "/api/v1/packages/new",
+                Some(alice),
+                bytes,
+                &pairs,
+            )
+            .await
+        }
+    };
+    // A signature over another version, another archive, or half a header pair.
+    let wrong_version = sign_package(&key, "signed", "1.0.1", &archive.sha256);
+    let wrong_archive = sign_package(&key, "signed", "1.0.0", &"0".repeat(64));
+    for (sig, why) in [(&wrong_version, "version"), (&wrong_archive, "archive")] {
+        let reply = send(vec![
+            ("zoo-signing-key", sig.key.clone()),
+            ("zoo-signature", sig.sig.clone()),
+        ])
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{why}");
+        assert!(reply.detail().contains("signature"), "{}", reply.detail());
+    }
+    let reply = send(vec![("zoo-signing-key", good.key.clone())]).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.detail().contains("zoo-signature"),
+        "{}",
+        reply.detail()
+    );
+    assert_eq!(
+        reg.get("/index/si/gn/signed").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let reply = send(vec![
+        ("zoo-signing-key", good.key.clone()),
+        ("zoo-signature", good.sig.clone()),
+    ])
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.detail());
+    let document = reg.get("/index/si/gn/signed").await.body;
+    let entries =
+        zoo_format::index::parse_document(std::str::from_utf8(&document).unwrap()).unwrap();
+    assert_eq!(entries[0].signature.as_ref(), Some(&good));
+    let info = reg.get("/api/v1/packages/signed").await.json();
+    assert_eq!(info["versions"][0]["signature"]["key"], good.key);
+    // The registry signs the document with the key it publishes.
+    let config = reg.get("/index/config.json").await.json();
+    let registry_key: zoo_format::signing::PublicKey =
+        config["key"].as_str().unwrap().parse().unwrap();
+    signature_of(&document)
+        .verify(&registry_key, "signed", &entry_lines(&document))
+        .unwrap();
 }

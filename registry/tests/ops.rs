@@ -280,3 +280,34 @@ async fn gc_removes_old_orphans_and_temp_files_and_keeps_the_rest() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a registry data directory"));
 }
+
+#[tokio::test]
+async fn fsck_checks_the_signatures_of_index_files() {
+    let (reg, ..) = populated().await;
+    let data = &reg.data;
+    let path = data.join("index/ti/ny/tiny-net");
+    let signed = std::fs::read_to_string(&path).unwrap();
+    let (entries, signature) = zoo_format::signing::split_signed(&signed).unwrap();
+    let signature = signature.unwrap();
+
+    // The right entries under a signature by another key, and unsigned.
+    let mallory = zoo_format::signing::SecretKey::generate().unwrap();
+    let forged = zoo_format::signing::SignedIndex::sign(
+        &mallory,
+        "tiny-net",
+        signature.version + 1,
+        signature.expires,
+        entries,
+    );
+    for (document, why) in [
+        (format!("{entries}{}", forged.to_line()), "signed by"),
+        (entries.to_string(), "not signed"),
+    ] {
+        std::fs::write(&path, &document).unwrap();
+        let report = fsck(data, HOUR).unwrap();
+        assert_eq!(kinds(&report), ["index-signature"], "{}", report.to_text());
+        assert!(report.to_text().contains(why), "{}", report.to_text());
+    }
+    std::fs::write(&path, &signed).unwrap();
+    assert!(fsck(data, HOUR).unwrap().ok);
+}

@@ -2,6 +2,8 @@
 //! real `zoo-registry` on 127.0.0.1, and runs the real `zoo` with its own
 //! ZOO_HOME and config dir (the user's config is never touched).
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -86,11 +88,17 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with(&[])
+    }
+
+    /// `zoo-registry serve` with extra arguments (e.g. `--index-ttl 5`).
+    pub fn start_with(extra: &[&str]) -> Registry {
         let data = tempfile::tempdir().expect("a temp dir");
         let log = std::fs::File::create(data.path().join("server.log")).expect("a log file");
         let mut child = Command::new(binary("zoo-registry"))
             .args(["serve", "--bind", "127.0.0.1:0", "--data"])
             .arg(data.path())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -128,6 +136,11 @@ impl Registry {
             .arg(self.data.path()))
         .ok();
         stdout.trim().to_string()
+    }
+
+    /// The registry's SQLite database (for tampering tests).
+    pub fn database(&self) -> PathBuf {
+        self.data.path().join("registry.sqlite3")
     }
 
     /// Where the registry stores a blob (for tampering tests).

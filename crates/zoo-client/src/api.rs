@@ -10,6 +10,7 @@ use serde::Deserialize;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
+use zoo_format::signing::{SecretKey, sign_package};
 
 /// `GET /api/v1/search` answer.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -70,6 +71,20 @@ impl Api<'_> {
         dir: &Path,
         progress: &dyn Progress,
     ) -> Result<PublishReport> {
+        self.publish_signed(index, dir, None, progress)
+    }
+
+    /// [`Api::publish`], signing the version with `key` when given: the
+    /// signature covers name, version and the archive's sha256 (which covers
+    /// every file) and travels in the `zoo-signing-key` / `zoo-signature`
+    /// headers; the registry checks and records it.
+    pub fn publish_signed(
+        &self,
+        index: &Index,
+        dir: &Path,
+        key: Option<&SecretKey>,
+        progress: &dyn Progress,
+    ) -> Result<PublishReport> {
         if self.http.token().is_none() {
             return Err(Error::Invalid(format!(
                 "publishing to {} needs a token: run `zoo login`, set ZOO_TOKEN or pass --token",
@@ -109,10 +124,24 @@ impl Api<'_> {
             sent?;
             report_uploaded.push((file.path.clone(), file.size));
         }
+        let signature = key.map(|key| {
+            sign_package(
+                key,
+                &packed.manifest.package.name,
+                &packed.manifest.package.version.to_string(),
+                &packed.sha256,
+            )
+        });
         let bar = progress.start(&format!("uploading {}", packed.file_name()), packed.size);
         let response = self
             .http
             .send(Method::PUT, &self.url("packages/new"), |request| {
+                let request = match &signature {
+                    Some(s) => request
+                        .header("zoo-signing-key", &s.key)
+                        .header("zoo-signature", &s.sig),
+                    None => request,
+                };
                 Ok(request
                     .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                     .body(packed.bytes.clone()))

@@ -1,6 +1,6 @@
 //! Settings: the config file (`<config dir>/zoo/config.toml`), then the
-//! environment (`ZOO_HOME`, `ZOO_REGISTRY`, `ZOO_TOKEN`, `ZOO_OFFLINE`), then
-//! command-line flags — each later source wins.
+//! environment (`ZOO_HOME`, `ZOO_REGISTRY`, `ZOO_TOKEN`, `ZOO_OFFLINE`,
+//! `ZOO_REQUIRE_SIGNATURES`), then command-line flags — each later source wins.
 
 use crate::error::{Error, IoContext, Result};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,9 @@ pub const DEFAULT_REGISTRY: &str = "http://127.0.0.1:7878";
 pub struct ConfigFile {
     pub registry: Option<String>,
     pub token: Option<String>,
+    /// Refuse unsigned packages and packages signed by untrusted keys.
+    #[serde(rename = "require-signatures", skip_serializing_if = "Option::is_none")]
+    pub require_signatures: Option<bool>,
 }
 
 /// The effective settings.
@@ -26,6 +29,9 @@ pub struct Config {
     pub registry: String,
     pub token: Option<String>,
     pub offline: bool,
+    /// Only install packages signed by a trusted publisher key
+    /// (`require-signatures = true` or `ZOO_REQUIRE_SIGNATURES=1`).
+    pub require_signatures: bool,
 }
 
 /// Values given on the command line (they win over everything).
@@ -81,11 +87,16 @@ impl Config {
             .or_else(|| env_value("ZOO_TOKEN"))
             .or(file.token);
         let offline = overrides.offline || env_value("ZOO_OFFLINE").is_some_and(|v| truthy(&v));
+        let require_signatures = match env_value("ZOO_REQUIRE_SIGNATURES") {
+            Some(value) => truthy(&value),
+            None => file.require_signatures.unwrap_or(false),
+        };
         Ok(Config {
             home: default_home(),
             registry: registry.trim_end_matches('/').to_string(),
             token,
             offline,
+            require_signatures,
         })
     }
 

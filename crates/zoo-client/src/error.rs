@@ -63,6 +63,10 @@ pub enum Error {
     /// An error from zoo-format (manifest, archive).
     #[error("{0}")]
     Format(String),
+    /// A signature is missing, invalid, expired, older than one already seen,
+    /// or by a key that is not trusted; the message says which and what to do.
+    #[error("{0}")]
+    Trust(String),
 }
 
 /// Short-hand for results of this crate.

@@ -2,6 +2,12 @@
 //! Documents are cached on disk under ZOO_HOME/index/<registry>/ with their
 //! ETag; a revalidation answered 304 reuses the cached bytes, and offline
 //! mode reads only the cache.
+//!
+//! Every document is checked before it is used or cached ([`IndexTrust`]):
+//! signed by the registry's pinned key, for this package, not expired (also
+//! after a 304: a frozen index is refused) and not older than the cached one
+//! (a rolled-back or replayed index is refused). The cache therefore always
+//! holds the newest document accepted so far.
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -13,6 +19,16 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use zoo_format::index::IndexEntry;
+use zoo_format::signing::{PublicKey, split_signed};
+
+use crate::trust::TrustedKeys;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
 
 /// `/index/config.json`.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -21,6 +37,21 @@ pub struct IndexConfig {
     pub dl: String,
     /// Base URL of the web API.
     pub api: String,
+    /// The registry's index-signing key (`ed25519:…`), pinned on first use.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// How index documents are checked.
+#[derive(Debug, Clone, Default)]
+pub struct IndexTrust {
+    /// The trusted-keys file holding pinned registry keys; `None` checks
+    /// nothing (for tools and tests that bring their own documents).
+    pub keys_file: Option<PathBuf>,
+    /// Pin the key the registry's config.json names when none is pinned.
+    pub trust_on_first_use: bool,
+    /// Refuse unsigned documents even when no key is pinned.
+    pub require: bool,
 }
 
 /// Reads (and caches) index documents of one registry.
@@ -32,6 +63,11 @@ pub struct Index {
     /// Documents read in this run; `None` for a package the registry lacks.
     memo: Mutex<HashMap<String, Option<Vec<IndexEntry>>>>,
     config: Mutex<Option<IndexConfig>>,
+    trust: IndexTrust,
+    /// The registry key, once looked up (`Some(None)`: there is none).
+    key: Mutex<Option<Option<PublicKey>>>,
+    /// Things the user should hear about (a key pinned on first use).
+    notices: Mutex<Vec<String>>,
 }
 
 impl Index {
@@ -55,7 +91,24 @@ impl Index {
             offline,
             memo: Mutex::new(HashMap::new()),
             config: Mutex::new(None),
+            trust: IndexTrust::default(),
+            key: Mutex::new(None),
+            notices: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Checks documents as `trust` says (the default checks nothing).
+    pub fn with_trust(mut self, trust: IndexTrust) -> Index {
+        self.trust = trust;
+        self
+    }
+
+    /// Messages for the user gathered so far (emptied by the call).
+    pub fn take_notices(&self) -> Vec<String> {
+        self.notices
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or_default()
     }
 
     pub fn registry(&self) -> &str {
@@ -97,12 +150,15 @@ impl Index {
         let cached = self.cache_dir.join(rel);
         let etag_path = cached.with_extension("etag");
         if self.offline {
-            return std::fs::read(&cached).map_err(|_| {
+            let bytes = std::fs::read(&cached).map_err(|_| {
                 Error::Offline(format!(
                     "package `{name}` is not in the cached index ({}); run once without --offline to fetch it",
                     cached.display()
                 ))
-            });
+            })?;
+            // Offline, freshness cannot be had: the signature still must hold.
+            self.verify(name, &bytes, None, false)?;
+            return Ok(bytes);
         }
         let etag = std::fs::read_to_string(&etag_path).ok();
         let have_cache = cached.is_file();
@@ -124,7 +180,9 @@ impl Index {
             Err(other) => return Err(other),
         };
         if response.status() == StatusCode::NOT_MODIFIED {
-            return std::fs::read(&cached).at("reading cached index", &cached);
+            let bytes = std::fs::read(&cached).at("reading cached index", &cached)?;
+            self.verify(name, &bytes, None, true)?;
+            return Ok(bytes);
         }
         let new_etag = response
             .headers()
@@ -137,6 +195,8 @@ impl Index {
             attempts: 1,
             message: http::error_chain(&e),
         })?;
+        let previous = std::fs::read(&cached).ok();
+        self.verify(name, &bytes, previous.as_deref(), true)?;
         fsutil::write_atomic(&cached, &bytes, false)?;
         match new_etag {
             Some(tag) => fsutil::write_atomic(&etag_path, tag.as_bytes(), false)?,
@@ -145,6 +205,121 @@ impl Index {
             }
         }
         Ok(bytes.to_vec())
+    }
+
+    /// The registry's pinned key: from the trusted-keys file, else (online,
+    /// trust on first use) the one config.json names, pinned now.
+    fn registry_key(&self) -> Result<Option<PublicKey>> {
+        if let Ok(guard) = self.key.lock()
+            && let Some(key) = guard.as_ref()
+        {
+            return Ok(*key);
+        }
+        let Some(path) = &self.trust.keys_file else {
+            return Ok(None);
+        };
+        let mut key = TrustedKeys::load(path)?.registry_key(&self.registry);
+        if key.is_none()
+            && self.trust.trust_on_first_use
+            && !self.offline
+            && let Some(text) = self.config()?.key
+        {
+            let offered: PublicKey = text.parse().map_err(|e| Error::Parse {
+                what: format!("{}/index/config.json", self.registry),
+                message: format!("{e}"),
+            })?;
+            let mut keys = TrustedKeys::load(path)?;
+            keys.pin_registry(&self.registry, &offered, false)?;
+            keys.save(path)?;
+            if let Ok(mut notices) = self.notices.lock() {
+                notices.push(format!(
+                    "pinned the index-signing key {offered} of {} (first use) in {}",
+                    self.registry,
+                    path.display()
+                ));
+            }
+            key = Some(offered);
+        }
+        if let Ok(mut guard) = self.key.lock() {
+            *guard = Some(key);
+        }
+        Ok(key)
+    }
+
+    /// Checks one document of `name`: signature by the pinned key over these
+    /// entries of this package; unless offline, not expired; and not older
+    /// than `previous` (the cached document accepted before).
+    fn verify(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        previous: Option<&[u8]>,
+        check_expiry: bool,
+    ) -> Result<()> {
+        if self.trust.keys_file.is_none() {
+            return Ok(());
+        }
+        let refuse = |why: String| {
+            Error::Trust(format!(
+                "the index of `{name}` from {} is refused: {why}",
+                self.registry
+            ))
+        };
+        let key = self.registry_key()?;
+        let text = std::str::from_utf8(bytes).map_err(|e| refuse(e.to_string()))?;
+        let (content, signature) = split_signed(text).map_err(refuse)?;
+        let (key, signature) = match (key, signature) {
+            (Some(key), Some(signature)) => (key, signature),
+            (Some(key), None) => {
+                return Err(refuse(format!(
+                    "it is not signed, but the registry's key {key} is pinned"
+                )));
+            }
+            (None, _) if self.trust.require => {
+                return Err(refuse(format!(
+                    "signatures are required but no index-signing key is trusted for {}: run `zoo login` or `zoo trust registry KEY` (`zoo-registry key show` prints it)",
+                    self.registry
+                )));
+            }
+            (None, _) => return Ok(()),
+        };
+        if signature.key != key.to_string() {
+            return Err(refuse(format!(
+                "it is signed by {} but the trusted registry key is {key}; if the registry's key really \
+                 changed (`zoo-registry key show` on the server), trust the new one with `zoo trust registry KEY`",
+                signature.key
+            )));
+        }
+        signature.verify(&key, name, content).map_err(refuse)?;
+        let seen = previous
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .and_then(|p| split_signed(p).ok())
+            .and_then(|(body, s)| s.filter(|s| s.verify(&key, name, body).is_ok()));
+        if let Some(seen) = seen {
+            if signature.version < seen.version {
+                return Err(refuse(format!(
+                    "it is older (signed version {}) than the one already seen (signed version {}): a rolled-back or replayed index",
+                    signature.version, seen.version
+                )));
+            }
+            if signature.version == seen.version && signature.sha256 != seen.sha256 {
+                return Err(refuse(format!(
+                    "it differs from the document already seen with the same signed version {}",
+                    signature.version
+                )));
+            }
+        }
+        if check_expiry {
+            let now = unix_now();
+            if signature.expires <= now {
+                return Err(refuse(format!(
+                    "its signature expired {} s ago (signed version {}): a frozen or replayed index",
+                    now - signature.expires,
+                    signature.version
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// `/index/config.json` (cached on disk for offline use).
@@ -274,5 +449,95 @@ mod tests {
             missing.contains("offline") && missing.contains("other"),
             "{missing}"
         );
+    }
+
+    /// Serves `/index/config.json` (naming `key`) and, at `/index/3/a/abc`,
+    /// whatever `doc` holds at the time of the request (no ETags).
+    fn signed_server(key: String, doc: Arc<Mutex<String>>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let own = url.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                reader.read_line(&mut request).unwrap();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                }
+                let body = if request.contains("config.json") {
+                    serde_json::json!({"dl": format!("{own}/blobs/{{sha256}}"), "api": own, "key": key})
+                        .to_string()
+                } else {
+                    doc.lock().unwrap().clone()
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn signed_documents_are_pinned_checked_and_never_rolled_back() {
+        use zoo_format::signing::{SecretKey, SignedIndex};
+        let key = SecretKey::generate().unwrap();
+        let sign = |version: u64, expires: i64| {
+            let content = format!("{LINE}\n");
+            let signature = SignedIndex::sign(&key, "abc", version, expires, &content);
+            format!("{content}{}", signature.to_line())
+        };
+        let later = unix_now() + 3600;
+        let doc = Arc::new(Mutex::new(sign(2, later)));
+        let url = signed_server(key.public().to_string(), Arc::clone(&doc));
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        let keys_file = home.path().join("trusted-keys.toml");
+        let trust = IndexTrust {
+            keys_file: Some(keys_file.clone()),
+            trust_on_first_use: true,
+            require: false,
+        };
+        let index =
+            || Index::new(Http::new(None).unwrap(), &store, &url, false).with_trust(trust.clone());
+        let error = |index: Index| index.entries("abc").unwrap_err().to_string();
+
+        // First use pins the key and accepts the document.
+        let first = index();
+        assert_eq!(first.entries("abc").unwrap().len(), 1);
+        assert!(first.take_notices()[0].contains("pinned the index-signing key"));
+        let pinned = TrustedKeys::load(&keys_file).unwrap();
+        assert_eq!(pinned.registry_key(&url), Some(key.public()));
+
+        // Older, expired, unsigned or foreign documents are refused.
+        *doc.lock().unwrap() = sign(1, later);
+        assert!(error(index()).contains("older"));
+        *doc.lock().unwrap() = sign(3, unix_now() - 1);
+        assert!(error(index()).contains("expired"));
+        *doc.lock().unwrap() = format!("{LINE}\n");
+        assert!(error(index()).contains("not signed"));
+        let other = SecretKey::generate().unwrap();
+        let content = format!("{LINE}\n");
+        let foreign = SignedIndex::sign(&other, "abc", 9, later, &content);
+        *doc.lock().unwrap() = format!("{content}{}", foreign.to_line());
+        assert!(error(index()).contains("zoo trust registry"));
+
+        // A newer genuine document is accepted; the older one stays refused.
+        *doc.lock().unwrap() = sign(4, later);
+        assert_eq!(index().entries("abc").unwrap().len(), 1);
+        *doc.lock().unwrap() = sign(2, later);
+        assert!(error(index()).contains("older"));
+        // Offline, the cached (newest accepted) document still verifies.
+        let offline =
+            Index::new(Http::new(None).unwrap(), &store, &url, true).with_trust(trust.clone());
+        assert_eq!(offline.entries("abc").unwrap().len(), 1);
     }
 }

@@ -1,6 +1,7 @@
 //! Installing resolved packages: fetch every needed blob (in parallel), then
-//! per package extract into a staging dir, link the external blobs in,
-//! verify every file against the listing and rename the result into
+//! per package extract into a staging dir, link the external blobs in and
+//! verify every file against the listing and the manifest against the index;
+//! only when every package passed, rename each into
 //! `packages/<name>/<version>`. A crash at any point leaves the previous
 //! state: the staging dir is only ever renamed into place complete.
 
@@ -110,17 +111,35 @@ pub fn install_entries(
     }
     download_all(http, index, store, &missing, progress)?;
 
+    // Every package is staged and verified before any is put in place, so a
+    // refused package leaves its dependencies uninstalled too.
+    let staged: Vec<Option<Staged>> = entries
+        .iter()
+        .map(|entry| match already_installed(store, entry) {
+            Some(_) => Ok(None),
+            None => stage_one(store, entry, &cached).map(Some),
+        })
+        .collect::<Result<_>>()?;
     let mut done = Vec::new();
-    for entry in entries {
-        if let Some(package) = already_installed(store, entry) {
+    for (entry, staged) in entries.iter().zip(staged) {
+        let committed = match staged {
+            Some(staged) => commit_one(store, entry, staged)?,
+            None => None,
+        };
+        let Some(package) = committed else {
+            let package = already_installed(store, entry).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{}@{} vanished from the store during the install",
+                    entry.name, entry.vers
+                ))
+            })?;
             done.push(Installed {
                 package,
                 archive_sha256: entry.archive.sha256.clone(),
                 fresh: false,
             });
             continue;
-        }
-        let package = install_one(store, entry, &cached)?;
+        };
         progress.note(&format!(
             "installed {}@{} into {}",
             entry.name,
@@ -180,16 +199,15 @@ fn download_all(
     }
 }
 
-/// Extracts, completes, verifies and renames one package into place.
-fn install_one(
-    store: &Store,
-    entry: &IndexEntry,
-    cached: &HashSet<String>,
-) -> Result<InstalledPackage> {
-    let _lock = store.lock_install(&entry.name, &entry.vers)?;
-    if let Some(package) = already_installed(store, entry) {
-        return Ok(package); // a concurrent zoo finished it
-    }
+/// A package extracted, completed and verified in its staging dir.
+struct Staged {
+    /// Removed on drop (with whatever is left in it).
+    _staging: crate::store::Staging,
+    root: PathBuf,
+}
+
+/// Extracts, completes and verifies one package in a staging dir.
+fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<String>) -> Result<Staged> {
     let label = format!("{}@{}", entry.name, entry.vers);
     let staging = store.staging_dir()?;
     let root = staging.dir.join("package");
@@ -204,6 +222,7 @@ fn install_one(
             "{label}: the archive's file listing differs from the registry index"
         )));
     }
+    check_manifest_matches(&label, &listing.manifest, entry)?;
     for file in listing.files.iter().filter(|f| f.external) {
         let blob = store.blob_path(&file.sha256);
         let target = root.join(&file.path);
@@ -229,17 +248,82 @@ fn install_one(
     let receipt_json =
         serde_json::to_vec_pretty(&receipt).map_err(|e| Error::Invalid(format!("{label}: {e}")))?;
     fsutil::write_atomic(&root.join(RECEIPT), &receipt_json, false)?;
+    Ok(Staged {
+        _staging: staging,
+        root,
+    })
+}
 
+/// Renames a staged package into place; `None` when a concurrent zoo
+/// installed that exact version meanwhile.
+fn commit_one(
+    store: &Store,
+    entry: &IndexEntry,
+    staged: Staged,
+) -> Result<Option<InstalledPackage>> {
+    let _lock = store.lock_install(&entry.name, &entry.vers)?;
+    if already_installed(store, entry).is_some() {
+        return Ok(None);
+    }
     let target = store.package_dir(&entry.name, &entry.vers);
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent).at("creating", parent)?;
     }
-    replace_dir(store, &root, &target)?;
-    Ok(InstalledPackage {
-        name: receipt.name,
+    replace_dir(store, &staged.root, &target)?;
+    Ok(Some(InstalledPackage {
+        name: zoo_format::normalize_name(&entry.name),
         version: entry.vers.clone(),
         dir: target,
-    })
+    }))
+}
+
+/// The archive's `zoo.toml` must say what the index says: the same name,
+/// version, kind and dependencies. Otherwise the index (or the archive it
+/// points at) was changed, and resolution was done on false information.
+fn check_manifest_matches(
+    label: &str,
+    manifest: &zoo_format::Manifest,
+    entry: &IndexEntry,
+) -> Result<()> {
+    let from_archive = IndexEntry::from_manifest(manifest, entry.archive.clone(), Vec::new());
+    let mismatch = |field: &str, archive: String, index: String| {
+        Err(Error::Format(format!(
+            "{label}: the archive's zoo.toml has {field} {archive} but the registry index says {index}"
+        )))
+    };
+    if zoo_format::normalize_name(&from_archive.name) != zoo_format::normalize_name(&entry.name) {
+        return mismatch("name", from_archive.name, entry.name.clone());
+    }
+    if from_archive.vers != entry.vers {
+        return mismatch(
+            "version",
+            from_archive.vers.to_string(),
+            entry.vers.to_string(),
+        );
+    }
+    if from_archive.kind != entry.kind {
+        return mismatch(
+            "kind",
+            format!("{:?}", from_archive.kind),
+            format!("{:?}", entry.kind),
+        );
+    }
+    let deps = |deps: &[zoo_format::index::IndexDep]| {
+        let mut list: Vec<String> = deps
+            .iter()
+            .map(|d| format!("{} {}", zoo_format::normalize_name(&d.name), d.req))
+            .collect();
+        list.sort();
+        list.join(", ")
+    };
+    if deps(&from_archive.deps) != deps(&entry.deps) {
+        return mismatch(
+            "dependencies",
+            format!("[{}]", deps(&from_archive.deps)),
+            format!("[{}]", deps(&entry.deps)),
+        );
+    }
+    Ok(())
 }
 
 /// Checks size (always) and sha256 (when `rehash`) of an installed file.

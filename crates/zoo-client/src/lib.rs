@@ -15,6 +15,7 @@ pub mod lockfile;
 pub mod progress;
 pub mod resolve;
 pub mod store;
+pub mod trust;
 
 pub use config::{Config, Overrides};
 pub use error::{Error, Result};
@@ -74,7 +75,13 @@ impl Client {
     pub fn new(config: Config) -> Result<Client> {
         let http = http::Http::new(config.token.clone())?;
         let store = Store::open(&config.home)?;
-        let index = index::Index::new(http.clone(), &store, &config.registry, config.offline);
+        let trust = index::IndexTrust {
+            keys_file: trust::trusted_keys_path(),
+            trust_on_first_use: true,
+            require: config.require_signatures,
+        };
+        let index = index::Index::new(http.clone(), &store, &config.registry, config.offline)
+            .with_trust(trust);
         Ok(Client {
             config,
             http,
@@ -113,7 +120,29 @@ impl Client {
             requirements,
             pins: lock.as_ref().map(Lockfile::pins).unwrap_or_default(),
         };
-        let entries = resolve::resolve(&self.index, &resolution)?;
+        let resolved = resolve::resolve(&self.index, &resolution);
+        for notice in self.index.take_notices() {
+            progress.note(&notice);
+        }
+        let entries = resolved?;
+        let trusted = match trust::trusted_keys_path() {
+            Some(path) => trust::TrustedKeys::load(&path)?,
+            None => trust::TrustedKeys::default(),
+        };
+        // Every version is checked before anything is downloaded.
+        for entry in &entries {
+            match trust::check_package(entry, &trusted, self.config.require_signatures)? {
+                trust::PackageTrust::Trusted(who) => progress.note(&format!(
+                    "{}@{}: signed by trusted publisher `{who}`",
+                    entry.name, entry.vers
+                )),
+                trust::PackageTrust::UnknownSigner(key) => progress.note(&format!(
+                    "{}@{}: signed by {key}, not a trusted publisher key (`zoo trust add` trusts it)",
+                    entry.name, entry.vers
+                )),
+                trust::PackageTrust::Unsigned => {}
+            }
+        }
         if let Some(lock) = &lock {
             for entry in &entries {
                 if let Some(pinned) = lock.archive_sha256(&entry.name, &entry.vers)

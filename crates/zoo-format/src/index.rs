@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::archive::FileEntry;
 use crate::manifest::{Kind, Manifest};
 use crate::name::normalize_name;
+use crate::signing::{PackageSignature, split_signed};
 
 /// One version of a package, as a line of its index document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,9 @@ pub struct IndexEntry {
     /// The only field that ever changes after publication.
     #[serde(default)]
     pub yanked: bool,
+    /// The publisher's signature, when the version was published signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<PackageSignature>,
 }
 
 /// A dependency requirement.
@@ -58,6 +62,7 @@ impl IndexEntry {
             archive,
             files,
             yanked: false,
+            signature: None,
         }
     }
 
@@ -73,9 +78,13 @@ pub fn render_document(entries: &[IndexEntry]) -> String {
     entries.iter().map(|e| e.to_line() + "\n").collect()
 }
 
-/// Parses an index document; blank lines are ignored. The error names the line.
+/// Parses an index document; blank lines are ignored, and so is the
+/// registry's signature line at the end (checking it is
+/// [`crate::signing::SignedIndex::verify`]'s job). The error names the line.
 pub fn parse_document(text: &str) -> Result<Vec<IndexEntry>, String> {
-    text.lines()
+    let (entries, _) = split_signed(text)?;
+    entries
+        .lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {

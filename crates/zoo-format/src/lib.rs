@@ -9,6 +9,7 @@ pub mod index;
 pub mod manifest;
 pub mod name;
 pub mod relpath;
+pub mod signing;
 
 pub use archive::FileEntry;
 pub use manifest::{Kind, Manifest};

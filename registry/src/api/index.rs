@@ -1,4 +1,5 @@
-//! `GET /index/config.json` and `GET /index/{prefix}/{name}`.
+//! `GET /index/config.json` and `GET /index/{prefix}/{name}` (signed by the
+//! registry: `crate::signing`).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,7 +13,7 @@ use crate::index_cache::CachedDocument;
 pub async fn config(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        config_json(&state.config.base_url),
+        config_json(&state.config.base_url, &state.signer.public_key()),
     )
         .into_response()
 }
@@ -65,8 +66,8 @@ pub async fn document(
         .into_response())
 }
 
-/// Renders the document of `name` from the database and caches it; `None`
-/// when the package has no versions.
+/// Renders and signs the document of `name` from the database and caches it;
+/// `None` when the package has no versions.
 async fn load(state: &AppState, name: &str) -> Result<Option<Arc<CachedDocument>>, ApiError> {
     let ticket = state.index_cache.ticket();
     let owned = name.to_string();
@@ -74,7 +75,9 @@ async fn load(state: &AppState, name: &str) -> Result<Option<Arc<CachedDocument>
     if versions.is_empty() {
         return Ok(None);
     }
-    let body = render(&versions);
+    let body = state
+        .signed_index_document(name, &render(&versions))
+        .await?;
     let tag = HeaderValue::from_str(&etag(body.as_bytes()))
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Some(state.index_cache.insert(

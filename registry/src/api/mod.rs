@@ -38,15 +38,21 @@ pub struct AppState {
     pub index_cache: Arc<crate::index_cache::IndexCache>,
     /// Request counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Signs index documents with the registry's key (`crate::signing`).
+    pub signer: Arc<crate::signing::IndexSigner>,
 }
 
 impl AppState {
-    /// Replaces the index cache: `ttl: None` keeps documents until this
-    /// process changes the package (right when it alone writes the database);
-    /// replicas sharing a database set how stale another's change may be seen.
+    /// Replaces the index cache. Entries never outlive a quarter of the
+    /// signed documents' lifetime: the signer reuses a signature until half
+    /// of it is left, so a cached answer always has a quarter left when sent.
+    /// Within that, `ttl: None` keeps documents until this process changes
+    /// the package (right when it alone writes the database); replicas
+    /// sharing a database set how stale another's change may be seen.
     pub fn with_index_cache_ttl(mut self, ttl: Option<std::time::Duration>) -> AppState {
+        let bound = self.signer.ttl() / 4;
         self.index_cache = Arc::new(crate::index_cache::IndexCache::new(
-            ttl,
+            Some(ttl.map_or(bound, |ttl| ttl.min(bound))),
             crate::INDEX_CACHE_CAPACITY,
         ));
         self
@@ -77,13 +83,36 @@ impl AppState {
     }
 
     async fn try_refresh_index_file(&self, name_norm: &str) -> Result<(), ApiError> {
+        self.sign_and_mirror(name_norm).await.map(|_| ())
+    }
+
+    /// The signed index document of `name_norm`, whose entry lines were just
+    /// rendered as `content`: the one already signed when it still signs them
+    /// (so ETags stay stable and 304s keep working), else a new signature.
+    pub async fn signed_index_document(
+        &self,
+        name_norm: &str,
+        content: &str,
+    ) -> Result<String, ApiError> {
+        match self.signer.cached(name_norm, content) {
+            Some(document) => Ok(document),
+            None => self.sign_and_mirror(name_norm).await,
+        }
+    }
+
+    /// Renders the document from the database after taking the index lock (a
+    /// slower writer can never put back older entries under a newer
+    /// signature), signs it unless the file's signature is still good, and
+    /// rewrites the mirror file if that changed anything.
+    async fn sign_and_mirror(&self, name_norm: &str) -> Result<String, ApiError> {
         let _guard = self.index_lock.lock().await;
         let name = name_norm.to_string();
         let versions = self.db(move |s| s.versions(&name)).await?;
-        let document = crate::index::render(&versions);
+        let content = crate::index::render(&versions);
         let index = self.index.clone();
+        let signer = self.signer.clone();
         let name = name_norm.to_string();
-        tokio::task::spawn_blocking(move || index.write_document(&name, &document))
+        tokio::task::spawn_blocking(move || index.write_signed(&signer, &name, &content))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
             .map_err(|e| {

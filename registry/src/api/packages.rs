@@ -33,6 +33,7 @@ pub async fn info(
                 "files": v.entry.files,
                 "metrics": v.metrics,
                 "deps": v.entry.deps,
+                "signature": v.entry.signature,
             })
         })
         .collect();

@@ -3,16 +3,19 @@
 //! Order: authenticate → stream the archive to a staged temp file (hashed,
 //! size-capped) → validate it with `zoo_format::archive::read_listing` (400
 //! naming the entry or manifest field) → check external blobs exist with the
-//! listed sizes → ownership / existing version (403 / 409) → store the archive
+//! listed sizes → ownership / existing version (403 / 409) → the publisher's
+//! signature, if sent (`zoo-signing-key` + `zoo-signature` headers: 400 unless
+//! it covers name, version and the archive's sha256) → store the archive
 //! blob (fsync) → record the version in one transaction → rewrite the index
 //! file. A refused publish records nothing and leaves no staged file.
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use semver::Version;
 use zoo_format::archive::{Limits, Listing, read_listing};
 use zoo_format::index::{ArchiveRef, IndexEntry};
+use zoo_format::signing::PackageSignature;
 
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Scope};
@@ -50,6 +53,7 @@ pub async fn publish(
     }
     let limit = state.config.max_package_size;
     check_content_length(&request, limit)?;
+    let offered = offered_signature(request.headers())?;
     let staged = state
         .blobs
         .stage(request.into_body().into_data_stream(), limit, None)
@@ -79,8 +83,13 @@ pub async fn publish(
         sha256: staged.sha256.clone(),
         size: staged.size,
     };
+    let mut entry = IndexEntry::from_manifest(manifest, archive.clone(), listing.files.clone());
+    if let Some(signature) = offered {
+        check_signature(&signature, &name_norm, &version, &archive.sha256)?;
+        entry.signature = Some(signature);
+    }
     let new = NewVersion {
-        entry: IndexEntry::from_manifest(manifest, archive.clone(), listing.files.clone()),
+        entry,
         description: manifest.package.description.clone(),
         keywords: manifest.package.keywords.clone(),
         readme: listing.readme.clone(),
@@ -113,6 +122,50 @@ pub async fn publish(
             "archive_sha256": archive.sha256,
         })),
     ))
+}
+
+/// Header with the publisher's public key (`ed25519:…`).
+pub const SIGNING_KEY_HEADER: &str = "zoo-signing-key";
+/// Header with the publisher's signature of name, version and archive sha256.
+pub const SIGNATURE_HEADER: &str = "zoo-signature";
+
+/// The signature sent with the archive, if any; both headers or neither.
+fn offered_signature(headers: &HeaderMap) -> Result<Option<PackageSignature>, ApiError> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| ApiError::bad_request(format!("the `{name}` header is not ASCII")))
+            })
+            .transpose()
+    };
+    match (get(SIGNING_KEY_HEADER)?, get(SIGNATURE_HEADER)?) {
+        (None, None) => Ok(None),
+        (Some(key), Some(sig)) => Ok(Some(PackageSignature { key, sig })),
+        _ => Err(ApiError::bad_request(format!(
+            "a signed publish sends both `{SIGNING_KEY_HEADER}` and `{SIGNATURE_HEADER}`"
+        ))),
+    }
+}
+
+/// Refuses a signature that does not cover this name, version and archive:
+/// recording it would only make every install of the version fail.
+fn check_signature(
+    signature: &PackageSignature,
+    name_norm: &str,
+    version: &Version,
+    archive_sha256: &str,
+) -> Result<(), ApiError> {
+    signature
+        .verify(name_norm, &version.to_string(), archive_sha256)
+        .map(|_| ())
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "the package signature of {name_norm}@{version} (archive sha256 {archive_sha256}) is invalid: {e}"
+            ))
+        })
 }
 
 /// Every external file must already be stored as a blob of the listed size.

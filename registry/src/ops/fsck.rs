@@ -226,6 +226,53 @@ fn compare_document(
     Ok(())
 }
 
+/// Compares the entry lines of the signed file at `path` with `expected` and
+/// checks its signature with the registry's `key` (expiry is not a problem on
+/// disk: the running server re-signs before it).
+fn compare_signed_document(
+    report: &mut FsckReport,
+    name: &str,
+    path: &Path,
+    expected: &str,
+    key: Option<&zoo_format::signing::PublicKey>,
+) -> Result<(), OpsError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return compare_document(report, name, path, expected);
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let (content, signature) = match zoo_format::signing::split_signed(&text) {
+        Ok(split) => split,
+        Err(_) => (&text[..], None),
+    };
+    report.checked.index_documents += 1;
+    if content != expected {
+        report.problem(
+            "index-mismatch",
+            format!(
+                "{} (zoo package {name}) differs from what the database renders",
+                path.display()
+            ),
+        );
+        return Ok(());
+    }
+    let verdict = match (key, signature) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err("it is not signed".to_string()),
+        (Some(key), Some(signature)) => signature.verify(key, name, content),
+    };
+    if let Err(why) = verdict {
+        report.problem(
+            "index-signature",
+            format!("{} (zoo package {name}): {why}", path.display()),
+        );
+    }
+    Ok(())
+}
+
 /// Index files that belong to no package (config.json and temp files aside).
 fn stray_documents(
     report: &mut FsckReport,
@@ -256,6 +303,9 @@ fn check_zoo_index(
     report: &mut FsckReport,
 ) -> Result<(), OpsError> {
     let root = data_dir.join("index");
+    let key = crate::signing::load_key(data_dir)
+        .map_err(io_err(&crate::signing::key_path(data_dir)))?
+        .map(|k| k.public());
     let mut expected = BTreeSet::new();
     for name in store.package_names()? {
         let versions = store.versions(&name)?;
@@ -263,7 +313,7 @@ fn check_zoo_index(
         report.checked.versions += versions.len();
         let path = root.join(zoo_format::index::index_path(&name));
         let document = crate::index::render(&versions);
-        compare_document(report, &format!("zoo package {name}"), &path, &document)?;
+        compare_signed_document(report, &name, &path, &document, key.as_ref())?;
         expected.insert(path);
     }
     stray_documents(report, &root, &expected)

@@ -1,4 +1,4 @@
-//! `zoo login`.
+//! `zoo login`: saves the token and pins the registry's index-signing key.
 
 use super::{Output, say};
 use anyhow::{Context, Result, bail};
@@ -37,6 +37,8 @@ pub fn login(args: LoginArgs, out: Output) -> Result<()> {
     if token.is_empty() || token.chars().any(char::is_whitespace) {
         bail!("the token is empty or contains whitespace");
     }
+    // The key first: a registry presenting another key gets no token.
+    super::keys::pin_at_login(&registry, out)?;
     let path = zoo_client::config::save_login(&registry, &token)?;
     say!(out, "saved the token for {registry} in {}", path.display());
     Ok(())

@@ -1,9 +1,11 @@
 //! Package commands: login, package, publish, yank, owner, install, list,
-//! info, search, uninstall, cache. Thin wrappers over `zoo_client`.
+//! info, search, uninstall, cache, keygen, trust. Thin wrappers over
+//! `zoo_client`.
 
 mod auth;
 mod cache;
 mod install;
+mod keys;
 mod publish;
 mod query;
 mod ui;
@@ -70,6 +72,12 @@ pub enum PackageCommand {
     /// Check or clean the local store.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Create your signing key pair (for `zoo publish --sign`); prints the
+    /// public key.
+    Keygen(keys::KeygenArgs),
+    /// Manage trusted keys: publishers' keys and registries' index keys.
+    #[command(subcommand)]
+    Trust(keys::TrustCommand),
 }
 
 pub fn run(command: PackageCommand, out: Output) -> Result<()> {
@@ -85,6 +93,8 @@ pub fn run(command: PackageCommand, out: Output) -> Result<()> {
         PackageCommand::Info(args) => query::info(args),
         PackageCommand::Search(args) => query::search(args),
         PackageCommand::Cache(command) => cache::run(command, out),
+        PackageCommand::Keygen(args) => keys::keygen(args, out),
+        PackageCommand::Trust(command) => keys::trust(command, out),
     }
 }
 

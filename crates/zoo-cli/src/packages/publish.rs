@@ -43,6 +43,13 @@ pub struct PublishArgs {
     /// The package directory (holding zoo.toml).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Sign the version (name, version and archive sha256) with your key
+    /// from `zoo keygen`; installs can then require trusted signatures.
+    #[arg(long)]
+    sign: bool,
+    /// The secret key to sign with (default: <config dir>/zoo/signing.key).
+    #[arg(long, value_name = "FILE", requires = "sign")]
+    key: Option<PathBuf>,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -55,10 +62,20 @@ pub fn publish(args: PublishArgs, out: Output) -> Result<()> {
     if client.config.offline {
         bail!("cannot publish in offline mode (ZOO_OFFLINE is set)");
     }
+    let key = if args.sign {
+        let path = match args.key {
+            Some(path) => path,
+            None => zoo_client::trust::signing_key_path()
+                .context("no config directory found (set HOME)")?,
+        };
+        Some(zoo_client::trust::load_signing_key(&path)?)
+    } else {
+        None
+    };
     let bars = Bars::new(out);
     let report = client
         .api()
-        .publish(&client.index, &args.dir, &bars)
+        .publish_signed(&client.index, &args.dir, key.as_ref(), &bars)
         .with_context(|| format!("publishing {}", args.dir.display()))?;
     for (path, size) in &report.uploaded {
         say!(out, "uploaded {path} ({size} bytes)");
@@ -75,6 +92,9 @@ pub fn publish(args: PublishArgs, out: Output) -> Result<()> {
         client.config.registry,
         p.archive_sha256
     );
+    if let Some(key) = &key {
+        say!(out, "signed with {}", key.public());
+    }
     Ok(())
 }
 

@@ -69,8 +69,14 @@ pub fn info(args: InfoArgs) -> Result<()> {
             .and_then(|f| f.as_array())
             .map(|files| files.iter().filter_map(|f| f.get("size")?.as_u64()).sum())
             .unwrap_or(0);
+        let signed = version
+            .get("signature")
+            .and_then(|s| s.get("key"))
+            .and_then(|k| k.as_str())
+            .map(|key| format!("  signed by {key}"))
+            .unwrap_or_default();
         println!(
-            "  {}  published {}  {} bytes{yanked}",
+            "  {}  published {}  {} bytes{yanked}{signed}",
             field("version"),
             field("published_at"),
             size
