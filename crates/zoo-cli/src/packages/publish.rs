@@ -40,9 +40,16 @@ pub fn package(args: PackageArgs, out: Output) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The package directory (holding zoo.toml).
+    /// The package directory (holding zoo.toml), or a Link crate's (holding
+    /// a Cargo.toml with [package.metadata.zoo]).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Link crates: skip cargo's verification build of the packaged crate.
+    #[arg(long)]
+    no_verify: bool,
+    /// Link crates: package uncommitted changes (cargo's --allow-dirty).
+    #[arg(long)]
+    allow_dirty: bool,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -54,6 +61,14 @@ pub fn publish(args: PublishArgs, out: Output) -> Result<()> {
     let client = args.remote.client()?;
     if client.config.offline {
         bail!("cannot publish in offline mode (ZOO_OFFLINE is set)");
+    }
+    if super::link_crate::is_link_crate(&args.dir) {
+        let flags = super::link_crate::CargoFlags {
+            no_verify: args.no_verify,
+            allow_dirty: args.allow_dirty,
+        };
+        return super::link_crate::publish(&args.dir, &client, flags, out)
+            .with_context(|| format!("publishing the crate in {}", args.dir.display()));
     }
     let bars = Bars::new(out);
     let report = client
