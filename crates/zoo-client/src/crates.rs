@@ -18,18 +18,6 @@ pub struct CrateIndexLine {
     pub yanked: bool,
 }
 
-/// Where cargo's index layout puts `name` (lowercased: `1/a`, `2/ab`,
-/// `3/a/abc`, `pe/ep/peephole`).
-pub fn index_path(name: &str) -> String {
-    let name = name.to_ascii_lowercase();
-    match name.len() {
-        1 => format!("1/{name}"),
-        2 => format!("2/{name}"),
-        3 => format!("3/{}/{name}", &name[..1]),
-        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
-    }
-}
-
 impl Api<'_> {
     /// The sparse index URL cargo is given for this registry.
     pub fn cargo_index_url(&self) -> String {
@@ -42,7 +30,7 @@ impl Api<'_> {
         let url = format!(
             "{}/cargo/index/{}",
             self.registry.trim_end_matches('/'),
-            index_path(name)
+            zoo_format::cargo_index_path(name)
         );
         let response = match self.http.send(Method::GET, &url, Ok) {
             Err(Error::Http { status: 404, .. }) => return Ok(None),
@@ -64,18 +52,5 @@ impl Api<'_> {
             }
         }
         Ok(None)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn index_paths_follow_cargos_layout() {
-        assert_eq!(index_path("a"), "1/a");
-        assert_eq!(index_path("ab"), "2/ab");
-        assert_eq!(index_path("abc"), "3/a/abc");
-        assert_eq!(index_path("Peephole-Link"), "pe/ep/peephole-link");
     }
 }

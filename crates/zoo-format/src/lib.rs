@@ -12,4 +12,4 @@ pub mod relpath;
 
 pub use archive::FileEntry;
 pub use manifest::{Kind, Manifest};
-pub use name::{normalize_name, validate_name};
+pub use name::{cargo_index_path, normalize_name, validate_name};

@@ -59,7 +59,7 @@ pub fn publish(dir: &Path, client: &Client, flags: CargoFlags, out: Output) -> R
     say!(out, "packaging {} {} with cargo", package.name, package.version);
     cargo.run("package", flags)?;
     let crate_file = target.crate_file();
-    let packaged = CratePackage::read(&crate_file, &package.name, &package.version)?;
+    let packaged = CratePackage::read(&crate_file, &package.name, &package.version, &target.zoo)?;
     let staged = packaged.zoo_package()?;
     zoo_format::archive::pack(staged.path(), &Default::default())
         .with_context(|| format!("the zoo package made from {}", crate_file.display()))?;
@@ -160,6 +160,11 @@ struct MetaPackage {
     manifest_path: PathBuf,
     #[serde(default)]
     publish: Option<Vec<String>>,
+    #[serde(default)]
+    description: Option<String>,
+    /// `[package.metadata]` as JSON.
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +176,7 @@ struct Metadata {
 /// The crate to publish and where cargo leaves its `.crate`.
 struct Target {
     package: MetaPackage,
+    zoo: ZooMetadata,
     target_directory: PathBuf,
 }
 
@@ -246,8 +252,10 @@ impl Cargo {
                 self.manifest.display()
             );
         }
+        let zoo = zoo_metadata(&package, &self.manifest)?;
         Ok(Target {
             package,
+            zoo,
             target_directory: metadata.target_directory,
         })
     }
@@ -275,6 +283,34 @@ impl Cargo {
         }
         Ok(())
     }
+}
+
+/// Reads and checks `[package.metadata.zoo]` (and the fields the zoo
+/// package needs) before cargo packages or uploads anything.
+fn zoo_metadata(package: &MetaPackage, manifest: &Path) -> Result<ZooMetadata> {
+    let file = manifest.display();
+    let zoo = package
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("zoo"))
+        .ok_or_else(|| {
+            anyhow!(
+                "{file} has no [package.metadata.zoo] table; add `kind = \"link\"` (or \
+                 \"function\") there to publish the crate with zoo"
+            )
+        })?;
+    let zoo: ZooMetadata = serde_json::from_value(zoo.clone())
+        .map_err(|e| anyhow!("{file}: field `package.metadata.zoo`: {e}"))?;
+    if zoo.kind == Kind::Model {
+        bail!(
+            "{file}: field `package.metadata.zoo.kind` is \"model\"; a crate publishes a \
+             \"link\" or \"function\" (models are zoo.toml packages)"
+        );
+    }
+    if package.description.as_deref().is_none_or(str::is_empty) {
+        bail!("{file}: field `package.description` is required to publish");
+    }
+    Ok(zoo)
 }
 
 /// A `.crate` file and what its packaged Cargo.toml says.
@@ -320,12 +356,10 @@ struct CargoPackage {
     readme: Option<String>,
     #[serde(default)]
     keywords: Vec<String>,
-    #[serde(default)]
-    metadata: Option<toml::Table>,
 }
 
 impl CratePackage {
-    fn read(path: &Path, name: &str, version: &str) -> Result<CratePackage> {
+    fn read(path: &Path, name: &str, version: &str, zoo: &ZooMetadata) -> Result<CratePackage> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("reading {} (made by `cargo package`)", path.display()))?;
         let sha256 = zoo_format::checksum::sha256_hex(&bytes);
@@ -352,28 +386,7 @@ impl CratePackage {
         let manifest: CargoManifest = toml::from_str(&text)
             .with_context(|| format!("the packaged Cargo.toml in {}", path.display()))?;
         let package = manifest.package;
-        let zoo = package
-            .metadata
-            .as_ref()
-            .and_then(|m| m.get("zoo"))
-            .ok_or_else(|| {
-                anyhow!(
-                    "Cargo.toml of `{name}` has no [package.metadata.zoo] table; add \
-                     `kind = \"link\"` (or \"function\") there to publish it with zoo"
-                )
-            })?;
-        let zoo: ZooMetadata = zoo.clone().try_into().map_err(|e: toml::de::Error| {
-            anyhow!("Cargo.toml of `{name}`: field `package.metadata.zoo`: {}", e.message())
-        })?;
-        if zoo.kind == Kind::Model {
-            bail!(
-                "Cargo.toml of `{name}`: field `package.metadata.zoo.kind` is \"model\"; a crate \
-                 publishes a \"link\" or \"function\" (models are zoo.toml packages)"
-            );
-        }
-        let description = package.description.clone().ok_or_else(|| {
-            anyhow!("Cargo.toml of `{name}`: field `package.description` is required to publish")
-        })?;
+        let description = package.description.clone().unwrap_or_default();
         Ok(CratePackage {
             path: path.to_path_buf(),
             sha256,
@@ -390,7 +403,7 @@ impl CratePackage {
                 readme: package.readme,
                 keywords: package.keywords,
             },
-            dependencies: zoo.dependencies,
+            dependencies: zoo.dependencies.clone(),
         })
     }
 
