@@ -49,7 +49,10 @@ fn zoo_in(user: &Zoo, cargo: &Cargo, dir: &Path, args: &[&str]) -> zoo_e2e::Outc
 fn zoo_publish_and_cargo_publish_make_the_same_crate_entry() {
     let (first, second) = (Registry::start(), Registry::start());
     let (token1, token2) = (first.add_user("alice"), second.add_user("alice"));
-    let (cargo1, cargo2) = (Cargo::new(&first.url, tmp()), Cargo::new(&second.url, tmp()));
+    let (cargo1, cargo2) = (
+        Cargo::new(&first.url, tmp()),
+        Cargo::new(&second.url, tmp()),
+    );
     publish_nn_core(&cargo1, &token1);
     publish_nn_core(&cargo2, &token2);
     let nn = index_line(&first.url, "zoo-nn", "0.1.0").expect("zoo-nn in the index");
@@ -60,12 +63,18 @@ fn zoo_publish_and_cargo_publish_make_the_same_crate_entry() {
         .find(|d| d["name"] == "zoo-torch-build")
         .expect("zoo-nn names zoo-torch-build");
     assert_eq!(build_dep["kind"], "build");
-    assert!(build_dep["registry"].is_null(), "same registry: {build_dep}");
+    assert!(
+        build_dep["registry"].is_null(),
+        "same registry: {build_dep}"
+    );
 
     let work = tempfile::tempdir().unwrap();
     let alice = Zoo::new(&first.url, Some(&token1));
     let out = alice
-        .run_in(work.path(), &["new", "link", "my-link", "--path", "my-link"])
+        .run_in(
+            work.path(),
+            &["new", "link", "my-link", "--path", "my-link"],
+        )
         .ok();
     assert!(out.contains("created Link crate `my-link`"), "{out}");
     let krate = work.path().join("my-link");
@@ -73,7 +82,10 @@ fn zoo_publish_and_cargo_publish_make_the_same_crate_entry() {
         assert!(krate.join(file).is_file(), "{file} missing");
     }
     let again = alice
-        .run_in(work.path(), &["new", "link", "my-link", "--path", "my-link"])
+        .run_in(
+            work.path(),
+            &["new", "link", "my-link", "--path", "my-link"],
+        )
         .fails();
     assert!(again.contains("not an empty folder"), "{again}");
 
@@ -83,7 +95,10 @@ fn zoo_publish_and_cargo_publish_make_the_same_crate_entry() {
     let out = zoo_in(&alice, &cargo1, &krate, &args).ok();
     let cargo = &cargo1;
     assert!(out.contains("published crate my-link@0.1.0"), "{out}");
-    assert!(out.contains("published link package my-link@0.1.0"), "{out}");
+    assert!(
+        out.contains("published link package my-link@0.1.0"),
+        "{out}"
+    );
     let info: serde_json::Value =
         serde_json::from_str(&alice.run(&["info", "my-link", "--json"]).ok()).unwrap();
     assert_eq!(info["kind"], "link", "{info}");
@@ -99,7 +114,14 @@ fn zoo_publish_and_cargo_publish_make_the_same_crate_entry() {
     cargo
         .run(
             &copy,
-            &["package", "--registry", "zoo", "--no-verify", "--target-dir", own_target.to_str().unwrap()],
+            &[
+                "package",
+                "--registry",
+                "zoo",
+                "--no-verify",
+                "--target-dir",
+                own_target.to_str().unwrap(),
+            ],
             None,
         )
         .ok();
@@ -123,8 +145,14 @@ fn zoo_publish_and_cargo_publish_make_the_same_crate_entry() {
     let mut args = vec!["publish"];
     args.extend(NO_VERIFY);
     let out = zoo_in(&bob, &cargo2, &krate, &args).ok();
-    assert!(out.contains("already in the registry with this .crate"), "{out}");
-    assert!(out.contains("published link package my-link@0.1.0"), "{out}");
+    assert!(
+        out.contains("already in the registry with this .crate"),
+        "{out}"
+    );
+    assert!(
+        out.contains("published link package my-link@0.1.0"),
+        "{out}"
+    );
     // Everything is there now: a third run publishes nothing.
     let err = zoo_in(&bob, &cargo2, &krate, &args).fails();
     assert!(err.contains("my-link"), "{err}");
@@ -168,7 +196,10 @@ fn worked_example_link_crate_model_package_and_consumer() {
     args.extend(NO_VERIFY);
     zoo_in(&alice, &cargo, &link, &args).ok();
     let out = alice
-        .run(&["publish", examples.join("peephole-timing").to_str().unwrap()])
+        .run(&[
+            "publish",
+            examples.join("peephole-timing").to_str().unwrap(),
+        ])
         .ok();
     assert!(out.contains("published peephole-timing@0.1.0"), "{out}");
 

@@ -11,9 +11,11 @@
 //! committed model.pt's outputs.
 //!
 //! These builds compile tch for crates outside the workspace, which takes
-//! minutes the first time: they share one CARGO_HOME and target dir under
-//! `target/links/` that survive between runs (the CI test `tests/links.rs`
-//! covers the same flow without compiling tch).
+//! minutes the first time: they share one target dir, `target/links/target`,
+//! kept between runs, and the user's CARGO_HOME (its crates.io downloads; the
+//! registry is named to cargo through `CARGO_REGISTRIES_ZOO_*` only, so no
+//! cargo config is written). The CI test `tests/links.rs` covers the same
+//! flow without compiling tch.
 
 use crate::cmd;
 use crate::demo_registry::DemoRegistry;
@@ -31,14 +33,16 @@ pub fn run(_args: &[String]) -> Result<()> {
     crate::setup::run()?;
     cmd::run(cmd::cargo().args(["build", "--workspace", "--bins"]))?;
     let root = cmd::root();
-    let registry = DemoRegistry::start(&root.join("target/debug"), &root.join("target/links/run"))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let registry = DemoRegistry::start(&target.join("debug"), &root.join("target/links/run"))?;
     worked_example(&registry, &root)
 }
 
-/// Cargo pointed at `registry` as `zoo`, with the persistent home and
-/// target dir under `target/links/`.
+/// Cargo pointed at `registry` as `zoo`, with the persistent target dir
+/// under `target/links/`.
 struct LinkCargo {
-    home: PathBuf,
     target: PathBuf,
     index: String,
     token: String,
@@ -46,12 +50,8 @@ struct LinkCargo {
 
 impl LinkCargo {
     fn new(registry: &DemoRegistry, root: &Path) -> Result<LinkCargo> {
-        let base = root.join("target/links");
-        let home = base.join("cargo-home");
-        std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
         Ok(LinkCargo {
-            home,
-            target: base.join("target"),
+            target: root.join("target/links/target"),
             index: format!("sparse+{}/cargo/index/", registry.url),
             token: registry.token.clone(),
         })
@@ -59,14 +59,16 @@ impl LinkCargo {
 
     fn apply<'a>(&self, command: &'a mut Command) -> &'a mut Command {
         command
-            .env("CARGO_HOME", &self.home)
             .env("CARGO_TARGET_DIR", &self.target)
             .env("CARGO_REGISTRIES_ZOO_INDEX", &self.index)
             .env("CARGO_REGISTRIES_ZOO_TOKEN", &self.token)
             .env("CARGO_REGISTRIES_ZOO_CREDENTIAL_PROVIDER", "cargo:token")
             .env(
                 "LIBTORCH",
-                cmd::root().join(".venv/torch").canonicalize().unwrap_or_default(),
+                cmd::root()
+                    .join(".venv/torch")
+                    .canonicalize()
+                    .unwrap_or_default(),
             )
     }
 
@@ -97,12 +99,25 @@ pub fn worked_example(registry: &DemoRegistry, root: &Path) -> Result<()> {
     for krate in ["zoo-torch-build", "zoo-nn"] {
         cmd::run(&mut cargo.cargo(
             root,
-            &["publish", "--registry", "zoo", "-p", krate, "--no-verify", "--allow-dirty"],
+            &[
+                "publish",
+                "--registry",
+                "zoo",
+                "-p",
+                krate,
+                "--no-verify",
+                "--allow-dirty",
+            ],
         ))?;
     }
 
     println!("\n--- zoo new link, cargo test, zoo publish");
-    cmd::run(registry.zoo().current_dir(&work).args(["new", "link", "my-link"]))?;
+    cmd::run(
+        registry
+            .zoo()
+            .current_dir(&work)
+            .args(["new", "link", "my-link"]),
+    )?;
     let my_link = work.join("my-link");
     cmd::run(&mut cargo.cargo(&my_link, &["test"]))?;
     cmd::run(cargo.apply(registry.zoo().current_dir(&my_link).arg("publish")))?;
@@ -142,10 +157,18 @@ pub fn worked_example(registry: &DemoRegistry, root: &Path) -> Result<()> {
     if user.exists() {
         std::fs::remove_dir_all(&user)?;
     }
-    cmd::run(registry.zoo().env("ZOO_HOME", &user).args(["install", "peephole-timing"]))?;
+    cmd::run(
+        registry
+            .zoo()
+            .env("ZOO_HOME", &user)
+            .args(["install", "peephole-timing"]),
+    )?;
     let installed = user.join("packages/peephole-link/0.1.0/src/lib.rs");
     if !installed.is_file() {
-        bail!("installing peephole-timing did not install peephole-link ({} is missing)", installed.display());
+        bail!(
+            "installing peephole-timing did not install peephole-link ({} is missing)",
+            installed.display()
+        );
     }
     let input = timing.join("examples/interval-12.npy");
     let committed = work.join("committed-logits.npy");
@@ -153,7 +176,13 @@ pub fn worked_example(registry: &DemoRegistry, root: &Path) -> Result<()> {
     let fresh_package = work.join("peephole-timing-fresh");
     copy_crate(&timing, &fresh_package)?;
     std::fs::copy(&fresh, fresh_package.join("model.pt"))?;
-    for (package, output) in [("peephole-timing", &committed), (fresh_package.to_str().context("a non-UTF-8 path")?, &exported)] {
+    for (package, output) in [
+        ("peephole-timing", &committed),
+        (
+            fresh_package.to_str().context("a non-UTF-8 path")?,
+            &exported,
+        ),
+    ] {
         cmd::run(
             registry
                 .zoo()

@@ -21,7 +21,10 @@ pub struct CrateIndexLine {
 impl Api<'_> {
     /// The sparse index URL cargo is given for this registry.
     pub fn cargo_index_url(&self) -> String {
-        format!("sparse+{}/cargo/index/", self.registry.trim_end_matches('/'))
+        format!(
+            "sparse+{}/cargo/index/",
+            self.registry.trim_end_matches('/')
+        )
     }
 
     /// The index line of `name@version`, or `None` when the registry has no

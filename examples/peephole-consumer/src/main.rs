@@ -18,16 +18,25 @@ const HIDDEN: i64 = 16;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["run", weights, sequence] => run(Path::new(weights), sequence),
         ["export", weights, out] => export(Path::new(weights), Path::new(out), 64),
         ["export", weights, out, "--steps", steps] => match steps.parse() {
             Ok(steps) if steps > 0 => export(Path::new(weights), Path::new(out), steps),
-            _ => Err(format!("--steps: `{steps}` is not a positive number of steps")),
+            _ => Err(format!(
+                "--steps: `{steps}` is not a positive number of steps"
+            )),
         },
-        _ => Err("usage: peephole-consumer run WEIGHTS 0,1,0,… | export WEIGHTS OUT.pt \
+        _ => Err(
+            "usage: peephole-consumer run WEIGHTS 0,1,0,… | export WEIGHTS OUT.pt \
                   [--steps T]"
-            .into()),
+                .into(),
+        ),
     };
     if let Err(message) = result {
         eprintln!("error: {message}");
@@ -70,7 +79,10 @@ fn export(weights: &Path, out: &Path, steps: i64) -> Result<(), String> {
     let (_vs, timer) = load(weights)?;
     let example = Tensor::zeros([1, steps, INPUT_SIZE], (Kind::Float, Device::Cpu));
     zoo_nn::torchscript::export_link(out, &timer, "x", &example).map_err(|e| e.to_string())?;
-    println!("wrote {} (input x: [1, {steps}, {INPUT_SIZE}], output logits: [1, {steps}])", out.display());
+    println!(
+        "wrote {} (input x: [1, {steps}, {INPUT_SIZE}], output logits: [1, {steps}])",
+        out.display()
+    );
     Ok(())
 }
 

@@ -48,8 +48,12 @@ impl Link for PeepholeTimer {
         let (batch, steps) = (shape[0], shape[1]);
         // The recurrent link is time-major: (T, N, I) in, (T, N, H) out.
         let (h, _) = self.lstm.seq_init(&x.f_transpose(0, 1)?)?;
-        let rows = h.f_transpose(0, 1)?.f_reshape([batch * steps, self.hidden])?;
-        self.out.f_forward(&rows, mode)?.f_view([batch, steps])
+        let rows = h
+            .f_transpose(0, 1)?
+            .f_reshape([batch * steps, self.hidden])?;
+        self.out
+            .f_forward(&rows, mode)?
+            .f_view([batch, steps])
             .map_err(NnError::from)
     }
 }

@@ -56,7 +56,12 @@ pub fn publish(dir: &Path, client: &Client, flags: CargoFlags, out: Output) -> R
     let cargo = Cargo::new(dir, &client.api().cargo_index_url(), &token);
     let target = cargo.metadata()?;
     let package = &target.package;
-    say!(out, "packaging {} {} with cargo", package.name, package.version);
+    say!(
+        out,
+        "packaging {} {} with cargo",
+        package.name,
+        package.version
+    );
     cargo.run("package", flags)?;
     let crate_file = target.crate_file();
     let packaged = CratePackage::read(&crate_file, &package.name, &package.version, &target.zoo)?;
@@ -366,7 +371,10 @@ impl CratePackage {
         let wanted = format!("{name}-{version}/Cargo.toml");
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
         let mut cargo_toml = None;
-        for entry in archive.entries().with_context(|| format!("reading {}", path.display()))? {
+        for entry in archive
+            .entries()
+            .with_context(|| format!("reading {}", path.display()))?
+        {
             let mut entry = entry.with_context(|| format!("reading {}", path.display()))?;
             let entry_path = entry.path()?.to_string_lossy().into_owned();
             if entry_path == format!("{name}-{version}/{MANIFEST_FILE}") {
@@ -381,8 +389,7 @@ impl CratePackage {
                 cargo_toml = Some(text);
             }
         }
-        let text = cargo_toml
-            .ok_or_else(|| anyhow!("{} has no {wanted}", path.display()))?;
+        let text = cargo_toml.ok_or_else(|| anyhow!("{} has no {wanted}", path.display()))?;
         let manifest: CargoManifest = toml::from_str(&text)
             .with_context(|| format!("the packaged Cargo.toml in {}", path.display()))?;
         let package = manifest.package;

@@ -30,20 +30,29 @@ pub struct NewLinkArgs {
 
 /// (path inside the crate, template).
 const LINK_TEMPLATES: &[(&str, &str)] = &[
-    ("Cargo.toml", include_str!("../../templates/link/Cargo.toml.in")),
+    (
+        "Cargo.toml",
+        include_str!("../../templates/link/Cargo.toml.in"),
+    ),
     ("build.rs", include_str!("../../templates/link/build.rs.in")),
     ("src/lib.rs", include_str!("../../templates/link/lib.rs.in")),
-    ("README.md", include_str!("../../templates/link/README.md.in")),
-    (".gitignore", include_str!("../../templates/link/gitignore.in")),
+    (
+        "README.md",
+        include_str!("../../templates/link/README.md.in"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../templates/link/gitignore.in"),
+    ),
 ];
 
 /// Rust keywords cargo refuses as crate names.
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
-    "extern", "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move",
-    "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true",
-    "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final",
-    "gen", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "test",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
+    "where", "while", "abstract", "become", "box", "do", "final", "gen", "macro", "override",
+    "priv", "try", "typeof", "unsized", "virtual", "yield", "test",
 ];
 
 pub fn run(command: NewCommand, out: Output) -> Result<()> {
@@ -125,7 +134,10 @@ fn write_new_dir(dir: &Path, files: &[(&str, String)]) -> Result<()> {
                 .next()
                 .is_none();
         if !empty {
-            bail!("{} already exists and is not an empty folder", dir.display());
+            bail!(
+                "{} already exists and is not an empty folder",
+                dir.display()
+            );
         }
     }
     let parent = match dir.parent() {
@@ -177,8 +189,14 @@ mod tests {
         let cargo = &files.iter().find(|(p, _)| *p == "Cargo.toml").unwrap().1;
         let manifest: toml::Value = toml::from_str(cargo).unwrap();
         assert_eq!(manifest["package"]["name"].as_str(), Some("my-link"));
-        assert_eq!(manifest["package"]["metadata"]["zoo"]["kind"].as_str(), Some("link"));
-        assert_eq!(manifest["dependencies"]["zoo-nn"]["registry"].as_str(), Some("zoo"));
+        assert_eq!(
+            manifest["package"]["metadata"]["zoo"]["kind"].as_str(),
+            Some("link")
+        );
+        assert_eq!(
+            manifest["dependencies"]["zoo-nn"]["registry"].as_str(),
+            Some("zoo")
+        );
         let lib = &files.iter().find(|(p, _)| *p == "src/lib.rs").unwrap().1;
         assert!(lib.contains("pub struct MyLink"), "{lib}");
     }
