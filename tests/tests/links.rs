@@ -155,7 +155,7 @@ fn zoo_publish_and_cargo_publish_make_the_same_crate_entry() {
     );
     // Everything is there now: a third run publishes nothing.
     let err = zoo_in(&bob, &cargo2, &krate, &args).fails();
-    assert!(err.contains("my-link"), "{err}");
+    assert!(err.contains("my-link@0.1.0 is already published"), "{err}");
 }
 
 #[test]

@@ -63,12 +63,12 @@ impl LinkCargo {
             .env("CARGO_REGISTRIES_ZOO_INDEX", &self.index)
             .env("CARGO_REGISTRIES_ZOO_TOKEN", &self.token)
             .env("CARGO_REGISTRIES_ZOO_CREDENTIAL_PROVIDER", "cargo:token")
+            // As the workspace's .cargo/config.toml sets it (another value
+            // would rebuild torch-sys), unless the user set their own.
             .env(
                 "LIBTORCH",
-                cmd::root()
-                    .join(".venv/torch")
-                    .canonicalize()
-                    .unwrap_or_default(),
+                std::env::var_os("LIBTORCH")
+                    .unwrap_or_else(|| cmd::root().join(".venv/torch").into_os_string()),
             )
     }
 

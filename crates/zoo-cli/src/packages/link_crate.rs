@@ -66,65 +66,77 @@ pub fn publish(dir: &Path, client: &Client, flags: CargoFlags, out: Output) -> R
     let crate_file = target.crate_file();
     let packaged = CratePackage::read(&crate_file, &package.name, &package.version, &target.zoo)?;
     let staged = packaged.zoo_package()?;
-    zoo_format::archive::pack(staged.path(), &Default::default())
+    let packed = zoo_format::archive::pack(staged.path(), &Default::default())
         .with_context(|| format!("the zoo package made from {}", crate_file.display()))?;
 
     let api = client.api();
-    match api.crate_version(&package.name, &package.version)? {
-        Some(line) if line.cksum == packaged.sha256 => say!(
-            out,
-            "crate {}@{} is already in the registry with this .crate (sha256 {}); not republished",
-            package.name,
-            package.version,
-            line.cksum
-        ),
+    let (name, version) = (&package.name, &package.version);
+    let crate_state = match api.crate_version(name, version)? {
+        None => Published::No,
+        Some(line) if line.cksum == packaged.sha256 => Published::Same,
         Some(line) => bail!(
-            "crate {}@{} is already published with a different .crate (sha256 {}, this one {}); \
-             bump the version in {}",
-            package.name,
-            package.version,
+            "crate {name}@{version} is already published with a different .crate (sha256 {}, \
+             this one {}); bump the version in {}",
             line.cksum,
             packaged.sha256,
             dir.join("Cargo.toml").display()
         ),
-        None => {
-            // `cargo package` verified already; cargo rebuilds the same bytes.
-            cargo.run(
-                "publish",
-                CargoFlags {
-                    no_verify: true,
-                    ..flags
-                },
-            )?;
-            let recorded = api
-                .crate_version(&package.name, &package.version)?
-                .ok_or_else(|| {
-                    anyhow!(
-                        "cargo published {}@{} but the registry's index does not list it",
-                        package.name,
-                        package.version
-                    )
-                })?;
-            let republished = zoo_format::checksum::sha256_file(&crate_file)
-                .with_context(|| format!("reading {}", crate_file.display()))?
-                .0;
-            if recorded.cksum != packaged.sha256 || republished != packaged.sha256 {
-                bail!(
-                    "the crate files changed while publishing: the registry recorded .crate \
-                     sha256 {}, `cargo package` made {}; the zoo package was not published \
-                     (rerun `zoo publish` with a new version)",
-                    recorded.cksum,
-                    packaged.sha256
-                );
-            }
-            say!(
-                out,
-                "published crate {}@{} (.crate sha256 {})",
-                package.name,
-                package.version,
-                recorded.cksum
+    };
+    let package_state = zoo_package_state(client, name, version, &packed.sha256)?;
+    if crate_state == Published::Same && package_state == Published::Same {
+        bail!(
+            "{name}@{version} is already published, as a crate and as a {} package; bump the \
+             version in {}",
+            packaged.kind,
+            dir.join("Cargo.toml").display()
+        );
+    }
+    if crate_state == Published::Same {
+        say!(
+            out,
+            "crate {name}@{version} is already in the registry with this .crate (sha256 {}); \
+             not republished",
+            packaged.sha256
+        );
+    } else {
+        // `cargo package` verified already; cargo rebuilds the same bytes.
+        cargo.run(
+            "publish",
+            CargoFlags {
+                no_verify: true,
+                ..flags
+            },
+        )?;
+        let recorded = api.crate_version(name, version)?.ok_or_else(|| {
+            anyhow!("cargo published {name}@{version} but the registry's index does not list it")
+        })?;
+        let republished = zoo_format::checksum::sha256_file(&crate_file)
+            .with_context(|| format!("reading {}", crate_file.display()))?
+            .0;
+        if recorded.cksum != packaged.sha256 || republished != packaged.sha256 {
+            bail!(
+                "the crate files changed while publishing: the registry recorded .crate sha256 \
+                 {}, `cargo package` made {}; the {} package was not published (publish a new \
+                 version)",
+                recorded.cksum,
+                packaged.sha256,
+                packaged.kind
             );
         }
+        say!(
+            out,
+            "published crate {name}@{version} (.crate sha256 {})",
+            recorded.cksum
+        );
+    }
+    if package_state == Published::Same {
+        say!(
+            out,
+            "{} package {name}@{version} is already in the registry with these files; not \
+             republished",
+            packaged.kind
+        );
+        return Ok(());
     }
 
     let bars = Bars::new(out);
@@ -148,6 +160,42 @@ pub fn publish(dir: &Path, client: &Client, flags: CargoFlags, out: Output) -> R
         p.archive_sha256
     );
     Ok(())
+}
+
+/// Whether the registry holds a version already, with the same contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Published {
+    No,
+    Same,
+}
+
+/// The zoo package `name@version` in the registry: absent, the same archive
+/// (`sha256`), or an error when it differs (refused before any upload).
+fn zoo_package_state(
+    client: &Client,
+    name: &str,
+    version: &str,
+    sha256: &str,
+) -> Result<Published> {
+    let info = match client.api().info(name) {
+        Err(zoo_client::Error::NotFound { .. }) => return Ok(Published::No),
+        other => other?,
+    };
+    let versions = info["versions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let Some(entry) = versions.iter().find(|v| v["version"] == version) else {
+        return Ok(Published::No);
+    };
+    match entry["archive"]["sha256"].as_str() {
+        Some(recorded) if recorded == sha256 => Ok(Published::Same),
+        recorded => bail!(
+            "the zoo package {name}@{version} is already published with other files (archive \
+             sha256 {}, this one {sha256}); bump the version",
+            recorded.unwrap_or("unknown")
+        ),
+    }
 }
 
 /// The real `cargo`, pointed at zoo's registry for one crate.
