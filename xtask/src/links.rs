@@ -58,6 +58,11 @@ impl LinkCargo {
     }
 
     fn apply<'a>(&self, command: &'a mut Command) -> &'a mut Command {
+        // `zoo` runs with a HOME of its own: name the user's CARGO_HOME so
+        // that its cargo shares the downloads and compiled dependencies.
+        if let Some(home) = cargo_home() {
+            command.env("CARGO_HOME", home);
+        }
         command
             .env("CARGO_TARGET_DIR", &self.target)
             .env("CARGO_REGISTRIES_ZOO_INDEX", &self.index)
@@ -81,8 +86,47 @@ impl LinkCargo {
     }
 }
 
-/// The worked example against `registry` (the demo's or our own).
+/// The worked example against `registry` (the demo's or our own). Cargo
+/// caches each registry URL (one per run: the port is free-picked) in
+/// CARGO_HOME/registry/{index,cache,src}/127.0.0.1-HASH; the folders this run
+/// added are removed afterwards.
 pub fn worked_example(registry: &DemoRegistry, root: &Path) -> Result<()> {
+    let before = local_registry_caches();
+    let result = run_example(registry, root);
+    for dir in local_registry_caches().difference(&before) {
+        if let Err(error) = std::fs::remove_dir_all(dir) {
+            eprintln!(
+                "note: could not remove cargo's cache {}: {error}",
+                dir.display()
+            );
+        }
+    }
+    result
+}
+
+/// Cargo's cache folders of registries on 127.0.0.1 in the user's CARGO_HOME.
+fn local_registry_caches() -> std::collections::BTreeSet<PathBuf> {
+    let Some(home) = cargo_home() else {
+        return Default::default();
+    };
+    ["index", "cache", "src"]
+        .iter()
+        .filter_map(|kind| std::fs::read_dir(home.join("registry").join(kind)).ok())
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("127.0.0.1-"))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// The user's CARGO_HOME (cargo's default when unset: ~/.cargo).
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+}
+
+fn run_example(registry: &DemoRegistry, root: &Path) -> Result<()> {
     let cargo = LinkCargo::new(registry, root)?;
     let work = registry
         .data
