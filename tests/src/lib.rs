@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+pub mod cargo;
+
 /// The directory holding the built binaries: the test executable lives in
 /// `target/<profile>/deps/`, the binaries one level up.
 pub fn bin_dir() -> PathBuf {
@@ -67,7 +69,7 @@ impl Outcome {
     }
 }
 
-fn run(cmd: &mut Command) -> Outcome {
+pub(crate) fn run(cmd: &mut Command) -> Outcome {
     let out = cmd
         .stdin(Stdio::null())
         .output()

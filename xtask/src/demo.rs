@@ -64,6 +64,8 @@ pub fn run(_args: &[String]) -> Result<()> {
         &root,
         &work,
     )?;
+    step("publish and use a custom Link (Rust crate and TorchScript)");
+    crate::links::worked_example(&registry, &root)?;
     step("demo finished");
     Ok(())
 }

@@ -11,6 +11,7 @@ mod demo_registry;
 mod demo_run;
 mod fuzz;
 mod gpu;
+mod links;
 mod python;
 mod setup;
 mod test;
@@ -24,6 +25,7 @@ usage: cargo xtask <command>
   setup       install libtorch (torch==2.11.0 from PyPI) into .venv; idempotent
   test        setup, cargo fmt --check, clippy -D warnings, build, all tests
   demo        setup, build, start a local registry, publish, install, run
+  links       the custom-Link worked example with full cargo builds (see README)
   fixtures    regenerate the golden files from Chainer 7.8.1 (own venv)
   train M     train a built-in model on synthetic data (see models/README.md)
   bench B     benchmarks side by side with their peers (see BENCHMARKS.md)
@@ -49,6 +51,7 @@ fn run() -> Result<()> {
         "setup" => setup::run().map(|_| ()),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
+        "links" => links::run(rest),
         "fixtures" => python::fixtures(rest),
         "gpu-check" => gpu::run(rest),
         "bench" => bench::run(rest),

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod crates;
 pub mod download;
 pub mod error;
 pub mod fsutil;

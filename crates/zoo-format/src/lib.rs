@@ -13,4 +13,4 @@ pub mod signing;
 
 pub use archive::FileEntry;
 pub use manifest::{Kind, Manifest};
-pub use name::{normalize_name, validate_name};
+pub use name::{cargo_index_path, normalize_name, validate_name};

@@ -36,9 +36,29 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Where cargo's registry index layout puts a crate's file: its name
+/// lowercased under `1/`, `2/`, `3/{first letter}/` or `{ab}/{cd}/`.
+pub fn cargo_index_path(name: &str) -> String {
+    let name = name.to_ascii_lowercase();
+    match name.len() {
+        1 => format!("1/{name}"),
+        2 => format!("2/{name}"),
+        3 => format!("3/{}/{name}", &name[..1]),
+        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cargo_index_paths_follow_cargos_layout() {
+        assert_eq!(cargo_index_path("a"), "1/a");
+        assert_eq!(cargo_index_path("ab"), "2/ab");
+        assert_eq!(cargo_index_path("abc"), "3/a/abc");
+        assert_eq!(cargo_index_path("Peephole-Link"), "pe/ep/peephole-link");
+    }
 
     #[test]
     fn normalizes_case_and_underscores() {

@@ -58,13 +58,7 @@ pub struct IndexDep {
 /// Where a crate's index file lives below the index root: Cargo's layout on
 /// the lowercase name (`_` and `-` are kept, unlike zoo's own index).
 pub fn index_path(name: &str) -> String {
-    let name = name.to_ascii_lowercase();
-    match name.len() {
-        1 => format!("1/{name}"),
-        2 => format!("2/{name}"),
-        3 => format!("3/{}/{name}", &name[..1]),
-        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
-    }
+    zoo_format::cargo_index_path(name)
 }
 
 /// `config.json`: downloads at `{api}/api/v1/crates/{crate}/{version}/download`.

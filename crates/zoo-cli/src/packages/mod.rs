@@ -1,4 +1,4 @@
-//! Package commands: login, package, publish, yank, owner, install, list,
+//! Package commands: login, new, package, publish, yank, owner, install, list,
 //! info, search, uninstall, cache, keygen, trust. Thin wrappers over
 //! `zoo_client`.
 
@@ -6,6 +6,8 @@ mod auth;
 mod cache;
 mod install;
 mod keys;
+mod link_crate;
+mod new;
 mod publish;
 mod query;
 mod ui;
@@ -52,7 +54,11 @@ pub enum PackageCommand {
     Login(auth::LoginArgs),
     /// Pack a package directory into a deterministic .zoo archive.
     Package(publish::PackageArgs),
-    /// Upload a package (its large files first) to the registry.
+    /// Create a new package from a template (`zoo new link NAME`).
+    #[command(subcommand)]
+    New(new::NewCommand),
+    /// Upload a package (its large files first) to the registry; in a Link
+    /// crate, publish the crate with cargo and a zoo package of its kind.
     Publish(publish::PublishArgs),
     /// Hide a version from new resolutions (lockfiles still get it).
     Yank(publish::YankArgs),
@@ -84,6 +90,7 @@ pub fn run(command: PackageCommand, out: Output) -> Result<()> {
     match command {
         PackageCommand::Login(args) => auth::login(args, out),
         PackageCommand::Package(args) => publish::package(args, out),
+        PackageCommand::New(command) => new::run(command, out),
         PackageCommand::Publish(args) => publish::publish(args, out),
         PackageCommand::Yank(args) => publish::yank(args, out),
         PackageCommand::Owner(command) => publish::owner(command, out),

@@ -40,7 +40,8 @@ pub fn package(args: PackageArgs, out: Output) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The package directory (holding zoo.toml).
+    /// The package directory (holding zoo.toml), or a Link crate's (holding
+    /// a Cargo.toml with [package.metadata.zoo]).
     #[arg(default_value = ".")]
     dir: PathBuf,
     /// Sign the version (name, version and archive sha256) with your key
@@ -50,6 +51,12 @@ pub struct PublishArgs {
     /// The secret key to sign with (default: <config dir>/zoo/signing.key).
     #[arg(long, value_name = "FILE", requires = "sign")]
     key: Option<PathBuf>,
+    /// Link crates: skip cargo's verification build of the packaged crate.
+    #[arg(long)]
+    no_verify: bool,
+    /// Link crates: package uncommitted changes (cargo's --allow-dirty).
+    #[arg(long)]
+    allow_dirty: bool,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -61,6 +68,22 @@ pub fn publish(args: PublishArgs, out: Output) -> Result<()> {
     let client = args.remote.client()?;
     if client.config.offline {
         bail!("cannot publish in offline mode (ZOO_OFFLINE is set)");
+    }
+    if super::link_crate::is_link_crate(&args.dir) {
+        if args.sign {
+            bail!(
+                "--sign applies to zoo packages; a Link crate in {} is published through \
+                 cargo, whose .crate checksum the registry records (sign the model packages \
+                 that depend on it)",
+                args.dir.display()
+            );
+        }
+        let flags = super::link_crate::CargoFlags {
+            no_verify: args.no_verify,
+            allow_dirty: args.allow_dirty,
+        };
+        return super::link_crate::publish(&args.dir, &client, flags, out)
+            .with_context(|| format!("publishing the crate in {}", args.dir.display()));
     }
     let key = if args.sign {
         let path = match args.key {
