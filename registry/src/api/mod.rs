@@ -22,6 +22,10 @@ use crate::config::Config;
 use crate::db::{MetadataStore, StoreResult};
 use crate::index::IndexFiles;
 
+/// How often a mirror document is rewritten while the database keeps
+/// changing under it (see [`AppState::refresh_index_file`]).
+pub(crate) const MIRROR_WRITE_ATTEMPTS: usize = 5;
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -62,19 +66,34 @@ impl AppState {
         }
     }
 
+    /// Replicas sharing a database write the same mirror, so a slower one
+    /// may put back an older rendering after ours: each writer re-reads the
+    /// database after writing and writes again until its rendering is current.
     async fn try_refresh_index_file(&self, name_norm: &str) -> Result<(), ApiError> {
         let _guard = self.index_lock.lock().await;
-        let name = name_norm.to_string();
-        let versions = self.db(move |s| s.versions(&name)).await?;
-        let document = crate::index::render(&versions);
-        let index = self.index.clone();
-        let name = name_norm.to_string();
-        tokio::task::spawn_blocking(move || index.write_document(&name, &document))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| {
-                ApiError::internal(format!("writing the index file of `{name_norm}`: {e}"))
-            })
+        let render = async || {
+            let name = name_norm.to_string();
+            let versions = self.db(move |s| s.versions(&name)).await?;
+            Ok::<_, ApiError>(crate::index::render(&versions))
+        };
+        let mut document = render().await?;
+        for _ in 0..MIRROR_WRITE_ATTEMPTS {
+            let index = self.index.clone();
+            let name = name_norm.to_string();
+            let written = document.clone();
+            tokio::task::spawn_blocking(move || index.write_document(&name, &written))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .map_err(|e| {
+                    ApiError::internal(format!("writing the index file of `{name_norm}`: {e}"))
+                })?;
+            let now = render().await?;
+            if now == document {
+                return Ok(());
+            }
+            document = now;
+        }
+        Ok(())
     }
 }
 

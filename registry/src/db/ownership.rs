@@ -11,11 +11,11 @@ use super::{StoreError, StoreResult, User};
 /// The tables of one namespace and how its messages name an item.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Namespace {
-    owners: &'static str,
-    versions: &'static str,
-    id_column: &'static str,
+    pub(super) owners: &'static str,
+    pub(super) versions: &'static str,
+    pub(super) id_column: &'static str,
     /// Put before a name in messages: "" for packages, "crate " for crates.
-    noun: &'static str,
+    pub(super) noun: &'static str,
 }
 
 pub(super) const PACKAGES: Namespace = Namespace {

@@ -1,0 +1,152 @@
+//! Ownership and yanking on PostgreSQL: the statements of
+//! [`super::ownership`] for both namespaces, with the same messages.
+
+use semver::Version;
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgConnection;
+
+use super::ownership::Namespace;
+use super::postgres::{backend, find_user, user_from};
+use super::sqlite::version_key;
+use super::{StoreError, StoreResult, User};
+
+impl Namespace {
+    /// Refuses (403) a user who does not own the item.
+    pub(super) async fn pg_require_owner(
+        self,
+        c: &mut PgConnection,
+        id: i64,
+        user: &User,
+        name_norm: &str,
+    ) -> StoreResult<()> {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} = $1 AND user_id = $2",
+            self.owners, self.id_column
+        );
+        let found = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(user.id)
+            .fetch_optional(c)
+            .await
+            .map_err(backend)?;
+        if found.is_some() {
+            Ok(())
+        } else {
+            Err(StoreError::Forbidden(format!(
+                "`{}` is not an owner of {}`{name_norm}`",
+                user.login, self.noun
+            )))
+        }
+    }
+
+    /// The owners, sorted by login.
+    pub(super) async fn pg_owners_of(self, c: &mut PgConnection, id: i64) -> StoreResult<Vec<User>> {
+        let sql = format!(
+            "SELECT u.id, u.login FROM {} o JOIN users u ON u.id = o.user_id \
+             WHERE o.{} = $1 ORDER BY u.login",
+            self.owners, self.id_column
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(c)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(|r| user_from(r, 0)).collect()
+    }
+
+    /// Adds owners by login (already-owners are kept); unknown logins are refused.
+    pub(super) async fn pg_add_owners(
+        self,
+        c: &mut PgConnection,
+        id: i64,
+        logins: &[String],
+    ) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO {} ({}, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            self.owners, self.id_column
+        );
+        for login in logins {
+            let Some(new_owner) = find_user(c, login).await? else {
+                return Err(StoreError::Invalid(format!(
+                    "there is no user named `{login}`"
+                )));
+            };
+            sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(id)
+                .bind(new_owner.id)
+                .execute(&mut *c)
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Removes owners by login; refuses non-owners and leaving nobody.
+    pub(super) async fn pg_remove_owners(
+        self,
+        c: &mut PgConnection,
+        id: i64,
+        name_norm: &str,
+        logins: &[String],
+    ) -> StoreResult<()> {
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = $1 AND user_id = $2",
+            self.owners, self.id_column
+        );
+        for login in logins {
+            let removed = match find_user(c, login).await? {
+                Some(old) => sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(id)
+                    .bind(old.id)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected(),
+                None => 0,
+            };
+            if removed == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "`{login}` is not an owner of {}`{name_norm}`",
+                    self.noun
+                )));
+            }
+        }
+        if self.pg_owners_of(c, id).await?.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "{}`{name_norm}` would have no owner left; add another owner first",
+                self.noun
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sets one version's yanked flag; a missing version is NotFound.
+    pub(super) async fn pg_set_yanked(
+        self,
+        c: &mut PgConnection,
+        id: i64,
+        name_norm: &str,
+        version: &Version,
+        yanked: bool,
+    ) -> StoreResult<()> {
+        let sql = format!(
+            "UPDATE {} SET yanked = $3 WHERE {} = $1 AND version_key = $2",
+            self.versions, self.id_column
+        );
+        let changed = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(version_key(version))
+            .bind(yanked)
+            .execute(c)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "{}`{name_norm}` has no version {version}",
+                self.noun
+            )));
+        }
+        Ok(())
+    }
+}
