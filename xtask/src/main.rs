@@ -12,6 +12,7 @@ mod demo_run;
 mod fuzz;
 mod gpu;
 mod python;
+mod services;
 mod setup;
 mod test;
 mod train;
@@ -22,7 +23,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
   setup       install libtorch (torch==2.11.0 from PyPI) into .venv; idempotent
-  test        setup, cargo fmt --check, clippy -D warnings, build, all tests
+  setup-services  PostgreSQL, nginx (apt-get if missing) and s3s-fs (.tools/) for
+              the registry's backend tests; idempotent
+  test        setup, setup-services, fmt --check, clippy -D warnings, build, all
+              tests, then the e2e suite again on PostgreSQL + S3
   demo        setup, build, start a local registry, publish, install, run
   fixtures    regenerate the golden files from Chainer 7.8.1 (own venv)
   train M     train a built-in model on synthetic data (see models/README.md)
@@ -47,6 +51,7 @@ fn run() -> Result<()> {
     let rest = &args[1..];
     match command.as_str() {
         "setup" => setup::run().map(|_| ()),
+        "setup-services" => services::run(),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
         "fixtures" => python::fixtures(rest),

@@ -59,13 +59,21 @@ pub(super) async fn import(tx: &mut PgConnection, tables: &Tables) -> StoreResul
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::Invalid(format!("importing the rows of `{table}`: {e}")))?;
-        if columns.iter().any(|c| c == "id") {
+        if !columns.iter().any(|c| c == "id") {
+            continue;
+        }
+        let sequence: Option<String> =
+            sqlx::query_scalar("SELECT pg_get_serial_sequence($1, 'id')")
+                .bind(table)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if let Some(sequence) = sequence {
             // Later inserts must not collide with the imported ids.
             sqlx::query(AssertSqlSafe(format!(
-                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
-                 COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false) \
-                 WHERE pg_get_serial_sequence('{table}', 'id') IS NOT NULL"
+                "SELECT setval($1::regclass, COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
             )))
+            .bind(sequence)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
