@@ -295,9 +295,11 @@ impl Drop for S3 {
     }
 }
 
-/// nginx as a caching reverse proxy on `port` in front of `upstreams`
-/// (round robin); it caches what the registry's `Cache-Control` allows and
-/// adds `X-Cache-Status` so tests can see hits.
+/// nginx as a reverse proxy on `port` in front of `upstreams` (round
+/// robin), as README's "Deploying at scale" suggests: blobs are cached
+/// (their `Cache-Control` says immutable; `X-Cache-Status` shows hits),
+/// everything else, index documents included, goes to a registry, which
+/// answers conditional requests itself.
 pub struct Nginx {
     child: Child,
     pub dir: TempDir,
@@ -331,12 +333,14 @@ impl Nginx {
                  listen 127.0.0.1:{port};\n\
                  client_max_body_size 0;\n\
                  proxy_request_buffering off;\n\
+                 proxy_http_version 1.1;\n\
+                 proxy_set_header Host $http_host;\n\
                  location / {{\n\
                    proxy_pass http://registry;\n\
-                   proxy_http_version 1.1;\n\
-                   proxy_set_header Host $http_host;\n\
+                 }}\n\
+                 location /blobs/ {{\n\
+                   proxy_pass http://registry;\n\
                    proxy_cache zoo;\n\
-                   proxy_cache_revalidate on;\n\
                    add_header X-Cache-Status $upstream_cache_status always;\n\
                  }}\n\
                }}\n\
