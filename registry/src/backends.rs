@@ -152,7 +152,10 @@ mod tests {
             .database(data)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("mysql://u:***@h/db") && !e.contains("secret"), "{e}");
+        assert!(
+            e.contains("mysql://u:***@h/db") && !e.contains("secret"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -16,10 +16,10 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use futures_util::{Stream, StreamExt};
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
 use zoo_format::checksum::{is_sha256_hex, to_hex};
 
 use crate::remote::Bucket;

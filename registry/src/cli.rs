@@ -401,7 +401,11 @@ pub async fn transfer(args: TransferArgs, import: bool) -> Result<()> {
     let report = report.with_context(|| {
         format!(
             "{} {}",
-            if import { "importing from" } else { "exporting to" },
+            if import {
+                "importing from"
+            } else {
+                "exporting to"
+            },
             args.dir.display()
         )
     })?;

@@ -67,17 +67,17 @@ impl Mirror {
 
     /// Replaces one document. Blocking (runs the bucket upload on the
     /// current Tokio runtime): call it from blocking code.
-    pub(crate) fn write(&self, rel: &str, bytes: &[u8], content_type: &'static str) -> io::Result<()> {
+    pub(crate) fn write(
+        &self,
+        rel: &str,
+        bytes: &[u8],
+        content_type: &'static str,
+    ) -> io::Result<()> {
         let Some(bucket) = &self.bucket else {
             return write_atomic(&self.path(rel), bytes);
         };
         let key = format!("{}/{rel}", self.name);
-        let put = bucket.put_document(
-            &key,
-            bytes.to_vec(),
-            content_type,
-            "no-cache",
-        );
+        let put = bucket.put_document(&key, bytes.to_vec(), content_type, "no-cache");
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle.block_on(put),
             Err(_) => tokio::runtime::Builder::new_current_thread()
@@ -100,7 +100,10 @@ impl IndexFiles {
     }
 
     /// With a bucket, documents go to the bucket instead of `DATA/index/`.
-    pub fn open_in(data_dir: &Path, bucket: Option<crate::remote::Bucket>) -> io::Result<IndexFiles> {
+    pub fn open_in(
+        data_dir: &Path,
+        bucket: Option<crate::remote::Bucket>,
+    ) -> io::Result<IndexFiles> {
         Ok(IndexFiles {
             mirror: Mirror::open(data_dir, "index", bucket)?,
         })

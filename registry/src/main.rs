@@ -18,9 +18,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => cli::serve(args).await,
         // Blocking: the PostgreSQL store blocks on its own runtime.
         Command::User(command) => tokio::task::spawn_blocking(move || cli::user(command)).await?,
-        Command::Token(command) => {
-            tokio::task::spawn_blocking(move || cli::token(command)).await?
-        }
+        Command::Token(command) => tokio::task::spawn_blocking(move || cli::token(command)).await?,
         Command::Fsck(args) => cli::fsck(args),
         Command::Gc(args) => cli::gc(args),
         Command::Export(args) => cli::transfer(args, false).await,

@@ -188,11 +188,11 @@ impl Bucket {
             Some(spec) => match parse_range(spec, size) {
                 Ok(wanted) => wanted,
                 Err(()) => {
-                    return Ok(Response::builder()
+                    return Response::builder()
                         .status(StatusCode::RANGE_NOT_SATISFIABLE)
                         .header(header::CONTENT_RANGE, format!("bytes */{size}"))
                         .body(Body::empty())
-                        .map_err(io::Error::other)?);
+                        .map_err(io::Error::other);
                 }
             },
             None => None,

@@ -69,22 +69,49 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
     log.push(format!("{:?} {:?}", tokens(None), tokens(Some("bob"))));
     log.push(show(s.find_token("t1").map(|t| t.map(|t| t.secret_sha256))));
 
-    log.push(show(s.publish(&alice, ALL, &entry("My_Model", "1.0.0", 'a'))));
-    log.push(show(s.publish(&alice, ALL, &entry("my-model", "1.0.0+build", 'b'))));
+    log.push(show(s.publish(
+        &alice,
+        ALL,
+        &entry("My_Model", "1.0.0", 'a'),
+    )));
+    log.push(show(s.publish(
+        &alice,
+        ALL,
+        &entry("my-model", "1.0.0+build", 'b'),
+    )));
     log.push(show(s.publish(&bob, ALL, &entry("MY-MODEL", "1.1.0", 'b'))));
     let no_new = PublishRights {
         new_packages: false,
         updates: true,
     };
-    log.push(show(s.publish(&alice, no_new, &entry("other", "1.0.0", 'c'))));
+    log.push(show(s.publish(
+        &alice,
+        no_new,
+        &entry("other", "1.0.0", 'c'),
+    )));
     let no_update = PublishRights {
         new_packages: true,
         updates: false,
     };
-    log.push(show(s.publish(&alice, no_update, &entry("my_model", "2.0.0", 'c'))));
-    log.push(show(s.publish(&alice, ALL, &entry("my_model", "0.9.0", 'd'))));
-    log.push(show(s.publish(&alice, ALL, &entry("my_model", "1.2.0", 'e'))));
-    log.push(show(s.package("my_model").map(|p| p.map(|p| (p.name, p.description)))));
+    log.push(show(s.publish(
+        &alice,
+        no_update,
+        &entry("my_model", "2.0.0", 'c'),
+    )));
+    log.push(show(s.publish(
+        &alice,
+        ALL,
+        &entry("my_model", "0.9.0", 'd'),
+    )));
+    log.push(show(s.publish(
+        &alice,
+        ALL,
+        &entry("my_model", "1.2.0", 'e'),
+    )));
+    log.push(show(
+        s.package("my_model")
+            .map(|p| p.map(|p| (p.name, p.description))),
+    ));
     let versions = s.versions("my_model").unwrap();
     log.push(format!(
         "{:?}",
@@ -102,7 +129,11 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
     log.push(show(s.owners("my_model")));
     log.push(show(s.add_owners(&bob, "my_model", &["bob".into()])));
     log.push(show(s.add_owners(&alice, "my_model", &["carol".into()])));
-    log.push(show(s.add_owners(&alice, "my_model", &["bob".into(), "alice".into()])));
+    log.push(show(s.add_owners(
+        &alice,
+        "my_model",
+        &["bob".into(), "alice".into()],
+    )));
     log.push(show(s.remove_owners(&alice, "my_model", &["carol".into()])));
     log.push(show(s.remove_owners(&bob, "my_model", &["alice".into()])));
     log.push(show(s.remove_owners(&bob, "my_model", &["bob".into()])));
@@ -126,9 +157,7 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
     log.push(hits(s.search("100%_", 0, 10)));
     log.push(hits(s.search("test", 1, 1)));
     log.push(show(s.recent_packages(5).map(|h| {
-        h.iter()
-            .map(|h| h.package.name.clone())
-            .collect::<Vec<_>>()
+        h.iter().map(|h| h.package.name.clone()).collect::<Vec<_>>()
     })));
 
     s.create_session("s1", &alice, "csrf1", 100).unwrap();
@@ -147,20 +176,62 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
         description: format!("crate {name}"),
         metadata: "{}".into(),
     };
-    log.push(show(s.cargo_publish(&alice, ALL, &krate("My_Crate", "0.1.0"))));
-    log.push(show(s.cargo_check_publish(&alice, ALL, "my-crate", &v("0.2.0"))));
-    log.push(show(s.cargo_check_publish(&alice, ALL, "My_Crate", &v("0.1.0"))));
-    log.push(show(s.cargo_publish(&bob, ALL, &krate("My_Crate", "0.2.0"))));
-    log.push(show(s.cargo_publish(&alice, ALL, &krate("My_Crate", "0.1.0"))));
-    log.push(show(s.cargo_set_yanked(&alice, "my_crate", &v("0.1.0"), true)));
-    log.push(show(s.cargo_set_yanked(&alice, "my_crate", &v("0.3.0"), true)));
+    log.push(show(s.cargo_publish(
+        &alice,
+        ALL,
+        &krate("My_Crate", "0.1.0"),
+    )));
+    log.push(show(s.cargo_check_publish(
+        &alice,
+        ALL,
+        "my-crate",
+        &v("0.2.0"),
+    )));
+    log.push(show(s.cargo_check_publish(
+        &alice,
+        ALL,
+        "My_Crate",
+        &v("0.1.0"),
+    )));
+    log.push(show(s.cargo_publish(
+        &bob,
+        ALL,
+        &krate("My_Crate", "0.2.0"),
+    )));
+    log.push(show(s.cargo_publish(
+        &alice,
+        ALL,
+        &krate("My_Crate", "0.1.0"),
+    )));
+    log.push(show(s.cargo_set_yanked(
+        &alice,
+        "my_crate",
+        &v("0.1.0"),
+        true,
+    )));
+    log.push(show(s.cargo_set_yanked(
+        &alice,
+        "my_crate",
+        &v("0.3.0"),
+        true,
+    )));
     log.push(show(s.cargo_versions("my_crate")));
     log.push(show(s.cargo_crate("my_crate")));
     log.push(show(s.cargo_crate_names()));
-    log.push(show(s.cargo_add_owners(&alice, "my_crate", &["bob".into()])));
-    log.push(show(s.cargo_remove_owners(&bob, "my_crate", &["alice".into(), "bob".into()])));
+    log.push(show(s.cargo_add_owners(
+        &alice,
+        "my_crate",
+        &["bob".into()],
+    )));
+    log.push(show(s.cargo_remove_owners(
+        &bob,
+        "my_crate",
+        &["alice".into(), "bob".into()],
+    )));
     log.push(show(s.cargo_owners("my_crate")));
-    log.push(show(s.cargo_search("MY_crate", 5).map(|(h, n)| (h.len(), n))));
+    log.push(show(
+        s.cargo_search("MY_crate", 5).map(|(h, n)| (h.len(), n)),
+    ));
     log
 }
 

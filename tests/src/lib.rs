@@ -226,9 +226,7 @@ impl Registry {
     }
 
     pub fn add_user_with_scopes(&self, login: &str, scopes: &str) -> String {
-        let stdout = self
-            .admin(&["user", "add", login, "--scopes", scopes])
-            .ok();
+        let stdout = self.admin(&["user", "add", login, "--scopes", scopes]).ok();
         stdout.trim().to_string()
     }
 

@@ -95,9 +95,9 @@ fn postgres_bin() -> PathBuf {
             .and_then(|v| v.to_str())
             .and_then(|v| v.parse::<u32>().ok())
     });
-    versions.pop().unwrap_or_else(|| {
-        panic!("PostgreSQL (initdb, pg_ctl) is not installed: {INSTALL_HINT}")
-    })
+    versions
+        .pop()
+        .unwrap_or_else(|| panic!("PostgreSQL (initdb, pg_ctl) is not installed: {INSTALL_HINT}"))
 }
 
 /// A throwaway PostgreSQL cluster (trust auth, fsync off) on a free port.
@@ -220,7 +220,9 @@ fn s3s_fs_binary() -> PathBuf {
     candidates
         .into_iter()
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("s3s-fs (an S3-compatible server) is not installed: {INSTALL_HINT}"))
+        .unwrap_or_else(|| {
+            panic!("s3s-fs (an S3-compatible server) is not installed: {INSTALL_HINT}")
+        })
 }
 
 /// An S3-compatible server (`s3s-fs`) on a free port; a bucket is a directory.

@@ -37,14 +37,14 @@ fn replicas_share_publishes_yanks_and_sessions() {
     let user = Zoo::new(&b.url, None);
     let out = user.run(&["install", "shared-model"]).ok();
     assert!(out.contains("installed shared-model@1.0.0"), "{out}");
-    let installed = user.zoo_home().join("packages/shared-model/1.0.0/weights.bin");
+    let installed = user
+        .zoo_home()
+        .join("packages/shared-model/1.0.0/weights.bin");
     assert_eq!(std::fs::read(installed).unwrap(), weights);
 
     // Versions are immutable across replicas, names compare as one.
     let again = write_package(work.path(), "shared-model", "1.0.0", &[], &[]);
-    let err = alice_b
-        .run(&["publish", again.to_str().unwrap()])
-        .fails();
+    let err = alice_b.run(&["publish", again.to_str().unwrap()]).fails();
     assert!(err.contains("already exists"), "{err}");
 
     // A yank on one is seen by both (HTTP answers come from the database).
@@ -156,7 +156,10 @@ fn nginx_in_front_caches_blobs_and_revalidates_the_index() {
     assert!(after.text().contains("\"yanked\":true"));
     let late = Zoo::new(&nginx.url, None);
     let err = late.run(&["install", "cached"]).fails();
-    assert!(err.contains("yanked") || err.contains("no version"), "{err}");
+    assert!(
+        err.contains("yanked") || err.contains("no version"),
+        "{err}"
+    );
 }
 
 /// `zoo-registry ARGS` with the given backend flags and environment.

@@ -18,8 +18,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use semver::Version;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
 use zoo_format::index::IndexEntry;
 
 use super::ownership::PACKAGES;
@@ -50,7 +50,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 /// Arbitrary constant: the advisory lock that serializes migrations.
-const MIGRATION_LOCK: i64 = 0x7a6f_6f5f_6d69_67;
+const MIGRATION_LOCK: i64 = 0x007a_6f6f_5f6d_6967;
 
 pub struct PgStore {
     pool: PgPool,
@@ -78,7 +78,11 @@ pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// Serializes writers of one item (across every replica) until the
 /// transaction ends.
-pub(super) async fn lock_item(c: &mut PgConnection, kind: &str, name_norm: &str) -> StoreResult<()> {
+pub(super) async fn lock_item(
+    c: &mut PgConnection,
+    kind: &str,
+    name_norm: &str,
+) -> StoreResult<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!("{kind}:{name_norm}"))
         .execute(c)
@@ -113,13 +117,15 @@ async fn migrate(pool: &PgPool) -> StoreResult<()> {
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::Backend(format!("schema migration {version}: {e}")))?;
-        sqlx::query("INSERT INTO zoo_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(version)
-            .bind(name)
-            .bind(now())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO zoo_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(version)
+        .bind(name)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
     }
     tx.commit().await.map_err(backend)
 }
@@ -201,8 +207,13 @@ async fn package_row(c: &mut PgConnection, name_norm: &str) -> StoreResult<Optio
         .fetch_optional(c)
         .await
         .map_err(backend)?;
-    row.map(|r| Ok((r.try_get(0).map_err(backend)?, r.try_get(1).map_err(backend)?)))
-        .transpose()
+    row.map(|r| {
+        Ok((
+            r.try_get(0).map_err(backend)?,
+            r.try_get(1).map_err(backend)?,
+        ))
+    })
+    .transpose()
 }
 
 async fn require_package(c: &mut PgConnection, name_norm: &str) -> StoreResult<i64> {
@@ -330,7 +341,9 @@ async fn publish_in(
             id
         }
         Some((id, latest)) => {
-            PACKAGES.pg_require_owner(tx, id, publisher, &name_norm).await?;
+            PACKAGES
+                .pg_require_owner(tx, id, publisher, &name_norm)
+                .await?;
             if !rights.updates {
                 return Err(StoreError::Forbidden(format!(
                     "publishing a new version of `{name_norm}` needs a token with the `{}` scope",
@@ -472,11 +485,13 @@ impl MetadataStore for PgStore {
 
     fn find_token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
         self.with_conn(async |c| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("{TOKEN_SELECT} WHERE t.id = $1")))
-                .bind(id)
-                .fetch_optional(c)
-                .await
-                .map_err(backend)?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{TOKEN_SELECT} WHERE t.id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(c)
+            .await
+            .map_err(backend)?;
             row.as_ref().map(token_from).transpose()
         })
     }

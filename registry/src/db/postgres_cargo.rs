@@ -87,7 +87,10 @@ async fn check_publish(
     Ok(Some((id, max_version)))
 }
 
-async fn versions_of(c: &mut PgConnection, name_norm: &str) -> StoreResult<Vec<CrateVersionRecord>> {
+async fn versions_of(
+    c: &mut PgConnection,
+    name_norm: &str,
+) -> StoreResult<Vec<CrateVersionRecord>> {
     let rows = sqlx::query(
         "SELECT v.version, v.yanked, v.cksum, v.index_line FROM cargo_versions v \
          JOIN cargo_crates c ON c.id = v.crate_id WHERE c.name_norm = $1 ORDER BY v.id",

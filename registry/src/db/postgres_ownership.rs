@@ -40,7 +40,11 @@ impl Namespace {
     }
 
     /// The owners, sorted by login.
-    pub(super) async fn pg_owners_of(self, c: &mut PgConnection, id: i64) -> StoreResult<Vec<User>> {
+    pub(super) async fn pg_owners_of(
+        self,
+        c: &mut PgConnection,
+        id: i64,
+    ) -> StoreResult<Vec<User>> {
         let sql = format!(
             "SELECT u.id, u.login FROM {} o JOIN users u ON u.id = o.user_id \
              WHERE o.{} = $1 ORDER BY u.login",

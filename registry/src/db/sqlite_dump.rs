@@ -91,7 +91,10 @@ pub(super) fn import(conn: &mut Connection, tables: &Tables) -> StoreResult<()> 
                 .map(|(column, value)| to_sql(table, column, value))
                 .collect::<StoreResult<Vec<_>>>()?;
             tx.execute(
-                &format!("INSERT INTO {table} ({}) VALUES ({marks})", names.join(", ")),
+                &format!(
+                    "INSERT INTO {table} ({}) VALUES ({marks})",
+                    names.join(", ")
+                ),
                 rusqlite::params_from_iter(values),
             )
             .map_err(|e| StoreError::Invalid(format!("importing a row of `{table}`: {e}")))?;

@@ -102,7 +102,10 @@ async fn blocking<T: Send + 'static>(
 
 fn report_for(tables: &Tables, blobs: &[BlobEntry]) -> TransferReport {
     TransferReport {
-        rows: tables.iter().map(|(t, rows)| (t.clone(), rows.len())).collect(),
+        rows: tables
+            .iter()
+            .map(|(t, rows)| (t.clone(), rows.len()))
+            .collect(),
         blobs: blobs.len(),
         bytes: blobs.iter().map(|b| b.size).sum(),
     }
@@ -166,11 +169,7 @@ pub async fn export(parts: &crate::Parts, dir: &Path) -> Result<TransferReport, 
 }
 
 /// Streams one blob into `target`, checking its hash; returns its size.
-async fn copy_out(
-    parts: &crate::Parts,
-    sha256: &str,
-    target: &Path,
-) -> Result<u64, TransferError> {
+async fn copy_out(parts: &crate::Parts, sha256: &str, target: &Path) -> Result<u64, TransferError> {
     let mut source = parts.blobs.read(sha256).await.map_err(io_at(target))?;
     let dir = target.parent().unwrap_or(target);
     tokio::fs::create_dir_all(dir).await.map_err(io_at(dir))?;
@@ -246,11 +245,7 @@ pub async fn import(parts: &crate::Parts, dir: &Path) -> Result<TransferReport, 
             .stage(stream, u64::MAX, Some(&blob.sha256))
             .await
             .map_err(|e| TransferError::Invalid(format!("{}: {e}", file.display())))?;
-        parts
-            .blobs
-            .persist(staged)
-            .await
-            .map_err(io_at(&file))?;
+        parts.blobs.persist(staged).await.map_err(io_at(&file))?;
     }
     let store = parts.store.clone();
     let tables = manifest.tables;
@@ -263,7 +258,13 @@ pub async fn import(parts: &crate::Parts, dir: &Path) -> Result<TransferReport, 
     let store = parts.store.clone();
     let referenced = blocking(move || Ok(super::referenced_blobs(&*store)?)).await?;
     for (sha256, uses) in &referenced {
-        if parts.blobs.size(sha256).await.map_err(io_at(dir))?.is_none() {
+        if parts
+            .blobs
+            .size(sha256)
+            .await
+            .map_err(io_at(dir))?
+            .is_none()
+        {
             return Err(TransferError::Invalid(format!(
                 "the export lacks blob {sha256}, which {} references",
                 uses[0].by
