@@ -41,6 +41,39 @@ fn wait_for_port(port: u16) -> bool {
     })
 }
 
+/// A background server process, killed when dropped.
+struct Daemon(Child);
+
+impl Daemon {
+    /// Spawns `cmd` (output discarded) and waits until it listens on `port`;
+    /// on failure panics with `log()` (what the server wrote, if anything).
+    fn spawn(cmd: &mut Command, port: u16, log: impl FnOnce() -> String) -> Daemon {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {:?}: {e}", cmd.get_program()));
+        let daemon = Daemon(child);
+        if !wait_for_port(port) {
+            drop(daemon);
+            panic!(
+                "{:?} did not start listening on port {port}: {}",
+                cmd.get_program(),
+                log()
+            );
+        }
+        daemon
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
@@ -227,7 +260,7 @@ fn s3s_fs_binary() -> PathBuf {
 
 /// An S3-compatible server (`s3s-fs`) on a free port; a bucket is a directory.
 pub struct S3 {
-    child: Child,
+    _daemon: Daemon,
     pub dir: TempDir,
     pub endpoint: String,
     buckets: AtomicUsize,
@@ -241,26 +274,20 @@ impl S3 {
         let exe = s3s_fs_binary();
         let dir = tempfile::tempdir().expect("a temp dir");
         let port = free_port();
-        let child = Command::new(&exe)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
-        let mut s3 = S3 {
-            child,
+        let daemon = Daemon::spawn(
+            Command::new(&exe)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+                .arg(dir.path()),
+            port,
+            String::new,
+        );
+        S3 {
+            _daemon: daemon,
             dir,
             endpoint: format!("http://127.0.0.1:{port}"),
             buckets: AtomicUsize::new(0),
-        };
-        if !wait_for_port(port) {
-            let _ = s3.child.kill();
-            panic!("s3s-fs did not start listening on {}", s3.endpoint);
         }
-        s3
     }
 
     /// Creates an empty bucket and returns its name.
@@ -290,20 +317,13 @@ impl S3 {
     }
 }
 
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// nginx as a reverse proxy on `port` in front of `upstreams` (round
 /// robin), as README's "Deploying at scale" suggests: blobs are cached
 /// (their `Cache-Control` says immutable; `X-Cache-Status` shows hits),
 /// everything else, index documents included, goes to a registry, which
 /// answers conditional requests itself.
 pub struct Nginx {
-    child: Child,
+    _daemon: Daemon,
     pub dir: TempDir,
     pub url: String,
 }
@@ -350,33 +370,20 @@ impl Nginx {
         );
         let conf_path = dir.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).expect("writing nginx.conf");
-        let child = Command::new(&exe)
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
-        let mut nginx = Nginx {
-            child,
+        let error_log = dir.path().join("error.log");
+        let daemon = Daemon::spawn(
+            Command::new(&exe)
+                .arg("-c")
+                .arg(&conf_path)
+                .arg("-p")
+                .arg(dir.path()),
+            port,
+            || std::fs::read_to_string(error_log).unwrap_or_default(),
+        );
+        Nginx {
+            _daemon: daemon,
             dir,
             url: format!("http://127.0.0.1:{port}"),
-        };
-        if !wait_for_port(port) {
-            let _ = nginx.child.kill();
-            let log = std::fs::read_to_string(nginx.dir.path().join("error.log"));
-            panic!("nginx did not start: {log:?}");
         }
-        nginx
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

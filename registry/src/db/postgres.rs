@@ -216,13 +216,6 @@ async fn package_row(c: &mut PgConnection, name_norm: &str) -> StoreResult<Optio
     .transpose()
 }
 
-async fn require_package(c: &mut PgConnection, name_norm: &str) -> StoreResult<i64> {
-    package_row(c, name_norm)
-        .await?
-        .map(|(id, _)| id)
-        .ok_or_else(|| StoreError::NotFound(format!("package `{name_norm}` does not exist")))
-}
-
 const TOKEN_SELECT: &str = "SELECT t.id, u.id, u.login, t.secret_sha256, t.scopes, t.created_at, t.revoked_at \
      FROM tokens t JOIN users u ON u.id = t.user_id";
 
@@ -561,9 +554,7 @@ impl MetadataStore for PgStore {
         yanked: bool,
     ) -> StoreResult<()> {
         self.with_tx(async |tx| {
-            lock_item(tx, "package", name_norm).await?;
-            let id = require_package(tx, name_norm).await?;
-            PACKAGES.pg_require_owner(tx, id, user, name_norm).await?;
+            let id = PACKAGES.pg_owned_item(tx, user, name_norm).await?;
             PACKAGES
                 .pg_set_yanked(tx, id, name_norm, version, yanked)
                 .await
@@ -572,25 +563,21 @@ impl MetadataStore for PgStore {
 
     fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
         self.with_conn(async |c| {
-            let id = require_package(c, name_norm).await?;
+            let id = PACKAGES.pg_item_id(c, name_norm).await?;
             PACKAGES.pg_owners_of(c, id).await
         })
     }
 
     fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
         self.with_tx(async |tx| {
-            lock_item(tx, "package", name_norm).await?;
-            let id = require_package(tx, name_norm).await?;
-            PACKAGES.pg_require_owner(tx, id, user, name_norm).await?;
+            let id = PACKAGES.pg_owned_item(tx, user, name_norm).await?;
             PACKAGES.pg_add_owners(tx, id, logins).await
         })
     }
 
     fn remove_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
         self.with_tx(async |tx| {
-            lock_item(tx, "package", name_norm).await?;
-            let id = require_package(tx, name_norm).await?;
-            PACKAGES.pg_require_owner(tx, id, user, name_norm).await?;
+            let id = PACKAGES.pg_owned_item(tx, user, name_norm).await?;
             PACKAGES.pg_remove_owners(tx, id, name_norm, logins).await
         })
     }

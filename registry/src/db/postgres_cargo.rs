@@ -33,13 +33,6 @@ async fn crate_row(
     .transpose()
 }
 
-async fn require_crate(c: &mut PgConnection, name_norm: &str) -> StoreResult<i64> {
-    crate_row(c, name_norm)
-        .await?
-        .map(|(id, ..)| id)
-        .ok_or_else(|| StoreError::NotFound(format!("crate `{name_norm}` does not exist")))
-}
-
 /// The publish checks; `Some((id, max_version))` for an existing crate.
 async fn check_publish(
     c: &mut PgConnection,
@@ -249,25 +242,21 @@ impl CargoStore for PgStore {
         yanked: bool,
     ) -> StoreResult<()> {
         self.with_tx(async |tx| {
-            lock_item(tx, "crate", name_norm).await?;
-            let id = require_crate(tx, name_norm).await?;
-            CRATES.pg_require_owner(tx, id, user, name_norm).await?;
+            let id = CRATES.pg_owned_item(tx, user, name_norm).await?;
             CRATES.pg_set_yanked(tx, id, name_norm, vers, yanked).await
         })
     }
 
     fn cargo_owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
         self.with_conn(async |c| {
-            let id = require_crate(c, name_norm).await?;
+            let id = CRATES.pg_item_id(c, name_norm).await?;
             CRATES.pg_owners_of(c, id).await
         })
     }
 
     fn cargo_add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
         self.with_tx(async |tx| {
-            lock_item(tx, "crate", name_norm).await?;
-            let id = require_crate(tx, name_norm).await?;
-            CRATES.pg_require_owner(tx, id, user, name_norm).await?;
+            let id = CRATES.pg_owned_item(tx, user, name_norm).await?;
             CRATES.pg_add_owners(tx, id, logins).await
         })
     }
@@ -279,9 +268,7 @@ impl CargoStore for PgStore {
         logins: &[String],
     ) -> StoreResult<()> {
         self.with_tx(async |tx| {
-            lock_item(tx, "crate", name_norm).await?;
-            let id = require_crate(tx, name_norm).await?;
-            CRATES.pg_require_owner(tx, id, user, name_norm).await?;
+            let id = CRATES.pg_owned_item(tx, user, name_norm).await?;
             CRATES.pg_remove_owners(tx, id, name_norm, logins).await
         })
     }

@@ -6,11 +6,51 @@ use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 
 use super::ownership::Namespace;
-use super::postgres::{backend, find_user, user_from};
+use super::postgres::{backend, find_user, lock_item, user_from};
 use super::sqlite::version_key;
 use super::{StoreError, StoreResult, User};
 
 impl Namespace {
+    /// The items' table and what messages and locks call one.
+    fn pg_items(self) -> (&'static str, &'static str) {
+        if self.id_column == "crate_id" {
+            ("cargo_crates", "crate")
+        } else {
+            ("packages", "package")
+        }
+    }
+
+    /// Starts a change of an item: locks it for the transaction (against
+    /// every replica), then returns its id if it exists and `user` owns it.
+    pub(super) async fn pg_owned_item(
+        self,
+        tx: &mut PgConnection,
+        user: &User,
+        name_norm: &str,
+    ) -> StoreResult<i64> {
+        lock_item(tx, self.pg_items().1, name_norm).await?;
+        let id = self.pg_item_id(tx, name_norm).await?;
+        self.pg_require_owner(tx, id, user, name_norm).await?;
+        Ok(id)
+    }
+
+    /// The item's id; `NotFound` when there is none.
+    pub(super) async fn pg_item_id(
+        self,
+        c: &mut PgConnection,
+        name_norm: &str,
+    ) -> StoreResult<i64> {
+        let (table, noun) = self.pg_items();
+        let id: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT id FROM {table} WHERE name_norm = $1"
+        )))
+        .bind(name_norm)
+        .fetch_optional(c)
+        .await
+        .map_err(backend)?;
+        id.ok_or_else(|| StoreError::NotFound(format!("{noun} `{name_norm}` does not exist")))
+    }
+
     /// Refuses (403) a user who does not own the item.
     pub(super) async fn pg_require_owner(
         self,
