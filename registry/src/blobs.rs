@@ -79,10 +79,6 @@ impl BlobStore {
         let tmp = data_dir.join("tmp");
         std::fs::create_dir_all(&root)?;
         std::fs::create_dir_all(&tmp)?;
-        // Leftovers of uploads interrupted by a crash.
-        for entry in std::fs::read_dir(&tmp)? {
-            let _ = std::fs::remove_file(entry?.path());
-        }
         Ok(BlobStore {
             root,
             tmp,
@@ -94,14 +90,21 @@ impl BlobStore {
     pub fn open_remote(data_dir: &Path, bucket: Bucket) -> io::Result<BlobStore> {
         let tmp = data_dir.join("tmp");
         std::fs::create_dir_all(&tmp)?;
-        for entry in std::fs::read_dir(&tmp)? {
-            let _ = std::fs::remove_file(entry?.path());
-        }
         Ok(BlobStore {
             root: data_dir.join("blobs").join("sha256"),
             tmp,
             remote: Some(bucket),
         })
+    }
+
+    /// Deletes leftovers of uploads interrupted by a crash (`DATA/tmp/*`).
+    /// Only a starting server may do this: admin commands leave the
+    /// uploads of a running one alone.
+    pub fn remove_leftovers(&self) -> io::Result<()> {
+        for entry in std::fs::read_dir(&self.tmp)? {
+            let _ = std::fs::remove_file(entry?.path());
+        }
+        Ok(())
     }
 
     /// The bucket, when blobs are not on the local disk.

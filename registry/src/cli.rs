@@ -123,6 +123,8 @@ pub struct FsckArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub backends: BackendArgs,
 }
 
 #[derive(Args)]
@@ -343,23 +345,50 @@ pub fn token(command: TokenCommand) -> Result<()> {
     Ok(())
 }
 
-pub fn fsck(args: FsckArgs) -> Result<()> {
-    let report = zoo_registry::ops::fsck::fsck(
-        &args.data.data,
-        std::time::Duration::from_secs(args.temp_age_minutes * 60),
-    )
-    .with_context(|| format!("checking {}", args.data.data.display()))?;
+pub async fn fsck(args: FsckArgs) -> Result<()> {
+    let data = args.data.data.clone();
+    let temp_age = std::time::Duration::from_secs(args.temp_age_minutes * 60);
+    let backends = args.backends.backends();
+    let defaults = backends.database.is_none() && backends.blobs.is_none();
+    let described = if defaults {
+        data.display().to_string()
+    } else {
+        backends.describe(&data)
+    };
+    let report = if defaults {
+        tokio::task::spawn_blocking(move || zoo_registry::ops::fsck::fsck(&data, temp_age))
+            .await?
+            .with_context(|| format!("checking {described}"))?
+    } else {
+        // Opened directly, not through `open_parts`: nothing is written.
+        let opened = tokio::task::spawn_blocking(move || {
+            Ok::<_, anyhow::Error>((backends.open_metadata(&data)?, backends.bucket()?, data))
+        })
+        .await??;
+        let (store, bucket, data) = opened;
+        let report = match bucket {
+            Some(bucket) => {
+                zoo_registry::ops::fsck_bucket::fsck_bucket(store.clone(), &bucket).await
+            }
+            None => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || {
+                    zoo_registry::ops::fsck::fsck_with(&*store, &data, temp_age)
+                })
+                .await?
+            }
+        };
+        // The store may own a runtime: drop it off the async workers.
+        tokio::task::spawn_blocking(move || drop(store)).await?;
+        report.with_context(|| format!("checking {described}"))?
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.to_text());
     }
     if !report.ok {
-        bail!(
-            "{} problem(s) in {}",
-            report.problems.len(),
-            args.data.data.display()
-        );
+        bail!("{} problem(s) in {described}", report.problems.len());
     }
     Ok(())
 }

@@ -132,6 +132,10 @@ pub fn open_state_with(
 ) -> Result<AppState, OpenError> {
     let parts = open_parts(&config, backends)?;
     parts
+        .blobs
+        .remove_leftovers()
+        .map_err(io_error(config.data_dir.join("tmp")))?;
+    parts
         .index
         .write_config(&config.base_url)
         .map_err(io_error(config.data_dir.join("index/config.json")))?;

@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
         // Blocking: the PostgreSQL store blocks on its own runtime.
         Command::User(command) => tokio::task::spawn_blocking(move || cli::user(command)).await?,
         Command::Token(command) => tokio::task::spawn_blocking(move || cli::token(command)).await?,
-        Command::Fsck(args) => cli::fsck(args),
+        Command::Fsck(args) => cli::fsck(args).await,
         Command::Gc(args) => cli::gc(args),
         Command::Export(args) => cli::transfer(args, false).await,
         Command::Import(args) => cli::transfer(args, true).await,

@@ -227,6 +227,24 @@ fn export_import_moves_a_registry_from_sqlite_disk_to_postgres_s3_and_back() {
         .fails();
     assert!(err.contains("not an owner"), "{err}");
 
+    // fsck checks PostgreSQL + S3 too, and notices a damaged object.
+    let fsck = registry_cmd(&["fsck"], scratch.path(), Some(&shared)).ok();
+    assert!(fsck.contains("ok: no problems found"), "{fsck}");
+    assert!(fsck.contains("5 blobs"), "{fsck}");
+    let damaged = target.blob_path(&sha256(&weights));
+    let original = std::fs::read(&damaged).unwrap();
+    let mut altered = original.clone();
+    altered[0] ^= 1;
+    std::fs::write(&damaged, &altered).unwrap();
+    let report = registry_cmd(&["fsck"], scratch.path(), Some(&shared));
+    assert!(
+        report.stdout.contains("PROBLEM [blob-hash]"),
+        "{}",
+        report.stdout
+    );
+    assert!(report.fails().contains("problem(s)"));
+    std::fs::write(&damaged, &original).unwrap();
+
     // And back into SQLite + disk: fsck finds nothing wrong.
     let dump2 = work.path().join("dump2");
     registry_cmd(

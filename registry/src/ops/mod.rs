@@ -5,6 +5,7 @@
 //! `open_state`, which would rewrite the index files and hide mismatches).
 
 pub mod fsck;
+pub mod fsck_bucket;
 pub mod gc;
 pub mod transfer;
 
