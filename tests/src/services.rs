@@ -68,9 +68,19 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// SIGTERM first (nginx's master only takes its workers down on a
+    /// signal it can handle), SIGKILL if it is still there after 5 s.
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let exited = wait_for(Duration::from_secs(5), || {
+            matches!(self.0.try_wait(), Ok(Some(_)))
+        });
+        if !exited {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
