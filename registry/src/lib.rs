@@ -69,9 +69,11 @@ fn io_error(path: PathBuf) -> impl FnOnce(std::io::Error) -> OpenError {
 /// migrates here). With a bucket, the index mirrors go to the bucket too.
 pub fn open_parts(config: &Config, backends: &backends::Backends) -> Result<Parts, OpenError> {
     let data = &config.data_dir;
+    // Both settings are checked before anything is created.
+    backends.database(data)?;
+    let bucket = backends.bucket()?;
     std::fs::create_dir_all(data).map_err(io_error(data.clone()))?;
     let store = backends.open_metadata(data)?;
-    let bucket = backends.bucket()?;
     let blobs = match &bucket {
         Some(bucket) => blobs::BlobStore::open_remote(data, bucket.clone()),
         None => blobs::BlobStore::open(data),
