@@ -273,3 +273,40 @@ fn postgres_answers_like_sqlite_and_export_import_moves_between_them() {
         .unwrap();
     assert!(carol.id > max);
 }
+
+#[test]
+fn concurrent_publishes_from_two_replicas_store_one_version() {
+    let postgres = Postgres::start();
+    let url = postgres.create_database();
+    let replicas = [
+        PgStore::connect(&url).unwrap(),
+        PgStore::connect(&url).unwrap(),
+    ];
+    let alice = replicas[0].add_user("alice").unwrap();
+    let outcomes: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let store = &replicas[usize::from(i % 2)];
+                let alice = &alice;
+                scope.spawn(move || {
+                    // Different spellings of one name, different archives.
+                    let name = ["Race_Model", "race-model", "RACE_model", "race_model"]
+                        [usize::from(i % 4)];
+                    let sha = char::from(b'a' + i);
+                    show(store.publish(alice, ALL, &entry(name, "1.0.0", sha)))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won = outcomes.iter().filter(|o| o.starts_with("ok")).count();
+    assert_eq!(won, 1, "{outcomes:#?}");
+    for lost in outcomes.iter().filter(|o| !o.starts_with("ok")) {
+        assert!(
+            lost.contains("Conflict") && lost.contains("race-model@1.0.0 already exists"),
+            "{lost}"
+        );
+    }
+    assert_eq!(replicas[1].versions("race-model").unwrap().len(), 1);
+    assert_eq!(replicas[1].owners("race-model").unwrap(), [alice]);
+}
