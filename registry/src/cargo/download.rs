@@ -47,7 +47,12 @@ pub async fn download(
     );
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
+        // A private registry's crates must not land in shared caches.
+        HeaderValue::from_static(if state.config.cargo_auth_required {
+            "private, max-age=31536000, immutable"
+        } else {
+            "public, max-age=31536000, immutable"
+        }),
     );
     Ok(response)
 }

@@ -170,7 +170,14 @@ pub async fn document(
         .map_err(|e| ApiError::internal(format!("a stored index line of `{name}`: {e}")))?;
     let tag = etag(document.as_bytes());
     let tag_value = HeaderValue::from_str(&tag).map_err(|e| ApiError::internal(e.to_string()))?;
-    let cache = (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let cache = (
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if state.config.cargo_auth_required {
+            "private, no-cache"
+        } else {
+            "no-cache"
+        }),
+    );
     let matched = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
