@@ -72,10 +72,7 @@ impl Namespace {
         if found.is_some() {
             Ok(())
         } else {
-            Err(StoreError::Forbidden(format!(
-                "`{}` is not an owner of {}`{name_norm}`",
-                user.login, self.noun
-            )))
+            Err(self.not_owner(user, name_norm))
         }
     }
 
@@ -111,9 +108,7 @@ impl Namespace {
         );
         for login in logins {
             let Some(new_owner) = find_user(c, login).await? else {
-                return Err(StoreError::Invalid(format!(
-                    "there is no user named `{login}`"
-                )));
+                return Err(Namespace::no_such_user(login));
             };
             sqlx::query(AssertSqlSafe(sql.clone()))
                 .bind(id)
@@ -149,17 +144,11 @@ impl Namespace {
                 None => 0,
             };
             if removed == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "`{login}` is not an owner of {}`{name_norm}`",
-                    self.noun
-                )));
+                return Err(self.not_an_owner(login, name_norm));
             }
         }
         if self.pg_owners_of(c, id).await?.is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "{}`{name_norm}` would have no owner left; add another owner first",
-                self.noun
-            )));
+            return Err(self.no_owner_left(name_norm));
         }
         Ok(())
     }
@@ -186,10 +175,7 @@ impl Namespace {
             .map_err(backend)?
             .rows_affected();
         if changed == 0 {
-            return Err(StoreError::NotFound(format!(
-                "{}`{name_norm}` has no version {version}",
-                self.noun
-            )));
+            return Err(self.no_version(name_norm, version));
         }
         Ok(())
     }
