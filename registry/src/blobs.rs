@@ -1,17 +1,28 @@
-//! Content-addressed blob files: `DATA/blobs/sha256/ab/<hex>`.
+//! Content-addressed blobs: files `DATA/blobs/sha256/ab/<hex>` (default) or
+//! objects `blobs/sha256/ab/<hex>` in an S3-compatible bucket
+//! ([`crate::remote`]).
 //!
-//! A blob is streamed into a temporary file on the same file system while it
-//! is hashed, fsynced, then linked into place with create-only semantics
-//! (`hard_link` fails if the target exists), so a stored blob is never
-//! overwritten and readers never see a partial one.
+//! A blob is streamed into a temporary file under `DATA/tmp` while it is
+//! hashed and fsynced. On disk it is then linked into place with create-only
+//! semantics (`hard_link` fails if the target exists), so a stored blob is
+//! never overwritten and readers never see a partial one; in a bucket it is
+//! uploaded only when its key is absent, and since the key is the content's
+//! hash a racing upload of the same key writes the same bytes.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
 use zoo_format::checksum::{is_sha256_hex, to_hex};
+
+use crate::remote::Bucket;
 
 /// Bytes buffered before each write to the staging file.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -33,6 +44,8 @@ pub enum BlobError {
 pub struct BlobStore {
     root: PathBuf,
     tmp: PathBuf,
+    /// Set when blobs live in a bucket instead of under `root`.
+    remote: Option<Bucket>,
 }
 
 /// A fully received, hashed and synced upload that is not yet in place.
@@ -66,11 +79,71 @@ impl BlobStore {
         let tmp = data_dir.join("tmp");
         std::fs::create_dir_all(&root)?;
         std::fs::create_dir_all(&tmp)?;
-        // Leftovers of uploads interrupted by a crash.
-        for entry in std::fs::read_dir(&tmp)? {
+        Ok(BlobStore {
+            root,
+            tmp,
+            remote: None,
+        })
+    }
+
+    /// Blobs in `bucket`; uploads are still staged in `DATA/tmp`.
+    pub fn open_remote(data_dir: &Path, bucket: Bucket) -> io::Result<BlobStore> {
+        let tmp = data_dir.join("tmp");
+        std::fs::create_dir_all(&tmp)?;
+        Ok(BlobStore {
+            root: data_dir.join("blobs").join("sha256"),
+            tmp,
+            remote: Some(bucket),
+        })
+    }
+
+    /// Deletes leftovers of uploads interrupted by a crash (`DATA/tmp/*`).
+    /// Only a starting server may do this: admin commands leave the
+    /// uploads of a running one alone.
+    pub fn remove_leftovers(&self) -> io::Result<()> {
+        for entry in std::fs::read_dir(&self.tmp)? {
             let _ = std::fs::remove_file(entry?.path());
         }
-        Ok(BlobStore { root, tmp })
+        Ok(())
+    }
+
+    /// The bucket, when blobs are not on the local disk.
+    pub fn bucket(&self) -> Option<&Bucket> {
+        self.remote.as_ref()
+    }
+
+    /// Answers `GET`/`HEAD` for a stored blob (with `Range`); `NotFound`
+    /// when it is not stored.
+    pub async fn serve(&self, sha256: &str, request: Request) -> io::Result<Response> {
+        if let Some(bucket) = &self.remote {
+            return bucket
+                .serve(
+                    &Bucket::blob_key(sha256),
+                    request.method(),
+                    request.headers().get(axum::http::header::RANGE),
+                )
+                .await;
+        }
+        let served = ServeFile::new(self.path(sha256))
+            .oneshot(request)
+            .await
+            .map_err(io::Error::other)?;
+        if served.status() == axum::http::StatusCode::NOT_FOUND {
+            return Err(io::Error::new(io::ErrorKind::NotFound, sha256.to_string()));
+        }
+        Ok(served.map(Body::new))
+    }
+
+    /// The blob's bytes as a stream (export reads blobs through this).
+    pub async fn read(
+        &self,
+        sha256: &str,
+    ) -> io::Result<futures_util::stream::BoxStream<'static, io::Result<axum::body::Bytes>>> {
+        if let Some(bucket) = &self.remote {
+            return Ok(bucket.read(&Bucket::blob_key(sha256)).await?.boxed());
+        }
+        let file = tokio::fs::File::open(self.path(sha256)).await?;
+        Ok(tokio_util::io::ReaderStream::with_capacity(file, WRITE_BUFFER).boxed())
     }
 
     /// Where the blob with this hash lives (whether or not it exists).
@@ -83,6 +156,9 @@ impl BlobStore {
     pub async fn size(&self, sha256: &str) -> io::Result<Option<u64>> {
         if !is_sha256_hex(sha256) {
             return Ok(None);
+        }
+        if let Some(bucket) = &self.remote {
+            return bucket.size(&Bucket::blob_key(sha256)).await;
         }
         match tokio::fs::metadata(self.path(sha256)).await {
             Ok(meta) => Ok(Some(meta.len())),
@@ -147,9 +223,15 @@ impl BlobStore {
     /// blob it is about to reference, so `zoo-registry gc`, which only
     /// deletes unreferenced blobs untouched for its grace period, cannot
     /// delete them between this check and the database commit.
+    ///
+    /// Bucket objects cannot be touched: there it only reports the size, and
+    /// `gc` (which works on local data directories) does not run.
     pub async fn touch(&self, sha256: &str) -> io::Result<Option<u64>> {
         if !is_sha256_hex(sha256) {
             return Ok(None);
+        }
+        if self.remote.is_some() {
+            return self.size(sha256).await;
         }
         let path = self.path(sha256);
         tokio::task::spawn_blocking(move || touch_file(&path))
@@ -164,6 +246,16 @@ impl BlobStore {
         let Some(temp) = staged.path.take() else {
             return Ok(false);
         };
+        if let Some(bucket) = &self.remote {
+            let key = Bucket::blob_key(&staged.sha256);
+            let result = match bucket.size(&key).await {
+                Ok(Some(_)) => Ok(false),
+                Ok(None) => bucket.upload_file(&key, &temp).await.map(|()| true),
+                Err(e) => Err(e),
+            };
+            let _ = tokio::fs::remove_file(&temp).await;
+            return result;
+        }
         tokio::task::spawn_blocking(move || {
             let result = link_into_place(&temp, &target);
             let _ = std::fs::remove_file(&temp);

@@ -2,11 +2,13 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use zoo_registry::auth::{Scope, format_scopes, generate_token, parse_scopes, validate_login};
+use zoo_registry::backends::{BackendError, Backends, Database};
 use zoo_registry::config::{Config, DEFAULT_MAX_PACKAGE_SIZE};
 use zoo_registry::db::{MetadataStore, User};
 
@@ -39,6 +41,13 @@ pub enum Command {
     /// The registry's index-signing key (created at first start).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Copy the whole registry (metadata rows and referenced blobs, each
+    /// re-hashed) into a new or empty directory: a backup, or the first half
+    /// of a move to other backends.
+    Export(TransferArgs),
+    /// Load an export into a registry with an empty database (any
+    /// backends), then rewrite its index mirrors.
+    Import(TransferArgs),
 }
 
 #[derive(Subcommand)]
@@ -60,6 +69,80 @@ pub enum KeyCommand {
 }
 
 #[derive(Args)]
+pub struct BackendArgs {
+    /// Metadata database: sqlite://PATH or
+    /// postgres://user:password@host:port/database
+    /// (default: DATA/registry.sqlite3).
+    #[arg(long, env = "ZOO_REGISTRY_DATABASE")]
+    pub database: Option<String>,
+    /// Blob storage: s3://bucket[/prefix], with credentials, region and
+    /// endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+    /// AWS_ENDPOINT (default: DATA/blobs). Index mirrors then go to the
+    /// bucket too.
+    #[arg(long, env = "ZOO_REGISTRY_BLOBS")]
+    pub blobs: Option<String>,
+}
+
+impl BackendArgs {
+    /// Whether other registry processes may write the same database
+    /// (anything but SQLite, which one process owns).
+    fn is_shared(&self) -> bool {
+        self.database
+            .as_deref()
+            .is_some_and(|url| !url.starts_with("sqlite"))
+    }
+
+    fn backends(&self) -> Backends {
+        Backends {
+            database: self.database.clone(),
+            blobs: self.blobs.clone(),
+        }
+    }
+}
+
+/// The registry an admin command works on: a data directory and/or
+/// backend URLs (PostgreSQL needs no data directory for user and token
+/// commands).
+#[derive(Args)]
+pub struct StoreArgs {
+    /// The registry's data directory.
+    #[arg(long, env = "ZOO_REGISTRY_DATA")]
+    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub backends: BackendArgs,
+}
+
+impl StoreArgs {
+    fn data_dir(&self) -> Result<PathBuf> {
+        match &self.data {
+            Some(data) => Ok(data.clone()),
+            None => Err(BackendError::NoDataDir.into()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match (&self.data, &self.backends.database) {
+            (_, Some(database)) if !database.starts_with("sqlite") => {
+                self.backends.backends().describe(Path::new("DATA"))
+            }
+            (Some(data), _) => data.display().to_string(),
+            (None, _) => "(no --data)".into(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct TransferArgs {
+    /// The export directory.
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
 pub struct FsckArgs {
     #[command(flatten)]
     pub data: DataArg,
@@ -69,6 +152,8 @@ pub struct FsckArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub backends: BackendArgs,
 }
 
 #[derive(Args)]
@@ -121,6 +206,8 @@ pub struct ServeArgs {
     /// several registry processes share one database; 0 turns the cache off.
     #[arg(long, value_name = "SECONDS")]
     pub index_cache_ttl: Option<f64>,
+    #[command(flatten)]
+    pub backends: BackendArgs,
 }
 
 #[derive(Subcommand)]
@@ -130,7 +217,7 @@ pub enum UserCommand {
     Add {
         name: String,
         #[command(flatten)]
-        data: DataArg,
+        data: StoreArgs,
         /// Comma-separated: publish-new, publish-update, yank, owners.
         #[arg(long, default_value = "publish-new,publish-update,yank,owners")]
         scopes: String,
@@ -138,7 +225,7 @@ pub enum UserCommand {
     /// List users.
     List {
         #[command(flatten)]
-        data: DataArg,
+        data: StoreArgs,
     },
 }
 
@@ -148,14 +235,14 @@ pub enum TokenCommand {
     Create {
         user: String,
         #[command(flatten)]
-        data: DataArg,
+        data: StoreArgs,
         #[arg(long, default_value = "publish-new,publish-update,yank,owners")]
         scopes: String,
     },
     /// List tokens (id, user, scopes, created, revoked); secrets are never shown.
     List {
         #[command(flatten)]
-        data: DataArg,
+        data: StoreArgs,
         /// Only this user's tokens.
         #[arg(long)]
         user: Option<String>,
@@ -164,7 +251,7 @@ pub enum TokenCommand {
     Revoke {
         id: String,
         #[command(flatten)]
-        data: DataArg,
+        data: StoreArgs,
     },
 }
 
@@ -177,9 +264,26 @@ fn config_for(data: &DataArg) -> Config {
     }
 }
 
-fn store(data: &DataArg) -> Result<std::sync::Arc<zoo_registry::db::sqlite::SqliteStore>> {
-    zoo_registry::open_store(&config_for(data))
-        .with_context(|| format!("opening the registry data in {}", data.data.display()))
+/// Opens the metadata store of an admin command. Blocking.
+fn store(args: &StoreArgs) -> Result<Arc<dyn MetadataStore>> {
+    let backends = args.backends.backends();
+    let data_dir = match (&args.data, backends.database(Path::new(""))?) {
+        (Some(data), _) => data.clone(),
+        (None, Database::Postgres(_)) => PathBuf::new(),
+        (None, Database::Sqlite(_)) => return Err(BackendError::NoDataDir.into()),
+    };
+    backends
+        .open_metadata(&data_dir)
+        .with_context(|| format!("opening the registry ({})", args.describe()))
+}
+
+/// The stores of `export` / `import`.
+fn parts(args: &StoreArgs) -> Result<zoo_registry::Parts> {
+    let config = config_for(&DataArg {
+        data: args.data_dir()?,
+    });
+    zoo_registry::open_parts(&config, &args.backends.backends())
+        .with_context(|| format!("opening the registry ({})", args.describe()))
 }
 
 fn issue_token(store: &dyn MetadataStore, user: &User, scopes: &[Scope]) -> Result<String> {
@@ -215,12 +319,20 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             std::time::Duration::try_from_secs_f64(seconds)
                 .map_err(|e| anyhow::anyhow!("--index-cache-ttl {seconds}: {e}"))?,
         ),
+        // Another process may change a package in a shared database, which
+        // this one would not notice: no cache unless asked for.
+        None if args.backends.is_shared() => Some(std::time::Duration::ZERO),
         None => None,
     };
     let ttl = std::time::Duration::from_secs(args.index_ttl);
-    let state = zoo_registry::open_state_with(config, ttl)
-        .with_context(|| format!("opening the registry data in {}", args.data.data.display()))?
-        .with_index_cache_ttl(cache_ttl);
+    let backends = args.backends.backends();
+    let described = backends.describe(&config.data_dir);
+    let state =
+        tokio::task::spawn_blocking(move || zoo_registry::open_state_with(config, &backends, ttl))
+            .await?
+            .with_context(|| format!("opening the registry ({described})"))?
+            .with_index_cache_ttl(cache_ttl);
+    tracing::info!("{described}");
     tokio::spawn(zoo_registry::signing::keep_index_fresh(state.clone()));
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{addr}")?;
@@ -284,23 +396,50 @@ pub fn token(command: TokenCommand) -> Result<()> {
     Ok(())
 }
 
-pub fn fsck(args: FsckArgs) -> Result<()> {
-    let report = zoo_registry::ops::fsck::fsck(
-        &args.data.data,
-        std::time::Duration::from_secs(args.temp_age_minutes * 60),
-    )
-    .with_context(|| format!("checking {}", args.data.data.display()))?;
+pub async fn fsck(args: FsckArgs) -> Result<()> {
+    let data = args.data.data.clone();
+    let temp_age = std::time::Duration::from_secs(args.temp_age_minutes * 60);
+    let backends = args.backends.backends();
+    let defaults = backends.database.is_none() && backends.blobs.is_none();
+    let described = if defaults {
+        data.display().to_string()
+    } else {
+        backends.describe(&data)
+    };
+    let report = if defaults {
+        tokio::task::spawn_blocking(move || zoo_registry::ops::fsck::fsck(&data, temp_age))
+            .await?
+            .with_context(|| format!("checking {described}"))?
+    } else {
+        // Opened directly, not through `open_parts`: nothing is written.
+        let opened = tokio::task::spawn_blocking(move || {
+            Ok::<_, anyhow::Error>((backends.open_metadata(&data)?, backends.bucket()?, data))
+        })
+        .await??;
+        let (store, bucket, data) = opened;
+        let report = match bucket {
+            Some(bucket) => {
+                zoo_registry::ops::fsck_bucket::fsck_bucket(store.clone(), &bucket).await
+            }
+            None => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || {
+                    zoo_registry::ops::fsck::fsck_with(&*store, &data, temp_age)
+                })
+                .await?
+            }
+        };
+        // The store may own a runtime: drop it off the async workers.
+        tokio::task::spawn_blocking(move || drop(store)).await?;
+        report.with_context(|| format!("checking {described}"))?
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.to_text());
     }
     if !report.ok {
-        bail!(
-            "{} problem(s) in {}",
-            report.problems.len(),
-            args.data.data.display()
-        );
+        bail!("{} problem(s) in {described}", report.problems.len());
     }
     Ok(())
 }
@@ -339,6 +478,44 @@ pub fn key(command: KeyCommand) -> Result<()> {
             eprintln!("wrote {}", signing::key_path(&data.data).display());
             println!("{}", key.public());
         }
+    }
+    Ok(())
+}
+
+/// `export` (`import == false`) or `import`.
+pub async fn transfer(args: TransferArgs, import: bool) -> Result<()> {
+    let store_args = StoreArgs {
+        data: args.store.data.clone(),
+        backends: BackendArgs {
+            database: args.store.backends.database.clone(),
+            blobs: args.store.backends.blobs.clone(),
+        },
+    };
+    let parts = tokio::task::spawn_blocking(move || parts(&store_args)).await??;
+    let (verb, report) = if import {
+        let report = zoo_registry::ops::transfer::import(&parts, &args.dir).await;
+        ("imported", report)
+    } else {
+        let report = zoo_registry::ops::transfer::export(&parts, &args.dir).await;
+        ("exported", report)
+    };
+    // The store may own a runtime: drop it off the async workers.
+    tokio::task::spawn_blocking(move || drop(parts)).await?;
+    let report = report.with_context(|| {
+        format!(
+            "{} {}",
+            if import {
+                "importing from"
+            } else {
+                "exporting to"
+            },
+            args.dir.display()
+        )
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text(verb));
     }
     Ok(())
 }

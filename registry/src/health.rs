@@ -1,5 +1,5 @@
-//! `GET /healthz`: 200 `{"status":"ok"}` when the database answers and the
-//! data directory takes writes; 503 `{"status":"unavailable","reason":…}`
+//! `GET /healthz`: 200 `{"status":"ok"}` when the database answers, the
+//! data directory takes writes and the bucket (if blobs live in one) answers; 503 `{"status":"unavailable","reason":…}`
 //! otherwise, so a load balancer stops sending traffic to a sick instance.
 
 use std::io::Write;
@@ -43,6 +43,13 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_j
     }
     let data_dir = state.config.data_dir.clone();
     let writable = tokio::task::spawn_blocking(move || check_writable(&data_dir)).await;
+    if let Some(bucket) = state.blobs.bucket()
+        && let Err(e) = bucket
+            .size(&object_store::path::Path::from("healthz"))
+            .await
+    {
+        return unavailable(format!("the bucket {} does not answer: {e}", bucket.url));
+    }
     match writable {
         Ok(Ok(())) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
         Ok(Err(e)) => unavailable(format!(

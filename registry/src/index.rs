@@ -1,5 +1,6 @@
 //! Index documents: rendered from the database, served over HTTP with an ETag,
-//! and mirrored as files under `DATA/index/` so a static server (nginx, a CDN)
+//! and mirrored as files under `DATA/index/` (or, with blobs in a bucket, as
+//! objects under `index/` in the bucket) so a static server (nginx, a CDN)
 //! can serve the very same bytes.
 
 use std::io::{self, Write};
@@ -45,27 +46,90 @@ pub fn config_json(base_url: &str, key: &PublicKey) -> String {
     .to_string()
 }
 
-/// The on-disk mirror of the index.
+/// Where a mirror's documents go: files under a directory of `DATA`, or
+/// objects under the same relative path in the bucket (then every replica
+/// writes to the one place a CDN reads).
+#[derive(Debug, Clone)]
+pub(crate) struct Mirror {
+    root: PathBuf,
+    /// `index` or `cargo-index`: the directory name, also the key prefix.
+    name: &'static str,
+    bucket: Option<crate::remote::Bucket>,
+}
+
+impl Mirror {
+    pub(crate) fn open(
+        data_dir: &Path,
+        name: &'static str,
+        bucket: Option<crate::remote::Bucket>,
+    ) -> io::Result<Mirror> {
+        let root = data_dir.join(name);
+        if bucket.is_none() {
+            std::fs::create_dir_all(&root)?;
+        }
+        Ok(Mirror { root, name, bucket })
+    }
+
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Replaces one document. Blocking (runs the bucket upload on the
+    /// current Tokio runtime): call it from blocking code.
+    pub(crate) fn write(
+        &self,
+        rel: &str,
+        bytes: &[u8],
+        content_type: &'static str,
+    ) -> io::Result<()> {
+        let Some(bucket) = &self.bucket else {
+            return write_atomic(&self.path(rel), bytes);
+        };
+        let key = format!("{}/{rel}", self.name);
+        let put = bucket.put_document(&key, bytes.to_vec(), content_type, "no-cache");
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle.block_on(put),
+            Err(_) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(put),
+        }
+    }
+}
+
+/// The mirror of the index (files under `DATA/index/` or the bucket's `index/`).
 #[derive(Debug, Clone)]
 pub struct IndexFiles {
-    root: PathBuf,
+    mirror: Mirror,
 }
 
 impl IndexFiles {
     pub fn open(data_dir: &Path) -> io::Result<IndexFiles> {
-        let root = data_dir.join("index");
-        std::fs::create_dir_all(&root)?;
-        Ok(IndexFiles { root })
+        IndexFiles::open_in(data_dir, None)
+    }
+
+    /// With a bucket, documents go to the bucket instead of `DATA/index/`.
+    pub fn open_in(
+        data_dir: &Path,
+        bucket: Option<crate::remote::Bucket>,
+    ) -> io::Result<IndexFiles> {
+        Ok(IndexFiles {
+            mirror: Mirror::open(data_dir, "index", bucket)?,
+        })
     }
 
     /// Where the document of `name` lives on disk.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.root.join(index_path(name))
+        self.mirror.path(&index_path(name))
     }
 
     /// Atomically replaces the document of `name`.
     pub fn write_document(&self, name: &str, document: &str) -> io::Result<()> {
-        write_atomic(&self.path(name), document.as_bytes())
+        self.mirror.write(
+            &index_path(name),
+            document.as_bytes(),
+            "text/plain; charset=utf-8",
+        )
     }
 
     /// Signs `content` (the entry lines of `name`), reusing the signature of
@@ -92,9 +156,10 @@ impl IndexFiles {
     }
 
     pub fn write_config(&self, base_url: &str, key: &PublicKey) -> io::Result<()> {
-        write_atomic(
-            &self.root.join("config.json"),
+        self.mirror.write(
+            "config.json",
             config_json(base_url, key).as_bytes(),
+            "application/json",
         )
     }
 }

@@ -1,12 +1,15 @@
 //! `zoo-registry`: the registry server (docs/api.md).
 //!
-//! Metadata lives behind [`db::MetadataStore`] (SQLite today), blobs are
-//! content-addressed files ([`blobs::BlobStore`]), and the index is rendered
-//! from the database and mirrored as static files ([`index::IndexFiles`]).
+//! Metadata lives behind [`db::MetadataStore`] (SQLite by default,
+//! PostgreSQL for replicas), blobs are content-addressed files or bucket
+//! objects ([`blobs::BlobStore`], [`remote`]), chosen by [`backends`]; the
+//! index is rendered from the database and mirrored as static documents
+//! ([`index::IndexFiles`]).
 //! [`cargo`] serves Cargo's registry protocol for Rust crates next to it.
 
 pub mod api;
 pub mod auth;
+pub mod backends;
 pub mod blobs;
 pub mod cargo;
 pub mod config;
@@ -16,6 +19,7 @@ pub mod index;
 pub mod index_cache;
 pub mod metrics;
 pub mod ops;
+pub mod remote;
 pub mod server;
 pub mod signing;
 pub mod web;
@@ -36,6 +40,8 @@ pub enum OpenError {
     },
     #[error(transparent)]
     Store(#[from] db::StoreError),
+    #[error(transparent)]
+    Backend(#[from] backends::BackendError),
 }
 
 /// Opens (creating if needed) the data directory and its database.
@@ -52,47 +58,61 @@ pub fn open_store(config: &Config) -> Result<Arc<db::sqlite::SqliteStore>, OpenE
 /// Index documents kept in memory at most (each is one JSON line per version).
 pub const INDEX_CACHE_CAPACITY: usize = 16_384;
 
-/// Everything the HTTP layer needs, signing index documents for
-/// [`signing::DEFAULT_INDEX_TTL`]; see [`open_state_with`].
-pub fn open_state(config: Config) -> Result<AppState, OpenError> {
-    open_state_with(config, signing::DEFAULT_INDEX_TTL)
+/// The stores a registry process works on, opened but not yet written to.
+pub struct Parts {
+    pub store: Arc<dyn db::MetadataStore>,
+    pub blobs: blobs::BlobStore,
+    pub index: index::IndexFiles,
+    pub cargo_index: cargo::index::CargoIndexFiles,
 }
 
-/// Everything the HTTP layer needs; signed index documents expire after
-/// `index_ttl`. Creates the registry's signing key on first start, and
-/// rewrites (re-signing where needed) every index file and
-/// `index/config.json` from the database, so the static mirror is complete
-/// even after a crash between a commit and its index write.
-pub fn open_state_with(
-    config: Config,
-    index_ttl: std::time::Duration,
-) -> Result<AppState, OpenError> {
-    let store = open_store(&config)?;
-    let key = signing::load_or_create_key(&config.data_dir).map_err(|source| OpenError::Io {
-        path: signing::key_path(&config.data_dir),
-        source,
-    })?;
-    let signer = Arc::new(signing::IndexSigner::new(key, index_ttl));
-    let io = |path: PathBuf| move |source| OpenError::Io { path, source };
-    let blobs =
-        blobs::BlobStore::open(&config.data_dir).map_err(io(config.data_dir.join("blobs")))?;
-    let index_files =
-        index::IndexFiles::open(&config.data_dir).map_err(io(config.data_dir.join("index")))?;
-    index_files
-        .write_config(&config.base_url, &signer.public_key())
-        .map_err(io(config.data_dir.join("index/config.json")))?;
-    use db::{CargoStore, MetadataStore};
+fn io_error(path: PathBuf) -> impl FnOnce(std::io::Error) -> OpenError {
+    move |source| OpenError::Io { path, source }
+}
+
+/// Opens the configured backends (blocking: PostgreSQL connects and
+/// migrates here). With a bucket, the index mirrors go to the bucket too.
+pub fn open_parts(config: &Config, backends: &backends::Backends) -> Result<Parts, OpenError> {
+    let data = &config.data_dir;
+    // Both settings are checked before anything is created.
+    backends.database(data)?;
+    let bucket = backends.bucket()?;
+    std::fs::create_dir_all(data).map_err(io_error(data.clone()))?;
+    let store = backends.open_metadata(data)?;
+    let blobs = match &bucket {
+        Some(bucket) => blobs::BlobStore::open_remote(data, bucket.clone()),
+        None => blobs::BlobStore::open(data),
+    }
+    .map_err(io_error(data.join("blobs")))?;
+    let index =
+        index::IndexFiles::open_in(data, bucket.clone()).map_err(io_error(data.join("index")))?;
+    let cargo_index = cargo::index::CargoIndexFiles::open_in(data, bucket)
+        .map_err(io_error(data.join("cargo-index")))?;
+    Ok(Parts {
+        store,
+        blobs,
+        index,
+        cargo_index,
+    })
+}
+
+/// Rewrites every index document of both mirrors from the database, signed
+/// by `signer` (the server's; without one, as after `import`, the documents
+/// get their signatures when the server next starts).
+pub fn rewrite_index_documents(
+    parts: &Parts,
+    signer: Option<&signing::IndexSigner>,
+) -> Result<(), OpenError> {
+    use db::MetadataStore;
+    let store: &dyn MetadataStore = &*parts.store;
     for name in store.package_names()? {
         let content = index::render(&store.versions(&name)?);
-        index_files
-            .write_signed(&signer, &name, &content)
-            .map_err(io(index_files.path(&name)))?;
+        match signer {
+            Some(signer) => parts.index.write_signed(signer, &name, &content).map(drop),
+            None => parts.index.write_document(&name, &content),
+        }
+        .map_err(io_error(parts.index.path(&name)))?;
     }
-    let cargo_index = cargo::index::CargoIndexFiles::open(&config.data_dir)
-        .map_err(io(config.data_dir.join("cargo-index")))?;
-    cargo_index
-        .write_config(&config)
-        .map_err(io(config.data_dir.join("cargo-index/config.json")))?;
     for name in store.cargo_crate_names()? {
         let versions = store.cargo_versions(&zoo_format::normalize_name(&name))?;
         let document = cargo::index::render(&versions).map_err(|e| {
@@ -100,15 +120,58 @@ pub fn open_state_with(
                 "a stored index line of crate `{name}`: {e}"
             )))
         })?;
-        cargo_index
+        parts
+            .cargo_index
             .write_document(&name, &document)
-            .map_err(io(cargo_index.path(&name)))?;
+            .map_err(io_error(parts.cargo_index.path(&name)))?;
     }
+    Ok(())
+}
+
+/// Everything the HTTP layer needs, on the default backends (SQLite and
+/// blob files in the data directory), signing index documents for
+/// [`signing::DEFAULT_INDEX_TTL`]. See [`open_state_with`].
+pub fn open_state(config: Config) -> Result<AppState, OpenError> {
+    open_state_with(
+        config,
+        &backends::Backends::default(),
+        signing::DEFAULT_INDEX_TTL,
+    )
+}
+
+/// Everything the HTTP layer needs; signed index documents expire after
+/// `index_ttl`. Creates the registry's signing key on first start, and
+/// rewrites (re-signing where needed) every index document and both
+/// `config.json` files from the database, so the static mirror is complete
+/// even after a crash between a commit and its index write. Blocking; with a
+/// bucket it must run inside a Tokio runtime (off its async workers).
+pub fn open_state_with(
+    config: Config,
+    backends: &backends::Backends,
+    index_ttl: std::time::Duration,
+) -> Result<AppState, OpenError> {
+    let parts = open_parts(&config, backends)?;
+    let key_path = signing::key_path(&config.data_dir);
+    let key = signing::load_or_create_key(&config.data_dir).map_err(io_error(key_path))?;
+    let signer = Arc::new(signing::IndexSigner::new(key, index_ttl));
+    parts
+        .blobs
+        .remove_leftovers()
+        .map_err(io_error(config.data_dir.join("tmp")))?;
+    parts
+        .index
+        .write_config(&config.base_url, &signer.public_key())
+        .map_err(io_error(config.data_dir.join("index/config.json")))?;
+    parts
+        .cargo_index
+        .write_config(&config)
+        .map_err(io_error(config.data_dir.join("cargo-index/config.json")))?;
+    rewrite_index_documents(&parts, Some(&signer))?;
     Ok(AppState {
-        store,
-        blobs,
-        index: index_files,
-        cargo_index,
+        store: parts.store,
+        blobs: parts.blobs,
+        index: parts.index,
+        cargo_index: parts.cargo_index,
         config: Arc::new(config),
         index_lock: Default::default(),
         index_cache: Arc::new(index_cache::IndexCache::new(

@@ -16,10 +16,13 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => cli::serve(args).await,
-        Command::User(command) => cli::user(command),
-        Command::Token(command) => cli::token(command),
-        Command::Fsck(args) => cli::fsck(args),
+        // Blocking: the PostgreSQL store blocks on its own runtime.
+        Command::User(command) => tokio::task::spawn_blocking(move || cli::user(command)).await?,
+        Command::Token(command) => tokio::task::spawn_blocking(move || cli::token(command)).await?,
+        Command::Fsck(args) => cli::fsck(args).await,
         Command::Gc(args) => cli::gc(args),
         Command::Key(command) => cli::key(command),
+        Command::Export(args) => cli::transfer(args, false).await,
+        Command::Import(args) => cli::transfer(args, true).await,
     }
 }

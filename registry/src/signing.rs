@@ -43,9 +43,14 @@ fn unix_millis() -> u64 {
         .unwrap_or(0)
 }
 
-/// The path of the key file in `data_dir`.
+/// The key file: `ZOO_REGISTRY_SIGNING_KEY`, else `data_dir`'s. Replicas
+/// behind one URL point the variable at one shared key, so that clients that
+/// pinned it accept every replica's documents.
 pub fn key_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(KEY_FILE)
+    match std::env::var_os("ZOO_REGISTRY_SIGNING_KEY").filter(|v| !v.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => data_dir.join(KEY_FILE),
+    }
 }
 
 /// Reads the key, if there is one.

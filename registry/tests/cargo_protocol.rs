@@ -458,6 +458,11 @@ fn cargo_publishes_depends_updates_and_yanks() {
         header(&head, "content-length"),
         std::fs::metadata(&crate_010).unwrap().len().to_string()
     );
+    assert_eq!(
+        header(&head, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert!(header(&head, "etag").starts_with('"'), "{head}");
 }
 
 #[test]
@@ -497,6 +502,18 @@ fn private_cargo_registry_needs_a_token_everywhere() {
         b"",
     );
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    // What a token fetches must stay out of shared caches.
+    for path in [
+        "/cargo/index/pe/ep/peephole-demo",
+        "/cargo/api/v1/crates/peephole-demo/0.1.0/download",
+    ] {
+        let (head, _) = http(&addr, "GET", path, &[("Authorization", &alice)], b"");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(
+            header(&head, "cache-control").starts_with("private"),
+            "{head}"
+        );
+    }
 
     // cargo sends the token for the index and the download.
     let app = root.join("demo-app");

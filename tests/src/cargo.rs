@@ -66,7 +66,7 @@ impl Cargo {
         if let Some(token) = token {
             command.env("CARGO_REGISTRIES_ZOO_TOKEN", token);
         }
-        crate::run(&mut command)
+        crate::run_command(&mut command)
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub mod cargo;
+pub mod services;
 
 /// The directory holding the built binaries: the test executable lives in
 /// `target/<profile>/deps/`, the binaries one level up.
@@ -69,7 +70,8 @@ impl Outcome {
     }
 }
 
-pub(crate) fn run(cmd: &mut Command) -> Outcome {
+/// Runs a prepared command to completion.
+pub fn run_command(cmd: &mut Command) -> Outcome {
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -81,26 +83,116 @@ pub(crate) fn run(cmd: &mut Command) -> Outcome {
     }
 }
 
+/// Which backends the registries of a test use: `ZOO_TEST_BACKEND` =
+/// `sqlite-disk` (default) or `postgres-s3` (a throwaway PostgreSQL cluster
+/// and an s3s-fs server per registry, see [`services`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    SqliteDisk,
+    PostgresS3,
+}
+
+impl Backend {
+    /// From `ZOO_TEST_BACKEND`; an unknown value is a test failure.
+    pub fn from_env() -> Backend {
+        match std::env::var("ZOO_TEST_BACKEND").as_deref() {
+            Err(_) | Ok("") | Ok("sqlite-disk") => Backend::SqliteDisk,
+            Ok("postgres-s3") => Backend::PostgresS3,
+            Ok(other) => panic!("ZOO_TEST_BACKEND={other:?}: expected sqlite-disk or postgres-s3"),
+        }
+    }
+}
+
+/// The shared backends of one or more registry processes.
+pub struct Shared {
+    pub postgres: services::Postgres,
+    pub s3: services::S3,
+    pub database_url: String,
+    pub bucket: String,
+    /// One index-signing key for every replica (ZOO_REGISTRY_SIGNING_KEY).
+    pub keys: TempDir,
+}
+
+impl Shared {
+    /// A PostgreSQL cluster with one database and an S3 server with one bucket.
+    pub fn start() -> std::sync::Arc<Shared> {
+        let postgres = services::Postgres::start();
+        let s3 = services::S3::start();
+        let database_url = postgres.create_database();
+        let bucket = s3.create_bucket();
+        std::sync::Arc::new(Shared {
+            postgres,
+            s3,
+            database_url,
+            bucket,
+            keys: tempfile::tempdir().expect("a temp dir"),
+        })
+    }
+}
+
 /// A running `zoo-registry serve` with its own data dir; killed on drop.
 pub struct Registry {
     child: Child,
     pub url: String,
     pub data: TempDir,
+    /// Set for PostgreSQL + S3.
+    pub shared: Option<std::sync::Arc<Shared>>,
 }
 
 impl Registry {
+    /// On the backends `ZOO_TEST_BACKEND` names.
     pub fn start() -> Registry {
-        Registry::start_with(&[])
+        match Backend::from_env() {
+            Backend::SqliteDisk => Registry::start_with(None, &[]),
+            Backend::PostgresS3 => Registry::start_with(Some(Shared::start()), &[]),
+        }
     }
 
-    /// `zoo-registry serve` with extra arguments (e.g. `--index-ttl 5`).
-    pub fn start_with(extra: &[&str]) -> Registry {
-        let data = tempfile::tempdir().expect("a temp dir");
+    /// Another process on the same database and bucket (PostgreSQL + S3).
+    pub fn replica(&self, extra: &[&str]) -> Registry {
+        let shared = self
+            .shared
+            .clone()
+            .expect("replicas need shared backends (PostgreSQL + S3)");
+        Registry::start_with(Some(shared), extra)
+    }
+
+    /// `--database`/`--blobs` and the `AWS_*` variables for `shared`.
+    fn backend_command(cmd: &mut Command, shared: Option<&Shared>) {
+        if let Some(shared) = shared {
+            cmd.args(["--database", &shared.database_url])
+                .args(["--blobs", &format!("s3://{}", shared.bucket)])
+                .envs(shared.s3.env())
+                .env(
+                    "ZOO_REGISTRY_SIGNING_KEY",
+                    shared.keys.path().join("index-signing.key"),
+                );
+        } else {
+            cmd.env_remove("ZOO_REGISTRY_SIGNING_KEY");
+        }
+        cmd.env_remove("ZOO_REGISTRY_DATABASE")
+            .env_remove("ZOO_REGISTRY_BLOBS");
+    }
+
+    /// Starts `zoo-registry serve` on `shared` backends (`None`: SQLite and
+    /// disk in its data dir) with extra `serve` arguments.
+    pub fn start_with(shared: Option<std::sync::Arc<Shared>>, extra: &[&str]) -> Registry {
+        Registry::start_in(tempfile::tempdir().expect("a temp dir"), shared, extra)
+    }
+
+    /// Like [`Registry::start_with`] on an existing data directory.
+    pub fn start_in(
+        data: TempDir,
+        shared: Option<std::sync::Arc<Shared>>,
+        extra: &[&str],
+    ) -> Registry {
         let log = std::fs::File::create(data.path().join("server.log")).expect("a log file");
-        let mut child = Command::new(binary("zoo-registry"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--data"])
+        let mut cmd = Command::new(binary("zoo-registry"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--data"])
             .arg(data.path())
-            .args(extra)
+            .args(extra);
+        Registry::backend_command(&mut cmd, shared.as_deref());
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -124,7 +216,20 @@ impl Registry {
                 panic!("zoo-registry did not print its address; log: {log:?}");
             }
         };
-        Registry { child, url, data }
+        Registry {
+            child,
+            url,
+            data,
+            shared,
+        }
+    }
+
+    /// `zoo-registry ARGS` on this registry's backends (admin commands).
+    pub fn admin(&self, args: &[&str]) -> Outcome {
+        let mut cmd = Command::new(binary("zoo-registry"));
+        cmd.args(args).arg("--data").arg(self.data.path());
+        Registry::backend_command(&mut cmd, self.shared.as_deref());
+        run_command(&mut cmd)
     }
 
     /// Creates a user and returns their token.
@@ -133,10 +238,7 @@ impl Registry {
     }
 
     pub fn add_user_with_scopes(&self, login: &str, scopes: &str) -> String {
-        let stdout = run(Command::new(binary("zoo-registry"))
-            .args(["user", "add", login, "--scopes", scopes, "--data"])
-            .arg(self.data.path()))
-        .ok();
+        let stdout = self.admin(&["user", "add", login, "--scopes", scopes]).ok();
         stdout.trim().to_string()
     }
 
@@ -145,13 +247,14 @@ impl Registry {
         self.data.path().join("registry.sqlite3")
     }
 
-    /// Where the registry stores a blob (for tampering tests).
+    /// Where the registry stores a blob (for tampering tests): a file in
+    /// the data dir, or the file s3s-fs keeps the object in.
     pub fn blob_path(&self, sha256: &str) -> PathBuf {
-        self.data
-            .path()
-            .join("blobs/sha256")
-            .join(&sha256[..2])
-            .join(sha256)
+        let key = format!("blobs/sha256/{}/{sha256}", &sha256[..2]);
+        match &self.shared {
+            Some(shared) => shared.s3.object_path(&shared.bucket, &key),
+            None => self.data.path().join(key),
+        }
     }
 }
 
@@ -205,12 +308,12 @@ impl Zoo {
 
     /// Runs `zoo ARGS` in the user's home dir (not a project).
     pub fn run(&self, args: &[&str]) -> Outcome {
-        run(&mut self.command(self.user_home.path(), args))
+        run_command(&mut self.command(self.user_home.path(), args))
     }
 
     /// Runs `zoo ARGS` in `dir`.
     pub fn run_in(&self, dir: &Path, args: &[&str]) -> Outcome {
-        run(&mut self.command(dir, args))
+        run_command(&mut self.command(dir, args))
     }
 
     /// Installed `(name, version)` pairs from `zoo list --json`.
@@ -317,4 +420,99 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// A raw HTTP/1.1 answer (for checks `zoo` does not expose: headers,
+/// caches, sessions).
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    /// Lowercase names, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The first header of this (lowercase) name, or "".
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends one request (`url` = `http://host:port/path`) with extra header
+/// lines and a body; reads the answer to the end (de-chunked).
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpReply {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut stream = std::net::TcpStream::connect(host).expect("connecting");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("sending");
+    stream.write_all(body).expect("sending the body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("reading the answer");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("a chunk size line");
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&rest[..end])
+                    .split(';')
+                    .next()
+                    .unwrap_or("0")
+                    .trim(),
+                16,
+            )
+            .expect("a hex chunk size");
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[end + 2..end + 2 + size]);
+            rest = &rest[end + 2 + size + 2..];
+        }
+        body = out;
+    }
+    HttpReply {
+        status,
+        headers,
+        body,
+    }
 }

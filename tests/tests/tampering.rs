@@ -155,8 +155,10 @@ fn set_up() -> World {
     // attacker with access to it would; the index cache (which only drops a
     // document when the registry itself changes the package) is off so that
     // the registry renders and signs what the database now says.
-    let registry =
-        Registry::start_with(&["--index-ttl", &TTL.to_string(), "--index-cache-ttl", "0"]);
+    let registry = Registry::start_with(
+        None,
+        &["--index-ttl", &TTL.to_string(), "--index-cache-ttl", "0"],
+    );
     let proxy = Proxy::start(&registry.url);
     let work = tempfile::tempdir().unwrap();
     let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));

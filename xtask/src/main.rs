@@ -13,6 +13,7 @@ mod fuzz;
 mod gpu;
 mod links;
 mod python;
+mod services;
 mod setup;
 mod test;
 mod train;
@@ -23,7 +24,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
   setup       install libtorch (torch==2.11.0 from PyPI) into .venv; idempotent
-  test        setup, cargo fmt --check, clippy -D warnings, build, all tests
+  setup-services  PostgreSQL, nginx (apt-get if missing) and s3s-fs (.tools/) for
+              the registry's backend tests; idempotent
+  test        setup, setup-services, fmt --check, clippy -D warnings, build, all
+              tests, then the e2e suite again on PostgreSQL + S3
   demo        setup, build, start a local registry, publish, install, run
   links       the custom-Link worked example with full cargo builds (see README)
   fixtures    regenerate the golden files from Chainer 7.8.1 (own venv)
@@ -49,6 +53,7 @@ fn run() -> Result<()> {
     let rest = &args[1..];
     match command.as_str() {
         "setup" => setup::run().map(|_| ()),
+        "setup-services" => services::run(),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
         "links" => links::run(rest),

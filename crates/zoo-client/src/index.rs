@@ -296,7 +296,9 @@ impl Index {
             .and_then(|p| split_signed(p).ok())
             .and_then(|(body, s)| s.filter(|s| s.verify(&key, name, body).is_ok()));
         if let Some(seen) = seen {
-            if signature.version < seen.version {
+            // Replicas each sign the same entries at their own times, so an
+            // older signature over the very same entries is no rollback.
+            if signature.version < seen.version && signature.sha256 != seen.sha256 {
                 return Err(refuse(format!(
                     "it is older (signed version {}) than the one already seen (signed version {}): a rolled-back or replayed index",
                     signature.version, seen.version

@@ -1,12 +1,9 @@
 //! `GET`/`HEAD /blobs/{sha256}` and `PUT /api/v1/blobs/{sha256}`.
 
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 use zoo_format::checksum::is_sha256_hex;
 
 use super::{ApiError, AppState};
@@ -25,7 +22,7 @@ fn check_hash(sha256: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Streams a blob; `Range` → 206 and `HEAD` come from tower-http's `ServeFile`.
+/// Streams a blob; `Range` → 206 and `HEAD` come from [`crate::blobs::BlobStore::serve`].
 pub async fn download(
     State(state): State<AppState>,
     Path(sha256): Path<String>,
@@ -58,11 +55,13 @@ pub async fn download(
         )
             .into_response());
     }
-    let served = ServeFile::new(state.blobs.path(&sha256))
-        .oneshot(request)
-        .await
-        .map_err(|e| ApiError::internal(format!("reading blob {sha256}: {e}")))?;
-    let mut response = served.map(Body::new);
+    let mut response = state.blobs.serve(&sha256, request).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ApiError::not_found(format!("no blob {sha256}"))
+        } else {
+            ApiError::internal(format!("reading blob {sha256}: {e}"))
+        }
+    })?;
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));

@@ -22,6 +22,10 @@ use crate::config::Config;
 use crate::db::{MetadataStore, StoreResult};
 use crate::index::IndexFiles;
 
+/// How often a mirror document is rewritten while the database keeps
+/// changing under it (see [`AppState::refresh_index_file`]).
+pub(crate) const MIRROR_WRITE_ATTEMPTS: usize = 5;
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -103,21 +107,38 @@ impl AppState {
     /// Renders the document from the database after taking the index lock (a
     /// slower writer can never put back older entries under a newer
     /// signature), signs it unless the file's signature is still good, and
-    /// rewrites the mirror file if that changed anything.
+    /// rewrites the mirror file if that changed anything. Replicas sharing a
+    /// database write the same mirror, so a slower one may put back an older
+    /// rendering after ours: each writer re-reads the database after writing
+    /// and writes again until its rendering is current.
     async fn sign_and_mirror(&self, name_norm: &str) -> Result<String, ApiError> {
         let _guard = self.index_lock.lock().await;
-        let name = name_norm.to_string();
-        let versions = self.db(move |s| s.versions(&name)).await?;
-        let content = crate::index::render(&versions);
-        let index = self.index.clone();
-        let signer = self.signer.clone();
-        let name = name_norm.to_string();
-        tokio::task::spawn_blocking(move || index.write_signed(&signer, &name, &content))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| {
-                ApiError::internal(format!("writing the index file of `{name_norm}`: {e}"))
-            })
+        let render = async || {
+            let name = name_norm.to_string();
+            let versions = self.db(move |s| s.versions(&name)).await?;
+            Ok::<_, ApiError>(crate::index::render(&versions))
+        };
+        let mut content = render().await?;
+        let mut document = String::new();
+        for _ in 0..MIRROR_WRITE_ATTEMPTS {
+            let index = self.index.clone();
+            let signer = self.signer.clone();
+            let name = name_norm.to_string();
+            let signed = content.clone();
+            document =
+                tokio::task::spawn_blocking(move || index.write_signed(&signer, &name, &signed))
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))?
+                    .map_err(|e| {
+                        ApiError::internal(format!("writing the index file of `{name_norm}`: {e}"))
+                    })?;
+            let now = render().await?;
+            if now == content {
+                break;
+            }
+            content = now;
+        }
+        Ok(document)
     }
 }
 

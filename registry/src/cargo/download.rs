@@ -2,13 +2,10 @@
 //! served from the content-addressed blob store by its recorded `cksum`.
 //! Yanked versions stay downloadable (lockfiles may pin them).
 
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use semver::Version;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 use crate::api::{ApiError, AppState};
 
@@ -33,19 +30,29 @@ pub async fn download(
         })
         .ok_or_else(not_found)?;
     let cksum = found.cksum.clone();
-    let served = ServeFile::new(state.blobs.path(&cksum))
-        .oneshot(request)
-        .await
-        .map_err(|e| ApiError::internal(format!("reading blob {cksum}: {e}")))?;
-    let mut response = served.map(Body::new);
+    let mut response = state.blobs.serve(&cksum, request).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ApiError::not_found(format!("the .crate file of `{name}@{version}` is missing"))
+        } else {
+            ApiError::internal(format!("reading blob {cksum}: {e}"))
+        }
+    })?;
     let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{cksum}\"")) {
+        headers.insert(header::ETAG, etag);
+    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/gzip"),
     );
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
+        // A private registry's crates must not land in shared caches.
+        HeaderValue::from_static(if state.config.cargo_auth_required {
+            "private, max-age=31536000, immutable"
+        } else {
+            "public, max-age=31536000, immutable"
+        }),
     );
     Ok(response)
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{ApiError, AppState};
 use crate::config::Config;
 use crate::db::cargo::CrateVersionRecord;
-use crate::index::{etag, if_none_match, write_atomic};
+use crate::index::{Mirror, etag, if_none_match};
 
 /// One line of a crate's index file (the Cargo book's "Registry Index").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,32 +87,45 @@ pub fn render(versions: &[CrateVersionRecord]) -> Result<String, serde_json::Err
     Ok(out)
 }
 
-/// The on-disk mirror under `DATA/cargo-index/`.
+/// The mirror under `DATA/cargo-index/` (or the bucket's `cargo-index/`).
 #[derive(Debug, Clone)]
 pub struct CargoIndexFiles {
-    root: PathBuf,
+    mirror: Mirror,
 }
 
 impl CargoIndexFiles {
     pub fn open(data_dir: &Path) -> io::Result<CargoIndexFiles> {
-        let root = data_dir.join("cargo-index");
-        std::fs::create_dir_all(&root)?;
-        Ok(CargoIndexFiles { root })
+        CargoIndexFiles::open_in(data_dir, None)
+    }
+
+    /// With a bucket, documents go to the bucket instead of `DATA/cargo-index/`.
+    pub fn open_in(
+        data_dir: &Path,
+        bucket: Option<crate::remote::Bucket>,
+    ) -> io::Result<CargoIndexFiles> {
+        Ok(CargoIndexFiles {
+            mirror: Mirror::open(data_dir, "cargo-index", bucket)?,
+        })
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
-        self.root.join(index_path(name))
+        self.mirror.path(&index_path(name))
     }
 
     /// Atomically replaces the index file of crate `name`.
     pub fn write_document(&self, name: &str, document: &str) -> io::Result<()> {
-        write_atomic(&self.path(name), document.as_bytes())
+        self.mirror.write(
+            &index_path(name),
+            document.as_bytes(),
+            "text/plain; charset=utf-8",
+        )
     }
 
     pub fn write_config(&self, config: &Config) -> io::Result<()> {
-        write_atomic(
-            &self.root.join("config.json"),
+        self.mirror.write(
+            "config.json",
             config_json(config).as_bytes(),
+            "application/json",
         )
     }
 }
@@ -151,7 +164,14 @@ pub async fn document(
         .map_err(|e| ApiError::internal(format!("a stored index line of `{name}`: {e}")))?;
     let tag = etag(document.as_bytes());
     let tag_value = HeaderValue::from_str(&tag).map_err(|e| ApiError::internal(e.to_string()))?;
-    let cache = (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let cache = (
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if state.config.cargo_auth_required {
+            "private, no-cache"
+        } else {
+            "no-cache"
+        }),
+    );
     let matched = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

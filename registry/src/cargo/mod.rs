@@ -80,17 +80,32 @@ pub async fn refresh_index_file(state: &AppState, name_norm: &str) {
 
 async fn try_refresh_index_file(state: &AppState, name_norm: &str) -> Result<(), ApiError> {
     let _guard = state.index_lock.lock().await;
-    let name = name_norm.to_string();
-    let (krate, versions) = state
-        .db(move |s| Ok((s.cargo_crate(&name)?, s.cargo_versions(&name)?)))
-        .await?;
-    let Some(krate) = krate else {
+    // As for zoo packages: rewrite until the rendering is current, in case
+    // another replica wrote an older one after ours.
+    let render = async || {
+        let name = name_norm.to_string();
+        let (krate, versions) = state
+            .db(move |s| Ok((s.cargo_crate(&name)?, s.cargo_versions(&name)?)))
+            .await?;
+        let document = index::render(&versions).map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok::<_, ApiError>(krate.map(|k| (k.name, document)))
+    };
+    let Some(mut current) = render().await? else {
         return Ok(());
     };
-    let document = index::render(&versions).map_err(|e| ApiError::internal(e.to_string()))?;
-    let files = state.cargo_index.clone();
-    tokio::task::spawn_blocking(move || files.write_document(&krate.name, &document))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("writing the index file of `{name_norm}`: {e}")))
+    for _ in 0..crate::api::MIRROR_WRITE_ATTEMPTS {
+        let files = state.cargo_index.clone();
+        let (name, document) = current.clone();
+        tokio::task::spawn_blocking(move || files.write_document(&name, &document))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| {
+                ApiError::internal(format!("writing the index file of `{name_norm}`: {e}"))
+            })?;
+        match render().await? {
+            Some(now) if now != current => current = now,
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
 }

@@ -1,15 +1,22 @@
 //! Registry metadata: users, tokens, packages, owners, versions.
 //!
-//! Handlers talk to [`MetadataStore`] only, so a PostgreSQL backend can sit
-//! next to [`sqlite::SqliteStore`] later. Methods are blocking; the HTTP layer
+//! Handlers talk to [`MetadataStore`] only: [`sqlite::SqliteStore`] (the
+//! default) or [`postgres::PgStore`] (shared by replicas). Methods are
+//! blocking; the HTTP layer
 //! calls them from `spawn_blocking`. Operations that must be atomic (publish,
 //! yank, owner changes) are single methods so each backend can run them in one
 //! transaction.
 
 pub mod cargo;
+pub mod dump;
 mod ownership;
+pub mod postgres;
+mod postgres_cargo;
+mod postgres_dump;
+mod postgres_ownership;
 pub mod sqlite;
 mod sqlite_cargo;
+mod sqlite_dump;
 
 pub use cargo::CargoStore;
 
@@ -184,4 +191,10 @@ pub trait MetadataStore: CargoStore + Send + Sync {
     /// Packages whose name, keywords or description contain `query`
     /// (case-insensitive), best matches first, with the total count.
     fn search(&self, query: &str, offset: u64, limit: u64) -> StoreResult<(Vec<SearchHit>, u64)>;
+
+    /// Every row of the tables in [`dump::TABLES`] (`zoo-registry export`).
+    fn export_rows(&self) -> StoreResult<dump::Tables>;
+    /// Loads exported rows, ids included, in one transaction; refuses a
+    /// database that already holds users, packages or crates.
+    fn import_rows(&self, tables: &dump::Tables) -> StoreResult<()>;
 }

@@ -11,11 +11,11 @@ use super::{StoreError, StoreResult, User};
 /// The tables of one namespace and how its messages name an item.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Namespace {
-    owners: &'static str,
-    versions: &'static str,
-    id_column: &'static str,
+    pub(super) owners: &'static str,
+    pub(super) versions: &'static str,
+    pub(super) id_column: &'static str,
     /// Put before a name in messages: "" for packages, "crate " for crates.
-    noun: &'static str,
+    pub(super) noun: &'static str,
 }
 
 pub(super) const PACKAGES: Namespace = Namespace {
@@ -31,6 +31,42 @@ pub(super) const CRATES: Namespace = Namespace {
     id_column: "crate_id",
     noun: "crate ",
 };
+
+/// The refusals, shared by the SQLite and PostgreSQL statements so both
+/// backends answer with the same words.
+impl Namespace {
+    pub(super) fn not_owner(self, user: &User, name_norm: &str) -> StoreError {
+        StoreError::Forbidden(format!(
+            "`{}` is not an owner of {}`{name_norm}`",
+            user.login, self.noun
+        ))
+    }
+
+    pub(super) fn no_such_user(login: &str) -> StoreError {
+        StoreError::Invalid(format!("there is no user named `{login}`"))
+    }
+
+    pub(super) fn not_an_owner(self, login: &str, name_norm: &str) -> StoreError {
+        StoreError::Invalid(format!(
+            "`{login}` is not an owner of {}`{name_norm}`",
+            self.noun
+        ))
+    }
+
+    pub(super) fn no_owner_left(self, name_norm: &str) -> StoreError {
+        StoreError::Invalid(format!(
+            "{}`{name_norm}` would have no owner left; add another owner first",
+            self.noun
+        ))
+    }
+
+    pub(super) fn no_version(self, name_norm: &str, version: &Version) -> StoreError {
+        StoreError::NotFound(format!(
+            "{}`{name_norm}` has no version {version}",
+            self.noun
+        ))
+    }
+}
 
 impl Namespace {
     fn is_owner(self, conn: &Connection, id: i64, user: &User) -> StoreResult<bool> {
@@ -55,10 +91,7 @@ impl Namespace {
         if self.is_owner(conn, id, user)? {
             Ok(())
         } else {
-            Err(StoreError::Forbidden(format!(
-                "`{}` is not an owner of {}`{name_norm}`",
-                user.login, self.noun
-            )))
+            Err(self.not_owner(user, name_norm))
         }
     }
 
@@ -94,9 +127,7 @@ impl Namespace {
         );
         for login in logins {
             let Some(new_owner) = find_user(conn, login)? else {
-                return Err(StoreError::Invalid(format!(
-                    "there is no user named `{login}`"
-                )));
+                return Err(Namespace::no_such_user(login));
             };
             conn.execute(&sql, params![id, new_owner.id])
                 .map_err(backend)?;
@@ -122,17 +153,11 @@ impl Namespace {
                 None => 0,
             };
             if removed == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "`{login}` is not an owner of {}`{name_norm}`",
-                    self.noun
-                )));
+                return Err(self.not_an_owner(login, name_norm));
             }
         }
         if self.owners_of(conn, id)?.is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "{}`{name_norm}` would have no owner left; add another owner first",
-                self.noun
-            )));
+            return Err(self.no_owner_left(name_norm));
         }
         Ok(())
     }
@@ -154,10 +179,7 @@ impl Namespace {
             .execute(&sql, params![id, version_key(version), yanked])
             .map_err(backend)?;
         if changed == 0 {
-            return Err(StoreError::NotFound(format!(
-                "{}`{name_norm}` has no version {version}",
-                self.noun
-            )));
+            return Err(self.no_version(name_norm, version));
         }
         Ok(())
     }

@@ -673,6 +673,14 @@ impl MetadataStore for SqliteStore {
         Ok(())
     }
 
+    fn export_rows(&self) -> StoreResult<super::dump::Tables> {
+        super::sqlite_dump::export(&*self.lock()?)
+    }
+
+    fn import_rows(&self, tables: &super::dump::Tables) -> StoreResult<()> {
+        super::sqlite_dump::import(&mut *self.lock()?, tables)
+    }
+
     fn search(&self, query: &str, offset: u64, limit: u64) -> StoreResult<(Vec<SearchHit>, u64)> {
         let conn = self.lock()?;
         let text = query.trim().to_lowercase();

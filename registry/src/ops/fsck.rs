@@ -49,7 +49,7 @@ pub struct FsckReport {
 }
 
 impl FsckReport {
-    fn problem(&mut self, kind: &'static str, detail: String) {
+    pub(super) fn problem(&mut self, kind: &'static str, detail: String) {
         self.problems.push(Problem { kind, detail });
     }
 
@@ -103,7 +103,16 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
 
 /// Checks `data_dir`; temp files older than `temp_age` are problems.
 pub fn fsck(data_dir: &Path, temp_age: Duration) -> Result<FsckReport, OpsError> {
-    let store = super::open_existing(data_dir)?;
+    fsck_with(&super::open_existing(data_dir)?, data_dir, temp_age)
+}
+
+/// [`fsck`] with the metadata in `store` (e.g. PostgreSQL) and the blobs and
+/// index files in `data_dir`.
+pub fn fsck_with(
+    store: &dyn MetadataStore,
+    data_dir: &Path,
+    temp_age: Duration,
+) -> Result<FsckReport, OpsError> {
     let mut report = FsckReport::default();
 
     for problem in store.integrity_problems()? {
@@ -140,13 +149,45 @@ pub fn fsck(data_dir: &Path, temp_age: Duration) -> Result<FsckReport, OpsError>
     }
 
     // References from the database.
-    let uses = referenced_blobs(&store)?;
-    for (sha256, users) in &uses {
+    let uses = referenced_blobs(store)?;
+    check_references(&mut report, &uses, &stored, |sha256| {
+        blob_path(data_dir, sha256).is_some_and(|p| p.is_file())
+    });
+
+    check_zoo_index(store, data_dir, &mut report)?;
+    check_cargo_index(store, data_dir, &mut report)?;
+
+    for path in temp_files(data_dir)? {
+        let age = super::age(&path)?;
+        if age >= temp_age {
+            report.problem(
+                "stale-temp-file",
+                format!(
+                    "{} is a leftover temp file, {} minutes old (`zoo-registry gc` removes it)",
+                    path.display(),
+                    age.as_secs() / 60
+                ),
+            );
+        }
+    }
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}
+
+/// Checks every reference against the blobs found intact (`stored`: hash →
+/// size); `present(sha256)` says whether a blob missing from `stored` exists
+/// at all (then it is corrupt). Also lists the unreferenced blobs.
+pub(super) fn check_references(
+    report: &mut FsckReport,
+    uses: &BTreeMap<String, Vec<super::BlobUse>>,
+    stored: &BTreeMap<String, u64>,
+    present: impl Fn(&str) -> bool,
+) {
+    for (sha256, users) in uses {
         for user in users {
             match (stored.get(sha256), user.size) {
                 (None, _) => {
-                    let corrupt = blob_path(data_dir, sha256).is_some_and(|p| p.is_file());
-                    let why = if corrupt {
+                    let why = if present(sha256) {
                         "is corrupt (its content does not match its hash)"
                     } else {
                         "is missing"
@@ -169,25 +210,6 @@ pub fn fsck(data_dir: &Path, temp_age: Duration) -> Result<FsckReport, OpsError>
         .filter(|sha| !uses.contains_key(*sha))
         .cloned()
         .collect();
-
-    check_zoo_index(&store, data_dir, &mut report)?;
-    check_cargo_index(&store, data_dir, &mut report)?;
-
-    for path in temp_files(data_dir)? {
-        let age = super::age(&path)?;
-        if age >= temp_age {
-            report.problem(
-                "stale-temp-file",
-                format!(
-                    "{} is a leftover temp file, {} minutes old (`zoo-registry gc` removes it)",
-                    path.display(),
-                    age.as_secs() / 60
-                ),
-            );
-        }
-    }
-    report.ok = report.problems.is_empty();
-    Ok(report)
 }
 
 fn blob_path(data_dir: &Path, sha256: &str) -> Option<PathBuf> {

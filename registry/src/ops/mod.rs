@@ -1,10 +1,13 @@
 //! Offline maintenance of a data directory: `zoo-registry fsck` checks it,
-//! `zoo-registry gc` reclaims space. Both read the database through
+//! `zoo-registry gc` reclaims space; `export` / `import` ([`transfer`]) copy
+//! a registry between backends. Both read the database through
 //! [`MetadataStore`] and walk the files directly (they never go through
 //! `open_state`, which would rewrite the index files and hide mismatches).
 
 pub mod fsck;
+pub mod fsck_bucket;
 pub mod gc;
+pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::io;

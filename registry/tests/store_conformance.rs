@@ -1,0 +1,312 @@
+//! The PostgreSQL store behaves exactly like the SQLite one: the same
+//! script of metadata operations (users, tokens, publishes with conflicts
+//! and case/`-`/`_`-insensitive names, ownership, yanks, sessions, search,
+//! crates) runs against both, and every answer and error message must be
+//! identical. Then export → import carries a registry between the two.
+//! Needs PostgreSQL (a throwaway cluster; `cargo xtask setup-services`).
+
+use semver::Version;
+use zoo_e2e::services::Postgres;
+use zoo_format::index::IndexEntry;
+use zoo_registry::auth::Scope;
+use zoo_registry::db::cargo::NewCrateVersion;
+use zoo_registry::db::postgres::PgStore;
+use zoo_registry::db::sqlite::SqliteStore;
+use zoo_registry::db::{MetadataStore, NewVersion, PublishRights, StoreResult};
+
+fn entry(name: &str, vers: &str, sha: char) -> NewVersion {
+    let entry: IndexEntry = serde_json::from_value(serde_json::json!({
+        "name": name,
+        "vers": vers,
+        "kind": "function",
+        "deps": [],
+        "archive": {"sha256": sha.to_string().repeat(64), "size": 10},
+        "files": [],
+    }))
+    .unwrap();
+    NewVersion {
+        entry,
+        description: format!("{name} {vers}"),
+        keywords: vec!["test".into()],
+        readme: Some(format!("# {name}")),
+        metrics: serde_json::json!([]),
+        manifest_text: String::new(),
+    }
+}
+
+const ALL: PublishRights = PublishRights {
+    new_packages: true,
+    updates: true,
+};
+
+/// `Ok`/`Err` as text, with the error's kind and message.
+fn show<T: std::fmt::Debug>(r: StoreResult<T>) -> String {
+    match r {
+        Ok(v) => format!("ok {v:?}"),
+        Err(e) => format!("err {e:?}"),
+    }
+}
+
+/// Runs the script, returning one line per step.
+fn script(s: &dyn MetadataStore) -> Vec<String> {
+    let mut log = Vec::new();
+    let alice = s.add_user("alice").unwrap();
+    let bob = s.add_user("bob").unwrap();
+    log.push(show(s.add_user("alice")));
+    log.push(show(s.list_users()));
+    s.add_token(&alice, "t1", "h1", &[Scope::PublishNew, Scope::Yank])
+        .unwrap();
+    s.add_token(&bob, "t2", "h2", &[Scope::Owners]).unwrap();
+    log.push(show(s.revoke_token("t2")));
+    log.push(show(s.revoke_token("nope")));
+    let tokens = |login| {
+        s.list_tokens(login)
+            .unwrap()
+            .into_iter()
+            .map(|t| format!("{} {} {:?} {}", t.id, t.user.login, t.scopes, t.revoked))
+            .collect::<Vec<_>>()
+    };
+    log.push(format!("{:?} {:?}", tokens(None), tokens(Some("bob"))));
+    log.push(show(s.find_token("t1").map(|t| t.map(|t| t.secret_sha256))));
+
+    log.push(show(s.publish(
+        &alice,
+        ALL,
+        &entry("My_Model", "1.0.0", 'a'),
+    )));
+    log.push(show(s.publish(
+        &alice,
+        ALL,
+        &entry("my-model", "1.0.0+build", 'b'),
+    )));
+    log.push(show(s.publish(&bob, ALL, &entry("MY-MODEL", "1.1.0", 'b'))));
+    let no_new = PublishRights {
+        new_packages: false,
+        updates: true,
+    };
+    log.push(show(s.publish(
+        &alice,
+        no_new,
+        &entry("other", "1.0.0", 'c'),
+    )));
+    let no_update = PublishRights {
+        new_packages: true,
+        updates: false,
+    };
+    log.push(show(s.publish(
+        &alice,
+        no_update,
+        &entry("my_model", "2.0.0", 'c'),
+    )));
+    log.push(show(s.publish(
+        &alice,
+        ALL,
+        &entry("my_model", "0.9.0", 'd'),
+    )));
+    log.push(show(s.publish(
+        &alice,
+        ALL,
+        &entry("my_model", "1.2.0", 'e'),
+    )));
+    log.push(show(
+        s.package("my_model")
+            .map(|p| p.map(|p| (p.name, p.description))),
+    ));
+    let versions = s.versions("my_model").unwrap();
+    log.push(format!(
+        "{:?}",
+        versions
+            .iter()
+            .map(|v| (v.entry.vers.to_string(), v.entry.yanked))
+            .collect::<Vec<_>>()
+    ));
+    log.push(show(s.package_names()));
+    let v = |text: &str| Version::parse(text).unwrap();
+    log.push(show(s.set_yanked(&bob, "my_model", &v("1.0.0"), true)));
+    log.push(show(s.set_yanked(&alice, "my_model", &v("1.0.0"), true)));
+    log.push(show(s.set_yanked(&alice, "my_model", &v("7.0.0"), true)));
+    log.push(show(s.set_yanked(&alice, "nothing", &v("1.0.0"), true)));
+    log.push(show(s.owners("my_model")));
+    log.push(show(s.add_owners(&bob, "my_model", &["bob".into()])));
+    log.push(show(s.add_owners(&alice, "my_model", &["carol".into()])));
+    log.push(show(s.add_owners(
+        &alice,
+        "my_model",
+        &["bob".into(), "alice".into()],
+    )));
+    log.push(show(s.remove_owners(&alice, "my_model", &["carol".into()])));
+    log.push(show(s.remove_owners(&bob, "my_model", &["alice".into()])));
+    log.push(show(s.remove_owners(&bob, "my_model", &["bob".into()])));
+    log.push(show(s.owners("my_model")));
+    log.push(show(s.version_readme("my_model", &v("1.2.0"))));
+    log.push(show(s.version_readme("my_model", &v("3.0.0"))));
+    let hits = |r: StoreResult<(Vec<zoo_registry::db::SearchHit>, u64)>| {
+        show(r.map(|(hits, total)| {
+            (
+                hits.iter()
+                    .map(|h| (h.package.name.clone(), h.versions.len()))
+                    .collect::<Vec<_>>(),
+                total,
+            )
+        }))
+    };
+    s.publish(&alice, ALL, &entry("model-zoo", "0.1.0", 'f'))
+        .unwrap();
+    log.push(hits(s.search("model", 0, 10)));
+    log.push(hits(s.search("MY_MODEL", 0, 10)));
+    log.push(hits(s.search("100%_", 0, 10)));
+    log.push(hits(s.search("test", 1, 1)));
+    log.push(show(s.recent_packages(5).map(|h| {
+        h.iter().map(|h| h.package.name.clone()).collect::<Vec<_>>()
+    })));
+
+    s.create_session("s1", &alice, "csrf1", 100).unwrap();
+    s.create_session("s2", &bob, "csrf2", 10).unwrap();
+    log.push(show(s.find_session("s1")));
+    s.delete_session("s1", 50).unwrap();
+    log.push(show(s.find_session("s1")));
+    log.push(show(s.find_session("s2")));
+    log.push(show(s.integrity_problems()));
+
+    let krate = |name: &str, vers: &str| NewCrateVersion {
+        name: name.into(),
+        vers: v(vers),
+        cksum: "9".repeat(64),
+        index_line: format!("{{\"name\":\"{name}\",\"vers\":\"{vers}\"}}"),
+        description: format!("crate {name}"),
+        metadata: "{}".into(),
+    };
+    log.push(show(s.cargo_publish(
+        &alice,
+        ALL,
+        &krate("My_Crate", "0.1.0"),
+    )));
+    log.push(show(s.cargo_check_publish(
+        &alice,
+        ALL,
+        "my-crate",
+        &v("0.2.0"),
+    )));
+    log.push(show(s.cargo_check_publish(
+        &alice,
+        ALL,
+        "My_Crate",
+        &v("0.1.0"),
+    )));
+    log.push(show(s.cargo_publish(
+        &bob,
+        ALL,
+        &krate("My_Crate", "0.2.0"),
+    )));
+    log.push(show(s.cargo_publish(
+        &alice,
+        ALL,
+        &krate("My_Crate", "0.1.0"),
+    )));
+    log.push(show(s.cargo_set_yanked(
+        &alice,
+        "my_crate",
+        &v("0.1.0"),
+        true,
+    )));
+    log.push(show(s.cargo_set_yanked(
+        &alice,
+        "my_crate",
+        &v("0.3.0"),
+        true,
+    )));
+    log.push(show(s.cargo_versions("my_crate")));
+    log.push(show(s.cargo_crate("my_crate")));
+    log.push(show(s.cargo_crate_names()));
+    log.push(show(s.cargo_add_owners(
+        &alice,
+        "my_crate",
+        &["bob".into()],
+    )));
+    log.push(show(s.cargo_remove_owners(
+        &bob,
+        "my_crate",
+        &["alice".into(), "bob".into()],
+    )));
+    log.push(show(s.cargo_owners("my_crate")));
+    log.push(show(
+        s.cargo_search("MY_crate", 5).map(|(h, n)| (h.len(), n)),
+    ));
+    log
+}
+
+#[test]
+fn postgres_answers_like_sqlite_and_export_import_moves_between_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("registry.sqlite3")).unwrap();
+    let postgres = Postgres::start();
+    let pg = PgStore::connect(&postgres.create_database()).unwrap();
+    let expected = script(&sqlite);
+    let actual = script(&pg);
+    for (i, (e, a)) in expected.iter().zip(&actual).enumerate() {
+        assert_eq!(e, a, "step {i} differs");
+    }
+    assert_eq!(expected.len(), actual.len());
+
+    // Connecting again (a second replica) finds the schema in place.
+    let url = postgres.create_database();
+    let fresh = PgStore::connect(&url).unwrap();
+    drop(PgStore::connect(&url).unwrap());
+
+    // SQLite → PostgreSQL → SQLite keeps every row.
+    let rows = sqlite.export_rows().unwrap();
+    fresh.import_rows(&rows).unwrap();
+    let err = fresh.import_rows(&rows).unwrap_err().to_string();
+    assert!(err.contains("import needs an empty database"), "{err}");
+    let back = SqliteStore::open(&dir.path().join("back.sqlite3")).unwrap();
+    back.import_rows(&fresh.export_rows().unwrap()).unwrap();
+    assert_eq!(
+        serde_json::to_value(back.export_rows().unwrap()).unwrap(),
+        serde_json::to_value(&rows).unwrap()
+    );
+    // Ids continue after the imported ones.
+    let carol = fresh.add_user("carol").unwrap();
+    let max = rows["users"]
+        .iter()
+        .filter_map(|u| u["id"].as_i64())
+        .max()
+        .unwrap();
+    assert!(carol.id > max);
+}
+
+#[test]
+fn concurrent_publishes_from_two_replicas_store_one_version() {
+    let postgres = Postgres::start();
+    let url = postgres.create_database();
+    let replicas = [
+        PgStore::connect(&url).unwrap(),
+        PgStore::connect(&url).unwrap(),
+    ];
+    let alice = replicas[0].add_user("alice").unwrap();
+    let outcomes: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let store = &replicas[usize::from(i % 2)];
+                let alice = &alice;
+                scope.spawn(move || {
+                    // Different spellings of one name, different archives.
+                    let name = ["Race_Model", "race-model", "RACE_model", "race_model"]
+                        [usize::from(i % 4)];
+                    let sha = char::from(b'a' + i);
+                    show(store.publish(alice, ALL, &entry(name, "1.0.0", sha)))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won = outcomes.iter().filter(|o| o.starts_with("ok")).count();
+    assert_eq!(won, 1, "{outcomes:#?}");
+    for lost in outcomes.iter().filter(|o| !o.starts_with("ok")) {
+        assert!(
+            lost.contains("Conflict") && lost.contains("race-model@1.0.0 already exists"),
+            "{lost}"
+        );
+    }
+    assert_eq!(replicas[1].versions("race-model").unwrap().len(), 1);
+    assert_eq!(replicas[1].owners("race-model").unwrap(), [alice]);
+}
