@@ -4,6 +4,7 @@
 
 pub mod proxy;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -315,4 +316,48 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// Files under `packages/` and `tmp/` of a ZOO_HOME with their hashes: what
+/// a refused install must leave unchanged.
+pub fn installed_state(home: &Path) -> BTreeMap<String, String> {
+    let mut state = BTreeMap::new();
+    for top in ["packages", "tmp"] {
+        for path in walk(&home.join(top)) {
+            let rel = path.strip_prefix(home).unwrap().display().to_string();
+            state.insert(rel, sha256(&std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    state
+}
+
+/// Every path under `dir`, depth first (directories too).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.push(path.clone());
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Problems with a ZOO_HOME's stored blobs: partial downloads or wrong bytes.
+pub fn blob_problems(home: &Path) -> Vec<String> {
+    walk(&home.join("blobs"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            if name.ends_with(".partial") {
+                return Some(format!("partial download left: {}", p.display()));
+            }
+            let actual = sha256(&std::fs::read(&p).ok()?);
+            (actual != name).then(|| format!("{} holds bytes with sha256 {actual}", p.display()))
+        })
+        .collect()
 }

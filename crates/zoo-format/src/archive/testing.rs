@@ -288,7 +288,7 @@ pub fn hostile_archives(manifest: &str) -> Vec<HostileCase> {
     // Too large in total: a listed file larger than the cap, incompressible
     // enough (a noise prefix) that the ratio limit does not trip first. Its
     // listed sha256 is never reached: the cap trips while streaming.
-    let size = defaults.max_total_size + (64 << 20);
+    let size = defaults.max_total_size + (1 << 20);
     let prefix = noise((defaults.max_total_size / defaults.max_ratio) as usize + (1 << 20));
     let big = FileEntry {
         path: "big.bin".into(),
