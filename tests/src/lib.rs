@@ -144,6 +144,37 @@ impl Registry {
         self.data.path().join("registry.sqlite3")
     }
 
+    /// The stored index entry of `name@version`, read from the database.
+    pub fn index_line(&self, name: &str, version: &str) -> serde_json::Value {
+        let db = rusqlite::Connection::open(self.database()).expect("the registry database");
+        let line: String = db
+            .query_row(
+                "SELECT v.index_line FROM versions v JOIN packages p ON p.id = v.package_id \
+                 WHERE p.name_norm = ?1 AND v.version = ?2",
+                [name, version],
+                |r| r.get(0),
+            )
+            .expect("a published version");
+        serde_json::from_str(&line).expect("an index entry is JSON")
+    }
+
+    /// Rewrites the stored index entry of `name@version` behind the
+    /// registry's back (a compromised database). With `--index-cache-ttl 0`
+    /// the registry then renders and signs it.
+    pub fn set_index_line(&self, name: &str, version: &str, entry: &serde_json::Value) {
+        let db = rusqlite::Connection::open(self.database()).expect("the registry database");
+        db.busy_timeout(Duration::from_secs(10))
+            .expect("setting a busy timeout");
+        let changed = db
+            .execute(
+                "UPDATE versions SET index_line = ?1 WHERE version = ?3 AND package_id = \
+                 (SELECT id FROM packages WHERE name_norm = ?2)",
+                [&entry.to_string(), name, version],
+            )
+            .expect("updating an index entry");
+        assert_eq!(changed, 1, "{name}@{version} is not in the database");
+    }
+
     /// Where the registry stores a blob (for tampering tests).
     pub fn blob_path(&self, sha256: &str) -> PathBuf {
         self.data

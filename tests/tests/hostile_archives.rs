@@ -13,39 +13,10 @@
 //! `cargo test -p zoo-e2e --test hostile_archives -- --nocapture`.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::Value;
 use zoo_e2e::{Registry, Zoo, blob_problems, installed_state, sha256, walk, write_package};
 use zoo_format::archive::testing::{ESCAPE_TARGET, hostile_archives};
-
-fn index_line(registry: &Registry, name: &str) -> Value {
-    let db = rusqlite::Connection::open(registry.database()).unwrap();
-    let line: String = db
-        .query_row(
-            "SELECT v.index_line FROM versions v JOIN packages p ON p.id = v.package_id \
-             WHERE p.name_norm = ?1",
-            [name],
-            |r| r.get(0),
-        )
-        .unwrap();
-    serde_json::from_str(&line).unwrap()
-}
-
-/// Rewrites the stored index entry behind the registry's back (it renders
-/// and signs what the database says: `--index-cache-ttl 0`).
-fn set_index_line(registry: &Registry, name: &str, entry: &Value) {
-    let db = rusqlite::Connection::open(registry.database()).unwrap();
-    db.busy_timeout(Duration::from_secs(10)).unwrap();
-    let changed = db
-        .execute(
-            "UPDATE versions SET index_line = ?1 WHERE package_id = \
-             (SELECT id FROM packages WHERE name_norm = ?2)",
-            [&entry.to_string(), name],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
-}
 
 /// Everything under ZOO_HOME except the caches (`blobs/`, checked by
 /// `blob_problems` and `cache verify`; `index/`) and the blob lock files
@@ -69,7 +40,7 @@ fn every_hostile_archive_is_refused_at_install() {
         alice.run(&["publish", dir.to_str().unwrap()]).ok();
     }
     let manifest = std::fs::read_to_string(victim.join("zoo.toml")).unwrap();
-    let original = index_line(&registry, "victim");
+    let original = registry.index_line("victim", "1.0.0");
 
     let user = Zoo::new(&registry.url, None);
     let home = user.zoo_home();
@@ -88,7 +59,7 @@ fn every_hostile_archive_is_refused_at_install() {
         let mut entry = original.clone();
         entry["archive"]["sha256"] = Value::from(sha.clone());
         entry["archive"]["size"] = Value::from(case.bytes.len());
-        set_index_line(&registry, "victim", &entry);
+        registry.set_index_line("victim", "1.0.0", &entry);
 
         let out = user
             .command(user.user_home.path(), &["install", "victim"])
@@ -147,7 +118,7 @@ fn every_hostile_archive_is_refused_at_install() {
 
     // The registry serves the real archive again: it installs over the
     // cached hostile blobs.
-    set_index_line(&registry, "victim", &original);
+    registry.set_index_line("victim", "1.0.0", &original);
     user.run(&["install", "victim"]).ok();
     assert_eq!(
         user.installed(),

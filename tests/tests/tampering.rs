@@ -45,29 +45,11 @@ struct World {
 
 impl World {
     fn entry(&self, name: &str, version: &str) -> Value {
-        let db = rusqlite::Connection::open(self.registry.database()).unwrap();
-        let line: String = db
-            .query_row(
-                "SELECT v.index_line FROM versions v JOIN packages p ON p.id = v.package_id \
-                 WHERE p.name_norm = ?1 AND v.version = ?2",
-                [name, version],
-                |r| r.get(0),
-            )
-            .unwrap();
-        serde_json::from_str(&line).unwrap()
+        self.registry.index_line(name, version)
     }
 
     fn set_entry(&self, name: &str, version: &str, entry: &Value) {
-        let db = rusqlite::Connection::open(self.registry.database()).unwrap();
-        db.busy_timeout(Duration::from_secs(10)).unwrap();
-        let changed = db
-            .execute(
-                "UPDATE versions SET index_line = ?1 WHERE version = ?3 AND package_id = \
-                 (SELECT id FROM packages WHERE name_norm = ?2)",
-                [&entry.to_string(), name, version],
-            )
-            .unwrap();
-        assert_eq!(changed, 1);
+        self.registry.set_index_line(name, version, entry);
     }
 
     /// Edits the stored index entry, runs `f`, restores the entry.
