@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
+use zoo_format::archive::testing::{ESCAPE_TARGET, hostile_archives, with_listing};
 use zoo_format::archive::{PackOptions, pack};
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::{Scope, generate_token};
@@ -782,33 +783,6 @@ async fn tokens_are_checked() {
     assert!(reply.detail().contains("revoked"), "{}", reply.detail());
 }
 
-/// A gzip tar with `.zoo/files.json` listing `files`, then `files`, then `extra`.
-fn raw_archive(
-    files: &[(&str, &[u8])],
-    extra: impl FnOnce(&mut tar::Builder<flate2::write::GzEncoder<Vec<u8>>>),
-) -> Vec<u8> {
-    let mut listed: Vec<_> = files
-        .iter()
-        .map(|(p, d)| serde_json::json!({"path": p, "size": d.len(), "sha256": sha256_hex(d), "external": false}))
-        .collect();
-    listed.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
-    let json = serde_json::to_vec(&serde_json::json!({"files": listed})).unwrap();
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut builder = tar::Builder::new(gz);
-    let mut add = |path: &str, data: &[u8]| {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        builder.append_data(&mut header, path, data).unwrap();
-    };
-    add(".zoo/files.json", &json);
-    for (path, data) in files {
-        add(path, data);
-    }
-    extra(&mut builder);
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
 #[tokio::test]
 async fn bad_manifests_are_refused_naming_the_field() {
     let reg = Registry::new();
@@ -828,7 +802,7 @@ async fn bad_manifests_are_refused_naming_the_field() {
         ),
     ];
     for (toml, field) in cases {
-        let archive = raw_archive(&[("zoo.toml", toml.as_bytes())], |_| {});
+        let archive = with_listing(toml, &[], &[]);
         let reply = reg.publish(&alice, &archive).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         assert!(
@@ -840,40 +814,61 @@ async fn bad_manifests_are_refused_naming_the_field() {
     assert_eq!(reg.get("/api/v1/search").await.json()["total"], 0);
 }
 
+/// Rows in every table of the registry's database, by table.
+fn row_counts(reg: &Registry) -> Vec<(String, i64)> {
+    let db = rusqlite::Connection::open(reg.data.join("registry.sqlite3")).unwrap();
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    tables
+        .into_iter()
+        .map(|t| {
+            let n = db
+                .query_row(&format!("SELECT COUNT(*) FROM \"{t}\""), [], |r| r.get(0))
+                .unwrap();
+            (t, n)
+        })
+        .collect()
+}
+
+/// Every kind of hostile archive (SECURITY.md, "Hostile archives") is refused
+/// at publish with a 400 naming the entry, and nothing is stored.
 #[tokio::test]
 async fn hostile_archives_are_rejected_and_nothing_is_stored() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
     let toml =
-        b"[package]\nname = \"evil\"\nversion = \"1.0.0\"\nkind = \"link\"\ndescription = \"d\"\n";
-    let symlink = raw_archive(&[("zoo.toml", toml)], |b| {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Symlink);
-        header.set_size(0);
-        b.append_link(&mut header, "escape", "/etc/passwd").unwrap();
-    });
-    let traversal = raw_archive(&[("zoo.toml", toml)], |b| {
-        let mut header = tar::Header::new_gnu();
-        header.as_old_mut().name[..9].copy_from_slice(b"../escape");
-        header.set_size(1);
-        header.set_mode(0o644);
-        header.set_cksum();
-        b.append(&header, &b"x"[..]).unwrap();
-    });
-    let zeros = vec![0u8; 64 << 20];
-    let bomb = raw_archive(&[("zoo.toml", toml), ("zeros", &zeros)], |_| {});
-    for (archive, word) in [
-        (symlink, "symlink"),
-        (traversal, "../escape"),
-        (bomb, "limit"),
-        (b"not gzip".to_vec(), "archive"),
-    ] {
+        "[package]\nname = \"evil\"\nversion = \"1.0.0\"\nkind = \"link\"\ndescription = \"d\"\n";
+    let rows = row_counts(&reg);
+    let mut cases: Vec<(String, String, &str, Vec<u8>)> = hostile_archives(toml)
+        .into_iter()
+        .map(|c| (c.kind.to_string(), c.entry, c.says, c.bytes))
+        .collect();
+    cases.push((
+        "not gzip".into(),
+        String::new(),
+        "archive",
+        b"not gzip".to_vec(),
+    ));
+    for (kind, entry, says, archive) in cases {
         let reply = reg.publish(&alice, &archive).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-        assert!(reply.detail().contains(word), "{word}: {}", reply.detail());
+        let detail = reply.detail();
+        println!("{kind:<40} {} {detail}", reply.status.as_u16());
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{kind}: {detail}");
+        assert!(
+            detail.contains(&format!("`{entry}`")) || entry.is_empty(),
+            "{kind}: the error does not name `{entry}`: {detail}"
+        );
+        assert!(detail.contains(says), "{kind}: {says}: {detail}");
+        assert_eq!(reg.stored_blobs(), 0, "{kind}");
+        assert_eq!(walk_files(&reg.data.join("tmp")), 0, "{kind}");
+        assert_eq!(row_counts(&reg), rows, "{kind}");
     }
-    assert_eq!(reg.stored_blobs(), 0);
-    assert_eq!(walk_files(&reg.data.join("tmp")), 0);
+    assert!(!std::path::Path::new(ESCAPE_TARGET).exists());
     assert_eq!(
         reg.get("/api/v1/packages/evil").await.status,
         StatusCode::NOT_FOUND

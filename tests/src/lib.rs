@@ -4,6 +4,7 @@
 
 pub mod proxy;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -245,6 +246,37 @@ impl Registry {
     /// The registry's SQLite database (for tampering tests).
     pub fn database(&self) -> PathBuf {
         self.data.path().join("registry.sqlite3")
+    }
+
+    /// The stored index entry of `name@version`, read from the database.
+    pub fn index_line(&self, name: &str, version: &str) -> serde_json::Value {
+        let db = rusqlite::Connection::open(self.database()).expect("the registry database");
+        let line: String = db
+            .query_row(
+                "SELECT v.index_line FROM versions v JOIN packages p ON p.id = v.package_id \
+                 WHERE p.name_norm = ?1 AND v.version = ?2",
+                [name, version],
+                |r| r.get(0),
+            )
+            .expect("a published version");
+        serde_json::from_str(&line).expect("an index entry is JSON")
+    }
+
+    /// Rewrites the stored index entry of `name@version` behind the
+    /// registry's back (a compromised database). With `--index-cache-ttl 0`
+    /// the registry then renders and signs it.
+    pub fn set_index_line(&self, name: &str, version: &str, entry: &serde_json::Value) {
+        let db = rusqlite::Connection::open(self.database()).expect("the registry database");
+        db.busy_timeout(Duration::from_secs(10))
+            .expect("setting a busy timeout");
+        let changed = db
+            .execute(
+                "UPDATE versions SET index_line = ?1 WHERE version = ?3 AND package_id = \
+                 (SELECT id FROM packages WHERE name_norm = ?2)",
+                [&entry.to_string(), name, version],
+            )
+            .expect("updating an index entry");
+        assert_eq!(changed, 1, "{name}@{version} is not in the database");
     }
 
     /// Where the registry stores a blob (for tampering tests): a file in
@@ -515,4 +547,48 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> H
         headers,
         body,
     }
+}
+
+/// Files under `packages/` and `tmp/` of a ZOO_HOME with their hashes: what
+/// a refused install must leave unchanged.
+pub fn installed_state(home: &Path) -> BTreeMap<String, String> {
+    let mut state = BTreeMap::new();
+    for top in ["packages", "tmp"] {
+        for path in walk(&home.join(top)) {
+            let rel = path.strip_prefix(home).unwrap().display().to_string();
+            state.insert(rel, sha256(&std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    state
+}
+
+/// Every path under `dir`, depth first (directories too).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.push(path.clone());
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Problems with a ZOO_HOME's stored blobs: partial downloads or wrong bytes.
+pub fn blob_problems(home: &Path) -> Vec<String> {
+    walk(&home.join("blobs"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            if name.ends_with(".partial") {
+                return Some(format!("partial download left: {}", p.display()));
+            }
+            let actual = sha256(&std::fs::read(&p).ok()?);
+            (actual != name).then(|| format!("{} holds bytes with sha256 {actual}", p.display()))
+        })
+        .collect()
 }

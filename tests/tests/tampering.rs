@@ -17,13 +17,12 @@
 //! and a refused index document not cached. The test prints the table that
 //! SECURITY.md shows (`cargo test -p zoo-e2e --test tampering -- --nocapture`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use zoo_e2e::proxy::{Proxy, http_get};
-use zoo_e2e::{Registry, Zoo, noise, sha256, write_package};
+use zoo_e2e::{Registry, Zoo, blob_problems, installed_state, noise, sha256, walk, write_package};
 use zoo_format::archive::{Packed, pack};
 use zoo_format::signing::{SecretKey, SignedIndex, sign_package, split_signed};
 
@@ -46,29 +45,11 @@ struct World {
 
 impl World {
     fn entry(&self, name: &str, version: &str) -> Value {
-        let db = rusqlite::Connection::open(self.registry.database()).unwrap();
-        let line: String = db
-            .query_row(
-                "SELECT v.index_line FROM versions v JOIN packages p ON p.id = v.package_id \
-                 WHERE p.name_norm = ?1 AND v.version = ?2",
-                [name, version],
-                |r| r.get(0),
-            )
-            .unwrap();
-        serde_json::from_str(&line).unwrap()
+        self.registry.index_line(name, version)
     }
 
     fn set_entry(&self, name: &str, version: &str, entry: &Value) {
-        let db = rusqlite::Connection::open(self.registry.database()).unwrap();
-        db.busy_timeout(Duration::from_secs(10)).unwrap();
-        let changed = db
-            .execute(
-                "UPDATE versions SET index_line = ?1 WHERE version = ?3 AND package_id = \
-                 (SELECT id FROM packages WHERE name_norm = ?2)",
-                [&entry.to_string(), name, version],
-            )
-            .unwrap();
-        assert_eq!(changed, 1);
+        self.registry.set_index_line(name, version, entry);
     }
 
     /// Edits the stored index entry, runs `f`, restores the entry.
@@ -214,48 +195,6 @@ fn set_up() -> World {
         lib_before_yank,
         other_doc,
     }
-}
-
-/// Files under `packages/` and `tmp/` with their hashes.
-fn installed_state(home: &Path) -> BTreeMap<String, String> {
-    let mut state = BTreeMap::new();
-    for top in ["packages", "tmp"] {
-        for path in walk(&home.join(top)) {
-            let rel = path.strip_prefix(home).unwrap().display().to_string();
-            state.insert(rel, sha256(&std::fs::read(&path).unwrap_or_default()));
-        }
-    }
-    state
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.push(path.clone());
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// Problems with the stored blobs: partial downloads or wrong bytes.
-fn blob_problems(home: &Path) -> Vec<String> {
-    walk(&home.join("blobs"))
-        .into_iter()
-        .filter(|p| p.is_file())
-        .filter_map(|p| {
-            let name = p.file_name()?.to_string_lossy().into_owned();
-            if name.ends_with(".partial") {
-                return Some(format!("partial download left: {}", p.display()));
-            }
-            let actual = sha256(&std::fs::read(&p).ok()?);
-            (actual != name).then(|| format!("{} holds bytes with sha256 {actual}", p.display()))
-        })
-        .collect()
 }
 
 /// Index documents cached by the client, by their path under the cache.

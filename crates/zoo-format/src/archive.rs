@@ -95,5 +95,8 @@ pub(crate) fn entry_error(entry: &str, reason: impl Into<String>) -> ArchiveErro
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 #[cfg(test)]
 mod tests;

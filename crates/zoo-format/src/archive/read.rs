@@ -115,7 +115,14 @@ pub fn unpack(
 struct Budget {
     compressed: Cell<u64>,
     decompressed: Cell<u64>,
-    tripped: Cell<bool>,
+    tripped: Cell<Option<Tripped>>,
+}
+
+/// Which decompression cap an archive ran into.
+#[derive(Clone, Copy)]
+enum Tripped {
+    Total,
+    Ratio,
 }
 
 struct CountingReader<R> {
@@ -149,8 +156,15 @@ impl<R: Read> Read for GuardedReader<R> {
             .max_ratio
             .saturating_mul(self.budget.compressed.get())
             .saturating_add(self.limits.ratio_slack);
-        if total > self.limits.max_total_size || total > ratio_cap {
-            self.budget.tripped.set(true);
+        let tripped = if total > self.limits.max_total_size {
+            Some(Tripped::Total)
+        } else if total > ratio_cap {
+            Some(Tripped::Ratio)
+        } else {
+            None
+        };
+        if tripped.is_some() {
+            self.budget.tripped.set(tripped);
             return Err(io::Error::other("decompression limit exceeded"));
         }
         Ok(n)
@@ -167,7 +181,7 @@ fn walk<R: Read>(
     let budget = Rc::new(Budget {
         compressed: Cell::new(0),
         decompressed: Cell::new(0),
-        tripped: Cell::new(false),
+        tripped: Cell::new(None),
     });
     let counting = CountingReader {
         inner: reader,
@@ -179,20 +193,25 @@ fn walk<R: Read>(
         limits: limits.clone(),
     };
     let read_error = |entry: Option<&str>, source: io::Error| {
-        if budget.tripped.get() {
-            ArchiveError::Limit {
-                entry: entry.map(str::to_string),
-                reason: format!(
-                    "more than {} bytes decompressed, or a compression ratio above {} \
-                     (possible decompression bomb)",
-                    limits.max_total_size, limits.max_ratio
-                ),
+        let reason = match budget.tripped.get() {
+            None => {
+                return ArchiveError::Read {
+                    entry: entry.map(str::to_string),
+                    source,
+                };
             }
-        } else {
-            ArchiveError::Read {
-                entry: entry.map(str::to_string),
-                source,
-            }
+            Some(Tripped::Total) => format!(
+                "more than {} bytes decompressed in total",
+                limits.max_total_size
+            ),
+            Some(Tripped::Ratio) => format!(
+                "a compression ratio above {}:1 (possible decompression bomb)",
+                limits.max_ratio
+            ),
+        };
+        ArchiveError::Limit {
+            entry: entry.map(str::to_string),
+            reason,
         }
     };
 

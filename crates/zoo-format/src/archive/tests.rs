@@ -1,6 +1,6 @@
+use super::testing::*;
 use super::*;
 use crate::checksum::sha256_hex;
-use flate2::Compression;
 use flate2::read::GzDecoder;
 use std::fs;
 
@@ -217,79 +217,13 @@ fn long_paths_survive() {
 
 // ------------------------------------------------------------- hostile input
 
-/// A raw tar entry: the name bytes go into the header unchecked.
-struct Raw<'a> {
-    name: &'a [u8],
-    kind: tar::EntryType,
-    data: &'a [u8],
-    link: Option<&'a [u8]>,
-}
-
-fn file<'a>(name: &'a str, data: &'a [u8]) -> Raw<'a> {
-    Raw {
-        name: name.as_bytes(),
-        kind: tar::EntryType::Regular,
-        data,
-        link: None,
-    }
-}
-
-fn special(name: &str, kind: tar::EntryType) -> Raw<'_> {
-    Raw {
-        name: name.as_bytes(),
-        kind,
-        data: b"",
-        link: Some(b"/etc/passwd"),
-    }
-}
-
-fn listing_json(files: &[(&str, &[u8], bool)]) -> Vec<u8> {
-    let mut files: Vec<FileEntry> = files
-        .iter()
-        .map(|(path, data, external)| FileEntry {
-            path: path.to_string(),
-            size: data.len() as u64,
-            sha256: sha256_hex(data),
-            external: *external,
-        })
-        .collect();
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    serde_json::to_vec(&FileList { files }).unwrap()
-}
-
-fn build(entries: &[Raw]) -> Vec<u8> {
-    let gz = flate2::GzBuilder::new().write(Vec::new(), Compression::new(6));
-    let mut builder = tar::Builder::new(gz);
-    for raw in entries {
-        let mut header = tar::Header::new_gnu();
-        let name = &mut header.as_old_mut().name;
-        name[..raw.name.len()].copy_from_slice(raw.name);
-        if let Some(link) = raw.link {
-            header.as_old_mut().linkname[..link.len()].copy_from_slice(link);
-        }
-        header.set_entry_type(raw.kind);
-        header.set_size(raw.data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append(&header, raw.data).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
 /// A valid listing + manifest for `extra` in-archive files, followed by `tail`.
 fn hostile(extra: &[(&str, &[u8])], tail: &[Raw]) -> Vec<u8> {
-    let toml = LINK_TOML.replace("readme = \"README.md\"\n", "");
-    let mut listed: Vec<(&str, &[u8], bool)> = vec![("zoo.toml", toml.as_bytes(), false)];
-    listed.extend(extra.iter().map(|(p, d)| (*p, *d, false)));
-    let json = listing_json(&listed);
-    let mut entries = vec![file(FILES_JSON, &json), file("zoo.toml", toml.as_bytes())];
-    entries.extend(tail.iter().map(|r| Raw {
-        name: r.name,
-        kind: r.kind,
-        data: r.data,
-        link: r.link,
-    }));
-    build(&entries)
+    with_listing(&bare_link_toml(), extra, tail)
+}
+
+fn bare_link_toml() -> String {
+    LINK_TOML.replace("readme = \"README.md\"\n", "")
 }
 
 fn refused(bytes: &[u8]) -> String {
@@ -343,7 +277,7 @@ fn rejects_links_devices_and_fifos() {
         (tar::EntryType::Block, "block device"),
         (tar::EntryType::Fifo, "FIFO"),
     ] {
-        let e = refused(&hostile(&[], &[special("link", kind)]));
+        let e = refused(&hostile(&[], &[special("link", kind, "/etc/passwd")]));
         assert!(e.contains("`link`") && e.contains(word), "{e}");
     }
 }
@@ -397,7 +331,7 @@ fn rejects_files_missing_from_or_disagreeing_with_the_listing() {
 
 #[test]
 fn rejects_archives_without_listing_first() {
-    let toml = LINK_TOML.replace("readme = \"README.md\"\n", "");
+    let toml = bare_link_toml();
     let e = refused(&build(&[file("zoo.toml", toml.as_bytes())]));
     assert!(e.contains(FILES_JSON), "{e}");
     let e = refused(&build(&[]));
@@ -442,7 +376,10 @@ fn rejects_decompression_bombs() {
         bytes.len()
     );
     let e = refused(&bytes);
-    assert!(e.contains("bomb") && e.contains("zeros.bin"), "{e}");
+    assert!(
+        e.contains("bomb") && e.contains("ratio") && e.contains("zeros.bin"),
+        "{e}"
+    );
 
     let limits = Limits {
         max_total_size: 1 << 20,
@@ -450,7 +387,7 @@ fn rejects_decompression_bombs() {
         ..Limits::default()
     };
     let e = read_listing(&bytes[..], &limits).unwrap_err().to_string();
-    assert!(e.contains("limit"), "{e}");
+    assert!(e.contains("limit") && e.contains("in total"), "{e}");
 }
 
 #[test]
@@ -477,7 +414,7 @@ fn rejects_weights_inside_the_archive() {
 
 #[test]
 fn rejects_bad_listings() {
-    let toml = LINK_TOML.replace("readme = \"README.md\"\n", "");
+    let toml = bare_link_toml();
     let mut json = serde_json::json!({"files": [
         {"path": "zoo.toml", "size": toml.len(), "sha256": sha256_hex(toml.as_bytes()), "external": false},
         {"path": "a", "size": 1, "sha256": "zz", "external": true}
