@@ -74,6 +74,20 @@ impl Mirror {
         self.root.join(rel)
     }
 
+    /// One document's current bytes, `None` when absent. Blocking, like
+    /// [`Mirror::write`].
+    pub(crate) fn read(&self, rel: &str) -> io::Result<Option<Vec<u8>>> {
+        let Some(bucket) = &self.bucket else {
+            return match std::fs::read(self.path(rel)) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            };
+        };
+        let key = format!("{}/{rel}", self.name);
+        block_on(bucket.get_document(&key))
+    }
+
     /// Replaces one document. Blocking (runs the bucket upload on the
     /// current Tokio runtime): call it from blocking code.
     pub(crate) fn write(
@@ -86,14 +100,19 @@ impl Mirror {
             return write_atomic(&self.path(rel), bytes);
         };
         let key = format!("{}/{rel}", self.name);
-        let put = bucket.put_document(&key, bytes.to_vec(), content_type, "no-cache");
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => handle.block_on(put),
-            Err(_) => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?
-                .block_on(put),
-        }
+        block_on(bucket.put_document(&key, bytes.to_vec(), content_type, "no-cache"))
+    }
+}
+
+/// Runs a bucket call from blocking code: on the current Tokio runtime when
+/// there is one, else on a small one of its own.
+fn block_on<T>(call: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.block_on(call),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(call),
     }
 }
 
@@ -141,13 +160,13 @@ impl IndexFiles {
         name: &str,
         content: &str,
     ) -> io::Result<String> {
-        let path = self.path(name);
-        let previous = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => None,
-            Err(e) => return Err(e),
-        };
+        // With a bucket, the previous document may be another replica's:
+        // reusing it while it still signs these entries keeps the bytes (and
+        // ETags) the same on every replica.
+        let previous = self
+            .mirror
+            .read(&index_path(name))?
+            .and_then(|bytes| String::from_utf8(bytes).ok());
         let document = signer.sign(name, content, previous.as_deref());
         if previous.as_deref() != Some(&document[..]) {
             self.write_document(name, &document)?;

@@ -148,6 +148,15 @@ impl Bucket {
             .map_err(to_io)
     }
 
+    /// A small document's bytes, or `None` when there is no such object.
+    pub async fn get_document(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        match self.store.get(&Key::from(key)).await {
+            Ok(result) => Ok(Some(result.bytes().await.map_err(to_io)?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
     /// The object's bytes as a stream (for export and fsck).
     pub async fn read(
         &self,
