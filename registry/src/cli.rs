@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// downloads, API) needs a token (`auth-required` in its config.json).
     #[arg(long)]
     pub cargo_auth_required: bool,
+    /// Lock an address out of token-authenticated requests (429 with
+    /// Retry-After) after this many invalid or revoked tokens within a
+    /// minute; 0 turns the limit off (e.g. behind a proxy that limits).
+    #[arg(long, default_value_t = zoo_registry::auth_limit::DEFAULT_MAX_FAILURES)]
+    pub auth_failures_per_minute: u32,
 }
 
 #[derive(Subcommand)]
@@ -180,8 +185,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_package_size: args.max_package_size,
         cargo_auth_required: args.cargo_auth_required,
     };
-    let state = zoo_registry::open_state(config)
+    let mut state = zoo_registry::open_state(config)
         .with_context(|| format!("opening the registry data in {}", args.data.data.display()))?;
+    state.auth_limiter = std::sync::Arc::new(zoo_registry::auth_limit::AuthLimiter::new(
+        args.auth_failures_per_minute,
+        zoo_registry::auth_limit::DEFAULT_WINDOW,
+    ));
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{addr}")?;
     stdout.flush()?;

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod auth_limit;
 pub mod blobs;
 pub mod cargo;
 pub mod config;
@@ -34,6 +35,8 @@ pub enum OpenError {
     },
     #[error(transparent)]
     Store(#[from] db::StoreError),
+    #[error(transparent)]
+    Ops(#[from] ops::OpsError),
 }
 
 /// Opens (creating if needed) the data directory and its database.
@@ -57,6 +60,12 @@ pub fn open_state(config: Config) -> Result<AppState, OpenError> {
         blobs::BlobStore::open(&config.data_dir).map_err(io(config.data_dir.join("blobs")))?;
     let index_files =
         index::IndexFiles::open(&config.data_dir).map_err(io(config.data_dir.join("index")))?;
+    // Temp files of index rewrites a crash interrupted (`DATA/tmp/` was
+    // emptied by `BlobStore::open`); the documents are rewritten below.
+    let removed = ops::remove_interrupted_writes(&config.data_dir)?;
+    if removed > 0 {
+        tracing::info!("removed {removed} temp file(s) left by an interrupted run");
+    }
     index_files
         .write_config(&config.base_url)
         .map_err(io(config.data_dir.join("index/config.json")))?;
@@ -91,5 +100,6 @@ pub fn open_state(config: Config) -> Result<AppState, OpenError> {
         config: Arc::new(config),
         index_lock: Default::default(),
         metrics: Default::default(),
+        auth_limiter: Default::default(),
     })
 }

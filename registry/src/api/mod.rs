@@ -36,6 +36,8 @@ pub struct AppState {
     pub index_lock: Arc<tokio::sync::Mutex<()>>,
     /// Request counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Locks out addresses that present too many bad tokens.
+    pub auth_limiter: Arc<crate::auth_limit::AuthLimiter>,
 }
 
 impl AppState {
