@@ -2,6 +2,9 @@
 //! real `zoo-registry` on 127.0.0.1, and runs the real `zoo` with its own
 //! ZOO_HOME and config dir (the user's config is never touched).
 
+pub mod crash;
+pub mod load;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -82,39 +85,70 @@ pub struct Registry {
     child: Child,
     pub url: String,
     pub data: TempDir,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with(&[], &[])
+    }
+
+    /// Starts with extra environment variables (e.g. `RUST_LOG`) and extra
+    /// `serve` arguments; the server log is `data/server.log`.
+    pub fn start_with(env: &[(&str, &str)], args: &[&str]) -> Registry {
         let data = tempfile::tempdir().expect("a temp dir");
-        let log = std::fs::File::create(data.path().join("server.log")).expect("a log file");
-        let mut child = Command::new(binary("zoo-registry"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("starting zoo-registry");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            for line in lines.by_ref().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.trim().to_string());
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, url) = spawn_registry(data.path(), "127.0.0.1:0", &env, &args);
+        Registry {
+            child,
+            url,
+            data,
+            env,
+            args,
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILLs the server (no shutdown of any kind) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server if it runs and starts it again on the same data
+    /// directory and address.
+    pub fn restart(&mut self) {
+        self.kill();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        // The port may linger briefly after a kill: retry for a while.
+        let start = Instant::now();
+        loop {
+            match try_spawn_registry(self.data.path(), &addr, &self.env, &self.args) {
+                Ok((child, url)) => {
+                    assert_eq!(url, self.url, "restarted on another address");
+                    self.child = child;
+                    return;
                 }
+                Err(log) if start.elapsed() > Duration::from_secs(30) => {
+                    panic!("zoo-registry did not restart on {addr}; log: {log}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                let log = std::fs::read_to_string(data.path().join("server.log"));
-                panic!("zoo-registry did not print its address; log: {log:?}");
-            }
-        };
-        Registry { child, url, data }
+        }
+    }
+
+    /// The server log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()
     }
 
     /// Creates a user and returns their token.
@@ -144,6 +178,60 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn spawn_registry(
+    data: &Path,
+    bind: &str,
+    env: &[(String, String)],
+    args: &[String],
+) -> (Child, String) {
+    try_spawn_registry(data, bind, env, args)
+        .unwrap_or_else(|log| panic!("zoo-registry did not print its address; log: {log}"))
+}
+
+/// Starts `zoo-registry serve` and waits for its address; on failure the
+/// server log.
+fn try_spawn_registry(
+    data: &Path,
+    bind: &str,
+    env: &[(String, String)],
+    args: &[String],
+) -> Result<(Child, String), String> {
+    let log_path = data.join("server.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .expect("a log file");
+    let mut child = Command::new(binary("zoo-registry"))
+        .args(["serve", "--bind", bind, "--data"])
+        .arg(data)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("starting zoo-registry");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(url) => Ok((child, url)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(std::fs::read_to_string(&log_path).unwrap_or_default())
+        }
     }
 }
 
