@@ -85,6 +85,13 @@ impl std::fmt::Display for CrashReport {
     }
 }
 
+/// The command with its output discarded.
+fn quiet(mut cmd: std::process::Command) -> std::process::Command {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
 /// Whether `dir` holds any entry at all (recursively: any file).
 fn has_files(dir: &Path) -> bool {
     walk(dir).next().is_some()
@@ -150,8 +157,7 @@ impl Expected {
     fn check(&self, home: &Path) -> Result<(), String> {
         for (dir, file, sha) in &self.files {
             let path = home.join("packages").join(dir).join(file);
-            let bytes =
-                std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             if sha256(&bytes) != *sha {
                 return Err(format!("{} has the wrong content", path.display()));
             }
@@ -162,8 +168,9 @@ impl Expected {
 
 /// `zoo install` killed at random points `runs` times, each into a fresh
 /// store; after each: `zoo cache verify` passes (no corrupt blob, no
-/// incomplete or damaged installed package), a retry installs everything,
-/// and the store verifies again.
+/// incomplete or damaged installed package) and a retry installs every
+/// file with the right content; every tenth store (and the last) is
+/// verified again after the retry.
 pub fn installs(runs: usize, rng: &mut Rng) -> CrashReport {
     let started = Instant::now();
     let registry = Registry::start();
@@ -173,7 +180,12 @@ pub fn installs(runs: usize, rng: &mut Rng) -> CrashReport {
     let packages = [
         ("liba", "1.0.0", 3 << 20, &[][..]),
         ("libb", "2.1.0", 3 << 20, &[][..]),
-        ("app", "0.3.0", 3 << 19, &[("liba", "^1"), ("libb", "^2")][..]),
+        (
+            "app",
+            "0.3.0",
+            3 << 19,
+            &[("liba", "^1"), ("libb", "^2")][..],
+        ),
     ];
     for (seed, (name, version, size, deps)) in packages.iter().enumerate() {
         let weights = noise(*size, 100 + seed as u64);
@@ -185,7 +197,9 @@ pub fn installs(runs: usize, rng: &mut Rng) -> CrashReport {
             deps,
             &[("weights.bin", &weights), ("notes.txt", &notes)],
         );
-        alice.run(&["publish", dir.to_str().unwrap_or_default()]).ok();
+        alice
+            .run(&["publish", dir.to_str().unwrap_or_default()])
+            .ok();
         for (file, bytes) in [("weights.bin", &weights), ("notes.txt", &notes)] {
             expected
                 .files
@@ -195,8 +209,7 @@ pub fn installs(runs: usize, rng: &mut Rng) -> CrashReport {
 
     let calibration = Zoo::new(&registry.url, None);
     let home = calibration.zoo_home().to_path_buf();
-    let child = calibration
-        .command(calibration.user_home.path(), &["install", "app"])
+    let child = quiet(calibration.command(calibration.user_home.path(), &["install", "app"]))
         .spawn()
         .expect("starting zoo");
     let window = busy_window(child, || has_files(&home)).mul_f64(1.2);
@@ -209,35 +222,45 @@ pub fn installs(runs: usize, rng: &mut Rng) -> CrashReport {
     for run in 0..runs {
         let user = Zoo::new(&registry.url, None);
         let home = user.zoo_home().to_path_buf();
-        let child = user
-            .command(user.user_home.path(), &["install", "app"])
+        let child = quiet(user.command(user.user_home.path(), &["install", "app"]))
             .spawn()
             .expect("starting zoo");
         let delay = rng.duration(window);
-        let (finished, _) = kill_at(child, || has_files(&home), delay, |c| {
-            let _ = c.kill();
-        });
+        let (finished, _) = kill_at(
+            child,
+            || has_files(&home),
+            delay,
+            |c| {
+                let _ = c.kill();
+            },
+        );
         report.finished_before_kill += usize::from(finished);
         let debris = walk(&home).any(|p| {
             let p = p.to_string_lossy();
             p.ends_with(".partial") || p.contains("/tmp/") || p.ends_with(".tmp")
         });
         report.left_debris += usize::from(debris);
-        let fail = |what: &str, detail: String| {
-            format!("install run {run} ({delay:?}): {what}: {detail}")
-        };
+        let fail =
+            |what: &str, detail: String| format!("install run {run} ({delay:?}): {what}: {detail}");
         let verify = user.run(&["cache", "verify"]);
         if !verify.success {
-            report.failures.push(fail("cache verify after the kill", verify.stderr));
+            report
+                .failures
+                .push(fail("cache verify after the kill", verify.stderr));
             continue;
         }
         let retry = user.run(&["install", "app"]);
         if !retry.success {
-            report.failures.push(fail("retrying the install", retry.stderr));
+            report
+                .failures
+                .push(fail("retrying the install", retry.stderr));
             continue;
         }
         if let Err(e) = expected.check(&home) {
             report.failures.push(fail("installed files", e));
+        }
+        if run + 1 < runs && run % 10 != 0 {
+            continue; // the store after a retry is verified every tenth run
         }
         let verify = user.run(&["cache", "verify"]);
         if !verify.success || !verify.stdout.contains("3 installed packages: 0 broken") {
@@ -323,10 +346,12 @@ pub fn publishes(runs: usize, rng: &mut Rng) -> CrashReport {
         )
     };
     let first = package("0.1.0", 1);
-    let child = alice
-        .command(work.path(), &["publish", first.to_str().unwrap_or_default()])
-        .spawn()
-        .expect("starting zoo");
+    let child = quiet(alice.command(
+        work.path(),
+        &["publish", first.to_str().unwrap_or_default()],
+    ))
+    .spawn()
+    .expect("starting zoo");
     let window = busy_window(child, || uploading(&data)).mul_f64(1.2);
 
     let mut report = CrashReport {
@@ -338,27 +363,30 @@ pub fn publishes(runs: usize, rng: &mut Rng) -> CrashReport {
     for run in 0..runs {
         let version = format!("1.0.{run}");
         let dir = package(&version, 1000 + run as u64);
-        let child = alice
-            .command(work.path(), &["publish", dir.to_str().unwrap_or_default()])
-            .spawn()
-            .expect("starting zoo");
+        let child =
+            quiet(alice.command(work.path(), &["publish", dir.to_str().unwrap_or_default()]))
+                .spawn()
+                .expect("starting zoo");
         let delay = rng.duration(window);
         // The server is the victim; the client then fails or has finished.
         let (_, acked) = kill_at(child, || uploading(&data), delay, |_| registry.kill());
-        let fail = |what: &str, detail: String| {
-            format!("publish run {run} ({delay:?}): {what}: {detail}")
-        };
+        let fail =
+            |what: &str, detail: String| format!("publish run {run} ({delay:?}): {what}: {detail}");
         report.finished_before_kill += usize::from(acked);
 
         let mut debris = uploading(&data);
         match fsck(&data, &[]) {
             Ok(before) => {
                 let kinds = problem_kinds(&before);
-                let lagging = |k: &String| k.contains("\"index-mismatch\"") || k.contains("\"index-missing\"");
+                let lagging = |k: &String| {
+                    k.contains("\"index-mismatch\"") || k.contains("\"index-missing\"")
+                };
                 debris |= kinds.iter().any(lagging);
                 let real: Vec<&String> = kinds.iter().filter(|k| !lagging(k)).collect();
                 if !real.is_empty() {
-                    report.failures.push(fail("fsck after the kill", format!("{real:?}")));
+                    report
+                        .failures
+                        .push(fail("fsck after the kill", format!("{real:?}")));
                 }
             }
             Err(e) => report.failures.push(fail("fsck after the kill", e)),
@@ -375,16 +403,18 @@ pub fn publishes(runs: usize, rng: &mut Rng) -> CrashReport {
         }
         let listed = indexed_versions(&registry.url, "crashed");
         if acked && !listed.contains(&version) {
-            report
-                .failures
-                .push(fail("an acknowledged publish was lost", format!("{listed:?}")));
+            report.failures.push(fail(
+                "an acknowledged publish was lost",
+                format!("{listed:?}"),
+            ));
         }
         let retry = alice.run(&["publish", dir.to_str().unwrap_or_default()]);
         let exists = retry.stderr.contains("already exists");
         if !retry.success && !(exists && listed.contains(&version)) {
-            report
-                .failures
-                .push(fail("retrying the publish", format!("{}{}", retry.stdout, retry.stderr)));
+            report.failures.push(fail(
+                "retrying the publish",
+                format!("{}{}", retry.stdout, retry.stderr),
+            ));
             continue;
         }
         published.push(version);

@@ -105,7 +105,10 @@ impl LoadReport {
     }
 
     pub fn requests(&self) -> usize {
-        self.stats.iter().map(|(_, s)| s.latencies.len() + s.errors).sum()
+        self.stats
+            .iter()
+            .map(|(_, s)| s.latencies.len() + s.errors)
+            .sum()
     }
 
     /// A Markdown table for BENCHMARKS.md.
@@ -197,7 +200,10 @@ async fn put(shared: &Shared, path: &str, body: Vec<u8>) -> Result<reqwest::Stat
         .await?;
     let status = reply.status();
     if !status.is_success() {
-        bail!("PUT {path}: {status}: {}", reply.text().await.unwrap_or_default());
+        bail!(
+            "PUT {path}: {status}: {}",
+            reply.text().await.unwrap_or_default()
+        );
     }
     Ok(status)
 }
@@ -209,7 +215,12 @@ async fn seed(shared: &mut Shared) -> Result<()> {
         let weights = noise(shared.options.blob_size, 7 + i as u64);
         let archive = packed_package(&name, "1.0.0", &[("weights.bin", &weights)])?;
         let weights_sha = sha256(&weights);
-        put(shared, &format!("/api/v1/blobs/{weights_sha}"), weights.clone()).await?;
+        put(
+            shared,
+            &format!("/api/v1/blobs/{weights_sha}"),
+            weights.clone(),
+        )
+        .await?;
         let archive_sha = sha256(&archive);
         let archive_len = archive.len() as u64;
         put(shared, "/api/v1/packages/new", archive).await?;
@@ -245,7 +256,11 @@ async fn read(shared: &Shared, kind: Kind, rng: &mut Rng) -> Result<u64> {
             let reply = shared.client.get(&url).send().await?;
             ensure!(reply.status().is_success(), "GET {url}: {}", reply.status());
             let body = reply.bytes().await?;
-            ensure!(body.len() as u64 == *size, "GET {url}: {} bytes", body.len());
+            ensure!(
+                body.len() as u64 == *size,
+                "GET {url}: {} bytes",
+                body.len()
+            );
             ensure!(sha256(&body) == *sha, "GET {url}: wrong content");
             Ok(body.len() as u64)
         }
@@ -354,8 +369,10 @@ pub fn run(options: LoadOptions) -> Result<LoadReport> {
     let elapsed = start.elapsed();
     let (rss_after_kib, rss_peak_kib) = rss_kib(registry.pid());
 
-    let mut stats: Vec<(Kind, KindStats)> =
-        Kind::ALL.into_iter().map(|k| (k, KindStats::default())).collect();
+    let mut stats: Vec<(Kind, KindStats)> = Kind::ALL
+        .into_iter()
+        .map(|k| (k, KindStats::default()))
+        .collect();
     let mut error_samples = Vec::new();
     for result in results {
         for (kind, part, samples) in result.context("a client task panicked")? {

@@ -44,10 +44,16 @@ fn tokens_are_never_logged_even_at_trace_level() {
     let log = registry.log();
     assert!(log.contains("published"), "the log is not verbose: {log}");
     assert!(log.contains("TRACE"), "RUST_LOG=trace had no effect");
-    assert!(log.contains("refused an invalid or revoked API token"), "{log}");
+    assert!(
+        log.contains("refused an invalid or revoked API token"),
+        "{log}"
+    );
     for secret in [&token, &bob_token, &forged] {
         let secret_part = secret.rsplit('_').next().unwrap();
-        assert!(!log.contains(secret_part), "a token secret is in the server log");
+        assert!(
+            !log.contains(secret_part),
+            "a token secret is in the server log"
+        );
         assert!(
             !client_output.contains(secret_part),
             "a token secret is in zoo's output"
@@ -84,5 +90,9 @@ fn repeated_bad_tokens_from_one_address_get_429_with_retry_after() {
         .get(format!("{}/healthz", registry.url))
         .send()
         .unwrap();
-    assert_eq!(health.status().as_u16(), 200, "anonymous reads are not limited");
+    assert_eq!(
+        health.status().as_u16(),
+        200,
+        "anonymous reads are not limited"
+    );
 }

@@ -31,7 +31,13 @@ fn eight_parallel_installs_into_one_store() {
     let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
     let work = tempfile::tempdir().unwrap();
     let weights = noise(3 << 19, 9);
-    let lib = write_package(work.path(), "shared-lib", "1.0.0", &[], &[("w.bin", &weights)]);
+    let lib = write_package(
+        work.path(),
+        "shared-lib",
+        "1.0.0",
+        &[],
+        &[("w.bin", &weights)],
+    );
     let app = write_package(
         work.path(),
         "app",
@@ -69,7 +75,10 @@ fn eight_parallel_installs_into_one_store() {
     let installed = user.zoo_home().join("packages/shared-lib/1.0.0/w.bin");
     assert_eq!(sha256(&std::fs::read(installed).unwrap()), sha256(&weights));
     let verify = user.run(&["cache", "verify"]).ok();
-    assert!(verify.contains("0 corrupt; 2 installed packages: 0 broken"), "{verify}");
+    assert!(
+        verify.contains("0 corrupt; 2 installed packages: 0 broken"),
+        "{verify}"
+    );
 }
 
 #[test]

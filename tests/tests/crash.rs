@@ -14,7 +14,10 @@ fn runs() -> usize {
 
 fn check(report: CrashReport, seed: u64) {
     println!("{report}(ZOO_CRASH_SEED={seed})");
-    assert!(report.failures.is_empty(), "{report}(ZOO_CRASH_SEED={seed})");
+    assert!(
+        report.failures.is_empty(),
+        "{report}(ZOO_CRASH_SEED={seed})"
+    );
 }
 
 #[test]
