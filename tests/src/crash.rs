@@ -22,7 +22,7 @@ impl Rng {
         Rng(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -32,7 +32,7 @@ impl Rng {
     /// Uniform in `[0, max)`.
     pub fn duration(&mut self, max: Duration) -> Duration {
         let nanos = max.as_nanos().max(1) as u64;
-        Duration::from_nanos(self.next() % nanos)
+        Duration::from_nanos(self.next_u64() % nanos)
     }
 }
 
@@ -59,6 +59,8 @@ pub struct CrashReport {
     /// Runs that left debris (partial downloads, staging dirs, temp files,
     /// a stale index mirror) which the next start or run cleaned up.
     pub left_debris: usize,
+    /// What the kills left, by kind: how many runs saw each.
+    pub seen: std::collections::BTreeMap<String, usize>,
     /// Corruption, lost acknowledged work or failed retries: must be empty.
     pub failures: Vec<String>,
     pub elapsed: Duration,
@@ -78,6 +80,9 @@ impl std::fmt::Display for CrashReport {
             self.finished_before_kill,
             self.failures.len()
         )?;
+        for (what, runs) in &self.seen {
+            writeln!(f, "  {runs:>4} runs: {what}")?;
+        }
         for failure in &self.failures {
             writeln!(f, "  FAILURE {failure}")?;
         }
@@ -235,11 +240,30 @@ pub fn installs(runs: usize, rng: &mut Rng) -> CrashReport {
             },
         );
         report.finished_before_kill += usize::from(finished);
-        let debris = walk(&home).any(|p| {
-            let p = p.to_string_lossy();
-            p.ends_with(".partial") || p.contains("/tmp/") || p.ends_with(".tmp")
-        });
-        report.left_debris += usize::from(debris);
+        let files: Vec<String> = walk(&home)
+            .filter_map(|p| {
+                p.strip_prefix(&home)
+                    .ok()
+                    .map(|r| r.to_string_lossy().into_owned())
+            })
+            .collect();
+        let partial = files.iter().any(|f| f.ends_with(".partial"));
+        let staging = files.iter().any(|f| f.starts_with("tmp/"));
+        let installed = files
+            .iter()
+            .filter(|f| f.ends_with(".zoo/installed.json"))
+            .count();
+        report.left_debris += usize::from(partial || staging);
+        let mut note = |what: String| *report.seen.entry(what).or_default() += 1;
+        if partial {
+            note("a partial download (.partial) left".into());
+        }
+        if staging {
+            note("a staging directory or lock in tmp/ left".into());
+        }
+        if !finished {
+            note(format!("killed with {installed} of 3 packages installed"));
+        }
         let fail =
             |what: &str, detail: String| format!("install run {run} ({delay:?}): {what}: {detail}");
         let verify = user.run(&["cache", "verify"]);
@@ -374,14 +398,25 @@ pub fn publishes(runs: usize, rng: &mut Rng) -> CrashReport {
             |what: &str, detail: String| format!("publish run {run} ({delay:?}): {what}: {detail}");
         report.finished_before_kill += usize::from(acked);
 
-        let mut debris = uploading(&data);
+        let temp = uploading(&data);
+        let mut debris = temp;
+        let mut note = |what: &str| *report.seen.entry(what.to_string()).or_default() += 1;
+        if temp {
+            note("an upload temp file in DATA/tmp left");
+        }
+        if acked {
+            note("the publish was acknowledged before the kill");
+        }
         match fsck(&data, &[]) {
             Ok(before) => {
                 let kinds = problem_kinds(&before);
                 let lagging = |k: &String| {
                     k.contains("\"index-mismatch\"") || k.contains("\"index-missing\"")
                 };
-                debris |= kinds.iter().any(lagging);
+                if kinds.iter().any(lagging) {
+                    debris = true;
+                    note("the index mirror behind the database (rewritten at start-up)");
+                }
                 let real: Vec<&String> = kinds.iter().filter(|k| !lagging(k)).collect();
                 if !real.is_empty() {
                     report
@@ -410,7 +445,7 @@ pub fn publishes(runs: usize, rng: &mut Rng) -> CrashReport {
         }
         let retry = alice.run(&["publish", dir.to_str().unwrap_or_default()]);
         let exists = retry.stderr.contains("already exists");
-        if !retry.success && !(exists && listed.contains(&version)) {
+        if !(retry.success || exists && listed.contains(&version)) {
             report.failures.push(fail(
                 "retrying the publish",
                 format!("{}{}", retry.stdout, retry.stderr),
@@ -422,7 +457,7 @@ pub fn publishes(runs: usize, rng: &mut Rng) -> CrashReport {
     // fsck re-hashed every blob each time; installing the first, the last
     // and one random version in between shows the index serves them.
     let user = Zoo::new(&registry.url, None);
-    let middle = published[rng.next() as usize % published.len()].clone();
+    let middle = published[rng.next_u64() as usize % published.len()].clone();
     let last = published.last().cloned().unwrap_or_default();
     for version in [published[0].clone(), middle, last] {
         let spec = format!("crashed@={version}");

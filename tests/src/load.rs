@@ -237,7 +237,7 @@ async fn seed(shared: &mut Shared) -> Result<()> {
 
 /// One index read or blob download, checked; returns the bytes received.
 async fn read(shared: &Shared, kind: Kind, rng: &mut Rng) -> Result<u64> {
-    let target = &shared.targets[rng.next() as usize % shared.targets.len()];
+    let target = &shared.targets[rng.next_u64() as usize % shared.targets.len()];
     match kind {
         Kind::Index => {
             let url = format!("{}/index/{}", shared.url, target.index_path);
@@ -251,7 +251,7 @@ async fn read(shared: &Shared, kind: Kind, rng: &mut Rng) -> Result<u64> {
             Ok(body.len() as u64)
         }
         Kind::Blob => {
-            let (sha, size) = &target.blobs[rng.next() as usize % target.blobs.len()];
+            let (sha, size) = &target.blobs[rng.next_u64() as usize % target.blobs.len()];
             let url = format!("{}/blobs/{sha}", shared.url);
             let reply = shared.client.get(&url).send().await?;
             ensure!(reply.status().is_success(), "GET {url}: {}", reply.status());
@@ -277,7 +277,7 @@ async fn client_loop(shared: Arc<Shared>, conn: usize) -> Vec<(Kind, KindStats, 
         .collect();
     let mut published = 0u64;
     while Instant::now() < shared.deadline {
-        let roll = rng.next() % 1000;
+        let roll = rng.next_u64() % 1000;
         let kind = if roll < shared.options.publish_per_mille {
             Kind::Publish
         } else if roll < shared.options.publish_per_mille + shared.options.blob_per_mille {

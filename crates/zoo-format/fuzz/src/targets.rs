@@ -9,8 +9,11 @@ use zoo_format::archive::{Limits, read_listing};
 use zoo_format::index::{parse_document, render_document};
 use zoo_format::manifest::Manifest;
 
+/// A fuzzed function.
+pub type Target = fn(&[u8]);
+
 /// Every target with the name of its seed directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("manifest", manifest),
     ("archive", archive),
     ("index", index),
@@ -78,10 +81,11 @@ pub fn seeds(fuzz_dir: &Path, target: &str) -> Vec<Vec<u8>> {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
             let wanted = target != "manifest" || path.file_name().is_some_and(|n| n == "zoo.toml");
-            if wanted && path.is_file() {
-                if let Ok(bytes) = std::fs::read(&path) {
-                    seeds.push(bytes);
-                }
+            if wanted
+                && path.is_file()
+                && let Ok(bytes) = std::fs::read(&path)
+            {
+                seeds.push(bytes);
             }
         }
     }

@@ -55,10 +55,11 @@ pub fn seeds(fuzz_dir: &Path, target: &str) -> Vec<Vec<u8>> {
             let small = entry
                 .metadata()
                 .is_ok_and(|m| m.is_file() && m.len() <= MAX_SEED);
-            if small && (own || ext == target) {
-                if let Ok(bytes) = std::fs::read(&path) {
-                    seeds.push(bytes);
-                }
+            if small
+                && (own || ext == target)
+                && let Ok(bytes) = std::fs::read(&path)
+            {
+                seeds.push(bytes);
             }
         }
     }
