@@ -286,6 +286,17 @@ impl Zoo {
         run(&mut self.command(dir, args))
     }
 
+    /// Starts `zoo ARGS` in `dir` with its output captured, for runs in
+    /// parallel (see [`wait_all_ok`]).
+    pub fn spawn_in(&self, dir: &Path, args: &[&str]) -> Child {
+        self.command(dir, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting zoo")
+    }
+
     /// Installed `(name, version)` pairs from `zoo list --json`.
     pub fn list(&self) -> Vec<(String, String)> {
         let json = self.run(&["list", "--json"]).ok();
@@ -324,6 +335,19 @@ impl Zoo {
         }
         found.sort();
         found
+    }
+}
+
+/// Waits for every child and asserts that each succeeded.
+#[track_caller]
+pub fn wait_all_ok(children: Vec<Child>) {
+    for child in children {
+        let out = child.wait_with_output().expect("waiting for zoo");
+        assert!(
+            out.status.success(),
+            "a parallel zoo failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

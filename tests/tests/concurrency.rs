@@ -1,19 +1,12 @@
-//! Concurrency against a real registry: parallel `zoo install`s into one
-//! store, parallel publishes of distinct versions, and simultaneous
-//! publishes of one version (exactly one wins, the other gets 409).
+//! Concurrency against a real registry: parallel publishes of distinct
+//! versions, and simultaneous publishes of one version (exactly one wins,
+//! the other gets 409). Eight parallel installs into one store:
+//! tests/tests/packages.rs, `concurrent_installs_share_one_store`.
 
-use std::process::Child;
 use std::sync::{Arc, Barrier};
 
-use zoo_e2e::{Registry, Zoo, noise, sha256, write_package};
+use zoo_e2e::{Registry, Zoo, noise, wait_all_ok, write_package};
 use zoo_format::archive::{PackOptions, pack};
-
-fn wait_all(children: Vec<Child>) -> Vec<std::process::Output> {
-    children
-        .into_iter()
-        .map(|c| c.wait_with_output().expect("waiting for zoo"))
-        .collect()
-}
 
 fn indexed(url: &str, name: &str) -> Vec<String> {
     let url = format!("{url}/index/{}", zoo_format::index::index_path(name));
@@ -23,62 +16,6 @@ fn indexed(url: &str, name: &str) -> Vec<String> {
         .iter()
         .map(|e| e.vers.to_string())
         .collect()
-}
-
-#[test]
-fn eight_parallel_installs_into_one_store() {
-    let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
-    let work = tempfile::tempdir().unwrap();
-    let weights = noise(3 << 19, 9);
-    let lib = write_package(
-        work.path(),
-        "shared-lib",
-        "1.0.0",
-        &[],
-        &[("w.bin", &weights)],
-    );
-    let app = write_package(
-        work.path(),
-        "app",
-        "1.0.0",
-        &[("shared-lib", "^1")],
-        &[("notes.txt", b"app")],
-    );
-    alice.run(&["publish", lib.to_str().unwrap()]).ok();
-    alice.run(&["publish", app.to_str().unwrap()]).ok();
-
-    let user = Zoo::new(&registry.url, None);
-    let children: Vec<Child> = (0..8)
-        .map(|_| {
-            user.command(user.user_home.path(), &["install", "app"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for out in wait_all(children) {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert_eq!(
-        user.installed(),
-        [
-            ("app".into(), "1.0.0".into()),
-            ("shared-lib".into(), "1.0.0".into())
-        ]
-    );
-    let installed = user.zoo_home().join("packages/shared-lib/1.0.0/w.bin");
-    assert_eq!(sha256(&std::fs::read(installed).unwrap()), sha256(&weights));
-    let verify = user.run(&["cache", "verify"]).ok();
-    assert!(
-        verify.contains("0 corrupt; 2 installed packages: 0 broken"),
-        "{verify}"
-    );
 }
 
 #[test]
@@ -98,24 +35,11 @@ fn eight_parallel_publishes_of_distinct_versions_are_each_recorded_once() {
             )
         })
         .collect();
-    let children: Vec<Child> = dirs
+    let children: Vec<_> = dirs
         .iter()
-        .map(|dir| {
-            alice
-                .command(work.path(), &["publish", dir.to_str().unwrap()])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|dir| alice.spawn_in(work.path(), &["publish", dir.to_str().unwrap()]))
         .collect();
-    for out in wait_all(children) {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    wait_all_ok(children);
     let mut versions = indexed(&registry.url, "busy");
     versions.sort();
     let expected: Vec<String> = (0..8).map(|i| format!("1.{i}.0")).collect();

@@ -1,8 +1,12 @@
 //! A bounded, seeded mutation run of a fuzz target on stable Rust (no
 //! coverage feedback): flips, inserts, deletes, truncates, splices and
 //! "interesting" bytes over the seeds. Used by CI (the fuzz smoke tests of
-//! zoo-format and zoo-nn include this file by path) and by `xtask fuzz`
-//! where no nightly toolchain is available.
+//! zoo-format and zoo-nn include this file by path) and by the `smoke`
+//! binaries of every fuzz crate (zoo-caffe's, zoo-nn's include it by path),
+//! which `xtask fuzz` runs where no nightly toolchain is available.
+
+/// A fuzzed function.
+pub type Target = fn(&[u8]);
 
 /// xorshift64*: deterministic, no dependencies.
 pub struct Rng(pub u64);
@@ -64,7 +68,7 @@ pub fn mutate(rng: &mut Rng, seed: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
 /// Runs `target` on every seed, then on `iterations` mutated inputs.
 /// Returns the first input that panicked.
 pub fn smoke(
-    target: fn(&[u8]),
+    target: Target,
     seeds: &[Vec<u8>],
     iterations: usize,
     seed: u64,
@@ -83,4 +87,40 @@ pub fn smoke(
         }
     }
     Ok(())
+}
+
+/// For tests: every target over its seeds and `iterations` mutations;
+/// panics naming the target and the input that panicked.
+pub fn check_targets(
+    targets: &[(&str, Target)],
+    seeds: impl Fn(&str) -> Vec<Vec<u8>>,
+    iterations: usize,
+) {
+    for (name, target) in targets {
+        let seeds = seeds(name);
+        assert!(seeds.len() > 1, "{name}: no seeds");
+        if let Err(input) = smoke(*target, &seeds, iterations, 0x5eed) {
+            panic!("{name} panicked on {} bytes: {:?}", input.len(), input);
+        }
+    }
+}
+
+/// For the `smoke` binaries: `smoke [ITERATIONS]` (default 20 000) over
+/// every target; a panic saves the input to `smoke-crash-<target>.bin` and
+/// exits 1.
+pub fn smoke_main(targets: &[(&str, Target)], seeds: impl Fn(&str) -> Vec<Vec<u8>>) {
+    let iterations: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20_000);
+    std::panic::set_hook(Box::new(|_| {}));
+    for (name, target) in targets {
+        if let Err(input) = smoke(*target, &seeds(name), iterations, 0x9e37_79b9) {
+            let file = format!("smoke-crash-{name}.bin");
+            let _ = std::fs::write(&file, &input);
+            eprintln!("{name}: panic; input saved to {file}");
+            std::process::exit(1);
+        }
+        println!("{name}: {iterations} mutated inputs, no panic");
+    }
 }

@@ -9,11 +9,8 @@ use zoo_format::archive::{Limits, read_listing};
 use zoo_format::index::{parse_document, render_document};
 use zoo_format::manifest::Manifest;
 
-/// A fuzzed function.
-pub type Target = fn(&[u8]);
-
 /// Every target with the name of its seed directory.
-pub const TARGETS: &[(&str, Target)] = &[
+pub const TARGETS: &[(&str, super::mutate::Target)] = &[
     ("manifest", manifest),
     ("archive", archive),
     ("index", index),

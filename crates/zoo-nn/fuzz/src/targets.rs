@@ -8,11 +8,9 @@ use std::path::Path;
 
 use zoo_nn::params::fuzzing;
 
-/// A fuzzed function.
-pub type Target = fn(&[u8]);
-
 /// Every target with the name of its seed directory.
-pub const TARGETS: &[(&str, Target)] = &[("npy", npy), ("npz", npz), ("safetensors", safetensors)];
+pub const TARGETS: &[(&str, super::mutate::Target)] =
+    &[("npy", npy), ("npz", npz), ("safetensors", safetensors)];
 
 pub fn npy(data: &[u8]) {
     let _ = fuzzing::npy(data);
