@@ -3,8 +3,9 @@
 //! corrupt and that a retry succeeds.
 //!
 //! Kill points are drawn uniformly over the busy part of each operation:
-//! from the moment it first touches its data directory until it would have
-//! finished (measured once, un-killed, at the start), stretched by a fifth
+//! from the moment it first touches its data directory until its work is
+//! complete (an install: every package in place; a publish: the client
+//! exits), measured once un-killed at the start, stretched by a fifth
 //! so that some kills land just after the end. Runs are reproducible with
 //! the printed seed (`ZOO_CRASH_SEED`).
 
@@ -140,17 +141,22 @@ fn kill_at(
 }
 
 /// Measures the busy window of one un-killed run of `child`.
-fn busy_window(mut child: Child, busy: impl Fn() -> bool) -> Duration {
-    while !busy() {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
+/// Measures the busy window of one un-killed run of `child`: from `busy()`
+/// to `done()` (its work is complete, before the process winds down) or
+/// its exit, whichever comes first.
+fn busy_window(mut child: Child, busy: impl Fn() -> bool, done: impl Fn() -> bool) -> Duration {
+    let exited = |child: &mut Child| matches!(child.try_wait(), Ok(Some(_)));
+    while !busy() && !exited(&mut child) {
         std::thread::sleep(Duration::from_micros(500));
     }
     let start = Instant::now();
+    while !done() && !exited(&mut child) {
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let window = start.elapsed();
     let status = child.wait().expect("waiting for the child");
     assert!(status.success(), "the calibration run failed");
-    start.elapsed()
+    window
 }
 
 /// The installed files a package must end up with.
@@ -217,7 +223,12 @@ pub fn installs(runs: usize, rng: &mut Rng) -> CrashReport {
     let child = quiet(calibration.command(calibration.user_home.path(), &["install", "app"]))
         .spawn()
         .expect("starting zoo");
-    let window = busy_window(child, || has_files(&home)).mul_f64(1.2);
+    let installed = |home: &Path| {
+        walk(home)
+            .filter(|p| p.ends_with(".zoo/installed.json"))
+            .count()
+    };
+    let window = busy_window(child, || has_files(&home), || installed(&home) == 3).mul_f64(1.2);
 
     let mut report = CrashReport {
         what: "zoo install (SIGKILL)",
@@ -249,10 +260,7 @@ pub fn installs(runs: usize, rng: &mut Rng) -> CrashReport {
             .collect();
         let partial = files.iter().any(|f| f.ends_with(".partial"));
         let staging = files.iter().any(|f| f.starts_with("tmp/"));
-        let installed = files
-            .iter()
-            .filter(|f| f.ends_with(".zoo/installed.json"))
-            .count();
+        let installed = installed(&home);
         report.left_debris += usize::from(partial || staging);
         let mut note = |what: String| *report.seen.entry(what).or_default() += 1;
         if partial {
@@ -376,7 +384,7 @@ pub fn publishes(runs: usize, rng: &mut Rng) -> CrashReport {
     ))
     .spawn()
     .expect("starting zoo");
-    let window = busy_window(child, || uploading(&data)).mul_f64(1.2);
+    let window = busy_window(child, || uploading(&data), || false).mul_f64(1.2);
 
     let mut report = CrashReport {
         what: "zoo-registry during zoo publish (SIGKILL)",

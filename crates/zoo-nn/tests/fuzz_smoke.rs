@@ -19,3 +19,13 @@ fn fuzz_targets_survive_seeds_regressions_and_mutations() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     mutate::check_targets(targets::TARGETS, |t| targets::seeds(&dir, t), ITERATIONS);
 }
+
+/// Found by the `npy` target: a dtype whose first character is multi-byte
+/// (`'\u{359}'`) made the byte-order split panic; it is now refused.
+#[test]
+fn npy_with_a_multibyte_dtype_is_refused_not_a_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/npy");
+    let bytes = std::fs::read(dir.join("multibyte-dtype.npy")).unwrap();
+    let error = zoo_nn::params::fuzzing::npy(&bytes).unwrap_err();
+    assert!(error.contains("unsupported dtype"), "{error}");
+}
