@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Instant;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -14,6 +15,7 @@ use subtle::ConstantTimeEq;
 use zoo_format::checksum::sha256_hex;
 
 use crate::api::{ApiError, AppState};
+use crate::auth_limit::{client_ip, retry_after_secs};
 use crate::db::User;
 
 /// What a token may do.
@@ -181,16 +183,27 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// 401 for a missing, malformed, unknown or revoked token; 429 while the
+    /// client's address is locked out for presenting too many bad tokens
+    /// (see [`crate::auth_limit`]). Tokens are never logged.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(AUTHORIZATION) else {
             return Err(ApiError::unauthorized(
                 "this request needs an API token: send `Authorization: Bearer <token>`",
             ));
         };
-        let invalid = || ApiError::unauthorized("the API token is invalid or has been revoked");
-        let value = value.to_str().map_err(|_| invalid())?;
+        let client = client_ip(&parts.extensions);
+        if let Some(wait) = state.auth_limiter.locked_out(client, Instant::now()) {
+            return Err(locked_out(wait));
+        }
+        let refuse = || {
+            state.auth_limiter.record_failure(client, Instant::now());
+            tracing::warn!(%client, "refused an invalid or revoked API token");
+            ApiError::unauthorized("the API token is invalid or has been revoked")
+        };
+        let value = value.to_str().map_err(|_| refuse())?;
         let Some((id, secret)) = split_token(token_from_header(value)) else {
-            return Err(invalid());
+            return Err(refuse());
         };
         let (id, secret) = (id.to_string(), secret.to_string());
         let record = state.db(move |s| s.find_token(&id)).await?;
@@ -201,9 +214,18 @@ impl FromRequestParts<AppState> for Caller {
                     scopes: token.scopes,
                 })
             }
-            _ => Err(invalid()),
+            _ => Err(refuse()),
         }
     }
+}
+
+/// The 429 for a locked-out address.
+pub fn locked_out(wait: std::time::Duration) -> ApiError {
+    let seconds = retry_after_secs(wait);
+    ApiError::too_many_requests(
+        format!("too many invalid API tokens from this address; try again in {seconds} s"),
+        seconds,
+    )
 }
 
 #[cfg(test)]

@@ -278,6 +278,20 @@ fn touch_file(path: &Path) -> io::Result<Option<u64>> {
     }
 }
 
+/// Creates `dir` (a fan-out directory) if missing and, when it is new,
+/// syncs its parent, so the new directory entry is as durable as the blob
+/// linked into it before the publish is acknowledged.
+fn create_dir_synced(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    if let Some(parent) = dir.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
 fn link_into_place(temp: &Path, target: &Path) -> io::Result<bool> {
     let dir = target
         .parent()
@@ -285,7 +299,7 @@ fn link_into_place(temp: &Path, target: &Path) -> io::Result<bool> {
     // Twice at most: `gc` may delete an old unreferenced copy between the
     // failed link and the touch that would have kept it.
     for _ in 0..2 {
-        std::fs::create_dir_all(dir)?;
+        create_dir_synced(dir)?;
         match std::fs::hard_link(temp, target) {
             Ok(()) => {
                 std::fs::File::open(dir)?.sync_all()?;

@@ -208,6 +208,11 @@ pub struct ServeArgs {
     pub index_cache_ttl: Option<f64>,
     #[command(flatten)]
     pub backends: BackendArgs,
+    /// Lock an address out of token-authenticated requests (429 with
+    /// Retry-After) after this many invalid or revoked tokens within a
+    /// minute; 0 turns the limit off (e.g. behind a proxy that limits).
+    #[arg(long, default_value_t = zoo_registry::auth_limit::DEFAULT_MAX_FAILURES)]
+    pub auth_failures_per_minute: u32,
 }
 
 #[derive(Subcommand)]
@@ -327,11 +332,15 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let ttl = std::time::Duration::from_secs(args.index_ttl);
     let backends = args.backends.backends();
     let described = backends.describe(&config.data_dir);
-    let state =
+    let mut state =
         tokio::task::spawn_blocking(move || zoo_registry::open_state_with(config, &backends, ttl))
             .await?
             .with_context(|| format!("opening the registry ({described})"))?
             .with_index_cache_ttl(cache_ttl);
+    state.auth_limiter = std::sync::Arc::new(zoo_registry::auth_limit::AuthLimiter::new(
+        args.auth_failures_per_minute,
+        zoo_registry::auth_limit::DEFAULT_WINDOW,
+    ));
     tracing::info!("{described}");
     tokio::spawn(zoo_registry::signing::keep_index_fresh(state.clone()));
     let mut stdout = std::io::stdout();

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod auth_limit;
 pub mod backends;
 pub mod blobs;
 pub mod cargo;
@@ -42,6 +43,8 @@ pub enum OpenError {
     Store(#[from] db::StoreError),
     #[error(transparent)]
     Backend(#[from] backends::BackendError),
+    #[error(transparent)]
+    Ops(#[from] ops::OpsError),
 }
 
 /// Opens (creating if needed) the data directory and its database.
@@ -158,6 +161,12 @@ pub fn open_state_with(
         .blobs
         .remove_leftovers()
         .map_err(io_error(config.data_dir.join("tmp")))?;
+    // Temp files of index rewrites a crash interrupted; the documents are
+    // rewritten below.
+    let removed = ops::remove_interrupted_writes(&config.data_dir)?;
+    if removed > 0 {
+        tracing::info!("removed {removed} temp file(s) left by an interrupted run");
+    }
     parts
         .index
         .write_config(&config.base_url, &signer.public_key())
@@ -180,5 +189,6 @@ pub fn open_state_with(
         )),
         metrics: Default::default(),
         signer,
+        auth_limiter: Default::default(),
     })
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use axum::http::{Method, StatusCode};
-use common::{Registry, model};
+use common::{Registry, crate_publish_body, model};
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::Scope;
 use zoo_registry::ops::{fsck::fsck, gc::gc};
@@ -29,31 +29,6 @@ fn age_file(path: &Path, ago: Duration) {
 
 fn kinds(report: &zoo_registry::ops::fsck::FsckReport) -> Vec<&str> {
     report.problems.iter().map(|p| p.kind).collect()
-}
-
-/// A `.crate` publish body (cargo's wire format) for `name`@`vers`.
-fn crate_publish_body(name: &str, vers: &str) -> Vec<u8> {
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gz);
-    let toml = format!("[package]\nname = \"{name}\"\nversion = \"{vers}\"\n");
-    let mut header = tar::Header::new_gnu();
-    header.set_size(toml.len() as u64);
-    header.set_mode(0o644);
-    builder
-        .append_data(
-            &mut header,
-            format!("{name}-{vers}/Cargo.toml"),
-            toml.as_bytes(),
-        )
-        .unwrap();
-    let krate = builder.into_inner().unwrap().finish().unwrap();
-    let json =
-        serde_json::json!({"name": name, "vers": vers, "deps": [], "features": {}}).to_string();
-    let mut body = (json.len() as u32).to_le_bytes().to_vec();
-    body.extend_from_slice(json.as_bytes());
-    body.extend_from_slice(&(krate.len() as u32).to_le_bytes());
-    body.extend_from_slice(&krate);
-    body
 }
 
 /// A registry with one model (archive + external weights) and one crate.

@@ -2,6 +2,8 @@
 //! real `zoo-registry` on 127.0.0.1, and runs the real `zoo` with its own
 //! ZOO_HOME and config dir (the user's config is never touched).
 
+pub mod crash;
+pub mod load;
 pub mod proxy;
 
 use std::collections::BTreeMap;
@@ -138,6 +140,9 @@ pub struct Registry {
     pub data: TempDir,
     /// Set for PostgreSQL + S3.
     pub shared: Option<std::sync::Arc<Shared>>,
+    /// Extra environment and `serve` arguments, kept for [`Registry::restart`].
+    env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl Registry {
@@ -181,48 +186,87 @@ impl Registry {
         Registry::start_in(tempfile::tempdir().expect("a temp dir"), shared, extra)
     }
 
+    /// SQLite and disk, with extra environment variables (e.g. `RUST_LOG`)
+    /// and extra `serve` arguments; the server log is `data/server.log`.
+    pub fn start_with_env(env: &[(&str, &str)], args: &[&str]) -> Registry {
+        Registry::launch(tempfile::tempdir().expect("a temp dir"), None, env, args)
+    }
+
     /// Like [`Registry::start_with`] on an existing data directory.
     pub fn start_in(
         data: TempDir,
         shared: Option<std::sync::Arc<Shared>>,
         extra: &[&str],
     ) -> Registry {
-        let log = std::fs::File::create(data.path().join("server.log")).expect("a log file");
-        let mut cmd = Command::new(binary("zoo-registry"));
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .args(extra);
-        Registry::backend_command(&mut cmd, shared.as_deref());
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("starting zoo-registry");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            for line in lines.by_ref().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                let log = std::fs::read_to_string(data.path().join("server.log"));
-                panic!("zoo-registry did not print its address; log: {log:?}");
-            }
-        };
+        Registry::launch(data, shared, &[], extra)
+    }
+
+    fn launch(
+        data: TempDir,
+        shared: Option<std::sync::Arc<Shared>>,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Registry {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, url) =
+            try_spawn_registry(data.path(), "127.0.0.1:0", shared.as_deref(), &env, &args)
+                .unwrap_or_else(|log| panic!("zoo-registry did not print its address; log: {log}"));
         Registry {
             child,
             url,
             data,
             shared,
+            env,
+            args,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILLs the server (no shutdown of any kind) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server if it runs and starts it again on the same data
+    /// directory, backends and address.
+    pub fn restart(&mut self) {
+        self.kill();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        // The port may linger briefly after a kill: retry for a while.
+        let start = Instant::now();
+        loop {
+            match try_spawn_registry(
+                self.data.path(),
+                &addr,
+                self.shared.as_deref(),
+                &self.env,
+                &self.args,
+            ) {
+                Ok((child, url)) => {
+                    assert_eq!(url, self.url, "restarted on another address");
+                    self.child = child;
+                    return;
+                }
+                Err(log) if start.elapsed() > Duration::from_secs(30) => {
+                    panic!("zoo-registry did not restart on {addr}; log: {log}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// The server log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()
     }
 
     /// `zoo-registry ARGS` on this registry's backends (admin commands).
@@ -297,6 +341,53 @@ impl Drop for Registry {
     }
 }
 
+/// Starts `zoo-registry serve` and waits for its address; on failure the
+/// server log.
+fn try_spawn_registry(
+    data: &Path,
+    bind: &str,
+    shared: Option<&Shared>,
+    env: &[(String, String)],
+    args: &[String],
+) -> Result<(Child, String), String> {
+    let log_path = data.join("server.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .expect("a log file");
+    let mut cmd = Command::new(binary("zoo-registry"));
+    cmd.args(["serve", "--bind", bind, "--data"])
+        .arg(data)
+        .args(args);
+    Registry::backend_command(&mut cmd, shared);
+    let mut child = cmd
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("starting zoo-registry");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(url) => Ok((child, url)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(std::fs::read_to_string(&log_path).unwrap_or_default())
+        }
+    }
+}
+
 /// A `zoo` user: a private ZOO_HOME, HOME and config dir.
 pub struct Zoo {
     pub home: TempDir,
@@ -348,6 +439,17 @@ impl Zoo {
         run_command(&mut self.command(dir, args))
     }
 
+    /// Starts `zoo ARGS` in `dir` with its output captured, for runs in
+    /// parallel (see [`wait_all_ok`]).
+    pub fn spawn_in(&self, dir: &Path, args: &[&str]) -> Child {
+        self.command(dir, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting zoo")
+    }
+
     /// Installed `(name, version)` pairs from `zoo list --json`.
     pub fn list(&self) -> Vec<(String, String)> {
         let json = self.run(&["list", "--json"]).ok();
@@ -386,6 +488,19 @@ impl Zoo {
         }
         found.sort();
         found
+    }
+}
+
+/// Waits for every child and asserts that each succeeded.
+#[track_caller]
+pub fn wait_all_ok(children: Vec<Child>) {
+    for child in children {
+        let out = child.wait_with_output().expect("waiting for zoo");
+        assert!(
+            out.status.success(),
+            "a parallel zoo failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! End to end: a real registry on 127.0.0.1, the real `zoo` binary.
 
 use std::path::Path;
-use zoo_e2e::{Registry, Zoo, noise, sha256, write_package};
+use zoo_e2e::{Registry, Zoo, noise, sha256, wait_all_ok, write_package};
 
 /// 1.5 MiB: above the 1 MiB threshold, so it travels as an external blob.
 const BIG: usize = 3 << 19;
@@ -244,24 +244,12 @@ fn concurrent_installs_share_one_store() {
     alice.run(&["publish", dep.to_str().unwrap()]).ok();
     alice.run(&["publish", top.to_str().unwrap()]).ok();
 
+    // Eight processes install into one store at once.
     let user = Zoo::new(&registry.url, None);
-    let children: Vec<_> = (0..3)
-        .map(|_| {
-            user.command(user.user_home.path(), &["install", "top"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+    let children: Vec<_> = (0..8)
+        .map(|_| user.spawn_in(user.user_home.path(), &["install", "top"]))
         .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    wait_all_ok(children);
     assert_eq!(
         user.installed(),
         [
@@ -269,10 +257,10 @@ fn concurrent_installs_share_one_store() {
             ("top".into(), "1.0.0".into())
         ]
     );
+    let verify = user.run(&["cache", "verify"]).ok();
     assert!(
-        user.run(&["cache", "verify"])
-            .ok()
-            .contains("checked 4 blobs")
+        verify.contains("checked 4 blobs") && verify.contains("2 installed packages: 0 broken"),
+        "{verify}"
     );
     let tmp = std::fs::read_dir(user.zoo_home().join("tmp"))
         .unwrap()

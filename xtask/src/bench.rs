@@ -1,4 +1,4 @@
-//! `cargo xtask bench <install|models|caffe>`: each benchmark runs zoo and its
+//! `cargo xtask bench <install|models|caffe|load>`: each benchmark runs zoo and its
 //! named peer side by side in one run and prints ratios (see BENCHMARKS.md).
 
 use anyhow::{Result, bail};
@@ -8,7 +8,10 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("install") => crate::bench_install::run(&args[1..]),
         Some("caffe") => crate::bench_caffe::run(&args[1..]),
         Some("models") => crate::bench_models::run(&args[1..]),
-        Some(other) => bail!("unknown benchmark {other:?}: expected install, models or caffe"),
-        None => bail!("usage: cargo xtask bench <install|models|caffe>"),
+        Some("load") => crate::bench_load::run(&args[1..]),
+        Some(other) => {
+            bail!("unknown benchmark {other:?}: expected install, models, caffe or load")
+        }
+        None => bail!("usage: cargo xtask bench <install|models|caffe|load>"),
     }
 }

@@ -1,31 +1,81 @@
-//! `cargo xtask fuzz [SECONDS] [--smoke]`: runs each cargo-fuzz target of
-//! crates/zoo-caffe/fuzz (caffemodel reader, prototxt parser) for SECONDS
-//! (default 30), seeded with the committed fixtures. Needs a nightly
-//! toolchain and cargo-fuzz (installed with `cargo install cargo-fuzz` when
-//! missing); without them, or with --smoke, it falls back to a bounded
-//! seeded mutation run of the same target functions on stable Rust.
+//! `cargo xtask fuzz [SECONDS] [TARGET…] [--smoke]`: runs the cargo-fuzz
+//! targets for SECONDS each (default 30), seeded with committed inputs:
+//!
+//! - crates/zoo-caffe/fuzz: `caffemodel`, `prototxt` (the Caffe fixtures);
+//! - crates/zoo-format/fuzz: `manifest`, `archive`, `index` (`seeds/`);
+//! - crates/zoo-nn/fuzz: `npy`, `npz`, `safetensors` (`seeds/`, the golden
+//!   npz files); built without a sanitizer, as it links libtorch.
+//!
+//! TARGETs pick some (default: all). Needs a nightly toolchain and
+//! cargo-fuzz (installed with `cargo install cargo-fuzz` when missing);
+//! without them, or with --smoke, each crate's stable `smoke` binary runs a
+//! bounded seeded mutation run of the same functions instead. Inputs that
+//! crash go to `<crate>/fuzz/artifacts/<target>/`: copy each into
+//! `<crate>/fuzz/regressions/<target>/` (zoo-format, zoo-nn) so that the CI
+//! smoke tests replay it.
 
 use crate::cmd;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::Command;
 
-const TARGETS: &[(&str, &str)] = &[("caffemodel", "caffemodel"), ("prototxt", "prototxt")];
+/// A fuzz crate: its directory, targets and extra seed directories.
+struct FuzzCrate {
+    dir: &'static str,
+    targets: &'static [&'static str],
+    /// `cargo fuzz --sanitizer` (`none` where a C++ library is linked).
+    sanitizer: &'static str,
+}
+
+const CRATES: &[FuzzCrate] = &[
+    FuzzCrate {
+        dir: "crates/zoo-caffe/fuzz",
+        targets: &["caffemodel", "prototxt"],
+        sanitizer: "address",
+    },
+    FuzzCrate {
+        dir: "crates/zoo-format/fuzz",
+        targets: &["manifest", "archive", "index"],
+        sanitizer: "address",
+    },
+    FuzzCrate {
+        dir: "crates/zoo-nn/fuzz",
+        targets: &["npy", "npz", "safetensors"],
+        sanitizer: "none",
+    },
+];
 
 pub fn run(args: &[String]) -> Result<()> {
     let smoke = args.iter().any(|a| a == "--smoke");
-    let seconds: u64 = args
+    let mut seconds = 30u64;
+    let mut wanted: Vec<&str> = Vec::new();
+    for arg in args.iter().filter(|a| !a.starts_with("--")) {
+        match arg.parse() {
+            Ok(n) => seconds = n,
+            Err(_) => wanted.push(arg),
+        }
+    }
+    let known: Vec<&str> = CRATES
         .iter()
-        .find(|a| !a.starts_with("--"))
-        .map(|a| a.parse().context("SECONDS must be a whole number"))
-        .transpose()?
-        .unwrap_or(30);
-    let dir = cmd::root().join("crates/zoo-caffe/fuzz");
+        .flat_map(|c| c.targets.iter().copied())
+        .collect();
+    if let Some(unknown) = wanted.iter().find(|w| !known.contains(w)) {
+        bail!(
+            "unknown fuzz target {unknown:?}; targets: {}",
+            known.join(", ")
+        );
+    }
+    let selected = |target: &str| wanted.is_empty() || wanted.contains(&target);
     if !smoke && libfuzzer_available() {
-        return libfuzzer(&dir, seconds);
+        for krate in CRATES {
+            for target in krate.targets.iter().filter(|t| selected(t)) {
+                libfuzzer(krate, target, seconds)?;
+            }
+        }
+        return Ok(());
     }
     eprintln!(
-        "xtask fuzz: {}: running the stable mutation smoke run instead of libFuzzer",
+        "xtask fuzz: {}: running the stable mutation smoke runs instead of libFuzzer",
         if smoke {
             "--smoke given"
         } else {
@@ -33,19 +83,24 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     );
     let iterations = (seconds * 2_000).to_string();
-    cmd::run(
-        Command::new("cargo")
-            .current_dir(&dir)
-            .args([
-                "run",
-                "--release",
-                "--no-default-features",
-                "--bin",
-                "smoke",
-                "--",
-            ])
-            .arg(iterations),
-    )
+    for krate in CRATES {
+        if krate.targets.iter().any(|t| selected(t)) {
+            cmd::run(
+                Command::new("cargo")
+                    .current_dir(cmd::root().join(krate.dir))
+                    .args([
+                        "run",
+                        "--release",
+                        "--no-default-features",
+                        "--bin",
+                        "smoke",
+                        "--",
+                    ])
+                    .arg(&iterations),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn succeeds(cmd: &mut Command) -> bool {
@@ -63,26 +118,51 @@ fn libfuzzer_available() -> bool {
     cmd::run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"])).is_ok()
 }
 
-fn libfuzzer(dir: &Path, seconds: u64) -> Result<()> {
-    let fixtures = cmd::root().join("crates/zoo-caffe/tests/fixtures");
-    for (target, ext) in TARGETS {
-        let corpus = dir.join("corpus").join(target);
-        std::fs::create_dir_all(&corpus).with_context(|| corpus.display().to_string())?;
-        for entry in std::fs::read_dir(&fixtures)? {
-            let path = entry?.path();
-            if let Some(name) = path.file_name()
-                && path.extension().is_some_and(|e| e == *ext)
-            {
-                std::fs::copy(&path, corpus.join(name))?;
-            }
+/// Copies the files of `from` with extension `ext` (any, when empty) into `to`.
+fn copy_seeds(from: &Path, ext: &str, to: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(from).into_iter().flatten() {
+        let path = entry?.path();
+        let matches = ext.is_empty() || path.extension().is_some_and(|e| e == ext);
+        if let Some(name) = path.file_name()
+            && path.is_file()
+            && matches
+        {
+            std::fs::copy(&path, to.join(name))?;
         }
-        cmd::run(
-            Command::new("cargo")
-                .current_dir(dir)
-                .args(["+nightly", "fuzz", "run", target])
-                .arg(&corpus)
-                .args(["--", &format!("-max_total_time={seconds}")]),
-        )?;
     }
     Ok(())
+}
+
+fn libfuzzer(krate: &FuzzCrate, target: &str, seconds: u64) -> Result<()> {
+    let dir = cmd::root().join(krate.dir);
+    let corpus = dir.join("corpus").join(target);
+    std::fs::create_dir_all(&corpus).with_context(|| corpus.display().to_string())?;
+    copy_seeds(&dir.join("seeds").join(target), "", &corpus)?;
+    copy_seeds(&dir.join("regressions").join(target), "", &corpus)?;
+    match target {
+        "caffemodel" | "prototxt" => {
+            copy_seeds(&dir.join("../tests/fixtures"), target, &corpus)?;
+        }
+        "npz" => copy_seeds(&dir.join("../tests/fixtures/golden"), "npz", &corpus)?,
+        _ => {}
+    }
+    cmd::run(
+        Command::new("cargo")
+            .current_dir(&dir)
+            .args([
+                "+nightly",
+                "fuzz",
+                "run",
+                "-O",
+                "-s",
+                krate.sanitizer,
+                target,
+            ])
+            .arg(&corpus)
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-print_final_stats=1",
+            ]),
+    )
 }

@@ -4,8 +4,10 @@
 mod bench;
 mod bench_caffe;
 mod bench_install;
+mod bench_load;
 mod bench_models;
 mod cmd;
+mod crash;
 mod demo;
 mod demo_registry;
 mod demo_run;
@@ -33,7 +35,8 @@ usage: cargo xtask <command>
   fixtures    regenerate the golden files from Chainer 7.8.1 (own venv)
   train M     train a built-in model on synthetic data (see models/README.md)
   bench B     benchmarks side by side with their peers (see BENCHMARKS.md)
-  fuzz        run each cargo-fuzz target briefly
+  fuzz        run each cargo-fuzz target briefly (SECONDS each, default 30)
+  crash       SIGKILL zoo install / zoo-registry at random points (--runs 100)
   gpu-check   build here and prepare the CUDA check for a GPU machine
 ";
 
@@ -61,6 +64,7 @@ fn run() -> Result<()> {
         "gpu-check" => gpu::run(rest),
         "bench" => bench::run(rest),
         "fuzz" => fuzz::run(rest),
+        "crash" => crash::run(rest),
         "train" => train::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

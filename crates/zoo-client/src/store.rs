@@ -51,6 +51,9 @@ pub struct Store {
     home: PathBuf,
 }
 
+mod check;
+pub use check::BrokenPackage;
+
 /// What `cache verify` found.
 #[derive(Debug, Default)]
 pub struct VerifyReport {
@@ -58,6 +61,10 @@ pub struct VerifyReport {
     pub bytes: u64,
     /// (expected sha256, actual sha256, where the blob was moved)
     pub corrupt: Vec<(String, String, PathBuf)>,
+    /// Installed package directories checked.
+    pub packages: usize,
+    /// Incomplete or damaged installed packages (left in place).
+    pub broken: Vec<BrokenPackage>,
 }
 
 /// What `cache gc` removed.
@@ -323,15 +330,19 @@ impl Store {
         Ok(found)
     }
 
-    /// Re-hashes every blob; corrupt ones move to quarantine/.
+    /// Re-hashes every blob (corrupt ones move to quarantine/), then checks
+    /// every installed package against its archive's file listing.
     pub fn verify(&self) -> Result<VerifyReport> {
         let _lock = self.lock_store_exclusive()?;
         let mut report = VerifyReport::default();
+        let mut good = BTreeSet::new();
         for (expected, path) in self.blobs()? {
             let (actual, size) = hash_file(&path)?;
             report.checked += 1;
             report.bytes += size;
-            if actual != expected {
+            if actual == expected {
+                good.insert(expected);
+            } else {
                 let quarantine = self.home.join("quarantine");
                 std::fs::create_dir_all(&quarantine).at("creating", &quarantine)?;
                 let target = quarantine.join(format!("{expected}.{}", fsutil::unique_suffix()));
@@ -339,6 +350,7 @@ impl Store {
                 report.corrupt.push((expected, actual, target));
             }
         }
+        (report.packages, report.broken) = check::check_installed(self, &good)?;
         Ok(report)
     }
 

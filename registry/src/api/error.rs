@@ -11,6 +11,8 @@ use crate::db::StoreError;
 pub struct ApiError {
     pub status: StatusCode,
     pub detail: String,
+    /// Seconds for a `Retry-After` header (429 answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -18,6 +20,15 @@ impl ApiError {
         ApiError {
             status,
             detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After: seconds`.
+    pub fn too_many_requests(detail: impl Into<String>, seconds: u64) -> Self {
+        ApiError {
+            retry_after: Some(seconds),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, detail)
         }
     }
 
@@ -54,6 +65,11 @@ impl IntoResponse for ApiError {
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
     }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Signs index documents with the registry's key (`crate::signing`).
     pub signer: Arc<crate::signing::IndexSigner>,
+    /// Locks out addresses that present too many bad tokens.
+    pub auth_limiter: Arc<crate::auth_limit::AuthLimiter>,
 }
 
 impl AppState {

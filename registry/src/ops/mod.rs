@@ -138,6 +138,19 @@ pub(crate) fn temp_files(data_dir: &Path) -> Result<Vec<PathBuf>, OpsError> {
     Ok(out)
 }
 
+/// Deletes the leftovers of writes a crash interrupted (see [`temp_files`]).
+/// Only for start-up, while no other process writes to `data_dir`.
+pub fn remove_interrupted_writes(data_dir: &Path) -> Result<usize, OpsError> {
+    let leftovers = temp_files(data_dir)?;
+    for path in &leftovers {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(path)(e)),
+            _ => {}
+        }
+    }
+    Ok(leftovers.len())
+}
+
 /// The blob files: `(path, the hash its location claims)`; `None` when the
 /// path is not `sha256/{2 hex}/{64 hex}` with matching prefix.
 pub(crate) fn blob_files(data_dir: &Path) -> Result<Vec<(PathBuf, Option<String>)>, OpsError> {

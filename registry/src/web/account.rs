@@ -4,6 +4,7 @@
 //! `Cache-Control: no-store`.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -79,8 +80,22 @@ pub async fn login_form(
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
+    // Sign-in attempts count against the same per-address limit as API tokens.
+    let client = crate::auth_limit::client_ip(&extensions);
+    if let Some(wait) = state.auth_limiter.locked_out(client, Instant::now()) {
+        let refusal = crate::auth::locked_out(wait);
+        let mut response =
+            fresh_login_form(&state, StatusCode::TOO_MANY_REQUESTS, Some(&refusal.detail))?;
+        if let Some(seconds) = refusal.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        return Ok(response);
+    }
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     let cookie_csrf = session::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if !same_token(field("csrf"), cookie_csrf) {
@@ -91,6 +106,7 @@ pub async fn login(
         );
     }
     let refused = || {
+        state.auth_limiter.record_failure(client, Instant::now());
         fresh_login_form(
             &state,
             StatusCode::UNAUTHORIZED,

@@ -88,9 +88,25 @@ impl Registry {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Reply {
+        self.send_from(None, method, uri, headers, body).await
+    }
+
+    /// [`Registry::send`] as if from `client` (the peer address the server
+    /// would see), for the per-address limits.
+    pub async fn send_from(
+        &self,
+        client: Option<std::net::SocketAddr>,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
         let mut request = Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             request = request.header(*name, *value);
+        }
+        if let Some(client) = client {
+            request = request.extension(axum::extract::ConnectInfo(client));
         }
         let response = self
             .app
@@ -205,4 +221,29 @@ pub fn link(name: &str, version: &str, description: &str) -> Package {
         dir,
         blobs: Vec::new(),
     }
+}
+
+/// A `.crate` publish body (cargo's wire format) for `name`@`vers`.
+pub fn crate_publish_body(name: &str, vers: &str) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    let toml = format!("[package]\nname = \"{name}\"\nversion = \"{vers}\"\n");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(toml.len() as u64);
+    header.set_mode(0o644);
+    builder
+        .append_data(
+            &mut header,
+            format!("{name}-{vers}/Cargo.toml"),
+            toml.as_bytes(),
+        )
+        .unwrap();
+    let krate = builder.into_inner().unwrap().finish().unwrap();
+    let json =
+        serde_json::json!({"name": name, "vers": vers, "deps": [], "features": {}}).to_string();
+    let mut body = (json.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(json.as_bytes());
+    body.extend_from_slice(&(krate.len() as u32).to_le_bytes());
+    body.extend_from_slice(&krate);
+    body
 }

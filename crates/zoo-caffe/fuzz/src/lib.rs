@@ -3,6 +3,10 @@
 
 use zoo_caffe::{net, text, wire};
 
+/// The seeded mutator shared with zoo-format's and zoo-nn's fuzz crates.
+#[path = "../../../zoo-format/fuzz/src/mutate.rs"]
+pub mod mutate;
+
 /// The caffemodel reader, and the net view built on what it returns.
 pub fn caffemodel(data: &[u8]) {
     if let Ok(model) = wire::read_model(data) {

@@ -24,17 +24,29 @@ pub fn run(command: CacheCommand, out: Output) -> Result<()> {
                     moved.display()
                 );
             }
+            for broken in &report.broken {
+                eprintln!("broken package {}: {}", broken.dir, broken.problem);
+            }
             say!(
                 out,
-                "checked {} blobs ({} bytes): {} corrupt",
+                "checked {} blobs ({} bytes): {} corrupt; {} installed packages: {} broken",
                 report.checked,
                 report.bytes,
-                report.corrupt.len()
+                report.corrupt.len(),
+                report.packages,
+                report.broken.len()
             );
             if !report.corrupt.is_empty() {
                 bail!(
                     "{} corrupt blob(s) quarantined; reinstall the packages that use them",
                     report.corrupt.len()
+                );
+            }
+            if !report.broken.is_empty() {
+                bail!(
+                    "{} installed package(s) are incomplete or damaged: remove them with \
+                     `zoo uninstall NAME@VERSION` and install them again",
+                    report.broken.len()
                 );
             }
         }

@@ -17,6 +17,48 @@ pub use npy::{read_npy, write_npy};
 pub use npz::{read_npz, write_npz};
 pub use safetensors_io::{load_safetensors, save_safetensors};
 
+/// The readers on in-memory bytes, for the fuzz targets in
+/// `crates/zoo-nn/fuzz` (and their smoke test): the very code paths the file
+/// readers take after reading or mapping the file. Any input must give a
+/// value or an error, never a panic.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::Path;
+
+    /// A `.npy` file to a tensor.
+    pub fn npy(bytes: &[u8]) -> Result<(), String> {
+        let array = super::npy::parse_npy(bytes)?;
+        array.to_tensor().map(drop).map_err(|e| e.to_string())
+    }
+
+    /// An `.npz` file to tensors.
+    pub fn npz(bytes: &[u8]) -> Result<(), String> {
+        let arrays = super::npz::parse_npz(std::io::Cursor::new(bytes), Path::new("fuzz.npz"))
+            .map_err(|e| e.to_string())?;
+        for (_, array) in arrays {
+            array.to_tensor().map(drop).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// A safetensors file loaded into a store holding `fc/W` (2x3) and
+    /// `fc/b` (2), partially (so that any matching subset is assigned).
+    pub fn safetensors(bytes: &[u8]) -> Result<(), String> {
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let fc = vs.root().sub("fc");
+        let _w = fc.zeros("W", &[2, 3]);
+        let _b = fc.zeros("b", &[2]);
+        super::safetensors_io::load_safetensors_bytes(
+            &vs,
+            Path::new("fuzz.safetensors"),
+            bytes,
+            super::Strictness::Partial,
+        )
+        .map(drop)
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// A VarStore name (`conv1_1.W`) as written in files (`conv1_1/W`).
 pub fn to_file_name(var_name: &str) -> String {
     var_name.replace('.', "/")

@@ -27,7 +27,12 @@ impl NpyArray {
 }
 
 fn kind_of(descr: &str) -> std::result::Result<(Kind, bool), String> {
-    let (order, code) = descr.split_at(descr.len().min(1));
+    // `get` rather than `split_at`: the first character may be multi-byte
+    // (found by the `npy` fuzz target).
+    let (order, code) = match (descr.get(..1), descr.get(1..)) {
+        (Some(order), Some(code)) => (order, code),
+        _ => return Err(format!("unsupported dtype {descr:?}")),
+    };
     let big_endian = match order {
         "<" | "|" | "=" => false,
         ">" => true,

@@ -13,7 +13,15 @@ pub(crate) fn read_npz_arrays(path: &Path) -> Result<Vec<(String, NpyArray)>> {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut archive = zip::ZipArchive::new(file)
+    parse_npz(file, path)
+}
+
+/// [`read_npz_arrays`] on any seekable reader; `path` names it in errors.
+pub(crate) fn parse_npz(
+    reader: impl Read + std::io::Seek,
+    path: &Path,
+) -> Result<Vec<(String, NpyArray)>> {
+    let mut archive = zip::ZipArchive::new(reader)
         .map_err(|e| NnError::file(path, format!("not a valid npz (zip) file: {e}")))?;
     let mut arrays = Vec::with_capacity(archive.len());
     for index in 0..archive.len() {

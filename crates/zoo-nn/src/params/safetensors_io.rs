@@ -60,7 +60,18 @@ pub fn load_safetensors(
         path: path.to_path_buf(),
         source,
     })?;
-    let tensors = SafeTensors::deserialize(&map)
+    load_safetensors_bytes(vs, path, &map, strictness)
+}
+
+/// [`load_safetensors`] on bytes already in memory; `path` names them in
+/// errors.
+pub(crate) fn load_safetensors_bytes(
+    vs: &VarStore,
+    path: &Path,
+    bytes: &[u8],
+    strictness: Strictness,
+) -> Result<LoadReport> {
+    let tensors = SafeTensors::deserialize(bytes)
         .map_err(|e| NnError::file(path, format!("not a valid safetensors file: {e}")))?;
     let mut entries = Vec::new();
     for (name, view) in tensors.iter() {

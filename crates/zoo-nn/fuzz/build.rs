@@ -1,0 +1,3 @@
+fn main() {
+    zoo_torch_build::link_libtorch();
+}
