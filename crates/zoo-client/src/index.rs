@@ -196,7 +196,9 @@ impl Index {
             message: http::error_chain(&e),
         })?;
         let previous = std::fs::read(&cached).ok();
-        self.verify(name, &bytes, previous.as_deref(), true)?;
+        if !self.verify(name, &bytes, previous.as_deref(), true)? {
+            return Ok(bytes.to_vec());
+        }
         fsutil::write_atomic(&cached, &bytes, false)?;
         match new_etag {
             Some(tag) => fsutil::write_atomic(&etag_path, tag.as_bytes(), false)?,
@@ -248,16 +250,19 @@ impl Index {
 
     /// Checks one document of `name`: signature by the pinned key over these
     /// entries of this package; unless offline, not expired; and not older
-    /// than `previous` (the cached document accepted before).
+    /// than `previous` (the cached document accepted before). Returns whether
+    /// the document may replace `previous`: not when it is an older signature
+    /// over the same entries (another replica's), which is accepted but must
+    /// not lower the version later documents are held to.
     fn verify(
         &self,
         name: &str,
         bytes: &[u8],
         previous: Option<&[u8]>,
         check_expiry: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if self.trust.keys_file.is_none() {
-            return Ok(());
+            return Ok(true);
         }
         let refuse = |why: String| {
             Error::Trust(format!(
@@ -281,7 +286,7 @@ impl Index {
                     self.registry
                 )));
             }
-            (None, _) => return Ok(()),
+            (None, _) => return Ok(true),
         };
         if signature.key != key.to_string() {
             return Err(refuse(format!(
@@ -295,6 +300,7 @@ impl Index {
             .and_then(|p| std::str::from_utf8(p).ok())
             .and_then(|p| split_signed(p).ok())
             .and_then(|(body, s)| s.filter(|s| s.verify(&key, name, body).is_ok()));
+        let mut replaces = true;
         if let Some(seen) = seen {
             // Replicas each sign the same entries at their own times, so an
             // older signature over the very same entries is no rollback.
@@ -304,6 +310,7 @@ impl Index {
                     signature.version, seen.version
                 )));
             }
+            replaces = signature.version >= seen.version;
             if signature.version == seen.version && signature.sha256 != seen.sha256 {
                 return Err(refuse(format!(
                     "it differs from the document already seen with the same signed version {}",
@@ -321,7 +328,7 @@ impl Index {
                 )));
             }
         }
-        Ok(())
+        Ok(replaces)
     }
 
     /// `/index/config.json` (cached on disk for offline use).
@@ -492,11 +499,12 @@ mod tests {
     fn signed_documents_are_pinned_checked_and_never_rolled_back() {
         use zoo_format::signing::{SecretKey, SignedIndex};
         let key = SecretKey::generate().unwrap();
-        let sign = |version: u64, expires: i64| {
-            let content = format!("{LINE}\n");
+        let sign_lines = |line: &str, version: u64, expires: i64| {
+            let content = format!("{line}\n");
             let signature = SignedIndex::sign(&key, "abc", version, expires, &content);
             format!("{content}{}", signature.to_line())
         };
+        let sign = |version: u64, expires: i64| sign_lines(LINE, version, expires);
         let later = unix_now() + 3600;
         let doc = Arc::new(Mutex::new(sign(2, later)));
         let url = signed_server(key.public().to_string(), Arc::clone(&doc));
@@ -519,8 +527,15 @@ mod tests {
         let pinned = TrustedKeys::load(&keys_file).unwrap();
         assert_eq!(pinned.registry_key(&url), Some(key.public()));
 
-        // Older, expired, unsigned or foreign documents are refused.
+        // An older signature over the very same entries (another replica
+        // signed them at another time) is no rollback.
         *doc.lock().unwrap() = sign(1, later);
+        assert_eq!(index().entries("abc").unwrap().len(), 1);
+
+        // Older documents with other entries, expired, unsigned or foreign
+        // documents are refused.
+        let yanked = LINE.replace(r#""yanked":false"#, r#""yanked":true"#);
+        *doc.lock().unwrap() = sign_lines(&yanked, 1, later);
         assert!(error(index()).contains("older"));
         *doc.lock().unwrap() = sign(3, unix_now() - 1);
         assert!(error(index()).contains("expired"));
@@ -532,10 +547,14 @@ mod tests {
         *doc.lock().unwrap() = format!("{content}{}", foreign.to_line());
         assert!(error(index()).contains("zoo trust registry"));
 
-        // A newer genuine document is accepted; the older one stays refused.
+        // A newer genuine document is accepted; older ones with other
+        // entries stay refused, also after an older signature over the same
+        // entries was accepted (it must not lower the bar).
         *doc.lock().unwrap() = sign(4, later);
         assert_eq!(index().entries("abc").unwrap().len(), 1);
         *doc.lock().unwrap() = sign(2, later);
+        assert_eq!(index().entries("abc").unwrap().len(), 1);
+        *doc.lock().unwrap() = sign_lines(&yanked, 3, later);
         assert!(error(index()).contains("older"));
         // Offline, the cached (newest accepted) document still verifies.
         let offline =
