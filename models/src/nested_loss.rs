@@ -166,12 +166,13 @@ pub fn nested_loss(
                     let total: f32 = cells.iter().sum();
                     cells.iter_mut().for_each(|c| *c /= total.max(1e-6));
                 }
-                if config.temporal && f >= 1 {
-                    if let (Some(a), Some(b)) = (video[0].get(o), video[1].get(o)) {
-                        velocity_mask[i] = 1.0;
-                        for c in 0..2 {
-                            velocity[i * 2 + c] = (b.bbox[c] - a.bbox[c]) / side;
-                        }
+                if config.temporal
+                    && f >= 1
+                    && let (Some(a), Some(b)) = (video[0].get(o), video[1].get(o))
+                {
+                    velocity_mask[i] = 1.0;
+                    for c in 0..2 {
+                        velocity[i * 2 + c] = (b.bbox[c] - a.bbox[c]) / side;
                     }
                 }
             }
@@ -230,7 +231,95 @@ pub fn nested_loss(
 
 #[cfg(test)]
 mod tests {
-    use super::permutations;
+    use super::*;
+    use crate::nested_rnn::Detections;
+
+    fn truth(class: i64, x: f32) -> Truth {
+        Truth {
+            class,
+            bbox: [x, x, 10.0, 10.0],
+            visible: true,
+        }
+    }
+
+    /// One video, two frames, two tracks; slot 0 predicts track `first`'s
+    /// class and box in both frames, slot 1 the other track's.
+    fn trace(first: usize, tracks: &[Truth]) -> Trace {
+        let mut logits = vec![0f32; 2 * 4 * 4];
+        let mut boxes = vec![0f32; 2 * 4 * 4];
+        for frame in 0..2 {
+            for slot in 0..4 {
+                let i = frame * 4 + slot;
+                if slot < 2 {
+                    let track = &tracks[if slot == 0 { first } else { 1 - first }];
+                    logits[i * 4 + track.class as usize] = 6.0;
+                    for c in 0..4 {
+                        boxes[i * 4 + c] = track.bbox[c] / 48.0;
+                    }
+                } else {
+                    logits[i * 4 + 3] = 6.0;
+                }
+            }
+        }
+        Trace {
+            detections: Detections {
+                class_logits: Tensor::from_slice(&logits).view([1, 2, 4, 4]),
+                boxes: Tensor::from_slice(&boxes).view([1, 2, 4, 4]),
+            },
+            velocities: Tensor::zeros([1, 2, 4, 2], (Kind::Float, Device::Cpu)),
+            saliency: Tensor::zeros([1, 2, 12, 12], (Kind::Float, Device::Cpu)),
+            attention: Tensor::full([1, 2, 4, 144], 1.0 / 144.0, (Kind::Float, Device::Cpu)),
+        }
+    }
+
+    #[test]
+    fn slots_are_matched_to_the_tracks_they_follow() {
+        let tracks = [truth(0, 10.0), truth(1, 30.0)];
+        let video = vec![vec![vec![tracks[0], tracks[1]]; 2]];
+        let config = NestedRnnConfig::default();
+        let assigned = match_slots(&trace(1, &tracks), &video, &config).unwrap();
+        for frame in &assigned[0] {
+            assert_eq!(frame, &vec![Some(1), Some(0), None, None]);
+        }
+        // Either emission order is a perfect answer: same loss.
+        let a = nested_loss(&trace(1, &tracks), &video, &config).unwrap();
+        let b = nested_loss(&trace(0, &tracks), &video, &config).unwrap();
+        let (a, b) = (a.double_value(&[]), b.double_value(&[]));
+        assert!(a.is_finite() && (a - b).abs() < 1e-4, "{a} vs {b}");
+        // A slot that swaps objects between frames is not.
+        let mut swapped = trace(0, &tracks);
+        let other = trace(1, &tracks);
+        swapped.detections.class_logits = Tensor::cat(
+            &[
+                swapped.detections.class_logits.narrow(1, 0, 1),
+                other.detections.class_logits.narrow(1, 1, 1),
+            ],
+            1,
+        );
+        swapped.detections.boxes = Tensor::cat(
+            &[
+                swapped.detections.boxes.narrow(1, 0, 1),
+                other.detections.boxes.narrow(1, 1, 1),
+            ],
+            1,
+        );
+        let c = nested_loss(&swapped, &video, &config)
+            .unwrap()
+            .double_value(&[]);
+        assert!(c > a + 1.0, "identity switch costs {c} vs {a}");
+        // The per-frame baseline matches per frame: the switch is free.
+        let per_frame = NestedRnnConfig {
+            temporal: false,
+            ..NestedRnnConfig::default()
+        };
+        let d = nested_loss(&swapped, &video, &per_frame)
+            .unwrap()
+            .double_value(&[]);
+        let e = nested_loss(&trace(0, &tracks), &video, &per_frame)
+            .unwrap()
+            .double_value(&[]);
+        assert!((d - e).abs() < 1e-4, "{d} vs {e}");
+    }
 
     #[test]
     fn permutations_are_all_orderings() {

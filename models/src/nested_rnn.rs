@@ -296,10 +296,10 @@ impl NestedRnn {
                 let h = state.h().squeeze_dim(0);
                 let query =
                     Tensor::cat(&[&h, &prior, &prev_size, &has_prior, &code], 1).apply(&self.query);
-                let mut scores = &frame_saliency
+                let scores = &frame_saliency
                     + frame_keys.matmul(&query.unsqueeze(-1)).squeeze_dim(-1)
                     - &inhibition;
-                scores = scores + &has_prior * &prior_gain * near(&prior, &prior_var);
+                let scores = scores + &has_prior * &prior_gain * near(&prior, &prior_var);
                 let weights = scores.softmax(-1, Kind::Float);
                 let observed = weights.matmul(&grid);
                 let glimpse = weights.unsqueeze(1).matmul(&frame_flat).squeeze_dim(1);
@@ -331,8 +331,8 @@ impl NestedRnn {
                     &has_prior * (&update * (&centre - &prev_centre) + (1.0 - &update) * &prev_vel);
                 let probs = class_logits.softmax(-1, Kind::Float);
                 let exists = 1.0 - probs.narrow(1, c, 1);
-                inhibition =
-                    inhibition + &inhibition_gain * &exists * near(&centre, &inhibition_var);
+                inhibition = inhibition
+                    .g_add(&(&inhibition_gain * &exists * near(&centre, &inhibition_var)));
                 let bbox = Tensor::cat(&[&centre, &size], 1);
                 frame_memory.push(Tensor::cat(&[&centre, &size, &velocity, &probs, &gate], 1));
                 frame_logits.push(class_logits);
