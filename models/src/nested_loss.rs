@@ -1,10 +1,10 @@
 //! The nested detector's training loss.
 //!
-//! Slots are matched to object tracks by the cheapest permutation (at most
-//! 3! candidates): once per video for the temporal model, so each slot must
-//! keep following one object through the video (hidden frames included), and
-//! per frame for the per-frame baseline, which has no tracks. The model may
-//! thus emit objects in whatever order it finds easiest. Terms: class
+//! Slots are matched to objects by the cheapest permutation (at most 3!
+//! candidates) in every frame, so the model may emit objects in whatever order
+//! it finds easiest. (Matching once per video, which forces each slot to keep
+//! one object through the video, trained slower: F1 0.44 after 900 steps
+//! where per-frame matching let the per-frame baseline reach 0.70.) Terms: class
 //! cross-entropy (stop after the last object), L1 on the boxes, L1 on the
 //! slot velocities (temporal model), and BCE of the objectness map against
 //! bumps at the centres of the visible objects.
@@ -76,11 +76,7 @@ pub fn match_slots(
         .enumerate()
         .map(|(v, video)| {
             let mut assigned = vec![vec![None; k]; t];
-            let groups: Vec<Vec<usize>> = if config.temporal {
-                vec![(0..t).collect()]
-            } else {
-                (0..t).map(|f| vec![f]).collect()
-            };
+            let groups = (0..t).map(|f| vec![f]);
             for frames in groups {
                 let n = frames
                     .iter()
@@ -273,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn slots_are_matched_to_the_tracks_they_follow() {
+    fn slots_are_matched_to_objects_per_frame() {
         let tracks = [truth(0, 10.0), truth(1, 30.0)];
         let video = vec![vec![vec![tracks[0], tracks[1]]; 2]];
         let config = NestedRnnConfig::default();
@@ -286,39 +282,29 @@ mod tests {
         let b = nested_loss(&trace(0, &tracks), &video, &config).unwrap();
         let (a, b) = (a.double_value(&[]), b.double_value(&[]));
         assert!(a.is_finite() && (a - b).abs() < 1e-4, "{a} vs {b}");
-        // A slot that swaps objects between frames is not.
-        let mut swapped = trace(0, &tracks);
+        // A slot that swaps objects between frames is matched per frame: no cost.
         let other = trace(1, &tracks);
-        swapped.detections.class_logits = Tensor::cat(
-            &[
-                swapped.detections.class_logits.narrow(1, 0, 1),
-                other.detections.class_logits.narrow(1, 1, 1),
-            ],
-            1,
-        );
-        swapped.detections.boxes = Tensor::cat(
-            &[
-                swapped.detections.boxes.narrow(1, 0, 1),
-                other.detections.boxes.narrow(1, 1, 1),
-            ],
-            1,
-        );
+        let mut swapped = trace(0, &tracks);
+        for (mine, theirs) in [
+            (
+                &mut swapped.detections.class_logits,
+                &other.detections.class_logits,
+            ),
+            (&mut swapped.detections.boxes, &other.detections.boxes),
+        ] {
+            *mine = Tensor::cat(&[mine.narrow(1, 0, 1), theirs.narrow(1, 1, 1)], 1);
+        }
         let c = nested_loss(&swapped, &video, &config)
             .unwrap()
             .double_value(&[]);
-        assert!(c > a + 1.0, "identity switch costs {c} vs {a}");
-        // The per-frame baseline matches per frame: the switch is free.
-        let per_frame = NestedRnnConfig {
-            temporal: false,
-            ..NestedRnnConfig::default()
-        };
-        let d = nested_loss(&swapped, &video, &per_frame)
+        assert!((c - a).abs() < 1e-4, "{c} vs {a}");
+        // A wrong class costs.
+        let mut wrong = trace(0, &tracks);
+        wrong.detections.class_logits = wrong.detections.class_logits.roll([1], [3]);
+        let d = nested_loss(&wrong, &video, &config)
             .unwrap()
             .double_value(&[]);
-        let e = nested_loss(&trace(0, &tracks), &video, &per_frame)
-            .unwrap()
-            .double_value(&[]);
-        assert!((d - e).abs() < 1e-4, "{d} vs {e}");
+        assert!(d > a + 1.0, "wrong classes cost {d} vs {a}");
     }
 
     #[test]

@@ -229,10 +229,11 @@ Output `spikes` is 1 where the logit ≥ 0; the metric takes the argmax after th
                 "Per frame a CNN (3×3 convs 16/32/32, two of stride 2, with x/y coordinate channels) gives a 12×12 feature map and an objectness map. \
 The outer LSTM (64) steps once per frame over the pooled features and what each slot emitted in the previous frame; its state starts the frame's inner LSTM (64), \
 which runs 4 slots, each reading the frame through a soft attention over the feature map and emitting class logits (square, disc, cross, stop) and a box (cx, cy, w, h in [0,1]). \
-Slot k is the same object in every frame: its previous box, velocity and class probabilities feed its next step, the attention is pulled towards its constant-velocity prior \
+Each slot's box, velocity and class probabilities feed the same slot in the next frame, its attention is pulled towards its constant-velocity prior \
 (previous centre + velocity) and pushed away from boxes emitted earlier in the frame, and its centre is a learned blend of the attention's soft-argmax and the prior plus a small offset, \
-so an object hidden in a frame is emitted where it should be. Training matches slots to tracks once per video (cheapest of the 3! permutations), \
-loss = class cross-entropy (stop after the last object) + 20 × L1(box) + 20 × L1(slot velocity) + 5 × BCE(objectness, bumps at visible centres). \
+so a slot can keep emitting an object through frames where it is hidden. Training matches slots to objects per frame (cheapest of the 3! permutations), \
+loss = class cross-entropy (stop after the last object) + attention cross-entropy (against a bump at the matched object's centre, visible objects) + 20 × L1(box) \
++ 20 × L1(slot velocity) + 5 × BCE(objectness, bumps at visible centres). \
 Data: 48×48 videos of 8 frames with 0–3 sprites at constant velocity, generated on the fly; each object is visible in frame 0 and hidden in each later frame with probability 0.34 \
 (≈30% of object-frames; hidden objects remain targets). Metric: F1 at IoU 0.5 with the class required to match, greedy matching per frame. \
 Adam 3e-3 decayed linearly to 3e-4, gradient-norm clip 5, batch 32.".into(),
