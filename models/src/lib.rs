@@ -20,6 +20,7 @@ pub mod error;
 pub mod image_io;
 pub mod inputs;
 pub mod metrics;
+pub mod nested_loss;
 pub mod nested_rnn;
 pub mod package;
 pub mod params;

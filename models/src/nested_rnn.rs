@@ -1,26 +1,44 @@
-//! The nested-RNN video detector. Per frame: a small CNN (with coordinate
-//! channels, so positions are easy to read out) gives a feature vector; the
-//! **outer** LSTM steps once per frame over [feature, last inner state of the
-//! previous frame]; the **inner** LSTM starts from the outer state and emits
-//! objects one at a time (class logits with a "stop" class, and a box), in
-//! canonical order: left to right by box centre. With `temporal = false` the
-//! outer state is reset every frame: the per-frame-only baseline.
+//! The nested-RNN video detector.
+//!
+//! Per frame a small CNN (stride-2 convs, x/y coordinate channels) turns the
+//! frame into a feature map and an objectness ("saliency") map. The **outer**
+//! LSTM steps once per frame over the pooled frame features and what the
+//! previous frame emitted; its state starts that frame's **inner** LSTM, which
+//! emits objects one at a time — per step a class (with a "stop" class) and a
+//! box — reading the frame through a soft attention over the feature map.
+//!
+//! What makes it learnable quickly on a CPU:
+//! * inner step `k` of every frame is the same **slot** (object track): the
+//!   slot's previous box, velocity and class probabilities are inputs of its
+//!   next step, so a hidden object is emitted at its constant-velocity
+//!   extrapolation (`prior = previous centre + velocity`);
+//! * the attention is biased towards the slot's prior and away from the boxes
+//!   earlier slots of the same frame emitted (inhibition of return), and its
+//!   soft-argmax gives the observed centre; the box is a learned blend of the
+//!   observation and the prior plus a small offset;
+//! * training matches slots to tracks once per video (see `nested_loss`).
+//!
+//! With `temporal = false` nothing crosses frames (outer state and slot memory
+//! reset every frame): the per-frame-only baseline.
 
 use crate::error::{ModelError, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn, nn::RNN};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NestedRnnConfig {
     /// Object classes (the stop token is class index `classes`).
     pub classes: i64,
     /// Inner steps per frame: the most objects a frame can hold, plus one stop.
     pub slots: i64,
-    /// Frame side in pixels (square, one channel).
+    /// Frame side in pixels (square, one channel), a multiple of 4.
     pub frame_size: i64,
+    /// Channels of the CNN feature map (and of the glimpse the inner RNN reads).
     pub feature: i64,
+    /// Hidden size of the outer and inner LSTMs.
     pub hidden: i64,
-    /// Carry the outer state across frames (false: per-frame baseline).
+    /// Carry the outer state and slot memory across frames (false: per-frame baseline).
     pub temporal: bool,
 }
 
@@ -30,12 +48,17 @@ impl Default for NestedRnnConfig {
             classes: 3,
             slots: 4,
             frame_size: 48,
-            feature: 128,
-            hidden: 128,
+            feature: 32,
+            hidden: 64,
             temporal: true,
         }
     }
 }
+
+/// Width of the attention keys and queries.
+const ATTENTION: i64 = 16;
+/// Largest centre offset the box head adds to the blended centre (fraction of the side).
+const MAX_OFFSET: f64 = 0.05;
 
 /// Raw outputs for a (B, T) video: class logits (B, T, K, C+1), boxes (B, T, K, 4)
 /// as (cx, cy, w, h) in [0, 1] of the frame side.
@@ -45,6 +68,18 @@ pub struct Detections {
     pub boxes: Tensor,
 }
 
+/// [`Detections`] plus what the training loss also supervises.
+#[derive(Debug)]
+pub struct Trace {
+    pub detections: Detections,
+    /// Per-slot velocity estimates (B, T, K, 2), frame sides per frame.
+    pub velocities: Tensor,
+    /// Objectness logits (B, T, G, G) on the feature-map grid (G = side / 4).
+    pub saliency: Tensor,
+    /// Each slot's attention over the grid cells (B, T, K, G·G), rows sum to 1.
+    pub attention: Tensor,
+}
+
 /// One decoded object: class index and box (cx, cy, w, h) in pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Object {
@@ -52,30 +87,49 @@ pub struct Object {
     pub bbox: [f32; 4],
 }
 
+/// A 3×3 convolution with its stride.
+#[derive(Debug)]
+struct Conv {
+    w: Tensor,
+    b: Tensor,
+    stride: i64,
+}
+
 #[derive(Debug)]
 pub struct NestedRnn {
     pub config: NestedRnnConfig,
-    convs: Vec<(Tensor, Tensor)>,
-    fc: nn::Linear,
+    convs: Vec<Conv>,
+    saliency: nn::Linear,
+    key: nn::Linear,
+    query: nn::Linear,
+    /// log of: prior gain, inhibition gain, prior width, inhibition width.
+    attention: Tensor,
     outer: nn::LSTM,
     inner: nn::LSTM,
     class_head: nn::Linear,
     box_head: nn::Linear,
 }
 
+/// Per-slot memory carried to the next frame: centre (2), size (2),
+/// velocity (2), class probabilities (C+1), observation gate (1).
+fn memory_width(classes: i64) -> i64 {
+    8 + classes
+}
+
 impl NestedRnn {
     pub fn new(path: &nn::Path, config: NestedRnnConfig) -> Result<Self> {
-        if config.frame_size % 8 != 0 || config.frame_size < 8 {
+        if config.frame_size % 4 != 0 || config.frame_size < 8 {
             return Err(ModelError::Package {
                 package: "nested-rnn".into(),
-                message: format!("frame_size {} must be a multiple of 8", config.frame_size),
+                message: format!("frame_size {} must be a multiple of 4", config.frame_size),
             });
         }
-        let widths = [(3, 16), (16, 32), (32, 64)];
+        let (f, h, k, c) = (config.feature, config.hidden, config.slots, config.classes);
+        let widths = [(3, 16, 2), (16, f, 2), (f, f, 1)];
         let convs = widths
             .iter()
             .enumerate()
-            .map(|(i, &(inp, out))| {
+            .map(|(i, &(inp, out, stride))| {
                 let sub = path.sub(format!("conv{}", i + 1));
                 let w = sub.var(
                     "W",
@@ -86,39 +140,29 @@ impl NestedRnn {
                     },
                 );
                 let b = sub.var("b", &[out], nn::Init::Const(0.0));
-                (w, b)
+                Conv { w, b, stride }
             })
             .collect();
-        let side = config.frame_size / 8;
-        let fc = nn::linear(
-            path / "fc",
-            64 * side * side,
-            config.feature,
-            Default::default(),
+        let memory = memory_width(c);
+        let saliency = nn::linear(path / "saliency", f, 1, Default::default());
+        let key = nn::linear(path / "key", f + 2, ATTENTION, Default::default());
+        let query = nn::linear(path / "query", h + 5 + k, ATTENTION, Default::default());
+        let attention = path.var_copy(
+            "attention",
+            &Tensor::from_slice(&[4f32.ln(), 8f32.ln(), 0.08f32.ln(), 0.06f32.ln()]),
         );
-        let outer = nn::lstm(
-            path / "outer",
-            config.feature + config.hidden,
-            config.hidden,
-            Default::default(),
-        );
-        let inner = nn::lstm(
-            path / "inner",
-            config.feature + config.slots,
-            config.hidden,
-            Default::default(),
-        );
-        let class_head = nn::linear(
-            path / "class_head",
-            config.hidden,
-            config.classes + 1,
-            Default::default(),
-        );
-        let box_head = nn::linear(path / "box_head", config.hidden, 4, Default::default());
+        let outer = nn::lstm(path / "outer", 2 * f + k * memory, h, Default::default());
+        let inner_input = f + 3 + memory + 1 + 4 + k;
+        let inner = nn::lstm(path / "inner", inner_input, h, Default::default());
+        let class_head = nn::linear(path / "class_head", h, c + 1, Default::default());
+        let box_head = nn::linear(path / "box_head", h, 6, Default::default());
         Ok(NestedRnn {
             config,
             convs,
-            fc,
+            saliency,
+            key,
+            query,
+            attention,
             outer,
             inner,
             class_head,
@@ -141,65 +185,179 @@ impl NestedRnn {
         Ok(())
     }
 
-    fn frame_features(&self, frames: &Tensor) -> Tensor {
+    /// (N, 1, S, S) frames → feature map (N, F, G, G).
+    fn feature_map(&self, frames: &Tensor) -> Tensor {
         let (n, s) = (frames.size()[0], self.config.frame_size);
         let opts = (Kind::Float, frames.device());
         let ramp = Tensor::linspace(-1.0, 1.0, s, opts);
         let ys = ramp.view([1, 1, s, 1]).expand([n, 1, s, s], false);
         let xs = ramp.view([1, 1, 1, s]).expand([n, 1, s, s], false);
         let mut h = Tensor::cat(&[frames.shallow_clone(), xs, ys], 1);
-        for (w, b) in &self.convs {
-            h = h.conv2d(w, Some(b), [2, 2], [1, 1], [1, 1], 1).relu();
+        for conv in &self.convs {
+            h = h
+                .conv2d(&conv.w, Some(&conv.b), [conv.stride; 2], [1, 1], [1, 1], 1)
+                .relu();
         }
-        h.flatten(1, -1).apply(&self.fc).relu()
+        h
     }
 
     /// Runs the detector over a (B, T, 1, S, S) video with pixel values in [0, 1].
     pub fn forward(&self, video: &Tensor) -> Result<Detections> {
+        Ok(self.trace(video)?.detections)
+    }
+
+    /// The forward pass with the velocity estimates and objectness map the
+    /// training loss supervises.
+    pub fn trace(&self, video: &Tensor) -> Result<Trace> {
         self.check_input(video)?;
         let size = video.size();
         let (b, t) = (size[0], size[1]);
         let s = self.config.frame_size;
+        let (f, k, c) = (self.config.feature, self.config.slots, self.config.classes);
+        let g = s / 4;
+        let cells = g * g;
         let device = video.device();
-        let feats = self
-            .frame_features(&video.to_kind(Kind::Float).reshape([b * t, 1, s, s]))
-            .view([b, t, -1]);
-        let k = self.config.slots;
-        let slot_codes = Tensor::eye(k, (Kind::Float, device));
-        let zero_state = || self.outer.zero_state(b);
-        let mut outer_state = zero_state();
-        let mut inner_last = Tensor::zeros([b, self.config.hidden], (Kind::Float, device));
-        let mut logits = Vec::new();
-        let mut boxes = Vec::new();
+        let opts = (Kind::Float, device);
+        let maps = self.feature_map(&video.to_kind(Kind::Float).reshape([b * t, 1, s, s]));
+        // Channels last: (B·T, G·G, F).
+        let flat = maps.flatten(2, 3).transpose(1, 2).contiguous();
+        // Cell centres in [0, 1], (G·G, 2) as (x, y).
+        let ramp = (Tensor::arange(g, opts) + 0.5) / g as f64;
+        let grid = Tensor::stack(
+            &[
+                ramp.view([1, g]).expand([g, g], false),
+                ramp.view([g, 1]).expand([g, g], false),
+            ],
+            -1,
+        )
+        .view([cells, 2]);
+        let saliency = flat.apply(&self.saliency).view([b, t, cells]);
+        let keyed = Tensor::cat(
+            &[
+                flat.shallow_clone(),
+                grid.unsqueeze(0).expand([b * t, cells, 2], false) * 2.0 - 1.0,
+            ],
+            -1,
+        );
+        let keys = keyed.apply(&self.key).view([b, t, cells, ATTENTION]);
+        let flat = flat.view([b, t, cells, f]);
+        let pooled = Tensor::cat(
+            &[
+                maps.mean_dim(&[2i64, 3][..], false, Kind::Float),
+                maps.amax(&[2i64, 3][..], false),
+            ],
+            1,
+        )
+        .view([b, t, 2 * f]);
+        let gains = self.attention.exp();
+        let (prior_gain, inhibition_gain) = (gains.get(0), gains.get(1));
+        let prior_var = gains.get(2).square() * 2.0;
+        let inhibition_var = gains.get(3).square() * 2.0;
+        // Squared distance of every cell to a (B, 2) point: (B, G·G).
+        let near = |point: &Tensor, var: &Tensor| {
+            let d = (grid.unsqueeze(0) - point.unsqueeze(1))
+                .square()
+                .sum_dim_intlist(-1, false, Kind::Float);
+            (-d / var).exp()
+        };
+        let slot_codes = Tensor::eye(k, opts);
+        let memory = memory_width(c);
+        let mut slot_memory = Tensor::zeros([b, k, memory], opts);
+        let mut has_prior = Tensor::zeros([b, 1], opts);
+        let mut outer_state = self.outer.zero_state(b);
+        let (mut logits, mut boxes, mut velocities) = (Vec::new(), Vec::new(), Vec::new());
+        let mut attention = Vec::new();
         for frame in 0..t {
             if !self.config.temporal {
-                outer_state = zero_state();
-                inner_last = inner_last.zeros_like();
+                slot_memory = slot_memory.zeros_like();
+                outer_state = self.outer.zero_state(b);
             }
-            let f = feats.select(1, frame);
-            outer_state = self
-                .outer
-                .step(&Tensor::cat(&[&f, &inner_last], 1), &outer_state);
+            let outer_input = Tensor::cat(&[pooled.select(1, frame), slot_memory.view([b, -1])], 1);
+            outer_state = self.outer.step(&outer_input, &outer_state);
             let mut state = nn::LSTMState((
                 outer_state.0.0.shallow_clone(),
                 outer_state.0.1.shallow_clone(),
             ));
-            let mut frame_logits = Vec::new();
-            let mut frame_boxes = Vec::new();
+            let frame_saliency = saliency.select(1, frame);
+            let frame_keys = keys.select(1, frame);
+            let frame_flat = flat.select(1, frame);
+            let mut previous_box = Tensor::zeros([b, 4], opts);
+            let mut inhibition = Tensor::zeros([b, cells], opts);
+            let (mut frame_logits, mut frame_boxes, mut frame_vel, mut frame_memory) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut frame_attention = Vec::new();
             for slot in 0..k {
+                let mem = slot_memory.select(1, slot);
+                let prev_centre = mem.narrow(1, 0, 2);
+                let prev_size = mem.narrow(1, 2, 2);
+                let prev_vel = mem.narrow(1, 4, 2);
+                let prior = &prev_centre + &prev_vel;
                 let code = slot_codes.get(slot).unsqueeze(0).expand([b, k], false);
-                state = self.inner.step(&Tensor::cat(&[&f, &code], 1), &state);
                 let h = state.h().squeeze_dim(0);
-                frame_logits.push(h.apply(&self.class_head));
-                frame_boxes.push(h.apply(&self.box_head).sigmoid());
+                let query =
+                    Tensor::cat(&[&h, &prior, &prev_size, &has_prior, &code], 1).apply(&self.query);
+                let scores = &frame_saliency
+                    + frame_keys.matmul(&query.unsqueeze(-1)).squeeze_dim(-1)
+                    - &inhibition;
+                let scores = scores + &has_prior * &prior_gain * near(&prior, &prior_var);
+                let weights = scores.softmax(-1, Kind::Float);
+                let observed = weights.matmul(&grid);
+                let glimpse = weights.unsqueeze(1).matmul(&frame_flat).squeeze_dim(1);
+                let evidence = (&weights * &frame_saliency).sum_dim_intlist(-1, true, Kind::Float);
+                let input = Tensor::cat(
+                    &[
+                        &glimpse,
+                        &observed,
+                        &evidence,
+                        &mem,
+                        &has_prior,
+                        &previous_box,
+                        &code,
+                    ],
+                    1,
+                );
+                state = self.inner.step(&input, &state);
+                let h = state.h().squeeze_dim(0);
+                let class_logits = h.apply(&self.class_head);
+                let raw = h.apply(&self.box_head);
+                let gate = raw.narrow(1, 0, 1).sigmoid();
+                let update = raw.narrow(1, 1, 1).sigmoid();
+                let offset = raw.narrow(1, 2, 2).tanh() * MAX_OFFSET;
+                let size = raw.narrow(1, 4, 2).sigmoid();
+                // Observation where there is no prior; else a learned blend.
+                let blended: Tensor = &observed + &has_prior * (1.0 - &gate) * (&prior - &observed);
+                let centre = (blended + offset).clamp(0.0, 1.0);
+                let velocity =
+                    &has_prior * (&update * (&centre - &prev_centre) + (1.0 - &update) * &prev_vel);
+                let probs = class_logits.softmax(-1, Kind::Float);
+                let exists = 1.0 - probs.narrow(1, c, 1);
+                inhibition = inhibition
+                    .g_add(&(&inhibition_gain * &exists * near(&centre, &inhibition_var)));
+                let bbox = Tensor::cat(&[&centre, &size], 1);
+                frame_memory.push(Tensor::cat(&[&centre, &size, &velocity, &probs, &gate], 1));
+                frame_logits.push(class_logits);
+                frame_vel.push(velocity);
+                previous_box = bbox.shallow_clone();
+                frame_attention.push(weights);
+                frame_boxes.push(bbox);
             }
-            inner_last = state.h().squeeze_dim(0);
+            slot_memory = Tensor::stack(&frame_memory, 1);
+            if self.config.temporal {
+                has_prior = has_prior.ones_like();
+            }
             logits.push(Tensor::stack(&frame_logits, 1));
             boxes.push(Tensor::stack(&frame_boxes, 1));
+            velocities.push(Tensor::stack(&frame_vel, 1));
+            attention.push(Tensor::stack(&frame_attention, 1));
         }
-        Ok(Detections {
-            class_logits: Tensor::stack(&logits, 1),
-            boxes: Tensor::stack(&boxes, 1),
+        Ok(Trace {
+            detections: Detections {
+                class_logits: Tensor::stack(&logits, 1),
+                boxes: Tensor::stack(&boxes, 1),
+            },
+            velocities: Tensor::stack(&velocities, 1),
+            saliency: saliency.view([b, t, g, g]),
+            attention: Tensor::stack(&attention, 1),
         })
     }
 

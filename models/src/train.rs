@@ -7,12 +7,14 @@ use crate::cell_counter::{count_from_density, find_peaks};
 use crate::data::{cells, shapes, spikes, sprites};
 use crate::error::Result;
 use crate::metrics::DetectionCounts;
+use crate::nested_loss::nested_loss;
 use crate::nested_rnn::NestedRnnConfig;
 use crate::package::{Architecture, BuiltinModel, Network};
 use crate::peephole::{PeepholeConfig, Peepholes};
 use crate::rng::data_rng;
 use crate::vgg::VggConfig;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Mutex;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
 use zoo_nn::Mode;
@@ -134,12 +136,18 @@ impl Progress {
     }
 }
 
+/// Serialises seeding and initialisation: torch's generator is global, and a
+/// model and its comparison variant may be trained on two threads at once.
+static INIT: Mutex<()> = Mutex::new(());
+
+/// The model with its initial weights drawn from `seed`.
 fn build(
     architecture: Architecture,
     config: &serde_json::Value,
-    device: Device,
+    options: &TrainOptions,
 ) -> Result<BuiltinModel> {
-    BuiltinModel::build(architecture, config, device)
+    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    BuiltinModel::build(architecture, config, options.device)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
@@ -148,7 +156,6 @@ fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
 
 /// The model of `architecture` trained per its recipe.
 pub fn train(architecture: Architecture, options: &TrainOptions) -> Result<TrainReport> {
-    tch::manual_seed(options.seed as i64);
     match architecture {
         Architecture::VggMini => train_vgg_mini(options),
         Architecture::PeepholeLstm => train_peephole(options, Peepholes::Full),
@@ -163,12 +170,10 @@ pub fn train(architecture: Architecture, options: &TrainOptions) -> Result<Train
 
 /// Variants for comparisons: the diagonal-peephole LSTM and the per-frame-only detector.
 pub fn train_peephole_variant(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainReport> {
-    tch::manual_seed(options.seed as i64);
     train_peephole(options, peepholes)
 }
 
 pub fn train_nested_variant(options: &TrainOptions, temporal: bool) -> Result<TrainReport> {
-    tch::manual_seed(options.seed as i64);
     train_nested(options, temporal)
 }
 
@@ -208,7 +213,7 @@ fn train_vgg_mini(options: &TrainOptions) -> Result<TrainReport> {
     let start = Instant::now();
     let config = VggConfig::mini();
     let json = to_json(&config);
-    let model = build(Architecture::VggMini, &json, options.device)?;
+    let model = build(Architecture::VggMini, &json, options)?;
     let Network::Vgg(vgg) = &model.network else {
         unreachable!("built a VGG")
     };
@@ -286,7 +291,7 @@ fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainR
         peepholes,
     };
     let json = to_json(&config);
-    let model = build(Architecture::PeepholeLstm, &json, options.device)?;
+    let model = build(Architecture::PeepholeLstm, &json, options)?;
     let Network::Timing(timing) = &model.network else {
         unreachable!("built a timing model")
     };
@@ -366,6 +371,11 @@ fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainR
 
 // ---------------------------------------------------------------- nested RNN
 
+/// The nested detector's recipe: Adam, linear decay to a tenth, videos per step.
+const NESTED_STEPS: usize = 3000;
+const NESTED_LR: f64 = 3e-3;
+const NESTED_BATCH: usize = 32;
+
 /// Detection F1 at IoU 0.5 (hidden objects are targets) on a batch of videos.
 pub fn detection_counts(
     model: &BuiltinModel,
@@ -398,40 +408,37 @@ fn train_nested(options: &TrainOptions, temporal: bool) -> Result<TrainReport> {
         ..NestedRnnConfig::default()
     };
     let json = to_json(&config);
-    let model = build(Architecture::NestedRnn, &json, options.device)?;
+    let model = build(Architecture::NestedRnn, &json, options)?;
     let Network::NestedRnn(net) = &model.network else {
         unreachable!("built a nested RNN")
     };
-    let steps = options.steps.unwrap_or(1000);
+    let steps = options.steps.unwrap_or(NESTED_STEPS);
     let held_out = options.held_out.unwrap_or(300);
     let mut rng = data_rng(options.seed, TRAIN_STREAM);
     let test = sprites::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
-    let mut opt = nn::Adam::default().build(&model.vs, 1e-3)?;
+    let mut opt = nn::Adam::default().build(&model.vs, NESTED_LR)?;
     let mut progress = Progress::new(steps, options.progress);
     let every = (steps / 10).max(1);
     let device = options.device;
-    let slots = config.slots as usize;
     for step in 1..=steps {
-        let batch = sprites::batch(&mut rng, 16);
-        let (classes, boxes, mask) = sprites::targets(&batch.truth, slots, config.classes);
-        let d = net.forward(&batch.videos.to_device(device))?;
-        let class_loss = d
-            .class_logits
-            .view([-1, config.classes + 1])
-            .cross_entropy_for_logits(&classes.to_device(device).view([-1]));
-        let mask = mask.to_device(device).unsqueeze(-1);
-        let box_error = (&d.boxes - boxes.to_device(device)).abs() * &mask;
-        let box_loss = box_error.sum(Kind::Float) / (mask.sum(Kind::Float) * 4.0 + 1.0);
-        let loss = class_loss + box_loss * 20.0;
+        // Linear decay to a tenth: late steps refine the boxes.
+        opt.set_lr(NESTED_LR * (1.0 - 0.9 * (step - 1) as f64 / steps as f64));
+        let batch = sprites::batch(&mut rng, NESTED_BATCH);
+        let trace = net.trace(&batch.videos.to_device(device))?;
+        let loss = nested_loss(&trace, &batch.truth, &config)?;
         opt.backward_step_clip_norm(&loss, 5.0);
         progress.step(loss.double_value(&[]));
         if step % every == 0 || step == steps {
+            let m = held_out.min(100);
             let small = sprites::SpriteBatch {
-                videos: test.videos.narrow(0, 0, held_out.min(50) as i64),
-                truth: test.truth[..held_out.min(50)].to_vec(),
+                videos: test.videos.narrow(0, 0, m as i64),
+                truth: test.truth[..m].to_vec(),
             };
             let counts = detection_counts(&model, &small)?;
-            progress.epoch(step, &format!("held-out F1 (50 videos) {:.4}", counts.f1()));
+            progress.epoch(
+                step,
+                &format!("held-out F1 ({m} videos) {:.4}", counts.f1()),
+            );
         }
     }
     progress.finish();
@@ -496,7 +503,7 @@ fn train_cells(options: &TrainOptions) -> Result<TrainReport> {
     let start = Instant::now();
     let config = crate::cell_counter::CellCounterConfig::default();
     let json = to_json(&config);
-    let model = build(Architecture::CellCounter, &json, options.device)?;
+    let model = build(Architecture::CellCounter, &json, options)?;
     let Network::CellCounter(net) = &model.network else {
         unreachable!("built a cell counter")
     };

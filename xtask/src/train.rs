@@ -11,7 +11,10 @@ const MODELS: &[&str] = &["vgg-mini", "peephole-lstm", "nested-rnn", "cell-count
 fn default_args(model: &str) -> &'static [&'static str] {
     match model {
         "peephole-lstm" => &["--also-seeds", "1,2"],
-        "nested-rnn" => &["--compare"],
+        // One torch thread per model: the per-frame baseline trains on a
+        // second thread alongside, and on a loaded 2-core machine two spinning
+        // intra-op pools made the small recurrent ops ten times slower.
+        "nested-rnn" => &["--compare", "--threads", "1"],
         "vgg-mini" => &["--steps", "2500"],
         _ => &[],
     }

@@ -85,10 +85,16 @@ fn spike_example(dir: &Path) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// One moving-sprites video as (8, 3, 48, 48) .npy.
+/// One moving-sprites video with at least two objects as (8, 1, 48, 48) .npy
+/// (the generator's first draw for this seed is an empty video).
 fn video_example(dir: &Path) -> Result<()> {
     let mut rng = data_rng(EXAMPLE_SEED, 2);
-    let batch = sprites::batch(&mut rng, 1);
+    let batch = loop {
+        let batch = sprites::batch(&mut rng, 1);
+        if batch.truth[0][0].len() >= 2 {
+            break batch;
+        }
+    };
     zoo_models::inputs::write_npy(&batch.videos.get(0), &dir.join("sprites.npy"))?;
     Ok(())
 }

@@ -21,7 +21,7 @@ pub struct Truth {
 }
 
 /// Videos (N, T, 1, 48, 48) in [0, 1] and, per video and frame, the objects
-/// sorted left to right by box centre (the detector's emission order).
+/// in track order: index `i` is the same object in every frame of a video.
 pub struct SpriteBatch {
     pub videos: Tensor,
     pub truth: Vec<Vec<Vec<Truth>>>,
@@ -86,7 +86,6 @@ pub fn batch(rng: &mut DataRng, n: usize) -> SpriteBatch {
                     visible: visible[f],
                 });
             }
-            frame_truth.sort_by(|a, b| a.bbox[0].total_cmp(&b.bbox[0]));
             video_truth.push(frame_truth);
         }
         truth.push(video_truth);
@@ -97,31 +96,38 @@ pub fn batch(rng: &mut DataRng, n: usize) -> SpriteBatch {
     }
 }
 
-/// Training targets for `slots` inner steps: class index per slot (stop =
-/// `classes` after the last object), boxes normalised to [0, 1], and a mask
-/// of the slots that hold an object.
-pub fn targets(truth: &[Vec<Vec<Truth>>], slots: usize, classes: i64) -> (Tensor, Tensor, Tensor) {
-    let n = truth.len();
-    let frames = truth.first().map_or(0, Vec::len);
-    let mut cls = vec![classes; n * frames * slots];
-    let mut boxes = vec![0f32; n * frames * slots * 4];
-    let mut mask = vec![0f32; n * frames * slots];
-    for (v, video) in truth.iter().enumerate() {
-        for (f, frame) in video.iter().enumerate() {
-            for (k, object) in frame.iter().take(slots).enumerate() {
-                let i = (v * frames + f) * slots + k;
-                cls[i] = object.class;
-                mask[i] = 1.0;
-                for c in 0..4 {
-                    boxes[i * 4 + c] = object.bbox[c] / FRAME as f32;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::data_rng;
+
+    #[test]
+    fn about_thirty_percent_of_objects_are_hidden_and_tracks_keep_their_index() {
+        let batch = batch(&mut data_rng(7, 1), 300);
+        assert_eq!(batch.videos.size(), vec![300, FRAMES, 1, FRAME, FRAME]);
+        let (mut hidden, mut total) = (0usize, 0usize);
+        for video in &batch.truth {
+            for frame in video {
+                assert_eq!(
+                    frame.len(),
+                    video[0].len(),
+                    "every object is a target in every frame"
+                );
+                for (i, object) in frame.iter().enumerate() {
+                    assert_eq!(object.class, video[0][i].class, "track {i} changed class");
+                    total += 1;
+                    hidden += usize::from(!object.visible);
                 }
             }
+            assert!(
+                video[0].iter().all(|o| o.visible),
+                "frame 0 shows every object"
+            );
         }
+        let fraction = hidden as f64 / total as f64;
+        assert!(
+            (0.26..=0.34).contains(&fraction),
+            "hidden fraction {fraction}"
+        );
     }
-    let shape = [n as i64, frames as i64, slots as i64];
-    (
-        Tensor::from_slice(&cls).view(shape),
-        Tensor::from_slice(&boxes).view([shape[0], shape[1], shape[2], 4]),
-        Tensor::from_slice(&mask).view(shape),
-    )
 }
