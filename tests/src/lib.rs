@@ -536,20 +536,8 @@ pub fn write_package(
     dir
 }
 
-/// `n` bytes of deterministic pseudo-random data (incompressible enough).
-pub fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+/// Deterministic incompressible bytes (xorshift seeded by `seed`).
+pub use zoo_format::archive::testing::noise;
 
 /// sha256 of bytes, lowercase hex.
 pub fn sha256(bytes: &[u8]) -> String {

@@ -128,9 +128,11 @@ pub struct HostileCase {
     pub bytes: Vec<u8>,
 }
 
-/// Deterministic incompressible bytes (xorshift).
-fn noise(n: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+/// Deterministic incompressible bytes (xorshift seeded by `seed`).
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
             state ^= state << 13;
@@ -289,7 +291,10 @@ pub fn hostile_archives(manifest: &str) -> Vec<HostileCase> {
     // enough (a noise prefix) that the ratio limit does not trip first. Its
     // listed sha256 is never reached: the cap trips while streaming.
     let size = defaults.max_total_size + (1 << 20);
-    let prefix = noise((defaults.max_total_size / defaults.max_ratio) as usize + (1 << 20));
+    let prefix = noise(
+        (defaults.max_total_size / defaults.max_ratio) as usize + (1 << 20),
+        1,
+    );
     let big = FileEntry {
         path: "big.bin".into(),
         size,
