@@ -93,10 +93,40 @@ impl Recurrent for PeepholeLstm {
     }
 
     fn step(&self, x: &Tensor, state: &LstmState) -> Result<LstmState> {
-        let z = self
+        self.step_projected(&self.upward.f_forward(x, Mode::Test)?, state)
+    }
+
+    /// A whole sequence: the input projection of every step is one matmul
+    /// over (T·batch, in) before the loop (it does not depend on the state),
+    /// leaving only the lateral and peephole products inside it.
+    fn seq(&self, xs: &Tensor, state: LstmState) -> Result<(Tensor, LstmState)> {
+        let size = xs.size();
+        if size.len() != 3 || size[0] == 0 {
+            // The default reports the shape or the empty sequence.
+            return crate::links::recurrent::step_by_step(self, xs, state);
+        }
+        let projected = self
             .upward
-            .f_forward(x, Mode::Test)?
-            .f_add(&self.lateral.f_forward(&state.h, Mode::Test)?)?;
+            .f_forward(&xs.f_reshape([size[0] * size[1], size[2]])?, Mode::Test)?
+            .f_reshape([size[0], size[1], -1])?;
+        let mut state = state;
+        let mut outputs = Vec::with_capacity(size[0] as usize);
+        for t in 0..size[0] {
+            state = self.step_projected(&projected.f_get(t)?, &state)?;
+            outputs.push(state.h.shallow_clone());
+        }
+        Ok((Tensor::f_stack(&outputs, 0)?, state))
+    }
+
+    fn output(&self, state: &LstmState) -> Tensor {
+        state.h.shallow_clone()
+    }
+}
+
+impl PeepholeLstm {
+    /// One step from the input's projection `upward(x)` (batch, 4·out).
+    fn step_projected(&self, upward_x: &Tensor, state: &LstmState) -> Result<LstmState> {
+        let z = upward_x.f_add(&self.lateral.f_forward(&state.h, Mode::Test)?)?;
         let [a, i, f, o] = split_gates(&z)?;
         let i = i.f_add(&self.peep(0, &state.c)?)?.f_sigmoid()?;
         let f = f.f_add(&self.peep(1, &state.c)?)?.f_sigmoid()?;
@@ -104,9 +134,5 @@ impl Recurrent for PeepholeLstm {
         let o = o.f_add(&self.peep(2, &c)?)?.f_sigmoid()?;
         let h = o.f_mul(&c.f_tanh()?)?;
         Ok(LstmState { h, c })
-    }
-
-    fn output(&self, state: &LstmState) -> Tensor {
-        state.h.shallow_clone()
     }
 }

@@ -26,25 +26,7 @@ pub trait Recurrent: std::fmt::Debug + Send {
     /// Runs a time-major sequence `xs` (T, batch, in_size) from `state`;
     /// returns the outputs (T, batch, out_size) and the last state.
     fn seq(&self, xs: &Tensor, state: Self::State) -> Result<(Tensor, Self::State)> {
-        if xs.dim() != 3 {
-            return Err(NnError::input(
-                "sequence",
-                format!(
-                    "expected (time, batch, features), got shape {:?}",
-                    xs.size()
-                ),
-            ));
-        }
-        let mut state = state;
-        let mut outputs = Vec::new();
-        for t in 0..xs.size()[0] {
-            state = self.step(&xs.f_get(t)?, &state)?;
-            outputs.push(self.output(&state));
-        }
-        if outputs.is_empty() {
-            return Err(NnError::input("sequence", "the sequence has no time steps"));
-        }
-        Ok((Tensor::f_stack(&outputs, 0)?, state))
+        step_by_step(self, xs, state)
     }
 
     /// `seq` from the zero state.
@@ -53,6 +35,34 @@ pub trait Recurrent: std::fmt::Debug + Send {
         let state = self.zero_state(batch)?;
         self.seq(xs, state)
     }
+}
+
+/// [`Recurrent::seq`]'s default: one [`Recurrent::step`] per time step, for
+/// links whose faster `seq` falls back to it.
+pub(crate) fn step_by_step<R: Recurrent + ?Sized>(
+    link: &R,
+    xs: &Tensor,
+    state: R::State,
+) -> Result<(Tensor, R::State)> {
+    if xs.dim() != 3 {
+        return Err(NnError::input(
+            "sequence",
+            format!(
+                "expected (time, batch, features), got shape {:?}",
+                xs.size()
+            ),
+        ));
+    }
+    let mut state = state;
+    let mut outputs = Vec::new();
+    for t in 0..xs.size()[0] {
+        state = link.step(&xs.f_get(t)?, &state)?;
+        outputs.push(link.output(&state));
+    }
+    if outputs.is_empty() {
+        return Err(NnError::input("sequence", "the sequence has no time steps"));
+    }
+    Ok((Tensor::f_stack(&outputs, 0)?, state))
 }
 
 /// Chainer's stateful convention: each `forward(x)` advances a held state;
