@@ -84,14 +84,6 @@ pub struct BackendArgs {
 }
 
 impl BackendArgs {
-    /// Whether other registry processes may write the same database
-    /// (anything but SQLite, which one process owns).
-    fn is_shared(&self) -> bool {
-        self.database
-            .as_deref()
-            .is_some_and(|url| !url.starts_with("sqlite"))
-    }
-
     fn backends(&self) -> Backends {
         Backends {
             database: self.database.clone(),
@@ -319,6 +311,13 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         max_package_size: args.max_package_size,
         cargo_auth_required: args.cargo_auth_required,
     };
+    let backends = args.backends.backends();
+    // Other registry processes may write a PostgreSQL database (SQLite is
+    // owned by one process).
+    let shared_database = matches!(
+        backends.database(&config.data_dir),
+        Ok(zoo_registry::backends::Database::Postgres(_))
+    );
     let cache_ttl = match args.index_cache_ttl {
         Some(seconds) => Some(
             std::time::Duration::try_from_secs_f64(seconds)
@@ -326,11 +325,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         ),
         // Another process may change a package in a shared database, which
         // this one would not notice: no cache unless asked for.
-        None if args.backends.is_shared() => Some(std::time::Duration::ZERO),
+        None if shared_database => Some(std::time::Duration::ZERO),
         None => None,
     };
     let ttl = std::time::Duration::from_secs(args.index_ttl);
-    let backends = args.backends.backends();
     let described = backends.describe(&config.data_dir);
     let mut state =
         tokio::task::spawn_blocking(move || zoo_registry::open_state_with(config, &backends, ttl))

@@ -103,12 +103,12 @@ impl IndexCache {
 
     /// Forgets `name` after a change to it has been committed.
     pub fn invalidate(&self, name: &str) {
-        if let Ok(mut entries) = self.entries.write() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.remove(name);
-        } else {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-        }
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(name);
     }
 }
 

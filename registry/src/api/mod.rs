@@ -83,13 +83,9 @@ impl AppState {
     /// logged rather than turned into an error for a change already committed.
     pub async fn refresh_index_file(&self, name_norm: &str) {
         self.index_cache.invalidate(name_norm);
-        if let Err(e) = self.try_refresh_index_file(name_norm).await {
+        if let Err(e) = self.sign_and_mirror(name_norm).await {
             tracing::error!(package = %name_norm, "index file not updated: {}", e.detail);
         }
-    }
-
-    async fn try_refresh_index_file(&self, name_norm: &str) -> Result<(), ApiError> {
-        self.sign_and_mirror(name_norm).await.map(|_| ())
     }
 
     /// The signed index document of `name_norm`, whose entry lines were just
