@@ -70,7 +70,7 @@ impl Cargo {
     }
 }
 
-/// The workspace root (zoo-nn and zoo-torch-build are published from it).
+/// The workspace root (zoo-nn, zoo-kernels and zoo-torch-build are published from it).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

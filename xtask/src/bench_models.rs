@@ -1,4 +1,4 @@
-//! `cargo xtask bench models [--threads N] [--runs N]`: zoo's VGG16 forward
+//! `cargo xtask bench models [--threads N] [--runs N] [--rounds N]`: zoo's VGG16 forward
 //! (1×3×224×224) and peephole LSTM (seq 100, batch 32, 256 → 256), CPU,
 //! inference, against PyTorch eager (VGG16 in plain torch.nn, nn.LSTM; the
 //! .venv's torch) and Chainer 7.8.1 (VGG16Layers, StatefulPeepholeLSTM;
@@ -32,18 +32,35 @@ mod serde_json_lite {
         pub fn get(&self, key: &str) -> Option<f64> {
             self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
         }
+        /// Key by key, the median over several runs' objects (keys of the first).
+        pub fn median(all: &[Json]) -> Json {
+            let keys = all.first().map(|j| j.0.clone()).unwrap_or_default();
+            Json(
+                keys.into_iter()
+                    .filter_map(|(key, _)| {
+                        let mut values: Vec<f64> = all.iter().filter_map(|j| j.get(&key)).collect();
+                        values.sort_by(f64::total_cmp);
+                        Some((key, *values.get(values.len() / 2)?))
+                    })
+                    .collect(),
+            )
+        }
     }
 }
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut threads = 2;
     let mut runs = 5;
+    let mut rounds = 3;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--threads" => threads = it.next().context("--threads needs a value")?.parse()?,
             "--runs" => runs = it.next().context("--runs needs a value")?.parse()?,
-            other => bail!("unknown option {other:?} (expected --threads N, --runs N)"),
+            "--rounds" => rounds = it.next().context("--rounds needs a value")?.parse()?,
+            other => {
+                bail!("unknown option {other:?} (expected --threads N, --runs N, --rounds N)")
+            }
         }
     }
     cmd::run(cmd::cargo().args([
@@ -58,16 +75,24 @@ pub fn run(args: &[String]) -> Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| cmd::root().join("target"));
     let (t, r) = (threads.to_string(), runs.to_string());
-    let zoo = Json::parse(&cmd::output(
-        Command::new(target.join("release/zoo-bench")).args([&t, &r]),
-    )?);
     let script = cmd::root().join("models/bench/peers.py");
     let torch_python = cmd::root().join(".venv/bin/python");
-    let torch = Json::parse(&cmd::output(
-        Command::new(&torch_python)
-            .arg(&script)
-            .args(["torch", &t, &r]),
-    )?);
+    // zoo and PyTorch alternate, round by round, so that a slower or faster
+    // spell of the machine falls on both; each figure is the median over the
+    // rounds of the per-round medians.
+    let (mut zoo_rounds, mut torch_rounds) = (Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        zoo_rounds.push(Json::parse(&cmd::output(
+            Command::new(target.join("release/zoo-bench")).args([&t, &r]),
+        )?));
+        torch_rounds.push(Json::parse(&cmd::output(
+            Command::new(&torch_python)
+                .arg(&script)
+                .args(["torch", &t, &r]),
+        )?));
+    }
+    let zoo = Json::median(&zoo_rounds);
+    let torch = Json::median(&torch_rounds);
     let chainer_python = python::chainer_python()?;
     let chainer = Json::parse(&cmd::output(
         Command::new(&chainer_python)
@@ -76,35 +101,54 @@ pub fn run(args: &[String]) -> Result<()> {
             .env("OMP_NUM_THREADS", &t),
     )?);
     let value = |json: &Json, key: &str| json.get(key).with_context(|| format!("{key} missing"));
+    let full = value(&zoo, "peephole_lstm_s")?;
+    let diagonal = value(&zoo, "diagonal_peephole_lstm_s")?;
+    let lstm = value(&torch, "lstm_s")?;
+    let vgg16 = value(&zoo, "vgg16_forward_s")?;
+    let (full_name, diagonal_name) = (
+        "Peephole LSTM seq 100, batch 32, H 256 (Chainer's full peepholes)",
+        "Peephole LSTM seq 100, batch 32, H 256 (Gers' diagonal peepholes)",
+    );
     let rows = [
         (
             "VGG16 forward 1x3x224x224",
-            value(&zoo, "vgg16_forward_s")?,
+            vgg16,
             "PyTorch eager (torch.nn VGG16)",
             value(&torch, "vgg16_forward_s")?,
+        ),
+        (
+            "VGG16 forward 1x3x224x224",
+            vgg16,
             "Chainer VGG16Layers",
             value(&chainer, "vgg16_forward_s")?,
         ),
         (
-            "Peephole LSTM seq 100, batch 32, H 256",
-            value(&zoo, "peephole_lstm_s")?,
+            full_name,
+            full,
             "PyTorch nn.LSTM (no peepholes, fused)",
-            value(&torch, "lstm_s")?,
+            lstm,
+        ),
+        (
+            full_name,
+            full,
             "Chainer StatefulPeepholeLSTM",
             value(&chainer, "peephole_lstm_s")?,
         ),
+        (
+            diagonal_name,
+            diagonal,
+            "PyTorch nn.LSTM (no peepholes, fused)",
+            lstm,
+        ),
     ];
     let mut text = format!(
-        "## models\n\n`cargo xtask bench models` (CPU, {threads} threads, inference, median of {runs} runs after a warm-up; one run on the same machine). Ratio = peer time / zoo time (> 1: zoo is faster).\n\n| workload | zoo | peer | peer time | ratio |\n|---|---|---|---|---|\n"
+        "## models\n\n`cargo xtask bench models` (CPU, {threads} threads, inference; zoo and PyTorch alternate for {rounds} rounds of {runs} runs after a warm-up, each figure the median of the rounds' medians; Chainer once; one run on the same machine). Ratio = peer time / zoo time (> 1: zoo is faster); zoo/peer is the share of the peer's time zoo takes.\n\n| workload | zoo | peer | peer time | ratio | zoo/peer |\n|---|---|---|---|---|---|\n"
     );
-    for (name, zoo_s, torch_name, torch_s, chainer_name, chainer_s) in rows {
+    for (name, zoo_s, peer_name, peer_s) in rows {
         text += &format!(
-            "| {name} | {zoo_s:.4} s | {torch_name} | {torch_s:.4} s | {:.2} |\n",
-            torch_s / zoo_s
-        );
-        text += &format!(
-            "| {name} | {zoo_s:.4} s | {chainer_name} | {chainer_s:.4} s | {:.2} |\n",
-            chainer_s / zoo_s
+            "| {name} | {zoo_s:.4} s | {peer_name} | {peer_s:.4} s | {:.2} | {:.2}x |\n",
+            peer_s / zoo_s,
+            zoo_s / peer_s
         );
     }
     print!("{text}");
@@ -112,15 +156,24 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Replaces the "## models" section of BENCHMARKS.md (up to the next "## ") or appends it.
+const TABLE_END: &str = "<!-- end of the generated models table; notes below are kept -->";
+
+/// Notes written by hand below the table survive a re-run: the generated
+/// part ends at `TABLE_END`.
 fn write_section(path: &Path, section: &str) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
+    let generated = format!("{section}{TABLE_END}\n");
     let new = match old.find("## models\n") {
         Some(start) => {
             let rest = &old[start + 1..];
             let end = rest.find("\n## ").map_or(old.len(), |i| start + 1 + i + 1);
-            format!("{}{}{}", &old[..start], section, &old[end..])
+            let notes = old[start..end]
+                .split_once(TABLE_END)
+                .map_or("\n", |(_, notes)| notes.trim_start_matches('\n'));
+            let notes = if notes.is_empty() { "\n" } else { notes };
+            format!("{}{generated}{}{}", &old[..start], notes, &old[end..])
         }
-        None => format!("{}\n\n{}", old.trim_end(), section),
+        None => format!("{}\n\n{generated}", old.trim_end()),
     };
     std::fs::write(path, new).with_context(|| path.display().to_string())
 }

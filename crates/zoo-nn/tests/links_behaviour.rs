@@ -110,6 +110,52 @@ fn links_follow_their_store_to_another_device() {
     }
 }
 
+/// `seq` without autograd takes a fused path: zoo-kernels on the CPU in
+/// f32, libtorch calls arranged for speed otherwise (here f64). Both must
+/// agree with `step`, from a non-zero state, for both kinds of peephole.
+#[test]
+fn peephole_seq_without_autograd_matches_steps() {
+    for dtype in [Kind::Float, Kind::Double] {
+        for kind in [l::Peephole::Full, l::Peephole::Diagonal] {
+            let mut vs = VarStore::new(Device::Cpu);
+            let rnn = l::peephole_lstm(&(vs.root() / "rnn"), 5, 6, kind);
+            for (_, mut var) in vs.variables() {
+                let noise = Tensor::randn(var.size(), (Kind::Float, Device::Cpu)) * 0.5;
+                tch::no_grad(|| var.copy_(&noise));
+            }
+            if dtype == Kind::Double {
+                vs.double();
+            }
+            let random = |size: &[i64]| Tensor::randn(size, (dtype, Device::Cpu));
+            let xs = random(&[7, 3, 5]);
+            let start = l::LstmState {
+                h: random(&[3, 6]),
+                c: random(&[3, 6]),
+            };
+            let copy = |s: &l::LstmState| l::LstmState {
+                h: s.h.copy(),
+                c: s.c.copy(),
+            };
+            let (fused, last) = tch::no_grad(|| rnn.seq(&xs, copy(&start))).unwrap();
+            assert_eq!(fused.kind(), dtype);
+            let mut state = copy(&start);
+            for t in 0..7 {
+                state = rnn.step(&xs.get(t), &state).unwrap();
+                assert!(
+                    close(&fused.get(t), &state.h, 1e-5),
+                    "{dtype:?} {kind:?} step {t}"
+                );
+            }
+            assert!(close(&last.h, &state.h, 1e-5), "{dtype:?} {kind:?} last h");
+            assert!(close(&last.c, &state.c, 1e-5), "{dtype:?} {kind:?} last c");
+            // With autograd the same call keeps the graph.
+            let (ys, _) = rnn.seq(&xs, copy(&start)).unwrap();
+            assert!(ys.requires_grad());
+            assert!(close(&ys, &fused, 1e-5), "{dtype:?} {kind:?} with autograd");
+        }
+    }
+}
+
 #[test]
 fn diagonal_peepholes_are_per_unit_weights() {
     let vs = VarStore::new(Device::Cpu);

@@ -1,5 +1,6 @@
 //! `zoo-bench`: times zoo's VGG16 forward pass (1×3×224×224) and the peephole
-//! LSTM (sequence 100, batch 32, 256 → 256) on the CPU for
+//! LSTM (sequence 100, batch 32, 256 → 256; Chainer's full peepholes and
+//! Gers' diagonal ones) on the CPU for
 //! `cargo xtask bench models`, which runs the Python peers beside it.
 //! Prints one JSON line: median seconds per forward pass.
 
@@ -45,16 +46,26 @@ fn main() -> Result<()> {
         Ok(())
     })?;
 
-    let vs = VarStore::new(Device::Cpu);
-    let lstm = peephole_lstm(&vs.root(), 256, 256, Peephole::Full);
     let seq = Tensor::randn([32, 100, 256], (Kind::Float, Device::Cpu));
-    let peephole = median_seconds(runs, || {
-        let _ = run_batch_major(&lstm, &seq)?;
-        Ok(())
-    })?;
+    let peephole = |kind| {
+        let vs = VarStore::new(Device::Cpu);
+        let lstm = peephole_lstm(&vs.root(), 256, 256, kind);
+        median_seconds(runs, || {
+            let _ = run_batch_major(&lstm, &seq)?;
+            Ok(())
+        })
+    };
+    let full = peephole(Peephole::Full)?;
+    let diagonal = peephole(Peephole::Diagonal)?;
     println!(
         "{}",
-        serde_json::json!({"vgg16_forward_s": vgg16, "peephole_lstm_s": peephole, "threads": threads, "runs": runs})
+        serde_json::json!({
+            "vgg16_forward_s": vgg16,
+            "peephole_lstm_s": full,
+            "diagonal_peephole_lstm_s": diagonal,
+            "threads": threads,
+            "runs": runs,
+        })
     );
     Ok(())
 }

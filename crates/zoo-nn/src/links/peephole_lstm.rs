@@ -15,6 +15,9 @@ use crate::links::lstm::{LstmState, split_gates, zeros_like_param};
 use crate::links::recurrent::Recurrent;
 use tch::Tensor;
 
+mod fused;
+mod kernel;
+
 /// How the cell state feeds the gates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Peephole {
@@ -96,14 +99,21 @@ impl Recurrent for PeepholeLstm {
         self.step_projected(&self.upward.f_forward(x, Mode::Test)?, state)
     }
 
-    /// A whole sequence: the input projection of every step is one matmul
-    /// over (T·batch, in) before the loop (it does not depend on the state),
-    /// leaving only the lateral and peephole products inside it.
+    /// A whole sequence. Without autograd: zoo-kernels' fused kernel on the
+    /// CPU in f32 ([`kernel`]), else libtorch calls arranged for speed
+    /// ([`fused`]). With autograd: one `step` per time step, after projecting
+    /// all inputs in one matmul.
     fn seq(&self, xs: &Tensor, state: LstmState) -> Result<(Tensor, LstmState)> {
         let size = xs.size();
         if size.len() != 3 || size[0] == 0 {
             // The default reports the shape or the empty sequence.
             return crate::links::recurrent::step_by_step(self, xs, state);
+        }
+        if !self.records_graph(xs, &state)? {
+            if let Some(done) = self.seq_cpu_kernel(xs, &state)? {
+                return Ok(done);
+            }
+            return self.seq_inference(xs, &state);
         }
         let projected = self
             .upward
@@ -124,6 +134,35 @@ impl Recurrent for PeepholeLstm {
 }
 
 impl PeepholeLstm {
+    /// Every parameter tensor.
+    fn tensors(&self) -> Vec<&Tensor> {
+        let mut all = vec![&self.upward.weight, &self.lateral.weight];
+        all.extend(self.upward.bias.as_ref());
+        match &self.peeps {
+            Peeps::Full(links) => all.extend(links.iter().map(|l| &l.weight)),
+            Peeps::Diagonal(weights) => all.extend(weights.iter()),
+        }
+        all
+    }
+
+    /// Whether running `xs` from `state` would record an autograd graph. A
+    /// parameter requires grad even under `no_grad`, so the question is
+    /// asked of a one-element op on each input, which answers for the
+    /// current grad mode (and, being tiny, wakes no libtorch threads).
+    fn records_graph(&self, xs: &Tensor, state: &LstmState) -> Result<bool> {
+        for t in self.tensors().into_iter().chain([xs, &state.h, &state.c]) {
+            let mut element = t.shallow_clone();
+            for dim in 0..t.dim() as i64 {
+                element = element.f_narrow(dim, 0, 1)?;
+            }
+            let probe = element.f_mul_scalar(1.0)?;
+            if probe.requires_grad() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// One step from the input's projection `upward(x)` (batch, 4·out).
     fn step_projected(&self, upward_x: &Tensor, state: &LstmState) -> Result<LstmState> {
         let z = upward_x.f_add(&self.lateral.f_forward(&state.h, Mode::Test)?)?;
