@@ -22,12 +22,40 @@ use crate::error::{NnError, Result};
 use crate::link::{Link, Mode};
 use crate::links::{LstmState, Recurrent};
 use crate::model::Model;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use tch::jit::{CModule, IValue};
 use tch::{Device, Tensor};
 
 /// Name of the traced method; `torch.jit.load(f)(x)` calls it.
 const FORWARD: &str = "forward";
+
+thread_local! {
+    static TRACING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is running a forward inside [`trace`]. Links whose
+/// fast paths work outside libtorch's ops (zoo-kernels) or rewrite buffers
+/// in place take their op-by-op path then, so that the recording holds every
+/// operation. (libtorch's own tracing flag is not reachable through tch.)
+pub fn is_tracing() -> bool {
+    TRACING.with(Cell::get)
+}
+
+/// Sets the flag for its lifetime, restoring the previous value after.
+struct TracingFlag(bool);
+
+impl TracingFlag {
+    fn set() -> Self {
+        TracingFlag(TRACING.with(|t| t.replace(true)))
+    }
+}
+
+impl Drop for TracingFlag {
+    fn drop(&mut self) {
+        TRACING.with(|t| t.set(self.0));
+    }
+}
 
 /// Records `forward` applied to `inputs` (name, example) as a TorchScript
 /// module. `forward` gets the example tensors in order and returns the
@@ -51,6 +79,7 @@ where
     // outputs, which also clears libtorch's tracing state for the next trace.
     let traced = CModule::create_by_tracing("ZooTraced", FORWARD, &examples, &mut |xs| {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _flag = TracingFlag::set();
             tch::no_grad(|| forward(xs))
         }));
         let outputs = match outcome {

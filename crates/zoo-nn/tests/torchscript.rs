@@ -186,6 +186,32 @@ fn stateful_peephole_lstm_unrolled_round_trips() {
     check_in_pytorch(&path, &[&x_file], &y_file, 1e-6);
 }
 
+/// A traced `seq` must record the whole recurrence: outside a trace the
+/// peephole LSTM runs CPU f32 sequences in zoo-kernels, which libtorch's
+/// tracer cannot see.
+#[test]
+fn traced_peephole_sequence_follows_fresh_inputs() {
+    for kind in [Peephole::Full, Peephole::Diagonal] {
+        let mut vs = frozen_store();
+        let lstm = l::peephole_lstm(&(vs.root() / "lstm"), 3, 4, kind);
+        for (_, mut var) in vs.variables() {
+            let noise = Tensor::randn(var.size(), (Kind::Float, Device::Cpu)) * 0.5;
+            tch::no_grad(|| var.copy_(&noise));
+        }
+        vs.freeze();
+        let example = Tensor::randn([5, 2, 3], (Kind::Float, Device::Cpu));
+        let module = ts::trace(&[("xs".into(), example)], |xs| {
+            Ok(vec![lstm.seq_init(&xs[0])?.0])
+        })
+        .unwrap();
+        assert!(!ts::is_tracing());
+        let fresh = Tensor::randn([5, 2, 3], (Kind::Float, Device::Cpu));
+        let traced = module.forward_ts(&[&fresh]).unwrap();
+        let (direct, _) = tch::no_grad(|| lstm.seq_init(&fresh)).unwrap();
+        assert!(max_abs_diff(&traced, &direct) <= 1e-5, "{kind:?}");
+    }
+}
+
 #[test]
 fn lstm_step_export_runs_any_sequence_length() {
     let mut vs = frozen_store();

@@ -101,15 +101,18 @@ impl Recurrent for PeepholeLstm {
 
     /// A whole sequence. Without autograd: zoo-kernels' fused kernel on the
     /// CPU in f32 ([`kernel`]), else libtorch calls arranged for speed
-    /// ([`fused`]). With autograd: one `step` per time step, after projecting
-    /// all inputs in one matmul.
+    /// ([`fused`]). With autograd or while tracing: one `step` per time
+    /// step, after projecting all inputs in one matmul.
     fn seq(&self, xs: &Tensor, state: LstmState) -> Result<(Tensor, LstmState)> {
         let size = xs.size();
         if size.len() != 3 || size[0] == 0 {
             // The default reports the shape or the empty sequence.
             return crate::links::recurrent::step_by_step(self, xs, state);
         }
-        if !self.records_graph(xs, &state)? {
+        // Traced forwards need every op recorded: the kernel runs outside
+        // libtorch, and the fused loop's in-place buffers would be recorded
+        // as such.
+        if !crate::torchscript::is_tracing() && !self.records_graph(xs, &state)? {
             if let Some(done) = self.seq_cpu_kernel(xs, &state)? {
                 return Ok(done);
             }
