@@ -1,5 +1,9 @@
-//! Forward passes against known values: Chainer goldens for VGG16 and the
-//! peephole LSTM, hand-checkable or self-consistent expectations for the rest.
+//! Forward passes against known values: Chainer goldens (forward passes
+//! transcribed with Chainer 7.8.1 in `tests/fixtures/generate.py`, the same
+//! synthetic weights on both sides) for VGG16, the peephole LSTM, the cell
+//! counter and the nested-RNN detector (temporal and per-frame);
+//! hand-checkable or self-consistent expectations for the rest (layer names,
+//! weight files, `prepare()`, peak finding, decoding, state across frames).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -235,6 +239,53 @@ fn cell_counter_density_count_and_peaks() {
     map[2 * 20 + 17] = 0.1;
     let peaks = find_peaks(&Tensor::from_slice(&map).view([20, 20]), 0.3);
     assert_eq!(peaks, vec![(5, 5), (14, 12)]);
+}
+
+#[test]
+fn cell_counter_density_matches_chainer_reference() {
+    let mut vs = VarStore::new(Device::Cpu);
+    let net = CellCounter::new(&vs.root(), CellCounterConfig::default()).unwrap();
+    params::fill_synthetic(&mut vs);
+    let x = synthetic_tensor("image", &[2, 1, 64, 48]).abs() * 20.0;
+    let density = tch::no_grad(|| net.density(&x)).unwrap();
+    let golden = Tensor::read_npy(fixture("cell_counter_density.npy")).unwrap();
+    assert_eq!(density.size(), vec![2, 1, 64, 48]);
+    assert_eq!(golden.size(), density.size());
+    let error = relative_error(&density, &golden);
+    assert!(error < 1e-5, "density: relative error {error}");
+    let count = count_from_density(&density);
+    let golden_count = Tensor::read_npy(fixture("cell_counter_count.npy")).unwrap();
+    assert_eq!(count.size(), vec![2]);
+    let error = relative_error(&count, &golden_count);
+    assert!(error < 1e-5, "count: relative error {error}");
+}
+
+#[test]
+fn nested_rnn_matches_chainer_reference() {
+    let video = synthetic_tensor("video", &[2, 4, 1, 48, 48]).abs() * 20.0;
+    for (temporal, prefix) in [(true, "nested_rnn"), (false, "nested_rnn_per_frame")] {
+        let mut vs = VarStore::new(Device::Cpu);
+        let net = NestedRnn::new(
+            &vs.root(),
+            NestedRnnConfig {
+                temporal,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        params::fill_synthetic(&mut vs);
+        let detections = tch::no_grad(|| net.forward(&video)).unwrap();
+        for (name, output) in [
+            ("logits", &detections.class_logits),
+            ("boxes", &detections.boxes),
+        ] {
+            let golden = Tensor::read_npy(fixture(&format!("{prefix}_{name}.npy"))).unwrap();
+            assert_eq!(output.size(), vec![2, 4, 4, 4], "{prefix} {name}");
+            assert_eq!(golden.size(), output.size(), "{prefix} {name}");
+            let error = relative_error(output, &golden);
+            assert!(error < 1e-5, "{prefix} {name}: relative error {error}");
+        }
+    }
 }
 
 #[test]
