@@ -6,6 +6,7 @@
 Shapes match models/src/bin/zoo-bench.rs: VGG16 forward 1x3x224x224;
 LSTM sequence 100, batch 32, 256 -> 256, inference.
 """
+import copy
 import json
 import os
 import sys
@@ -41,10 +42,15 @@ def torch_peer(threads, runs):
     x = torch.randn(1, 3, 224, 224)
     lstm = nn.LSTM(256, 256, batch_first=True).eval()
     seq = torch.randn(32, 100, 256)
+    # The same network with channels-last weights and input (what zoo's
+    # package loading does for its VGGs).
+    # (`Module.to` converts in place: copy first so `vgg` stays NCHW.)
+    vgg_cl = copy.deepcopy(vgg).to(memory_format=torch.channels_last)
     with torch.inference_mode():
         v = median(runs, lambda: vgg(x))
+        vcl = median(runs, lambda: vgg_cl(x.contiguous(memory_format=torch.channels_last)))
         l = median(runs, lambda: lstm(seq))
-    return {"vgg16_forward_s": v, "lstm_s": l}
+    return {"vgg16_forward_s": v, "vgg16_channels_last_s": vcl, "lstm_s": l}
 
 
 def chainer_peer(threads, runs):

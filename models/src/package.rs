@@ -136,6 +136,16 @@ impl BuiltinModel {
         })
     }
 
+    /// Layout changes that speed up inference without changing results
+    /// beyond rounding (VGG: channels-last convs). Loading a package does
+    /// this; training does not.
+    pub fn prepare_for_inference(&self) -> Result<()> {
+        match &self.network {
+            Network::Vgg(vgg) => vgg.use_channels_last(),
+            Network::Timing(_) | Network::NestedRnn(_) | Network::CellCounter(_) => Ok(()),
+        }
+    }
+
     /// Loads the weights file (safetensors or Chainer npz) by parameter name.
     pub fn load_weights(&mut self, path: &Path) -> Result<()> {
         params::load_into(&mut self.vs, path)
@@ -327,6 +337,7 @@ pub fn load_package(dir: &Path, device: Device) -> Result<LoadedPackage> {
     }
     let mut model = BuiltinModel::build(architecture, &config, device)?;
     model.load_weights(&weights)?;
+    model.prepare_for_inference()?;
     Ok(LoadedPackage {
         dir: dir.to_path_buf(),
         manifest,

@@ -87,12 +87,17 @@ pub fn copy_into(vs: &mut VarStore, tensors: &BTreeMap<String, Tensor>) -> Resul
     Ok(())
 }
 
-/// The var store's parameters under their file names, on the CPU, sorted.
+/// The var store's parameters under their file names, on the CPU, sorted,
+/// contiguous (a channels-last conv weight is stored in the file's row-major
+/// order like any other).
 pub fn named_tensors(vs: &VarStore) -> Vec<(String, Tensor)> {
     let mut named: Vec<(String, Tensor)> = vs
         .variables()
         .into_iter()
-        .map(|(name, t)| (file_name(&name), t.detach().to_device(tch::Device::Cpu)))
+        .map(|(name, t)| {
+            let cpu = t.detach().to_device(tch::Device::Cpu).contiguous();
+            (file_name(&name), cpu)
+        })
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named

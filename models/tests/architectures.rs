@@ -41,6 +41,27 @@ fn vgg16_fc8_matches_chainer_with_synthetic_weights() {
     assert_eq!(fc8.size(), vec![1, 1000]);
     let error = relative_error(&fc8, &golden);
     assert!(error < 1e-4, "relative error {error}");
+
+    // The inference layout package loading picks gives the same answer, and
+    // the weights it saves are the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir.path().join("before.safetensors");
+    params::save_safetensors(&vs, &before).unwrap();
+    vgg.use_channels_last().unwrap();
+    let conv = vs.variables()["conv2_1.W"].shallow_clone();
+    assert_eq!(conv.size(), vec![128, 64, 3, 3]);
+    assert_eq!(
+        conv.stride()[1],
+        1,
+        "channels-last strides: {:?}",
+        conv.stride()
+    );
+    let fc8 = tch::no_grad(|| vgg.logits(&x, Mode::Test)).unwrap();
+    let error = relative_error(&fc8, &golden);
+    assert!(error < 1e-4, "channels-last: relative error {error}");
+    let after = dir.path().join("after.safetensors");
+    params::save_safetensors(&vs, &after).unwrap();
+    assert!(std::fs::read(&before).unwrap() == std::fs::read(&after).unwrap());
 }
 
 #[test]

@@ -119,6 +119,12 @@ pub fn run(args: &[String]) -> Result<()> {
         (
             "VGG16 forward 1x3x224x224",
             vgg16,
+            "PyTorch channels-last (same net, NHWC weights and input)",
+            value(&torch, "vgg16_channels_last_s")?,
+        ),
+        (
+            "VGG16 forward 1x3x224x224",
+            vgg16,
             "Chainer VGG16Layers",
             value(&chainer, "vgg16_forward_s")?,
         ),

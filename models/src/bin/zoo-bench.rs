@@ -40,6 +40,8 @@ fn main() -> Result<()> {
 
     let vs = VarStore::new(Device::Cpu);
     let vgg = Vgg::new(&vs.root(), VggConfig::vgg16())?;
+    // As loading a package does for `zoo run` and the Rust API.
+    vgg.use_channels_last()?;
     let x = Tensor::randn([1, 3, 224, 224], (Kind::Float, Device::Cpu));
     let vgg16 = median_seconds(runs, || {
         let _ = vgg.logits(&x, Mode::Test)?;
