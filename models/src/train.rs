@@ -147,6 +147,8 @@ fn build(
     options: &TrainOptions,
 ) -> Result<BuiltinModel> {
     let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Unseeded, libtorch's generator starts from a random value per process.
+    tch::manual_seed(options.seed as i64);
     BuiltinModel::build(architecture, config, options.device)
 }
 
