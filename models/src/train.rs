@@ -374,7 +374,7 @@ fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainR
 // ---------------------------------------------------------------- nested RNN
 
 /// The nested detector's recipe: Adam, linear decay to a tenth, videos per step.
-const NESTED_STEPS: usize = 3000;
+const NESTED_STEPS: usize = 5000;
 const NESTED_LR: f64 = 3e-3;
 const NESTED_BATCH: usize = 32;
 
