@@ -281,20 +281,27 @@ fn cell_counter_density_matches_chainer_reference() {
     assert!(error < 1e-5, "count: relative error {error}");
 }
 
+/// The default nested RNN (temporal or per-frame) with synthetic weights; the
+/// store must outlive the net's use.
+fn synthetic_nested_rnn(temporal: bool) -> (VarStore, NestedRnn) {
+    let mut vs = VarStore::new(Device::Cpu);
+    let net = NestedRnn::new(
+        &vs.root(),
+        NestedRnnConfig {
+            temporal,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    params::fill_synthetic(&mut vs);
+    (vs, net)
+}
+
 #[test]
 fn nested_rnn_matches_chainer_reference() {
     let video = synthetic_tensor("video", &[2, 4, 1, 48, 48]).abs() * 20.0;
     for (temporal, prefix) in [(true, "nested_rnn"), (false, "nested_rnn_per_frame")] {
-        let mut vs = VarStore::new(Device::Cpu);
-        let net = NestedRnn::new(
-            &vs.root(),
-            NestedRnnConfig {
-                temporal,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        params::fill_synthetic(&mut vs);
+        let (_vs, net) = synthetic_nested_rnn(temporal);
         let detections = tch::no_grad(|| net.forward(&video)).unwrap();
         for (name, output) in [
             ("logits", &detections.class_logits),
@@ -321,16 +328,7 @@ fn nested_rnn_carries_state_across_frames_only_when_temporal() {
         1,
     );
     for temporal in [false, true] {
-        let mut vs = VarStore::new(Device::Cpu);
-        let net = NestedRnn::new(
-            &vs.root(),
-            NestedRnnConfig {
-                temporal,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        params::fill_synthetic(&mut vs);
+        let (_vs, net) = synthetic_nested_rnn(temporal);
         let a = tch::no_grad(|| net.forward(&video)).unwrap();
         let b = tch::no_grad(|| net.forward(&swapped)).unwrap();
         assert_eq!(a.class_logits.size(), vec![1, 3, 4, 4]);
