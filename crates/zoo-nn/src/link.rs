@@ -35,3 +35,22 @@ pub trait Link: std::fmt::Debug + Send {
         }
     }
 }
+
+/// Whether ops on `tensors` would be recorded right now: by a TorchScript
+/// trace ([`crate::torchscript::trace`]), or by autograd (grad mode on and a
+/// tensor that requires grad). Fast paths that work outside libtorch's ops or
+/// write buffers in place are taken only when nothing records.
+pub fn ops_are_recorded(tensors: &[&Tensor]) -> Result<bool> {
+    if crate::torchscript::is_tracing() {
+        return Ok(true);
+    }
+    if !tensors.iter().any(|t| t.requires_grad()) {
+        return Ok(false);
+    }
+    // tch does not expose grad mode; an op on a one-element leaf that
+    // requires grad tells it (under `no_grad` its result does not).
+    let probe = Tensor::f_ones([1], (tch::Kind::Float, tch::Device::Cpu))?
+        .f_set_requires_grad(true)?
+        .f_mul_scalar(1.0)?;
+    Ok(probe.requires_grad())
+}

@@ -9,7 +9,7 @@
 //! of shape (H).
 
 use crate::error::Result;
-use crate::link::{Link, Mode};
+use crate::link::{Link, Mode, ops_are_recorded};
 use crate::links::linear::{Linear, linear, linear_nobias};
 use crate::links::lstm::{LstmState, split_gates, zeros_like_param};
 use crate::links::recurrent::Recurrent;
@@ -109,10 +109,11 @@ impl Recurrent for PeepholeLstm {
             // The default reports the shape or the empty sequence.
             return crate::links::recurrent::step_by_step(self, xs, state);
         }
-        // Traced forwards need every op recorded: the kernel runs outside
-        // libtorch, and the fused loop's in-place buffers would be recorded
-        // as such.
-        if !crate::torchscript::is_tracing() && !self.records_graph(xs, &state)? {
+        // Traces and autograd need every op recorded: the kernel runs
+        // outside libtorch, and the fused loop writes buffers in place.
+        let mut inputs = self.tensors();
+        inputs.extend([xs, &state.h, &state.c]);
+        if !ops_are_recorded(&inputs)? {
             if let Some(done) = self.seq_cpu_kernel(xs, &state)? {
                 return Ok(done);
             }
@@ -146,24 +147,6 @@ impl PeepholeLstm {
             Peeps::Diagonal(weights) => all.extend(weights.iter()),
         }
         all
-    }
-
-    /// Whether running `xs` from `state` would record an autograd graph. A
-    /// parameter requires grad even under `no_grad`, so the question is
-    /// asked of a one-element op on each input, which answers for the
-    /// current grad mode (and, being tiny, wakes no libtorch threads).
-    fn records_graph(&self, xs: &Tensor, state: &LstmState) -> Result<bool> {
-        for t in self.tensors().into_iter().chain([xs, &state.h, &state.c]) {
-            let mut element = t.shallow_clone();
-            for dim in 0..t.dim() as i64 {
-                element = element.f_narrow(dim, 0, 1)?;
-            }
-            let probe = element.f_mul_scalar(1.0)?;
-            if probe.requires_grad() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 
     /// One step from the input's projection `upward(x)` (batch, 4·out).
