@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use zoo_format::checksum::sha256_hex;
 use zoo_format::index::{index_path, render_document};
 
-use zoo_format::signing::PublicKey;
 
 use crate::db::VersionRecord;
 use crate::signing::IndexSigner;
@@ -35,13 +34,15 @@ pub fn if_none_match(header: &str, etag: &str) -> bool {
 }
 
 /// `/index/config.json`; `key` is the registry's index-signing key, which
-/// clients pin on first use.
-pub fn config_json(base_url: &str, key: &PublicKey) -> String {
+/// clients pin on first use, and `signature` its signature of `dl` and `api`.
+pub fn config_json(base_url: &str, signer: &IndexSigner) -> String {
     let base = base_url.trim_end_matches('/');
+    let dl = format!("{base}/blobs/{{sha256}}");
     serde_json::json!({
-        "dl": format!("{base}/blobs/{{sha256}}"),
+        "signature": signer.sign_config(&dl, base),
+        "dl": dl,
         "api": base,
-        "key": key.to_string(),
+        "key": signer.public_key().to_string(),
     })
     .to_string()
 }
@@ -174,10 +175,10 @@ impl IndexFiles {
         Ok(document)
     }
 
-    pub fn write_config(&self, base_url: &str, key: &PublicKey) -> io::Result<()> {
+    pub fn write_config(&self, base_url: &str, signer: &IndexSigner) -> io::Result<()> {
         self.mirror.write(
             "config.json",
-            config_json(base_url, key).as_bytes(),
+            config_json(base_url, signer).as_bytes(),
             "application/json",
         )
     }
@@ -235,10 +236,17 @@ mod tests {
 
     #[test]
     fn config_document() {
-        let key = zoo_format::signing::SecretKey::generate().unwrap().public();
-        let v: serde_json::Value = serde_json::from_str(&config_json("http://h:1/", &key)).unwrap();
+        let secret = zoo_format::signing::SecretKey::generate().unwrap();
+        let key = secret.public();
+        let signer = IndexSigner::new(secret, std::time::Duration::from_secs(60));
+        let v: serde_json::Value =
+            serde_json::from_str(&config_json("http://h:1/", &signer)).unwrap();
         assert_eq!(v["dl"], "http://h:1/blobs/{sha256}");
         assert_eq!(v["key"], key.to_string());
         assert_eq!(v["api"], "http://h:1");
+        let message = zoo_format::signing::config_message("http://h:1/blobs/{sha256}", "http://h:1");
+        key.verify(&message, v["signature"].as_str().unwrap()).unwrap();
+        let moved = zoo_format::signing::config_message("http://evil/{sha256}", "http://h:1");
+        assert!(key.verify(&moved, v["signature"].as_str().unwrap()).is_err());
     }
 }

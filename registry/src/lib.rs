@@ -169,7 +169,7 @@ pub fn open_state_with(
     }
     parts
         .index
-        .write_config(&config.base_url, &signer.public_key())
+        .write_config(&config.base_url, &signer)
         .map_err(io_error(config.data_dir.join("index/config.json")))?;
     parts
         .cargo_index

@@ -117,6 +117,15 @@ impl IndexSigner {
         self.ttl
     }
 
+    /// The signature of `/index/config.json`'s download template and API
+    /// base ([`zoo_format::signing::config_message`]), so clients that
+    /// pinned this key refuse a config.json that a mirror or an attacker
+    /// pointed elsewhere.
+    pub fn sign_config(&self, dl: &str, api: &str) -> String {
+        self.key
+            .sign(&zoo_format::signing::config_message(dl, api))
+    }
+
     /// The remembered signed document of `name` if it still signs `content`
     /// and has at least half its lifetime left. (Only documents this signer
     /// produced are remembered, so the signature is not checked again.)

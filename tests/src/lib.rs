@@ -225,6 +225,14 @@ impl Registry {
         }
     }
 
+    /// The registry's index-signing key (what a mirror run by the same
+    /// operator would sign with).
+    pub fn signing_key(&self) -> zoo_format::signing::SecretKey {
+        let path = self.data.path().join("keys/index-signing.key");
+        let text = std::fs::read_to_string(&path).expect("the registry's key file");
+        zoo_format::signing::SecretKey::from_file_text(&text).expect("a valid key file")
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -4,37 +4,98 @@
 //!
 //! One request per connection (`Connection: close` both ways); upstream is
 //! asked over HTTP/1.0 so bodies arrive unchunked. `/index/config.json`
-//! is rewritten so that blob downloads come through the proxy too.
+//! is rewritten so that blob downloads come through the proxy too, and
+//! re-signed with the registry's key when the proxy holds it (a mirror the
+//! registry's operator runs); without the key the rewritten file is what a
+//! tampering mirror would serve. Every request's path and `Authorization`
+//! header are recorded ([`Proxy::requests`]).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use zoo_format::signing::{SecretKey, config_message};
 
-/// Path → (status line, body) answered instead of forwarding.
-type Rules = HashMap<String, (String, Vec<u8>)>;
+/// How a path is answered instead of forwarding.
+#[derive(Clone)]
+enum Answer {
+    /// This status line and body.
+    Fixed(String, Vec<u8>),
+    /// `200 OK` and a body that never ends (no length, bytes forever).
+    Endless,
+    /// The connection is accepted and the request read, then nothing.
+    Silent,
+}
+
+type Rules = HashMap<String, Answer>;
+
+/// What the proxy saw of one request.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub method: String,
+    pub path: String,
+    /// The `Authorization` header, if one was sent.
+    pub authorization: Option<String>,
+}
 
 /// A running proxy; the thread lives as long as the test process.
 pub struct Proxy {
     pub url: String,
     upstream: String,
     rules: Arc<Mutex<Rules>>,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+}
+
+/// What every connection of one proxy shares.
+struct Shared {
+    upstream_addr: String,
+    upstream_url: String,
+    own_url: String,
+    /// Where config.json's `dl` points instead of the proxy itself.
+    downloads: Option<String>,
+    key: Option<SecretKey>,
+    rules: Arc<Mutex<Rules>>,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
 }
 
 impl Proxy {
-    /// Proxies `upstream` (`http://127.0.0.1:PORT`).
+    /// Proxies `upstream` (`http://127.0.0.1:PORT`) without its key: a
+    /// rewritten config.json keeps the registry's (now wrong) signature.
     pub fn start(upstream: &str) -> Proxy {
+        Proxy::launch(upstream, None, None)
+    }
+
+    /// Proxies `upstream`, re-signing the rewritten config.json with `key`
+    /// (the registry's index-signing key).
+    pub fn start_signed(upstream: &str, key: SecretKey) -> Proxy {
+        Proxy::launch(upstream, Some(key), None)
+    }
+
+    /// Like [`Proxy::start_signed`], with config.json's `dl` pointing at
+    /// `downloads` (another host: a mirror or CDN), signed.
+    pub fn start_with_downloads(upstream: &str, key: SecretKey, downloads: &str) -> Proxy {
+        Proxy::launch(upstream, Some(key), Some(downloads.to_string()))
+    }
+
+    fn launch(upstream: &str, key: Option<SecretKey>, downloads: Option<String>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the proxy");
         let url = format!("http://{}", listener.local_addr().expect("an address"));
         let rules: Arc<Mutex<Rules>> = Arc::default();
-        let upstream_addr = upstream.trim_start_matches("http://").to_string();
-        let (shared, own, up) = (Arc::clone(&rules), url.clone(), upstream.to_string());
+        let seen: Arc<Mutex<Vec<SeenRequest>>> = Arc::default();
+        let shared = Arc::new(Shared {
+            upstream_addr: upstream.trim_start_matches("http://").to_string(),
+            upstream_url: upstream.to_string(),
+            own_url: url.clone(),
+            downloads,
+            key,
+            rules: Arc::clone(&rules),
+            seen: Arc::clone(&seen),
+        });
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let rules = Arc::clone(&shared);
-                let (own, up, addr) = (own.clone(), up.clone(), upstream_addr.clone());
+                let shared = Arc::clone(&shared);
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &addr, &up, &own, &rules);
+                    let _ = serve(stream, &shared);
                 });
             }
         });
@@ -42,24 +103,44 @@ impl Proxy {
             url,
             upstream: upstream.to_string(),
             rules,
+            seen,
         }
+    }
+
+    fn rule(&self, path: &str, answer: Answer) {
+        self.rules
+            .lock()
+            .expect("the rules lock")
+            .insert(path.to_string(), answer);
     }
 
     /// Answers `GET path` with `body` (200) until [`Proxy::clear`].
     pub fn replace(&self, path: &str, body: Vec<u8>) {
-        self.rules
-            .lock()
-            .expect("the rules lock")
-            .insert(path.to_string(), ("HTTP/1.1 200 OK".into(), body));
+        self.rule(path, Answer::Fixed("HTTP/1.1 200 OK".into(), body));
     }
 
     /// Answers `GET path` with `304 Not Modified`, whatever the client has
     /// cached (a cache or mirror that froze), until [`Proxy::clear`].
     pub fn not_modified(&self, path: &str) {
-        self.rules.lock().expect("the rules lock").insert(
-            path.to_string(),
-            ("HTTP/1.1 304 Not Modified".into(), Vec::new()),
+        self.rule(
+            path,
+            Answer::Fixed("HTTP/1.1 304 Not Modified".into(), Vec::new()),
         );
+    }
+
+    /// Answers `GET path` with a body that never ends, until [`Proxy::clear`].
+    pub fn endless(&self, path: &str) {
+        self.rule(path, Answer::Endless);
+    }
+
+    /// Reads `GET path` and never answers, until [`Proxy::clear`].
+    pub fn silent(&self, path: &str) {
+        self.rule(path, Answer::Silent);
+    }
+
+    /// Every request seen so far.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().expect("the log lock").clone()
     }
 
     /// Back to forwarding everything.
@@ -73,13 +154,8 @@ impl Proxy {
     }
 }
 
-fn serve(
-    stream: TcpStream,
-    upstream_addr: &str,
-    upstream_url: &str,
-    own_url: &str,
-    rules: &Mutex<Rules>,
-) -> std::io::Result<()> {
+fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let upstream_addr = shared.upstream_addr.as_str();
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
@@ -87,6 +163,7 @@ fn serve(
     let method = parts.next().unwrap_or("GET").to_string();
     let path = parts.next().unwrap_or("/").to_string();
     let mut headers = Vec::new();
+    let mut authorization = None;
     loop {
         let mut line = String::new();
         reader.read_line(&mut line)?;
@@ -94,14 +171,40 @@ fn serve(
             break;
         }
         let lower = line.to_ascii_lowercase();
+        if lower.starts_with("authorization:") {
+            authorization = line.split_once(':').map(|(_, v)| v.trim().to_string());
+        }
         if !(lower.starts_with("host:") || lower.starts_with("connection:")) {
             headers.push(line.trim_end().to_string());
         }
     }
+    if let Ok(mut seen) = shared.seen.lock() {
+        seen.push(SeenRequest {
+            method: method.clone(),
+            path: path.clone(),
+            authorization,
+        });
+    }
     let mut out = stream;
-    let replaced = rules.lock().ok().and_then(|r| r.get(&path).cloned());
-    if let Some((status, body)) = replaced {
-        return respond(&mut out, &status, &[], &body, method == "HEAD");
+    let replaced = shared.rules.lock().ok().and_then(|r| r.get(&path).cloned());
+    match replaced {
+        Some(Answer::Fixed(status, body)) => {
+            return respond(&mut out, &status, &[], &body, method == "HEAD");
+        }
+        Some(Answer::Endless) => {
+            out.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            let chunk = vec![b'{'; 64 << 10];
+            loop {
+                out.write_all(&chunk)?; // ends when the client hangs up
+            }
+        }
+        Some(Answer::Silent) => {
+            // Hold the connection open without a byte until the client gives up.
+            let mut sink = [0u8; 1024];
+            while reader.read(&mut sink)? > 0 {}
+            return Ok(());
+        }
+        None => {}
     }
     let mut up = TcpStream::connect(upstream_addr)?;
     let mut head =
@@ -135,11 +238,28 @@ fn serve(
         .map(str::to_owned)
         .collect();
     if path == "/index/config.json" {
-        body = String::from_utf8_lossy(&body)
-            .replace(upstream_url, own_url)
-            .into_bytes();
+        body = rewrite_config(&body, shared);
     }
     respond(&mut out, &status, &kept, &body, method == "HEAD")
+}
+
+/// Points config.json's URLs at the proxy; re-signs them when the proxy
+/// holds the registry's key.
+fn rewrite_config(body: &[u8], shared: &Shared) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body).replace(&shared.upstream_url, &shared.own_url);
+    let (Some(key), Ok(mut config)) = (
+        &shared.key,
+        serde_json::from_str::<serde_json::Value>(&text),
+    ) else {
+        return text.into_bytes();
+    };
+    if let Some(downloads) = &shared.downloads {
+        config["dl"] = format!("{downloads}/blobs/{{sha256}}").into();
+    }
+    let dl = config["dl"].as_str().unwrap_or_default().to_string();
+    let api = config["api"].as_str().unwrap_or_default().to_string();
+    config["signature"] = key.sign(&config_message(&dl, &api)).into();
+    config.to_string().into_bytes()
 }
 
 fn respond(

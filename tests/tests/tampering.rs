@@ -24,7 +24,8 @@ use serde_json::Value;
 use zoo_e2e::proxy::{Proxy, http_get};
 use zoo_e2e::{Registry, Zoo, blob_problems, installed_state, noise, sha256, walk, write_package};
 use zoo_format::archive::{Packed, pack};
-use zoo_format::signing::{SecretKey, SignedIndex, sign_package, split_signed};
+use zoo_format::index::IndexEntry;
+use zoo_format::signing::{SecretKey, SignedIndex, sign_entry, split_signed};
 
 /// Above the 1 MiB threshold: an external blob.
 const BIG: usize = 3 << 19;
@@ -140,7 +141,7 @@ fn set_up() -> World {
         None,
         &["--index-ttl", &TTL.to_string(), "--index-cache-ttl", "0"],
     );
-    let proxy = Proxy::start(&registry.url);
+    let proxy = Proxy::start_signed(&registry.url, registry.signing_key());
     let work = tempfile::tempdir().unwrap();
     let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
     let alice_key = {
@@ -562,7 +563,6 @@ fn every_tampering_between_publish_and_install_is_refused() {
         ),
     );
     let mallory = SecretKey::generate().unwrap();
-    let forged = sign_package(&mallory, "signed", "1.0.0", &evil.sha256);
     let trusting_alice = |needles: &'static [&'static str]| {
         let client = w.fresh_client();
         client
@@ -584,10 +584,52 @@ fn every_tampering_between_publish_and_install_is_refused() {
             "1.0.0",
             |e| {
                 point_at(&evil, true)(e);
-                e["signature"] = serde_json::to_value(&forged).unwrap();
+                let entry: IndexEntry = serde_json::from_value(e.clone()).unwrap();
+                e["signature"] = serde_json::to_value(sign_entry(&mallory, &entry)).unwrap();
             },
             || trusting_alice(&["not a trusted publisher key"]),
         ),
+    );
+    record(
+        "signed package: file list altered in the index, signature kept",
+        "db",
+        w.with_entry(
+            "signed",
+            "1.0.0",
+            |e| e["files"][0]["sha256"] = "0".repeat(64).into(),
+            || install_signed(&[], &["changed after it was signed"]),
+        ),
+    );
+    let escaping = "../../../../../../../../tmp/zoo-tampering-escaped";
+    record(
+        "index: archive checksum made a path (`../…`)",
+        "db",
+        w.with_entry(
+            "model",
+            "1.0.0",
+            |e| e["archive"]["sha256"] = escaping.into(),
+            || install_model(&[], &["is not a sha256"]),
+        ),
+    );
+    record(
+        "index: external file checksum made an absolute path (signatures required)",
+        "db",
+        w.with_entry(
+            "model",
+            "1.0.0",
+            |e| {
+                let files = e["files"].as_array_mut().unwrap();
+                for file in files.iter_mut().filter(|f| f["path"] == "weights.bin") {
+                    file["sha256"] = "/tmp/zoo-tampering-escaped".into();
+                }
+            },
+            || install_model(&require, &["is not a sha256"]),
+        ),
+    );
+    assert!(
+        !Path::new("/tmp/zoo-tampering-escaped").exists()
+            && !Path::new("/tmp/zoo-tampering-escaped.partial").exists(),
+        "a digest from the index became a path outside ZOO_HOME"
     );
 
     // --- wire: a proxy changes or replays index documents -----------------

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
-use zoo_format::signing::{SecretKey, sign_package};
+use zoo_format::checksum::Sha256Digest;
+use zoo_format::index::{ArchiveRef, IndexEntry};
+use zoo_format::signing::{SecretKey, sign_entry};
 
 /// `GET /api/v1/search` answer.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -75,8 +77,8 @@ impl Api<'_> {
     }
 
     /// [`Api::publish`], signing the version with `key` when given: the
-    /// signature covers name, version and the archive's sha256 (which covers
-    /// every file) and travels in the `zoo-signing-key` / `zoo-signature`
+    /// signature covers the whole index entry (name, version, kind,
+    /// dependencies, archive and every file's sha256) and travels in the `zoo-signing-key` / `zoo-signature`
     /// headers; the registry checks and records it.
     pub fn publish_signed(
         &self,
@@ -96,7 +98,9 @@ impl Api<'_> {
         let mut report_uploaded = Vec::new();
         let mut skipped = Vec::new();
         for file in packed.external_files() {
-            let url = index.blob_url(&file.sha256)?;
+            let digest = Sha256Digest::parse(&file.sha256)
+                .map_err(|e| Error::Format(format!("{}: {e}", file.path)))?;
+            let url = index.blob_url(&digest)?;
             match self.http.send(Method::HEAD, &url, Ok) {
                 Ok(_) => {
                     progress.note(&format!("{} is already in the registry", file.path));
@@ -109,7 +113,8 @@ impl Api<'_> {
             let path = dir.join(&file.path);
             let bar = progress.start(&format!("uploading {}", file.path), file.size);
             let put_url = self.url(&format!("blobs/{}", file.sha256));
-            let sent = self.http.send(Method::PUT, &put_url, |request| {
+            let upload_time = upload_timeout(self.http.timeouts().read, file.size);
+            let sent = self.http.send_authenticated(Method::PUT, &put_url, |request| {
                 bar.set(0);
                 let handle = std::fs::File::open(&path).at("opening", &path)?;
                 let reader = ProgressReader {
@@ -117,6 +122,7 @@ impl Api<'_> {
                     bar: Arc::clone(&bar),
                 };
                 Ok(request
+                    .timeout(upload_time)
                     .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                     .body(Body::sized(reader, file.size)))
             });
@@ -124,18 +130,24 @@ impl Api<'_> {
             sent?;
             report_uploaded.push((file.path.clone(), file.size));
         }
+        // The whole version entry as the registry will list it, so clients
+        // can check the file list before they download anything.
         let signature = key.map(|key| {
-            sign_package(
-                key,
-                &packed.manifest.package.name,
-                &packed.manifest.package.version.to_string(),
-                &packed.sha256,
-            )
+            let entry = IndexEntry::from_manifest(
+                &packed.manifest,
+                ArchiveRef {
+                    sha256: packed.sha256.clone(),
+                    size: packed.size,
+                },
+                packed.files.clone(),
+            );
+            sign_entry(key, &entry)
         });
         let bar = progress.start(&format!("uploading {}", packed.file_name()), packed.size);
+        let upload_time = upload_timeout(self.http.timeouts().read, packed.size);
         let response = self
             .http
-            .send(Method::PUT, &self.url("packages/new"), |request| {
+            .send_authenticated(Method::PUT, &self.url("packages/new"), |request| {
                 let request = match &signature {
                     Some(s) => request
                         .header("zoo-signing-key", &s.key)
@@ -143,13 +155,14 @@ impl Api<'_> {
                     None => request,
                 };
                 Ok(request
+                    .timeout(upload_time)
                     .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                     .body(packed.bytes.clone()))
             });
         bar.set(packed.size);
         bar.finish();
         let url = self.url("packages/new");
-        let published: Published = parse_json(&url, response?)?;
+        let published: Published = parse_json(self.http, &url, response?)?;
         Ok(PublishReport {
             published,
             uploaded: report_uploaded,
@@ -165,7 +178,7 @@ impl Api<'_> {
             (Method::DELETE, "yank")
         };
         let url = self.url(&format!("packages/{name}/{version}/{action}"));
-        self.http.send(method, &url, Ok)?;
+        self.http.send_authenticated(method, &url, Ok)?;
         Ok(())
     }
 
@@ -190,12 +203,12 @@ impl Api<'_> {
         let method = if add { Method::PUT } else { Method::DELETE };
         let url = self.url(&format!("packages/{name}/owners"));
         let body = serde_json::json!({ "users": users }).to_string();
-        let response = self.http.send(method, &url, |request| {
+        let response = self.http.send_authenticated(method, &url, |request| {
             Ok(request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone()))
         })?;
-        let value: serde_json::Value = parse_json(&url, response)?;
+        let value: serde_json::Value = parse_json(self.http, &url, response)?;
         Ok(value
             .get("msg")
             .and_then(|m| m.as_str())
@@ -222,6 +235,13 @@ impl Api<'_> {
             other => other,
         }
     }
+}
+
+/// How long an upload of `size` bytes may take: the read timeout plus one
+/// second per 64 KiB (a slow link, not a hung one), since reqwest's
+/// blocking timeout also bounds sending the body.
+fn upload_timeout(read: std::time::Duration, size: u64) -> std::time::Duration {
+    read + std::time::Duration::from_secs(size / (64 << 10))
 }
 
 /// Reports upload progress as reqwest reads the body.

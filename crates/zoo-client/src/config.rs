@@ -1,23 +1,96 @@
 //! Settings: the config file (`<config dir>/zoo/config.toml`), then the
 //! environment (`ZOO_HOME`, `ZOO_REGISTRY`, `ZOO_TOKEN`, `ZOO_OFFLINE`,
-//! `ZOO_REQUIRE_SIGNATURES`), then command-line flags — each later source wins.
+//! `ZOO_REQUIRE_SIGNATURES`, `ZOO_CONNECT_TIMEOUT`, `ZOO_READ_TIMEOUT`), then
+//! command-line flags — each later source wins.
+//!
+//! Saved tokens are kept per registry origin, as cargo's `[registries.NAME]`
+//! credentials are, and only the one saved for the registry in use is sent:
+//!
+//! ```toml
+//! registry = "http://127.0.0.1:8000"
+//!
+//! [registries."http://127.0.0.1:8000"]
+//! token = "zoo_…"
+//! ```
+//!
+//! A file from before (one top-level `token`) still works: that token
+//! belongs to the top-level `registry` (or the default one) and to no other;
+//! the next `zoo login` rewrites the file in the new form.
 
 use crate::error::{Error, IoContext, Result};
+use crate::http::{Timeouts, origin_of};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// The registry used when nothing names one.
-pub const DEFAULT_REGISTRY: &str = "http://127.0.0.1:7878";
+/// The registry used when nothing names one: `zoo-registry serve`'s default
+/// address (also .cargo/config.toml's).
+pub const DEFAULT_REGISTRY: &str = "http://127.0.0.1:8000";
 
 /// What the config file may hold.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub registry: Option<String>,
+    /// A token from an older file: it belongs to `registry` (or the default
+    /// registry) only. `zoo login` moves it into `registries`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// Refuse unsigned packages and packages signed by untrusted keys.
     #[serde(rename = "require-signatures", skip_serializing_if = "Option::is_none")]
     pub require_signatures: Option<bool>,
+    /// Seconds to wait for a connection.
+    #[serde(rename = "connect-timeout", skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<f64>,
+    /// Seconds to wait for an answer (and for each read of its body).
+    #[serde(rename = "read-timeout", skip_serializing_if = "Option::is_none")]
+    pub read_timeout: Option<f64>,
+    /// Credentials by registry origin (`scheme://host:port`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub registries: BTreeMap<String, RegistryCredentials>,
+}
+
+/// What is saved for one registry.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryCredentials {
+    pub token: Option<String>,
+}
+
+impl ConfigFile {
+    /// The saved token for `registry`'s origin: from `[registries]`, else an
+    /// older file's top-level token when it was saved for that origin.
+    pub fn token_for(&self, registry: &str) -> Option<String> {
+        let origin = origin_of(registry)?;
+        if let Some(saved) = self.registries.get(&origin) {
+            return saved.token.clone();
+        }
+        let legacy_owner = self.registry.as_deref().unwrap_or(DEFAULT_REGISTRY);
+        (origin_of(legacy_owner).as_deref() == Some(&origin[..]))
+            .then(|| self.token.clone())
+            .flatten()
+    }
+}
+
+/// Where the registry URL came from, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrySource {
+    Flag,
+    Environment,
+    ConfigFile,
+    Default,
+}
+
+impl std::fmt::Display for RegistrySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RegistrySource::Flag => "--registry",
+            RegistrySource::Environment => "ZOO_REGISTRY",
+            RegistrySource::ConfigFile => "the config file",
+            RegistrySource::Default => "the default",
+        })
+    }
 }
 
 /// The effective settings.
@@ -27,11 +100,15 @@ pub struct Config {
     pub home: PathBuf,
     /// Base URL of the registry, without a trailing `/`.
     pub registry: String,
+    /// Where `registry` came from.
+    pub registry_source: RegistrySource,
+    /// The token for `registry` (never one saved for another registry).
     pub token: Option<String>,
     pub offline: bool,
     /// Only install packages signed by a trusted publisher key
     /// (`require-signatures = true` or `ZOO_REQUIRE_SIGNATURES=1`).
     pub require_signatures: bool,
+    pub timeouts: Timeouts,
 }
 
 /// Values given on the command line (they win over everything).
@@ -68,6 +145,52 @@ fn truthy(value: &str) -> bool {
     )
 }
 
+/// Checks a registry URL before any request: `http` or `https` with a host
+/// (`127.0.0.1:8000` without a scheme is refused, suggesting `http://`).
+pub fn check_registry_url(url: &str, source: RegistrySource) -> Result<String> {
+    let url = url.trim().trim_end_matches('/');
+    let bad = |why: &str| {
+        Error::Invalid(format!(
+            "the registry URL `{url}` (from {source}) {why}"
+        ))
+    };
+    let has_scheme = url.starts_with("http://") || url.starts_with("https://");
+    if !has_scheme {
+        return Err(if url.contains("://") {
+            bad("must use http:// or https://")
+        } else {
+            bad(&format!("has no scheme: write `http://{url}`"))
+        });
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    Ok(url.to_string())
+}
+
+/// Seconds from a setting, refusing what is not a positive number.
+fn seconds(value: f64, what: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| Error::Invalid(format!("{what} must be a positive number of seconds, not {value}")))
+}
+
+fn timeout_setting(env: &str, file: Option<f64>, name: &str, default: Duration) -> Result<Duration> {
+    if let Some(text) = env_value(env) {
+        let value: f64 = text
+            .trim()
+            .parse()
+            .map_err(|_| Error::Invalid(format!("{env} must be a number of seconds, not `{text}`")))?;
+        return seconds(value, env);
+    }
+    match file {
+        Some(value) => seconds(value, &format!("`{name}` in the config file")),
+        None => Ok(default),
+    }
+}
+
 impl Config {
     /// Reads the config file (if any), the environment and the overrides.
     pub fn load(overrides: &Overrides) -> Result<Config> {
@@ -75,28 +198,49 @@ impl Config {
             Some(path) => read_config_file(&path)?,
             None => ConfigFile::default(),
         };
-        let registry = overrides
-            .registry
-            .clone()
-            .or_else(|| env_value("ZOO_REGISTRY"))
-            .or(file.registry)
-            .unwrap_or_else(|| DEFAULT_REGISTRY.to_string());
+        let (registry, registry_source) = if let Some(url) = overrides.registry.clone() {
+            (url, RegistrySource::Flag)
+        } else if let Some(url) = env_value("ZOO_REGISTRY") {
+            (url, RegistrySource::Environment)
+        } else if let Some(url) = file.registry.clone() {
+            (url, RegistrySource::ConfigFile)
+        } else {
+            (DEFAULT_REGISTRY.to_string(), RegistrySource::Default)
+        };
+        let registry = check_registry_url(&registry, registry_source)?;
         let token = overrides
             .token
             .clone()
             .or_else(|| env_value("ZOO_TOKEN"))
-            .or(file.token);
+            .or_else(|| file.token_for(&registry));
         let offline = overrides.offline || env_value("ZOO_OFFLINE").is_some_and(|v| truthy(&v));
         let require_signatures = match env_value("ZOO_REQUIRE_SIGNATURES") {
             Some(value) => truthy(&value),
             None => file.require_signatures.unwrap_or(false),
         };
+        let defaults = Timeouts::default();
+        let timeouts = Timeouts {
+            connect: timeout_setting(
+                "ZOO_CONNECT_TIMEOUT",
+                file.connect_timeout,
+                "connect-timeout",
+                defaults.connect,
+            )?,
+            read: timeout_setting(
+                "ZOO_READ_TIMEOUT",
+                file.read_timeout,
+                "read-timeout",
+                defaults.read,
+            )?,
+        };
         Ok(Config {
             home: default_home(),
-            registry: registry.trim_end_matches('/').to_string(),
+            registry,
+            registry_source,
             token,
             offline,
             require_signatures,
+            timeouts,
         })
     }
 
@@ -124,15 +268,77 @@ pub fn read_config_file(path: &Path) -> Result<ConfigFile> {
     })
 }
 
-/// Stores the registry and token in the config file (written to a temporary
-/// file, made private, then renamed) and returns its path.
+/// Stores the token for `registry`'s origin in the config file (written to
+/// a temporary file, made private, then renamed) and returns its path. The
+/// registry becomes the default one; an older file's top-level token moves
+/// under the origin it belonged to.
 pub fn save_login(registry: &str, token: &str) -> Result<PathBuf> {
     let path = config_file_path()
         .ok_or_else(|| Error::Invalid("no config directory found (set HOME)".into()))?;
     let mut file = read_config_file(&path)?;
-    file.registry = Some(registry.trim_end_matches('/').to_string());
-    file.token = Some(token.to_string());
+    let registry = check_registry_url(registry, RegistrySource::Flag)?;
+    let origin = origin_of(&registry)
+        .ok_or_else(|| Error::Invalid(format!("the registry URL `{registry}` has no origin")))?;
+    if let Some(legacy) = file.token.take() {
+        let owner = file.registry.as_deref().unwrap_or(DEFAULT_REGISTRY);
+        if let Some(owner) = origin_of(owner) {
+            file.registries.entry(owner).or_default().token.get_or_insert(legacy);
+        }
+    }
+    file.registries.entry(origin).or_default().token = Some(token.to_string());
+    file.registry = Some(registry);
     let text = toml::to_string(&file).map_err(|e| Error::Invalid(e.to_string()))?;
     crate::fsutil::write_atomic(&path, text.as_bytes(), true)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_belong_to_one_origin() {
+        let file: ConfigFile = toml::from_str(
+            "registry = \"http://a:1\"\n[registries.\"http://a:1\"]\ntoken = \"ta\"\n",
+        )
+        .unwrap();
+        assert_eq!(file.token_for("http://a:1/").as_deref(), Some("ta"));
+        assert_eq!(file.token_for("http://a:1/sub").as_deref(), Some("ta"));
+        assert_eq!(file.token_for("http://a:2"), None);
+        assert_eq!(file.token_for("https://a:1"), None);
+        assert_eq!(file.token_for("http://b:1"), None);
+    }
+
+    #[test]
+    fn an_older_single_token_belongs_to_its_registry_only() {
+        let file: ConfigFile =
+            toml::from_str("registry = \"http://a:1\"\ntoken = \"old\"\n").unwrap();
+        assert_eq!(file.token_for("http://a:1").as_deref(), Some("old"));
+        assert_eq!(file.token_for("http://evil:1"), None);
+        let no_registry: ConfigFile = toml::from_str("token = \"old\"\n").unwrap();
+        assert_eq!(no_registry.token_for(DEFAULT_REGISTRY).as_deref(), Some("old"));
+        assert_eq!(no_registry.token_for("http://a:1"), None);
+    }
+
+    #[test]
+    fn registry_urls_need_a_scheme_and_a_host() {
+        let err = check_registry_url("127.0.0.1:8000", RegistrySource::Flag).unwrap_err();
+        assert!(err.to_string().contains("write `http://127.0.0.1:8000`"), "{err}");
+        assert!(err.to_string().contains("--registry"), "{err}");
+        assert!(check_registry_url("localhost:8000", RegistrySource::Environment).is_err());
+        assert!(check_registry_url("ftp://h", RegistrySource::Flag).is_err());
+        assert!(check_registry_url("http://", RegistrySource::Flag).is_err());
+        assert_eq!(
+            check_registry_url("http://h:1/", RegistrySource::Flag).unwrap(),
+            "http://h:1"
+        );
+    }
+
+    #[test]
+    fn timeouts_must_be_positive() {
+        assert_eq!(seconds(1.5, "x").unwrap(), Duration::from_millis(1500));
+        assert!(seconds(0.0, "x").is_err());
+        assert!(seconds(-1.0, "x").is_err());
+        assert!(seconds(f64::NAN, "x").is_err());
+    }
 }

@@ -35,16 +35,15 @@ impl Api<'_> {
             self.registry.trim_end_matches('/'),
             zoo_format::cargo_index_path(name)
         );
-        let response = match self.http.send(Method::GET, &url, Ok) {
+        // The cargo index may require a token (auth-required registries).
+        let response = match self.http.send_authenticated(Method::GET, &url, Ok) {
             Err(Error::Http { status: 404, .. }) => return Ok(None),
             other => other?,
         };
-        let text = response.text().map_err(|e| Error::Network {
-            method: "GET".into(),
-            url: url.clone(),
-            attempts: 1,
-            message: e.to_string(),
-        })?;
+        let bytes = self
+            .http
+            .read_body(&url, response, crate::http::MAX_INDEX_DOCUMENT)?;
+        let text = String::from_utf8_lossy(&bytes);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let entry: CrateIndexLine = serde_json::from_str(line).map_err(|e| Error::Parse {
                 what: format!("a line of {url}"),

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use zoo_format::checksum::Sha256Digest;
 
 /// How many times a download may break off without making progress.
 const STALLS: u32 = 4;
@@ -25,7 +26,7 @@ pub struct BlobRequest {
     pub package: String,
     /// The file inside the package (or `the archive`), for messages.
     pub file: String,
-    pub sha256: String,
+    pub sha256: Sha256Digest,
     pub size: u64,
 }
 
@@ -60,12 +61,12 @@ pub fn fetch_blob(
     let result = download_into(http, url, &partial, blob, progress, bar.as_ref());
     bar.finish();
     let actual = result?;
-    if actual.0 != blob.sha256 || actual.1 != blob.size {
+    if blob.sha256 != actual.0 || actual.1 != blob.size {
         let _ = std::fs::remove_file(&partial);
         return Err(Error::Checksum {
             package: blob.package.clone(),
             file: blob.file.clone(),
-            expected: blob.sha256.clone(),
+            expected: blob.sha256.to_string(),
             actual: actual.0,
             expected_size: blob.size,
             actual_size: actual.1,
@@ -279,11 +280,11 @@ mod tests {
         let (url, seen) = flaky_server(body.clone());
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).unwrap();
-        let http = Http::new(None).unwrap();
+        let http = Http::new(Default::default()).unwrap();
         let blob = BlobRequest {
             package: "m@1.0.0".into(),
             file: "w.bin".into(),
-            sha256: zoo_format::checksum::sha256_hex(&body),
+            sha256: Sha256Digest::of(&body),
             size: body.len() as u64,
         };
         let path = fetch_blob(&http, &url, &store, &blob, false, &Silent).unwrap();
@@ -298,11 +299,11 @@ mod tests {
         let (url, _) = flaky_server(body.clone());
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).unwrap();
-        let http = Http::new(None).unwrap();
+        let http = Http::new(Default::default()).unwrap();
         let blob = BlobRequest {
             package: "m@1.0.0".into(),
             file: "w.bin".into(),
-            sha256: "ab".repeat(32),
+            sha256: Sha256Digest::parse(&"ab".repeat(32)).unwrap(),
             size: body.len() as u64,
         };
         let error = fetch_blob(&http, &url, &store, &blob, false, &Silent).unwrap_err();

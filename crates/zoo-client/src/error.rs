@@ -22,6 +22,16 @@ pub enum Error {
         attempts: u32,
         message: String,
     },
+    /// A connection or an answer took longer than the configured timeout.
+    #[error("{method} {url}: {message}")]
+    Timeout {
+        method: String,
+        url: String,
+        message: String,
+    },
+    /// An answer was larger than the client reads for its kind.
+    #[error("the answer of {url} is larger than {limit} bytes, the most zoo reads for it; refused")]
+    TooLarge { url: String, limit: u64 },
     /// The registry answered with an error status; `detail` is its message.
     #[error("{method} {url}: the registry answered {status}: {detail}")]
     Http {

@@ -4,7 +4,8 @@
 
 use crate::error::{Error, Result};
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, StatusCode, Url};
+use std::io::Read;
 use std::time::Duration;
 
 /// How many times a request is tried before giving up.
@@ -12,42 +13,170 @@ const ATTEMPTS: u32 = 4;
 /// The first backoff; doubled after each failed attempt.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
-/// A blocking HTTP client with the registry token attached.
+/// Largest index document the client reads (an endless or huge answer is
+/// refused at this size instead of filling memory).
+pub const MAX_INDEX_DOCUMENT: u64 = 8 << 20;
+/// Largest `/index/config.json` the client reads.
+pub const MAX_CONFIG_JSON: u64 = 64 << 10;
+/// Largest JSON answer of the web API (search, package info, owners).
+pub const MAX_API_ANSWER: u64 = 8 << 20;
+/// How much of an error answer is read for its message.
+const MAX_ERROR_BODY: u64 = 64 << 10;
+
+/// Connect and read timeouts (`connect-timeout` / `read-timeout` in the
+/// config file, `ZOO_CONNECT_TIMEOUT` / `ZOO_READ_TIMEOUT`, in seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Longest wait for a TCP (and TLS) connection.
+    pub connect: Duration,
+    /// Longest wait for an answer's head after the request was sent, and for
+    /// each read of its body: a registry that accepts the connection and
+    /// never answers is given up on after this long.
+    pub read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The saved token and the only origin it may be sent to.
+#[derive(Debug, Clone)]
+struct Credential {
+    token: String,
+    /// `scheme://host:port` of the registry the token belongs to.
+    origin: String,
+}
+
+/// A blocking HTTP client. Requests are anonymous unless sent with
+/// [`Http::send_authenticated`], which attaches the token only to the
+/// registry's own origin: downloads from a mirror or CDN named by
+/// config.json, and any other host, never see it.
 #[derive(Debug, Clone)]
 pub struct Http {
     client: Client,
-    token: Option<String>,
+    credential: Option<Credential>,
+    timeouts: Timeouts,
+    /// Added to network errors for URLs under a prefix (the registry's), so
+    /// an unreachable registry's message says where its URL came from.
+    unreachable_hint: Option<(String, String)>,
+}
+
+/// `scheme://host:port` of a URL (what credentials are keyed by).
+pub fn origin_of(url: &str) -> Option<String> {
+    let parsed = Url::parse(url).ok()?;
+    let origin = parsed.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 impl Http {
-    pub fn new(token: Option<String>) -> Result<Http> {
+    /// An anonymous client.
+    pub fn new(timeouts: Timeouts) -> Result<Http> {
         let client = Client::builder()
             .user_agent(concat!("zoo/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(None)
+            .connect_timeout(timeouts.connect)
+            // In reqwest's blocking client this bounds the wait for the
+            // answer's head and each body read, not the whole transfer.
+            .timeout(timeouts.read)
             .build()
             .map_err(|e| Error::Invalid(format!("could not set up HTTP: {e}")))?;
-        Ok(Http { client, token })
+        Ok(Http {
+            client,
+            credential: None,
+            timeouts,
+            unreachable_hint: None,
+        })
+    }
+
+    /// Appends `hint` to the message of network errors for URLs under
+    /// `prefix` (connection refused, no route, DNS, timeouts).
+    pub fn with_unreachable_hint(mut self, prefix: &str, hint: String) -> Http {
+        self.unreachable_hint = Some((prefix.to_string(), hint));
+        self
+    }
+
+    fn hint_for(&self, url: &str) -> String {
+        match &self.unreachable_hint {
+            Some((prefix, hint)) if url.starts_with(prefix.as_str()) => format!("; {hint}"),
+            _ => String::new(),
+        }
+    }
+
+    /// The same client holding `token` for `registry`'s origin only.
+    pub fn with_token(mut self, registry: &str, token: Option<String>) -> Result<Http> {
+        self.credential = match token {
+            Some(token) => Some(Credential {
+                token,
+                origin: origin_of(registry).ok_or_else(|| {
+                    Error::Invalid(format!("the registry URL `{registry}` has no origin"))
+                })?,
+            }),
+            None => None,
+        };
+        Ok(self)
     }
 
     pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+        self.credential.as_ref().map(|c| c.token.as_str())
     }
 
-    /// Sends a request built by `build` (called once per attempt, so bodies
-    /// can be re-created), retrying network errors and 5xx answers. Returns
-    /// any answer below 400 plus 304; other statuses become errors.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Sends an anonymous request built by `build` (called once per attempt,
+    /// so bodies can be re-created), retrying network errors and 5xx
+    /// answers. Returns any answer below 400 plus 304; other statuses become
+    /// errors. A timeout is not retried: it names the URL and the setting.
     pub fn send(
         &self,
         method: Method,
         url: &str,
         build: impl Fn(RequestBuilder) -> Result<RequestBuilder>,
     ) -> Result<Response> {
+        self.send_with(method, url, None, build)
+    }
+
+    /// [`Http::send`] with the token, for calls that need one. The token goes
+    /// only to the origin it was saved for; asking to send it elsewhere is
+    /// an error, not a silent leak.
+    pub fn send_authenticated(
+        &self,
+        method: Method,
+        url: &str,
+        build: impl Fn(RequestBuilder) -> Result<RequestBuilder>,
+    ) -> Result<Response> {
+        let token = match &self.credential {
+            Some(credential) if origin_of(url).as_deref() == Some(&credential.origin[..]) => {
+                Some(credential.token.as_str())
+            }
+            Some(credential) => {
+                return Err(Error::Invalid(format!(
+                    "refusing to send the token of {} to {url}, another origin",
+                    credential.origin
+                )));
+            }
+            None => None,
+        };
+        self.send_with(method, url, token, build)
+    }
+
+    fn send_with(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&str>,
+        build: impl Fn(RequestBuilder) -> Result<RequestBuilder>,
+    ) -> Result<Response> {
         let mut backoff = FIRST_BACKOFF;
         let mut last_problem = String::new();
         for attempt in 1..=ATTEMPTS {
             let mut request = self.client.request(method.clone(), url);
-            if let Some(token) = &self.token {
+            if let Some(token) = token {
                 request = request.header(reqwest::header::AUTHORIZATION, format!("Bearer {token}"));
             }
             match build(request)?.send() {
@@ -64,6 +193,9 @@ impl Http {
                     });
                 }
                 Ok(response) => return Ok(response),
+                Err(error) if error.is_timeout() => {
+                    return Err(self.timeout_error(&method, url, error.is_connect()));
+                }
                 Err(error) => last_problem = error_chain(&error),
             }
             if attempt < ATTEMPTS {
@@ -75,25 +207,92 @@ impl Http {
             method: method.to_string(),
             url: url.to_string(),
             attempts: ATTEMPTS,
-            message: last_problem,
+            message: last_problem + &self.hint_for(url),
         })
     }
 
-    /// GET and parse a JSON answer.
+    /// The error for a request that timed out, naming the setting to change.
+    pub fn timeout_error(&self, method: &Method, url: &str, connecting: bool) -> Error {
+        let (phase, limit, setting) = if connecting {
+            (
+                "could not connect",
+                self.timeouts.connect,
+                "connect-timeout / ZOO_CONNECT_TIMEOUT",
+            )
+        } else {
+            (
+                "no answer",
+                self.timeouts.read,
+                "read-timeout / ZOO_READ_TIMEOUT",
+            )
+        };
+        Error::Timeout {
+            method: method.to_string(),
+            url: url.to_string(),
+            message: format!(
+                "{phase} within {} s (the limit is {setting}, in seconds){}",
+                limit.as_secs_f64(),
+                self.hint_for(url)
+            ),
+        }
+    }
+
+    /// GET and parse a JSON answer (at most [`MAX_API_ANSWER`] bytes).
     pub fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T> {
         let response = self.send(Method::GET, url, Ok)?;
-        parse_json(url, response)
+        parse_json(self, url, response)
+    }
+
+    /// Reads a whole answer of at most `limit` bytes; a longer one (by its
+    /// `Content-Length` or by what arrives) is refused naming the URL, after
+    /// reading no more than `limit + 1` bytes.
+    pub fn read_body(&self, url: &str, response: Response, limit: u64) -> Result<Vec<u8>> {
+        let too_big = || Error::TooLarge {
+            url: url.to_string(),
+            limit,
+        };
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_big());
+        }
+        let mut bytes = Vec::new();
+        response
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::TimedOut || is_timeout(&e) {
+                    self.timeout_error(&Method::GET, url, false)
+                } else {
+                    Error::Network {
+                        method: "GET".into(),
+                        url: url.to_string(),
+                        attempts: 1,
+                        message: error_chain(&e),
+                    }
+                }
+            })?;
+        if bytes.len() as u64 > limit {
+            return Err(too_big());
+        }
+        Ok(bytes)
     }
 }
 
-/// Parses a JSON answer, naming the URL when it is not what we expect.
-pub fn parse_json<T: serde::de::DeserializeOwned>(url: &str, response: Response) -> Result<T> {
-    let bytes = response.bytes().map_err(|e| Error::Network {
-        method: "GET".into(),
-        url: url.to_string(),
-        attempts: 1,
-        message: error_chain(&e),
-    })?;
+/// Whether an I/O error from a body read wraps reqwest's timeout.
+fn is_timeout(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+        .is_some_and(reqwest::Error::is_timeout)
+}
+
+/// Parses a JSON answer (at most [`MAX_API_ANSWER`] bytes), naming the URL
+/// when it is not what we expect.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    http: &Http,
+    url: &str,
+    response: Response,
+) -> Result<T> {
+    let bytes = http.read_body(url, response, MAX_API_ANSWER)?;
     serde_json::from_slice(&bytes).map_err(|e| Error::Parse {
         what: format!("the answer of {url}"),
         message: e.to_string(),
@@ -103,7 +302,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(url: &str, response: Response)
 /// The status plus the registry's `errors[].detail` (or the body's start).
 fn describe_error_response(response: Response) -> String {
     let status = response.status();
-    let body = response.text().unwrap_or_default();
+    let mut raw = Vec::new();
+    let _ = response.take(MAX_ERROR_BODY).read_to_end(&mut raw);
+    let body = String::from_utf8_lossy(&raw);
     let detail = error_detail(&body).unwrap_or_else(|| body.chars().take(300).collect());
     if status == StatusCode::NOT_FOUND && detail.is_empty() {
         return "not found".into();

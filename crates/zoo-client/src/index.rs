@@ -18,8 +18,9 @@ use reqwest::StatusCode;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use zoo_format::checksum::Sha256Digest;
 use zoo_format::index::IndexEntry;
-use zoo_format::signing::{PublicKey, split_signed};
+use zoo_format::signing::{PublicKey, config_message, split_signed};
 
 use crate::trust::TrustedKeys;
 
@@ -40,6 +41,10 @@ pub struct IndexConfig {
     /// The registry's index-signing key (`ed25519:…`), pinned on first use.
     #[serde(default)]
     pub key: Option<String>,
+    /// That key's signature of `dl` and `api`
+    /// ([`zoo_format::signing::config_message`]).
+    #[serde(default)]
+    pub signature: Option<String>,
 }
 
 /// How index documents are checked.
@@ -189,12 +194,9 @@ impl Index {
             .get(reqwest::header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = response.bytes().map_err(|e| Error::Network {
-            method: "GET".into(),
-            url: url.clone(),
-            attempts: 1,
-            message: http::error_chain(&e),
-        })?;
+        let bytes = self
+            .http
+            .read_body(&url, response, http::MAX_INDEX_DOCUMENT)?;
         let previous = std::fs::read(&cached).ok();
         if !self.verify(name, &bytes, previous.as_deref(), true)? {
             return Ok(bytes.to_vec());
@@ -339,6 +341,7 @@ impl Index {
             return Ok(config.clone());
         }
         let cached = self.cache_dir.join("config.json");
+        let url = format!("{}/index/config.json", self.registry);
         let bytes = if self.offline {
             std::fs::read(&cached).map_err(|_| {
                 Error::Offline(format!(
@@ -347,32 +350,62 @@ impl Index {
                 ))
             })?
         } else {
-            let url = format!("{}/index/config.json", self.registry);
             let response = self.http.send(Method::GET, &url, Ok)?;
-            let bytes = response.bytes().map_err(|e| Error::Network {
-                method: "GET".into(),
-                url: url.clone(),
-                attempts: 1,
-                message: http::error_chain(&e),
-            })?;
-            fsutil::write_atomic(&cached, &bytes, false)?;
-            bytes.to_vec()
+            self.http
+                .read_body(&url, response, http::MAX_CONFIG_JSON)?
         };
         let config: IndexConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Parse {
-            what: format!("{}/index/config.json", self.registry),
+            what: url.clone(),
             message: e.to_string(),
         })?;
+        self.verify_config(&url, &config)?;
+        if !self.offline {
+            fsutil::write_atomic(&cached, &bytes, false)?;
+        }
         if let Ok(mut guard) = self.config.lock() {
             *guard = Some(config.clone());
         }
         Ok(config)
     }
 
+    /// Checks config.json's signature of `dl` and `api`: by the pinned key
+    /// when there is one (required then), else by the key it offers for
+    /// pinning on first use. A registry without a key (none pinned, none
+    /// offered) is accepted unsigned, as before.
+    fn verify_config(&self, url: &str, config: &IndexConfig) -> Result<()> {
+        let Some(path) = &self.trust.keys_file else {
+            return Ok(());
+        };
+        let refuse = |why: String| Error::Trust(format!("{url} is refused: {why}"));
+        let pinned = TrustedKeys::load(path)?.registry_key(&self.registry);
+        let key = match (pinned, &config.key) {
+            (Some(key), _) => key,
+            (None, Some(offered)) => offered.parse().map_err(|e| Error::Parse {
+                what: url.to_string(),
+                message: format!("{e}"),
+            })?,
+            (None, None) => return Ok(()),
+        };
+        let Some(signature) = &config.signature else {
+            return Err(refuse(format!(
+                "it is not signed, but the registry's key {key} is {}",
+                if pinned.is_some() { "pinned" } else { "offered" }
+            )));
+        };
+        key.verify(&config_message(&config.dl, &config.api), signature)
+            .map_err(|e| {
+                refuse(format!(
+                    "its download template `{}` and API `{}` are not signed by the registry's key: {e}",
+                    config.dl, config.api
+                ))
+            })
+    }
+
     /// The download URL of a blob.
-    pub fn blob_url(&self, sha256: &str) -> Result<String> {
+    pub fn blob_url(&self, sha256: &Sha256Digest) -> Result<String> {
         let config = self.config()?;
         Ok(if config.dl.contains("{sha256}") {
-            config.dl.replace("{sha256}", sha256)
+            config.dl.replace("{sha256}", sha256.as_str())
         } else {
             format!("{}/{sha256}", config.dl.trim_end_matches('/'))
         })
@@ -398,7 +431,7 @@ mod tests {
     use std::net::TcpListener;
     use std::sync::Arc;
 
-    const LINE: &str = r#"{"name":"abc","vers":"1.0.0","kind":"model","deps":[],"archive":{"sha256":"aa","size":1},"files":[],"yanked":false}"#;
+    const LINE: &str = r#"{"name":"abc","vers":"1.0.0","kind":"model","deps":[],"archive":{"sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":1},"files":[],"yanked":false}"#;
 
     /// Serves `/index/3/a/abc` with an ETag; records each If-None-Match.
     fn index_server() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
@@ -442,7 +475,7 @@ mod tests {
         let (url, seen) = index_server();
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).unwrap();
-        let http = Http::new(None).unwrap();
+        let http = Http::new(Default::default()).unwrap();
         for _ in 0..2 {
             let index = Index::new(http.clone(), &store, &url, false);
             let entries = index.entries("ABC").unwrap();
@@ -460,12 +493,16 @@ mod tests {
         );
     }
 
-    /// Serves `/index/config.json` (naming `key`) and, at `/index/3/a/abc`,
-    /// whatever `doc` holds at the time of the request (no ETags).
-    fn signed_server(key: String, doc: Arc<Mutex<String>>) -> String {
+    /// Serves `/index/config.json` (naming and signed by `secret`) and, at
+    /// `/index/3/a/abc`, whatever `doc` holds at the time of the request
+    /// (no ETags).
+    fn signed_server(secret: &zoo_format::signing::SecretKey, doc: Arc<Mutex<String>>) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let own = url.clone();
+        let key = secret.public().to_string();
+        let dl = format!("{own}/blobs/{{sha256}}");
+        let signature = secret.sign(&config_message(&dl, &own));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let mut stream = stream.unwrap();
@@ -480,7 +517,7 @@ mod tests {
                     }
                 }
                 let body = if request.contains("config.json") {
-                    serde_json::json!({"dl": format!("{own}/blobs/{{sha256}}"), "api": own, "key": key})
+                    serde_json::json!({"dl": dl, "api": own, "key": key, "signature": signature})
                         .to_string()
                 } else {
                     doc.lock().unwrap().clone()
@@ -507,7 +544,7 @@ mod tests {
         let sign = |version: u64, expires: i64| sign_lines(LINE, version, expires);
         let later = unix_now() + 3600;
         let doc = Arc::new(Mutex::new(sign(2, later)));
-        let url = signed_server(key.public().to_string(), Arc::clone(&doc));
+        let url = signed_server(&key, Arc::clone(&doc));
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).unwrap();
         let keys_file = home.path().join("trusted-keys.toml");
@@ -517,7 +554,7 @@ mod tests {
             require: false,
         };
         let index =
-            || Index::new(Http::new(None).unwrap(), &store, &url, false).with_trust(trust.clone());
+            || Index::new(Http::new(Default::default()).unwrap(), &store, &url, false).with_trust(trust.clone());
         let error = |index: Index| index.entries("abc").unwrap_err().to_string();
 
         // First use pins the key and accepts the document.
@@ -558,7 +595,7 @@ mod tests {
         assert!(error(index()).contains("older"));
         // Offline, the cached (newest accepted) document still verifies.
         let offline =
-            Index::new(Http::new(None).unwrap(), &store, &url, true).with_trust(trust.clone());
+            Index::new(Http::new(Default::default()).unwrap(), &store, &url, true).with_trust(trust.clone());
         assert_eq!(offline.entries("abc").unwrap().len(), 1);
     }
 }

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use zoo_format::FileEntry;
 use zoo_format::index::IndexEntry;
+use zoo_format::checksum::Sha256Digest;
 
 /// At most this many downloads run at once.
 const PARALLEL_DOWNLOADS: usize = 8;
@@ -30,24 +31,30 @@ pub struct Installed {
     pub fresh: bool,
 }
 
+/// A digest from an index entry as a store key. Entries are validated when
+/// their document is parsed, so this refuses only entries made elsewhere.
+fn digest_of(label: &str, what: &str, sha256: &str) -> Result<Sha256Digest> {
+    Sha256Digest::parse(sha256).map_err(|e| Error::Format(format!("{label}: {what}: {e}")))
+}
+
 /// The blobs a package needs: its archive and every external file.
-fn blobs_of(entry: &IndexEntry) -> Vec<BlobRequest> {
+fn blobs_of(entry: &IndexEntry) -> Result<Vec<BlobRequest>> {
     let package = format!("{}@{}", entry.name, entry.vers);
     let mut blobs = vec![BlobRequest {
         package: package.clone(),
         file: "the archive".into(),
-        sha256: entry.archive.sha256.clone(),
+        sha256: digest_of(&package, "the archive", &entry.archive.sha256)?,
         size: entry.archive.size,
     }];
     for file in entry.files.iter().filter(|f| f.external) {
         blobs.push(BlobRequest {
             package: package.clone(),
             file: file.path.clone(),
-            sha256: file.sha256.clone(),
+            sha256: digest_of(&package, &file.path, &file.sha256)?,
             size: file.size,
         });
     }
-    blobs
+    Ok(blobs)
 }
 
 /// Whether `entry` is installed with the same archive.
@@ -78,13 +85,13 @@ pub fn install_entries(
         .collect();
 
     // Every blob once, whichever packages share it.
-    let mut wanted: BTreeMap<String, BlobRequest> = BTreeMap::new();
+    let mut wanted: BTreeMap<Sha256Digest, BlobRequest> = BTreeMap::new();
     for entry in &todo {
-        for blob in blobs_of(entry) {
+        for blob in blobs_of(entry)? {
             wanted.entry(blob.sha256.clone()).or_insert(blob);
         }
     }
-    let cached: HashSet<String> = wanted
+    let cached: HashSet<Sha256Digest> = wanted
         .keys()
         .filter(|sha| store.has_blob(sha))
         .cloned()
@@ -207,12 +214,12 @@ struct Staged {
 }
 
 /// Extracts, completes and verifies one package in a staging dir.
-fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<String>) -> Result<Staged> {
+fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<Sha256Digest>) -> Result<Staged> {
     let label = format!("{}@{}", entry.name, entry.vers);
     let staging = store.staging_dir()?;
     let root = staging.dir.join("package");
     std::fs::create_dir(&root).at("creating", &root)?;
-    let archive_path = store.blob_path(&entry.archive.sha256);
+    let archive_path = store.blob_path(&digest_of(&label, "the archive", &entry.archive.sha256)?);
     let archive = std::fs::File::open(&archive_path).at("opening", &archive_path)?;
     let limits = zoo_format::archive::Limits::default();
     let listing = zoo_format::archive::unpack(std::io::BufReader::new(archive), &root, &limits)
@@ -224,12 +231,13 @@ fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<String>) -> Res
     }
     check_manifest_matches(&label, &listing.manifest, entry)?;
     for file in listing.files.iter().filter(|f| f.external) {
-        let blob = store.blob_path(&file.sha256);
+        let digest = digest_of(&label, &file.path, &file.sha256)?;
+        let blob = store.blob_path(&digest);
         let target = root.join(&file.path);
         fsutil::link_or_copy(&blob, &target)?;
         // Fresh downloads were hashed while streaming; older store blobs
         // are re-hashed here so a corrupted store is never installed from.
-        verify_file(&label, &target, file, cached.contains(&file.sha256))?;
+        verify_file(&label, &target, file, cached.contains(&digest))?;
     }
     for file in listing.files.iter().filter(|f| !f.external) {
         verify_file(&label, &root.join(&file.path), file, false)?;

@@ -74,7 +74,15 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: Config) -> Result<Client> {
-        let http = http::Http::new(config.token.clone())?;
+        let hint = format!(
+            "the registry {} (from {}) could not be reached: start one with `zoo-registry serve --data DIR` \
+             (it listens on 127.0.0.1:8000), or point elsewhere with --registry URL, ZOO_REGISTRY or \
+             `registry` in the config file",
+            config.registry, config.registry_source
+        );
+        let http = http::Http::new(config.timeouts)?
+            .with_token(&config.registry, config.token.clone())?
+            .with_unreachable_hint(&config.registry, hint);
         let store = Store::open(&config.home)?;
         let trust = index::IndexTrust {
             keys_file: trust::trusted_keys_path(),

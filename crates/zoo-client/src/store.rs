@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use zoo_format::checksum::Sha256Digest;
 
 /// An installed package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,20 +115,23 @@ impl Store {
         self.home.join("blobs").join("sha256")
     }
 
-    /// Where the blob with this sha256 lives once complete.
-    pub fn blob_path(&self, sha256: &str) -> PathBuf {
-        let fan = sha256.get(..2).unwrap_or("xx");
-        self.blobs_dir().join(fan).join(sha256)
+    /// Where the blob with this sha256 lives once complete. Only a checked
+    /// [`Sha256Digest`] is accepted, so no string from a registry becomes a
+    /// path unchecked.
+    pub fn blob_path(&self, sha256: &Sha256Digest) -> PathBuf {
+        self.blobs_dir()
+            .join(sha256.fan_out())
+            .join(sha256.as_str())
     }
 
     /// Where an unfinished download of this blob lives.
-    pub fn partial_path(&self, sha256: &str) -> PathBuf {
+    pub fn partial_path(&self, sha256: &Sha256Digest) -> PathBuf {
         let mut path = self.blob_path(sha256).into_os_string();
         path.push(".partial");
         PathBuf::from(path)
     }
 
-    pub fn has_blob(&self, sha256: &str) -> bool {
+    pub fn has_blob(&self, sha256: &Sha256Digest) -> bool {
         self.blob_path(sha256).is_file()
     }
 
@@ -154,7 +158,7 @@ impl Store {
     }
 
     /// Held while a blob is downloaded, so two processes never write one file.
-    pub fn lock_blob(&self, sha256: &str) -> Result<FileLock> {
+    pub fn lock_blob(&self, sha256: &Sha256Digest) -> Result<FileLock> {
         FileLock::acquire(&self.locks_dir().join(format!("blob-{sha256}.lock")))
     }
 
@@ -488,18 +492,19 @@ mod tests {
         let store = Store::open(home.path()).unwrap();
         fake_install(&store, "a", "1.0.0");
         let good = zoo_format::checksum::sha256_hex(b"hello");
+        let digest = |s: &str| Sha256Digest::parse(s).unwrap();
         for sha in ["aa".repeat(32), "bb".repeat(32), good.clone()] {
-            let path = store.blob_path(&sha);
+            let path = store.blob_path(&digest(&sha));
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, b"hello").unwrap();
         }
         let report = store.verify().unwrap();
         assert_eq!(report.checked, 3);
         assert_eq!(report.corrupt.len(), 2);
-        assert!(store.has_blob(&good) && !store.has_blob(&"aa".repeat(32)));
+        assert!(store.has_blob(&digest(&good)) && !store.has_blob(&digest(&"aa".repeat(32))));
         let gc = store.gc().unwrap();
         assert_eq!(gc.removed, vec![good.clone()]);
-        assert!(!store.has_blob(&good));
+        assert!(!store.has_blob(&digest(&good)));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //!
 //! ```toml
 //! [registries]
-//! "http://127.0.0.1:7878" = "ed25519:…"
+//! "http://127.0.0.1:8000" = "ed25519:…"
 //!
 //! [[publishers]]
 //! key = "ed25519:…"
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use zoo_format::index::IndexEntry;
-use zoo_format::signing::{PublicKey, SecretKey};
+use zoo_format::signing::{Coverage, PublicKey, SecretKey};
 
 /// A publisher key the user trusts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,9 +200,12 @@ pub enum PackageTrust {
     Unsigned,
 }
 
-/// Checks the publisher's signature of `entry`. A signature that does not
-/// verify is always refused (the version or its archive was changed after
-/// signing); with `require`, so is a missing signature or an untrusted key.
+/// Checks the publisher's signature of `entry` (run before anything is
+/// downloaded). A signature that does not verify is always refused (the
+/// version, its file list or its archive was changed after signing); with
+/// `require`, so is a missing signature, an untrusted key, or an older
+/// archive-only signature (it does not cover the file list, which would then
+/// be checked only after the downloads).
 pub fn check_package(
     entry: &IndexEntry,
     trusted: &TrustedKeys,
@@ -218,15 +221,20 @@ pub fn check_package(
         }
         return Ok(PackageTrust::Unsigned);
     };
-    let key = signature
-        .verify(&entry.name, &entry.vers.to_string(), &entry.archive.sha256)
-        .map_err(|e| {
-            Error::Trust(format!(
-                "{label}: the publisher's signature does not match this version (archive sha256 {}): {e}; \
-                 the package was changed after it was signed",
-                entry.archive.sha256
-            ))
-        })?;
+    let (key, coverage) = signature.verify_entry(entry).map_err(|e| {
+        Error::Trust(format!(
+            "{label}: the publisher's signature does not match this version (archive sha256 {}): {e}; \
+             the package or its index entry was changed after it was signed",
+            entry.archive.sha256
+        ))
+    })?;
+    if require && coverage == Coverage::ArchiveOnly {
+        return Err(Error::Trust(format!(
+            "{label} carries an older publisher signature that covers only its archive, not its file list, \
+             and signatures are required; ask its publisher to re-sign by publishing a new version with \
+             `zoo publish --sign`, or turn the requirement off"
+        )));
+    }
     match trusted.publisher(&key) {
         Some(publisher) => Ok(PackageTrust::Trusted(publisher.name.clone())),
         None if require => Err(Error::Trust(format!(
@@ -240,12 +248,14 @@ pub fn check_package(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zoo_format::signing::sign_package;
+    use zoo_format::signing::{sign_entry, sign_package};
 
     fn entry() -> IndexEntry {
         serde_json::from_value(serde_json::json!({
             "name": "abc", "vers": "1.0.0", "kind": "model", "deps": [],
-            "archive": {"sha256": "aa", "size": 1}, "files": [], "yanked": false,
+            "archive": {"sha256": "a".repeat(64), "size": 1},
+            "files": [{"path": "w.bin", "size": 1, "sha256": "b".repeat(64), "external": true}],
+            "yanked": false,
         }))
         .unwrap()
     }
@@ -263,7 +273,7 @@ mod tests {
         assert!(err.to_string().contains("not signed"), "{err}");
 
         let mut signed = entry();
-        signed.signature = Some(sign_package(&key, "abc", "1.0.0", "aa"));
+        signed.signature = Some(sign_entry(&key, &entry()));
         assert!(matches!(
             check_package(&signed, &trusted, false).unwrap(),
             PackageTrust::UnknownSigner(_)
@@ -276,11 +286,26 @@ mod tests {
             PackageTrust::Trusted("alice".into())
         );
         let mut tampered = signed.clone();
-        tampered.archive.sha256 = "bb".into();
-        for require in [false, true] {
-            let err = check_package(&tampered, &trusted, require).unwrap_err();
-            assert!(err.to_string().contains("changed after"), "{err}");
+        tampered.archive.sha256 = "c".repeat(64);
+        let mut new_files = signed.clone();
+        new_files.files[0].sha256 = "d".repeat(64);
+        for entry in [&tampered, &new_files] {
+            for require in [false, true] {
+                let err = check_package(entry, &trusted, require).unwrap_err();
+                assert!(err.to_string().contains("changed after"), "{err}");
+            }
         }
+
+        // An archive-only (v1) signature: accepted unless signatures are
+        // required, then refused with a message saying to re-sign.
+        let mut legacy = entry();
+        legacy.signature = Some(sign_package(&key, "abc", "1.0.0", &"a".repeat(64)));
+        assert_eq!(
+            check_package(&legacy, &trusted, false).unwrap(),
+            PackageTrust::Trusted("alice".into())
+        );
+        let err = check_package(&legacy, &trusted, true).unwrap_err();
+        assert!(err.to_string().contains("re-sign"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,83 @@ pub fn is_sha256_hex(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// A sha256 in zoo's canonical form (64 lowercase hex digits), checked when
+/// made, so a value from an index or a receipt can safely become part of a
+/// store path: no `/`, no `..`, no absolute path can hide in it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Sha256Digest(String);
+
+/// Why a string is not a [`Sha256Digest`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{}` is not a sha256 (64 lowercase hex digits)", .0.escape_debug())]
+pub struct InvalidDigest(pub String);
+
+impl Sha256Digest {
+    /// Checks `s` and wraps it.
+    pub fn parse(s: &str) -> Result<Sha256Digest, InvalidDigest> {
+        if is_sha256_hex(s) {
+            Ok(Sha256Digest(s.to_string()))
+        } else {
+            // Keep messages short whatever a hostile registry sent.
+            Err(InvalidDigest(s.chars().take(100).collect()))
+        }
+    }
+
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Sha256Digest {
+        Sha256Digest(sha256_hex(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first two hex digits: the store's fan-out directory.
+    pub fn fan_out(&self) -> &str {
+        &self.0[..2]
+    }
+}
+
+impl std::fmt::Display for Sha256Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for Sha256Digest {
+    type Err = InvalidDigest;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Sha256Digest::parse(s)
+    }
+}
+
+impl AsRef<str> for Sha256Digest {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Sha256Digest {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for Sha256Digest {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sha256Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Sha256Digest::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// sha256 of a byte slice, as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     to_hex(&Sha256::digest(bytes).into())
@@ -136,6 +213,22 @@ mod tests {
         assert!(is_sha256_hex(ABC));
         assert!(!is_sha256_hex(&ABC.to_uppercase()));
         assert!(!is_sha256_hex(&ABC[1..]));
+    }
+
+    #[test]
+    fn digests_are_checked_when_made() {
+        let digest = Sha256Digest::parse(ABC).unwrap();
+        assert_eq!((digest.as_str(), digest.fan_out()), (ABC, "ba"));
+        assert_eq!(Sha256Digest::of(b"abc"), digest);
+        let absolute = format!("/tmp/{}", &ABC[5..]);
+        let upward = format!("../../{}", &ABC[6..]);
+        for bad in ["", "aa", &ABC.to_uppercase(), &absolute, &upward, &format!("{ABC}0")] {
+            assert!(Sha256Digest::parse(bad).is_err(), "{bad}");
+            let json = serde_json::to_string(bad).unwrap();
+            assert!(serde_json::from_str::<Sha256Digest>(&json).is_err(), "{bad}");
+        }
+        let json = serde_json::to_string(&digest).unwrap();
+        assert_eq!(serde_json::from_str::<Sha256Digest>(&json).unwrap(), digest);
     }
 
     #[test]

@@ -5,8 +5,10 @@ use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::FileEntry;
+use crate::checksum::Sha256Digest;
 use crate::manifest::{Kind, Manifest};
-use crate::name::normalize_name;
+use crate::name::{normalize_name, validate_name};
+use crate::relpath::validate_rel_path;
 use crate::signing::{PackageSignature, split_signed};
 
 /// One version of a package, as a line of its index document.
@@ -66,6 +68,42 @@ impl IndexEntry {
         }
     }
 
+    /// Checks every field that a client turns into a path or a lookup key:
+    /// the package and dependency names, the archive's and every file's
+    /// sha256 (64 lowercase hex digits) and every file path. A registry can
+    /// send anything; this runs when a document is parsed, before any of it
+    /// reaches the file system. The error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_name(&self.name).map_err(|why| format!("`name`: {why}"))?;
+        for dep in &self.deps {
+            validate_name(&dep.name).map_err(|why| format!("`deps[].name`: {why}"))?;
+        }
+        Sha256Digest::parse(&self.archive.sha256).map_err(|e| format!("`archive.sha256`: {e}"))?;
+        for file in &self.files {
+            validate_rel_path(&file.path).map_err(|why| format!("`files[].path`: {why}"))?;
+            Sha256Digest::parse(&file.sha256)
+                .map_err(|e| format!("`files[].sha256` of `{}`: {e}", file.path))?;
+        }
+        Ok(())
+    }
+
+    /// The bytes a publisher signs for this version (`signing::entry_message`):
+    /// everything but `yanked` and the signature, with the name canonical and
+    /// dependencies and files in a fixed order, so the registry's rendering
+    /// of the same version gives the same bytes.
+    pub fn canonical_json(&self) -> String {
+        let mut canonical = self.clone();
+        canonical.name = normalize_name(&canonical.name);
+        canonical.yanked = false;
+        canonical.signature = None;
+        for dep in &mut canonical.deps {
+            dep.name = normalize_name(&dep.name);
+        }
+        canonical.deps.sort_by(|a, b| a.name.cmp(&b.name));
+        canonical.files.sort_by(|a, b| a.path.cmp(&b.path));
+        canonical.to_line()
+    }
+
     /// The entry as one line of JSON (no trailing newline).
     pub fn to_line(&self) -> String {
         // Serializing plain data to a String cannot fail.
@@ -88,7 +126,12 @@ pub fn parse_document(text: &str) -> Result<Vec<IndexEntry>, String> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| format!("index line {}: {e}", i + 1))
+            let entry: IndexEntry =
+                serde_json::from_str(line).map_err(|e| format!("index line {}: {e}", i + 1))?;
+            entry
+                .validate()
+                .map_err(|e| format!("index line {}: {e}", i + 1))?;
+            Ok(entry)
         })
         .collect()
 }
@@ -120,12 +163,59 @@ mod tests {
 
     #[test]
     fn line_round_trip_matches_the_documented_shape() {
-        let line = r#"{"name":"vgg16","vers":"1.0.0","kind":"model","deps":[{"name":"peephole-lstm","req":"^0.1"}],"archive":{"sha256":"aa","size":12345},"files":[{"path":"weights.safetensors","size":553432081,"sha256":"bb","external":true}],"yanked":false}"#;
+        let (aa, bb) = ("a".repeat(64), "b".repeat(64));
+        let line = format!(
+            r#"{{"name":"vgg16","vers":"1.0.0","kind":"model","deps":[{{"name":"peephole-lstm","req":"^0.1"}}],"archive":{{"sha256":"{aa}","size":12345}},"files":[{{"path":"weights.safetensors","size":553432081,"sha256":"{bb}","external":true}}],"yanked":false}}"#
+        );
         let entries = parse_document(&format!("{line}\n\n")).unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].deps[0].req, VersionReq::parse("^0.1").unwrap());
         assert_eq!(entries[0].to_line(), line);
         assert_eq!(render_document(&entries), format!("{line}\n"));
         assert!(parse_document("{}\n").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn digests_names_and_paths_are_checked_at_parse() {
+        let good = format!(
+            r#"{{"name":"victim","vers":"1.0.0","kind":"model","deps":[],"archive":{{"sha256":"{}","size":1}},"files":[{{"path":"w.bin","size":1,"sha256":"{}","external":true}}]}}"#,
+            "a".repeat(64),
+            "b".repeat(64)
+        );
+        assert_eq!(parse_document(&good).unwrap().len(), 1);
+        let hostile = [
+            (good.replace(&"a".repeat(64), "/tmp/zoo-evil"), "archive.sha256"),
+            (good.replace(&"a".repeat(64), "../../../../tmp/zoo-evil"), "archive.sha256"),
+            (good.replace(&"b".repeat(64), "../../x"), "files[].sha256"),
+            (good.replace(&"b".repeat(64), &"B".repeat(64)), "files[].sha256"),
+            (good.replace("w.bin", "../w.bin"), "files[].path"),
+            (good.replace("w.bin", "/etc/w.bin"), "files[].path"),
+            (good.replace("\"victim\"", "\"../victim\""), "`name`"),
+            (
+                good.replace(r#""deps":[]"#, r#""deps":[{"name":"a/b","req":"*"}]"#),
+                "deps[].name",
+            ),
+        ];
+        for (line, field) in hostile {
+            let err = parse_document(&line).unwrap_err();
+            assert!(err.contains("line 1") && err.contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_canonical_form_ignores_yanked_signature_and_order() {
+        let (aa, bb, cc) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        let line = format!(
+            r#"{{"name":"Net_A","vers":"1.0.0","kind":"model","deps":[{{"name":"zed","req":"^1"}},{{"name":"Alpha","req":"^2"}}],"archive":{{"sha256":"{aa}","size":1}},"files":[{{"path":"z","size":1,"sha256":"{bb}","external":true}},{{"path":"a","size":1,"sha256":"{cc}","external":false}}]}}"#
+        );
+        let entry = &parse_document(&line).unwrap()[0];
+        let mut other = entry.clone();
+        other.yanked = true;
+        other.name = "net-a".into();
+        other.deps.reverse();
+        other.files.reverse();
+        assert_eq!(entry.canonical_json(), other.canonical_json());
+        other.files[0].size = 2;
+        assert_ne!(entry.canonical_json(), other.canonical_json());
     }
 }

@@ -3,10 +3,12 @@
 //! Two things are signed, each over a small text message with its own domain
 //! prefix so a signature for one can never be replayed as the other:
 //!
-//! - a **package** by its publisher: name (canonical), version and the
-//!   archive's sha256. The archive lists every file with its sha256 (external
-//!   blobs included), so the signature covers all of the package's bytes and
-//!   binds them to that identity;
+//! - a **package** by its publisher: the whole version entry of the index
+//!   (v2, [`entry_message`]: name, version, kind, dependencies, the archive's
+//!   sha256 and size and every file's path, size and sha256), so a client can
+//!   check the file list before it downloads anything. Older signatures (v1,
+//!   [`package_message`]) cover name, version and the archive's sha256 only;
+//!   they still verify, reported as [`Coverage::ArchiveOnly`];
 //! - an **index document** by the registry: package name, a sequence number
 //!   that only grows, an expiry time and the sha256 of the document's entry
 //!   lines (TUF's timestamp role, per document). The signature travels as the
@@ -24,6 +26,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::checksum::sha256_hex;
+use crate::index::IndexEntry;
 
 /// How keys start when written out.
 pub const KEY_PREFIX: &str = "ed25519:";
@@ -177,7 +180,45 @@ pub fn sign_package(
     }
 }
 
+/// What a v2 publisher signature covers: the version entry's canonical form
+/// ([`IndexEntry::canonical_json`]).
+pub fn entry_message(entry: &IndexEntry) -> Vec<u8> {
+    format!("zoo-package-signature-v2\n{}\n", entry.canonical_json()).into_bytes()
+}
+
+/// Signs a whole version entry (what `zoo publish --sign` sends).
+pub fn sign_entry(key: &SecretKey, entry: &IndexEntry) -> PackageSignature {
+    PackageSignature {
+        key: key.public().to_string(),
+        sig: key.sign(&entry_message(entry)),
+    }
+}
+
+/// How much of a version a valid publisher signature covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// The whole entry, file list included (v2).
+    Entry,
+    /// Name, version and archive sha256 only (v1, before the file list was
+    /// signed): the file list can only be checked after the download.
+    ArchiveOnly,
+}
+
 impl PackageSignature {
+    /// Checks the signature against `entry`: first as a v2 signature of the
+    /// whole entry, then as a v1 signature of its name, version and archive.
+    pub fn verify_entry(&self, entry: &IndexEntry) -> Result<(PublicKey, Coverage), SignatureError> {
+        let key = self.public_key()?;
+        if key.verify(&entry_message(entry), &self.sig).is_ok() {
+            return Ok((key, Coverage::Entry));
+        }
+        key.verify(
+            &package_message(&entry.name, &entry.vers.to_string(), &entry.archive.sha256),
+            &self.sig,
+        )?;
+        Ok((key, Coverage::ArchiveOnly))
+    }
+
     /// The signing key, parsed.
     pub fn public_key(&self) -> Result<PublicKey, SignatureError> {
         self.key.parse()
@@ -221,6 +262,13 @@ pub struct SignedIndex {
 struct Trailer {
     #[serde(rename = "signed-index")]
     signed_index: SignedIndex,
+}
+
+/// What the registry signs in `/index/config.json` (its `signature` field):
+/// the download template and the API base, so a mirror or a tampered file
+/// cannot point downloads or API calls elsewhere without the index key.
+pub fn config_message(dl: &str, api: &str) -> Vec<u8> {
+    format!("zoo-config-signature-v1\ndl {dl}\napi {api}\n").into_bytes()
 }
 
 /// What the registry signs for one index document.
@@ -334,6 +382,32 @@ mod tests {
         let mut swapped = sig.clone();
         swapped.key = stranger.public().to_string();
         assert!(swapped.verify("tiny-net", "1.0.0", "aa").is_err());
+    }
+
+    #[test]
+    fn an_entry_signature_covers_the_file_list() {
+        let line = format!(
+            r#"{{"name":"abc","vers":"1.0.0","kind":"model","deps":[],"archive":{{"sha256":"{}","size":5}},"files":[{{"path":"w.bin","size":9,"sha256":"{}","external":true}}]}}"#,
+            "a".repeat(64),
+            "b".repeat(64)
+        );
+        let entry = crate::index::parse_document(&line).unwrap().remove(0);
+        let key = SecretKey::generate().unwrap();
+        let signed = sign_entry(&key, &entry);
+        assert_eq!(signed.verify_entry(&entry).unwrap(), (key.public(), Coverage::Entry));
+        let mut yanked = entry.clone();
+        yanked.yanked = true;
+        assert!(signed.verify_entry(&yanked).is_ok());
+        let mut altered = entry.clone();
+        altered.files[0].sha256 = "c".repeat(64);
+        assert!(signed.verify_entry(&altered).is_err());
+        let mut bigger = entry.clone();
+        bigger.archive.size += 1;
+        assert!(signed.verify_entry(&bigger).is_err());
+        // A v1 signature still verifies, reported as archive-only, and keeps
+        // verifying when the file list changes (what v2 closes).
+        let legacy = sign_package(&key, "abc", "1.0.0", &entry.archive.sha256);
+        assert_eq!(legacy.verify_entry(&altered).unwrap().1, Coverage::ArchiveOnly);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::index_cache::CachedDocument;
 pub async fn config(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        config_json(&state.config.base_url, &state.signer.public_key()),
+        config_json(&state.config.base_url, &state.signer),
     )
         .into_response()
 }

@@ -85,7 +85,7 @@ pub async fn publish(
     };
     let mut entry = IndexEntry::from_manifest(manifest, archive.clone(), listing.files.clone());
     if let Some(signature) = offered {
-        check_signature(&signature, &name_norm, &version, &archive.sha256)?;
+        check_signature(&signature, &entry)?;
         entry.signature = Some(signature);
     }
     let new = NewVersion {
@@ -150,22 +150,18 @@ fn offered_signature(headers: &HeaderMap) -> Result<Option<PackageSignature>, Ap
     }
 }
 
-/// Refuses a signature that does not cover this name, version and archive:
-/// recording it would only make every install of the version fail.
-fn check_signature(
-    signature: &PackageSignature,
-    name_norm: &str,
-    version: &Version,
-    archive_sha256: &str,
-) -> Result<(), ApiError> {
-    signature
-        .verify(name_norm, &version.to_string(), archive_sha256)
-        .map(|_| ())
-        .map_err(|e| {
-            ApiError::bad_request(format!(
-                "the package signature of {name_norm}@{version} (archive sha256 {archive_sha256}) is invalid: {e}"
-            ))
-        })
+/// Refuses a signature that covers neither this whole entry (v2) nor its
+/// name, version and archive (v1, from older clients): recording it would
+/// only make every install of the version fail.
+fn check_signature(signature: &PackageSignature, entry: &IndexEntry) -> Result<(), ApiError> {
+    signature.verify_entry(entry).map(|_| ()).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the package signature of {}@{} (archive sha256 {}) is invalid: {e}",
+            zoo_format::normalize_name(&entry.name),
+            entry.vers,
+            entry.archive.sha256
+        ))
+    })
 }
 
 /// Every external file must already be stored as a blob of the listed size.

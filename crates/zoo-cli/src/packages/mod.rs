@@ -19,7 +19,7 @@ use zoo_client::{Client, Config, Overrides};
 /// Flags shared by every command that talks to a registry.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RemoteArgs {
-    /// Registry URL (default: ZOO_REGISTRY, the config file, then http://127.0.0.1:7878).
+    /// Registry URL (default: ZOO_REGISTRY, the config file, then http://127.0.0.1:8000).
     #[arg(long, value_name = "URL")]
     registry: Option<String>,
     /// API token (default: ZOO_TOKEN, then the config file).

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::{RECEIPT, Receipt, Store, hash_file};
+use zoo_format::checksum::Sha256Digest;
 use crate::error::{IoContext, Result};
 
 /// One damaged or incomplete installed package.
@@ -79,7 +80,9 @@ fn check_one(
             receipt.name, receipt.version
         ));
     }
-    let archive_path = store.blob_path(&receipt.archive_sha256);
+    let archive_sha256 = Sha256Digest::parse(&receipt.archive_sha256)
+        .map_err(|e| format!("{RECEIPT}: `archive_sha256`: {e}"))?;
+    let archive_path = store.blob_path(&archive_sha256);
     let archive = std::fs::File::open(&archive_path).map_err(|e| {
         format!(
             "its archive blob {} cannot be opened: {e}",
@@ -114,7 +117,8 @@ fn check_one(
         }
         if file.external
             && verified_blobs.contains(&file.sha256)
-            && same_file(&path, &store.blob_path(&file.sha256))
+            && let Ok(digest) = Sha256Digest::parse(&file.sha256)
+            && same_file(&path, &store.blob_path(&digest))
         {
             continue; // the very blob that was just re-hashed
         }
@@ -166,7 +170,7 @@ mod tests {
         };
         let packed = pack(src.path(), &options).unwrap();
         let put_blob = |sha: &str, bytes: &[u8]| {
-            let path = store.blob_path(sha);
+            let path = store.blob_path(&Sha256Digest::parse(sha).unwrap());
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, bytes).unwrap();
         };
@@ -178,7 +182,8 @@ mod tests {
             let bytes = std::fs::read(src.path().join(&file.path)).unwrap();
             if file.external {
                 put_blob(&file.sha256, &bytes);
-                std::fs::hard_link(store.blob_path(&file.sha256), dir.join(&file.path)).unwrap();
+                let digest = Sha256Digest::parse(&file.sha256).unwrap();
+                std::fs::hard_link(store.blob_path(&digest), dir.join(&file.path)).unwrap();
                 blobs.push(file.sha256.clone());
             } else {
                 std::fs::write(dir.join(&file.path), bytes).unwrap();
