@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use zoo_format::checksum::sha256_hex;
 use zoo_format::index::{index_path, render_document};
 
-
 use crate::db::VersionRecord;
 use crate::signing::IndexSigner;
 
@@ -244,9 +243,14 @@ mod tests {
         assert_eq!(v["dl"], "http://h:1/blobs/{sha256}");
         assert_eq!(v["key"], key.to_string());
         assert_eq!(v["api"], "http://h:1");
-        let message = zoo_format::signing::config_message("http://h:1/blobs/{sha256}", "http://h:1");
-        key.verify(&message, v["signature"].as_str().unwrap()).unwrap();
+        let message =
+            zoo_format::signing::config_message("http://h:1/blobs/{sha256}", "http://h:1");
+        key.verify(&message, v["signature"].as_str().unwrap())
+            .unwrap();
         let moved = zoo_format::signing::config_message("http://evil/{sha256}", "http://h:1");
-        assert!(key.verify(&moved, v["signature"].as_str().unwrap()).is_err());
+        assert!(
+            key.verify(&moved, v["signature"].as_str().unwrap())
+                .is_err()
+        );
     }
 }

@@ -122,8 +122,7 @@ impl IndexSigner {
     /// pinned this key refuse a config.json that a mirror or an attacker
     /// pointed elsewhere.
     pub fn sign_config(&self, dl: &str, api: &str) -> String {
-        self.key
-            .sign(&zoo_format::signing::config_message(dl, api))
+        self.key.sign(&zoo_format::signing::config_message(dl, api))
     }
 
     /// The remembered signed document of `name` if it still signs `content`

@@ -1025,7 +1025,7 @@ fn signature_of(document: &[u8]) -> zoo_format::signing::SignedIndex {
 
 #[tokio::test]
 async fn signed_publishes_are_checked_recorded_and_served() {
-    use zoo_format::signing::{SecretKey, sign_package};
+    use zoo_format::signing::{SecretKey, sign_entry, sign_package};
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
     let key = SecretKey::generate().unwrap();
@@ -1051,7 +1051,22 @@ async fn signed_publishes_are_checked_recorded_and_served() {
     // A signature over another version, another archive, or half a header pair.
     let wrong_version = sign_package(&key, "signed", "1.0.1", &archive.sha256);
     let wrong_archive = sign_package(&key, "signed", "1.0.0", &"0".repeat(64));
-    for (sig, why) in [(&wrong_version, "version"), (&wrong_archive, "archive")] {
+    // A whole-entry (v2) signature over another file list.
+    let mut other_files = zoo_format::index::IndexEntry::from_manifest(
+        &archive.manifest,
+        zoo_format::index::ArchiveRef {
+            sha256: archive.sha256.clone(),
+            size: archive.size,
+        },
+        archive.files.clone(),
+    );
+    other_files.files[0].size += 1;
+    let wrong_files = sign_entry(&key, &other_files);
+    for (sig, why) in [
+        (&wrong_version, "version"),
+        (&wrong_archive, "archive"),
+        (&wrong_files, "file list"),
+    ] {
         let reply = send(vec![
             ("zoo-signing-key", sig.key.clone()),
             ("zoo-signature", sig.sig.clone()),
@@ -1090,5 +1105,13 @@ async fn signed_publishes_are_checked_recorded_and_served() {
         config["key"].as_str().unwrap().parse().unwrap();
     signature_of(&document)
         .verify(&registry_key, "signed", &entry_lines(&document))
+        .unwrap();
+    // ...and config.json's download template and API base with it.
+    let message = zoo_format::signing::config_message(
+        config["dl"].as_str().unwrap(),
+        config["api"].as_str().unwrap(),
+    );
+    registry_key
+        .verify(&message, config["signature"].as_str().unwrap())
         .unwrap();
 }

@@ -91,7 +91,9 @@ fn tree(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn blob_requests(seen: &[SeenRequest]) -> Vec<&SeenRequest> {
-    seen.iter().filter(|r| r.path.starts_with("/blobs/")).collect()
+    seen.iter()
+        .filter(|r| r.path.starts_with("/blobs/"))
+        .collect()
 }
 
 #[test]
@@ -100,31 +102,45 @@ fn digests_that_are_paths_never_reach_the_file_system() {
     // The attacker's targets: a directory next to ZOO_HOME, reached by an
     // absolute "digest" and by a `../` one.
     let outside = tempfile::tempdir().unwrap();
-    let absolute = outside.path().join("abs-target");
-    let original = w.registry.index_line("model", "1.0.0");
-    let cases: Vec<(&str, serde_json::Value, &str)> = {
-        let mut archive_abs = original.clone();
-        archive_abs["archive"]["sha256"] = absolute.to_str().unwrap().into();
-        let mut file_up = original.clone();
-        for file in file_up["files"].as_array_mut().unwrap() {
-            if file["path"] == "weights.bin" {
-                // blobs/sha256/<fan = "..">/<digest>: `../..` from there is
-                // ZOO_HOME's parent, the temp dir that `outside` is in too.
-                file["sha256"] = format!(
-                    "../../{}/up-target",
-                    outside.path().file_name().unwrap().to_str().unwrap()
-                )
-                .into();
-            }
+    // In directories that do not exist yet: the store used to create a
+    // blob's parent directory before downloading anything.
+    let absolute = outside.path().join("abs-dir").join("abs-target");
+    let lib = w.registry.index_line("lib", "1.0.0");
+    let model = w.registry.index_line("model", "1.0.0");
+    let mut archive_abs = lib.clone();
+    archive_abs["archive"]["sha256"] = absolute.to_str().unwrap().into();
+    let mut file_up = model.clone();
+    for file in file_up["files"].as_array_mut().unwrap() {
+        if file["path"] == "weights.bin" {
+            // blobs/sha256/<fan = "..">/<digest>: `../..` from there is
+            // ZOO_HOME's parent, the temp dir that `outside` is in too. The
+            // v1 signature covered only the archive, so this passed it.
+            file["sha256"] = format!(
+                "../../{}/up-dir/up-target",
+                outside.path().file_name().unwrap().to_str().unwrap()
+            )
+            .into();
         }
-        vec![
-            ("archive sha256 absolute", archive_abs, "`archive.sha256`"),
-            ("external file sha256 with ..", file_up, "`files[].sha256`"),
-        ]
-    };
-    for (case, entry, field) in cases {
+    }
+    let cases = [
+        (
+            "archive sha256 absolute",
+            "lib",
+            &lib,
+            archive_abs,
+            "`archive.sha256`",
+        ),
+        (
+            "external file sha256 with ..",
+            "model",
+            &model,
+            file_up,
+            "`files[].sha256`",
+        ),
+    ];
+    for (case, package, original, entry, field) in cases {
         for require in [false, true] {
-            w.registry.set_index_line("model", "1.0.0", &entry);
+            w.registry.set_index_line(package, "1.0.0", &entry);
             let client = w.client_trusting_alice(&w.registry.url);
             assert_eq!(client.zoo_home().parent(), outside.path().parent());
             let env: &[(&str, &str)] = if require {
@@ -132,23 +148,26 @@ fn digests_that_are_paths_never_reach_the_file_system() {
             } else {
                 &[]
             };
-            let (ok, stderr, _) = run_with(&client, env, &["install", "model"]);
+            let (ok, stderr, _) = run_with(&client, env, &["install", package]);
+            assert!(
+                tree(outside.path()).is_empty(),
+                "{case}: written outside ZOO_HOME: {:?}\n{stderr}",
+                tree(outside.path())
+            );
             assert!(!ok, "{case} (require {require}) installed:\n{stderr}");
             assert!(
                 stderr.contains("is not a sha256") && stderr.contains(field),
                 "{case}: {stderr}"
             );
-            assert!(stderr.contains("index of `model`"), "{case}: {stderr}");
             assert!(
-                tree(outside.path()).is_empty(),
-                "{case}: written outside ZOO_HOME: {:?}",
-                tree(outside.path())
+                stderr.contains(&format!("index of `{package}`")),
+                "{case}: {stderr}"
             );
             assert!(blob_problems(client.zoo_home()).is_empty(), "{case}");
             assert!(installed_state(client.zoo_home()).is_empty(), "{case}");
         }
+        w.registry.set_index_line(package, "1.0.0", original);
     }
-    w.registry.set_index_line("model", "1.0.0", &original);
     let client = w.client_trusting_alice(&w.registry.url);
     let (ok, stderr, _) = run_with(
         &client,
@@ -197,14 +216,8 @@ fn a_saved_token_goes_only_to_its_own_registry() {
     let proxy = Proxy::start_signed(&w.registry.url, w.registry.signing_key());
     // Logged in to the registry, then pointed elsewhere with ZOO_REGISTRY.
     let user = Zoo::new(&proxy.url, None);
-    user.run(&[
-        "login",
-        "--registry",
-        &w.registry.url,
-        "--token",
-        &w.token,
-    ])
-    .ok();
+    user.run(&["login", "--registry", &w.registry.url, "--token", &w.token])
+        .ok();
     let config_file = user.user_home.path().join(".config/zoo/config.toml");
     let saved = std::fs::read_to_string(&config_file).unwrap();
     assert!(
@@ -226,7 +239,10 @@ fn a_saved_token_goes_only_to_its_own_registry() {
     // token belongs to its registry only.
     std::fs::write(
         &config_file,
-        format!("registry = \"{}\"\ntoken = \"{}\"\n", w.registry.url, w.token),
+        format!(
+            "registry = \"{}\"\ntoken = \"{}\"\n",
+            w.registry.url, w.token
+        ),
     )
     .unwrap();
     let before = proxy.requests().len();
@@ -245,14 +261,8 @@ fn a_saved_token_goes_only_to_its_own_registry() {
     );
     assert!(ok, "{stderr}");
     // The next login moves it under its origin.
-    user.run(&[
-        "login",
-        "--registry",
-        &w.registry.url,
-        "--token",
-        &w.token,
-    ])
-    .ok();
+    user.run(&["login", "--registry", &w.registry.url, "--token", &w.token])
+        .ok();
     let saved = std::fs::read_to_string(&config_file).unwrap();
     let top_level = saved.split('[').next().unwrap();
     assert!(!top_level.contains("token"), "{saved}");
@@ -293,7 +303,8 @@ fn the_token_is_sent_only_where_needed_and_never_to_a_download_host() {
     let (ok, stderr, _) = run_with(&client, &[], &["install", "lib"]);
     assert!(!ok);
     assert!(
-        stderr.contains("config.json is refused") && stderr.contains("not signed by the registry's key"),
+        stderr.contains("config.json is refused")
+            && stderr.contains("not signed by the registry's key"),
         "{stderr}"
     );
     assert!(blob_requests(&tampering.requests()).is_empty());
@@ -362,11 +373,7 @@ fn endless_index_and_config_answers_are_refused_with_bounded_memory() {
             stderr.contains(&url) && stderr.contains(limit) && stderr.contains("larger than"),
             "{path}: {stderr}"
         );
-        assert!(
-            peak < 150 << 20,
-            "{path}: zoo peaked at {} MiB",
-            peak >> 20
-        );
+        assert!(peak < 150 << 20, "{path}: zoo peaked at {} MiB", peak >> 20);
         println!("endless {path}: refused, peak {} MiB", peak >> 20);
     }
 }
@@ -377,7 +384,8 @@ fn a_registry_that_never_answers_times_out_naming_the_url() {
     let proxy = Proxy::start_signed(&w.registry.url, w.registry.signing_key());
     proxy.silent("/index/3/l/lib");
     let client = Zoo::new(&proxy.url, None);
-    let (ok, stderr, seconds) = run_with(&client, &[("ZOO_READ_TIMEOUT", "2")], &["install", "lib"]);
+    let (ok, stderr, seconds) =
+        run_with(&client, &[("ZOO_READ_TIMEOUT", "2")], &["install", "lib"]);
     assert!(!ok, "{stderr}");
     assert!(
         stderr.contains(&format!("{}/index/3/l/lib", proxy.url))
@@ -394,7 +402,11 @@ fn registry_urls_are_checked_and_an_unreachable_registry_is_explained() {
     let client = Zoo::new("http://127.0.0.1:9", None);
     // No scheme: refused before any request, saying what to write.
     let started = Instant::now();
-    let (ok, stderr, _) = run_with(&client, &[], &["search", "x", "--registry", "127.0.0.1:8000"]);
+    let (ok, stderr, _) = run_with(
+        &client,
+        &[],
+        &["search", "x", "--registry", "127.0.0.1:8000"],
+    );
     assert!(!ok);
     assert!(
         stderr.contains("has no scheme: write `http://127.0.0.1:8000`")

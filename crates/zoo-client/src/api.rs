@@ -114,18 +114,20 @@ impl Api<'_> {
             let bar = progress.start(&format!("uploading {}", file.path), file.size);
             let put_url = self.url(&format!("blobs/{}", file.sha256));
             let upload_time = upload_timeout(self.http.timeouts().read, file.size);
-            let sent = self.http.send_authenticated(Method::PUT, &put_url, |request| {
-                bar.set(0);
-                let handle = std::fs::File::open(&path).at("opening", &path)?;
-                let reader = ProgressReader {
-                    inner: handle,
-                    bar: Arc::clone(&bar),
-                };
-                Ok(request
-                    .timeout(upload_time)
-                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                    .body(Body::sized(reader, file.size)))
-            });
+            let sent = self
+                .http
+                .send_authenticated(Method::PUT, &put_url, |request| {
+                    bar.set(0);
+                    let handle = std::fs::File::open(&path).at("opening", &path)?;
+                    let reader = ProgressReader {
+                        inner: handle,
+                        bar: Arc::clone(&bar),
+                    };
+                    Ok(request
+                        .timeout(upload_time)
+                        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                        .body(Body::sized(reader, file.size)))
+                });
             bar.finish();
             sent?;
             report_uploaded.push((file.path.clone(), file.size));
@@ -145,20 +147,20 @@ impl Api<'_> {
         });
         let bar = progress.start(&format!("uploading {}", packed.file_name()), packed.size);
         let upload_time = upload_timeout(self.http.timeouts().read, packed.size);
-        let response = self
-            .http
-            .send_authenticated(Method::PUT, &self.url("packages/new"), |request| {
-                let request = match &signature {
-                    Some(s) => request
-                        .header("zoo-signing-key", &s.key)
-                        .header("zoo-signature", &s.sig),
-                    None => request,
-                };
-                Ok(request
-                    .timeout(upload_time)
-                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                    .body(packed.bytes.clone()))
-            });
+        let response =
+            self.http
+                .send_authenticated(Method::PUT, &self.url("packages/new"), |request| {
+                    let request = match &signature {
+                        Some(s) => request
+                            .header("zoo-signing-key", &s.key)
+                            .header("zoo-signature", &s.sig),
+                        None => request,
+                    };
+                    Ok(request
+                        .timeout(upload_time)
+                        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                        .body(packed.bytes.clone()))
+                });
         bar.set(packed.size);
         bar.finish();
         let url = self.url("packages/new");

@@ -149,11 +149,7 @@ fn truthy(value: &str) -> bool {
 /// (`127.0.0.1:8000` without a scheme is refused, suggesting `http://`).
 pub fn check_registry_url(url: &str, source: RegistrySource) -> Result<String> {
     let url = url.trim().trim_end_matches('/');
-    let bad = |why: &str| {
-        Error::Invalid(format!(
-            "the registry URL `{url}` (from {source}) {why}"
-        ))
-    };
+    let bad = |why: &str| Error::Invalid(format!("the registry URL `{url}` (from {source}) {why}"));
     let has_scheme = url.starts_with("http://") || url.starts_with("https://");
     if !has_scheme {
         return Err(if url.contains("://") {
@@ -174,15 +170,23 @@ fn seconds(value: f64, what: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(value)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| Error::Invalid(format!("{what} must be a positive number of seconds, not {value}")))
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{what} must be a positive number of seconds, not {value}"
+            ))
+        })
 }
 
-fn timeout_setting(env: &str, file: Option<f64>, name: &str, default: Duration) -> Result<Duration> {
+fn timeout_setting(
+    env: &str,
+    file: Option<f64>,
+    name: &str,
+    default: Duration,
+) -> Result<Duration> {
     if let Some(text) = env_value(env) {
-        let value: f64 = text
-            .trim()
-            .parse()
-            .map_err(|_| Error::Invalid(format!("{env} must be a number of seconds, not `{text}`")))?;
+        let value: f64 = text.trim().parse().map_err(|_| {
+            Error::Invalid(format!("{env} must be a number of seconds, not `{text}`"))
+        })?;
         return seconds(value, env);
     }
     match file {
@@ -282,7 +286,11 @@ pub fn save_login(registry: &str, token: &str) -> Result<PathBuf> {
     if let Some(legacy) = file.token.take() {
         let owner = file.registry.as_deref().unwrap_or(DEFAULT_REGISTRY);
         if let Some(owner) = origin_of(owner) {
-            file.registries.entry(owner).or_default().token.get_or_insert(legacy);
+            file.registries
+                .entry(owner)
+                .or_default()
+                .token
+                .get_or_insert(legacy);
         }
     }
     file.registries.entry(origin).or_default().token = Some(token.to_string());
@@ -316,14 +324,20 @@ mod tests {
         assert_eq!(file.token_for("http://a:1").as_deref(), Some("old"));
         assert_eq!(file.token_for("http://evil:1"), None);
         let no_registry: ConfigFile = toml::from_str("token = \"old\"\n").unwrap();
-        assert_eq!(no_registry.token_for(DEFAULT_REGISTRY).as_deref(), Some("old"));
+        assert_eq!(
+            no_registry.token_for(DEFAULT_REGISTRY).as_deref(),
+            Some("old")
+        );
         assert_eq!(no_registry.token_for("http://a:1"), None);
     }
 
     #[test]
     fn registry_urls_need_a_scheme_and_a_host() {
         let err = check_registry_url("127.0.0.1:8000", RegistrySource::Flag).unwrap_err();
-        assert!(err.to_string().contains("write `http://127.0.0.1:8000`"), "{err}");
+        assert!(
+            err.to_string().contains("write `http://127.0.0.1:8000`"),
+            "{err}"
+        );
         assert!(err.to_string().contains("--registry"), "{err}");
         assert!(check_registry_url("localhost:8000", RegistrySource::Environment).is_err());
         assert!(check_registry_url("ftp://h", RegistrySource::Flag).is_err());

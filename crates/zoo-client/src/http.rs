@@ -345,7 +345,106 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::error_detail;
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    /// A server answering every request with `answer`; records each
+    /// request's `Authorization` header.
+    fn server(
+        answer: impl Fn(&str) -> String + Send + 'static,
+    ) -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut auth = None;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization:") {
+                        auth = Some(v.trim().to_string());
+                    }
+                }
+                log.lock().unwrap().push(auth);
+                let own = stream.local_addr().unwrap().to_string();
+                let _ = stream.write_all(answer(&own).as_bytes());
+            }
+        });
+        (url, seen)
+    }
+
+    fn ok_answer(_: &str) -> String {
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".into()
+    }
+
+    #[test]
+    fn the_token_goes_only_to_its_origin_and_only_when_asked() {
+        let (registry, seen) = server(ok_answer);
+        let (elsewhere, seen_elsewhere) = server(ok_answer);
+        let http = Http::new(Timeouts::default())
+            .unwrap()
+            .with_token(&registry, Some("secret".into()))
+            .unwrap();
+        http.send(Method::GET, &format!("{registry}/index/x"), Ok)
+            .unwrap();
+        http.send_authenticated(Method::GET, &format!("{registry}/api/v1/x"), Ok)
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), [None, Some("bearer secret".into())]);
+        http.send(Method::GET, &format!("{elsewhere}/blobs/x"), Ok)
+            .unwrap();
+        let err = http
+            .send_authenticated(Method::GET, &format!("{elsewhere}/api/v1/x"), Ok)
+            .unwrap_err();
+        assert!(err.to_string().contains("another origin"), "{err}");
+        assert_eq!(*seen_elsewhere.lock().unwrap(), [None]);
+    }
+
+    #[test]
+    fn a_cross_origin_redirect_drops_the_token() {
+        let (target, seen_target) = server(ok_answer);
+        let location = format!("{target}/landed");
+        let (registry, seen) = server(move |_| {
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        });
+        let http = Http::new(Timeouts::default())
+            .unwrap()
+            .with_token(&registry, Some("secret".into()))
+            .unwrap();
+        http.send_authenticated(Method::GET, &format!("{registry}/api/v1/x"), Ok)
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), [Some("bearer secret".into())]);
+        assert_eq!(*seen_target.lock().unwrap(), [None]);
+    }
+
+    #[test]
+    fn answers_over_the_cap_are_refused_naming_the_url() {
+        let (url, _) = server(|_| {
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{}",
+                "x".repeat(100)
+            )
+        });
+        let http = Http::new(Timeouts::default()).unwrap();
+        let response = http.send(Method::GET, &url, Ok).unwrap();
+        let err = http.read_body(&url, response, 99).unwrap_err().to_string();
+        assert!(
+            err.contains(&url) && err.contains("larger than 99 bytes"),
+            "{err}"
+        );
+        let response = http.send(Method::GET, &url, Ok).unwrap();
+        assert_eq!(http.read_body(&url, response, 100).unwrap().len(), 100);
+    }
 
     #[test]
     fn reads_registry_error_details() {

@@ -351,8 +351,7 @@ impl Index {
             })?
         } else {
             let response = self.http.send(Method::GET, &url, Ok)?;
-            self.http
-                .read_body(&url, response, http::MAX_CONFIG_JSON)?
+            self.http.read_body(&url, response, http::MAX_CONFIG_JSON)?
         };
         let config: IndexConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Parse {
             what: url.clone(),
@@ -389,7 +388,11 @@ impl Index {
         let Some(signature) = &config.signature else {
             return Err(refuse(format!(
                 "it is not signed, but the registry's key {key} is {}",
-                if pinned.is_some() { "pinned" } else { "offered" }
+                if pinned.is_some() {
+                    "pinned"
+                } else {
+                    "offered"
+                }
             )));
         };
         key.verify(&config_message(&config.dl, &config.api), signature)
@@ -553,8 +556,10 @@ mod tests {
             trust_on_first_use: true,
             require: false,
         };
-        let index =
-            || Index::new(Http::new(Default::default()).unwrap(), &store, &url, false).with_trust(trust.clone());
+        let index = || {
+            Index::new(Http::new(Default::default()).unwrap(), &store, &url, false)
+                .with_trust(trust.clone())
+        };
         let error = |index: Index| index.entries("abc").unwrap_err().to_string();
 
         // First use pins the key and accepts the document.
@@ -594,8 +599,8 @@ mod tests {
         *doc.lock().unwrap() = sign_lines(&yanked, 3, later);
         assert!(error(index()).contains("older"));
         // Offline, the cached (newest accepted) document still verifies.
-        let offline =
-            Index::new(Http::new(Default::default()).unwrap(), &store, &url, true).with_trust(trust.clone());
+        let offline = Index::new(Http::new(Default::default()).unwrap(), &store, &url, true)
+            .with_trust(trust.clone());
         assert_eq!(offline.entries("abc").unwrap().len(), 1);
     }
 }

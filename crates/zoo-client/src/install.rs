@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use zoo_format::FileEntry;
-use zoo_format::index::IndexEntry;
 use zoo_format::checksum::Sha256Digest;
+use zoo_format::index::IndexEntry;
 
 /// At most this many downloads run at once.
 const PARALLEL_DOWNLOADS: usize = 8;

@@ -222,10 +222,20 @@ mod tests {
         assert_eq!(Sha256Digest::of(b"abc"), digest);
         let absolute = format!("/tmp/{}", &ABC[5..]);
         let upward = format!("../../{}", &ABC[6..]);
-        for bad in ["", "aa", &ABC.to_uppercase(), &absolute, &upward, &format!("{ABC}0")] {
+        for bad in [
+            "",
+            "aa",
+            &ABC.to_uppercase(),
+            &absolute,
+            &upward,
+            &format!("{ABC}0"),
+        ] {
             assert!(Sha256Digest::parse(bad).is_err(), "{bad}");
             let json = serde_json::to_string(bad).unwrap();
-            assert!(serde_json::from_str::<Sha256Digest>(&json).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<Sha256Digest>(&json).is_err(),
+                "{bad}"
+            );
         }
         let json = serde_json::to_string(&digest).unwrap();
         assert_eq!(serde_json::from_str::<Sha256Digest>(&json).unwrap(), digest);

@@ -184,10 +184,19 @@ mod tests {
         );
         assert_eq!(parse_document(&good).unwrap().len(), 1);
         let hostile = [
-            (good.replace(&"a".repeat(64), "/tmp/zoo-evil"), "archive.sha256"),
-            (good.replace(&"a".repeat(64), "../../../../tmp/zoo-evil"), "archive.sha256"),
+            (
+                good.replace(&"a".repeat(64), "/tmp/zoo-evil"),
+                "archive.sha256",
+            ),
+            (
+                good.replace(&"a".repeat(64), "../../../../tmp/zoo-evil"),
+                "archive.sha256",
+            ),
             (good.replace(&"b".repeat(64), "../../x"), "files[].sha256"),
-            (good.replace(&"b".repeat(64), &"B".repeat(64)), "files[].sha256"),
+            (
+                good.replace(&"b".repeat(64), &"B".repeat(64)),
+                "files[].sha256",
+            ),
             (good.replace("w.bin", "../w.bin"), "files[].path"),
             (good.replace("w.bin", "/etc/w.bin"), "files[].path"),
             (good.replace("\"victim\"", "\"../victim\""), "`name`"),

@@ -207,7 +207,10 @@ pub enum Coverage {
 impl PackageSignature {
     /// Checks the signature against `entry`: first as a v2 signature of the
     /// whole entry, then as a v1 signature of its name, version and archive.
-    pub fn verify_entry(&self, entry: &IndexEntry) -> Result<(PublicKey, Coverage), SignatureError> {
+    pub fn verify_entry(
+        &self,
+        entry: &IndexEntry,
+    ) -> Result<(PublicKey, Coverage), SignatureError> {
         let key = self.public_key()?;
         if key.verify(&entry_message(entry), &self.sig).is_ok() {
             return Ok((key, Coverage::Entry));
@@ -394,7 +397,10 @@ mod tests {
         let entry = crate::index::parse_document(&line).unwrap().remove(0);
         let key = SecretKey::generate().unwrap();
         let signed = sign_entry(&key, &entry);
-        assert_eq!(signed.verify_entry(&entry).unwrap(), (key.public(), Coverage::Entry));
+        assert_eq!(
+            signed.verify_entry(&entry).unwrap(),
+            (key.public(), Coverage::Entry)
+        );
         let mut yanked = entry.clone();
         yanked.yanked = true;
         assert!(signed.verify_entry(&yanked).is_ok());
@@ -407,7 +413,10 @@ mod tests {
         // A v1 signature still verifies, reported as archive-only, and keeps
         // verifying when the file list changes (what v2 closes).
         let legacy = sign_package(&key, "abc", "1.0.0", &entry.archive.sha256);
-        assert_eq!(legacy.verify_entry(&altered).unwrap().1, Coverage::ArchiveOnly);
+        assert_eq!(
+            legacy.verify_entry(&altered).unwrap().1,
+            Coverage::ArchiveOnly
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::{RECEIPT, Receipt, Store, hash_file};
-use zoo_format::checksum::Sha256Digest;
 use crate::error::{IoContext, Result};
+use zoo_format::checksum::Sha256Digest;
 
 /// One damaged or incomplete installed package.
 #[derive(Debug, Clone, PartialEq, Eq)]
