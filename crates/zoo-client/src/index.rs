@@ -377,6 +377,15 @@ impl Index {
         };
         let refuse = |why: String| Error::Trust(format!("{url} is refused: {why}"));
         let pinned = TrustedKeys::load(path)?.registry_key(&self.registry);
+        if let (Some(pinned), Some(offered)) = (pinned, &config.key)
+            && *offered != pinned.to_string()
+        {
+            return Err(Error::Trust(format!(
+                "the registry {} now presents the index-signing key {offered}, but {pinned} is pinned for it; \
+                 if the registry really changed its key, trust the new one with `zoo trust registry {offered}`",
+                self.registry
+            )));
+        }
         let key = match (pinned, &config.key) {
             (Some(key), _) => key,
             (None, Some(offered)) => offered.parse().map_err(|e| Error::Parse {
