@@ -14,9 +14,9 @@ use std::time::Duration;
 pub use gate::{UploadGate, UploadPermit};
 
 /// Default cap on uploads in progress at once, over all users.
-pub const DEFAULT_MAX_CONCURRENT: usize = 32;
+pub const DEFAULT_MAX_CONCURRENT: usize = 64;
 /// Default cap on one user's uploads in progress at once.
-pub const DEFAULT_MAX_PER_USER: usize = 4;
+pub const DEFAULT_MAX_PER_USER: usize = 8;
 /// Default per-user quota of uploaded blobs no published version references: 8 GiB.
 pub const DEFAULT_QUOTA: u64 = 8 << 30;
 /// Default time an uploaded blob may stay unreferenced before it is deleted.
