@@ -207,3 +207,50 @@ fn slow_cargo_uploads_are_capped_and_streamed_to_disk() {
         "admitted again (a bad crate): {answer}"
     );
 }
+
+/// Issue #17 item 16 on the configured backends (`ZOO_TEST_BACKEND`): an
+/// uploaded blob no version references counts against the quota, is served
+/// as an inert attachment, and is deleted after the grace period.
+#[test]
+fn unreferenced_uploads_hit_the_quota_and_expire() {
+    let shared = match zoo_e2e::Backend::from_env() {
+        zoo_e2e::Backend::SqliteDisk => None,
+        zoo_e2e::Backend::PostgresS3 => Some(zoo_e2e::Shared::start()),
+    };
+    let registry = Registry::start_with(shared, &["--upload-grace", "2", "--upload-quota", "1000"]);
+    let token = format!("Bearer {}", registry.add_user("alice"));
+    let put = |bytes: &[u8]| {
+        let url = format!("{}/api/v1/blobs/{}", registry.url, zoo_e2e::sha256(bytes));
+        zoo_e2e::http("PUT", &url, &[("Authorization", &token)], bytes)
+    };
+    let first = vec![1u8; 600];
+    let second = vec![2u8; 600];
+    assert_eq!(put(&first).status, 201);
+    let refused = put(&second);
+    assert_eq!(refused.status, 413, "{}", refused.text());
+    assert!(
+        refused.text().contains("--upload-quota"),
+        "{}",
+        refused.text()
+    );
+
+    let blob_url = format!("{}/blobs/{}", registry.url, zoo_e2e::sha256(&first));
+    let served = zoo_e2e::http("GET", &blob_url, &[], b"");
+    assert_eq!(served.status, 200);
+    assert_eq!(served.header("content-disposition"), "attachment");
+    assert_eq!(served.header("x-content-type-options"), "nosniff");
+
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            zoo_e2e::http("GET", &blob_url, &[], b"").status == 404
+        }),
+        "the unreferenced upload was not deleted"
+    );
+    let accepted = put(&second);
+    assert_eq!(
+        accepted.status,
+        201,
+        "the quota is free again: {}",
+        accepted.text()
+    );
+}
