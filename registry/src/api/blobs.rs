@@ -88,7 +88,7 @@ pub async fn upload(
     let size = |size: u64| serde_json::json!({"sha256": sha256, "size": size});
     let limit = state.config.max_package_size;
     super::publish::check_content_length(&request, limit)?;
-    let _permit = state.uploads.admit(&caller.user)?;
+    let receiving = state.uploads.admit(&caller.user)?;
     let existing = state
         .blobs
         .touch(&sha256)
@@ -129,6 +129,8 @@ pub async fn upload(
         }
         staged => staged?,
     };
+    // The caps are on bodies being received, not on storing them.
+    drop(receiving);
     let stored = staged.size;
     let created = state
         .blobs

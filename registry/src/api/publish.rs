@@ -53,12 +53,14 @@ pub async fn publish(
     }
     let limit = state.config.max_package_size;
     check_content_length(&request, limit)?;
-    let _permit = state.uploads.admit(&caller.user)?;
+    let receiving = state.uploads.admit(&caller.user)?;
     let offered = offered_signature(request.headers())?;
     let staged = state
         .blobs
         .stage(request.into_body().into_data_stream(), limit, None)
         .await?;
+    // The caps are on bodies being received, not on the checks after.
+    drop(receiving);
 
     let path = staged.path().to_path_buf();
     let listing = tokio::task::spawn_blocking(move || {

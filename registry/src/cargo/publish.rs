@@ -238,8 +238,10 @@ pub async fn publish(
     }
     let limit = state.config.max_package_size.min(MAX_CRATE_BODY);
     crate::api::check_content_length(&request, limit)?;
-    let _permit = state.uploads.admit(&caller.user)?;
+    let receiving = state.uploads.admit(&caller.user)?;
     let received = super::receive::receive(&state.blobs, request.into_body(), limit).await?;
+    // The caps are on bodies being received, not on the checks after.
+    drop(receiving);
     let json = &received.metadata[..];
     let meta: PublishMetadata = serde_json::from_slice(json)
         .map_err(|e| ApiError::bad_request(format!("the publish metadata: {e}")))?;

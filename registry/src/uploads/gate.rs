@@ -1,7 +1,9 @@
-//! Admission of uploads: at most `max_per_user` in progress per user (so
-//! minting more tokens does not help) and `max_concurrent` in all. Refused
-//! at once rather than queued, so a slow client cannot line up requests
-//! that each hold a connection.
+//! Admission of uploads: at most `max_per_user` bodies being received per
+//! user (so minting more tokens does not help) and `max_concurrent` in all.
+//! A permit is held from admission until the body is staged on disk; the
+//! checks and storing after that do not count. Refused at once rather than
+//! queued, so a slow client cannot line up requests that each hold a
+//! connection.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
