@@ -39,6 +39,23 @@ pub enum BlobError {
     Io(#[from] io::Error),
 }
 
+/// Blobs are whatever bytes a publisher uploaded: a browser must neither
+/// sniff them into HTML nor run them as this registry's origin.
+pub fn inert_download_headers(headers: &mut axum::http::HeaderMap) {
+    headers.insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        axum::http::HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    headers.insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static("attachment"),
+    );
+}
+
 /// The blob directory tree.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -237,6 +254,22 @@ impl BlobStore {
         tokio::task::spawn_blocking(move || touch_file(&path))
             .await
             .map_err(io::Error::other)?
+    }
+
+    /// Deletes a stored blob; nothing to do when it is absent. Only for
+    /// blobs no version references (expired uploads).
+    pub async fn remove(&self, sha256: &str) -> io::Result<()> {
+        if !is_sha256_hex(sha256) {
+            return Ok(());
+        }
+        let result = match &self.remote {
+            Some(bucket) => bucket.delete(&Bucket::blob_key(sha256)).await,
+            None => tokio::fs::remove_file(self.path(sha256)).await,
+        };
+        match result {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Moves a staged blob into place. Returns whether it was newly created

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 use zoo_registry::auth::{Scope, format_scopes, generate_token, parse_scopes, validate_login};
 use zoo_registry::backends::{BackendError, Backends, Database};
@@ -205,6 +206,59 @@ pub struct ServeArgs {
     /// minute; 0 turns the limit off (e.g. behind a proxy that limits).
     #[arg(long, default_value_t = zoo_registry::auth_limit::DEFAULT_MAX_FAILURES)]
     pub auth_failures_per_minute: u32,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Limits on connections and uploads (docs/api.md, "Limits").
+#[derive(Args)]
+pub struct LimitArgs {
+    /// Close a connection that has not sent a request's whole header block
+    /// within SECONDS (also how long an idle keep-alive connection stays open).
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::server::DEFAULT_HEADER_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Fail a request whose body sends nothing for SECONDS (slow uploads, slow
+    /// sign-in forms).
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::server::DEFAULT_BODY_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_idle_timeout: u64,
+    /// Open connections at most; more are closed as soon as accepted.
+    #[arg(long, default_value_t = zoo_registry::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    pub max_connections: usize,
+    /// Uploads (blobs, archives, cargo publishes) in progress at once over
+    /// all users; beyond it they are refused with 503 and Retry-After.
+    #[arg(long, default_value_t = zoo_registry::uploads::DEFAULT_MAX_CONCURRENT, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    pub max_concurrent_uploads: usize,
+    /// Uploads in progress at once per user (all their tokens together);
+    /// beyond it they are refused with 429 and Retry-After.
+    #[arg(long, default_value_t = zoo_registry::uploads::DEFAULT_MAX_PER_USER, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    pub max_uploads_per_user: usize,
+    /// Bytes of uploaded blobs that no published version references yet
+    /// that one user may keep; beyond it blob uploads get 413.
+    #[arg(long, value_name = "BYTES", default_value_t = zoo_registry::uploads::DEFAULT_QUOTA)]
+    pub upload_quota: u64,
+    /// Delete an uploaded blob that no published version references after
+    /// SECONDS (checked every quarter of it, at most every 10 minutes).
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::uploads::DEFAULT_GRACE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_grace: u64,
+}
+
+impl LimitArgs {
+    fn server(&self) -> zoo_registry::server::ServerLimits {
+        zoo_registry::server::ServerLimits {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout),
+            body_idle_timeout: std::time::Duration::from_secs(self.body_idle_timeout),
+            max_connections: self.max_connections,
+        }
+    }
+
+    fn uploads(&self) -> zoo_registry::uploads::UploadLimits {
+        zoo_registry::uploads::UploadLimits {
+            max_concurrent: self.max_concurrent_uploads,
+            max_per_user: self.max_uploads_per_user,
+            quota: self.upload_quota,
+            grace: std::time::Duration::from_secs(self.upload_grace),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -334,19 +388,27 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         tokio::task::spawn_blocking(move || zoo_registry::open_state_with(config, &backends, ttl))
             .await?
             .with_context(|| format!("opening the registry ({described})"))?
-            .with_index_cache_ttl(cache_ttl);
+            .with_index_cache_ttl(cache_ttl)
+            .with_upload_limits(args.limits.uploads());
     state.auth_limiter = std::sync::Arc::new(zoo_registry::auth_limit::AuthLimiter::new(
         args.auth_failures_per_minute,
         zoo_registry::auth_limit::DEFAULT_WINDOW,
     ));
     tracing::info!("{described}");
     tokio::spawn(zoo_registry::signing::keep_index_fresh(state.clone()));
+    tokio::spawn(zoo_registry::uploads::expiry::run(state.clone()));
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{addr}")?;
     stdout.flush()?;
-    zoo_registry::server::run(listener, state, zoo_registry::server::shutdown_signal())
-        .await
-        .context("serving HTTP")
+    let limits = args.limits.server();
+    zoo_registry::server::run_with(
+        listener,
+        state,
+        limits,
+        zoo_registry::server::shutdown_signal(),
+    )
+    .await
+    .context("serving HTTP")
 }
 
 pub fn user(command: UserCommand) -> Result<()> {

@@ -23,6 +23,7 @@ pub mod ops;
 pub mod remote;
 pub mod server;
 pub mod signing;
+pub mod uploads;
 pub mod web;
 
 use std::path::PathBuf;
@@ -190,5 +191,7 @@ pub fn open_state_with(
         metrics: Default::default(),
         signer,
         auth_limiter: Default::default(),
+        upload_limits: Default::default(),
+        uploads: Default::default(),
     })
 }

@@ -160,12 +160,37 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
         h.iter().map(|h| h.package.name.clone()).collect::<Vec<_>>()
     })));
 
-    s.create_session("s1", &alice, "csrf1", 100).unwrap();
-    s.create_session("s2", &bob, "csrf2", 10).unwrap();
+    s.add_token(&bob, "t3", "h3", &[Scope::Yank]).unwrap();
+    s.create_session("s1", &alice, "t1", "csrf1", 100).unwrap();
+    s.create_session("s2", &bob, "t3", "csrf2", 10).unwrap();
+    // Opened with a revoked token: void.
+    s.create_session("s3", &bob, "t2", "csrf3", 100).unwrap();
     log.push(show(s.find_session("s1")));
+    log.push(show(s.find_session("s3")));
+    assert_eq!(log.last().unwrap(), "ok None", "a revoked token's session");
     s.delete_session("s1", 50).unwrap();
     log.push(show(s.find_session("s1")));
     log.push(show(s.find_session("s2")));
+    s.revoke_token("t3").unwrap();
+    log.push(show(s.find_session("s2")));
+    assert_eq!(log.last().unwrap(), "ok None", "revoking ends the session");
+
+    // Uploads not yet referenced: quota bytes, refresh, expiry, release.
+    s.record_upload(&alice, &"a".repeat(64), 100, 10).unwrap();
+    s.record_upload(&alice, &"b".repeat(64), 50, 20).unwrap();
+    s.record_upload(&bob, &"b".repeat(64), 50, 30).unwrap();
+    log.push(show(s.pending_upload_bytes(&alice)));
+    log.push(show(s.stale_uploads(25)));
+    log.push(show(s.stale_uploads(31)));
+    s.touch_uploads(&["a".repeat(64)], 40).unwrap();
+    log.push(show(s.stale_uploads(31)));
+    log.push(show(s.expire_upload(&"a".repeat(64), 31)));
+    log.push(show(s.expire_upload(&"b".repeat(64), 31)));
+    assert_eq!(log[log.len() - 2..], ["ok false", "ok true"]);
+    log.push(show(s.pending_upload_bytes(&bob)));
+    s.release_uploads(&["a".repeat(64)]).unwrap();
+    log.push(show(s.pending_upload_bytes(&alice)));
+    assert_eq!(log.last().unwrap(), "ok 0");
     log.push(show(s.integrity_problems()));
 
     let krate = |name: &str, vers: &str| NewCrateVersion {

@@ -324,6 +324,98 @@ async fn owners_log_in_and_manage_their_tokens() {
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
 }
 
+/// Issue #17 item 5: a yank-only token opened a session that minted a
+/// token with every scope, and the session outlived the token's revocation.
+#[tokio::test]
+async fn a_session_mints_no_more_than_its_token_and_ends_when_it_is_revoked() {
+    let reg = Registry::new();
+    let yank_only = reg.token("alice", &[Scope::Yank]);
+    let form = "application/x-www-form-urlencoded";
+    let (session, csrf) = log_in(&reg, "alice", &yank_only).await;
+    let cookie = [("content-type", form), ("cookie", session.as_str())];
+    let page = reg
+        .send(Method::GET, "/account/tokens", &cookie, Vec::new())
+        .await
+        .text();
+    assert!(page.contains("name=\"scope-yank\""), "{page}");
+    assert!(!page.contains("name=\"scope-publish-new\""), "{page}");
+
+    let all = "scope-publish-new=on&scope-publish-update=on&scope-yank=on&scope-owners=on";
+    let escalated = reg
+        .send(
+            Method::POST,
+            "/account/tokens",
+            &cookie,
+            format!("{all}&csrf={csrf}").into_bytes(),
+        )
+        .await;
+    assert_eq!(
+        escalated.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        escalated.text()
+    );
+    assert!(
+        escalated
+            .text()
+            .contains("cannot create a token with publish-new, publish-update, owners"),
+        "{}",
+        escalated.text()
+    );
+    assert_eq!(
+        reg.state.store.list_tokens(Some("alice")).unwrap().len(),
+        1,
+        "no token was created"
+    );
+    let same = reg
+        .send(
+            Method::POST,
+            "/account/tokens",
+            &cookie,
+            format!("scope-yank=on&csrf={csrf}").into_bytes(),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::CREATED, "{}", same.text());
+
+    // Revoking the token that opened the session (here from the command
+    // line's store call) ends the session: no page, no more tokens.
+    let login_id = &yank_only[4..20];
+    reg.state.store.revoke_token(login_id).unwrap();
+    let reply = reg
+        .send(Method::GET, "/account/tokens", &cookie, Vec::new())
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.header("location"), "/login");
+    let reply = reg
+        .send(
+            Method::POST,
+            "/account/tokens",
+            &cookie,
+            format!("scope-yank=on&csrf={csrf}").into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
+    assert_eq!(reg.state.store.list_tokens(Some("alice")).unwrap().len(), 2);
+
+    // Revoking it on the web page itself ends the session too.
+    let full = reg.token("bob", &Scope::ALL);
+    let (session, csrf) = log_in(&reg, "bob", &full).await;
+    let cookie = [("content-type", form), ("cookie", session.as_str())];
+    let reply = reg
+        .send(
+            Method::POST,
+            &format!("/account/tokens/{}/revoke", &full[4..20]),
+            &cookie,
+            format!("csrf={csrf}").into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let reply = reg
+        .send(Method::GET, "/account/tokens", &cookie, Vec::new())
+        .await;
+    assert_eq!(reply.header("location"), "/login");
+}
+
 #[tokio::test]
 async fn healthz_and_metrics() {
     let reg = Registry::new();

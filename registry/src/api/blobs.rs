@@ -65,11 +65,14 @@ pub async fn download(
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    crate::blobs::inert_download_headers(headers);
     Ok(response)
 }
 
 /// Uploads a blob: hashed while streamed to disk, refused on mismatch.
-/// 201 when stored, 200 when it was already there.
+/// 201 when stored, 200 when it was already there. A new blob counts
+/// against the uploader's quota until a published version references it
+/// (`crate::uploads`).
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -85,6 +88,7 @@ pub async fn upload(
     let size = |size: u64| serde_json::json!({"sha256": sha256, "size": size});
     let limit = state.config.max_package_size;
     super::publish::check_content_length(&request, limit)?;
+    let receiving = state.uploads.admit(&caller.user)?;
     let existing = state
         .blobs
         .touch(&sha256)
@@ -105,16 +109,37 @@ pub async fn upload(
         }
         return Ok((StatusCode::OK, axum::Json(size(existing))).into_response());
     }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let room = crate::uploads::quota::room(&state, &caller.user, declared).await?;
     let staged = state
         .blobs
-        .stage(request.into_body().into_data_stream(), limit, Some(&sha256))
-        .await?;
+        .stage(
+            request.into_body().into_data_stream(),
+            limit.min(room),
+            Some(&sha256),
+        )
+        .await;
+    let staged = match staged {
+        Err(crate::blobs::BlobError::TooLarge { .. }) if room < limit => {
+            return Err(crate::uploads::quota::exceeded(&state, &caller.user).await);
+        }
+        staged => staged?,
+    };
+    // The caps are on bodies being received, not on storing them.
+    drop(receiving);
     let stored = staged.size;
     let created = state
         .blobs
         .persist(staged)
         .await
         .map_err(|e| ApiError::internal(format!("storing blob {sha256}: {e}")))?;
+    if created {
+        crate::uploads::quota::record(&state, &caller.user, &sha256, stored).await?;
+    }
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -16,6 +16,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, put};
 
 pub use error::ApiError;
+pub use publish::check_content_length;
 
 use crate::blobs::BlobStore;
 use crate::config::Config;
@@ -46,6 +47,10 @@ pub struct AppState {
     pub signer: Arc<crate::signing::IndexSigner>,
     /// Locks out addresses that present too many bad tokens.
     pub auth_limiter: Arc<crate::auth_limit::AuthLimiter>,
+    /// Per-user quota and grace period of unreferenced uploads.
+    pub upload_limits: crate::uploads::UploadLimits,
+    /// Uploads in progress, capped per user and in all.
+    pub uploads: Arc<crate::uploads::UploadGate>,
 }
 
 impl AppState {
@@ -61,6 +66,16 @@ impl AppState {
             Some(ttl.map_or(bound, |ttl| ttl.min(bound))),
             crate::INDEX_CACHE_CAPACITY,
         ));
+        self
+    }
+
+    /// Sets the upload limits (the gate's caps included).
+    pub fn with_upload_limits(mut self, limits: crate::uploads::UploadLimits) -> AppState {
+        self.uploads = Arc::new(crate::uploads::UploadGate::new(
+            limits.max_concurrent,
+            limits.max_per_user,
+        ));
+        self.upload_limits = limits;
         self
     }
 

@@ -53,11 +53,14 @@ pub async fn publish(
     }
     let limit = state.config.max_package_size;
     check_content_length(&request, limit)?;
+    let receiving = state.uploads.admit(&caller.user)?;
     let offered = offered_signature(request.headers())?;
     let staged = state
         .blobs
         .stage(request.into_body().into_data_stream(), limit, None)
         .await?;
+    // The caps are on bodies being received, not on the checks after.
+    drop(receiving);
 
     let path = staged.path().to_path_buf();
     let listing = tokio::task::spawn_blocking(move || {
@@ -111,6 +114,11 @@ pub async fn publish(
         .map_err(|e| ApiError::internal(format!("storing the archive: {e}")))?;
     let user = caller.user.clone();
     state.db(move |s| s.publish(&user, rights, &new)).await?;
+    // Referenced now: they no longer count against the uploader's quota.
+    let used: Vec<String> = listing.external_files().map(|f| f.sha256.clone()).collect();
+    if let Err(e) = state.db(move |s| s.release_uploads(&used)).await {
+        tracing::warn!(package = %name_norm, "upload records not released: {}", e.detail);
+    }
     state.refresh_index_file(&name_norm).await;
     tracing::info!(package = %name_norm, %version, user = %caller.user.login, "published");
 
@@ -165,8 +173,12 @@ fn check_signature(signature: &PackageSignature, entry: &IndexEntry) -> Result<(
 }
 
 /// Every external file must already be stored as a blob of the listed size.
-/// Each is touched (see [`crate::blobs::BlobStore::touch`]) so gc keeps it.
+/// Each is touched (see [`crate::blobs::BlobStore::touch`]) so gc keeps it,
+/// and so are its upload records, so upload expiry keeps it too.
 async fn check_external_blobs(state: &AppState, listing: &Listing) -> Result<(), ApiError> {
+    let used: Vec<String> = listing.external_files().map(|f| f.sha256.clone()).collect();
+    let now = crate::web::session::unix_now();
+    state.db(move |s| s.touch_uploads(&used, now)).await?;
     for file in listing.external_files() {
         let stored = state
             .blobs

@@ -38,6 +38,7 @@ pub async fn download(
         }
     })?;
     let headers = response.headers_mut();
+    crate::blobs::inert_download_headers(headers);
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{cksum}\"")) {
         headers.insert(header::ETAG, etag);
     }

@@ -8,6 +8,7 @@ pub mod download;
 pub mod index;
 pub mod owners;
 pub mod publish;
+pub mod receive;
 pub mod search;
 pub mod yank;
 

@@ -1,7 +1,9 @@
 //! `PUT /cargo/api/v1/crates/new`: cargo's publish request.
 //!
 //! Body: u32 LE length + JSON metadata + u32 LE length + `.crate` bytes.
-//! Order: authenticate → read the body (size-capped) → parse and validate
+//! Order: authenticate → admit the upload (per-user and global caps,
+//! `crate::uploads::gate`) → stream the body, the `.crate` to a staged temp
+//! file (size-capped, `super::receive`) → parse and validate
 //! the metadata (400 naming the field) → check the `.crate` is a gzip tar of
 //! `{name}-{vers}/…` with a `Cargo.toml` → ownership / existing version
 //! (403 / 409) → store the `.crate` as a content-addressed blob → record the
@@ -13,10 +15,8 @@ use std::path::Component;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use semver::{Version, VersionReq};
 use serde::Deserialize;
-use zoo_format::checksum::sha256_hex;
 
 use super::index::{IndexDep, IndexLine};
 use crate::api::{ApiError, AppState};
@@ -237,39 +237,35 @@ pub async fn publish(
         ));
     }
     let limit = state.config.max_package_size.min(MAX_CRATE_BODY);
-    let body = axum::body::to_bytes(request.into_body(), limit as usize)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("reading the publish request (limit {limit} bytes): {e}"),
-            )
-        })?;
-    let (json, krate) = split_body(&body)
-        .map_err(|e| ApiError::bad_request(format!("malformed publish request: {e}")))?;
+    crate::api::check_content_length(&request, limit)?;
+    let receiving = state.uploads.admit(&caller.user)?;
+    let received = super::receive::receive(&state.blobs, request.into_body(), limit).await?;
+    // The caps are on bodies being received, not on the checks after.
+    drop(receiving);
+    let json = &received.metadata[..];
     let meta: PublishMetadata = serde_json::from_slice(json)
         .map_err(|e| ApiError::bad_request(format!("the publish metadata: {e}")))?;
-    let cksum = sha256_hex(krate);
+    let cksum = received.krate.sha256.clone();
     let (vers, line) = index_line(&meta, &cksum, &state.config.cargo_index_url())
         .map_err(|e| ApiError::bad_request(format!("the publish metadata: {e}")))?;
-    let krate = body.slice_ref(krate);
-    let checked = krate.clone();
+    let staged_path = received.krate.path().to_path_buf();
     let (name, vers_text) = (meta.name.clone(), meta.vers.clone());
-    tokio::task::spawn_blocking(move || check_crate_file(&checked, &name, &vers_text))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(ApiError::bad_request)?;
+    tokio::task::spawn_blocking(move || {
+        let krate = std::fs::read(&staged_path)
+            .map_err(|e| ApiError::internal(format!("reading the staged .crate file: {e}")))?;
+        check_crate_file(&krate, &name, &vers_text).map_err(ApiError::bad_request)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
 
     let (user, name, v) = (caller.user.clone(), meta.name.clone(), vers.clone());
     state
         .db(move |s| s.cargo_check_publish(&user, rights, &name, &v))
         .await?;
 
-    let stream = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(krate)]);
-    let staged = state.blobs.stage(stream, limit, Some(&cksum)).await?;
     state
         .blobs
-        .persist(staged)
+        .persist(received.krate)
         .await
         .map_err(|e| ApiError::internal(format!("storing the .crate file: {e}")))?;
 
@@ -279,7 +275,7 @@ pub async fn publish(
         cksum,
         index_line: serde_json::to_string(&line).map_err(|e| ApiError::internal(e.to_string()))?,
         description: meta.description.clone().unwrap_or_default(),
-        metadata: String::from_utf8_lossy(json).into_owned(),
+        metadata: String::from_utf8_lossy(&received.metadata).into_owned(),
     };
     let user = caller.user.clone();
     state

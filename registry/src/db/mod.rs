@@ -14,11 +14,15 @@ pub mod postgres;
 mod postgres_cargo;
 mod postgres_dump;
 mod postgres_ownership;
+mod postgres_uploads;
 pub mod sqlite;
 mod sqlite_cargo;
 mod sqlite_dump;
+mod sqlite_uploads;
+pub mod uploads;
 
 pub use cargo::CargoStore;
+pub use uploads::UploadStore;
 
 use semver::Version;
 use zoo_format::index::IndexEntry;
@@ -108,6 +112,10 @@ pub struct SearchHit {
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
     pub user: User,
+    /// The token the session was opened with (it ends when that is revoked).
+    pub token_id: String,
+    /// That token's scopes: the most a token created in the session may carry.
+    pub scopes: Vec<Scope>,
     /// The anti-CSRF token that the session's forms must echo.
     pub csrf: String,
     /// Unix seconds after which the session is void.
@@ -115,7 +123,7 @@ pub struct SessionRecord {
 }
 
 /// The metadata backend (zoo packages; Rust crates via [`CargoStore`]).
-pub trait MetadataStore: CargoStore + Send + Sync {
+pub trait MetadataStore: CargoStore + UploadStore + Send + Sync {
     /// A trivial query: whether the backend answers (for `/healthz`).
     fn ping(&self) -> StoreResult<()>;
     /// Creates a user; `Conflict` if the login is taken.
@@ -176,14 +184,17 @@ pub trait MetadataStore: CargoStore + Send + Sync {
     /// inconsistencies the backend can detect, one sentence each.
     fn integrity_problems(&self) -> StoreResult<Vec<String>>;
 
+    /// Opens a session for `user`, signed in with their token `token_id`.
     fn create_session(
         &self,
         id_sha256: &str,
         user: &User,
+        token_id: &str,
         csrf: &str,
         expires_at: i64,
     ) -> StoreResult<()>;
-    /// The session, if it exists (expired ones are returned; callers check).
+    /// The session, if it exists and its token is not revoked (expired ones
+    /// are returned; callers check).
     fn find_session(&self, id_sha256: &str) -> StoreResult<Option<SessionRecord>>;
     /// Deletes the session and any expired ones.
     fn delete_session(&self, id_sha256: &str, now: i64) -> StoreResult<()>;

@@ -47,6 +47,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sessions",
         include_str!("../../migrations/postgres/0003_sessions.sql"),
     ),
+    (
+        4,
+        "session tokens",
+        include_str!("../../migrations/postgres/0004_session_tokens.sql"),
+    ),
+    (
+        5,
+        "uploads",
+        include_str!("../../migrations/postgres/0005_uploads.sql"),
+    ),
 ];
 
 /// Arbitrary constant: the advisory lock that serializes migrations.
@@ -636,16 +646,18 @@ impl MetadataStore for PgStore {
         &self,
         id_sha256: &str,
         user: &User,
+        token_id: &str,
         csrf: &str,
         expires_at: i64,
     ) -> StoreResult<()> {
         self.with_conn(async |c| {
             sqlx::query(
-                "INSERT INTO sessions (id_sha256, user_id, csrf, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO sessions (id_sha256, user_id, token_id, csrf, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(id_sha256)
             .bind(user.id)
+            .bind(token_id)
             .bind(csrf)
             .bind(now())
             .bind(expires_at)
@@ -659,16 +671,20 @@ impl MetadataStore for PgStore {
     fn find_session(&self, id_sha256: &str) -> StoreResult<Option<SessionRecord>> {
         self.with_conn(async |c| {
             let row = sqlx::query(
-                "SELECT u.id, u.login, s.csrf, s.expires_at FROM sessions s \
-                 JOIN users u ON u.id = s.user_id WHERE s.id_sha256 = $1",
+                "SELECT u.id, u.login, s.csrf, s.expires_at, t.id, t.scopes FROM sessions s \
+                 JOIN users u ON u.id = s.user_id JOIN tokens t ON t.id = s.token_id \
+                 WHERE s.id_sha256 = $1 AND t.revoked_at IS NULL AND t.user_id = s.user_id",
             )
             .bind(id_sha256)
             .fetch_optional(c)
             .await
             .map_err(backend)?;
             row.map(|r| {
+                let scopes: String = r.try_get(5).map_err(backend)?;
                 Ok(SessionRecord {
                     user: user_from(&r, 0)?,
+                    token_id: r.try_get(4).map_err(backend)?,
+                    scopes: parse_scopes(&scopes).map_err(StoreError::Backend)?,
                     csrf: r.try_get(2).map_err(backend)?,
                     expires_at: r.try_get(3).map_err(backend)?,
                 })

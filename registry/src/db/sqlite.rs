@@ -68,13 +68,34 @@ CREATE TABLE IF NOT EXISTS versions (
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run. The first is idempotent (`IF NOT EXISTS`) so databases
 /// created before versioning was introduced upgrade cleanly.
-const MIGRATIONS: &[&str] = &[SCHEMA, super::sqlite_cargo::SCHEMA, SESSIONS];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA,
+    super::sqlite_cargo::SCHEMA,
+    SESSIONS,
+    SESSION_TOKENS,
+    super::sqlite_uploads::SCHEMA,
+];
 
 /// Migration 3: web sessions (the cookie's id only as its sha256).
 const SESSIONS: &str = r#"
 CREATE TABLE IF NOT EXISTS sessions (
     id_sha256 TEXT PRIMARY KEY,
     user_id INTEGER NOT NULL REFERENCES users(id),
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#;
+
+/// Migration 4: a session remembers the token that opened it, so it can
+/// mint no more than that token's scopes and ends when it is revoked.
+/// Sessions from before could do neither: they are ended.
+const SESSION_TOKENS: &str = r#"
+DROP TABLE IF EXISTS sessions;
+CREATE TABLE sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    token_id TEXT NOT NULL REFERENCES tokens(id),
     csrf TEXT NOT NULL,
     created_at TEXT NOT NULL,
     expires_at INTEGER NOT NULL
@@ -629,38 +650,53 @@ impl MetadataStore for SqliteStore {
         &self,
         id_sha256: &str,
         user: &User,
+        token_id: &str,
         csrf: &str,
         expires_at: i64,
     ) -> StoreResult<()> {
         self.lock()?
             .execute(
-                "INSERT INTO sessions (id_sha256, user_id, csrf, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id_sha256, user.id, csrf, now(), expires_at],
+                "INSERT INTO sessions (id_sha256, user_id, token_id, csrf, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id_sha256, user.id, token_id, csrf, now(), expires_at],
             )
             .map_err(backend)?;
         Ok(())
     }
 
     fn find_session(&self, id_sha256: &str) -> StoreResult<Option<SessionRecord>> {
-        self.lock()?
+        let row = self
+            .lock()?
             .query_row(
-                "SELECT u.id, u.login, s.csrf, s.expires_at FROM sessions s \
-                 JOIN users u ON u.id = s.user_id WHERE s.id_sha256 = ?1",
+                "SELECT u.id, u.login, s.csrf, s.expires_at, t.id, t.scopes FROM sessions s \
+                 JOIN users u ON u.id = s.user_id JOIN tokens t ON t.id = s.token_id \
+                 WHERE s.id_sha256 = ?1 AND t.revoked_at IS NULL AND t.user_id = s.user_id",
                 [id_sha256],
                 |r| {
-                    Ok(SessionRecord {
-                        user: User {
+                    Ok((
+                        User {
                             id: r.get(0)?,
                             login: r.get(1)?,
                         },
-                        csrf: r.get(2)?,
-                        expires_at: r.get(3)?,
-                    })
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
                 },
             )
             .optional()
-            .map_err(backend)
+            .map_err(backend)?;
+        row.map(|(user, csrf, expires_at, token_id, scopes)| {
+            Ok(SessionRecord {
+                user,
+                token_id,
+                scopes: parse_scopes(&scopes).map_err(StoreError::Backend)?,
+                csrf,
+                expires_at,
+            })
+        })
+        .transpose()
     }
 
     fn delete_session(&self, id_sha256: &str, now: i64) -> StoreResult<()> {

@@ -347,7 +347,10 @@ mod tests {
             .unwrap()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3, "cargo tables (2) and web sessions (3)");
+        assert_eq!(
+            version, 5,
+            "cargo tables (2), web sessions (3), session tokens (4), uploads (5)"
+        );
         assert_eq!(store.find_user("alice").unwrap(), Some(alice));
         assert!(store.cargo_crate_names().unwrap().is_empty());
     }

@@ -119,15 +119,15 @@ pub async fn login(
     let (id, secret) = (id.to_string(), secret.to_string());
     let login = field("username").trim().to_string();
     let record = state.db(move |s| s.find_token(&id)).await?;
-    let user = match record {
+    let (user, token_id) = match record {
         Some(t)
             if !t.revoked && t.user.login == login && secret_matches(&secret, &t.secret_sha256) =>
         {
-            t.user
+            (t.user, t.id)
         }
         _ => return refused(),
     };
-    let id = session::start(&state, user).await?;
+    let id = session::start(&state, user, token_id).await?;
     let response = no_store(Redirect::to("/account/tokens").into_response());
     let response = with_cookie(
         response,
@@ -216,7 +216,9 @@ fn tokens_page(
             esc(&t.created_at)
         ));
     }
-    let checkboxes: String = Scope::ALL
+    // Only the scopes of the token the session was opened with.
+    let checkboxes: String = user
+        .scopes
         .iter()
         .map(|s| {
             format!(
@@ -278,6 +280,19 @@ pub async fn create_token(
         .collect();
     if scopes.is_empty() {
         return Err(PageError::bad_request("choose at least one scope"));
+    }
+    // A session mints no more than the token that opened it could do.
+    let beyond: Vec<&str> = scopes
+        .iter()
+        .filter(|s| !user.scopes.contains(s))
+        .map(|s| s.as_str())
+        .collect();
+    if !beyond.is_empty() {
+        return Err(PageError::forbidden(format!(
+            "this session was opened with a token whose scopes are {}; it cannot create a token with {}",
+            crate::auth::format_scopes(&user.scopes),
+            beyond.join(", ")
+        )));
     }
     let token = generate_token().map_err(|e| PageError {
         status: StatusCode::INTERNAL_SERVER_ERROR,

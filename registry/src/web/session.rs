@@ -9,6 +9,7 @@ use zoo_format::checksum::sha256_hex;
 
 use super::PageError;
 use crate::api::AppState;
+use crate::auth::Scope;
 use crate::db::User;
 
 pub const SESSION_COOKIE: &str = "zoo_session";
@@ -21,6 +22,9 @@ pub const SESSION_SECONDS: i64 = 12 * 60 * 60;
 #[derive(Debug, Clone)]
 pub struct WebUser {
     pub user: User,
+    /// The scopes of the token that opened the session: the most a token
+    /// created in it may carry.
+    pub scopes: Vec<Scope>,
     pub csrf: String,
     pub session_sha256: String,
 }
@@ -66,7 +70,8 @@ pub fn same_token(a: &str, b: &str) -> bool {
     !a.is_empty() && a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// The signed-in user, if the request carries a live session cookie.
+/// The signed-in user, if the request carries a live session cookie: not
+/// expired, and opened with a token that is still active.
 pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<WebUser>, PageError> {
     let Some(id) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
@@ -81,13 +86,16 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Web
         .filter(|r| r.expires_at > unix_now())
         .map(|r| WebUser {
             user: r.user,
+            scopes: r.scopes,
             csrf: r.csrf,
             session_sha256: hash,
         }))
 }
 
-/// Starts a session for `user`; returns the cookie value to set.
-pub async fn start(state: &AppState, user: User) -> Result<String, PageError> {
+/// Starts a session for `user`, who signed in with their token `token_id`
+/// (the session ends when that token is revoked, and mints no more than its
+/// scopes); returns the cookie value to set.
+pub async fn start(state: &AppState, user: User, token_id: String) -> Result<String, PageError> {
     let id = random_hex()?;
     let csrf = random_hex()?;
     let hash = sha256_hex(id.as_bytes());
@@ -97,7 +105,7 @@ pub async fn start(state: &AppState, user: User) -> Result<String, PageError> {
         .db(move |s| {
             // Sweeps expired sessions as a side effect (no id matches "").
             s.delete_session("", now)?;
-            s.create_session(&hash, &user, &csrf, expires)
+            s.create_session(&hash, &user, &token_id, &csrf, expires)
         })
         .await?;
     Ok(id)

@@ -67,6 +67,13 @@ impl Registry {
         }
     }
 
+    /// The same registry with other upload limits.
+    pub fn with_upload_limits(mut self, limits: zoo_registry::uploads::UploadLimits) -> Registry {
+        self.state = self.state.clone().with_upload_limits(limits);
+        self.app = router(self.state.clone());
+        self
+    }
+
     /// Creates a user (if needed) and returns a token with `scopes`.
     pub fn token(&self, login: &str, scopes: &[Scope]) -> String {
         let store = &self.state.store;
