@@ -46,7 +46,7 @@ pub fn keygen(args: KeygenArgs, out: Output) -> Result<()> {
         keys_path.display()
     );
     // The public key is the command's result: printed even with --quiet.
-    println!("{public}");
+    zoo_term::outln!("{public}");
     Ok(())
 }
 
@@ -86,13 +86,13 @@ pub fn trust(command: TrustCommand, out: Output) -> Result<()> {
     let mut keys = TrustedKeys::load(&path)?;
     match command {
         TrustCommand::List => {
-            println!("registries ({}):", path.display());
+            zoo_term::outln!("registries ({}):", path.display());
             for (url, key) in &keys.registries {
-                println!("  {url}  {key}");
+                zoo_term::outln!("  {url}  {key}");
             }
-            println!("publishers:");
+            zoo_term::outln!("publishers:");
             for p in &keys.publishers {
-                println!("  {}  {}", p.key, p.name);
+                zoo_term::outln!("  {}  {}", p.key, p.name);
             }
         }
         TrustCommand::Add { key, name } => {
