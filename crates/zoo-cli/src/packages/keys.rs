@@ -64,16 +64,21 @@ pub enum TrustCommand {
     List,
     /// Trust a publisher's key (`ed25519:…`, as `zoo keygen` printed it).
     Add {
+        /// The publisher's public key, `ed25519:…`.
         key: String,
         /// Whose key it is, for messages.
         #[arg(long, default_value = "")]
         name: String,
     },
     /// Stop trusting a publisher's key.
-    Remove { key: String },
+    Remove {
+        /// The publisher's public key, `ed25519:…`, as `zoo trust list` shows it.
+        key: String,
+    },
     /// Pin a registry's index-signing key (`zoo-registry key show` prints
     /// it), replacing any pinned before.
     Registry {
+        /// The registry's index-signing public key, `ed25519:…`.
         key: String,
         /// The registry (default: the configured one).
         #[arg(long, value_name = "URL")]
