@@ -569,22 +569,28 @@ pub async fn transfer(args: TransferArgs, import: bool) -> Result<()> {
         },
     };
     // Import fills a new registry; export reads an existing one.
+    let key_choice = if args.new_key {
+        zoo_registry::ops::transfer_key::KeyOnImport::New
+    } else {
+        zoo_registry::ops::transfer_key::KeyOnImport::Carry
+    };
+    let dir = args.dir.clone();
     let parts = tokio::task::spawn_blocking(move || {
-        if !import {
+        if import {
+            // Refused before the target's database is created.
+            let data = store_args.data_dir()?;
+            zoo_registry::ops::transfer_key::check_import(&dir, &data, key_choice)?;
+        } else {
             store_args.require_existing()?;
         }
         parts(&store_args)
     })
     .await??;
-    use zoo_registry::ops::transfer_key::{KeyOnImport, new_key_note};
+    use zoo_registry::ops::transfer_key::new_key_note;
     let data_dir = args.store.data_dir()?;
     let (verb, report) = if import {
-        let key = if args.new_key {
-            KeyOnImport::New
-        } else {
-            KeyOnImport::Carry
-        };
-        let report = zoo_registry::ops::transfer::import(&parts, &args.dir, &data_dir, key).await;
+        let report =
+            zoo_registry::ops::transfer::import(&parts, &args.dir, &data_dir, key_choice).await;
         ("imported", report)
     } else {
         let report = zoo_registry::ops::transfer::export(&parts, &args.dir, &data_dir).await;

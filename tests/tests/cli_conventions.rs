@@ -192,6 +192,10 @@ fn an_export_carries_the_index_signing_key_so_pinned_clients_accept_the_restore(
         err.contains("--new-key") && err.contains("zoo trust registry"),
         "{err}"
     );
+    assert!(
+        !scratch.path().join("registry.sqlite3").exists(),
+        "a refused import left a registry behind"
+    );
 
     // Restored into a new data dir, served at the same URL: the client
     // that pinned the key fetches a document it never saw before.

@@ -79,6 +79,12 @@ fn read_exported(dir: &Path) -> Result<Option<SecretKey>, TransferError> {
     }
 }
 
+/// Refuses an import whose key step would fail, before anything (even the
+/// target's database) is created.
+pub fn check_import(dir: &Path, data_dir: &Path, choice: KeyOnImport) -> Result<(), TransferError> {
+    plan_import(dir, data_dir, choice).map(drop)
+}
+
 /// Decides the key step of an import into `data_dir`, or refuses.
 pub(super) fn plan_import(
     dir: &Path,
