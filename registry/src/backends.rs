@@ -34,6 +34,11 @@ pub enum BackendError {
     Bucket(String),
     #[error("--data is needed (the data directory for the database, blobs and uploads)")]
     NoDataDir,
+    #[error(
+        "there is no registry at {}: check --data (or --database); `zoo-registry serve --init` or `zoo-registry user add --init` creates a new one",
+        .0.display()
+    )]
+    NoRegistry(PathBuf),
 }
 
 /// Where metadata lives.
@@ -57,6 +62,17 @@ impl Backends {
         {
             Some(path) if !path.is_empty() => Ok(Database::Sqlite(PathBuf::from(path))),
             _ => Err(BackendError::Database(redact(url))),
+        }
+    }
+
+    /// Refuses a registry that does not exist yet, so that a mistyped
+    /// `--data` never quietly becomes a new, empty registry (only `--init`
+    /// skips this). Only SQLite is checked: a PostgreSQL database is created
+    /// by its administrator, and connecting to a mistyped one fails anyway.
+    pub fn require_existing(&self, data_dir: &Path) -> Result<(), BackendError> {
+        match self.database(data_dir)? {
+            Database::Sqlite(path) if !path.is_file() => Err(BackendError::NoRegistry(path)),
+            _ => Ok(()),
         }
     }
 
@@ -155,6 +171,32 @@ mod tests {
         assert!(
             e.contains("mysql://u:***@h/db") && !e.contains("secret"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn only_an_existing_sqlite_database_is_a_registry() {
+        let data = tempfile::tempdir().unwrap();
+        let e = with(None, None)
+            .require_existing(data.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("registry.sqlite3") && e.contains("--init"),
+            "{e}"
+        );
+        std::fs::write(data.path().join("registry.sqlite3"), b"").unwrap();
+        assert!(with(None, None).require_existing(data.path()).is_ok());
+        let elsewhere = format!("sqlite://{}", data.path().join("other.db").display());
+        assert!(
+            with(Some(&elsewhere), None)
+                .require_existing(data.path())
+                .is_err()
+        );
+        assert!(
+            with(Some("postgres://u:p@h/db"), None)
+                .require_existing(data.path())
+                .is_ok()
         );
     }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
-use zoo_registry::auth::{Scope, format_scopes, generate_token, parse_scopes, validate_login};
+use zoo_registry::auth::{
+    Scope, format_scopes, generate_token, parse_scopes, split_token, validate_login,
+};
 use zoo_registry::backends::{BackendError, Backends, Database};
 use zoo_registry::config::{Config, DEFAULT_MAX_PACKAGE_SIZE};
 use zoo_registry::db::{MetadataStore, User};
@@ -113,6 +115,15 @@ impl StoreArgs {
         }
     }
 
+    /// Refuses a registry that does not exist yet (see
+    /// [`Backends::require_existing`]).
+    fn require_existing(&self) -> Result<()> {
+        if let Some(data) = &self.data {
+            self.backends.backends().require_existing(data)?;
+        }
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         match (&self.data, &self.backends.database) {
             (_, Some(database)) if !database.starts_with("sqlite") => {
@@ -130,6 +141,11 @@ pub struct TransferArgs {
     pub dir: PathBuf,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// import: go on without the export's index-signing key (keep the
+    /// target's, or create one at first start); clients that pinned the old
+    /// key must then trust the new one.
+    #[arg(long)]
+    pub new_key: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -157,7 +173,7 @@ pub struct GcArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Keep unreferenced blobs and temp files younger than this (minutes);
-    /// it must exceed the longest publish (see `zoo_registry::ops::gc`).
+    /// it must exceed the longest publish (docs/api.md, "gc").
     #[arg(long, default_value_t = 60)]
     pub grace_minutes: u64,
     /// Print the report as JSON on stdout.
@@ -201,6 +217,11 @@ pub struct ServeArgs {
     pub index_cache_ttl: Option<f64>,
     #[command(flatten)]
     pub backends: BackendArgs,
+    /// Create the registry if --data (or --database sqlite://…) holds none
+    /// yet; without it a missing registry is an error, so that a mistyped
+    /// path never starts an empty one.
+    #[arg(long)]
+    pub init: bool,
     /// Lock an address out of token-authenticated requests (429 with
     /// Retry-After) after this many invalid or revoked tokens within a
     /// minute; 0 turns the limit off (e.g. behind a proxy that limits).
@@ -266,12 +287,17 @@ pub enum UserCommand {
     /// Create a user and print a new API token for them (only the token goes
     /// to stdout).
     Add {
+        /// The new user's login (letters, digits, `-` and `_`).
         name: String,
         #[command(flatten)]
         data: StoreArgs,
         /// Comma-separated: publish-new, publish-update, yank, owners.
         #[arg(long, default_value = "publish-new,publish-update,yank,owners")]
         scopes: String,
+        /// Create the registry if --data holds none yet (the first user of
+        /// a new registry); without it a missing registry is an error.
+        #[arg(long)]
+        init: bool,
     },
     /// List users.
     List {
@@ -284,9 +310,11 @@ pub enum UserCommand {
 pub enum TokenCommand {
     /// Print a new API token for an existing user.
     Create {
+        /// The login of the user the token acts for.
         user: String,
         #[command(flatten)]
         data: StoreArgs,
+        /// Comma-separated: publish-new, publish-update, yank, owners.
         #[arg(long, default_value = "publish-new,publish-update,yank,owners")]
         scopes: String,
     },
@@ -298,8 +326,11 @@ pub enum TokenCommand {
         #[arg(long)]
         user: Option<String>,
     },
-    /// Revoke a token by its id (the 16 hex digits after `zoo_`).
+    /// Revoke a token, given its id or the whole token (never echoed).
     Revoke {
+        /// The token's id (the 16 hex digits after `zoo_`, as `token list`
+        /// shows) or the whole token `zoo_<id>_<secret>`.
+        #[arg(value_name = "ID_OR_TOKEN")]
         id: String,
         #[command(flatten)]
         data: StoreArgs,
@@ -315,8 +346,14 @@ fn config_for(data: &DataArg) -> Config {
     }
 }
 
-/// Opens the metadata store of an admin command. Blocking.
+/// Opens the metadata store of an existing registry. Blocking.
 fn store(args: &StoreArgs) -> Result<Arc<dyn MetadataStore>> {
+    args.require_existing()?;
+    open_or_create(args)
+}
+
+/// Opens the metadata store, creating it if needed (`--init`). Blocking.
+fn open_or_create(args: &StoreArgs) -> Result<Arc<dyn MetadataStore>> {
     let backends = args.backends.backends();
     let data_dir = match (&args.data, backends.database(Path::new(""))?) {
         (Some(data), _) => data.clone(),
@@ -366,6 +403,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         cargo_auth_required: args.cargo_auth_required,
     };
     let backends = args.backends.backends();
+    if !args.init {
+        backends.require_existing(&config.data_dir)?;
+    }
     // Other registry processes may write a PostgreSQL database (SQLite is
     // owned by one process).
     let shared_database = matches!(
@@ -413,16 +453,25 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 
 pub fn user(command: UserCommand) -> Result<()> {
     match command {
-        UserCommand::Add { name, data, scopes } => {
+        UserCommand::Add {
+            name,
+            data,
+            scopes,
+            init,
+        } => {
             validate_login(&name).map_err(anyhow::Error::msg)?;
             let scopes = parse_scopes(&scopes).map_err(anyhow::Error::msg)?;
-            let store = store(&data)?;
+            let store = if init {
+                open_or_create(&data)?
+            } else {
+                store(&data)?
+            };
             let user = store.add_user(&name)?;
-            println!("{}", issue_token(&*store, &user, &scopes)?);
+            zoo_term::outln!("{}", issue_token(&*store, &user, &scopes)?);
         }
         UserCommand::List { data } => {
             for user in store(&data)?.list_users()? {
-                println!("{}", user.login);
+                zoo_term::outln!("{}", user.login);
             }
         }
     }
@@ -437,17 +486,20 @@ pub fn token(command: TokenCommand) -> Result<()> {
             let Some(user) = store.find_user(&user)? else {
                 bail!("there is no user named `{user}`; create one with `zoo-registry user add`");
             };
-            println!("{}", issue_token(&*store, &user, &scopes)?);
+            zoo_term::outln!("{}", issue_token(&*store, &user, &scopes)?);
         }
         TokenCommand::List { data, user } => {
             let tokens = store(&data)?.list_tokens(user.as_deref())?;
-            println!(
+            zoo_term::outln!(
                 "{:<16}  {:<16}  {:<20}  {:<8}  scopes",
-                "id", "user", "created", "state"
+                "id",
+                "user",
+                "created",
+                "state"
             );
             for t in tokens {
                 let state = if t.revoked { "revoked" } else { "active" };
-                println!(
+                zoo_term::outln!(
                     "{:<16}  {:<16}  {:<20}  {:<8}  {}",
                     t.id,
                     t.user.login,
@@ -458,11 +510,28 @@ pub fn token(command: TokenCommand) -> Result<()> {
             }
         }
         TokenCommand::Revoke { id, data } => {
+            let id = token_id(&id)?;
             store(&data)?.revoke_token(&id)?;
             eprintln!("revoked token {id}");
         }
     }
     Ok(())
+}
+
+/// The id of a token given as its id or as the whole token. Whatever was
+/// given may be a secret, so an error describes it without repeating it.
+fn token_id(given: &str) -> Result<String> {
+    if let Some((id, _secret)) = split_token(given) {
+        return Ok(id.to_string());
+    }
+    if given.len() == 16 && given.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(given.to_ascii_lowercase());
+    }
+    bail!(
+        "the argument ({} characters, not shown: it may be a secret) is neither a token id \
+         (16 hex digits, as `zoo-registry token list` shows) nor a whole token `zoo_<id>_<secret>`",
+        given.chars().count()
+    )
 }
 
 pub async fn fsck(args: FsckArgs) -> Result<()> {
@@ -482,6 +551,7 @@ pub async fn fsck(args: FsckArgs) -> Result<()> {
     } else {
         // Opened directly, not through `open_parts`: nothing is written.
         let opened = tokio::task::spawn_blocking(move || {
+            backends.require_existing(&data)?;
             Ok::<_, anyhow::Error>((backends.open_metadata(&data)?, backends.bucket()?, data))
         })
         .await??;
@@ -503,9 +573,9 @@ pub async fn fsck(args: FsckArgs) -> Result<()> {
         report.with_context(|| format!("checking {described}"))?
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        zoo_term::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.to_text());
+        zoo_term::out!("{}", report.to_text());
     }
     if !report.ok {
         bail!("{} problem(s) in {described}", report.problems.len());
@@ -521,9 +591,9 @@ pub fn gc(args: GcArgs) -> Result<()> {
     )
     .with_context(|| format!("collecting garbage in {}", args.data.data.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        zoo_term::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.to_text());
+        zoo_term::out!("{}", report.to_text());
     }
     Ok(())
 }
@@ -540,12 +610,12 @@ pub fn key(command: KeyCommand) -> Result<()> {
                     data.data.display()
                 );
             };
-            println!("{}", key.public());
+            zoo_term::outln!("{}", key.public());
         }
         KeyCommand::Generate { data, force } => {
             let key = signing::generate_key(&data.data, force)?;
             eprintln!("wrote {}", signing::key_path(&data.data).display());
-            println!("{}", key.public());
+            zoo_term::outln!("{}", key.public());
         }
     }
     Ok(())
@@ -560,12 +630,32 @@ pub async fn transfer(args: TransferArgs, import: bool) -> Result<()> {
             blobs: args.store.backends.blobs.clone(),
         },
     };
-    let parts = tokio::task::spawn_blocking(move || parts(&store_args)).await??;
+    // Import fills a new registry; export reads an existing one.
+    let key_choice = if args.new_key {
+        zoo_registry::ops::transfer_key::KeyOnImport::New
+    } else {
+        zoo_registry::ops::transfer_key::KeyOnImport::Carry
+    };
+    let dir = args.dir.clone();
+    let parts = tokio::task::spawn_blocking(move || {
+        if import {
+            // Refused before the target's database is created.
+            let data = store_args.data_dir()?;
+            zoo_registry::ops::transfer_key::check_import(&dir, &data, key_choice)?;
+        } else {
+            store_args.require_existing()?;
+        }
+        parts(&store_args)
+    })
+    .await??;
+    use zoo_registry::ops::transfer_key::new_key_note;
+    let data_dir = args.store.data_dir()?;
     let (verb, report) = if import {
-        let report = zoo_registry::ops::transfer::import(&parts, &args.dir).await;
+        let report =
+            zoo_registry::ops::transfer::import(&parts, &args.dir, &data_dir, key_choice).await;
         ("imported", report)
     } else {
-        let report = zoo_registry::ops::transfer::export(&parts, &args.dir).await;
+        let report = zoo_registry::ops::transfer::export(&parts, &args.dir, &data_dir).await;
         ("exported", report)
     };
     // The store may own a runtime: drop it off the async workers.
@@ -581,10 +671,13 @@ pub async fn transfer(args: TransferArgs, import: bool) -> Result<()> {
             args.dir.display()
         )
     })?;
+    if import && args.new_key {
+        eprintln!("note: {}", new_key_note());
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        zoo_term::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.to_text(verb));
+        zoo_term::out!("{}", report.to_text(verb));
     }
     Ok(())
 }

@@ -5,16 +5,26 @@ mod cli;
 use clap::Parser;
 use cli::{Cli, Command};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A log redirected to a file stays plain text.
+        .with_ansi(zoo_term::colour_on_stderr())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("zoo_registry=info")),
         )
         .init();
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(command)));
+    // Errors are messages (`error: …`), not backtraces.
+    zoo_term::exit(result.map(|()| 0));
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => cli::serve(args).await,
         // Blocking: the PostgreSQL store blocks on its own runtime.
         Command::User(command) => tokio::task::spawn_blocking(move || cli::user(command)).await?,
@@ -24,5 +34,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Key(command) => cli::key(command),
         Command::Export(args) => cli::transfer(args, false).await,
         Command::Import(args) => cli::transfer(args, true).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `--help` explains every argument in words (no `<NAME>` left bare,
+    /// no Rust module paths).
+    #[test]
+    fn every_argument_has_help_in_words() {
+        let problems = zoo_term::undocumented_arguments(&super::Cli::command());
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

@@ -39,6 +39,7 @@ fn admin_commands_manage_users_and_tokens() {
         "user",
         "add",
         "alice",
+        "--init",
         "--data",
         data,
         "--scopes",
@@ -96,6 +97,7 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     let mut child = Command::new(BIN)
         .args([
             "serve",
+            "--init",
             "--data",
             data.to_str().unwrap(),
             "--bind",

@@ -48,6 +48,7 @@ fn serve(data: &Path) -> (Server, String) {
     let mut child = Command::new(BIN)
         .args([
             "serve",
+            "--init",
             "--data",
             data.to_str().unwrap(),
             "--bind",

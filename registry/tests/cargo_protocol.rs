@@ -27,6 +27,7 @@ fn start(data: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .args([
             "serve",
+            "--init",
             "--data",
             data.to_str().unwrap(),
             "--bind",

@@ -44,6 +44,11 @@ async fn home_search_and_package_pages_show_published_packages() {
     // Most recent first.
     assert!(html.find("peephole-lstm").unwrap() < html.find("tiny-net\"").unwrap());
 
+    let icon = reg.get("/favicon.ico").await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.header("content-type"), "image/svg+xml");
+    assert!(icon.text().starts_with("<svg"));
+
     let css = reg.get("/static/style.css").await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.header("content-type").starts_with("text/css"));
@@ -77,7 +82,7 @@ async fn home_search_and_package_pages_show_published_packages() {
     );
 
     let v = reg.get("/packages/tiny-net/1.1.0").await.text();
-    assert!(v.contains("zoo install tiny-net@1.1.0") && v.contains("This version is yanked"));
+    assert!(v.contains("zoo install tiny-net@=1.1.0") && v.contains("This version is yanked"));
     assert_eq!(
         reg.get("/packages/tiny-net/9.9.9").await.status,
         StatusCode::NOT_FOUND

@@ -365,7 +365,8 @@ fn try_spawn_registry(
         .open(&log_path)
         .expect("a log file");
     let mut cmd = Command::new(binary("zoo-registry"));
-    cmd.args(["serve", "--bind", bind, "--data"])
+    // `--init`: the data dir is fresh at first start (a no-op on restarts).
+    cmd.args(["serve", "--init", "--bind", bind, "--data"])
         .arg(data)
         .args(args);
     Registry::backend_command(&mut cmd, shared);

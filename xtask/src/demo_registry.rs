@@ -42,7 +42,7 @@ impl DemoRegistry {
         let registry = bin_dir.join("zoo-registry");
         let log = std::fs::File::create(root.join("registry.log"))?;
         let mut child = Command::new(&registry)
-            .args(["serve", "--bind", "127.0.0.1:0", "--data"])
+            .args(["serve", "--init", "--bind", "127.0.0.1:0", "--data"])
             .arg(&data)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -2,6 +2,7 @@
 //! this file only parses arguments and dispatches.
 
 mod packages;
+mod shell;
 mod torch;
 
 use clap::{Parser, Subcommand};
@@ -39,16 +40,26 @@ enum Command {
     /// Run a model package on images, sequences, videos or .npy tensors.
     #[command(disable_help_flag = true)]
     Run(torch::ForwardedArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(shell::CompletionsArgs),
+    /// Print zoo's man page (roff): `zoo man > zoo.1`.
+    Man(shell::ManArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
+    let errors = match &cli.command {
+        Command::Packages(command) if command.json() => zoo_term::ErrorFormat::Json,
+        _ => zoo_term::ErrorFormat::Text,
+    };
     let forward = |name: &str, args| torch::forward(name, args, cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Doctor(args) => forward("doctor", args),
         Command::Run(args) => forward("run", args),
         Command::Import(args) => forward("import", args),
         Command::Export(args) => forward("export", args),
+        Command::Completions(args) => shell::completions(args).map(|()| 0),
+        Command::Man(args) => shell::man(args).map(|()| 0),
         Command::Packages(command) => packages::run(
             command,
             packages::Output {
@@ -58,12 +69,18 @@ fn main() {
         )
         .map(|()| 0),
     };
-    match result {
-        Ok(0) => {}
-        Ok(code) => std::process::exit(code),
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::exit(1);
-        }
+    zoo_term::exit_as(result, errors);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `--help` explains every argument in words (no `<NAME>` left bare,
+    /// no Rust module paths).
+    #[test]
+    fn every_argument_has_help_in_words() {
+        let problems = zoo_term::undocumented_arguments(&super::Cli::command());
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

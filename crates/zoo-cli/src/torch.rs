@@ -13,6 +13,8 @@ use std::process::Command;
 /// The arguments of a forwarded command, passed on verbatim (help included).
 #[derive(Debug, clap::Args)]
 pub struct ForwardedArgs {
+    /// The command's own arguments, passed to `zoo-torch` (its `--help`
+    /// lists them).
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,

@@ -27,6 +27,7 @@ pub use store::{InstalledPackage, Store};
 
 use semver::VersionReq;
 use std::path::PathBuf;
+use zoo_format::index::IndexEntry;
 
 /// Parses `name` or `name@req` (`req` is a semver requirement, `1.2` means
 /// `^1.2`, `=1.2.3` an exact version).
@@ -62,6 +63,8 @@ pub struct InstallRequest {
 pub struct InstallReport {
     pub installed: Vec<Installed>,
     pub lockfile: Option<PathBuf>,
+    /// Things the user should know, e.g. that a yanked version was installed.
+    pub warnings: Vec<String>,
 }
 
 /// Configuration, HTTP, index cache and store of one zoo invocation.
@@ -125,15 +128,30 @@ impl Client {
                 "nothing to install: name packages (`zoo install NAME[@REQ]`) or run in a project whose zoo.toml has [dependencies]".into(),
             ));
         }
-        let resolution = resolve::Request {
-            requirements,
-            pins: lock.as_ref().map(Lockfile::pins).unwrap_or_default(),
-        };
+        let mut pins = lock.as_ref().map(Lockfile::pins).unwrap_or_default();
+        // `NAME@=VERSION` asks for that version even if yanked (as cargo's
+        // `--precise` does); it overrides the lockfile's pin.
+        let exact: Vec<(String, semver::Version)> = request
+            .specs
+            .iter()
+            .filter_map(|(name, req)| {
+                Some((
+                    zoo_format::normalize_name(name),
+                    resolve::exact_version(req)?,
+                ))
+            })
+            .collect();
+        pins.extend(exact.iter().cloned());
+        let resolution = resolve::Request { requirements, pins };
         let resolved = resolve::resolve(&self.index, &resolution);
         for notice in self.index.take_notices() {
             progress.note(&notice);
         }
         let entries = resolved?;
+        if let Some(path) = &request.lockfile {
+            check_manifest_allows(path, &entries)?;
+        }
+        let warnings = yank_warnings(&entries, &exact, lock.as_ref());
         let trusted = match trust::trusted_keys_path() {
             Some(path) => trust::TrustedKeys::load(&path)?,
             None => trust::TrustedKeys::default(),
@@ -180,8 +198,82 @@ impl Client {
         Ok(InstallReport {
             installed,
             lockfile: request.lockfile.clone(),
+            warnings,
         })
     }
+}
+
+/// One warning per yanked version about to be installed: asked for exactly,
+/// or pinned by the lockfile.
+fn yank_warnings(
+    entries: &[IndexEntry],
+    exact: &[(String, semver::Version)],
+    lock: Option<&Lockfile>,
+) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e.yanked)
+        .map(|e| {
+            let name = zoo_format::normalize_name(&e.name);
+            if exact.iter().any(|(n, v)| *n == name && *v == e.vers) {
+                format!(
+                    "{}@{} is yanked (its publisher withdrew it); installing it because it was asked for exactly",
+                    e.name, e.vers
+                )
+            } else if lock.is_some_and(|l| l.archive_sha256(&e.name, &e.vers).is_some()) {
+                format!(
+                    "{}@{} is yanked (its publisher withdrew it), but {} pins it; remove its entry there and run `zoo install` to move to a version that is not",
+                    e.name,
+                    e.vers,
+                    lockfile::LOCKFILE
+                )
+            } else {
+                format!("{}@{} is yanked", e.name, e.vers)
+            }
+        })
+        .collect()
+}
+
+/// The project's own requirements (its zoo.toml next to the lockfile), if
+/// it has a manifest.
+fn manifest_dependencies(lockfile: &std::path::Path) -> Result<Vec<(String, VersionReq)>> {
+    let dir = match lockfile.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.join(zoo_format::manifest::MANIFEST_FILE).is_file() {
+        return Ok(Vec::new());
+    }
+    let manifest = zoo_format::Manifest::load(dir).map_err(|e| Error::Format(e.to_string()))?;
+    Ok(manifest.dependencies.into_iter().collect())
+}
+
+/// Refuses versions outside the project's zoo.toml requirements: the
+/// lockfile would pin them, and the next plain `zoo install` would go back.
+fn check_manifest_allows(lockfile: &std::path::Path, entries: &[IndexEntry]) -> Result<()> {
+    let declared = manifest_dependencies(lockfile)?;
+    for entry in entries {
+        let name = zoo_format::normalize_name(&entry.name);
+        let Some((declared_name, req)) = declared
+            .iter()
+            .find(|(n, _)| zoo_format::normalize_name(n) == name)
+        else {
+            continue;
+        };
+        if !resolve::req_to_ranges(req)?.contains(&entry.vers) {
+            let manifest = lockfile
+                .with_file_name(zoo_format::manifest::MANIFEST_FILE)
+                .display()
+                .to_string();
+            return Err(Error::Invalid(format!(
+                "{}@{} is outside the project's requirement `{declared_name} = \"{req}\"` in {manifest}, \
+                 so the next `zoo install` would go back to a version within it; nothing was installed. \
+                 Change that line (e.g. to `{declared_name} = \"^{}\"`) and run `zoo install`",
+                entry.name, entry.vers, entry.vers
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The dependencies of the project next to the lockfile (its zoo.toml), plus

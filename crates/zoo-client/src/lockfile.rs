@@ -35,6 +35,16 @@ impl Lockfile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).at("reading", path),
         };
+        // An empty file (or only comments) pins nothing yet.
+        if text
+            .lines()
+            .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+        {
+            return Ok(Some(Lockfile {
+                version: 1,
+                packages: Vec::new(),
+            }));
+        }
         let lock: Lockfile = toml::from_str(&text).map_err(|e| Error::Parse {
             what: path.display().to_string(),
             message: e.to_string(),
@@ -100,6 +110,19 @@ pub fn project_lockfile(explicit: Option<&Path>, cwd: &Path) -> Option<PathBuf> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_lockfile_pins_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCKFILE);
+        for text in ["", "\n  \n", "# nothing pinned yet\n"] {
+            std::fs::write(&path, text).unwrap();
+            let lock = Lockfile::load(&path).unwrap().unwrap();
+            assert!(lock.packages.is_empty() && lock.version == 1, "{text:?}");
+        }
+        std::fs::write(&path, "version = 1\n[[package]]\nname = 3\n").unwrap();
+        assert!(Lockfile::load(&path).is_err());
+    }
 
     #[test]
     fn round_trips_and_pins() {

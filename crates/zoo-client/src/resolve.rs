@@ -237,9 +237,12 @@ pub fn resolve(source: &impl EntrySource, request: &Request) -> Result<Vec<Index
         Ok(solution) => solution,
         Err(PubGrubError::NoSolution(mut tree)) => {
             tree.collapse_no_versions();
-            return Err(Error::Unsatisfiable(explain(
-                &DefaultStringReporter::report(&tree),
-            )));
+            let mut message = explain(&DefaultStringReporter::report(&tree));
+            for note in version_notes(source, request)? {
+                message.push('\n');
+                message.push_str(&note);
+            }
+            return Err(Error::Unsatisfiable(message));
         }
         Err(PubGrubError::ErrorRetrievingDependencies { source, .. })
         | Err(PubGrubError::ErrorChoosingVersion { source, .. })
@@ -259,6 +262,64 @@ pub fn resolve(source: &impl EntrySource, request: &Request) -> Result<Vec<Index
         }
     }
     Ok(chosen.into_values().collect())
+}
+
+/// The exact version an `=MAJOR.MINOR.PATCH` requirement names (which may
+/// install a yanked version, as cargo's `--precise` does); `None` otherwise.
+pub fn exact_version(req: &VersionReq) -> Option<Version> {
+    match req.comparators.as_slice() {
+        [c] if c.op == Op::Exact => Some(Version {
+            major: c.major,
+            minor: c.minor?,
+            patch: c.patch?,
+            pre: c.pre.clone(),
+            build: semver::BuildMetadata::EMPTY,
+        }),
+        _ => None,
+    }
+}
+
+/// For each requested package that no installable version satisfies: the
+/// yanked versions that would have matched (and how to get one anyway),
+/// and every version that exists.
+fn version_notes(source: &impl EntrySource, request: &Request) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    for (name, req) in &request.requirements {
+        let Ok(mut entries) = source.entries(name) else {
+            continue;
+        };
+        let ranges = req_to_ranges(req)?;
+        let pinned = request.pins.get(&zoo_format::normalize_name(name));
+        let installable = |e: &IndexEntry| {
+            ranges.contains(&e.vers)
+                && ((!e.yanked && e.vers.pre.is_empty()) || pinned == Some(&e.vers))
+        };
+        if entries.iter().any(installable) {
+            continue;
+        }
+        entries.sort_by(|a, b| a.vers.cmp(&b.vers));
+        for e in entries
+            .iter()
+            .filter(|e| e.yanked && ranges.contains(&e.vers))
+        {
+            notes.push(format!(
+                "{name} {} matches `{req}` but is yanked; `zoo install {name}@={}` installs it anyway",
+                e.vers, e.vers
+            ));
+        }
+        let versions: Vec<String> = entries
+            .iter()
+            .map(|e| match e.yanked {
+                true => format!("{} (yanked)", e.vers),
+                false => e.vers.to_string(),
+            })
+            .collect();
+        notes.push(format!(
+            "{name} has these versions: {}",
+            versions.join(", ")
+        ));
+    }
+    Ok(notes)
 }
 
 /// Drops the request node's placeholder version from PubGrub's report.
@@ -404,6 +465,40 @@ mod tests {
             assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
         }
         assert!(!text.contains("0.0.0 depends"), "{text}");
+    }
+
+    #[test]
+    fn an_unsatisfiable_request_names_the_yank_and_lists_the_versions() {
+        let source = universe(vec![
+            entry("timer", "0.1.0", &[], false),
+            entry("timer", "0.2.0", &[], true),
+        ]);
+        let text = resolve(&source, &request(&[("timer", "0.2.0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("timer 0.2.0 matches `^0.2.0` but is yanked")
+                && text.contains("zoo install timer@=0.2.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("timer has these versions: 0.1.0, 0.2.0 (yanked)"),
+            "{text}"
+        );
+        let text = resolve(&source, &request(&[("timer", "^3")]))
+            .unwrap_err()
+            .to_string();
+        assert!(!text.contains("but is yanked"), "{text}");
+        assert!(text.contains("timer has these versions"), "{text}");
+    }
+
+    #[test]
+    fn only_full_equals_requirements_are_exact() {
+        let exact = |r: &str| exact_version(&VersionReq::parse(r).unwrap());
+        assert_eq!(exact("=0.2.0"), Some(Version::new(0, 2, 0)));
+        assert_eq!(exact("0.2.0"), None);
+        assert_eq!(exact("=0.2"), None);
+        assert_eq!(exact(">=0.2.0"), None);
     }
 
     #[test]

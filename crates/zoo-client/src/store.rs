@@ -71,8 +71,11 @@ pub struct VerifyReport {
 /// What `cache gc` removed.
 #[derive(Debug, Default)]
 pub struct GcReport {
+    /// The blobs removed (with `dry_run`: that would be removed).
     pub removed: Vec<String>,
     pub bytes: u64,
+    /// Nothing was removed: `removed` is what a real run would remove.
+    pub dry_run: bool,
 }
 
 /// sha256 of a file, streamed.
@@ -361,6 +364,12 @@ impl Store {
     /// Removes blobs (and stale partial downloads) that no installed package
     /// references.
     pub fn gc(&self) -> Result<GcReport> {
+        self.gc_with(false)
+    }
+
+    /// [`Store::gc`], or with `dry_run` only the report of what it would
+    /// remove.
+    pub fn gc_with(&self, dry_run: bool) -> Result<GcReport> {
         let _lock = self.lock_store_exclusive()?;
         let mut used = BTreeSet::new();
         for package in self.list_installed()? {
@@ -368,11 +377,16 @@ impl Store {
             used.insert(receipt.archive_sha256);
             used.extend(receipt.blobs);
         }
-        let mut report = GcReport::default();
+        let mut report = GcReport {
+            dry_run,
+            ..GcReport::default()
+        };
         for (sha, path) in self.blobs()? {
             if !used.contains(&sha) {
                 report.bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                std::fs::remove_file(&path).at("removing", &path)?;
+                if !dry_run {
+                    std::fs::remove_file(&path).at("removing", &path)?;
+                }
                 report.removed.push(sha);
             }
         }
@@ -502,6 +516,9 @@ mod tests {
         assert_eq!(report.checked, 3);
         assert_eq!(report.corrupt.len(), 2);
         assert!(store.has_blob(&digest(&good)) && !store.has_blob(&digest(&"aa".repeat(32))));
+        let dry = store.gc_with(true).unwrap();
+        assert_eq!(dry.removed, vec![good.clone()]);
+        assert!(dry.dry_run && store.has_blob(&digest(&good)), "a dry run removed");
         let gc = store.gc().unwrap();
         assert_eq!(gc.removed, vec![good.clone()]);
         assert!(!store.has_blob(&digest(&good)));

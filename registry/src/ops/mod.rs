@@ -8,6 +8,7 @@ pub mod fsck;
 pub mod fsck_bucket;
 pub mod gc;
 pub mod transfer;
+pub mod transfer_key;
 
 use std::collections::BTreeMap;
 use std::io;

@@ -7,7 +7,8 @@
 //! holds every blob some version references (unreferenced ones are left
 //! behind, as `gc` would). Both directions re-hash every blob. Import loads
 //! the blobs first and the rows in one transaction, into an empty database
-//! only, then rewrites the index mirrors.
+//! only, then rewrites the index mirrors. The index-signing key travels too
+//! ([`super::transfer_key`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -70,6 +71,9 @@ pub struct TransferReport {
     pub rows: std::collections::BTreeMap<String, usize>,
     pub blobs: usize,
     pub bytes: u64,
+    /// The public index-signing key the export carries, or the imported
+    /// registry signs with; `None`: none yet (created at first start).
+    pub signing_key: Option<String>,
 }
 
 impl TransferReport {
@@ -79,8 +83,12 @@ impl TransferReport {
             .iter()
             .map(|(table, n)| format!("{table} {n}"))
             .collect();
+        let key = match &self.signing_key {
+            Some(key) => format!("index-signing key {key}"),
+            None => "no index-signing key".into(),
+        };
         format!(
-            "{verb} {} blob(s), {} byte(s); rows: {}\n",
+            "{verb} {} blob(s), {} byte(s); rows: {}; {key}\n",
             self.blobs,
             self.bytes,
             rows.join(", ")
@@ -100,7 +108,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| TransferError::Invalid(format!("a blocking task failed: {e}")))?
 }
 
-fn report_for(tables: &Tables, blobs: &[BlobEntry]) -> TransferReport {
+fn report_for(
+    tables: &Tables,
+    blobs: &[BlobEntry],
+    signing_key: Option<zoo_format::signing::PublicKey>,
+) -> TransferReport {
     TransferReport {
         rows: tables
             .iter()
@@ -108,11 +120,17 @@ fn report_for(tables: &Tables, blobs: &[BlobEntry]) -> TransferReport {
             .collect(),
         blobs: blobs.len(),
         bytes: blobs.iter().map(|b| b.size).sum(),
+        signing_key: signing_key.map(|key| key.to_string()),
     }
 }
 
-/// Writes the registry behind `parts` to `dir` (which must be absent or empty).
-pub async fn export(parts: &crate::Parts, dir: &Path) -> Result<TransferReport, TransferError> {
+/// Writes the registry behind `parts` to `dir` (which must be absent or
+/// empty), with the index-signing key of `data_dir`.
+pub async fn export(
+    parts: &crate::Parts,
+    dir: &Path,
+    data_dir: &Path,
+) -> Result<TransferReport, TransferError> {
     if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(TransferError::Invalid(format!(
             "{} is not empty; export writes into a new or empty directory",
@@ -153,6 +171,7 @@ pub async fn export(parts: &crate::Parts, dir: &Path) -> Result<TransferReport, 
             size,
         });
     }
+    let signing_key = super::transfer_key::export_key(data_dir, dir)?;
     let manifest = Manifest {
         format: FORMAT.into(),
         version: FORMAT_VERSION,
@@ -165,7 +184,7 @@ pub async fn export(parts: &crate::Parts, dir: &Path) -> Result<TransferReport, 
     // Written last: a directory without it is an unfinished export.
     let path = dir.join(MANIFEST);
     crate::index::write_atomic(&path, &json).map_err(io_at(&path))?;
-    Ok(report_for(&manifest.tables, &manifest.blobs))
+    Ok(report_for(&manifest.tables, &manifest.blobs, signing_key))
 }
 
 /// Streams one blob into `target`, checking its hash; returns its size.
@@ -200,8 +219,14 @@ async fn copy_out(parts: &crate::Parts, sha256: &str, target: &Path) -> Result<u
     Ok(size)
 }
 
-/// Loads an export into the (empty) registry behind `parts`.
-pub async fn import(parts: &crate::Parts, dir: &Path) -> Result<TransferReport, TransferError> {
+/// Loads an export into the (empty) registry behind `parts`, whose data
+/// directory is `data_dir`; `key` says what becomes of the index-signing key.
+pub async fn import(
+    parts: &crate::Parts,
+    dir: &Path,
+    data_dir: &Path,
+    key: super::transfer_key::KeyOnImport,
+) -> Result<TransferReport, TransferError> {
     let path = dir.join(MANIFEST);
     let bytes = std::fs::read(&path).map_err(io_at(&path))?;
     let manifest: Manifest = serde_json::from_slice(&bytes)
@@ -214,6 +239,7 @@ pub async fn import(parts: &crate::Parts, dir: &Path) -> Result<TransferReport, 
             manifest.version
         )));
     }
+    let key_plan = super::transfer_key::plan_import(dir, data_dir, key)?;
     // Refuse a non-empty target before moving any bytes.
     let store = parts.store.clone();
     blocking(move || {
@@ -278,5 +304,6 @@ pub async fn import(parts: &crate::Parts, dir: &Path) -> Result<TransferReport, 
         cargo_index: parts.cargo_index.clone(),
     };
     blocking(move || Ok(crate::rewrite_index_documents(&rewrite, None)?)).await?;
-    Ok(report_for(&tables, &manifest.blobs))
+    super::transfer_key::finish_import(&key_plan, data_dir)?;
+    Ok(report_for(&tables, &manifest.blobs, key_plan.public()))
 }

@@ -178,12 +178,14 @@ fn package_body(
 
     let metrics = metrics_table(&shown.metrics);
 
+    // A yanked version installs only when asked for exactly.
+    let exact = if entry.yanked { "=" } else { "" };
     format!(
         r#"<h1>{name} <span class="muted">{vers}</span> <span class="kind">{kind}</span></h1>
 <p class="description">{description}</p>
 {keywords}
 {yanked}
-<p><code class="install" id="install">zoo install {name_plain}@{vers}</code></p>
+<p><code class="install" id="install">zoo install {name_plain}@{exact}{vers}</code></p>
 <div class="grid">
 <section>
 <h2>Model card</h2>

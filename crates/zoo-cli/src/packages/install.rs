@@ -18,7 +18,7 @@ pub struct InstallArgs {
     lockfile: Option<PathBuf>,
     /// Print what was installed as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -37,6 +37,11 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
     let client = args.remote.client()?;
     let bars = Bars::new(out);
     let report = client.install(&request, &bars)?;
+    if !out.quiet {
+        for warning in &report.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
     if args.json {
         let items: Vec<serde_json::Value> = report
             .installed
@@ -75,25 +80,39 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct UninstallArgs {
-    /// NAME or NAME@VERSION.
-    spec: String,
+    /// Packages as NAME (every installed version) or NAME@VERSION.
+    #[arg(required = true, value_name = "SPEC")]
+    specs: Vec<String>,
+}
+
+/// `NAME` or `NAME@VERSION`.
+fn parse_uninstall_spec(spec: &str) -> Result<(&str, Option<semver::Version>)> {
+    let (name, version) = match spec.split_once('@') {
+        Some((name, version)) => {
+            let version = semver::Version::parse(version.trim_start_matches('='))
+                .with_context(|| format!("`{spec}`: `{version}` is not a version"))?;
+            (name, Some(version))
+        }
+        None => (spec, None),
+    };
+    if name.is_empty() {
+        bail!("`{spec}`: expected NAME or NAME@VERSION");
+    }
+    Ok((name, version))
 }
 
 pub fn uninstall(args: UninstallArgs, out: Output) -> Result<()> {
-    let (name, version) = match args.spec.split_once('@') {
-        Some((name, version)) => {
-            let version = semver::Version::parse(version.trim_start_matches('='))
-                .with_context(|| format!("`{}`: `{version}` is not a version", args.spec))?;
-            (name, Some(version))
-        }
-        None => (args.spec.as_str(), None),
-    };
-    if name.is_empty() {
-        bail!("`{}`: expected NAME or NAME@VERSION", args.spec);
-    }
+    // Every spec is checked before anything is removed.
+    let specs = args
+        .specs
+        .iter()
+        .map(|spec| parse_uninstall_spec(spec))
+        .collect::<Result<Vec<_>>>()?;
     let store = Store::open(zoo_client::config::default_home())?;
-    for package in store.uninstall(name, version.as_ref())? {
-        say!(out, "removed {}@{}", package.name, package.version);
+    for (name, version) in specs {
+        for package in store.uninstall(name, version.as_ref())? {
+            say!(out, "removed {}@{}", package.name, package.version);
+        }
     }
     Ok(())
 }
@@ -102,7 +121,7 @@ pub fn uninstall(args: UninstallArgs, out: Output) -> Result<()> {
 pub struct ListArgs {
     /// Print as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 pub fn list(args: ListArgs) -> Result<()> {
@@ -122,10 +141,10 @@ pub fn list(args: ListArgs) -> Result<()> {
         return print_json(&items);
     }
     if installed.is_empty() {
-        println!("no packages installed in {}", store.home().display());
+        zoo_term::outln!("no packages installed in {}", store.home().display());
     }
     for package in installed {
-        println!(
+        zoo_term::outln!(
             "{} {}  {}",
             package.name,
             package.version,

@@ -46,7 +46,7 @@ pub fn keygen(args: KeygenArgs, out: Output) -> Result<()> {
         keys_path.display()
     );
     // The public key is the command's result: printed even with --quiet.
-    println!("{public}");
+    zoo_term::outln!("{public}");
     Ok(())
 }
 
@@ -64,16 +64,21 @@ pub enum TrustCommand {
     List,
     /// Trust a publisher's key (`ed25519:…`, as `zoo keygen` printed it).
     Add {
+        /// The publisher's public key, `ed25519:…`.
         key: String,
         /// Whose key it is, for messages.
         #[arg(long, default_value = "")]
         name: String,
     },
     /// Stop trusting a publisher's key.
-    Remove { key: String },
+    Remove {
+        /// The publisher's public key, `ed25519:…`, as `zoo trust list` shows it.
+        key: String,
+    },
     /// Pin a registry's index-signing key (`zoo-registry key show` prints
     /// it), replacing any pinned before.
     Registry {
+        /// The registry's index-signing public key, `ed25519:…`.
         key: String,
         /// The registry (default: the configured one).
         #[arg(long, value_name = "URL")]
@@ -86,13 +91,13 @@ pub fn trust(command: TrustCommand, out: Output) -> Result<()> {
     let mut keys = TrustedKeys::load(&path)?;
     match command {
         TrustCommand::List => {
-            println!("registries ({}):", path.display());
+            zoo_term::outln!("registries ({}):", path.display());
             for (url, key) in &keys.registries {
-                println!("  {url}  {key}");
+                zoo_term::outln!("  {url}  {key}");
             }
-            println!("publishers:");
+            zoo_term::outln!("publishers:");
             for p in &keys.publishers {
-                println!("  {}  {}", p.key, p.name);
+                zoo_term::outln!("  {}  {}", p.key, p.name);
             }
         }
         TrustCommand::Add { key, name } => {

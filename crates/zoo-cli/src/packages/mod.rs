@@ -86,6 +86,24 @@ pub enum PackageCommand {
     Trust(keys::TrustCommand),
 }
 
+impl PackageCommand {
+    /// Whether the command was asked for JSON output (its errors are then
+    /// JSON too).
+    pub fn json(&self) -> bool {
+        match self {
+            PackageCommand::Publish(args) => args.json,
+            PackageCommand::Yank(args) => args.json,
+            PackageCommand::Owner(command) => command.json(),
+            PackageCommand::Install(args) => args.json,
+            PackageCommand::List(args) => args.json,
+            PackageCommand::Info(args) => args.json,
+            PackageCommand::Search(args) => args.json,
+            PackageCommand::Cache(command) => command.json(),
+            _ => false,
+        }
+    }
+}
+
 pub fn run(command: PackageCommand, out: Output) -> Result<()> {
     match command {
         PackageCommand::Login(args) => auth::login(args, out),
@@ -109,7 +127,7 @@ pub fn run(command: PackageCommand, out: Output) -> Result<()> {
 macro_rules! say {
     ($out:expr, $($arg:tt)*) => {
         if !$out.quiet {
-            println!($($arg)*);
+            zoo_term::outln!($($arg)*);
         }
     };
 }
@@ -117,6 +135,6 @@ pub(crate) use say;
 
 /// Prints a value as pretty JSON.
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    zoo_term::outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `zoo package`, `zoo publish`, `zoo yank`, `zoo owner`.
 
 use super::ui::Bars;
-use super::{Output, RemoteArgs, say};
+use super::{Output, RemoteArgs, print_json, say};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -34,7 +34,7 @@ pub fn package(args: PackageArgs, out: Output) -> Result<()> {
         );
     }
     // The hash is the command's result: printed even with --quiet.
-    println!("sha256 {}", packed.sha256);
+    zoo_term::outln!("sha256 {}", packed.sha256);
     Ok(())
 }
 
@@ -57,6 +57,9 @@ pub struct PublishArgs {
     /// Link crates: package uncommitted changes (cargo's --allow-dirty).
     #[arg(long)]
     allow_dirty: bool,
+    /// Print what was published as JSON (zoo packages).
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -70,6 +73,13 @@ pub fn publish(args: PublishArgs, out: Output) -> Result<()> {
         bail!("cannot publish in offline mode (ZOO_OFFLINE is set)");
     }
     if super::link_crate::is_link_crate(&args.dir) {
+        if args.json {
+            bail!(
+                "--json applies to zoo packages; a Link crate in {} is published through cargo, \
+                 whose output is its own",
+                args.dir.display()
+            );
+        }
         if args.sign {
             bail!(
                 "--sign applies to zoo packages; a Link crate in {} is published through \
@@ -100,13 +110,24 @@ pub fn publish(args: PublishArgs, out: Output) -> Result<()> {
         .api()
         .publish_signed(&client.index, &args.dir, key.as_ref(), &bars)
         .with_context(|| format!("publishing {}", args.dir.display()))?;
+    let p = &report.published;
+    if args.json {
+        return print_json(&serde_json::json!({
+            "name": p.name,
+            "version": p.version.to_string(),
+            "registry": client.config.registry,
+            "archive_sha256": p.archive_sha256,
+            "uploaded": report.uploaded.iter().map(|(path, size)| serde_json::json!({"path": path, "size": size})).collect::<Vec<_>>(),
+            "skipped": report.skipped,
+            "signed_by": key.as_ref().map(|k| k.public().to_string()),
+        }));
+    }
     for (path, size) in &report.uploaded {
         say!(out, "uploaded {path} ({size} bytes)");
     }
     for path in &report.skipped {
         say!(out, "skipped {path} (the registry has it)");
     }
-    let p = &report.published;
     say!(
         out,
         "published {}@{} to {} (archive sha256 {})",
@@ -128,6 +149,9 @@ pub struct YankArgs {
     /// Un-yank instead.
     #[arg(long)]
     undo: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -140,6 +164,13 @@ pub fn yank(args: YankArgs, out: Output) -> Result<()> {
         .with_context(|| format!("`{}`: `{version}` is not a version", args.spec))?;
     let client = args.remote.client()?;
     client.api().yank(name, &version, args.undo)?;
+    if args.json {
+        return print_json(&serde_json::json!({
+            "name": name,
+            "version": version.to_string(),
+            "yanked": !args.undo,
+        }));
+    }
     let action = if args.undo { "un-yanked" } else { "yanked" };
     say!(out, "{action} {name}@{version}");
     Ok(())
@@ -149,44 +180,87 @@ pub fn yank(args: YankArgs, out: Output) -> Result<()> {
 pub enum OwnerCommand {
     /// Show the owners of a package.
     List {
+        /// The package.
         name: String,
+        /// Print the logins as a JSON array.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         remote: RemoteArgs,
     },
     /// Give a user ownership of a package.
     Add {
+        /// The package.
         name: String,
+        /// The registry login of the new owner.
         user: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         remote: RemoteArgs,
     },
     /// Take ownership away from a user.
     Remove {
+        /// The package.
         name: String,
+        /// The registry login of the owner to remove.
         user: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         remote: RemoteArgs,
     },
 }
 
-pub fn owner(command: OwnerCommand, out: Output) -> Result<()> {
-    match command {
-        OwnerCommand::List { name, remote } => {
-            for login in remote.client()?.api().owners(&name)? {
-                println!("{login}");
-            }
-        }
-        OwnerCommand::Add { name, user, remote } => {
-            let msg = remote.client()?.api().change_owners(&name, &[user], true)?;
-            say!(out, "{msg}");
-        }
-        OwnerCommand::Remove { name, user, remote } => {
-            let msg = remote
-                .client()?
-                .api()
-                .change_owners(&name, &[user], false)?;
-            say!(out, "{msg}");
+impl OwnerCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            OwnerCommand::List { json, .. }
+            | OwnerCommand::Add { json, .. }
+            | OwnerCommand::Remove { json, .. } => *json,
         }
     }
+}
+
+pub fn owner(command: OwnerCommand, out: Output) -> Result<()> {
+    let (name, user, add, json, remote) = match command {
+        OwnerCommand::List { name, json, remote } => {
+            let owners = remote.client()?.api().owners(&name)?;
+            if json {
+                return print_json(&owners);
+            }
+            for login in owners {
+                zoo_term::outln!("{login}");
+            }
+            return Ok(());
+        }
+        OwnerCommand::Add {
+            name,
+            user,
+            json,
+            remote,
+        } => (name, user, true, json, remote),
+        OwnerCommand::Remove {
+            name,
+            user,
+            json,
+            remote,
+        } => (name, user, false, json, remote),
+    };
+    let msg = remote
+        .client()?
+        .api()
+        .change_owners(&name, std::slice::from_ref(&user), add)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "name": name,
+            "user": user,
+            "owner": add,
+            "message": msg,
+        }));
+    }
+    say!(out, "{msg}");
     Ok(())
 }

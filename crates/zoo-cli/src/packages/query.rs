@@ -6,10 +6,11 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
+    /// The package.
     name: String,
     /// Print the registry's JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -22,10 +23,10 @@ pub fn info(args: InfoArgs) -> Result<()> {
         if args.json {
             return print_json(&entries);
         }
-        println!("{} (from the cached index; offline)", args.name);
+        zoo_term::outln!("{} (from the cached index; offline)", args.name);
         for e in entries {
             let yanked = if e.yanked { "  (yanked)" } else { "" };
-            println!("  {}  {} files{yanked}", e.vers, e.files.len());
+            zoo_term::outln!("  {}  {} files{yanked}", e.vers, e.files.len());
         }
         return Ok(());
     }
@@ -34,9 +35,9 @@ pub fn info(args: InfoArgs) -> Result<()> {
         return print_json(&info);
     }
     let text = |key: &str| info.get(key).and_then(|v| v.as_str()).unwrap_or("");
-    println!("{} ({})", text("name"), text("kind"));
+    zoo_term::outln!("{} ({})", text("name"), text("kind"));
     if !text("description").is_empty() {
-        println!("{}", text("description"));
+        zoo_term::outln!("{}", text("description"));
     }
     if let Some(owners) = info.get("owners").and_then(|o| o.as_array()) {
         let names: Vec<String> = owners
@@ -49,9 +50,9 @@ pub fn info(args: InfoArgs) -> Result<()> {
                     .to_string()
             })
             .collect();
-        println!("owners: {}", names.join(", "));
+        zoo_term::outln!("owners: {}", names.join(", "));
     }
-    println!("versions:");
+    zoo_term::outln!("versions:");
     for version in info
         .get("versions")
         .and_then(|v| v.as_array())
@@ -75,7 +76,7 @@ pub fn info(args: InfoArgs) -> Result<()> {
             .and_then(|k| k.as_str())
             .map(|key| format!("  signed by {key}"))
             .unwrap_or_default();
-        println!(
+        zoo_term::outln!(
             "  {}  published {}  {} bytes{yanked}{signed}",
             field("version"),
             field("published_at"),
@@ -87,13 +88,14 @@ pub fn info(args: InfoArgs) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
+    /// Words to look for in names, descriptions and keywords.
     query: String,
     /// How many results to show.
     #[arg(long, default_value_t = 20)]
     limit: u32,
     /// Print as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -105,16 +107,19 @@ pub fn search(args: SearchArgs) -> Result<()> {
         return print_json(&results);
     }
     if results.packages.is_empty() {
-        println!("no packages match `{}`", args.query);
+        zoo_term::outln!("no packages match `{}`", args.query);
     }
     for hit in &results.packages {
-        println!(
+        zoo_term::outln!(
             "{} {} ({})  {}",
-            hit.name, hit.version, hit.kind, hit.description
+            hit.name,
+            hit.version,
+            hit.kind,
+            hit.description
         );
     }
     if results.total > results.packages.len() as u64 {
-        println!("… {} results in all", results.total);
+        zoo_term::outln!("… {} results in all", results.total);
     }
     Ok(())
 }
