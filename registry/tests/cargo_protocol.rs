@@ -523,3 +523,65 @@ fn private_cargo_registry_needs_a_token_everywhere() {
     cargo.ok(&app, &["fetch"], Some(&alice));
     assert_eq!(locked_version(&app), "0.1.0");
 }
+
+/// Files under `dir`, recursively (0 when it does not exist).
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { count_files(&p) } else { 1 })
+        .sum()
+}
+
+/// A cargo publish body: metadata for `name` `vers`, then the `.crate`.
+fn publish_body(name: &str, vers: &str, krate: &[u8]) -> Vec<u8> {
+    let metadata = format!(r#"{{"name":"{name}","vers":"{vers}","deps":[],"features":{{}}}}"#);
+    let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(metadata.as_bytes());
+    body.extend_from_slice(&(krate.len() as u32).to_le_bytes());
+    body.extend_from_slice(krate);
+    body
+}
+
+/// SECURITY.md, "Hostile .crate files": every kind is refused with a 400
+/// naming the entry, and nothing is stored; a well-formed crate of the same
+/// name and version then publishes.
+#[test]
+fn hostile_crate_files_are_refused_and_nothing_is_stored() {
+    use zoo_format::archive::testing::{cargo_toml, crate_with, hostile_crates};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let alice = add_user(&data, "alice");
+    let server = start(&data, &[]);
+    let addr = server.addr.clone();
+    let publish = |krate: &[u8]| {
+        http(
+            &addr,
+            "PUT",
+            "/cargo/api/v1/crates/new",
+            &[("Authorization", &alice)],
+            &publish_body("hostile", "0.1.0", krate),
+        )
+    };
+    for case in hostile_crates("hostile", "0.1.0") {
+        let (head, reply) = publish(&case.bytes);
+        println!("{:<45} {reply}", case.kind);
+        assert!(head.starts_with("HTTP/1.1 400"), "{}: {head}", case.kind);
+        assert!(
+            case.entry.is_empty() || reply.contains(&format!("`{}`", case.entry)),
+            "{}: the error does not name `{}`: {reply}",
+            case.kind,
+            case.entry
+        );
+        assert!(reply.contains(case.says), "{}: {reply}", case.kind);
+        assert_eq!(count_files(&data.join("blobs")), 0, "{}", case.kind);
+        assert_eq!(count_files(&data.join("tmp")), 0, "{}", case.kind);
+        let (head, _) = http(&addr, "GET", "/cargo/index/ho/st/hostile", &[], b"");
+        assert!(head.starts_with("HTTP/1.1 404"), "{}: {head}", case.kind);
+    }
+    let good = crate_with("hostile", "0.1.0", &cargo_toml("hostile", "0.1.0"), &[]);
+    let (head, reply) = publish(&good);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head} {reply}");
+}

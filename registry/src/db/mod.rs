@@ -17,6 +17,7 @@ mod postgres_ownership;
 pub mod sqlite;
 mod sqlite_cargo;
 mod sqlite_dump;
+mod summary;
 
 pub use cargo::CargoStore;
 

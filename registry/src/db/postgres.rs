@@ -24,6 +24,7 @@ use zoo_format::index::IndexEntry;
 
 use super::ownership::PACKAGES;
 use super::sqlite::{like_escape, now, version_key};
+use super::summary::{VersionText, describe_by_shown_version};
 use super::{
     MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord, StoreError,
     StoreResult, TokenRecord, User, VersionRecord,
@@ -261,20 +262,41 @@ async fn package_of(c: &mut PgConnection, name_norm: &str) -> StoreResult<Option
         "SELECT name, kind, description, keywords, readme FROM packages WHERE name_norm = $1",
     )
     .bind(name_norm)
-    .fetch_optional(c)
+    .fetch_optional(&mut *c)
     .await
     .map_err(backend)?;
-    row.map(|r| {
-        let keywords: String = r.try_get(3).map_err(backend)?;
-        Ok(PackageRecord {
-            name: r.try_get(0).map_err(backend)?,
-            kind: r.try_get(1).map_err(backend)?,
-            description: r.try_get(2).map_err(backend)?,
-            keywords: serde_json::from_str(&keywords).map_err(backend)?,
-            readme: r.try_get(4).map_err(backend)?,
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let keywords: String = r.try_get(3).map_err(backend)?;
+    let mut package = PackageRecord {
+        name: r.try_get(0).map_err(backend)?,
+        kind: r.try_get(1).map_err(backend)?,
+        description: r.try_get(2).map_err(backend)?,
+        keywords: serde_json::from_str(&keywords).map_err(backend)?,
+        readme: r.try_get(4).map_err(backend)?,
+    };
+    let rows = sqlx::query(
+        "SELECT v.version, v.yanked, v.manifest, v.readme FROM versions v \
+         JOIN packages p ON p.id = v.package_id WHERE p.name_norm = $1",
+    )
+    .bind(name_norm)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(backend)?;
+    let texts = rows
+        .iter()
+        .map(|r| {
+            Ok(VersionText {
+                version: r.try_get(0).map_err(backend)?,
+                yanked: r.try_get(1).map_err(backend)?,
+                manifest: r.try_get(2).map_err(backend)?,
+                readme: r.try_get(3).map_err(backend)?,
+            })
         })
-    })
-    .transpose()
+        .collect::<StoreResult<Vec<_>>>()?;
+    describe_by_shown_version(&mut package, texts);
+    Ok(Some(package))
 }
 
 /// Packages and their versions for a list of names (search and recent).

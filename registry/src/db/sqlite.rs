@@ -12,6 +12,7 @@ use semver::Version;
 use zoo_format::index::IndexEntry;
 
 use super::ownership::PACKAGES;
+use super::summary::{VersionText, describe_by_shown_version};
 use super::{
     MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord, StoreError,
     StoreResult, TokenRecord, User, VersionRecord,
@@ -262,16 +263,36 @@ fn package_of(conn: &Connection, name_norm: &str) -> StoreResult<Option<PackageR
         )
         .optional()
         .map_err(backend)?;
-    row.map(|(name, kind, description, keywords, readme)| {
-        Ok(PackageRecord {
-            name,
-            kind,
-            description,
-            keywords: serde_json::from_str(&keywords).map_err(backend)?,
-            readme,
+    let Some((name, kind, description, keywords, readme)) = row else {
+        return Ok(None);
+    };
+    let mut package = PackageRecord {
+        name,
+        kind,
+        description,
+        keywords: serde_json::from_str(&keywords).map_err(backend)?,
+        readme,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT v.version, v.yanked, v.manifest, v.readme FROM versions v \
+             JOIN packages p ON p.id = v.package_id WHERE p.name_norm = ?1",
+        )
+        .map_err(backend)?;
+    let texts = stmt
+        .query_map([name_norm], |r| {
+            Ok(VersionText {
+                version: r.get(0)?,
+                yanked: r.get(1)?,
+                manifest: r.get(2)?,
+                readme: r.get(3)?,
+            })
         })
-    })
-    .transpose()
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    describe_by_shown_version(&mut package, texts);
+    Ok(Some(package))
 }
 
 impl MetadataStore for SqliteStore {
