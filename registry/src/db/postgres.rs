@@ -23,6 +23,7 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
 use zoo_format::index::IndexEntry;
 
 use super::ownership::PACKAGES;
+use super::postgres_ownership::{pg_name_owners, pg_owner_divergence, pg_sync_owners};
 use super::sqlite::{like_escape, now, version_key};
 use super::summary::{VersionText, describe_by_shown_version};
 use super::{
@@ -81,11 +82,13 @@ pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// transaction ends.
 pub(super) async fn lock_item(
     c: &mut PgConnection,
-    kind: &str,
+    _kind: &str,
     name_norm: &str,
 ) -> StoreResult<()> {
+    // Keyed by the name alone (not `_kind`): a zoo package and a crate of
+    // one name share their owners, so changes to either serialize.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("{kind}:{name_norm}"))
+        .bind(format!("name:{name_norm}"))
         .execute(c)
         .await
         .map_err(backend)?;
@@ -332,6 +335,7 @@ async fn publish_in(
                     Scope::PublishNew
                 )));
             }
+            PACKAGES.pg_claim(tx, publisher, &name_norm).await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO packages (name, name_norm, kind, description, keywords, readme, latest_version, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -347,12 +351,9 @@ async fn publish_in(
             .fetch_one(&mut *tx)
             .await
             .map_err(backend)?;
-            sqlx::query("INSERT INTO owners (package_id, user_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(publisher.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            PACKAGES
+                .pg_seed_owners(tx, id, publisher, &name_norm)
+                .await?;
             id
         }
         Some((id, latest)) => {
@@ -393,6 +394,7 @@ async fn publish_in(
                 .await
                 .map_err(backend)?;
             }
+            pg_sync_owners(tx, &name_norm).await?;
             id
         }
     };
@@ -585,15 +587,15 @@ impl MetadataStore for PgStore {
 
     fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
         self.with_conn(async |c| {
-            let id = PACKAGES.pg_item_id(c, name_norm).await?;
-            PACKAGES.pg_owners_of(c, id).await
+            PACKAGES.pg_item_id(c, name_norm).await?;
+            pg_name_owners(c, name_norm).await
         })
     }
 
     fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
         self.with_tx(async |tx| {
             let id = PACKAGES.pg_owned_item(tx, user, name_norm).await?;
-            PACKAGES.pg_add_owners(tx, id, logins).await
+            PACKAGES.pg_add_owners(tx, id, name_norm, logins).await
         })
     }
 
@@ -643,13 +645,14 @@ impl MetadataStore for PgStore {
                 "SELECT COUNT(*) FROM packages p WHERE NOT EXISTS \
                  (SELECT 1 FROM versions v WHERE v.package_id = p.id)",
             )
-            .fetch_one(c)
+            .fetch_one(&mut *c)
             .await
             .map_err(backend)?;
             let mut problems = Vec::new();
             if orphans > 0 {
                 problems.push(format!("{orphans} package row(s) have no version"));
             }
+            problems.extend(pg_owner_divergence(c).await?);
             Ok(problems)
         })
     }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use semver::Version;
 use zoo_format::index::IndexEntry;
 
-use super::ownership::PACKAGES;
+use super::ownership::{PACKAGES, name_owners, owner_divergence, sync_owners};
 use super::summary::{VersionText, describe_by_shown_version};
 use super::{
     MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord, StoreError,
@@ -434,6 +434,7 @@ impl MetadataStore for SqliteStore {
                         Scope::PublishNew
                     )));
                 }
+                PACKAGES.claim(&tx, publisher, &name_norm)?;
                 tx.execute(
                     "INSERT INTO packages (name, name_norm, kind, description, keywords, readme, latest_version, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -450,11 +451,7 @@ impl MetadataStore for SqliteStore {
                 )
                 .map_err(backend)?;
                 let id = tx.last_insert_rowid();
-                tx.execute(
-                    "INSERT INTO owners (package_id, user_id) VALUES (?1, ?2)",
-                    params![id, publisher.id],
-                )
-                .map_err(backend)?;
+                PACKAGES.seed_owners(&tx, id, publisher, &name_norm)?;
                 id
             }
             Some((id, latest)) => {
@@ -494,6 +491,7 @@ impl MetadataStore for SqliteStore {
                     )
                     .map_err(backend)?;
                 }
+                sync_owners(&tx, &name_norm)?;
                 id
             }
         };
@@ -538,8 +536,8 @@ impl MetadataStore for SqliteStore {
 
     fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
         let conn = self.lock()?;
-        let id = require_package(&conn, name_norm)?;
-        PACKAGES.owners_of(&conn, id)
+        require_package(&conn, name_norm)?;
+        name_owners(&conn, name_norm)
     }
 
     fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
@@ -549,7 +547,7 @@ impl MetadataStore for SqliteStore {
             .map_err(backend)?;
         let id = require_package(&tx, name_norm)?;
         PACKAGES.require_owner(&tx, id, user, name_norm)?;
-        PACKAGES.add_owners(&tx, id, logins)?;
+        PACKAGES.add_owners(&tx, id, name_norm, logins)?;
         tx.commit().map_err(backend)
     }
 
@@ -643,6 +641,7 @@ impl MetadataStore for SqliteStore {
         if orphans > 0 {
             problems.push(format!("{orphans} package row(s) have no version"));
         }
+        problems.extend(owner_divergence(&conn)?);
         Ok(problems)
     }
 
