@@ -250,9 +250,24 @@ impl<R: Read> GuardedGzip<R> {
     /// Reads the gzip stream to its end, so its CRC and length trailer are
     /// checked (a truncated or corrupted download must not pass), and
     /// refuses anything after it: trailing bytes (or a second gzip member)
-    /// would be stored and served without ever being checked.
+    /// would be stored and served without ever being checked. Inside the
+    /// stream, only zero padding may follow the tar's end.
     pub(super) fn finish(mut self) -> Result<(), ArchiveError> {
-        io::copy(&mut self.reader, &mut io::sink()).map_err(|e| self.error(None, e))?;
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = self
+                .reader
+                .read(&mut chunk)
+                .map_err(|e| self.error(None, e))?;
+            if n == 0 {
+                break;
+            }
+            if chunk[..n].iter().any(|&b| b != 0) {
+                return Err(ArchiveError::Invalid(
+                    "data follows the end of the tar archive inside the gzip stream".into(),
+                ));
+            }
+        }
         let trailing = self
             .reader
             .inner

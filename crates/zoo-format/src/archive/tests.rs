@@ -3,6 +3,7 @@ use super::*;
 use crate::checksum::sha256_hex;
 use flate2::read::GzDecoder;
 use std::fs;
+use std::io::Read;
 
 const LINK_TOML: &str = r#"[package]
 name = "peephole-lstm"
@@ -473,6 +474,14 @@ fn rejects_data_after_the_gzip_stream() {
     let staging = dir.path().join("staging");
     fs::create_dir(&staging).unwrap();
     assert!(unpack(&trailing[..], &staging, &Limits::default()).is_err());
+    // Data hidden after the tar's end inside the gzip stream: refused too.
+    let mut tar = Vec::new();
+    GzDecoder::new(&good[..]).read_to_end(&mut tar).unwrap();
+    tar.extend_from_slice(b"hidden after the end-of-archive blocks");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let e = refused(&gz.finish().unwrap());
+    assert!(e.contains("follows the end of the tar archive"), "{e}");
 }
 
 #[test]
