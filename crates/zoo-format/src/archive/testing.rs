@@ -333,6 +333,23 @@ pub fn hostile_archives(manifest: &str) -> Vec<HostileCase> {
         trailing,
     ));
 
+    // Data hidden inside the gzip stream, after the tar's end-of-archive blocks.
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&with_listing(m, &[], &[])[..]),
+        &mut tar,
+    )
+    .expect("reading memory");
+    tar.extend_from_slice(&noise(1 << 16, 5));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), Compression::new(6));
+    std::io::Write::write_all(&mut gz, &tar).expect("writing to memory");
+    cases.push(case(
+        "data after the tar's end, inside the gzip stream (64 KiB)",
+        "",
+        "follows the end of the tar archive",
+        gz.finish().expect("writing to memory"),
+    ));
+
     // A path no file system can hold: 40,000 bytes, listed (as a packer
     // would list it) before its entry is ever reached.
     let long_path = "a/".repeat(20_000) + "x";
