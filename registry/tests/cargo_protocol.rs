@@ -524,3 +524,148 @@ fn private_cargo_registry_needs_a_token_everywhere() {
     cargo.ok(&app, &["fetch"], Some(&alice));
     assert_eq!(locked_version(&app), "0.1.0");
 }
+
+/// Files under `dir`, recursively (0 when it does not exist).
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { count_files(&p) } else { 1 })
+        .sum()
+}
+
+/// A cargo publish body: metadata for `name` `vers`, then the `.crate`.
+fn publish_body(name: &str, vers: &str, krate: &[u8]) -> Vec<u8> {
+    let metadata = format!(r#"{{"name":"{name}","vers":"{vers}","deps":[],"features":{{}}}}"#);
+    let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(metadata.as_bytes());
+    body.extend_from_slice(&(krate.len() as u32).to_le_bytes());
+    body.extend_from_slice(krate);
+    body
+}
+
+/// SECURITY.md, "Hostile .crate files": every kind is refused with a 400
+/// naming the entry, and nothing is stored; a well-formed crate of the same
+/// name and version then publishes.
+#[test]
+fn hostile_crate_files_are_refused_and_nothing_is_stored() {
+    use zoo_format::archive::testing::{cargo_toml, crate_with, hostile_crates};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let alice = add_user(&data, "alice");
+    let server = start(&data, &[]);
+    let addr = server.addr.clone();
+    let publish = |krate: &[u8]| {
+        http(
+            &addr,
+            "PUT",
+            "/cargo/api/v1/crates/new",
+            &[("Authorization", &alice)],
+            &publish_body("hostile", "0.1.0", krate),
+        )
+    };
+    for case in hostile_crates("hostile", "0.1.0") {
+        let (head, reply) = publish(&case.bytes);
+        println!("{:<45} {reply}", case.kind);
+        assert!(head.starts_with("HTTP/1.1 400"), "{}: {head}", case.kind);
+        assert!(
+            case.entry.is_empty() || reply.contains(&format!("`{}`", case.entry)),
+            "{}: the error does not name `{}`: {reply}",
+            case.kind,
+            case.entry
+        );
+        assert!(reply.contains(case.says), "{}: {reply}", case.kind);
+        assert_eq!(count_files(&data.join("blobs")), 0, "{}", case.kind);
+        assert_eq!(count_files(&data.join("tmp")), 0, "{}", case.kind);
+        let (head, _) = http(&addr, "GET", "/cargo/index/ho/st/hostile", &[], b"");
+        assert!(head.starts_with("HTTP/1.1 404"), "{}: {head}", case.kind);
+    }
+    let good = crate_with("hostile", "0.1.0", &cargo_toml("hostile", "0.1.0"), &[]);
+    let (head, reply) = publish(&good);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head} {reply}");
+}
+
+/// A `.zoo` archive of a link package `name` `vers` (no external files).
+fn zoo_archive(name: &str, vers: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("zoo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"{vers}\"\nkind = \"link\"\ndescription = \"d\"\n"
+        ),
+    )
+    .unwrap();
+    zoo_format::archive::pack(dir.path(), &Default::default())
+        .unwrap()
+        .bytes
+}
+
+/// Issue #17 item 11 over the wire: `zoo publish` of a Link creates a zoo
+/// package and a crate under one name, so neither half may be taken by
+/// someone else first or after, and owners added through cargo own the
+/// zoo package too.
+#[test]
+fn neither_half_of_a_link_name_can_be_squatted() {
+    use zoo_format::archive::testing::{cargo_toml, crate_with};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let alice = add_user(&data, "alice");
+    let mallory = add_user(&data, "mallory");
+    add_user(&data, "bob");
+    let server = start(&data, &[]);
+    let addr = server.addr.clone();
+    let zoo_publish = |token: &str, name: &str| {
+        http(
+            &addr,
+            "PUT",
+            "/api/v1/packages/new",
+            &[("Authorization", token)],
+            &zoo_archive(name, "1.0.0"),
+        )
+    };
+    let cargo_publish = |token: &str, name: &str| {
+        let krate = crate_with(name, "0.1.0", &cargo_toml(name, "0.1.0"), &[]);
+        http(
+            &addr,
+            "PUT",
+            "/cargo/api/v1/crates/new",
+            &[("Authorization", token)],
+            &publish_body(name, "0.1.0", &krate),
+        )
+    };
+
+    // The zoo half first: the crate name is not mallory's to take.
+    let (head, reply) = zoo_publish(&alice, "gate-link");
+    assert!(head.starts_with("HTTP/1.1 201"), "{head} {reply}");
+    let (head, reply) = cargo_publish(&mallory, "gate_link");
+    assert!(head.starts_with("HTTP/1.1 403"), "{head} {reply}");
+    assert!(reply.contains("already a zoo package"), "{reply}");
+    let (head, _) = http(&addr, "GET", "/cargo/index/ga/te/gate_link", &[], b"");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let (head, reply) = cargo_publish(&alice, "gate-link");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head} {reply}");
+
+    // Owners added through cargo own the zoo package as well.
+    let (head, reply) = http(
+        &addr,
+        "PUT",
+        "/cargo/api/v1/crates/gate-link/owners",
+        &[("Authorization", &alice)],
+        br#"{"users":["bob"]}"#,
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head} {reply}");
+    let (_, reply) = http(&addr, "GET", "/api/v1/packages/gate-link/owners", &[], b"");
+    assert!(reply.contains("\"bob\""), "{reply}");
+
+    // The crate half first: the zoo package name is not mallory's either.
+    let (head, reply) = cargo_publish(&alice, "other-link");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head} {reply}");
+    let (head, reply) = zoo_publish(&mallory, "other_link");
+    assert!(head.starts_with("HTTP/1.1 403"), "{head} {reply}");
+    assert!(reply.contains("already a crate"), "{reply}");
+    let (head, _) = http(&addr, "GET", "/api/v1/packages/other-link", &[], b"");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    assert_eq!(count_files(&data.join("tmp")), 0);
+}

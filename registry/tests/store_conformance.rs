@@ -335,3 +335,145 @@ fn concurrent_publishes_from_two_replicas_store_one_version() {
     assert_eq!(replicas[1].versions("race-model").unwrap().len(), 1);
     assert_eq!(replicas[1].owners("race-model").unwrap(), [alice]);
 }
+
+fn krate(name: &str, vers: &str) -> NewCrateVersion {
+    NewCrateVersion {
+        name: name.into(),
+        vers: Version::parse(vers).unwrap(),
+        cksum: "9".repeat(64),
+        index_line: format!("{{\"name\":\"{name}\",\"vers\":\"{vers}\"}}"),
+        description: format!("crate {name}"),
+        metadata: "{}".into(),
+    }
+}
+
+fn logins(users: StoreResult<Vec<zoo_registry::db::User>>) -> Vec<String> {
+    users.unwrap().into_iter().map(|u| u.login).collect()
+}
+
+fn is_forbidden<T: std::fmt::Debug>(r: StoreResult<T>) -> bool {
+    matches!(r, Err(zoo_registry::db::StoreError::Forbidden(_)))
+}
+
+/// Issue #17 item 11 on one store: a zoo package and a crate of one name
+/// have one set of owners, whichever half came first.
+fn one_name_one_set_of_owners(s: &dyn MetadataStore) {
+    let alice = s.add_user("alice").unwrap();
+    let mallory = s.add_user("mallory").unwrap();
+    let bob = s.add_user("bob").unwrap();
+    let v = |t: &str| Version::parse(t).unwrap();
+
+    // Package first: the crate half cannot be squatted.
+    s.publish(&alice, ALL, &entry("shared", "1.0.0", 'a'))
+        .unwrap();
+    assert!(is_forbidden(s.cargo_check_publish(
+        &mallory,
+        ALL,
+        "shared",
+        &v("0.1.0")
+    )));
+    let e = s
+        .cargo_publish(&mallory, ALL, &krate("shared", "0.1.0"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already a zoo package"), "{e}");
+    assert!(s.cargo_crate("shared").unwrap().is_none());
+    s.cargo_publish(&alice, ALL, &krate("shared", "0.1.0"))
+        .unwrap();
+    assert_eq!(logins(s.cargo_owners("shared")), ["alice"]);
+    // Owners added or removed through either namespace apply to both.
+    s.cargo_add_owners(&alice, "shared", &["bob".into()])
+        .unwrap();
+    assert_eq!(logins(s.owners("shared")), ["alice", "bob"]);
+    s.remove_owners(&bob, "shared", &["alice".into()]).unwrap();
+    assert_eq!(logins(s.cargo_owners("shared")), ["bob"]);
+    assert!(is_forbidden(s.cargo_publish(
+        &alice,
+        ALL,
+        &krate("shared", "0.2.0")
+    )));
+    assert!(is_forbidden(s.set_yanked(
+        &alice,
+        "shared",
+        &v("1.0.0"),
+        true
+    )));
+
+    // Crate first: the zoo package half cannot be squatted either.
+    s.cargo_publish(&bob, ALL, &krate("bob_link", "0.1.0"))
+        .unwrap();
+    let e = s
+        .publish(&mallory, ALL, &entry("bob-link", "1.0.0", 'b'))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already a crate"), "{e}");
+    assert!(s.package("bob-link").unwrap().is_none());
+    s.publish(&bob, ALL, &entry("bob-link", "1.0.0", 'b'))
+        .unwrap();
+    assert_eq!(logins(s.owners("bob-link")), ["bob"]);
+    assert!(s.integrity_problems().unwrap().is_empty());
+    let _ = alice;
+}
+
+/// A registry from before the rule where the two halves diverge: fsck
+/// reports it, the half published first decides, and its next publish
+/// copies its owners over the other half.
+fn divergent_legacy_owners(s: &dyn MetadataStore, rows: &zoo_registry::db::dump::Tables) {
+    s.import_rows(rows).unwrap();
+    let alice = s.find_user("alice").unwrap().unwrap();
+    let mallory = s.find_user("mallory").unwrap().unwrap();
+    let problems = s.integrity_problems().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("name `legacy`")
+            && problems[0].contains("(alice)")
+            && problems[0].contains("(mallory)")
+            && problems[0].contains("the zoo package was published first"),
+        "{}",
+        problems[0]
+    );
+    assert_eq!(logins(s.cargo_owners("legacy")), ["alice"]);
+    assert!(is_forbidden(s.cargo_publish(
+        &mallory,
+        ALL,
+        &krate("legacy", "0.2.0")
+    )));
+    s.cargo_publish(&alice, ALL, &krate("legacy", "0.2.0"))
+        .unwrap();
+    assert!(s.integrity_problems().unwrap().is_empty());
+    assert_eq!(logins(s.cargo_owners("legacy")), ["alice"]);
+}
+
+#[test]
+fn a_name_has_one_set_of_owners_in_both_namespaces_on_both_stores() {
+    use zoo_registry::db::CargoStore;
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = Postgres::start();
+    let sqlite = SqliteStore::open(&dir.path().join("a.sqlite3")).unwrap();
+    one_name_one_set_of_owners(&sqlite);
+    one_name_one_set_of_owners(&PgStore::connect(&postgres.create_database()).unwrap());
+
+    // Build the legacy rows: the package `legacy` (alice, 2020) and a crate
+    // renamed to `legacy` (mallory, 2021), as the old rules allowed.
+    let old = SqliteStore::open(&dir.path().join("old.sqlite3")).unwrap();
+    let alice = old.add_user("alice").unwrap();
+    let mallory = old.add_user("mallory").unwrap();
+    old.publish(&alice, ALL, &entry("legacy", "1.0.0", 'a'))
+        .unwrap();
+    old.cargo_publish(&mallory, ALL, &krate("squat", "0.1.0"))
+        .unwrap();
+    let mut rows = old.export_rows().unwrap();
+    rows.get_mut("packages").unwrap()[0]["created_at"] = "2020-01-01T00:00:00Z".into();
+    let krate_row = &mut rows.get_mut("cargo_crates").unwrap()[0];
+    krate_row["name"] = "legacy".into();
+    krate_row["name_norm"] = "legacy".into();
+    krate_row["created_at"] = "2021-01-01T00:00:00Z".into();
+    divergent_legacy_owners(
+        &SqliteStore::open(&dir.path().join("legacy.sqlite3")).unwrap(),
+        &rows,
+    );
+    divergent_legacy_owners(
+        &PgStore::connect(&postgres.create_database()).unwrap(),
+        &rows,
+    );
+}

@@ -475,3 +475,114 @@ async fn healthz_and_metrics() {
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(reply.text().contains("not writable"), "{}", reply.text());
 }
+
+/// Issue #17 item 10: page numbers and search texts are bounded on all
+/// three search endpoints (400), pages past the results are empty, and
+/// nothing panics or answers 500.
+#[tokio::test]
+async fn search_bounds_page_numbers_and_query_length() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let reply = reg.publish(&alice, &link("bounded", "0.1.0", "x")).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let long = "a".repeat(50_000);
+    for uri in [
+        format!("/api/v1/search?q={long}"),
+        format!("/search?q={long}"),
+        format!("/cargo/api/v1/crates?q={long}"),
+    ] {
+        let reply = reg.get(&uri).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", &uri[..30]);
+        assert!(reply.text().contains("at most 256"), "{}", reply.text());
+    }
+    let ok = "a".repeat(256);
+    for uri in [
+        format!("/api/v1/search?q={ok}"),
+        format!("/search?q={ok}"),
+        format!("/cargo/api/v1/crates?q={ok}"),
+    ] {
+        assert_eq!(reg.get(&uri).await.status, StatusCode::OK, "{}", &uri[..30]);
+    }
+    // 2^63 panicked a handler; 2^62 wrapped to a negative offset (page 1).
+    for page in ["9223372036854775808", "4611686018427387904", "10001"] {
+        for uri in [
+            format!("/api/v1/search?q=bounded&page={page}"),
+            format!("/search?q=bounded&page={page}"),
+        ] {
+            let reply = reg.get(&uri).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");
+            assert!(reply.text().contains("between 1 and 10000"), "{uri}");
+        }
+    }
+    let last = reg.get("/api/v1/search?q=bounded&page=10000").await;
+    assert_eq!(last.status, StatusCode::OK);
+    assert_eq!(last.json()["packages"].as_array().unwrap().len(), 0);
+    assert_eq!(last.json()["total"], 1);
+    let html = reg.get("/search?q=bounded&page=10000").await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert!(html.text().contains("No packages match"));
+}
+
+/// Issue #17 item 13: with the newest version yanked, the package page,
+/// the web search, the API search and the info API describe the version
+/// they offer (the newest installable one), not the yanked one.
+#[tokio::test]
+async fn a_yanked_newest_version_does_not_describe_the_package() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    for (v, description, readme) in [
+        ("1.0.0", "Stable shapes net", "# Stable readme\n"),
+        ("1.1.0", "Broken shapes net", "# Broken readme\n"),
+    ] {
+        let reply = reg
+            .publish(&alice, &model("shapes", v, description, readme))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    }
+    let reply = reg
+        .send(
+            Method::DELETE,
+            "/api/v1/packages/shapes/1.1.0/yank",
+            &[("authorization", &format!("Bearer {alice}"))],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+
+    let page = reg.get("/packages/shapes").await.text();
+    assert!(page.contains("zoo install shapes@1.0.0"), "{page}");
+    assert!(
+        page.contains("Stable readme") && page.contains("Stable shapes net"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Broken readme") && !page.contains("Broken shapes net"),
+        "{page}"
+    );
+    let search = reg.get("/search?q=shapes").await.text();
+    assert!(
+        search.contains("Stable shapes net") && !search.contains("Broken"),
+        "{search}"
+    );
+    let api = reg.get("/api/v1/search?q=shapes").await.json();
+    assert_eq!(api["packages"][0]["version"], "1.0.0");
+    assert_eq!(api["packages"][0]["description"], "Stable shapes net");
+    let info = reg.get("/api/v1/packages/shapes").await.json();
+    assert_eq!(info["description"], "Stable shapes net");
+    assert_eq!(info["readme"], "# Stable readme\n");
+    // The yanked version's own page still shows its own README.
+    let v = reg.get("/packages/shapes/1.1.0").await.text();
+    assert!(v.contains("Broken readme"), "{v}");
+    // Un-yanked, it describes the package again.
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/shapes/1.1.0/unyank",
+            &[("authorization", &format!("Bearer {alice}"))],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let info = reg.get("/api/v1/packages/shapes").await.json();
+    assert_eq!(info["description"], "Broken shapes net");
+}

@@ -11,6 +11,7 @@
 //! is an error (never silently skipped), and sizes, counts and the compression
 //! ratio are capped.
 
+mod cargo_crate;
 mod pack;
 mod read;
 
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::ManifestError;
 
+pub use cargo_crate::{CrateListing, read_crate};
 pub use pack::{PackOptions, Packed, archive_file_name, pack};
 pub use read::{Limits, Listing, read_listing, unpack};
 

@@ -217,7 +217,19 @@ async fn preflight(
     let name = name_norm.to_string();
     let exists = state.db(move |s| s.package(&name)).await?.is_some();
     if !exists {
-        return caller.require(Scope::PublishNew);
+        caller.require(Scope::PublishNew)?;
+        // A crate of this name makes its owners the name's owners.
+        let name = name_norm.to_string();
+        return match state.db(move |s| s.cargo_owners(&name)).await {
+            Ok(owners) if !owners.iter().any(|o| o.id == caller.user.id) => {
+                Err(ApiError::forbidden(format!(
+                    "`{name_norm}` is already a crate that `{}` does not own; a name has one set \
+                     of owners for zoo packages and crates",
+                    caller.user.login
+                )))
+            }
+            _ => Ok(()),
+        };
     }
     let name = name_norm.to_string();
     let owners = state.db(move |s| s.owners(&name)).await?;

@@ -10,6 +10,33 @@ use crate::db::VersionRecord;
 
 /// Largest accepted `per_page`.
 pub const MAX_PER_PAGE: u64 = 100;
+/// Longest accepted search text, in characters (SQLite refuses `LIKE`
+/// patterns over 50,000 bytes; no package name or description needs more).
+pub const MAX_QUERY_CHARS: usize = 256;
+/// Highest accepted page number: offsets stay far below `i64::MAX`, which
+/// both databases take as the largest `OFFSET`.
+pub const MAX_PAGE: u64 = 10_000;
+
+/// Refuses a search text longer than [`MAX_QUERY_CHARS`] (all three search
+/// endpoints: the API, the web page and cargo's).
+pub fn check_query(query: &str) -> Result<(), String> {
+    let chars = query.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(format!(
+            "`q` is {chars} characters long; at most {MAX_QUERY_CHARS} are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// The row offset of `page` (1-based) or why the page is refused: pages
+/// past the results are empty, pages above [`MAX_PAGE`] are refused.
+pub fn page_offset(page: u64, per_page: u64) -> Result<u64, String> {
+    if !(1..=MAX_PAGE).contains(&page) {
+        return Err(format!("`page` must be between 1 and {MAX_PAGE}"));
+    }
+    Ok((page - 1) * per_page)
+}
 
 fn number(params: &HashMap<String, String>, key: &str, default: u64) -> Result<u64, ApiError> {
     match params.get(key) {
@@ -39,17 +66,15 @@ pub async fn search(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let query = params.get("q").cloned().unwrap_or_default();
+    check_query(&query).map_err(ApiError::bad_request)?;
     let page = number(&params, "page", 1)?;
     let per_page = number(&params, "per_page", 20)?;
-    if page == 0 {
-        return Err(ApiError::bad_request("`page` starts at 1"));
-    }
     if per_page == 0 || per_page > MAX_PER_PAGE {
         return Err(ApiError::bad_request(format!(
             "`per_page` must be between 1 and {MAX_PER_PAGE}"
         )));
     }
-    let offset = (page - 1).saturating_mul(per_page);
+    let offset = page_offset(page, per_page).map_err(ApiError::bad_request)?;
     let (hits, total) = state
         .db(move |s| s.search(&query, offset, per_page))
         .await?;

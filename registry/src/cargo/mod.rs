@@ -1,8 +1,9 @@
 //! zoo's registry is also a Cargo registry (for Rust Link and Function
 //! crates), under `/cargo/`: the sparse index at `/cargo/index/` and the web
 //! API at `/cargo/api/v1/` (docs/api.md, "Cargo registry"). Crates share the
-//! users, tokens, scopes, database and blob store with zoo packages but have
-//! their own names, owners and index.
+//! users, tokens, scopes, database and blob store with zoo packages and
+//! have their own index; a crate and a zoo package of one name have one set
+//! of owners.
 
 pub mod download;
 pub mod index;

@@ -27,6 +27,7 @@ pub async fn search(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let query = params.get("q").cloned().unwrap_or_default();
+    crate::api::search::check_query(&query).map_err(ApiError::bad_request)?;
     let per_page = match params.get("per_page") {
         None => 10,
         Some(v) => v.parse().map_err(|_| {

@@ -1,5 +1,5 @@
-//! Metadata of the Cargo registry (Rust crates), kept apart from zoo
-//! packages: a crate and a zoo package may share a name.
+//! Metadata of the Cargo registry (Rust crates), in tables of their own;
+//! a crate and a zoo package of one name share their owners (`ownership`).
 //!
 //! The store keeps each version's index line as rendered at publication
 //! (with `yanked: false`) plus the current yanked flag; `crate::cargo::index`

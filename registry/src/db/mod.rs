@@ -20,6 +20,7 @@ mod sqlite_cargo;
 mod sqlite_dump;
 mod sqlite_uploads;
 pub mod uploads;
+mod summary;
 
 pub use cargo::CargoStore;
 pub use uploads::UploadStore;

@@ -23,7 +23,9 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
 use zoo_format::index::IndexEntry;
 
 use super::ownership::PACKAGES;
+use super::postgres_ownership::{pg_name_owners, pg_owner_divergence, pg_sync_owners};
 use super::sqlite::{like_escape, now, version_key};
+use super::summary::{VersionText, describe_by_shown_version};
 use super::{
     MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord, StoreError,
     StoreResult, TokenRecord, User, VersionRecord,
@@ -90,11 +92,13 @@ pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// transaction ends.
 pub(super) async fn lock_item(
     c: &mut PgConnection,
-    kind: &str,
+    _kind: &str,
     name_norm: &str,
 ) -> StoreResult<()> {
+    // Keyed by the name alone (not `_kind`): a zoo package and a crate of
+    // one name share their owners, so changes to either serialize.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("{kind}:{name_norm}"))
+        .bind(format!("name:{name_norm}"))
         .execute(c)
         .await
         .map_err(backend)?;
@@ -271,20 +275,41 @@ async fn package_of(c: &mut PgConnection, name_norm: &str) -> StoreResult<Option
         "SELECT name, kind, description, keywords, readme FROM packages WHERE name_norm = $1",
     )
     .bind(name_norm)
-    .fetch_optional(c)
+    .fetch_optional(&mut *c)
     .await
     .map_err(backend)?;
-    row.map(|r| {
-        let keywords: String = r.try_get(3).map_err(backend)?;
-        Ok(PackageRecord {
-            name: r.try_get(0).map_err(backend)?,
-            kind: r.try_get(1).map_err(backend)?,
-            description: r.try_get(2).map_err(backend)?,
-            keywords: serde_json::from_str(&keywords).map_err(backend)?,
-            readme: r.try_get(4).map_err(backend)?,
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let keywords: String = r.try_get(3).map_err(backend)?;
+    let mut package = PackageRecord {
+        name: r.try_get(0).map_err(backend)?,
+        kind: r.try_get(1).map_err(backend)?,
+        description: r.try_get(2).map_err(backend)?,
+        keywords: serde_json::from_str(&keywords).map_err(backend)?,
+        readme: r.try_get(4).map_err(backend)?,
+    };
+    let rows = sqlx::query(
+        "SELECT v.version, v.yanked, v.manifest, v.readme FROM versions v \
+         JOIN packages p ON p.id = v.package_id WHERE p.name_norm = $1",
+    )
+    .bind(name_norm)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(backend)?;
+    let texts = rows
+        .iter()
+        .map(|r| {
+            Ok(VersionText {
+                version: r.try_get(0).map_err(backend)?,
+                yanked: r.try_get(1).map_err(backend)?,
+                manifest: r.try_get(2).map_err(backend)?,
+                readme: r.try_get(3).map_err(backend)?,
+            })
         })
-    })
-    .transpose()
+        .collect::<StoreResult<Vec<_>>>()?;
+    describe_by_shown_version(&mut package, texts);
+    Ok(Some(package))
 }
 
 /// Packages and their versions for a list of names (search and recent).
@@ -320,6 +345,7 @@ async fn publish_in(
                     Scope::PublishNew
                 )));
             }
+            PACKAGES.pg_claim(tx, publisher, &name_norm).await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO packages (name, name_norm, kind, description, keywords, readme, latest_version, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -335,12 +361,9 @@ async fn publish_in(
             .fetch_one(&mut *tx)
             .await
             .map_err(backend)?;
-            sqlx::query("INSERT INTO owners (package_id, user_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(publisher.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            PACKAGES
+                .pg_seed_owners(tx, id, publisher, &name_norm)
+                .await?;
             id
         }
         Some((id, latest)) => {
@@ -381,6 +404,7 @@ async fn publish_in(
                 .await
                 .map_err(backend)?;
             }
+            pg_sync_owners(tx, &name_norm).await?;
             id
         }
     };
@@ -573,15 +597,15 @@ impl MetadataStore for PgStore {
 
     fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
         self.with_conn(async |c| {
-            let id = PACKAGES.pg_item_id(c, name_norm).await?;
-            PACKAGES.pg_owners_of(c, id).await
+            PACKAGES.pg_item_id(c, name_norm).await?;
+            pg_name_owners(c, name_norm).await
         })
     }
 
     fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
         self.with_tx(async |tx| {
             let id = PACKAGES.pg_owned_item(tx, user, name_norm).await?;
-            PACKAGES.pg_add_owners(tx, id, logins).await
+            PACKAGES.pg_add_owners(tx, id, name_norm, logins).await
         })
     }
 
@@ -631,13 +655,14 @@ impl MetadataStore for PgStore {
                 "SELECT COUNT(*) FROM packages p WHERE NOT EXISTS \
                  (SELECT 1 FROM versions v WHERE v.package_id = p.id)",
             )
-            .fetch_one(c)
+            .fetch_one(&mut *c)
             .await
             .map_err(backend)?;
             let mut problems = Vec::new();
             if orphans > 0 {
                 problems.push(format!("{orphans} package row(s) have no version"));
             }
+            problems.extend(pg_owner_divergence(c).await?);
             Ok(problems)
         })
     }

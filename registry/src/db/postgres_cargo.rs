@@ -9,6 +9,7 @@ use sqlx::postgres::PgConnection;
 use super::cargo::{CargoStore, CrateHit, CrateRecord, CrateVersionRecord, NewCrateVersion};
 use super::ownership::CRATES;
 use super::postgres::{PgStore, backend, is_unique_violation, lock_item};
+use super::postgres_ownership::{pg_name_owners, pg_sync_owners};
 use super::sqlite::{like_escape, now, version_key};
 use super::{PublishRights, StoreError, StoreResult, User};
 use crate::auth::Scope;
@@ -49,6 +50,7 @@ async fn check_publish(
                 Scope::PublishNew
             )));
         }
+        CRATES.pg_claim(c, publisher, &name_norm).await?;
         return Ok(None);
     };
     CRATES.pg_require_owner(c, id, publisher, &known_as).await?;
@@ -143,12 +145,7 @@ async fn publish_in(
             .fetch_one(&mut *tx)
             .await
             .map_err(backend)?;
-            sqlx::query("INSERT INTO cargo_owners (crate_id, user_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(publisher.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            CRATES.pg_seed_owners(tx, id, publisher, &name_norm).await?;
             id
         }
         Some((id, max_version)) => {
@@ -163,6 +160,7 @@ async fn publish_in(
                 .await
                 .map_err(backend)?;
             }
+            pg_sync_owners(tx, &name_norm).await?;
             id
         }
     };
@@ -249,15 +247,15 @@ impl CargoStore for PgStore {
 
     fn cargo_owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
         self.with_conn(async |c| {
-            let id = CRATES.pg_item_id(c, name_norm).await?;
-            CRATES.pg_owners_of(c, id).await
+            CRATES.pg_item_id(c, name_norm).await?;
+            pg_name_owners(c, name_norm).await
         })
     }
 
     fn cargo_add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
         self.with_tx(async |tx| {
             let id = CRATES.pg_owned_item(tx, user, name_norm).await?;
-            CRATES.pg_add_owners(tx, id, logins).await
+            CRATES.pg_add_owners(tx, id, name_norm, logins).await
         })
     }
 

@@ -11,7 +11,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use semver::Version;
 use zoo_format::index::IndexEntry;
 
-use super::ownership::PACKAGES;
+use super::ownership::{PACKAGES, name_owners, owner_divergence, sync_owners};
+use super::summary::{VersionText, describe_by_shown_version};
 use super::{
     MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord, StoreError,
     StoreResult, TokenRecord, User, VersionRecord,
@@ -283,16 +284,36 @@ fn package_of(conn: &Connection, name_norm: &str) -> StoreResult<Option<PackageR
         )
         .optional()
         .map_err(backend)?;
-    row.map(|(name, kind, description, keywords, readme)| {
-        Ok(PackageRecord {
-            name,
-            kind,
-            description,
-            keywords: serde_json::from_str(&keywords).map_err(backend)?,
-            readme,
+    let Some((name, kind, description, keywords, readme)) = row else {
+        return Ok(None);
+    };
+    let mut package = PackageRecord {
+        name,
+        kind,
+        description,
+        keywords: serde_json::from_str(&keywords).map_err(backend)?,
+        readme,
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT v.version, v.yanked, v.manifest, v.readme FROM versions v \
+             JOIN packages p ON p.id = v.package_id WHERE p.name_norm = ?1",
+        )
+        .map_err(backend)?;
+    let texts = stmt
+        .query_map([name_norm], |r| {
+            Ok(VersionText {
+                version: r.get(0)?,
+                yanked: r.get(1)?,
+                manifest: r.get(2)?,
+                readme: r.get(3)?,
+            })
         })
-    })
-    .transpose()
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    describe_by_shown_version(&mut package, texts);
+    Ok(Some(package))
 }
 
 impl MetadataStore for SqliteStore {
@@ -434,6 +455,7 @@ impl MetadataStore for SqliteStore {
                         Scope::PublishNew
                     )));
                 }
+                PACKAGES.claim(&tx, publisher, &name_norm)?;
                 tx.execute(
                     "INSERT INTO packages (name, name_norm, kind, description, keywords, readme, latest_version, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -450,11 +472,7 @@ impl MetadataStore for SqliteStore {
                 )
                 .map_err(backend)?;
                 let id = tx.last_insert_rowid();
-                tx.execute(
-                    "INSERT INTO owners (package_id, user_id) VALUES (?1, ?2)",
-                    params![id, publisher.id],
-                )
-                .map_err(backend)?;
+                PACKAGES.seed_owners(&tx, id, publisher, &name_norm)?;
                 id
             }
             Some((id, latest)) => {
@@ -494,6 +512,7 @@ impl MetadataStore for SqliteStore {
                     )
                     .map_err(backend)?;
                 }
+                sync_owners(&tx, &name_norm)?;
                 id
             }
         };
@@ -538,8 +557,8 @@ impl MetadataStore for SqliteStore {
 
     fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
         let conn = self.lock()?;
-        let id = require_package(&conn, name_norm)?;
-        PACKAGES.owners_of(&conn, id)
+        require_package(&conn, name_norm)?;
+        name_owners(&conn, name_norm)
     }
 
     fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
@@ -549,7 +568,7 @@ impl MetadataStore for SqliteStore {
             .map_err(backend)?;
         let id = require_package(&tx, name_norm)?;
         PACKAGES.require_owner(&tx, id, user, name_norm)?;
-        PACKAGES.add_owners(&tx, id, logins)?;
+        PACKAGES.add_owners(&tx, id, name_norm, logins)?;
         tx.commit().map_err(backend)
     }
 
@@ -643,6 +662,7 @@ impl MetadataStore for SqliteStore {
         if orphans > 0 {
             problems.push(format!("{orphans} package row(s) have no version"));
         }
+        problems.extend(owner_divergence(&conn)?);
         Ok(problems)
     }
 

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use semver::Version;
 
 use super::cargo::{CargoStore, CrateHit, CrateRecord, CrateVersionRecord, NewCrateVersion};
-use super::ownership::CRATES;
+use super::ownership::{CRATES, name_owners, sync_owners};
 use super::sqlite::{SqliteStore, backend, like_escape, now, version_key};
 use super::{PublishRights, StoreError, StoreResult, User};
 use crate::auth::Scope;
@@ -73,6 +73,7 @@ fn check_publish(
                 Scope::PublishNew
             )));
         }
+        CRATES.claim(conn, publisher, &name_norm)?;
         return Ok(None);
     };
     CRATES.require_owner(conn, id, publisher, &known_as)?;
@@ -203,11 +204,8 @@ impl CargoStore for SqliteStore {
                 )
                 .map_err(backend)?;
                 let id = tx.last_insert_rowid();
-                tx.execute(
-                    "INSERT INTO cargo_owners (crate_id, user_id) VALUES (?1, ?2)",
-                    params![id, publisher.id],
-                )
-                .map_err(backend)?;
+                let name_norm = zoo_format::normalize_name(&new.name);
+                CRATES.seed_owners(&tx, id, publisher, &name_norm)?;
                 id
             }
             Some((id, max_version)) => {
@@ -218,6 +216,7 @@ impl CargoStore for SqliteStore {
                     )
                     .map_err(backend)?;
                 }
+                sync_owners(&tx, &zoo_format::normalize_name(&new.name))?;
                 id
             }
         };
@@ -258,8 +257,8 @@ impl CargoStore for SqliteStore {
 
     fn cargo_owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
         let conn = self.lock()?;
-        let id = require_crate(&conn, name_norm)?;
-        CRATES.owners_of(&conn, id)
+        require_crate(&conn, name_norm)?;
+        name_owners(&conn, name_norm)
     }
 
     fn cargo_add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
@@ -269,7 +268,7 @@ impl CargoStore for SqliteStore {
             .map_err(backend)?;
         let id = require_crate(&tx, name_norm)?;
         CRATES.require_owner(&tx, id, user, name_norm)?;
-        CRATES.add_owners(&tx, id, logins)?;
+        CRATES.add_owners(&tx, id, name_norm, logins)?;
         tx.commit().map_err(backend)
     }
 

@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::layout::{esc, url_encode};
 use super::{PageError, page, session};
 use crate::api::AppState;
-use crate::api::search::display_version;
+use crate::api::search::{check_query, display_version, page_offset};
 use crate::db::SearchHit;
 
 /// Packages shown on the home page.
@@ -83,13 +83,14 @@ pub async fn search(
 ) -> Result<Response, PageError> {
     let user = session::current(&state, &headers).await?;
     let query = params.get("q").cloned().unwrap_or_default();
+    check_query(&query).map_err(PageError::bad_request)?;
     let page_number: u64 = match params.get("page") {
         None => 1,
         Some(p) => p.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
             PageError::bad_request(format!("`page` must be 1 or more, not `{p}`"))
         })?,
     };
-    let offset = (page_number - 1).saturating_mul(PER_PAGE);
+    let offset = page_offset(page_number, PER_PAGE).map_err(PageError::bad_request)?;
     let q = query.clone();
     let (hits, total) = state.db(move |s| s.search(&q, offset, PER_PAGE)).await?;
     let mut body = format!(

@@ -30,6 +30,10 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
     pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)

@@ -3,11 +3,11 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 
 use super::{ArchiveError, FILES_JSON, FileEntry, FileList, entry_error};
 use crate::checksum::{HashingReader, is_sha256_hex, sha256_hex};
@@ -171,28 +171,60 @@ impl<R: Read> Read for GuardedReader<R> {
     }
 }
 
-/// The shared entry walker behind [`read_listing`] and [`unpack`].
-fn walk<R: Read>(
-    reader: R,
-    limits: &Limits,
-    mut on_dir: impl FnMut(&str) -> io::Result<()>,
-    mut on_file: impl FnMut(&str, &mut dyn Read) -> io::Result<()>,
-) -> Result<Listing, ArchiveError> {
-    let budget = Rc::new(Budget {
-        compressed: Cell::new(0),
-        decompressed: Cell::new(0),
-        tripped: Cell::new(None),
-    });
-    let counting = CountingReader {
-        inner: reader,
-        budget: budget.clone(),
-    };
-    let guarded = GuardedReader {
-        inner: GzDecoder::new(counting),
-        budget: budget.clone(),
-        limits: limits.clone(),
-    };
-    let read_error = |entry: Option<&str>, source: io::Error| {
+/// A gzip stream decoded under [`Limits`]: the compressed and decompressed
+/// byte counts, and which cap tripped. Shared by the `.zoo` reader and the
+/// `.crate` reader.
+pub(super) struct GuardedGzip<R: Read> {
+    reader: GuardedReader<GzDecoder<BufReader<CountingReader<R>>>>,
+    budget: Rc<Budget>,
+    limits: Limits,
+}
+
+impl<R: Read> GuardedGzip<R> {
+    pub(super) fn new(reader: R, limits: &Limits) -> Self {
+        let budget = Rc::new(Budget {
+            compressed: Cell::new(0),
+            decompressed: Cell::new(0),
+            tripped: Cell::new(None),
+        });
+        let counting = CountingReader {
+            inner: reader,
+            budget: budget.clone(),
+        };
+        GuardedGzip {
+            reader: GuardedReader {
+                inner: GzDecoder::new(BufReader::new(counting)),
+                budget: budget.clone(),
+                limits: limits.clone(),
+            },
+            budget,
+            limits: limits.clone(),
+        }
+    }
+
+    /// The decompressed stream.
+    pub(super) fn reader(&mut self) -> &mut impl Read {
+        &mut self.reader
+    }
+
+    /// Turns a read error into a limit error when a cap tripped.
+    pub(super) fn error(&self, entry: Option<&str>, source: io::Error) -> ArchiveError {
+        Self::limit_or_read(&self.budget, &self.limits, entry, source)
+    }
+
+    /// [`GuardedGzip::error`] as a closure that does not borrow the stream,
+    /// for use while the tar reader holds it.
+    pub(super) fn explainer(&self) -> impl Fn(Option<&str>, io::Error) -> ArchiveError + use<R> {
+        let (budget, limits) = (self.budget.clone(), self.limits.clone());
+        move |entry, source| Self::limit_or_read(&budget, &limits, entry, source)
+    }
+
+    fn limit_or_read(
+        budget: &Budget,
+        limits: &Limits,
+        entry: Option<&str>,
+        source: io::Error,
+    ) -> ArchiveError {
         let reason = match budget.tripped.get() {
             None => {
                 return ArchiveError::Read {
@@ -213,8 +245,81 @@ fn walk<R: Read>(
             entry: entry.map(str::to_string),
             reason,
         }
-    };
+    }
 
+    /// Reads the gzip stream to its end, so its CRC and length trailer are
+    /// checked (a truncated or corrupted download must not pass), and
+    /// refuses anything after it: trailing bytes (or a second gzip member)
+    /// would be stored and served without ever being checked. Inside the
+    /// stream, only zero padding may follow the tar's end.
+    pub(super) fn finish(mut self) -> Result<(), ArchiveError> {
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = self
+                .reader
+                .read(&mut chunk)
+                .map_err(|e| self.error(None, e))?;
+            if n == 0 {
+                break;
+            }
+            if chunk[..n].iter().any(|&b| b != 0) {
+                return Err(ArchiveError::Invalid(
+                    "data follows the end of the tar archive inside the gzip stream".into(),
+                ));
+            }
+        }
+        let trailing = self
+            .reader
+            .inner
+            .get_mut()
+            .fill_buf()
+            .map_err(|e| ArchiveError::Read {
+                entry: None,
+                source: e,
+            })?;
+        if !trailing.is_empty() {
+            return Err(ArchiveError::Invalid(
+                "data follows the end of the gzip stream (an archive is one gzip member and \
+                 nothing after it)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses every tar entry type but regular files and directories.
+pub(super) fn refuse_special_entry(path: &str, t: tar::EntryType) -> ArchiveError {
+    entry_error(
+        path,
+        format!(
+            "is a {}; archives may hold only regular files and directories",
+            describe_entry_type(t)
+        ),
+    )
+}
+
+/// The shared entry walker behind [`read_listing`] and [`unpack`].
+fn walk<R: Read>(
+    reader: R,
+    limits: &Limits,
+    mut on_dir: impl FnMut(&str) -> io::Result<()>,
+    mut on_file: impl FnMut(&str, &mut dyn Read) -> io::Result<()>,
+) -> Result<Listing, ArchiveError> {
+    let mut gzip = GuardedGzip::new(reader, limits);
+    let listing = walk_tar(&mut gzip, limits, &mut on_dir, &mut on_file)?;
+    gzip.finish()?;
+    Ok(listing)
+}
+
+fn walk_tar<R: Read>(
+    gzip: &mut GuardedGzip<R>,
+    limits: &Limits,
+    on_dir: &mut dyn FnMut(&str) -> io::Result<()>,
+    on_file: &mut dyn FnMut(&str, &mut dyn Read) -> io::Result<()>,
+) -> Result<Listing, ArchiveError> {
+    let read_error = gzip.explainer();
+    let guarded = &mut gzip.reader;
     let mut archive = tar::Archive::new(guarded);
     let entries = archive.entries().map_err(|e| read_error(None, e))?;
 
@@ -254,30 +359,11 @@ fn walk<R: Read>(
                     .size()
                     .map_err(|e| read_error(Some(path), e))?;
                 let path = path.to_string();
-                state.file_entry(
-                    &path,
-                    declared,
-                    limits,
-                    &mut entry,
-                    &mut on_file,
-                    &read_error,
-                )?;
+                state.file_entry(&path, declared, limits, &mut entry, on_file, &read_error)?;
             }
-            other => {
-                return Err(entry_error(
-                    path,
-                    format!(
-                        "is a {}; archives may hold only regular files and directories",
-                        describe_entry_type(other)
-                    ),
-                ));
-            }
+            other => return Err(refuse_special_entry(path, other)),
         }
     }
-    // Read the gzip stream to its end so its CRC and length trailer are
-    // checked: a truncated or corrupted download must not pass.
-    let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(|e| read_error(None, e))?;
     state.finish()
 }
 

@@ -121,7 +121,8 @@ pub fn with_listing(manifest: &str, extra: &[(&str, &[u8])], tail: &[Raw]) -> Ve
 pub struct HostileCase {
     /// Short name of the attack, as SECURITY.md's table lists it.
     pub kind: &'static str,
-    /// The entry the error must name (as displayed: lossy UTF-8).
+    /// The entry the error must name (as displayed: lossy UTF-8); empty when
+    /// the archive as a whole is refused.
     pub entry: String,
     /// A phrase the error must contain.
     pub says: &'static str,
@@ -322,6 +323,45 @@ pub fn hostile_archives(manifest: &str) -> Vec<HostileCase> {
         ),
     ));
 
+    // Trailing data: 1 MiB of noise after a valid archive's gzip stream.
+    let mut trailing = with_listing(m, &[], &[]);
+    trailing.extend_from_slice(&noise(1 << 20, 2));
+    cases.push(case(
+        "trailing data after the gzip stream (1 MiB)",
+        "",
+        "follows the end of the gzip stream",
+        trailing,
+    ));
+
+    // Data hidden inside the gzip stream, after the tar's end-of-archive blocks.
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&with_listing(m, &[], &[])[..]),
+        &mut tar,
+    )
+    .expect("reading memory");
+    tar.extend_from_slice(&noise(1 << 16, 5));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), Compression::new(6));
+    std::io::Write::write_all(&mut gz, &tar).expect("writing to memory");
+    cases.push(case(
+        "data after the tar's end, inside the gzip stream (64 KiB)",
+        "",
+        "follows the end of the tar archive",
+        gz.finish().expect("writing to memory"),
+    ));
+
+    // A path no file system can hold: 40,000 bytes, listed (as a packer
+    // would list it) before its entry is ever reached.
+    let long_path = "a/".repeat(20_000) + "x";
+    let long_path = &long_path[2..];
+    let json = listing_json(&[("zoo.toml", m.as_bytes(), false), (long_path, b"x", false)]);
+    cases.push(case(
+        "path of 40,000 bytes",
+        FILES_JSON,
+        "bytes long",
+        build(&[file(FILES_JSON, &json), file("zoo.toml", m.as_bytes())]),
+    ));
+
     // A compression bomb: 16 MiB of zeros, about 16 KiB compressed.
     let zeros = vec![0u8; 16 << 20];
     cases.push(case(
@@ -331,4 +371,123 @@ pub fn hostile_archives(manifest: &str) -> Vec<HostileCase> {
         with_listing(m, &[("zeros.bin", &zeros)], &[file("zeros.bin", &zeros)]),
     ));
     cases
+}
+
+/// A `Cargo.toml` as cargo packs it, for crate `name` version `vers`.
+pub fn cargo_toml(name: &str, vers: &str) -> String {
+    format!("[package]\nname = \"{name}\"\nversion = \"{vers}\"\nedition = \"2021\"\n")
+}
+
+/// A well-formed `.crate` for `name` `vers` with `Cargo.toml` and
+/// `src/lib.rs`, then `tail`.
+pub fn crate_with(name: &str, vers: &str, manifest: &str, tail: &[Raw]) -> Vec<u8> {
+    let toml_path = format!("{name}-{vers}/Cargo.toml");
+    let lib_path = format!("{name}-{vers}/src/lib.rs");
+    let mut entries = vec![
+        file(&toml_path, manifest.as_bytes()),
+        file(&lib_path, b"pub fn f() {}\n"),
+    ];
+    entries.extend_from_slice(tail);
+    build(&entries)
+}
+
+/// Every kind of hostile `.crate` for crate `name` version `vers`: links,
+/// devices, escaping paths, a `Cargo.toml` naming another crate or version,
+/// data after the gzip stream.
+pub fn hostile_crates(name: &str, vers: &str) -> Vec<HostileCase> {
+    use tar::EntryType::{Block, Char, Fifo, Link, Symlink};
+    let root = format!("{name}-{vers}");
+    let good = cargo_toml(name, vers);
+    let at = |rest: &str| format!("{root}/{rest}");
+    let (passwd, up, hard, chr, blk, fifo) = (
+        at("passwd"),
+        at("up"),
+        at("hard"),
+        at("dev-char"),
+        at("dev-block"),
+        at("fifo"),
+    );
+    let escape = format!("{root}/../../evil");
+    let toml_path = at("Cargo.toml");
+    let case = |kind, entry: &str, says, bytes| HostileCase {
+        kind,
+        entry: entry.to_string(),
+        says,
+        bytes,
+    };
+    let mut trailing = crate_with(name, vers, &good, &[]);
+    trailing.extend_from_slice(&noise(1 << 20, 4));
+    vec![
+        case(
+            "symlink to /etc/passwd",
+            &passwd,
+            "symlink",
+            crate_with(
+                name,
+                vers,
+                &good,
+                &[special(&passwd, Symlink, "/etc/passwd")],
+            ),
+        ),
+        case(
+            "symlink to ../../..",
+            &up,
+            "symlink",
+            crate_with(name, vers, &good, &[special(&up, Symlink, "../../..")]),
+        ),
+        case(
+            "hard link",
+            &hard,
+            "hard link",
+            crate_with(name, vers, &good, &[special(&hard, Link, &toml_path)]),
+        ),
+        case(
+            "character device",
+            &chr,
+            "character device",
+            crate_with(name, vers, &good, &[special(&chr, Char, "")]),
+        ),
+        case(
+            "block device",
+            &blk,
+            "block device",
+            crate_with(name, vers, &good, &[special(&blk, Block, "")]),
+        ),
+        case(
+            "FIFO",
+            &fifo,
+            "FIFO",
+            crate_with(name, vers, &good, &[special(&fifo, Fifo, "")]),
+        ),
+        case(
+            "`..` component",
+            &escape,
+            "..",
+            crate_with(name, vers, &good, &[file(&escape, b"pwned")]),
+        ),
+        case(
+            "entry outside `{name}-{vers}/`",
+            "other-0.1.0/src/lib.rs",
+            "is not inside",
+            crate_with(name, vers, &good, &[file("other-0.1.0/src/lib.rs", b"x")]),
+        ),
+        case(
+            "Cargo.toml naming another crate",
+            &toml_path,
+            "package.name",
+            crate_with(name, vers, &cargo_toml("serde", vers), &[]),
+        ),
+        case(
+            "Cargo.toml naming another version",
+            &toml_path,
+            "package.version",
+            crate_with(name, vers, &cargo_toml(name, "9.9.9"), &[]),
+        ),
+        case(
+            "trailing data after the gzip stream (1 MiB)",
+            "",
+            "follows the end of the gzip stream",
+            trailing,
+        ),
+    ]
 }

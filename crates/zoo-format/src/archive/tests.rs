@@ -3,6 +3,7 @@ use super::*;
 use crate::checksum::sha256_hex;
 use flate2::read::GzDecoder;
 use std::fs;
+use std::io::Read;
 
 const LINK_TOML: &str = r#"[package]
 name = "peephole-lstm"
@@ -454,4 +455,53 @@ fn corrupted_and_truncated_archives_fail_cleanly() {
         flipped[i] ^= 0x55;
         let _ = read_listing(&flipped[..], &Limits::default());
     }
+}
+
+#[test]
+fn rejects_data_after_the_gzip_stream() {
+    let good = hostile(&[("a.txt", b"a")], &[file("a.txt", b"a")]);
+    read_listing(&good[..], &Limits::default()).unwrap();
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(&noise(50_000, 3));
+    let e = refused(&trailing);
+    assert!(e.contains("follows the end of the gzip stream"), "{e}");
+    // A second gzip member is trailing data too.
+    let mut two_members = good.clone();
+    two_members.extend_from_slice(&good);
+    let e = refused(&two_members);
+    assert!(e.contains("follows the end of the gzip stream"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging");
+    fs::create_dir(&staging).unwrap();
+    assert!(unpack(&trailing[..], &staging, &Limits::default()).is_err());
+    // Data hidden after the tar's end inside the gzip stream: refused too.
+    let mut tar = Vec::new();
+    GzDecoder::new(&good[..]).read_to_end(&mut tar).unwrap();
+    tar.extend_from_slice(b"hidden after the end-of-archive blocks");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let e = refused(&gz.finish().unwrap());
+    assert!(e.contains("follows the end of the tar archive"), "{e}");
+}
+
+#[test]
+fn rejects_paths_no_file_system_can_hold() {
+    let long = "a/".repeat(20_000) + "x";
+    let e = refused(&hostile(&[(&long[2..], b"x")], &[]));
+    assert!(e.contains(FILES_JSON) && e.contains("bytes long"), "{e}");
+    let component = "c".repeat(256);
+    let e = refused(&hostile(&[(&component, b"x")], &[]));
+    assert!(e.contains("component of 256 bytes"), "{e}");
+}
+
+#[test]
+fn pack_refuses_paths_longer_than_the_limit() {
+    let dir = link_package();
+    let deep: std::path::PathBuf = (0..6).map(|i| format!("{i}{}", "d".repeat(99))).collect();
+    fs::create_dir_all(dir.path().join(&deep)).unwrap();
+    fs::write(dir.path().join(&deep).join("f.txt"), "x").unwrap();
+    let e = pack(dir.path(), &PackOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bytes long") && e.contains("512"), "{e}");
 }
