@@ -1,6 +1,7 @@
 //! Settings: the config file (`<config dir>/zoo/config.toml`), then the
 //! environment (`ZOO_HOME`, `ZOO_REGISTRY`, `ZOO_TOKEN`, `ZOO_OFFLINE`,
-//! `ZOO_REQUIRE_SIGNATURES`), then command-line flags — each later source wins.
+//! `ZOO_REQUIRE_SIGNATURES`, `ZOO_ALLOW_CODE`), then command-line flags — each
+//! later source wins.
 
 use crate::error::{Error, IoContext, Result};
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,40 @@ pub struct ConfigFile {
     /// Refuse unsigned packages and packages signed by untrusted keys.
     #[serde(rename = "require-signatures", skip_serializing_if = "Option::is_none")]
     pub require_signatures: Option<bool>,
+    /// Packages that contain code (TorchScript) the user agrees to install
+    /// and run: `true` for all, or a list of package names.
+    #[serde(rename = "allow-code", skip_serializing_if = "Option::is_none")]
+    pub allow_code: Option<AllowCode>,
+}
+
+/// Which packages may contain code (TorchScript models run as programs).
+/// Nothing by default: a package that carries code is refused unless the
+/// user opted in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AllowCode {
+    /// `allow-code = true` (or `false`).
+    All(bool),
+    /// `allow-code = ["peephole-timing", …]`.
+    Packages(Vec<String>),
+}
+
+impl Default for AllowCode {
+    fn default() -> Self {
+        AllowCode::All(false)
+    }
+}
+
+impl AllowCode {
+    /// Whether the package `name` may contain code.
+    pub fn allows(&self, name: &str) -> bool {
+        match self {
+            AllowCode::All(all) => *all,
+            AllowCode::Packages(names) => names
+                .iter()
+                .any(|n| zoo_format::normalize_name(n) == zoo_format::normalize_name(name)),
+        }
+    }
 }
 
 /// The effective settings.
@@ -32,6 +67,9 @@ pub struct Config {
     /// Only install packages signed by a trusted publisher key
     /// (`require-signatures = true` or `ZOO_REQUIRE_SIGNATURES=1`).
     pub require_signatures: bool,
+    /// Packages allowed to contain code (`--allow-code`, `ZOO_ALLOW_CODE=1`
+    /// or `allow-code` in the config file).
+    pub allow_code: AllowCode,
 }
 
 /// Values given on the command line (they win over everything).
@@ -40,6 +78,8 @@ pub struct Overrides {
     pub registry: Option<String>,
     pub token: Option<String>,
     pub offline: bool,
+    /// `--allow-code`: every package of this command may contain code.
+    pub allow_code: bool,
 }
 
 /// `<config dir>/zoo/config.toml` (`$XDG_CONFIG_HOME` or `~/.config` on Linux).
@@ -91,12 +131,19 @@ impl Config {
             Some(value) => truthy(&value),
             None => file.require_signatures.unwrap_or(false),
         };
+        let allow_code =
+            if overrides.allow_code || env_value("ZOO_ALLOW_CODE").is_some_and(|v| truthy(&v)) {
+                AllowCode::All(true)
+            } else {
+                file.allow_code.unwrap_or_default()
+            };
         Ok(Config {
             home: default_home(),
             registry: registry.trim_end_matches('/').to_string(),
             token,
             offline,
             require_signatures,
+            allow_code,
         })
     }
 
@@ -135,4 +182,22 @@ pub fn save_login(registry: &str, token: &str) -> Result<PathBuf> {
     let text = toml::to_string(&file).map_err(|e| Error::Invalid(e.to_string()))?;
     crate::fsutil::write_atomic(&path, text.as_bytes(), true)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_code_is_off_by_default_and_takes_true_or_names() {
+        let parse = |text: &str| toml::from_str::<ConfigFile>(text).unwrap().allow_code;
+        assert_eq!(parse(""), None);
+        assert!(!AllowCode::default().allows("peephole-timing"));
+        let all = parse("allow-code = true").unwrap();
+        assert!(all.allows("anything"));
+        let some = parse("allow-code = [\"Peephole_Timing\"]").unwrap();
+        assert!(some.allows("peephole-timing"));
+        assert!(!some.allows("other"));
+        assert!(toml::from_str::<ConfigFile>("allow-code = 3").is_err());
+    }
 }
