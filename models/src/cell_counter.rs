@@ -16,6 +16,39 @@ pub struct CellCounterConfig {
     pub widths: Vec<i64>,
 }
 
+/// Most encoder widths: the input's side must be a multiple of 2^(n−1),
+/// and each stage halves the map.
+pub const MAX_STAGES: usize = 8;
+/// Widest stage: a 3×3 conv this wide both ways holds 151 M parameters.
+pub const MAX_WIDTH: i64 = 4096;
+
+impl CellCounterConfig {
+    /// Checks what a package may set (it comes from an untrusted zoo.toml):
+    /// 2 to [`MAX_STAGES`] widths, each 1 to [`MAX_WIDTH`]. The message
+    /// names the field and the value.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let count = self.widths.len();
+        if !(2..=MAX_STAGES).contains(&count) {
+            return Err(format!(
+                "[model.architecture] config.widths has {count} entries; the cell counter \
+                 takes 2 to {MAX_STAGES}"
+            ));
+        }
+        if let Some((index, width)) = self
+            .widths
+            .iter()
+            .enumerate()
+            .find(|(_, w)| !(1..=MAX_WIDTH).contains(*w))
+        {
+            return Err(format!(
+                "[model.architecture] config.widths[{index}] = {width}: a width must be 1 to \
+                 {MAX_WIDTH}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for CellCounterConfig {
     fn default() -> Self {
         CellCounterConfig {
@@ -63,12 +96,10 @@ pub struct CellCounter {
 
 impl CellCounter {
     pub fn new(path: &nn::Path, config: CellCounterConfig) -> Result<Self> {
-        if config.widths.len() < 2 {
-            return Err(ModelError::Package {
-                package: "cell-counter".into(),
-                message: "config.widths needs at least 2 entries".into(),
-            });
-        }
+        config.validate().map_err(|message| ModelError::Package {
+            package: "cell-counter".into(),
+            message,
+        })?;
         let mut encoder = Vec::new();
         let mut inp = 1;
         for (i, &w) in config.widths.iter().enumerate() {
@@ -158,4 +189,28 @@ pub fn find_peaks(density: &Tensor, relative_threshold: f64) -> Vec<(i64, i64)> 
     (0..rows)
         .map(|k| (idx.int64_value(&[k, 0]), idx.int64_value(&[k, 1])))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_widths_are_refused_naming_the_field_and_value() {
+        let check = |widths: Vec<i64>| CellCounterConfig { widths }.validate();
+        assert!(check(vec![16, 32, 64, 128]).is_ok());
+        let error = check(vec![-1, 16]).unwrap_err();
+        assert!(error.contains("config.widths[0] = -1"), "{error}");
+        let error = check(vec![0, 0]).unwrap_err();
+        assert!(error.contains("config.widths[0] = 0"), "{error}");
+        let error = check(vec![1 << 62, 2]).unwrap_err();
+        assert!(
+            error.contains("config.widths[0] = 4611686018427387904"),
+            "{error}"
+        );
+        let error = check(vec![4; 65]).unwrap_err();
+        assert!(error.contains("has 65 entries"), "{error}");
+        let error = check(vec![4]).unwrap_err();
+        assert!(error.contains("has 1 entries"), "{error}");
+    }
 }

@@ -335,7 +335,15 @@ pub fn load_package(dir: &Path, device: Device) -> Result<LoadedPackage> {
         // Checked before building: VGG16 alone allocates 553 MB of parameters.
         return Err(ModelError::file(&weights, "weights file not found"));
     }
-    let mut model = BuiltinModel::build(architecture, &config, device)?;
+    // Config errors name the package, not just its architecture.
+    let mut model =
+        BuiltinModel::build(architecture, &config, device).map_err(|error| match error {
+            ModelError::Package { message, .. } => ModelError::Package {
+                package: package.clone(),
+                message,
+            },
+            other => other,
+        })?;
     model.load_weights(&weights)?;
     model.prepare_for_inference()?;
     Ok(LoadedPackage {

@@ -205,7 +205,12 @@ fn worked_example_link_crate_model_package_and_consumer() {
 
     // zoo install of the model resolves and installs the link package too.
     let user = Zoo::new(&registry.url, None);
-    let out = user.run(&["install", "peephole-timing"]).ok();
+    // TorchScript is code: installing it is an explicit opt-in.
+    let refused = user.run(&["install", "peephole-timing"]).fails();
+    assert!(refused.contains("contains code"), "{refused}");
+    let out = user
+        .run(&["install", "--allow-code", "peephole-timing"])
+        .ok();
     assert!(out.contains("installed peephole-link@0.1.0"), "{out}");
     assert_eq!(
         user.installed(),
@@ -224,6 +229,7 @@ fn worked_example_link_crate_model_package_and_consumer() {
     let input = examples.join("peephole-timing/examples/interval-12.npy");
     user.run(&[
         "run",
+        "--allow-code",
         "peephole-timing",
         "--input",
         &format!("x={}", input.display()),

@@ -201,12 +201,11 @@ fn run_example(registry: &DemoRegistry, root: &Path) -> Result<()> {
     if user.exists() {
         std::fs::remove_dir_all(&user)?;
     }
-    cmd::run(
-        registry
-            .zoo()
-            .env("ZOO_HOME", &user)
-            .args(["install", "peephole-timing"]),
-    )?;
+    cmd::run(registry.zoo().env("ZOO_HOME", &user).args([
+        "install",
+        "--allow-code",
+        "peephole-timing",
+    ]))?;
     let installed = user.join("packages/peephole-link/0.1.0/src/lib.rs");
     if !installed.is_file() {
         bail!(
@@ -231,7 +230,7 @@ fn run_example(registry: &DemoRegistry, root: &Path) -> Result<()> {
             registry
                 .zoo()
                 .env("ZOO_HOME", &user)
-                .args(["run", package, "--input"])
+                .args(["run", "--allow-code", package, "--input"])
                 .arg(format!("x={}", input.display()))
                 .arg("--output")
                 .arg(format!("logits={}", output.display())),

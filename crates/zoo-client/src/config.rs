@@ -1,7 +1,7 @@
 //! Settings: the config file (`<config dir>/zoo/config.toml`), then the
 //! environment (`ZOO_HOME`, `ZOO_REGISTRY`, `ZOO_TOKEN`, `ZOO_OFFLINE`,
-//! `ZOO_REQUIRE_SIGNATURES`, `ZOO_CONNECT_TIMEOUT`, `ZOO_READ_TIMEOUT`), then
-//! command-line flags — each later source wins.
+//! `ZOO_REQUIRE_SIGNATURES`, `ZOO_ALLOW_CODE`, `ZOO_CONNECT_TIMEOUT`,
+//! `ZOO_READ_TIMEOUT`), then command-line flags — each later source wins.
 //!
 //! Saved tokens are kept per registry origin, as cargo's `[registries.NAME]`
 //! credentials are, and only the one saved for the registry in use is sent:
@@ -49,6 +49,10 @@ pub struct ConfigFile {
     /// Credentials by registry origin (`scheme://host:port`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub registries: BTreeMap<String, RegistryCredentials>,
+    /// Packages that contain code (TorchScript) the user agrees to install
+    /// and run: `true` for all, or a list of package names.
+    #[serde(rename = "allow-code", skip_serializing_if = "Option::is_none")]
+    pub allow_code: Option<AllowCode>,
 }
 
 /// What is saved for one registry.
@@ -93,6 +97,36 @@ impl std::fmt::Display for RegistrySource {
     }
 }
 
+/// Which packages may contain code (TorchScript models run as programs).
+/// Nothing by default: a package that carries code is refused unless the
+/// user opted in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AllowCode {
+    /// `allow-code = true` (or `false`).
+    All(bool),
+    /// `allow-code = ["peephole-timing", …]`.
+    Packages(Vec<String>),
+}
+
+impl Default for AllowCode {
+    fn default() -> Self {
+        AllowCode::All(false)
+    }
+}
+
+impl AllowCode {
+    /// Whether the package `name` may contain code.
+    pub fn allows(&self, name: &str) -> bool {
+        match self {
+            AllowCode::All(all) => *all,
+            AllowCode::Packages(names) => names
+                .iter()
+                .any(|n| zoo_format::normalize_name(n) == zoo_format::normalize_name(name)),
+        }
+    }
+}
+
 /// The effective settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -109,6 +143,9 @@ pub struct Config {
     /// (`require-signatures = true` or `ZOO_REQUIRE_SIGNATURES=1`).
     pub require_signatures: bool,
     pub timeouts: Timeouts,
+    /// Packages allowed to contain code (`--allow-code`, `ZOO_ALLOW_CODE=1`
+    /// or `allow-code` in the config file).
+    pub allow_code: AllowCode,
 }
 
 /// Values given on the command line (they win over everything).
@@ -117,6 +154,8 @@ pub struct Overrides {
     pub registry: Option<String>,
     pub token: Option<String>,
     pub offline: bool,
+    /// `--allow-code`: every package of this command may contain code.
+    pub allow_code: bool,
 }
 
 /// `<config dir>/zoo/config.toml` (`$XDG_CONFIG_HOME` or `~/.config` on Linux).
@@ -237,6 +276,12 @@ impl Config {
                 defaults.read,
             )?,
         };
+        let allow_code =
+            if overrides.allow_code || env_value("ZOO_ALLOW_CODE").is_some_and(|v| truthy(&v)) {
+                AllowCode::All(true)
+            } else {
+                file.allow_code.unwrap_or_default()
+            };
         Ok(Config {
             home: default_home(),
             registry,
@@ -245,6 +290,7 @@ impl Config {
             offline,
             require_signatures,
             timeouts,
+            allow_code,
         })
     }
 
@@ -354,5 +400,18 @@ mod tests {
         assert!(seconds(0.0, "x").is_err());
         assert!(seconds(-1.0, "x").is_err());
         assert!(seconds(f64::NAN, "x").is_err());
+    }
+
+    #[test]
+    fn allow_code_is_off_by_default_and_takes_true_or_names() {
+        let parse = |text: &str| toml::from_str::<ConfigFile>(text).unwrap().allow_code;
+        assert_eq!(parse(""), None);
+        assert!(!AllowCode::default().allows("peephole-timing"));
+        let all = parse("allow-code = true").unwrap();
+        assert!(all.allows("anything"));
+        let some = parse("allow-code = [\"Peephole_Timing\"]").unwrap();
+        assert!(some.allows("peephole-timing"));
+        assert!(!some.allows("other"));
+        assert!(toml::from_str::<ConfigFile>("allow-code = 3").is_err());
     }
 }

@@ -77,6 +77,21 @@ pub enum Error {
     /// or by a key that is not trusted; the message says which and what to do.
     #[error("{0}")]
     Trust(String),
+    /// A package carries code (a TorchScript model) and the user has not
+    /// opted in with `--allow-code` or `allow-code` in the config file.
+    #[error(
+        "{package}{needed_by} contains code: its model {file} is TorchScript, a program that runs \
+         with your permissions when loaded, not just weights. Install it only if you trust its \
+         publisher: pass --allow-code, or set `allow-code = true` (or `allow-code = [\"{name}\"]`) \
+         in zoo's config.toml. Nothing was installed."
+    )]
+    CodeNotAllowed {
+        package: String,
+        name: String,
+        file: String,
+        /// ` (needed by app@1.0.0)` when a requested package depends on it.
+        needed_by: String,
+    },
 }
 
 /// Short-hand for results of this crate.

@@ -5,6 +5,7 @@
 //! `packages/<name>/<version>`. A crash at any point leaves the previous
 //! state: the staging dir is only ever renamed into place complete.
 
+use crate::config::AllowCode;
 use crate::download::{BlobRequest, fetch_blob};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -69,12 +70,14 @@ fn already_installed(store: &Store, entry: &IndexEntry) -> Option<InstalledPacka
     (receipt.archive_sha256 == entry.archive.sha256).then_some(package)
 }
 
-/// Installs the resolved `entries` into the store.
+/// Installs the resolved `entries` into the store; a package that contains
+/// code is refused (with every other package) unless `allow_code` allows it.
 pub fn install_entries(
     http: &Http,
     index: &Index,
     store: &Store,
     entries: &[IndexEntry],
+    allow_code: &AllowCode,
     progress: &dyn Progress,
 ) -> Result<Vec<Installed>> {
     store.clean_stale_staging()?;
@@ -124,7 +127,11 @@ pub fn install_entries(
         .iter()
         .map(|entry| match already_installed(store, entry) {
             Some(_) => Ok(None),
-            None => stage_one(store, entry, &cached).map(Some),
+            None => {
+                let staged = stage_one(store, entry, &cached)?;
+                check_code_allowed(entry, entries, &staged.manifest, allow_code)?;
+                Ok(Some(staged))
+            }
         })
         .collect::<Result<_>>()?;
     let mut done = Vec::new();
@@ -211,6 +218,43 @@ struct Staged {
     /// Removed on drop (with whatever is left in it).
     _staging: crate::store::Staging,
     root: PathBuf,
+    manifest: zoo_format::Manifest,
+}
+
+/// TorchScript packages are programs: refused unless the user opted in.
+/// The error names the packages of this install that depend on it.
+fn check_code_allowed(
+    entry: &IndexEntry,
+    entries: &[IndexEntry],
+    manifest: &zoo_format::Manifest,
+    allow_code: &AllowCode,
+) -> Result<()> {
+    let Some(file) = manifest.code_file() else {
+        return Ok(());
+    };
+    if allow_code.allows(&entry.name) {
+        return Ok(());
+    }
+    let name = zoo_format::normalize_name(&entry.name);
+    let dependents: Vec<String> = entries
+        .iter()
+        .filter(|e| {
+            e.deps
+                .iter()
+                .any(|d| zoo_format::normalize_name(&d.name) == name)
+        })
+        .map(|e| format!("{}@{}", e.name, e.vers))
+        .collect();
+    Err(Error::CodeNotAllowed {
+        package: format!("{}@{}", entry.name, entry.vers),
+        name,
+        file: file.to_string(),
+        needed_by: if dependents.is_empty() {
+            String::new()
+        } else {
+            format!(" (needed by {})", dependents.join(", "))
+        },
+    })
 }
 
 /// Extracts, completes and verifies one package in a staging dir.
@@ -259,6 +303,7 @@ fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<Sha256Digest>) 
     Ok(Staged {
         _staging: staging,
         root,
+        manifest: listing.manifest,
     })
 }
 

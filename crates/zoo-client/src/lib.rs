@@ -182,8 +182,14 @@ impl Client {
                 }
             }
         }
-        let installed =
-            install::install_entries(&self.http, &self.index, &self.store, &entries, progress)?;
+        let installed = install::install_entries(
+            &self.http,
+            &self.index,
+            &self.store,
+            &entries,
+            &self.config.allow_code,
+            progress,
+        )?;
         if let Some(path) = &request.lockfile {
             let mut lock = lock.unwrap_or_default();
             for entry in &entries {

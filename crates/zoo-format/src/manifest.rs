@@ -358,6 +358,17 @@ impl Manifest {
         normalize_name(&self.package.name)
     }
 
+    /// The package's file that is code rather than data: a TorchScript
+    /// model is a program that runs when loaded, so installing and running
+    /// it needs the user's opt-in (`allow-code`). `None` for built-in and
+    /// graph architectures, whose files are data.
+    pub fn code_file(&self) -> Option<&str> {
+        match &self.model.as_ref()?.architecture {
+            Architecture::TorchScript { file } => Some(file),
+            Architecture::Builtin { .. } | Architecture::Graph { .. } => None,
+        }
+    }
+
     /// Every package file the manifest refers to, with the field naming it.
     pub fn referenced_files(&self) -> Vec<(String, &str)> {
         let mut files = Vec::new();

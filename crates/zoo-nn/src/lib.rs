@@ -27,7 +27,7 @@ pub mod torchscript;
 pub use device::parse_device;
 pub use error::{NnError, ParamMismatch, Result};
 pub use link::{Link, Mode};
-pub use model::Model;
+pub use model::{FiniteOutputs, Model};
 /// The `tch` zoo-nn is built with, for Link crates outside this workspace
 /// (`zoo_nn::tch::Tensor`): one version, no duplicate libtorch bindings.
 pub use tch;

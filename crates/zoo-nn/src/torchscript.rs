@@ -18,6 +18,8 @@
 //! inputs by name in the traced order, outputs by name, shapes checked
 //! against the declared ones before anything runs.
 
+pub mod scan;
+
 use crate::error::{NnError, Result};
 use crate::link::{Link, Mode};
 use crate::links::{LstmState, Recurrent};
@@ -308,6 +310,9 @@ impl TorchScriptModel {
                 ),
             });
         }
+        // TorchScript is code: refuse anything but tensor maths before
+        // libtorch parses or runs a byte of it.
+        scan::scan_file(path)?;
         check_available(device)?;
         let mut module = CModule::load_on_device(path, device).map_err(|e| {
             NnError::file(

@@ -4,6 +4,7 @@
 //! start-up); it starts this binary, which sits next to it, for these
 //! commands. This binary links libtorch_cuda for real (see zoo-torch-build).
 
+mod allow_code;
 mod doctor;
 mod export;
 mod import;

@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// How many classes to list for classifiers.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+    /// Run a package that contains code (a TorchScript model); also
+    /// `allow-code` in config.toml or ZOO_ALLOW_CODE=1.
+    #[arg(long)]
+    pub allow_code: bool,
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -55,8 +59,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     })?;
     match &model_section.architecture {
         ManifestArchitecture::Builtin { .. } => {
-            let package = zoo_models::load_package(&dir, device)
+            let mut package = zoo_models::load_package(&dir, device)
                 .with_context(|| format!("loading {}", dir.display()))?;
+            package.model = Box::new(zoo_nn::FiniteOutputs(package.model));
             if !args.inputs.is_empty() || !args.outputs.is_empty() {
                 return run_tensors(package.model.as_ref(), &args);
             }
@@ -66,9 +71,10 @@ pub fn run(args: RunArgs) -> Result<()> {
             let weights: Vec<PathBuf> = model_section.weights.iter().map(|w| dir.join(w)).collect();
             let model = zoo_nn::graph::GraphModel::load(&dir.join(file), &weights, device)
                 .with_context(|| format!("loading the graph of {}", dir.display()))?;
-            run_tensors(&model, &args)
+            run_tensors(&zoo_nn::FiniteOutputs(Box::new(model)), &args)
         }
         ManifestArchitecture::TorchScript { file } => {
+            crate::allow_code::check(&manifest, file, args.allow_code)?;
             // Inputs by the manifest's names and (traced) shapes, outputs in file order.
             let inputs = model_section
                 .inputs
@@ -83,7 +89,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             let model = zoo_nn::torchscript::TorchScriptModel::load(&dir.join(file), device)
                 .with_context(|| format!("loading the TorchScript file of {}", dir.display()))?
                 .with_signature(inputs, outputs);
-            run_tensors(&model, &args)
+            run_tensors(&zoo_nn::FiniteOutputs(Box::new(model)), &args)
         }
     }
 }

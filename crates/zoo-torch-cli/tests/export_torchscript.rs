@@ -97,6 +97,7 @@ fn exported_package_runs_like_the_source() {
     zoo_nn::params::write_npy(&x_file, &x).unwrap();
     let output = zoo()
         .arg("run")
+        .arg("--allow-code")
         .arg(&exported)
         .arg(format!("--input=data={}", x_file.display()))
         .arg(format!("--output=prob={}", y_file.display()))
@@ -121,6 +122,7 @@ fn exported_package_runs_like_the_source() {
     .unwrap();
     let output = zoo()
         .arg("run")
+        .arg("--allow-code")
         .arg(&exported)
         .arg(format!("--input=data={}", wrong.display()))
         .output()
@@ -178,6 +180,7 @@ fn bad_exports_fail_and_leave_nothing() {
     zoo_nn::params::write_npy(&x_file, &Tensor::zeros([1], (Kind::Float, Device::Cpu))).unwrap();
     let output = zoo()
         .arg("run")
+        .arg("--allow-code")
         .arg(&broken)
         .arg(format!("--input=x={}", x_file.display()))
         .output()

@@ -4,7 +4,7 @@ mod blobs;
 mod error;
 mod index;
 mod owners;
-mod packages;
+pub(crate) mod packages;
 mod publish;
 pub(crate) mod search;
 mod yank;

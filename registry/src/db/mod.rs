@@ -180,6 +180,8 @@ pub trait MetadataStore: CargoStore + UploadStore + Send + Sync {
     fn recent_packages(&self, limit: u64) -> StoreResult<Vec<SearchHit>>;
     /// The README recorded with one version (`NotFound` for no such version).
     fn version_readme(&self, name_norm: &str, version: &Version) -> StoreResult<Option<String>>;
+    /// The zoo.toml recorded with one version (`NotFound` for no such version).
+    fn version_manifest(&self, name_norm: &str, version: &Version) -> StoreResult<String>;
 
     /// Rows that reference missing rows (a package, user or crate) and other
     /// inconsistencies the backend can detect, one sentence each.

@@ -647,6 +647,23 @@ impl MetadataStore for PgStore {
         })
     }
 
+    fn version_manifest(&self, name_norm: &str, version: &Version) -> StoreResult<String> {
+        self.with_conn(async |c| {
+            let row: Option<String> = sqlx::query_scalar(
+                "SELECT v.manifest FROM versions v JOIN packages p ON p.id = v.package_id \
+                 WHERE p.name_norm = $1 AND v.version_key = $2",
+            )
+            .bind(name_norm)
+            .bind(version_key(version))
+            .fetch_optional(c)
+            .await
+            .map_err(backend)?;
+            row.ok_or_else(|| {
+                StoreError::NotFound(format!("`{name_norm}` has no version {version}"))
+            })
+        })
+    }
+
     fn integrity_problems(&self) -> StoreResult<Vec<String>> {
         // PostgreSQL enforces the foreign keys itself; what is left to check
         // is what the schema cannot say.

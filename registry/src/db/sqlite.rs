@@ -621,6 +621,19 @@ impl MetadataStore for SqliteStore {
         .ok_or_else(|| StoreError::NotFound(format!("`{name_norm}` has no version {version}")))
     }
 
+    fn version_manifest(&self, name_norm: &str, version: &Version) -> StoreResult<String> {
+        let conn = self.lock()?;
+        conn.query_row(
+            "SELECT v.manifest FROM versions v JOIN packages p ON p.id = v.package_id \
+             WHERE p.name_norm = ?1 AND v.version_key = ?2",
+            params![name_norm, version_key(version)],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(backend)?
+        .ok_or_else(|| StoreError::NotFound(format!("`{name_norm}` has no version {version}")))
+    }
+
     fn integrity_problems(&self) -> StoreResult<Vec<String>> {
         let conn = self.lock()?;
         let mut problems = Vec::new();

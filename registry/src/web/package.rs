@@ -75,7 +75,14 @@ async fn render(
     } else {
         package.readme.clone()
     };
-    let body = package_body(&package, &shown, &versions, &owners, readme.as_deref());
+    let code = crate::api::packages::code_files(state, &name_norm, std::slice::from_ref(&shown))
+        .await?
+        .pop()
+        .flatten();
+    let mut body = package_body(&package, &shown, &versions, &owners, readme.as_deref());
+    if let Some(file) = code {
+        body = code_notice(&body, &file);
+    }
     Ok(page(
         &format!("{} {}", package.name, shown.entry.vers),
         user.as_ref().map(|u| u.user.login.as_str()),
@@ -244,4 +251,21 @@ fn metrics_table(metrics: &serde_json::Value) -> String {
              <tbody>{rows}</tbody></table></div>"
         )
     }
+}
+
+/// Marks a version that contains code (a TorchScript model) right under the
+/// title, and makes its install command the opt-in one.
+fn code_notice(body: &str, file: &str) -> String {
+    let notice = format!(
+        "<p class=\"notice code\" id=\"contains-code\" role=\"status\">Contains code (TorchScript): \
+         the model <code>{}</code> is a program that runs with the user's permissions, not just \
+         weights. <code>zoo install</code> and <code>zoo run</code> need <code>--allow-code</code>.</p>",
+        esc(file)
+    );
+    body.replacen("</h1>\n", &format!("</h1>\n{notice}\n"), 1)
+        .replacen(
+            "id=\"install\">zoo install ",
+            "id=\"install\">zoo install --allow-code ",
+            1,
+        )
 }

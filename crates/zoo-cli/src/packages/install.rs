@@ -19,6 +19,10 @@ pub struct InstallArgs {
     /// Print what was installed as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also install packages that contain code (TorchScript models, which
+    /// run as programs); also `allow-code` in config.toml, ZOO_ALLOW_CODE=1.
+    #[arg(long)]
+    allow_code: bool,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -34,7 +38,7 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
         specs,
         lockfile: lockfile::project_lockfile(args.lockfile.as_deref(), &cwd),
     };
-    let client = args.remote.client()?;
+    let client = args.remote.client_allowing_code(args.allow_code)?;
     let bars = Bars::new(out);
     let report = client.install(&request, &bars)?;
     if !out.quiet {

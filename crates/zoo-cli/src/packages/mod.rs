@@ -32,10 +32,17 @@ pub struct RemoteArgs {
 
 impl RemoteArgs {
     fn client(&self) -> Result<Client> {
+        self.client_allowing_code(false)
+    }
+
+    /// A client that, with `allow_code`, installs packages containing code
+    /// (TorchScript) too (`--allow-code`).
+    fn client_allowing_code(&self, allow_code: bool) -> Result<Client> {
         let config = Config::load(&Overrides {
             registry: self.registry.clone(),
             token: self.token.clone(),
             offline: self.offline,
+            allow_code,
         })?;
         Ok(Client::new(config)?)
     }

@@ -82,6 +82,13 @@ pub fn info(args: InfoArgs) -> Result<()> {
             field("published_at"),
             size
         );
+        // A TorchScript model is a program: say so before anyone installs it.
+        if let Some(code) = version.get("code").and_then(|c| c.as_str()) {
+            println!(
+                "    contains code: {code} is TorchScript (runs as a program); \
+                 install and run need --allow-code"
+            );
+        }
     }
     Ok(())
 }

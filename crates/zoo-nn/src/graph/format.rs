@@ -260,6 +260,160 @@ impl Op {
     }
 }
 
+/// Largest size-like parameter (output count, kernel, stride, pad, offset,
+/// reshape dimension): far above any real network, and small enough that
+/// sums of a few of them never overflow.
+pub const MAX_EXTENT: i64 = 1 << 24;
+/// Axis parameters lie in `-MAX_RANK..MAX_RANK`.
+pub const MAX_RANK: i64 = 16;
+
+impl Graph {
+    /// Checks every layer's parameters before anything is built or run: a
+    /// graph file comes from a package, so negative, zero or overflowing
+    /// sizes must be errors, not panics. The message names the layer, the
+    /// field and the value.
+    pub fn validate(&self) -> Result<(), String> {
+        for input in &self.inputs {
+            if let Some(bad) = input
+                .shape
+                .iter()
+                .flatten()
+                .find(|d| !(-1..=MAX_EXTENT).contains(*d))
+            {
+                return Err(format!(
+                    "input {:?}: shape dimension {bad} is out of range (-1 = free, up to {MAX_EXTENT})",
+                    input.name
+                ));
+            }
+        }
+        for layer in &self.layers {
+            layer.op.validate().map_err(|message| {
+                format!(
+                    "layer {:?} ({}): {message}",
+                    layer.name,
+                    layer.op.type_name()
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// `field = value` must lie in `range`.
+fn within(field: &str, value: i64, range: std::ops::RangeInclusive<i64>) -> Result<(), String> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} = {value} is out of range ({} to {})",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+fn axis(field: &str, value: i64) -> Result<(), String> {
+    within(field, value, -MAX_RANK..=MAX_RANK - 1)
+}
+
+fn pair(field: &str, values: [i64; 2], min: i64) -> Result<(), String> {
+    within(&format!("{field}[0]"), values[0], min..=MAX_EXTENT)?;
+    within(&format!("{field}[1]"), values[1], min..=MAX_EXTENT)
+}
+
+impl Op {
+    /// This layer's parameters, each checked against its range.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Op::Convolution(p) | Op::Deconvolution(p) => {
+                within("num_output", p.num_output, 1..=MAX_EXTENT)?;
+                pair("kernel", p.kernel, 1)?;
+                pair("stride", p.stride, 1)?;
+                pair("pad", p.pad, 0)?;
+                pair("dilation", p.dilation, 1)?;
+                within("group", p.group, 1..=p.num_output)?;
+                if p.num_output % p.group != 0 {
+                    return Err(format!(
+                        "group = {} does not divide num_output = {}",
+                        p.group, p.num_output
+                    ));
+                }
+                Ok(())
+            }
+            Op::InnerProduct {
+                num_output,
+                axis: a,
+                ..
+            } => {
+                within("num_output", *num_output, 1..=MAX_EXTENT)?;
+                axis("axis", *a)
+            }
+            Op::Pooling(p) if p.global => Ok(()),
+            Op::Pooling(p) => {
+                pair("kernel", p.kernel, 1)?;
+                pair("stride", p.stride, 1)?;
+                pair("pad", p.pad, 0)
+            }
+            Op::Lrn { local_size, .. } => within("local_size", *local_size, 1..=MAX_EXTENT),
+            Op::Dropout { ratio } if !(0.0..1.0).contains(ratio) => {
+                Err(format!("ratio = {ratio} is out of range (0 to below 1)"))
+            }
+            Op::Concat { axis: a } | Op::Softmax { axis: a } => axis("axis", *a),
+            Op::Reshape {
+                shape,
+                axis: a,
+                num_axes,
+            } => {
+                for (index, dim) in shape.iter().enumerate() {
+                    within(&format!("shape[{index}]"), *dim, -1..=MAX_EXTENT)?;
+                }
+                axis("axis", *a)?;
+                within("num_axes", *num_axes, -1..=MAX_RANK)
+            }
+            Op::Flatten { axis: a, end_axis } => {
+                axis("axis", *a)?;
+                axis("end_axis", *end_axis)
+            }
+            Op::Scale {
+                axis: a, num_axes, ..
+            }
+            | Op::Bias { axis: a, num_axes } => {
+                axis("axis", *a)?;
+                within("num_axes", *num_axes, -1..=MAX_RANK)
+            }
+            Op::Slice {
+                axis: a,
+                slice_points,
+            } => {
+                axis("axis", *a)?;
+                for (index, point) in slice_points.iter().enumerate() {
+                    within(&format!("slice_points[{index}]"), *point, 1..=MAX_EXTENT)?;
+                }
+                if slice_points.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(format!(
+                        "slice_points {slice_points:?} are not strictly increasing"
+                    ));
+                }
+                Ok(())
+            }
+            Op::Crop { axis: a, offset } => {
+                axis("axis", *a)?;
+                for (index, value) in offset.iter().enumerate() {
+                    within(&format!("offset[{index}]"), *value, 0..=MAX_EXTENT)?;
+                }
+                Ok(())
+            }
+            Op::Permute { order } => {
+                for (index, value) in order.iter().enumerate() {
+                    within(&format!("order[{index}]"), *value, 0..=MAX_RANK - 1)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Every type name a graph may use, for error messages.
 pub const SUPPORTED_TYPES: &[&str] = &[
     "AbsVal",
@@ -331,5 +485,95 @@ mod tests {
         );
         let back: Vec<LayerDef> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, layers);
+    }
+
+    #[test]
+    fn hostile_parameters_are_refused_naming_the_layer_field_and_value() {
+        let graph = |op: Op| Graph {
+            format: GRAPH_FORMAT.into(),
+            version: GRAPH_VERSION,
+            name: String::new(),
+            inputs: vec![],
+            outputs: vec![],
+            layers: vec![LayerDef {
+                name: "bad".into(),
+                op,
+                bottoms: vec![],
+                tops: vec![],
+            }],
+        };
+        let conv = ConvParams {
+            num_output: 4,
+            kernel: [3, 3],
+            stride: [1, 1],
+            pad: [1, 1],
+            dilation: [1, 1],
+            group: 1,
+            bias_term: true,
+        };
+        assert!(graph(Op::Convolution(conv.clone())).validate().is_ok());
+        for (op, expected) in [
+            (
+                Op::Crop {
+                    axis: 2,
+                    offset: vec![i64::MAX],
+                },
+                "layer \"bad\" (Crop): offset[0] = 9223372036854775807 is out of range",
+            ),
+            (
+                Op::Convolution(ConvParams {
+                    stride: [0, 1],
+                    ..conv.clone()
+                }),
+                "stride[0] = 0",
+            ),
+            (
+                Op::Convolution(ConvParams {
+                    pad: [-1, 1],
+                    ..conv.clone()
+                }),
+                "pad[0] = -1",
+            ),
+            (
+                Op::Deconvolution(ConvParams {
+                    kernel: [3, i64::MAX],
+                    ..conv.clone()
+                }),
+                "kernel[1] = 9223372036854775807",
+            ),
+            (
+                Op::Convolution(ConvParams {
+                    group: 3,
+                    ..conv.clone()
+                }),
+                "group = 3 does not divide num_output = 4",
+            ),
+            (
+                Op::Pooling(PoolParams {
+                    method: PoolMethod::Max,
+                    kernel: [2, 2],
+                    stride: [-2, 2],
+                    pad: [0, 0],
+                    global: false,
+                    round: RoundMode::Ceil,
+                }),
+                "stride[0] = -2",
+            ),
+            (
+                Op::Softmax { axis: i64::MIN },
+                "axis = -9223372036854775808",
+            ),
+            (
+                Op::Reshape {
+                    shape: vec![1, -2],
+                    axis: 0,
+                    num_axes: -1,
+                },
+                "shape[1] = -2",
+            ),
+        ] {
+            let error = graph(op).validate().unwrap_err();
+            assert!(error.contains(expected), "{error} lacks {expected}");
+        }
     }
 }

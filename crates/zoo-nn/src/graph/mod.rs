@@ -55,6 +55,7 @@ impl GraphModel {
                 graph.format, graph.version
             )));
         }
+        graph.validate().map_err(NnError::Other)?;
         check_topology(&graph)?;
         let mut layers = Vec::with_capacity(graph.layers.len());
         for layer in &graph.layers {

@@ -268,7 +268,7 @@ fn crop(x: &Tensor, reference: &Tensor, axis: i64, offset: &[i64]) -> Result<Ten
             1 => offset[0],
             _ => offset[i],
         };
-        if off < 0 || off + rs[dim] > xs[dim] {
+        if off < 0 || off.checked_add(rs[dim]).is_none_or(|end| end > xs[dim]) {
             return Err(NnError::input(
                 "Crop",
                 format!(
