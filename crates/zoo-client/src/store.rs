@@ -518,7 +518,10 @@ mod tests {
         assert!(store.has_blob(&digest(&good)) && !store.has_blob(&digest(&"aa".repeat(32))));
         let dry = store.gc_with(true).unwrap();
         assert_eq!(dry.removed, vec![good.clone()]);
-        assert!(dry.dry_run && store.has_blob(&digest(&good)), "a dry run removed");
+        assert!(
+            dry.dry_run && store.has_blob(&digest(&good)),
+            "a dry run removed"
+        );
         let gc = store.gc().unwrap();
         assert_eq!(gc.removed, vec![good.clone()]);
         assert!(!store.has_blob(&digest(&good)));

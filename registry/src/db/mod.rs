@@ -19,8 +19,8 @@ pub mod sqlite;
 mod sqlite_cargo;
 mod sqlite_dump;
 mod sqlite_uploads;
-pub mod uploads;
 mod summary;
+pub mod uploads;
 
 pub use cargo::CargoStore;
 pub use uploads::UploadStore;
