@@ -101,11 +101,14 @@ pub async fn run_with(
             drop(stream);
             continue;
         };
+        tracing::trace!(%peer, "accepted a connection");
         let _ = stream.set_nodelay(true);
         // The peer address feeds the per-address limit on bad tokens.
         let service = app
             .clone()
             .map_request(move |mut request: hyper::Request<Incoming>| {
+                // The path only: headers (tokens) are never logged.
+                tracing::trace!(%peer, method = %request.method(), path = request.uri().path(), "request");
                 request
                     .extensions_mut()
                     .insert(ConnectInfo::<SocketAddr>(peer));
