@@ -714,3 +714,50 @@ async fn a_yanked_newest_version_does_not_describe_the_package() {
     let info = reg.get("/api/v1/packages/shapes").await.json();
     assert_eq!(info["description"], "Broken shapes net");
 }
+
+/// The package page names the key a version was signed with (its short id
+/// and the key), and says "Unsigned" for a version published without one.
+#[tokio::test]
+async fn the_package_page_names_the_signing_key() {
+    use zoo_format::archive::{PackOptions, pack};
+    use zoo_format::index::{ArchiveRef, IndexEntry};
+    use zoo_format::signing::{PublicKey, SecretKey, sign_entry};
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let package = link("signed-link", "1.0.0", "x");
+    let packed = pack(package.dir.path(), &PackOptions::default()).unwrap();
+    let entry = IndexEntry::from_manifest(
+        &packed.manifest,
+        ArchiveRef {
+            sha256: packed.sha256.clone(),
+            size: packed.size,
+        },
+        packed.files.clone(),
+    );
+    let sig = sign_entry(&SecretKey::generate().unwrap(), &entry);
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/new",
+            &[
+                ("authorization", &format!("Bearer {alice}")),
+                ("zoo-signing-key", &sig.key),
+                ("zoo-signature", &sig.sig),
+            ],
+            packed.bytes,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let key_id = sig.key.parse::<PublicKey>().unwrap().fingerprint();
+    let html = reg.get("/packages/signed-link").await.text();
+    assert!(
+        html.contains(&format!(
+            "<p id=\"signed\">Signed by key <code>{key_id}</code> <span class=\"hash\">{}</span></p>",
+            sig.key
+        )),
+        "{html}"
+    );
+    // A link has no inputs or outputs section and no stated license here.
+    assert!(!html.contains("Inputs and outputs"), "{html}");
+    assert!(html.contains("id=\"license\">Not stated.</p>"), "{html}");
+}
