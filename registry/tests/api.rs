@@ -926,6 +926,131 @@ async fn search_is_paginated_and_ranks_name_matches_first() {
     assert_eq!(reg.get("/api/v1/search?q=100%25").await.json()["total"], 0);
 }
 
+/// Issue #15: a page past the last one is empty but says so (`last_page`),
+/// rather than `total: 3` beside no packages and nothing else.
+#[tokio::test]
+async fn a_search_page_past_the_end_names_the_last_page() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    for name in ["lstm-a", "lstm-b", "lstm-c"] {
+        let archive = packed(&link_package(name, "0.1.0", "x"));
+        assert_eq!(
+            reg.publish(&alice, &archive.bytes).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let page = reg.get("/api/v1/search?q=lstm&per_page=2").await.json();
+    assert_eq!(page["page"], 1, "{page}");
+    assert_eq!(page["per_page"], 2);
+    assert_eq!(page["last_page"], 2);
+    let past = reg
+        .get("/api/v1/search?q=lstm&per_page=2&page=99")
+        .await
+        .json();
+    assert_eq!(past["packages"].as_array().unwrap().len(), 0, "{past}");
+    assert_eq!(past["total"], 3);
+    assert_eq!(past["page"], 99);
+    assert_eq!(past["last_page"], 2);
+    let none = reg.get("/api/v1/search?q=nothing-here").await.json();
+    assert_eq!(none["total"], 0);
+    assert_eq!(none["last_page"], 1);
+}
+
+/// Issue #15: the info answer carries, per version, license, inputs,
+/// outputs, metrics, yanked and who signed it (key and key id, or null), and
+/// the shown version's license, inputs, outputs and metrics at the top.
+#[tokio::test]
+async fn info_names_license_io_metrics_and_each_versions_signer() {
+    use zoo_format::index::{ArchiveRef, IndexEntry};
+    use zoo_format::signing::{SecretKey, sign_entry};
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    assert!(reg.put_blob(&alice, WEIGHTS).await.status.is_success());
+    let key = SecretKey::generate().unwrap();
+    let archive = packed(&model_package("shapes", "1.0.0"));
+    let entry = IndexEntry::from_manifest(
+        &archive.manifest,
+        ArchiveRef {
+            sha256: archive.sha256.clone(),
+            size: archive.size,
+        },
+        archive.files.clone(),
+    );
+    let sig = sign_entry(&key, &entry);
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/new",
+            Some(&alice),
+            archive.bytes.clone(),
+            &[("zoo-signing-key", &sig.key), ("zoo-signature", &sig.sig)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.detail());
+    // 1.1.0: unsigned, another license, then yanked.
+    let dir = model_package("shapes", "1.1.0");
+    let toml = std::fs::read_to_string(dir.path().join("zoo.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("zoo.toml"),
+        toml.replace("license = \"MIT\"", "license = \"Apache-2.0\""),
+    )
+    .unwrap();
+    let reply = reg.publish(&alice, &packed(&dir).bytes).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.detail());
+    let reply = reg
+        .send(
+            Method::DELETE,
+            "/api/v1/packages/shapes/1.1.0/yank",
+            Some(&alice),
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+
+    let info = reg.get("/api/v1/packages/shapes").await.json();
+    let (newest, older) = (&info["versions"][0], &info["versions"][1]);
+    assert_eq!(newest["version"], "1.1.0");
+    assert_eq!(newest["yanked"], true);
+    assert_eq!(newest["license"], "Apache-2.0");
+    assert_eq!(newest["signed_by"], Value::Null);
+    assert_eq!(older["version"], "1.0.0");
+    assert_eq!(older["yanked"], false);
+    assert_eq!(older["license"], "MIT");
+    let public: zoo_format::signing::PublicKey = sig.key.parse().unwrap();
+    assert_eq!(
+        older["signed_by"],
+        serde_json::json!({"key": sig.key, "key_id": public.fingerprint()})
+    );
+    let inputs = serde_json::json!([{"name": "data", "shape": [1, 3, 8, 8], "dtype": "f32"}]);
+    let outputs = serde_json::json!([{"name": "prob", "labels": "labels.txt"}]);
+    let metrics =
+        serde_json::json!([{"name": "accuracy", "dataset": "synthetic-shapes", "value": 0.97}]);
+    for v in [newest, older] {
+        assert_eq!(v["inputs"], inputs, "{v}");
+        assert_eq!(v["outputs"], outputs, "{v}");
+        assert_eq!(v["metrics"], metrics, "{v}");
+    }
+    // The top level describes the shown version: 1.0.0, 1.1.0 being yanked.
+    assert_eq!(info["version"], "1.0.0");
+    assert_eq!(info["license"], "MIT");
+    assert_eq!(info["inputs"], inputs);
+    assert_eq!(info["outputs"], outputs);
+    assert_eq!(info["metrics"], metrics);
+
+    // A link: no license stated, no inputs or outputs.
+    let archive = packed(&link_package("plain-link", "0.1.0", "x"));
+    assert_eq!(
+        reg.publish(&alice, &archive.bytes).await.status,
+        StatusCode::CREATED
+    );
+    let info = reg.get("/api/v1/packages/plain-link").await.json();
+    assert_eq!(info["license"], Value::Null);
+    assert_eq!(info["inputs"], serde_json::json!([]));
+    assert_eq!(info["versions"][0]["outputs"], serde_json::json!([]));
+    assert_eq!(info["versions"][0]["signed_by"], Value::Null);
+}
+
 #[tokio::test]
 async fn unknown_routes_answer_json_404() {
     let reg = Registry::new();

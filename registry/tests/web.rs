@@ -126,9 +126,16 @@ async fn hostile_metadata_and_readme_are_escaped() {
     let readme = format!(
         "# Card\n\n{EVIL}\n\n<img src=x onerror=alert(1)>\n\n[click](javascript:alert(1))\n"
     );
-    let reply = reg
-        .publish(&alice, &model("evil-net", "1.0.0", EVIL, &readme))
-        .await;
+    let evil = model("evil-net", "1.0.0", EVIL, &readme);
+    // The license is free text from zoo.toml, shown on the page too.
+    let toml_path = evil.dir.path().join("zoo.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(
+        &toml_path,
+        toml.replace("license = \"MIT\"", &format!("license = {EVIL:?}")),
+    )
+    .unwrap();
+    let reply = reg.publish(&alice, &evil).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     for uri in [
         "/",
@@ -142,6 +149,11 @@ async fn hostile_metadata_and_readme_are_escaped() {
         assert!(!html.contains("javascript:"), "{uri}");
         assert!(html.contains("&lt;script&gt;"), "{uri}: {html}");
     }
+    let html = reg.get("/packages/evil-net").await.text();
+    assert!(
+        html.contains("<p id=\"license\">&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;</p>"),
+        "{html}"
+    );
     let html = reg
         .get(&format!("/search?q={}", "%3Cscript%3E%22"))
         .await
@@ -520,7 +532,123 @@ async fn search_bounds_page_numbers_and_query_length() {
     assert_eq!(last.json()["total"], 1);
     let html = reg.get("/search?q=bounded&page=10000").await;
     assert_eq!(html.status, StatusCode::OK);
-    assert!(html.text().contains("No packages match"));
+    assert!(
+        html.text()
+            .contains("1 package found; page 10000 is past the last page (1)"),
+        "{}",
+        html.text()
+    );
+}
+
+/// Issue #15: "2 packages found" and "No packages match" on one page. A page
+/// past the end says which is the last one and links to it; only a search
+/// that found nothing says nothing matches.
+#[tokio::test]
+async fn a_search_page_past_the_end_says_so_and_links_the_last_page() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    for name in ["paged-a", "paged-b"] {
+        let reply = reg.publish(&alice, &link(name, "0.1.0", "x")).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    }
+    let html = reg.get("/search?q=paged&page=99").await.text();
+    assert!(
+        html.contains("2 packages found; page 99 is past the last page (1)."),
+        "{html}"
+    );
+    assert!(!html.contains("No packages match"), "{html}");
+    assert!(
+        html.contains("<a href=\"/search?q=paged&amp;page=1\">Go to page 1</a>"),
+        "{html}"
+    );
+    // No "← Previous" to page 98, itself past the end.
+    assert!(!html.contains("page=98"), "{html}");
+    let first = reg.get("/search?q=paged").await.text();
+    assert!(first.contains("2 packages found</p>") && !first.contains("past the last"));
+    let none = reg.get("/search?q=nothing-here").await.text();
+    assert!(
+        none.contains("0 packages found") && none.contains("No packages match"),
+        "{none}"
+    );
+}
+
+/// Issue #15: the package page shows the license, the inputs and outputs,
+/// a download link for the archive and for each external file, and the
+/// metrics once: not again under a card whose table already shows them.
+#[tokio::test]
+async fn the_package_page_shows_license_io_downloads_and_metrics_once() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    // As the built-in model cards (models/src/card.rs) print them.
+    let card = "# Shapes\n\n## Held-out results\n\n| metric | value | data |\n|---|---|---|\n\
+                | accuracy | 0.9700 | synthetic-shapes |\n";
+    let reply = reg
+        .publish(
+            &alice,
+            &model("carded", "1.0.0", "A card with metrics", card),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let html = reg.get("/packages/carded").await.text();
+    assert!(
+        html.contains("<h2>License</h2>\n<p id=\"license\">MIT</p>"),
+        "{html}"
+    );
+    assert!(html.contains("<table id=\"io\">"), "{html}");
+    assert!(
+        html.contains("<td>input</td><td>data</td><td><code>[1, 3, 8, 8]</code></td><td>f32</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>output</td><td>prob</td>") && html.contains("labels in labels.txt"),
+        "{html}"
+    );
+    // Downloads: the archive and the external weights, from their blob URLs.
+    let info = reg.get("/api/v1/packages/carded").await.json();
+    let archive = info["versions"][0]["archive"]["sha256"].as_str().unwrap();
+    let weights = zoo_format::checksum::sha256_hex(b"weights of carded 1.0.0");
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/blobs/{archive}\" download=\"carded-1.0.0.zoo\">download</a>"
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/blobs/{weights}\" download=\"weights.safetensors\">download</a>"
+        )),
+        "{html}"
+    );
+    for sha in [archive, weights.as_str()] {
+        assert_eq!(
+            reg.get(&format!("/blobs/{sha}")).await.status,
+            StatusCode::OK
+        );
+    }
+    // The README (inside the archive) has no link of its own.
+    assert!(html.contains("<td>README.md</td>"), "{html}");
+    assert_eq!(html.matches("download</a>").count(), 2, "{html}");
+    // The metric once: in the card's table, no second table.
+    assert_eq!(html.matches("synthetic-shapes").count(), 1, "{html}");
+    assert!(!html.contains("id=\"metrics\""), "{html}");
+    assert!(html.contains("<p class=\"muted\" id=\"signed\">Unsigned.</p>"));
+
+    // A card without the figures: the recorded metrics table, once.
+    let reply = reg
+        .publish(&alice, &model("bare", "1.0.0", "No figures", "# Bare\n"))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let html = reg.get("/packages/bare").await.text();
+    assert!(html.contains("<table id=\"metrics\">"), "{html}");
+    assert_eq!(html.matches("synthetic-shapes").count(), 1, "{html}");
+    // A card whose table shows another value keeps the recorded one too.
+    let stale = card.replace("0.9700", "0.9100");
+    let reply = reg
+        .publish(&alice, &model("stale", "1.0.0", "Stale card", &stale))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let html = reg.get("/packages/stale").await.text();
+    assert!(html.contains("<table id=\"metrics\">"), "{html}");
 }
 
 /// Issue #17 item 13: with the newest version yanked, the package page,
@@ -585,4 +713,51 @@ async fn a_yanked_newest_version_does_not_describe_the_package() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let info = reg.get("/api/v1/packages/shapes").await.json();
     assert_eq!(info["description"], "Broken shapes net");
+}
+
+/// The package page names the key a version was signed with (its short id
+/// and the key), and says "Unsigned" for a version published without one.
+#[tokio::test]
+async fn the_package_page_names_the_signing_key() {
+    use zoo_format::archive::{PackOptions, pack};
+    use zoo_format::index::{ArchiveRef, IndexEntry};
+    use zoo_format::signing::{PublicKey, SecretKey, sign_entry};
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    let package = link("signed-link", "1.0.0", "x");
+    let packed = pack(package.dir.path(), &PackOptions::default()).unwrap();
+    let entry = IndexEntry::from_manifest(
+        &packed.manifest,
+        ArchiveRef {
+            sha256: packed.sha256.clone(),
+            size: packed.size,
+        },
+        packed.files.clone(),
+    );
+    let sig = sign_entry(&SecretKey::generate().unwrap(), &entry);
+    let reply = reg
+        .send(
+            Method::PUT,
+            "/api/v1/packages/new",
+            &[
+                ("authorization", &format!("Bearer {alice}")),
+                ("zoo-signing-key", &sig.key),
+                ("zoo-signature", &sig.sig),
+            ],
+            packed.bytes,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let key_id = sig.key.parse::<PublicKey>().unwrap().fingerprint();
+    let html = reg.get("/packages/signed-link").await.text();
+    assert!(
+        html.contains(&format!(
+            "<p id=\"signed\">Signed by key <code>{key_id}</code> <span class=\"hash\">{}</span></p>",
+            sig.key
+        )),
+        "{html}"
+    );
+    // A link has no inputs or outputs section and no stated license here.
+    assert!(!html.contains("Inputs and outputs"), "{html}");
+    assert!(html.contains("id=\"license\">Not stated.</p>"), "{html}");
 }

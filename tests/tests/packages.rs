@@ -349,3 +349,133 @@ fn publishing_needs_a_valid_token_and_never_overwrites() {
     assert!(alice.run(&["owner", "list", "thing"]).ok().contains("bob"));
     bob.run(&["publish", newer.to_str().unwrap()]).ok();
 }
+
+/// A model package as a newcomer meets one: a license, inputs with a shape
+/// and preprocessing, outputs with labels, and a metric.
+fn model_package(root: &Path, version: &str) -> std::path::PathBuf {
+    let dir = root.join(format!("shapes-{version}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("zoo.toml"),
+        format!(
+            r#"[package]
+name = "shapes"
+version = "{version}"
+kind = "model"
+description = "Classifies shapes"
+license = "MIT OR Apache-2.0"
+
+[model]
+weights = ["weights.safetensors"]
+
+[model.architecture]
+builtin = "vgg-mini"
+
+[[model.inputs]]
+name = "image"
+shape = [-1, 3, 32, 32]
+dtype = "f32"
+
+[model.inputs.preprocess]
+resize = [32, 32]
+channel_order = "rgb"
+mean = [0.5, 0.25, 0.125]
+scale = 2.0
+
+[[model.outputs]]
+name = "prob"
+labels = "labels.txt"
+
+[[model.metrics]]
+name = "accuracy"
+dataset = "synthetic-shapes (held-out)"
+value = 0.911
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("labels.txt"), "circle\nsquare\n").unwrap();
+    std::fs::write(dir.join("weights.safetensors"), b"weights").unwrap();
+    dir
+}
+
+/// Issue #15: `zoo info` names the license, the inputs and outputs, the
+/// metrics, and per version whether it is yanked and who signed it (key id,
+/// and whether the user trusts that key) or that it is unsigned; `--json`
+/// carries the same.
+#[test]
+fn info_names_license_io_metrics_and_each_versions_state() {
+    let registry = Registry::start();
+    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let work = tempfile::tempdir().unwrap();
+    let public = alice.run(&["keygen"]).ok();
+    let public = public.lines().last().unwrap().trim().to_string();
+    let key_id = public
+        .parse::<zoo_format::signing::PublicKey>()
+        .unwrap()
+        .fingerprint();
+    let v1 = model_package(work.path(), "1.0.0");
+    alice.run(&["publish", "--sign", v1.to_str().unwrap()]).ok();
+    let v2 = model_package(work.path(), "1.1.0");
+    alice.run(&["publish", v2.to_str().unwrap()]).ok();
+    alice.run(&["yank", "shapes@1.1.0"]).ok();
+
+    let user = Zoo::new(&registry.url, None);
+    let out = user.run(&["info", "shapes"]).ok();
+    // 1.1.0 is yanked: the package is described by 1.0.0.
+    assert!(out.starts_with("shapes 1.0.0 (model)\n"), "{out}");
+    assert!(out.contains("license: MIT OR Apache-2.0\n"), "{out}");
+    assert!(
+        out.contains(
+            "inputs:\n  image  shape [?, 3, 32, 32]  f32  preprocess: resize 32x32, rgb, mean [0.5, 0.25, 0.125], scale 2\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("outputs:\n  prob  labels in labels.txt\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("metrics:\n  accuracy = 0.911  (synthetic-shapes (held-out))\n"),
+        "{out}"
+    );
+    let line = |version: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("  {version}  ")))
+            .unwrap_or_else(|| panic!("no line for {version}: {out}"))
+            .to_string()
+    };
+    assert!(line("1.1.0").ends_with("  yanked  unsigned"), "{out}");
+    assert!(
+        line("1.0.0").ends_with(&format!(
+            "  not yanked  signed by key {key_id} (not in your trusted keys)"
+        )),
+        "{out}"
+    );
+    user.run(&["trust", "add", &public, "--name", "alice"]).ok();
+    let out = user.run(&["info", "shapes"]).ok();
+    assert!(
+        out.contains(&format!("signed by key {key_id} (trusted: alice)")),
+        "{out}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&user.run(&["info", "shapes", "--json"]).ok()).unwrap();
+    assert_eq!(json["license"], "MIT OR Apache-2.0");
+    assert_eq!(json["inputs"][0]["name"], "image");
+    assert_eq!(
+        json["inputs"][0]["shape"],
+        serde_json::json!([-1, 3, 32, 32])
+    );
+    assert_eq!(json["inputs"][0]["dtype"], "f32");
+    assert_eq!(json["outputs"][0]["labels"], "labels.txt");
+    assert_eq!(json["metrics"][0]["value"], 0.911);
+    let (newest, older) = (&json["versions"][0], &json["versions"][1]);
+    assert_eq!(newest["yanked"], true);
+    assert_eq!(newest["signed_by"], serde_json::Value::Null);
+    assert_eq!(older["yanked"], false);
+    assert_eq!(
+        older["signed_by"],
+        serde_json::json!({"key": public, "key_id": key_id, "trusted_as": "alice"})
+    );
+}

@@ -1,11 +1,19 @@
-//! `GET /api/v1/packages/{name}`: everything a model card page needs,
-//! including, per version, `code`: the TorchScript file of a package that
-//! contains code (null for data-only packages).
+//! `GET /api/v1/packages/{name}`: everything a model card page needs. Per
+//! version, besides its index entry: `license`, `inputs`, `outputs` and
+//! `code` (the TorchScript file of a package that contains code, null for
+//! data-only packages) from its recorded zoo.toml, and `signed_by` (the
+//! publisher key and its short id, null when unsigned). The top level repeats
+//! license, inputs, outputs and metrics of the shown version so that a client
+//! needs no second look-up.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use zoo_format::index::IndexEntry;
+use zoo_format::manifest::{Input, Output};
 
+use super::search::display_version;
 use super::{ApiError, AppState};
+use crate::db::VersionRecord;
 
 pub async fn info(
     State(state): State<AppState>,
@@ -24,22 +32,40 @@ pub async fn info(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("package `{name_norm}` does not exist")))?;
     versions.sort_by(|a, b| b.entry.vers.cmp(&a.entry.vers));
-    let code = code_files(&state, &name_norm, &versions).await?;
+    let details = version_details(&state, &name_norm, &versions).await?;
+    let shown = display_version(&versions).map(|s| s.entry.vers.clone());
+    let mut top = serde_json::json!({
+        "version": null,
+        "license": null,
+        "inputs": [],
+        "outputs": [],
+        "metrics": [],
+    });
     let versions: Vec<_> = versions
         .iter()
-        .zip(code)
-        .map(|(v, code)| {
-            serde_json::json!({
+        .zip(details)
+        .map(|(v, details)| {
+            let json = serde_json::json!({
                 "version": v.entry.vers.to_string(),
                 "yanked": v.entry.yanked,
                 "published_at": v.published_at,
                 "archive": v.entry.archive,
                 "files": v.entry.files,
+                "license": details.license,
+                "inputs": details.inputs,
+                "outputs": details.outputs,
                 "metrics": v.metrics,
                 "deps": v.entry.deps,
                 "signature": v.entry.signature,
-                "code": code,
-            })
+                "signed_by": signed_by(&v.entry),
+                "code": details.code,
+            });
+            if shown.as_ref() == Some(&v.entry.vers) {
+                for key in ["version", "license", "inputs", "outputs", "metrics"] {
+                    top[key] = json[key].clone();
+                }
+            }
+            json
         })
         .collect();
     let owners: Vec<_> = owners
@@ -51,35 +77,88 @@ pub async fn info(
         "kind": package.kind,
         "description": package.description,
         "keywords": package.keywords,
+        "version": top["version"],
+        "license": top["license"],
+        "inputs": top["inputs"],
+        "outputs": top["outputs"],
+        "metrics": top["metrics"],
         "owners": owners,
         "readme": package.readme,
         "versions": versions,
     })))
 }
 
-/// Per version, the file that is code rather than data (a TorchScript
-/// model; see `zoo_format::Manifest::code_file`), from its recorded zoo.toml.
-pub async fn code_files(
+/// `{"key","key_id"}` of the publisher's signature, or null when the version
+/// was published unsigned. `key_id` is the short fingerprint `zoo trust add`
+/// prints, so a reader can match the two without comparing base64.
+pub fn signed_by(entry: &IndexEntry) -> serde_json::Value {
+    match &entry.signature {
+        None => serde_json::Value::Null,
+        Some(sig) => serde_json::json!({
+            "key": sig.key,
+            "key_id": key_id(&sig.key),
+        }),
+    }
+}
+
+/// The short id of a publisher key (null-able: the registry checked the key
+/// at publish, but a hand-edited database need not take down the page).
+pub fn key_id(key: &str) -> Option<String> {
+    key.parse::<zoo_format::signing::PublicKey>()
+        .ok()
+        .map(|k| k.fingerprint())
+}
+
+/// What a version's recorded zoo.toml says beyond its index entry.
+#[derive(Debug, Clone, Default)]
+pub struct VersionDetails {
+    /// The file that is code rather than data (a TorchScript model; see
+    /// `zoo_format::Manifest::code_file`).
+    pub code: Option<String>,
+    pub license: Option<String>,
+    pub inputs: Vec<Input>,
+    pub outputs: Vec<Output>,
+}
+
+impl VersionDetails {
+    /// From a zoo.toml's text (recorded manifests were parsed at publish;
+    /// one that no longer parses shows nothing rather than failing the page).
+    pub fn from_manifest(manifest_text: &str) -> VersionDetails {
+        let Ok(manifest) = zoo_format::Manifest::from_toml_str(manifest_text) else {
+            return VersionDetails::default();
+        };
+        let code = manifest.code_file().map(str::to_string);
+        let (inputs, outputs) = match manifest.model {
+            Some(model) => (model.inputs, model.outputs),
+            None => (Vec::new(), Vec::new()),
+        };
+        VersionDetails {
+            code,
+            license: manifest.package.license,
+            inputs,
+            outputs,
+        }
+    }
+}
+
+/// [`VersionDetails`] of each of `versions`, in order, from their recorded zoo.toml.
+pub async fn version_details(
     state: &AppState,
     name_norm: &str,
-    versions: &[crate::db::VersionRecord],
-) -> Result<Vec<Option<String>>, ApiError> {
+    versions: &[VersionRecord],
+) -> Result<Vec<VersionDetails>, ApiError> {
     let lookup = name_norm.to_string();
     let wanted: Vec<semver::Version> = versions.iter().map(|v| v.entry.vers.clone()).collect();
     state
         .db(move |s| {
             wanted
                 .iter()
-                .map(|v| Ok(code_file(&s.version_manifest(&lookup, v)?)))
+                .map(|v| {
+                    Ok(VersionDetails::from_manifest(
+                        &s.version_manifest(&lookup, v)?,
+                    ))
+                })
                 .collect()
         })
         .await
-}
-
-/// The code file named by a zoo.toml's text (recorded manifests parsed at publish).
-pub fn code_file(manifest_text: &str) -> Option<String> {
-    zoo_format::Manifest::from_toml_str(manifest_text)
-        .ok()?
-        .code_file()
-        .map(str::to_string)
 }

@@ -1,4 +1,5 @@
-//! `GET /api/v1/search?q=&page=1&per_page=20`.
+//! `GET /api/v1/search?q=&page=1&per_page=20`: one page of matches, the
+//! number of all matches and the last page that has any.
 
 use std::collections::HashMap;
 
@@ -36,6 +37,12 @@ pub fn page_offset(page: u64, per_page: u64) -> Result<u64, String> {
         return Err(format!("`page` must be between 1 and {MAX_PAGE}"));
     }
     Ok((page - 1) * per_page)
+}
+
+/// The last page that holds results (1 when nothing matches, so that page 1
+/// is never "past the end").
+pub fn last_page(total: u64, per_page: u64) -> u64 {
+    total.div_ceil(per_page.max(1)).max(1)
 }
 
 fn number(params: &HashMap<String, String>, key: &str, default: u64) -> Result<u64, ApiError> {
@@ -90,7 +97,13 @@ pub async fn search(
             })
         })
         .collect();
-    Ok(Json(
-        serde_json::json!({"packages": packages, "total": total}),
-    ))
+    // `total` counts every match; `last_page` lets a client tell a page past
+    // the end (empty `packages`) from a search that found nothing.
+    Ok(Json(serde_json::json!({
+        "packages": packages,
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "last_page": last_page(total, per_page),
+    })))
 }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::layout::{esc, url_encode};
 use super::{PageError, page, session};
 use crate::api::AppState;
-use crate::api::search::{check_query, display_version, page_offset};
+use crate::api::search::{check_query, display_version, last_page, page_offset};
 use crate::db::SearchHit;
 
 /// Packages shown on the home page.
@@ -93,24 +93,31 @@ pub async fn search(
     let offset = page_offset(page_number, PER_PAGE).map_err(PageError::bad_request)?;
     let q = query.clone();
     let (hits, total) = state.db(move |s| s.search(&q, offset, PER_PAGE)).await?;
-    let mut body = format!(
-        "<h1>Search results for “{}”</h1><p class=\"muted\" id=\"total\">{total} package{} found</p>",
-        esc(&query),
-        if total == 1 { "" } else { "s" }
-    );
-    if hits.is_empty() {
-        body.push_str("<p>No packages match.</p>");
-    } else {
-        body.push_str(&package_list(&hits));
-    }
+    let last = last_page(total, PER_PAGE);
     let link = |n: u64, label: &str| {
         format!(
             "<a href=\"/search?q={}&amp;page={n}\">{label}</a>",
             url_encode(&query)
         )
     };
+    let found = format!("{total} package{} found", if total == 1 { "" } else { "s" });
+    let mut body = format!("<h1>Search results for “{}”</h1>", esc(&query));
+    if total == 0 {
+        body.push_str(&format!(
+            "<p class=\"muted\" id=\"total\">{found}</p><p>No packages match.</p>"
+        ));
+    } else if hits.is_empty() {
+        // Past the end: say so, rather than "found" beside "no match".
+        body.push_str(&format!(
+            "<p class=\"muted\" id=\"total\">{found}; page {page_number} is past the last page ({last}).</p><p>{}</p>",
+            link(last, &format!("Go to page {last}"))
+        ));
+    } else {
+        body.push_str(&format!("<p class=\"muted\" id=\"total\">{found}</p>"));
+        body.push_str(&package_list(&hits));
+    }
     let mut pager = String::new();
-    if page_number > 1 {
+    if page_number > 1 && !hits.is_empty() {
         pager.push_str(&link(page_number - 1, "← Previous"));
     }
     if offset + (hits.len() as u64) < total {

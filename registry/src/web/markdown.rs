@@ -2,7 +2,7 @@
 //! text (escaped), and link/image targets other than http(s), mailto and
 //! relative ones become `#`, so a README can never inject script.
 
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, html};
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, html};
 
 /// Whether a link target is safe to keep.
 fn safe_url(url: &str) -> bool {
@@ -55,9 +55,52 @@ pub fn render(markdown: &str) -> String {
     out
 }
 
+/// The cells' plain text of every table row (header rows included) in a
+/// README, to tell whether the card already shows the recorded metrics.
+pub fn table_rows(markdown: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row: Option<Vec<String>> = None;
+    let mut cell: Option<String> = None;
+    for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
+        match event {
+            Event::Start(Tag::TableHead | Tag::TableRow) => row = Some(Vec::new()),
+            Event::End(TagEnd::TableHead | TagEnd::TableRow) => rows.extend(row.take()),
+            Event::Start(Tag::TableCell) => cell = Some(String::new()),
+            Event::End(TagEnd::TableCell) => {
+                if let (Some(row), Some(text)) = (row.as_mut(), cell.take()) {
+                    row.push(text.trim().to_string());
+                }
+            }
+            Event::Text(text) | Event::Code(text) => {
+                if let Some(cell) = cell.as_mut() {
+                    cell.push_str(&text);
+                }
+            }
+            _ => {}
+        }
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_rows_are_plain_cell_text() {
+        let rows = table_rows(
+            "x\n\n| metric | value |\n|---|---|\n| **top-1** | `0.91` |\n\n| a |\n|---|\n| b |\n",
+        );
+        assert_eq!(
+            rows,
+            vec![
+                vec!["metric".to_string(), "value".to_string()],
+                vec!["top-1".to_string(), "0.91".to_string()],
+                vec!["a".to_string()],
+                vec!["b".to_string()],
+            ]
+        );
+    }
 
     #[test]
     fn raw_html_is_escaped_and_bad_links_dropped() {

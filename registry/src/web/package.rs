@@ -1,6 +1,8 @@
 //! `/packages/{name}` (the version users get by default) and
 //! `/packages/{name}/{version}`: the model card (README), install command,
-//! versions, files, metrics, dependencies and owners.
+//! license, inputs and outputs, files with download links, metrics (once:
+//! not again under the card when the card's own tables already show them),
+//! versions, signature, dependencies and owners.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -10,6 +12,7 @@ use semver::Version;
 use super::layout::{esc, human_size, url_encode};
 use super::{PageError, markdown, page, session};
 use crate::api::AppState;
+use crate::api::packages::VersionDetails;
 use crate::api::search::display_version;
 use crate::db::{PackageRecord, User, VersionRecord};
 
@@ -75,13 +78,21 @@ async fn render(
     } else {
         package.readme.clone()
     };
-    let code = crate::api::packages::code_files(state, &name_norm, std::slice::from_ref(&shown))
-        .await?
-        .pop()
-        .flatten();
-    let mut body = package_body(&package, &shown, &versions, &owners, readme.as_deref());
-    if let Some(file) = code {
-        body = code_notice(&body, &file);
+    let details =
+        crate::api::packages::version_details(state, &name_norm, std::slice::from_ref(&shown))
+            .await?
+            .pop()
+            .unwrap_or_default();
+    let mut body = package_body(
+        &package,
+        &shown,
+        &details,
+        &versions,
+        &owners,
+        readme.as_deref(),
+    );
+    if let Some(file) = &details.code {
+        body = code_notice(&body, file);
     }
     Ok(page(
         &format!("{} {}", package.name, shown.entry.vers),
@@ -93,6 +104,7 @@ async fn render(
 fn package_body(
     package: &PackageRecord,
     shown: &VersionRecord,
+    details: &VersionDetails,
     versions: &[VersionRecord],
     owners: &[User],
     readme: Option<&str>,
@@ -111,6 +123,10 @@ fn package_body(
             "<p class=\"meta\">Keywords: {}</p>",
             esc(&package.keywords.join(", "))
         )
+    };
+    let metrics = match readme {
+        Some(text) if card_shows_metrics(text, &shown.metrics) => String::new(),
+        _ => format!("<h2>Metrics</h2>\n{}", metrics_table(&shown.metrics)),
     };
     let readme = match readme {
         Some(text) => format!(
@@ -166,15 +182,35 @@ fn package_body(
         format!("<ul>{items}</ul>")
     };
 
+    // Every file downloads from its content-addressed blob: the archive
+    // holds the small files, each external file is a blob of its own.
+    let download = |sha256: &str, file_name: &str| {
+        format!(
+            "<a href=\"/blobs/{}\" download=\"{}\">download</a>",
+            esc(sha256),
+            esc(file_name)
+        )
+    };
+    let archive_name = format!(
+        "{}-{}.zoo",
+        zoo_format::normalize_name(&package.name),
+        entry.vers
+    );
     let mut file_rows = format!(
-        "<tr><td>(archive)</td><td class=\"size\" title=\"{} bytes\">{}</td><td class=\"hash\">{}</td><td>—</td></tr>",
+        "<tr><td>(archive)</td><td class=\"size\" title=\"{} bytes\">{}</td><td class=\"hash\">{}</td><td>—</td><td>{}</td></tr>",
         entry.archive.size,
         human_size(entry.archive.size),
-        esc(&entry.archive.sha256)
+        esc(&entry.archive.sha256),
+        download(&entry.archive.sha256, &archive_name)
     );
     for f in &entry.files {
+        let link = if f.external {
+            download(&f.sha256, f.path.rsplit('/').next().unwrap_or(&f.path))
+        } else {
+            "with the archive".to_string()
+        };
         file_rows.push_str(&format!(
-            "<tr><td>{}</td><td class=\"size\" title=\"{} bytes\">{}</td><td class=\"hash\">{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td class=\"size\" title=\"{} bytes\">{}</td><td class=\"hash\">{}</td><td>{}</td><td>{link}</td></tr>",
             esc(&f.path),
             f.size,
             human_size(f.size),
@@ -183,7 +219,19 @@ fn package_body(
         ));
     }
 
-    let metrics = metrics_table(&shown.metrics);
+    let license = match &details.license {
+        Some(license) => format!("<p id=\"license\">{}</p>", esc(license)),
+        None => "<p class=\"muted\" id=\"license\">Not stated.</p>".to_string(),
+    };
+    let signed = match &entry.signature {
+        Some(sig) => format!(
+            "<p id=\"signed\">Signed by key <code>{}</code> <span class=\"hash\">{}</span></p>",
+            esc(&crate::api::packages::key_id(&sig.key).unwrap_or_default()),
+            esc(&sig.key)
+        ),
+        None => "<p class=\"muted\" id=\"signed\">Unsigned.</p>".to_string(),
+    };
+    let io = io_table(details, entry.kind);
 
     // A yanked version installs only when asked for exactly.
     let exact = if entry.yanked { "=" } else { "" };
@@ -195,16 +243,19 @@ fn package_body(
 <p><code class="install" id="install">zoo install {name_plain}@{exact}{vers}</code></p>
 <div class="grid">
 <section>
-<h2>Model card</h2>
+{io}<h2>Model card</h2>
 {readme}
+{metrics}
 <h2>Files</h2>
 <div class="table-wrap"><table id="files">
-<thead><tr><th>path</th><th>size</th><th>sha256</th><th>stored</th></tr></thead>
+<thead><tr><th>path</th><th>size</th><th>sha256</th><th>stored</th><th>download</th></tr></thead>
 <tbody>{file_rows}</tbody></table></div>
-<h2>Metrics</h2>
-{metrics}
 </section>
 <aside>
+<h2>License</h2>
+{license}
+<h2>Signature</h2>
+{signed}
 <h2>Versions</h2>
 <ul id="versions">{version_items}</ul>
 <h2>Dependencies</h2>
@@ -221,6 +272,119 @@ fn package_body(
         description = esc(&package.description),
         published = esc(&shown.published_at),
     )
+}
+
+/// A model's inputs and outputs as zoo.toml's `[model]` records them;
+/// nothing for other kinds without any.
+fn io_table(details: &VersionDetails, kind: zoo_format::Kind) -> String {
+    if details.inputs.is_empty() && details.outputs.is_empty() {
+        return if kind == zoo_format::Kind::Model {
+            "<h2>Inputs and outputs</h2>\n<p class=\"muted\" id=\"io\">Not recorded.</p>\n"
+                .to_string()
+        } else {
+            String::new()
+        };
+    }
+    let mut rows = String::new();
+    for input in &details.inputs {
+        let shape: Vec<String> = input
+            .shape
+            .iter()
+            .map(|d| {
+                if *d < 0 {
+                    "?".to_string()
+                } else {
+                    d.to_string()
+                }
+            })
+            .collect();
+        let notes = input
+            .preprocess
+            .as_ref()
+            .map(|p| format!("preprocess: {}", preprocess_text(p)))
+            .unwrap_or_default();
+        rows.push_str(&format!(
+            "<tr><td>input</td><td>{}</td><td><code>[{}]</code></td><td>{}</td><td>{}</td></tr>",
+            esc(&input.name),
+            esc(&shape.join(", ")),
+            esc(&serde_json::to_value(input.dtype)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()),
+            esc(&notes)
+        ));
+    }
+    for output in &details.outputs {
+        let notes = output
+            .labels
+            .as_ref()
+            .map(|l| format!("labels in {l}"))
+            .unwrap_or_default();
+        rows.push_str(&format!(
+            "<tr><td>output</td><td>{}</td><td></td><td></td><td>{}</td></tr>",
+            esc(&output.name),
+            esc(&notes)
+        ));
+    }
+    format!(
+        "<h2>Inputs and outputs</h2>\n<div class=\"table-wrap\"><table id=\"io\">\
+         <thead><tr><th></th><th>name</th><th>shape</th><th>dtype</th><th>notes</th></tr></thead>\
+         <tbody>{rows}</tbody></table></div>\n"
+    )
+}
+
+/// `resize 224x224, bgr, mean [103.9, 116.8, 123.7], scale 0.5` (as `zoo
+/// info` prints it; scale only when not 1).
+fn preprocess_text(pre: &zoo_format::manifest::Preprocess) -> String {
+    let mut parts = Vec::new();
+    if let Some([h, w]) = pre.resize {
+        parts.push(format!("resize {h}x{w}"));
+    }
+    if let Some(order) = pre.channel_order {
+        parts.push(
+            match order {
+                zoo_format::manifest::ChannelOrder::Rgb => "rgb",
+                zoo_format::manifest::ChannelOrder::Bgr => "bgr",
+            }
+            .to_string(),
+        );
+    }
+    if !pre.mean.is_empty() {
+        let values: Vec<String> = pre.mean.iter().map(|v| v.to_string()).collect();
+        parts.push(format!("mean [{}]", values.join(", ")));
+    }
+    if pre.scale != 1.0 {
+        parts.push(format!("scale {}", pre.scale));
+    }
+    parts.join(", ")
+}
+
+/// Whether the card's own tables show every recorded metric (a row with its
+/// name and its value, to the card's precision): built-in model cards print
+/// the same figures as zoo.toml, and the page should show them once.
+fn card_shows_metrics(readme: &str, metrics: &serde_json::Value) -> bool {
+    let Some(metrics) = metrics.as_array().filter(|m| !m.is_empty()) else {
+        return false;
+    };
+    let rows = markdown::table_rows(readme);
+    metrics.iter().all(|m| {
+        let (Some(name), Some(value)) = (m["name"].as_str(), m["value"].as_f64()) else {
+            return false;
+        };
+        rows.iter().any(|row| {
+            row.iter().any(|c| c.eq_ignore_ascii_case(name.trim()))
+                && row.iter().any(|c| same_figure(c, value))
+        })
+    })
+}
+
+/// Whether `cell` is `value` written to some number of decimals.
+fn same_figure(cell: &str, value: f64) -> bool {
+    let Ok(shown) = cell.parse::<f64>() else {
+        return false;
+    };
+    let decimals = cell.split_once('.').map_or(0, |(_, d)| d.len()) as i32;
+    (shown - value).abs() <= 0.5 * 10f64.powi(-decimals) + 1e-12 * value.abs()
 }
 
 /// `[{"name","dataset","value"}]` as a table.
