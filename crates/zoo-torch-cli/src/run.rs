@@ -1,5 +1,5 @@
 //! `zoo run MODEL [FILES…]`: runs an installed package (NAME or NAME@REQ) or a
-//! package folder on images, spike sequences or videos, or on raw `.npy`
+//! package folder written as a path (`zoo_client::package_arg`) on images, spike sequences or videos, or on raw `.npy`
 //! tensors with `--input NAME=FILE.npy` / `--output NAME=FILE.npy`.
 //! Built-in architectures load through zoo-models; graph packages (Caffe
 //! imports) through zoo-nn's graph executor.
