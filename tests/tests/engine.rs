@@ -84,6 +84,11 @@ fn run_refuses_a_package_verify_marked_broken() {
     assert!(err.contains("`a.txt` hashes to"), "{err}");
     assert!(err.contains("zoo install tool@=1.0.0"), "{err}");
     assert!(!err.contains("not a model package"), "{err}");
+    let out = user.zoo_home().join("tool.pt");
+    let err = user
+        .run(&["export", "torchscript", "tool", "-o", out.to_str().unwrap()])
+        .fails();
+    assert!(err.contains("tool@1.0.0 is broken"), "{err}");
     user.run(&["install", "tool@=1.0.0"]).ok();
     let err = user.run(&["run", "tool"]).fails();
     assert!(err.contains("not a model package"), "{err}");
