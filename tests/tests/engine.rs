@@ -4,7 +4,7 @@
 //! libtorch half is missing or cannot load libtorch.
 
 use std::process::Command;
-use zoo_e2e::{Zoo, binary};
+use zoo_e2e::{Registry, Zoo, binary, run_command, write_package};
 
 fn needed_libraries(path: &std::path::Path) -> String {
     let out = Command::new("ldd").arg(path).output().expect("running ldd");
@@ -36,6 +36,95 @@ fn doctor_is_forwarded_with_its_flags() {
     let engine = report["engine"].as_str().expect("engine path");
     assert!(engine.ends_with("zoo-torch"), "{engine}");
     assert_eq!(report["zoo_home"].as_str(), user.zoo_home().to_str());
+    // Every per-user path, all under ZOO_HOME when it is set.
+    let paths = report["paths"].as_array().expect("paths");
+    for (what, file) in [
+        ("config file", "config.toml"),
+        ("trusted keys", "trusted-keys.toml"),
+        ("signing key", "signing.key"),
+        ("installed packages", "packages"),
+    ] {
+        let entry = paths
+            .iter()
+            .find(|p| p["what"] == what)
+            .unwrap_or_else(|| panic!("{what} missing: {report}"));
+        assert_eq!(
+            entry["path"].as_str(),
+            user.zoo_home().join(file).to_str(),
+            "{what}"
+        );
+    }
+    let text = user.run(&["doctor"]).ok();
+    let config = user.zoo_home().join("config.toml");
+    assert!(text.contains(&config.display().to_string()), "{text}");
+}
+
+/// Publishes `tool@1.0.0` (a function package: not runnable, so `zoo run`
+/// answers "not a model package" once it has chosen it) and installs it.
+fn installed_tool() -> (Registry, Zoo) {
+    let registry = Registry::start();
+    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let work = tempfile::tempdir().unwrap();
+    let dir = write_package(work.path(), "tool", "1.0.0", &[], &[("a.txt", b"a")]);
+    alice.run(&["publish", dir.to_str().unwrap()]).ok();
+    let user = Zoo::new(&registry.url, None);
+    user.run(&["install", "tool"]).ok();
+    (registry, user)
+}
+
+#[test]
+fn run_refuses_a_package_verify_marked_broken() {
+    let (_registry, user) = installed_tool();
+    let installed = user.zoo_home().join("packages/tool/1.0.0");
+    std::fs::write(installed.join("a.txt"), b"A").unwrap();
+    let err = user.run(&["cache", "verify"]).fails();
+    assert!(err.contains("marked broken"), "{err}");
+    let err = user.run(&["run", "tool"]).fails();
+    assert!(err.contains("tool@1.0.0 is broken"), "{err}");
+    assert!(err.contains("`a.txt` hashes to"), "{err}");
+    assert!(err.contains("zoo install tool@=1.0.0"), "{err}");
+    assert!(!err.contains("not a model package"), "{err}");
+    let out = user.zoo_home().join("tool.pt");
+    let err = user
+        .run(&["export", "torchscript", "tool", "-o", out.to_str().unwrap()])
+        .fails();
+    assert!(err.contains("tool@1.0.0 is broken"), "{err}");
+    user.run(&["install", "tool@=1.0.0"]).ok();
+    let err = user.run(&["run", "tool"]).fails();
+    assert!(err.contains("not a model package"), "{err}");
+}
+
+#[test]
+fn a_folder_named_like_an_installed_package_does_not_shadow_it() {
+    let (_registry, user) = installed_tool();
+    let cwd = tempfile::tempdir().unwrap();
+    let folder = cwd.path().join("tool");
+    std::fs::create_dir(&folder).unwrap();
+    let installed = user.zoo_home().join("packages/tool/1.0.0");
+
+    // A bare name is the installed package (the folder has no zoo.toml).
+    let out = run_command(&mut user.command(cwd.path(), &["-v", "run", "tool"]));
+    let err = out.fails();
+    assert!(
+        err.contains(&format!("using tool@1.0.0 at {}", installed.display())),
+        "{err}"
+    );
+    assert!(err.contains("not a model package"), "{err}");
+    assert!(!err.contains("has no zoo.toml"), "{err}");
+
+    // A path is the folder.
+    let err = run_command(&mut user.command(cwd.path(), &["run", "./tool"])).fails();
+    assert!(err.contains("has no zoo.toml"), "{err}");
+    let made = write_package(cwd.path(), "local", "0.1.0", &[], &[]);
+    std::fs::rename(made, cwd.path().join("local")).unwrap();
+    let err = run_command(&mut user.command(cwd.path(), &["-v", "run", "./local"])).fails();
+    assert!(err.contains("using the folder ./local"), "{err}");
+    assert!(err.contains("not a model package"), "{err}");
+
+    // Not installed, but a package folder of that name is here: the hint.
+    let err = run_command(&mut user.command(cwd.path(), &["run", "local"])).fails();
+    assert!(err.contains("is not installed"), "{err}");
+    assert!(err.contains("write `./local`"), "{err}");
 }
 
 #[test]

@@ -19,13 +19,24 @@ use zoo_e2e::{Registry, Zoo, blob_problems, installed_state, sha256, walk, write
 use zoo_format::archive::testing::{ESCAPE_TARGET, hostile_archives};
 
 /// Everything under ZOO_HOME except the caches (`blobs/`, checked by
-/// `blob_problems` and `cache verify`; `index/`) and the blob lock files
-/// (`locks/`, kept by design).
+/// `blob_problems` and `cache verify`; `index/`), the blob lock files
+/// (`locks/`, kept by design) and the user's files (the registry key pinned
+/// on first use lands in `trusted-keys.toml`).
 fn home_outside_caches(home: &Path) -> Vec<String> {
     walk(home)
         .into_iter()
         .map(|p| p.strip_prefix(home).unwrap().display().to_string())
-        .filter(|p| !["blobs", "index", "locks"].iter().any(|c| p.starts_with(c)))
+        .filter(|p| {
+            ![
+                "blobs",
+                "index",
+                "locks",
+                "trusted-keys.toml",
+                "config.toml",
+            ]
+            .iter()
+            .any(|c| p.starts_with(c))
+        })
         .collect()
 }
 

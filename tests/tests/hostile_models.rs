@@ -336,7 +336,7 @@ fn torchscript_needs_an_opt_in_and_file_writing_operators_are_refused() {
     );
 
     // Opted in per package in config.toml: installs; running is still refused by the scan.
-    let config_dir = user.user_home.path().join(".config/zoo");
+    let config_dir = user.zoo_home().to_path_buf();
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::write(
         config_dir.join("config.toml"),

@@ -57,7 +57,7 @@ impl World {
     /// A client that trusts alice's publisher key.
     fn client_trusting_alice(&self, registry: &str) -> Zoo {
         let client = Zoo::new(registry, None);
-        let key_file = self.alice.user_home.path().join(".config/zoo/signing.key");
+        let key_file = self.alice.zoo_home().join("signing.key");
         let text = std::fs::read_to_string(key_file).unwrap();
         let key = zoo_format::signing::SecretKey::from_file_text(&text).unwrap();
         client
@@ -218,7 +218,7 @@ fn a_saved_token_goes_only_to_its_own_registry() {
     let user = Zoo::new(&proxy.url, None);
     user.run(&["login", "--registry", &w.registry.url, "--token", &w.token])
         .ok();
-    let config_file = user.user_home.path().join(".config/zoo/config.toml");
+    let config_file = user.zoo_home().join("config.toml");
     let saved = std::fs::read_to_string(&config_file).unwrap();
     assert!(
         saved.contains(&format!("[registries.\"{}\"]", w.registry.url)),

@@ -68,7 +68,7 @@ fn signed_publish_trust_and_required_signatures() {
     assert!(err.contains("signed by trusted publisher `alice`"), "{err}");
     // The same requirement from the config file.
     std::fs::write(
-        strict.user_home.path().join(".config/zoo/config.toml"),
+        strict.zoo_home().join("config.toml"),
         "require-signatures = true\n",
     )
     .unwrap();
@@ -104,9 +104,7 @@ fn login_pins_the_registry_key_and_a_changed_key_is_refused() {
         out.contains(&format!("pinned the index-signing key {key}")),
         "{out}"
     );
-    let pinned =
-        std::fs::read_to_string(user.user_home.path().join(".config/zoo/trusted-keys.toml"))
-            .unwrap();
+    let pinned = std::fs::read_to_string(user.zoo_home().join("trusted-keys.toml")).unwrap();
     assert!(pinned.contains(&key), "{pinned}");
     user.run(&["install", "thing"]).ok();
     assert!(

@@ -146,7 +146,7 @@ fn set_up() -> World {
     let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
     let alice_key = {
         alice.run(&["keygen"]).ok();
-        let path = alice.user_home.path().join(".config/zoo/signing.key");
+        let path = alice.zoo_home().join("signing.key");
         SecretKey::from_file_text(&std::fs::read_to_string(path).unwrap()).unwrap()
     };
     let publish = |dir: PathBuf, sign: bool| {

@@ -1,5 +1,5 @@
-//! Settings: the config file (`<config dir>/zoo/config.toml`), then the
-//! environment (`ZOO_HOME`, `ZOO_REGISTRY`, `ZOO_TOKEN`, `ZOO_OFFLINE`,
+//! Settings: the config file (`config.toml` in [`config_dir`]: `ZOO_HOME`
+//! when set, else `<config dir>/zoo`), then the environment (`ZOO_HOME`, `ZOO_REGISTRY`, `ZOO_TOKEN`, `ZOO_OFFLINE`,
 //! `ZOO_REQUIRE_SIGNATURES`, `ZOO_ALLOW_CODE`, `ZOO_CONNECT_TIMEOUT`,
 //! `ZOO_READ_TIMEOUT`), then command-line flags — each later source wins.
 //!
@@ -158,9 +158,63 @@ pub struct Overrides {
     pub allow_code: bool,
 }
 
-/// `<config dir>/zoo/config.toml` (`$XDG_CONFIG_HOME` or `~/.config` on Linux).
+/// Where the per-user files live (config.toml, trusted-keys.toml,
+/// signing.key): `ZOO_HOME` when set, so that one `ZOO_HOME` holds all of a
+/// user's zoo state as `CARGO_HOME` does cargo's; otherwise
+/// `<config dir>/zoo` (`$XDG_CONFIG_HOME/zoo` or `~/.config/zoo` on Linux).
+pub fn config_dir() -> Option<PathBuf> {
+    if let Some(home) = env_value("ZOO_HOME") {
+        return Some(PathBuf::from(home));
+    }
+    dirs::config_dir().map(|dir| dir.join("zoo"))
+}
+
+/// `config.toml` in [`config_dir`].
 pub fn config_file_path() -> Option<PathBuf> {
-    dirs::config_dir().map(|dir| dir.join("zoo").join("config.toml"))
+    config_dir().map(|dir| dir.join("config.toml"))
+}
+
+/// One file or folder zoo reads or writes for this user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatePath {
+    /// What it holds, in words (`config file`, `store`, …).
+    pub what: &'static str,
+    pub path: PathBuf,
+}
+
+/// Every per-user path zoo uses, as the environment places them now, for
+/// `zoo doctor` and `zoo config paths`. `None` paths (no home directory)
+/// are left out.
+pub fn state_paths() -> Vec<StatePath> {
+    let home = default_home();
+    let store = |what, sub: &str| StatePath {
+        what,
+        path: home.join(sub),
+    };
+    let mut paths = Vec::new();
+    let files = [
+        ("config file", config_file_path()),
+        ("trusted keys", crate::trust::trusted_keys_path()),
+        ("signing key", crate::trust::signing_key_path()),
+    ];
+    for (what, path) in files {
+        if let Some(path) = path {
+            paths.push(StatePath { what, path });
+        }
+    }
+    paths.push(StatePath {
+        what: "store (ZOO_HOME)",
+        path: home.clone(),
+    });
+    paths.extend([
+        store("installed packages", "packages"),
+        store("blobs", "blobs"),
+        store("index cache", "index"),
+        store("staging", "tmp"),
+        store("locks", "locks"),
+        store("quarantine", "quarantine"),
+    ]);
+    paths
 }
 
 /// `ZOO_HOME`, or `~/.zoo`.
@@ -324,7 +378,7 @@ pub fn read_config_file(path: &Path) -> Result<ConfigFile> {
 /// under the origin it belonged to.
 pub fn save_login(registry: &str, token: &str) -> Result<PathBuf> {
     let path = config_file_path()
-        .ok_or_else(|| Error::Invalid("no config directory found (set HOME)".into()))?;
+        .ok_or_else(|| Error::Invalid("no config directory found (set HOME or ZOO_HOME)".into()))?;
     let mut file = read_config_file(&path)?;
     let registry = check_registry_url(registry, RegistrySource::Flag)?;
     let origin = origin_of(&registry)

@@ -67,6 +67,16 @@ pub enum Error {
     /// No installed version matches a requirement.
     #[error("{0}")]
     NotInstalled(String),
+    /// `zoo cache verify` found an installed package damaged (its marker is
+    /// in the store); the message names the repair.
+    #[error(
+        "{name}@{version} is broken ({problem}); repair it with `zoo install {name}@={version}`"
+    )]
+    Broken {
+        name: String,
+        version: String,
+        problem: String,
+    },
     /// Bad user input (a spec, a config value, a lockfile…).
     #[error("{0}")]
     Invalid(String),

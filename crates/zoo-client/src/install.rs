@@ -28,8 +28,11 @@ const PARALLEL_DOWNLOADS: usize = 8;
 pub struct Installed {
     pub package: InstalledPackage,
     pub archive_sha256: String,
-    /// False when that exact version was already installed.
+    /// False when that exact version was already installed (intact).
     pub fresh: bool,
+    /// It was installed but marked broken by `cache verify`, and was
+    /// installed again.
+    pub repaired: bool,
 }
 
 /// A digest from an index entry as a store key. Entries are validated when
@@ -58,8 +61,12 @@ fn blobs_of(entry: &IndexEntry) -> Result<Vec<BlobRequest>> {
     Ok(blobs)
 }
 
-/// Whether `entry` is installed with the same archive.
+/// Whether `entry` is installed with the same archive and not marked
+/// broken (a broken one is installed again, which repairs it).
 fn already_installed(store: &Store, entry: &IndexEntry) -> Option<InstalledPackage> {
+    if store.broken_problem(&entry.name, &entry.vers).is_some() {
+        return None;
+    }
     let dir = store.package_dir(&entry.name, &entry.vers);
     let package = InstalledPackage {
         name: zoo_format::normalize_name(&entry.name),
@@ -72,20 +79,31 @@ fn already_installed(store: &Store, entry: &IndexEntry) -> Option<InstalledPacka
 
 /// Installs the resolved `entries` into the store; a package that contains
 /// code is refused (with every other package) unless `allow_code` allows it.
+/// With `force`, intact installed versions are installed again too.
 pub fn install_entries(
     http: &Http,
     index: &Index,
     store: &Store,
     entries: &[IndexEntry],
     allow_code: &AllowCode,
+    force: bool,
     progress: &dyn Progress,
 ) -> Result<Vec<Installed>> {
     store.clean_stale_staging()?;
     let _shared = store.lock_store_shared()?;
-    let todo: Vec<&IndexEntry> = entries
+    let keep = |entry: &IndexEntry| {
+        if force {
+            None
+        } else {
+            already_installed(store, entry)
+        }
+    };
+    let repairing: HashSet<(String, semver::Version)> = entries
         .iter()
-        .filter(|e| already_installed(store, e).is_none())
+        .filter(|e| store.broken_problem(&e.name, &e.vers).is_some())
+        .map(|e| (zoo_format::normalize_name(&e.name), e.vers.clone()))
         .collect();
+    let todo: Vec<&IndexEntry> = entries.iter().filter(|e| keep(e).is_none()).collect();
 
     // Every blob once, whichever packages share it.
     let mut wanted: BTreeMap<Sha256Digest, BlobRequest> = BTreeMap::new();
@@ -125,7 +143,7 @@ pub fn install_entries(
     // refused package leaves its dependencies uninstalled too.
     let staged: Vec<Option<Staged>> = entries
         .iter()
-        .map(|entry| match already_installed(store, entry) {
+        .map(|entry| match keep(entry) {
             Some(_) => Ok(None),
             None => {
                 let staged = stage_one(store, entry, &cached)?;
@@ -137,7 +155,7 @@ pub fn install_entries(
     let mut done = Vec::new();
     for (entry, staged) in entries.iter().zip(staged) {
         let committed = match staged {
-            Some(staged) => commit_one(store, entry, staged)?,
+            Some(staged) => commit_one(store, entry, staged, force)?,
             None => None,
         };
         let Some(package) = committed else {
@@ -151,6 +169,7 @@ pub fn install_entries(
                 package,
                 archive_sha256: entry.archive.sha256.clone(),
                 fresh: false,
+                repaired: false,
             });
             continue;
         };
@@ -160,10 +179,12 @@ pub fn install_entries(
             entry.vers,
             package.dir.display()
         ));
+        let repaired = repairing.contains(&(package.name.clone(), package.version.clone()));
         done.push(Installed {
             package,
             archive_sha256: entry.archive.sha256.clone(),
             fresh: true,
+            repaired,
         });
     }
     Ok(done)
@@ -308,14 +329,16 @@ fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<Sha256Digest>) 
 }
 
 /// Renames a staged package into place; `None` when a concurrent zoo
-/// installed that exact version meanwhile.
+/// installed that exact version meanwhile (unless `force`: then the staged
+/// copy replaces it).
 fn commit_one(
     store: &Store,
     entry: &IndexEntry,
     staged: Staged,
+    force: bool,
 ) -> Result<Option<InstalledPackage>> {
     let _lock = store.lock_install(&entry.name, &entry.vers)?;
-    if already_installed(store, entry).is_some() {
+    if !force && already_installed(store, entry).is_some() {
         return Ok(None);
     }
     let target = store.package_dir(&entry.name, &entry.vers);

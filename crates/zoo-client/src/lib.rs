@@ -13,6 +13,7 @@ pub mod http;
 pub mod index;
 pub mod install;
 pub mod lockfile;
+pub mod package_arg;
 pub mod progress;
 pub mod resolve;
 pub mod store;
@@ -56,6 +57,9 @@ pub struct InstallRequest {
     pub specs: Vec<(String, VersionReq)>,
     /// The project's lockfile (read for pins, then rewritten).
     pub lockfile: Option<PathBuf>,
+    /// Install again even the versions already installed intact
+    /// (`zoo install --force`).
+    pub force: bool,
 }
 
 /// What `zoo install` did.
@@ -188,6 +192,7 @@ impl Client {
             &self.store,
             &entries,
             &self.config.allow_code,
+            request.force,
             progress,
         )?;
         if let Some(path) = &request.lockfile {

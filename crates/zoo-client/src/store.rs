@@ -10,6 +10,10 @@
 //! quarantine/                      blobs `zoo cache verify` found corrupt
 //! ```
 //!
+//! A package `cache verify` finds damaged (a file changed, or a blob it uses
+//! quarantined) gets a marker, `packages/<name>/<version>/.zoo/broken`
+//! holding the problem: `zoo run` refuses it and `zoo install` repairs it.
+//!
 //! Blobs are shared by every version that lists them. Installs take the
 //! store lock shared; `cache gc` and `cache verify` take it exclusively, so
 //! they never remove a blob an install is about to link.
@@ -45,6 +49,10 @@ pub struct Receipt {
 
 /// The receipt's path inside an installed package.
 pub const RECEIPT: &str = ".zoo/installed.json";
+
+/// The broken marker's path inside an installed package (written by
+/// `cache verify`, removed by a reinstall, which replaces the directory).
+pub const BROKEN_MARKER: &str = ".zoo/broken";
 
 /// The store rooted at ZOO_HOME.
 #[derive(Debug, Clone)]
@@ -263,6 +271,43 @@ impl Store {
         }
     }
 
+    /// The problem recorded for `name@version` by `cache verify`, if it is
+    /// marked broken.
+    pub fn broken_problem(&self, name: &str, version: &semver::Version) -> Option<String> {
+        let marker = self.package_dir(name, version).join(BROKEN_MARKER);
+        let text = std::fs::read_to_string(marker).ok()?;
+        let text = text.trim();
+        Some(if text.is_empty() {
+            "marked broken".to_string()
+        } else {
+            text.to_string()
+        })
+    }
+
+    /// Refuses an installed package that `cache verify` marked broken (or
+    /// one that is not completely installed), naming the repair.
+    pub fn check_intact(&self, name: &str, version: &semver::Version) -> Result<()> {
+        let name = zoo_format::normalize_name(name);
+        let broken = |problem: String| Error::Broken {
+            name: name.clone(),
+            version: version.to_string(),
+            problem,
+        };
+        if let Some(problem) = self.broken_problem(&name, version) {
+            return Err(broken(problem));
+        }
+        if !self.package_dir(&name, version).join(RECEIPT).is_file() {
+            return Err(broken(format!("incomplete install: no {RECEIPT}")));
+        }
+        Ok(())
+    }
+
+    /// Marks an installed version directory broken (atomically: the marker
+    /// is whole or absent).
+    fn mark_broken(dir: &Path, problem: &str) -> Result<()> {
+        fsutil::write_atomic(&dir.join(BROKEN_MARKER), problem.as_bytes(), false)
+    }
+
     /// The receipt of an installed package.
     pub fn receipt(&self, package: &InstalledPackage) -> Result<Receipt> {
         let path = package.dir.join(RECEIPT);
@@ -338,7 +383,9 @@ impl Store {
     }
 
     /// Re-hashes every blob (corrupt ones move to quarantine/), then checks
-    /// every installed package against its archive's file listing.
+    /// every installed package against its archive's file listing and the
+    /// store (every blob it uses must be there). Damaged packages are marked
+    /// broken ([`BROKEN_MARKER`]); intact ones lose an old mark.
     pub fn verify(&self) -> Result<VerifyReport> {
         let _lock = self.lock_store_exclusive()?;
         let mut report = VerifyReport::default();
@@ -358,6 +405,12 @@ impl Store {
             }
         }
         (report.packages, report.broken) = check::check_installed(self, &good)?;
+        for broken in &report.broken {
+            let dir = self.home.join(&broken.dir);
+            if dir.is_dir() {
+                Self::mark_broken(&dir, &broken.problem)?;
+            }
+        }
         Ok(report)
     }
 

@@ -1,7 +1,8 @@
 //! Which keys the client trusts, and the checks made with them
 //! (SECURITY.md, "Signatures").
 //!
-//! `<config dir>/zoo/trusted-keys.toml` (or `ZOO_TRUSTED_KEYS`) holds the
+//! `trusted-keys.toml` in [`crate::config::config_dir`] (`ZOO_HOME` when
+//! set, else `<config dir>/zoo`; or `ZOO_TRUSTED_KEYS`) holds the
 //! registries' index-signing keys, one per registry URL (pinned on first use
 //! by `zoo login` or the first index read, or set with `zoo trust registry`),
 //! and the publisher keys whose package signatures count as trusted
@@ -44,19 +45,20 @@ pub struct TrustedKeys {
     pub publishers: Vec<Publisher>,
 }
 
-/// `ZOO_TRUSTED_KEYS`, or `<config dir>/zoo/trusted-keys.toml`.
+/// `ZOO_TRUSTED_KEYS`, or `trusted-keys.toml` in [`crate::config::config_dir`].
 pub fn trusted_keys_path() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("ZOO_TRUSTED_KEYS")
         && !path.is_empty()
     {
         return Some(PathBuf::from(path));
     }
-    dirs::config_dir().map(|dir| dir.join("zoo").join("trusted-keys.toml"))
+    crate::config::config_dir().map(|dir| dir.join("trusted-keys.toml"))
 }
 
-/// `<config dir>/zoo/signing.key`: the user's secret key from `zoo keygen`.
+/// `signing.key` in [`crate::config::config_dir`]: the user's secret key
+/// from `zoo keygen`.
 pub fn signing_key_path() -> Option<PathBuf> {
-    dirs::config_dir().map(|dir| dir.join("zoo").join("signing.key"))
+    crate::config::config_dir().map(|dir| dir.join("signing.key"))
 }
 
 fn parse_key(text: &str, what: &str, path: &Path) -> Result<PublicKey> {
@@ -157,7 +159,7 @@ pub enum Pinned {
 /// Pins `key` for `url` in the trusted-keys file (created if needed).
 pub fn pin_registry_key(url: &str, key: &PublicKey, replace: bool) -> Result<Pinned> {
     let path = trusted_keys_path()
-        .ok_or_else(|| Error::Invalid("no config directory found (set HOME)".into()))?;
+        .ok_or_else(|| Error::Invalid("no config directory found (set HOME or ZOO_HOME)".into()))?;
     let mut keys = TrustedKeys::load(&path)?;
     let pinned = keys.pin_registry(url, key, replace)?;
     if pinned == Pinned::New {

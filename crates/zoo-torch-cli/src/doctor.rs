@@ -33,6 +33,14 @@ struct Report {
     threads: i32,
     zoo_home: PathBuf,
     registry: String,
+    /// Every file and folder zoo keeps for this user (config, keys, store).
+    paths: Vec<StatePath>,
+}
+
+#[derive(Debug, Serialize)]
+struct StatePath {
+    what: &'static str,
+    path: PathBuf,
 }
 
 pub fn run(args: DoctorArgs) -> Result<()> {
@@ -56,6 +64,13 @@ pub fn run(args: DoctorArgs) -> Result<()> {
         threads: tch::get_num_threads(),
         zoo_home: crate::settings::zoo_home(),
         registry: crate::settings::registry_url(),
+        paths: zoo_client::config::state_paths()
+            .into_iter()
+            .map(|p| StatePath {
+                what: p.what,
+                path: p.path,
+            })
+            .collect(),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -127,6 +142,10 @@ fn print_report(report: &Report) {
     println!("threads      {}", report.threads);
     println!("ZOO_HOME     {}", report.zoo_home.display());
     println!("ZOO_REGISTRY {}", report.registry);
+    println!("paths");
+    for path in &report.paths {
+        println!("  {:<20} {}", path.what, path.path.display());
+    }
 }
 
 /// The folder of a shared library this process has loaded, read from

@@ -32,7 +32,8 @@ pub enum ExportCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct TorchScriptArgs {
-    /// A package folder, or an installed package NAME or NAME@REQ.
+    /// An installed package NAME or NAME@REQ, or a package folder written as
+    /// a path (`./dir`, `models/x`, `/abs/dir`).
     pub model: String,
     /// The TorchScript file to write.
     #[arg(long, short, value_name = "FILE.pt")]
@@ -56,13 +57,13 @@ pub struct TorchScriptArgs {
     pub device: String,
 }
 
-pub fn run(command: ExportCommand, quiet: bool) -> Result<()> {
+pub fn run(command: ExportCommand, quiet: bool, verbose: bool) -> Result<()> {
     match command {
-        ExportCommand::Torchscript(args) => export_torchscript(args, quiet),
+        ExportCommand::Torchscript(args) => export_torchscript(args, quiet, verbose),
     }
 }
 
-fn export_torchscript(args: TorchScriptArgs, quiet: bool) -> Result<()> {
+fn export_torchscript(args: TorchScriptArgs, quiet: bool, verbose: bool) -> Result<()> {
     if args.output.is_none() && args.package.is_none() {
         bail!("say where to write: -o FILE.pt and/or --package DIR");
     }
@@ -75,7 +76,7 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool) -> Result<()> {
         );
     }
     let device = zoo_nn::parse_device(&args.device)?;
-    let dir = package_dir(&args.model)?;
+    let dir = crate::settings::package_dir(&args.model, verbose)?;
     let manifest = Manifest::load(&dir).map_err(|e| anyhow!("{e}"))?;
     let section = manifest.model.as_ref().ok_or_else(|| {
         anyhow!(
@@ -137,20 +138,6 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A folder with a zoo.toml, else an installed NAME[@REQ].
-fn package_dir(spec: &str) -> Result<PathBuf> {
-    let path = Path::new(spec);
-    if path.join(zoo_format::manifest::MANIFEST_FILE).is_file() {
-        return Ok(path.to_path_buf());
-    }
-    if path.is_dir() {
-        bail!("{spec}: the folder has no zoo.toml, so it is not a package");
-    }
-    let (name, req) = zoo_client::parse_spec(spec)?;
-    let store = zoo_client::Store::open(crate::settings::zoo_home())?;
-    Ok(store.find_installed(&name, &req)?.dir)
 }
 
 /// The package's model with parameters that need no gradients (tracing

@@ -52,9 +52,9 @@ fn main() {
     }
     let result = match cli.command {
         Command::Doctor(args) => doctor::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(args, cli.verbose),
         Command::Import(command) => import::run(command, cli.quiet),
-        Command::Export(command) => export::run(command, cli.quiet),
+        Command::Export(command) => export::run(command, cli.quiet, cli.verbose),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

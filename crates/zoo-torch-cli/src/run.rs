@@ -1,5 +1,5 @@
 //! `zoo run MODEL [FILES…]`: runs an installed package (NAME or NAME@REQ) or a
-//! package folder on images, spike sequences or videos, or on raw `.npy`
+//! package folder written as a path (`zoo_client::package_arg`) on images, spike sequences or videos, or on raw `.npy`
 //! tensors with `--input NAME=FILE.npy` / `--output NAME=FILE.npy`.
 //! Built-in architectures load through zoo-models; graph packages (Caffe
 //! imports) through zoo-nn's graph executor.
@@ -18,7 +18,9 @@ use zoo_nn::Model;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// An installed package (NAME or NAME@REQ) or a package folder.
+    /// An installed package (NAME or NAME@REQ), or a package folder written
+    /// as a path (`./vgg-mini`, `models/vgg-mini`, `/abs/dir`): a bare name
+    /// is always the installed package, even if a folder of that name is here.
     pub model: String,
     /// Inputs: images (VGG, cell counter), a spike sequence (.npy, a text
     /// file, or text like 0,0,1,0), a video (.npy or a folder of frames).
@@ -47,9 +49,9 @@ pub struct RunArgs {
     pub allow_code: bool,
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
+pub fn run(args: RunArgs, verbose: bool) -> Result<()> {
     let device = zoo_nn::parse_device(&args.device)?;
-    let dir = package_dir(&args.model)?;
+    let dir = crate::settings::package_dir(&args.model, verbose)?;
     let manifest = Manifest::load(&dir).map_err(|e| anyhow!("{e}"))?;
     let model_section = manifest.model.as_ref().ok_or_else(|| {
         anyhow!(
@@ -92,20 +94,6 @@ pub fn run(args: RunArgs) -> Result<()> {
             run_tensors(&zoo_nn::FiniteOutputs(Box::new(model)), &args)
         }
     }
-}
-
-/// A folder with a zoo.toml, else an installed NAME[@REQ].
-fn package_dir(spec: &str) -> Result<PathBuf> {
-    let path = Path::new(spec);
-    if path.join(zoo_format::manifest::MANIFEST_FILE).is_file() {
-        return Ok(path.to_path_buf());
-    }
-    if path.is_dir() {
-        bail!("{spec}: the folder has no zoo.toml, so it is not a package");
-    }
-    let (name, req) = zoo_client::parse_spec(spec)?;
-    let store = zoo_client::Store::open(crate::settings::zoo_home())?;
-    Ok(store.find_installed(&name, &req)?.dir)
 }
 
 fn split_assignment(text: &str, flag: &str) -> Result<(String, PathBuf)> {

@@ -1,19 +1,15 @@
 //! Where zoo keeps its data and which registry it talks to.
 
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 /// The default registry when neither `--registry`, `ZOO_REGISTRY` nor the
 /// config file names one.
 pub const DEFAULT_REGISTRY: &str = zoo_client::config::DEFAULT_REGISTRY;
 
-/// `ZOO_HOME`, or `~/.zoo`.
+/// `ZOO_HOME`, or `~/.zoo` (the same rule as `zoo`'s, from zoo-client).
 pub fn zoo_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("ZOO_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(home);
-    }
-    dirs::home_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".zoo")
+    zoo_client::config::default_home()
 }
 
 /// `ZOO_REGISTRY`, then the config file (see `zoo_client::config`), or the
@@ -27,4 +23,16 @@ pub fn registry_url() -> String {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| DEFAULT_REGISTRY.to_string())
         })
+}
+
+/// The folder of run's and export's package argument: a path only when it
+/// looks like one, else the installed package, which must be intact
+/// (`zoo_client::package_arg`). With `verbose`, says which one on stderr.
+pub fn package_dir(arg: &str, verbose: bool) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("finding the current directory")?;
+    let resolved = zoo_client::package_arg::resolve_package_arg(&zoo_home(), &cwd, arg)?;
+    if verbose {
+        eprintln!("zoo: using {}", resolved.describe());
+    }
+    Ok(resolved.dir)
 }

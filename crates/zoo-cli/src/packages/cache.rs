@@ -7,7 +7,9 @@ use zoo_client::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
-    /// Re-hash every stored blob; corrupt ones are moved to quarantine/.
+    /// Re-hash every stored blob (corrupt ones are moved to quarantine/) and
+    /// check every installed package; damaged ones are marked broken (`zoo
+    /// run` refuses them, `zoo install NAME@=VERSION` repairs them).
     Verify(VerifyArgs),
     /// Remove blobs no installed package uses.
     Gc(GcArgs),
@@ -61,7 +63,10 @@ fn verify(store: &Store, args: &VerifyArgs, out: Output) -> Result<()> {
             "packages": report.packages,
             "broken": report.broken.iter().map(|b| serde_json::json!({
                 "dir": b.dir,
+                "name": b.name,
+                "version": b.version,
                 "problem": b.problem,
+                "repair": b.repair(),
             })).collect::<Vec<_>>(),
         }))?;
     } else {
@@ -72,7 +77,12 @@ fn verify(store: &Store, args: &VerifyArgs, out: Output) -> Result<()> {
             );
         }
         for broken in &report.broken {
-            eprintln!("broken package {}: {}", broken.dir, broken.problem);
+            eprintln!(
+                "broken package {}: {}; marked broken, repair with `{}`",
+                broken.dir,
+                broken.problem,
+                broken.repair()
+            );
         }
         say!(
             out,
@@ -84,17 +94,24 @@ fn verify(store: &Store, args: &VerifyArgs, out: Output) -> Result<()> {
             report.broken.len()
         );
     }
+    let repairs: Vec<String> = report.broken.iter().map(|b| b.repair()).collect();
     if !report.corrupt.is_empty() {
         bail!(
-            "{} corrupt blob(s) quarantined; reinstall the packages that use them",
-            report.corrupt.len()
+            "{} corrupt blob(s) quarantined; {} installed package(s) marked broken{}",
+            report.corrupt.len(),
+            report.broken.len(),
+            if repairs.is_empty() {
+                String::new()
+            } else {
+                format!(": repair with `{}`", repairs.join("`, `"))
+            }
         );
     }
     if !report.broken.is_empty() {
         bail!(
-            "{} installed package(s) are incomplete or damaged: remove them with \
-             `zoo uninstall NAME@VERSION` and install them again",
-            report.broken.len()
+            "{} installed package(s) are incomplete or damaged and marked broken: repair with `{}`",
+            report.broken.len(),
+            repairs.join("`, `")
         );
     }
     Ok(())

@@ -23,6 +23,10 @@ pub struct InstallArgs {
     /// run as programs); also `allow-code` in config.toml, ZOO_ALLOW_CODE=1.
     #[arg(long)]
     allow_code: bool,
+    /// Install again even versions already installed intact (a version
+    /// `zoo cache verify` marked broken is always installed again).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -37,6 +41,7 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
     let request = InstallRequest {
         specs,
         lockfile: lockfile::project_lockfile(args.lockfile.as_deref(), &cwd),
+        force: args.force,
     };
     let client = args.remote.client_allowing_code(args.allow_code)?;
     let bars = Bars::new(out);
@@ -57,16 +62,17 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
                     "dir": i.package.dir,
                     "archive_sha256": i.archive_sha256,
                     "fresh": i.fresh,
+                    "repaired": i.repaired,
                 })
             })
             .collect();
         return print_json(&items);
     }
     for item in &report.installed {
-        let what = if item.fresh {
-            "installed"
-        } else {
-            "already installed"
+        let what = match (item.fresh, item.repaired) {
+            (true, true) => "repaired",
+            (true, false) => "installed",
+            (false, _) => "already installed",
         };
         say!(
             out,
@@ -139,6 +145,7 @@ pub fn list(args: ListArgs) -> Result<()> {
                     "name": p.name,
                     "version": p.version.to_string(),
                     "dir": p.dir,
+                    "broken": store.broken_problem(&p.name, &p.version),
                 })
             })
             .collect();
@@ -148,8 +155,15 @@ pub fn list(args: ListArgs) -> Result<()> {
         zoo_term::outln!("no packages installed in {}", store.home().display());
     }
     for package in installed {
+        let broken = match store.broken_problem(&package.name, &package.version) {
+            Some(problem) => format!(
+                "  (broken: {problem}; repair with `zoo install {}@={}`)",
+                package.name, package.version
+            ),
+            None => String::new(),
+        };
         zoo_term::outln!(
-            "{} {}  {}",
+            "{} {}  {}{broken}",
             package.name,
             package.version,
             package.dir.display()

@@ -10,7 +10,7 @@ use zoo_format::signing::{PublicKey, SecretKey};
 
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Where to write the secret key (default: <config dir>/zoo/signing.key).
+    /// Where to write the secret key (default: signing.key in ZOO_HOME when set, else in <config dir>/zoo).
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Replace an existing key (packages signed with the old one stay
@@ -23,7 +23,9 @@ pub struct KeygenArgs {
 pub fn keygen(args: KeygenArgs, out: Output) -> Result<()> {
     let path = match args.output {
         Some(path) => path,
-        None => trust::signing_key_path().context("no config directory found (set HOME)")?,
+        None => {
+            trust::signing_key_path().context("no config directory found (set HOME or ZOO_HOME)")?
+        }
     };
     if path.exists() && !args.force {
         bail!(
@@ -51,7 +53,7 @@ pub fn keygen(args: KeygenArgs, out: Output) -> Result<()> {
 }
 
 fn trusted_keys_path() -> Result<PathBuf> {
-    trust::trusted_keys_path().context("no config directory found (set HOME)")
+    trust::trusted_keys_path().context("no config directory found (set HOME or ZOO_HOME)")
 }
 
 fn parse_key(text: &str) -> Result<PublicKey> {

@@ -1,5 +1,5 @@
 //! Package commands: login, new, package, publish, yank, owner, install, list,
-//! info, search, uninstall, cache, keygen, trust. Thin wrappers over
+//! info, search, uninstall, cache, config, keygen, trust. Thin wrappers over
 //! `zoo_client`.
 
 mod auth;
@@ -10,6 +10,7 @@ mod link_crate;
 mod new;
 mod publish;
 mod query;
+mod settings;
 mod ui;
 
 use anyhow::Result;
@@ -85,6 +86,9 @@ pub enum PackageCommand {
     /// Check or clean the local store.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Show zoo's settings files (`zoo config paths`).
+    #[command(subcommand)]
+    Config(settings::ConfigCommand),
     /// Create your signing key pair (for `zoo publish --sign`); prints the
     /// public key.
     Keygen(keys::KeygenArgs),
@@ -106,6 +110,7 @@ impl PackageCommand {
             PackageCommand::Info(args) => args.json,
             PackageCommand::Search(args) => args.json,
             PackageCommand::Cache(command) => command.json(),
+            PackageCommand::Config(command) => command.json(),
             _ => false,
         }
     }
@@ -125,6 +130,7 @@ pub fn run(command: PackageCommand, out: Output) -> Result<()> {
         PackageCommand::Info(args) => query::info(args),
         PackageCommand::Search(args) => query::search(args),
         PackageCommand::Cache(command) => cache::run(command, out),
+        PackageCommand::Config(command) => settings::run(command),
         PackageCommand::Keygen(args) => keys::keygen(args, out),
         PackageCommand::Trust(command) => keys::trust(command, out),
     }

@@ -48,7 +48,7 @@ pub struct PublishArgs {
     /// from `zoo keygen`; installs can then require trusted signatures.
     #[arg(long)]
     sign: bool,
-    /// The secret key to sign with (default: <config dir>/zoo/signing.key).
+    /// The secret key to sign with (default: signing.key in ZOO_HOME when set, else in <config dir>/zoo).
     #[arg(long, value_name = "FILE", requires = "sign")]
     key: Option<PathBuf>,
     /// Link crates: skip cargo's verification build of the packaged crate.
@@ -99,7 +99,7 @@ pub fn publish(args: PublishArgs, out: Output) -> Result<()> {
         let path = match args.key {
             Some(path) => path,
             None => zoo_client::trust::signing_key_path()
-                .context("no config directory found (set HOME)")?,
+                .context("no config directory found (set HOME or ZOO_HOME)")?,
         };
         Some(zoo_client::trust::load_signing_key(&path)?)
     } else {

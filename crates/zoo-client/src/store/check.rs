@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{RECEIPT, Receipt, Store, hash_file};
+use super::{BROKEN_MARKER, RECEIPT, Receipt, Store, hash_file};
 use crate::error::{IoContext, Result};
 use zoo_format::checksum::Sha256Digest;
 
@@ -16,7 +16,17 @@ use zoo_format::checksum::Sha256Digest;
 pub struct BrokenPackage {
     /// `packages/<name>/<version>` relative to ZOO_HOME.
     pub dir: String,
+    /// The package name and version, from the directory's names.
+    pub name: String,
+    pub version: String,
     pub problem: String,
+}
+
+impl BrokenPackage {
+    /// The command that repairs it.
+    pub fn repair(&self) -> String {
+        format!("zoo install {}@={}", self.name, self.version)
+    }
 }
 
 /// Checks every directory under `packages/`. `verified_blobs` are blobs
@@ -42,12 +52,29 @@ pub(super) fn check_installed(
         for version in std::fs::read_dir(&name_dir).at("reading", &name_dir)? {
             let dir = version.at("reading", &name_dir)?.path();
             checked += 1;
-            if let Err(problem) = check_one(store, &dir, verified_blobs) {
-                let rel = dir.strip_prefix(store.home()).unwrap_or(&dir);
-                broken.push(BrokenPackage {
-                    dir: rel.display().to_string(),
-                    problem,
-                });
+            match check_one(store, &dir, verified_blobs) {
+                Err(problem) => {
+                    let rel = dir.strip_prefix(store.home()).unwrap_or(&dir);
+                    let file_name = |p: &Path| {
+                        p.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    };
+                    broken.push(BrokenPackage {
+                        dir: rel.display().to_string(),
+                        name: file_name(&name_dir),
+                        version: file_name(&dir),
+                        problem,
+                    });
+                }
+                Ok(()) => {
+                    // Intact now (repaired by hand, or the blob is back):
+                    // the old mark goes.
+                    let marker = dir.join(BROKEN_MARKER);
+                    if marker.exists() {
+                        std::fs::remove_file(&marker).at("removing", &marker)?;
+                    }
+                }
             }
         }
     }
@@ -99,6 +126,16 @@ fn check_one(
         return Err(format!(
             "{RECEIPT} lists other blobs than the archive's external files"
         ));
+    }
+    // A blob it uses that is gone was quarantined (or deleted by hand): the
+    // package cannot be reinstalled from the store, so it counts as broken.
+    for sha in &receipt.blobs {
+        let present = Sha256Digest::parse(sha).is_ok_and(|d| store.has_blob(&d));
+        if !present {
+            return Err(format!(
+                "its blob {sha} is not in the store (corrupt and quarantined, or removed)"
+            ));
+        }
     }
     for file in &listing.files {
         let path = dir.join(&file.path);
@@ -235,5 +272,43 @@ mod tests {
             "{:?}",
             report.broken
         );
+    }
+
+    #[test]
+    fn a_package_using_a_quarantined_blob_is_marked_broken_until_reinstalled() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        let dir = install_by_hand(&store);
+        let version = semver::Version::new(1, 0, 0);
+        store.check_intact("pkg", &version).unwrap();
+
+        // The external blob (hard-linked into the package) goes bad.
+        std::fs::write(dir.join("big.bin"), vec![8u8; 64]).unwrap();
+        let report = store.verify().unwrap();
+        assert_eq!(report.corrupt.len(), 1);
+        assert_eq!(report.broken.len(), 1, "{:?}", report.broken);
+        let broken = &report.broken[0];
+        assert!(broken.problem.contains("not in the store"), "{broken:?}");
+        assert_eq!(broken.repair(), "zoo install pkg@=1.0.0");
+        assert!(dir.join(BROKEN_MARKER).is_file());
+        let err = store.check_intact("PKG", &version).unwrap_err().to_string();
+        assert!(err.contains("pkg@1.0.0 is broken"), "{err}");
+        assert!(err.contains("zoo install pkg@=1.0.0"), "{err}");
+        // Still broken on the next run: the blob stays gone.
+        assert_eq!(store.verify().unwrap().broken.len(), 1);
+
+        // A reinstall replaces the directory (and so the mark).
+        std::fs::remove_dir_all(&dir).unwrap();
+        install_by_hand(&store);
+        store.check_intact("pkg", &version).unwrap();
+        let report = store.verify().unwrap();
+        assert!(report.broken.is_empty() && report.corrupt.is_empty());
+
+        // A mark on a package that checks out intact is removed.
+        std::fs::write(dir.join(BROKEN_MARKER), "old").unwrap();
+        assert!(store.check_intact("pkg", &version).is_err());
+        assert!(store.verify().unwrap().broken.is_empty());
+        assert!(!dir.join(BROKEN_MARKER).exists());
+        store.check_intact("pkg", &version).unwrap();
     }
 }
