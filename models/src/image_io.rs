@@ -10,9 +10,11 @@ use tch::Tensor;
 /// How an image becomes an input tensor (a package's `[model.inputs.preprocess]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preprocess {
-    /// `[height, width]` to resize to (bicubic); `None`: the size must already match.
+    /// `[height, width]` to resize to (bicubic).
     pub resize: Option<[u32; 2]>,
-    /// Expected `[height, width]` when not resizing (`None`: any size).
+    /// The input's fixed `[height, width]` when not resizing: an image of
+    /// another size is resized to it (bicubic), as Chainer's `prepare()`
+    /// does for VGG. `None`: any size (fully convolutional models).
     pub expect_size: Option<[u32; 2]>,
     /// Put channels in BGR order (Caffe/Chainer VGG) rather than RGB.
     pub bgr: bool,
@@ -47,19 +49,21 @@ pub fn open(path: &Path) -> Result<DynamicImage> {
 /// An RGB image as a (1, 3, H, W) float tensor following `pre`: values 0–255.
 pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Result<Tensor> {
     let mut rgb = image.to_rgb8();
-    if let Some([h, w]) = pre.resize {
-        rgb = image::imageops::resize(&rgb, w, h, FilterType::CatmullRom);
-    } else if let Some([h, w]) = pre.expect_size
+    let target = pre.resize.or(pre.expect_size);
+    if let Some([h, w]) = target
         && (rgb.height() != h || rgb.width() != w)
     {
-        return Err(ModelError::file(
-            origin,
-            format!(
-                "image is {}×{} (width×height), the model takes {w}×{h}",
-                rgb.width(),
-                rgb.height()
-            ),
-        ));
+        if h == 0 || w == 0 || rgb.width() == 0 || rgb.height() == 0 {
+            return Err(ModelError::file(
+                origin,
+                format!(
+                    "cannot resize a {}×{} image to {w}×{h}",
+                    rgb.width(),
+                    rgb.height()
+                ),
+            ));
+        }
+        rgb = image::imageops::resize(&rgb, w, h, FilterType::CatmullRom);
     }
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let mut chw = vec![0f32; 3 * h * w];
@@ -83,14 +87,70 @@ pub fn gray_tensor(image: &DynamicImage) -> Tensor {
 
 /// Writes a PNG atomically (temp file in the same folder, then rename).
 pub fn save_png(image: &RgbImage, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("png.tmp");
-    image
-        .save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|error| ModelError::file(&tmp, error.to_string()))?;
+    save_as(image, path, image::ImageFormat::Png)
+}
+
+/// The image format an overlay file name asks for (`.png`, `.jpg`/`.jpeg`),
+/// so that a `.jpg` gets JPEG bytes.
+pub fn overlay_format(path: &Path) -> Result<image::ImageFormat> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("png") => Ok(image::ImageFormat::Png),
+        Some("jpg" | "jpeg") => Ok(image::ImageFormat::Jpeg),
+        _ => Err(ModelError::file(
+            path,
+            "an overlay file must end in .png, .jpg or .jpeg (or name a folder, ending in /)",
+        )),
+    }
+}
+
+/// Writes `image` in the format its file name asks for, atomically.
+pub fn save_image(image: &RgbImage, path: &Path) -> Result<()> {
+    save_as(image, path, overlay_format(path)?)
+}
+
+fn save_as(image: &RgbImage, path: &Path, format: image::ImageFormat) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut file =
+        std::io::BufWriter::new(
+            std::fs::File::create(&tmp).map_err(|source| ModelError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?,
+        );
+    let written = image
+        .write_to(&mut file, format)
+        .map_err(|error| ModelError::file(path, error.to_string()))
+        .and_then(|()| {
+            use std::io::Write;
+            file.flush().map_err(|source| ModelError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        });
+    drop(file);
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(error);
+    }
     std::fs::rename(&tmp, path).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// An image file's `(width, height)` from its header, without decoding it.
+pub fn dimensions(path: &Path) -> Result<(u32, u32)> {
+    if !path.is_file() {
+        return Err(ModelError::file(path, "no such image file"));
+    }
+    image::image_dimensions(path)
+        .map_err(|error| ModelError::file(path, format!("cannot decode image: {error}")))
 }
 
 /// A (H, W) tensor in [0, 1] as a grey RGB image, scaled up by `zoom`.

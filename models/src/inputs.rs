@@ -30,6 +30,37 @@ pub fn write_npy(tensor: &Tensor, path: &Path) -> Result<()> {
     })
 }
 
+/// What a spike-sequence argument may be, for messages.
+const SPIKES_EXPECTED: &str =
+    "a spike sequence is a .npy file, a text file of numbers, or numbers like 0,0,1,0";
+
+/// Whether `arg` is written as numbers (digits, signs, points, exponents,
+/// commas, spaces) rather than as a file name.
+fn looks_like_numbers(arg: &str) -> bool {
+    arg.chars().any(|c| c.is_ascii_digit())
+        && arg.chars().all(|c| {
+            c.is_ascii_digit()
+                || matches!(c, ',' | '.' | '-' | '+' | 'e' | 'E')
+                || c.is_whitespace()
+        })
+}
+
+/// The kind of a binary file by its first bytes, for messages.
+fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    const KINDS: &[(&[u8], &str)] = &[
+        (b"\x89PNG", "PNG image"),
+        (b"\xff\xd8\xff", "JPEG image"),
+        (b"GIF8", "GIF image"),
+        (b"BM", "BMP image"),
+        (b"\x93NUMPY", ".npy array (name it .npy)"),
+        (b"PK\x03\x04", "zip archive"),
+    ];
+    KINDS
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, kind)| *kind)
+}
+
 /// Parses "0,0,1,0 …" (commas and/or whitespace) into values.
 pub fn parse_sequence_text(text: &str) -> Result<Vec<f32>> {
     let values: std::result::Result<Vec<f32>, _> = text
@@ -47,21 +78,39 @@ pub fn parse_sequence_text(text: &str) -> Result<Vec<f32>> {
 }
 
 /// A spike sequence as (1, T, 1): a `.npy` file of shape (T), (T, 1) or
-/// (1, T, 1), a text file, or the text itself.
+/// (1, T, 1), a text file of numbers, or the numbers themselves
+/// (`0,0,1,0`). An argument is read as numbers only when it is made of
+/// numbers (a missing file is an error naming it, not a parse error).
 pub fn read_spikes(arg: &str) -> Result<Tensor> {
     let path = Path::new(arg);
-    let tensor = if path.extension().is_some_and(|e| e == "npy") {
-        read_npy(path)?
-    } else if path.is_file() {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let values = parse_sequence_text(&text)
-            .map_err(|error| ModelError::file(path, error.to_string()))?;
-        Tensor::from_slice(&values)
-    } else {
+    let tensor = if path.is_file() {
+        if path.extension().is_some_and(|e| e == "npy") {
+            read_npy(path)?
+        } else {
+            let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let text = String::from_utf8(bytes).map_err(|error| {
+                let what = match sniff(error.as_bytes()) {
+                    Some(kind) => format!("a {kind} file"),
+                    None => "binary, not text".to_string(),
+                };
+                ModelError::file(path, format!("{what}: {SPIKES_EXPECTED}"))
+            })?;
+            let values = parse_sequence_text(&text).map_err(|error| match error {
+                ModelError::Input { message, .. } => ModelError::file(path, message),
+                other => other,
+            })?;
+            Tensor::from_slice(&values)
+        }
+    } else if looks_like_numbers(arg) {
         Tensor::from_slice(&parse_sequence_text(arg)?)
+    } else {
+        return Err(ModelError::file(
+            path,
+            format!("no such file ({SPIKES_EXPECTED})"),
+        ));
     };
     let size = tensor.size();
     let steps = match size.as_slice() {
@@ -127,5 +176,45 @@ pub fn read_video(path: &Path) -> Result<Tensor> {
                 "expected a video of shape [T, H, W], [T, 1, H, W] or [1, T, 1, H, W], got {size:?}"
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spike_arguments_are_numbers_or_files_named_in_errors() {
+        assert_eq!(read_spikes("0,0,1,0").unwrap().size(), vec![1, 4, 1]);
+        let missing = read_spikes("no-such-sequence.txt").unwrap_err().to_string();
+        assert!(
+            missing.contains("no-such-sequence.txt") && missing.contains("no such file"),
+            "{missing}"
+        );
+        assert!(!missing.contains("float"), "{missing}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("photo.png");
+        std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff\xfe").unwrap();
+        let error = read_spikes(png.to_str().unwrap()).unwrap_err().to_string();
+        assert!(
+            error.contains("photo.png") && error.contains("PNG image"),
+            "{error}"
+        );
+        assert_eq!(error.matches("photo.png").count(), 1, "{error}");
+        assert!(!error.contains("UTF-8"), "{error}");
+
+        let text = dir.path().join("seq.txt");
+        std::fs::write(&text, "0 0 1 x").unwrap();
+        let error = read_spikes(text.to_str().unwrap()).unwrap_err().to_string();
+        assert!(
+            error.contains("seq.txt") && error.contains("0,0,1,0"),
+            "{error}"
+        );
+        std::fs::write(&text, "0 0 1 0 0").unwrap();
+        assert_eq!(
+            read_spikes(text.to_str().unwrap()).unwrap().size(),
+            vec![1, 5, 1]
+        );
     }
 }

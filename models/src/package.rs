@@ -259,9 +259,9 @@ impl Model for BuiltinModel {
         };
         let known = self.all_outputs();
         if let Some(unknown) = wanted.iter().find(|w| !known.contains(w)) {
-            return Err(zoo_nn::NnError::Input {
+            return Err(zoo_nn::NnError::UnknownOutput {
                 name: unknown.clone(),
-                message: format!("no such output; known: {}", known.join(", ")),
+                known,
             });
         }
         let result = tch::no_grad(|| self.compute(x, &wanted))?;

@@ -1,6 +1,6 @@
 //! Forward passes against known values: Chainer goldens (forward passes
 //! transcribed with Chainer 7.8.1 in `tests/fixtures/generate.py`, the same
-//! synthetic weights on both sides) for VGG16, the peephole LSTM, the cell
+//! synthetic weights on both sides) for VGG16 and VGG19, the peephole LSTM, the cell
 //! counter and the nested-RNN detector (temporal and per-frame);
 //! hand-checkable or self-consistent expectations for the rest (layer names,
 //! weight files, `prepare()`, peak finding, decoding, state across frames).
@@ -62,6 +62,20 @@ fn vgg16_fc8_matches_chainer_with_synthetic_weights() {
     let after = dir.path().join("after.safetensors");
     params::save_safetensors(&vs, &after).unwrap();
     assert!(std::fs::read(&before).unwrap() == std::fs::read(&after).unwrap());
+}
+
+#[test]
+fn vgg19_fc8_matches_chainer_with_synthetic_weights() {
+    tch::set_num_threads(2);
+    let mut vs = VarStore::new(Device::Cpu);
+    let vgg = Vgg::new(&vs.root(), VggConfig::vgg19()).unwrap();
+    params::fill_synthetic(&mut vs);
+    let x = synthetic_tensor("input", &[1, 3, 224, 224]) * 50.0;
+    let fc8 = tch::no_grad(|| vgg.logits(&x, Mode::Test)).unwrap();
+    let golden = Tensor::read_npy(fixture("vgg19_fc8.npy")).unwrap();
+    assert_eq!(fc8.size(), vec![1, 1000]);
+    let error = relative_error(&fc8, &golden);
+    assert!(error < 1e-4, "relative error {error}");
 }
 
 #[test]

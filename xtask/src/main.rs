@@ -14,6 +14,7 @@ mod demo_run;
 mod fuzz;
 mod gpu;
 mod links;
+mod models_table;
 mod python;
 mod services;
 mod setup;
@@ -34,6 +35,8 @@ usage: cargo xtask <command>
   links       the custom-Link worked example with full cargo builds (see README)
   fixtures    regenerate the golden files from Chainer 7.8.1 (own venv)
   train M     train a built-in model on synthetic data (see models/README.md)
+  models-table  regenerate models/README.md's table from the packages' zoo.toml
+              (--check: fail if it is out of date)
   bench B     benchmarks side by side with their peers (see BENCHMARKS.md)
   fuzz        run each cargo-fuzz target briefly (SECONDS each, default 30)
   crash       SIGKILL zoo install / zoo-registry at random points (--runs 100)
@@ -66,6 +69,7 @@ fn run() -> Result<()> {
         "fuzz" => fuzz::run(rest),
         "crash" => crash::run(rest),
         "train" => train::run(rest),
+        "models-table" => models_table::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

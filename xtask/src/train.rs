@@ -50,5 +50,7 @@ pub fn run(args: &[String]) -> Result<()> {
     } else {
         command.args(extra);
     }
-    cmd::run(&mut command)
+    cmd::run(&mut command)?;
+    // The README's table shows what the new zoo.toml records.
+    crate::models_table::run(&[])
 }

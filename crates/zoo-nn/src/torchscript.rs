@@ -478,10 +478,10 @@ impl Model for TorchScriptModel {
         let mut picked = Vec::with_capacity(outputs.len());
         for wanted in outputs {
             let index = named.iter().position(|(n, _)| n == wanted).ok_or_else(|| {
-                NnError::input(
-                    wanted,
-                    format!("no such output; known: {}", known.join(", ")),
-                )
+                NnError::UnknownOutput {
+                    name: wanted.clone(),
+                    known: known.clone(),
+                }
             })?;
             picked.push(named.swap_remove(index));
         }

@@ -304,7 +304,7 @@ fn bad_files_and_inputs_are_errors() {
     let error = model.run(&two, &[]).unwrap_err();
     assert!(matches!(&error, NnError::Input { .. }), "{error}");
     let error = model.run(&[("data".into(), x)], &["z".into()]).unwrap_err();
-    assert!(error.to_string().contains("no such output"), "{error}");
+    assert!(error.to_string().contains("no output named"), "{error}");
     assert!(!dir.path().join(".convnet.pt.tmp").exists());
 }
 

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use serde::Serialize;
 use std::path::PathBuf;
+use zoo_term::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -73,7 +74,7 @@ pub fn run(args: DoctorArgs) -> Result<()> {
             .collect(),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_report(&report);
     }
@@ -87,11 +88,11 @@ pub fn run(args: DoctorArgs) -> Result<()> {
 fn parity(device_name: &str) -> Result<()> {
     let device = zoo_nn::parse_device(device_name)?;
     let checks = zoo_nn::parity::compare_devices(device)?;
-    println!("parity       {device_name} vs cpu (max abs diff, tolerance {PARITY_TOLERANCE:e})");
+    outln!("parity       {device_name} vs cpu (max abs diff, tolerance {PARITY_TOLERANCE:e})");
     let mut failed = Vec::new();
     for check in &checks {
         let ok = check.max_abs_diff <= PARITY_TOLERANCE;
-        println!(
+        outln!(
             "  {:<28} {:.3e} {}",
             check.name,
             check.max_abs_diff,
@@ -112,15 +113,15 @@ fn parity(device_name: &str) -> Result<()> {
 
 fn print_report(report: &Report) {
     let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
-    println!("zoo          {}", report.zoo_version);
+    outln!("zoo          {}", report.zoo_version);
     if let Some(engine) = &report.engine {
-        println!("engine       {}", engine.display());
+        outln!("engine       {}", engine.display());
     }
-    println!("libtorch     {}", or_unknown(&report.libtorch_version));
+    outln!("libtorch     {}", or_unknown(&report.libtorch_version));
     if let Some(path) = &report.libtorch_path {
-        println!("  loaded from {}", path.display());
+        outln!("  loaded from {}", path.display());
     }
-    println!(
+    outln!(
         "CUDA         {}",
         if report.cuda_available {
             format!("available, {} device(s)", report.cuda_device_count)
@@ -129,9 +130,9 @@ fn print_report(report: &Report) {
         }
     );
     for (index, name) in report.cuda_devices.iter().enumerate() {
-        println!("  cuda:{index}     {name}");
+        outln!("  cuda:{index}     {name}");
     }
-    println!(
+    outln!(
         "cuDNN        {}",
         if report.cudnn_available {
             "available"
@@ -139,12 +140,12 @@ fn print_report(report: &Report) {
             "not available"
         }
     );
-    println!("threads      {}", report.threads);
-    println!("ZOO_HOME     {}", report.zoo_home.display());
-    println!("ZOO_REGISTRY {}", report.registry);
-    println!("paths");
+    outln!("threads      {}", report.threads);
+    outln!("ZOO_HOME     {}", report.zoo_home.display());
+    outln!("ZOO_REGISTRY {}", report.registry);
+    outln!("paths");
     for path in &report.paths {
-        println!("  {:<20} {}", path.what, path.path.display());
+        outln!("  {:<20} {}", path.what, path.path.display());
     }
 }
 

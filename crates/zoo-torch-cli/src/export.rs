@@ -18,6 +18,7 @@ use zoo_format::manifest::{
 };
 use zoo_nn::Model;
 use zoo_nn::torchscript::{self, TorchScriptModel};
+use zoo_term::outln;
 
 /// The largest difference between the original and the traced model that
 /// still counts as the same forward (float32 ops recorded one to one agree
@@ -122,7 +123,7 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool, verbose: bool) -> Resu
             .chain(args.package.iter())
             .map(|p| p.display().to_string())
             .collect();
-        println!(
+        outln!(
             "exported {} {} → {} (output {output_name}; traced with {}; reloaded, max abs diff {difference:.2e})",
             manifest.package.name,
             manifest.package.version,
@@ -130,7 +131,7 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool, verbose: bool) -> Resu
             shapes.join(", ")
         );
         if !pinned.is_empty() {
-            println!(
+            outln!(
                 "note: the model moves tensors to {} explicitly, which tracing records: \
                  the file runs there only (export with --device for another)",
                 pinned.join(", ")

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use zoo_term::outln;
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
@@ -48,7 +49,7 @@ fn caffe(args: CaffeArgs, quiet: bool) -> Result<()> {
     let summary = zoo_caffe::import(prototxt, caffemodel, &args.output, &opts)
         .with_context(|| format!("importing {}", caffemodel.display()))?;
     if !quiet {
-        println!(
+        outln!(
             "imported {} ({} layers, {} parameter tensors, {:.1} MB) into {}",
             summary.name,
             summary.layers,
@@ -56,7 +57,7 @@ fn caffe(args: CaffeArgs, quiet: bool) -> Result<()> {
             summary.weight_bytes as f64 / 1e6,
             summary.out_dir.display()
         );
-        println!(
+        outln!(
             "inputs: {}; outputs: {}",
             summary.inputs.join(", "),
             summary.outputs.join(", ")

@@ -56,8 +56,13 @@ fn main() {
         Command::Import(command) => import::run(command, cli.quiet),
         Command::Export(command) => export::run(command, cli.quiet, cli.verbose),
     };
-    if let Err(error) = result {
-        eprintln!("error: {error:#}");
-        std::process::exit(1);
-    }
+    // One `error:` line; libtorch's C++ trace only with -v.
+    let result = result.map(|()| 0).map_err(|error| {
+        if cli.verbose {
+            error
+        } else {
+            anyhow::anyhow!(zoo_nn::error::strip_cpp_trace(&format!("{error:#}")))
+        }
+    });
+    zoo_term::exit(result)
 }

@@ -9,12 +9,13 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 use zoo_format::manifest::{Architecture as ManifestArchitecture, Manifest};
-use zoo_models::cell_counter::find_peaks;
+use zoo_models::cell_counter::{CellCounterConfig, DENSITY_SCALE, mark_cells};
 use zoo_models::image_io::{self, Preprocess};
 use zoo_models::inputs;
 use zoo_models::nested_rnn::NestedRnnConfig;
 use zoo_models::package::{Architecture, LoadedPackage, labels};
 use zoo_nn::Model;
+use zoo_term::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -28,7 +29,9 @@ pub struct RunArgs {
     /// A raw input tensor, NAME=FILE.npy (repeatable).
     #[arg(long = "input", value_name = "NAME=FILE.npy")]
     pub inputs: Vec<String>,
-    /// Write an output (any named layer or blob), NAME=FILE.npy (repeatable).
+    /// Write an output (any named layer or blob), NAME=FILE.npy
+    /// (repeatable); with input files, one array per output with a row per
+    /// file.
     #[arg(long = "output", value_name = "NAME=FILE.npy")]
     pub outputs: Vec<String>,
     /// cpu, cuda or cuda:N.
@@ -37,9 +40,15 @@ pub struct RunArgs {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Draw the results: a PNG for the cell counter, a folder of frames for the video detector.
+    /// Draw the results: an image (.png or .jpg) for the cell counter, a
+    /// folder of frames for the video detector; with several inputs, a
+    /// folder with one overlay per input.
     #[arg(long, value_name = "PATH")]
     pub overlay: Option<PathBuf>,
+    /// Refuse images with more pixels than this for models that run at the
+    /// image's own size (the cell counter needs about 340 bytes per pixel).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
     /// How many classes to list for classifiers.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
@@ -49,6 +58,8 @@ pub struct RunArgs {
     pub allow_code: bool,
 }
 
+/// `verbose` keeps libtorch's C++ traces in per-input errors and says
+/// which package or folder ran.
 pub fn run(args: RunArgs, verbose: bool) -> Result<()> {
     let device = zoo_nn::parse_device(&args.device)?;
     let dir = crate::settings::package_dir(&args.model, verbose)?;
@@ -64,16 +75,16 @@ pub fn run(args: RunArgs, verbose: bool) -> Result<()> {
             let mut package = zoo_models::load_package(&dir, device)
                 .with_context(|| format!("loading {}", dir.display()))?;
             package.model = Box::new(zoo_nn::FiniteOutputs(package.model));
-            if !args.inputs.is_empty() || !args.outputs.is_empty() {
-                return run_tensors(package.model.as_ref(), &args);
+            if !args.inputs.is_empty() {
+                return run_tensors(package.model.as_ref(), &args, Some(&package));
             }
-            run_builtin(&package, &args)
+            run_builtin(&package, &args, verbose)
         }
         ManifestArchitecture::Graph { file } => {
             let weights: Vec<PathBuf> = model_section.weights.iter().map(|w| dir.join(w)).collect();
             let model = zoo_nn::graph::GraphModel::load(&dir.join(file), &weights, device)
                 .with_context(|| format!("loading the graph of {}", dir.display()))?;
-            run_tensors(&zoo_nn::FiniteOutputs(Box::new(model)), &args)
+            run_tensors(&zoo_nn::FiniteOutputs(Box::new(model)), &args, None)
         }
         ManifestArchitecture::TorchScript { file } => {
             crate::allow_code::check(&manifest, file, args.allow_code)?;
@@ -91,7 +102,7 @@ pub fn run(args: RunArgs, verbose: bool) -> Result<()> {
             let model = zoo_nn::torchscript::TorchScriptModel::load(&dir.join(file), device)
                 .with_context(|| format!("loading the TorchScript file of {}", dir.display()))?
                 .with_signature(inputs, outputs);
-            run_tensors(&zoo_nn::FiniteOutputs(Box::new(model)), &args)
+            run_tensors(&zoo_nn::FiniteOutputs(Box::new(model)), &args, None)
         }
     }
 }
@@ -104,11 +115,41 @@ fn split_assignment(text: &str, flag: &str) -> Result<(String, PathBuf)> {
     Ok((name.to_string(), PathBuf::from(file)))
 }
 
-/// Raw mode: named `.npy` inputs in, named outputs to `.npy` files (or a summary).
-fn run_tensors(model: &dyn Model, args: &RunArgs) -> Result<()> {
+/// The `--output NAME=FILE.npy` pairs, with each file's folder checked
+/// before anything runs (a typo must not cost a model run).
+fn wanted_outputs(args: &RunArgs) -> Result<Vec<(String, PathBuf)>> {
+    let mut wanted = Vec::new();
+    for text in &args.outputs {
+        let (name, file) = split_assignment(text, "--output")?;
+        check_parent(&file, "--output")?;
+        wanted.push((name, file));
+    }
+    Ok(wanted)
+}
+
+/// Fails naming `flag` when `file`'s folder does not exist.
+fn check_parent(file: &Path, flag: &str) -> Result<()> {
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent
+        && !parent.is_dir()
+    {
+        bail!(
+            "{flag} {}: the folder {} does not exist",
+            file.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+/// Raw mode: named `.npy` inputs in, named outputs to `.npy` files. Without
+/// `--output`, a built-in package's outputs are decoded as for files
+/// (labels, counts, spikes, boxes); other packages list each output's shape.
+fn run_tensors(model: &dyn Model, args: &RunArgs, builtin: Option<&LoadedPackage>) -> Result<()> {
     if !args.files.is_empty() {
         bail!("give inputs either as FILES or as --input NAME=FILE.npy, not both");
     }
+    let wanted = wanted_outputs(args)?;
     let mut named = Vec::new();
     for text in &args.inputs {
         let (name, file) = split_assignment(text, "--input")?;
@@ -118,9 +159,18 @@ fn run_tensors(model: &dyn Model, args: &RunArgs) -> Result<()> {
         let expected = model.input_names().join(", ");
         bail!("no input given: pass --input NAME=FILE.npy (inputs: {expected})");
     }
-    let mut wanted = Vec::new();
-    for text in &args.outputs {
-        wanted.push(split_assignment(text, "--output")?);
+    if let (Some(package), true) = (builtin, wanted.is_empty())
+        && let Some(architecture) = package.architecture
+        && named.len() == 1
+    {
+        let label = args.inputs[0].clone();
+        let (_, x) = named.remove(0);
+        let options = DecodeOptions {
+            top: args.top,
+            overlay: None,
+        };
+        let result = decode_input(package, architecture, &label, &x, &[], &options)?;
+        return print_results(&[result.value], args.json);
     }
     let names: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
     let results = model.run(&named, &names)?;
@@ -133,19 +183,104 @@ fn run_tensors(model: &dyn Model, args: &RunArgs) -> Result<()> {
         if !args.json {
             match wanted.iter().find(|(n, _)| n == name) {
                 Some((_, file)) => {
-                    println!("{name}: shape {:?} → {}", tensor.size(), file.display())
+                    outln!("{name}: shape {:?} → {}", tensor.size(), file.display())
                 }
-                None => println!("{name}: shape {:?}", tensor.size()),
+                None => outln!("{name}: shape {:?}", tensor.size()),
             }
         }
     }
     if args.json {
-        println!("{}", json!({"outputs": report}));
+        outln!("{}", json!({"outputs": report}));
     }
     Ok(())
 }
 
-fn run_builtin(package: &LoadedPackage, args: &RunArgs) -> Result<()> {
+fn print_results(results: &[Value], json: bool) -> Result<()> {
+    if json {
+        outln!("{}", Value::Array(results.to_vec()));
+    } else {
+        for result in results {
+            print_human(result);
+        }
+    }
+    Ok(())
+}
+
+/// Where overlays go: one file for one input, else a folder with one file
+/// (or, for videos, one folder of frames) per input.
+#[derive(Debug, Clone)]
+enum OverlayTarget {
+    File(PathBuf),
+    Folder(PathBuf),
+}
+
+/// Checks `--overlay` before the model runs: a file needs an existing
+/// folder and a .png/.jpg name; a folder (a name ending in `/`, an
+/// existing folder, several inputs, or a video) is created.
+fn overlay_target(args: &RunArgs, architecture: Architecture) -> Result<Option<OverlayTarget>> {
+    let Some(path) = &args.overlay else {
+        return Ok(None);
+    };
+    if !matches!(
+        architecture,
+        Architecture::CellCounter | Architecture::NestedRnn
+    ) {
+        bail!("--overlay is for the cell counter and the video detector");
+    }
+    let text = path.to_string_lossy();
+    let wants_folder = text.ends_with('/')
+        || path.is_dir()
+        || args.files.len() > 1
+        || architecture == Architecture::NestedRnn;
+    if wants_folder {
+        if path.exists() && !path.is_dir() {
+            bail!(
+                "--overlay {}: a file, but {} needs a folder",
+                path.display(),
+                if args.files.len() > 1 {
+                    "more than one input"
+                } else {
+                    "a video"
+                }
+            );
+        }
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("--overlay: creating the folder {}", path.display()))?;
+        return Ok(Some(OverlayTarget::Folder(path.clone())));
+    }
+    check_parent(path, "--overlay")?;
+    image_io::overlay_format(path).map_err(|e| anyhow!("--overlay: {e}"))?;
+    Ok(Some(OverlayTarget::File(path.clone())))
+}
+
+impl OverlayTarget {
+    /// The overlay path for input `file`: the file itself, or
+    /// `FOLDER/<file stem>.png` (`FOLDER/<file stem>/` for a video when
+    /// several are given, `FOLDER/` for one).
+    fn for_input(&self, file: &str, several: bool, video: bool) -> PathBuf {
+        match self {
+            OverlayTarget::File(path) => path.clone(),
+            OverlayTarget::Folder(dir) => {
+                let stem = Path::new(file)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "input".into());
+                match (video, several) {
+                    (true, false) => dir.clone(),
+                    (true, true) => dir.join(stem),
+                    (false, _) => dir.join(format!("{stem}.png")),
+                }
+            }
+        }
+    }
+}
+
+/// Files in, decoded results out (top-k labels, counts, spike steps,
+/// boxes). A file that fails is reported and the others still run; the
+/// command fails at the end. `--output NAME=FILE.npy` also saves any named
+/// layer for every input, stacked along the batch axis (Chainer's
+/// `extract`).
+fn run_builtin(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result<()> {
     let Some(architecture) = package.architecture else {
         bail!("not a built-in architecture");
     };
@@ -155,58 +290,113 @@ fn run_builtin(package: &LoadedPackage, args: &RunArgs) -> Result<()> {
             package.model.input_names().join(",")
         );
     }
-    if args.overlay.is_some()
-        && !matches!(
-            architecture,
-            Architecture::CellCounter | Architecture::NestedRnn
-        )
-    {
-        bail!("--overlay is for the cell counter and the video detector");
-    }
-    if args.overlay.is_some() && args.files.len() != 1 {
-        bail!("--overlay needs exactly one input");
-    }
+    let wanted = wanted_outputs(args)?;
+    let overlay = overlay_target(args, architecture)?;
+    let several = args.files.len() > 1;
+    let extra: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
+    let mut saved: Vec<Vec<Tensor>> = wanted.iter().map(|_| Vec::new()).collect();
     let mut results = Vec::new();
+    let mut failed = Vec::new();
     for file in &args.files {
-        let result = match architecture {
-            a if a.is_vgg() => classify(package, file, args.top)?,
-            Architecture::CellCounter => count_cells(package, file, args.overlay.as_deref())?,
-            Architecture::PeepholeLstm => spikes(package, file)?,
-            Architecture::NestedRnn => detect(package, file, args.overlay.as_deref())?,
-            _ => bail!("no file input mode for {}", architecture.name()),
+        let options = DecodeOptions {
+            top: args.top,
+            overlay: overlay
+                .as_ref()
+                .map(|o| o.for_input(file, several, architecture == Architecture::NestedRnn)),
         };
-        if !args.json {
-            print_human(&result);
+        let outcome = input_for_file(package, architecture, file, args.max_pixels)
+            .and_then(|x| decode_input(package, architecture, file, &x, &extra, &options));
+        match outcome {
+            Ok(decoded) => {
+                if !args.json {
+                    print_human(&decoded.value);
+                }
+                for (slot, tensor) in saved.iter_mut().zip(decoded.extra) {
+                    slot.push(tensor);
+                }
+                results.push(decoded.value);
+            }
+            Err(error) => {
+                let mut message = format!("{error:#}");
+                if !verbose {
+                    message = zoo_nn::error::strip_cpp_trace(&message);
+                }
+                eprintln!("error: {}", with_file(file, &message));
+                results.push(json!({"file": file, "error": message}));
+                failed.push(file.clone());
+            }
         }
-        results.push(result);
     }
     if args.json {
-        println!("{}", Value::Array(results));
+        outln!("{}", Value::Array(results));
+    }
+    if !failed.is_empty() {
+        let note = if wanted.is_empty() {
+            String::new()
+        } else {
+            " (no --output file was written, so that rows stay one per input)".to_string()
+        };
+        bail!(
+            "{} of {} inputs failed: {}{note}",
+            failed.len(),
+            args.files.len(),
+            failed.join(", ")
+        );
+    }
+    for ((name, file), tensors) in wanted.iter().zip(saved) {
+        let first = tensors[0].size();
+        if let Some((index, other)) = tensors
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.size()[1..] != first[1..])
+        {
+            bail!(
+                "--output {name}: cannot stack the inputs' {name} into one array: {} gives {:?}, {} gives {:?}",
+                args.files[0],
+                first,
+                args.files[index],
+                other.size()
+            );
+        }
+        let stacked = Tensor::cat(&tensors, 0);
+        inputs::write_npy(&stacked, file)?;
+        if !args.json {
+            outln!("{name}: shape {:?} → {}", stacked.size(), file.display());
+        }
     }
     Ok(())
+}
+
+/// `message`, prefixed with `file` unless it already names it.
+fn with_file(file: &str, message: &str) -> String {
+    if message.contains(file) {
+        message.to_string()
+    } else {
+        format!("{file}: {message}")
+    }
 }
 
 fn print_human(result: &Value) {
     let file = result["file"].as_str().unwrap_or("");
     if let Some(top) = result["top"].as_array() {
-        println!("{file}:");
+        outln!("{file}:");
         for entry in top {
-            println!(
+            outln!(
                 "  {:.4}  {}",
                 entry["probability"].as_f64().unwrap_or(0.0),
                 entry["label"].as_str().unwrap_or("")
             );
         }
     } else if let Some(count) = result["count"].as_f64() {
-        println!(
-            "{file}: count {count:.1} ({} peaks)",
+        outln!(
+            "{file}: count {count:.1} ({} cells marked)",
             result["peaks"].as_array().map_or(0, Vec::len)
         );
     } else if let Some(steps) = result["spike_steps"].as_array() {
         let steps: Vec<String> = steps.iter().map(Value::to_string).collect();
-        println!("{file}: output spikes at steps [{}]", steps.join(", "));
+        outln!("{file}: output spikes at steps [{}]", steps.join(", "));
     } else if let Some(frames) = result["frames"].as_array() {
-        println!("{file}:");
+        outln!("{file}:");
         for (index, frame) in frames.iter().enumerate() {
             let objects: Vec<String> = frame
                 .as_array()
@@ -228,11 +418,145 @@ fn print_human(result: &Value) {
                 })
                 .unwrap_or_default();
             if objects.is_empty() {
-                println!("  frame {index}: (nothing detected)");
+                outln!("  frame {index}: (nothing detected)");
             } else {
-                println!("  frame {index}: {}", objects.join(", "));
+                outln!("  frame {index}: {}", objects.join(", "));
             }
         }
+    }
+}
+
+/// What decoding one input needs besides the input.
+struct DecodeOptions {
+    top: usize,
+    /// Where this input's overlay goes.
+    overlay: Option<PathBuf>,
+}
+
+/// One input's decoded result and the extra outputs asked for with `--output`.
+struct Decoded {
+    value: Value,
+    extra: Vec<Tensor>,
+}
+
+/// The default `--max-pixels`: 4096 × 4096.
+pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 4096;
+
+/// Bytes per input pixel the cell counter needs with its default widths
+/// (16/32/64/128), measured: a 4096 × 4096 image peaked at 5.7 GB.
+const CELL_COUNTER_BYTES_PER_PIXEL: u64 = 340;
+
+/// The input tensor for `file`, as the package's architecture reads it.
+fn input_for_file(
+    package: &LoadedPackage,
+    architecture: Architecture,
+    file: &str,
+    max_pixels: u64,
+) -> Result<Tensor> {
+    let path = Path::new(file);
+    match architecture {
+        a if a.is_vgg() => {
+            let image = image_io::open(path)?;
+            Ok(image_io::rgb_tensor(&image, &preprocess_of(package), path)?)
+        }
+        Architecture::CellCounter => {
+            // Fully convolutional at the image's own size: estimate the
+            // memory from the header before decoding or running anything.
+            let (width, height) = image_io::dimensions(path)?;
+            let pixels = u64::from(width) * u64::from(height);
+            if pixels > max_pixels {
+                let scale = cell_counter_config(package)
+                    .widths
+                    .first()
+                    .map_or(1.0, |w| *w as f64 / 16.0);
+                let bytes = pixels as f64 * CELL_COUNTER_BYTES_PER_PIXEL as f64 * scale;
+                bail!(
+                    "{file} is {width}×{height} ({pixels} pixels): the cell counter runs at full \
+                     resolution and would need about {:.1} GB of memory for it; the limit is \
+                     --max-pixels {max_pixels}. Crop or downscale the image, or raise --max-pixels",
+                    bytes / 1e9
+                );
+            }
+            let image = image_io::open(path)?;
+            Ok(image_io::gray_tensor(&image))
+        }
+        Architecture::PeepholeLstm => Ok(inputs::read_spikes(file)?),
+        Architecture::NestedRnn => Ok(inputs::read_video(path)?),
+        other => bail!("no file input mode for {}", other.name()),
+    }
+}
+
+/// Runs `x` (the input of `label`) and decodes what the architecture
+/// outputs, returning `extra` outputs as they came.
+fn decode_input(
+    package: &LoadedPackage,
+    architecture: Architecture,
+    label: &str,
+    x: &Tensor,
+    extra: &[String],
+    options: &DecodeOptions,
+) -> Result<Decoded> {
+    let needed: Vec<String> = match architecture {
+        a if a.is_vgg() => vec!["prob".into()],
+        Architecture::CellCounter => vec!["density".into()],
+        Architecture::PeepholeLstm => vec!["spikes".into()],
+        Architecture::NestedRnn => vec!["class_logits".into(), "boxes".into()],
+        other => bail!("no decoder for {}", other.name()),
+    };
+    let mut names = needed.clone();
+    names.extend(extra.iter().cloned());
+    // The cell counter takes sides that are multiples of 2^(pools): pad
+    // with background (zeros) and crop the density back.
+    let (input, size) = if architecture == Architecture::CellCounter {
+        let stride = 1i64 << (cell_counter_config(package).widths.len().max(1) - 1);
+        let size = x.size();
+        if size.len() != 4 {
+            bail!("{label}: expected an image batch [N, 1, H, W], got {size:?}");
+        }
+        let pad = |side: i64| (stride - side % stride) % stride;
+        let (ph, pw) = (pad(size[2]), pad(size[3]));
+        (x.constant_pad_nd([0, pw, 0, ph]), Some((size[2], size[3])))
+    } else {
+        (x.shallow_clone(), None)
+    };
+    let input_name = package.model.input_names()[0].clone();
+    let out = package
+        .model
+        .run(&[(input_name, input)], &names)
+        .with_context(|| label.to_string())?;
+    let (decoded, rest) = out.split_at(needed.len());
+    let value = match architecture {
+        a if a.is_vgg() => classify(package, label, &decoded[0].1, options.top)?,
+        Architecture::CellCounter => {
+            let (h, w) = size.unwrap_or((0, 0));
+            let density = decoded[0].1.narrow(2, 0, h).narrow(3, 0, w);
+            count_cells(label, x, &density, options.overlay.as_deref())?
+        }
+        Architecture::PeepholeLstm => spikes(label, &decoded[0].1)?,
+        _ => detect(
+            package,
+            label,
+            x,
+            &decoded[0].1,
+            &decoded[1].1,
+            options.overlay.as_deref(),
+        )?,
+    };
+    Ok(Decoded {
+        value,
+        extra: rest
+            .iter()
+            .map(|(_, t)| t.to_device(tch::Device::Cpu))
+            .collect(),
+    })
+}
+
+fn cell_counter_config(package: &LoadedPackage) -> CellCounterConfig {
+    match package.manifest.model.as_ref().map(|m| &m.architecture) {
+        Some(ManifestArchitecture::Builtin { config, .. }) => {
+            serde_json::from_value(config.clone()).unwrap_or_default()
+        }
+        _ => CellCounterConfig::default(),
     }
 }
 
@@ -266,13 +590,8 @@ fn preprocess_of(package: &LoadedPackage) -> Preprocess {
     }
 }
 
-fn classify(package: &LoadedPackage, file: &str, top: usize) -> Result<Value> {
-    let path = Path::new(file);
-    let image = image_io::open(path)?;
-    let x = image_io::rgb_tensor(&image, &preprocess_of(package), path)?;
-    let input = package.model.input_names()[0].clone();
-    let out = package.model.run(&[(input, x)], &["prob".into()])?;
-    let prob = out[0].1.to_device(tch::Device::Cpu).get(0);
+fn classify(package: &LoadedPackage, label: &str, prob: &Tensor, top: usize) -> Result<Value> {
+    let prob = prob.to_device(tch::Device::Cpu).get(0);
     let labels = labels(package, "prob")?.unwrap_or_default();
     let k = top.min(prob.size()[0] as usize) as i64;
     let (values, indices) = prob.topk(k, 0, true, true);
@@ -286,44 +605,44 @@ fn classify(package: &LoadedPackage, file: &str, top: usize) -> Result<Value> {
             })
         })
         .collect();
-    Ok(json!({"file": file, "top": entries}))
+    Ok(json!({"file": label, "top": entries}))
 }
 
-fn count_cells(package: &LoadedPackage, file: &str, overlay: Option<&Path>) -> Result<Value> {
-    let path = Path::new(file);
-    let image = image_io::open(path)?;
-    let x = image_io::gray_tensor(&image);
-    let out = package
-        .model
-        .run(
-            &[("image".into(), x.shallow_clone())],
-            &["density".into(), "count".into()],
-        )
-        .with_context(|| file.to_string())?;
-    let density = out[0].1.to_device(tch::Device::Cpu).get(0).get(0);
-    let count = out[1].1.double_value(&[0]);
-    let peaks = find_peaks(&density, 0.3);
+/// The count is the sum of the density clamped at zero (a dark image
+/// counts 0, not −0.4), over the image's own area; the marked cells are
+/// the count's own (`mark_cells`), so the two agree.
+fn count_cells(label: &str, x: &Tensor, density: &Tensor, overlay: Option<&Path>) -> Result<Value> {
+    let density = density
+        .to_device(tch::Device::Cpu)
+        .get(0)
+        .get(0)
+        .clamp_min(0.0);
+    let count = density.sum(Kind::Double).double_value(&[]) / DENSITY_SCALE;
+    // As many marks as the count says (touching nuclei get one each).
+    let peaks = mark_cells(&density, count.round() as usize);
     if let Some(target) = overlay {
-        let mut canvas = image_io::gray_to_rgb(&x.get(0).get(0), 4);
+        let image = x.get(0).get(0);
+        let side = image.size().into_iter().max().unwrap_or(1).max(1);
+        // Zoomed for small images, never past ~2048 pixels a side.
+        let zoom = (2048 / side).clamp(1, 4);
+        let mut canvas = image_io::gray_to_rgb(&image, zoom as u32);
+        let zoom = zoom as f32;
         for &(row, col) in &peaks {
             image_io::draw_cross(
                 &mut canvas,
-                col as f32 * 4.0 + 2.0,
-                row as f32 * 4.0 + 2.0,
+                col as f32 * zoom + zoom / 2.0,
+                row as f32 * zoom + zoom / 2.0,
                 [255, 0, 0],
             );
         }
-        image_io::save_png(&canvas, target)?;
+        image_io::save_image(&canvas, target)?;
     }
     let coordinates: Vec<Value> = peaks.iter().map(|(r, c)| json!([r, c])).collect();
-    Ok(json!({"file": file, "count": count, "peaks": coordinates}))
+    Ok(json!({"file": label, "count": count, "peaks": coordinates}))
 }
 
-fn spikes(package: &LoadedPackage, file: &str) -> Result<Value> {
-    let x = inputs::read_spikes(file)?;
-    let out = package.model.run(&[("x".into(), x)], &["spikes".into()])?;
-    let spikes: Vec<f32> = out[0]
-        .1
+fn spikes(label: &str, out: &Tensor) -> Result<Value> {
+    let spikes: Vec<f32> = out
         .to_device(tch::Device::Cpu)
         .flatten(0, -1)
         .to_kind(Kind::Float)
@@ -334,23 +653,23 @@ fn spikes(package: &LoadedPackage, file: &str) -> Result<Value> {
         .filter(|(_, v)| **v > 0.5)
         .map(|(i, _)| i)
         .collect();
-    Ok(json!({"file": file, "spike_steps": steps, "spikes": spikes}))
+    Ok(json!({"file": label, "spike_steps": steps, "spikes": spikes}))
 }
 
-fn detect(package: &LoadedPackage, file: &str, overlay: Option<&Path>) -> Result<Value> {
-    let video = inputs::read_video(Path::new(file))?;
+fn detect(
+    package: &LoadedPackage,
+    label: &str,
+    video: &Tensor,
+    logits: &Tensor,
+    boxes: &Tensor,
+    overlay: Option<&Path>,
+) -> Result<Value> {
     let config: NestedRnnConfig = match package.manifest.model.as_ref().map(|m| &m.architecture) {
         Some(ManifestArchitecture::Builtin { config, .. }) => {
             serde_json::from_value(config.clone()).unwrap_or_default()
         }
         _ => NestedRnnConfig::default(),
     };
-    let out = package
-        .model
-        .run(&[("video".into(), video.shallow_clone())], &[])
-        .with_context(|| file.to_string())?;
-    let logits = &out[0].1;
-    let boxes = &out[1].1;
     let labels = labels(package, "class_logits")?.unwrap_or_default();
     let decoded = decode(logits, boxes, &config);
     if let Some(dir) = overlay {
@@ -389,7 +708,7 @@ fn detect(package: &LoadedPackage, file: &str, overlay: Option<&Path>) -> Result
             )
         })
         .collect();
-    Ok(json!({"file": file, "frames": frames}))
+    Ok(json!({"file": label, "frames": frames}))
 }
 
 /// Objects before the first stop token per frame of the first video; boxes in pixels.

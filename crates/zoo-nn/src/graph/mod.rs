@@ -144,10 +144,10 @@ impl Model for GraphModel {
         let names = self.blob_names();
         for name in &wanted {
             if !names.contains(name) {
-                return Err(NnError::input(
-                    name,
-                    format!("no such blob; the graph has: {}", names.join(", ")),
-                ));
+                return Err(NnError::UnknownOutput {
+                    name: name.clone(),
+                    known: names.clone(),
+                });
             }
         }
         let mut blobs: HashMap<String, Tensor> = HashMap::new();
@@ -194,9 +194,21 @@ impl Model for GraphModel {
                     .map(|b| blobs[b.as_str()].shallow_clone())
                     .collect();
                 let ys = ops::forward(&layer.op, &xs, layer.tops.len(), weights).map_err(|e| {
+                    // One line naming the layer and what it was given; the
+                    // C++ trace of a libtorch error says nothing to a user.
+                    let message = match &e {
+                        NnError::Torch(torch) => crate::error::torch_message(torch),
+                        other => other.to_string(),
+                    };
+                    let given: Vec<String> = layer
+                        .bottoms
+                        .iter()
+                        .zip(&xs)
+                        .map(|(name, x)| format!("{name} {:?}", x.size()))
+                        .collect();
                     NnError::input(
                         format!("layer {} ({})", layer.name, layer.op.type_name()),
-                        e.to_string(),
+                        format!("{message} (inputs: {})", given.join(", ")),
                     )
                 })?;
                 if ys.len() != layer.tops.len() {
@@ -311,7 +323,7 @@ mod tests {
         let err = model
             .run(&[("x".into(), x.shallow_clone())], &["z".into()])
             .unwrap_err();
-        assert!(err.to_string().contains("no such blob"), "{err}");
+        assert!(err.to_string().contains("no output named"), "{err}");
         let err = model.run(&[("w".into(), x)], &[]).unwrap_err();
         assert!(err.to_string().contains("missing input"), "{err}");
         let wrong = Tensor::zeros([1, 3], (tch::Kind::Float, Device::Cpu));
