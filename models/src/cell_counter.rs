@@ -266,9 +266,125 @@ pub fn mark_cells(density: &Tensor, n: usize) -> Vec<(i64, i64)> {
     marks
 }
 
+/// Where an image or its density map leaves what the model was trained on
+/// (data/cells.rs: 64×64 fluorescence tiles with 5–60 bright nuclei on a
+/// dark background). The count of such an image is not to be trusted; each
+/// returned line says why. `image` is (H, W) in [0, 1], `density` the raw
+/// (unclamped) map of the same size.
+pub fn out_of_distribution(image: &Tensor, density: &Tensor) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let values = sample_values(image);
+    if !values.is_empty() {
+        let at = |q: f64| values[((values.len() - 1) as f64 * q) as usize];
+        let (p10, p99) = (at(0.10), at(0.99));
+        if p99 < DARK_P99 {
+            warnings.push(format!(
+                "the image is dark (99th percentile intensity {p99:.3}); the training images \
+                 have bright nuclei (99th percentile above {DARK_P99})"
+            ));
+        }
+        if p10 > BRIGHT_BACKGROUND_P10 {
+            warnings.push(format!(
+                "the background is bright (10th percentile intensity {p10:.3}); the training \
+                 images are fluorescence tiles on a dark background (below {BRIGHT_BACKGROUND_P10})"
+            ));
+        }
+    }
+    let d = density.to_kind(Kind::Float).to_device(tch::Device::Cpu);
+    let size = d.size();
+    if let [h, w] = size.as_slice() {
+        let negative = -(d.clamp_max(0.0).sum(Kind::Double).double_value(&[])) / DENSITY_SCALE;
+        if negative > 1.0 {
+            warnings.push(format!(
+                "the density map is negative worth {negative:.1} cells (clamped to zero in the count)"
+            ));
+        }
+        let tile = crate::data::cells::SIZE as i64;
+        if *h >= tile && *w >= tile {
+            let per_tile = d
+                .clamp_min(0.0)
+                .view([1, 1, *h, *w])
+                .avg_pool2d([tile, tile], [tile, tile], [0, 0], false, true, None::<i64>)
+                .max()
+                .double_value(&[])
+                * (tile * tile) as f64
+                / DENSITY_SCALE;
+            let limit = DENSE_TILE_FACTOR * crate::data::cells::MAX_CELLS as f64;
+            if per_tile > limit {
+                warnings.push(format!(
+                    "parts of the image hold {per_tile:.0} cells per {tile}×{tile} tile; the \
+                     training images hold {}–{}",
+                    crate::data::cells::MIN_CELLS,
+                    crate::data::cells::MAX_CELLS
+                ));
+            }
+        }
+    }
+    warnings
+}
+
+/// Below this 99th-percentile intensity an image has no nucleus as bright
+/// as the dimmest training nucleus.
+const DARK_P99: f32 = 0.15;
+/// Above this 10th-percentile intensity the background is brighter than
+/// any training image's (offset ≤ 0.2, gradient ±0.1, noise).
+const BRIGHT_BACKGROUND_P10: f32 = 0.45;
+/// A tile may hold this many times the most cells seen in training.
+const DENSE_TILE_FACTOR: f64 = 1.5;
+
+/// Up to ~1M of a tensor's values, sorted (an even subsample of large images).
+fn sample_values(x: &Tensor) -> Vec<f32> {
+    let flat = x
+        .to_kind(Kind::Float)
+        .to_device(tch::Device::Cpu)
+        .flatten(0, -1);
+    let n = flat.size()[0];
+    let step = (n / 1_000_000).max(1);
+    let sampled = if step > 1 {
+        flat.slice(0, 0, n, step)
+    } else {
+        flat
+    };
+    let mut values = Vec::<f32>::try_from(sampled.contiguous()).unwrap_or_default();
+    values.retain(|v| v.is_finite());
+    values.sort_by(f32::total_cmp);
+    values
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn training_images_are_in_distribution_and_others_are_named() {
+        let mut rng = crate::rng::data_rng(7, 99);
+        let (images, densities, _) = crate::data::cells::batch(&mut rng, 300);
+        for i in 0..300 {
+            let warnings = out_of_distribution(&images.get(i).get(0), &densities.get(i).get(0));
+            assert!(warnings.is_empty(), "training image {i}: {warnings:?}");
+        }
+        let zeros = Tensor::zeros([128, 128], (Kind::Float, tch::Device::Cpu));
+        let dark = out_of_distribution(&zeros, &zeros);
+        assert!(dark.iter().any(|w| w.contains("dark")), "{dark:?}");
+        let bright = out_of_distribution(&(zeros.ones_like() * 0.8), &zeros);
+        assert!(
+            bright.iter().any(|w| w.contains("background")),
+            "{bright:?}"
+        );
+        // 200 cells' mass in one tile; some negative mass too.
+        let dense = zeros.ones_like() * (200.0 * DENSITY_SCALE / (64.0 * 64.0));
+        let photo = images.get(0).get(0).repeat([2, 2]);
+        let crowded = out_of_distribution(&photo, &dense);
+        assert!(
+            crowded.iter().any(|w| w.contains("cells per 64×64")),
+            "{crowded:?}"
+        );
+        let negative = out_of_distribution(&photo, &(zeros.ones_like() * -1.0));
+        assert!(
+            negative.iter().any(|w| w.contains("negative")),
+            "{negative:?}"
+        );
+    }
 
     /// Two cells' kernels 3 px apart make one bump.
     fn two_touching_cells() -> Tensor {

@@ -333,6 +333,17 @@ fn cell_images_of_any_size_run_and_huge_ones_are_refused_before_running() {
     let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let count = results[0]["count"].as_f64().unwrap();
     assert!(count >= 0.0, "a black image counts {count}");
+    // ... and is named as unlike the training images.
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: odd.png: the image is dark"),
+        "{stderr}"
+    );
+    assert!(
+        results[0]["warnings"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty())
+    );
 
     // The example: the marked cells are as many as the count says.
     let cells = root().join("models/cell-counter/examples/cells-41.png");
@@ -356,6 +367,11 @@ fn cell_images_of_any_size_run_and_huge_ones_are_refused_before_running() {
         "count {count}, {marked} marked"
     );
     assert!((count - 41.0).abs() < 5.0, "count {count} for 41 cells");
+    assert_eq!(
+        results[0]["warnings"],
+        serde_json::json!([]),
+        "the example is in distribution"
+    );
 
     image::GrayImage::new(8000, 8000)
         .save(dir.path().join("huge.png"))

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 use zoo_format::manifest::{Architecture as ManifestArchitecture, Manifest};
-use zoo_models::cell_counter::{CellCounterConfig, DENSITY_SCALE, mark_cells};
+use zoo_models::cell_counter::{CellCounterConfig, DENSITY_SCALE, mark_cells, out_of_distribution};
 use zoo_models::image_io::{self, Preprocess};
 use zoo_models::inputs;
 use zoo_models::nested_rnn::NestedRnnConfig;
@@ -612,11 +612,12 @@ fn classify(package: &LoadedPackage, label: &str, prob: &Tensor, top: usize) -> 
 /// counts 0, not −0.4), over the image's own area; the marked cells are
 /// the count's own (`mark_cells`), so the two agree.
 fn count_cells(label: &str, x: &Tensor, density: &Tensor, overlay: Option<&Path>) -> Result<Value> {
-    let density = density
-        .to_device(tch::Device::Cpu)
-        .get(0)
-        .get(0)
-        .clamp_min(0.0);
+    let raw = density.to_device(tch::Device::Cpu).get(0).get(0);
+    let warnings = out_of_distribution(&x.get(0).get(0), &raw);
+    for warning in &warnings {
+        eprintln!("warning: {label}: {warning}; the count may be meaningless");
+    }
+    let density = raw.clamp_min(0.0);
     let count = density.sum(Kind::Double).double_value(&[]) / DENSITY_SCALE;
     // As many marks as the count says (touching nuclei get one each).
     let peaks = mark_cells(&density, count.round() as usize);
@@ -638,7 +639,7 @@ fn count_cells(label: &str, x: &Tensor, density: &Tensor, overlay: Option<&Path>
         image_io::save_image(&canvas, target)?;
     }
     let coordinates: Vec<Value> = peaks.iter().map(|(r, c)| json!([r, c])).collect();
-    Ok(json!({"file": label, "count": count, "peaks": coordinates}))
+    Ok(json!({"file": label, "count": count, "peaks": coordinates, "warnings": warnings}))
 }
 
 fn spikes(label: &str, out: &Tensor) -> Result<Value> {
