@@ -104,7 +104,7 @@ pub fn read_spikes(arg: &str) -> Result<Tensor> {
             })?;
             Tensor::from_slice(&values)
         }
-    } else if looks_like_numbers(arg) {
+    } else if arg.trim().is_empty() || looks_like_numbers(arg) {
         Tensor::from_slice(&parse_sequence_text(arg)?)
     } else {
         return Err(ModelError::file(

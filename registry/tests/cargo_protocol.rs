@@ -53,7 +53,14 @@ fn start(data: &Path, extra: &[&str]) -> Server {
 /// Creates a user with every scope and returns their token.
 fn add_user(data: &Path, login: &str) -> String {
     let out = Command::new(BIN)
-        .args(["user", "add", login, "--data", data.to_str().unwrap()])
+        .args([
+            "user",
+            "add",
+            login,
+            "--init",
+            "--data",
+            data.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

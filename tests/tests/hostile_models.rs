@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use zoo_e2e::{Registry, Zoo};
+use zoo_e2e::{Registry, Zoo, write_npy};
 
 /// Where hostile.pt's forward writes (see make_hostile.py).
 const WRITTEN_BY_HOSTILE: &str = "/tmp/zoo-hostile-torchscript-written";
@@ -57,26 +57,6 @@ fn refused(outcome: Finished, expected: &[&str]) -> String {
         assert!(stderr.contains(text), "stderr lacks {text:?}:\n{stderr}");
     }
     stderr
-}
-
-/// A `.npy` file of f32 `values` with `shape`.
-fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
-        dims.join(", ")
-    );
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    for v in values {
-        bytes.extend(v.to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
 }
 
 /// A safetensors file of f32 tensors, each filled with one value.

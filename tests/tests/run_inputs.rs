@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use zoo_e2e::Zoo;
+use zoo_e2e::{Zoo, write_npy};
 
 fn root() -> PathBuf {
     zoo_e2e::cargo::workspace_root()
@@ -45,35 +45,19 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A `.npy` file of little-endian f32 values.
-fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    for v in values {
-        bytes.extend(v.to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// The shape recorded in a `.npy` file's header.
 fn npy_shape(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap();
     let header = text(&bytes[10..]);
     let start = header.find("'shape': (").unwrap() + "'shape': (".len();
     let end = header[start..].find(')').unwrap() + start;
-    header[start..end].to_string()
+    // "3, 256" or "3,256," alike.
+    header[start..end]
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[test]

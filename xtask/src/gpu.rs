@@ -27,6 +27,22 @@ echo "== zoo doctor --parity cuda"
 echo "== zoo run models/vgg-mini on cuda and on cpu"
 "$here/zoo" run models/vgg-mini models/vgg-mini/examples/*.png --device cuda || status=1
 "$here/zoo" run models/vgg-mini models/vgg-mini/examples/*.png --device cpu || status=1
+echo "== zoo run --output: vgg-mini fc8 of the examples on cuda against cpu (relative 1e-4)"
+"$here/zoo" run models/vgg-mini models/vgg-mini/examples/*.png --device cuda --output fc8=/tmp/zoo-fc8-cuda.npy || status=1
+"$here/zoo" run models/vgg-mini models/vgg-mini/examples/*.png --device cpu --output fc8=/tmp/zoo-fc8-cpu.npy || status=1
+python3 - <<'PY' || status=1
+import ast, struct, sys, torch
+def load(path):
+    data = open(path, "rb").read()
+    size = struct.unpack("<H", data[8:10])[0]
+    header = ast.literal_eval(data[10:10 + size].decode())
+    assert header["descr"] == "<f4", header
+    return torch.frombuffer(bytearray(data[10 + size:]), dtype=torch.float32).reshape(header["shape"])
+cuda, cpu = load("/tmp/zoo-fc8-cuda.npy"), load("/tmp/zoo-fc8-cpu.npy")
+rel = float((cuda - cpu).abs().max() / cpu.abs().max())
+print("fc8 shape", tuple(cpu.shape), "max relative difference cuda vs cpu", rel)
+sys.exit(0 if rel < 1e-4 else 1)
+PY
 echo "== zoo run models/cell-counter on cuda"
 "$here/zoo" run models/cell-counter models/cell-counter/examples/*.png --device cuda || status=1
 echo "gpu-check exit status: $status"

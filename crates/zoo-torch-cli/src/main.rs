@@ -66,3 +66,16 @@ fn main() {
     });
     zoo_term::exit(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `zoo run --help` and the other torch commands explain every argument
+    /// in words, as `zoo`'s own commands do.
+    #[test]
+    fn every_argument_has_help_in_words() {
+        let problems = zoo_term::undocumented_arguments(&super::Cli::command());
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}

@@ -316,6 +316,8 @@ fn run_builtin(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result
                 }
                 results.push(decoded.value);
             }
+            // One input: its error is the command's.
+            Err(error) if !several => return Err(error),
             Err(error) => {
                 let mut message = format!("{error:#}");
                 if !verbose {
@@ -443,7 +445,9 @@ struct Decoded {
 pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 4096;
 
 /// Bytes per input pixel the cell counter needs with its default widths
-/// (16/32/64/128), measured: a 4096 × 4096 image peaked at 5.7 GB.
+/// (16/32/64/128), rounded up from measurements of peak resident memory
+/// (debug build, CPU): 711 MB at 1024², 1,718 MB at 2048² (≈ 320 B/px
+/// above ~370 MB for libtorch itself); 5.7 GB at 4096² in issue #15.
 const CELL_COUNTER_BYTES_PER_PIXEL: u64 = 340;
 
 /// The input tensor for `file`, as the package's architecture reads it.
