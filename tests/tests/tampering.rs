@@ -1,6 +1,6 @@
 //! Tampering between publish and install (SECURITY.md, "Tampering").
 //!
-//! One registry, a few published packages, then 33 cases. Each changes a
+//! One registry, a few published packages, then 36 cases. Each changes a
 //! blob, an archive, an index entry or a whole index document after
 //! publication, in one of three places:
 //!

@@ -27,8 +27,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
   setup       install libtorch (torch==2.11.0 from PyPI) into .venv; idempotent
-  setup-services  PostgreSQL, nginx (apt-get if missing) and s3s-fs (.tools/) for
-              the registry's backend tests; idempotent
+  setup-services  PostgreSQL, nginx, Chromium (apt-get if missing) and s3s-fs (.tools/) for
+              the registry's backend and browser tests; idempotent
   test        setup, setup-services, fmt --check, clippy -D warnings, build, all
               tests, then the e2e suite again on PostgreSQL + S3
   demo        setup, build, start a local registry, publish, install, run

@@ -1,6 +1,7 @@
 //! `cargo xtask setup-services`: what the registry's backend tests run
-//! against (tests/src/services.rs): PostgreSQL and nginx from the system's
-//! packages (apt-get, when missing and running as root), and the
+//! against (tests/src/services.rs): PostgreSQL, nginx and Chromium (the
+//! browser test) from the system's packages (apt-get, when missing and
+//! running as root), and the
 //! S3-compatible server `s3s-fs` built from crates.io into `.tools/bin`.
 //! A second run only checks. `cargo xtask test` runs it first.
 
@@ -26,6 +27,13 @@ fn postgres_installed() -> bool {
             .arg("--bindir")
             .output()
             .is_ok_and(|o| o.status.success())
+}
+
+/// Debian's Chromium, which the registry's browser test drives headless.
+fn chromium_installed() -> bool {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .any(|p| Path::new(p).is_file())
 }
 
 fn nginx_installed() -> bool {
@@ -64,8 +72,11 @@ pub fn run() -> Result<()> {
     if !nginx_installed() {
         missing.push("nginx-light");
     }
+    if !chromium_installed() {
+        missing.push("chromium");
+    }
     if missing.is_empty() {
-        eprintln!("PostgreSQL and nginx are installed");
+        eprintln!("PostgreSQL, nginx and Chromium are installed");
     } else {
         apt_install(&missing)?;
     }
