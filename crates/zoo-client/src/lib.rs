@@ -82,7 +82,7 @@ pub struct Client {
 impl Client {
     pub fn new(config: Config) -> Result<Client> {
         let hint = format!(
-            "the registry {} (from {}) could not be reached: start one with `zoo-registry serve --data DIR` \
+            "the registry {} (from {}) could not be reached: start one with `zoo-registry serve --init --data DIR` \
              (it listens on 127.0.0.1:8000), or point elsewhere with --registry URL, ZOO_REGISTRY or \
              `registry` in the config file",
             config.registry, config.registry_source
