@@ -27,7 +27,7 @@ echo "== zoo doctor --parity cuda"
 echo "== zoo run models/vgg-mini on cuda and on cpu"
 "$here/zoo" run models/vgg-mini models/vgg-mini/examples/*.png --device cuda || status=1
 "$here/zoo" run models/vgg-mini models/vgg-mini/examples/*.png --device cpu || status=1
-echo "== zoo run --output: vgg-mini fc8 of the examples on cuda against cpu (relative 1e-4)"
+echo "== zoo run --output: vgg-mini fc8 of the examples on cuda against cpu (relative 1e-3: cuDNN convolutions run in TF32 by default on this GPU, as in PyTorch eager)"
 "$here/zoo" run models/vgg-mini models/vgg-mini/examples/*.png --device cuda --output fc8=/tmp/zoo-fc8-cuda.npy || status=1
 "$here/zoo" run models/vgg-mini models/vgg-mini/examples/*.png --device cpu --output fc8=/tmp/zoo-fc8-cpu.npy || status=1
 python3 - <<'PY' || status=1
@@ -41,7 +41,7 @@ def load(path):
 cuda, cpu = load("/tmp/zoo-fc8-cuda.npy"), load("/tmp/zoo-fc8-cpu.npy")
 rel = float((cuda - cpu).abs().max() / cpu.abs().max())
 print("fc8 shape", tuple(cpu.shape), "max relative difference cuda vs cpu", rel)
-sys.exit(0 if rel < 1e-4 else 1)
+sys.exit(0 if rel < 1e-3 else 1)
 PY
 echo "== zoo run models/cell-counter on cuda"
 "$here/zoo" run models/cell-counter models/cell-counter/examples/*.png --device cuda || status=1
