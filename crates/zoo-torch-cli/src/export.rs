@@ -355,10 +355,12 @@ fn exported_manifest(
         provenance.converted_from.push(SourceFile {
             file: format!("{}@{}/{file}", source.package.name, source.package.version),
             sha256,
+            size: None,
         });
     }
     manifest.model = Some(ModelSection {
         weights: Vec::new(),
+        task: None,
         architecture: Architecture::TorchScript {
             file: "model.pt".into(),
         },
