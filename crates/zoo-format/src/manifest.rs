@@ -759,6 +759,43 @@ converted_from = [{ file = "VGG_ILSVRC_16_layers.caffemodel", sha256 = "00000000
     }
 
     #[test]
+    fn task_and_crop_are_read_and_checked() {
+        let with_task = VGG.replace("[model]\nweights", "[model]\ntask = \"classify\"\nweights");
+        let m = Manifest::from_toml_str(&with_task).unwrap();
+        assert_eq!(m.model.as_ref().unwrap().task, Some(Task::Classify));
+        let text = m.to_toml_string().unwrap();
+        assert!(text.contains("task = \"classify\""), "{text}");
+        assert_eq!(Manifest::from_toml_str(&text).unwrap(), m);
+
+        let unknown = err(&VGG.replace("[model]\nweights", "[model]\ntask = \"detect\"\nweights"));
+        assert!(
+            unknown.contains("detect") && unknown.contains("classify"),
+            "{unknown}"
+        );
+
+        let crop = VGG.replace(
+            "resize = [224, 224]",
+            "resize = [256, 256]\ncrop = [224, 224]",
+        );
+        let m = Manifest::from_toml_str(&crop).unwrap();
+        let pre = m.model.as_ref().unwrap().inputs[0]
+            .preprocess
+            .clone()
+            .unwrap();
+        assert_eq!(pre.crop, Some([224, 224]));
+        let larger = err(&VGG.replace(
+            "resize = [224, 224]",
+            "resize = [224, 224]\ncrop = [256, 200]",
+        ));
+        assert!(
+            larger.contains("model.inputs[0].preprocess.crop") && larger.contains("larger"),
+            "{larger}"
+        );
+        let zero = err(&VGG.replace("resize = [224, 224]", "crop = [0, 3]"));
+        assert!(zero.contains("preprocess.crop"), "{zero}");
+    }
+
+    #[test]
     fn round_trips_through_toml() {
         let m = Manifest::from_toml_str(VGG).unwrap();
         let text = m.to_toml_string().unwrap();
