@@ -56,9 +56,6 @@ pub fn import(
     let like_input = like
         .as_ref()
         .and_then(|l| l.manifest.model.as_ref()?.inputs.first().cloned());
-    let preprocess = opts
-        .preprocess
-        .resolve(like_input.as_ref().and_then(|i| i.preprocess.as_ref()))?;
     let labels_file = opts
         .labels
         .clone()
@@ -107,9 +104,22 @@ pub fn import(
     })?;
 
     let model_layers = net::layers_of_model(model.layers);
+    // Defaults from a data layer's transform_param: the deploy file's,
+    // else the caffemodel's own (train nets keep their data layers).
+    let deploy_layers = deploy.as_ref().map(|(_, net, _)| net::layers_of_net(net));
+    let transform = deploy_layers
+        .as_deref()
+        .and_then(runnable::transform_of)
+        .map(|t| (t, deploy.as_ref().map(|(p, _, _)| *p).unwrap_or(caffemodel)))
+        .or_else(|| runnable::transform_of(&model_layers).map(|t| (t, caffemodel)));
+    let preprocess = match &transform {
+        Some((t, origin)) => opts.preprocess.with_defaults(Some(t), origin)?,
+        None => opts.preprocess.clone(),
+    }
+    .resolve(like_input.as_ref().and_then(|i| i.preprocess.as_ref()))?;
     let (net_name, inputs, structure, weights) = match &deploy {
         Some((_, net, _)) => {
-            let structure = net::layers_of_net(net);
+            let structure = deploy_layers.unwrap_or_else(|| net::layers_of_net(net));
             let inputs = net::declared_inputs(net, &structure)?;
             let weights: HashMap<String, Vec<wire::Blob<'_>>> = model_layers
                 .into_iter()

@@ -5,7 +5,8 @@
 
 use crate::convert::NamedTensor;
 use crate::error::{CaffeError, Result};
-use crate::proto::BlobProto;
+use crate::net::NetLayer;
+use crate::proto::{BlobProto, TransformationParameter};
 use prost::Message;
 use std::path::{Path, PathBuf};
 use zoo_format::manifest::{ChannelOrder, Manifest, Preprocess, SourceFile, Task};
@@ -96,6 +97,11 @@ pub fn check_labels(
     }
 }
 
+/// The first (TEST-phase) layer's `transform_param`, if any.
+pub fn transform_of(layers: &[NetLayer<'_>]) -> Option<TransformationParameter> {
+    layers.iter().find_map(|l| l.param.transform_param.clone())
+}
+
 /// The preprocessing options of an import.
 #[derive(Debug, Clone, Default)]
 pub struct PreprocessOptions {
@@ -108,6 +114,48 @@ pub struct PreprocessOptions {
 }
 
 impl PreprocessOptions {
+    /// Fills what was not given from a data layer's `transform_param`
+    /// (mean values or mean file, scale, crop size); a relative mean file
+    /// is looked up beside `origin` (the file the layer came from).
+    pub fn with_defaults(
+        &self,
+        transform: Option<&TransformationParameter>,
+        origin: &Path,
+    ) -> Result<PreprocessOptions> {
+        let mut options = self.clone();
+        let Some(t) = transform else {
+            return Ok(options);
+        };
+        if options.mean.is_none() && options.mean_file.is_none() {
+            if !t.mean_value.is_empty() {
+                let values: Vec<f64> = t.mean_value.iter().map(|v| f64::from(*v)).collect();
+                options.mean = Some(if values.len() == 1 {
+                    vec![values[0]; 3]
+                } else {
+                    values
+                });
+            } else if let Some(file) = &t.mean_file {
+                let beside = origin.parent().unwrap_or(Path::new(".")).join(file);
+                if !beside.is_file() {
+                    return Err(CaffeError::Invalid(format!(
+                        "{}: transform_param mean_file {file:?} not found (looked for {}); \
+                         pass --mean-file FILE or --mean B,G,R",
+                        origin.display(),
+                        beside.display()
+                    )));
+                }
+                options.mean_file = Some(beside);
+            }
+        }
+        if options.scale.is_none() {
+            options.scale = t.scale.map(f64::from);
+        }
+        if options.crop.is_none() {
+            options.crop = t.crop_size.filter(|c| *c > 0).map(|c| [c, c]);
+        }
+        Ok(options)
+    }
+
     fn any(&self) -> bool {
         self.mean.is_some()
             || self.mean_file.is_some()

@@ -352,3 +352,122 @@ fn bad_labels_layers_and_mean_files_are_refused_naming_them() {
         "{stderr}"
     );
 }
+
+/// `fixture.prototxt` with `extra` appended, written into `dir`.
+fn prototxt_with(dir: &Path, fixture: &str, extra: &str) -> PathBuf {
+    let text = std::fs::read_to_string(fixtures().join(fixture)).unwrap();
+    let path = dir.join(fixture);
+    std::fs::write(&path, text + extra).unwrap();
+    path
+}
+
+#[test]
+fn transform_param_gives_the_defaults_and_options_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = prototxt_with(
+        dir.path(),
+        "net_v1.prototxt",
+        r#"
+layers {
+  name: "input"
+  type: DATA
+  top: "images"
+  top: "label"
+  include { phase: TEST }
+  transform_param { crop_size: 6 mean_value: 104 mean_value: 117 mean_value: 123 scale: 0.5 }
+}
+"#,
+    );
+    let import = |out: &Path, extra: &[&str]| {
+        let result = zoo()
+            .args(["import", "caffe"])
+            .arg(&deploy)
+            .arg(fixtures().join("net_v1.caffemodel"))
+            .arg("-o")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let manifest = zoo_format::manifest::Manifest::load(out).unwrap();
+        manifest.model.unwrap().inputs[0]
+            .preprocess
+            .clone()
+            .unwrap()
+    };
+    let pre = import(&dir.path().join("a"), &[]);
+    assert_eq!(pre.crop, Some([6, 6]));
+    assert_eq!(pre.mean, vec![104.0, 117.0, 123.0]);
+    assert_eq!(pre.scale, 0.5);
+    assert_eq!(
+        pre.channel_order,
+        Some(zoo_format::manifest::ChannelOrder::Bgr)
+    );
+    let pre = import(&dir.path().join("b"), &["--mean", "1,2,3", "--crop", "4,5"]);
+    assert_eq!(
+        (pre.mean, pre.crop, pre.scale),
+        (vec![1.0, 2.0, 3.0], Some([4, 5]), 0.5)
+    );
+
+    // A mean file the prototxt names but that is not there: named, nothing written.
+    let deploy = prototxt_with(
+        dir.path(),
+        "net_v2.prototxt",
+        r#"
+layer {
+  name: "input"
+  type: "Data"
+  top: "images"
+  transform_param { mean_file: "imagenet_mean.binaryproto" }
+}
+"#,
+    );
+    let out = dir.path().join("c");
+    let result = zoo()
+        .args(["import", "caffe"])
+        .arg(&deploy)
+        .arg(fixtures().join("net_v2.caffemodel"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("imagenet_mean.binaryproto") && stderr.contains("--mean-file"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    // Beside the prototxt, it is read.
+    write_mean(
+        &dir.path().join("imagenet_mean.binaryproto"),
+        [10.0, 20.0, 30.0],
+    );
+    let pre = import_v2(&deploy, &out);
+    assert_eq!(pre.mean, vec![10.0, 20.0, 30.0]);
+}
+
+fn import_v2(deploy: &Path, out: &Path) -> zoo_format::manifest::Preprocess {
+    let result = zoo()
+        .args(["import", "caffe"])
+        .arg(deploy)
+        .arg(fixtures().join("net_v2.caffemodel"))
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let manifest = zoo_format::manifest::Manifest::load(out).unwrap();
+    manifest.model.unwrap().inputs[0]
+        .preprocess
+        .clone()
+        .unwrap()
+}
