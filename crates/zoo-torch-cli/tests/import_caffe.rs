@@ -471,3 +471,56 @@ fn import_v2(deploy: &Path, out: &Path) -> zoo_format::manifest::Preprocess {
         .clone()
         .unwrap()
 }
+
+/// models/vgg-mini with VGG19's topology (depth 19), as a --like folder.
+fn mini_vgg19_like(dir: &Path) -> PathBuf {
+    let like = dir.join("vgg19-mini");
+    std::fs::create_dir(&like).unwrap();
+    for file in ["labels.txt", "README.md"] {
+        std::fs::copy(repo().join("models/vgg-mini").join(file), like.join(file)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(repo().join("models/vgg-mini/zoo.toml")).unwrap();
+    assert!(manifest.contains("depth = 16"));
+    let manifest = manifest
+        .replace("depth = 16", "depth = 19")
+        .replace("name = \"vgg-mini\"", "name = \"vgg19-mini\"");
+    std::fs::write(like.join("zoo.toml"), manifest).unwrap();
+    like
+}
+
+#[test]
+fn like_takes_vgg19_and_refuses_a_vgg16_caffemodel_naming_the_missing_layer() {
+    use zoo_caffe::synthetic_vgg::{VggSize, write_vgg};
+    let dir = tempfile::tempdir().unwrap();
+    let like = mini_vgg19_like(dir.path());
+    let vgg19 = dir.path().join("vgg19-mini.caffemodel");
+    write_vgg(&vgg19, VggSize::Mini, 19).unwrap();
+    let out = dir.path().join("out19");
+    let result = zoo()
+        .args(["import", "caffe"])
+        .arg(&vgg19)
+        .arg("--like")
+        .arg(&like)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let manifest = zoo_format::manifest::Manifest::load(&out).unwrap();
+    assert_eq!(manifest.package.name, "vgg19-mini");
+    let weights = tch::Tensor::read_safetensors(out.join("weights.safetensors")).unwrap();
+    assert!(weights.iter().any(|(n, _)| n == "conv5_4/W"));
+    let labels = top_labels(&out);
+    assert_eq!(labels.len(), 5);
+
+    // A VGG16-shaped caffemodel lacks conv3_4 of VGG19.
+    let stderr = failing_import(dir.path(), &["--like".as_ref(), like.as_os_str()]);
+    assert!(
+        stderr.contains("conv3_4/W") && stderr.contains("missing from the caffemodel"),
+        "{stderr}"
+    );
+}
