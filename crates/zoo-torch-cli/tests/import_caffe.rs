@@ -524,3 +524,40 @@ fn like_takes_vgg19_and_refuses_a_vgg16_caffemodel_naming_the_missing_layer() {
         "{stderr}"
     );
 }
+
+/// The headline at full size: a VGG16-shaped 553 MB caffemodel with
+/// `--like models/vgg16` becomes the runnable `vgg16` package (about 25 s
+/// in a debug build, 2 GB of memory); `cargo test -p zoo-torch-cli --test
+/// import_caffe -- --ignored`.
+#[test]
+#[ignore]
+fn full_size_vgg16_like_models_vgg16() {
+    let dir = tempfile::tempdir().unwrap();
+    let caffemodel = dir.path().join("VGG_ILSVRC_16_layers.caffemodel");
+    zoo_caffe::synthetic_vgg::write_vgg16(&caffemodel, zoo_caffe::synthetic_vgg::VggSize::Full)
+        .unwrap();
+    let out = dir.path().join("vgg16");
+    let result = zoo()
+        .args(["import", "caffe"])
+        .arg(&caffemodel)
+        .arg("--like")
+        .arg(repo().join("models/vgg16"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let manifest = zoo_format::manifest::Manifest::load(&out).unwrap();
+    assert_eq!(manifest.package.name, "vgg16");
+    let imagenet: Vec<String> = std::fs::read_to_string(repo().join("models/vgg16/labels.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let labels = top_labels(&out);
+    assert!(labels.iter().all(|l| imagenet.contains(l)), "{labels:?}");
+}
