@@ -358,9 +358,14 @@ fn exported_manifest(
             size: None,
         });
     }
+    // A classifier stays one when its classify output is the exported one.
+    let task = zoo_models::task::task_of(source).filter(|_| {
+        zoo_models::task::classify_output(source)
+            .is_some_and(|o| outputs.iter().any(|x| x.name == o))
+    });
     manifest.model = Some(ModelSection {
         weights: Vec::new(),
-        task: None,
+        task,
         architecture: Architecture::TorchScript {
             file: "model.pt".into(),
         },
