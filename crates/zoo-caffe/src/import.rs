@@ -137,6 +137,12 @@ pub fn import(
             )
         }
     };
+    // A classifier records how its images are read even when nothing was
+    // given: Caffe's conventions (BGR, 0–255), not the reader's default RGB.
+    let preprocess = match (preprocess, task) {
+        (None, Some(_)) => PreprocessOptions::default().resolve_or_caffe()?,
+        (preprocess, _) => preprocess,
+    };
     let (graph, tensors) = convert::convert(&net_name, inputs, &structure, &weights)?;
     if let (Some(file), Some(labels)) = (&labels_file, &labels) {
         let order: Vec<String> = graph.layers.iter().map(|l| l.name.clone()).collect();

@@ -165,6 +165,18 @@ impl PreprocessOptions {
             || self.crop.is_some()
     }
 
+    /// The options over Caffe's conventions (BGR, 0–255), even when none is given.
+    pub fn resolve_or_caffe(&self) -> Result<Option<Preprocess>> {
+        let caffe = Preprocess {
+            resize: None,
+            crop: None,
+            channel_order: Some(ChannelOrder::Bgr),
+            mean: Vec::new(),
+            scale: 1.0,
+        };
+        self.resolve(Some(&caffe))
+    }
+
     /// The options over `base` (a `--like` package's), or over Caffe's
     /// conventions (BGR, 0–255) when something is given; `None` when
     /// nothing is given and there is no base.

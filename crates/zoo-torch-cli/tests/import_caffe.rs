@@ -251,6 +251,33 @@ fn graph_import_with_labels_and_preprocessing_classifies_images() {
     let top = top_labels(&out);
     assert!(top.iter().all(|l| labels.contains(l)), "{top:?}");
 
+    // Labels alone make a classifier that reads images as Caffe does (BGR).
+    let labelled = dir.path().join("labelled");
+    let result = zoo()
+        .args(["import", "caffe"])
+        .arg(&caffemodel)
+        .arg("-o")
+        .arg(&labelled)
+        .arg("--labels")
+        .arg(&labels_file)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let manifest = zoo_format::manifest::Manifest::load(&labelled).unwrap();
+    let model = manifest.model.as_ref().unwrap();
+    assert_eq!(model.task, Some(zoo_format::manifest::Task::Classify));
+    let pre = model.inputs[0].preprocess.as_ref().unwrap();
+    assert_eq!(
+        pre.channel_order,
+        Some(zoo_format::manifest::ChannelOrder::Bgr)
+    );
+    assert!(pre.mean.is_empty() && pre.scale == 1.0);
+    assert_eq!(top_labels(&labelled).len(), 5);
+
     // Without a task, files cannot be decoded: the error says what to do.
     let plain = dir.path().join("plain");
     assert!(
