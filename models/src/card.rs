@@ -51,6 +51,7 @@ pub fn image_input(name: &str, shape: Vec<i64>, preprocess: Option<Preprocess>) 
 pub fn rgb_preprocess(mean: f64, scale: f64) -> Preprocess {
     Preprocess {
         resize: None,
+        crop: None,
         channel_order: Some(ChannelOrder::Rgb),
         mean: vec![mean; 3],
         scale,
@@ -106,6 +107,11 @@ pub fn write_package(dir: &Path, info: &CardInfo, report: &TrainReport) -> Resul
         dependencies: Default::default(),
         model: Some(ModelSection {
             weights: vec!["weights.safetensors".into()],
+            // Classifiers say so, so that `zoo run` decodes top-k labels.
+            task: info
+                .builtin
+                .starts_with("vgg")
+                .then_some(zoo_format::manifest::Task::Classify),
             architecture: Architecture::Builtin {
                 name: info.builtin.clone(),
                 config: report.config.clone(),

@@ -16,6 +16,8 @@ pub struct Preprocess {
     /// another size is resized to it (bicubic), as Chainer's `prepare()`
     /// does for VGG. `None`: any size (fully convolutional models).
     pub expect_size: Option<[u32; 2]>,
+    /// `[height, width]` cut from the centre after resizing (Caffe's `crop_size`).
+    pub crop: Option<[u32; 2]>,
     /// Put channels in BGR order (Caffe/Chainer VGG) rather than RGB.
     pub bgr: bool,
     /// Subtracted per channel, in the output channel order.
@@ -30,6 +32,7 @@ impl Preprocess {
         Preprocess {
             resize: Some([224, 224]),
             expect_size: None,
+            crop: None,
             bgr: true,
             mean: vec![103.939, 116.779, 123.68],
             scale: 1.0,
@@ -49,7 +52,10 @@ pub fn open(path: &Path) -> Result<DynamicImage> {
 /// An RGB image as a (1, 3, H, W) float tensor following `pre`: values 0–255.
 pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Result<Tensor> {
     let mut rgb = image.to_rgb8();
-    let target = pre.resize.or(pre.expect_size);
+    // With a crop, the input's fixed size is the crop's, not the resize's.
+    let target = pre
+        .resize
+        .or(pre.expect_size.filter(|_| pre.crop.is_none()));
     if let Some([h, w]) = target
         && (rgb.height() != h || rgb.width() != w)
     {
@@ -64,6 +70,20 @@ pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Resu
             ));
         }
         rgb = image::imageops::resize(&rgb, w, h, FilterType::CatmullRom);
+    }
+    if let Some([h, w]) = pre.crop {
+        if h > rgb.height() || w > rgb.width() {
+            return Err(ModelError::file(
+                origin,
+                format!(
+                    "cannot crop {w}×{h} from a {}×{} image (resize it first)",
+                    rgb.width(),
+                    rgb.height()
+                ),
+            ));
+        }
+        let (x, y) = ((rgb.width() - w) / 2, (rgb.height() - h) / 2);
+        rgb = image::imageops::crop_imm(&rgb, x, y, w, h).to_image();
     }
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let mut chw = vec![0f32; 3 * h * w];

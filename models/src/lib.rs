@@ -26,6 +26,7 @@ pub mod package;
 pub mod params;
 pub mod peephole;
 pub mod rng;
+pub mod task;
 pub mod train;
 pub mod vgg;
 

@@ -85,3 +85,24 @@ fn vgg16_package_without_weights_is_a_clear_error() {
         .to_string();
     assert!(e.contains("VGG_ILSVRC_16_layers.npz"), "{e}");
 }
+
+/// Every VGG package says it classifies, so that `zoo run` decodes it like
+/// an imported classifier.
+#[test]
+fn vgg_packages_declare_the_classify_task() {
+    for name in ["vgg16", "vgg19", "vgg-mini"] {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name);
+        let text = std::fs::read_to_string(dir.join("zoo.toml")).unwrap();
+        let manifest = zoo_format::manifest::Manifest::from_toml_str(&text).unwrap();
+        let model = manifest.model.as_ref().unwrap();
+        assert_eq!(
+            model.task,
+            Some(zoo_format::manifest::Task::Classify),
+            "{name}"
+        );
+        assert_eq!(
+            zoo_models::task::classify_output(&manifest).as_deref(),
+            Some("prob")
+        );
+    }
+}

@@ -1,11 +1,13 @@
 //! The import pipeline: read, convert, write the package.
 
 use crate::error::{CaffeError, Result, TextError};
+use crate::package::{ExtraFile, PackageContents};
+use crate::runnable::{self, Like, PreprocessOptions};
 use crate::{convert, net, package, text, wire};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use zoo_format::manifest::SourceFile;
+use zoo_format::manifest::{SourceFile, Task};
 
 /// Choices for [`import`].
 #[derive(Debug, Clone, Default)]
@@ -16,6 +18,16 @@ pub struct ImportOptions {
     pub version: Option<semver::Version>,
     /// Show a progress bar on stderr for large weight files.
     pub progress: bool,
+    /// A labels file (one per line) for the classifier output.
+    pub labels: Option<PathBuf>,
+    /// The first input's image preprocessing.
+    pub preprocess: PreprocessOptions,
+    /// How `zoo run` decodes the outputs (default: classify with labels).
+    pub task: Option<Task>,
+    /// A package folder with a built-in architecture: the import becomes
+    /// that architecture with the converted weights, taking the folder's
+    /// preprocessing, labels, task and card unless given here.
+    pub like: Option<PathBuf>,
 }
 
 /// What an import produced.
@@ -39,6 +51,20 @@ pub fn import(
     opts: &ImportOptions,
 ) -> Result<ImportSummary> {
     package::check_destination(out_dir)?;
+    // Cheap checks first: a bad option must not cost a conversion.
+    let like = opts.like.as_deref().map(Like::read).transpose()?;
+    let like_input = like
+        .as_ref()
+        .and_then(|l| l.manifest.model.as_ref()?.inputs.first().cloned());
+    let labels_file = opts
+        .labels
+        .clone()
+        .or_else(|| like.as_ref().and_then(Like::labels));
+    let labels = labels_file
+        .as_deref()
+        .map(runnable::read_labels)
+        .transpose()?;
+    let task = runnable::resolve_task(opts.task, like.as_ref(), labels.is_some());
     let deploy = match prototxt {
         Some(path) => {
             let text = std::fs::read(path).map_err(|e| CaffeError::io(path, e))?;
@@ -78,9 +104,22 @@ pub fn import(
     })?;
 
     let model_layers = net::layers_of_model(model.layers);
+    // Defaults from a data layer's transform_param: the deploy file's,
+    // else the caffemodel's own (train nets keep their data layers).
+    let deploy_layers = deploy.as_ref().map(|(_, net, _)| net::layers_of_net(net));
+    let transform = deploy_layers
+        .as_deref()
+        .and_then(runnable::transform_of)
+        .map(|t| (t, deploy.as_ref().map(|(p, _, _)| *p).unwrap_or(caffemodel)))
+        .or_else(|| runnable::transform_of(&model_layers).map(|t| (t, caffemodel)));
+    let preprocess = match &transform {
+        Some((t, origin)) => opts.preprocess.with_defaults(Some(t), origin)?,
+        None => opts.preprocess.clone(),
+    }
+    .resolve(like_input.as_ref().and_then(|i| i.preprocess.as_ref()))?;
     let (net_name, inputs, structure, weights) = match &deploy {
         Some((_, net, _)) => {
-            let structure = net::layers_of_net(net);
+            let structure = deploy_layers.unwrap_or_else(|| net::layers_of_net(net));
             let inputs = net::declared_inputs(net, &structure)?;
             let weights: HashMap<String, Vec<wire::Blob<'_>>> = model_layers
                 .into_iter()
@@ -98,7 +137,24 @@ pub fn import(
             )
         }
     };
+    // A classifier records how its images are read even when nothing was
+    // given: Caffe's conventions (BGR, 0–255), not the reader's default RGB.
+    let preprocess = match (preprocess, task) {
+        (None, Some(_)) => PreprocessOptions::default().resolve_or_caffe()?,
+        (preprocess, _) => preprocess,
+    };
     let (graph, tensors) = convert::convert(&net_name, inputs, &structure, &weights)?;
+    if let (Some(file), Some(labels)) = (&labels_file, &labels) {
+        let order: Vec<String> = graph.layers.iter().map(|l| l.name.clone()).collect();
+        runnable::check_labels(
+            file,
+            labels.len(),
+            runnable::classifier_size(&order, &tensors),
+        )?;
+    }
+    if let Some(like) = &like {
+        like.check_parameters(&tensors)?;
+    }
 
     let name = match &opts.name {
         Some(name) => {
@@ -106,6 +162,10 @@ pub fn import(
                 .map_err(|m| CaffeError::Invalid(format!("invalid package name {name:?}: {m}")))?;
             name.clone()
         }
+        None if like.is_some() => like
+            .as_ref()
+            .map(|l| l.manifest.package.name.clone())
+            .unwrap_or_default(),
         None => {
             let from_dir = out_dir
                 .file_name()
@@ -118,10 +178,10 @@ pub fn import(
             package::package_name_from(&source)
         }
     };
-    let version = opts
-        .version
-        .clone()
-        .unwrap_or(semver::Version::new(0, 1, 0));
+    let version = opts.version.clone().unwrap_or_else(|| match &like {
+        Some(like) => like.manifest.package.version.clone(),
+        None => semver::Version::new(0, 1, 0),
+    });
     let file_name = |p: &Path| {
         p.file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -146,7 +206,7 @@ pub fn import(
         });
         package::write_package(
             out_dir,
-            &graph,
+            like.is_none().then_some(&graph),
             &tensors,
             || {
                 let (model_sha, _) = hasher
@@ -157,21 +217,44 @@ pub fn import(
                     sources.push(SourceFile {
                         file: file_name(path),
                         sha256: hex::encode(digest),
+                        size: std::fs::metadata(path).ok().map(|m| m.len()),
                     });
                 }
                 sources.push(SourceFile {
                     file: file_name(caffemodel),
                     sha256: model_sha,
+                    size: Some(len),
                 });
-                Ok(package::PackageInfo {
+                let info = package::PackageInfo {
                     name: name.clone(),
                     version,
                     description,
                     sources,
-                })
+                };
+                contents(
+                    &graph,
+                    info,
+                    like.as_ref(),
+                    preprocess,
+                    labels_file.as_deref(),
+                    task,
+                )
             },
             opts.progress,
             &pages,
+            |staged| match &like {
+                // The strict loader of zoo-models must take the package as written.
+                Some(like) => zoo_models::load_package(staged, tch::Device::Cpu)
+                    .map(|_| ())
+                    .map_err(|e| {
+                        CaffeError::Invalid(format!(
+                            "the package is not loadable as {} (from {}): {e}",
+                            like.builtin,
+                            like.dir.display()
+                        ))
+                    }),
+                None => Ok(()),
+            },
         )
     })?;
     Ok(ImportSummary {
@@ -183,4 +266,72 @@ pub fn import(
         inputs: graph.inputs.iter().map(|i| i.name.clone()).collect(),
         outputs: graph.outputs.clone(),
     })
+}
+
+/// The labels file's name inside the package.
+const LABELS_FILE: &str = "labels.txt";
+/// The card's name inside the package.
+const CARD_FILE: &str = "README.md";
+
+/// The manifest and extra files: a graph package, or with `like` the
+/// built-in architecture with the like package's metadata (its metrics
+/// and training provenance dropped: they were about other weights) and a
+/// card recording where the weights came from.
+fn contents(
+    graph: &zoo_nn::graph::format::Graph,
+    info: package::PackageInfo,
+    like: Option<&Like>,
+    preprocess: Option<zoo_format::manifest::Preprocess>,
+    labels: Option<&Path>,
+    task: Option<Task>,
+) -> Result<PackageContents> {
+    let mut files = Vec::new();
+    let sources = info.sources.clone();
+    let mut manifest = match like {
+        Some(like) => {
+            let mut manifest = like.manifest.clone();
+            manifest.package.name = info.name.clone();
+            manifest.package.version = info.version.clone();
+            manifest.package.readme = Some(CARD_FILE.into());
+            let card = like.card()?.unwrap_or_else(|| format!("# {}\n", info.name));
+            files.push((
+                CARD_FILE.to_string(),
+                ExtraFile::Text(card + &runnable::provenance_text(&sources, Some(&like.dir))),
+            ));
+            if let Some(model) = manifest.model.as_mut() {
+                model.weights = vec![package::WEIGHTS_FILE.into()];
+                model.metrics.clear();
+                for output in &mut model.outputs {
+                    output.labels = None;
+                }
+            }
+            manifest
+        }
+        None => package::graph_manifest(graph, info),
+    };
+    if let Some(model) = manifest.model.as_mut() {
+        model.task = task;
+        model.provenance = Some(zoo_format::manifest::Provenance {
+            trained: None,
+            converted_from: sources,
+        });
+        if let (Some(pre), Some(input)) = (preprocess, model.inputs.first_mut()) {
+            input.preprocess = Some(pre);
+        }
+        if let Some(labels) = labels {
+            let index = model
+                .outputs
+                .iter()
+                .position(|o| o.name == "prob")
+                .unwrap_or(0);
+            if let Some(output) = model.outputs.get_mut(index) {
+                output.labels = Some(LABELS_FILE.into());
+                files.push((
+                    LABELS_FILE.to_string(),
+                    ExtraFile::Copy(labels.to_path_buf()),
+                ));
+            }
+        }
+    }
+    Ok(PackageContents { manifest, files })
 }

@@ -25,6 +25,8 @@ pub mod net;
 pub mod package;
 pub mod proto;
 #[cfg(feature = "import")]
+pub mod runnable;
+#[cfg(feature = "import")]
 pub mod synthetic_vgg;
 pub mod text;
 pub mod wire;
@@ -33,3 +35,5 @@ pub mod writer;
 pub use error::{CaffeError, Result, TextError, WireError};
 #[cfg(feature = "import")]
 pub use import::{ImportOptions, ImportSummary, import};
+#[cfg(feature = "import")]
+pub use runnable::PreprocessOptions;

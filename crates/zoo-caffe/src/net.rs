@@ -123,6 +123,7 @@ fn from_v1<'a>(old: V1LayerParameter, blobs: Vec<Blob<'a>>) -> Option<NetLayer<'
         relu_param: old.relu_param,
         softmax_param: old.softmax_param,
         slice_param: old.slice_param,
+        transform_param: old.transform_param,
         ..Default::default()
     };
     Some(NetLayer {

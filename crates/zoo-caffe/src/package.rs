@@ -26,6 +26,22 @@ pub struct PackageInfo {
     pub sources: Vec<SourceFile>,
 }
 
+/// A file of the package besides the weights and the graph.
+pub enum ExtraFile {
+    /// Copied from a file (labels).
+    Copy(PathBuf),
+    /// Written from text (the card).
+    Text(String),
+}
+
+/// The package's manifest and other files, known once the weights are
+/// written (provenance needs the caffemodel's hash).
+pub struct PackageContents {
+    pub manifest: Manifest,
+    /// `(name in the package, content)`.
+    pub files: Vec<(String, ExtraFile)>,
+}
+
 /// Drops the pages of the memory-mapped caffemodel from this process once
 /// their bytes are written, so that resident memory stays near the size of
 /// one tensor rather than growing to the whole file. The writer asks for
@@ -132,15 +148,19 @@ pub fn check_destination(out_dir: &Path) -> Result<()> {
     }
 }
 
-/// Writes the package. `finish` runs after the files are written and before
-/// the rename (it supplies late provenance, e.g. a hash computed meanwhile).
+/// Writes the package: `graph.json` when `graph` is given (a built-in
+/// architecture has none), the weights, then what `info` supplies (it runs
+/// after the weights are written, e.g. to wait for a hash computed
+/// meanwhile). `verify` checks the staged folder before the rename: an
+/// error leaves nothing behind.
 pub fn write_package(
     out_dir: &Path,
-    graph: &Graph,
+    graph: Option<&Graph>,
     tensors: &[NamedTensor<'_>],
-    info: impl FnOnce() -> Result<PackageInfo>,
+    info: impl FnOnce() -> Result<PackageContents>,
     progress: bool,
     pages: &PageReleaser<'_>,
+    verify: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
     check_destination(out_dir)?;
     let parent = match out_dir.parent() {
@@ -153,11 +173,13 @@ pub fn write_package(
         .tempdir_in(&parent)
         .map_err(|e| CaffeError::io(&parent, e))?;
 
-    let graph_path = staging.path().join(GRAPH_FILE);
-    let text = serde_json::to_string_pretty(graph)
-        .map_err(|e| CaffeError::Invalid(format!("cannot serialise the graph: {e}")))?;
-    std::fs::write(&graph_path, text + "\n")
-        .map_err(|e| CaffeError::io(out_dir.join(GRAPH_FILE), e))?;
+    if let Some(graph) = graph {
+        let graph_path = staging.path().join(GRAPH_FILE);
+        let text = serde_json::to_string_pretty(graph)
+            .map_err(|e| CaffeError::Invalid(format!("cannot serialise the graph: {e}")))?;
+        std::fs::write(&graph_path, text + "\n")
+            .map_err(|e| CaffeError::io(out_dir.join(GRAPH_FILE), e))?;
+    }
 
     let total: u64 = tensors.iter().map(|t| t.data.len() as u64 * 4).sum();
     let bar = if progress && total >= 32 << 20 {
@@ -181,8 +203,18 @@ pub fn write_package(
     })?;
     bar.finish_and_clear();
 
-    let info = info()?;
-    let manifest = manifest(graph, info);
+    let PackageContents { manifest, files } = info()?;
+    for (name, content) in files {
+        let target = staging.path().join(&name);
+        match content {
+            ExtraFile::Copy(source) => std::fs::copy(&source, &target)
+                .map(|_| ())
+                .map_err(|e| CaffeError::io(&source, e))?,
+            ExtraFile::Text(text) => {
+                std::fs::write(&target, text).map_err(|e| CaffeError::io(out_dir.join(&name), e))?
+            }
+        }
+    }
     manifest
         .validate("zoo.toml")
         .map_err(|e| CaffeError::Invalid(format!("generated manifest is invalid: {e}")))?;
@@ -191,6 +223,7 @@ pub fn write_package(
         .map_err(|e| CaffeError::Invalid(format!("cannot serialise zoo.toml: {e}")))?;
     std::fs::write(staging.path().join("zoo.toml"), toml)
         .map_err(|e| CaffeError::io(out_dir.join("zoo.toml"), e))?;
+    verify(staging.path())?;
 
     // An empty destination directory may exist; the rename replaces it.
     if out_dir.is_dir() {
@@ -204,7 +237,9 @@ pub fn write_package(
     Ok(out_dir.to_path_buf())
 }
 
-fn manifest(graph: &Graph, info: PackageInfo) -> Manifest {
+/// The manifest of a graph package: the graph's inputs and outputs, the
+/// weights, the sources' provenance.
+pub fn graph_manifest(graph: &Graph, info: PackageInfo) -> Manifest {
     let inputs = graph
         .inputs
         .iter()
@@ -241,6 +276,7 @@ fn manifest(graph: &Graph, info: PackageInfo) -> Manifest {
         dependencies: Default::default(),
         model: Some(ModelSection {
             weights: vec![WEIGHTS_FILE.into()],
+            task: None,
             architecture: Architecture::Graph {
                 file: GRAPH_FILE.into(),
             },

@@ -126,6 +126,22 @@ pub struct LayerParameter {
     pub slice_param: Option<SliceParameter>,
     #[prost(message, optional, tag = "202")]
     pub permute_param: Option<PermuteParameter>,
+    #[prost(message, optional, tag = "100")]
+    pub transform_param: Option<TransformationParameter>,
+}
+
+/// A data layer's image preprocessing (`transform_param`): where Caffe
+/// records the mean, scale and crop a model was trained with.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TransformationParameter {
+    #[prost(float, optional, tag = "1")]
+    pub scale: Option<f32>,
+    #[prost(uint32, optional, tag = "3")]
+    pub crop_size: Option<u32>,
+    #[prost(string, optional, tag = "4")]
+    pub mean_file: Option<String>,
+    #[prost(float, repeated, tag = "5")]
+    pub mean_value: Vec<f32>,
 }
 
 /// The old (V1) layer, with its type as an enum: the layout of the official
@@ -170,6 +186,8 @@ pub struct V1LayerParameter {
     pub softmax_param: Option<SoftmaxParameter>,
     #[prost(message, optional, tag = "31")]
     pub slice_param: Option<SliceParameter>,
+    #[prost(message, optional, tag = "36")]
+    pub transform_param: Option<TransformationParameter>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]

@@ -57,15 +57,31 @@ fn layer(name: &str, kind: V1LayerType, bottom: &str, top: &str) -> V1LayerParam
 
 /// Writes the caffemodel to `path`.
 pub fn write_vgg16(path: &Path, size: VggSize) -> io::Result<()> {
+    write_vgg(path, size, 16)
+}
+
+/// Writes a VGG16 (`depth` 16) or VGG19 (`depth` 19: four convs in each of
+/// the last three stages, as VGG_ILSVRC_19_layers) caffemodel to `path`.
+pub fn write_vgg(path: &Path, size: VggSize, depth: u32) -> io::Result<()> {
     let file = std::fs::File::create(path)?;
-    let out = write_vgg16_to(BufWriter::with_capacity(1 << 20, file), size)?;
+    let out = write_vgg_to(BufWriter::with_capacity(1 << 20, file), size, depth)?;
     out.into_inner().map_err(|e| e.into_error())?.sync_all()
 }
 
 pub fn write_vgg16_to<W: Write>(w: W, size: VggSize) -> io::Result<W> {
+    write_vgg_to(w, size, 16)
+}
+
+pub fn write_vgg_to<W: Write>(w: W, size: VggSize, depth: u32) -> io::Result<W> {
+    if depth != 16 && depth != 19 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("VGG depth {depth}: expected 16 or 19"),
+        ));
+    }
     let (widths, fc, classes, side) = size.dims();
     let net = NetParameter {
-        name: Some("VGG_ILSVRC_16_layers".into()),
+        name: Some(format!("VGG_ILSVRC_{depth}_layers")),
         input: vec!["data".into()],
         input_dim: vec![1, 3, side as i32, side as i32],
         ..Default::default()
@@ -74,7 +90,11 @@ pub fn write_vgg16_to<W: Write>(w: W, size: VggSize) -> io::Result<W> {
     let mut bottom = "data".to_string();
     let mut channels = 3i64;
     for (stage, &width) in widths.iter().enumerate() {
-        let convs = if stage < 2 { 2 } else { 3 };
+        let convs = match (stage < 2, depth) {
+            (true, _) => 2,
+            (false, 16) => 3,
+            (false, _) => 4,
+        };
         for i in 1..=convs {
             let name = format!("conv{}_{i}", stage + 1);
             let mut conv = layer(&name, V1LayerType::Convolution, &bottom, &name);

@@ -84,6 +84,10 @@ pub struct ModelSection {
     /// Weight files; always stored as external blobs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weights: Vec<String>,
+    /// What the outputs mean, so that `zoo run` can decode them for any
+    /// architecture (built-in, graph or TorchScript).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
     pub architecture: Architecture,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<Input>,
@@ -93,6 +97,22 @@ pub struct ModelSection {
     pub metrics: Vec<Metric>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+}
+
+/// `[model] task`: how `zoo run` decodes a model's outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Top-k labels with probabilities from the output that has `labels`.
+    Classify,
+}
+
+impl Task {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Classify => "classify",
+        }
+    }
 }
 
 /// `[model.architecture]`: exactly one of `builtin` (+ `config`), `graph`, `torchscript`.
@@ -216,6 +236,9 @@ pub struct Preprocess {
     /// `[height, width]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize: Option<[u32; 2]>,
+    /// `[height, width]` cut from the centre after resizing (Caffe's `crop_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<[u32; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel_order: Option<ChannelOrder>,
     /// Subtracted per channel (in `channel_order`).
@@ -272,6 +295,9 @@ pub struct Provenance {
 pub struct SourceFile {
     pub file: String,
     pub sha256: String,
+    /// Bytes, so that a copy can be told apart before hashing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 /// Why a manifest was refused. `file` is the manifest's path (or `zoo.toml`
@@ -579,6 +605,22 @@ fn validate_model(file: &str, model: &ModelSection) -> Result<(), ManifestError>
                     "sizes must be positive".into(),
                 ));
             }
+            if pre.crop.is_some_and(|[h, w]| h == 0 || w == 0) {
+                return Err(invalid(
+                    file,
+                    &format!("{field}.crop"),
+                    "sizes must be positive".into(),
+                ));
+            }
+            if let (Some([ch, cw]), Some([rh, rw])) = (pre.crop, pre.resize)
+                && (ch > rh || cw > rw)
+            {
+                return Err(invalid(
+                    file,
+                    &format!("{field}.crop"),
+                    format!("{ch}x{cw} is larger than resize {rh}x{rw}"),
+                ));
+            }
             if pre.mean.iter().any(|m| !m.is_finite()) {
                 return Err(invalid(
                     file,
@@ -714,6 +756,43 @@ converted_from = [{ file = "VGG_ILSVRC_16_layers.caffemodel", sha256 = "00000000
         assert_eq!(model.outputs[0].labels.as_deref(), Some("labels.txt"));
         assert_eq!(model.metrics[0].value, 0.97);
         assert_eq!(model.provenance.as_ref().unwrap().converted_from.len(), 1);
+    }
+
+    #[test]
+    fn task_and_crop_are_read_and_checked() {
+        let with_task = VGG.replace("[model]\nweights", "[model]\ntask = \"classify\"\nweights");
+        let m = Manifest::from_toml_str(&with_task).unwrap();
+        assert_eq!(m.model.as_ref().unwrap().task, Some(Task::Classify));
+        let text = m.to_toml_string().unwrap();
+        assert!(text.contains("task = \"classify\""), "{text}");
+        assert_eq!(Manifest::from_toml_str(&text).unwrap(), m);
+
+        let unknown = err(&VGG.replace("[model]\nweights", "[model]\ntask = \"detect\"\nweights"));
+        assert!(
+            unknown.contains("detect") && unknown.contains("classify"),
+            "{unknown}"
+        );
+
+        let crop = VGG.replace(
+            "resize = [224, 224]",
+            "resize = [256, 256]\ncrop = [224, 224]",
+        );
+        let m = Manifest::from_toml_str(&crop).unwrap();
+        let pre = m.model.as_ref().unwrap().inputs[0]
+            .preprocess
+            .clone()
+            .unwrap();
+        assert_eq!(pre.crop, Some([224, 224]));
+        let larger = err(&VGG.replace(
+            "resize = [224, 224]",
+            "resize = [224, 224]\ncrop = [256, 200]",
+        ));
+        assert!(
+            larger.contains("model.inputs[0].preprocess.crop") && larger.contains("larger"),
+            "{larger}"
+        );
+        let zero = err(&VGG.replace("resize = [224, 224]", "crop = [0, 3]"));
+        assert!(zero.contains("preprocess.crop"), "{zero}");
     }
 
     #[test]

@@ -355,10 +355,17 @@ fn exported_manifest(
         provenance.converted_from.push(SourceFile {
             file: format!("{}@{}/{file}", source.package.name, source.package.version),
             sha256,
+            size: None,
         });
     }
+    // A classifier stays one when its classify output is the exported one.
+    let task = zoo_models::task::task_of(source).filter(|_| {
+        zoo_models::task::classify_output(source)
+            .is_some_and(|o| outputs.iter().any(|x| x.name == o))
+    });
     manifest.model = Some(ModelSection {
         weights: Vec::new(),
+        task,
         architecture: Architecture::TorchScript {
             file: "model.pt".into(),
         },

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use zoo_format::manifest::{ChannelOrder, Task};
 use zoo_term::outln;
 
 #[derive(Debug, Subcommand)]
@@ -24,9 +25,75 @@ pub struct CaffeArgs {
     /// Package name (default: from the net's name).
     #[arg(long)]
     name: Option<String>,
-    /// Package version (default 0.1.0).
+    /// Package version (default 0.1.0, or the --like package's).
     #[arg(long)]
     version: Option<semver::Version>,
+    /// Labels of the classifier output, one per line; the count must equal
+    /// its number of classes. Implies --task classify.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+    /// Per-channel mean subtracted from images, in --channel-order (B,G,R
+    /// for Caffe models), e.g. 103.939,116.779,123.68.
+    #[arg(
+        long,
+        value_name = "B,G,R",
+        value_delimiter = ',',
+        num_args = 1,
+        conflicts_with = "mean_file"
+    )]
+    mean: Option<Vec<f64>>,
+    /// Caffe's mean.binaryproto; its per-channel average is the mean.
+    #[arg(long, value_name = "FILE")]
+    mean_file: Option<PathBuf>,
+    /// Channel order of the input (Caffe models: bgr, the default when any
+    /// preprocessing is given).
+    #[arg(long, value_name = "bgr|rgb", value_parser = parse_order)]
+    channel_order: Option<ChannelOrder>,
+    /// Multiplier applied after subtracting the mean (pixels are 0–255).
+    #[arg(long, value_name = "S")]
+    scale: Option<f64>,
+    /// Resize images to H,W first (default: the input's shape).
+    #[arg(long, value_name = "H,W", value_parser = parse_size)]
+    resize: Option<[u32; 2]>,
+    /// Cut H,W from the centre after resizing (Caffe's crop_size).
+    #[arg(long, value_name = "H,W", value_parser = parse_size)]
+    crop: Option<[u32; 2]>,
+    /// How `zoo run` decodes the outputs: classify (top-k labels).
+    #[arg(long, value_parser = parse_task)]
+    task: Option<Task>,
+    /// A package folder with a built-in architecture (models/vgg16): the
+    /// package is that architecture with the imported weights (checked
+    /// layer by layer), its preprocessing, labels, task and card.
+    #[arg(long, value_name = "PACKAGE_DIR")]
+    like: Option<PathBuf>,
+}
+
+fn parse_order(text: &str) -> Result<ChannelOrder, String> {
+    match text {
+        "bgr" => Ok(ChannelOrder::Bgr),
+        "rgb" => Ok(ChannelOrder::Rgb),
+        other => Err(format!("{other:?}: expected bgr or rgb")),
+    }
+}
+
+fn parse_task(text: &str) -> Result<Task, String> {
+    match text {
+        "classify" => Ok(Task::Classify),
+        other => Err(format!("{other:?}: the known tasks are: classify")),
+    }
+}
+
+/// `H,W` with both positive.
+fn parse_size(text: &str) -> Result<[u32; 2], String> {
+    let parts: Vec<&str> = text.split(',').collect();
+    let [h, w] = parts.as_slice() else {
+        return Err(format!("{text:?}: expected H,W such as 224,224"));
+    };
+    let parse = |s: &str| s.trim().parse::<u32>().ok().filter(|v| *v > 0);
+    match (parse(h), parse(w)) {
+        (Some(h), Some(w)) => Ok([h, w]),
+        _ => Err(format!("{text:?}: expected two positive whole numbers H,W")),
+    }
 }
 
 pub fn run(command: ImportCommand, quiet: bool) -> Result<()> {
@@ -45,6 +112,17 @@ fn caffe(args: CaffeArgs, quiet: bool) -> Result<()> {
         name: args.name,
         version: args.version,
         progress: !quiet,
+        labels: args.labels,
+        preprocess: zoo_caffe::PreprocessOptions {
+            mean: args.mean,
+            mean_file: args.mean_file,
+            channel_order: args.channel_order,
+            scale: args.scale,
+            resize: args.resize,
+            crop: args.crop,
+        },
+        task: args.task,
+        like: args.like,
     };
     let summary = zoo_caffe::import(prototxt, caffemodel, &args.output, &opts)
         .with_context(|| format!("importing {}", caffemodel.display()))?;

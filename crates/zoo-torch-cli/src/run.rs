@@ -8,12 +8,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
-use zoo_format::manifest::{Architecture as ManifestArchitecture, Manifest};
+use zoo_format::manifest::{Architecture as ManifestArchitecture, Manifest, Task};
 use zoo_models::cell_counter::{CellCounterConfig, DENSITY_SCALE, mark_cells, out_of_distribution};
-use zoo_models::image_io::{self, Preprocess};
-use zoo_models::inputs;
+use zoo_models::image_io;
 use zoo_models::nested_rnn::NestedRnnConfig;
 use zoo_models::package::{Architecture, LoadedPackage, labels};
+use zoo_models::{inputs, task};
 use zoo_nn::Model;
 use zoo_term::outln;
 
@@ -75,16 +75,19 @@ pub fn run(args: RunArgs, verbose: bool) -> Result<()> {
             let mut package = zoo_models::load_package(&dir, device)
                 .with_context(|| format!("loading {}", dir.display()))?;
             package.model = Box::new(zoo_nn::FiniteOutputs(package.model));
-            if !args.inputs.is_empty() {
-                return run_tensors(package.model.as_ref(), &args, Some(&package));
-            }
-            run_builtin(&package, &args, verbose)
+            run_package(&package, &args, verbose)
         }
         ManifestArchitecture::Graph { file } => {
             let weights: Vec<PathBuf> = model_section.weights.iter().map(|w| dir.join(w)).collect();
             let model = zoo_nn::graph::GraphModel::load(&dir.join(file), &weights, device)
                 .with_context(|| format!("loading the graph of {}", dir.display()))?;
-            run_tensors(&zoo_nn::FiniteOutputs(Box::new(model)), &args, None)
+            let package = LoadedPackage {
+                dir: dir.clone(),
+                manifest: manifest.clone(),
+                architecture: None,
+                model: Box::new(zoo_nn::FiniteOutputs(Box::new(model))),
+            };
+            run_package(&package, &args, verbose)
         }
         ManifestArchitecture::TorchScript { file } => {
             crate::allow_code::check(&manifest, file, args.allow_code)?;
@@ -102,8 +105,46 @@ pub fn run(args: RunArgs, verbose: bool) -> Result<()> {
             let model = zoo_nn::torchscript::TorchScriptModel::load(&dir.join(file), device)
                 .with_context(|| format!("loading the TorchScript file of {}", dir.display()))?
                 .with_signature(inputs, outputs);
-            run_tensors(&zoo_nn::FiniteOutputs(Box::new(model)), &args, None)
+            let package = LoadedPackage {
+                dir: dir.clone(),
+                manifest: manifest.clone(),
+                architecture: None,
+                model: Box::new(zoo_nn::FiniteOutputs(Box::new(model))),
+            };
+            run_package(&package, &args, verbose)
         }
+    }
+}
+
+/// Files through the package's decoder, or raw `--input` tensors; a
+/// package without a decoder (no task) takes only raw tensors.
+fn run_package(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result<()> {
+    if !args.inputs.is_empty() || (decoder_of(package).is_none() && args.files.is_empty()) {
+        return run_tensors(package.model.as_ref(), args, Some(package));
+    }
+    run_builtin(package, args, verbose)
+}
+
+/// How a package's outputs are decoded: by its task (any architecture),
+/// else by its built-in architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decoder {
+    Classify,
+    CellCounter,
+    Spikes,
+    Detect,
+}
+
+fn decoder_of(package: &LoadedPackage) -> Option<Decoder> {
+    if task::task_of(&package.manifest) == Some(Task::Classify) {
+        return Some(Decoder::Classify);
+    }
+    match package.architecture? {
+        Architecture::CellCounter => Some(Decoder::CellCounter),
+        Architecture::PeepholeLstm => Some(Decoder::Spikes),
+        Architecture::NestedRnn => Some(Decoder::Detect),
+        a if a.is_vgg() => Some(Decoder::Classify),
+        _ => None,
     }
 }
 
@@ -160,7 +201,7 @@ fn run_tensors(model: &dyn Model, args: &RunArgs, builtin: Option<&LoadedPackage
         bail!("no input given: pass --input NAME=FILE.npy (inputs: {expected})");
     }
     if let (Some(package), true) = (builtin, wanted.is_empty())
-        && let Some(architecture) = package.architecture
+        && let Some(decoder) = decoder_of(package)
         && named.len() == 1
     {
         let label = args.inputs[0].clone();
@@ -169,7 +210,7 @@ fn run_tensors(model: &dyn Model, args: &RunArgs, builtin: Option<&LoadedPackage
             top: args.top,
             overlay: None,
         };
-        let result = decode_input(package, architecture, &label, &x, &[], &options)?;
+        let result = decode_input(package, decoder, &label, &x, &[], &options)?;
         return print_results(&[result.value], args.json);
     }
     let names: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
@@ -217,21 +258,16 @@ enum OverlayTarget {
 /// Checks `--overlay` before the model runs: a file needs an existing
 /// folder and a .png/.jpg name; a folder (a name ending in `/`, an
 /// existing folder, several inputs, or a video) is created.
-fn overlay_target(args: &RunArgs, architecture: Architecture) -> Result<Option<OverlayTarget>> {
+fn overlay_target(args: &RunArgs, decoder: Decoder) -> Result<Option<OverlayTarget>> {
     let Some(path) = &args.overlay else {
         return Ok(None);
     };
-    if !matches!(
-        architecture,
-        Architecture::CellCounter | Architecture::NestedRnn
-    ) {
+    if !matches!(decoder, Decoder::CellCounter | Decoder::Detect) {
         bail!("--overlay is for the cell counter and the video detector");
     }
     let text = path.to_string_lossy();
-    let wants_folder = text.ends_with('/')
-        || path.is_dir()
-        || args.files.len() > 1
-        || architecture == Architecture::NestedRnn;
+    let wants_folder =
+        text.ends_with('/') || path.is_dir() || args.files.len() > 1 || decoder == Decoder::Detect;
     if wants_folder {
         if path.exists() && !path.is_dir() {
             bail!(
@@ -281,8 +317,12 @@ impl OverlayTarget {
 /// layer for every input, stacked along the batch axis (Chainer's
 /// `extract`).
 fn run_builtin(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result<()> {
-    let Some(architecture) = package.architecture else {
-        bail!("not a built-in architecture");
+    let Some(decoder) = decoder_of(package) else {
+        bail!(
+            "{}: no [model] task, so input files cannot be decoded; pass --input {}=FILE.npy",
+            package.manifest.package.name,
+            package.model.input_names().join(",")
+        );
     };
     if args.files.is_empty() {
         bail!(
@@ -291,7 +331,7 @@ fn run_builtin(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result
         );
     }
     let wanted = wanted_outputs(args)?;
-    let overlay = overlay_target(args, architecture)?;
+    let overlay = overlay_target(args, decoder)?;
     let several = args.files.len() > 1;
     let extra: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
     let mut saved: Vec<Vec<Tensor>> = wanted.iter().map(|_| Vec::new()).collect();
@@ -302,10 +342,10 @@ fn run_builtin(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result
             top: args.top,
             overlay: overlay
                 .as_ref()
-                .map(|o| o.for_input(file, several, architecture == Architecture::NestedRnn)),
+                .map(|o| o.for_input(file, several, decoder == Decoder::Detect)),
         };
-        let outcome = input_for_file(package, architecture, file, args.max_pixels)
-            .and_then(|x| decode_input(package, architecture, file, &x, &extra, &options));
+        let outcome = input_for_file(package, decoder, file, args.max_pixels)
+            .and_then(|x| decode_input(package, decoder, file, &x, &extra, &options));
         match outcome {
             Ok(decoded) => {
                 if !args.json {
@@ -453,17 +493,18 @@ const CELL_COUNTER_BYTES_PER_PIXEL: u64 = 340;
 /// The input tensor for `file`, as the package's architecture reads it.
 fn input_for_file(
     package: &LoadedPackage,
-    architecture: Architecture,
+    decoder: Decoder,
     file: &str,
     max_pixels: u64,
 ) -> Result<Tensor> {
     let path = Path::new(file);
-    match architecture {
-        a if a.is_vgg() => {
+    match decoder {
+        Decoder::Classify => {
             let image = image_io::open(path)?;
-            Ok(image_io::rgb_tensor(&image, &preprocess_of(package), path)?)
+            let pre = task::image_preprocess(&package.manifest);
+            Ok(image_io::rgb_tensor(&image, &pre, path)?)
         }
-        Architecture::CellCounter => {
+        Decoder::CellCounter => {
             // Fully convolutional at the image's own size: estimate the
             // memory from the header before decoding or running anything.
             let (width, height) = image_io::dimensions(path)?;
@@ -484,9 +525,8 @@ fn input_for_file(
             let image = image_io::open(path)?;
             Ok(image_io::gray_tensor(&image))
         }
-        Architecture::PeepholeLstm => Ok(inputs::read_spikes(file)?),
-        Architecture::NestedRnn => Ok(inputs::read_video(path)?),
-        other => bail!("no file input mode for {}", other.name()),
+        Decoder::Spikes => Ok(inputs::read_spikes(file)?),
+        Decoder::Detect => Ok(inputs::read_video(path)?),
     }
 }
 
@@ -494,24 +534,23 @@ fn input_for_file(
 /// outputs, returning `extra` outputs as they came.
 fn decode_input(
     package: &LoadedPackage,
-    architecture: Architecture,
+    decoder: Decoder,
     label: &str,
     x: &Tensor,
     extra: &[String],
     options: &DecodeOptions,
 ) -> Result<Decoded> {
-    let needed: Vec<String> = match architecture {
-        a if a.is_vgg() => vec!["prob".into()],
-        Architecture::CellCounter => vec!["density".into()],
-        Architecture::PeepholeLstm => vec!["spikes".into()],
-        Architecture::NestedRnn => vec!["class_logits".into(), "boxes".into()],
-        other => bail!("no decoder for {}", other.name()),
+    let needed: Vec<String> = match decoder {
+        Decoder::Classify => vec![classify_output(package)],
+        Decoder::CellCounter => vec!["density".into()],
+        Decoder::Spikes => vec!["spikes".into()],
+        Decoder::Detect => vec!["class_logits".into(), "boxes".into()],
     };
     let mut names = needed.clone();
     names.extend(extra.iter().cloned());
     // The cell counter takes sides that are multiples of 2^(pools): pad
     // with background (zeros) and crop the density back.
-    let (input, size) = if architecture == Architecture::CellCounter {
+    let (input, size) = if decoder == Decoder::CellCounter {
         let stride = 1i64 << (cell_counter_config(package).widths.len().max(1) - 1);
         let size = x.size();
         if size.len() != 4 {
@@ -529,15 +568,15 @@ fn decode_input(
         .run(&[(input_name, input)], &names)
         .with_context(|| label.to_string())?;
     let (decoded, rest) = out.split_at(needed.len());
-    let value = match architecture {
-        a if a.is_vgg() => classify(package, label, &decoded[0].1, options.top)?,
-        Architecture::CellCounter => {
+    let value = match decoder {
+        Decoder::Classify => classify(package, label, &decoded[0].1, options.top)?,
+        Decoder::CellCounter => {
             let (h, w) = size.unwrap_or((0, 0));
             let density = decoded[0].1.narrow(2, 0, h).narrow(3, 0, w);
             count_cells(label, x, &density, options.overlay.as_deref())?
         }
-        Architecture::PeepholeLstm => spikes(label, &decoded[0].1)?,
-        _ => detect(
+        Decoder::Spikes => spikes(label, &decoded[0].1)?,
+        Decoder::Detect => detect(
             package,
             label,
             x,
@@ -564,50 +603,17 @@ fn cell_counter_config(package: &LoadedPackage) -> CellCounterConfig {
     }
 }
 
-/// The package's image preprocessing for its first input.
-fn preprocess_of(package: &LoadedPackage) -> Preprocess {
-    let input = package
-        .manifest
-        .model
-        .as_ref()
-        .and_then(|m| m.inputs.first());
-    let pre = input.and_then(|i| i.preprocess.as_ref());
-    let expect = input.and_then(|i| {
-        let s = &i.shape;
-        (s.len() == 4 && s[2] > 0 && s[3] > 0).then(|| [s[2] as u32, s[3] as u32])
-    });
-    match pre {
-        Some(p) => Preprocess {
-            resize: p.resize,
-            expect_size: expect,
-            bgr: p.channel_order == Some(zoo_format::manifest::ChannelOrder::Bgr),
-            mean: p.mean.clone(),
-            scale: p.scale,
-        },
-        None => Preprocess {
-            resize: None,
-            expect_size: expect,
-            bgr: false,
-            mean: vec![],
-            scale: 1.0,
-        },
-    }
+/// The output a classifier's answer is read from (built-in VGGs: `prob`).
+fn classify_output(package: &LoadedPackage) -> String {
+    task::classify_output(&package.manifest).unwrap_or_else(|| "prob".into())
 }
 
-fn classify(package: &LoadedPackage, label: &str, prob: &Tensor, top: usize) -> Result<Value> {
-    let prob = prob.to_device(tch::Device::Cpu).get(0);
-    let labels = labels(package, "prob")?.unwrap_or_default();
-    let k = top.min(prob.size()[0] as usize) as i64;
-    let (values, indices) = prob.topk(k, 0, true, true);
-    let entries: Vec<Value> = (0..k)
-        .map(|i| {
-            let class = indices.int64_value(&[i]);
-            json!({
-                "class": class,
-                "label": labels.get(class as usize).cloned().unwrap_or_else(|| format!("class {class}")),
-                "probability": values.double_value(&[i]),
-            })
-        })
+fn classify(package: &LoadedPackage, label: &str, scores: &Tensor, top: usize) -> Result<Value> {
+    let output = classify_output(package);
+    let labels = task::read_labels(&package.dir, &package.manifest, &output)?.unwrap_or_default();
+    let entries: Vec<Value> = task::top_classes(scores, &labels, top)?
+        .into_iter()
+        .map(|c| json!({"class": c.class, "label": c.label, "probability": c.probability}))
         .collect();
     Ok(json!({"file": label, "top": entries}))
 }

@@ -84,6 +84,7 @@ fn exported_package_runs_like_the_source() {
         "shape = [2, 3, 32, 32]",
         "tiny-vgg@0.3.0/weights.safetensors",
         "accuracy",
+        "task = \"classify\"",
     ] {
         assert!(
             manifest.contains(expected),
@@ -188,4 +189,63 @@ fn bad_exports_fail_and_leave_nothing() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("model.pt"), "{stderr}");
+}
+
+/// A TorchScript classifier decodes images like the built-in one: the task
+/// and preprocessing travel with the export.
+#[test]
+fn exported_classifier_classifies_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("tiny-vgg");
+    write_source_package(&source);
+    let exported = dir.path().join("tiny-vgg-ts");
+    let output = zoo()
+        .args(["export", "torchscript"])
+        .arg(&source)
+        .arg("-o")
+        .arg(dir.path().join("tiny.pt"))
+        .arg("--package")
+        .arg(&exported)
+        .args(["--input-shape", "data=1,3,32,32"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vgg-mini/examples/1-disc.png");
+    let run = |package: &Path| {
+        let output = zoo()
+            .arg("run")
+            .arg("--allow-code")
+            .arg(package)
+            .arg(&image)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        value[0]["top"].clone()
+    };
+    let top = run(&exported);
+    assert_eq!(top.as_array().unwrap().len(), 5, "{top}");
+    // The same answer as the source package (probabilities in order; labels
+    // of near-equal classes may swap).
+    let expected = run(&source);
+    let probabilities = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["probability"].as_f64().unwrap())
+            .collect()
+    };
+    for (got, want) in probabilities(&top).iter().zip(probabilities(&expected)) {
+        assert!((got - want).abs() < 1e-5, "{top} vs {expected}");
+    }
 }

@@ -115,6 +115,7 @@ pub static LAYER_PARAMETER: MessageDesc = MessageDesc {
         f("softmax_param", 125, Message(&SOFTMAX)),
         f("slice_param", 126, Message(&SLICE)),
         f("permute_param", 202, Message(&PERMUTE)),
+        f("transform_param", 100, Message(&TRANSFORM)),
     ],
 };
 
@@ -140,6 +141,17 @@ pub static V1_LAYER_PARAMETER: MessageDesc = MessageDesc {
         f("relu_param", 30, Message(&RELU)),
         f("softmax_param", 39, Message(&SOFTMAX)),
         f("slice_param", 31, Message(&SLICE)),
+        f("transform_param", 36, Message(&TRANSFORM)),
+    ],
+};
+
+static TRANSFORM: MessageDesc = MessageDesc {
+    name: "TransformationParameter",
+    fields: &[
+        f("scale", 1, Float),
+        f("crop_size", 3, UInt32),
+        f("mean_file", 4, String),
+        f("mean_value", 5, Float),
     ],
 };
 

@@ -1,0 +1,363 @@
+//! What turns an import into a runnable package: preprocessing, labels and
+//! task from options (or from a `--like` package folder), checked against
+//! the converted weights before anything is written; and, with `--like`, the
+//! built-in architecture that must take every converted parameter.
+
+use crate::convert::NamedTensor;
+use crate::error::{CaffeError, Result};
+use crate::net::NetLayer;
+use crate::proto::{BlobProto, TransformationParameter};
+use prost::Message;
+use std::path::{Path, PathBuf};
+use zoo_format::manifest::{ChannelOrder, Manifest, Preprocess, SourceFile, Task};
+
+/// A per-channel mean from a Caffe `mean.binaryproto` (a `BlobProto` of
+/// shape [1, C, H, W] or [C, H, W]): each channel's average over H×W, in the
+/// file's channel order (BGR for Caffe models).
+pub fn mean_from_binaryproto(path: &Path) -> Result<Vec<f64>> {
+    let bytes = std::fs::read(path).map_err(|e| CaffeError::io(path, e))?;
+    let bad = |message: String| CaffeError::Invalid(format!("{}: {message}", path.display()));
+    let blob = BlobProto::decode(bytes.as_slice())
+        .map_err(|e| bad(format!("not a Caffe mean file (BlobProto): {e}")))?;
+    let dims: Vec<i64> = match &blob.shape {
+        Some(shape) if !shape.dim.is_empty() => shape.dim.clone(),
+        _ => [blob.num, blob.channels, blob.height, blob.width]
+            .iter()
+            .map(|d| i64::from(d.unwrap_or(1)))
+            .collect(),
+    };
+    let values: Vec<f64> = if blob.data.is_empty() {
+        blob.double_data.clone()
+    } else {
+        blob.data.iter().map(|v| f64::from(*v)).collect()
+    };
+    let channels = match dims.as_slice() {
+        [1, c, _, _] | [c, _, _] => *c,
+        other => {
+            return Err(bad(format!(
+                "expected a mean of shape [1, C, H, W], got {other:?}"
+            )));
+        }
+    };
+    let total: i64 = dims.iter().product();
+    if channels <= 0 || total <= 0 || values.len() as i64 != total {
+        return Err(bad(format!(
+            "shape {dims:?} needs {total} values, the file holds {}",
+            values.len()
+        )));
+    }
+    let per_channel = values.len() / channels as usize;
+    Ok(values
+        .chunks(per_channel)
+        .map(|c| c.iter().sum::<f64>() / per_channel as f64)
+        .collect())
+}
+
+/// Reads a labels file (one label per line, trailing empty lines ignored).
+pub fn read_labels(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| CaffeError::io(path, e))?;
+    let mut labels: Vec<String> = text.lines().map(str::to_string).collect();
+    while labels.last().is_some_and(|l| l.trim().is_empty()) {
+        labels.pop();
+    }
+    Ok(labels)
+}
+
+/// The classifier's number of classes: the rows of the last weighted
+/// layer's `W` (InnerProduct `[out, in]`, Convolution `[out, …]`).
+pub fn classifier_size(
+    layer_order: &[String],
+    tensors: &[NamedTensor<'_>],
+) -> Option<(String, usize)> {
+    layer_order.iter().rev().find_map(|layer| {
+        let name = format!("{layer}/W");
+        tensors
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.shape.first().map(|rows| (layer.clone(), *rows)))
+    })
+}
+
+/// Refuses a labels file whose line count is not the classifier's size.
+pub fn check_labels(
+    labels_file: &Path,
+    labels: usize,
+    classifier: Option<(String, usize)>,
+) -> Result<()> {
+    match classifier {
+        Some((layer, classes)) if classes != labels => Err(CaffeError::Invalid(format!(
+            "{}: {labels} labels, but the classifier (layer {layer:?}) has {classes} outputs",
+            labels_file.display()
+        ))),
+        None => Err(CaffeError::Invalid(format!(
+            "{}: labels given, but the net has no weighted layer to classify with",
+            labels_file.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The first (TEST-phase) layer's `transform_param`, if any.
+pub fn transform_of(layers: &[NetLayer<'_>]) -> Option<TransformationParameter> {
+    layers.iter().find_map(|l| l.param.transform_param.clone())
+}
+
+/// The preprocessing options of an import.
+#[derive(Debug, Clone, Default)]
+pub struct PreprocessOptions {
+    pub mean: Option<Vec<f64>>,
+    pub mean_file: Option<PathBuf>,
+    pub channel_order: Option<ChannelOrder>,
+    pub scale: Option<f64>,
+    pub resize: Option<[u32; 2]>,
+    pub crop: Option<[u32; 2]>,
+}
+
+impl PreprocessOptions {
+    /// Fills what was not given from a data layer's `transform_param`
+    /// (mean values or mean file, scale, crop size); a relative mean file
+    /// is looked up beside `origin` (the file the layer came from).
+    pub fn with_defaults(
+        &self,
+        transform: Option<&TransformationParameter>,
+        origin: &Path,
+    ) -> Result<PreprocessOptions> {
+        let mut options = self.clone();
+        let Some(t) = transform else {
+            return Ok(options);
+        };
+        if options.mean.is_none() && options.mean_file.is_none() {
+            if !t.mean_value.is_empty() {
+                let values: Vec<f64> = t.mean_value.iter().map(|v| f64::from(*v)).collect();
+                options.mean = Some(if values.len() == 1 {
+                    vec![values[0]; 3]
+                } else {
+                    values
+                });
+            } else if let Some(file) = &t.mean_file {
+                let beside = origin.parent().unwrap_or(Path::new(".")).join(file);
+                if !beside.is_file() {
+                    return Err(CaffeError::Invalid(format!(
+                        "{}: transform_param mean_file {file:?} not found (looked for {}); \
+                         pass --mean-file FILE or --mean B,G,R",
+                        origin.display(),
+                        beside.display()
+                    )));
+                }
+                options.mean_file = Some(beside);
+            }
+        }
+        if options.scale.is_none() {
+            options.scale = t.scale.map(f64::from);
+        }
+        if options.crop.is_none() {
+            options.crop = t.crop_size.filter(|c| *c > 0).map(|c| [c, c]);
+        }
+        Ok(options)
+    }
+
+    fn any(&self) -> bool {
+        self.mean.is_some()
+            || self.mean_file.is_some()
+            || self.channel_order.is_some()
+            || self.scale.is_some()
+            || self.resize.is_some()
+            || self.crop.is_some()
+    }
+
+    /// The options over Caffe's conventions (BGR, 0–255), even when none is given.
+    pub fn resolve_or_caffe(&self) -> Result<Option<Preprocess>> {
+        let caffe = Preprocess {
+            resize: None,
+            crop: None,
+            channel_order: Some(ChannelOrder::Bgr),
+            mean: Vec::new(),
+            scale: 1.0,
+        };
+        self.resolve(Some(&caffe))
+    }
+
+    /// The options over `base` (a `--like` package's), or over Caffe's
+    /// conventions (BGR, 0–255) when something is given; `None` when
+    /// nothing is given and there is no base.
+    pub fn resolve(&self, base: Option<&Preprocess>) -> Result<Option<Preprocess>> {
+        if !self.any() && base.is_none() {
+            return Ok(None);
+        }
+        let mut pre = base.cloned().unwrap_or(Preprocess {
+            resize: None,
+            crop: None,
+            channel_order: Some(ChannelOrder::Bgr),
+            mean: Vec::new(),
+            scale: 1.0,
+        });
+        if let Some(file) = &self.mean_file {
+            pre.mean = mean_from_binaryproto(file)?;
+        }
+        if let Some(mean) = &self.mean {
+            pre.mean = mean.clone();
+        }
+        if let Some(order) = self.channel_order {
+            pre.channel_order = Some(order);
+        }
+        if let Some(scale) = self.scale {
+            pre.scale = scale;
+        }
+        if self.resize.is_some() {
+            pre.resize = self.resize;
+        }
+        if self.crop.is_some() {
+            pre.crop = self.crop;
+        }
+        if !pre.scale.is_finite() || pre.scale == 0.0 {
+            return Err(CaffeError::Invalid(format!(
+                "--scale {}: must be finite and non-zero",
+                pre.scale
+            )));
+        }
+        if pre.mean.iter().any(|m| !m.is_finite()) {
+            return Err(CaffeError::Invalid(format!(
+                "mean {:?}: values must be finite",
+                pre.mean
+            )));
+        }
+        if !pre.mean.is_empty() && pre.mean.len() != 3 {
+            let from = match &self.mean_file {
+                Some(file) if self.mean.is_none() => format!("{}", file.display()),
+                _ => "--mean".to_string(),
+            };
+            return Err(CaffeError::Invalid(format!(
+                "{from}: {} mean values; an RGB image needs 3",
+                pre.mean.len()
+            )));
+        }
+        Ok(Some(pre))
+    }
+}
+
+/// A `--like` package folder: its manifest and built-in architecture.
+pub struct Like {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub builtin: String,
+    pub config: serde_json::Value,
+}
+
+impl Like {
+    pub fn read(dir: &Path) -> Result<Like> {
+        // Its weights need not exist (models/vgg16 ships without them);
+        // the files taken from it (labels, card) are read when used.
+        let path = dir.join(zoo_format::manifest::MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| CaffeError::io(&path, e))?;
+        let manifest = Manifest::from_toml_str_named(&text, &path.display().to_string())
+            .map_err(|e| CaffeError::Invalid(format!("--like: {e}")))?;
+        let model = manifest.model.as_ref().ok_or_else(|| {
+            CaffeError::Invalid(format!("--like {}: not a model package", dir.display()))
+        })?;
+        let zoo_format::manifest::Architecture::Builtin { name, config } = &model.architecture
+        else {
+            return Err(CaffeError::Invalid(format!(
+                "--like {}: its architecture is not a built-in one (builtin = \"…\")",
+                dir.display()
+            )));
+        };
+        Ok(Like {
+            dir: dir.to_path_buf(),
+            builtin: name.clone(),
+            config: config.clone(),
+            manifest,
+        })
+    }
+
+    /// Every converted parameter must be one of the architecture's, with
+    /// its shape, and every parameter must be converted.
+    pub fn check_parameters(&self, tensors: &[NamedTensor<'_>]) -> Result<()> {
+        let architecture = zoo_models::Architecture::from_name(&self.builtin)
+            .map_err(|e| CaffeError::Invalid(format!("--like {}: {e}", self.dir.display())))?;
+        let model =
+            zoo_models::BuiltinModel::build(architecture, &self.config, tch::Device::Cpu)
+                .map_err(|e| CaffeError::Invalid(format!("--like {}: {e}", self.dir.display())))?;
+        let mut expected: Vec<(String, Vec<i64>)> = model
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(name, t)| (zoo_models::params::file_name(&name), t.size()))
+            .collect();
+        expected.sort();
+        let what = format!("{} (from {})", self.builtin, self.dir.display());
+        for (name, shape) in &expected {
+            let Some(tensor) = tensors.iter().find(|t| &t.name == name) else {
+                return Err(CaffeError::Invalid(format!(
+                    "layer {name}: missing from the caffemodel; {what} expects shape {shape:?}"
+                )));
+            };
+            let got: Vec<i64> = tensor.shape.iter().map(|d| *d as i64).collect();
+            if &got != shape {
+                return Err(CaffeError::Invalid(format!(
+                    "layer {name}: the caffemodel has shape {got:?}, {what} expects {shape:?}"
+                )));
+            }
+        }
+        if let Some(extra) = tensors
+            .iter()
+            .find(|t| !expected.iter().any(|(n, _)| n == &t.name))
+        {
+            return Err(CaffeError::Invalid(format!(
+                "layer {}: in the caffemodel but not a parameter of {what}",
+                extra.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// The labels file of the package's first labelled output.
+    pub fn labels(&self) -> Option<PathBuf> {
+        self.manifest
+            .model
+            .as_ref()?
+            .outputs
+            .iter()
+            .find_map(|o| o.labels.as_ref())
+            .map(|l| self.dir.join(l))
+    }
+
+    /// The card text of the package, if it has one.
+    pub fn card(&self) -> Result<Option<String>> {
+        let Some(readme) = &self.manifest.package.readme else {
+            return Ok(None);
+        };
+        let path = self.dir.join(readme);
+        std::fs::read_to_string(&path)
+            .map(Some)
+            .map_err(|e| CaffeError::io(&path, e))
+    }
+}
+
+/// The card's provenance section: each source file with its size and
+/// sha256, and the converter.
+pub fn provenance_text(sources: &[SourceFile], like: Option<&Path>) -> String {
+    let mut text = String::from("\n## Provenance\n\n");
+    text.push_str(&format!(
+        "Converted by zoo-caffe {} (`zoo import caffe{}`) from:\n\n",
+        env!("CARGO_PKG_VERSION"),
+        like.map(|d| format!(" --like {}", d.display()))
+            .unwrap_or_default()
+    ));
+    text.push_str("| file | bytes | sha256 |\n|---|---|---|\n");
+    for source in sources {
+        text.push_str(&format!(
+            "| {} | {} | {} |\n",
+            source.file,
+            source.size.map(|s| s.to_string()).unwrap_or_default(),
+            source.sha256
+        ));
+    }
+    text
+}
+
+/// The task to record: the option, else a `--like` package's, else
+/// classify when labels are given.
+pub fn resolve_task(task: Option<Task>, like: Option<&Like>, labels: bool) -> Option<Task> {
+    task.or_else(|| like.and_then(|l| l.manifest.model.as_ref()?.task))
+        .or(labels.then_some(Task::Classify))
+}
