@@ -123,6 +123,7 @@ pub fn write_package(dir: &Path, info: &CardInfo, report: &TrainReport) -> Resul
                 trained: Some(provenance.clone()),
                 converted_from: vec![],
             }),
+            golden: None,
         }),
     };
     let toml = manifest

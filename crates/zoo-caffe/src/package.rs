@@ -287,6 +287,7 @@ pub fn graph_manifest(graph: &Graph, info: PackageInfo) -> Manifest {
                 trained: None,
                 converted_from: info.sources,
             }),
+            golden: None,
         }),
     }
 }

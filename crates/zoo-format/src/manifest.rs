@@ -97,6 +97,29 @@ pub struct ModelSection {
     pub metrics: Vec<Metric>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// A fixed input and the outputs it gave when the package was made, so
+    /// that `zoo verify` can check a copy (weights, loader, device) still
+    /// computes the same thing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden: Option<Golden>,
+}
+
+/// The default `[model.golden] tolerance`: relative, max|a−b| / max|b|.
+pub const DEFAULT_GOLDEN_TOLERANCE: f64 = 1e-4;
+
+/// `[model.golden]`: an npz file holding `inputs/NAME` and `outputs/NAME`
+/// arrays, and how far a re-run may stray from the recorded outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Golden {
+    pub file: String,
+    /// Relative: max|a−b| / max|b| per output (absolute when max|b| is 0).
+    #[serde(default = "default_golden_tolerance")]
+    pub tolerance: f64,
+}
+
+fn default_golden_tolerance() -> f64 {
+    DEFAULT_GOLDEN_TOLERANCE
 }
 
 /// `[model] task`: how `zoo run` decodes a model's outputs.
@@ -419,6 +442,9 @@ impl Manifest {
                     files.push((format!("model.outputs[{i}].labels"), labels.as_str()));
                 }
             }
+            if let Some(golden) = &model.golden {
+                files.push(("model.golden.file".to_string(), golden.file.as_str()));
+            }
         }
         files
     }
@@ -654,6 +680,15 @@ fn validate_model(file: &str, model: &ModelSection) -> Result<(), ManifestError>
                 "must be finite".into(),
             ));
         }
+    }
+    if let Some(golden) = &model.golden
+        && !(golden.tolerance.is_finite() && golden.tolerance > 0.0)
+    {
+        return Err(invalid(
+            file,
+            "model.golden.tolerance",
+            format!("{} must be finite and greater than 0", golden.tolerance),
+        ));
     }
     if let Some(provenance) = &model.provenance {
         for (i, source) in provenance.converted_from.iter().enumerate() {
@@ -923,6 +958,36 @@ description = "x"
         std::fs::remove_file(dir.path().join("labels.txt")).unwrap();
         let e = Manifest::load(dir.path()).unwrap_err();
         assert_eq!(e.field(), Some("model.outputs[0].labels"));
+    }
+
+    #[test]
+    fn golden_file_and_tolerance_are_checked() {
+        let golden = format!("{VGG}\n[model.golden]\nfile = \"golden.npz\"\n");
+        let m = Manifest::from_toml_str(&golden).unwrap();
+        let g = m.model.as_ref().unwrap().golden.clone().unwrap();
+        assert_eq!(g.file, "golden.npz");
+        assert_eq!(g.tolerance, DEFAULT_GOLDEN_TOLERANCE);
+        let again = Manifest::from_toml_str(&m.to_toml_string().unwrap()).unwrap();
+        assert_eq!(again.model.unwrap().golden, Some(g));
+        for bad in ["0", "-1e-4", "nan", "inf"] {
+            let e = err(&format!("{golden}tolerance = {bad}\n"));
+            assert!(e.contains("model.golden.tolerance"), "{bad}: {e}");
+        }
+        Manifest::from_toml_str(&format!("{golden}tolerance = 1e-3\n")).unwrap();
+        let e = err(&golden.replace("golden.npz", "../golden.npz"));
+        assert!(e.contains("model.golden.file"), "{e}");
+        let e = err(&format!("{golden}tolerence = 1e-3\n"));
+        assert!(e.contains("tolerence"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["README.md", "labels.txt", "weights.safetensors"] {
+            std::fs::write(dir.path().join(file), "x").unwrap();
+        }
+        std::fs::write(dir.path().join("zoo.toml"), &golden).unwrap();
+        let e = Manifest::load(dir.path()).unwrap_err();
+        assert_eq!(e.field(), Some("model.golden.file"), "{e}");
+        std::fs::write(dir.path().join("golden.npz"), "x").unwrap();
+        Manifest::load(dir.path()).unwrap();
     }
 
     #[test]

@@ -373,6 +373,7 @@ fn exported_manifest(
         outputs,
         metrics: section.metrics.clone(),
         provenance: Some(provenance),
+        golden: None,
     });
     manifest
         .validate(zoo_format::manifest::MANIFEST_FILE)
