@@ -143,6 +143,8 @@ pub fn write_package(dir: &Path, info: &CardInfo, report: &TrainReport) -> Resul
     if examples.is_dir() {
         copy_dir(&examples, &staging.join("examples"))?;
     }
+    // The trained model's answer to a fixed input, for `zoo verify`.
+    crate::golden::record(&staging)?;
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| io_error(dir, e))?;
     }

@@ -18,6 +18,7 @@ pub mod cell_counter;
 pub mod data;
 pub mod error;
 pub mod image_io;
+pub mod golden;
 pub mod inputs;
 pub mod metrics;
 pub mod nested_loss;

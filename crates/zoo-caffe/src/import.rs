@@ -242,18 +242,26 @@ pub fn import(
             },
             opts.progress,
             &pages,
-            |staged| match &like {
-                // The strict loader of zoo-models must take the package as written.
-                Some(like) => zoo_models::load_package(staged, tch::Device::Cpu)
+            // The package must load as written (zoo-models' strict loader for
+            // --like); its answer to a fixed input becomes golden.npz (a
+            // graph input without a shape has no fixed input: no golden).
+            |staged| {
+                let shaped = graph.inputs.iter().all(|i| i.shape.is_some());
+                if like.is_none() && !shaped {
+                    return Ok(());
+                }
+                zoo_models::golden::record(staged)
                     .map(|_| ())
-                    .map_err(|e| {
-                        CaffeError::Invalid(format!(
+                    .map_err(|e| match &like {
+                        Some(like) => CaffeError::Invalid(format!(
                             "the package is not loadable as {} (from {}): {e}",
                             like.builtin,
                             like.dir.display()
-                        ))
-                    }),
-                None => Ok(()),
+                        )),
+                        None => CaffeError::Invalid(format!(
+                            "the converted graph does not run on its input: {e}"
+                        )),
+                    })
             },
         )
     })?;

@@ -40,6 +40,9 @@ enum Command {
     /// Run a model package on images, sequences, videos or .npy tensors.
     #[command(disable_help_flag = true)]
     Run(torch::ForwardedArgs),
+    /// Re-run a model package's golden input and compare its recorded outputs.
+    #[command(disable_help_flag = true)]
+    Verify(torch::ForwardedArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(shell::CompletionsArgs),
     /// Print zoo's man page (roff): `zoo man > zoo.1`.
@@ -58,6 +61,7 @@ fn main() {
         Command::Run(args) => forward("run", args),
         Command::Import(args) => forward("import", args),
         Command::Export(args) => forward("export", args),
+        Command::Verify(args) => forward("verify", args),
         Command::Completions(args) => shell::completions(args).map(|()| 0),
         Command::Man(args) => shell::man(args).map(|()| 0),
         Command::Packages(command) => packages::run(

@@ -1,4 +1,4 @@
-//! The libtorch commands (`doctor`, `run`, `export`, `import`) live in the
+//! The libtorch commands (`doctor`, `run`, `export`, `import`, `verify`) live in the
 //! `zoo-torch` binary next to `zoo`. Keeping libtorch out of `zoo` keeps the
 //! package commands light: linking libtorch_cuda alone costs ~350 MB of
 //! resident memory and a noticeable start-up before `main` runs. `zoo`
@@ -38,6 +38,19 @@ fn engine_path() -> Result<PathBuf> {
 
 /// Runs `zoo-torch [global flags] COMMAND ARGS…` and returns its exit code.
 pub fn forward(command: &str, args: ForwardedArgs, quiet: bool, verbose: bool) -> Result<i32> {
+    run_engine(command, &args.args, quiet, verbose, true)
+}
+
+/// Runs `zoo-torch [global flags] COMMAND ARGS…` (its standard output
+/// shown only with `show_output`) and returns its exit code; a missing
+/// engine or libtorch is an error naming the fix.
+pub fn run_engine(
+    command: &str,
+    args: &[OsString],
+    quiet: bool,
+    verbose: bool,
+    show_output: bool,
+) -> Result<i32> {
     let engine = engine_path()?;
     if !engine.is_file() {
         bail!(
@@ -53,9 +66,12 @@ pub fn forward(command: &str, args: ForwardedArgs, quiet: bool, verbose: bool) -
     if verbose {
         child.arg("--verbose");
     }
+    if !show_output {
+        child.stdout(std::process::Stdio::null());
+    }
     let status = child
         .arg(command)
-        .args(&args.args)
+        .args(args)
         .status()
         .with_context(|| format!("starting {}", engine.display()))?;
     match status.code() {

@@ -1,5 +1,5 @@
 //! `zoo-torch`: the commands of `zoo` that need libtorch (doctor, run,
-//! export, import). `zoo` itself does not link libtorch, so that package
+//! export, import, verify). `zoo` itself does not link libtorch, so that package
 //! commands start fast and small (libtorch_cuda alone maps ~350 MB at
 //! start-up); it starts this binary, which sits next to it, for these
 //! commands. This binary links libtorch_cuda for real (see zoo-torch-build).
@@ -10,6 +10,7 @@ mod export;
 mod import;
 mod run;
 mod settings;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,8 @@ enum Command {
     Import(import::ImportCommand),
     /// Run a model package on images, sequences, videos or .npy tensors.
     Run(run::RunArgs),
+    /// Re-run a package's golden input and compare its recorded outputs.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() {
@@ -55,6 +58,7 @@ fn main() {
         Command::Run(args) => run::run(args, cli.verbose),
         Command::Import(command) => import::run(command, cli.quiet),
         Command::Export(command) => export::run(command, cli.quiet, cli.verbose),
+        Command::Verify(args) => verify::run(args, cli.quiet, cli.verbose),
     };
     // One `error:` line; libtorch's C++ trace only with -v.
     let result = result.map(|()| 0).map_err(|error| {

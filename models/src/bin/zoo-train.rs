@@ -1,6 +1,7 @@
 //! `zoo-train MODEL [--seed N]`: trains a built-in model on its synthetic data
 //! and writes its package folder (weights, zoo.toml, model card, log).
-//! Normally run through `cargo xtask train MODEL`.
+//! Normally run through `cargo xtask train MODEL`; `--golden-only` just
+//! records a committed package's golden input and output.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -43,6 +44,11 @@ struct Args {
     /// Torch threads.
     #[arg(long, default_value_t = 2)]
     threads: i32,
+    /// Do not train: only (re)write golden.npz and `[model.golden]` of the
+    /// existing package folder (--out, default models/<model>) from its
+    /// committed weights.
+    #[arg(long)]
+    golden_only: bool,
 }
 
 fn main() {
@@ -56,6 +62,15 @@ fn run() -> Result<()> {
     let args = Args::parse();
     tch::set_num_threads(args.threads);
     let architecture = Architecture::from_name(&args.model)?;
+    if args.golden_only {
+        let dir = args
+            .out
+            .unwrap_or_else(|| PathBuf::from("models").join(architecture.name()));
+        let golden = zoo_models::golden::record(&dir)
+            .with_context(|| format!("writing the golden file of {}", dir.display()))?;
+        eprintln!("wrote {}", dir.join(golden.file).display());
+        return Ok(());
+    }
     let options = TrainOptions {
         seed: args.seed,
         steps: args.steps,

@@ -27,6 +27,10 @@ pub struct InstallArgs {
     /// `zoo cache verify` marked broken is always installed again).
     #[arg(long)]
     force: bool,
+    /// After installing, re-run each newly installed model package's golden
+    /// input (`zoo verify`); a mismatch fails the command, the install stays.
+    #[arg(long)]
+    verify: bool,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -51,11 +55,46 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
             eprintln!("warning: {warning}");
         }
     }
+    // Verified before anything is printed, so that --json carries the result.
+    let mut verified = vec![None; report.installed.len()];
+    if args.verify {
+        for (item, result) in report.installed.iter().zip(verified.iter_mut()) {
+            if item.fresh && has_golden(&item.package.dir)? {
+                let mut verify_args = vec![item.package.dir.clone().into_os_string()];
+                if args.allow_code {
+                    verify_args.push("--allow-code".into());
+                }
+                let code = crate::torch::run_engine(
+                    "verify",
+                    &verify_args,
+                    out.quiet,
+                    out.verbose,
+                    !args.json,
+                )?;
+                *result = Some(code == 0);
+            }
+        }
+    }
+    let failed: Vec<String> = report
+        .installed
+        .iter()
+        .zip(&verified)
+        .filter(|(_, ok)| **ok == Some(false))
+        .map(|(i, _)| format!("{}@{}", i.package.name, i.package.version))
+        .collect();
+    let verify_failure = || {
+        anyhow::anyhow!(
+            "zoo verify failed for {} (installed, but its outputs differ from its golden \
+             file; `zoo verify NAME@=VERSION` shows the difference, `zoo uninstall` removes it)",
+            failed.join(", ")
+        )
+    };
     if args.json {
         let items: Vec<serde_json::Value> = report
             .installed
             .iter()
-            .map(|i| {
+            .zip(&verified)
+            .map(|(i, verified)| {
                 serde_json::json!({
                     "name": i.package.name,
                     "version": i.package.version.to_string(),
@@ -63,10 +102,16 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
                     "archive_sha256": i.archive_sha256,
                     "fresh": i.fresh,
                     "repaired": i.repaired,
+                    "verified": verified,
                 })
             })
             .collect();
-        return print_json(&items);
+        print_json(&items)?;
+        return if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(verify_failure())
+        };
     }
     for item in &report.installed {
         let what = match (item.fresh, item.repaired) {
@@ -85,7 +130,16 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
     if let Some(path) = &report.lockfile {
         say!(out, "wrote {}", path.display());
     }
+    if !failed.is_empty() {
+        return Err(verify_failure());
+    }
     Ok(())
+}
+
+/// Whether the installed package in `dir` records a golden file.
+fn has_golden(dir: &std::path::Path) -> Result<bool> {
+    let manifest = zoo_format::manifest::Manifest::load(dir)?;
+    Ok(manifest.model.is_some_and(|m| m.golden.is_some()))
 }
 
 #[derive(Debug, Args)]

@@ -1,0 +1,103 @@
+//! `zoo verify PKG`: re-runs a package's golden input (`[model.golden]`) on
+//! `--device` and compares every recorded output within the package's
+//! tolerance, so that a converted, installed or moved package shows it still
+//! computes what its maker recorded.
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::json;
+use zoo_format::manifest::Manifest;
+use zoo_models::golden;
+use zoo_term::outln;
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// An installed package (NAME or NAME@REQ), or a package folder written
+    /// as a path (`./vgg-mini`, `models/vgg-mini`, `/abs/dir`).
+    pub model: String,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Verify a package that contains code (a TorchScript model); also
+    /// `allow-code` in config.toml or ZOO_ALLOW_CODE=1.
+    #[arg(long)]
+    pub allow_code: bool,
+}
+
+/// Exit status 1 (as an error) when any output is off or there is nothing
+/// to compare.
+pub fn run(args: VerifyArgs, quiet: bool, verbose: bool) -> Result<()> {
+    let device = zoo_nn::parse_device(&args.device)?;
+    let dir = crate::settings::package_dir(&args.model, verbose)?;
+    let manifest = Manifest::load(&dir).map_err(|e| anyhow!("{e}"))?;
+    let package = format!("{} {}", manifest.package.name, manifest.package.version);
+    let section = manifest
+        .model
+        .as_ref()
+        .ok_or_else(|| anyhow!("{package}: not a model package (no [model] section)"))?;
+    let Some(golden) = &section.golden else {
+        bail!(
+            "{package} has no golden file ([model.golden] in {}): nothing to verify",
+            dir.join("zoo.toml").display()
+        );
+    };
+    if let Some(file) = manifest.code_file() {
+        crate::allow_code::check(&manifest, file, args.allow_code)?;
+    }
+    let arrays = golden::read(&dir.join(&golden.file))?;
+    let model = golden::load_model(&dir, &manifest, device)
+        .with_context(|| format!("loading {}", dir.display()))?;
+    let checks = golden::check(model.as_ref(), &arrays, golden.tolerance)
+        .with_context(|| format!("running {package} on its golden input"))?;
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect();
+    if args.json {
+        outln!(
+            "{}",
+            json!({
+                "package": manifest.package.name,
+                "version": manifest.package.version.to_string(),
+                "device": args.device,
+                "tolerance": golden.tolerance,
+                "ok": failed.is_empty(),
+                "outputs": checks,
+            })
+        );
+    } else if !quiet || !failed.is_empty() {
+        for check in &checks {
+            let status = if check.ok { "OK" } else { "FAIL" };
+            match (&check.max_relative_difference, &check.problem) {
+                (_, Some(problem)) => outln!("{}: {problem}: {status}", check.name),
+                (Some(d), None) => outln!(
+                    "{}: max relative difference {d:.3e} (tolerance {:.0e}): {status}",
+                    check.name,
+                    golden.tolerance
+                ),
+                (None, None) => outln!("{}: {status}", check.name),
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{package}: output {} differs from the golden file {} on {} (tolerance {:e})",
+            failed.join(", "),
+            golden.file,
+            args.device,
+            golden.tolerance
+        );
+    }
+    if !args.json && !quiet {
+        outln!(
+            "{package}: {} output(s) match {} on {}",
+            checks.len(),
+            golden.file,
+            args.device
+        );
+    }
+    Ok(())
+}

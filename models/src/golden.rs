@@ -1,0 +1,290 @@
+//! A package's golden input and output (`[model.golden]`, `golden.npz`):
+//! written by the trainer and the importer from the model they just made,
+//! re-run by `zoo verify` so that a copy (installed, converted, on another
+//! device) can show it still computes the same numbers.
+//!
+//! The npz holds `inputs/NAME` (batch 1, deterministic values) and
+//! `outputs/NAME` arrays; the comparison is relative per output,
+//! max|a−b| / max|b| (absolute when the recorded output is all zeros).
+
+use crate::error::{ModelError, Result};
+use crate::package::Architecture as BuiltinArchitecture;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+use zoo_format::manifest::{
+    Architecture, DEFAULT_GOLDEN_TOLERANCE, DType, Golden, Input, MANIFEST_FILE, Manifest,
+};
+use zoo_nn::Model;
+
+/// The file name the trainer and importer give the golden arrays.
+pub const GOLDEN_FILE: &str = "golden.npz";
+const INPUT_PREFIX: &str = "inputs/";
+const OUTPUT_PREFIX: &str = "outputs/";
+
+/// Loads any model package's runnable model onto `device`: built-in,
+/// graph or TorchScript. The caller decides whether code (TorchScript) may
+/// run (`Manifest::code_file`).
+pub fn load_model(dir: &Path, manifest: &Manifest, device: Device) -> Result<Box<dyn Model>> {
+    let section = manifest.model.as_ref().ok_or_else(|| ModelError::Package {
+        package: manifest.package.name.clone(),
+        message: "not a model package (no [model] section)".into(),
+    })?;
+    Ok(match &section.architecture {
+        Architecture::Builtin { .. } => crate::load_package(dir, device)?.model,
+        Architecture::Graph { file } => {
+            let weights: Vec<PathBuf> = section.weights.iter().map(|w| dir.join(w)).collect();
+            Box::new(zoo_nn::graph::GraphModel::load(
+                &dir.join(file),
+                &weights,
+                device,
+            )?)
+        }
+        Architecture::TorchScript { file } => {
+            let inputs = section
+                .inputs
+                .iter()
+                .map(|i| zoo_nn::torchscript::InputSpec::new(&i.name, Some(i.shape.clone())))
+                .collect();
+            let outputs = section.outputs.iter().map(|o| o.name.clone()).collect();
+            Box::new(
+                zoo_nn::torchscript::TorchScriptModel::load(&dir.join(file), device)?
+                    .with_signature(inputs, outputs),
+            )
+        }
+    })
+}
+
+/// The size given to a free (`-1`) dimension other than the batch: small,
+/// so that golden.npz stays a few KB, yet large enough for the
+/// architecture (the cell counter pools its image three times).
+fn free_size(manifest: &Manifest) -> i64 {
+    let builtin = manifest.model.as_ref().and_then(|m| match &m.architecture {
+        Architecture::Builtin { name, .. } => BuiltinArchitecture::from_name(name).ok(),
+        _ => None,
+    });
+    match builtin {
+        Some(BuiltinArchitecture::CellCounter) => 32,
+        Some(BuiltinArchitecture::NestedRnn) => 2,
+        _ => 16,
+    }
+}
+
+/// The fixed input for `input`: batch 1, free dimensions `free`, values
+/// from `zoo_nn::synthetic` (in about ±2.4; whole numbers 0–9 for integer
+/// dtypes).
+pub fn golden_input(input: &Input, free: i64) -> Tensor {
+    let shape: Vec<i64> = input
+        .shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| match (i, d) {
+            (0, -1) => 1,
+            (_, -1) => free,
+            (_, d) => d,
+        })
+        .collect();
+    let count: i64 = shape.iter().product();
+    let values = zoo_nn::synthetic::synthetic_tensor(&format!("golden/{}", input.name), &[count])
+        .reshape(&shape);
+    match input.dtype {
+        DType::F32 => values,
+        DType::F16 => values.to_kind(Kind::Half),
+        DType::Bf16 => values.to_kind(Kind::BFloat16),
+        DType::I64 => (values.abs() * 4.0).floor().to_kind(Kind::Int64),
+        DType::U8 => (values.abs() * 4.0).floor().to_kind(Kind::Uint8),
+    }
+}
+
+/// Runs the package in `dir` (on the CPU) on its golden input and writes
+/// `golden.npz` plus `[model.golden]` into its zoo.toml (keeping a
+/// tolerance already there). Returns the section written.
+pub fn record(dir: &Path) -> Result<Golden> {
+    let manifest = crate::package::read_manifest(dir)?;
+    let section = manifest.model.as_ref().ok_or_else(|| ModelError::Package {
+        package: manifest.package.name.clone(),
+        message: "not a model package (no [model] section)".into(),
+    })?;
+    if section.inputs.is_empty() {
+        return Err(ModelError::Package {
+            package: manifest.package.name.clone(),
+            message: "no [[model.inputs]]: a golden input needs the input's name and shape".into(),
+        });
+    }
+    let model = load_model(dir, &manifest, Device::Cpu)?;
+    let free = free_size(&manifest);
+    let inputs: Vec<(String, Tensor)> = section
+        .inputs
+        .iter()
+        .map(|i| (i.name.clone(), golden_input(i, free)))
+        .collect();
+    let wanted: Vec<String> = section.outputs.iter().map(|o| o.name.clone()).collect();
+    let outputs = model.run(&inputs, &wanted)?;
+    let mut arrays: Vec<(String, Tensor)> = inputs
+        .iter()
+        .map(|(n, t)| (format!("{INPUT_PREFIX}{n}"), t.shallow_clone()))
+        .collect();
+    for (name, tensor) in outputs {
+        arrays.push((format!("{OUTPUT_PREFIX}{name}"), tensor.to(Device::Cpu)));
+    }
+    let path = dir.join(GOLDEN_FILE);
+    Tensor::write_npz(&arrays, &path).map_err(|e| ModelError::file(&path, e.to_string()))?;
+    let golden = Golden {
+        file: GOLDEN_FILE.into(),
+        tolerance: section
+            .golden
+            .as_ref()
+            .map_or(DEFAULT_GOLDEN_TOLERANCE, |g| g.tolerance),
+    };
+    let mut manifest = manifest;
+    if let Some(section) = manifest.model.as_mut() {
+        section.golden = Some(golden.clone());
+    }
+    let toml_path = dir.join(MANIFEST_FILE);
+    let toml = manifest
+        .to_toml_string()
+        .map_err(|e| ModelError::file(&toml_path, e.to_string()))?;
+    let staged = dir.join(".zoo.toml.tmp");
+    std::fs::write(&staged, toml).map_err(|source| ModelError::Io {
+        path: staged.clone(),
+        source,
+    })?;
+    std::fs::rename(&staged, &toml_path).map_err(|source| ModelError::Io {
+        path: toml_path,
+        source,
+    })?;
+    Ok(golden)
+}
+
+/// One recorded output compared with a re-run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutputCheck {
+    pub name: String,
+    /// max|a−b| / max|b|; `None` when the output is missing or its shape
+    /// differs (see `problem`).
+    pub max_relative_difference: Option<f64>,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The golden arrays of a package: its inputs and recorded outputs.
+pub struct GoldenArrays {
+    pub inputs: Vec<(String, Tensor)>,
+    pub outputs: Vec<(String, Tensor)>,
+}
+
+/// Reads `[model.golden]`'s file, split into inputs and outputs.
+pub fn read(path: &Path) -> Result<GoldenArrays> {
+    let arrays = Tensor::read_npz(path).map_err(|e| ModelError::file(path, e.to_string()))?;
+    let mut golden = GoldenArrays {
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+    };
+    for (name, tensor) in arrays {
+        if let Some(input) = name.strip_prefix(INPUT_PREFIX) {
+            golden.inputs.push((input.to_string(), tensor));
+        } else if let Some(output) = name.strip_prefix(OUTPUT_PREFIX) {
+            golden.outputs.push((output.to_string(), tensor));
+        } else {
+            return Err(ModelError::file(
+                path,
+                format!("array {name:?} is neither inputs/NAME nor outputs/NAME"),
+            ));
+        }
+    }
+    if golden.inputs.is_empty() || golden.outputs.is_empty() {
+        return Err(ModelError::file(
+            path,
+            "needs at least one inputs/NAME and one outputs/NAME array",
+        ));
+    }
+    Ok(golden)
+}
+
+/// max|a−b| / max|b| over all elements (absolute when max|b| is 0).
+pub fn relative_difference(actual: &Tensor, expected: &Tensor) -> f64 {
+    let a = actual.to(Device::Cpu).to_kind(Kind::Double);
+    let b = expected.to(Device::Cpu).to_kind(Kind::Double);
+    let diff = (&a - &b).abs().max().double_value(&[]);
+    let scale = b.abs().max().double_value(&[]);
+    let relative = if scale > 0.0 { diff / scale } else { diff };
+    if relative.is_nan() {
+        f64::INFINITY
+    } else {
+        relative
+    }
+}
+
+/// Re-runs `model` on the golden inputs and compares every recorded output
+/// within `tolerance`.
+pub fn check(model: &dyn Model, golden: &GoldenArrays, tolerance: f64) -> Result<Vec<OutputCheck>> {
+    let device = model.device();
+    let inputs: Vec<(String, Tensor)> = golden
+        .inputs
+        .iter()
+        .map(|(n, t)| (n.clone(), t.to(device)))
+        .collect();
+    let wanted: Vec<String> = golden.outputs.iter().map(|(n, _)| n.clone()).collect();
+    let results = model.run(&inputs, &wanted)?;
+    Ok(golden
+        .outputs
+        .iter()
+        .map(|(name, expected)| {
+            let problem = |text: String| OutputCheck {
+                name: name.clone(),
+                max_relative_difference: None,
+                ok: false,
+                problem: Some(text),
+            };
+            let Some((_, actual)) = results.iter().find(|(n, _)| n == name) else {
+                return problem("the model did not produce it".into());
+            };
+            if actual.size() != expected.size() {
+                return problem(format!(
+                    "shape {:?}, recorded {:?}",
+                    actual.size(),
+                    expected.size()
+                ));
+            }
+            let difference = relative_difference(actual, expected);
+            OutputCheck {
+                name: name.clone(),
+                max_relative_difference: Some(difference),
+                ok: difference <= tolerance,
+                problem: None,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_difference_is_scaled_by_the_recorded_output() {
+        let b = Tensor::from_slice(&[1.0f32, -4.0, 2.0]);
+        let a = Tensor::from_slice(&[1.0f32, -4.0, 2.4]);
+        assert!((relative_difference(&a, &b) - 0.1).abs() < 1e-6);
+        assert_eq!(relative_difference(&b, &b), 0.0);
+        let zeros = Tensor::zeros([2], (Kind::Float, Device::Cpu));
+        let small = Tensor::from_slice(&[0.0f32, 0.5]);
+        assert!((relative_difference(&small, &zeros) - 0.5).abs() < 1e-6);
+        let nan = Tensor::from_slice(&[f32::NAN, -4.0, 2.0]);
+        assert_eq!(relative_difference(&nan, &b), f64::INFINITY);
+    }
+
+    #[test]
+    fn golden_input_is_fixed_batch_one() {
+        let input = Input {
+            name: "x".into(),
+            shape: vec![-1, -1, 1],
+            dtype: DType::F32,
+            preprocess: None,
+        };
+        let a = golden_input(&input, 16);
+        assert_eq!(a.size(), vec![1, 16, 1]);
+        assert!(a.equal(&golden_input(&input, 16)));
+        assert!(a.abs().max().double_value(&[]) > 0.5);
+    }
+}
