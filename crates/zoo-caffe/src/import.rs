@@ -309,6 +309,8 @@ fn contents(
             if let Some(model) = manifest.model.as_mut() {
                 model.weights = vec![package::WEIGHTS_FILE.into()];
                 model.metrics.clear();
+                // Recorded afresh from these weights once they are written.
+                model.golden = None;
                 for output in &mut model.outputs {
                     output.labels = None;
                 }

@@ -182,6 +182,18 @@ fn like_makes_the_builtin_package_with_provenance_and_it_classifies() {
         .collect();
     let labels = top_labels(&out);
     assert!(labels.iter().all(|l| known.contains(l)), "{labels:?}");
+    // Its own golden output (not the like package's), which `verify` accepts.
+    assert_eq!(model.golden.as_ref().unwrap().file, "golden.npz");
+    assert_ne!(
+        std::fs::read(out.join("golden.npz")).unwrap(),
+        std::fs::read(repo().join("models/vgg-mini/golden.npz")).unwrap()
+    );
+    let verified = zoo().arg("verify").arg(&out).output().unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }
 
 /// A Caffe mean.binaryproto of shape [1, 3, 2, 2].
