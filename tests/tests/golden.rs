@@ -29,9 +29,7 @@ fn set_tensor(path: &Path, name: &str, value: f32) {
 fn install_verify_runs_the_golden_input_of_each_new_model_package() {
     let registry = Registry::start();
     let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
-    alice
-        .run(&["publish", vgg_mini().to_str().unwrap()])
-        .ok();
+    alice.run(&["publish", vgg_mini().to_str().unwrap()]).ok();
 
     // A 0.2.0 whose weights were changed after its golden file was written.
     let work = tempfile::tempdir().unwrap();
@@ -72,7 +70,13 @@ fn install_verify_runs_the_golden_input_of_each_new_model_package() {
         "{installed:?}"
     );
 
-    let result = user.run(&["install", "--json", "--verify", "--force", "vgg-mini@=0.1.0"]);
+    let result = user.run(&[
+        "install",
+        "--json",
+        "--verify",
+        "--force",
+        "vgg-mini@=0.1.0",
+    ]);
     assert!(result.success, "{}", result.stderr);
     let items: serde_json::Value = serde_json::from_str(&result.stdout).unwrap();
     assert_eq!(items[0]["verified"], true, "{items}");

@@ -51,12 +51,20 @@ fn the_committed_vgg_mini_matches_its_golden_file() {
         "{stdout}"
     );
 
-    let out = verify(&["--json".as_ref(), repo().join("models/vgg-mini").as_os_str()]);
+    let out = verify(&[
+        "--json".as_ref(),
+        repo().join("models/vgg-mini").as_os_str(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["outputs"][0]["name"], "prob", "{report}");
-    assert!(report["outputs"][0]["max_relative_difference"].as_f64().unwrap() <= 1e-4);
+    assert!(
+        report["outputs"][0]["max_relative_difference"]
+            .as_f64()
+            .unwrap()
+            <= 1e-4
+    );
 }
 
 #[test]
@@ -110,7 +118,12 @@ fn an_altered_golden_file_fails() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["outputs"][0]["ok"], false, "{report}");
-    assert!(report["outputs"][0]["max_relative_difference"].as_f64().unwrap() > 1e-4);
+    assert!(
+        report["outputs"][0]["max_relative_difference"]
+            .as_f64()
+            .unwrap()
+            > 1e-4
+    );
 }
 
 #[test]
@@ -125,7 +138,8 @@ fn a_package_without_golden_says_so() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("vgg-mini 0.1.0 has no golden file") && stderr.contains("nothing to verify"),
+        stderr.contains("vgg-mini 0.1.0 has no golden file")
+            && stderr.contains("nothing to verify"),
         "{stderr}"
     );
 }
