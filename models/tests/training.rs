@@ -50,3 +50,40 @@ fn cell_counter_loss_decreases() {
 fn architectures_without_a_recipe_are_refused() {
     assert!(train(Architecture::Vgg16, &short(1)).is_err());
 }
+
+/// The trainer's package carries golden.npz and `[model.golden]`, and the
+/// package as written reproduces it exactly.
+#[test]
+fn a_trained_package_records_its_golden_input_and_outputs() {
+    use zoo_models::card::{CardInfo, image_input, output, write_package};
+    tch::set_num_threads(2);
+    let report = train(Architecture::PeepholeLstm, &short(2)).unwrap();
+    let info = CardInfo {
+        package: "peephole-lstm".into(),
+        builtin: "peephole-lstm".into(),
+        description: "test".into(),
+        keywords: vec![],
+        command: "test".into(),
+        seed: 0,
+        body: String::new(),
+        inputs: vec![image_input("x", vec![-1, -1, 1], None)],
+        outputs: vec![output("logits", None), output("spikes", None)],
+        extra_files: vec![],
+        extra_results: vec![],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("peephole-lstm");
+    write_package(&package, &info, &report).unwrap();
+    let manifest = zoo_format::manifest::Manifest::load(&package).unwrap();
+    let golden = manifest.model.as_ref().unwrap().golden.clone().unwrap();
+    assert_eq!(golden.file, zoo_models::golden::GOLDEN_FILE);
+    let arrays = zoo_models::golden::read(&package.join(&golden.file)).unwrap();
+    assert_eq!(arrays.inputs[0].0, "x");
+    assert_eq!(arrays.inputs[0].1.size(), vec![1, 16, 1]);
+    let names: Vec<&str> = arrays.outputs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["logits", "spikes"]);
+    let model = zoo_models::load_package(&package, tch::Device::Cpu).unwrap();
+    let checks =
+        zoo_models::golden::check(model.model.as_ref(), &arrays, golden.tolerance).unwrap();
+    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+}

@@ -52,6 +52,10 @@ fn install_verify_runs_the_golden_input_of_each_new_model_package() {
     );
     assert!(out.contains("installed vgg-mini@0.1.0"), "{out}");
 
+    // The installed package by NAME@REQ, as `zoo run` takes it.
+    let out = user.run(&["verify", "vgg-mini@^0.1"]).ok();
+    assert!(out.contains("vgg-mini 0.1.0: 1 output(s) match"), "{out}");
+
     // Already installed: nothing new to verify.
     let out = user.run(&["install", "--verify", "vgg-mini@=0.1.0"]).ok();
     assert!(!out.contains("relative difference"), "{out}");
