@@ -30,6 +30,12 @@ pub struct VerifyArgs {
 /// to compare.
 pub fn run(args: VerifyArgs, quiet: bool, verbose: bool) -> Result<()> {
     let device = zoo_nn::parse_device(&args.device)?;
+    if device.is_cuda() {
+        // cuDNN convolutions default to TF32 (about 1e-3 relative), which
+        // would fail a 1e-4 tolerance on a correct package; without cuDNN
+        // they run in f32 (cuBLAS keeps TF32 off for matmuls by default).
+        tch::Cuda::set_user_enabled_cudnn(false);
+    }
     let dir = crate::settings::package_dir(&args.model, verbose)?;
     let manifest = Manifest::load(&dir).map_err(|e| anyhow!("{e}"))?;
     let package = format!("{} {}", manifest.package.name, manifest.package.version);
