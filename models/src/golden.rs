@@ -127,7 +127,7 @@ pub fn record(dir: &Path) -> Result<Golden> {
         arrays.push((format!("{OUTPUT_PREFIX}{name}"), tensor.to(Device::Cpu)));
     }
     let path = dir.join(GOLDEN_FILE);
-    Tensor::write_npz(&arrays, &path).map_err(|e| ModelError::file(&path, e.to_string()))?;
+    zoo_nn::params::write_npz(&path, &arrays)?;
     let golden = Golden {
         file: GOLDEN_FILE.into(),
         tolerance: section
@@ -175,7 +175,7 @@ pub struct GoldenArrays {
 
 /// Reads `[model.golden]`'s file, split into inputs and outputs.
 pub fn read(path: &Path) -> Result<GoldenArrays> {
-    let arrays = Tensor::read_npz(path).map_err(|e| ModelError::file(path, e.to_string()))?;
+    let arrays = zoo_nn::params::read_npz(path)?;
     let mut golden = GoldenArrays {
         inputs: Vec::new(),
         outputs: Vec::new(),
