@@ -43,6 +43,10 @@ rel = float((cuda - cpu).abs().max() / cpu.abs().max())
 print("fc8 shape", tuple(cpu.shape), "max relative difference cuda vs cpu", rel)
 sys.exit(0 if rel < 1e-3 else 1)
 PY
+echo "== zoo verify: each committed package's golden input and outputs on cuda"
+for package in models/vgg-mini models/peephole-lstm models/nested-rnn models/cell-counter; do
+  "$here/zoo" verify "$package" --device cuda || status=1
+done
 echo "== zoo run models/cell-counter on cuda"
 "$here/zoo" run models/cell-counter models/cell-counter/examples/*.png --device cuda || status=1
 echo "gpu-check exit status: $status"
