@@ -1,7 +1,8 @@
-//! `cargo xtask bench <install|models|caffe|load>`: each benchmark runs zoo and its
+//! `cargo xtask bench <install|models|caffe|load|cold-run>`: each benchmark runs zoo and its
 //! named peer side by side in one run and prints ratios (see BENCHMARKS.md).
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
@@ -9,9 +10,26 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("caffe") => crate::bench_caffe::run(&args[1..]),
         Some("models") => crate::bench_models::run(&args[1..]),
         Some("load") => crate::bench_load::run(&args[1..]),
+        Some("cold-run") => crate::bench_cold::run(&args[1..]),
         Some(other) => {
-            bail!("unknown benchmark {other:?}: expected install, models, caffe or load")
+            bail!("unknown benchmark {other:?}: expected install, models, caffe, load or cold-run")
         }
-        None => bail!("usage: cargo xtask bench <install|models|caffe|load>"),
+        None => bail!("usage: cargo xtask bench <install|models|caffe|load|cold-run>"),
     }
+}
+
+/// Replaces the "## NAME" section of BENCHMARKS.md at `path` (up to the
+/// next "## ") with `section`, or appends it.
+pub fn replace_section(path: &Path, name: &str, section: &str) -> Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
+    let heading = format!("## {name}\n");
+    let new = match old.find(&heading) {
+        Some(start) => {
+            let rest = &old[start + 1..];
+            let end = rest.find("\n## ").map_or(old.len(), |i| start + 1 + i + 1);
+            format!("{}{}{}", &old[..start], section, &old[end..])
+        }
+        None => format!("{}\n\n{}", old.trim_end(), section),
+    };
+    std::fs::write(path, new).with_context(|| path.display().to_string())
 }

@@ -118,7 +118,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let text = report.markdown();
     print!("{text}");
-    write_section(&cmd::root().join("BENCHMARKS.md"), &text)?;
+    crate::bench::replace_section(&cmd::root().join("BENCHMARKS.md"), "caffe", &text)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
@@ -224,19 +224,4 @@ impl Report {
         }
         text
     }
-}
-
-/// Replaces the "## caffe" section of BENCHMARKS.md (up to the next "## ")
-/// or appends it.
-fn write_section(path: &Path, section: &str) -> Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
-    let new = match old.find("## caffe\n") {
-        Some(start) => {
-            let rest = &old[start + 1..];
-            let end = rest.find("\n## ").map_or(old.len(), |i| start + 1 + i + 1);
-            format!("{}{}{}", &old[..start], section, &old[end..])
-        }
-        None => format!("{}\n{}", old.trim_end(), "\n".to_string() + section),
-    };
-    std::fs::write(path, new).with_context(|| path.display().to_string())
 }
