@@ -79,6 +79,18 @@ pub struct BuiltinModel {
     pub network: Network,
 }
 
+/// A built-in package's `[model.architecture] config` read as `T`, as the
+/// loader reads it (an empty table, or a package of another kind, gives
+/// `T`'s defaults); for code that decodes a loaded package's outputs.
+pub fn builtin_config<T: serde::de::DeserializeOwned + Default>(manifest: &Manifest) -> Result<T> {
+    match manifest.model.as_ref().map(|m| &m.architecture) {
+        Some(ManifestArchitecture::Builtin { name, config }) => {
+            parse_config(Architecture::from_name(name)?, config, T::default())
+        }
+        _ => Ok(T::default()),
+    }
+}
+
 fn parse_config<T: serde::de::DeserializeOwned>(
     architecture: Architecture,
     config: &serde_json::Value,

@@ -45,6 +45,13 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The stderr of a command that must have exited 1.
+fn failed(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 /// The shape recorded in a `.npy` file's header.
 fn npy_shape(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap();
@@ -91,8 +98,7 @@ fn spike_inputs_that_are_missing_or_images_are_named() {
         &root(),
         &["run", &model("peephole-lstm"), "no-such-sequence.txt"],
     );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(&out);
     assert!(
         stderr.contains("no-such-sequence.txt") && stderr.contains("no such file"),
         "{stderr}"
@@ -101,8 +107,7 @@ fn spike_inputs_that_are_missing_or_images_are_named() {
 
     let png = vgg_examples().remove(0);
     let out = zoo(&user, &root(), &["run", &model("peephole-lstm"), &png]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(&out);
     assert!(stderr.contains("PNG image"), "{stderr}");
     assert!(!stderr.contains("UTF-8"), "{stderr}");
     assert_eq!(stderr.matches("0-diamond.png").count(), 1, "{stderr}");
@@ -127,8 +132,7 @@ fn unknown_outputs_are_named_with_the_outputs_there_are() {
             "nosuch=p.npy",
         ],
     );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(&out);
     assert!(stderr.contains("no output named \"nosuch\""), "{stderr}");
     assert!(
         stderr.contains("fc7"),
@@ -150,8 +154,7 @@ fn unknown_outputs_are_named_with_the_outputs_there_are() {
             "fc7=missing/fc7.npy",
         ],
     );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(&out);
     assert!(
         stderr.contains("the folder missing does not exist"),
         "{stderr}"
@@ -208,8 +211,7 @@ fn one_bad_file_in_a_batch_is_reported_and_the_rest_still_run() {
             "--json",
         ],
     );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(&out);
     assert!(stderr.contains("missing.png"), "{stderr}");
     assert!(stderr.contains("1 of 3 inputs failed"), "{stderr}");
     let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -272,8 +274,7 @@ fn overlays_take_their_format_from_the_name_and_go_to_folders_for_batches() {
         dir.path(),
         &["run", &counter, &cells, "--overlay", "nowhere/marked.png"],
     );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(&out);
     assert!(
         stderr.contains("the folder nowhere does not exist"),
         "{stderr}"
@@ -365,8 +366,7 @@ fn cell_images_of_any_size_run_and_huge_ones_are_refused_before_running() {
         dir.path(),
         &["run", &model("cell-counter"), "huge.png"],
     );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(&out);
     assert!(
         stderr.contains("huge.png is 8000×8000") && stderr.contains("--max-pixels"),
         "{stderr}"
@@ -391,8 +391,7 @@ fn libtorch_errors_are_one_line_without_the_cpp_trace() {
         dir.path(),
         &["run", &model("vgg-mini"), "--input", &input],
     );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(&out);
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(!stderr.contains("frame #"), "{stderr}");
     assert!(!stderr.contains("Exception raised from"), "{stderr}");

@@ -40,11 +40,10 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(options)
 }
 
-pub fn run(args: &[String]) -> Result<()> {
-    let options = parse(args)?;
-    if !Path::new("/usr/bin/time").exists() {
-        bail!("/usr/bin/time is needed to measure peak memory (apt-get install time)");
-    }
+/// `.cache/zoo-caffe/vgg16-full.caffemodel`: the synthetic 553 MB
+/// VGG16-shaped V1 caffemodel (official layer names and shapes), written
+/// once by zoo-caffe's `vgg_caffemodel` example and reused by the benchmarks.
+pub fn synthetic_vgg16() -> Result<PathBuf> {
     let cache = cmd::root().join(".cache/zoo-caffe");
     std::fs::create_dir_all(&cache)?;
     let model = cache.join("vgg16-full.caffemodel");
@@ -58,12 +57,21 @@ pub fn run(args: &[String]) -> Result<()> {
                     "zoo-caffe",
                     "--example",
                     "vgg_caffemodel",
-                    "--",
-                    "full",
                 ])
+                .args(["--", "full"])
                 .arg(&model),
         )?;
     }
+    Ok(model)
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let options = parse(args)?;
+    if !Path::new("/usr/bin/time").exists() {
+        bail!("/usr/bin/time is needed to measure peak memory (apt-get install time)");
+    }
+    let model = synthetic_vgg16()?;
+    let cache = cmd::root().join(".cache/zoo-caffe");
     cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli", "-p", "zoo-torch-cli"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -49,28 +49,13 @@ pub fn run(args: &[String]) -> Result<()> {
         .unwrap_or_else(|| root.join("target"));
     let zoo = target.join("release/zoo");
 
-    let cache = root.join(".cache/zoo-caffe");
-    std::fs::create_dir_all(&cache)?;
-    let caffemodel = cache.join("vgg16-full.caffemodel");
-    if !caffemodel.exists() {
-        cmd::run(
-            cmd::cargo()
-                .args([
-                    "run",
-                    "--release",
-                    "-p",
-                    "zoo-caffe",
-                    "--example",
-                    "vgg_caffemodel",
-                ])
-                .args(["--", "full"])
-                .arg(&caffemodel),
-        )?;
-    }
-    let package = cache.join("cold-run/vgg16");
+    let caffemodel = crate::bench_caffe::synthetic_vgg16()?;
+    let package = root.join(".cache/zoo-caffe/cold-run/vgg16");
     if !package.join("zoo.toml").is_file() {
         let _ = std::fs::remove_dir_all(&package);
-        std::fs::create_dir_all(package.parent().unwrap_or(&cache))?;
+        if let Some(parent) = package.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
         cmd::run(
             Command::new(&zoo)
                 .args(["import", "caffe"])

@@ -12,7 +12,7 @@ use zoo_format::manifest::{Architecture as ManifestArchitecture, Manifest, Task}
 use zoo_models::cell_counter::{CellCounterConfig, DENSITY_SCALE, mark_cells, out_of_distribution};
 use zoo_models::image_io;
 use zoo_models::nested_rnn::NestedRnnConfig;
-use zoo_models::package::{Architecture, LoadedPackage, labels};
+use zoo_models::package::{Architecture, LoadedPackage, builtin_config, labels};
 use zoo_models::{inputs, task};
 use zoo_nn::Model;
 use zoo_term::outln;
@@ -510,7 +510,7 @@ fn input_for_file(
             let (width, height) = image_io::dimensions(path)?;
             let pixels = u64::from(width) * u64::from(height);
             if pixels > max_pixels {
-                let scale = cell_counter_config(package)
+                let scale = builtin_config::<CellCounterConfig>(&package.manifest)?
                     .widths
                     .first()
                     .map_or(1.0, |w| *w as f64 / 16.0);
@@ -551,7 +551,8 @@ fn decode_input(
     // The cell counter takes sides that are multiples of 2^(pools): pad
     // with background (zeros) and crop the density back.
     let (input, size) = if decoder == Decoder::CellCounter {
-        let stride = 1i64 << (cell_counter_config(package).widths.len().max(1) - 1);
+        let widths = builtin_config::<CellCounterConfig>(&package.manifest)?.widths;
+        let stride = 1i64 << (widths.len().max(1) - 1);
         let size = x.size();
         if size.len() != 4 {
             bail!("{label}: expected an image batch [N, 1, H, W], got {size:?}");
@@ -592,15 +593,6 @@ fn decode_input(
             .map(|(_, t)| t.to_device(tch::Device::Cpu))
             .collect(),
     })
-}
-
-fn cell_counter_config(package: &LoadedPackage) -> CellCounterConfig {
-    match package.manifest.model.as_ref().map(|m| &m.architecture) {
-        Some(ManifestArchitecture::Builtin { config, .. }) => {
-            serde_json::from_value(config.clone()).unwrap_or_default()
-        }
-        _ => CellCounterConfig::default(),
-    }
 }
 
 /// The output a classifier's answer is read from (built-in VGGs: `prob`).
@@ -675,12 +667,7 @@ fn detect(
     boxes: &Tensor,
     overlay: Option<&Path>,
 ) -> Result<Value> {
-    let config: NestedRnnConfig = match package.manifest.model.as_ref().map(|m| &m.architecture) {
-        Some(ManifestArchitecture::Builtin { config, .. }) => {
-            serde_json::from_value(config.clone()).unwrap_or_default()
-        }
-        _ => NestedRnnConfig::default(),
-    };
+    let config: NestedRnnConfig = builtin_config(&package.manifest)?;
     let labels = labels(package, "class_logits")?.unwrap_or_default();
     let decoded = decode(logits, boxes, &config);
     if let Some(dir) = overlay {

@@ -120,20 +120,15 @@ fn like_makes_the_builtin_package_with_provenance_and_it_classifies() {
     let dir = tempfile::tempdir().unwrap();
     let caffemodel = mini_caffemodel(dir.path());
     let out = dir.path().join("vgg-mini");
-    let result = zoo()
-        .args(["import", "caffe"])
-        .arg(&caffemodel)
-        .arg("--like")
-        .arg(repo().join("models/vgg-mini"))
-        .arg("-o")
-        .arg(&out)
-        .args(["--version", "0.9.0"])
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+    succeeds(
+        zoo()
+            .args(["import", "caffe"])
+            .arg(&caffemodel)
+            .arg("--like")
+            .arg(repo().join("models/vgg-mini"))
+            .arg("-o")
+            .arg(&out)
+            .args(["--version", "0.9.0"]),
     );
     let manifest = zoo_format::manifest::Manifest::load(&out).unwrap();
     assert_eq!(manifest.package.name, "vgg-mini");
@@ -224,23 +219,18 @@ fn graph_import_with_labels_and_preprocessing_classifies_images() {
     let mean = dir.path().join("mean.binaryproto");
     write_mean(&mean, [100.0, 110.0, 120.0]);
     let out = dir.path().join("net");
-    let result = zoo()
-        .args(["import", "caffe"])
-        .arg(&caffemodel)
-        .arg("-o")
-        .arg(&out)
-        .arg("--labels")
-        .arg(&labels_file)
-        .arg("--mean-file")
-        .arg(&mean)
-        .args(["--task", "classify", "--resize", "40,40", "--crop", "32,32"])
-        .args(["--scale", "0.5"])
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+    succeeds(
+        zoo()
+            .args(["import", "caffe"])
+            .arg(&caffemodel)
+            .arg("-o")
+            .arg(&out)
+            .arg("--labels")
+            .arg(&labels_file)
+            .arg("--mean-file")
+            .arg(&mean)
+            .args(["--task", "classify", "--resize", "40,40", "--crop", "32,32"])
+            .args(["--scale", "0.5"]),
     );
     let manifest = zoo_format::manifest::Manifest::load(&out).unwrap();
     let model = manifest.model.as_ref().unwrap();
@@ -265,19 +255,14 @@ fn graph_import_with_labels_and_preprocessing_classifies_images() {
 
     // Labels alone make a classifier that reads images as Caffe does (BGR).
     let labelled = dir.path().join("labelled");
-    let result = zoo()
-        .args(["import", "caffe"])
-        .arg(&caffemodel)
-        .arg("-o")
-        .arg(&labelled)
-        .arg("--labels")
-        .arg(&labels_file)
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+    succeeds(
+        zoo()
+            .args(["import", "caffe"])
+            .arg(&caffemodel)
+            .arg("-o")
+            .arg(&labelled)
+            .arg("--labels")
+            .arg(&labels_file),
     );
     let manifest = zoo_format::manifest::Manifest::load(&labelled).unwrap();
     let model = manifest.model.as_ref().unwrap();
@@ -313,6 +298,16 @@ fn graph_import_with_labels_and_preprocessing_classifies_images() {
 
 /// Runs an import expected to fail; returns stderr after checking that
 /// the output folder does not exist.
+/// Runs `command`, which must succeed (its stderr is shown if not).
+fn succeeds(command: &mut Command) {
+    let result = command.output().unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
 fn failing_import(dir: &Path, extra: &[&std::ffi::OsStr]) -> String {
     let caffemodel = dir.join("vgg16-mini.caffemodel");
     if !caffemodel.exists() {
@@ -418,19 +413,14 @@ layers {
 "#,
     );
     let import = |out: &Path, extra: &[&str]| {
-        let result = zoo()
-            .args(["import", "caffe"])
-            .arg(&deploy)
-            .arg(fixtures().join("net_v1.caffemodel"))
-            .arg("-o")
-            .arg(out)
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            result.status.success(),
-            "{}",
-            String::from_utf8_lossy(&result.stderr)
+        succeeds(
+            zoo()
+                .args(["import", "caffe"])
+                .arg(&deploy)
+                .arg(fixtures().join("net_v1.caffemodel"))
+                .arg("-o")
+                .arg(out)
+                .args(extra),
         );
         let manifest = zoo_format::manifest::Manifest::load(out).unwrap();
         manifest.model.unwrap().inputs[0]
@@ -491,18 +481,13 @@ layer {
 }
 
 fn import_v2(deploy: &Path, out: &Path) -> zoo_format::manifest::Preprocess {
-    let result = zoo()
-        .args(["import", "caffe"])
-        .arg(deploy)
-        .arg(fixtures().join("net_v2.caffemodel"))
-        .arg("-o")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+    succeeds(
+        zoo()
+            .args(["import", "caffe"])
+            .arg(deploy)
+            .arg(fixtures().join("net_v2.caffemodel"))
+            .arg("-o")
+            .arg(out),
     );
     let manifest = zoo_format::manifest::Manifest::load(out).unwrap();
     manifest.model.unwrap().inputs[0]
@@ -535,19 +520,14 @@ fn like_takes_vgg19_and_refuses_a_vgg16_caffemodel_naming_the_missing_layer() {
     let vgg19 = dir.path().join("vgg19-mini.caffemodel");
     write_vgg(&vgg19, VggSize::Mini, 19).unwrap();
     let out = dir.path().join("out19");
-    let result = zoo()
-        .args(["import", "caffe"])
-        .arg(&vgg19)
-        .arg("--like")
-        .arg(&like)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+    succeeds(
+        zoo()
+            .args(["import", "caffe"])
+            .arg(&vgg19)
+            .arg("--like")
+            .arg(&like)
+            .arg("-o")
+            .arg(&out),
     );
     let manifest = zoo_format::manifest::Manifest::load(&out).unwrap();
     assert_eq!(manifest.package.name, "vgg19-mini");
@@ -576,19 +556,14 @@ fn full_size_vgg16_like_models_vgg16() {
     zoo_caffe::synthetic_vgg::write_vgg16(&caffemodel, zoo_caffe::synthetic_vgg::VggSize::Full)
         .unwrap();
     let out = dir.path().join("vgg16");
-    let result = zoo()
-        .args(["import", "caffe"])
-        .arg(&caffemodel)
-        .arg("--like")
-        .arg(repo().join("models/vgg16"))
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+    succeeds(
+        zoo()
+            .args(["import", "caffe"])
+            .arg(&caffemodel)
+            .arg("--like")
+            .arg(repo().join("models/vgg16"))
+            .arg("-o")
+            .arg(&out),
     );
     let manifest = zoo_format::manifest::Manifest::load(&out).unwrap();
     assert_eq!(manifest.package.name, "vgg16");
