@@ -68,7 +68,8 @@ impl Conv {
         let sub = path.sub(name);
         let fan_in = (inp * k * k) as f64;
         Conv {
-            w: sub.var(
+            w: zoo_nn::init::param(
+                &sub,
                 "W",
                 &[out, inp, k, k],
                 nn::Init::Randn {
@@ -76,7 +77,7 @@ impl Conv {
                     stdev: (2.0 / fan_in).sqrt(),
                 },
             ),
-            b: sub.var("b", &[out], nn::Init::Const(0.0)),
+            b: zoo_nn::init::param(&sub, "b", &[out], nn::Init::Const(0.0)),
         }
     }
     fn forward(&self, x: &Tensor) -> Tensor {

@@ -131,7 +131,8 @@ impl NestedRnn {
             .enumerate()
             .map(|(i, &(inp, out, stride))| {
                 let sub = path.sub(format!("conv{}", i + 1));
-                let w = sub.var(
+                let w = zoo_nn::init::param(
+                    &sub,
                     "W",
                     &[out, inp, 3, 3],
                     nn::Init::Randn {
@@ -139,7 +140,7 @@ impl NestedRnn {
                         stdev: (2.0 / (inp * 9) as f64).sqrt(),
                     },
                 );
-                let b = sub.var("b", &[out], nn::Init::Const(0.0));
+                let b = zoo_nn::init::param(&sub, "b", &[out], nn::Init::Const(0.0));
                 Conv { w, b, stride }
             })
             .collect();

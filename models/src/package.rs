@@ -347,15 +347,18 @@ pub fn load_package(dir: &Path, device: Device) -> Result<LoadedPackage> {
         // Checked before building: VGG16 alone allocates 553 MB of parameters.
         return Err(ModelError::file(&weights, "weights file not found"));
     }
-    // Config errors name the package, not just its architecture.
+    // Config errors name the package, not just its architecture. Every
+    // parameter is then overwritten by the strict load: no initialisation.
     let mut model =
-        BuiltinModel::build(architecture, &config, device).map_err(|error| match error {
-            ModelError::Package { message, .. } => ModelError::Package {
-                package: package.clone(),
-                message,
+        zoo_nn::init::for_loading(|| BuiltinModel::build(architecture, &config, device)).map_err(
+            |error| match error {
+                ModelError::Package { message, .. } => ModelError::Package {
+                    package: package.clone(),
+                    message,
+                },
+                other => other,
             },
-            other => other,
-        })?;
+        )?;
     model.load_weights(&weights)?;
     model.prepare_for_inference()?;
     Ok(LoadedPackage {

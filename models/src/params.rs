@@ -14,77 +14,110 @@ pub fn file_name(var_name: &str) -> String {
 
 /// Reads every tensor of a `.safetensors` or `.npz` file, keyed by its name in the file.
 pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
-    if !path.exists() {
-        return Err(ModelError::file(path, "weights file not found"));
-    }
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let named = match extension {
-        "safetensors" => Tensor::read_safetensors(path),
-        "npz" => Tensor::read_npz(path),
-        other => {
-            return Err(ModelError::file(
-                path,
-                format!("unsupported weights format {other:?}: expected .safetensors or .npz"),
-            ));
-        }
-    }
-    .map_err(|error| ModelError::file(path, format!("cannot read weights: {error}")))?;
+    let named = match weights_format(path)? {
+        WeightsFormat::Safetensors => zoo_nn::params::read_safetensors(path)
+            .map_err(|error| ModelError::file(path, format!("cannot read weights: {error}")))?,
+        WeightsFormat::Npz => Tensor::read_npz(path)
+            .map_err(|error| ModelError::file(path, format!("cannot read weights: {error}")))?,
+    };
     Ok(named.into_iter().collect())
 }
 
+enum WeightsFormat {
+    Safetensors,
+    Npz,
+}
+
+fn weights_format(path: &Path) -> Result<WeightsFormat> {
+    if !path.exists() {
+        return Err(ModelError::file(path, "weights file not found"));
+    }
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "safetensors" => Ok(WeightsFormat::Safetensors),
+        "npz" => Ok(WeightsFormat::Npz),
+        other => Err(ModelError::file(
+            path,
+            format!("unsupported weights format {other:?}: expected .safetensors or .npz"),
+        )),
+    }
+}
+
 /// Copies the tensors of `path` into `vs`: every variable must be present with
-/// its exact shape, and the file may hold nothing else.
+/// its exact shape, and the file may hold nothing else. Safetensors files are
+/// memory-mapped and copied tensor by tensor (zoo_nn's reader), so a model
+/// built with [`zoo_nn::init::for_loading`] ends up holding its weights once.
 pub fn load_into(vs: &mut VarStore, path: &Path) -> Result<()> {
-    let tensors = read_tensors(path)?;
-    copy_into(vs, &tensors).map_err(|error| ModelError::file(path, error.to_string()))
+    let in_file = |error: ModelError| ModelError::file(path, error.to_string());
+    match weights_format(path)? {
+        WeightsFormat::Safetensors => {
+            let file = zoo_nn::params::MappedSafetensors::open(path)
+                .map_err(|error| ModelError::file(path, format!("cannot read weights: {error}")))?;
+            let shapes: BTreeMap<String, Vec<i64>> = file.shapes().into_iter().collect();
+            strict_copy(vs, &shapes, |name, var| Ok(file.copy_into(name, var)?)).map_err(in_file)
+        }
+        WeightsFormat::Npz => copy_into(vs, &read_tensors(path)?).map_err(in_file),
+    }
 }
 
 /// Strict copy of named tensors (file names, `/`) into a var store.
 pub fn copy_into(vs: &mut VarStore, tensors: &BTreeMap<String, Tensor>) -> Result<()> {
-    let mut variables = vs.variables();
+    let shapes: BTreeMap<String, Vec<i64>> = tensors
+        .iter()
+        .map(|(name, tensor)| (name.clone(), tensor.size()))
+        .collect();
+    strict_copy(vs, &shapes, |name, var| Ok(var.f_copy_(&tensors[name])?))
+}
+
+/// Checks `shapes` (the file's names and shapes) against every variable of
+/// `vs` before copying anything, then copies each through `copy`.
+fn strict_copy(
+    vs: &mut VarStore,
+    shapes: &BTreeMap<String, Vec<i64>>,
+    mut copy: impl FnMut(&str, &mut Tensor) -> Result<()>,
+) -> Result<()> {
+    let mut variables: BTreeMap<String, Tensor> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, var)| (file_name(&name), var))
+        .collect();
     let mut missing = Vec::new();
-    tch::no_grad(|| -> Result<()> {
-        for (var_name, var) in variables.iter_mut() {
-            let name = file_name(var_name);
-            let Some(source) = tensors.get(&name) else {
-                missing.push(name);
-                continue;
-            };
-            if source.size() != var.size() {
-                return Err(ModelError::Parameter {
-                    name,
-                    message: format!(
-                        "shape {:?} in the file, the architecture expects {:?}",
-                        source.size(),
-                        var.size()
-                    ),
-                });
-            }
-            var.f_copy_(source)?;
+    for (name, var) in &variables {
+        let Some(shape) = shapes.get(name) else {
+            missing.push(name.clone());
+            continue;
+        };
+        if *shape != var.size() {
+            return Err(ModelError::Parameter {
+                name: name.clone(),
+                message: format!(
+                    "shape {shape:?} in the file, the architecture expects {:?}",
+                    var.size()
+                ),
+            });
         }
-        Ok(())
-    })?;
+    }
     if !missing.is_empty() {
-        missing.sort();
         return Err(ModelError::Parameter {
             name: missing.join(", "),
             message: "missing from the weights".into(),
         });
     }
-    let expected: std::collections::BTreeSet<String> =
-        variables.keys().map(|k| file_name(k)).collect();
-    let unexpected: Vec<&String> = tensors.keys().filter(|k| !expected.contains(*k)).collect();
+    let unexpected: Vec<&str> = shapes
+        .keys()
+        .filter(|name| !variables.contains_key(*name))
+        .map(String::as_str)
+        .collect();
     if !unexpected.is_empty() {
         return Err(ModelError::Parameter {
-            name: unexpected
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            name: unexpected.join(", "),
             message: "not a parameter of this architecture".into(),
         });
     }
-    Ok(())
+    tch::no_grad(|| {
+        variables
+            .iter_mut()
+            .try_for_each(|(name, var)| copy(name, var))
+    })
 }
 
 /// The var store's parameters under their file names, on the CPU, sorted,

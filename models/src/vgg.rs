@@ -163,7 +163,8 @@ impl Vgg {
                 let name = format!("conv{}_{}", block + 1, index);
                 let sub = path.sub(&name);
                 let fan_in = (in_channels * 9) as f64;
-                let w = sub.var(
+                let w = zoo_nn::init::param(
+                    &sub,
                     "W",
                     &[width, in_channels, 3, 3],
                     nn::Init::Randn {
@@ -171,7 +172,7 @@ impl Vgg {
                         stdev: (2.0 / fan_in).sqrt(),
                     },
                 );
-                let b = sub.var("b", &[width], nn::Init::Const(0.0));
+                let b = zoo_nn::init::param(&sub, "b", &[width], nn::Init::Const(0.0));
                 layers.push(Layer::Conv { name, w, b });
                 in_channels = width;
             }
@@ -188,7 +189,8 @@ impl Vgg {
         ];
         for (name, out, inp, relu) in fc_shapes {
             let sub = path.sub(name);
-            let w = sub.var(
+            let w = zoo_nn::init::param(
+                &sub,
                 "W",
                 &[out, inp],
                 nn::Init::Randn {
@@ -196,7 +198,7 @@ impl Vgg {
                     stdev: (if relu { 2.0 } else { 1.0 } / inp as f64).sqrt(),
                 },
             );
-            let b = sub.var("b", &[out], nn::Init::Const(0.0));
+            let b = zoo_nn::init::param(&sub, "b", &[out], nn::Init::Const(0.0));
             layers.push(Layer::Fc {
                 name: name.into(),
                 w,

@@ -274,9 +274,12 @@ impl Like {
     pub fn check_parameters(&self, tensors: &[NamedTensor<'_>]) -> Result<()> {
         let architecture = zoo_models::Architecture::from_name(&self.builtin)
             .map_err(|e| CaffeError::Invalid(format!("--like {}: {e}", self.dir.display())))?;
-        let model =
+        // Only names and shapes are read: uninitialised parameters cost no
+        // memory (their pages are never touched) and no time.
+        let model = zoo_nn::init::for_loading(|| {
             zoo_models::BuiltinModel::build(architecture, &self.config, tch::Device::Cpu)
-                .map_err(|e| CaffeError::Invalid(format!("--like {}: {e}", self.dir.display())))?;
+        })
+        .map_err(|e| CaffeError::Invalid(format!("--like {}: {e}", self.dir.display())))?;
         let mut expected: Vec<(String, Vec<i64>)> = model
             .vs
             .variables()

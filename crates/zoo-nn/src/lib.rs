@@ -16,6 +16,7 @@ pub mod device;
 pub mod error;
 pub mod functions;
 pub mod graph;
+pub mod init;
 pub mod link;
 pub mod links;
 pub mod model;

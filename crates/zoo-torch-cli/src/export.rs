@@ -151,7 +151,9 @@ fn load_model(dir: &Path, section: &ModelSection, device: Device) -> Result<Box<
                 .weights
                 .first()
                 .ok_or_else(|| anyhow!("{}: [model] weights is empty", dir.display()))?;
-            let mut model = zoo_models::BuiltinModel::build(architecture, config, device)?;
+            let mut model = zoo_nn::init::for_loading(|| {
+                zoo_models::BuiltinModel::build(architecture, config, device)
+            })?;
             model.load_weights(&dir.join(weights))?;
             model.vs.freeze();
             Ok(Box::new(model))

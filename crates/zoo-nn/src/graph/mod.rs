@@ -33,8 +33,7 @@ impl GraphModel {
             .map_err(|e| NnError::file(graph_file, format!("not a zoo graph: {e}")))?;
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
         for path in weights {
-            let named = Tensor::read_safetensors(path)
-                .map_err(|e| NnError::file(path, format!("cannot read safetensors: {e}")))?;
+            let named = crate::params::read_safetensors(path)?;
             tensors.extend(named);
         }
         Self::from_parts(graph, tensors, device).map_err(|e| match e {

@@ -47,10 +47,14 @@ pub fn batch_normalization(
     config: BatchNormalizationConfig,
 ) -> BatchNormalization {
     BatchNormalization {
-        gamma: config.use_gamma.then(|| path.ones("gamma", &[size])),
-        beta: config.use_beta.then(|| path.zeros("beta", &[size])),
-        avg_mean: path.zeros_no_train("avg_mean", &[size]),
-        avg_var: path.ones_no_train("avg_var", &[size]),
+        gamma: config
+            .use_gamma
+            .then(|| crate::init::param(path, "gamma", &[size], tch::nn::Init::Const(1.0))),
+        beta: config
+            .use_beta
+            .then(|| crate::init::param(path, "beta", &[size], tch::nn::Init::Const(0.0))),
+        avg_mean: crate::init::buffer(path, "avg_mean", &[size], tch::nn::Init::Const(0.0)),
+        avg_var: crate::init::buffer(path, "avg_var", &[size], tch::nn::Init::Const(1.0)),
         config,
     }
 }

@@ -15,7 +15,7 @@ pub struct Bias {
 /// `<path>/b` with `shape`, matching the input's dimensions from `axis` on.
 pub fn bias(path: &tch::nn::Path, axis: i64, shape: &[i64]) -> Bias {
     Bias {
-        b: path.zeros("b", shape),
+        b: crate::init::param(path, "b", shape, tch::nn::Init::Const(0.0)),
         axis,
     }
 }

@@ -19,7 +19,15 @@ pub fn embed_id(
     ignore_label: Option<i64>,
 ) -> EmbedID {
     EmbedID {
-        weight: path.randn_standard("W", &[n_vocab, n_units]),
+        weight: crate::init::param(
+            path,
+            "W",
+            &[n_vocab, n_units],
+            tch::nn::Init::Randn {
+                mean: 0.0,
+                stdev: 1.0,
+            },
+        ),
         ignore_label,
     }
 }

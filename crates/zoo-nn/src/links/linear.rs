@@ -16,7 +16,12 @@ pub struct Linear {
 pub fn linear(path: &tch::nn::Path, in_size: i64, out_size: i64) -> Linear {
     Linear {
         weight: lecun_normal(path, "W", &[out_size, in_size]),
-        bias: Some(path.zeros("b", &[out_size])),
+        bias: Some(crate::init::param(
+            path,
+            "b",
+            &[out_size],
+            tch::nn::Init::Const(0.0),
+        )),
     }
 }
 

@@ -36,7 +36,15 @@ use tch::Tensor;
 /// N(0, 1/fan_in) where fan_in is the product of all dimensions but the first.
 pub(crate) fn lecun_normal(path: &tch::nn::Path, name: &str, shape: &[i64]) -> Tensor {
     let fan_in: i64 = shape.iter().skip(1).product::<i64>().max(1);
-    path.randn(name, shape, 0.0, (1.0 / fan_in as f64).sqrt())
+    crate::init::param(
+        path,
+        name,
+        shape,
+        tch::nn::Init::Randn {
+            mean: 0.0,
+            stdev: (1.0 / fan_in as f64).sqrt(),
+        },
+    )
 }
 
 /// The parameters of a convolution-like link: `W` of `weight_shape` with
@@ -49,6 +57,7 @@ pub(crate) fn kernel_and_bias(
     nobias: bool,
 ) -> (Tensor, Option<Tensor>) {
     let weight = lecun_normal(path, "W", weight_shape);
-    let bias = (!nobias).then(|| path.zeros("b", &[out_channels]));
+    let bias = (!nobias)
+        .then(|| crate::init::param(path, "b", &[out_channels], tch::nn::Init::Const(0.0)));
     (weight, bias)
 }

@@ -53,7 +53,8 @@ pub fn peephole_lstm(
                 .map(|name| linear_nobias(&(path / name), out_size, out_size)),
         ),
         Peephole::Diagonal => Peeps::Diagonal(
-            ["peep_i", "peep_f", "peep_o"].map(|name| path.zeros(name, &[out_size])),
+            ["peep_i", "peep_f", "peep_o"]
+                .map(|name| crate::init::param(path, name, &[out_size], tch::nn::Init::Const(0.0))),
         ),
     };
     PeepholeLstm {

@@ -19,7 +19,7 @@ pub struct Scale {
 /// `bias_term`, `<path>/bias/b` (initialised to 0).
 pub fn scale(path: &tch::nn::Path, axis: i64, shape: &[i64], bias_term: bool) -> Scale {
     Scale {
-        weight: path.ones("W", shape),
+        weight: crate::init::param(path, "W", shape, tch::nn::Init::Const(1.0)),
         bias: bias_term.then(|| bias_link(&(path / "bias"), axis, shape)),
         axis,
     }

@@ -34,7 +34,7 @@ pub(crate) fn assign(
     path: &Path,
     entries: &[(String, Vec<i64>)],
     strictness: Strictness,
-    mut fetch: impl FnMut(&str) -> Result<Tensor>,
+    mut copy: impl FnMut(&str, &mut Tensor) -> Result<()>,
 ) -> Result<LoadReport> {
     let variables: BTreeMap<String, Tensor> = vs
         .variables()
@@ -72,10 +72,11 @@ pub(crate) fn assign(
         });
     }
     for name in &matched {
-        let source = fetch(name)?;
         let mut target = variables[name].shallow_clone();
-        tch::no_grad(|| target.f_copy_(&source))
-            .map_err(|e| NnError::file(path, format!("cannot copy parameter {name}: {e}")))?;
+        tch::no_grad(|| copy(name, &mut target)).map_err(|e| match e {
+            NnError::Torch(e) => NnError::file(path, format!("cannot copy parameter {name}: {e}")),
+            other => other,
+        })?;
     }
     Ok(LoadReport {
         loaded: matched,

@@ -51,8 +51,9 @@ pub fn load_chainer_npz_under(
         .iter()
         .map(|(name, array)| (name.clone(), array.shape.clone()))
         .collect();
-    assign(vs, path, &entries, strictness, |name| {
-        arrays[name].to_tensor()
+    assign(vs, path, &entries, strictness, |name, target| {
+        target.f_copy_(&arrays[name].to_tensor()?)?;
+        Ok(())
     })
 }
 

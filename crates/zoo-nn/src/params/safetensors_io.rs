@@ -5,6 +5,7 @@ use crate::error::{NnError, Result};
 use crate::params::assign::{LoadReport, Strictness, assign};
 use crate::params::to_file_name;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::BTreeMap;
 use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
@@ -41,6 +42,192 @@ fn dtype_of(kind: Kind) -> Option<Dtype> {
     })
 }
 
+/// Where one tensor lies in a safetensors file's bytes.
+#[derive(Debug, Clone)]
+struct Entry {
+    kind: Kind,
+    shape: Vec<i64>,
+    bytes: std::ops::Range<usize>,
+}
+
+/// Reads and checks the header (offsets inside the file, dtypes zoo can
+/// hold); names lose a leading `/` (some writers add one).
+fn entries_of(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, Entry>> {
+    let (header, metadata) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| NnError::file(path, format!("not a valid safetensors file: {e}")))?;
+    let data_start = 8 + header;
+    let mut entries = BTreeMap::new();
+    for (name, info) in metadata.tensors() {
+        let kind = kind_of(info.dtype).ok_or_else(|| {
+            NnError::file(
+                path,
+                format!("parameter {name} has unsupported dtype {:?}", info.dtype),
+            )
+        })?;
+        let (start, end) = info.data_offsets;
+        let entry = Entry {
+            kind,
+            shape: info.shape.iter().map(|&d| d as i64).collect(),
+            bytes: data_start + start..data_start + end,
+        };
+        let name = name.trim_start_matches('/').to_string();
+        if entries.insert(name.clone(), entry).is_some() {
+            return Err(NnError::file(
+                path,
+                format!("parameter {name} appears twice"),
+            ));
+        }
+    }
+    Ok(entries)
+}
+
+/// Bytes copied per step, each step's source pages released after it: the
+/// largest VGG16 tensor (fc6, 411 MB) never sits in memory twice.
+const COPY_CHUNK: usize = 32 << 20;
+
+/// Copies a tensor's bytes (row-major, `entry.kind`) into `target` (any
+/// device and float kind; `copy_` converts), calling `done` with each byte
+/// range once it has been copied.
+fn copy_bytes(
+    bytes: &[u8],
+    entry: &Entry,
+    target: &mut Tensor,
+    mut done: impl FnMut(std::ops::Range<usize>),
+) -> Result<()> {
+    let data = &bytes[entry.bytes.clone()];
+    let element = entry.kind.elt_size_in_bytes();
+    let numel: i64 = entry.shape.iter().product();
+    if target.size() != entry.shape || data.len() != numel as usize * element {
+        return Err(NnError::Other(format!(
+            "shape {:?} in the file, the model holds {:?}",
+            entry.shape,
+            target.size()
+        )));
+    }
+    let flat = if target.is_contiguous() {
+        target.f_view([-1])?
+    } else {
+        // Rare (a channels-last parameter): one temporary of the tensor.
+        let source = Tensor::f_from_data_size(data, &entry.shape, entry.kind)?;
+        target.f_copy_(&source)?;
+        done(entry.bytes.clone());
+        return Ok(());
+    };
+    let per_chunk = (COPY_CHUNK / element).max(1);
+    let mut first = 0usize;
+    while first < numel as usize {
+        let count = per_chunk.min(numel as usize - first);
+        let chunk = &data[first * element..(first + count) * element];
+        let source = if (chunk.as_ptr() as usize).is_multiple_of(element) {
+            // SAFETY: `chunk` is `count` elements of `entry.kind`, aligned
+            // for it, and outlives `source`, which is only read by the copy
+            // below and dropped at the end of this iteration.
+            unsafe {
+                Tensor::f_from_blob(
+                    chunk.as_ptr(),
+                    &[count as i64],
+                    &[1],
+                    entry.kind,
+                    tch::Device::Cpu,
+                )?
+            }
+        } else {
+            Tensor::f_from_data_size(chunk, &[count as i64], entry.kind)?
+        };
+        flat.f_narrow(0, first as i64, count as i64)?
+            .f_copy_(&source)?;
+        drop(source);
+        let start = entry.bytes.start + first * element;
+        done(start..start + count * element);
+        first += count;
+    }
+    Ok(())
+}
+
+/// A safetensors file mapped read-only with its header checked: tensors are
+/// copied out one at a time, each one's pages dropped from this process as
+/// soon as they are copied, so loading costs the destination's memory and
+/// not the file's on top (nor a read of the whole file into a buffer).
+pub struct MappedSafetensors {
+    path: std::path::PathBuf,
+    map: memmap2::Mmap,
+    entries: BTreeMap<String, Entry>,
+}
+
+impl MappedSafetensors {
+    pub fn open(path: impl AsRef<Path>) -> Result<MappedSafetensors> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).map_err(|source| NnError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // SAFETY: the map is read-only; zoo never writes weights files in
+        // place (saves go through a rename), so the bytes cannot change under
+        // the map from our side.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| NnError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let entries = entries_of(path, &map)?;
+        Ok(MappedSafetensors {
+            path: path.to_path_buf(),
+            map,
+            entries,
+        })
+    }
+
+    /// Every tensor's name and shape, sorted by name.
+    pub fn shapes(&self) -> Vec<(String, Vec<i64>)> {
+        self.entries
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.shape.clone()))
+            .collect()
+    }
+
+    fn entry(&self, name: &str) -> Result<&Entry> {
+        self.entries
+            .get(name)
+            .ok_or_else(|| NnError::file(&self.path, format!("no parameter {name}")))
+    }
+
+    fn release(&self, range: std::ops::Range<usize>) {
+        // SAFETY: a read-only shared mapping of a file: MADV_DONTNEED only
+        // drops this process's page-table entries; a later read faults the
+        // same bytes back in from the page cache. A failure only means the
+        // pages stay resident.
+        let _ = unsafe {
+            self.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                range.start,
+                range.len(),
+            )
+        };
+    }
+
+    /// Copies tensor `name` into `target`, which must have its shape.
+    pub fn copy_into(&self, name: &str, target: &mut Tensor) -> Result<()> {
+        let entry = self.entry(name)?;
+        tch::no_grad(|| copy_bytes(&self.map, entry, target, |range| self.release(range)))
+            .map_err(|e| NnError::file(&self.path, format!("parameter {name}: {e}")))
+    }
+
+    /// Tensor `name` as a new CPU tensor of the file's dtype.
+    pub fn tensor(&self, name: &str) -> Result<Tensor> {
+        let entry = self.entry(name)?;
+        let mut tensor = Tensor::f_empty(&entry.shape, (entry.kind, tch::Device::Cpu))?;
+        self.copy_into(name, &mut tensor)?;
+        Ok(tensor)
+    }
+
+    /// Every tensor, sorted by name.
+    pub fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        self.entries
+            .keys()
+            .map(|name| Ok((name.clone(), self.tensor(name)?)))
+            .collect()
+    }
+}
+
 /// Loads a safetensors file into `vs` (names with `/`), converting dtype and
 /// device to the store's.
 pub fn load_safetensors(
@@ -48,19 +235,19 @@ pub fn load_safetensors(
     path: impl AsRef<Path>,
     strictness: Strictness,
 ) -> Result<LoadReport> {
-    let path = path.as_ref();
-    let file = std::fs::File::open(path).map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    // SAFETY: the map is read-only and lives only for this call; zoo never
-    // writes weights files in place (saves go through a rename), so the
-    // bytes cannot change under the map from our side.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    load_safetensors_bytes(vs, path, &map, strictness)
+    let file = MappedSafetensors::open(path.as_ref())?;
+    assign(
+        vs,
+        &file.path,
+        &file.shapes(),
+        strictness,
+        |name, target| file.copy_into(name, target),
+    )
+}
+
+/// Reads every tensor of a safetensors file (CPU, the file's dtypes).
+pub fn read_safetensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
+    MappedSafetensors::open(path)?.tensors()
 }
 
 /// [`load_safetensors`] on bytes already in memory; `path` names them in
@@ -71,27 +258,14 @@ pub(crate) fn load_safetensors_bytes(
     bytes: &[u8],
     strictness: Strictness,
 ) -> Result<LoadReport> {
-    let tensors = SafeTensors::deserialize(bytes)
-        .map_err(|e| NnError::file(path, format!("not a valid safetensors file: {e}")))?;
-    let mut entries = Vec::new();
-    for (name, view) in tensors.iter() {
-        if kind_of(view.dtype()).is_none() {
-            return Err(NnError::file(
-                path,
-                format!("parameter {name} has unsupported dtype {:?}", view.dtype()),
-            ));
-        }
-        let shape = view.shape().iter().map(|&d| d as i64).collect();
-        entries.push((name.trim_start_matches('/').to_string(), shape));
-    }
-    assign(vs, path, &entries, strictness, |name| {
-        let view = tensors
-            .tensor(name)
-            .or_else(|_| tensors.tensor(&format!("/{name}")))
-            .map_err(|e| NnError::file(path, format!("parameter {name}: {e}")))?;
-        let kind = kind_of(view.dtype()).unwrap_or(Kind::Float);
-        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        Ok(Tensor::f_from_data_size(view.data(), &shape, kind)?)
+    let entries = entries_of(path, bytes)?;
+    let shapes: Vec<(String, Vec<i64>)> = entries
+        .iter()
+        .map(|(name, entry)| (name.clone(), entry.shape.clone()))
+        .collect();
+    assign(vs, path, &shapes, strictness, |name, target| {
+        copy_bytes(bytes, &entries[name], target, |_| {})
+            .map_err(|e| NnError::file(path, format!("parameter {name}: {e}")))
     })
 }
 
