@@ -1,7 +1,9 @@
-//! Training loops for the four trainable built-ins on their synthetic data:
-//! fixed seeds (tch's and the data generator's), an indicatif progress bar
-//! with the loss, a metric log line per evaluation "epoch", and a report with
-//! the held-out metrics for the model card.
+//! Training of the four trainable built-ins on their synthetic data: one
+//! [`fit`] loop (fixed seeds for tch and the data generator, Adam, an
+//! optional linear decay and gradient clipping, an indicatif progress bar
+//! with the loss, a metric log line per evaluation "epoch", a report with the
+//! held-out metrics for the model card) over a per-model [`Recipe`]: its
+//! batches and loss, its held-out set and metrics.
 
 use crate::cell_counter::{count_from_density, find_peaks};
 use crate::data::{cells, shapes, spikes, sprites};
@@ -11,7 +13,7 @@ use crate::nested_loss::nested_loss;
 use crate::nested_rnn::NestedRnnConfig;
 use crate::package::{Architecture, BuiltinModel, Network};
 use crate::peephole::{PeepholeConfig, Peepholes};
-use crate::rng::data_rng;
+use crate::rng::{DataRng, data_rng};
 use crate::vgg::VggConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Mutex;
@@ -159,10 +161,10 @@ fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
 /// The model of `architecture` trained per its recipe.
 pub fn train(architecture: Architecture, options: &TrainOptions) -> Result<TrainReport> {
     match architecture {
-        Architecture::VggMini => train_vgg_mini(options),
-        Architecture::PeepholeLstm => train_peephole(options, Peepholes::Full),
-        Architecture::NestedRnn => train_nested(options, true),
-        Architecture::CellCounter => train_cells(options),
+        Architecture::VggMini => fit(&VggMiniRecipe::new(), options),
+        Architecture::PeepholeLstm => fit(&PeepholeRecipe::new(Peepholes::Full), options),
+        Architecture::NestedRnn => fit(&NestedRecipe::new(true), options),
+        Architecture::CellCounter => fit(&CellsRecipe::new(), options),
         other => Err(crate::error::ModelError::Package {
             package: other.name().into(),
             message: "has no synthetic training recipe (use converted weights)".into(),
@@ -172,11 +174,115 @@ pub fn train(architecture: Architecture, options: &TrainOptions) -> Result<Train
 
 /// Variants for comparisons: the diagonal-peephole LSTM and the per-frame-only detector.
 pub fn train_peephole_variant(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainReport> {
-    train_peephole(options, peepholes)
+    fit(&PeepholeRecipe::new(peepholes), options)
 }
 
 pub fn train_nested_variant(options: &TrainOptions, temporal: bool) -> Result<TrainReport> {
-    train_nested(options, temporal)
+    fit(&NestedRecipe::new(temporal), options)
+}
+
+/// How gradients are bounded before each Adam step.
+#[derive(Debug, Clone, Copy)]
+enum Clip {
+    None,
+    /// Each gradient value into [−v, v].
+    Value(f64),
+    /// The global gradient norm to at most n.
+    Norm(f64),
+}
+
+/// A recipe's optimisation settings and default sizes.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    steps: usize,
+    held_out: usize,
+    /// Held-out examples used for each log line's metric.
+    log_subset: usize,
+    /// Adam's learning rate (at the first step when `decay`).
+    lr: f64,
+    /// Linear decay of the learning rate to a tenth over the run.
+    decay: bool,
+    clip: Clip,
+}
+
+/// What one built-in's training needs besides the shared loop.
+trait Recipe {
+    type HeldOut;
+    fn architecture(&self) -> Architecture;
+    fn config(&self) -> serde_json::Value;
+    fn schedule(&self) -> Schedule;
+    /// The held-out set of `n` examples, drawn from its own stream.
+    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut;
+    /// The loss of one step on a fresh training batch.
+    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor>;
+    /// The log line's metric on the first `m` held-out examples.
+    fn log_metric(
+        &self,
+        model: &BuiltinModel,
+        held_out: &Self::HeldOut,
+        m: usize,
+    ) -> Result<String>;
+    /// The card's metrics (on all `n` held-out examples) and notes.
+    fn report(
+        &self,
+        model: &BuiltinModel,
+        held_out: &Self::HeldOut,
+        n: usize,
+    ) -> Result<(Vec<MetricValue>, Vec<String>)>;
+}
+
+/// The one training loop.
+fn fit<R: Recipe>(recipe: &R, options: &TrainOptions) -> Result<TrainReport> {
+    let start = Instant::now();
+    let config = recipe.config();
+    let model = build(recipe.architecture(), &config, options)?;
+    let schedule = recipe.schedule();
+    let steps = options.steps.unwrap_or(schedule.steps);
+    let held_out_size = options.held_out.unwrap_or(schedule.held_out);
+    let mut rng = data_rng(options.seed, TRAIN_STREAM);
+    let held_out = recipe.held_out(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out_size);
+    let mut opt = nn::Adam::default().build(&model.vs, schedule.lr)?;
+    let mut progress = Progress::new(steps, options.progress);
+    let every = (steps / 10).max(1);
+    for step in 1..=steps {
+        if schedule.decay {
+            opt.set_lr(schedule.lr * (1.0 - 0.9 * (step - 1) as f64 / steps as f64));
+        }
+        let loss = recipe.loss(&model, &mut rng, options.device)?;
+        match schedule.clip {
+            Clip::None => opt.backward_step(&loss),
+            Clip::Value(v) => opt.backward_step_clip(&loss, v),
+            Clip::Norm(n) => opt.backward_step_clip_norm(&loss, n),
+        }
+        progress.step(loss.double_value(&[]));
+        if step % every == 0 || step == steps {
+            let m = held_out_size.min(schedule.log_subset);
+            let metric = recipe.log_metric(&model, &held_out, m)?;
+            progress.epoch(step, &metric);
+        }
+    }
+    progress.finish();
+    let (metrics, notes) = recipe.report(&model, &held_out, held_out_size)?;
+    let (first_loss, last_loss) = progress.first_last();
+    Ok(TrainReport {
+        model,
+        config,
+        metrics,
+        log: progress.log,
+        first_loss,
+        last_loss,
+        steps,
+        seconds: start.elapsed().as_secs_f64(),
+        notes,
+    })
+}
+
+/// The network of a model built by [`fit`] for this recipe.
+fn network_error(architecture: Architecture) -> crate::error::ModelError {
+    crate::error::ModelError::Package {
+        package: architecture.name().into(),
+        message: "the recipe was given another architecture's model".into(),
+    }
 }
 
 // ---------------------------------------------------------------- VGG-mini
@@ -211,51 +317,69 @@ pub fn vgg_accuracy(model: &BuiltinModel, images: &Tensor, labels: &Tensor) -> R
     Ok(correct as f64 / n as f64)
 }
 
-fn train_vgg_mini(options: &TrainOptions) -> Result<TrainReport> {
-    let start = Instant::now();
-    let config = VggConfig::mini();
-    let json = to_json(&config);
-    let model = build(Architecture::VggMini, &json, options)?;
-    let Network::Vgg(vgg) = &model.network else {
-        unreachable!("built a VGG")
-    };
-    let steps = options.steps.unwrap_or(1000);
-    let held_out = options.held_out.unwrap_or(1000);
-    let mut rng = data_rng(options.seed, TRAIN_STREAM);
-    let (test_x, test_y) = shapes::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
-    let mut opt = nn::Adam::default().build(&model.vs, 1e-3)?;
-    let mut progress = Progress::new(steps, options.progress);
-    let every = (steps / 10).max(1);
-    for step in 1..=steps {
-        let (x, y) = shapes::batch(&mut rng, 32);
-        let logits = vgg.logits(&mini_input(&x, options.device), Mode::Train)?;
-        let loss = logits.cross_entropy_for_logits(&y.to_device(options.device));
-        opt.backward_step_clip(&loss, 5.0);
-        progress.step(loss.double_value(&[]));
-        if step % every == 0 || step == steps {
-            let m = held_out.min(200) as i64;
-            let accuracy = vgg_accuracy(&model, &test_x.narrow(0, 0, m), &test_y.narrow(0, 0, m))?;
-            progress.epoch(step, &format!("held-out accuracy ({m}) {accuracy:.4}"));
+/// Shapes classification: cross-entropy, constant rate, gradients clipped.
+struct VggMiniRecipe {
+    config: VggConfig,
+}
+
+impl VggMiniRecipe {
+    fn new() -> Self {
+        VggMiniRecipe {
+            config: VggConfig::mini(),
         }
     }
-    progress.finish();
-    let accuracy = vgg_accuracy(&model, &test_x, &test_y)?;
-    let (first_loss, last_loss) = progress.first_last();
-    Ok(TrainReport {
-        model,
-        config: json,
-        metrics: vec![MetricValue {
-            name: "accuracy".into(),
-            dataset: format!("synthetic-shapes, 10 classes, 32x32 (held-out, {held_out} images)"),
-            value: accuracy,
-        }],
-        log: progress.log,
-        first_loss,
-        last_loss,
-        steps,
-        seconds: start.elapsed().as_secs_f64(),
-        notes: vec!["Chance level is 0.10.".into()],
-    })
+}
+
+impl Recipe for VggMiniRecipe {
+    type HeldOut = (Tensor, Tensor);
+    fn architecture(&self) -> Architecture {
+        Architecture::VggMini
+    }
+    fn config(&self) -> serde_json::Value {
+        to_json(&self.config)
+    }
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            steps: 1000,
+            held_out: 1000,
+            log_subset: 200,
+            lr: 1e-3,
+            decay: false,
+            clip: Clip::Value(5.0),
+        }
+    }
+    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
+        shapes::batch(rng, n)
+    }
+    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+        let Network::Vgg(vgg) = &model.network else {
+            return Err(network_error(self.architecture()));
+        };
+        let (x, y) = shapes::batch(rng, 32);
+        let logits = vgg.logits(&mini_input(&x, device), Mode::Train)?;
+        Ok(logits.cross_entropy_for_logits(&y.to_device(device)))
+    }
+    fn log_metric(&self, model: &BuiltinModel, (x, y): &Self::HeldOut, m: usize) -> Result<String> {
+        let m = m as i64;
+        let accuracy = vgg_accuracy(model, &x.narrow(0, 0, m), &y.narrow(0, 0, m))?;
+        Ok(format!("held-out accuracy ({m}) {accuracy:.4}"))
+    }
+    fn report(
+        &self,
+        model: &BuiltinModel,
+        (x, y): &Self::HeldOut,
+        n: usize,
+    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+        let accuracy = vgg_accuracy(model, x, y)?;
+        Ok((
+            vec![MetricValue {
+                name: "accuracy".into(),
+                dataset: format!("synthetic-shapes, 10 classes, 32x32 (held-out, {n} images)"),
+                value: accuracy,
+            }],
+            vec!["Chance level is 0.10.".into()],
+        ))
+    }
 }
 
 // ---------------------------------------------------------------- peephole
@@ -285,30 +409,50 @@ fn masked_after(logits: &Tensor, second: &Tensor) -> Tensor {
     logits.masked_fill(&before, -1e9)
 }
 
-fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainReport> {
-    let start = Instant::now();
-    let config = PeepholeConfig {
-        input_size: 1,
-        hidden: 16,
-        peepholes,
-    };
-    let json = to_json(&config);
-    let model = build(Architecture::PeepholeLstm, &json, options)?;
-    let Network::Timing(timing) = &model.network else {
-        unreachable!("built a timing model")
-    };
-    let steps = options.steps.unwrap_or(4000);
-    let held_out = options.held_out.unwrap_or(1000);
-    let mut rng = data_rng(options.seed, TRAIN_STREAM);
-    let test = spikes::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
-    let mut opt = nn::Adam::default().build(&model.vs, 3e-3)?;
-    let mut progress = Progress::new(steps, options.progress);
-    let every = (steps / 10).max(1);
-    let device = options.device;
-    for step in 1..=steps {
-        // Linear decay to a tenth: late steps settle on the exact step.
-        opt.set_lr(3e-3 * (1.0 - 0.9 * (step - 1) as f64 / steps as f64));
-        let batch = spikes::batch(&mut rng, 64);
+/// Interval reproduction: where the spike is, plus spike/no-spike per step;
+/// linear decay so that late steps settle on the exact step.
+struct PeepholeRecipe {
+    config: PeepholeConfig,
+}
+
+impl PeepholeRecipe {
+    fn new(peepholes: Peepholes) -> Self {
+        PeepholeRecipe {
+            config: PeepholeConfig {
+                input_size: 1,
+                hidden: 16,
+                peepholes,
+            },
+        }
+    }
+}
+
+impl Recipe for PeepholeRecipe {
+    type HeldOut = spikes::SpikeBatch;
+    fn architecture(&self) -> Architecture {
+        Architecture::PeepholeLstm
+    }
+    fn config(&self) -> serde_json::Value {
+        to_json(&self.config)
+    }
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            steps: 4000,
+            held_out: 1000,
+            log_subset: 200,
+            lr: 3e-3,
+            decay: true,
+            clip: Clip::Norm(1.0),
+        }
+    }
+    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
+        spikes::batch(rng, n)
+    }
+    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+        let Network::Timing(timing) = &model.network else {
+            return Err(network_error(self.architecture()));
+        };
+        let batch = spikes::batch(rng, 64);
         let logits = timing.logits(&batch.inputs.to_device(device))?;
         let target = batch.target.to_device(device);
         // Where the spike is (softmax over the steps after the second input
@@ -321,54 +465,49 @@ fn train_peephole(options: &TrainOptions, peepholes: Peepholes) -> Result<TrainR
             None,
             tch::Reduction::Mean,
         );
-        let loss = where_loss + spike_loss * 10.0;
-        opt.backward_step_clip_norm(&loss, 1.0);
-        progress.step(loss.double_value(&[]));
-        if step % every == 0 || step == steps {
-            let m = held_out.min(200) as i64;
-            let subset = spikes::SpikeBatch {
-                inputs: test.inputs.narrow(0, 0, m),
-                second: test.second.narrow(0, 0, m),
-                target: test.target.narrow(0, 0, m),
-            };
-            let (exact, near) = interval_accuracy(&model, &subset)?;
-            progress.epoch(
-                step,
-                &format!("held-out ({m}) exact {exact:.4}  within ±1 {near:.4}"),
-            );
-        }
+        Ok(where_loss + spike_loss * 10.0)
     }
-    progress.finish();
-    let (exact, near) = interval_accuracy(&model, &test)?;
-    let (first_loss, last_loss) = progress.first_last();
-    let dataset = format!(
-        "interval reproduction, D in [{}, {}], {} steps (held-out, {held_out} sequences)",
-        spikes::MIN_INTERVAL,
-        spikes::MAX_INTERVAL,
-        spikes::STEPS
-    );
-    Ok(TrainReport {
-        model,
-        config: json,
-        metrics: vec![
-            MetricValue {
-                name: "exact-step accuracy".into(),
-                dataset: dataset.clone(),
-                value: exact,
-            },
-            MetricValue {
-                name: "within-1-step accuracy".into(),
-                dataset,
-                value: near,
-            },
-        ],
-        log: progress.log,
-        first_loss,
-        last_loss,
-        steps,
-        seconds: start.elapsed().as_secs_f64(),
-        notes: vec![],
-    })
+    fn log_metric(&self, model: &BuiltinModel, test: &Self::HeldOut, m: usize) -> Result<String> {
+        let m = m as i64;
+        let subset = spikes::SpikeBatch {
+            inputs: test.inputs.narrow(0, 0, m),
+            second: test.second.narrow(0, 0, m),
+            target: test.target.narrow(0, 0, m),
+        };
+        let (exact, near) = interval_accuracy(model, &subset)?;
+        Ok(format!(
+            "held-out ({m}) exact {exact:.4}  within ±1 {near:.4}"
+        ))
+    }
+    fn report(
+        &self,
+        model: &BuiltinModel,
+        test: &Self::HeldOut,
+        n: usize,
+    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+        let (exact, near) = interval_accuracy(model, test)?;
+        let dataset = format!(
+            "interval reproduction, D in [{}, {}], {} steps (held-out, {n} sequences)",
+            spikes::MIN_INTERVAL,
+            spikes::MAX_INTERVAL,
+            spikes::STEPS
+        );
+        Ok((
+            vec![
+                MetricValue {
+                    name: "exact-step accuracy".into(),
+                    dataset: dataset.clone(),
+                    value: exact,
+                },
+                MetricValue {
+                    name: "within-1-step accuracy".into(),
+                    dataset,
+                    value: near,
+                },
+            ],
+            vec![],
+        ))
+    }
 }
 
 // ---------------------------------------------------------------- nested RNN
@@ -403,79 +542,91 @@ pub fn detection_counts(
     Ok(counts)
 }
 
-fn train_nested(options: &TrainOptions, temporal: bool) -> Result<TrainReport> {
-    let start = Instant::now();
-    let config = NestedRnnConfig {
-        temporal,
-        ..NestedRnnConfig::default()
-    };
-    let json = to_json(&config);
-    let model = build(Architecture::NestedRnn, &json, options)?;
-    let Network::NestedRnn(net) = &model.network else {
-        unreachable!("built a nested RNN")
-    };
-    let steps = options.steps.unwrap_or(NESTED_STEPS);
-    let held_out = options.held_out.unwrap_or(300);
-    let mut rng = data_rng(options.seed, TRAIN_STREAM);
-    let test = sprites::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
-    let mut opt = nn::Adam::default().build(&model.vs, NESTED_LR)?;
-    let mut progress = Progress::new(steps, options.progress);
-    let every = (steps / 10).max(1);
-    let device = options.device;
-    for step in 1..=steps {
-        // Linear decay to a tenth: late steps refine the boxes.
-        opt.set_lr(NESTED_LR * (1.0 - 0.9 * (step - 1) as f64 / steps as f64));
-        let batch = sprites::batch(&mut rng, NESTED_BATCH);
-        let trace = net.trace(&batch.videos.to_device(device))?;
-        let loss = nested_loss(&trace, &batch.truth, &config)?;
-        opt.backward_step_clip_norm(&loss, 5.0);
-        progress.step(loss.double_value(&[]));
-        if step % every == 0 || step == steps {
-            let m = held_out.min(100);
-            let small = sprites::SpriteBatch {
-                videos: test.videos.narrow(0, 0, m as i64),
-                truth: test.truth[..m].to_vec(),
-            };
-            let counts = detection_counts(&model, &small)?;
-            progress.epoch(
-                step,
-                &format!("held-out F1 ({m} videos) {:.4}", counts.f1()),
-            );
+/// Detection in moving-sprite videos: the nested loss over the trace; late
+/// steps (decayed rate) refine the boxes.
+struct NestedRecipe {
+    config: NestedRnnConfig,
+}
+
+impl NestedRecipe {
+    fn new(temporal: bool) -> Self {
+        NestedRecipe {
+            config: NestedRnnConfig {
+                temporal,
+                ..NestedRnnConfig::default()
+            },
         }
     }
-    progress.finish();
-    let counts = detection_counts(&model, &test)?;
-    let (first_loss, last_loss) = progress.first_last();
-    let dataset = format!(
-        "moving sprites 48x48, 8 frames, 0-3 objects, hidden objects counted (held-out, {held_out} videos)"
-    );
-    Ok(TrainReport {
-        model,
-        config: json,
-        metrics: vec![
-            MetricValue {
-                name: "F1@IoU0.5".into(),
-                dataset: dataset.clone(),
-                value: counts.f1(),
-            },
-            MetricValue {
-                name: "precision@IoU0.5".into(),
-                dataset: dataset.clone(),
-                value: counts.precision(),
-            },
-            MetricValue {
-                name: "recall@IoU0.5".into(),
-                dataset,
-                value: counts.recall(),
-            },
-        ],
-        log: progress.log,
-        first_loss,
-        last_loss,
-        steps,
-        seconds: start.elapsed().as_secs_f64(),
-        notes: vec![],
-    })
+}
+
+impl Recipe for NestedRecipe {
+    type HeldOut = sprites::SpriteBatch;
+    fn architecture(&self) -> Architecture {
+        Architecture::NestedRnn
+    }
+    fn config(&self) -> serde_json::Value {
+        to_json(&self.config)
+    }
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            steps: NESTED_STEPS,
+            held_out: 300,
+            log_subset: 100,
+            lr: NESTED_LR,
+            decay: true,
+            clip: Clip::Norm(5.0),
+        }
+    }
+    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
+        sprites::batch(rng, n)
+    }
+    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+        let Network::NestedRnn(net) = &model.network else {
+            return Err(network_error(self.architecture()));
+        };
+        let batch = sprites::batch(rng, NESTED_BATCH);
+        let trace = net.trace(&batch.videos.to_device(device))?;
+        nested_loss(&trace, &batch.truth, &self.config)
+    }
+    fn log_metric(&self, model: &BuiltinModel, test: &Self::HeldOut, m: usize) -> Result<String> {
+        let small = sprites::SpriteBatch {
+            videos: test.videos.narrow(0, 0, m as i64),
+            truth: test.truth[..m].to_vec(),
+        };
+        let counts = detection_counts(model, &small)?;
+        Ok(format!("held-out F1 ({m} videos) {:.4}", counts.f1()))
+    }
+    fn report(
+        &self,
+        model: &BuiltinModel,
+        test: &Self::HeldOut,
+        n: usize,
+    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+        let counts = detection_counts(model, test)?;
+        let dataset = format!(
+            "moving sprites 48x48, 8 frames, 0-3 objects, hidden objects counted (held-out, {n} videos)"
+        );
+        Ok((
+            vec![
+                MetricValue {
+                    name: "F1@IoU0.5".into(),
+                    dataset: dataset.clone(),
+                    value: counts.f1(),
+                },
+                MetricValue {
+                    name: "precision@IoU0.5".into(),
+                    dataset: dataset.clone(),
+                    value: counts.precision(),
+                },
+                MetricValue {
+                    name: "recall@IoU0.5".into(),
+                    dataset,
+                    value: counts.recall(),
+                },
+            ],
+            vec![],
+        ))
+    }
 }
 
 // ---------------------------------------------------------------- cells
@@ -501,73 +652,90 @@ pub fn count_errors(model: &BuiltinModel, images: &Tensor, counts: &Tensor) -> R
     Ok((mae, peak_error / n as f64))
 }
 
-fn train_cells(options: &TrainOptions) -> Result<TrainReport> {
-    let start = Instant::now();
-    let config = crate::cell_counter::CellCounterConfig::default();
-    let json = to_json(&config);
-    let model = build(Architecture::CellCounter, &json, options)?;
-    let Network::CellCounter(net) = &model.network else {
-        unreachable!("built a cell counter")
-    };
-    let steps = options.steps.unwrap_or(1200);
-    let held_out = options.held_out.unwrap_or(300);
-    let mut rng = data_rng(options.seed, TRAIN_STREAM);
-    let (test_x, _, test_counts) =
-        cells::batch(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out);
-    let mut opt = nn::Adam::default().build(&model.vs, 1e-3)?;
-    let mut progress = Progress::new(steps, options.progress);
-    let every = (steps / 10).max(1);
-    let device = options.device;
-    for step in 1..=steps {
-        // Linear decay to a tenth: the count MAE is noisy at a constant rate.
-        opt.set_lr(1e-3 * (1.0 - 0.9 * (step - 1) as f64 / steps as f64));
-        let (x, y, _) = cells::batch(&mut rng, 8);
-        let density = net.density(&x.to_device(device))?;
-        let loss = density.mse_loss(&y.to_device(device), tch::Reduction::Mean);
-        opt.backward_step(&loss);
-        progress.step(loss.double_value(&[]));
-        if step % every == 0 || step == steps {
-            let m = held_out.min(100) as i64;
-            let (mae, _) = count_errors(
-                &model,
-                &test_x.narrow(0, 0, m),
-                &test_counts.narrow(0, 0, m),
-            )?;
-            progress.epoch(step, &format!("held-out count MAE ({m}) {mae:.3}"));
+/// Density regression (mean squared error to the dot maps); linear decay,
+/// since the count MAE is noisy at a constant rate.
+struct CellsRecipe {
+    config: crate::cell_counter::CellCounterConfig,
+}
+
+impl CellsRecipe {
+    fn new() -> Self {
+        CellsRecipe {
+            config: crate::cell_counter::CellCounterConfig::default(),
         }
     }
-    progress.finish();
-    let (mae, peak_mae) = count_errors(&model, &test_x, &test_counts)?;
-    let mean_count = test_counts.mean(Kind::Float);
-    let baseline = (&test_counts - mean_count)
-        .abs()
-        .mean(Kind::Float)
-        .double_value(&[]);
-    let (first_loss, last_loss) = progress.first_last();
-    let dataset =
-        format!("synthetic fluorescence 64x64, 5-60 nuclei (held-out, {held_out} images)");
-    Ok(TrainReport {
-        model,
-        config: json,
-        metrics: vec![
-            MetricValue {
-                name: "count MAE".into(),
-                dataset: dataset.clone(),
-                value: mae,
-            },
-            MetricValue {
-                name: "peak-count MAE".into(),
-                dataset,
-                value: peak_mae,
-            },
-        ],
-        log: progress.log,
-        first_loss,
-        last_loss,
-        steps,
-        seconds: start.elapsed().as_secs_f64(),
-        notes: vec![format!(
-            "Predict-the-mean baseline on the same images: MAE {baseline:.2}. Peak counting (5x5 NMS, threshold 0.3 x peak) under-counts touching nuclei."
-        )],
-    })
+}
+
+impl Recipe for CellsRecipe {
+    /// Images and true counts.
+    type HeldOut = (Tensor, Tensor);
+    fn architecture(&self) -> Architecture {
+        Architecture::CellCounter
+    }
+    fn config(&self) -> serde_json::Value {
+        to_json(&self.config)
+    }
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            steps: 1200,
+            held_out: 300,
+            log_subset: 100,
+            lr: 1e-3,
+            decay: true,
+            clip: Clip::None,
+        }
+    }
+    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
+        let (images, _, counts) = cells::batch(rng, n);
+        (images, counts)
+    }
+    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+        let Network::CellCounter(net) = &model.network else {
+            return Err(network_error(self.architecture()));
+        };
+        let (x, y, _) = cells::batch(rng, 8);
+        let density = net.density(&x.to_device(device))?;
+        Ok(density.mse_loss(&y.to_device(device), tch::Reduction::Mean))
+    }
+    fn log_metric(
+        &self,
+        model: &BuiltinModel,
+        (images, counts): &Self::HeldOut,
+        m: usize,
+    ) -> Result<String> {
+        let m = m as i64;
+        let (mae, _) = count_errors(model, &images.narrow(0, 0, m), &counts.narrow(0, 0, m))?;
+        Ok(format!("held-out count MAE ({m}) {mae:.3}"))
+    }
+    fn report(
+        &self,
+        model: &BuiltinModel,
+        (images, counts): &Self::HeldOut,
+        n: usize,
+    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+        let (mae, peak_mae) = count_errors(model, images, counts)?;
+        let mean_count = counts.mean(Kind::Float);
+        let baseline = (counts - mean_count)
+            .abs()
+            .mean(Kind::Float)
+            .double_value(&[]);
+        let dataset = format!("synthetic fluorescence 64x64, 5-60 nuclei (held-out, {n} images)");
+        Ok((
+            vec![
+                MetricValue {
+                    name: "count MAE".into(),
+                    dataset: dataset.clone(),
+                    value: mae,
+                },
+                MetricValue {
+                    name: "peak-count MAE".into(),
+                    dataset,
+                    value: peak_mae,
+                },
+            ],
+            vec![format!(
+                "Predict-the-mean baseline on the same images: MAE {baseline:.2}. Peak counting (5x5 NMS, threshold 0.3 x peak) under-counts touching nuclei."
+            )],
+        ))
+    }
 }

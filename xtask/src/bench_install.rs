@@ -4,7 +4,10 @@
 //! request rate of zoo-registry against nginx serving the same index files
 //! (both measured with wrk). Release binaries; everything on 127.0.0.1.
 //!
-//! Options: `--size-mib N` (default 512), `--runs N` (default 3).
+//! Options: `--size-mib N` (default 512), `--runs N` (default 3), `--vgg16`
+//! (install the `vgg16` package instead: the synthetic VGG16-shaped
+//! caffemodel imported with `--like models/vgg16`, 553 MB of weights, as in
+//! the demo; needs a release `zoo-torch` for the import).
 
 use crate::cmd;
 use crate::demo_registry::DemoRegistry;
@@ -19,20 +22,26 @@ const PACKAGE: &str = "bench-weights";
 struct Options {
     size_mib: u64,
     runs: usize,
+    vgg16: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut options = Options {
         size_mib: 512,
         runs: 3,
+        vgg16: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
+        if arg == "--vgg16" {
+            options.vgg16 = true;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--size-mib" => options.size_mib = value?.parse().context("--size-mib")?,
             "--runs" => options.runs = value?.parse().context("--runs")?,
-            other => bail!("unknown option {other:?} (expected --size-mib N, --runs N)"),
+            other => bail!("unknown option {other:?} (expected --size-mib N, --runs N, --vgg16)"),
         }
     }
     Ok(options)
@@ -41,7 +50,12 @@ fn parse(args: &[String]) -> Result<Options> {
 pub fn run(args: &[String]) -> Result<()> {
     let options = parse(args)?;
     ensure_tools()?;
-    cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli", "-p", "zoo-registry"]))?;
+    let mut build = cmd::cargo();
+    build.args(["build", "--release", "-p", "zoo-cli", "-p", "zoo-registry"]);
+    if options.vgg16 {
+        build.args(["-p", "zoo-torch-cli"]);
+    }
+    cmd::run(&mut build)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| cmd::root().join("target"));
@@ -49,9 +63,28 @@ pub fn run(args: &[String]) -> Result<()> {
     let work = target.join("bench-install");
     let registry = DemoRegistry::start(&bin, &work.join("run"))?;
 
-    let package = work.join("package");
-    let weights = package.join("weights.bin");
-    write_package(&package, options.size_mib)?;
+    let (package, name, weights) = if options.vgg16 {
+        let package = work.join("vgg16");
+        std::fs::remove_dir_all(&package).ok();
+        let caffemodel = crate::bench_caffe::synthetic_vgg16()?;
+        cmd::run(
+            Command::new(bin.join("zoo-torch"))
+                .args(["import", "caffe"])
+                .arg(&caffemodel)
+                .arg("--like")
+                .arg(cmd::root().join("models/vgg16"))
+                .arg("-o")
+                .arg(&package),
+        )?;
+        let weights = package.join("weights.safetensors");
+        (package, "vgg16", weights)
+    } else {
+        let package = work.join("package");
+        write_package(&package, options.size_mib)?;
+        let weights = package.join("weights.bin");
+        (package, PACKAGE, weights)
+    };
+    let weights_mib = std::fs::metadata(&weights)?.len() as f64 / (1 << 20) as f64;
     registry.publish(&package)?;
     let sha = openssl_sha256(&weights)?;
     let url = registry.blob_url(&sha);
@@ -59,16 +92,27 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut zoo_secs = Vec::new();
     let mut zoo_rss = Vec::new();
     let mut peer_secs = Vec::new();
+    let mut curl_secs = Vec::new();
     for run in 0..options.runs {
         // zoo: a fresh store each time, so the whole blob is fetched.
         std::fs::remove_dir_all(&registry.zoo_home).ok();
         let mut install = registry.zoo();
-        install.args(["--quiet", "install", PACKAGE]);
+        install.args(["--quiet", "install", name]);
         let (secs, rss_kib) = cmd::timed_with_rss(&mut install)?;
         zoo_secs.push(secs);
         zoo_rss.push(rss_kib);
-        // curl + openssl: the same bytes to a file, then hashed.
+        // curl alone: the same bytes to a file, nothing checked.
         let file = work.join("curl.bin");
+        std::fs::remove_file(&file).ok();
+        let started = Instant::now();
+        cmd::run(
+            Command::new("curl")
+                .args(["-sf", "-o"])
+                .arg(&file)
+                .arg(&url),
+        )?;
+        curl_secs.push(started.elapsed().as_secs_f64());
+        // curl + openssl: the same bytes to a file, then hashed.
         std::fs::remove_file(&file).ok();
         let script = format!(
             "curl -sf -o '{}' '{url}' && openssl dgst -sha256 '{}' > /dev/null",
@@ -79,17 +123,18 @@ pub fn run(args: &[String]) -> Result<()> {
         cmd::run(Command::new("sh").args(["-c", &script]))?;
         peer_secs.push(started.elapsed().as_secs_f64());
         eprintln!(
-            "run {}: zoo install {:.3} s ({} MiB peak RSS), curl+openssl {:.3} s",
+            "run {}: zoo install {:.3} s ({} MiB peak RSS), curl {:.3} s, curl+openssl {:.3} s",
             run + 1,
             zoo_secs[run],
             zoo_rss[run] / 1024,
+            curl_secs[run],
             peer_secs[run]
         );
     }
     // What the binary costs before doing anything: libtorch is linked in.
     let (list_secs, list_rss) = cmd::timed_with_rss(registry.zoo().args(["--quiet", "list"]))?;
 
-    let index_path = format!("/index/{}", index_path(PACKAGE));
+    let index_path = format!("/index/{}", index_path(name));
     let zoo_rps = wrk(&format!("{}{index_path}", registry.url))?;
     let nginx_rps = with_nginx(&registry.data, &work, |base| {
         wrk(&format!("{base}{index_path}"))
@@ -97,19 +142,22 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let zoo_median = median(&mut zoo_secs);
     let peer_median = median(&mut peer_secs);
+    let curl_median = median(&mut curl_secs);
     let rss_max = zoo_rss.iter().copied().max().unwrap_or(0);
     let report = format!(
-        "install ({} MiB weights, median of {} runs, release build, loopback):\n\
+        "install of {name} ({weights_mib:.0} MiB weights, median of {} runs, release build, loopback):\n\
          \x20 zoo install            {zoo_median:.3} s\n\
+         \x20 curl -o                {curl_median:.3} s\n\
          \x20 curl -o + openssl dgst {peer_median:.3} s\n\
-         \x20 ratio zoo / peer       {:.2} (goal <= 1.3)\n\
-         \x20 zoo peak RSS           {} MiB (goal <= 100; `zoo list` alone: {} MiB, {list_secs:.3} s)\n\
+         \x20 ratio zoo / curl       {:.2} (goal <= 1.1)\n\
+         \x20 ratio zoo / curl+dgst  {:.2} (goal <= 1.3)\n\
+         \x20 zoo peak RSS           {} MiB (goal <= 64; `zoo list` alone: {} MiB, {list_secs:.3} s)\n\
          index (wrk -t2 -c32 -d5s, GET {index_path}):\n\
          \x20 zoo-registry           {zoo_rps:.0} req/s\n\
          \x20 nginx                  {nginx_rps:.0} req/s\n\
          \x20 ratio zoo / nginx      {:.2} (goal >= 0.8)\n",
-        options.size_mib,
         options.runs,
+        zoo_median / curl_median,
         zoo_median / peer_median,
         rss_max / 1024,
         list_rss / 1024,

@@ -49,6 +49,34 @@ for package in models/vgg-mini models/peephole-lstm models/nested-rnn models/cel
 done
 echo "== zoo run models/cell-counter on cuda"
 "$here/zoo" run models/cell-counter models/cell-counter/examples/*.png --device cuda || status=1
+echo "== vgg16 at full size: a VGG16-shaped V1 caffemodel with SYNTHETIC weights (official layer names and shapes), imported with --like models/vgg16"
+"$here/vgg_caffemodel" full /tmp/vgg16.caffemodel || status=1
+rm -rf /tmp/vgg16
+"$here/zoo" import caffe /tmp/vgg16.caffemodel --like models/vgg16 -o /tmp/vgg16 || status=1
+image=$(ls models/vgg-mini/examples/*.png | head -1)
+echo "== zoo run vgg16 --device cuda against cpu on $image: fc8 within 1e-4 relative with TF32 off (NVIDIA_TF32_OVERRIDE=0: cuDNN and cuBLAS in full FP32)"
+"$here/zoo" run /tmp/vgg16 "$image" --device cpu --output fc8=/tmp/vgg16-fc8-cpu.npy || status=1
+NVIDIA_TF32_OVERRIDE=0 "$here/zoo" run /tmp/vgg16 "$image" --device cuda --output fc8=/tmp/vgg16-fc8-cuda.npy || status=1
+"$here/zoo" run /tmp/vgg16 "$image" --device cuda --output fc8=/tmp/vgg16-fc8-cuda-tf32.npy || status=1
+"$here/zoo" run /tmp/vgg16 "$image" --device cuda || status=1
+python3 - <<'PY' || status=1
+import ast, struct, sys, torch
+def load(path):
+    data = open(path, "rb").read()
+    size = struct.unpack("<H", data[8:10])[0]
+    header = ast.literal_eval(data[10:10 + size].decode())
+    return torch.frombuffer(bytearray(data[10 + size:]), dtype=torch.float32).reshape(header["shape"])
+cpu = load("/tmp/vgg16-fc8-cpu.npy")
+fp32 = float((load("/tmp/vgg16-fc8-cuda.npy") - cpu).abs().max() / cpu.abs().max())
+tf32 = float((load("/tmp/vgg16-fc8-cuda-tf32.npy") - cpu).abs().max() / cpu.abs().max())
+print(f"vgg16 fc8 {tuple(cpu.shape)}: max relative difference cuda vs cpu {fp32:.2e} with TF32 off (goal 1e-4), {tf32:.2e} with the default TF32 convolutions (report only)")
+sys.exit(0 if fp32 <= 1e-4 else 1)
+PY
+echo "== VGG16 forward on cuda: zoo (package loaded as zoo run does, device synchronised around each pass) against PyTorch eager (the same weights, CUDA events; the faster of NCHW and channels-last), default settings for both, median of 50"
+for batch in 1 16; do
+  zoo_json=$("$here/zoo-bench" package /tmp/vgg16 cuda $batch 50) || status=1
+  python3 models/bench/gpu_vgg16.py /tmp/vgg16 $batch 50 cuda "$zoo_json" || status=1
+done
 echo "gpu-check exit status: $status"
 exit $status
 "#;
@@ -58,15 +86,20 @@ pub fn run(_args: &[String]) -> Result<()> {
     // The dev profile: tensor work runs in libtorch either way, and it is the
     // build that `cargo xtask test` already made. Stripped, it travels light.
     cmd::run(cmd::cargo().args(["build", "-p", "zoo-cli", "-p", "zoo-torch-cli"]))?;
+    // The full-size vgg16 check: the synthetic caffemodel writer and the
+    // forward-pass timer.
+    cmd::run(cmd::cargo().args(["build", "-p", "zoo-models", "--bin", "zoo-bench"]))?;
+    cmd::run(cmd::cargo().args(["build", "-p", "zoo-caffe", "--example", "vgg_caffemodel"]))?;
     let root = cmd::root();
     let dir = root.join(".gpu-check");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // `zoo` starts `zoo-torch` from its own directory for the torch commands.
-    for binary in ["zoo", "zoo-torch"] {
+    for binary in ["zoo", "zoo-torch", "zoo-bench", "examples/vgg_caffemodel"] {
+        let name = binary.rsplit('/').next().unwrap_or(binary);
         cmd::run(
             std::process::Command::new("strip")
                 .arg("-o")
-                .arg(dir.join(binary))
+                .arg(dir.join(name))
                 .arg(root.join("target/debug").join(binary)),
         )?;
     }

@@ -3,6 +3,11 @@
 //! Gers' diagonal ones) on the CPU for
 //! `cargo xtask bench models`, which runs the Python peers beside it.
 //! Prints one JSON line: median seconds per forward pass.
+//!
+//! `zoo-bench package DIR DEVICE BATCH RUNS` instead loads a model package
+//! as `zoo run` does and times its forward pass on DEVICE (`cuda` for
+//! `cargo xtask gpu-check`), synchronising the device around each pass so
+//! that the time is the kernels', not their launch.
 
 use anyhow::Result;
 use std::time::Instant;
@@ -24,7 +29,53 @@ fn median_seconds(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64>
     Ok(times[times.len() / 2])
 }
 
+/// Median seconds of the package's forward pass on a fixed random batch.
+fn package(args: &[String]) -> Result<()> {
+    let [dir, device, batch, runs] = args else {
+        anyhow::bail!("usage: zoo-bench package DIR DEVICE BATCH RUNS");
+    };
+    let device = zoo_nn::parse_device(device)?;
+    let (batch, runs): (i64, usize) = (batch.parse()?, runs.parse()?);
+    let _guard = tch::no_grad_guard();
+    let package = zoo_models::package::load_package(std::path::Path::new(dir), device)?;
+    let section = package
+        .manifest
+        .model
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("{dir}: not a model package"))?;
+    let input = section
+        .inputs
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{dir}: no [[model.inputs]]"))?;
+    // Free dimensions (-1) other than the batch: 1.
+    let mut shape: Vec<i64> = input.shape.iter().map(|&d| d.max(1)).collect();
+    shape[0] = batch;
+    let x = Tensor::randn(&shape, (Kind::Float, device));
+    let inputs = [(input.name.clone(), x)];
+    let outputs: Vec<String> = section.outputs.iter().map(|o| o.name.clone()).collect();
+    let sync = || {
+        if let Device::Cuda(index) = device {
+            tch::Cuda::synchronize(index as i64);
+        }
+    };
+    let seconds = median_seconds(runs, || {
+        sync();
+        let _ = package.model.run(&inputs, &outputs)?;
+        sync();
+        Ok(())
+    })?;
+    println!(
+        "{}",
+        serde_json::json!({"forward_s": seconds, "batch": batch, "runs": runs})
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "package") {
+        return package(&args[1..]);
+    }
     let threads: i32 = std::env::args()
         .nth(1)
         .map(|s| s.parse())
