@@ -285,6 +285,27 @@ impl Model for BuiltinModel {
     }
 }
 
+/// The parameters of built-in architecture `name` with `config` as weights
+/// files name them (`conv1_1/W`), with their shapes: what an importer's
+/// `--like` checks converted weights against. Built uninitialised, so only
+/// names and shapes cost anything.
+pub fn builtin_parameters(
+    name: &str,
+    config: &serde_json::Value,
+) -> Result<Vec<(String, Vec<i64>)>> {
+    let architecture = Architecture::from_name(name)?;
+    let model =
+        zoo_nn::init::for_loading(|| BuiltinModel::build(architecture, config, Device::Cpu))?;
+    let mut parameters: Vec<(String, Vec<i64>)> = model
+        .vs
+        .variables()
+        .into_iter()
+        .map(|(name, tensor)| (params::file_name(&name), tensor.size()))
+        .collect();
+    parameters.sort();
+    Ok(parameters)
+}
+
 /// A loaded package: its folder, manifest and runnable model.
 pub struct LoadedPackage {
     pub dir: PathBuf,

@@ -6,6 +6,8 @@
 //! Torch-free so that importers (Caffe, ONNX) write graphs without linking
 //! libtorch; `zoo-nn`'s executor runs them.
 
+pub mod synthetic;
+
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
