@@ -85,7 +85,16 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool, verbose: bool) -> Resu
             dir.display()
         )
     })?;
-    let model = load_model(&dir, section, device)?;
+    if let Architecture::TorchScript { file } = &section.architecture {
+        bail!("{}: already a TorchScript package ({file})", dir.display());
+    }
+    let options = zoo_models::LoadOptions {
+        allow_code: false,
+        for_tracing: true,
+    };
+    let model = zoo_models::load(&dir, device, options)
+        .with_context(|| format!("loading {}", dir.display()))?
+        .model;
     let examples = example_inputs(section, model.as_ref(), &args.input_shapes, device)?;
     let output_name = match &args.tensor {
         Some(name) => name.clone(),
@@ -139,35 +148,6 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool, verbose: bool) -> Resu
         }
     }
     Ok(())
-}
-
-/// The package's model with parameters that need no gradients (tracing
-/// refuses to bake in ones that do).
-fn load_model(dir: &Path, section: &ModelSection, device: Device) -> Result<Box<dyn Model>> {
-    match &section.architecture {
-        Architecture::Builtin { name, config } => {
-            let architecture = zoo_models::Architecture::from_name(name)?;
-            let weights = section
-                .weights
-                .first()
-                .ok_or_else(|| anyhow!("{}: [model] weights is empty", dir.display()))?;
-            let mut model = zoo_nn::init::for_loading(|| {
-                zoo_models::BuiltinModel::build(architecture, config, device)
-            })?;
-            model.load_weights(&dir.join(weights))?;
-            model.vs.freeze();
-            Ok(Box::new(model))
-        }
-        Architecture::Graph { file } => {
-            let weights: Vec<PathBuf> = section.weights.iter().map(|w| dir.join(w)).collect();
-            let model = zoo_nn::graph::GraphModel::load(&dir.join(file), &weights, device)
-                .with_context(|| format!("loading the graph of {}", dir.display()))?;
-            Ok(Box::new(model))
-        }
-        Architecture::TorchScript { file } => {
-            bail!("{}: already a TorchScript package ({file})", dir.display())
-        }
-    }
 }
 
 /// Random example inputs in the model's input order, shaped by
