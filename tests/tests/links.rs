@@ -251,7 +251,13 @@ fn worked_example_link_crate_model_package_and_consumer() {
     copy_tree(&examples.join("peephole-consumer"), &consumer);
     cargo.run(&consumer, &["generate-lockfile"], None).ok();
     let lock = std::fs::read_to_string(consumer.join("Cargo.lock")).unwrap();
-    for name in ["peephole-link", "zoo-nn", "zoo-graph", "zoo-kernels", "zoo-torch-build"] {
+    for name in [
+        "peephole-link",
+        "zoo-nn",
+        "zoo-graph",
+        "zoo-kernels",
+        "zoo-torch-build",
+    ] {
         let block = lock
             .split("[[package]]")
             .find(|b| b.contains(&format!("name = \"{name}\"\n")))
