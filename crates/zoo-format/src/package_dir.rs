@@ -94,7 +94,7 @@ impl StagedPackage {
         };
         std::fs::create_dir_all(&parent).map_err(|e| PackageDirError::io(&parent, e))?;
         let staging = tempfile::Builder::new()
-            .prefix(".zoo-import-")
+            .prefix(".zoo-package-")
             .tempdir_in(&parent)
             .map_err(|e| PackageDirError::io(&parent, e))?;
         Ok(StagedPackage {
@@ -108,17 +108,33 @@ impl StagedPackage {
         self.staging.path()
     }
 
-    /// Writes `name` from bytes; an error names the file at its final place.
+    /// Writes `name` (a relative path; folders are created) from bytes; an
+    /// error names the file at its final place.
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> Result<()> {
-        std::fs::write(self.path().join(name), contents)
+        let target = self.prepare(name)?;
+        std::fs::write(target, contents)
             .map_err(|e| PackageDirError::io(self.out_dir.join(name), e))
     }
 
-    /// Copies `source` into the package as `name`; an error names `source`.
+    /// Copies `source` into the package as `name` (folders are created); an
+    /// error names `source`.
     pub fn copy(&self, name: &str, source: &Path) -> Result<()> {
-        std::fs::copy(source, self.path().join(name))
+        let target = self.prepare(name)?;
+        std::fs::copy(source, target)
             .map(|_| ())
             .map_err(|e| PackageDirError::io(source, e))
+    }
+
+    /// The staged path of `name`, its folder created.
+    fn prepare(&self, name: &str) -> Result<PathBuf> {
+        let target = self.path().join(name);
+        if let Some(parent) = target.parent()
+            && parent != self.path()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| PackageDirError::io(self.out_dir.join(name), e))?;
+        }
+        Ok(target)
     }
 
     /// Validates `manifest` (a generated one must be as valid as a written
@@ -282,6 +298,7 @@ mod tests {
         let out = root.path().join("pkg");
         let staged = StagedPackage::create(&out).unwrap();
         staged.write("graph.json", "{}\n").unwrap();
+        staged.write("docs/card.md", "# card\n").unwrap();
         let tensors = [
             Raw("b/W", vec![2], f32s(&[3.0, 4.0])),
             Raw("a/W", vec![1, 1], f32s(&[1.5])),

@@ -16,6 +16,7 @@ use tch::{Device, Kind, Tensor};
 use zoo_format::manifest::{
     Architecture, DType, Input, Manifest, ModelSection, Provenance, SourceFile,
 };
+use zoo_format::package_dir::StagedPackage;
 use zoo_nn::Model;
 use zoo_nn::torchscript::{self, TorchScriptModel};
 use zoo_term::outln;
@@ -371,32 +372,19 @@ fn write_package(
     traced: &Path,
     target: &Path,
 ) -> Result<()> {
-    let staging = tempfile::Builder::new()
-        .prefix(".zoo-package")
-        .tempdir_in(parent_of(Some(target)))
-        .with_context(|| format!("creating a temporary folder next to {}", target.display()))?;
-    let build = staging.path().join("package");
-    std::fs::create_dir(&build).with_context(|| format!("creating {}", build.display()))?;
-    std::fs::copy(traced, build.join("model.pt")).context("copying model.pt")?;
+    let staged = StagedPackage::create(target)?;
+    staged.copy("model.pt", traced)?;
     let mut extra: Vec<&str> = manifest.package.readme.iter().map(String::as_str).collect();
     if let Some(section) = &manifest.model {
         extra.extend(section.outputs.iter().filter_map(|o| o.labels.as_deref()));
     }
     for file in extra {
-        let to = build.join(file);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::copy(source_dir.join(file), &to)
-            .with_context(|| format!("copying {}", source_dir.join(file).display()))?;
+        staged.copy(file, &source_dir.join(file))?;
     }
-    let text = manifest.to_toml_string().context("writing zoo.toml")?;
-    std::fs::write(build.join(zoo_format::manifest::MANIFEST_FILE), text)
-        .context("writing zoo.toml")?;
-    Manifest::load(&build).map_err(|e| anyhow!("the exported package is invalid: {e}"))?;
-    std::fs::rename(&build, target)
-        .with_context(|| format!("moving the package to {}", target.display()))
+    staged.write_manifest(manifest)?;
+    Manifest::load(staged.path()).map_err(|e| anyhow!("the exported package is invalid: {e}"))?;
+    staged.commit()?;
+    Ok(())
 }
 
 /// Copies `from` to a temporary file next to `to`, then renames it into place.
