@@ -1,5 +1,5 @@
 fn main() {
-    // Only the converter links libtorch; the readers alone (fuzzing) do not.
-    #[cfg(feature = "import")]
-    zoo_torch_build::link_libtorch();
+    // zoo-caffe links no libtorch; its integration tests run the converted
+    // packages through zoo-nn and zoo-models (dev-dependencies).
+    zoo_torch_build::link_libtorch_for_tests();
 }

@@ -20,6 +20,9 @@ pub enum ModelError {
         "unknown built-in architecture {0:?}: expected vgg16, vgg19, vgg-mini, peephole-lstm, nested-rnn or cell-counter"
     )]
     UnknownArchitecture(String),
+    /// A task decoder's message, complete as it stands (it names the input).
+    #[error("{0}")]
+    Decode(String),
     #[error("parameter {name}: {message}")]
     Parameter { name: String, message: String },
     #[error(transparent)]

@@ -9,7 +9,7 @@
 
 use crate::error::{ModelError, Result};
 use crate::package::Architecture as BuiltinArchitecture;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tch::{Device, Kind, Tensor};
 use zoo_format::manifest::{
     Architecture, DEFAULT_GOLDEN_TOLERANCE, DType, Golden, Input, MANIFEST_FILE, Manifest,
@@ -20,39 +20,6 @@ use zoo_nn::Model;
 pub const GOLDEN_FILE: &str = "golden.npz";
 const INPUT_PREFIX: &str = "inputs/";
 const OUTPUT_PREFIX: &str = "outputs/";
-
-/// Loads any model package's runnable model onto `device`: built-in,
-/// graph or TorchScript. The caller decides whether code (TorchScript) may
-/// run (`Manifest::code_file`).
-pub fn load_model(dir: &Path, manifest: &Manifest, device: Device) -> Result<Box<dyn Model>> {
-    let section = manifest.model.as_ref().ok_or_else(|| ModelError::Package {
-        package: manifest.package.name.clone(),
-        message: "not a model package (no [model] section)".into(),
-    })?;
-    Ok(match &section.architecture {
-        Architecture::Builtin { .. } => crate::load_package(dir, device)?.model,
-        Architecture::Graph { file } => {
-            let weights: Vec<PathBuf> = section.weights.iter().map(|w| dir.join(w)).collect();
-            Box::new(zoo_nn::graph::GraphModel::load(
-                &dir.join(file),
-                &weights,
-                device,
-            )?)
-        }
-        Architecture::TorchScript { file } => {
-            let inputs = section
-                .inputs
-                .iter()
-                .map(|i| zoo_nn::torchscript::InputSpec::new(&i.name, Some(i.shape.clone())))
-                .collect();
-            let outputs = section.outputs.iter().map(|o| o.name.clone()).collect();
-            Box::new(
-                zoo_nn::torchscript::TorchScriptModel::load(&dir.join(file), device)?
-                    .with_signature(inputs, outputs),
-            )
-        }
-    })
-}
 
 /// The size given to a free (`-1`) dimension other than the batch: small,
 /// so that golden.npz stays a few KB, yet large enough for the
@@ -110,7 +77,8 @@ pub fn record(dir: &Path) -> Result<Golden> {
             message: "no [[model.inputs]]: a golden input needs the input's name and shape".into(),
         });
     }
-    let model = load_model(dir, &manifest, Device::Cpu)?;
+    // Trainers and importers record what they just wrote: no foreign code.
+    let model = crate::package::load(dir, Device::Cpu, crate::LoadOptions::default())?.model;
     let free = free_size(&manifest);
     let inputs: Vec<(String, Tensor)> = section
         .inputs

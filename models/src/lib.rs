@@ -8,7 +8,9 @@
 //! * [`nested_rnn`]: the nested-RNN video detector (inner RNN over objects,
 //!   outer RNN over frames);
 //! * [`cell_counter`]: the FCRN-A-small density-map cell counter;
-//! * [`package`]: `load_package(dir, device)` / `load_installed(home, name, req, device)`.
+//! * [`package`]: `load(dir, device, options)` for every package kind,
+//!   `load_installed(home, name, req, device)`;
+//! * [`task`]: task decoders (classify, count, spikes, detect) for `zoo run`.
 //!
 //! Parameters are named like Chainer's (`conv1_1/W`, `upward/b`) in files and
 //! like tch's (`conv1_1.W`) inside a `VarStore`; [`params`] converts.
@@ -32,4 +34,6 @@ pub mod train;
 pub mod vgg;
 
 pub use error::{ModelError, Result};
-pub use package::{Architecture, BuiltinModel, LoadedPackage, load_installed, load_package};
+pub use package::{
+    Architecture, BuiltinModel, LoadOptions, LoadedPackage, load, load_installed, load_package,
+};

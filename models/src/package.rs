@@ -1,6 +1,7 @@
-//! Package folders → runnable models. A package's `zoo.toml` names a built-in
-//! architecture and its config; the weights file (safetensors or Chainer npz)
-//! loads by parameter name with strict name and shape checks.
+//! Package folders → runnable models ([`load`]). A package's `zoo.toml`
+//! names a built-in architecture and its config (the weights file,
+//! safetensors or Chainer npz, loads by parameter name with strict name and
+//! shape checks), a graph file, or a TorchScript file.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -285,6 +286,27 @@ impl Model for BuiltinModel {
     }
 }
 
+/// The parameters of built-in architecture `name` with `config` as weights
+/// files name them (`conv1_1/W`), with their shapes: what an importer's
+/// `--like` checks converted weights against. Built uninitialised, so only
+/// names and shapes cost anything.
+pub fn builtin_parameters(
+    name: &str,
+    config: &serde_json::Value,
+) -> Result<Vec<(String, Vec<i64>)>> {
+    let architecture = Architecture::from_name(name)?;
+    let model =
+        zoo_nn::init::for_loading(|| BuiltinModel::build(architecture, config, Device::Cpu))?;
+    let mut parameters: Vec<(String, Vec<i64>)> = model
+        .vs
+        .variables()
+        .into_iter()
+        .map(|(name, tensor)| (params::file_name(&name), tensor.size()))
+        .collect();
+    parameters.sort();
+    Ok(parameters)
+}
+
 /// A loaded package: its folder, manifest and runnable model.
 pub struct LoadedPackage {
     pub dir: PathBuf,
@@ -309,39 +331,92 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     Manifest::load(dir).map_err(|error| ModelError::file(dir, error.to_string()))
 }
 
-/// Loads a built-in model package from its folder onto `device`.
-/// Graph and TorchScript packages are refused here with an error naming the
-/// loader to use (`zoo run` dispatches those itself).
-pub fn load_package(dir: &Path, device: Device) -> Result<LoadedPackage> {
+/// What the caller decides when loading a package.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// A TorchScript package is a program: it loads only when the caller
+    /// allowed its code (zoo's `allow-code` setting lives in the binary).
+    /// The operator scan of the file runs either way.
+    pub allow_code: bool,
+    /// The model is to be traced (`zoo export`): parameters frozen (tracing
+    /// refuses to bake in ones that need gradients), no inference-only
+    /// layout changes.
+    pub for_tracing: bool,
+}
+
+/// Loads any model package from its folder onto `device`: a built-in
+/// architecture (weights by name, strict), a graph file or a TorchScript
+/// file (only with `options.allow_code`). The one loader behind `zoo run`,
+/// `zoo export`, `zoo verify` and golden recording.
+pub fn load(dir: &Path, device: Device, options: LoadOptions) -> Result<LoadedPackage> {
     let manifest = read_manifest(dir)?;
     let package = manifest.package.name.clone();
-    let model_section = manifest.model.as_ref().ok_or_else(|| ModelError::Package {
+    let section = manifest.model.as_ref().ok_or_else(|| ModelError::Package {
         package: package.clone(),
         message: "not a model package (no [model] section)".into(),
     })?;
-    let (name, config) = match &model_section.architecture {
-        ManifestArchitecture::Builtin { name, config } => (name.clone(), config.clone()),
-        ManifestArchitecture::Graph { file } => {
-            return Err(ModelError::Package {
-                package,
-                message: format!("graph architecture ({file}): load it with zoo_nn's graph loader"),
-            });
+    let (model, architecture): (Box<dyn Model>, _) = match &section.architecture {
+        ManifestArchitecture::Builtin { name, config } => {
+            let architecture = Architecture::from_name(name)?;
+            let model = load_builtin(
+                dir,
+                &package,
+                section,
+                architecture,
+                config,
+                device,
+                options,
+            )?;
+            (Box::new(model), Some(architecture))
         }
-        ManifestArchitecture::TorchScript { .. } => {
-            return Err(ModelError::Package {
-                package,
-                message: "TorchScript packages are not supported yet".into(),
-            });
+        ManifestArchitecture::Graph { file } => {
+            let weights: Vec<PathBuf> = section.weights.iter().map(|w| dir.join(w)).collect();
+            let model = zoo_nn::graph::GraphModel::load(&dir.join(file), &weights, device)?;
+            (Box::new(model), None)
+        }
+        ManifestArchitecture::TorchScript { file } => {
+            if !options.allow_code {
+                return Err(ModelError::Package {
+                    package,
+                    message: format!(
+                        "its model {file} is TorchScript, a program: loaded only when code is allowed"
+                    ),
+                });
+            }
+            // Inputs by the manifest's names and (traced) shapes, outputs in file order.
+            let inputs = section
+                .inputs
+                .iter()
+                .map(|i| zoo_nn::torchscript::InputSpec::new(&i.name, Some(i.shape.clone())))
+                .collect();
+            let outputs = section.outputs.iter().map(|o| o.name.clone()).collect();
+            let model = zoo_nn::torchscript::TorchScriptModel::load(&dir.join(file), device)?
+                .with_signature(inputs, outputs);
+            (Box::new(model), None)
         }
     };
-    let architecture = Architecture::from_name(&name)?;
-    let weights = model_section
-        .weights
-        .first()
-        .ok_or_else(|| ModelError::Package {
-            package: package.clone(),
-            message: "[model] weights is empty".into(),
-        })?;
+    Ok(LoadedPackage {
+        dir: dir.to_path_buf(),
+        manifest,
+        architecture,
+        model,
+    })
+}
+
+/// A built-in architecture with the package's weights.
+fn load_builtin(
+    dir: &Path,
+    package: &str,
+    section: &zoo_format::manifest::ModelSection,
+    architecture: Architecture,
+    config: &serde_json::Value,
+    device: Device,
+    options: LoadOptions,
+) -> Result<BuiltinModel> {
+    let weights = section.weights.first().ok_or_else(|| ModelError::Package {
+        package: package.to_string(),
+        message: "[model] weights is empty".into(),
+    })?;
     let weights = dir.join(weights);
     if !weights.is_file() {
         // Checked before building: VGG16 alone allocates 553 MB of parameters.
@@ -349,24 +424,26 @@ pub fn load_package(dir: &Path, device: Device) -> Result<LoadedPackage> {
     }
     // Config errors name the package, not just its architecture. Every
     // parameter is then overwritten by the strict load: no initialisation.
-    let mut model =
-        zoo_nn::init::for_loading(|| BuiltinModel::build(architecture, &config, device)).map_err(
-            |error| match error {
-                ModelError::Package { message, .. } => ModelError::Package {
-                    package: package.clone(),
-                    message,
-                },
-                other => other,
+    let mut model = zoo_nn::init::for_loading(|| BuiltinModel::build(architecture, config, device))
+        .map_err(|error| match error {
+            ModelError::Package { message, .. } => ModelError::Package {
+                package: package.to_string(),
+                message,
             },
-        )?;
+            other => other,
+        })?;
     model.load_weights(&weights)?;
-    model.prepare_for_inference()?;
-    Ok(LoadedPackage {
-        dir: dir.to_path_buf(),
-        manifest,
-        architecture: Some(architecture),
-        model: Box::new(model),
-    })
+    if options.for_tracing {
+        model.vs.freeze();
+    } else {
+        model.prepare_for_inference()?;
+    }
+    Ok(model)
+}
+
+/// [`load`] without code: built-in and graph packages.
+pub fn load_package(dir: &Path, device: Device) -> Result<LoadedPackage> {
+    load(dir, device, LoadOptions::default())
 }
 
 /// Loads the highest installed version of `name` matching `req` from the

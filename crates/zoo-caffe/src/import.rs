@@ -30,6 +30,22 @@ pub struct ImportOptions {
     pub like: Option<PathBuf>,
 }
 
+/// What an import needs from the tensor side, which zoo-caffe does not
+/// link: the caller supplies it (zoo-torch from zoo-models).
+pub trait ModelSide {
+    /// The parameters of built-in architecture `name` with `config`, as
+    /// weights files name them, with their shapes (for `--like`).
+    fn builtin_parameters(
+        &self,
+        name: &str,
+        config: &serde_json::Value,
+    ) -> std::result::Result<Vec<(String, Vec<i64>)>, String>;
+
+    /// Loads the staged package folder, runs it on its fixed input and
+    /// records `golden.npz` and `[model.golden]` there (before the rename).
+    fn record_golden(&self, staged: &Path) -> std::result::Result<(), String>;
+}
+
 /// What an import produced.
 #[derive(Debug, Clone)]
 pub struct ImportSummary {
@@ -43,12 +59,14 @@ pub struct ImportSummary {
 }
 
 /// Imports `caffemodel` (with the structure of `prototxt` when given, else
-/// its own) into a new package directory `out_dir`.
+/// its own) into a new package directory `out_dir`; `side` checks `--like`
+/// parameters and records the golden output.
 pub fn import(
     prototxt: Option<&Path>,
     caffemodel: &Path,
     out_dir: &Path,
     opts: &ImportOptions,
+    side: &dyn ModelSide,
 ) -> Result<ImportSummary> {
     package::check_destination(out_dir)?;
     // Cheap checks first: a bad option must not cost a conversion.
@@ -153,7 +171,7 @@ pub fn import(
         )?;
     }
     if let Some(like) = &like {
-        like.check_parameters(&tensors)?;
+        like.check_parameters(&tensors, side)?;
     }
 
     let name = match &opts.name {
@@ -199,7 +217,7 @@ pub fn import(
 
     // Hash the caffemodel while the weights are written; read it through the
     // page cache rather than the map so that the map's pages can be released.
-    let pages = package::PageReleaser::new(mmap.as_ref());
+    let pages = package::MappedPages::new(mmap.as_ref());
     let out = std::thread::scope(|scope| {
         let hasher = scope.spawn(|| {
             zoo_format::checksum::sha256_file(caffemodel).map_err(|e| CaffeError::io(caffemodel, e))
@@ -250,18 +268,16 @@ pub fn import(
                 if like.is_none() && !shaped {
                     return Ok(());
                 }
-                zoo_models::golden::record(staged)
-                    .map(|_| ())
-                    .map_err(|e| match &like {
-                        Some(like) => CaffeError::Invalid(format!(
-                            "the package is not loadable as {} (from {}): {e}",
-                            like.builtin,
-                            like.dir.display()
-                        )),
-                        None => CaffeError::Invalid(format!(
-                            "the converted graph does not run on its input: {e}"
-                        )),
-                    })
+                side.record_golden(staged).map_err(|e| match &like {
+                    Some(like) => CaffeError::Invalid(format!(
+                        "the package is not loadable as {} (from {}): {e}",
+                        like.builtin,
+                        like.dir.display()
+                    )),
+                    None => CaffeError::Invalid(format!(
+                        "the converted graph does not run on its input: {e}"
+                    )),
+                })
             },
         )
     })?;
@@ -286,7 +302,7 @@ const CARD_FILE: &str = "README.md";
 /// and training provenance dropped: they were about other weights) and a
 /// card recording where the weights came from.
 fn contents(
-    graph: &zoo_nn::graph::format::Graph,
+    graph: &zoo_graph::Graph,
     info: package::PackageInfo,
     like: Option<&Like>,
     preprocess: Option<zoo_format::manifest::Preprocess>,

@@ -3,16 +3,20 @@
 //! model package: `zoo.toml`, a graph file (docs/graph-format.md) and
 //! safetensors weights named `<layer>/<role>`.
 //!
+//! No libtorch: what needs tensors comes from the caller ([`ModelSide`]).
+//!
 //! ```no_run
 //! # use std::path::Path;
+//! # fn demo(model: &dyn zoo_caffe::ModelSide) -> Result<(), zoo_caffe::CaffeError> {
 //! let summary = zoo_caffe::import(
 //!     Some(Path::new("deploy.prototxt")),
 //!     Path::new("net.caffemodel"),
 //!     Path::new("out/vgg16"),
 //!     &zoo_caffe::ImportOptions::default(),
+//!     model, // zoo-torch passes zoo-models' side
 //! )?;
 //! println!("{} layers", summary.layers);
-//! # Ok::<(), zoo_caffe::CaffeError>(())
+//! # Ok(()) }
 //! ```
 
 #[cfg(feature = "import")]
@@ -34,6 +38,6 @@ pub mod writer;
 
 pub use error::{CaffeError, Result, TextError, WireError};
 #[cfg(feature = "import")]
-pub use import::{ImportOptions, ImportSummary, import};
+pub use import::{ImportOptions, ImportSummary, ModelSide, import};
 #[cfg(feature = "import")]
 pub use runnable::PreprocessOptions;

@@ -5,6 +5,7 @@
 
 use crate::convert::NamedTensor;
 use crate::error::{CaffeError, Result};
+use crate::import::ModelSide;
 use crate::net::NetLayer;
 use crate::proto::{BlobProto, TransformationParameter};
 use prost::Message;
@@ -270,22 +271,16 @@ impl Like {
     }
 
     /// Every converted parameter must be one of the architecture's, with
-    /// its shape, and every parameter must be converted.
-    pub fn check_parameters(&self, tensors: &[NamedTensor<'_>]) -> Result<()> {
-        let architecture = zoo_models::Architecture::from_name(&self.builtin)
+    /// its shape, and every parameter must be converted. `model` lists the
+    /// architecture's parameters (zoo-caffe builds no tensors).
+    pub fn check_parameters(
+        &self,
+        tensors: &[NamedTensor<'_>],
+        model: &dyn ModelSide,
+    ) -> Result<()> {
+        let mut expected = model
+            .builtin_parameters(&self.builtin, &self.config)
             .map_err(|e| CaffeError::Invalid(format!("--like {}: {e}", self.dir.display())))?;
-        // Only names and shapes are read: uninitialised parameters cost no
-        // memory (their pages are never touched) and no time.
-        let model = zoo_nn::init::for_loading(|| {
-            zoo_models::BuiltinModel::build(architecture, &self.config, tch::Device::Cpu)
-        })
-        .map_err(|e| CaffeError::Invalid(format!("--like {}: {e}", self.dir.display())))?;
-        let mut expected: Vec<(String, Vec<i64>)> = model
-            .vs
-            .variables()
-            .into_iter()
-            .map(|(name, t)| (zoo_models::params::file_name(&name), t.size()))
-            .collect();
         expected.sort();
         let what = format!("{} (from {})", self.builtin, self.dir.display());
         for (name, shape) in &expected {

@@ -2,7 +2,7 @@
 //! import benchmark (pretrained weights cannot be downloaded here). Layer
 //! names, types and blob layouts follow the official
 //! VGG_ILSVRC_16_layers.caffemodel (V1 `layers`, legacy 4-D blobs); values
-//! come from [`zoo_nn::synthetic`] under the keys `<layer>/W`, `<layer>/b`,
+//! come from [`zoo_graph::synthetic`] under the keys `<layer>/W`, `<layer>/b`,
 //! so that numpy (tests/fixtures/synthetic.py) reproduces them.
 
 use crate::proto::{
@@ -12,7 +12,7 @@ use crate::proto::{
 use crate::writer::{BlobOut, CaffemodelWriter};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use zoo_nn::synthetic::synthetic_values;
+use zoo_graph::synthetic::synthetic_values;
 
 /// Which VGG16: the real size (553 MB, 224×224 input) or a miniature with the
 /// same layers and names as `zoo_models` VGG-mini (widths / 8, fc 256,

@@ -1,6 +1,8 @@
 //! Bad input: each error names the file and where (byte offset, line and
 //! column, layer), and the output directory is never created.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use zoo_caffe::{CaffeError, ImportOptions, import};
 
@@ -12,7 +14,14 @@ fn fixtures() -> PathBuf {
 fn import_err(prototxt: Option<&Path>, caffemodel: &Path) -> CaffeError {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pkg");
-    let err = import(prototxt, caffemodel, &out, &ImportOptions::default()).unwrap_err();
+    let err = import(
+        prototxt,
+        caffemodel,
+        &out,
+        &ImportOptions::default(),
+        &common::Models,
+    )
+    .unwrap_err();
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     err
@@ -129,6 +138,7 @@ fn existing_output_is_refused_and_kept() {
         &fixtures().join("net_v2.caffemodel"),
         dir.path(),
         &ImportOptions::default(),
+        &common::Models,
     )
     .unwrap_err();
     assert!(err.to_string().contains("not empty"), "{err}");
@@ -136,4 +146,111 @@ fn existing_output_is_refused_and_kept() {
         std::fs::read_to_string(dir.path().join("keep.txt")).unwrap(),
         "mine"
     );
+}
+
+/// A tensor side that answers from plain data and records what it was given.
+struct Fake {
+    parameters: Result<Vec<(String, Vec<i64>)>, String>,
+    golden: Result<(), String>,
+    staged: std::cell::RefCell<Vec<PathBuf>>,
+}
+
+impl zoo_caffe::ModelSide for Fake {
+    fn builtin_parameters(
+        &self,
+        _name: &str,
+        _config: &serde_json::Value,
+    ) -> Result<Vec<(String, Vec<i64>)>, String> {
+        self.parameters.clone()
+    }
+
+    fn record_golden(&self, staged: &Path) -> Result<(), String> {
+        // Called on the complete staged folder, before the rename.
+        assert!(staged.join("zoo.toml").is_file(), "{}", staged.display());
+        assert!(staged.join("weights.safetensors").is_file());
+        self.staged.borrow_mut().push(staged.to_path_buf());
+        self.golden.clone()
+    }
+}
+
+#[test]
+fn the_tensor_side_is_the_callers() {
+    let fake = |parameters, golden| Fake {
+        parameters,
+        golden,
+        staged: Default::default(),
+    };
+    let prototxt = fixtures().join("net_v2.prototxt");
+    let caffemodel = fixtures().join("net_v2.caffemodel");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pkg");
+
+    // A golden hook that fails leaves nothing; its message is kept.
+    let side = fake(Ok(vec![]), Err("boom".into()));
+    let err = import(
+        Some(&prototxt),
+        &caffemodel,
+        &out,
+        &ImportOptions::default(),
+        &side,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the converted graph does not run on its input: boom"
+    );
+    assert_eq!(side.staged.borrow().len(), 1);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    // One that succeeds sees the staged folder, which becomes the package.
+    let side = fake(Ok(vec![]), Ok(()));
+    import(
+        Some(&prototxt),
+        &caffemodel,
+        &out,
+        &ImportOptions::default(),
+        &side,
+    )
+    .unwrap();
+    let staged = side.staged.borrow()[0].clone();
+    assert_ne!(staged, out);
+    assert!(!staged.exists() && out.join("zoo.toml").is_file());
+
+    // --like checks the converted weights against the caller's list.
+    let like = dir.path().join("like");
+    std::fs::create_dir(&like).unwrap();
+    let manifest = r#"
+[package]
+name = "tiny"
+version = "1.0.0"
+kind = "model"
+description = "a built-in package without weights"
+
+[model]
+weights = ["w.safetensors"]
+
+[model.architecture]
+builtin = "vgg16"
+"#;
+    std::fs::write(like.join("zoo.toml"), manifest).unwrap();
+    let with_like = ImportOptions {
+        like: Some(like.clone()),
+        ..ImportOptions::default()
+    };
+    let again = dir.path().join("again");
+    let side = fake(Ok(vec![("nowhere/W".into(), vec![2, 2])]), Ok(()));
+    let err = import(Some(&prototxt), &caffemodel, &again, &with_like, &side).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("layer nowhere/W: missing from the caffemodel; vgg16 (from ")
+            && err.to_string().ends_with("expects shape [2, 2]"),
+        "{err}"
+    );
+    let side = fake(Err("cannot build".into()), Ok(()));
+    let err = import(Some(&prototxt), &caffemodel, &again, &with_like, &side).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("--like {}: cannot build", like.display())
+    );
+    assert!(side.staged.borrow().is_empty() && !again.exists());
 }

@@ -5,6 +5,8 @@
 //! BatchNorm with a zero factor, Reshape 0/-1, Crop, Permute, ...) an
 //! independent numpy implementation of Caffe's rules.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
@@ -32,6 +34,7 @@ fn import(label: &str, with_prototxt: bool) -> (tempfile::TempDir, PathBuf) {
         &caffemodel,
         &out,
         &zoo_caffe::ImportOptions::default(),
+        &common::Models,
     )
     .unwrap();
     (dir, out)

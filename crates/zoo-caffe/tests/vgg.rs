@@ -8,6 +8,8 @@
 //! float32 layers with up to 25088-term sums, libtorch and numpy/BLAS differ
 //! in summation order by a few ulps of the result.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor, nn};
 use zoo_caffe::synthetic_vgg::{VggSize, write_vgg16};
@@ -24,7 +26,14 @@ fn input(size: VggSize) -> Tensor {
 }
 
 fn import(caffemodel: &Path, out: &Path) -> GraphModel {
-    zoo_caffe::import(None, caffemodel, out, &zoo_caffe::ImportOptions::default()).unwrap();
+    zoo_caffe::import(
+        None,
+        caffemodel,
+        out,
+        &zoo_caffe::ImportOptions::default(),
+        &common::Models,
+    )
+    .unwrap();
     GraphModel::load(
         &out.join("graph.json"),
         &[out.join("weights.safetensors")],

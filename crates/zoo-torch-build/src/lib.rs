@@ -16,15 +16,39 @@ pub fn link_libtorch() {
         Ok(lib) => lib,
         Err(message) => panic!("{message}"),
     };
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-    println!("cargo:rustc-link-arg=-L{}", lib.display());
+    print_link_args("rustc-link-arg", &lib);
+}
+
+/// The same link arguments for the calling package's integration tests
+/// only: for a torch-free crate whose tests use tch through dev-dependencies.
+/// Without libtorch it prints a warning instead of failing, so that the
+/// crate itself still builds.
+pub fn link_libtorch_for_tests() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let lib = match libtorch_lib_dir() {
+        Ok(lib) => lib,
+        Err(message) => {
+            println!("cargo:warning=tests that use libtorch will not link: {message}");
+            return;
+        }
+    };
+    print_link_args("rustc-link-arg-tests", &lib);
+}
+
+/// `directive` (`rustc-link-arg` or a per-target form) for each argument.
+fn print_link_args(directive: &str, lib: &Path) {
+    let mut args = vec![
+        format!("-Wl,-rpath,{}", lib.display()),
+        "-Wl,--no-as-needed".into(),
+        format!("-L{}", lib.display()),
+    ];
     if lib.join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
+        args.push("-ltorch_cuda".into());
     }
-    println!("cargo:rustc-link-arg=-ltorch");
-    println!("cargo:rustc-link-arg=-ltorch_cpu");
-    println!("cargo:rustc-link-arg=-lc10");
+    args.extend(["-ltorch", "-ltorch_cpu", "-lc10"].map(String::from));
+    for arg in args {
+        println!("cargo:{directive}={arg}");
+    }
 }
 
 /// The `lib/` folder of the libtorch that torch-sys builds against.

@@ -16,6 +16,7 @@ use tch::{Device, Kind, Tensor};
 use zoo_format::manifest::{
     Architecture, DType, Input, Manifest, ModelSection, Provenance, SourceFile,
 };
+use zoo_format::package_dir::StagedPackage;
 use zoo_nn::Model;
 use zoo_nn::torchscript::{self, TorchScriptModel};
 use zoo_term::outln;
@@ -85,7 +86,16 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool, verbose: bool) -> Resu
             dir.display()
         )
     })?;
-    let model = load_model(&dir, section, device)?;
+    if let Architecture::TorchScript { file } = &section.architecture {
+        bail!("{}: already a TorchScript package ({file})", dir.display());
+    }
+    let options = zoo_models::LoadOptions {
+        allow_code: false,
+        for_tracing: true,
+    };
+    let model = zoo_models::load(&dir, device, options)
+        .with_context(|| format!("loading {}", dir.display()))?
+        .model;
     let examples = example_inputs(section, model.as_ref(), &args.input_shapes, device)?;
     let output_name = match &args.tensor {
         Some(name) => name.clone(),
@@ -139,35 +149,6 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool, verbose: bool) -> Resu
         }
     }
     Ok(())
-}
-
-/// The package's model with parameters that need no gradients (tracing
-/// refuses to bake in ones that do).
-fn load_model(dir: &Path, section: &ModelSection, device: Device) -> Result<Box<dyn Model>> {
-    match &section.architecture {
-        Architecture::Builtin { name, config } => {
-            let architecture = zoo_models::Architecture::from_name(name)?;
-            let weights = section
-                .weights
-                .first()
-                .ok_or_else(|| anyhow!("{}: [model] weights is empty", dir.display()))?;
-            let mut model = zoo_nn::init::for_loading(|| {
-                zoo_models::BuiltinModel::build(architecture, config, device)
-            })?;
-            model.load_weights(&dir.join(weights))?;
-            model.vs.freeze();
-            Ok(Box::new(model))
-        }
-        Architecture::Graph { file } => {
-            let weights: Vec<PathBuf> = section.weights.iter().map(|w| dir.join(w)).collect();
-            let model = zoo_nn::graph::GraphModel::load(&dir.join(file), &weights, device)
-                .with_context(|| format!("loading the graph of {}", dir.display()))?;
-            Ok(Box::new(model))
-        }
-        Architecture::TorchScript { file } => {
-            bail!("{}: already a TorchScript package ({file})", dir.display())
-        }
-    }
 }
 
 /// Random example inputs in the model's input order, shaped by
@@ -391,32 +372,19 @@ fn write_package(
     traced: &Path,
     target: &Path,
 ) -> Result<()> {
-    let staging = tempfile::Builder::new()
-        .prefix(".zoo-package")
-        .tempdir_in(parent_of(Some(target)))
-        .with_context(|| format!("creating a temporary folder next to {}", target.display()))?;
-    let build = staging.path().join("package");
-    std::fs::create_dir(&build).with_context(|| format!("creating {}", build.display()))?;
-    std::fs::copy(traced, build.join("model.pt")).context("copying model.pt")?;
+    let staged = StagedPackage::create(target)?;
+    staged.copy("model.pt", traced)?;
     let mut extra: Vec<&str> = manifest.package.readme.iter().map(String::as_str).collect();
     if let Some(section) = &manifest.model {
         extra.extend(section.outputs.iter().filter_map(|o| o.labels.as_deref()));
     }
     for file in extra {
-        let to = build.join(file);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::copy(source_dir.join(file), &to)
-            .with_context(|| format!("copying {}", source_dir.join(file).display()))?;
+        staged.copy(file, &source_dir.join(file))?;
     }
-    let text = manifest.to_toml_string().context("writing zoo.toml")?;
-    std::fs::write(build.join(zoo_format::manifest::MANIFEST_FILE), text)
-        .context("writing zoo.toml")?;
-    Manifest::load(&build).map_err(|e| anyhow!("the exported package is invalid: {e}"))?;
-    std::fs::rename(&build, target)
-        .with_context(|| format!("moving the package to {}", target.display()))
+    staged.write_manifest(manifest)?;
+    Manifest::load(staged.path()).map_err(|e| anyhow!("the exported package is invalid: {e}"))?;
+    staged.commit()?;
+    Ok(())
 }
 
 /// Copies `from` to a temporary file next to `to`, then renames it into place.

@@ -96,6 +96,26 @@ fn parse_size(text: &str) -> Result<[u32; 2], String> {
     }
 }
 
+/// The tensor side of an import (zoo-caffe links no libtorch): built-in
+/// architectures' parameters and golden recording, from zoo-models.
+pub struct TorchModels;
+
+impl zoo_caffe::ModelSide for TorchModels {
+    fn builtin_parameters(
+        &self,
+        name: &str,
+        config: &serde_json::Value,
+    ) -> Result<Vec<(String, Vec<i64>)>, String> {
+        zoo_models::package::builtin_parameters(name, config).map_err(|e| e.to_string())
+    }
+
+    fn record_golden(&self, staged: &std::path::Path) -> Result<(), String> {
+        zoo_models::golden::record(staged)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
 pub fn run(command: ImportCommand, quiet: bool) -> Result<()> {
     match command {
         ImportCommand::Caffe(args) => caffe(args, quiet),
@@ -124,7 +144,7 @@ fn caffe(args: CaffeArgs, quiet: bool) -> Result<()> {
         task: args.task,
         like: args.like,
     };
-    let summary = zoo_caffe::import(prototxt, caffemodel, &args.output, &opts)
+    let summary = zoo_caffe::import(prototxt, caffemodel, &args.output, &opts, &TorchModels)
         .with_context(|| format!("importing {}", caffemodel.display()))?;
     if !quiet {
         outln!(

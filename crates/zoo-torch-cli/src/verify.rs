@@ -53,8 +53,13 @@ pub fn run(args: VerifyArgs, quiet: bool, verbose: bool) -> Result<()> {
         crate::allow_code::check(&manifest, file, args.allow_code)?;
     }
     let arrays = golden::read(&dir.join(&golden.file))?;
-    let model = golden::load_model(&dir, &manifest, device)
-        .with_context(|| format!("loading {}", dir.display()))?;
+    let options = zoo_models::LoadOptions {
+        allow_code: manifest.code_file().is_some(),
+        for_tracing: false,
+    };
+    let model = zoo_models::load(&dir, device, options)
+        .with_context(|| format!("loading {}", dir.display()))?
+        .model;
     let checks = golden::check(model.as_ref(), &arrays, golden.tolerance)
         .with_context(|| format!("running {package} on its golden input"))?;
     let failed: Vec<&str> = checks

@@ -2,6 +2,12 @@
 //! outputs, shared by every package kind (built-in, graph, TorchScript), so
 //! that `zoo run` decodes an imported classifier exactly like a built-in one.
 
+pub mod decode;
+
+pub use decode::{
+    DEFAULT_MAX_PIXELS, DecodeOptions, Decoded, Decoder, decode_input, input_for_file,
+};
+
 use crate::error::{ModelError, Result};
 use crate::image_io::Preprocess;
 use std::path::Path;
