@@ -150,7 +150,7 @@ fn libfuzzer(krate: &FuzzCrate, target: &str, seconds: u64) -> Result<()> {
             copy_seeds(&dir.join("../tests/fixtures"), target, &corpus)?;
         }
         "npz" => copy_seeds(&dir.join("../tests/fixtures/golden"), "npz", &corpus)?,
-        "onnx" => copy_seeds(&dir.join("../tests/fixtures"), "onnx", &corpus)?,
+        "onnx" => copy_seeds(&dir.join("../tests/fixtures/ops"), "onnx", &corpus)?,
         _ => {}
     }
     cmd::run(

@@ -382,3 +382,25 @@ fn attribute_tensors_are_checked_like_initializers() {
         "{e}"
     );
 }
+
+/// Every committed fixture (onnx.helper and torch.onnx.export files) reads,
+/// with the opset its name states where it states one.
+#[test]
+fn every_committed_fixture_reads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ops");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "onnx") {
+            continue;
+        }
+        let model = Model::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if let Some(opset) = stem.rsplit('_').next().and_then(|s| s.parse::<i64>().ok()) {
+            assert_eq!(model.opset(), opset, "{stem}");
+        }
+        assert!(!model.graph.nodes.is_empty(), "{stem}");
+        count += 1;
+    }
+    assert!(count >= 100, "only {count} fixtures");
+}

@@ -40,7 +40,7 @@ pub fn seeds(fuzz_dir: &Path, target: &str) -> Vec<Vec<u8>> {
     let dirs = [
         fuzz_dir.join("seeds").join(target),
         fuzz_dir.join("regressions").join(target),
-        fuzz_dir.join("../tests/fixtures"),
+        fuzz_dir.join("../tests/fixtures/ops"),
     ];
     let mut seeds = Vec::new();
     for dir in dirs {
