@@ -140,6 +140,8 @@ pub enum Op {
     Permute {
         order: Vec<i64>,
     },
+    /// An ONNX operator with ONNX semantics (`zoo import onnx`).
+    Onnx(super::format_onnx::OnnxOp),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +230,7 @@ impl Op {
             Op::Prelu { .. } => "PReLU",
             Op::Crop { .. } => "Crop",
             Op::Permute { .. } => "Permute",
+            Op::Onnx(_) => "Onnx",
         }
     }
 
@@ -255,6 +258,7 @@ impl Op {
             }
             Op::Bias { .. } if bottoms < 2 => vec!["b"],
             Op::Prelu { .. } => vec!["W"],
+            Op::Onnx(super::format_onnx::OnnxOp::Constant) => vec!["value"],
             _ => Vec::new(),
         }
     }
@@ -409,6 +413,9 @@ impl Op {
                 }
                 Ok(())
             }
+            Op::Onnx(op) => op
+                .validate()
+                .map_err(|message| format!("{}: {message}", op.name())),
             _ => Ok(()),
         }
     }

@@ -2,7 +2,9 @@
 //! by `zoo import caffe`) with its safetensors weights, as a [`Model`].
 
 pub mod format;
+pub mod format_onnx;
 mod ops;
+pub mod ops_onnx;
 
 pub use format::{GRAPH_FORMAT, GRAPH_VERSION, Graph, GraphInput, LayerDef, Op, SUPPORTED_TYPES};
 
@@ -68,7 +70,14 @@ impl GraphModel {
                         layer.op.type_name()
                     ))
                 })?;
-                weights.insert(role, tensor.f_to_kind(Kind::Float)?.f_to_device(device)?);
+                // Floating-point parameters run as f32; ONNX constants keep
+                // integer and boolean types (shape vectors, indices).
+                let tensor = if tensor.is_floating_point() {
+                    tensor.f_to_kind(Kind::Float)?
+                } else {
+                    tensor
+                };
+                weights.insert(role, tensor.f_to_device(device)?);
             }
             layers.push(weights);
         }
