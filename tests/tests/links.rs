@@ -21,9 +21,9 @@ fn tmp() -> &'static Path {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
 }
 
-/// Publishes zoo-torch-build, zoo-kernels, then zoo-nn from this workspace with cargo.
+/// Publishes zoo-torch-build, zoo-kernels, zoo-graph, then zoo-nn from this workspace with cargo.
 fn publish_nn_core(cargo: &Cargo, token: &str) {
-    for krate in ["zoo-torch-build", "zoo-kernels", "zoo-nn"] {
+    for krate in ["zoo-torch-build", "zoo-kernels", "zoo-graph", "zoo-nn"] {
         let mut args = vec!["publish", "--registry", "zoo", "-p", krate];
         args.extend(NO_VERIFY);
         cargo.run(&workspace_root(), &args, Some(token)).ok();
@@ -251,7 +251,7 @@ fn worked_example_link_crate_model_package_and_consumer() {
     copy_tree(&examples.join("peephole-consumer"), &consumer);
     cargo.run(&consumer, &["generate-lockfile"], None).ok();
     let lock = std::fs::read_to_string(consumer.join("Cargo.lock")).unwrap();
-    for name in ["peephole-link", "zoo-nn", "zoo-kernels", "zoo-torch-build"] {
+    for name in ["peephole-link", "zoo-nn", "zoo-graph", "zoo-kernels", "zoo-torch-build"] {
         let block = lock
             .split("[[package]]")
             .find(|b| b.contains(&format!("name = \"{name}\"\n")))

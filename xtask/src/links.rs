@@ -1,7 +1,7 @@
 //! The custom-Link worked example, with a full build: `cargo xtask links`
 //! on its own registry, and a step of `cargo xtask demo` on the demo's.
 //!
-//! zoo-torch-build, zoo-kernels and zoo-nn go to the registry's Cargo side with
+//! zoo-torch-build, zoo-kernels, zoo-graph and zoo-nn go to the registry's Cargo side with
 //! `cargo publish`; a Link crate made by `zoo new link` and the shipped
 //! `peephole-link` crate are tested and published with `zoo publish`; the
 //! separate `peephole-consumer` crate gets the Link through
@@ -140,7 +140,7 @@ fn run_example(registry: &DemoRegistry, root: &Path) -> Result<()> {
     let examples = root.join("examples");
 
     println!("\n--- zoo's nn core to the registry's Cargo side");
-    for krate in ["zoo-torch-build", "zoo-kernels", "zoo-nn"] {
+    for krate in ["zoo-torch-build", "zoo-kernels", "zoo-graph", "zoo-nn"] {
         cmd::run(&mut cargo.cargo(
             root,
             &[

@@ -7,7 +7,7 @@ use crate::net::{NetInput, NetLayer};
 use crate::proto::{EltwiseOp as PEltwise, NormRegion, PoolMethod as PPool, RoundMode as PRound};
 use crate::wire::{Blob, BlobData};
 use std::collections::{HashMap, HashSet};
-use zoo_nn::graph::format::{
+use zoo_graph::{
     ConvParams, EltwiseOp, GRAPH_FORMAT, GRAPH_VERSION, Graph, GraphInput, LayerDef, LrnRegion, Op,
     PoolMethod, PoolParams, RoundMode, SUPPORTED_TYPES,
 };

@@ -54,6 +54,8 @@ pub enum CaffeError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Package(#[from] zoo_format::package_dir::PackageDirError),
 }
 
 impl CaffeError {

@@ -199,7 +199,7 @@ pub fn import(
 
     // Hash the caffemodel while the weights are written; read it through the
     // page cache rather than the map so that the map's pages can be released.
-    let pages = package::PageReleaser::new(mmap.as_ref());
+    let pages = package::MappedPages::new(mmap.as_ref());
     let out = std::thread::scope(|scope| {
         let hasher = scope.spawn(|| {
             zoo_format::checksum::sha256_file(caffemodel).map_err(|e| CaffeError::io(caffemodel, e))
@@ -286,7 +286,7 @@ const CARD_FILE: &str = "README.md";
 /// and training provenance dropped: they were about other weights) and a
 /// card recording where the weights came from.
 fn contents(
-    graph: &zoo_nn::graph::format::Graph,
+    graph: &zoo_graph::Graph,
     info: package::PackageInfo,
     like: Option<&Like>,
     preprocess: Option<zoo_format::manifest::Preprocess>,

@@ -1,19 +1,18 @@
 //! Writing the zoo package: `zoo.toml`, `graph.json`, `weights.safetensors`,
-//! all into a temporary directory beside the destination that is renamed into
-//! place only when everything succeeded (nothing is left behind on error).
+//! through `zoo_format::package_dir` (staged beside the destination, renamed
+//! into place only when everything succeeded).
 
 use crate::convert::NamedTensor;
 use crate::error::{CaffeError, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use safetensors::Dtype;
-use safetensors::tensor::{Metadata, TensorInfo};
-use std::cell::Cell;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use zoo_format::manifest::{
     Architecture, DType, Input, Manifest, ModelSection, Output, PackageMeta, Provenance, SourceFile,
 };
-use zoo_nn::graph::format::Graph;
+use zoo_format::package_dir::{self, Dtype, StagedPackage, StreamedTensor};
+use zoo_graph::Graph;
+
+pub use zoo_format::package_dir::MappedPages;
 
 pub const GRAPH_FILE: &str = "graph.json";
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
@@ -42,110 +41,28 @@ pub struct PackageContents {
     pub files: Vec<(String, ExtraFile)>,
 }
 
-/// Drops the pages of the memory-mapped caffemodel from this process once
-/// their bytes are written, so that resident memory stays near the size of
-/// one tensor rather than growing to the whole file. The writer asks for
-/// chunks one after another: asking for the next means the last is written.
-pub struct PageReleaser<'m> {
-    map: Option<&'m memmap2::Mmap>,
-    pending: Cell<Option<(usize, usize)>>,
-}
-
-impl<'m> PageReleaser<'m> {
-    pub fn new(map: Option<&'m memmap2::Mmap>) -> Self {
-        PageReleaser {
-            map,
-            pending: Cell::new(None),
-        }
+/// The caffemodel's blobs as the package writer streams them.
+impl StreamedTensor for NamedTensor<'_> {
+    fn name(&self) -> &str {
+        &self.name
     }
-
-    /// Releases the previous range and remembers `bytes` if they lie in the map.
-    fn next(&self, bytes: &[u8]) {
-        self.release();
-        if let Some(map) = self.map {
-            let (base, start) = (map.as_ptr() as usize, bytes.as_ptr() as usize);
-            if start >= base && start + bytes.len() <= base + map.len() {
-                self.pending.set(Some((start - base, bytes.len())));
-            }
-        }
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
     }
-
-    fn release(&self) {
-        if let (Some(map), Some((offset, len))) = (self.map, self.pending.take()) {
-            // SAFETY: the map is a read-only shared mapping of a file: MADV_DONTNEED
-            // only drops this process's page-table entries, and any later read
-            // faults the same bytes back in from the page cache. (A failure
-            // only means the pages stay resident.)
-            let _ = unsafe {
-                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
-            };
-        }
+    fn shape(&self) -> &[usize] {
+        &self.shape
     }
-}
-
-/// Writes a safetensors file: the header made by the safetensors crate's
-/// own `Metadata` (tensors sorted by name, data offsets in that order), then
-/// the data streamed in 8 MiB chunks, each chunk's source pages released
-/// once written.
-fn write_safetensors(
-    path: &Path,
-    tensors: &[NamedTensor<'_>],
-    progress: &ProgressBar,
-    pages: &PageReleaser<'_>,
-) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let mut order: Vec<&NamedTensor<'_>> = tensors.iter().collect();
-    order.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut offset = 0;
-    let mut infos = Vec::with_capacity(order.len());
-    for tensor in &order {
-        let len = tensor.data.len() * 4;
-        infos.push((
-            tensor.name.clone(),
-            TensorInfo {
-                dtype: Dtype::F32,
-                shape: tensor.shape.clone(),
-                data_offsets: (offset, offset + len),
-            },
-        ));
-        offset += len;
+    fn byte_len(&self) -> usize {
+        self.data.len() * 4
     }
-    let mut header = serde_json::to_vec(&Metadata::new(None, infos)?)?;
-    header.resize(header.len().next_multiple_of(8), b' ');
-    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    file.write_all(&(header.len() as u64).to_le_bytes())?;
-    file.write_all(&header)?;
-    for tensor in order {
-        let bytes = tensor.data.le_bytes();
-        for chunk in bytes.chunks(8 << 20) {
-            pages.next(chunk);
-            file.write_all(chunk)?;
-            progress.inc(chunk.len() as u64);
-        }
+    fn le_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        self.data.le_bytes()
     }
-    pages.release();
-    file.into_inner().map_err(|e| e.into_error())?.flush()?;
-    Ok(())
 }
 
 /// Refuses a destination that exists and is not an empty directory.
 pub fn check_destination(out_dir: &Path) -> Result<()> {
-    match std::fs::read_dir(out_dir) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(CaffeError::Invalid(format!(
-                    "{}: already exists and is not empty; choose a new output directory",
-                    out_dir.display()
-                )));
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) if out_dir.is_file() => Err(CaffeError::io(
-            out_dir,
-            std::io::Error::new(e.kind(), "exists and is a file"),
-        )),
-        Err(e) => Err(CaffeError::io(out_dir, e)),
-    }
+    Ok(package_dir::check_destination(out_dir)?)
 }
 
 /// Writes the package: `graph.json` when `graph` is given (a built-in
@@ -159,26 +76,15 @@ pub fn write_package(
     tensors: &[NamedTensor<'_>],
     info: impl FnOnce() -> Result<PackageContents>,
     progress: bool,
-    pages: &PageReleaser<'_>,
+    pages: &MappedPages<'_>,
     verify: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
-    check_destination(out_dir)?;
-    let parent = match out_dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| CaffeError::io(&parent, e))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".zoo-import-")
-        .tempdir_in(&parent)
-        .map_err(|e| CaffeError::io(&parent, e))?;
-
+    let staged = StagedPackage::create(out_dir)?;
     if let Some(graph) = graph {
-        let graph_path = staging.path().join(GRAPH_FILE);
-        let text = serde_json::to_string_pretty(graph)
+        let text = graph
+            .to_json()
             .map_err(|e| CaffeError::Invalid(format!("cannot serialise the graph: {e}")))?;
-        std::fs::write(&graph_path, text + "\n")
-            .map_err(|e| CaffeError::io(out_dir.join(GRAPH_FILE), e))?;
+        staged.write(GRAPH_FILE, text)?;
     }
 
     let total: u64 = tensors.iter().map(|t| t.data.len() as u64 * 4).sum();
@@ -194,47 +100,22 @@ pub fn write_package(
     } else {
         ProgressBar::hidden()
     };
-    let weights_path = staging.path().join(WEIGHTS_FILE);
-    write_safetensors(&weights_path, tensors, &bar, pages).map_err(|e| {
-        CaffeError::Invalid(format!(
-            "{}: cannot write: {e}",
-            out_dir.join(WEIGHTS_FILE).display()
-        ))
+    staged.write_safetensors(WEIGHTS_FILE, tensors, |chunk| {
+        pages.release(chunk);
+        bar.inc(chunk.len() as u64);
     })?;
     bar.finish_and_clear();
 
     let PackageContents { manifest, files } = info()?;
     for (name, content) in files {
-        let target = staging.path().join(&name);
         match content {
-            ExtraFile::Copy(source) => std::fs::copy(&source, &target)
-                .map(|_| ())
-                .map_err(|e| CaffeError::io(&source, e))?,
-            ExtraFile::Text(text) => {
-                std::fs::write(&target, text).map_err(|e| CaffeError::io(out_dir.join(&name), e))?
-            }
+            ExtraFile::Copy(source) => staged.copy(&name, &source)?,
+            ExtraFile::Text(text) => staged.write(&name, text)?,
         }
     }
-    manifest
-        .validate("zoo.toml")
-        .map_err(|e| CaffeError::Invalid(format!("generated manifest is invalid: {e}")))?;
-    let toml = manifest
-        .to_toml_string()
-        .map_err(|e| CaffeError::Invalid(format!("cannot serialise zoo.toml: {e}")))?;
-    std::fs::write(staging.path().join("zoo.toml"), toml)
-        .map_err(|e| CaffeError::io(out_dir.join("zoo.toml"), e))?;
-    verify(staging.path())?;
-
-    // An empty destination directory may exist; the rename replaces it.
-    if out_dir.is_dir() {
-        std::fs::remove_dir(out_dir).map_err(|e| CaffeError::io(out_dir, e))?;
-    }
-    let staged = staging.keep();
-    if let Err(e) = std::fs::rename(&staged, out_dir) {
-        let _ = std::fs::remove_dir_all(&staged);
-        return Err(CaffeError::io(out_dir, e));
-    }
-    Ok(out_dir.to_path_buf())
+    staged.write_manifest(&manifest)?;
+    verify(staged.path())?;
+    Ok(staged.commit()?)
 }
 
 /// The manifest of a graph package: the graph's inputs and outputs, the

@@ -1,16 +1,18 @@
 //! The graph executor: runs a zoo graph file (docs/graph-format.md, written
 //! by `zoo import caffe`) with its safetensors weights, as a [`Model`].
 
-pub mod format;
-pub mod format_onnx;
 mod ops;
 pub mod ops_onnx;
 
-pub use format::{GRAPH_FORMAT, GRAPH_VERSION, Graph, GraphInput, LayerDef, Op, SUPPORTED_TYPES};
+/// The graph format itself lives in the torch-free `zoo-graph` crate.
+pub use zoo_graph as format;
+pub use zoo_graph::{
+    GRAPH_FORMAT, GRAPH_VERSION, Graph, GraphInput, LayerDef, Op, SUPPORTED_TYPES,
+};
 
 use crate::error::{NnError, Result};
 use crate::model::Model;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -31,7 +33,7 @@ impl GraphModel {
             path: graph_file.to_path_buf(),
             source,
         })?;
-        let graph: Graph = serde_json::from_str(&text)
+        let graph = Graph::from_json(&text)
             .map_err(|e| NnError::file(graph_file, format!("not a zoo graph: {e}")))?;
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
         for path in weights {
@@ -50,14 +52,7 @@ impl GraphModel {
         mut tensors: HashMap<String, Tensor>,
         device: Device,
     ) -> Result<GraphModel> {
-        if graph.format != GRAPH_FORMAT || graph.version != GRAPH_VERSION {
-            return Err(NnError::Other(format!(
-                "format {:?} version {} is not {GRAPH_FORMAT:?} version {GRAPH_VERSION}",
-                graph.format, graph.version
-            )));
-        }
-        graph.validate().map_err(NnError::Other)?;
-        check_topology(&graph)?;
+        graph.check().map_err(NnError::Other)?;
         let mut layers = Vec::with_capacity(graph.layers.len());
         for layer in &graph.layers {
             let mut weights = ops::Weights::new();
@@ -94,40 +89,8 @@ impl GraphModel {
 
     /// Every blob name a caller may ask for: inputs and all layer tops.
     pub fn blob_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.graph.inputs.iter().map(|i| i.name.clone()).collect();
-        for layer in &self.graph.layers {
-            for top in &layer.tops {
-                if !names.contains(top) {
-                    names.push(top.clone());
-                }
-            }
-        }
-        names
+        self.graph.blob_names()
     }
-}
-
-/// Every bottom must be an input or an earlier top.
-fn check_topology(graph: &Graph) -> Result<()> {
-    let mut known: HashSet<&str> = graph.inputs.iter().map(|i| i.name.as_str()).collect();
-    for layer in &graph.layers {
-        for bottom in &layer.bottoms {
-            if !known.contains(bottom.as_str()) {
-                return Err(NnError::Other(format!(
-                    "layer {:?} reads blob {bottom:?}, which no input or earlier layer provides",
-                    layer.name
-                )));
-            }
-        }
-        known.extend(layer.tops.iter().map(String::as_str));
-    }
-    for output in &graph.outputs {
-        if !known.contains(output.as_str()) {
-            return Err(NnError::Other(format!(
-                "output {output:?} is not a blob of the graph"
-            )));
-        }
-    }
-    Ok(())
 }
 
 impl Model for GraphModel {

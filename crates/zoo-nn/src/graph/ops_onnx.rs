@@ -4,7 +4,7 @@
 //! transformations, LSTM/GRU gate orders. The importer also calls
 //! [`forward`] to fold constant subgraphs.
 
-use super::format_onnx::{
+use zoo_graph::onnx::{
     AutoPad, BinaryFn, Coordinates, DType, Direction, NearestMode, OnnxOp, PadMode, PoolKind,
     ReduceFn, ResizeMode, UnaryFn, VariadicFn,
 };

@@ -308,7 +308,7 @@ impl OnnxOp {
 
     /// Checks sizes and counts that would otherwise reach libtorch.
     pub fn validate(&self) -> Result<(), String> {
-        use super::format::{MAX_EXTENT, MAX_RANK};
+        use crate::{MAX_EXTENT, MAX_RANK};
         let extents = |field: &str, values: &[i64], min: i64| -> Result<(), String> {
             if values.len() as i64 > MAX_RANK {
                 return Err(format!("{field} has {} values", values.len()));

@@ -2,8 +2,14 @@
 //! vocabulary. Blobs are named tensors; each layer reads its `bottoms` and
 //! writes its `tops` (a top may reuse a bottom's name: in place). Parameters
 //! live in safetensors files under `<layer name>/<role>` (see [`Op::weights`]).
+//!
+//! Torch-free so that importers (Caffe, ONNX) write graphs without linking
+//! libtorch; `zoo-nn`'s executor runs them.
+
+pub mod onnx;
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 /// The value of `format` in every graph file.
 pub const GRAPH_FORMAT: &str = "zoo-graph";
@@ -141,7 +147,7 @@ pub enum Op {
         order: Vec<i64>,
     },
     /// An ONNX operator with ONNX semantics (`zoo import onnx`).
-    Onnx(super::format_onnx::OnnxOp),
+    Onnx(crate::onnx::OnnxOp),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,7 +264,7 @@ impl Op {
             }
             Op::Bias { .. } if bottoms < 2 => vec!["b"],
             Op::Prelu { .. } => vec!["W"],
-            Op::Onnx(super::format_onnx::OnnxOp::Constant) => vec!["value"],
+            Op::Onnx(crate::onnx::OnnxOp::Constant) => vec!["value"],
             _ => Vec::new(),
         }
     }
@@ -300,6 +306,68 @@ impl Graph {
             })?;
         }
         Ok(())
+    }
+}
+
+impl Graph {
+    /// Parses a graph file's text (no checks: see [`Graph::check`]).
+    pub fn from_json(text: &str) -> Result<Graph, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The file's text as importers write it: pretty JSON, final newline.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        Ok(serde_json::to_string_pretty(self)? + "\n")
+    }
+
+    /// Everything that can be checked without tensors: format and version,
+    /// each layer's parameters ([`Graph::validate`]) and the topology
+    /// ([`Graph::check_topology`]).
+    pub fn check(&self) -> Result<(), String> {
+        if self.format != GRAPH_FORMAT || self.version != GRAPH_VERSION {
+            return Err(format!(
+                "format {:?} version {} is not {GRAPH_FORMAT:?} version {GRAPH_VERSION}",
+                self.format, self.version
+            ));
+        }
+        self.validate()?;
+        self.check_topology()
+    }
+
+    /// Every bottom must be an input or an earlier top, every output a blob.
+    pub fn check_topology(&self) -> Result<(), String> {
+        let mut known: HashSet<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+        for layer in &self.layers {
+            for bottom in &layer.bottoms {
+                if !known.contains(bottom.as_str()) {
+                    return Err(format!(
+                        "layer {:?} reads blob {bottom:?}, which no input or earlier layer provides",
+                        layer.name
+                    ));
+                }
+            }
+            known.extend(layer.tops.iter().map(String::as_str));
+        }
+        for output in &self.outputs {
+            if !known.contains(output.as_str()) {
+                return Err(format!("output {output:?} is not a blob of the graph"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every blob name a caller may ask for: inputs and all layer tops, in
+    /// order of first appearance.
+    pub fn blob_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
+        for layer in &self.layers {
+            for top in &layer.tops {
+                if !names.contains(top) {
+                    names.push(top.clone());
+                }
+            }
+        }
+        names
     }
 }
 
@@ -582,5 +650,40 @@ mod tests {
             let error = graph(op).validate().unwrap_err();
             assert!(error.contains(expected), "{error} lacks {expected}");
         }
+    }
+
+    #[test]
+    fn topology_and_format_are_checked_without_tensors() {
+        let mut graph = Graph {
+            format: GRAPH_FORMAT.into(),
+            version: GRAPH_VERSION,
+            name: "t".into(),
+            inputs: vec![GraphInput {
+                name: "x".into(),
+                shape: None,
+            }],
+            outputs: vec!["y".into()],
+            layers: vec![LayerDef {
+                name: "s".into(),
+                op: Op::Sigmoid,
+                bottoms: vec!["x".into()],
+                tops: vec!["y".into()],
+            }],
+        };
+        assert_eq!(graph.check(), Ok(()));
+        assert_eq!(graph.blob_names(), ["x", "y"]);
+        let text = graph.to_json().unwrap();
+        assert!(text.ends_with("}\n"), "{text}");
+        assert_eq!(Graph::from_json(&text).unwrap(), graph);
+        graph.layers[0].bottoms = vec!["z".into()];
+        let error = graph.check().unwrap_err();
+        assert!(error.contains("reads blob \"z\""), "{error}");
+        graph.layers[0].bottoms = vec!["x".into()];
+        graph.outputs = vec!["w".into()];
+        let error = graph.check().unwrap_err();
+        assert!(error.contains("output \"w\" is not a blob"), "{error}");
+        graph.version = 2;
+        let error = graph.check().unwrap_err();
+        assert!(error.contains("version 2 is not"), "{error}");
     }
 }
