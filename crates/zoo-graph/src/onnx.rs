@@ -31,23 +31,51 @@ pub enum OnnxOp {
         group: i64,
     },
     /// Bottoms X, scale, B, mean, var.
-    BatchNormalization { epsilon: f64 },
+    BatchNormalization {
+        epsilon: f64,
+    },
     /// Bottoms X, scale, B.
-    InstanceNormalization { epsilon: f64 },
+    InstanceNormalization {
+        epsilon: f64,
+    },
     /// Bottoms X, scale, [B]; normalises the axes from `axis` on.
-    LayerNormalization { axis: i64, epsilon: f64 },
-    Unary { func: UnaryFn },
-    LeakyRelu { alpha: f64 },
-    Elu { alpha: f64 },
-    Selu { alpha: f64, gamma: f64 },
-    HardSigmoid { alpha: f64, beta: f64 },
-    Gelu { tanh: bool },
+    LayerNormalization {
+        axis: i64,
+        epsilon: f64,
+    },
+    Unary {
+        func: UnaryFn,
+    },
+    LeakyRelu {
+        alpha: f64,
+    },
+    Elu {
+        alpha: f64,
+    },
+    Selu {
+        alpha: f64,
+        gamma: f64,
+    },
+    HardSigmoid {
+        alpha: f64,
+        beta: f64,
+    },
+    Gelu {
+        tanh: bool,
+    },
     /// Bottoms X, slope (broadcast).
     PRelu,
-    Clip { min: Option<f64>, max: Option<f64> },
+    Clip {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
     /// `legacy`: before opset 13, the input is flattened to 2-D at `axis`
     /// and normalised over the second part.
-    Softmax { axis: i64, legacy: bool, log: bool },
+    Softmax {
+        axis: i64,
+        legacy: bool,
+        log: bool,
+    },
     Pool {
         method: PoolKind,
         kernel: Vec<i64>,
@@ -58,7 +86,9 @@ pub enum OnnxOp {
         count_include_pad: bool,
         auto_pad: AutoPad,
     },
-    GlobalPool { method: PoolKind },
+    GlobalPool {
+        method: PoolKind,
+    },
     /// Bottoms A, B, [C].
     Gemm {
         alpha: f64,
@@ -67,9 +97,13 @@ pub enum OnnxOp {
         trans_b: bool,
     },
     MatMul,
-    Binary { func: BinaryFn },
+    Binary {
+        func: BinaryFn,
+    },
     /// Min, Max, Sum, Mean over any number of bottoms.
-    Variadic { func: VariadicFn },
+    Variadic {
+        func: VariadicFn,
+    },
     /// `axes` empty: all axes (or none with `noop_with_empty_axes`).
     Reduce {
         func: ReduceFn,
@@ -77,9 +111,14 @@ pub enum OnnxOp {
         keepdims: bool,
         noop_with_empty_axes: bool,
     },
-    Concat { axis: i64 },
+    Concat {
+        axis: i64,
+    },
     /// `split` empty: equal parts, one per top.
-    Split { axis: i64, split: Vec<i64> },
+    Split {
+        axis: i64,
+        split: Vec<i64>,
+    },
     Slice {
         starts: Vec<i64>,
         ends: Vec<i64>,
@@ -87,20 +126,36 @@ pub enum OnnxOp {
         steps: Vec<i64>,
     },
     /// Bottoms data, indices.
-    Gather { axis: i64 },
+    Gather {
+        axis: i64,
+    },
     /// Bottoms data, shape (int64, at run time).
-    Reshape { allowzero: bool },
-    Flatten { axis: i64 },
+    Reshape {
+        allowzero: bool,
+    },
+    Flatten {
+        axis: i64,
+    },
     /// `perm` empty: reversed axes.
-    Transpose { perm: Vec<i64> },
+    Transpose {
+        perm: Vec<i64>,
+    },
     /// `axes` empty: every axis of size 1.
-    Squeeze { axes: Vec<i64> },
-    Unsqueeze { axes: Vec<i64> },
+    Squeeze {
+        axes: Vec<i64>,
+    },
+    Unsqueeze {
+        axes: Vec<i64>,
+    },
     /// Bottoms X, shape.
     Expand,
     /// Bottoms X, repeats.
     Tile,
-    Pad { mode: PadMode, pads: Vec<i64>, value: f64 },
+    Pad {
+        mode: PadMode,
+        pads: Vec<i64>,
+        value: f64,
+    },
     /// Exactly one of `scales` and `sizes` is non-empty (all axes).
     Resize {
         mode: ResizeMode,
@@ -110,10 +165,18 @@ pub enum OnnxOp {
         sizes: Vec<i64>,
     },
     /// int64 dimensions `start..end` of the bottom.
-    Shape { start: i64, end: Option<i64> },
+    Shape {
+        start: i64,
+        end: Option<i64>,
+    },
     /// Bottom: the shape (int64).
-    ConstantOfShape { value: f64, dtype: DType },
-    Cast { to: DType },
+    ConstantOfShape {
+        value: f64,
+        dtype: DType,
+    },
+    Cast {
+        to: DType,
+    },
     /// Bottoms condition, X, Y.
     Where,
     /// Bottoms X, W, R, B, [initial_h], [initial_c]; tops Y, Y_h, Y_c.
@@ -314,7 +377,9 @@ impl OnnxOp {
                 return Err(format!("{field} has {} values", values.len()));
             }
             match values.iter().find(|v| !(min..=MAX_EXTENT).contains(*v)) {
-                Some(bad) => Err(format!("{field} value {bad} is out of range ({min} to {MAX_EXTENT})")),
+                Some(bad) => Err(format!(
+                    "{field} value {bad} is out of range ({min} to {MAX_EXTENT})"
+                )),
                 None => Ok(()),
             }
         };
@@ -361,7 +426,10 @@ impl OnnxOp {
             }
             OnnxOp::Resize { scales, sizes, .. } => {
                 extents("sizes", sizes, 0)?;
-                if scales.iter().any(|s| !(s.is_finite() && *s > 0.0 && *s < MAX_EXTENT as f64)) {
+                if scales
+                    .iter()
+                    .any(|s| !(s.is_finite() && *s > 0.0 && *s < MAX_EXTENT as f64))
+                {
                     return Err(format!("scales {scales:?} must be positive and finite"));
                 }
                 if scales.is_empty() == sizes.is_empty() {

@@ -10,6 +10,8 @@
 //! # Ok::<(), zoo_onnx::OnnxError>(())
 //! ```
 
+#[cfg(feature = "import")]
+pub mod convert;
 pub mod error;
 pub mod model;
 pub mod proto;

@@ -4,13 +4,13 @@
 //! transformations, LSTM/GRU gate orders. The importer also calls
 //! [`forward`] to fold constant subgraphs.
 
+use super::ops::Weights;
+use crate::error::{NnError, Result};
+use tch::{Kind, Tensor};
 use zoo_graph::onnx::{
     AutoPad, BinaryFn, Coordinates, DType, Direction, NearestMode, OnnxOp, PadMode, PoolKind,
     ReduceFn, ResizeMode, UnaryFn, VariadicFn,
 };
-use super::ops::Weights;
-use crate::error::{NnError, Result};
-use tch::{Kind, Tensor};
 
 fn bad(op: &OnnxOp, message: impl Into<String>) -> NnError {
     NnError::input(op.name(), message.into())
@@ -31,7 +31,10 @@ pub fn int_values(t: &Tensor) -> Result<Vec<i64>> {
 fn axis_of(op: &OnnxOp, axis: i64, rank: i64) -> Result<i64> {
     let a = if axis < 0 { axis + rank } else { axis };
     if a < 0 || a >= rank.max(1) {
-        return Err(bad(op, format!("axis {axis} is out of range for rank {rank}")));
+        return Err(bad(
+            op,
+            format!("axis {axis} is out of range for rank {rank}"),
+        ));
     }
     Ok(a)
 }
@@ -111,12 +114,18 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
                 Some(b) => Some(b.f_expand(shape.as_slice(), false)?),
                 None => None,
             };
-            one(x.f_layer_norm(shape.as_slice(), Some(&scale), bias.as_ref(), *epsilon, false)?)
+            one(x.f_layer_norm(
+                shape.as_slice(),
+                Some(&scale),
+                bias.as_ref(),
+                *epsilon,
+                false,
+            )?)
         }
         OnnxOp::Unary { func } => one(unary(*func, x)?),
-        OnnxOp::LeakyRelu { alpha } => {
-            one(x.f_clamp_min(0.0)?.f_add(&x.f_clamp_max(0.0)?.f_mul_scalar(*alpha)?)?)
-        }
+        OnnxOp::LeakyRelu { alpha } => one(x
+            .f_clamp_min(0.0)?
+            .f_add(&x.f_clamp_max(0.0)?.f_mul_scalar(*alpha)?)?),
         OnnxOp::Elu { alpha } => {
             let negative = x.f_clamp_max(0.0)?.f_expm1()?.f_mul_scalar(*alpha)?;
             one(x.f_clamp_min(0.0)?.f_add(&negative)?)
@@ -125,13 +134,16 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
             let negative = x.f_clamp_max(0.0)?.f_expm1()?.f_mul_scalar(*alpha)?;
             one(x.f_clamp_min(0.0)?.f_add(&negative)?.f_mul_scalar(*gamma)?)
         }
-        OnnxOp::HardSigmoid { alpha, beta } => {
-            one(x.f_mul_scalar(*alpha)?.f_add_scalar(*beta)?.f_clamp(0.0, 1.0)?)
-        }
+        OnnxOp::HardSigmoid { alpha, beta } => one(x
+            .f_mul_scalar(*alpha)?
+            .f_add_scalar(*beta)?
+            .f_clamp(0.0, 1.0)?),
         OnnxOp::Gelu { tanh } => one(x.f_gelu(if *tanh { "tanh" } else { "none" })?),
         OnnxOp::PRelu => {
             let slope = input(op, xs, 1)?;
-            one(x.f_clamp_min(0.0)?.f_add(&x.f_clamp_max(0.0)?.f_mul(slope)?)?)
+            one(x
+                .f_clamp_min(0.0)?
+                .f_add(&x.f_clamp_max(0.0)?.f_mul(slope)?)?)
         }
         OnnxOp::Clip { min, max } => {
             let mut y = x.shallow_clone();
@@ -204,7 +216,11 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
                 y = y.f_mul_scalar(*alpha)?;
             }
             if let Some(c) = xs.get(2) {
-                y = y.f_add(&if *beta != 1.0 { c.f_mul_scalar(*beta)? } else { c.shallow_clone() })?;
+                y = y.f_add(&if *beta != 1.0 {
+                    c.f_mul_scalar(*beta)?
+                } else {
+                    c.shallow_clone()
+                })?;
             }
             one(y)
         }
@@ -272,7 +288,10 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
                 split.clone()
             };
             if sizes.iter().sum::<i64>() != n || sizes.len() != tops {
-                return Err(bad(op, format!("split {sizes:?} of axis size {n} into {tops} outputs")));
+                return Err(bad(
+                    op,
+                    format!("split {sizes:?} of axis size {n} into {tops} outputs"),
+                ));
             }
             Ok(x.f_split_with_sizes(sizes.as_slice(), a)?)
         }
@@ -300,9 +319,9 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
             if !allowzero {
                 for (i, d) in shape.iter_mut().enumerate() {
                     if *d == 0 {
-                        *d = *size
-                            .get(i)
-                            .ok_or_else(|| bad(op, format!("0 at {i} copies a dimension {size:?} lacks")))?;
+                        *d = *size.get(i).ok_or_else(|| {
+                            bad(op, format!("0 at {i} copies a dimension {size:?} lacks"))
+                        })?;
                     }
                 }
             }
@@ -371,12 +390,20 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
             let size = x.size();
             let clampi = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
             let (s, e) = (clampi(*start), clampi(end.unwrap_or(rank)));
-            let dims: Vec<i64> = if s < e { size[s..e].to_vec() } else { Vec::new() };
+            let dims: Vec<i64> = if s < e {
+                size[s..e].to_vec()
+            } else {
+                Vec::new()
+            };
             one(Tensor::f_from_slice(&dims)?)
         }
         OnnxOp::ConstantOfShape { value, dtype } => {
             let shape = int_values(x)?;
-            one(Tensor::f_full(shape.as_slice(), *value, (kind_of(*dtype), x.device()))?)
+            one(Tensor::f_full(
+                shape.as_slice(),
+                *value,
+                (kind_of(*dtype), x.device()),
+            )?)
         }
         OnnxOp::Cast { to } => one(x.f_to_kind(kind_of(*to))?),
         OnnxOp::Where => {
@@ -388,13 +415,27 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
             direction,
             has_initial_h,
             has_initial_c,
-        } => lstm(op, xs, *hidden_size, *direction, *has_initial_h, *has_initial_c),
+        } => lstm(
+            op,
+            xs,
+            *hidden_size,
+            *direction,
+            *has_initial_h,
+            *has_initial_c,
+        ),
         OnnxOp::Gru {
             hidden_size,
             direction,
             linear_before_reset,
             has_initial_h,
-        } => gru(op, xs, *hidden_size, *direction, *linear_before_reset, *has_initial_h),
+        } => gru(
+            op,
+            xs,
+            *hidden_size,
+            *direction,
+            *linear_before_reset,
+            *has_initial_h,
+        ),
     }
 }
 
@@ -445,7 +486,11 @@ fn binary(func: BinaryFn, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         BinaryFn::Div => a.f_div(b)?,
         BinaryFn::Pow => {
             let y = a.f_pow(b)?;
-            if y.kind() != a.kind() { y.f_to_kind(a.kind())? } else { y }
+            if y.kind() != a.kind() {
+                y.f_to_kind(a.kind())?
+            } else {
+                y
+            }
         }
         BinaryFn::Equal => a.f_eq_tensor(b)?,
         BinaryFn::Greater => a.f_gt_tensor(b)?,
@@ -543,16 +588,26 @@ fn conv(
     let spatial = &x.size()[2..];
     let n = spatial.len();
     if n == 0 || w.dim() != n + 2 {
-        return Err(bad(op, format!("input {:?} and weight {:?} do not fit", x.size(), w.size())));
+        return Err(bad(
+            op,
+            format!("input {:?} and weight {:?} do not fit", x.size(), w.size()),
+        ));
     }
     let kernel = &w.size()[2..];
-    let strides: Vec<i64> = (0..n).map(|i| strides.get(i).copied().unwrap_or(1)).collect();
-    let dilations: Vec<i64> = (0..n).map(|i| dilations.get(i).copied().unwrap_or(1)).collect();
+    let strides: Vec<i64> = (0..n)
+        .map(|i| strides.get(i).copied().unwrap_or(1))
+        .collect();
+    let dilations: Vec<i64> = (0..n)
+        .map(|i| dilations.get(i).copied().unwrap_or(1))
+        .collect();
     let (begin, end) = resolve_pads(spatial, kernel, &strides, &dilations, pads, auto_pad);
     let (x, padding) = if begin == end {
         (x.shallow_clone(), begin)
     } else {
-        (x.f_constant_pad_nd(torch_pads(&begin, &end).as_slice())?, vec![0; n])
+        (
+            x.f_constant_pad_nd(torch_pads(&begin, &end).as_slice())?,
+            vec![0; n],
+        )
     };
     Ok(x.f_convolution(
         w,
@@ -579,7 +634,10 @@ fn conv_transpose(
     let w = input(op, xs, 1)?;
     let n = x.dim().saturating_sub(2);
     if n == 0 || w.dim() != n + 2 {
-        return Err(bad(op, format!("input {:?} and weight {:?} do not fit", x.size(), w.size())));
+        return Err(bad(
+            op,
+            format!("input {:?} and weight {:?} do not fit", x.size(), w.size()),
+        ));
     }
     let get = |v: &[i64], i: usize, d: i64| v.get(i).copied().unwrap_or(d);
     let strides: Vec<i64> = (0..n).map(|i| get(strides, i, 1)).collect();
@@ -633,10 +691,17 @@ fn pool(
     let spatial = x.size()[2..].to_vec();
     let n = spatial.len();
     if n == 0 || n > 3 || kernel.len() != n {
-        return Err(bad(op, format!("kernel {kernel:?} for input {:?}", x.size())));
+        return Err(bad(
+            op,
+            format!("kernel {kernel:?} for input {:?}", x.size()),
+        ));
     }
-    let strides: Vec<i64> = (0..n).map(|i| strides.get(i).copied().unwrap_or(1)).collect();
-    let dilations: Vec<i64> = (0..n).map(|i| dilations.get(i).copied().unwrap_or(1)).collect();
+    let strides: Vec<i64> = (0..n)
+        .map(|i| strides.get(i).copied().unwrap_or(1))
+        .collect();
+    let dilations: Vec<i64> = (0..n)
+        .map(|i| dilations.get(i).copied().unwrap_or(1))
+        .collect();
     if method == PoolKind::Average && dilations.iter().any(|&d| d != 1) {
         return Err(bad(op, "AveragePool with dilations is not supported"));
     }
@@ -646,7 +711,10 @@ fn pool(
         let k = (kernel[i] - 1) * dilations[i] + 1;
         let span = spatial[i] + begin[i] + end[i] - k;
         if span < 0 {
-            return Err(bad(op, format!("kernel {kernel:?} exceeds the padded input {spatial:?}")));
+            return Err(bad(
+                op,
+                format!("kernel {kernel:?} exceeds the padded input {spatial:?}"),
+            ));
         }
         let mut out = if ceil_mode {
             (span + strides[i] - 1) / strides[i] + 1
@@ -662,20 +730,58 @@ fn pool(
     let zeros = vec![0i64; n];
     match method {
         PoolKind::Max => {
-            let padded = x.f_pad(torch_pads(&begin, &end_all).as_slice(), "constant", f64::NEG_INFINITY)?;
+            let padded = x.f_pad(
+                torch_pads(&begin, &end_all).as_slice(),
+                "constant",
+                f64::NEG_INFINITY,
+            )?;
             Ok(match n {
-                1 => padded.f_max_pool1d(kernel, strides.as_slice(), zeros.as_slice(), dilations.as_slice(), false)?,
-                2 => padded.f_max_pool2d(kernel, strides.as_slice(), zeros.as_slice(), dilations.as_slice(), false)?,
-                _ => padded.f_max_pool3d(kernel, strides.as_slice(), zeros.as_slice(), dilations.as_slice(), false)?,
+                1 => padded.f_max_pool1d(
+                    kernel,
+                    strides.as_slice(),
+                    zeros.as_slice(),
+                    dilations.as_slice(),
+                    false,
+                )?,
+                2 => padded.f_max_pool2d(
+                    kernel,
+                    strides.as_slice(),
+                    zeros.as_slice(),
+                    dilations.as_slice(),
+                    false,
+                )?,
+                _ => padded.f_max_pool3d(
+                    kernel,
+                    strides.as_slice(),
+                    zeros.as_slice(),
+                    dilations.as_slice(),
+                    false,
+                )?,
             })
         }
         PoolKind::Average => {
             let area: i64 = kernel.iter().product();
             let avg = |t: &Tensor| -> Result<Tensor> {
                 Ok(match n {
-                    1 => t.f_avg_pool1d(kernel, strides.as_slice(), zeros.as_slice(), false, true)?,
-                    2 => t.f_avg_pool2d(kernel, strides.as_slice(), zeros.as_slice(), false, true, None)?,
-                    _ => t.f_avg_pool3d(kernel, strides.as_slice(), zeros.as_slice(), false, true, None)?,
+                    1 => {
+                        t.f_avg_pool1d(kernel, strides.as_slice(), zeros.as_slice(), false, true)?
+                    }
+                    2 => t.f_avg_pool2d(
+                        kernel,
+                        strides.as_slice(),
+                        zeros.as_slice(),
+                        false,
+                        true,
+                        None,
+                    )?,
+                    _ => t.f_avg_pool3d(
+                        kernel,
+                        strides.as_slice(),
+                        zeros.as_slice(),
+                        false,
+                        true,
+                        None,
+                    )?,
                 }
                 .f_mul_scalar(area as f64)?)
             };
@@ -739,7 +845,10 @@ fn slice(
 fn pad(op: &OnnxOp, x: &Tensor, mode: PadMode, pads: &[i64], value: f64) -> Result<Tensor> {
     let rank = x.dim();
     if pads.len() != 2 * rank {
-        return Err(bad(op, format!("{} pads for a rank-{rank} input", pads.len())));
+        return Err(bad(
+            op,
+            format!("{} pads for a rank-{rank} input", pads.len()),
+        ));
     }
     let mut list = torch_pads(&pads[..rank], &pads[rank..]);
     // libtorch pads the last axes; drop unpadded leading axes.
@@ -768,7 +877,10 @@ fn resize(
     let size = x.size();
     let rank = size.len();
     if (!scales.is_empty() && scales.len() != rank) || (!sizes.is_empty() && sizes.len() != rank) {
-        return Err(bad(op, format!("scales {scales:?} / sizes {sizes:?} for rank {rank}")));
+        return Err(bad(
+            op,
+            format!("scales {scales:?} / sizes {sizes:?} for rank {rank}"),
+        ));
     }
     let mut y = x.shallow_clone();
     for axis in 0..rank {
@@ -824,8 +936,14 @@ fn resize(
                     high.push((i + 1).min(n - 1));
                     weight.push((s - i as f64) as f32);
                 }
-                let lo = y.f_index_select(axis as i64, &Tensor::f_from_slice(&low)?.f_to_device(device)?)?;
-                let hi = y.f_index_select(axis as i64, &Tensor::f_from_slice(&high)?.f_to_device(device)?)?;
+                let lo = y.f_index_select(
+                    axis as i64,
+                    &Tensor::f_from_slice(&low)?.f_to_device(device)?,
+                )?;
+                let hi = y.f_index_select(
+                    axis as i64,
+                    &Tensor::f_from_slice(&high)?.f_to_device(device)?,
+                )?;
                 let mut shape = vec![1i64; rank];
                 shape[axis] = out;
                 let w = Tensor::f_from_slice(&weight)?
@@ -862,7 +980,10 @@ fn lstm(
     let (w, r, b) = (input(op, xs, 1)?, input(op, xs, 2)?, input(op, xs, 3)?);
     let size = x.size();
     if size.len() != 3 {
-        return Err(bad(op, format!("input {size:?} is not (seq, batch, features)")));
+        return Err(bad(
+            op,
+            format!("input {size:?} is not (seq, batch, features)"),
+        ));
     }
     let (seq, batch) = (size[0], size[1]);
     let mut next = 4;
@@ -872,12 +993,18 @@ fn lstm(
     } else {
         None
     };
-    let c0 = if has_c { Some(input(op, xs, next)?) } else { None };
+    let c0 = if has_c {
+        Some(input(op, xs, next)?)
+    } else {
+        None
+    };
     let zeros = Tensor::f_zeros([batch, hidden].as_slice(), (x.kind(), x.device()))?;
     let (mut ys, mut hs, mut cs) = (Vec::new(), Vec::new(), Vec::new());
     for (d, backwards) in directions(direction) {
         let (wd, rd, bd) = (w.f_get(d)?, r.f_get(d)?, b.f_get(d)?);
-        let bias = bd.f_narrow(0, 0, 4 * hidden)?.f_add(&bd.f_narrow(0, 4 * hidden, 4 * hidden)?)?;
+        let bias =
+            bd.f_narrow(0, 0, 4 * hidden)?
+                .f_add(&bd.f_narrow(0, 4 * hidden, 4 * hidden)?)?;
         // All input projections at once: (seq, batch, 4·hidden).
         let projected = x.f_matmul(&tr(&wd)?)?.f_add(&bias)?;
         let mut h = match h0 {
@@ -929,7 +1056,10 @@ fn gru(
     let (w, r, b) = (input(op, xs, 1)?, input(op, xs, 2)?, input(op, xs, 3)?);
     let size = x.size();
     if size.len() != 3 {
-        return Err(bad(op, format!("input {size:?} is not (seq, batch, features)")));
+        return Err(bad(
+            op,
+            format!("input {size:?} is not (seq, batch, features)"),
+        ));
     }
     let (seq, batch) = (size[0], size[1]);
     let h0 = if has_h { Some(input(op, xs, 4)?) } else { None };
@@ -950,8 +1080,14 @@ fn gru(
         for step in 0..seq {
             let t = if backwards { seq - 1 - step } else { step };
             let xp = projected.f_get(t)?.f_split(hidden, 1)?;
-            let z = xp[0].f_add(&h.f_matmul(&rz)?)?.f_add(&rbs[0])?.f_sigmoid()?;
-            let rg = xp[1].f_add(&h.f_matmul(&rr)?)?.f_add(&rbs[1])?.f_sigmoid()?;
+            let z = xp[0]
+                .f_add(&h.f_matmul(&rz)?)?
+                .f_add(&rbs[0])?
+                .f_sigmoid()?;
+            let rg = xp[1]
+                .f_add(&h.f_matmul(&rr)?)?
+                .f_add(&rbs[1])?
+                .f_sigmoid()?;
             let candidate = if linear_before_reset {
                 xp[2].f_add(&rg.f_mul(&h.f_matmul(&rh)?.f_add(&rbs[2])?)?)?
             } else {
