@@ -119,11 +119,15 @@ pub enum OnnxOp {
         axis: i64,
         split: Vec<i64>,
     },
+    /// With `at_run_time`, starts, ends and (when given) axes and steps are
+    /// bottoms 1 to 4 instead (int64 tensors computed by the graph).
     Slice {
         starts: Vec<i64>,
         ends: Vec<i64>,
         axes: Vec<i64>,
         steps: Vec<i64>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        at_run_time: bool,
     },
     /// Bottoms data, indices.
     Gather {

@@ -798,6 +798,32 @@ impl Converter {
                 )
             }
             "Slice" => {
+                let known = (1..5).all(|i| {
+                    node.inputs
+                        .get(i)
+                        .is_none_or(|s| s.is_empty() || self.constant(s).is_some())
+                });
+                if opset >= 10 && !known {
+                    // Ranges computed by the graph (x.chunk in exports):
+                    // read at run time; absent inputs only at the end.
+                    let given: Vec<bool> = (1..5)
+                        .map(|i| node.inputs.get(i).is_some_and(|s| !s.is_empty()))
+                        .collect();
+                    if given.windows(2).any(|w| !w[0] && w[1]) {
+                        return Err(err(
+                            node,
+                            "steps without axes computed at run time is not supported",
+                        ));
+                    }
+                    let op = OnnxOp::Slice {
+                        starts: vec![],
+                        ends: vec![],
+                        axes: vec![],
+                        steps: vec![],
+                        at_run_time: true,
+                    };
+                    return Ok(Some((op, first(5))));
+                }
                 let (starts, ends, axes, steps) = if opset < 10 {
                     (
                         ints_or("starts", vec![]),
@@ -825,6 +851,7 @@ impl Converter {
                         ends,
                         axes,
                         steps,
+                        at_run_time: false,
                     },
                     first(1),
                 )

@@ -65,7 +65,7 @@ fn check_all(files: &[PathBuf]) {
                 let worst = diffs.iter().map(|(_, d)| *d).fold(0.0, f64::max);
                 println!("{stem}: max relative difference {worst:.3e}");
                 for (name, d) in diffs {
-                    if !(d <= TOLERANCE) {
+                    if d.is_nan() || d > TOLERANCE {
                         failures.push(format!("{stem}/{name}: {d:.3e}"));
                     }
                 }
@@ -119,4 +119,130 @@ fn torchvision_models_match_onnx_runtime() {
         );
     }
     check_all(&files);
+}
+
+mod refused {
+    use bytes::Bytes;
+    use prost::Message;
+    use zoo_onnx::Model;
+    use zoo_onnx::convert::convert;
+    use zoo_onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, ValueInfoProto};
+
+    fn model(opset: i64, nodes: &[(&str, &str, &str)]) -> Model {
+        let mut prev = "x".to_string();
+        let node = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (name, op, domain))| {
+                let out = if i + 1 == nodes.len() {
+                    "y".to_string()
+                } else {
+                    format!("t{i}")
+                };
+                let n = NodeProto {
+                    name: Some(name.to_string()),
+                    op_type: Some(op.to_string()),
+                    domain: Some(domain.to_string()),
+                    input: vec![prev.clone()],
+                    output: vec![out.clone()],
+                    ..Default::default()
+                };
+                prev = out;
+                n
+            })
+            .collect();
+        let info = |n: &str| ValueInfoProto {
+            name: Some(n.into()),
+            ..Default::default()
+        };
+        let proto = ModelProto {
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(opset),
+            }],
+            graph: Some(GraphProto {
+                node,
+                input: vec![info("x")],
+                output: vec![info("y")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Model::from_bytes(Bytes::from(proto.encode_to_vec()), None).expect("model")
+    }
+
+    #[test]
+    fn every_unsupported_operator_is_listed_with_node_and_opset() {
+        let m = model(
+            13,
+            &[
+                ("a", "Relu", ""),
+                ("lrn1", "LRN", ""),
+                ("loop", "Loop", ""),
+                ("custom", "FusedThing", "com.example"),
+            ],
+        );
+        let e = convert(&m).err().expect("refused").to_string();
+        for part in [
+            "LRN (node \"lrn1\", opset 13)",
+            "Loop (node \"loop\", opset 13)",
+            "com.example.FusedThing (node \"custom\", opset 13)",
+        ] {
+            assert!(e.contains(part), "{part} missing from: {e}");
+        }
+        assert!(!e.contains("Relu"), "{e}");
+    }
+
+    #[test]
+    fn opsets_outside_7_to_21_are_refused() {
+        for opset in [6, 22] {
+            let e = convert(&model(opset, &[("a", "Relu", "")]))
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(
+                e.contains(&format!("opset {opset}")) && e.contains("7..=21"),
+                "{e}"
+            );
+        }
+        assert!(convert(&model(7, &[("a", "Relu", "")])).is_ok());
+    }
+}
+
+/// A graph with a free batch dimension runs at another batch size than the
+/// fixture's: shape arithmetic is not frozen at import.
+#[test]
+fn dynamic_batch_stays_dynamic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ops");
+    for name in ["shape_gather_concat_reshape", "slice_13_run_time_ends"] {
+        let model = Model::open(&dir.join(format!("{name}.onnx"))).expect("model");
+        let converted = convert(&model).expect("convert");
+        assert_eq!(
+            converted.graph.inputs[0].shape.as_ref().expect("shape")[0],
+            -1
+        );
+        let tensors: HashMap<String, Tensor> = torch_tensors(&converted)
+            .expect("tensors")
+            .into_iter()
+            .collect();
+        let graph = GraphModel::from_parts(converted.graph, tensors, Device::Cpu).expect("graph");
+        let arrays = zoo_nn::params::read_npz(dir.join(format!("{name}.npz"))).expect("npz");
+        let x = arrays
+            .iter()
+            .find(|(k, _)| k == "inputs/x")
+            .expect("x")
+            .1
+            .shallow_clone();
+        let y = arrays
+            .iter()
+            .find(|(k, _)| k == "outputs/y")
+            .expect("y")
+            .1
+            .shallow_clone();
+        // The same rows three times over: batch 6 instead of 2.
+        let x3 = Tensor::cat(&[&x, &x, &x], 0);
+        let out = graph.run(&[("x".into(), x3)], &["y".into()]).expect("run");
+        let want = Tensor::cat(&[&y, &y, &y], 0);
+        assert!(relative(&out[0].1, &want) <= TOLERANCE, "{name}");
+    }
 }

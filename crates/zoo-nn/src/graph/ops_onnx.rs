@@ -208,9 +208,9 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
             trans_a,
             trans_b,
         } => {
-            let a = if *trans_a { tr(&x)? } else { x.shallow_clone() };
+            let a = if *trans_a { tr(x)? } else { x.shallow_clone() };
             let b = input(op, xs, 1)?;
-            let b = if *trans_b { tr(&b)? } else { b.shallow_clone() };
+            let b = if *trans_b { tr(b)? } else { b.shallow_clone() };
             let mut y = a.f_matmul(&b)?;
             if *alpha != 1.0 {
                 y = y.f_mul_scalar(*alpha)?;
@@ -296,10 +296,32 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
             Ok(x.f_split_with_sizes(sizes.as_slice(), a)?)
         }
         OnnxOp::Slice {
+            at_run_time: true, ..
+        } => {
+            let at = |i: usize| -> Result<Vec<i64>> {
+                match xs.get(i) {
+                    Some(t) => int_values(t),
+                    None => Ok(Vec::new()),
+                }
+            };
+            let (starts, ends) = (
+                int_values(input(op, xs, 1)?)?,
+                int_values(input(op, xs, 2)?)?,
+            );
+            if starts.len() != ends.len() {
+                return Err(bad(
+                    op,
+                    format!("{} starts for {} ends", starts.len(), ends.len()),
+                ));
+            }
+            one(slice(op, x, &starts, &ends, &at(3)?, &at(4)?)?)
+        }
+        OnnxOp::Slice {
             starts,
             ends,
             axes,
             steps,
+            ..
         } => one(slice(op, x, starts, ends, axes, steps)?),
         OnnxOp::Gather { axis } => {
             let a = axis_of(op, *axis, rank)?;
