@@ -24,6 +24,8 @@ pub struct Preprocess {
     pub mean: Vec<f64>,
     /// Multiplied after subtracting the mean.
     pub scale: f64,
+    /// Per-channel divisor applied last (empty: none).
+    pub std: Vec<f64>,
 }
 
 impl Preprocess {
@@ -36,6 +38,7 @@ impl Preprocess {
             bgr: true,
             mean: vec![103.939, 116.779, 123.68],
             scale: 1.0,
+            std: vec![],
         }
     }
 }
@@ -91,7 +94,8 @@ pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Resu
         for c in 0..3 {
             let source = if pre.bgr { 2 - c } else { c };
             let mean = pre.mean.get(c).copied().unwrap_or(0.0);
-            let value = (f64::from(pixel[source]) - mean) * pre.scale;
+            let std = pre.std.get(c).copied().unwrap_or(1.0);
+            let value = (f64::from(pixel[source]) - mean) * pre.scale / std;
             chw[c * h * w + y as usize * w + x as usize] = value as f32;
         }
     }

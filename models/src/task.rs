@@ -40,6 +40,7 @@ pub fn image_preprocess(manifest: &Manifest) -> Preprocess {
             bgr: p.channel_order == Some(ChannelOrder::Bgr),
             mean: p.mean.clone(),
             scale: p.scale,
+            std: p.std.clone(),
         },
         None => Preprocess {
             resize: None,
@@ -48,6 +49,7 @@ pub fn image_preprocess(manifest: &Manifest) -> Preprocess {
             bgr: false,
             mean: vec![],
             scale: 1.0,
+            std: vec![],
         },
     }
 }

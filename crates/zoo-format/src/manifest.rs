@@ -270,6 +270,10 @@ pub struct Preprocess {
     /// Multiplied after subtracting the mean.
     #[serde(default = "one")]
     pub scale: f64,
+    /// Divides each channel last (in `channel_order`): torchvision's
+    /// normalisation `(x − mean) / std` for ONNX imports; empty = 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub std: Vec<f64>,
 }
 
 fn one() -> f64 {

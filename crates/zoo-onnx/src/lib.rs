@@ -13,11 +13,15 @@
 #[cfg(feature = "import")]
 pub mod convert;
 pub mod error;
+#[cfg(feature = "import")]
+mod import;
 pub mod model;
 pub mod proto;
 pub mod tensor;
 
 pub use error::{OnnxError, Result};
+#[cfg(feature = "import")]
+pub use import::{ImportOptions, ImportSummary, import};
 pub use model::{Attribute, Dim, Graph, Model, Node, ValueInfo};
 pub use proto::DataType;
 pub use tensor::Tensor;

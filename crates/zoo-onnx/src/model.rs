@@ -19,6 +19,8 @@ pub struct Model {
     pub opsets: BTreeMap<String, i64>,
     pub producer: String,
     pub graph: Graph,
+    /// External data files read (relative to the model's folder), each once.
+    pub external_data: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,11 +127,18 @@ impl Model {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
+        let mut external_data = Vec::new();
+        for location in external.locations {
+            if !external_data.contains(&location) {
+                external_data.push(location);
+            }
+        }
         Ok(Model {
             ir_version: proto.ir_version.unwrap_or(0),
             opsets,
             producer,
             graph,
+            external_data,
         })
     }
 

@@ -126,6 +126,8 @@ pub(crate) struct ExternalFiles {
     /// The model's folder, canonical; `None` for a model read from memory.
     folder: Option<PathBuf>,
     maps: HashMap<PathBuf, Bytes>,
+    /// Every location read, in order (with repeats).
+    pub(crate) locations: Vec<String>,
 }
 
 impl ExternalFiles {
@@ -137,6 +139,7 @@ impl ExternalFiles {
         Ok(ExternalFiles {
             folder,
             maps: HashMap::new(),
+            locations: Vec::new(),
         })
     }
 
@@ -171,6 +174,7 @@ impl ExternalFiles {
         if !path.starts_with(folder) {
             return Err(outside());
         }
+        self.locations.push(location.to_owned());
         if let Some(bytes) = self.maps.get(&path) {
             return Ok(bytes.clone());
         }
