@@ -222,3 +222,34 @@ pub fn draw_cross(image: &mut RgbImage, x: f32, y: f32, colour: [u8; 3]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// torchvision-style normalisation: `(pixel − mean) · scale / std`, per
+    /// channel in the output order.
+    #[test]
+    fn std_divides_each_channel_after_the_mean() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(1, 1, Rgb([255, 128, 0])));
+        let pre = Preprocess {
+            resize: None,
+            expect_size: None,
+            crop: None,
+            bgr: false,
+            mean: vec![123.675, 116.28, 103.53],
+            scale: 1.0,
+            std: vec![58.395, 57.12, 57.375],
+        };
+        let x = rgb_tensor(&image, &pre, Path::new("x.png")).unwrap();
+        let got = Vec::<f32>::try_from(x.reshape([-1])).unwrap();
+        let want = [
+            (255.0 - 123.675) / 58.395,
+            (128.0 - 116.28) / 57.12,
+            (0.0 - 103.53) / 57.375,
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((f64::from(*g) - w).abs() < 1e-5, "{got:?} vs {want:?}");
+        }
+    }
+}

@@ -269,3 +269,63 @@ fn bad_labels_hostile_files_and_unsupported_operators_are_refused() {
         "{e}"
     );
 }
+
+/// The classifier with its weights moved to a data file beside the model
+/// (ONNX external data, as models over 2 GB are stored): the package is the
+/// same, its provenance lists the data file, and it matches ONNX Runtime.
+#[test]
+fn external_data_models_import_with_the_data_file_in_the_provenance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = std::fs::read(fixtures().join("tiny_classifier.onnx")).expect("fixture");
+    let mut model = ModelProto::decode(bytes.as_slice()).expect("decode");
+    let mut data = Vec::new();
+    for tensor in &mut model.graph.as_mut().expect("graph").initializer {
+        let raw = tensor.raw_data.take().expect("raw data");
+        // 64-byte alignment as onnx's own writer does.
+        data.resize(data.len().next_multiple_of(64), 0);
+        let entry = |k: &str, v: String| StringStringEntryProto {
+            key: Some(k.into()),
+            value: Some(v),
+        };
+        tensor.external_data = vec![
+            entry("location", "weights/tiny.bin".into()),
+            entry("offset", data.len().to_string()),
+            entry("length", raw.len().to_string()),
+        ];
+        tensor.data_location = Some(1);
+        data.extend_from_slice(&raw);
+    }
+    std::fs::create_dir(dir.path().join("weights")).expect("mkdir");
+    std::fs::write(dir.path().join("weights/tiny.bin"), &data).expect("data");
+    let onnx = dir.path().join("tiny_external.onnx");
+    std::fs::write(&onnx, model.encode_to_vec()).expect("model");
+    assert!(
+        std::fs::metadata(&onnx).expect("meta").len() < 1024,
+        "weights left inside"
+    );
+
+    let out = dir.path().join("pkg");
+    ok(import(&onnx, &out, &[]));
+    let manifest = std::fs::read_to_string(out.join("zoo.toml")).expect("zoo.toml");
+    assert!(
+        manifest.contains("file = \"tiny_external.onnx\"")
+            && manifest.contains("file = \"weights/tiny.bin\""),
+        "{manifest}"
+    );
+    std::fs::copy(
+        fixtures().join("tiny_classifier.npz"),
+        out.join("golden.npz"),
+    )
+    .expect("copy");
+    ok(run(zoo().arg("verify").arg(&out)));
+
+    // A data file shorter than the tensors it holds is refused by name.
+    std::fs::write(dir.path().join("weights/tiny.bin"), &data[..data.len() - 4]).expect("truncate");
+    let again = dir.path().join("again");
+    std::fs::create_dir(&again).expect("mkdir");
+    let e = refused(&again, &onnx, &[]);
+    assert!(
+        e.contains("tensor \"b2\"") && e.contains("weights/tiny.bin"),
+        "{e}"
+    );
+}
