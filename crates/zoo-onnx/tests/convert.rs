@@ -246,3 +246,30 @@ fn dynamic_batch_stays_dynamic() {
         assert!(relative(&out[0].1, &want) <= TOLERANCE, "{name}");
     }
 }
+
+/// Real-world pretrained models: the PaddleOCR detection, recognition and
+/// orientation models that the rapidocr-onnxruntime 1.4.4 wheel ships,
+/// on rendered text (made by the test command's set-up like the
+/// torchvision models; missing files fail the test).
+#[test]
+fn pretrained_models_from_a_pypi_wheel_match_onnx_runtime() {
+    let dir = std::env::var_os("ZOO_ONNX_LARGE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/onnx-fixtures"))
+        .join("realworld");
+    let files = onnx_files(&dir);
+    for name in [
+        "ch_ppocr_mobile_v2.0_cls_infer",
+        "ch_PP-OCRv4_det_infer",
+        "ch_PP-OCRv4_rec_infer",
+    ] {
+        assert!(
+            files
+                .iter()
+                .any(|f| f.file_stem().is_some_and(|s| s == name)),
+            "{name}.onnx is missing from {}: run `cargo xtask fixtures onnx-large` (cargo xtask test does)",
+            dir.display()
+        );
+    }
+    check_all(&files);
+}
