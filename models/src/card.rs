@@ -55,6 +55,7 @@ pub fn rgb_preprocess(mean: f64, scale: f64) -> Preprocess {
         channel_order: Some(ChannelOrder::Rgb),
         mean: vec![mean; 3],
         scale,
+        std: Vec::new(),
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Preprocess {
     pub mean: Vec<f64>,
     /// Multiplied after subtracting the mean.
     pub scale: f64,
+    /// Per-channel divisor applied last (empty: none).
+    pub std: Vec<f64>,
 }
 
 impl Preprocess {
@@ -36,6 +38,7 @@ impl Preprocess {
             bgr: true,
             mean: vec![103.939, 116.779, 123.68],
             scale: 1.0,
+            std: vec![],
         }
     }
 }
@@ -91,7 +94,8 @@ pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Resu
         for c in 0..3 {
             let source = if pre.bgr { 2 - c } else { c };
             let mean = pre.mean.get(c).copied().unwrap_or(0.0);
-            let value = (f64::from(pixel[source]) - mean) * pre.scale;
+            let std = pre.std.get(c).copied().unwrap_or(1.0);
+            let value = (f64::from(pixel[source]) - mean) * pre.scale / std;
             chw[c * h * w + y as usize * w + x as usize] = value as f32;
         }
     }
@@ -215,6 +219,37 @@ pub fn draw_cross(image: &mut RgbImage, x: f32, y: f32, colour: [u8; 3]) {
             if (0..w).contains(&px) && (0..h).contains(&py) {
                 image.put_pixel(px as u32, py as u32, Rgb(colour));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// torchvision-style normalisation: `(pixel − mean) · scale / std`, per
+    /// channel in the output order.
+    #[test]
+    fn std_divides_each_channel_after_the_mean() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(1, 1, Rgb([255, 128, 0])));
+        let pre = Preprocess {
+            resize: None,
+            expect_size: None,
+            crop: None,
+            bgr: false,
+            mean: vec![123.675, 116.28, 103.53],
+            scale: 1.0,
+            std: vec![58.395, 57.12, 57.375],
+        };
+        let x = rgb_tensor(&image, &pre, Path::new("x.png")).unwrap();
+        let got = Vec::<f32>::try_from(x.reshape([-1])).unwrap();
+        let want = [
+            (255.0 - 123.675) / 58.395,
+            (128.0 - 116.28) / 57.12,
+            (0.0 - 103.53) / 57.375,
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((f64::from(*g) - w).abs() < 1e-5, "{got:?} vs {want:?}");
         }
     }
 }

@@ -4,14 +4,15 @@
 //! - crates/zoo-caffe/fuzz: `caffemodel`, `prototxt` (the Caffe fixtures);
 //! - crates/zoo-format/fuzz: `manifest`, `archive`, `index` (`seeds/`);
 //! - crates/zoo-nn/fuzz: `npy`, `npz`, `safetensors` (`seeds/`, the golden
-//!   npz files); built without a sanitizer, as it links libtorch.
+//!   npz files); built without a sanitizer, as it links libtorch;
+//! - crates/zoo-onnx/fuzz: `onnx` (`seeds/`, the ONNX fixtures).
 //!
 //! TARGETs pick some (default: all). Needs a nightly toolchain and
 //! cargo-fuzz (installed with `cargo install cargo-fuzz` when missing);
 //! without them, or with --smoke, each crate's stable `smoke` binary runs a
 //! bounded seeded mutation run of the same functions instead. Inputs that
 //! crash go to `<crate>/fuzz/artifacts/<target>/`: copy each into
-//! `<crate>/fuzz/regressions/<target>/` (zoo-format, zoo-nn) so that the CI
+//! `<crate>/fuzz/regressions/<target>/` (zoo-format, zoo-nn, zoo-onnx) so that the CI
 //! smoke tests replay it.
 
 use crate::cmd;
@@ -42,6 +43,11 @@ const CRATES: &[FuzzCrate] = &[
         dir: "crates/zoo-nn/fuzz",
         targets: &["npy", "npz", "safetensors"],
         sanitizer: "none",
+    },
+    FuzzCrate {
+        dir: "crates/zoo-onnx/fuzz",
+        targets: &["onnx"],
+        sanitizer: "address",
     },
 ];
 
@@ -144,6 +150,7 @@ fn libfuzzer(krate: &FuzzCrate, target: &str, seconds: u64) -> Result<()> {
             copy_seeds(&dir.join("../tests/fixtures"), target, &corpus)?;
         }
         "npz" => copy_seeds(&dir.join("../tests/fixtures/golden"), "npz", &corpus)?,
+        "onnx" => copy_seeds(&dir.join("../tests/fixtures/ops"), "onnx", &corpus)?,
         _ => {}
     }
     cmd::run(

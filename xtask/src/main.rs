@@ -34,7 +34,8 @@ usage: cargo xtask <command>
               tests, then the e2e suite again on PostgreSQL + S3
   demo        setup, build, start a local registry, publish, install, run
   links       the custom-Link worked example with full cargo builds (see README)
-  fixtures    regenerate the golden files from Chainer 7.8.1 (own venv)
+  fixtures    regenerate the golden files from Chainer 7.8.1 and ONNX Runtime
+              (own venvs); `fixtures onnx-large`: the torchvision ONNX models
   train M     train a built-in model on synthetic data (see models/README.md)
   models-table  regenerate models/README.md's table from the packages' zoo.toml
               (--check: fail if it is out of date)

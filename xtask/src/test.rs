@@ -19,7 +19,15 @@ pub fn run(extra: &[String]) -> Result<()> {
     ]))?;
     // The end-to-end tests drive the real binaries: build them first.
     cmd::run(cmd::cargo().args(["build", "--workspace", "--bins"]))?;
-    cmd::run(cmd::cargo().args(["test", "--workspace"]).args(extra))?;
+    // The ONNX importer's large fixtures (torchvision models against ONNX
+    // Runtime) are made here, never skipped: the tests fail without them.
+    let onnx_large = crate::python::onnx_large_fixtures()?;
+    cmd::run(
+        cmd::cargo()
+            .args(["test", "--workspace"])
+            .args(extra)
+            .env("ZOO_ONNX_LARGE_FIXTURES", onnx_large),
+    )?;
     cmd::run(
         cmd::cargo()
             .args(["test", "-p", "zoo-e2e", "--test", "packages"])

@@ -110,6 +110,8 @@ pub struct PreprocessOptions {
     pub mean_file: Option<PathBuf>,
     pub channel_order: Option<ChannelOrder>,
     pub scale: Option<f64>,
+    /// Per-channel divisor (ONNX imports; Caffe models have none).
+    pub std: Option<Vec<f64>>,
     pub resize: Option<[u32; 2]>,
     pub crop: Option<[u32; 2]>,
 }
@@ -162,6 +164,7 @@ impl PreprocessOptions {
             || self.mean_file.is_some()
             || self.channel_order.is_some()
             || self.scale.is_some()
+            || self.std.is_some()
             || self.resize.is_some()
             || self.crop.is_some()
     }
@@ -174,6 +177,7 @@ impl PreprocessOptions {
             channel_order: Some(ChannelOrder::Bgr),
             mean: Vec::new(),
             scale: 1.0,
+            std: Vec::new(),
         };
         self.resolve(Some(&caffe))
     }
@@ -191,6 +195,7 @@ impl PreprocessOptions {
             channel_order: Some(ChannelOrder::Bgr),
             mean: Vec::new(),
             scale: 1.0,
+            std: Vec::new(),
         });
         if let Some(file) = &self.mean_file {
             pre.mean = mean_from_binaryproto(file)?;
@@ -203,6 +208,14 @@ impl PreprocessOptions {
         }
         if let Some(scale) = self.scale {
             pre.scale = scale;
+        }
+        if let Some(std) = &self.std {
+            if std.len() != 3 || std.iter().any(|s| !s.is_finite() || *s == 0.0) {
+                return Err(CaffeError::Invalid(format!(
+                    "--std {std:?}: an RGB image needs 3 finite, non-zero values"
+                )));
+            }
+            pre.std = std.clone();
         }
         if self.resize.is_some() {
             pre.resize = self.resize;

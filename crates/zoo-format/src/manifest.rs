@@ -270,6 +270,10 @@ pub struct Preprocess {
     /// Multiplied after subtracting the mean.
     #[serde(default = "one")]
     pub scale: f64,
+    /// Divides each channel last (in `channel_order`): torchvision's
+    /// normalisation `(x − mean) / std` for ONNX imports; empty = 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub std: Vec<f64>,
 }
 
 fn one() -> f64 {
@@ -661,6 +665,14 @@ fn validate_model(file: &str, model: &ModelSection) -> Result<(), ManifestError>
                     "must be finite and non-zero".into(),
                 ));
             }
+            // A divisor: zero or non-finite would make every pixel inf/NaN.
+            if pre.std.iter().any(|s| !s.is_finite() || *s == 0.0) {
+                return Err(invalid(
+                    file,
+                    &format!("{field}.std"),
+                    "values must be finite and non-zero".into(),
+                ));
+            }
         }
     }
     for (i, output) in model.outputs.iter().enumerate() {
@@ -763,6 +775,24 @@ converted_from = [{ file = "VGG_ILSVRC_16_layers.caffemodel", sha256 = "00000000
 
     fn err(text: &str) -> String {
         Manifest::from_toml_str(text).unwrap_err().to_string()
+    }
+
+    /// `std` divides each channel: zero would turn every pixel into inf.
+    #[test]
+    fn preprocess_std_round_trips_and_must_be_non_zero() {
+        let with = |std: &str| {
+            VGG.replace(
+                "mean = [103.939, 116.779, 123.68]",
+                &format!("mean = [103.939, 116.779, 123.68]\nstd = {std}"),
+            )
+        };
+        let m = Manifest::from_toml_str(&with("[58.4, 57.1, 57.4]")).unwrap();
+        let pre = m.model.as_ref().unwrap().inputs[0].preprocess.clone().unwrap();
+        assert_eq!(pre.std, vec![58.4, 57.1, 57.4]);
+        let again = Manifest::from_toml_str(&m.to_toml_string().unwrap()).unwrap();
+        assert_eq!(again, m);
+        let e = err(&with("[58.4, 0.0, 57.4]"));
+        assert!(e.contains("preprocess.std") && e.contains("non-zero"), "{e}");
     }
 
     #[test]

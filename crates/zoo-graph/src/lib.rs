@@ -6,6 +6,7 @@
 //! Torch-free so that importers (Caffe, ONNX) write graphs without linking
 //! libtorch; `zoo-nn`'s executor runs them.
 
+pub mod onnx;
 pub mod synthetic;
 
 use serde::{Deserialize, Serialize};
@@ -146,6 +147,8 @@ pub enum Op {
     Permute {
         order: Vec<i64>,
     },
+    /// An ONNX operator with ONNX semantics (`zoo import onnx`).
+    Onnx(crate::onnx::OnnxOp),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +237,7 @@ impl Op {
             Op::Prelu { .. } => "PReLU",
             Op::Crop { .. } => "Crop",
             Op::Permute { .. } => "Permute",
+            Op::Onnx(_) => "Onnx",
         }
     }
 
@@ -261,6 +265,7 @@ impl Op {
             }
             Op::Bias { .. } if bottoms < 2 => vec!["b"],
             Op::Prelu { .. } => vec!["W"],
+            Op::Onnx(crate::onnx::OnnxOp::Constant) => vec!["value"],
             _ => Vec::new(),
         }
     }
@@ -477,6 +482,9 @@ impl Op {
                 }
                 Ok(())
             }
+            Op::Onnx(op) => op
+                .validate()
+                .map_err(|message| format!("{}: {message}", op.name())),
             _ => Ok(()),
         }
     }

@@ -1,5 +1,6 @@
-//! `zoo import caffe [DEPLOY.prototxt] WEIGHTS.caffemodel -o DIR`: converts a
-//! Caffe model into a zoo package (graph file + safetensors weights).
+//! `zoo import caffe [DEPLOY.prototxt] WEIGHTS.caffemodel -o DIR` and
+//! `zoo import onnx MODEL.onnx -o DIR`: convert a model into a zoo package
+//! (graph file + safetensors weights + runnable metadata).
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -11,6 +12,51 @@ use zoo_term::outln;
 pub enum ImportCommand {
     /// Import a Caffe model: a deploy prototxt (optional) and a caffemodel.
     Caffe(CaffeArgs),
+    /// Import an ONNX model (opsets 7 to 21; external data beside it).
+    Onnx(OnnxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OnnxArgs {
+    /// The `.onnx` file (external data files are read from its folder).
+    #[arg(value_name = "MODEL.onnx")]
+    model: PathBuf,
+    /// The package directory to create (must not exist or be empty).
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Package name (default: from the file name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Package version (default 0.1.0).
+    #[arg(long)]
+    version: Option<semver::Version>,
+    /// Labels of the classifier output, one per line; the count must equal
+    /// its number of classes. Implies --task classify.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+    /// Per-channel mean subtracted from images (pixels 0–255), in
+    /// --channel-order, e.g. 123.675,116.28,103.53 for torchvision.
+    #[arg(long, value_name = "R,G,B", value_delimiter = ',', num_args = 1)]
+    mean: Option<Vec<f64>>,
+    /// Per-channel divisor applied after the mean, e.g. 58.395,57.12,57.375
+    /// for torchvision (its std times 255).
+    #[arg(long, value_name = "R,G,B", value_delimiter = ',', num_args = 1)]
+    std: Option<Vec<f64>>,
+    /// Multiplier applied after subtracting the mean.
+    #[arg(long, value_name = "S")]
+    scale: Option<f64>,
+    /// Channel order of the input (default rgb).
+    #[arg(long, value_name = "bgr|rgb", value_parser = parse_order)]
+    channel_order: Option<ChannelOrder>,
+    /// Resize images to H,W first (default: the input's shape).
+    #[arg(long, value_name = "H,W", value_parser = parse_size)]
+    resize: Option<[u32; 2]>,
+    /// Cut H,W from the centre after resizing.
+    #[arg(long, value_name = "H,W", value_parser = parse_size)]
+    crop: Option<[u32; 2]>,
+    /// How `zoo run` decodes the outputs: classify (top-k labels).
+    #[arg(long, value_parser = parse_task)]
+    task: Option<Task>,
 }
 
 #[derive(Debug, Args)]
@@ -119,7 +165,46 @@ impl zoo_caffe::ModelSide for TorchModels {
 pub fn run(command: ImportCommand, quiet: bool) -> Result<()> {
     match command {
         ImportCommand::Caffe(args) => caffe(args, quiet),
+        ImportCommand::Onnx(args) => onnx(args, quiet),
     }
+}
+
+fn onnx(args: OnnxArgs, quiet: bool) -> Result<()> {
+    let opts = zoo_onnx::ImportOptions {
+        name: args.name,
+        version: args.version,
+        labels: args.labels,
+        preprocess: zoo_caffe::PreprocessOptions {
+            mean: args.mean,
+            mean_file: None,
+            channel_order: args.channel_order,
+            scale: args.scale,
+            std: args.std,
+            resize: args.resize,
+            crop: args.crop,
+        },
+        task: args.task,
+    };
+    let summary = zoo_onnx::import(&args.model, &args.output, &opts)
+        .with_context(|| format!("importing {}", args.model.display()))?;
+    if !quiet {
+        outln!(
+            "imported {} (opset {}, {} layers, {} nodes folded, {} parameter tensors, {:.1} MB) into {}",
+            summary.name,
+            summary.opset,
+            summary.layers,
+            summary.folded,
+            summary.parameters,
+            summary.weight_bytes as f64 / 1e6,
+            summary.out_dir.display()
+        );
+        outln!(
+            "inputs: {}; outputs: {}",
+            summary.inputs.join(", "),
+            summary.outputs.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn caffe(args: CaffeArgs, quiet: bool) -> Result<()> {
@@ -138,6 +223,7 @@ fn caffe(args: CaffeArgs, quiet: bool) -> Result<()> {
             mean_file: args.mean_file,
             channel_order: args.channel_order,
             scale: args.scale,
+            std: None,
             resize: args.resize,
             crop: args.crop,
         },

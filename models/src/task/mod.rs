@@ -46,6 +46,7 @@ pub fn image_preprocess(manifest: &Manifest) -> Preprocess {
             bgr: p.channel_order == Some(ChannelOrder::Bgr),
             mean: p.mean.clone(),
             scale: p.scale,
+            std: p.std.clone(),
         },
         None => Preprocess {
             resize: None,
@@ -54,6 +55,7 @@ pub fn image_preprocess(manifest: &Manifest) -> Preprocess {
             bgr: false,
             mean: vec![],
             scale: 1.0,
+            std: vec![],
         },
     }
 }

@@ -2,6 +2,7 @@
 //! by `zoo import caffe`) with its safetensors weights, as a [`Model`].
 
 mod ops;
+pub mod ops_onnx;
 
 /// The graph format itself lives in the torch-free `zoo-graph` crate.
 pub use zoo_graph as format;
@@ -64,7 +65,14 @@ impl GraphModel {
                         layer.op.type_name()
                     ))
                 })?;
-                weights.insert(role, tensor.f_to_kind(Kind::Float)?.f_to_device(device)?);
+                // Floating-point parameters run as f32; ONNX constants keep
+                // integer and boolean types (shape vectors, indices).
+                let tensor = if tensor.is_floating_point() {
+                    tensor.f_to_kind(Kind::Float)?
+                } else {
+                    tensor
+                };
+                weights.insert(role, tensor.f_to_device(device)?);
             }
             layers.push(weights);
         }

@@ -13,6 +13,11 @@ pub type Weights = std::collections::HashMap<&'static str, Tensor>;
 
 /// Computes a layer's tops from its bottoms.
 pub fn forward(op: &Op, xs: &[Tensor], tops: usize, w: &Weights) -> Result<Vec<Tensor>> {
+    // ONNX layers may have no bottoms (Constant): dispatched before the
+    // Caffe layers' first-bottom check.
+    if let Op::Onnx(onnx) = op {
+        return super::ops_onnx::forward(onnx, xs, tops, w);
+    }
     let x = xs
         .first()
         .ok_or_else(|| NnError::input(op.type_name(), "needs at least one bottom"))?;
@@ -163,6 +168,7 @@ pub fn forward(op: &Op, xs: &[Tensor], tops: usize, w: &Weights) -> Result<Vec<T
             one(crop(x, reference, *axis, offset)?)
         }
         Op::Permute { order } => one(permute(x, order)?),
+        Op::Onnx(onnx) => super::ops_onnx::forward(onnx, xs, tops, w),
     }
 }
 

@@ -1,0 +1,447 @@
+//! The graph format's ONNX-vocabulary layers (`"type": "Onnx"`, the ONNX
+//! operator in `params.op`), written by `zoo import onnx`. Parameters are
+//! resolved at import (opset differences, constant inputs such as Clip's
+//! bounds or Slice's starts); tensors that stay inputs (weights, shape
+//! vectors computed at run time) are bottoms. Semantics are ONNX's: numpy
+//! broadcasting, negative axes counted from the end.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum OnnxOp {
+    /// No bottoms; the tensor is the layer's parameter `value` (any dtype).
+    Constant,
+    Identity,
+    /// Bottoms X, W, [B]. `pads` = begins then ends; `auto_pad` SAME_UPPER /
+    /// SAME_LOWER computes them from the input size at run time.
+    Conv {
+        strides: Vec<i64>,
+        pads: Vec<i64>,
+        dilations: Vec<i64>,
+        group: i64,
+        auto_pad: AutoPad,
+    },
+    /// Bottoms X, W, [B].
+    ConvTranspose {
+        strides: Vec<i64>,
+        pads: Vec<i64>,
+        dilations: Vec<i64>,
+        output_padding: Vec<i64>,
+        group: i64,
+    },
+    /// Bottoms X, scale, B, mean, var.
+    BatchNormalization {
+        epsilon: f64,
+    },
+    /// Bottoms X, scale, B.
+    InstanceNormalization {
+        epsilon: f64,
+    },
+    /// Bottoms X, scale, [B]; normalises the axes from `axis` on.
+    LayerNormalization {
+        axis: i64,
+        epsilon: f64,
+    },
+    Unary {
+        func: UnaryFn,
+    },
+    LeakyRelu {
+        alpha: f64,
+    },
+    Elu {
+        alpha: f64,
+    },
+    Selu {
+        alpha: f64,
+        gamma: f64,
+    },
+    HardSigmoid {
+        alpha: f64,
+        beta: f64,
+    },
+    Gelu {
+        tanh: bool,
+    },
+    /// Bottoms X, slope (broadcast).
+    PRelu,
+    Clip {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    /// `legacy`: before opset 13, the input is flattened to 2-D at `axis`
+    /// and normalised over the second part.
+    Softmax {
+        axis: i64,
+        legacy: bool,
+        log: bool,
+    },
+    Pool {
+        method: PoolKind,
+        kernel: Vec<i64>,
+        strides: Vec<i64>,
+        pads: Vec<i64>,
+        dilations: Vec<i64>,
+        ceil_mode: bool,
+        count_include_pad: bool,
+        auto_pad: AutoPad,
+    },
+    GlobalPool {
+        method: PoolKind,
+    },
+    /// Bottoms A, B, [C].
+    Gemm {
+        alpha: f64,
+        beta: f64,
+        trans_a: bool,
+        trans_b: bool,
+    },
+    MatMul,
+    Binary {
+        func: BinaryFn,
+    },
+    /// Min, Max, Sum, Mean over any number of bottoms.
+    Variadic {
+        func: VariadicFn,
+    },
+    /// `axes` empty: all axes (or none with `noop_with_empty_axes`).
+    Reduce {
+        func: ReduceFn,
+        axes: Vec<i64>,
+        keepdims: bool,
+        noop_with_empty_axes: bool,
+    },
+    Concat {
+        axis: i64,
+    },
+    /// `split` empty: equal parts, one per top.
+    Split {
+        axis: i64,
+        split: Vec<i64>,
+    },
+    /// With `at_run_time`, starts, ends and (when given) axes and steps are
+    /// bottoms 1 to 4 instead (int64 tensors computed by the graph).
+    Slice {
+        starts: Vec<i64>,
+        ends: Vec<i64>,
+        axes: Vec<i64>,
+        steps: Vec<i64>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        at_run_time: bool,
+    },
+    /// Bottoms data, indices.
+    Gather {
+        axis: i64,
+    },
+    /// Bottoms data, shape (int64, at run time).
+    Reshape {
+        allowzero: bool,
+    },
+    Flatten {
+        axis: i64,
+    },
+    /// `perm` empty: reversed axes.
+    Transpose {
+        perm: Vec<i64>,
+    },
+    /// `axes` empty: every axis of size 1.
+    Squeeze {
+        axes: Vec<i64>,
+    },
+    Unsqueeze {
+        axes: Vec<i64>,
+    },
+    /// Bottoms X, shape.
+    Expand,
+    /// Bottoms X, repeats.
+    Tile,
+    Pad {
+        mode: PadMode,
+        pads: Vec<i64>,
+        value: f64,
+    },
+    /// Exactly one of `scales` and `sizes` is non-empty (all axes).
+    Resize {
+        mode: ResizeMode,
+        coordinates: Coordinates,
+        nearest: NearestMode,
+        scales: Vec<f64>,
+        sizes: Vec<i64>,
+    },
+    /// int64 dimensions `start..end` of the bottom.
+    Shape {
+        start: i64,
+        end: Option<i64>,
+    },
+    /// Bottom: the shape (int64).
+    ConstantOfShape {
+        value: f64,
+        dtype: DType,
+    },
+    Cast {
+        to: DType,
+    },
+    /// Bottoms condition, X, Y.
+    Where,
+    /// Bottoms X, W, R, B, [initial_h], [initial_c]; tops Y, Y_h, Y_c.
+    Lstm {
+        hidden_size: i64,
+        direction: Direction,
+        has_initial_h: bool,
+        has_initial_c: bool,
+    },
+    /// Bottoms X, W, R, B, [initial_h]; tops Y, Y_h.
+    Gru {
+        hidden_size: i64,
+        direction: Direction,
+        linear_before_reset: bool,
+        has_initial_h: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AutoPad {
+    #[serde(rename = "NOTSET")]
+    NotSet,
+    #[serde(rename = "SAME_UPPER")]
+    SameUpper,
+    #[serde(rename = "SAME_LOWER")]
+    SameLower,
+    #[serde(rename = "VALID")]
+    Valid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UnaryFn {
+    Relu,
+    Sigmoid,
+    Tanh,
+    Erf,
+    Abs,
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Reciprocal,
+    Floor,
+    Ceil,
+    Round,
+    Softplus,
+    HardSwish,
+    Not,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinaryFn {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Equal,
+    Greater,
+    Less,
+    GreaterOrEqual,
+    LessOrEqual,
+    And,
+    Or,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VariadicFn {
+    Min,
+    Max,
+    Sum,
+    Mean,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReduceFn {
+    Mean,
+    Sum,
+    Max,
+    Min,
+    Prod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PoolKind {
+    Max,
+    Average,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PadMode {
+    Constant,
+    Reflect,
+    Edge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResizeMode {
+    Nearest,
+    Linear,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coordinates {
+    HalfPixel,
+    PytorchHalfPixel,
+    AlignCorners,
+    Asymmetric,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NearestMode {
+    RoundPreferFloor,
+    RoundPreferCeil,
+    Floor,
+    Ceil,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Forward,
+    Reverse,
+    Bidirectional,
+}
+
+/// Element types a Cast or ConstantOfShape may produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    Float32,
+    Float64,
+    Int64,
+    Int32,
+    Int8,
+    Uint8,
+    Bool,
+}
+
+impl OnnxOp {
+    /// The ONNX operator name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OnnxOp::Constant => "Constant",
+            OnnxOp::Identity => "Identity",
+            OnnxOp::Conv { .. } => "Conv",
+            OnnxOp::ConvTranspose { .. } => "ConvTranspose",
+            OnnxOp::BatchNormalization { .. } => "BatchNormalization",
+            OnnxOp::InstanceNormalization { .. } => "InstanceNormalization",
+            OnnxOp::LayerNormalization { .. } => "LayerNormalization",
+            OnnxOp::Unary { .. } => "Unary",
+            OnnxOp::LeakyRelu { .. } => "LeakyRelu",
+            OnnxOp::Elu { .. } => "Elu",
+            OnnxOp::Selu { .. } => "Selu",
+            OnnxOp::HardSigmoid { .. } => "HardSigmoid",
+            OnnxOp::Gelu { .. } => "Gelu",
+            OnnxOp::PRelu => "PRelu",
+            OnnxOp::Clip { .. } => "Clip",
+            OnnxOp::Softmax { .. } => "Softmax",
+            OnnxOp::Pool { .. } => "Pool",
+            OnnxOp::GlobalPool { .. } => "GlobalPool",
+            OnnxOp::Gemm { .. } => "Gemm",
+            OnnxOp::MatMul => "MatMul",
+            OnnxOp::Binary { .. } => "Binary",
+            OnnxOp::Variadic { .. } => "Variadic",
+            OnnxOp::Reduce { .. } => "Reduce",
+            OnnxOp::Concat { .. } => "Concat",
+            OnnxOp::Split { .. } => "Split",
+            OnnxOp::Slice { .. } => "Slice",
+            OnnxOp::Gather { .. } => "Gather",
+            OnnxOp::Reshape { .. } => "Reshape",
+            OnnxOp::Flatten { .. } => "Flatten",
+            OnnxOp::Transpose { .. } => "Transpose",
+            OnnxOp::Squeeze { .. } => "Squeeze",
+            OnnxOp::Unsqueeze { .. } => "Unsqueeze",
+            OnnxOp::Expand => "Expand",
+            OnnxOp::Tile => "Tile",
+            OnnxOp::Pad { .. } => "Pad",
+            OnnxOp::Resize { .. } => "Resize",
+            OnnxOp::Shape { .. } => "Shape",
+            OnnxOp::ConstantOfShape { .. } => "ConstantOfShape",
+            OnnxOp::Cast { .. } => "Cast",
+            OnnxOp::Where => "Where",
+            OnnxOp::Lstm { .. } => "LSTM",
+            OnnxOp::Gru { .. } => "GRU",
+        }
+    }
+
+    /// Checks sizes and counts that would otherwise reach libtorch.
+    pub fn validate(&self) -> Result<(), String> {
+        use crate::{MAX_EXTENT, MAX_RANK};
+        let extents = |field: &str, values: &[i64], min: i64| -> Result<(), String> {
+            if values.len() as i64 > MAX_RANK {
+                return Err(format!("{field} has {} values", values.len()));
+            }
+            match values.iter().find(|v| !(min..=MAX_EXTENT).contains(*v)) {
+                Some(bad) => Err(format!(
+                    "{field} value {bad} is out of range ({min} to {MAX_EXTENT})"
+                )),
+                None => Ok(()),
+            }
+        };
+        match self {
+            OnnxOp::Conv {
+                strides,
+                pads,
+                dilations,
+                group,
+                ..
+            } => {
+                extents("strides", strides, 1)?;
+                extents("pads", pads, 0)?;
+                extents("dilations", dilations, 1)?;
+                extents("group", &[*group], 1)
+            }
+            OnnxOp::ConvTranspose {
+                strides,
+                pads,
+                dilations,
+                output_padding,
+                group,
+            } => {
+                extents("strides", strides, 1)?;
+                extents("pads", pads, 0)?;
+                extents("dilations", dilations, 1)?;
+                extents("output_padding", output_padding, 0)?;
+                extents("group", &[*group], 1)
+            }
+            OnnxOp::Pool {
+                kernel,
+                strides,
+                pads,
+                dilations,
+                ..
+            } => {
+                extents("kernel", kernel, 1)?;
+                extents("strides", strides, 1)?;
+                extents("pads", pads, 0)?;
+                extents("dilations", dilations, 1)
+            }
+            OnnxOp::Lstm { hidden_size, .. } | OnnxOp::Gru { hidden_size, .. } => {
+                extents("hidden_size", &[*hidden_size], 1)
+            }
+            OnnxOp::Resize { scales, sizes, .. } => {
+                extents("sizes", sizes, 0)?;
+                if scales
+                    .iter()
+                    .any(|s| !(s.is_finite() && *s > 0.0 && *s < MAX_EXTENT as f64))
+                {
+                    return Err(format!("scales {scales:?} must be positive and finite"));
+                }
+                if scales.is_empty() == sizes.is_empty() {
+                    return Err("needs exactly one of scales and sizes".into());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,1128 @@
+//! Running one ONNX-vocabulary layer with ONNX's semantics on libtorch:
+//! numpy broadcasting, asymmetric and automatic padding, ONNX's pooling
+//! output sizes (ceil mode, count_include_pad), Resize's coordinate
+//! transformations, LSTM/GRU gate orders. The importer also calls
+//! [`forward`] to fold constant subgraphs.
+
+use super::ops::Weights;
+use crate::error::{NnError, Result};
+use tch::{Kind, Tensor};
+use zoo_graph::onnx::{
+    AutoPad, BinaryFn, Coordinates, DType, Direction, NearestMode, OnnxOp, PadMode, PoolKind,
+    ReduceFn, ResizeMode, UnaryFn, VariadicFn,
+};
+
+fn bad(op: &OnnxOp, message: impl Into<String>) -> NnError {
+    NnError::input(op.name(), message.into())
+}
+
+fn input<'a>(op: &OnnxOp, xs: &'a [Tensor], index: usize) -> Result<&'a Tensor> {
+    xs.get(index)
+        .ok_or_else(|| bad(op, format!("needs input {index}; given {}", xs.len())))
+}
+
+/// An int64 tensor's values (shape vectors, repeats).
+pub fn int_values(t: &Tensor) -> Result<Vec<i64>> {
+    Ok(Vec::<i64>::try_from(
+        t.f_to_kind(Kind::Int64)?.f_reshape([-1i64].as_slice())?,
+    )?)
+}
+
+fn axis_of(op: &OnnxOp, axis: i64, rank: i64) -> Result<i64> {
+    let a = if axis < 0 { axis + rank } else { axis };
+    if a < 0 || a >= rank.max(1) {
+        return Err(bad(
+            op,
+            format!("axis {axis} is out of range for rank {rank}"),
+        ));
+    }
+    Ok(a)
+}
+
+pub fn kind_of(dtype: DType) -> Kind {
+    match dtype {
+        DType::Float32 => Kind::Float,
+        DType::Float64 => Kind::Double,
+        DType::Int64 => Kind::Int64,
+        DType::Int32 => Kind::Int,
+        DType::Int8 => Kind::Int8,
+        DType::Uint8 => Kind::Uint8,
+        DType::Bool => Kind::Bool,
+    }
+}
+
+/// Computes a layer's tops from its bottoms.
+pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<Vec<Tensor>> {
+    let one = |t: Tensor| Ok(vec![t]);
+    if let OnnxOp::Constant = op {
+        let value = w
+            .get("value")
+            .ok_or_else(|| bad(op, "missing parameter value"))?;
+        return one(value.shallow_clone());
+    }
+    let x = input(op, xs, 0)?;
+    let rank = x.dim() as i64;
+    match op {
+        OnnxOp::Constant | OnnxOp::Identity => one(x.shallow_clone()),
+        OnnxOp::Conv {
+            strides,
+            pads,
+            dilations,
+            group,
+            auto_pad,
+        } => one(conv(op, xs, strides, pads, dilations, *group, *auto_pad)?),
+        OnnxOp::ConvTranspose {
+            strides,
+            pads,
+            dilations,
+            output_padding,
+            group,
+        } => one(conv_transpose(
+            op,
+            xs,
+            strides,
+            pads,
+            dilations,
+            output_padding,
+            *group,
+        )?),
+        OnnxOp::BatchNormalization { epsilon } => {
+            let shape = channel_shape(rank);
+            let p = |i| -> Result<Tensor> { Ok(input(op, xs, i)?.f_reshape(shape.as_slice())?) };
+            let (scale, bias, mean, var) = (p(1)?, p(2)?, p(3)?, p(4)?);
+            let inv = var.f_add_scalar(*epsilon)?.f_rsqrt()?.f_mul(&scale)?;
+            one(x.f_sub(&mean)?.f_mul(&inv)?.f_add(&bias)?)
+        }
+        OnnxOp::InstanceNormalization { epsilon } => {
+            let (scale, bias) = (input(op, xs, 1)?, input(op, xs, 2)?);
+            one(x.f_instance_norm(
+                Some(scale),
+                Some(bias),
+                None::<&Tensor>,
+                None,
+                true,
+                0.0,
+                *epsilon,
+                false,
+            )?)
+        }
+        OnnxOp::LayerNormalization { axis, epsilon } => {
+            let a = axis_of(op, *axis, rank)?;
+            let shape: Vec<i64> = x.size()[a as usize..].to_vec();
+            let scale = input(op, xs, 1)?.f_expand(shape.as_slice(), false)?;
+            let bias = match xs.get(2) {
+                Some(b) => Some(b.f_expand(shape.as_slice(), false)?),
+                None => None,
+            };
+            one(x.f_layer_norm(
+                shape.as_slice(),
+                Some(&scale),
+                bias.as_ref(),
+                *epsilon,
+                false,
+            )?)
+        }
+        OnnxOp::Unary { func } => one(unary(*func, x)?),
+        OnnxOp::LeakyRelu { alpha } => one(x
+            .f_clamp_min(0.0)?
+            .f_add(&x.f_clamp_max(0.0)?.f_mul_scalar(*alpha)?)?),
+        OnnxOp::Elu { alpha } => {
+            let negative = x.f_clamp_max(0.0)?.f_expm1()?.f_mul_scalar(*alpha)?;
+            one(x.f_clamp_min(0.0)?.f_add(&negative)?)
+        }
+        OnnxOp::Selu { alpha, gamma } => {
+            let negative = x.f_clamp_max(0.0)?.f_expm1()?.f_mul_scalar(*alpha)?;
+            one(x.f_clamp_min(0.0)?.f_add(&negative)?.f_mul_scalar(*gamma)?)
+        }
+        OnnxOp::HardSigmoid { alpha, beta } => one(x
+            .f_mul_scalar(*alpha)?
+            .f_add_scalar(*beta)?
+            .f_clamp(0.0, 1.0)?),
+        OnnxOp::Gelu { tanh } => one(x.f_gelu(if *tanh { "tanh" } else { "none" })?),
+        OnnxOp::PRelu => {
+            let slope = input(op, xs, 1)?;
+            one(x
+                .f_clamp_min(0.0)?
+                .f_add(&x.f_clamp_max(0.0)?.f_mul(slope)?)?)
+        }
+        OnnxOp::Clip { min, max } => {
+            let mut y = x.shallow_clone();
+            if let Some(lo) = min {
+                y = y.f_clamp_min(*lo)?;
+            }
+            if let Some(hi) = max {
+                y = y.f_clamp_max(*hi)?;
+            }
+            one(y)
+        }
+        OnnxOp::Softmax { axis, legacy, log } => {
+            let a = axis_of(op, *axis, rank)?;
+            let apply = |t: &Tensor, dim: i64| -> Result<Tensor> {
+                Ok(if *log {
+                    t.f_log_softmax(dim, Kind::Float)?
+                } else {
+                    t.f_softmax(dim, Kind::Float)?
+                })
+            };
+            if *legacy {
+                let size = x.size();
+                let flat = x.f_flatten(0, (a - 1).max(0))?;
+                let flat = if a == 0 { flat.f_unsqueeze(0)? } else { flat };
+                let flat = flat.f_flatten(1, -1)?;
+                one(apply(&flat, 1)?.f_reshape(size.as_slice())?)
+            } else {
+                one(apply(x, a)?)
+            }
+        }
+        OnnxOp::Pool {
+            method,
+            kernel,
+            strides,
+            pads,
+            dilations,
+            ceil_mode,
+            count_include_pad,
+            auto_pad,
+        } => one(pool(
+            op,
+            x,
+            *method,
+            kernel,
+            strides,
+            pads,
+            dilations,
+            *ceil_mode,
+            *count_include_pad,
+            *auto_pad,
+        )?),
+        OnnxOp::GlobalPool { method } => {
+            let dims: Vec<i64> = (2..rank).collect();
+            one(match method {
+                PoolKind::Max => x.f_amax(dims.as_slice(), true)?,
+                PoolKind::Average => x.f_mean_dim(dims.as_slice(), true, Kind::Float)?,
+            })
+        }
+        OnnxOp::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+        } => {
+            let a = if *trans_a { tr(x)? } else { x.shallow_clone() };
+            let b = input(op, xs, 1)?;
+            let b = if *trans_b { tr(b)? } else { b.shallow_clone() };
+            let mut y = a.f_matmul(&b)?;
+            if *alpha != 1.0 {
+                y = y.f_mul_scalar(*alpha)?;
+            }
+            if let Some(c) = xs.get(2) {
+                y = y.f_add(&if *beta != 1.0 {
+                    c.f_mul_scalar(*beta)?
+                } else {
+                    c.shallow_clone()
+                })?;
+            }
+            one(y)
+        }
+        OnnxOp::MatMul => one(x.f_matmul(input(op, xs, 1)?)?),
+        OnnxOp::Binary { func } => one(binary(*func, x, input(op, xs, 1)?)?),
+        OnnxOp::Variadic { func } => {
+            let mut y = x.shallow_clone();
+            for other in &xs[1..] {
+                y = match func {
+                    VariadicFn::Min => y.f_minimum(other)?,
+                    VariadicFn::Max => y.f_maximum(other)?,
+                    VariadicFn::Sum | VariadicFn::Mean => y.f_add(other)?,
+                };
+            }
+            if *func == VariadicFn::Mean {
+                y = y.f_div_scalar(xs.len() as f64)?;
+            }
+            one(y)
+        }
+        OnnxOp::Reduce {
+            func,
+            axes,
+            keepdims,
+            noop_with_empty_axes,
+        } => {
+            if axes.is_empty() && *noop_with_empty_axes {
+                return one(x.shallow_clone());
+            }
+            let dims: Vec<i64> = if axes.is_empty() {
+                (0..rank).collect()
+            } else {
+                axes.iter()
+                    .map(|&a| axis_of(op, a, rank))
+                    .collect::<Result<_>>()?
+            };
+            let kind = x.kind();
+            one(match func {
+                ReduceFn::Mean => x.f_mean_dim(dims.as_slice(), *keepdims, kind)?,
+                ReduceFn::Sum => x.f_sum_dim_intlist(dims.as_slice(), *keepdims, kind)?,
+                ReduceFn::Max => x.f_amax(dims.as_slice(), *keepdims)?,
+                ReduceFn::Min => x.f_amin(dims.as_slice(), *keepdims)?,
+                ReduceFn::Prod => {
+                    let mut y = x.shallow_clone();
+                    let mut sorted = dims.clone();
+                    sorted.sort_unstable_by(|a, b| b.cmp(a));
+                    for d in sorted {
+                        y = y.f_prod_dim_int(d, *keepdims, kind)?;
+                    }
+                    y
+                }
+            })
+        }
+        OnnxOp::Concat { axis } => {
+            let a = axis_of(op, *axis, rank)?;
+            one(Tensor::f_cat(xs, a)?)
+        }
+        OnnxOp::Split { axis, split } => {
+            let a = axis_of(op, *axis, rank)?;
+            let n = x.size()[a as usize];
+            let sizes: Vec<i64> = if split.is_empty() {
+                let parts = tops.max(1) as i64;
+                let each = (n + parts - 1) / parts;
+                (0..parts).map(|i| each.min(n - i * each).max(0)).collect()
+            } else {
+                split.clone()
+            };
+            if sizes.iter().sum::<i64>() != n || sizes.len() != tops {
+                return Err(bad(
+                    op,
+                    format!("split {sizes:?} of axis size {n} into {tops} outputs"),
+                ));
+            }
+            Ok(x.f_split_with_sizes(sizes.as_slice(), a)?)
+        }
+        OnnxOp::Slice {
+            at_run_time: true, ..
+        } => {
+            let at = |i: usize| -> Result<Vec<i64>> {
+                match xs.get(i) {
+                    Some(t) => int_values(t),
+                    None => Ok(Vec::new()),
+                }
+            };
+            let (starts, ends) = (
+                int_values(input(op, xs, 1)?)?,
+                int_values(input(op, xs, 2)?)?,
+            );
+            if starts.len() != ends.len() {
+                return Err(bad(
+                    op,
+                    format!("{} starts for {} ends", starts.len(), ends.len()),
+                ));
+            }
+            one(slice(op, x, &starts, &ends, &at(3)?, &at(4)?)?)
+        }
+        OnnxOp::Slice {
+            starts,
+            ends,
+            axes,
+            steps,
+            ..
+        } => one(slice(op, x, starts, ends, axes, steps)?),
+        OnnxOp::Gather { axis } => {
+            let a = axis_of(op, *axis, rank)?;
+            let n = x.size()[a as usize];
+            let indices = input(op, xs, 1)?.f_to_kind(Kind::Int64)?;
+            let indices = indices.f_where_self(&indices.f_ge(0)?, &indices.f_add_scalar(n)?)?;
+            let picked = x.f_index_select(a, &indices.f_reshape([-1i64].as_slice())?)?;
+            let size = x.size();
+            let mut shape: Vec<i64> = size[..a as usize].to_vec();
+            shape.extend(indices.size());
+            shape.extend(&size[a as usize + 1..]);
+            one(picked.f_reshape(shape.as_slice())?)
+        }
+        OnnxOp::Reshape { allowzero } => {
+            let mut shape = int_values(input(op, xs, 1)?)?;
+            let size = x.size();
+            if !allowzero {
+                for (i, d) in shape.iter_mut().enumerate() {
+                    if *d == 0 {
+                        *d = *size.get(i).ok_or_else(|| {
+                            bad(op, format!("0 at {i} copies a dimension {size:?} lacks"))
+                        })?;
+                    }
+                }
+            }
+            one(x.f_reshape(shape.as_slice())?)
+        }
+        OnnxOp::Flatten { axis } => {
+            let a = if *axis < 0 { axis + rank } else { *axis };
+            let size = x.size();
+            let outer: i64 = size[..a.clamp(0, rank) as usize].iter().product();
+            one(x.f_reshape([outer, -1].as_slice())?)
+        }
+        OnnxOp::Transpose { perm } => {
+            let perm: Vec<i64> = if perm.is_empty() {
+                (0..rank).rev().collect()
+            } else {
+                perm.clone()
+            };
+            one(x.f_permute(perm.as_slice())?)
+        }
+        OnnxOp::Squeeze { axes } => {
+            let size = x.size();
+            let dims: Vec<i64> = if axes.is_empty() {
+                (0..rank).filter(|&d| size[d as usize] == 1).collect()
+            } else {
+                axes.iter()
+                    .map(|&a| axis_of(op, a, rank))
+                    .collect::<Result<_>>()?
+            };
+            let shape: Vec<i64> = (0..rank)
+                .filter(|d| !dims.contains(d))
+                .map(|d| size[d as usize])
+                .collect();
+            one(x.f_reshape(shape.as_slice())?)
+        }
+        OnnxOp::Unsqueeze { axes } => {
+            let out_rank = rank + axes.len() as i64;
+            let mut dims: Vec<i64> = axes
+                .iter()
+                .map(|&a| axis_of(op, a, out_rank))
+                .collect::<Result<_>>()?;
+            dims.sort_unstable();
+            let mut y = x.shallow_clone();
+            for d in dims {
+                y = y.f_unsqueeze(d)?;
+            }
+            one(y)
+        }
+        OnnxOp::Expand => {
+            let shape = int_values(input(op, xs, 1)?)?;
+            let target = broadcast_shape(op, &x.size(), &shape)?;
+            one(x.f_expand(target.as_slice(), false)?)
+        }
+        OnnxOp::Tile => {
+            let repeats = int_values(input(op, xs, 1)?)?;
+            one(x.f_repeat(repeats.as_slice())?)
+        }
+        OnnxOp::Pad { mode, pads, value } => one(pad(op, x, *mode, pads, *value)?),
+        OnnxOp::Resize {
+            mode,
+            coordinates,
+            nearest,
+            scales,
+            sizes,
+        } => one(resize(op, x, *mode, *coordinates, *nearest, scales, sizes)?),
+        OnnxOp::Shape { start, end } => {
+            let size = x.size();
+            let clampi = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
+            let (s, e) = (clampi(*start), clampi(end.unwrap_or(rank)));
+            let dims: Vec<i64> = if s < e {
+                size[s..e].to_vec()
+            } else {
+                Vec::new()
+            };
+            one(Tensor::f_from_slice(&dims)?)
+        }
+        OnnxOp::ConstantOfShape { value, dtype } => {
+            let shape = int_values(x)?;
+            one(Tensor::f_full(
+                shape.as_slice(),
+                *value,
+                (kind_of(*dtype), x.device()),
+            )?)
+        }
+        OnnxOp::Cast { to } => one(x.f_to_kind(kind_of(*to))?),
+        OnnxOp::Where => {
+            let cond = x.f_to_kind(Kind::Bool)?;
+            one(input(op, xs, 1)?.f_where_self(&cond, input(op, xs, 2)?)?)
+        }
+        OnnxOp::Lstm {
+            hidden_size,
+            direction,
+            has_initial_h,
+            has_initial_c,
+        } => lstm(
+            op,
+            xs,
+            *hidden_size,
+            *direction,
+            *has_initial_h,
+            *has_initial_c,
+        ),
+        OnnxOp::Gru {
+            hidden_size,
+            direction,
+            linear_before_reset,
+            has_initial_h,
+        } => gru(
+            op,
+            xs,
+            *hidden_size,
+            *direction,
+            *linear_before_reset,
+            *has_initial_h,
+        ),
+    }
+}
+
+fn tr(t: &Tensor) -> Result<Tensor> {
+    Ok(t.f_transpose(-2, -1)?)
+}
+
+/// `[1, C, 1, 1, …]` for a rank-`rank` input.
+fn channel_shape(rank: i64) -> Vec<i64> {
+    let mut shape = vec![1i64; rank.max(2) as usize];
+    shape[1] = -1;
+    shape
+}
+
+fn unary(func: UnaryFn, x: &Tensor) -> Result<Tensor> {
+    Ok(match func {
+        UnaryFn::Relu => x.f_relu()?,
+        UnaryFn::Sigmoid => x.f_sigmoid()?,
+        UnaryFn::Tanh => x.f_tanh()?,
+        UnaryFn::Erf => x.f_erf()?,
+        UnaryFn::Abs => x.f_abs()?,
+        UnaryFn::Neg => x.f_neg()?,
+        UnaryFn::Exp => x.f_exp()?,
+        UnaryFn::Log => x.f_log()?,
+        UnaryFn::Sqrt => x.f_sqrt()?,
+        UnaryFn::Reciprocal => x.f_reciprocal()?,
+        UnaryFn::Floor => x.f_floor()?,
+        UnaryFn::Ceil => x.f_ceil()?,
+        // Round half to even, as ONNX and libtorch both do.
+        UnaryFn::Round => x.f_round()?,
+        UnaryFn::Softplus => x.f_softplus()?,
+        UnaryFn::HardSwish => x.f_hardswish()?,
+        UnaryFn::Not => x.f_logical_not()?,
+    })
+}
+
+fn is_int(t: &Tensor) -> bool {
+    !t.is_floating_point() && t.kind() != Kind::Bool
+}
+
+fn binary(func: BinaryFn, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Ok(match func {
+        BinaryFn::Add => a.f_add(b)?,
+        BinaryFn::Sub => a.f_sub(b)?,
+        BinaryFn::Mul => a.f_mul(b)?,
+        // Integer division truncates in ONNX.
+        BinaryFn::Div if is_int(a) && is_int(b) => a.f_div_tensor_mode(b, "trunc")?,
+        BinaryFn::Div => a.f_div(b)?,
+        BinaryFn::Pow => {
+            let y = a.f_pow(b)?;
+            if y.kind() != a.kind() {
+                y.f_to_kind(a.kind())?
+            } else {
+                y
+            }
+        }
+        BinaryFn::Equal => a.f_eq_tensor(b)?,
+        BinaryFn::Greater => a.f_gt_tensor(b)?,
+        BinaryFn::Less => a.f_lt_tensor(b)?,
+        BinaryFn::GreaterOrEqual => a.f_ge_tensor(b)?,
+        BinaryFn::LessOrEqual => a.f_le_tensor(b)?,
+        BinaryFn::And => a.f_logical_and(b)?,
+        BinaryFn::Or => a.f_logical_or(b)?,
+    })
+}
+
+/// numpy broadcasting of two shapes (Expand's bidirectional rule).
+fn broadcast_shape(op: &OnnxOp, a: &[i64], b: &[i64]) -> Result<Vec<i64>> {
+    let n = a.len().max(b.len());
+    let at = |s: &[i64], i: usize| {
+        if i + s.len() >= n {
+            s[i + s.len() - n]
+        } else {
+            1
+        }
+    };
+    (0..n)
+        .map(|i| {
+            let (x, y) = (at(a, i), at(b, i));
+            match (x, y) {
+                _ if x == y => Ok(x),
+                (1, _) => Ok(y),
+                (_, 1) => Ok(x),
+                _ => Err(bad(op, format!("shapes {a:?} and {b:?} do not broadcast"))),
+            }
+        })
+        .collect()
+}
+
+/// Per-axis begin and end padding after `auto_pad` (SAME: output = ceil(in / stride)).
+fn resolve_pads(
+    spatial: &[i64],
+    kernel: &[i64],
+    strides: &[i64],
+    dilations: &[i64],
+    pads: &[i64],
+    auto_pad: AutoPad,
+) -> (Vec<i64>, Vec<i64>) {
+    let n = spatial.len();
+    let get = |v: &[i64], i: usize, d: i64| v.get(i).copied().unwrap_or(d);
+    match auto_pad {
+        AutoPad::NotSet => (
+            (0..n).map(|i| get(pads, i, 0)).collect(),
+            (0..n).map(|i| get(pads, n + i, 0)).collect(),
+        ),
+        AutoPad::Valid => (vec![0; n], vec![0; n]),
+        AutoPad::SameUpper | AutoPad::SameLower => {
+            let mut begin = Vec::with_capacity(n);
+            let mut end = Vec::with_capacity(n);
+            for i in 0..n {
+                let s = get(strides, i, 1);
+                let k = (kernel[i] - 1) * get(dilations, i, 1) + 1;
+                let out = (spatial[i] + s - 1) / s;
+                let total = ((out - 1) * s + k - spatial[i]).max(0);
+                let small = total / 2;
+                if auto_pad == AutoPad::SameUpper {
+                    begin.push(small);
+                    end.push(total - small);
+                } else {
+                    begin.push(total - small);
+                    end.push(small);
+                }
+            }
+            (begin, end)
+        }
+    }
+}
+
+/// `constant_pad_nd`'s argument (last axis first) for spatial pads.
+fn torch_pads(begin: &[i64], end: &[i64]) -> Vec<i64> {
+    let mut pads = Vec::with_capacity(begin.len() * 2);
+    for i in (0..begin.len()).rev() {
+        pads.push(begin[i]);
+        pads.push(end[i]);
+    }
+    pads
+}
+
+fn conv(
+    op: &OnnxOp,
+    xs: &[Tensor],
+    strides: &[i64],
+    pads: &[i64],
+    dilations: &[i64],
+    group: i64,
+    auto_pad: AutoPad,
+) -> Result<Tensor> {
+    let x = input(op, xs, 0)?;
+    let w = input(op, xs, 1)?;
+    let spatial = &x.size()[2..];
+    let n = spatial.len();
+    if n == 0 || w.dim() != n + 2 {
+        return Err(bad(
+            op,
+            format!("input {:?} and weight {:?} do not fit", x.size(), w.size()),
+        ));
+    }
+    let kernel = &w.size()[2..];
+    let strides: Vec<i64> = (0..n)
+        .map(|i| strides.get(i).copied().unwrap_or(1))
+        .collect();
+    let dilations: Vec<i64> = (0..n)
+        .map(|i| dilations.get(i).copied().unwrap_or(1))
+        .collect();
+    let (begin, end) = resolve_pads(spatial, kernel, &strides, &dilations, pads, auto_pad);
+    let (x, padding) = if begin == end {
+        (x.shallow_clone(), begin)
+    } else {
+        (
+            x.f_constant_pad_nd(torch_pads(&begin, &end).as_slice())?,
+            vec![0; n],
+        )
+    };
+    Ok(x.f_convolution(
+        w,
+        xs.get(2),
+        strides.as_slice(),
+        padding.as_slice(),
+        dilations.as_slice(),
+        false,
+        vec![0; n].as_slice(),
+        group,
+    )?)
+}
+
+fn conv_transpose(
+    op: &OnnxOp,
+    xs: &[Tensor],
+    strides: &[i64],
+    pads: &[i64],
+    dilations: &[i64],
+    output_padding: &[i64],
+    group: i64,
+) -> Result<Tensor> {
+    let x = input(op, xs, 0)?;
+    let w = input(op, xs, 1)?;
+    let n = x.dim().saturating_sub(2);
+    if n == 0 || w.dim() != n + 2 {
+        return Err(bad(
+            op,
+            format!("input {:?} and weight {:?} do not fit", x.size(), w.size()),
+        ));
+    }
+    let get = |v: &[i64], i: usize, d: i64| v.get(i).copied().unwrap_or(d);
+    let strides: Vec<i64> = (0..n).map(|i| get(strides, i, 1)).collect();
+    let dilations: Vec<i64> = (0..n).map(|i| get(dilations, i, 1)).collect();
+    let zeros = vec![0i64; n];
+    // The full result without padding, then cut: pads remove from each
+    // side, output_padding adds zeros at the end (before the bias).
+    let full = x.f_convolution(
+        w,
+        None::<&Tensor>,
+        strides.as_slice(),
+        zeros.as_slice(),
+        dilations.as_slice(),
+        true,
+        zeros.as_slice(),
+        group,
+    )?;
+    let extra: Vec<i64> = (0..n).map(|i| get(output_padding, i, 0)).collect();
+    let mut y = full.f_constant_pad_nd(torch_pads(&zeros, &extra).as_slice())?;
+    for i in 0..n {
+        let (b, e) = (get(pads, i, 0), get(pads, n + i, 0));
+        let len = y.size()[i + 2] - b - e;
+        if len <= 0 {
+            return Err(bad(op, "pads leave no output"));
+        }
+        y = y.f_narrow(i as i64 + 2, b, len)?;
+    }
+    if let Some(bias) = xs.get(2) {
+        y = y.f_add(&bias.f_reshape(channel_shape(y.dim() as i64).as_slice())?)?;
+    }
+    Ok(y)
+}
+
+/// ONNX pooling: output size from floor or ceil (a last window starting
+/// past the input and its begin padding is dropped); max pads with −inf;
+/// average divides by the window's elements inside the input, plus the
+/// declared padding with `count_include_pad`, never the ceil overhang.
+#[allow(clippy::too_many_arguments)]
+fn pool(
+    op: &OnnxOp,
+    x: &Tensor,
+    method: PoolKind,
+    kernel: &[i64],
+    strides: &[i64],
+    pads: &[i64],
+    dilations: &[i64],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    auto_pad: AutoPad,
+) -> Result<Tensor> {
+    let spatial = x.size()[2..].to_vec();
+    let n = spatial.len();
+    if n == 0 || n > 3 || kernel.len() != n {
+        return Err(bad(
+            op,
+            format!("kernel {kernel:?} for input {:?}", x.size()),
+        ));
+    }
+    let strides: Vec<i64> = (0..n)
+        .map(|i| strides.get(i).copied().unwrap_or(1))
+        .collect();
+    let dilations: Vec<i64> = (0..n)
+        .map(|i| dilations.get(i).copied().unwrap_or(1))
+        .collect();
+    if method == PoolKind::Average && dilations.iter().any(|&d| d != 1) {
+        return Err(bad(op, "AveragePool with dilations is not supported"));
+    }
+    let (begin, end) = resolve_pads(&spatial, kernel, &strides, &dilations, pads, auto_pad);
+    let mut overhang = Vec::with_capacity(n);
+    for i in 0..n {
+        let k = (kernel[i] - 1) * dilations[i] + 1;
+        let span = spatial[i] + begin[i] + end[i] - k;
+        if span < 0 {
+            return Err(bad(
+                op,
+                format!("kernel {kernel:?} exceeds the padded input {spatial:?}"),
+            ));
+        }
+        let mut out = if ceil_mode {
+            (span + strides[i] - 1) / strides[i] + 1
+        } else {
+            span / strides[i] + 1
+        };
+        if ceil_mode && (out - 1) * strides[i] >= spatial[i] + begin[i] {
+            out -= 1;
+        }
+        overhang.push(((out - 1) * strides[i] + k - (spatial[i] + begin[i] + end[i])).max(0));
+    }
+    let end_all: Vec<i64> = (0..n).map(|i| end[i] + overhang[i]).collect();
+    let zeros = vec![0i64; n];
+    match method {
+        PoolKind::Max => {
+            let padded = x.f_pad(
+                torch_pads(&begin, &end_all).as_slice(),
+                "constant",
+                f64::NEG_INFINITY,
+            )?;
+            Ok(match n {
+                1 => padded.f_max_pool1d(
+                    kernel,
+                    strides.as_slice(),
+                    zeros.as_slice(),
+                    dilations.as_slice(),
+                    false,
+                )?,
+                2 => padded.f_max_pool2d(
+                    kernel,
+                    strides.as_slice(),
+                    zeros.as_slice(),
+                    dilations.as_slice(),
+                    false,
+                )?,
+                _ => padded.f_max_pool3d(
+                    kernel,
+                    strides.as_slice(),
+                    zeros.as_slice(),
+                    dilations.as_slice(),
+                    false,
+                )?,
+            })
+        }
+        PoolKind::Average => {
+            let area: i64 = kernel.iter().product();
+            let avg = |t: &Tensor| -> Result<Tensor> {
+                Ok(match n {
+                    1 => {
+                        t.f_avg_pool1d(kernel, strides.as_slice(), zeros.as_slice(), false, true)?
+                    }
+                    2 => t.f_avg_pool2d(
+                        kernel,
+                        strides.as_slice(),
+                        zeros.as_slice(),
+                        false,
+                        true,
+                        None,
+                    )?,
+                    _ => t.f_avg_pool3d(
+                        kernel,
+                        strides.as_slice(),
+                        zeros.as_slice(),
+                        false,
+                        true,
+                        None,
+                    )?,
+                }
+                .f_mul_scalar(area as f64)?)
+            };
+            let sums = avg(&x.f_constant_pad_nd(torch_pads(&begin, &end_all).as_slice())?)?;
+            // Which padded positions count: the input, and the declared
+            // padding when count_include_pad.
+            let mut mask_shape = vec![1i64, 1];
+            mask_shape.extend(&spatial);
+            let ones = Tensor::f_ones(mask_shape.as_slice(), (Kind::Float, x.device()))?;
+            let counted = if count_include_pad {
+                ones.f_pad(torch_pads(&begin, &end).as_slice(), "constant", 1.0)?
+                    .f_constant_pad_nd(torch_pads(&zeros, &overhang).as_slice())?
+            } else {
+                ones.f_constant_pad_nd(torch_pads(&begin, &end_all).as_slice())?
+            };
+            let counts = avg(&counted)?;
+            Ok(sums.f_div(&counts)?)
+        }
+    }
+}
+
+fn slice(
+    op: &OnnxOp,
+    x: &Tensor,
+    starts: &[i64],
+    ends: &[i64],
+    axes: &[i64],
+    steps: &[i64],
+) -> Result<Tensor> {
+    let rank = x.dim() as i64;
+    let size = x.size();
+    let mut y = x.shallow_clone();
+    for (i, (&start, &end)) in starts.iter().zip(ends).enumerate() {
+        let axis = axis_of(op, axes.get(i).copied().unwrap_or(i as i64), rank)?;
+        let step = steps.get(i).copied().unwrap_or(1);
+        if step == 0 {
+            return Err(bad(op, "a step of 0"));
+        }
+        let n = size[axis as usize];
+        let fix = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+        let (start, end) = (fix(start), fix(end));
+        let index: Vec<i64> = if step > 0 {
+            let (s, e) = (start.clamp(0, n), end.clamp(0, n));
+            (s..e).step_by(step as usize).collect()
+        } else {
+            let (s, e) = (start.clamp(-1, n - 1), end.clamp(-1, n - 1));
+            let mut v = Vec::new();
+            let mut i = s;
+            while i > e {
+                v.push(i);
+                i += step;
+            }
+            v
+        };
+        let index = Tensor::f_from_slice(&index)?.f_to_device(x.device())?;
+        y = y.f_index_select(axis, &index)?;
+    }
+    Ok(y)
+}
+
+fn pad(op: &OnnxOp, x: &Tensor, mode: PadMode, pads: &[i64], value: f64) -> Result<Tensor> {
+    let rank = x.dim();
+    if pads.len() != 2 * rank {
+        return Err(bad(
+            op,
+            format!("{} pads for a rank-{rank} input", pads.len()),
+        ));
+    }
+    let mut list = torch_pads(&pads[..rank], &pads[rank..]);
+    // libtorch pads the last axes; drop unpadded leading axes.
+    while list.len() > 2 && list[list.len() - 2..].iter().all(|&p| p == 0) {
+        list.truncate(list.len() - 2);
+    }
+    Ok(match mode {
+        PadMode::Constant => x.f_pad(list.as_slice(), "constant", value)?,
+        PadMode::Reflect => x.f_pad(list.as_slice(), "reflect", None)?,
+        PadMode::Edge => x.f_pad(list.as_slice(), "replicate", None)?,
+    })
+}
+
+/// Resize, axis by axis (ONNX's linear mode is separable): each output
+/// coordinate mapped back to the input by the coordinate transformation,
+/// then the nearest pixel or the two neighbours' blend.
+fn resize(
+    op: &OnnxOp,
+    x: &Tensor,
+    mode: ResizeMode,
+    coordinates: Coordinates,
+    nearest: NearestMode,
+    scales: &[f64],
+    sizes: &[i64],
+) -> Result<Tensor> {
+    let size = x.size();
+    let rank = size.len();
+    if (!scales.is_empty() && scales.len() != rank) || (!sizes.is_empty() && sizes.len() != rank) {
+        return Err(bad(
+            op,
+            format!("scales {scales:?} / sizes {sizes:?} for rank {rank}"),
+        ));
+    }
+    let mut y = x.shallow_clone();
+    for axis in 0..rank {
+        let n = size[axis];
+        let (out, scale) = if sizes.is_empty() {
+            (((n as f64) * scales[axis]).floor() as i64, scales[axis])
+        } else {
+            (sizes[axis], sizes[axis] as f64 / n as f64)
+        };
+        if out == n && scale == 1.0 {
+            continue;
+        }
+        let source: Vec<f64> = (0..out)
+            .map(|o| {
+                let o = o as f64;
+                match coordinates {
+                    Coordinates::HalfPixel => (o + 0.5) / scale - 0.5,
+                    Coordinates::PytorchHalfPixel if out > 1 => (o + 0.5) / scale - 0.5,
+                    Coordinates::PytorchHalfPixel => 0.0,
+                    Coordinates::AlignCorners if out > 1 => o * (n - 1) as f64 / (out - 1) as f64,
+                    Coordinates::AlignCorners => 0.0,
+                    Coordinates::Asymmetric => o / scale,
+                }
+            })
+            .collect();
+        let device = x.device();
+        match mode {
+            ResizeMode::Nearest => {
+                let index: Vec<i64> = source
+                    .iter()
+                    .map(|&s| {
+                        let i = match nearest {
+                            NearestMode::Floor => s.floor(),
+                            NearestMode::Ceil => s.ceil(),
+                            NearestMode::RoundPreferFloor if s.fract() == 0.5 => s.floor(),
+                            NearestMode::RoundPreferCeil if s.fract() == 0.5 => s.ceil(),
+                            _ => s.round(),
+                        };
+                        (i as i64).clamp(0, n - 1)
+                    })
+                    .collect();
+                let index = Tensor::f_from_slice(&index)?.f_to_device(device)?;
+                y = y.f_index_select(axis as i64, &index)?;
+            }
+            ResizeMode::Linear => {
+                let mut low = Vec::with_capacity(source.len());
+                let mut high = Vec::with_capacity(source.len());
+                let mut weight = Vec::with_capacity(source.len());
+                for &s in &source {
+                    let s = s.clamp(0.0, (n - 1) as f64);
+                    let i = s.floor() as i64;
+                    low.push(i);
+                    high.push((i + 1).min(n - 1));
+                    weight.push((s - i as f64) as f32);
+                }
+                let lo = y.f_index_select(
+                    axis as i64,
+                    &Tensor::f_from_slice(&low)?.f_to_device(device)?,
+                )?;
+                let hi = y.f_index_select(
+                    axis as i64,
+                    &Tensor::f_from_slice(&high)?.f_to_device(device)?,
+                )?;
+                let mut shape = vec![1i64; rank];
+                shape[axis] = out;
+                let w = Tensor::f_from_slice(&weight)?
+                    .f_to_device(device)?
+                    .f_reshape(shape.as_slice())?;
+                y = lo.f_add(&hi.f_sub(&lo)?.f_mul(&w)?)?;
+            }
+        }
+    }
+    Ok(y)
+}
+
+/// Directions to run, each with its index in the weights and whether it
+/// walks the sequence backwards.
+fn directions(direction: Direction) -> Vec<(i64, bool)> {
+    match direction {
+        Direction::Forward => vec![(0, false)],
+        Direction::Reverse => vec![(0, true)],
+        Direction::Bidirectional => vec![(0, false), (1, true)],
+    }
+}
+
+/// ONNX LSTM (gates i, o, f, c; sigmoid, tanh, tanh; layout 0): tops Y
+/// (seq, dirs, batch, hidden), Y_h and Y_c (dirs, batch, hidden).
+fn lstm(
+    op: &OnnxOp,
+    xs: &[Tensor],
+    hidden: i64,
+    direction: Direction,
+    has_h: bool,
+    has_c: bool,
+) -> Result<Vec<Tensor>> {
+    let x = input(op, xs, 0)?;
+    let (w, r, b) = (input(op, xs, 1)?, input(op, xs, 2)?, input(op, xs, 3)?);
+    let size = x.size();
+    if size.len() != 3 {
+        return Err(bad(
+            op,
+            format!("input {size:?} is not (seq, batch, features)"),
+        ));
+    }
+    let (seq, batch) = (size[0], size[1]);
+    let mut next = 4;
+    let h0 = if has_h {
+        next += 1;
+        Some(input(op, xs, next - 1)?)
+    } else {
+        None
+    };
+    let c0 = if has_c {
+        Some(input(op, xs, next)?)
+    } else {
+        None
+    };
+    let zeros = Tensor::f_zeros([batch, hidden].as_slice(), (x.kind(), x.device()))?;
+    let (mut ys, mut hs, mut cs) = (Vec::new(), Vec::new(), Vec::new());
+    for (d, backwards) in directions(direction) {
+        let (wd, rd, bd) = (w.f_get(d)?, r.f_get(d)?, b.f_get(d)?);
+        let bias =
+            bd.f_narrow(0, 0, 4 * hidden)?
+                .f_add(&bd.f_narrow(0, 4 * hidden, 4 * hidden)?)?;
+        // All input projections at once: (seq, batch, 4·hidden).
+        let projected = x.f_matmul(&tr(&wd)?)?.f_add(&bias)?;
+        let mut h = match h0 {
+            Some(h0) => h0.f_get(d)?,
+            None => zeros.shallow_clone(),
+        };
+        let mut c = match c0 {
+            Some(c0) => c0.f_get(d)?,
+            None => zeros.shallow_clone(),
+        };
+        let rt = tr(&rd)?;
+        let mut outputs: Vec<Option<Tensor>> = (0..seq).map(|_| None).collect();
+        for step in 0..seq {
+            let t = if backwards { seq - 1 - step } else { step };
+            let gates = projected.f_get(t)?.f_add(&h.f_matmul(&rt)?)?;
+            let parts = gates.f_split(hidden, 1)?;
+            let (i, o, f, g) = (
+                parts[0].f_sigmoid()?,
+                parts[1].f_sigmoid()?,
+                parts[2].f_sigmoid()?,
+                parts[3].f_tanh()?,
+            );
+            c = f.f_mul(&c)?.f_add(&i.f_mul(&g)?)?;
+            h = o.f_mul(&c.f_tanh()?)?;
+            outputs[t as usize] = Some(h.shallow_clone());
+        }
+        let outputs: Vec<Tensor> = outputs.into_iter().flatten().collect();
+        ys.push(Tensor::f_stack(&outputs, 0)?);
+        hs.push(h);
+        cs.push(c);
+    }
+    Ok(vec![
+        Tensor::f_stack(&ys, 1)?,
+        Tensor::f_stack(&hs, 0)?,
+        Tensor::f_stack(&cs, 0)?,
+    ])
+}
+
+/// ONNX GRU (gates z, r, h; sigmoid, tanh; layout 0): tops Y and Y_h.
+fn gru(
+    op: &OnnxOp,
+    xs: &[Tensor],
+    hidden: i64,
+    direction: Direction,
+    linear_before_reset: bool,
+    has_h: bool,
+) -> Result<Vec<Tensor>> {
+    let x = input(op, xs, 0)?;
+    let (w, r, b) = (input(op, xs, 1)?, input(op, xs, 2)?, input(op, xs, 3)?);
+    let size = x.size();
+    if size.len() != 3 {
+        return Err(bad(
+            op,
+            format!("input {size:?} is not (seq, batch, features)"),
+        ));
+    }
+    let (seq, batch) = (size[0], size[1]);
+    let h0 = if has_h { Some(input(op, xs, 4)?) } else { None };
+    let (mut ys, mut hs) = (Vec::new(), Vec::new());
+    for (d, backwards) in directions(direction) {
+        let (wd, rd, bd) = (w.f_get(d)?, r.f_get(d)?, b.f_get(d)?);
+        let wb = bd.f_narrow(0, 0, 3 * hidden)?;
+        let rb = bd.f_narrow(0, 3 * hidden, 3 * hidden)?;
+        let projected = x.f_matmul(&tr(&wd)?)?.f_add(&wb)?;
+        let rs = rd.f_split(hidden, 0)?;
+        let rbs = rb.f_split(hidden, 0)?;
+        let (rz, rr, rh) = (tr(&rs[0])?, tr(&rs[1])?, tr(&rs[2])?);
+        let mut h = match h0 {
+            Some(h0) => h0.f_get(d)?,
+            None => Tensor::f_zeros([batch, hidden].as_slice(), (x.kind(), x.device()))?,
+        };
+        let mut outputs: Vec<Option<Tensor>> = (0..seq).map(|_| None).collect();
+        for step in 0..seq {
+            let t = if backwards { seq - 1 - step } else { step };
+            let xp = projected.f_get(t)?.f_split(hidden, 1)?;
+            let z = xp[0]
+                .f_add(&h.f_matmul(&rz)?)?
+                .f_add(&rbs[0])?
+                .f_sigmoid()?;
+            let rg = xp[1]
+                .f_add(&h.f_matmul(&rr)?)?
+                .f_add(&rbs[1])?
+                .f_sigmoid()?;
+            let candidate = if linear_before_reset {
+                xp[2].f_add(&rg.f_mul(&h.f_matmul(&rh)?.f_add(&rbs[2])?)?)?
+            } else {
+                xp[2].f_add(&rg.f_mul(&h)?.f_matmul(&rh)?)?.f_add(&rbs[2])?
+            }
+            .f_tanh()?;
+            // h = (1 − z) ⊙ candidate + z ⊙ h
+            h = candidate.f_add(&z.f_mul(&h.f_sub(&candidate)?)?)?;
+            outputs[t as usize] = Some(h.shallow_clone());
+        }
+        let outputs: Vec<Tensor> = outputs.into_iter().flatten().collect();
+        ys.push(Tensor::f_stack(&outputs, 0)?);
+        hs.push(h);
+    }
+    Ok(vec![Tensor::f_stack(&ys, 1)?, Tensor::f_stack(&hs, 0)?])
+}

@@ -1,0 +1,304 @@
+//! `zoo import onnx`: read, convert, write a runnable package (graph +
+//! weights + zoo.toml + card with provenance + golden.npz) through the same
+//! staged package writer and preprocessing/labels/task options as the Caffe
+//! import. Nothing is left behind on error.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use zoo_caffe::package::{self, PackageInfo};
+use zoo_caffe::runnable::{self, PreprocessOptions};
+use zoo_format::manifest::{ChannelOrder, Preprocess, SourceFile, Task};
+use zoo_format::package_dir::{Dtype, StagedPackage, StreamedTensor};
+
+use crate::convert::{Converted, convert};
+use crate::error::{OnnxError, Result};
+use crate::model::Model;
+use crate::proto::DataType;
+use crate::tensor::Tensor;
+
+/// Choices for [`import`].
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Package name; default: from the file name.
+    pub name: Option<String>,
+    /// Package version; default 0.1.0.
+    pub version: Option<semver::Version>,
+    /// Labels (one per line) of the classifier output; implies classify.
+    pub labels: Option<PathBuf>,
+    /// The first input's image preprocessing (default when any is given:
+    /// RGB, 0–255).
+    pub preprocess: PreprocessOptions,
+    pub task: Option<Task>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportSummary {
+    pub out_dir: PathBuf,
+    pub name: String,
+    pub opset: i64,
+    pub layers: usize,
+    pub folded: usize,
+    pub parameters: usize,
+    pub weight_bytes: u64,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+fn invalid(message: impl Into<String>) -> OnnxError {
+    OnnxError::Graph(message.into())
+}
+
+/// A converted constant as the package writer streams it.
+struct Streamed<'a>(&'a Tensor);
+
+impl StreamedTensor for Streamed<'_> {
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+    fn dtype(&self) -> Dtype {
+        match self.0.dtype {
+            DataType::Double => Dtype::F64,
+            DataType::Float16 => Dtype::F16,
+            DataType::Bfloat16 => Dtype::BF16,
+            DataType::Int64 => Dtype::I64,
+            DataType::Int32 => Dtype::I32,
+            DataType::Int16 => Dtype::I16,
+            DataType::Int8 => Dtype::I8,
+            DataType::Uint8 => Dtype::U8,
+            DataType::Bool => Dtype::BOOL,
+            _ => Dtype::F32,
+        }
+    }
+    fn shape(&self) -> &[usize] {
+        &self.0.dims
+    }
+    fn byte_len(&self) -> usize {
+        self.0.data.len()
+    }
+    fn le_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.0.data)
+    }
+}
+
+fn caffe_err(e: zoo_caffe::CaffeError) -> OnnxError {
+    invalid(e.to_string())
+}
+
+/// Imports `onnx` into a new package directory `out_dir`.
+pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<ImportSummary> {
+    package::check_destination(out_dir).map_err(caffe_err)?;
+    // Cheap checks first: a bad option must not cost a conversion.
+    let labels = opts
+        .labels
+        .as_deref()
+        .map(runnable::read_labels)
+        .transpose()
+        .map_err(caffe_err)?;
+    let task = runnable::resolve_task(opts.task, None, labels.is_some());
+    // ONNX models (torchvision's among them) read RGB.
+    let rgb = Preprocess {
+        resize: None,
+        crop: None,
+        channel_order: Some(ChannelOrder::Rgb),
+        mean: Vec::new(),
+        scale: 1.0,
+        std: Vec::new(),
+    };
+    let any = opts.preprocess.mean.is_some()
+        || opts.preprocess.std.is_some()
+        || opts.preprocess.channel_order.is_some()
+        || opts.preprocess.scale.is_some()
+        || opts.preprocess.resize.is_some()
+        || opts.preprocess.crop.is_some();
+    let preprocess = if any || task.is_some() {
+        opts.preprocess.resolve(Some(&rgb)).map_err(caffe_err)?
+    } else {
+        None
+    };
+
+    let model = Model::open(onnx)?;
+    let Converted {
+        graph,
+        tensors,
+        folded,
+    } = convert(&model)?;
+    if let (Some(file), Some(labels)) = (&opts.labels, &labels) {
+        let classes = graph
+            .outputs
+            .first()
+            .and_then(|o| classifier_width(&graph, &tensors, o));
+        runnable::check_labels(file, labels.len(), classes).map_err(caffe_err)?;
+    }
+    let file_name = onnx
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match &opts.name {
+        Some(name) => {
+            zoo_format::validate_name(name)
+                .map_err(|m| invalid(format!("invalid package name {name:?}: {m}")))?;
+            name.clone()
+        }
+        None => package::package_name_from(
+            onnx.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+                .as_str(),
+        ),
+    };
+    let version = opts
+        .version
+        .clone()
+        .unwrap_or_else(|| semver::Version::new(0, 1, 0));
+    let (sha256, size) =
+        zoo_format::checksum::sha256_file(onnx).map_err(|e| OnnxError::io(onnx, e))?;
+    let mut sources = vec![SourceFile {
+        file: file_name.clone(),
+        sha256,
+        size: Some(size),
+    }];
+    // External data files are sources too.
+    let folder = onnx.parent().unwrap_or(Path::new("."));
+    for location in &model.external_data {
+        let path = folder.join(location);
+        let (sha256, size) =
+            zoo_format::checksum::sha256_file(&path).map_err(|e| OnnxError::io(&path, e))?;
+        sources.push(SourceFile {
+            file: location.clone(),
+            sha256,
+            size: Some(size),
+        });
+    }
+    let graph_name = if graph.name.is_empty() {
+        name.clone()
+    } else {
+        graph.name.clone()
+    };
+    let producer = if model.producer.is_empty() {
+        String::new()
+    } else {
+        format!(", exported by {}", model.producer)
+    };
+    let info = PackageInfo {
+        name: name.clone(),
+        version,
+        description: format!(
+            "{graph_name} imported from ONNX ({file_name}, opset {}{producer})",
+            model.opset()
+        ),
+        sources: sources.clone(),
+    };
+    let mut manifest = package::graph_manifest(&graph, info);
+    manifest.package.keywords = vec!["onnx".into()];
+    manifest.package.readme = Some(CARD_FILE.into());
+    let mut labels_in_package = false;
+    if let Some(section) = manifest.model.as_mut() {
+        section.task = task;
+        if let (Some(pre), Some(input)) = (preprocess, section.inputs.first_mut()) {
+            input.preprocess = Some(pre);
+        }
+        if opts.labels.is_some()
+            && let Some(output) = section.outputs.first_mut()
+        {
+            output.labels = Some(LABELS_FILE.into());
+            labels_in_package = true;
+        }
+    }
+
+    let staged = StagedPackage::create(out_dir).map_err(|e| invalid(e.to_string()))?;
+    let text = graph
+        .to_json()
+        .map_err(|e| invalid(format!("cannot serialise the graph: {e}")))?;
+    staged
+        .write(package::GRAPH_FILE, text)
+        .map_err(|e| invalid(e.to_string()))?;
+    let streamed: Vec<Streamed<'_>> = tensors.iter().map(Streamed).collect();
+    staged
+        .write_safetensors(package::WEIGHTS_FILE, &streamed, |_| {})
+        .map_err(|e| invalid(e.to_string()))?;
+    if let (true, Some(labels)) = (labels_in_package, &opts.labels) {
+        staged
+            .copy(LABELS_FILE, labels)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    let card = format!(
+        "# {name}\n\n{graph_name}, imported from ONNX with `zoo import onnx` (opset {}{producer}).\n{}",
+        model.opset(),
+        runnable::provenance_text(&sources, None)
+    );
+    staged
+        .write(CARD_FILE, card)
+        .map_err(|e| invalid(e.to_string()))?;
+    staged
+        .write_manifest(&manifest)
+        .map_err(|e| invalid(e.to_string()))?;
+    // The package must load and run as written; its answer to a fixed input
+    // becomes golden.npz (inputs without a shape have no fixed input).
+    if graph.inputs.iter().all(|i| i.shape.is_some()) {
+        zoo_models::golden::record(staged.path()).map_err(|e| {
+            invalid(format!(
+                "the converted graph does not run on its input: {e}"
+            ))
+        })?;
+    }
+    let out = staged.commit().map_err(|e| invalid(e.to_string()))?;
+    Ok(ImportSummary {
+        out_dir: out,
+        name,
+        opset: model.opset(),
+        layers: graph.layers.len(),
+        folded,
+        parameters: tensors.len(),
+        weight_bytes: tensors.iter().map(|t| t.data.len() as u64).sum(),
+        inputs: graph.inputs.iter().map(|i| i.name.clone()).collect(),
+        outputs: graph.outputs.clone(),
+    })
+}
+
+const LABELS_FILE: &str = "labels.txt";
+const CARD_FILE: &str = "README.md";
+
+/// The class count of a classifier output: the width of the Gemm or MatMul
+/// weight that produces it (through Softmax, Flatten, Reshape and the like).
+fn classifier_width(
+    graph: &zoo_graph::Graph,
+    tensors: &[Tensor],
+    output: &str,
+) -> Option<(String, usize)> {
+    use zoo_graph::Op;
+    use zoo_graph::onnx::OnnxOp;
+    let mut blob = output;
+    let layer = loop {
+        let layer = graph
+            .layers
+            .iter()
+            .rev()
+            .find(|l| l.tops.iter().any(|t| t == blob))?;
+        match &layer.op {
+            Op::Onnx(
+                OnnxOp::Softmax { .. }
+                | OnnxOp::Identity
+                | OnnxOp::Flatten { .. }
+                | OnnxOp::Reshape { .. }
+                | OnnxOp::Unary { .. },
+            ) => blob = layer.bottoms.first()?,
+            _ => break layer,
+        }
+    };
+    let weight_blob = match &layer.op {
+        Op::Onnx(OnnxOp::Gemm { trans_b, .. }) => Some((layer.bottoms.get(1)?, *trans_b)),
+        Op::Onnx(OnnxOp::MatMul) => Some((layer.bottoms.get(1)?, false)),
+        _ => None,
+    }?;
+    let constant = graph.layers.iter().find(|l| {
+        l.tops.first() == Some(weight_blob.0) && matches!(l.op, Op::Onnx(OnnxOp::Constant))
+    })?;
+    let key = format!("{}/value", constant.name);
+    let t = tensors.iter().find(|t| t.name == key)?;
+    if t.dims.len() != 2 {
+        return None;
+    }
+    let classes = if weight_blob.1 { t.dims[0] } else { t.dims[1] };
+    Some((layer.name.clone(), classes))
+}

@@ -1,0 +1,331 @@
+//! `zoo import onnx` through the real binary: a runnable package (labels,
+//! preprocessing, golden file) that `zoo run` classifies images with and
+//! whose outputs `zoo verify` finds equal to ONNX Runtime's; bad or hostile
+//! models are refused with a message naming the culprit, a non-zero exit and
+//! nothing written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use prost::Message;
+use zoo_onnx::proto::{
+    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
+    ValueInfoProto,
+};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../zoo-onnx/tests/fixtures/classifier")
+}
+
+fn zoo() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_zoo-torch"))
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("run zoo-torch")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn import(model: &Path, out: &Path, extra: &[&str]) -> Output {
+    run(zoo()
+        .args(["import", "onnx"])
+        .arg(model)
+        .arg("-o")
+        .arg(out)
+        .args(extra))
+}
+
+#[test]
+fn imported_classifier_runs_on_images_with_labels_and_matches_onnx_runtime() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("tiny");
+    let labels = fixtures().join("labels.txt");
+    let stdout = ok(import(
+        &fixtures().join("tiny_classifier.onnx"),
+        &out,
+        &[
+            "--name",
+            "tiny-classifier",
+            "--version",
+            "0.2.0",
+            "--labels",
+            labels.to_str().expect("utf-8"),
+            "--mean",
+            "123.675,116.28,103.53",
+            "--std",
+            "58.395,57.12,57.375",
+        ],
+    ));
+    assert!(
+        stdout.contains("imported tiny-classifier (opset 13"),
+        "{stdout}"
+    );
+    let manifest = std::fs::read_to_string(out.join("zoo.toml")).expect("zoo.toml");
+    for part in [
+        "task = \"classify\"",
+        "labels = \"labels.txt\"",
+        "std = [58.395, 57.12, 57.375]",
+        "channel_order = \"rgb\"",
+        "file = \"tiny_classifier.onnx\"",
+        "[model.golden]",
+    ] {
+        assert!(manifest.contains(part), "{part} missing:\n{manifest}");
+    }
+    let card = std::fs::read_to_string(out.join("README.md")).expect("card");
+    assert!(
+        card.contains("tiny_classifier.onnx") && card.contains("sha256"),
+        "{card}"
+    );
+
+    // An image of another size, resized to the input's 32×32, labelled.
+    let photo =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vgg-mini/examples/0-diamond.png");
+    let json = ok(run(zoo().arg("run").arg(&out).arg(&photo).arg("--json")));
+    let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let top = value[0]["top"].as_array().expect("top");
+    assert_eq!(top.len(), 5, "{value}");
+    assert!(
+        top.iter()
+            .all(|t| t["label"].as_str().is_some_and(|l| l.starts_with("label-"))),
+        "{value}"
+    );
+
+    // Against ONNX Runtime: its input and output as the golden file.
+    ok(run(zoo().arg("verify").arg(&out)));
+    std::fs::copy(
+        fixtures().join("tiny_classifier.npz"),
+        out.join("golden.npz"),
+    )
+    .expect("copy");
+    let verified = ok(run(zoo().arg("verify").arg(&out)));
+    assert!(
+        verified.contains("prob: max relative difference"),
+        "{verified}"
+    );
+}
+
+/// Runs a failing import and checks that nothing was left behind.
+fn refused(dir: &Path, model: &Path, extra: &[&str]) -> String {
+    let out = dir.join("out");
+    let result = import(model, &out, extra);
+    assert!(!result.status.success(), "the import succeeded");
+    assert!(!out.exists(), "nothing may be written");
+    let leftovers: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    String::from_utf8_lossy(&result.stderr).into_owned()
+}
+
+fn info(name: &str) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+fn write(dir: &Path, file: &str, nodes: Vec<NodeProto>, initializer: Vec<TensorProto>) -> PathBuf {
+    let model = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        }],
+        graph: Some(GraphProto {
+            node: nodes,
+            initializer,
+            input: vec![info("x")],
+            output: vec![info("y")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let path = dir.join(file);
+    std::fs::write(&path, model.encode_to_vec()).expect("write");
+    path
+}
+
+fn node(name: &str, op: &str, inputs: &[&str], output: &str) -> NodeProto {
+    NodeProto {
+        name: Some(name.into()),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn bad_labels_hostile_files_and_unsupported_operators_are_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("work");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let models = root.path().join("models");
+    std::fs::create_dir(&models).expect("mkdir");
+
+    let nine = models.join("nine.txt");
+    std::fs::write(&nine, (0..9).map(|i| format!("l{i}\n")).collect::<String>()).expect("labels");
+    let e = refused(
+        &dir,
+        &fixtures().join("tiny_classifier.onnx"),
+        &["--labels", nine.to_str().expect("utf-8")],
+    );
+    assert!(
+        e.contains("nine.txt") && e.contains("9 labels") && e.contains("10 outputs"),
+        "{e}"
+    );
+
+    let huge = TensorProto {
+        name: Some("w".into()),
+        dims: vec![1 << 40],
+        data_type: Some(1),
+        raw_data: Some(vec![0u8; 8].into()),
+        ..Default::default()
+    };
+    let path = write(
+        &models,
+        "huge.onnx",
+        vec![node("add", "Add", &["x", "w"], "y")],
+        vec![huge],
+    );
+    let e = refused(&dir, &path, &[]);
+    assert!(
+        e.contains("huge.onnx") && e.contains("tensor \"w\"") && e.contains("raw_data has 8 bytes"),
+        "{e}"
+    );
+
+    let outside = TensorProto {
+        name: Some("w".into()),
+        dims: vec![2],
+        data_type: Some(1),
+        data_location: Some(1),
+        external_data: vec![StringStringEntryProto {
+            key: Some("location".into()),
+            value: Some("../secret.bin".into()),
+        }],
+        ..Default::default()
+    };
+    std::fs::write(root.path().join("secret.bin"), [0u8; 8]).expect("secret");
+    let path = write(
+        &models,
+        "outside.onnx",
+        vec![node("add", "Add", &["x", "w"], "y")],
+        vec![outside],
+    );
+    let e = refused(&dir, &path, &[]);
+    assert!(
+        e.contains("\"../secret.bin\" is outside the model's folder"),
+        "{e}"
+    );
+
+    let path = write(
+        &models,
+        "cycle.onnx",
+        vec![
+            node("a", "Add", &["x", "b"], "a"),
+            node("b", "Relu", &["a"], "b"),
+            node("c", "Relu", &["b"], "y"),
+        ],
+        vec![],
+    );
+    let e = refused(&dir, &path, &[]);
+    assert!(e.contains("cycle") && e.contains("\"a\" (Add)"), "{e}");
+
+    let path = write(
+        &models,
+        "twice.onnx",
+        vec![
+            node("a", "Relu", &["x"], "y"),
+            node("b", "Sigmoid", &["x"], "y"),
+        ],
+        vec![],
+    );
+    let e = refused(&dir, &path, &[]);
+    assert!(e.contains("\"y\" is already produced by node \"a\""), "{e}");
+
+    let path = write(
+        &models,
+        "unsupported.onnx",
+        vec![
+            node("n1", "LRN", &["x"], "t"),
+            node("n2", "NonMaxSuppression", &["t"], "y"),
+        ],
+        vec![],
+    );
+    let e = refused(&dir, &path, &[]);
+    assert!(
+        e.contains("LRN (node \"n1\", opset 13)")
+            && e.contains("NonMaxSuppression (node \"n2\", opset 13)"),
+        "{e}"
+    );
+}
+
+/// The classifier with its weights moved to a data file beside the model
+/// (ONNX external data, as models over 2 GB are stored): the package is the
+/// same, its provenance lists the data file, and it matches ONNX Runtime.
+#[test]
+fn external_data_models_import_with_the_data_file_in_the_provenance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = std::fs::read(fixtures().join("tiny_classifier.onnx")).expect("fixture");
+    let mut model = ModelProto::decode(bytes.as_slice()).expect("decode");
+    let mut data = Vec::new();
+    for tensor in &mut model.graph.as_mut().expect("graph").initializer {
+        let raw = tensor.raw_data.take().expect("raw data");
+        // 64-byte alignment as onnx's own writer does.
+        data.resize(data.len().next_multiple_of(64), 0);
+        let entry = |k: &str, v: String| StringStringEntryProto {
+            key: Some(k.into()),
+            value: Some(v),
+        };
+        tensor.external_data = vec![
+            entry("location", "weights/tiny.bin".into()),
+            entry("offset", data.len().to_string()),
+            entry("length", raw.len().to_string()),
+        ];
+        tensor.data_location = Some(1);
+        data.extend_from_slice(&raw);
+    }
+    std::fs::create_dir(dir.path().join("weights")).expect("mkdir");
+    std::fs::write(dir.path().join("weights/tiny.bin"), &data).expect("data");
+    let onnx = dir.path().join("tiny_external.onnx");
+    std::fs::write(&onnx, model.encode_to_vec()).expect("model");
+    assert!(
+        std::fs::metadata(&onnx).expect("meta").len() < 1024,
+        "weights left inside"
+    );
+
+    let out = dir.path().join("pkg");
+    ok(import(&onnx, &out, &[]));
+    let manifest = std::fs::read_to_string(out.join("zoo.toml")).expect("zoo.toml");
+    assert!(
+        manifest.contains("file = \"tiny_external.onnx\"")
+            && manifest.contains("file = \"weights/tiny.bin\""),
+        "{manifest}"
+    );
+    std::fs::copy(
+        fixtures().join("tiny_classifier.npz"),
+        out.join("golden.npz"),
+    )
+    .expect("copy");
+    ok(run(zoo().arg("verify").arg(&out)));
+
+    // A data file shorter than the tensors it holds is refused by name.
+    std::fs::write(dir.path().join("weights/tiny.bin"), &data[..data.len() - 4]).expect("truncate");
+    let again = dir.path().join("again");
+    std::fs::create_dir(&again).expect("mkdir");
+    let e = refused(&again, &onnx, &[]);
+    assert!(
+        e.contains("tensor \"b2\"") && e.contains("weights/tiny.bin"),
+        "{e}"
+    );
+}
