@@ -43,12 +43,8 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_j
     }
     let data_dir = state.config.data_dir.clone();
     let writable = tokio::task::spawn_blocking(move || check_writable(&data_dir)).await;
-    if let Some(bucket) = state.blobs.bucket()
-        && let Err(e) = bucket
-            .size(&object_store::path::Path::from("healthz"))
-            .await
-    {
-        return unavailable(format!("the bucket {} does not answer: {e}", bucket.url));
+    if let Err(reason) = state.blobs.check().await {
+        return unavailable(reason);
     }
     match writable {
         Ok(Ok(())) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),

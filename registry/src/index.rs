@@ -54,14 +54,14 @@ pub(crate) struct Mirror {
     root: PathBuf,
     /// `index` or `cargo-index`: the directory name, also the key prefix.
     name: &'static str,
-    bucket: Option<crate::remote::Bucket>,
+    bucket: Option<crate::blob::s3::Bucket>,
 }
 
 impl Mirror {
     pub(crate) fn open(
         data_dir: &Path,
         name: &'static str,
-        bucket: Option<crate::remote::Bucket>,
+        bucket: Option<crate::blob::s3::Bucket>,
     ) -> io::Result<Mirror> {
         let root = data_dir.join(name);
         if bucket.is_none() {
@@ -130,7 +130,7 @@ impl IndexFiles {
     /// With a bucket, documents go to the bucket instead of `DATA/index/`.
     pub fn open_in(
         data_dir: &Path,
-        bucket: Option<crate::remote::Bucket>,
+        bucket: Option<crate::blob::s3::Bucket>,
     ) -> io::Result<IndexFiles> {
         Ok(IndexFiles {
             mirror: Mirror::open(data_dir, "index", bucket)?,

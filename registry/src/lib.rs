@@ -2,7 +2,7 @@
 //!
 //! Metadata lives behind [`db::MetadataStore`] (SQLite by default,
 //! PostgreSQL for replicas), blobs are content-addressed files or bucket
-//! objects ([`blobs::BlobStore`], [`remote`]), chosen by [`backends`]; the
+//! objects (one [`blob::BlobBackend`] each), chosen by [`backends`]; the
 //! index is rendered from the database and mirrored as static documents
 //! ([`index::IndexFiles`]).
 //! [`cargo`] serves Cargo's registry protocol for Rust crates next to it.
@@ -11,7 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod auth_limit;
 pub mod backends;
-pub mod blobs;
+pub mod blob;
 pub mod cargo;
 pub mod config;
 pub mod db;
@@ -20,7 +20,6 @@ pub mod index;
 pub mod index_cache;
 pub mod metrics;
 pub mod ops;
-pub mod remote;
 pub mod server;
 pub mod signing;
 pub mod uploads;
@@ -65,7 +64,7 @@ pub const INDEX_CACHE_CAPACITY: usize = 16_384;
 /// The stores a registry process works on, opened but not yet written to.
 pub struct Parts {
     pub store: Arc<dyn db::MetadataStore>,
-    pub blobs: blobs::BlobStore,
+    pub blobs: blob::BlobStore,
     pub index: index::IndexFiles,
     pub cargo_index: cargo::index::CargoIndexFiles,
 }
@@ -84,8 +83,8 @@ pub fn open_parts(config: &Config, backends: &backends::Backends) -> Result<Part
     std::fs::create_dir_all(data).map_err(io_error(data.clone()))?;
     let store = backends.open_metadata(data)?;
     let blobs = match &bucket {
-        Some(bucket) => blobs::BlobStore::open_remote(data, bucket.clone()),
-        None => blobs::BlobStore::open(data),
+        Some(bucket) => blob::BlobStore::open_remote(data, bucket.clone()),
+        None => blob::BlobStore::open(data),
     }
     .map_err(io_error(data.join("blobs")))?;
     let index =

@@ -87,7 +87,13 @@ async fn unreferenced_uploads_count_against_the_users_quota() {
             text.contains("upload quota exceeded") && text.contains("quota is 100 bytes"),
             "{text}"
         );
-        assert!(!reg.state.blobs.path(&sha256_hex(&second)).exists());
+        assert!(
+            !reg.state
+                .blobs
+                .local_path(&sha256_hex(&second))
+                .unwrap()
+                .exists()
+        );
         assert!(tmp_is_empty(&reg));
     }
     // Another user has their own quota.
@@ -125,14 +131,26 @@ async fn uploads_no_version_references_expire_after_the_grace_period() {
     let expire = zoo_registry::uploads::expiry::expire_once;
     let early = expire(&reg.state, now + 30).await.unwrap();
     assert!(early.removed.is_empty() && early.released == 0, "{early:?}");
-    assert!(reg.state.blobs.path(&sha256_hex(&orphan)).exists());
+    assert!(
+        reg.state
+            .blobs
+            .local_path(&sha256_hex(&orphan))
+            .unwrap()
+            .exists()
+    );
 
     let late = expire(&reg.state, now + 120).await.unwrap();
     assert_eq!(late.removed, vec![sha256_hex(&orphan)]);
     assert_eq!(late.released, 1);
-    assert!(!reg.state.blobs.path(&sha256_hex(&orphan)).exists());
     assert!(
-        reg.state.blobs.path(&used).exists(),
+        !reg.state
+            .blobs
+            .local_path(&sha256_hex(&orphan))
+            .unwrap()
+            .exists()
+    );
+    assert!(
+        reg.state.blobs.local_path(&used).unwrap().exists(),
         "a referenced blob is kept"
     );
     assert_eq!(reg.state.store.pending_upload_bytes(&user).unwrap(), 0);

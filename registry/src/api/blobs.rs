@@ -22,7 +22,7 @@ fn check_hash(sha256: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Streams a blob; `Range` → 206 and `HEAD` come from [`crate::blobs::BlobStore::serve`].
+/// Streams a blob; `Range` → 206 and `HEAD` come from [`super::serve_blob::serve`].
 pub async fn download(
     State(state): State<AppState>,
     Path(sha256): Path<String>,
@@ -55,17 +55,19 @@ pub async fn download(
         )
             .into_response());
     }
-    let mut response = state.blobs.serve(&sha256, request).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ApiError::not_found(format!("no blob {sha256}"))
-        } else {
-            ApiError::internal(format!("reading blob {sha256}: {e}"))
-        }
-    })?;
+    let mut response = super::serve_blob::serve(&*state.blobs, &sha256, request)
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ApiError::not_found(format!("no blob {sha256}"))
+            } else {
+                ApiError::internal(format!("reading blob {sha256}: {e}"))
+            }
+        })?;
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
-    crate::blobs::inert_download_headers(headers);
+    super::serve_blob::inert_download_headers(headers);
     Ok(response)
 }
 
@@ -124,7 +126,7 @@ pub async fn upload(
         )
         .await;
     let staged = match staged {
-        Err(crate::blobs::BlobError::TooLarge { .. }) if room < limit => {
+        Err(crate::blob::BlobError::TooLarge { .. }) if room < limit => {
             return Err(crate::uploads::quota::exceeded(&state, &caller.user).await);
         }
         staged => staged?,

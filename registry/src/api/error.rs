@@ -4,7 +4,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::blobs::BlobError;
+use crate::blob::BlobError;
 use crate::db::StoreError;
 
 #[derive(Debug)]

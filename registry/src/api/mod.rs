@@ -7,6 +7,7 @@ mod owners;
 pub(crate) mod packages;
 mod publish;
 pub(crate) mod search;
+pub mod serve_blob;
 mod yank;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use axum::routing::{get, put};
 pub use error::ApiError;
 pub use publish::check_content_length;
 
-use crate::blobs::BlobStore;
+use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::db::{MetadataStore, StoreResult};
 use crate::index::IndexFiles;

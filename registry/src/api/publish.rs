@@ -173,7 +173,7 @@ fn check_signature(signature: &PackageSignature, entry: &IndexEntry) -> Result<(
 }
 
 /// Every external file must already be stored as a blob of the listed size.
-/// Each is touched (see [`crate::blobs::BlobStore::touch`]) so gc keeps it,
+/// Each is touched (see [`crate::blob::BlobStore::touch`]) so gc keeps it,
 /// and so are its upload records, so upload expiry keeps it too.
 async fn check_external_blobs(state: &AppState, listing: &Listing) -> Result<(), ApiError> {
     let used: Vec<String> = listing.external_files().map(|f| f.sha256.clone()).collect();

@@ -30,15 +30,17 @@ pub async fn download(
         })
         .ok_or_else(not_found)?;
     let cksum = found.cksum.clone();
-    let mut response = state.blobs.serve(&cksum, request).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ApiError::not_found(format!("the .crate file of `{name}@{version}` is missing"))
-        } else {
-            ApiError::internal(format!("reading blob {cksum}: {e}"))
-        }
-    })?;
+    let mut response = crate::api::serve_blob::serve(&*state.blobs, &cksum, request)
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ApiError::not_found(format!("the .crate file of `{name}@{version}` is missing"))
+            } else {
+                ApiError::internal(format!("reading blob {cksum}: {e}"))
+            }
+        })?;
     let headers = response.headers_mut();
-    crate::blobs::inert_download_headers(headers);
+    crate::api::serve_blob::inert_download_headers(headers);
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{cksum}\"")) {
         headers.insert(header::ETAG, etag);
     }

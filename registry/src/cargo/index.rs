@@ -101,7 +101,7 @@ impl CargoIndexFiles {
     /// With a bucket, documents go to the bucket instead of `DATA/cargo-index/`.
     pub fn open_in(
         data_dir: &Path,
-        bucket: Option<crate::remote::Bucket>,
+        bucket: Option<crate::blob::s3::Bucket>,
     ) -> io::Result<CargoIndexFiles> {
         Ok(CargoIndexFiles {
             mirror: Mirror::open(data_dir, "cargo-index", bucket)?,

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use futures_util::{Stream, StreamExt};
 
 use crate::api::ApiError;
-use crate::blobs::{BlobError, BlobStore, StagedBlob};
+use crate::blob::{BlobError, BlobStore, StagedBlob};
 
 /// Largest accepted JSON metadata (cargo sends a few KiB).
 pub const MAX_METADATA: u64 = 4 << 20;

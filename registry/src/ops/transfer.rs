@@ -189,7 +189,7 @@ pub async fn export(
 
 /// Streams one blob into `target`, checking its hash; returns its size.
 async fn copy_out(parts: &crate::Parts, sha256: &str, target: &Path) -> Result<u64, TransferError> {
-    let mut source = parts.blobs.read(sha256).await.map_err(io_at(target))?;
+    let mut source = parts.blobs.get(sha256, None).await.map_err(io_at(target))?;
     let dir = target.parent().unwrap_or(target);
     tokio::fs::create_dir_all(dir).await.map_err(io_at(dir))?;
     let partial = target.with_extension("partial");

@@ -49,7 +49,7 @@ pub async fn expire_once(state: &AppState, now: i64) -> Result<ExpiryReport, Api
         }
         state
             .blobs
-            .remove(&sha)
+            .delete(&sha)
             .await
             .map_err(|e| ApiError::internal(format!("deleting expired upload {sha}: {e}")))?;
         tracing::info!(blob = %sha, "deleted an upload no published version referenced");

@@ -2,7 +2,7 @@
 //! many run at once, per user and in all ([`gate`]); how many bytes of
 //! not-yet-referenced blobs a user may keep ([`quota`]); and the deletion
 //! of blobs no publish referenced within the grace period ([`expiry`]).
-//! Bodies are streamed to temp files (`crate::blobs`), and a body that stops
+//! Bodies are streamed to temp files (`crate::blob`), and a body that stops
 //! arriving is cut off by the server's body-idle timeout (`crate::server`).
 
 pub mod expiry;

@@ -1,4 +1,4 @@
-//! S3-compatible object storage (`--blobs s3://bucket/prefix`) through the
+//! Blobs in S3-compatible object storage (`--blobs s3://bucket/prefix`) through the
 //! `object_store` crate: blobs under `blobs/sha256/ab/<hex>`, and the index
 //! mirrors under `index/` and `cargo-index/` so a CDN or static server can
 //! serve them straight from the bucket.
@@ -11,10 +11,10 @@
 use std::io;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
-use futures_util::TryStreamExt;
+use std::ops::Range;
+
+use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
 use object_store::prefix::PrefixStore;
@@ -22,6 +22,9 @@ use object_store::{
     Attribute, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutOptions,
     PutPayload, WriteMultipart,
 };
+use zoo_format::checksum::is_sha256_hex;
+
+use super::{BlobBackend, ByteStream, ListedBlob, StagedBlob, claimed_hash};
 use tokio::io::AsyncReadExt;
 
 /// Files up to this size go up in one `PUT`; larger ones as multipart
@@ -77,7 +80,8 @@ impl Bucket {
     }
 
     pub fn blob_key(sha256: &str) -> Key {
-        Key::from(format!("blobs/sha256/{}/{sha256}", &sha256[..2]))
+        let prefix = sha256.get(..2).unwrap_or_default();
+        Key::from(format!("blobs/sha256/{prefix}/{sha256}"))
     }
 
     /// The object's size, `None` if it does not exist.
@@ -161,7 +165,7 @@ impl Bucket {
     pub async fn read(
         &self,
         key: &Key,
-    ) -> io::Result<impl futures_util::Stream<Item = io::Result<axum::body::Bytes>> + use<>> {
+    ) -> io::Result<impl futures_util::Stream<Item = io::Result<bytes::Bytes>> + use<>> {
         let result = self.store.get(key).await.map_err(to_io)?;
         Ok(result.into_stream().map_err(to_io))
     }
@@ -180,111 +184,133 @@ impl Bucket {
     pub async fn delete(&self, key: &Key) -> io::Result<()> {
         self.store.delete(key).await.map_err(to_io)
     }
+}
 
-    /// Answers a `GET`/`HEAD` for the object with `Range` support (one
-    /// range; others get the whole object, as RFC 9110 allows).
-    pub async fn serve(
-        &self,
-        key: &Key,
-        method: &Method,
-        range: Option<&HeaderValue>,
-    ) -> io::Result<Response> {
-        let size = self
-            .size(key)
-            .await?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, key.to_string()))?;
-        let wanted = match range.and_then(|r| r.to_str().ok()) {
-            Some(spec) => match parse_range(spec, size) {
-                Ok(wanted) => wanted,
-                Err(()) => {
-                    return Response::builder()
-                        .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                        .header(header::CONTENT_RANGE, format!("bytes */{size}"))
-                        .body(Body::empty())
-                        .map_err(io::Error::other);
-                }
-            },
-            None => None,
-        };
-        let span = wanted.clone().unwrap_or(0..size);
-        let mut builder = Response::builder()
-            .header(header::ACCEPT_RANGES, "bytes")
-            .header(header::CONTENT_TYPE, "application/octet-stream")
-            .header(header::CONTENT_LENGTH, span.end - span.start);
-        if wanted.is_some() {
-            builder = builder.status(StatusCode::PARTIAL_CONTENT).header(
-                header::CONTENT_RANGE,
-                format!("bytes {}-{}/{size}", span.start, span.end.saturating_sub(1)),
-            );
-        }
-        let body = if method == Method::HEAD || span.is_empty() {
-            Body::empty()
-        } else {
-            let options = GetOptions {
-                range: wanted.map(GetRange::Bounded),
-                ..Default::default()
-            };
-            let result = self.store.get_opts(key, options).await.map_err(to_io)?;
-            Body::from_stream(result.into_stream())
-        };
-        builder.body(body).map_err(io::Error::other)
+/// The blob backend on a bucket. Objects cannot be touched: `touch` only
+/// reports the size, and `gc` (which works on local data directories)
+/// does not run on a bucket.
+#[derive(Debug, Clone)]
+pub struct S3Blobs {
+    bucket: Bucket,
+}
+
+impl S3Blobs {
+    pub fn new(bucket: Bucket) -> S3Blobs {
+        S3Blobs { bucket }
     }
 }
 
-/// `bytes=a-b`, `bytes=a-`, `bytes=-n` against an object of `size` bytes:
-/// `Ok(None)` for the whole object (absent, multiple or unparsable ranges),
-/// `Err` when unsatisfiable.
-fn parse_range(spec: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
-    let Some(spec) = spec.trim().strip_prefix("bytes=") else {
-        return Ok(None);
-    };
-    if spec.contains(',') {
-        return Ok(None);
+/// The hash a blob key claims: `blobs/sha256/{2 hex}/{64 hex}`.
+pub fn claimed_key(key: &str) -> Option<&str> {
+    let parts: Vec<&str> = key.strip_prefix("blobs/")?.split('/').collect();
+    claimed_hash(&parts)
+}
+
+impl BlobBackend for S3Blobs {
+    fn put(&self, mut staged: StagedBlob) -> BoxFuture<'_, io::Result<bool>> {
+        Box::pin(async move {
+            let Some(temp) = staged.take_file() else {
+                return Ok(false);
+            };
+            let key = Bucket::blob_key(&staged.sha256);
+            let result = match self.bucket.size(&key).await {
+                Ok(Some(_)) => Ok(false),
+                Ok(None) => self.bucket.upload_file(&key, &temp).await.map(|()| true),
+                Err(e) => Err(e),
+            };
+            let _ = tokio::fs::remove_file(&temp).await;
+            result
+        })
     }
-    let Some((start, end)) = spec.split_once('-') else {
-        return Ok(None);
-    };
-    let (start, end) = (start.trim(), end.trim());
-    let range = if start.is_empty() {
-        let Ok(n) = end.parse::<u64>() else {
-            return Ok(None);
-        };
-        if n == 0 {
-            return Err(());
-        }
-        size.saturating_sub(n)..size
-    } else {
-        let Ok(start) = start.parse::<u64>() else {
-            return Ok(None);
-        };
-        let end = if end.is_empty() {
-            size
-        } else {
-            match end.parse::<u64>() {
-                Ok(end) if end >= start => (end + 1).min(size),
-                _ => return Ok(None),
+
+    fn size<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>> {
+        Box::pin(async move {
+            if !is_sha256_hex(sha256) {
+                return Ok(None);
             }
-        };
-        if start >= size {
-            return Err(());
-        }
-        start..end
-    };
-    Ok(Some(range))
+            self.bucket.size(&Bucket::blob_key(sha256)).await
+        })
+    }
+
+    fn touch<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>> {
+        self.size(sha256)
+    }
+
+    fn get<'a>(
+        &'a self,
+        sha256: &'a str,
+        range: Option<Range<u64>>,
+    ) -> BoxFuture<'a, io::Result<ByteStream>> {
+        Box::pin(async move {
+            let options = GetOptions {
+                range: range.map(GetRange::Bounded),
+                ..Default::default()
+            };
+            let result = self
+                .bucket
+                .store
+                .get_opts(&Bucket::blob_key(sha256), options)
+                .await
+                .map_err(to_io)?;
+            Ok(result.into_stream().map_err(to_io).boxed())
+        })
+    }
+
+    fn delete<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            if !is_sha256_hex(sha256) {
+                return Ok(());
+            }
+            match self.bucket.delete(&Bucket::blob_key(sha256)).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn list(&self) -> BoxFuture<'_, io::Result<Vec<ListedBlob>>> {
+        Box::pin(async move {
+            Ok(self
+                .bucket
+                .list("blobs/")
+                .await?
+                .into_iter()
+                .map(|(key, size)| ListedBlob {
+                    sha256: claimed_key(&key).map(str::to_string),
+                    key,
+                    size,
+                })
+                .collect())
+        })
+    }
+
+    fn local_path(&self, _sha256: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.bucket
+                .size(&Key::from("healthz"))
+                .await
+                .map(drop)
+                .map_err(|e| format!("the bucket {} does not answer: {e}", self.bucket.url))
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::claimed_key;
 
     #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Ok(Some(0..10)));
-        assert_eq!(parse_range("bytes=90-", 100), Ok(Some(90..100)));
-        assert_eq!(parse_range("bytes=-5", 100), Ok(Some(95..100)));
-        assert_eq!(parse_range("bytes=50-500", 100), Ok(Some(50..100)));
-        assert_eq!(parse_range("bytes=100-", 100), Err(()));
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
-        assert_eq!(parse_range("items=0-1", 100), Ok(None));
+    fn blob_keys() {
+        let sha = "ab".to_string() + &"0".repeat(62);
+        assert_eq!(
+            claimed_key(&format!("blobs/sha256/ab/{sha}")),
+            Some(sha.as_str())
+        );
+        assert_eq!(claimed_key(&format!("blobs/sha256/cd/{sha}")), None);
+        assert_eq!(claimed_key("blobs/other"), None);
     }
 }
