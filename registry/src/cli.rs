@@ -225,7 +225,7 @@ pub struct ServeArgs {
     /// Lock an address out of token-authenticated requests (429 with
     /// Retry-After) after this many invalid or revoked tokens within a
     /// minute; 0 turns the limit off (e.g. behind a proxy that limits).
-    #[arg(long, default_value_t = zoo_registry::auth_limit::DEFAULT_MAX_FAILURES)]
+    #[arg(long, default_value_t = zoo_registry::auth::limit::DEFAULT_MAX_FAILURES)]
     pub auth_failures_per_minute: u32,
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -430,9 +430,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("opening the registry ({described})"))?
             .with_index_cache_ttl(cache_ttl)
             .with_upload_limits(args.limits.uploads());
-    state.auth_limiter = std::sync::Arc::new(zoo_registry::auth_limit::AuthLimiter::new(
+    state.auth_limiter = std::sync::Arc::new(zoo_registry::auth::limit::AuthLimiter::new(
         args.auth_failures_per_minute,
-        zoo_registry::auth_limit::DEFAULT_WINDOW,
+        zoo_registry::auth::limit::DEFAULT_WINDOW,
     ));
     tracing::info!("{described}");
     tokio::spawn(zoo_registry::signing::keep_index_fresh(state.clone()));

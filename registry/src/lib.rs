@@ -9,7 +9,6 @@
 
 pub mod api;
 pub mod auth;
-pub mod auth_limit;
 pub mod backends;
 pub mod blob;
 pub mod cargo;

@@ -15,7 +15,7 @@ use common::{Registry, Reply, crate_publish_body, link};
 use zoo_format::archive::{PackOptions, pack};
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::Scope;
-use zoo_registry::auth_limit::DEFAULT_MAX_FAILURES;
+use zoo_registry::auth::limit::DEFAULT_MAX_FAILURES;
 
 /// A fresh client address per request, so the matrix's many refusals never
 /// add up to a lock-out.

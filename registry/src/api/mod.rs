@@ -1,6 +1,7 @@
 //! The HTTP API of docs/api.md.
 
 mod blobs;
+pub mod caller;
 mod error;
 mod index;
 mod owners;
@@ -47,7 +48,7 @@ pub struct AppState {
     /// Signs index documents with the registry's key (`crate::signing`).
     pub signer: Arc<crate::signing::IndexSigner>,
     /// Locks out addresses that present too many bad tokens.
-    pub auth_limiter: Arc<crate::auth_limit::AuthLimiter>,
+    pub auth_limiter: Arc<crate::auth::limit::AuthLimiter>,
     /// Per-user quota and grace period of unreferenced uploads.
     pub upload_limits: crate::uploads::UploadLimits,
     /// Uploads in progress, capped per user and in all.

@@ -240,7 +240,7 @@ async fn preflight(
         )));
     }
     if !rights.updates {
-        return caller.require(Scope::PublishUpdate);
+        return Ok(caller.require(Scope::PublishUpdate)?);
     }
     let name = name_norm.to_string();
     let versions = state.db(move |s| s.versions(&name)).await?;

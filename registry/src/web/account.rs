@@ -84,9 +84,9 @@ pub async fn login(
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     // Sign-in attempts count against the same per-address limit as API tokens.
-    let client = crate::auth_limit::client_ip(&extensions);
+    let client = crate::api::caller::client_ip(&extensions);
     if let Some(wait) = state.auth_limiter.locked_out(client, Instant::now()) {
-        let refusal = crate::auth::locked_out(wait);
+        let refusal = crate::api::caller::locked_out(wait);
         let mut response =
             fresh_login_form(&state, StatusCode::TOO_MANY_REQUESTS, Some(&refusal.detail))?;
         if let Some(seconds) = refusal.retry_after {

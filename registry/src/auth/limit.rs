@@ -13,12 +13,9 @@
 //! address: pass `--auth-failures-per-minute 0` there and limit at the proxy.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use axum::extract::ConnectInfo;
-use axum::http::Extensions;
 
 /// Failed attempts allowed per address within [`DEFAULT_WINDOW`].
 pub const DEFAULT_MAX_FAILURES: u32 = 10;
@@ -107,15 +104,6 @@ fn key(client: IpAddr) -> IpAddr {
             None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
         },
     }
-}
-
-/// The peer address of a request (`ConnectInfo`, set by the server); the
-/// unspecified address when there is none (in-process tests).
-pub fn client_ip(extensions: &Extensions) -> IpAddr {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
 /// Whole seconds for a `Retry-After` header (at least 1).

@@ -1,21 +1,19 @@
-//! API tokens and scopes.
+//! Who may do what, without HTTP: API tokens and scopes, logins, and the
+//! lock-out after bad tokens ([`limit`]). The http layer's extractor turns
+//! a request into a [`Caller`].
 //!
 //! A token reads `zoo_<id>_<secret>`: the id (16 hex digits) is a public
 //! handle for listing and revoking, the secret (64 hex digits) is stored only
 //! as its sha256 and compared in constant time.
 
+pub mod limit;
+
 use std::fmt;
 use std::str::FromStr;
-use std::time::Instant;
 
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 use zoo_format::checksum::sha256_hex;
 
-use crate::api::{ApiError, AppState};
-use crate::auth_limit::{client_ip, retry_after_secs};
 use crate::db::User;
 
 /// What a token may do.
@@ -155,8 +153,8 @@ pub fn token_from_header(value: &str) -> &str {
     }
 }
 
-/// The authenticated caller of a request: the extractor answers 401 for a
-/// missing, malformed, unknown or revoked token.
+/// The authenticated caller of a request (the http extractor answers 401
+/// for a missing, malformed, unknown or revoked token).
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user: User,
@@ -168,65 +166,20 @@ impl Caller {
         self.scopes.contains(&scope)
     }
 
-    /// 403 unless the token carries `scope`.
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+    /// Refused (403 over HTTP) unless the token carries `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), MissingScope> {
         if self.has(scope) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
-                "this token lacks the `{scope}` scope"
-            )))
+            Err(MissingScope(scope))
         }
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    /// 401 for a missing, malformed, unknown or revoked token; 429 while the
-    /// client's address is locked out for presenting too many bad tokens
-    /// (see [`crate::auth_limit`]). Tokens are never logged.
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(AUTHORIZATION) else {
-            return Err(ApiError::unauthorized(
-                "this request needs an API token: send `Authorization: Bearer <token>`",
-            ));
-        };
-        let client = client_ip(&parts.extensions);
-        if let Some(wait) = state.auth_limiter.locked_out(client, Instant::now()) {
-            return Err(locked_out(wait));
-        }
-        let refuse = || {
-            state.auth_limiter.record_failure(client, Instant::now());
-            tracing::warn!(%client, "refused an invalid or revoked API token");
-            ApiError::unauthorized("the API token is invalid or has been revoked")
-        };
-        let value = value.to_str().map_err(|_| refuse())?;
-        let Some((id, secret)) = split_token(token_from_header(value)) else {
-            return Err(refuse());
-        };
-        let (id, secret) = (id.to_string(), secret.to_string());
-        let record = state.db(move |s| s.find_token(&id)).await?;
-        match record {
-            Some(token) if !token.revoked && secret_matches(&secret, &token.secret_sha256) => {
-                Ok(Caller {
-                    user: token.user,
-                    scopes: token.scopes,
-                })
-            }
-            _ => Err(refuse()),
-        }
-    }
-}
-
-/// The 429 for a locked-out address.
-pub fn locked_out(wait: std::time::Duration) -> ApiError {
-    let seconds = retry_after_secs(wait);
-    ApiError::too_many_requests(
-        format!("too many invalid API tokens from this address; try again in {seconds} s"),
-        seconds,
-    )
-}
+/// A token without the scope an action needs.
+#[derive(Debug, thiserror::Error)]
+#[error("this token lacks the `{0}` scope")]
+pub struct MissingScope(pub Scope);
 
 #[cfg(test)]
 mod tests {
