@@ -7,28 +7,20 @@
 //! ([`index::IndexFiles`]).
 //! [`cargo`] serves Cargo's registry protocol for Rust crates next to it.
 
-pub mod api;
 pub mod auth;
 pub mod backends;
 pub mod blob;
-pub mod cargo;
 pub mod config;
 pub mod db;
-pub mod health;
+pub mod http;
 pub mod index;
-pub mod index_cache;
-pub mod metrics;
 pub mod ops;
-pub mod server;
-pub mod signing;
-pub mod uploads;
-pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use api::{AppState, router};
 pub use config::Config;
+pub use http::{AppState, router};
 
 /// Why the registry could not open its data directory.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +57,7 @@ pub struct Parts {
     pub store: Arc<dyn db::MetadataStore>,
     pub blobs: blob::BlobStore,
     pub index: index::IndexFiles,
-    pub cargo_index: cargo::index::CargoIndexFiles,
+    pub cargo_index: index::cargo::CargoIndexFiles,
 }
 
 fn io_error(path: PathBuf) -> impl FnOnce(std::io::Error) -> OpenError {
@@ -88,7 +80,7 @@ pub fn open_parts(config: &Config, backends: &backends::Backends) -> Result<Part
     .map_err(io_error(data.join("blobs")))?;
     let index =
         index::IndexFiles::open_in(data, bucket.clone()).map_err(io_error(data.join("index")))?;
-    let cargo_index = cargo::index::CargoIndexFiles::open_in(data, bucket)
+    let cargo_index = index::cargo::CargoIndexFiles::open_in(data, bucket)
         .map_err(io_error(data.join("cargo-index")))?;
     Ok(Parts {
         store,
@@ -103,7 +95,7 @@ pub fn open_parts(config: &Config, backends: &backends::Backends) -> Result<Part
 /// get their signatures when the server next starts).
 pub fn rewrite_index_documents(
     parts: &Parts,
-    signer: Option<&signing::IndexSigner>,
+    signer: Option<&index::signing::IndexSigner>,
 ) -> Result<(), OpenError> {
     use db::MetadataStore;
     let store: &dyn MetadataStore = &*parts.store;
@@ -117,7 +109,7 @@ pub fn rewrite_index_documents(
     }
     for name in store.cargo_crate_names()? {
         let versions = store.cargo_versions(&zoo_format::normalize_name(&name))?;
-        let document = cargo::index::render(&versions).map_err(|e| {
+        let document = index::cargo::render(&versions).map_err(|e| {
             OpenError::Store(db::StoreError::Backend(format!(
                 "a stored index line of crate `{name}`: {e}"
             )))
@@ -132,12 +124,12 @@ pub fn rewrite_index_documents(
 
 /// Everything the HTTP layer needs, on the default backends (SQLite and
 /// blob files in the data directory), signing index documents for
-/// [`signing::DEFAULT_INDEX_TTL`]. See [`open_state_with`].
+/// [`index::signing::DEFAULT_INDEX_TTL`]. See [`open_state_with`].
 pub fn open_state(config: Config) -> Result<AppState, OpenError> {
     open_state_with(
         config,
         &backends::Backends::default(),
-        signing::DEFAULT_INDEX_TTL,
+        index::signing::DEFAULT_INDEX_TTL,
     )
 }
 
@@ -153,9 +145,9 @@ pub fn open_state_with(
     index_ttl: std::time::Duration,
 ) -> Result<AppState, OpenError> {
     let parts = open_parts(&config, backends)?;
-    let key_path = signing::key_path(&config.data_dir);
-    let key = signing::load_or_create_key(&config.data_dir).map_err(io_error(key_path))?;
-    let signer = Arc::new(signing::IndexSigner::new(key, index_ttl));
+    let key_path = index::signing::key_path(&config.data_dir);
+    let key = index::signing::load_or_create_key(&config.data_dir).map_err(io_error(key_path))?;
+    let signer = Arc::new(index::signing::IndexSigner::new(key, index_ttl));
     parts
         .blobs
         .remove_leftovers()
@@ -182,7 +174,7 @@ pub fn open_state_with(
         cargo_index: parts.cargo_index,
         config: Arc::new(config),
         index_lock: Default::default(),
-        index_cache: Arc::new(index_cache::IndexCache::new(
+        index_cache: Arc::new(index::cache::IndexCache::new(
             Some(signer.ttl() / 4),
             INDEX_CACHE_CAPACITY,
         )),

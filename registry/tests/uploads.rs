@@ -14,7 +14,7 @@ use common::{Registry, model};
 use tower::ServiceExt;
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::Scope;
-use zoo_registry::uploads::UploadLimits;
+use zoo_registry::http::uploads::UploadLimits;
 
 async fn put_blob(reg: &Registry, token: &str, bytes: &[u8], declare: bool) -> common::Reply {
     let auth = format!("Bearer {token}");
@@ -122,13 +122,13 @@ async fn uploads_no_version_references_expire_after_the_grace_period() {
     let used = sha256_hex(&package.blobs[0]);
     // A record a crash left behind after the publish committed.
     let user = reg.state.store.find_user("alice").unwrap().unwrap();
-    let now = zoo_registry::web::session::unix_now();
+    let now = zoo_registry::http::web::session::unix_now();
     reg.state
         .store
         .record_upload(&user, &used, 25, now)
         .unwrap();
 
-    let expire = zoo_registry::uploads::expiry::expire_once;
+    let expire = zoo_registry::http::uploads::expiry::expire_once;
     let early = expire(&reg.state, now + 30).await.unwrap();
     assert!(early.removed.is_empty() && early.released == 0, "{early:?}");
     assert!(

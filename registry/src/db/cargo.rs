@@ -2,7 +2,7 @@
 //! a crate and a zoo package of one name share their owners (`ownership`).
 //!
 //! The store keeps each version's index line as rendered at publication
-//! (with `yanked: false`) plus the current yanked flag; `crate::cargo::index`
+//! (with `yanked: false`) plus the current yanked flag; `crate::index::cargo`
 //! turns those into the index document.
 
 use semver::Version;

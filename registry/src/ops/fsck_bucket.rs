@@ -60,10 +60,10 @@ fn expected_documents(
         let versions = store.cargo_versions(&zoo_format::normalize_name(&name))?;
         report.checked.crates += 1;
         report.checked.crate_versions += versions.len();
-        match crate::cargo::index::render(&versions) {
+        match crate::index::cargo::render(&versions) {
             Ok(document) => {
                 expected.insert(
-                    format!("cargo-index/{}", crate::cargo::index::index_path(&name)),
+                    format!("cargo-index/{}", crate::index::cargo::index_path(&name)),
                     (format!("crate {name}"), document),
                 );
             }

@@ -1,0 +1,9 @@
+//! The zoo API of docs/api.md (routes in [`super::router`]).
+
+pub(crate) mod blobs;
+pub(crate) mod index;
+pub(crate) mod owners;
+pub(crate) mod packages;
+pub(crate) mod publish;
+pub(crate) mod search;
+pub(crate) mod yank;
