@@ -12,6 +12,7 @@ pub mod backends;
 pub mod blob;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod http;
 pub mod index;
 pub mod ops;

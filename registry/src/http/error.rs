@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::blob::BlobError;
 use crate::db::StoreError;
+use crate::domain::DomainError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -85,6 +86,16 @@ impl From<StoreError> for ApiError {
             StoreError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::MissingScope(e) => ApiError::from(e),
+            DomainError::Invalid(detail) => ApiError::bad_request(detail),
+            DomainError::Store(e) => ApiError::from(e),
+        }
     }
 }
 

@@ -10,10 +10,12 @@ mod error;
 pub mod extract;
 pub mod health;
 pub mod metrics;
+pub mod owners;
 pub mod serve_blob;
 pub mod server;
 pub mod uploads;
 pub mod web;
+pub mod yank;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ pub use error::ApiError;
 use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::db::{MetadataStore, StoreResult};
+use crate::domain::{DomainError, Namespace};
 use crate::index::IndexFiles;
 
 /// How often a mirror document is rewritten while the database keeps
@@ -99,6 +102,28 @@ impl AppState {
             .map_err(ApiError::from)
     }
 
+    /// Runs a blocking rule of [`crate::domain`] off the async workers.
+    pub async fn domain<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn MetadataStore) -> Result<T, DomainError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&*store))
+            .await
+            .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+            .map_err(ApiError::from)
+    }
+
+    /// Rewrites the index document of `name_norm` in `ns` after a change
+    /// (see [`AppState::refresh_index_file`], [`cargo::refresh_index_file`]).
+    pub async fn refresh_index(&self, ns: Namespace, name_norm: &str) {
+        match ns {
+            Namespace::Zoo => self.refresh_index_file(name_norm).await,
+            Namespace::Cargo => cargo::refresh_index_file(self, name_norm).await,
+        }
+    }
+
     /// Re-renders and rewrites the index file of `name_norm` after a change.
     /// The database is the source of truth (HTTP index answers are rendered
     /// from it and every file is rewritten at start-up), so a failure here is
@@ -162,6 +187,26 @@ impl AppState {
     }
 }
 
+/// A namespace as a route serves it: the generic adapters ([`owners`],
+/// [`yank`]) are mounted once per namespace.
+pub trait Served: Send + Sync + 'static {
+    const NS: Namespace;
+}
+
+/// The zoo API's routes.
+pub struct Zoo;
+
+impl Served for Zoo {
+    const NS: Namespace = Namespace::Zoo;
+}
+
+/// The Cargo registry's routes.
+pub struct Cargo;
+
+impl Served for Cargo {
+    const NS: Namespace = Namespace::Cargo;
+}
+
 /// All routes. Upload routes lift axum's default body limit: they stream and
 /// enforce `Config::max_package_size` themselves.
 pub fn router(state: AppState) -> Router {
@@ -177,17 +222,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/packages/{name}", get(api::packages::info))
         .route(
             "/api/v1/packages/{name}/owners",
-            get(api::owners::list)
-                .put(api::owners::add)
-                .delete(api::owners::remove),
+            get(owners::list::<Zoo>)
+                .put(owners::add::<Zoo>)
+                .delete(owners::remove::<Zoo>),
         )
         .route(
             "/api/v1/packages/{name}/{version}/yank",
-            axum::routing::delete(api::yank::yank),
+            axum::routing::delete(yank::yank::<Zoo>),
         )
         .route(
             "/api/v1/packages/{name}/{version}/unyank",
-            put(api::yank::unyank),
+            put(yank::unyank::<Zoo>),
         )
         .route("/healthz", get(crate::http::health::healthz))
         .route("/metrics", get(crate::http::metrics::handler))

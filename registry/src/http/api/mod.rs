@@ -2,8 +2,6 @@
 
 pub(crate) mod blobs;
 pub(crate) mod index;
-pub(crate) mod owners;
 pub(crate) mod packages;
 pub(crate) mod publish;
 pub(crate) mod search;
-pub(crate) mod yank;

@@ -7,11 +7,9 @@
 
 pub mod download;
 pub mod index;
-pub mod owners;
 pub mod publish;
 pub mod receive;
 pub mod search;
-pub mod yank;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
@@ -21,6 +19,7 @@ use axum::routing::{delete, get, put};
 
 use crate::auth::Caller;
 use crate::http::{ApiError, AppState};
+use crate::http::{Cargo, owners};
 
 /// The `/cargo/…` routes. With `--cargo-auth-required` every one of them,
 /// `config.json` included, answers 401 without a valid token: cargo then
@@ -39,15 +38,17 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/cargo/api/v1/crates/{name}/{version}/yank",
-            delete(yank::yank),
+            delete(crate::http::yank::yank::<crate::http::Cargo>),
         )
         .route(
             "/cargo/api/v1/crates/{name}/{version}/unyank",
-            put(yank::unyank),
+            put(crate::http::yank::unyank::<crate::http::Cargo>),
         )
         .route(
             "/cargo/api/v1/crates/{name}/owners",
-            get(owners::list).put(owners::add).delete(owners::remove),
+            get(owners::list::<Cargo>)
+                .put(owners::add::<Cargo>)
+                .delete(owners::remove::<Cargo>),
         )
         .merge(upload)
         .route_layer(middleware::from_fn_with_state(
