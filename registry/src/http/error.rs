@@ -93,6 +93,8 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::MissingScope(e) => ApiError::from(e),
+            DomainError::Forbidden(detail) => ApiError::forbidden(detail),
+            DomainError::Conflict(detail) => ApiError::new(StatusCode::CONFLICT, detail),
             DomainError::Invalid(detail) => ApiError::bad_request(detail),
             DomainError::Store(e) => ApiError::from(e),
         }

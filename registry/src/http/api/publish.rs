@@ -12,13 +12,14 @@
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use semver::Version;
 use zoo_format::archive::{Limits, Listing, read_listing};
 use zoo_format::index::{ArchiveRef, IndexEntry};
 use zoo_format::signing::PackageSignature;
 
-use crate::auth::{Caller, Scope};
-use crate::db::{NewVersion, PublishRights};
+use crate::auth::Caller;
+use crate::db::NewVersion;
+use crate::domain::Namespace;
+use crate::domain::publish as publish_rules;
 use crate::http::{ApiError, AppState};
 
 /// 413 up front when the declared body is over the limit.
@@ -42,15 +43,7 @@ pub async fn publish(
     caller: Caller,
     request: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let rights = PublishRights {
-        new_packages: caller.has(Scope::PublishNew),
-        updates: caller.has(Scope::PublishUpdate),
-    };
-    if !rights.new_packages && !rights.updates {
-        return Err(ApiError::forbidden(
-            "publishing needs a token with the `publish-new` or `publish-update` scope",
-        ));
-    }
+    let rights = publish_rules::rights(&caller)?;
     let limit = state.config.max_package_size;
     check_content_length(&request, limit)?;
     let receiving = state.uploads.admit(&caller.user)?;
@@ -80,7 +73,10 @@ pub async fn publish(
     let manifest = &listing.manifest;
     let name_norm = manifest.normalized_name();
     let version = manifest.package.version.clone();
-    preflight(&state, &caller, rights, &name_norm, &version).await?;
+    let (who, name, v) = (caller.clone(), name_norm.clone(), version.clone());
+    state
+        .domain(move |s| publish_rules::preflight(s, Namespace::Zoo, &who, rights, &name, &v))
+        .await?;
 
     let archive = ArchiveRef {
         sha256: staged.sha256.clone(),
@@ -201,63 +197,6 @@ async fn check_external_blobs(state: &AppState, listing: &Listing) -> Result<(),
                 )));
             }
         }
-    }
-    Ok(())
-}
-
-/// Refuses non-owners and existing versions before anything is stored. The
-/// publish transaction checks again; this only avoids storing a doomed archive.
-async fn preflight(
-    state: &AppState,
-    caller: &Caller,
-    rights: PublishRights,
-    name_norm: &str,
-    version: &Version,
-) -> Result<(), ApiError> {
-    let name = name_norm.to_string();
-    let exists = state.db(move |s| s.package(&name)).await?.is_some();
-    if !exists {
-        caller.require(Scope::PublishNew)?;
-        // A crate of this name makes its owners the name's owners.
-        let name = name_norm.to_string();
-        return match state.db(move |s| s.cargo_owners(&name)).await {
-            Ok(owners) if !owners.iter().any(|o| o.id == caller.user.id) => {
-                Err(ApiError::forbidden(format!(
-                    "`{name_norm}` is already a crate that `{}` does not own; a name has one set \
-                     of owners for zoo packages and crates",
-                    caller.user.login
-                )))
-            }
-            _ => Ok(()),
-        };
-    }
-    let name = name_norm.to_string();
-    let owners = state.db(move |s| s.owners(&name)).await?;
-    if !owners.iter().any(|o| o.id == caller.user.id) {
-        return Err(ApiError::forbidden(format!(
-            "`{}` is not an owner of `{name_norm}`",
-            caller.user.login
-        )));
-    }
-    if !rights.updates {
-        return Ok(caller.require(Scope::PublishUpdate)?);
-    }
-    let name = name_norm.to_string();
-    let versions = state.db(move |s| s.versions(&name)).await?;
-    let same = |v: &Version| {
-        v.major == version.major
-            && v.minor == version.minor
-            && v.patch == version.patch
-            && v.pre == version.pre
-    };
-    if let Some(taken) = versions.iter().find(|v| same(&v.entry.vers)) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "{name_norm}@{} already exists; versions are immutable",
-                taken.entry.vers
-            ),
-        ));
     }
     Ok(())
 }

@@ -16,9 +16,10 @@ use axum::extract::{Request, State};
 use semver::{Version, VersionReq};
 use serde::Deserialize;
 
-use crate::auth::{Caller, Scope};
-use crate::db::PublishRights;
+use crate::auth::Caller;
 use crate::db::cargo::NewCrateVersion;
+use crate::domain::Namespace;
+use crate::domain::publish as publish_rules;
 use crate::http::{ApiError, AppState};
 use crate::index::cargo::{IndexDep, IndexLine};
 
@@ -209,15 +210,7 @@ pub async fn publish(
     caller: Caller,
     request: Request,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let rights = PublishRights {
-        new_packages: caller.has(Scope::PublishNew),
-        updates: caller.has(Scope::PublishUpdate),
-    };
-    if !rights.new_packages && !rights.updates {
-        return Err(ApiError::forbidden(
-            "publishing needs a token with the `publish-new` or `publish-update` scope",
-        ));
-    }
+    let rights = publish_rules::rights(&caller)?;
     let limit = state.config.max_package_size.min(MAX_CRATE_BODY);
     crate::http::check_content_length(&request, limit)?;
     let receiving = state.uploads.admit(&caller.user)?;
@@ -240,9 +233,9 @@ pub async fn publish(
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
 
-    let (user, name, v) = (caller.user.clone(), meta.name.clone(), vers.clone());
+    let (who, name, v) = (caller.clone(), meta.name.clone(), vers.clone());
     state
-        .db(move |s| s.cargo_check_publish(&user, rights, &name, &v))
+        .domain(move |s| publish_rules::preflight(s, Namespace::Cargo, &who, rights, &name, &v))
         .await?;
 
     state
