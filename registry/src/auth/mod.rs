@@ -14,8 +14,6 @@ use std::str::FromStr;
 use subtle::ConstantTimeEq;
 use zoo_format::checksum::sha256_hex;
 
-use crate::db::User;
-
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
@@ -62,6 +60,13 @@ impl FromStr for Scope {
                 format!("unknown scope `{s}`; expected publish-new, publish-update, yank or owners")
             })
     }
+}
+
+/// A user as seen by authorization (stored by `crate::db`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub login: String,
 }
 
 /// Longest accepted user login.

@@ -72,21 +72,6 @@ pub trait CargoStore {
         rights: PublishRights,
         version: &NewCrateVersion,
     ) -> StoreResult<()>;
-    fn cargo_set_yanked(
-        &self,
-        user: &User,
-        name_norm: &str,
-        vers: &Version,
-        yanked: bool,
-    ) -> StoreResult<()>;
-    fn cargo_owners(&self, name_norm: &str) -> StoreResult<Vec<User>>;
-    fn cargo_add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()>;
-    fn cargo_remove_owners(
-        &self,
-        user: &User,
-        name_norm: &str,
-        logins: &[String],
-    ) -> StoreResult<()>;
     /// Crates whose name or description contains `query` (case-insensitive;
     /// `-` and `_` equal in names), exact name first, with the total count.
     fn cargo_search(&self, query: &str, limit: u64) -> StoreResult<(Vec<CrateHit>, u64)>;

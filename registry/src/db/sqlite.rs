@@ -11,11 +11,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use semver::Version;
 use zoo_format::index::IndexEntry;
 
-use super::ownership::{PACKAGES, name_owners, owner_divergence, sync_owners};
+use super::ownership::{PACKAGES, Tables, name_owners, owner_divergence, sync_owners};
 use super::summary::{VersionText, describe_by_shown_version};
 use super::{
-    MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord, StoreError,
-    StoreResult, TokenRecord, User, VersionRecord,
+    MetadataStore, Namespace, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord,
+    StoreError, StoreResult, TokenRecord, User, VersionRecord,
 };
 use crate::auth::{Scope, format_scopes, parse_scopes};
 
@@ -176,6 +176,26 @@ impl SqliteStore {
             .lock()
             .map_err(|_| StoreError::Backend("the database lock is poisoned".into()))
     }
+
+    /// Runs `change` on the package or crate `name_norm` in one immediate
+    /// transaction, after checking that `user` owns it.
+    fn as_owner(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        change: impl FnOnce(&Connection, Tables, i64) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let tables = Tables::of(ns);
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let id = require_item(&tx, ns, name_norm)?;
+        tables.require_owner(&tx, id, user, name_norm)?;
+        change(&tx, tables, id)?;
+        tx.commit().map_err(backend)
+    }
 }
 
 fn package_row(conn: &Connection, name_norm: &str) -> StoreResult<Option<(i64, String)>> {
@@ -186,6 +206,14 @@ fn package_row(conn: &Connection, name_norm: &str) -> StoreResult<Option<(i64, S
     )
     .optional()
     .map_err(backend)
+}
+
+/// The id of the package or crate `name_norm`; `NotFound` when absent.
+fn require_item(conn: &Connection, ns: Namespace, name_norm: &str) -> StoreResult<i64> {
+    match ns {
+        Namespace::Zoo => require_package(conn, name_norm),
+        Namespace::Cargo => super::sqlite_cargo::require_crate(conn, name_norm),
+    }
 }
 
 fn require_package(conn: &Connection, name_norm: &str) -> StoreResult<i64> {
@@ -540,47 +568,45 @@ impl MetadataStore for SqliteStore {
 
     fn set_yanked(
         &self,
+        ns: Namespace,
         user: &User,
         name_norm: &str,
         version: &Version,
         yanked: bool,
     ) -> StoreResult<()> {
-        let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let id = require_package(&tx, name_norm)?;
-        PACKAGES.require_owner(&tx, id, user, name_norm)?;
-        PACKAGES.set_yanked(&tx, id, name_norm, version, yanked)?;
-        tx.commit().map_err(backend)
+        self.as_owner(ns, user, name_norm, |tx, tables, id| {
+            tables.set_yanked(tx, id, name_norm, version, yanked)
+        })
     }
 
-    fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
+    fn owners(&self, ns: Namespace, name_norm: &str) -> StoreResult<Vec<User>> {
         let conn = self.lock()?;
-        require_package(&conn, name_norm)?;
+        require_item(&conn, ns, name_norm)?;
         name_owners(&conn, name_norm)
     }
 
-    fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
-        let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let id = require_package(&tx, name_norm)?;
-        PACKAGES.require_owner(&tx, id, user, name_norm)?;
-        PACKAGES.add_owners(&tx, id, name_norm, logins)?;
-        tx.commit().map_err(backend)
+    fn add_owners(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        logins: &[String],
+    ) -> StoreResult<()> {
+        self.as_owner(ns, user, name_norm, |tx, tables, id| {
+            tables.add_owners(tx, id, name_norm, logins)
+        })
     }
 
-    fn remove_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
-        let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let id = require_package(&tx, name_norm)?;
-        PACKAGES.require_owner(&tx, id, user, name_norm)?;
-        PACKAGES.remove_owners(&tx, id, name_norm, logins)?;
-        tx.commit().map_err(backend)
+    fn remove_owners(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        logins: &[String],
+    ) -> StoreResult<()> {
+        self.as_owner(ns, user, name_norm, |tx, tables, id| {
+            tables.remove_owners(tx, id, name_norm, logins)
+        })
     }
 
     fn recent_packages(&self, limit: u64) -> StoreResult<Vec<SearchHit>> {

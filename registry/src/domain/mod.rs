@@ -8,36 +8,9 @@ pub mod publish;
 pub mod yank;
 
 use crate::auth::MissingScope;
-use crate::db::{MetadataStore, StoreError, StoreResult, User};
+use crate::db::StoreError;
 
-/// Which registry a name belongs to. Both share users, tokens, scopes and
-/// (by name) owners; each has its own versions and index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Namespace {
-    /// zoo packages (`/api/v1/packages/…`).
-    Zoo,
-    /// Rust crates of the Cargo registry (`/cargo/…`).
-    Cargo,
-}
-
-impl Namespace {
-    /// What messages put before a name: nothing for a package, `crate `
-    /// for a crate.
-    pub fn noun(self) -> &'static str {
-        match self {
-            Namespace::Zoo => "",
-            Namespace::Cargo => "crate ",
-        }
-    }
-
-    /// The owners of `name_norm` in this namespace.
-    pub fn owners(self, store: &dyn MetadataStore, name_norm: &str) -> StoreResult<Vec<User>> {
-        match self {
-            Namespace::Zoo => store.owners(name_norm),
-            Namespace::Cargo => store.cargo_owners(name_norm),
-        }
-    }
-}
+pub use crate::db::Namespace;
 
 /// Why a rule refused an action (problems of the store pass through).
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +34,7 @@ mod tests {
     use super::owners::{self, Change};
     use super::*;
     use crate::auth::{Caller, Scope};
+    use crate::db::MetadataStore;
     use crate::db::sqlite::SqliteStore;
 
     fn caller(store: &SqliteStore, login: &str, scopes: &[Scope]) -> Caller {

@@ -13,7 +13,7 @@ pub enum Change {
 
 /// The owners of `name` (any spelling) in `ns`.
 pub fn list(store: &dyn MetadataStore, ns: Namespace, name: &str) -> StoreResult<Vec<User>> {
-    ns.owners(store, &zoo_format::normalize_name(name))
+    store.owners(ns, &zoo_format::normalize_name(name))
 }
 
 /// Adds or removes `logins` as owners of `name`: needs the `owners` scope,
@@ -36,12 +36,9 @@ pub fn change(
         Change::Add => format!("{who} added as owner(s) of {noun}{name}"),
         Change::Remove => format!("{who} removed from the owners of {noun}{name}"),
     };
-    let user = &caller.user;
-    match (ns, change) {
-        (Namespace::Zoo, Change::Add) => store.add_owners(user, &name, &logins),
-        (Namespace::Zoo, Change::Remove) => store.remove_owners(user, &name, &logins),
-        (Namespace::Cargo, Change::Add) => store.cargo_add_owners(user, &name, &logins),
-        (Namespace::Cargo, Change::Remove) => store.cargo_remove_owners(user, &name, &logins),
+    match change {
+        Change::Add => store.add_owners(ns, &caller.user, &name, &logins),
+        Change::Remove => store.remove_owners(ns, &caller.user, &name, &logins),
     }?;
     Ok(message)
 }

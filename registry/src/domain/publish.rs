@@ -40,7 +40,7 @@ pub fn preflight(
     if store.package(&name_norm)?.is_none() {
         caller.require(Scope::PublishNew)?;
         // A crate of this name makes its owners the name's owners.
-        return match store.cargo_owners(&name_norm) {
+        return match store.owners(Namespace::Cargo, &name_norm) {
             Ok(owners) if !owners.iter().any(|o| o.id == caller.user.id) => {
                 Err(DomainError::Forbidden(format!(
                     "`{name_norm}` is already a crate that `{}` does not own; a name has one set \
@@ -51,7 +51,7 @@ pub fn preflight(
             _ => Ok(()),
         };
     }
-    let owners = store.owners(&name_norm)?;
+    let owners = store.owners(Namespace::Zoo, &name_norm)?;
     if !owners.iter().any(|o| o.id == caller.user.id) {
         return Err(DomainError::Forbidden(format!(
             "`{}` is not an owner of `{name_norm}`",

@@ -22,10 +22,6 @@ pub fn set_yanked(
     let version = Version::parse(version)
         .map_err(|e| DomainError::Invalid(format!("`{version}` is not a semver version: {e}")))?;
     let name_norm = zoo_format::normalize_name(name);
-    let user = &caller.user;
-    match ns {
-        Namespace::Zoo => store.set_yanked(user, &name_norm, &version, yanked),
-        Namespace::Cargo => store.cargo_set_yanked(user, &name_norm, &version, yanked),
-    }?;
+    store.set_yanked(ns, &caller.user, &name_norm, &version, yanked)?;
     Ok(name_norm)
 }

@@ -25,7 +25,11 @@ pub async fn info(
         .db(move |s| {
             let package = s.package(&lookup)?;
             Ok(match package {
-                Some(p) => Some((p, s.versions(&lookup)?, s.owners(&lookup)?)),
+                Some(p) => Some((
+                    p,
+                    s.versions(&lookup)?,
+                    s.owners(crate::db::Namespace::Zoo, &lookup)?,
+                )),
                 None => None,
             })
         })

@@ -48,7 +48,11 @@ async fn render(
             let Some(package) = s.package(&lookup)? else {
                 return Ok((None, Vec::new(), Vec::new()));
             };
-            Ok((Some(package), s.versions(&lookup)?, s.owners(&lookup)?))
+            Ok((
+                Some(package),
+                s.versions(&lookup)?,
+                s.owners(crate::db::Namespace::Zoo, &lookup)?,
+            ))
         })
         .await?;
     let Some(package) = package else {
