@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::db::Namespace;
 use crate::db::cargo::CrateVersionRecord;
 use crate::index::Mirror;
 
@@ -88,6 +89,14 @@ pub struct CargoIndexFiles {
     mirror: Mirror,
 }
 
+impl std::ops::Deref for CargoIndexFiles {
+    type Target = Mirror;
+
+    fn deref(&self) -> &Mirror {
+        &self.mirror
+    }
+}
+
 impl CargoIndexFiles {
     pub fn open(data_dir: &Path) -> io::Result<CargoIndexFiles> {
         CargoIndexFiles::open_in(data_dir, None)
@@ -99,21 +108,8 @@ impl CargoIndexFiles {
         bucket: Option<crate::blob::s3::Bucket>,
     ) -> io::Result<CargoIndexFiles> {
         Ok(CargoIndexFiles {
-            mirror: Mirror::open(data_dir, "cargo-index", bucket)?,
+            mirror: Mirror::open(data_dir, Namespace::Cargo, bucket)?,
         })
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.mirror.path(&index_path(name))
-    }
-
-    /// Atomically replaces the index file of crate `name`.
-    pub fn write_document(&self, name: &str, document: &str) -> io::Result<()> {
-        self.mirror.write(
-            &index_path(name),
-            document.as_bytes(),
-            "text/plain; charset=utf-8",
-        )
     }
 
     pub fn write_config(&self, config: &Config) -> io::Result<()> {
@@ -127,6 +123,7 @@ impl CargoIndexFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn cargo_layout_keeps_underscores() {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use zoo_format::checksum::sha256_hex;
 use zoo_format::index::{index_path, render_document};
 
-use crate::db::VersionRecord;
+use crate::db::{Namespace, VersionRecord};
 use crate::index::signing::IndexSigner;
 
 /// The index document of a package: one JSON line per version, in
@@ -53,36 +53,65 @@ pub fn config_json(base_url: &str, signer: &IndexSigner) -> String {
 /// Where a mirror's documents go: files under a directory of `DATA`, or
 /// objects under the same relative path in the bucket (then every replica
 /// writes to the one place a CDN reads).
+/// Documents are found by package or crate name through the namespace's
+/// layout; [`IndexFiles`] and [`cargo::CargoIndexFiles`] add their own
+/// `config.json` (and signing) on top.
 #[derive(Debug, Clone)]
-pub(crate) struct Mirror {
+pub struct Mirror {
     root: PathBuf,
     /// `index` or `cargo-index`: the directory name, also the key prefix.
     name: &'static str,
+    /// A name's document path in this namespace.
+    layout: fn(&str) -> String,
     bucket: Option<crate::blob::s3::Bucket>,
 }
 
 impl Mirror {
+    /// The mirror of `ns` in `data_dir` (or, with a bucket, in the bucket).
     pub(crate) fn open(
         data_dir: &Path,
-        name: &'static str,
+        ns: Namespace,
         bucket: Option<crate::blob::s3::Bucket>,
     ) -> io::Result<Mirror> {
+        let (name, layout): (_, fn(&str) -> String) = match ns {
+            Namespace::Zoo => ("index", index_path),
+            Namespace::Cargo => ("cargo-index", zoo_format::cargo_index_path),
+        };
         let root = data_dir.join(name);
         if bucket.is_none() {
             std::fs::create_dir_all(&root)?;
         }
-        Ok(Mirror { root, name, bucket })
+        Ok(Mirror {
+            root,
+            name,
+            layout,
+            bucket,
+        })
     }
 
-    pub(crate) fn path(&self, rel: &str) -> PathBuf {
+    fn file(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
+    }
+
+    /// Where the document of `name` lives on disk.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.file(&(self.layout)(name))
+    }
+
+    /// Atomically replaces the document of `name`.
+    pub fn write_document(&self, name: &str, document: &str) -> io::Result<()> {
+        self.write(
+            &(self.layout)(name),
+            document.as_bytes(),
+            "text/plain; charset=utf-8",
+        )
     }
 
     /// One document's current bytes, `None` when absent. Blocking, like
     /// [`Mirror::write`].
     pub(crate) fn read(&self, rel: &str) -> io::Result<Option<Vec<u8>>> {
         let Some(bucket) = &self.bucket else {
-            return match std::fs::read(self.path(rel)) {
+            return match std::fs::read(self.file(rel)) {
                 Ok(bytes) => Ok(Some(bytes)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e),
@@ -101,7 +130,7 @@ impl Mirror {
         content_type: &'static str,
     ) -> io::Result<()> {
         let Some(bucket) = &self.bucket else {
-            return write_atomic(&self.path(rel), bytes);
+            return write_atomic(&self.file(rel), bytes);
         };
         let key = format!("{}/{rel}", self.name);
         block_on(bucket.put_document(&key, bytes.to_vec(), content_type, "no-cache"))
@@ -126,6 +155,14 @@ pub struct IndexFiles {
     mirror: Mirror,
 }
 
+impl std::ops::Deref for IndexFiles {
+    type Target = Mirror;
+
+    fn deref(&self) -> &Mirror {
+        &self.mirror
+    }
+}
+
 impl IndexFiles {
     pub fn open(data_dir: &Path) -> io::Result<IndexFiles> {
         IndexFiles::open_in(data_dir, None)
@@ -137,22 +174,8 @@ impl IndexFiles {
         bucket: Option<crate::blob::s3::Bucket>,
     ) -> io::Result<IndexFiles> {
         Ok(IndexFiles {
-            mirror: Mirror::open(data_dir, "index", bucket)?,
+            mirror: Mirror::open(data_dir, Namespace::Zoo, bucket)?,
         })
-    }
-
-    /// Where the document of `name` lives on disk.
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.mirror.path(&index_path(name))
-    }
-
-    /// Atomically replaces the document of `name`.
-    pub fn write_document(&self, name: &str, document: &str) -> io::Result<()> {
-        self.mirror.write(
-            &index_path(name),
-            document.as_bytes(),
-            "text/plain; charset=utf-8",
-        )
     }
 
     /// Signs `content` (the entry lines of `name`), reusing the signature of
