@@ -19,89 +19,18 @@ use super::{
 };
 use crate::auth::{Scope, format_scopes, parse_scopes};
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
-    login TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    secret_sha256 TEXT NOT NULL,
-    scopes TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS packages (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    name_norm TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    description TEXT NOT NULL,
-    keywords TEXT NOT NULL,
-    readme TEXT,
-    latest_version TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS owners (
-    package_id INTEGER NOT NULL REFERENCES packages(id),
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    PRIMARY KEY (package_id, user_id)
-);
-CREATE TABLE IF NOT EXISTS versions (
-    id INTEGER PRIMARY KEY,
-    package_id INTEGER NOT NULL REFERENCES packages(id),
-    version TEXT NOT NULL,
-    version_key TEXT NOT NULL,
-    yanked INTEGER NOT NULL DEFAULT 0,
-    published_at TEXT NOT NULL,
-    published_by INTEGER NOT NULL REFERENCES users(id),
-    archive_sha256 TEXT NOT NULL,
-    index_line TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    manifest TEXT NOT NULL,
-    readme TEXT,
-    UNIQUE (package_id, version_key)
-);
-"#;
-
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run. The first is idempotent (`IF NOT EXISTS`) so databases
 /// created before versioning was introduced upgrade cleanly.
+/// The files sit beside PostgreSQL's (`migrations/postgres/`), one number
+/// for the same change in both.
 const MIGRATIONS: &[&str] = &[
-    SCHEMA,
-    super::sqlite_cargo::SCHEMA,
-    SESSIONS,
-    SESSION_TOKENS,
-    super::sqlite_uploads::SCHEMA,
+    include_str!("../../migrations/sqlite/0001_packages.sql"),
+    include_str!("../../migrations/sqlite/0002_cargo.sql"),
+    include_str!("../../migrations/sqlite/0003_sessions.sql"),
+    include_str!("../../migrations/sqlite/0004_session_tokens.sql"),
+    include_str!("../../migrations/sqlite/0005_uploads.sql"),
 ];
-
-/// Migration 3: web sessions (the cookie's id only as its sha256).
-const SESSIONS: &str = r#"
-CREATE TABLE IF NOT EXISTS sessions (
-    id_sha256 TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    csrf TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-"#;
-
-/// Migration 4: a session remembers the token that opened it, so it can
-/// mint no more than that token's scopes and ends when it is revoked.
-/// Sessions from before could do neither: they are ended.
-const SESSION_TOKENS: &str = r#"
-DROP TABLE IF EXISTS sessions;
-CREATE TABLE sessions (
-    id_sha256 TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    token_id TEXT NOT NULL REFERENCES tokens(id),
-    csrf TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-"#;
 
 /// Brings the schema up to date, each step in its own transaction.
 fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -830,6 +759,23 @@ impl MetadataStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::like_escape;
+
+    /// Each backend's migrations are files with the same numbers and names,
+    /// and SQLite runs every one of its files.
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let names = |backend: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(dir.join(backend))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names("sqlite"), names("postgres"));
+        assert_eq!(names("sqlite").len(), super::MIGRATIONS.len());
+    }
 
     #[test]
     fn like_patterns_are_escaped() {
