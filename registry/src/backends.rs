@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::blob::s3::Bucket;
 use crate::db::MetadataStore;
-use crate::remote::Bucket;
 
 /// The backend settings as given (absent: the defaults).
 #[derive(Debug, Clone, Default)]

@@ -208,7 +208,7 @@ pub struct ServeArgs {
     pub cargo_auth_required: bool,
     /// Lifetime of a signed index document in seconds (re-signed when half
     /// of it is left); clients refuse documents past it.
-    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::signing::DEFAULT_INDEX_TTL.as_secs(), value_parser = clap::value_parser!(u64).range(2..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::index::signing::DEFAULT_INDEX_TTL.as_secs(), value_parser = clap::value_parser!(u64).range(2..))]
     pub index_ttl: u64,
     /// Serve index documents from memory for at most SECONDS after rendering
     /// them (default: until this process changes the package). Set it when
@@ -225,7 +225,7 @@ pub struct ServeArgs {
     /// Lock an address out of token-authenticated requests (429 with
     /// Retry-After) after this many invalid or revoked tokens within a
     /// minute; 0 turns the limit off (e.g. behind a proxy that limits).
-    #[arg(long, default_value_t = zoo_registry::auth_limit::DEFAULT_MAX_FAILURES)]
+    #[arg(long, default_value_t = zoo_registry::auth::limit::DEFAULT_MAX_FAILURES)]
     pub auth_failures_per_minute: u32,
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -236,44 +236,44 @@ pub struct ServeArgs {
 pub struct LimitArgs {
     /// Close a connection that has not sent a request's whole header block
     /// within SECONDS (also how long an idle keep-alive connection stays open).
-    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::server::DEFAULT_HEADER_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::http::server::DEFAULT_HEADER_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout: u64,
     /// Fail a request whose body sends nothing for SECONDS (slow uploads, slow
     /// sign-in forms).
-    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::server::DEFAULT_BODY_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::http::server::DEFAULT_BODY_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub body_idle_timeout: u64,
     /// Open connections at most; more are closed as soon as accepted.
-    #[arg(long, default_value_t = zoo_registry::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    #[arg(long, default_value_t = zoo_registry::http::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub max_connections: usize,
     /// Uploads (blobs, archives, cargo publishes) in progress at once over
     /// all users; beyond it they are refused with 503 and Retry-After.
-    #[arg(long, default_value_t = zoo_registry::uploads::DEFAULT_MAX_CONCURRENT, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    #[arg(long, default_value_t = zoo_registry::http::uploads::DEFAULT_MAX_CONCURRENT, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub max_concurrent_uploads: usize,
     /// Uploads in progress at once per user (all their tokens together);
     /// beyond it they are refused with 429 and Retry-After.
-    #[arg(long, default_value_t = zoo_registry::uploads::DEFAULT_MAX_PER_USER, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    #[arg(long, default_value_t = zoo_registry::http::uploads::DEFAULT_MAX_PER_USER, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     pub max_uploads_per_user: usize,
     /// Bytes of uploaded blobs that no published version references yet
     /// that one user may keep; beyond it blob uploads get 413.
-    #[arg(long, value_name = "BYTES", default_value_t = zoo_registry::uploads::DEFAULT_QUOTA)]
+    #[arg(long, value_name = "BYTES", default_value_t = zoo_registry::http::uploads::DEFAULT_QUOTA)]
     pub upload_quota: u64,
     /// Delete an uploaded blob that no published version references after
     /// SECONDS (checked every quarter of it, at most every 10 minutes).
-    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::uploads::DEFAULT_GRACE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::http::uploads::DEFAULT_GRACE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub upload_grace: u64,
 }
 
 impl LimitArgs {
-    fn server(&self) -> zoo_registry::server::ServerLimits {
-        zoo_registry::server::ServerLimits {
+    fn server(&self) -> zoo_registry::http::server::ServerLimits {
+        zoo_registry::http::server::ServerLimits {
             header_timeout: std::time::Duration::from_secs(self.header_timeout),
             body_idle_timeout: std::time::Duration::from_secs(self.body_idle_timeout),
             max_connections: self.max_connections,
         }
     }
 
-    fn uploads(&self) -> zoo_registry::uploads::UploadLimits {
-        zoo_registry::uploads::UploadLimits {
+    fn uploads(&self) -> zoo_registry::http::uploads::UploadLimits {
+        zoo_registry::http::uploads::UploadLimits {
             max_concurrent: self.max_concurrent_uploads,
             max_per_user: self.max_uploads_per_user,
             quota: self.upload_quota,
@@ -430,22 +430,22 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("opening the registry ({described})"))?
             .with_index_cache_ttl(cache_ttl)
             .with_upload_limits(args.limits.uploads());
-    state.auth_limiter = std::sync::Arc::new(zoo_registry::auth_limit::AuthLimiter::new(
+    state.auth_limiter = std::sync::Arc::new(zoo_registry::auth::limit::AuthLimiter::new(
         args.auth_failures_per_minute,
-        zoo_registry::auth_limit::DEFAULT_WINDOW,
+        zoo_registry::auth::limit::DEFAULT_WINDOW,
     ));
     tracing::info!("{described}");
-    tokio::spawn(zoo_registry::signing::keep_index_fresh(state.clone()));
-    tokio::spawn(zoo_registry::uploads::expiry::run(state.clone()));
+    tokio::spawn(zoo_registry::http::keep_index_fresh(state.clone()));
+    tokio::spawn(zoo_registry::http::uploads::expiry::run(state.clone()));
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{addr}")?;
     stdout.flush()?;
     let limits = args.limits.server();
-    zoo_registry::server::run_with(
+    zoo_registry::http::server::run_with(
         listener,
         state,
         limits,
-        zoo_registry::server::shutdown_signal(),
+        zoo_registry::http::server::shutdown_signal(),
     )
     .await
     .context("serving HTTP")
@@ -599,7 +599,7 @@ pub fn gc(args: GcArgs) -> Result<()> {
 }
 
 pub fn key(command: KeyCommand) -> Result<()> {
-    use zoo_registry::signing;
+    use zoo_registry::index::signing;
     match command {
         KeyCommand::Show { data } => {
             let Some(key) = signing::load_key(&data.data)

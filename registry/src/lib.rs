@@ -2,35 +2,26 @@
 //!
 //! Metadata lives behind [`db::MetadataStore`] (SQLite by default,
 //! PostgreSQL for replicas), blobs are content-addressed files or bucket
-//! objects ([`blobs::BlobStore`], [`remote`]), chosen by [`backends`]; the
+//! objects (one [`blob::BlobBackend`] each), chosen by [`backends`]; the
 //! index is rendered from the database and mirrored as static documents
 //! ([`index::IndexFiles`]).
 //! [`cargo`] serves Cargo's registry protocol for Rust crates next to it.
 
-pub mod api;
 pub mod auth;
-pub mod auth_limit;
 pub mod backends;
-pub mod blobs;
-pub mod cargo;
+pub mod blob;
 pub mod config;
 pub mod db;
-pub mod health;
+pub mod domain;
+pub mod http;
 pub mod index;
-pub mod index_cache;
-pub mod metrics;
 pub mod ops;
-pub mod remote;
-pub mod server;
-pub mod signing;
-pub mod uploads;
-pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use api::{AppState, router};
 pub use config::Config;
+pub use http::{AppState, router};
 
 /// Why the registry could not open its data directory.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +56,9 @@ pub const INDEX_CACHE_CAPACITY: usize = 16_384;
 /// The stores a registry process works on, opened but not yet written to.
 pub struct Parts {
     pub store: Arc<dyn db::MetadataStore>,
-    pub blobs: blobs::BlobStore,
+    pub blobs: blob::BlobStore,
     pub index: index::IndexFiles,
-    pub cargo_index: cargo::index::CargoIndexFiles,
+    pub cargo_index: index::cargo::CargoIndexFiles,
 }
 
 fn io_error(path: PathBuf) -> impl FnOnce(std::io::Error) -> OpenError {
@@ -84,13 +75,13 @@ pub fn open_parts(config: &Config, backends: &backends::Backends) -> Result<Part
     std::fs::create_dir_all(data).map_err(io_error(data.clone()))?;
     let store = backends.open_metadata(data)?;
     let blobs = match &bucket {
-        Some(bucket) => blobs::BlobStore::open_remote(data, bucket.clone()),
-        None => blobs::BlobStore::open(data),
+        Some(bucket) => blob::BlobStore::open_remote(data, bucket.clone()),
+        None => blob::BlobStore::open(data),
     }
     .map_err(io_error(data.join("blobs")))?;
     let index =
         index::IndexFiles::open_in(data, bucket.clone()).map_err(io_error(data.join("index")))?;
-    let cargo_index = cargo::index::CargoIndexFiles::open_in(data, bucket)
+    let cargo_index = index::cargo::CargoIndexFiles::open_in(data, bucket)
         .map_err(io_error(data.join("cargo-index")))?;
     Ok(Parts {
         store,
@@ -105,7 +96,7 @@ pub fn open_parts(config: &Config, backends: &backends::Backends) -> Result<Part
 /// get their signatures when the server next starts).
 pub fn rewrite_index_documents(
     parts: &Parts,
-    signer: Option<&signing::IndexSigner>,
+    signer: Option<&index::signing::IndexSigner>,
 ) -> Result<(), OpenError> {
     use db::MetadataStore;
     let store: &dyn MetadataStore = &*parts.store;
@@ -119,7 +110,7 @@ pub fn rewrite_index_documents(
     }
     for name in store.cargo_crate_names()? {
         let versions = store.cargo_versions(&zoo_format::normalize_name(&name))?;
-        let document = cargo::index::render(&versions).map_err(|e| {
+        let document = index::cargo::render(&versions).map_err(|e| {
             OpenError::Store(db::StoreError::Backend(format!(
                 "a stored index line of crate `{name}`: {e}"
             )))
@@ -134,12 +125,12 @@ pub fn rewrite_index_documents(
 
 /// Everything the HTTP layer needs, on the default backends (SQLite and
 /// blob files in the data directory), signing index documents for
-/// [`signing::DEFAULT_INDEX_TTL`]. See [`open_state_with`].
+/// [`index::signing::DEFAULT_INDEX_TTL`]. See [`open_state_with`].
 pub fn open_state(config: Config) -> Result<AppState, OpenError> {
     open_state_with(
         config,
         &backends::Backends::default(),
-        signing::DEFAULT_INDEX_TTL,
+        index::signing::DEFAULT_INDEX_TTL,
     )
 }
 
@@ -155,9 +146,9 @@ pub fn open_state_with(
     index_ttl: std::time::Duration,
 ) -> Result<AppState, OpenError> {
     let parts = open_parts(&config, backends)?;
-    let key_path = signing::key_path(&config.data_dir);
-    let key = signing::load_or_create_key(&config.data_dir).map_err(io_error(key_path))?;
-    let signer = Arc::new(signing::IndexSigner::new(key, index_ttl));
+    let key_path = index::signing::key_path(&config.data_dir);
+    let key = index::signing::load_or_create_key(&config.data_dir).map_err(io_error(key_path))?;
+    let signer = Arc::new(index::signing::IndexSigner::new(key, index_ttl));
     parts
         .blobs
         .remove_leftovers()
@@ -184,7 +175,7 @@ pub fn open_state_with(
         cargo_index: parts.cargo_index,
         config: Arc::new(config),
         index_lock: Default::default(),
-        index_cache: Arc::new(index_cache::IndexCache::new(
+        index_cache: Arc::new(index::cache::IndexCache::new(
             Some(signer.ttl() / 4),
             INDEX_CACHE_CAPACITY,
         )),

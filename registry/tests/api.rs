@@ -1117,7 +1117,9 @@ async fn data_survives_a_restart_and_index_files_are_rebuilt() {
     .unwrap();
     let rebuilt = std::fs::read(reg.data.join("index/ke/ep/keep")).unwrap();
     assert_eq!(entry_lines(&rebuilt), entry_lines(&document));
-    let key = zoo_registry::signing::load_key(&reg.data).unwrap().unwrap();
+    let key = zoo_registry::index::signing::load_key(&reg.data)
+        .unwrap()
+        .unwrap();
     signature_of(&rebuilt)
         .verify(&key.public(), "keep", &entry_lines(&rebuilt))
         .unwrap();

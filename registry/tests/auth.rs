@@ -15,7 +15,8 @@ use common::{Registry, Reply, crate_publish_body, link};
 use zoo_format::archive::{PackOptions, pack};
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::Scope;
-use zoo_registry::auth_limit::DEFAULT_MAX_FAILURES;
+use zoo_registry::auth::limit::DEFAULT_MAX_FAILURES;
+use zoo_registry::db::Namespace;
 
 /// A fresh client address per request, so the matrix's many refusals never
 /// add up to a lock-out.
@@ -173,7 +174,7 @@ fn snapshot(reg: &Registry) -> String {
         .map(|v| format!("{}:{}", v.entry.vers, v.entry.yanked))
         .collect();
     let owners: Vec<String> = store
-        .owners("owned")
+        .owners(Namespace::Zoo, "owned")
         .unwrap()
         .into_iter()
         .map(|u| u.login)
@@ -185,7 +186,7 @@ fn snapshot(reg: &Registry) -> String {
         .map(|v| format!("{}:{}", v.vers, v.yanked))
         .collect();
     let crate_owners: Vec<String> = store
-        .cargo_owners("owned-crate")
+        .owners(Namespace::Cargo, "owned-crate")
         .unwrap()
         .into_iter()
         .map(|u| u.login)

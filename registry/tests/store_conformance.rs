@@ -12,7 +12,7 @@ use zoo_registry::auth::Scope;
 use zoo_registry::db::cargo::NewCrateVersion;
 use zoo_registry::db::postgres::PgStore;
 use zoo_registry::db::sqlite::SqliteStore;
-use zoo_registry::db::{MetadataStore, NewVersion, PublishRights, StoreResult};
+use zoo_registry::db::{MetadataStore, Namespace, NewVersion, PublishRights, StoreResult};
 
 fn entry(name: &str, vers: &str, sha: char) -> NewVersion {
     let entry: IndexEntry = serde_json::from_value(serde_json::json!({
@@ -122,22 +122,72 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
     ));
     log.push(show(s.package_names()));
     let v = |text: &str| Version::parse(text).unwrap();
-    log.push(show(s.set_yanked(&bob, "my_model", &v("1.0.0"), true)));
-    log.push(show(s.set_yanked(&alice, "my_model", &v("1.0.0"), true)));
-    log.push(show(s.set_yanked(&alice, "my_model", &v("7.0.0"), true)));
-    log.push(show(s.set_yanked(&alice, "nothing", &v("1.0.0"), true)));
-    log.push(show(s.owners("my_model")));
-    log.push(show(s.add_owners(&bob, "my_model", &["bob".into()])));
-    log.push(show(s.add_owners(&alice, "my_model", &["carol".into()])));
+    log.push(show(s.set_yanked(
+        Namespace::Zoo,
+        &bob,
+        "my_model",
+        &v("1.0.0"),
+        true,
+    )));
+    log.push(show(s.set_yanked(
+        Namespace::Zoo,
+        &alice,
+        "my_model",
+        &v("1.0.0"),
+        true,
+    )));
+    log.push(show(s.set_yanked(
+        Namespace::Zoo,
+        &alice,
+        "my_model",
+        &v("7.0.0"),
+        true,
+    )));
+    log.push(show(s.set_yanked(
+        Namespace::Zoo,
+        &alice,
+        "nothing",
+        &v("1.0.0"),
+        true,
+    )));
+    log.push(show(s.owners(Namespace::Zoo, "my_model")));
     log.push(show(s.add_owners(
+        Namespace::Zoo,
+        &bob,
+        "my_model",
+        &["bob".into()],
+    )));
+    log.push(show(s.add_owners(
+        Namespace::Zoo,
+        &alice,
+        "my_model",
+        &["carol".into()],
+    )));
+    log.push(show(s.add_owners(
+        Namespace::Zoo,
         &alice,
         "my_model",
         &["bob".into(), "alice".into()],
     )));
-    log.push(show(s.remove_owners(&alice, "my_model", &["carol".into()])));
-    log.push(show(s.remove_owners(&bob, "my_model", &["alice".into()])));
-    log.push(show(s.remove_owners(&bob, "my_model", &["bob".into()])));
-    log.push(show(s.owners("my_model")));
+    log.push(show(s.remove_owners(
+        Namespace::Zoo,
+        &alice,
+        "my_model",
+        &["carol".into()],
+    )));
+    log.push(show(s.remove_owners(
+        Namespace::Zoo,
+        &bob,
+        "my_model",
+        &["alice".into()],
+    )));
+    log.push(show(s.remove_owners(
+        Namespace::Zoo,
+        &bob,
+        "my_model",
+        &["bob".into()],
+    )));
+    log.push(show(s.owners(Namespace::Zoo, "my_model")));
     log.push(show(s.version_readme("my_model", &v("1.2.0"))));
     log.push(show(s.version_readme("my_model", &v("3.0.0"))));
     let hits = |r: StoreResult<(Vec<zoo_registry::db::SearchHit>, u64)>| {
@@ -228,13 +278,15 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
         ALL,
         &krate("My_Crate", "0.1.0"),
     )));
-    log.push(show(s.cargo_set_yanked(
+    log.push(show(s.set_yanked(
+        Namespace::Cargo,
         &alice,
         "my_crate",
         &v("0.1.0"),
         true,
     )));
-    log.push(show(s.cargo_set_yanked(
+    log.push(show(s.set_yanked(
+        Namespace::Cargo,
         &alice,
         "my_crate",
         &v("0.3.0"),
@@ -243,17 +295,19 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
     log.push(show(s.cargo_versions("my_crate")));
     log.push(show(s.cargo_crate("my_crate")));
     log.push(show(s.cargo_crate_names()));
-    log.push(show(s.cargo_add_owners(
+    log.push(show(s.add_owners(
+        Namespace::Cargo,
         &alice,
         "my_crate",
         &["bob".into()],
     )));
-    log.push(show(s.cargo_remove_owners(
+    log.push(show(s.remove_owners(
+        Namespace::Cargo,
         &bob,
         "my_crate",
         &["alice".into(), "bob".into()],
     )));
-    log.push(show(s.cargo_owners("my_crate")));
+    log.push(show(s.owners(Namespace::Cargo, "my_crate")));
     log.push(show(
         s.cargo_search("MY_crate", 5).map(|(h, n)| (h.len(), n)),
     ));
@@ -333,7 +387,10 @@ fn concurrent_publishes_from_two_replicas_store_one_version() {
         );
     }
     assert_eq!(replicas[1].versions("race-model").unwrap().len(), 1);
-    assert_eq!(replicas[1].owners("race-model").unwrap(), [alice]);
+    assert_eq!(
+        replicas[1].owners(Namespace::Zoo, "race-model").unwrap(),
+        [alice]
+    );
 }
 
 fn krate(name: &str, vers: &str) -> NewCrateVersion {
@@ -380,19 +437,21 @@ fn one_name_one_set_of_owners(s: &dyn MetadataStore) {
     assert!(s.cargo_crate("shared").unwrap().is_none());
     s.cargo_publish(&alice, ALL, &krate("shared", "0.1.0"))
         .unwrap();
-    assert_eq!(logins(s.cargo_owners("shared")), ["alice"]);
+    assert_eq!(logins(s.owners(Namespace::Cargo, "shared")), ["alice"]);
     // Owners added or removed through either namespace apply to both.
-    s.cargo_add_owners(&alice, "shared", &["bob".into()])
+    s.add_owners(Namespace::Cargo, &alice, "shared", &["bob".into()])
         .unwrap();
-    assert_eq!(logins(s.owners("shared")), ["alice", "bob"]);
-    s.remove_owners(&bob, "shared", &["alice".into()]).unwrap();
-    assert_eq!(logins(s.cargo_owners("shared")), ["bob"]);
+    assert_eq!(logins(s.owners(Namespace::Zoo, "shared")), ["alice", "bob"]);
+    s.remove_owners(Namespace::Zoo, &bob, "shared", &["alice".into()])
+        .unwrap();
+    assert_eq!(logins(s.owners(Namespace::Cargo, "shared")), ["bob"]);
     assert!(is_forbidden(s.cargo_publish(
         &alice,
         ALL,
         &krate("shared", "0.2.0")
     )));
     assert!(is_forbidden(s.set_yanked(
+        Namespace::Zoo,
         &alice,
         "shared",
         &v("1.0.0"),
@@ -410,7 +469,7 @@ fn one_name_one_set_of_owners(s: &dyn MetadataStore) {
     assert!(s.package("bob-link").unwrap().is_none());
     s.publish(&bob, ALL, &entry("bob-link", "1.0.0", 'b'))
         .unwrap();
-    assert_eq!(logins(s.owners("bob-link")), ["bob"]);
+    assert_eq!(logins(s.owners(Namespace::Zoo, "bob-link")), ["bob"]);
     assert!(s.integrity_problems().unwrap().is_empty());
     let _ = alice;
 }
@@ -432,7 +491,7 @@ fn divergent_legacy_owners(s: &dyn MetadataStore, rows: &zoo_registry::db::dump:
         "{}",
         problems[0]
     );
-    assert_eq!(logins(s.cargo_owners("legacy")), ["alice"]);
+    assert_eq!(logins(s.owners(Namespace::Cargo, "legacy")), ["alice"]);
     assert!(is_forbidden(s.cargo_publish(
         &mallory,
         ALL,
@@ -441,7 +500,7 @@ fn divergent_legacy_owners(s: &dyn MetadataStore, rows: &zoo_registry::db::dump:
     s.cargo_publish(&alice, ALL, &krate("legacy", "0.2.0"))
         .unwrap();
     assert!(s.integrity_problems().unwrap().is_empty());
-    assert_eq!(logins(s.cargo_owners("legacy")), ["alice"]);
+    assert_eq!(logins(s.owners(Namespace::Cargo, "legacy")), ["alice"]);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use common::{Registry, model};
 use tower::ServiceExt;
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::Scope;
-use zoo_registry::uploads::UploadLimits;
+use zoo_registry::http::uploads::UploadLimits;
 
 async fn put_blob(reg: &Registry, token: &str, bytes: &[u8], declare: bool) -> common::Reply {
     let auth = format!("Bearer {token}");
@@ -87,7 +87,13 @@ async fn unreferenced_uploads_count_against_the_users_quota() {
             text.contains("upload quota exceeded") && text.contains("quota is 100 bytes"),
             "{text}"
         );
-        assert!(!reg.state.blobs.path(&sha256_hex(&second)).exists());
+        assert!(
+            !reg.state
+                .blobs
+                .local_path(&sha256_hex(&second))
+                .unwrap()
+                .exists()
+        );
         assert!(tmp_is_empty(&reg));
     }
     // Another user has their own quota.
@@ -116,23 +122,35 @@ async fn uploads_no_version_references_expire_after_the_grace_period() {
     let used = sha256_hex(&package.blobs[0]);
     // A record a crash left behind after the publish committed.
     let user = reg.state.store.find_user("alice").unwrap().unwrap();
-    let now = zoo_registry::web::session::unix_now();
+    let now = zoo_registry::http::web::session::unix_now();
     reg.state
         .store
         .record_upload(&user, &used, 25, now)
         .unwrap();
 
-    let expire = zoo_registry::uploads::expiry::expire_once;
+    let expire = zoo_registry::http::uploads::expiry::expire_once;
     let early = expire(&reg.state, now + 30).await.unwrap();
     assert!(early.removed.is_empty() && early.released == 0, "{early:?}");
-    assert!(reg.state.blobs.path(&sha256_hex(&orphan)).exists());
+    assert!(
+        reg.state
+            .blobs
+            .local_path(&sha256_hex(&orphan))
+            .unwrap()
+            .exists()
+    );
 
     let late = expire(&reg.state, now + 120).await.unwrap();
     assert_eq!(late.removed, vec![sha256_hex(&orphan)]);
     assert_eq!(late.released, 1);
-    assert!(!reg.state.blobs.path(&sha256_hex(&orphan)).exists());
     assert!(
-        reg.state.blobs.path(&used).exists(),
+        !reg.state
+            .blobs
+            .local_path(&sha256_hex(&orphan))
+            .unwrap()
+            .exists()
+    );
+    assert!(
+        reg.state.blobs.local_path(&used).unwrap().exists(),
         "a referenced blob is kept"
     );
     assert_eq!(reg.state.store.pending_upload_bytes(&user).unwrap(), 0);

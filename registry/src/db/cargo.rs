@@ -2,7 +2,7 @@
 //! a crate and a zoo package of one name share their owners (`ownership`).
 //!
 //! The store keeps each version's index line as rendered at publication
-//! (with `yanked: false`) plus the current yanked flag; `crate::cargo::index`
+//! (with `yanked: false`) plus the current yanked flag; `crate::index::cargo`
 //! turns those into the index document.
 
 use semver::Version;
@@ -71,21 +71,6 @@ pub trait CargoStore {
         publisher: &User,
         rights: PublishRights,
         version: &NewCrateVersion,
-    ) -> StoreResult<()>;
-    fn cargo_set_yanked(
-        &self,
-        user: &User,
-        name_norm: &str,
-        vers: &Version,
-        yanked: bool,
-    ) -> StoreResult<()>;
-    fn cargo_owners(&self, name_norm: &str) -> StoreResult<Vec<User>>;
-    fn cargo_add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()>;
-    fn cargo_remove_owners(
-        &self,
-        user: &User,
-        name_norm: &str,
-        logins: &[String],
     ) -> StoreResult<()>;
     /// Crates whose name or description contains `query` (case-insensitive;
     /// `-` and `_` equal in names), exact name first, with the total count.

@@ -30,6 +30,27 @@ use zoo_format::index::IndexEntry;
 
 use crate::auth::Scope;
 
+/// Which registry a name belongs to. Both share users, tokens, scopes and
+/// (by name) owners; each has its own versions and index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespace {
+    /// zoo packages (`/api/v1/packages/…`).
+    Zoo,
+    /// Rust crates of the Cargo registry (`/cargo/…`).
+    Cargo,
+}
+
+impl Namespace {
+    /// What messages put before a name: nothing for a package, `crate `
+    /// for a crate.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Namespace::Zoo => "",
+            Namespace::Cargo => "crate ",
+        }
+    }
+}
+
 /// Why a metadata operation failed; the HTTP layer maps each kind to a status.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,12 +68,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A user as seen by authorization.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: i64,
-    pub login: String,
-}
+pub use crate::auth::User;
 
 /// A stored token (the secret only as its hash).
 #[derive(Debug, Clone)]
@@ -161,20 +177,35 @@ pub trait MetadataStore: CargoStore + UploadStore + Send + Sync {
         rights: PublishRights,
         version: &NewVersion,
     ) -> StoreResult<()>;
-    /// Sets the yanked flag; the caller must be an owner.
+    /// Sets the yanked flag of a package's or crate's version; the caller
+    /// must be an owner.
     fn set_yanked(
         &self,
+        ns: Namespace,
         user: &User,
         name_norm: &str,
         version: &Version,
         yanked: bool,
     ) -> StoreResult<()>;
 
-    fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>>;
+    /// The owners of a package or crate (`NotFound` when there is none).
+    fn owners(&self, ns: Namespace, name_norm: &str) -> StoreResult<Vec<User>>;
     /// Adds owners; the caller must be an owner and every login must exist.
-    fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()>;
+    fn add_owners(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        logins: &[String],
+    ) -> StoreResult<()>;
     /// Removes owners; refuses to remove the last one.
-    fn remove_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()>;
+    fn remove_owners(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        logins: &[String],
+    ) -> StoreResult<()>;
 
     /// The most recently published-to packages, newest first.
     fn recent_packages(&self, limit: u64) -> StoreResult<Vec<SearchHit>>;

@@ -1,6 +1,6 @@
 //! Ownership and yanking, written once for both namespaces the registry keeps
 //! (zoo packages and Cargo crates): their tables have the same shape, so a
-//! [`Namespace`] names the tables and the statements are shared.
+//! [`Tables`] names the tables and the statements are shared.
 //!
 //! One name, one set of owners: a zoo package and a crate of the same
 //! canonical name (`zoo publish` of a Link crate creates both) are owned by
@@ -21,7 +21,7 @@ use super::{StoreError, StoreResult, User};
 
 /// The tables of one namespace and how its messages name an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Namespace {
+pub(super) struct Tables {
     /// The items' table (`packages`, `cargo_crates`).
     pub(super) items: &'static str,
     pub(super) owners: &'static str,
@@ -31,7 +31,7 @@ pub(super) struct Namespace {
     pub(super) noun: &'static str,
 }
 
-pub(super) const PACKAGES: Namespace = Namespace {
+pub(super) const PACKAGES: Tables = Tables {
     items: "packages",
     owners: "owners",
     versions: "versions",
@@ -39,7 +39,7 @@ pub(super) const PACKAGES: Namespace = Namespace {
     noun: "",
 };
 
-pub(super) const CRATES: Namespace = Namespace {
+pub(super) const CRATES: Tables = Tables {
     items: "cargo_crates",
     owners: "cargo_owners",
     versions: "cargo_versions",
@@ -49,7 +49,15 @@ pub(super) const CRATES: Namespace = Namespace {
 
 /// The refusals, shared by the SQLite and PostgreSQL statements so both
 /// backends answer with the same words.
-impl Namespace {
+impl Tables {
+    /// The tables of a namespace.
+    pub(super) fn of(ns: super::Namespace) -> Tables {
+        match ns {
+            super::Namespace::Zoo => PACKAGES,
+            super::Namespace::Cargo => CRATES,
+        }
+    }
+
     pub(super) fn not_owner(self, user: &User, name_norm: &str) -> StoreError {
         StoreError::Forbidden(format!(
             "`{}` is not an owner of {}`{name_norm}`",
@@ -96,7 +104,7 @@ impl Namespace {
     }
 
     /// The namespace sharing this one's names.
-    pub(super) fn other(self) -> Namespace {
+    pub(super) fn other(self) -> Tables {
         if self == PACKAGES { CRATES } else { PACKAGES }
     }
 
@@ -105,7 +113,7 @@ impl Namespace {
     pub(super) fn deciding(
         package: Option<(i64, String)>,
         krate: Option<(i64, String)>,
-    ) -> Option<(Namespace, i64)> {
+    ) -> Option<(Tables, i64)> {
         match (package, krate) {
             (Some((p, p_at)), Some((c, c_at))) => Some(if c_at < p_at {
                 (CRATES, c)
@@ -161,7 +169,7 @@ pub(super) fn divergence_problem(
     name_norm: &str,
     package_owners: &[User],
     crate_owners: &[User],
-    deciding: Namespace,
+    deciding: Tables,
 ) -> String {
     let logins = |users: &[User]| {
         users
@@ -185,11 +193,7 @@ pub(super) fn divergence_problem(
 }
 
 /// `(id, created_at)` of `ns`'s item named `name_norm`.
-fn item_row(
-    conn: &Connection,
-    ns: Namespace,
-    name_norm: &str,
-) -> StoreResult<Option<(i64, String)>> {
+fn item_row(conn: &Connection, ns: Tables, name_norm: &str) -> StoreResult<Option<(i64, String)>> {
     let sql = format!(
         "SELECT id, created_at FROM {} WHERE name_norm = ?1",
         ns.items
@@ -203,8 +207,8 @@ fn item_row(
 pub(super) fn deciding_item(
     conn: &Connection,
     name_norm: &str,
-) -> StoreResult<Option<(Namespace, i64)>> {
-    Ok(Namespace::deciding(
+) -> StoreResult<Option<(Tables, i64)>> {
+    Ok(Tables::deciding(
         item_row(conn, PACKAGES, name_norm)?,
         item_row(conn, CRATES, name_norm)?,
     ))
@@ -227,7 +231,7 @@ pub(super) fn sync_owners(conn: &Connection, name_norm: &str) -> StoreResult<()>
         return Ok(());
     };
     let (package_id, crate_id) = (package.0, krate.0);
-    let Some((ns, from)) = Namespace::deciding(Some(package), Some(krate)) else {
+    let Some((ns, from)) = Tables::deciding(Some(package), Some(krate)) else {
         return Ok(());
     };
     let to = if ns == PACKAGES { crate_id } else { package_id };
@@ -254,7 +258,7 @@ pub(super) fn owner_divergence(conn: &Connection) -> StoreResult<Vec<String>> {
             continue;
         };
         let (p_id, c_id) = (package.0, krate.0);
-        let deciding = Namespace::deciding(Some(package), Some(krate)).map_or(PACKAGES, |d| d.0);
+        let deciding = Tables::deciding(Some(package), Some(krate)).map_or(PACKAGES, |d| d.0);
         problems.push(divergence_problem(
             &name,
             &PACKAGES.owners_of(conn, p_id)?,
@@ -265,7 +269,7 @@ pub(super) fn owner_divergence(conn: &Connection) -> StoreResult<Vec<String>> {
     Ok(problems)
 }
 
-impl Namespace {
+impl Tables {
     fn is_owner(self, conn: &Connection, id: i64, user: &User) -> StoreResult<bool> {
         let sql = format!(
             "SELECT 1 FROM {} WHERE {} = ?1 AND user_id = ?2",
@@ -330,7 +334,7 @@ impl Namespace {
         Ok(())
     }
 
-    /// See [`Namespace::claim`]: records the new item's owners.
+    /// See [`Tables::claim`]: records the new item's owners.
     pub(super) fn seed_owners(
         self,
         conn: &Connection,
@@ -371,7 +375,7 @@ impl Namespace {
         );
         for login in logins {
             let Some(new_owner) = find_user(conn, login)? else {
-                return Err(Namespace::no_such_user(login));
+                return Err(Tables::no_such_user(login));
             };
             conn.execute(&sql, params![id, new_owner.id])
                 .map_err(backend)?;

@@ -22,13 +22,13 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
 use zoo_format::index::IndexEntry;
 
-use super::ownership::PACKAGES;
+use super::ownership::{PACKAGES, Tables};
 use super::postgres_ownership::{pg_name_owners, pg_owner_divergence, pg_sync_owners};
 use super::sqlite::{like_escape, now, version_key};
 use super::summary::{VersionText, describe_by_shown_version};
 use super::{
-    MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord, StoreError,
-    StoreResult, TokenRecord, User, VersionRecord,
+    MetadataStore, Namespace, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord,
+    StoreError, StoreResult, TokenRecord, User, VersionRecord,
 };
 use crate::auth::{Scope, format_scopes, parse_scopes};
 
@@ -582,37 +582,53 @@ impl MetadataStore for PgStore {
 
     fn set_yanked(
         &self,
+        ns: Namespace,
         user: &User,
         name_norm: &str,
         version: &Version,
         yanked: bool,
     ) -> StoreResult<()> {
+        let tables = Tables::of(ns);
         self.with_tx(async |tx| {
-            let id = PACKAGES.pg_owned_item(tx, user, name_norm).await?;
-            PACKAGES
+            let id = tables.pg_owned_item(tx, user, name_norm).await?;
+            tables
                 .pg_set_yanked(tx, id, name_norm, version, yanked)
                 .await
         })
     }
 
-    fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
+    fn owners(&self, ns: Namespace, name_norm: &str) -> StoreResult<Vec<User>> {
         self.with_conn(async |c| {
-            PACKAGES.pg_item_id(c, name_norm).await?;
+            Tables::of(ns).pg_item_id(c, name_norm).await?;
             pg_name_owners(c, name_norm).await
         })
     }
 
-    fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
+    fn add_owners(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        logins: &[String],
+    ) -> StoreResult<()> {
+        let tables = Tables::of(ns);
         self.with_tx(async |tx| {
-            let id = PACKAGES.pg_owned_item(tx, user, name_norm).await?;
-            PACKAGES.pg_add_owners(tx, id, name_norm, logins).await
+            let id = tables.pg_owned_item(tx, user, name_norm).await?;
+            tables.pg_add_owners(tx, id, name_norm, logins).await
         })
     }
 
-    fn remove_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
+    fn remove_owners(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        logins: &[String],
+    ) -> StoreResult<()> {
+        let tables = Tables::of(ns);
         self.with_tx(async |tx| {
-            let id = PACKAGES.pg_owned_item(tx, user, name_norm).await?;
-            PACKAGES.pg_remove_owners(tx, id, name_norm, logins).await
+            let id = tables.pg_owned_item(tx, user, name_norm).await?;
+            tables.pg_remove_owners(tx, id, name_norm, logins).await
         })
     }
 

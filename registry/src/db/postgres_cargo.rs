@@ -9,7 +9,7 @@ use sqlx::postgres::PgConnection;
 use super::cargo::{CargoStore, CrateHit, CrateRecord, CrateVersionRecord, NewCrateVersion};
 use super::ownership::CRATES;
 use super::postgres::{PgStore, backend, is_unique_violation, lock_item};
-use super::postgres_ownership::{pg_name_owners, pg_sync_owners};
+use super::postgres_ownership::pg_sync_owners;
 use super::sqlite::{like_escape, now, version_key};
 use super::{PublishRights, StoreError, StoreResult, User};
 use crate::auth::Scope;
@@ -230,45 +230,6 @@ impl CargoStore for PgStore {
         new: &NewCrateVersion,
     ) -> StoreResult<()> {
         self.with_tx(async |tx| publish_in(tx, publisher, rights, new).await)
-    }
-
-    fn cargo_set_yanked(
-        &self,
-        user: &User,
-        name_norm: &str,
-        vers: &Version,
-        yanked: bool,
-    ) -> StoreResult<()> {
-        self.with_tx(async |tx| {
-            let id = CRATES.pg_owned_item(tx, user, name_norm).await?;
-            CRATES.pg_set_yanked(tx, id, name_norm, vers, yanked).await
-        })
-    }
-
-    fn cargo_owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
-        self.with_conn(async |c| {
-            CRATES.pg_item_id(c, name_norm).await?;
-            pg_name_owners(c, name_norm).await
-        })
-    }
-
-    fn cargo_add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
-        self.with_tx(async |tx| {
-            let id = CRATES.pg_owned_item(tx, user, name_norm).await?;
-            CRATES.pg_add_owners(tx, id, name_norm, logins).await
-        })
-    }
-
-    fn cargo_remove_owners(
-        &self,
-        user: &User,
-        name_norm: &str,
-        logins: &[String],
-    ) -> StoreResult<()> {
-        self.with_tx(async |tx| {
-            let id = CRATES.pg_owned_item(tx, user, name_norm).await?;
-            CRATES.pg_remove_owners(tx, id, name_norm, logins).await
-        })
     }
 
     fn cargo_search(&self, query: &str, limit: u64) -> StoreResult<(Vec<CrateHit>, u64)> {

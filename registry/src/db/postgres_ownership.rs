@@ -5,12 +5,12 @@ use semver::Version;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 
-use super::ownership::{CRATES, DIVERGENT_OWNERS_SQL, Namespace, PACKAGES, divergence_problem};
+use super::ownership::{CRATES, DIVERGENT_OWNERS_SQL, PACKAGES, Tables, divergence_problem};
 use super::postgres::{backend, find_user, lock_item, user_from};
 use super::sqlite::version_key;
 use super::{StoreError, StoreResult, User};
 
-impl Namespace {
+impl Tables {
     /// The items' table and what messages and locks call one.
     fn pg_items(self) -> (&'static str, &'static str) {
         if self.id_column == "crate_id" {
@@ -178,7 +178,7 @@ impl Namespace {
         );
         for login in logins {
             let Some(new_owner) = find_user(c, login).await? else {
-                return Err(Namespace::no_such_user(login));
+                return Err(Tables::no_such_user(login));
             };
             sqlx::query(AssertSqlSafe(sql.clone()))
                 .bind(id)
@@ -256,7 +256,7 @@ impl Namespace {
 /// `(id, created_at)` of `ns`'s item named `name_norm`.
 async fn pg_item_row(
     c: &mut PgConnection,
-    ns: Namespace,
+    ns: Tables,
     name_norm: &str,
 ) -> StoreResult<Option<(i64, String)>> {
     let sql = format!(
@@ -275,10 +275,10 @@ async fn pg_item_row(
 pub(super) async fn pg_deciding_item(
     c: &mut PgConnection,
     name_norm: &str,
-) -> StoreResult<Option<(Namespace, i64)>> {
+) -> StoreResult<Option<(Tables, i64)>> {
     let package = pg_item_row(c, PACKAGES, name_norm).await?;
     let krate = pg_item_row(c, CRATES, name_norm).await?;
-    Ok(Namespace::deciding(package, krate))
+    Ok(Tables::deciding(package, krate))
 }
 
 /// The name's owners (empty when neither namespace has it).
@@ -301,7 +301,7 @@ pub(super) async fn pg_sync_owners(c: &mut PgConnection, name_norm: &str) -> Sto
         return Ok(());
     };
     let (package_id, crate_id) = (package.0, krate.0);
-    let Some((ns, from)) = Namespace::deciding(Some(package), Some(krate)) else {
+    let Some((ns, from)) = Tables::deciding(Some(package), Some(krate)) else {
         return Ok(());
     };
     let to = if ns == PACKAGES { crate_id } else { package_id };
@@ -331,7 +331,7 @@ pub(super) async fn pg_owner_divergence(c: &mut PgConnection) -> StoreResult<Vec
             continue;
         };
         let (p_id, c_id) = (package.0, krate.0);
-        let deciding = Namespace::deciding(Some(package), Some(krate)).map_or(PACKAGES, |d| d.0);
+        let deciding = Tables::deciding(Some(package), Some(krate)).map_or(PACKAGES, |d| d.0);
         problems.push(divergence_problem(
             &name,
             &PACKAGES.pg_owners_of(c, p_id).await?,

@@ -11,97 +11,26 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use semver::Version;
 use zoo_format::index::IndexEntry;
 
-use super::ownership::{PACKAGES, name_owners, owner_divergence, sync_owners};
+use super::ownership::{PACKAGES, Tables, name_owners, owner_divergence, sync_owners};
 use super::summary::{VersionText, describe_by_shown_version};
 use super::{
-    MetadataStore, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord, StoreError,
-    StoreResult, TokenRecord, User, VersionRecord,
+    MetadataStore, Namespace, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord,
+    StoreError, StoreResult, TokenRecord, User, VersionRecord,
 };
 use crate::auth::{Scope, format_scopes, parse_scopes};
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
-    login TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    secret_sha256 TEXT NOT NULL,
-    scopes TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS packages (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    name_norm TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    description TEXT NOT NULL,
-    keywords TEXT NOT NULL,
-    readme TEXT,
-    latest_version TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS owners (
-    package_id INTEGER NOT NULL REFERENCES packages(id),
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    PRIMARY KEY (package_id, user_id)
-);
-CREATE TABLE IF NOT EXISTS versions (
-    id INTEGER PRIMARY KEY,
-    package_id INTEGER NOT NULL REFERENCES packages(id),
-    version TEXT NOT NULL,
-    version_key TEXT NOT NULL,
-    yanked INTEGER NOT NULL DEFAULT 0,
-    published_at TEXT NOT NULL,
-    published_by INTEGER NOT NULL REFERENCES users(id),
-    archive_sha256 TEXT NOT NULL,
-    index_line TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    manifest TEXT NOT NULL,
-    readme TEXT,
-    UNIQUE (package_id, version_key)
-);
-"#;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run. The first is idempotent (`IF NOT EXISTS`) so databases
 /// created before versioning was introduced upgrade cleanly.
+/// The files sit beside PostgreSQL's (`migrations/postgres/`), one number
+/// for the same change in both.
 const MIGRATIONS: &[&str] = &[
-    SCHEMA,
-    super::sqlite_cargo::SCHEMA,
-    SESSIONS,
-    SESSION_TOKENS,
-    super::sqlite_uploads::SCHEMA,
+    include_str!("../../migrations/sqlite/0001_packages.sql"),
+    include_str!("../../migrations/sqlite/0002_cargo.sql"),
+    include_str!("../../migrations/sqlite/0003_sessions.sql"),
+    include_str!("../../migrations/sqlite/0004_session_tokens.sql"),
+    include_str!("../../migrations/sqlite/0005_uploads.sql"),
 ];
-
-/// Migration 3: web sessions (the cookie's id only as its sha256).
-const SESSIONS: &str = r#"
-CREATE TABLE IF NOT EXISTS sessions (
-    id_sha256 TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    csrf TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-"#;
-
-/// Migration 4: a session remembers the token that opened it, so it can
-/// mint no more than that token's scopes and ends when it is revoked.
-/// Sessions from before could do neither: they are ended.
-const SESSION_TOKENS: &str = r#"
-DROP TABLE IF EXISTS sessions;
-CREATE TABLE sessions (
-    id_sha256 TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    token_id TEXT NOT NULL REFERENCES tokens(id),
-    csrf TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-"#;
 
 /// Brings the schema up to date, each step in its own transaction.
 fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -176,6 +105,26 @@ impl SqliteStore {
             .lock()
             .map_err(|_| StoreError::Backend("the database lock is poisoned".into()))
     }
+
+    /// Runs `change` on the package or crate `name_norm` in one immediate
+    /// transaction, after checking that `user` owns it.
+    fn as_owner(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        change: impl FnOnce(&Connection, Tables, i64) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let tables = Tables::of(ns);
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let id = require_item(&tx, ns, name_norm)?;
+        tables.require_owner(&tx, id, user, name_norm)?;
+        change(&tx, tables, id)?;
+        tx.commit().map_err(backend)
+    }
 }
 
 fn package_row(conn: &Connection, name_norm: &str) -> StoreResult<Option<(i64, String)>> {
@@ -186,6 +135,14 @@ fn package_row(conn: &Connection, name_norm: &str) -> StoreResult<Option<(i64, S
     )
     .optional()
     .map_err(backend)
+}
+
+/// The id of the package or crate `name_norm`; `NotFound` when absent.
+fn require_item(conn: &Connection, ns: Namespace, name_norm: &str) -> StoreResult<i64> {
+    match ns {
+        Namespace::Zoo => require_package(conn, name_norm),
+        Namespace::Cargo => super::sqlite_cargo::require_crate(conn, name_norm),
+    }
 }
 
 fn require_package(conn: &Connection, name_norm: &str) -> StoreResult<i64> {
@@ -540,47 +497,45 @@ impl MetadataStore for SqliteStore {
 
     fn set_yanked(
         &self,
+        ns: Namespace,
         user: &User,
         name_norm: &str,
         version: &Version,
         yanked: bool,
     ) -> StoreResult<()> {
-        let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let id = require_package(&tx, name_norm)?;
-        PACKAGES.require_owner(&tx, id, user, name_norm)?;
-        PACKAGES.set_yanked(&tx, id, name_norm, version, yanked)?;
-        tx.commit().map_err(backend)
+        self.as_owner(ns, user, name_norm, |tx, tables, id| {
+            tables.set_yanked(tx, id, name_norm, version, yanked)
+        })
     }
 
-    fn owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
+    fn owners(&self, ns: Namespace, name_norm: &str) -> StoreResult<Vec<User>> {
         let conn = self.lock()?;
-        require_package(&conn, name_norm)?;
+        require_item(&conn, ns, name_norm)?;
         name_owners(&conn, name_norm)
     }
 
-    fn add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
-        let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let id = require_package(&tx, name_norm)?;
-        PACKAGES.require_owner(&tx, id, user, name_norm)?;
-        PACKAGES.add_owners(&tx, id, name_norm, logins)?;
-        tx.commit().map_err(backend)
+    fn add_owners(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        logins: &[String],
+    ) -> StoreResult<()> {
+        self.as_owner(ns, user, name_norm, |tx, tables, id| {
+            tables.add_owners(tx, id, name_norm, logins)
+        })
     }
 
-    fn remove_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
-        let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let id = require_package(&tx, name_norm)?;
-        PACKAGES.require_owner(&tx, id, user, name_norm)?;
-        PACKAGES.remove_owners(&tx, id, name_norm, logins)?;
-        tx.commit().map_err(backend)
+    fn remove_owners(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        logins: &[String],
+    ) -> StoreResult<()> {
+        self.as_owner(ns, user, name_norm, |tx, tables, id| {
+            tables.remove_owners(tx, id, name_norm, logins)
+        })
     }
 
     fn recent_packages(&self, limit: u64) -> StoreResult<Vec<SearchHit>> {
@@ -804,6 +759,23 @@ impl MetadataStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::like_escape;
+
+    /// Each backend's migrations are files with the same numbers and names,
+    /// and SQLite runs every one of its files.
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let names = |backend: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(dir.join(backend))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names("sqlite"), names("postgres"));
+        assert_eq!(names("sqlite").len(), super::MIGRATIONS.len());
+    }
 
     #[test]
     fn like_patterns_are_escaped() {

@@ -5,40 +5,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use semver::Version;
 
 use super::cargo::{CargoStore, CrateHit, CrateRecord, CrateVersionRecord, NewCrateVersion};
-use super::ownership::{CRATES, name_owners, sync_owners};
+use super::ownership::{CRATES, sync_owners};
 use super::sqlite::{SqliteStore, backend, like_escape, now, version_key};
 use super::{PublishRights, StoreError, StoreResult, User};
 use crate::auth::Scope;
-
-/// Migration 2: the Cargo registry's tables.
-pub(super) const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS cargo_crates (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    name_norm TEXT NOT NULL UNIQUE,
-    description TEXT NOT NULL,
-    max_version TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cargo_owners (
-    crate_id INTEGER NOT NULL REFERENCES cargo_crates(id),
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    PRIMARY KEY (crate_id, user_id)
-);
-CREATE TABLE IF NOT EXISTS cargo_versions (
-    id INTEGER PRIMARY KEY,
-    crate_id INTEGER NOT NULL REFERENCES cargo_crates(id),
-    version TEXT NOT NULL,
-    version_key TEXT NOT NULL,
-    yanked INTEGER NOT NULL DEFAULT 0,
-    published_at TEXT NOT NULL,
-    published_by INTEGER NOT NULL REFERENCES users(id),
-    cksum TEXT NOT NULL,
-    index_line TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    UNIQUE (crate_id, version_key)
-);
-"#;
 
 /// `(id, name, max_version)` of a crate.
 fn crate_row(conn: &Connection, name_norm: &str) -> StoreResult<Option<(i64, String, String)>> {
@@ -51,7 +21,7 @@ fn crate_row(conn: &Connection, name_norm: &str) -> StoreResult<Option<(i64, Str
     .map_err(backend)
 }
 
-fn require_crate(conn: &Connection, name_norm: &str) -> StoreResult<i64> {
+pub(super) fn require_crate(conn: &Connection, name_norm: &str) -> StoreResult<i64> {
     crate_row(conn, name_norm)?
         .map(|(id, ..)| id)
         .ok_or_else(|| StoreError::NotFound(format!("crate `{name_norm}` does not exist")))
@@ -238,56 +208,6 @@ impl CargoStore for SqliteStore {
         tx.commit().map_err(backend)
     }
 
-    fn cargo_set_yanked(
-        &self,
-        user: &User,
-        name_norm: &str,
-        vers: &Version,
-        yanked: bool,
-    ) -> StoreResult<()> {
-        let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let id = require_crate(&tx, name_norm)?;
-        CRATES.require_owner(&tx, id, user, name_norm)?;
-        CRATES.set_yanked(&tx, id, name_norm, vers, yanked)?;
-        tx.commit().map_err(backend)
-    }
-
-    fn cargo_owners(&self, name_norm: &str) -> StoreResult<Vec<User>> {
-        let conn = self.lock()?;
-        require_crate(&conn, name_norm)?;
-        name_owners(&conn, name_norm)
-    }
-
-    fn cargo_add_owners(&self, user: &User, name_norm: &str, logins: &[String]) -> StoreResult<()> {
-        let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let id = require_crate(&tx, name_norm)?;
-        CRATES.require_owner(&tx, id, user, name_norm)?;
-        CRATES.add_owners(&tx, id, name_norm, logins)?;
-        tx.commit().map_err(backend)
-    }
-
-    fn cargo_remove_owners(
-        &self,
-        user: &User,
-        name_norm: &str,
-        logins: &[String],
-    ) -> StoreResult<()> {
-        let mut conn = self.lock()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let id = require_crate(&tx, name_norm)?;
-        CRATES.require_owner(&tx, id, user, name_norm)?;
-        CRATES.remove_owners(&tx, id, name_norm, logins)?;
-        tx.commit().map_err(backend)
-    }
-
     fn cargo_search(&self, query: &str, limit: u64) -> StoreResult<(Vec<CrateHit>, u64)> {
         let conn = self.lock()?;
         let text = query.trim().to_lowercase();
@@ -331,7 +251,7 @@ impl CargoStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::MetadataStore;
+    use crate::db::{MetadataStore, Namespace};
 
     #[test]
     fn migrations_run_once_and_reopen_cleanly() {
@@ -380,17 +300,29 @@ mod tests {
         let e = store.cargo_publish(&bob, all, &new("0.2.0")).unwrap_err();
         assert!(matches!(e, StoreError::Forbidden(_)), "{e}");
         let e = store
-            .cargo_set_yanked(&bob, "demo-link", &Version::new(0, 1, 0), true)
+            .set_yanked(
+                Namespace::Cargo,
+                &bob,
+                "demo-link",
+                &Version::new(0, 1, 0),
+                true,
+            )
             .unwrap_err();
         assert!(matches!(e, StoreError::Forbidden(_)), "{e}");
         store
-            .cargo_set_yanked(&alice, "demo-link", &Version::new(0, 1, 0), true)
+            .set_yanked(
+                Namespace::Cargo,
+                &alice,
+                "demo-link",
+                &Version::new(0, 1, 0),
+                true,
+            )
             .unwrap();
         assert!(store.cargo_versions("demo-link").unwrap()[0].yanked);
         assert_eq!(store.cargo_crate_names().unwrap(), ["Demo_Link"]);
         assert!(store.package("demo-link").unwrap().is_none());
         let e = store
-            .cargo_remove_owners(&alice, "demo-link", &["alice".into()])
+            .remove_owners(Namespace::Cargo, &alice, "demo-link", &["alice".into()])
             .unwrap_err();
         assert!(e.to_string().contains("no owner left"), "{e}");
         let (hits, total) = store.cargo_search("DEMO_link", 10).unwrap();

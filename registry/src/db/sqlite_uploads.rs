@@ -7,17 +7,6 @@ use super::sqlite::{SqliteStore, backend};
 use super::uploads::UploadStore;
 use super::{StoreResult, User};
 
-/// Migration 5: uploads not yet referenced by a published version.
-pub(super) const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS uploads (
-    sha256 TEXT NOT NULL,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    size INTEGER NOT NULL,
-    uploaded_at INTEGER NOT NULL,
-    PRIMARY KEY (sha256, user_id)
-);
-"#;
-
 impl UploadStore for SqliteStore {
     fn record_upload(&self, user: &User, sha256: &str, size: u64, at: i64) -> StoreResult<()> {
         let size = i64::try_from(size).map_err(backend)?;

@@ -1,7 +1,7 @@
 //! Blobs uploaded with `PUT /api/v1/blobs/{sha256}` that no published
 //! version references yet: who uploaded them, how big, and when. They count
 //! against the uploader's quota until a publish references them, and are
-//! deleted when none does within the grace period (`crate::uploads`).
+//! deleted when none does within the grace period (the http layer's upload expiry).
 
 use super::{StoreResult, User};
 

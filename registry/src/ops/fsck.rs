@@ -325,8 +325,8 @@ fn check_zoo_index(
     report: &mut FsckReport,
 ) -> Result<(), OpsError> {
     let root = data_dir.join("index");
-    let key = crate::signing::load_key(data_dir)
-        .map_err(io_err(&crate::signing::key_path(data_dir)))?
+    let key = crate::index::signing::load_key(data_dir)
+        .map_err(io_err(&crate::index::signing::key_path(data_dir)))?
         .map(|k| k.public());
     let mut expected = BTreeSet::new();
     for name in store.package_names()? {
@@ -352,8 +352,8 @@ fn check_cargo_index(
         let versions = store.cargo_versions(&zoo_format::normalize_name(&name))?;
         report.checked.crates += 1;
         report.checked.crate_versions += versions.len();
-        let path = root.join(crate::cargo::index::index_path(&name));
-        match crate::cargo::index::render(&versions) {
+        let path = root.join(crate::index::cargo::index_path(&name));
+        match crate::index::cargo::render(&versions) {
             Ok(document) => {
                 compare_document(report, &format!("crate {name}"), &path, &document)?;
             }

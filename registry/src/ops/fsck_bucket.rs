@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use zoo_format::checksum::{is_sha256_hex, to_hex};
+use zoo_format::checksum::to_hex;
 
 use super::OpsError;
 use super::fsck::{FsckReport, check_references};
-use crate::remote::Bucket;
+use crate::blob::BlobBackend;
+use crate::blob::s3::{Bucket, S3Blobs};
 
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> OpsError + '_ {
     move |source| OpsError::Io {
@@ -21,12 +22,9 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> OpsError + '_ {
     }
 }
 
-/// The sha256 and size of an object, streamed.
-async fn hash_object(bucket: &Bucket, key: &str) -> Result<(String, u64), OpsError> {
-    let mut stream = bucket
-        .read(&object_store::path::Path::from(key))
-        .await
-        .map_err(io(key))?;
+/// The sha256 and size of a stored blob, streamed.
+async fn hash_blob(blobs: &S3Blobs, sha256: &str, key: &str) -> Result<(String, u64), OpsError> {
+    let mut stream = blobs.get(sha256, None).await.map_err(io(key))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -35,13 +33,6 @@ async fn hash_object(bucket: &Bucket, key: &str) -> Result<(String, u64), OpsErr
         hasher.update(&chunk);
     }
     Ok((to_hex(&hasher.finalize().into()), size))
-}
-
-/// The hash a blob key claims: `blobs/sha256/{2 hex}/{64 hex}` with matching prefix.
-fn claimed(key: &str) -> Option<&str> {
-    let rest = key.strip_prefix("blobs/sha256/")?;
-    let (prefix, name) = rest.split_once('/')?;
-    (prefix.len() == 2 && is_sha256_hex(name) && name.starts_with(prefix)).then_some(name)
 }
 
 /// Documents the database renders: key → (what, bytes).
@@ -69,10 +60,10 @@ fn expected_documents(
         let versions = store.cargo_versions(&zoo_format::normalize_name(&name))?;
         report.checked.crates += 1;
         report.checked.crate_versions += versions.len();
-        match crate::cargo::index::render(&versions) {
+        match crate::index::cargo::render(&versions) {
             Ok(document) => {
                 expected.insert(
-                    format!("cargo-index/{}", crate::cargo::index::index_path(&name)),
+                    format!("cargo-index/{}", crate::index::cargo::index_path(&name)),
                     (format!("crate {name}"), document),
                 );
             }
@@ -107,8 +98,10 @@ pub async fn fsck_bucket(
 
     let mut stored = BTreeMap::new();
     let mut present = BTreeSet::new();
-    for (key, _) in bucket.list("blobs/").await.map_err(io("blobs/"))? {
-        let Some(claim) = claimed(&key) else {
+    let blobs = S3Blobs::new(bucket.clone());
+    for listed in blobs.list().await.map_err(io("blobs/"))? {
+        let key = listed.key;
+        let Some(claim) = listed.sha256 else {
             report.problem(
                 "misplaced-blob",
                 format!(
@@ -118,10 +111,10 @@ pub async fn fsck_bucket(
             );
             continue;
         };
-        let (actual, size) = hash_object(bucket, &key).await?;
+        let (actual, size) = hash_blob(&blobs, &claim, &key).await?;
         report.checked.blobs += 1;
         report.checked.blob_bytes += size;
-        present.insert(claim.to_string());
+        present.insert(claim.clone());
         if actual == claim {
             stored.insert(actual, size);
         } else {
@@ -176,20 +169,4 @@ pub async fn fsck_bucket(
     }
     report.ok = report.problems.is_empty();
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::claimed;
-
-    #[test]
-    fn blob_keys() {
-        let sha = "ab".to_string() + &"0".repeat(62);
-        assert_eq!(
-            claimed(&format!("blobs/sha256/ab/{sha}")),
-            Some(sha.as_str())
-        );
-        assert_eq!(claimed(&format!("blobs/sha256/cd/{sha}")), None);
-        assert_eq!(claimed("blobs/other"), None);
-    }
 }

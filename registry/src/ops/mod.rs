@@ -155,24 +155,10 @@ pub fn remove_interrupted_writes(data_dir: &Path) -> Result<usize, OpsError> {
 /// The blob files: `(path, the hash its location claims)`; `None` when the
 /// path is not `sha256/{2 hex}/{64 hex}` with matching prefix.
 pub(crate) fn blob_files(data_dir: &Path) -> Result<Vec<(PathBuf, Option<String>)>, OpsError> {
-    let root = data_dir.join("blobs").join("sha256");
-    Ok(walk_files(&data_dir.join("blobs"))?
+    let dir = data_dir.join("blobs");
+    Ok(crate::blob::fs::list_files(&dir)
+        .map_err(io_err(&dir))?
         .into_iter()
-        .map(|path| {
-            let claimed = path.strip_prefix(&root).ok().and_then(|rel| {
-                let parts: Vec<_> = rel.iter().filter_map(|c| c.to_str()).collect();
-                match parts[..] {
-                    [prefix, name]
-                        if zoo_format::checksum::is_sha256_hex(name)
-                            && name.starts_with(prefix)
-                            && prefix.len() == 2 =>
-                    {
-                        Some(name.to_string())
-                    }
-                    _ => None,
-                }
-            });
-            (path, claimed)
-        })
+        .map(|blob| (PathBuf::from(blob.key), blob.sha256))
         .collect())
 }

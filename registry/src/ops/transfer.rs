@@ -189,7 +189,7 @@ pub async fn export(
 
 /// Streams one blob into `target`, checking its hash; returns its size.
 async fn copy_out(parts: &crate::Parts, sha256: &str, target: &Path) -> Result<u64, TransferError> {
-    let mut source = parts.blobs.read(sha256).await.map_err(io_at(target))?;
+    let mut source = parts.blobs.get(sha256, None).await.map_err(io_at(target))?;
     let dir = target.parent().unwrap_or(target);
     tokio::fs::create_dir_all(dir).await.map_err(io_at(dir))?;
     let partial = target.with_extension("partial");
@@ -306,9 +306,11 @@ pub async fn import(
     super::transfer_key::finish_import(&key_plan, data_dir)?;
     // Signed with the key the registry now has (the carried one), so that
     // `fsck` and pinned clients accept the documents before the first start.
-    let signer = crate::signing::load_key(data_dir)
+    let signer = crate::index::signing::load_key(data_dir)
         .map_err(io_at(data_dir))?
-        .map(|key| crate::signing::IndexSigner::new(key, crate::signing::DEFAULT_INDEX_TTL));
+        .map(|key| {
+            crate::index::signing::IndexSigner::new(key, crate::index::signing::DEFAULT_INDEX_TTL)
+        });
     blocking(move || Ok(crate::rewrite_index_documents(&rewrite, signer.as_ref())?)).await?;
     Ok(report_for(&tables, &manifest.blobs, key_plan.public()))
 }

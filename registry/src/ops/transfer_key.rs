@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use zoo_format::signing::{PublicKey, SecretKey};
 
 use super::transfer::TransferError;
-use crate::signing;
+use crate::index::signing;
 
 /// Where an export keeps the key, relative to its directory.
 pub const EXPORT_KEY_FILE: &str = "keys/index-signing.key";

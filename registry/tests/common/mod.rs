@@ -72,7 +72,10 @@ impl Registry {
     }
 
     /// The same registry with other upload limits.
-    pub fn with_upload_limits(mut self, limits: zoo_registry::uploads::UploadLimits) -> Registry {
+    pub fn with_upload_limits(
+        mut self,
+        limits: zoo_registry::http::uploads::UploadLimits,
+    ) -> Registry {
         self.state = self.state.clone().with_upload_limits(limits);
         self.app = router(self.state.clone());
         self

@@ -1,0 +1,44 @@
+//! Listing, adding and removing the owners of a name.
+
+use super::{DomainError, Namespace};
+use crate::auth::{Caller, Scope};
+use crate::db::{MetadataStore, StoreResult, User};
+
+/// Adding or removing owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Add,
+    Remove,
+}
+
+/// The owners of `name` (any spelling) in `ns`.
+pub fn list(store: &dyn MetadataStore, ns: Namespace, name: &str) -> StoreResult<Vec<User>> {
+    store.owners(ns, &zoo_format::normalize_name(name))
+}
+
+/// Adds or removes `logins` as owners of `name`: needs the `owners` scope,
+/// checked before `logins` is read (a token without it is refused whatever
+/// it sent); the store checks that the caller owns the name. Returns the
+/// message for the caller.
+pub fn change(
+    store: &dyn MetadataStore,
+    ns: Namespace,
+    caller: &Caller,
+    name: &str,
+    change: Change,
+    logins: impl FnOnce() -> Result<Vec<String>, DomainError>,
+) -> Result<String, DomainError> {
+    caller.require(Scope::Owners)?;
+    let logins = logins()?;
+    let name = zoo_format::normalize_name(name);
+    let (who, noun) = (logins.join(", "), ns.noun());
+    let message = match change {
+        Change::Add => format!("{who} added as owner(s) of {noun}{name}"),
+        Change::Remove => format!("{who} removed from the owners of {noun}{name}"),
+    };
+    match change {
+        Change::Add => store.add_owners(ns, &caller.user, &name, &logins),
+        Change::Remove => store.remove_owners(ns, &caller.user, &name, &logins),
+    }?;
+    Ok(message)
+}

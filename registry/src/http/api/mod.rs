@@ -1,0 +1,7 @@
+//! The zoo API of docs/api.md (routes in [`super::router`]).
+
+pub(crate) mod blobs;
+pub(crate) mod index;
+pub(crate) mod packages;
+pub(crate) mod publish;
+pub(crate) mod search;
