@@ -12,6 +12,7 @@ use crate::fsutil;
 use crate::http::Http;
 use crate::index::Index;
 use crate::progress::Progress;
+use crate::sources::{self, Converter, SourceContext};
 use crate::store::{InstalledPackage, RECEIPT, Receipt, Store, hash_file};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,7 @@ fn blobs_of(entry: &IndexEntry) -> Result<Vec<BlobRequest>> {
         file: "the archive".into(),
         sha256: digest_of(&package, "the archive", &entry.archive.sha256)?,
         size: entry.archive.size,
+        refuse_html: false,
     }];
     for file in entry.files.iter().filter(|f| f.external) {
         blobs.push(BlobRequest {
@@ -56,6 +58,7 @@ fn blobs_of(entry: &IndexEntry) -> Result<Vec<BlobRequest>> {
             file: file.path.clone(),
             sha256: digest_of(&package, &file.path, &file.sha256)?,
             size: file.size,
+            refuse_html: false,
         });
     }
     Ok(blobs)
@@ -87,6 +90,7 @@ pub fn install_entries(
     entries: &[IndexEntry],
     allow_code: &AllowCode,
     force: bool,
+    converter: Option<&dyn Converter>,
     progress: &dyn Progress,
 ) -> Result<Vec<Installed>> {
     store.clean_stale_staging()?;
@@ -138,6 +142,12 @@ pub fn install_entries(
         )));
     }
     download_all(http, index, store, &missing, progress)?;
+    let sources = SourceContext {
+        http,
+        offline: index.offline(),
+        converter,
+        progress,
+    };
 
     // Every package is staged and verified before any is put in place, so a
     // refused package leaves its dependencies uninstalled too.
@@ -146,7 +156,7 @@ pub fn install_entries(
         .map(|entry| match keep(entry) {
             Some(_) => Ok(None),
             None => {
-                let staged = stage_one(store, entry, &cached)?;
+                let staged = stage_one(store, entry, &cached, &sources)?;
                 check_code_allowed(entry, entries, &staged.manifest, allow_code)?;
                 Ok(Some(staged))
             }
@@ -278,8 +288,14 @@ fn check_code_allowed(
     })
 }
 
-/// Extracts, completes and verifies one package in a staging dir.
-fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<Sha256Digest>) -> Result<Staged> {
+/// Extracts, completes and verifies one package in a staging dir; weights
+/// from `[[model.sources]]` are fetched and converted there.
+fn stage_one(
+    store: &Store,
+    entry: &IndexEntry,
+    cached: &HashSet<Sha256Digest>,
+    sources: &SourceContext<'_>,
+) -> Result<Staged> {
     let label = format!("{}@{}", entry.name, entry.vers);
     let staging = store.staging_dir()?;
     let root = staging.dir.join("package");
@@ -307,6 +323,14 @@ fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<Sha256Digest>) 
     for file in listing.files.iter().filter(|f| !f.external) {
         verify_file(&label, &root.join(&file.path), file, false)?;
     }
+    let made = sources::complete(
+        store,
+        &label,
+        &listing.manifest,
+        &root,
+        &staging.dir,
+        sources,
+    )?;
     let receipt = Receipt {
         name: zoo_format::normalize_name(&entry.name),
         version: entry.vers.to_string(),
@@ -316,6 +340,7 @@ fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<Sha256Digest>) 
             .iter()
             .filter(|f| f.external)
             .map(|f| f.sha256.clone())
+            .chain(made)
             .collect(),
     };
     let receipt_json =
