@@ -80,6 +80,17 @@ fn already_installed(store: &Store, entry: &IndexEntry) -> Option<InstalledPacka
     (receipt.archive_sha256 == entry.archive.sha256).then_some(package)
 }
 
+/// How [`install_entries`] treats what it installs.
+#[derive(Clone, Copy)]
+pub struct InstallOptions<'a> {
+    /// Which packages that contain code may be installed.
+    pub allow_code: &'a AllowCode,
+    /// Install again even intact installed versions.
+    pub force: bool,
+    /// Makes `[[model.sources]]` weights (none: such packages are refused).
+    pub converter: Option<&'a dyn Converter>,
+}
+
 /// Installs the resolved `entries` into the store; a package that contains
 /// code is refused (with every other package) unless `allow_code` allows it.
 /// With `force`, intact installed versions are installed again too.
@@ -88,11 +99,14 @@ pub fn install_entries(
     index: &Index,
     store: &Store,
     entries: &[IndexEntry],
-    allow_code: &AllowCode,
-    force: bool,
-    converter: Option<&dyn Converter>,
+    options: &InstallOptions<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<Installed>> {
+    let InstallOptions {
+        allow_code,
+        force,
+        converter,
+    } = *options;
     store.clean_stale_staging()?;
     let _shared = store.lock_store_shared()?;
     let keep = |entry: &IndexEntry| {

@@ -196,9 +196,11 @@ impl Client {
             &self.index,
             &self.store,
             &entries,
-            &self.config.allow_code,
-            request.force,
-            self.converter.as_deref(),
+            &install::InstallOptions {
+                allow_code: &self.config.allow_code,
+                force: request.force,
+                converter: self.converter.as_deref(),
+            },
             progress,
         )?;
         if let Some(path) = &request.lockfile {
