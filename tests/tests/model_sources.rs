@@ -545,3 +545,33 @@ fn offline_reinstalls_use_only_the_store() {
     nothing_installed(&fresh);
     assert_eq!(upstream.hits().len(), 2, "{:?}", upstream.hits());
 }
+
+#[test]
+fn an_upstream_file_that_does_not_fit_the_architecture_is_refused() {
+    // A real caffemodel with the right hash, but not VGG-mini's layers.
+    let other =
+        std::fs::read(repo().join("crates/zoo-caffe/tests/fixtures/net_v1.caffemodel")).unwrap();
+    let upstream = Upstream::start(vec![("/VGG_mini.caffemodel", Route::File(other.clone()))]);
+    let url = upstream.url("/VGG_mini.caffemodel");
+    let (_registry, user) = published(|root| {
+        let dir = sources_package(root, std::slice::from_ref(&url), &sha256(&other), None);
+        let manifest = std::fs::read_to_string(dir.join("zoo.toml")).unwrap();
+        let size = format!("size = {}", fixture().caffemodel.len());
+        std::fs::write(
+            dir.join("zoo.toml"),
+            manifest.replace(&size, &format!("size = {}", other.len())),
+        )
+        .unwrap();
+        dir
+    });
+    let err = user.run(&["install", NAME]).fails();
+    assert!(
+        err.contains("converting")
+            && err.contains(SOURCE_FILE)
+            && err.contains(&url)
+            && err.contains("failed")
+            && err.contains("nothing was installed"),
+        "{err}"
+    );
+    nothing_installed(&user);
+}
