@@ -24,6 +24,7 @@ fn repo() -> PathBuf {
 struct Fixture {
     _dir: tempfile::TempDir,
     caffemodel: Vec<u8>,
+    caffemodel_path: PathBuf,
     imported: PathBuf,
     /// sha256 of the import's weights.safetensors: what an install must make.
     produced: String,
@@ -69,6 +70,7 @@ fn fixture() -> &'static Fixture {
         let produced = sha256(&std::fs::read(imported.join("weights.safetensors")).unwrap());
         Fixture {
             caffemodel: std::fs::read(&caffemodel).unwrap(),
+            caffemodel_path: caffemodel,
             _dir: dir,
             imported,
             produced,
@@ -332,6 +334,27 @@ fn a_sources_package_installs_converts_and_classifies() {
     user.run(&["cache", "gc"]).ok();
     assert!(store_has(&user, &fixture.produced));
     user.run(&["verify", NAME]).ok();
+
+    // An import --like this package carries its weights: no sources kept.
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("again");
+    let installed_dir = user.zoo_home().join(format!("packages/{NAME}/{VERSION}"));
+    user.run(&[
+        "import",
+        "caffe",
+        fixture.caffemodel_path.to_str().unwrap(),
+        "--like",
+        installed_dir.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .ok();
+    let manifest = std::fs::read_to_string(out.join("zoo.toml")).unwrap();
+    assert!(!manifest.contains("model.sources"), "{manifest}");
+    assert_eq!(
+        sha256(&std::fs::read(out.join("weights.safetensors")).unwrap()),
+        fixture.produced
+    );
 }
 
 #[test]
