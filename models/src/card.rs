@@ -125,6 +125,7 @@ pub fn write_package(dir: &Path, info: &CardInfo, report: &TrainReport) -> Resul
                 converted_from: vec![],
             }),
             golden: None,
+            sources: Vec::new(),
         }),
     };
     let toml = manifest

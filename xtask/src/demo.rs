@@ -2,7 +2,9 @@
 //! build, a local registry on 127.0.0.1, publish the model zoo's packages and
 //! a Caffe import, search, install into a fresh `ZOO_HOME`, and run them;
 //! then the headline at full size (`zoo install vgg16`, `zoo run vgg16`,
-//! from a VGG16-shaped caffemodel with synthetic weights), each step timed.
+//! from a VGG16-shaped caffemodel with synthetic weights) and its
+//! sources-only variant `vgg16-sources` (the caffemodel downloaded from a
+//! local upstream server and converted at install), each step timed.
 
 use crate::demo_registry::DemoRegistry;
 use crate::{cmd, setup};
@@ -79,7 +81,7 @@ fn step(title: &str) {
 }
 
 /// Runs `command`, then prints how long it took.
-fn timed(what: &str, command: &mut std::process::Command) -> Result<()> {
+pub(crate) fn timed(what: &str, command: &mut std::process::Command) -> Result<()> {
     let started = Instant::now();
     cmd::run(command)?;
     println!("--- {what}: {:.1} s", started.elapsed().as_secs_f64());
@@ -143,7 +145,13 @@ fn headline_vgg16(registry: &DemoRegistry, root: &Path, work: &Path) -> Result<(
     timed(
         "zoo run vgg16 IMAGE (cold: process start, 553 MB of weights, one 224x224 forward pass)",
         registry.zoo().args(["run", "vgg16"]).arg(&image),
-    )
+    )?;
+    step(&format!(
+        "a sources-only variant, {}: no weights in the package, the SYNTHETIC caffemodel \
+         pinned by sha256 and downloaded from a local upstream server at install",
+        crate::demo_sources::NAME
+    ));
+    crate::demo_sources::run(registry, &package, &caffemodel, &image, work)
 }
 
 /// Every folder under models/ with a zoo.toml and its weights: the trained

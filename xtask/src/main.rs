@@ -12,6 +12,7 @@ mod crash;
 mod demo;
 mod demo_registry;
 mod demo_run;
+mod demo_sources;
 mod fuzz;
 mod gpu;
 mod links;

@@ -327,6 +327,8 @@ fn contents(
                 model.metrics.clear();
                 // Recorded afresh from these weights once they are written.
                 model.golden = None;
+                // This package carries its weights: nothing to fetch at install.
+                model.sources.clear();
                 for output in &mut model.outputs {
                     output.labels = None;
                 }

@@ -169,6 +169,7 @@ pub fn graph_manifest(graph: &Graph, info: PackageInfo) -> Manifest {
                 converted_from: info.sources,
             }),
             golden: None,
+            sources: Vec::new(),
         }),
     }
 }

@@ -97,3 +97,62 @@ fn signal_exit_code(status: &std::process::ExitStatus) -> i32 {
 fn signal_exit_code(_status: &std::process::ExitStatus) -> i32 {
     1
 }
+
+/// `zoo install`'s converter for `[[model.sources]]`: runs the hidden
+/// `zoo-torch convert-source`, the code of `zoo import caffe --like`, so
+/// that `zoo` itself stays without libtorch.
+pub struct SourceConverter;
+
+impl zoo_client::sources::Converter for SourceConverter {
+    fn convert(&self, job: &zoo_client::sources::ConvertJob<'_>) -> Result<(), String> {
+        let engine = engine_path().map_err(|e| format!("{e:#}"))?;
+        if !engine.is_file() {
+            return Err(format!(
+                "converting needs libtorch and runs in zoo-torch, which was not found at {} \
+                 (install it next to zoo, e.g. `cargo build --bins`, or set ZOO_TORCH)",
+                engine.display()
+            ));
+        }
+        let mut command = Command::new(&engine);
+        command
+            .args([
+                "--quiet",
+                "convert-source",
+                "--convert",
+                job.convert.as_str(),
+            ])
+            .arg("--like")
+            .arg(job.package_dir)
+            .arg("--source")
+            .arg(job.source)
+            .arg("--output")
+            .arg(job.output)
+            .stdin(std::process::Stdio::null());
+        if let Some(deploy) = &job.deploy {
+            command.arg("--deploy").arg(deploy);
+        }
+        let out = command
+            .output()
+            .map_err(|e| format!("starting {}: {e}", engine.display()))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() == Some(LOADER_FAILED) {
+            return Err(format!(
+                "{} could not start: libtorch could not be loaded ({}); reinstall libtorch \
+                 (`cargo xtask setup` in a zoo checkout) and rebuild zoo",
+                engine.display(),
+                stderr.trim()
+            ));
+        }
+        // zoo-torch's own one-line `error: …`.
+        let message = stderr
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("error: "))
+            .map(str::to_owned)
+            .unwrap_or_else(|| stderr.trim().to_string());
+        Err(message)
+    }
+}

@@ -28,6 +28,10 @@ pub struct BlobRequest {
     pub file: String,
     pub sha256: Sha256Digest,
     pub size: u64,
+    /// An upstream file (not a registry blob): an HTML answer (a login,
+    /// error or "moved" page served with 200) is refused at once, naming
+    /// the URL, instead of being downloaded and failing its hash.
+    pub refuse_html: bool,
 }
 
 /// Makes sure the blob is in the store and returns its path.
@@ -111,6 +115,13 @@ fn download_into(
             Err(Error::Http { status: 416, .. }) => break,
             Err(other) => return Err(other),
         };
+        if blob.refuse_html && is_html(&response) {
+            return Err(Error::Invalid(format!(
+                "{url} answered with an HTML page (Content-Type {}), not {}; refused",
+                content_type(&response),
+                blob.file
+            )));
+        }
         let mut file = match response.status() {
             StatusCode::PARTIAL_CONTENT if start > 0 => OpenOptions::new()
                 .append(true)
@@ -125,10 +136,31 @@ fn download_into(
             }
         };
         let before = have;
-        let outcome = copy_body(response, &mut file, &mut hasher, &mut have, blob.size, bar);
+        let sniff = blob.refuse_html && have == 0;
+        let outcome = copy_body(
+            response,
+            &mut file,
+            &mut hasher,
+            &mut have,
+            blob.size,
+            bar,
+            sniff,
+        );
         // No fsync: a blob cut short by a power loss fails its hash when an
         // install re-hashes store blobs it did not download itself.
         let flushed = file.flush().at("writing", partial);
+        if let Err(CopyError::Html) = outcome {
+            drop(file);
+            let _ = std::fs::remove_file(partial);
+            return Err(Error::Invalid(format!(
+                "{url} answered with a page starting with `<` (HTML), not {}; refused",
+                blob.file
+            )));
+        }
+        let outcome = outcome.map_err(|e| match e {
+            CopyError::Broken(message) => message,
+            CopyError::Html => String::new(),
+        });
         match outcome {
             Ok(()) => {
                 flushed?;
@@ -153,6 +185,30 @@ fn download_into(
         }
     }
     Ok((hex::encode(hasher.finalize()), have))
+}
+
+/// Whether an answer says it is HTML.
+fn is_html(response: &reqwest::blocking::Response) -> bool {
+    content_type(response)
+        .to_ascii_lowercase()
+        .starts_with("text/html")
+}
+
+fn content_type(response: &reqwest::blocking::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Why a body copy stopped early.
+enum CopyError {
+    /// The connection broke (resumable); the text says how.
+    Broken(String),
+    /// The first byte was `<`: an HTML page, not the file.
+    Html,
 }
 
 /// Hashes what an earlier run left; a partial longer than the blob is
@@ -185,7 +241,7 @@ fn rehash_partial(partial: &Path, size: u64) -> Result<(Sha256, u64)> {
 
 /// Copies the body into `file` while hashing; stops at `size` bytes (more
 /// would be a wrong blob anyway). Errors are returned as text so the caller
-/// can resume.
+/// can resume; with `refuse_html`, a body starting with `<` is refused.
 fn copy_body(
     mut response: reqwest::blocking::Response,
     file: &mut File,
@@ -193,20 +249,26 @@ fn copy_body(
     have: &mut u64,
     size: u64,
     bar: &dyn Bar,
-) -> std::result::Result<(), String> {
+    refuse_html: bool,
+) -> std::result::Result<(), CopyError> {
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut buf = vec![0u8; 256 << 10];
+    let mut first = refuse_html;
     loop {
         let n = match response.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                out.flush().map_err(|w| w.to_string())?;
-                return Err(error_chain(&e));
+                out.flush().map_err(|w| CopyError::Broken(w.to_string()))?;
+                return Err(CopyError::Broken(error_chain(&e)));
             }
         };
-        out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+        if std::mem::take(&mut first) && buf[0] == b'<' {
+            return Err(CopyError::Html);
+        }
+        out.write_all(&buf[..n])
+            .map_err(|e| CopyError::Broken(e.to_string()))?;
         hasher.update(&buf[..n]);
         *have += n as u64;
         bar.advance(n as u64);
@@ -214,9 +276,11 @@ fn copy_body(
             break;
         }
     }
-    out.flush().map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| CopyError::Broken(e.to_string()))?;
     if *have < size {
-        return Err(format!("the body ended at byte {have} of {size}"));
+        return Err(CopyError::Broken(format!(
+            "the body ended at byte {have} of {size}"
+        )));
     }
     Ok(())
 }
@@ -286,6 +350,7 @@ mod tests {
             file: "w.bin".into(),
             sha256: Sha256Digest::of(&body),
             size: body.len() as u64,
+            refuse_html: false,
         };
         let path = fetch_blob(&http, &url, &store, &blob, false, &Silent).unwrap();
         assert_eq!(std::fs::read(path).unwrap(), body);
@@ -305,6 +370,7 @@ mod tests {
             file: "w.bin".into(),
             sha256: Sha256Digest::parse(&"ab".repeat(32)).unwrap(),
             size: body.len() as u64,
+            refuse_html: false,
         };
         let error = fetch_blob(&http, &url, &store, &blob, false, &Silent).unwrap_err();
         let text = error.to_string();
@@ -316,5 +382,63 @@ mod tests {
         );
         assert!(!store.partial_path(&blob.sha256).exists());
         assert!(!store.has_blob(&blob.sha256));
+    }
+
+    /// Answers every request with `body` as `content_type`.
+    fn fixed_server(content_type: &'static str, body: &'static [u8]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/VGG.caffemodel", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body);
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn an_upstream_html_page_is_refused_naming_the_url() {
+        let page: &[u8] = b"<html><body>Please log in</body></html>";
+        for (content_type, expected) in [
+            ("text/html; charset=utf-8", "Content-Type text/html"),
+            ("application/octet-stream", "starting with `<`"),
+        ] {
+            let url = fixed_server(content_type, page);
+            let home = tempfile::tempdir().unwrap();
+            let store = Store::open(home.path()).unwrap();
+            let http = Http::new(Default::default()).unwrap();
+            let mut blob = BlobRequest {
+                package: "m@1.0.0".into(),
+                file: "VGG.caffemodel".into(),
+                sha256: Sha256Digest::of(page),
+                size: page.len() as u64,
+                refuse_html: true,
+            };
+            let text = fetch_blob(&http, &url, &store, &blob, false, &Silent)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                text.contains(&url) && text.contains("HTML") && text.contains(expected),
+                "{text}"
+            );
+            assert!(!store.partial_path(&blob.sha256).exists());
+            assert!(!store.has_blob(&blob.sha256));
+            // A registry blob is bytes like any other.
+            blob.refuse_html = false;
+            fetch_blob(&http, &url, &store, &blob, false, &Silent).unwrap();
+        }
     }
 }

@@ -12,6 +12,7 @@ use crate::fsutil;
 use crate::http::Http;
 use crate::index::Index;
 use crate::progress::Progress;
+use crate::sources::{self, Converter, SourceContext};
 use crate::store::{InstalledPackage, RECEIPT, Receipt, Store, hash_file};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,7 @@ fn blobs_of(entry: &IndexEntry) -> Result<Vec<BlobRequest>> {
         file: "the archive".into(),
         sha256: digest_of(&package, "the archive", &entry.archive.sha256)?,
         size: entry.archive.size,
+        refuse_html: false,
     }];
     for file in entry.files.iter().filter(|f| f.external) {
         blobs.push(BlobRequest {
@@ -56,6 +58,7 @@ fn blobs_of(entry: &IndexEntry) -> Result<Vec<BlobRequest>> {
             file: file.path.clone(),
             sha256: digest_of(&package, &file.path, &file.sha256)?,
             size: file.size,
+            refuse_html: false,
         });
     }
     Ok(blobs)
@@ -77,6 +80,17 @@ fn already_installed(store: &Store, entry: &IndexEntry) -> Option<InstalledPacka
     (receipt.archive_sha256 == entry.archive.sha256).then_some(package)
 }
 
+/// How [`install_entries`] treats what it installs.
+#[derive(Clone, Copy)]
+pub struct InstallOptions<'a> {
+    /// Which packages that contain code may be installed.
+    pub allow_code: &'a AllowCode,
+    /// Install again even intact installed versions.
+    pub force: bool,
+    /// Makes `[[model.sources]]` weights (none: such packages are refused).
+    pub converter: Option<&'a dyn Converter>,
+}
+
 /// Installs the resolved `entries` into the store; a package that contains
 /// code is refused (with every other package) unless `allow_code` allows it.
 /// With `force`, intact installed versions are installed again too.
@@ -85,10 +99,14 @@ pub fn install_entries(
     index: &Index,
     store: &Store,
     entries: &[IndexEntry],
-    allow_code: &AllowCode,
-    force: bool,
+    options: &InstallOptions<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<Installed>> {
+    let InstallOptions {
+        allow_code,
+        force,
+        converter,
+    } = *options;
     store.clean_stale_staging()?;
     let _shared = store.lock_store_shared()?;
     let keep = |entry: &IndexEntry| {
@@ -138,6 +156,12 @@ pub fn install_entries(
         )));
     }
     download_all(http, index, store, &missing, progress)?;
+    let sources = SourceContext {
+        http,
+        offline: index.offline(),
+        converter,
+        progress,
+    };
 
     // Every package is staged and verified before any is put in place, so a
     // refused package leaves its dependencies uninstalled too.
@@ -146,7 +170,7 @@ pub fn install_entries(
         .map(|entry| match keep(entry) {
             Some(_) => Ok(None),
             None => {
-                let staged = stage_one(store, entry, &cached)?;
+                let staged = stage_one(store, entry, &cached, &sources)?;
                 check_code_allowed(entry, entries, &staged.manifest, allow_code)?;
                 Ok(Some(staged))
             }
@@ -278,8 +302,14 @@ fn check_code_allowed(
     })
 }
 
-/// Extracts, completes and verifies one package in a staging dir.
-fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<Sha256Digest>) -> Result<Staged> {
+/// Extracts, completes and verifies one package in a staging dir; weights
+/// from `[[model.sources]]` are fetched and converted there.
+fn stage_one(
+    store: &Store,
+    entry: &IndexEntry,
+    cached: &HashSet<Sha256Digest>,
+    sources: &SourceContext<'_>,
+) -> Result<Staged> {
     let label = format!("{}@{}", entry.name, entry.vers);
     let staging = store.staging_dir()?;
     let root = staging.dir.join("package");
@@ -307,6 +337,14 @@ fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<Sha256Digest>) 
     for file in listing.files.iter().filter(|f| !f.external) {
         verify_file(&label, &root.join(&file.path), file, false)?;
     }
+    let made = sources::complete(
+        store,
+        &label,
+        &listing.manifest,
+        &root,
+        &staging.dir,
+        sources,
+    )?;
     let receipt = Receipt {
         name: zoo_format::normalize_name(&entry.name),
         version: entry.vers.to_string(),
@@ -316,6 +354,7 @@ fn stage_one(store: &Store, entry: &IndexEntry, cached: &HashSet<Sha256Digest>) 
             .iter()
             .filter(|f| f.external)
             .map(|f| f.sha256.clone())
+            .chain(made)
             .collect(),
     };
     let receipt_json =

@@ -16,6 +16,7 @@ pub mod lockfile;
 pub mod package_arg;
 pub mod progress;
 pub mod resolve;
+pub mod sources;
 pub mod store;
 pub mod trust;
 
@@ -77,6 +78,9 @@ pub struct Client {
     pub http: http::Http,
     pub store: Store,
     pub index: index::Index,
+    /// Turns `[[model.sources]]` upstream files into weights at install
+    /// (the CLI's runs zoo-torch); without one such packages are refused.
+    pub converter: Option<std::sync::Arc<dyn sources::Converter>>,
 }
 
 impl Client {
@@ -103,6 +107,7 @@ impl Client {
             http,
             store,
             index,
+            converter: None,
         })
     }
 
@@ -191,8 +196,11 @@ impl Client {
             &self.index,
             &self.store,
             &entries,
-            &self.config.allow_code,
-            request.force,
+            &install::InstallOptions {
+                allow_code: &self.config.allow_code,
+                force: request.force,
+                converter: self.converter.as_deref(),
+            },
             progress,
         )?;
         if let Some(path) = &request.lockfile {

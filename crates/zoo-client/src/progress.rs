@@ -9,6 +9,11 @@ pub trait Progress: Send + Sync {
     fn start(&self, label: &str, total: u64) -> Arc<dyn Bar>;
     /// A detail shown with `--verbose` (resumed downloads, cache hits…).
     fn note(&self, message: &str);
+    /// Something that went wrong but was worked around (a dead mirror),
+    /// shown unless `--quiet`.
+    fn warn(&self, message: &str) {
+        self.note(message);
+    }
 }
 
 /// One task's progress.

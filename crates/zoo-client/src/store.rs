@@ -43,7 +43,8 @@ pub struct Receipt {
     pub name: String,
     pub version: String,
     pub archive_sha256: String,
-    /// sha256 of every external file (blobs linked into the package).
+    /// sha256 of every external file (blobs linked into the package), and
+    /// of `[[model.sources]]` upstream files and the weights made from them.
     pub blobs: Vec<String>,
 }
 

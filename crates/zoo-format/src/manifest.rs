@@ -102,6 +102,64 @@ pub struct ModelSection {
     /// computes the same thing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub golden: Option<Golden>,
+    /// Weights the package does not carry: `zoo install` downloads each
+    /// pinned upstream file and converts it (docs/package-format.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<WeightsSource>,
+}
+
+/// `[[model.sources]]`: a weights file made at install time from a pinned
+/// upstream file, so that a package can point at an official release
+/// (Caffe's VGG16) instead of re-hosting it, and still be verifiable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsSource {
+    /// Mirrors of the upstream file (http or https), tried in order.
+    pub url: Vec<String>,
+    /// The upstream file's sha256: anything else is refused.
+    pub sha256: String,
+    /// The upstream file's size in bytes.
+    pub size: u64,
+    /// How the file becomes weights.
+    pub convert: Convert,
+    /// A deploy prototxt inside the package; without it, the caffemodel's
+    /// own layer structure is used (as `zoo import caffe WEIGHTS` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<String>,
+    /// The `[model] weights` file the conversion writes.
+    pub produces: String,
+    /// The converted file's sha256: the converter is deterministic, so an
+    /// install can check its output (and reuse a stored copy offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub produces_sha256: Option<String>,
+}
+
+impl WeightsSource {
+    /// The upstream file's name (the last path segment of its first URL).
+    pub fn file_name(&self) -> &str {
+        self.url
+            .first()
+            .map(|u| u.split(['?', '#']).next().unwrap_or(u))
+            .and_then(|u| u.rsplit('/').next())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("the source")
+    }
+}
+
+/// `[[model.sources]] convert`: the converter that turns the file into weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Convert {
+    /// A caffemodel, converted as `zoo import caffe --like` the package.
+    Caffe,
+}
+
+impl Convert {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Convert::Caffe => "caffe",
+        }
+    }
 }
 
 /// The default `[model.golden] tolerance`: relative, max|a−b| / max|b|.
@@ -422,7 +480,16 @@ impl Manifest {
         }
     }
 
-    /// Every package file the manifest refers to, with the field naming it.
+    /// Whether `path` is a weights file made at install time by a
+    /// `[[model.sources]]` entry (so the package does not carry it).
+    pub fn is_produced(&self, path: &str) -> bool {
+        self.model
+            .as_ref()
+            .is_some_and(|m| m.sources.iter().any(|s| s.produces == path))
+    }
+
+    /// Every package file the manifest refers to (and the package carries),
+    /// with the field naming it.
     pub fn referenced_files(&self) -> Vec<(String, &str)> {
         let mut files = Vec::new();
         if let Some(readme) = &self.package.readme {
@@ -430,7 +497,14 @@ impl Manifest {
         }
         if let Some(model) = &self.model {
             for (i, weights) in model.weights.iter().enumerate() {
-                files.push((format!("model.weights[{i}]"), weights.as_str()));
+                if !self.is_produced(weights) {
+                    files.push((format!("model.weights[{i}]"), weights.as_str()));
+                }
+            }
+            for (i, source) in model.sources.iter().enumerate() {
+                if let Some(deploy) = &source.deploy {
+                    files.push((format!("model.sources[{i}].deploy"), deploy.as_str()));
+                }
             }
             match &model.architecture {
                 Architecture::Graph { file } => {
@@ -531,6 +605,12 @@ impl Manifest {
         }
         for (field, path) in self.referenced_files() {
             validate_rel_path(path).map_err(|m| invalid(file, &field, m))?;
+        }
+        if let Some(model) = &self.model {
+            for (i, weights) in model.weights.iter().enumerate() {
+                validate_rel_path(weights)
+                    .map_err(|m| invalid(file, &format!("model.weights[{i}]"), m))?;
+            }
         }
         Ok(())
     }
@@ -702,6 +782,7 @@ fn validate_model(file: &str, model: &ModelSection) -> Result<(), ManifestError>
             format!("{} must be finite and greater than 0", golden.tolerance),
         ));
     }
+    validate_sources(file, model)?;
     if let Some(provenance) = &model.provenance {
         for (i, source) in provenance.converted_from.iter().enumerate() {
             if !crate::checksum::is_sha256_hex(&source.sha256) {
@@ -712,6 +793,101 @@ fn validate_model(file: &str, model: &ModelSection) -> Result<(), ManifestError>
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// `[[model.sources]]`: http(s) mirrors, pinned digests, and a `produces`
+/// that is one of the weights, made by one source only.
+fn validate_sources(file: &str, model: &ModelSection) -> Result<(), ManifestError> {
+    let mut produced = std::collections::HashSet::new();
+    for (i, source) in model.sources.iter().enumerate() {
+        let field = |name: &str| format!("model.sources[{i}].{name}");
+        if source.url.is_empty() {
+            return Err(invalid(
+                file,
+                &field("url"),
+                "needs at least one URL".into(),
+            ));
+        }
+        for (j, url) in source.url.iter().enumerate() {
+            check_url(url)
+                .map_err(|m| invalid(file, &format!("model.sources[{i}].url[{j}]"), m))?;
+        }
+        if !crate::checksum::is_sha256_hex(&source.sha256) {
+            return Err(invalid(
+                file,
+                &field("sha256"),
+                "must be 64 lowercase hex digits".into(),
+            ));
+        }
+        if source.size == 0 {
+            return Err(invalid(
+                file,
+                &field("size"),
+                "must be greater than 0".into(),
+            ));
+        }
+        if let Some(pin) = &source.produces_sha256
+            && !crate::checksum::is_sha256_hex(pin)
+        {
+            return Err(invalid(
+                file,
+                &field("produces_sha256"),
+                "must be 64 lowercase hex digits".into(),
+            ));
+        }
+        if !model.weights.contains(&source.produces) {
+            return Err(invalid(
+                file,
+                &field("produces"),
+                format!(
+                    "`{}` is not one of [model] weights ({})",
+                    source.produces,
+                    model.weights.join(", ")
+                ),
+            ));
+        }
+        if !produced.insert(source.produces.as_str()) {
+            return Err(invalid(
+                file,
+                &field("produces"),
+                format!("`{}` is produced by two sources", source.produces),
+            ));
+        }
+        match source.convert {
+            Convert::Caffe => {
+                if !matches!(model.architecture, Architecture::Builtin { .. }) {
+                    return Err(invalid(
+                        file,
+                        &field("convert"),
+                        "\"caffe\" converts into a built-in architecture \
+                         ([model.architecture] builtin = \"…\")"
+                            .into(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An http or https URL with a host and nothing that needs quoting.
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{url}`: only http:// and https:// URLs are allowed"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains('@') {
+        return Err(format!(
+            "`{url}`: needs a host (and no user name or password)"
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "`{url}`: contains whitespace or control characters"
+        ));
     }
     Ok(())
 }
@@ -1017,6 +1193,91 @@ description = "x"
         let e = Manifest::load(dir.path()).unwrap_err();
         assert_eq!(e.field(), Some("model.golden.file"), "{e}");
         std::fs::write(dir.path().join("golden.npz"), "x").unwrap();
+        Manifest::load(dir.path()).unwrap();
+    }
+
+    const SOURCE: &str = r#"
+[[model.sources]]
+url = ["https://example.org/VGG_ILSVRC_16_layers.caffemodel", "http://mirror.example/v.caffemodel"]
+sha256 = "1111111111111111111111111111111111111111111111111111111111111111"
+size = 553432081
+convert = "caffe"
+deploy = "deploy.prototxt"
+produces = "weights.safetensors"
+produces_sha256 = "2222222222222222222222222222222222222222222222222222222222222222"
+"#;
+
+    #[test]
+    fn sources_are_read_checked_and_their_weights_not_required() {
+        let text = format!("{VGG}{SOURCE}");
+        let m = Manifest::from_toml_str(&text).unwrap();
+        let source = &m.model.as_ref().unwrap().sources[0];
+        assert_eq!(source.url.len(), 2);
+        assert_eq!(source.convert, Convert::Caffe);
+        assert_eq!(source.file_name(), "VGG_ILSVRC_16_layers.caffemodel");
+        assert!(m.is_produced("weights.safetensors"));
+        assert_eq!(
+            Manifest::from_toml_str(&m.to_toml_string().unwrap()).unwrap(),
+            m
+        );
+        // The produced weights are not a file the package must carry; the
+        // deploy file is.
+        let files = m.referenced_files();
+        assert!(
+            !files.iter().any(|(_, p)| *p == "weights.safetensors"),
+            "{files:?}"
+        );
+        assert!(
+            files
+                .iter()
+                .any(|(f, p)| f == "model.sources[0].deploy" && *p == "deploy.prototxt")
+        );
+
+        let bad = |from: &str, to: &str| err(&text.replace(from, to));
+        let e = bad("https://example.org/", "ftp://example.org/");
+        assert!(
+            e.contains("model.sources[0].url[0]") && e.contains("http"),
+            "{e}"
+        );
+        let e = bad("http://mirror.example/", "http:///");
+        assert!(e.contains("model.sources[0].url[1]"), "{e}");
+        let e = bad(&"1".repeat(64), "abc");
+        assert!(e.contains("model.sources[0].sha256"), "{e}");
+        let e = bad(&"2".repeat(64), &"G".repeat(64));
+        assert!(e.contains("model.sources[0].produces_sha256"), "{e}");
+        let e = bad(
+            "produces = \"weights.safetensors\"",
+            "produces = \"other.safetensors\"",
+        );
+        assert!(
+            e.contains("model.sources[0].produces") && e.contains("other.safetensors"),
+            "{e}"
+        );
+        let e = bad("deploy.prototxt", "../deploy.prototxt");
+        assert!(e.contains("model.sources[0].deploy"), "{e}");
+        let e = bad("size = 553432081", "size = 0");
+        assert!(e.contains("model.sources[0].size"), "{e}");
+        let e = bad("convert = \"caffe\"", "convert = \"onnx\"");
+        assert!(e.contains("onnx"), "{e}");
+        let e = err(&text.replace(
+            "builtin = \"vgg16\"\nconfig = { classes = 1000 }",
+            "graph = \"graph.json\"",
+        ));
+        assert!(e.contains("model.sources[0].convert"), "{e}");
+        let e = err(&format!("{text}{SOURCE}"));
+        assert!(
+            e.contains("model.sources[1].produces") && e.contains("two"),
+            "{e}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["README.md", "labels.txt"] {
+            std::fs::write(dir.path().join(file), "x").unwrap();
+        }
+        std::fs::write(dir.path().join("zoo.toml"), &text).unwrap();
+        let e = Manifest::load(dir.path()).unwrap_err();
+        assert_eq!(e.field(), Some("model.sources[0].deploy"), "{e}");
+        std::fs::write(dir.path().join("deploy.prototxt"), "x").unwrap();
         Manifest::load(dir.path()).unwrap();
     }
 

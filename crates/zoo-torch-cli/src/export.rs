@@ -357,6 +357,7 @@ fn exported_manifest(
         metrics: section.metrics.clone(),
         provenance: Some(provenance),
         golden: None,
+        sources: Vec::new(),
     });
     manifest
         .validate(zoo_format::manifest::MANIFEST_FILE)

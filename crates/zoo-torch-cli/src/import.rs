@@ -162,6 +162,62 @@ impl zoo_caffe::ModelSide for TorchModels {
     }
 }
 
+/// `zoo-torch convert-source`: what `zoo install` runs for a package whose
+/// weights come from `[[model.sources]]` (not for people: `zoo install`
+/// passes the staged package and the stored upstream file).
+#[derive(Debug, Args)]
+pub struct ConvertSourceArgs {
+    /// The converter named by the source's `convert` (caffe).
+    #[arg(long, value_name = "KIND", value_parser = ["caffe"])]
+    convert: String,
+    /// The package being installed: it is the --like folder of the import.
+    #[arg(long, value_name = "PACKAGE_DIR")]
+    like: PathBuf,
+    /// The upstream file (a caffemodel).
+    #[arg(long, value_name = "FILE")]
+    source: PathBuf,
+    /// The source's deploy prototxt inside the package, when it names one.
+    #[arg(long, value_name = "FILE")]
+    deploy: Option<PathBuf>,
+    /// Where to write the converted weights (a new file).
+    #[arg(long, short, value_name = "FILE")]
+    output: PathBuf,
+}
+
+/// Converts with exactly `zoo import caffe [DEPLOY] SOURCE --like PACKAGE`
+/// (into a scratch folder beside the output) and keeps its weights file,
+/// so that an install makes the bytes an import makes.
+pub fn convert_source(args: ConvertSourceArgs) -> Result<()> {
+    if args.output.exists() {
+        bail!("{}: already exists", args.output.display());
+    }
+    let parent = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix(".zoo-convert-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a scratch folder in {}", parent.display()))?;
+    let out_dir = scratch.path().join("package");
+    let opts = zoo_caffe::ImportOptions {
+        like: Some(args.like),
+        ..Default::default()
+    };
+    zoo_caffe::import(
+        args.deploy.as_deref(),
+        &args.source,
+        &out_dir,
+        &opts,
+        &TorchModels,
+    )
+        .with_context(|| format!("converting {}", args.source.display()))?;
+    let weights = out_dir.join(zoo_caffe::package::WEIGHTS_FILE);
+    std::fs::rename(&weights, &args.output)
+        .with_context(|| format!("moving the weights to {}", args.output.display()))?;
+    Ok(())
+}
+
 pub fn run(command: ImportCommand, quiet: bool) -> Result<()> {
     match command {
         ImportCommand::Caffe(args) => caffe(args, quiet),

@@ -46,6 +46,10 @@ enum Command {
     Run(run::RunArgs),
     /// Re-run a package's golden input and compare its recorded outputs.
     Verify(verify::VerifyArgs),
+    /// Convert a package's `[[model.sources]]` file into its weights (run
+    /// by `zoo install`).
+    #[command(hide = true)]
+    ConvertSource(import::ConvertSourceArgs),
 }
 
 fn main() {
@@ -59,6 +63,7 @@ fn main() {
         Command::Import(command) => import::run(command, cli.quiet),
         Command::Export(command) => export::run(command, cli.quiet, cli.verbose),
         Command::Verify(args) => verify::run(args, cli.quiet, cli.verbose),
+        Command::ConvertSource(args) => import::convert_source(args),
     };
     // One `error:` line; libtorch's C++ trace only with -v.
     let result = result.map(|()| 0).map_err(|error| {

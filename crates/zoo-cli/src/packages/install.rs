@@ -47,7 +47,8 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
         lockfile: lockfile::project_lockfile(args.lockfile.as_deref(), &cwd),
         force: args.force,
     };
-    let client = args.remote.client_allowing_code(args.allow_code)?;
+    let mut client = args.remote.client_allowing_code(args.allow_code)?;
+    client.converter = Some(std::sync::Arc::new(crate::torch::SourceConverter));
     let bars = Bars::new(out);
     let report = client.install(&request, &bars)?;
     if !out.quiet {

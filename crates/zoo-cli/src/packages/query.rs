@@ -87,6 +87,7 @@ pub fn info(args: InfoArgs) -> Result<()> {
                 zoo_term::outln!("  {} = {value}  ({})", field("name"), field("dataset"));
             }
         }
+        print_sources(&list("sources"));
     }
     zoo_term::outln!("versions:");
     for version in list("versions") {
@@ -284,4 +285,40 @@ pub fn search(args: SearchArgs) -> Result<()> {
         zoo_term::outln!("… {} results in all", results.total);
     }
     Ok(())
+}
+
+/// `[[model.sources]]`: the weights made at install, from which pinned file.
+fn print_sources(sources: &[serde_json::Value]) {
+    if sources.is_empty() {
+        return;
+    }
+    zoo_term::outln!("weights from upstream sources (downloaded and converted at install):");
+    for source in sources {
+        let field = |k: &str| source.get(k).and_then(|v| v.as_str()).unwrap_or("");
+        let size = source.get("size").and_then(|v| v.as_u64()).unwrap_or(0);
+        let deploy = match field("deploy") {
+            "" => String::new(),
+            d => format!(" with {d}"),
+        };
+        zoo_term::outln!(
+            "  {}: {} conversion{deploy} of sha256 {} ({size} bytes) from:",
+            field("produces"),
+            field("convert"),
+            field("sha256")
+        );
+        for url in source
+            .get("url")
+            .and_then(|u| u.as_array())
+            .into_iter()
+            .flatten()
+        {
+            zoo_term::outln!("    {}", url.as_str().unwrap_or(""));
+        }
+        if !field("produces_sha256").is_empty() {
+            zoo_term::outln!(
+                "    converted weights pinned: sha256 {}",
+                field("produces_sha256")
+            );
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub struct Bars {
     multi: MultiProgress,
     style: ProgressStyle,
     verbose: bool,
+    quiet: bool,
 }
 
 impl Bars {
@@ -32,6 +33,7 @@ impl Bars {
             multi: MultiProgress::with_draw_target(target),
             style,
             verbose: out.verbose && !out.quiet,
+            quiet: out.quiet,
         }
     }
 }
@@ -60,13 +62,25 @@ impl Progress for Bars {
 
     fn note(&self, message: &str) {
         if self.verbose {
-            // Through the MultiProgress so bars are not torn; it prints
-            // nothing when hidden, so fall back to stderr then.
-            if self.multi.is_hidden() {
-                eprintln!("{message}");
-            } else {
-                let _ = self.multi.println(message);
-            }
+            self.print(message);
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        if !self.quiet {
+            self.print(&format!("warning: {message}"));
+        }
+    }
+}
+
+impl Bars {
+    /// Through the MultiProgress so bars are not torn; it prints nothing
+    /// when hidden, so fall back to stderr then.
+    fn print(&self, message: &str) {
+        if self.multi.is_hidden() {
+            eprintln!("{message}");
+        } else {
+            let _ = self.multi.println(message);
         }
     }
 }

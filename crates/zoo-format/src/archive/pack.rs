@@ -91,7 +91,8 @@ pub fn archive_file_name(manifest: &Manifest) -> String {
 ///
 /// Skipped: every file or directory whose name starts with `.` (`.git`,
 /// editor files, and the reserved `.zoo/`) at any depth, and a top-level
-/// `target/` (build output). Symlinks, special files and non-UTF-8 names are
+/// `target/` (build output), and weights made at install from
+/// `[[model.sources]]`. Symlinks, special files and non-UTF-8 names are
 /// errors, as are two paths that differ only in case (they would collide on
 /// case-insensitive file systems).
 pub fn pack(dir: &Path, options: &PackOptions) -> Result<Packed, ArchiveError> {
@@ -104,6 +105,9 @@ pub fn pack(dir: &Path, options: &PackOptions) -> Result<Packed, ArchiveError> {
 
     let mut paths = Vec::new();
     collect_files(dir, dir, &mut paths)?;
+    // Weights made at install time from [[model.sources]] are never packed,
+    // even when a local conversion left them in the folder.
+    paths.retain(|p| !manifest.is_produced(p));
     paths.sort();
     let collected: HashSet<&str> = paths.iter().map(String::as_str).collect();
     for (field, path) in manifest.referenced_files() {

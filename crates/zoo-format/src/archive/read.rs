@@ -558,6 +558,14 @@ impl WalkState {
     /// Files named by the manifest must be in the listing; weights must be external.
     fn check_manifest_files(&self, manifest: &Manifest) -> Result<(), ArchiveError> {
         manifest.check_files(MANIFEST_FILE, |p| self.listed.by_path.contains_key(p))?;
+        for source in manifest.model.iter().flat_map(|m| m.sources.iter()) {
+            if self.listed.by_path.contains_key(source.produces.as_str()) {
+                return Err(entry_error(
+                    &source.produces,
+                    "is made at install from [[model.sources]]; the package must not carry it",
+                ));
+            }
+        }
         for weights in manifest.model.iter().flat_map(|m| m.weights.iter()) {
             if let Some(&i) = self.listed.by_path.get(weights.as_str())
                 && !self.listed.files[i].external

@@ -505,3 +505,50 @@ fn pack_refuses_paths_longer_than_the_limit() {
         .to_string();
     assert!(e.contains("bytes long") && e.contains("512"), "{e}");
 }
+
+const SOURCE_TOML: &str = r#"
+[[model.sources]]
+url = ["http://127.0.0.1:9/tiny.caffemodel"]
+sha256 = "1111111111111111111111111111111111111111111111111111111111111111"
+size = 10
+convert = "caffe"
+produces = "weights.safetensors"
+"#;
+
+#[test]
+fn weights_from_sources_are_not_packed_and_an_archive_carrying_them_is_refused() {
+    let dir = model_package();
+    fs::write(
+        dir.path().join("zoo.toml"),
+        format!("{MODEL_TOML}{SOURCE_TOML}"),
+    )
+    .unwrap();
+    // A local conversion left the weights in the folder: still not packed.
+    let packed = pack(dir.path(), &PackOptions::default()).unwrap();
+    assert!(
+        !packed.files.iter().any(|f| f.path == "weights.safetensors"),
+        "{:?}",
+        packed.files
+    );
+    let listing = read_listing(packed.bytes.as_slice(), &Limits::default()).unwrap();
+    assert!(listing.manifest.is_produced("weights.safetensors"));
+    fs::remove_file(dir.path().join("weights.safetensors")).unwrap();
+    pack(dir.path(), &PackOptions::default()).unwrap();
+
+    let manifest = format!("{MODEL_TOML}{SOURCE_TOML}");
+    let carrying = with_listing(
+        &manifest,
+        &[("labels.txt", b"cat\n"), ("weights.safetensors", b"w")],
+        &[
+            file("labels.txt", b"cat\n"),
+            file("weights.safetensors", b"w"),
+        ],
+    );
+    let e = read_listing(carrying.as_slice(), &Limits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("weights.safetensors") && e.contains("model.sources"),
+        "{e}"
+    );
+}

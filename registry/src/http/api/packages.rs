@@ -44,6 +44,7 @@ pub async fn info(
         "inputs": [],
         "outputs": [],
         "metrics": [],
+        "sources": [],
     });
     let versions: Vec<_> = versions
         .iter()
@@ -59,13 +60,16 @@ pub async fn info(
                 "inputs": details.inputs,
                 "outputs": details.outputs,
                 "metrics": v.metrics,
+                "sources": details.sources,
                 "deps": v.entry.deps,
                 "signature": v.entry.signature,
                 "signed_by": signed_by(&v.entry),
                 "code": details.code,
             });
             if shown.as_ref() == Some(&v.entry.vers) {
-                for key in ["version", "license", "inputs", "outputs", "metrics"] {
+                for key in [
+                    "version", "license", "inputs", "outputs", "metrics", "sources",
+                ] {
                     top[key] = json[key].clone();
                 }
             }
@@ -86,6 +90,7 @@ pub async fn info(
         "inputs": top["inputs"],
         "outputs": top["outputs"],
         "metrics": top["metrics"],
+        "sources": top["sources"],
         "owners": owners,
         "readme": package.readme,
         "versions": versions,
@@ -122,6 +127,8 @@ pub struct VersionDetails {
     pub license: Option<String>,
     pub inputs: Vec<Input>,
     pub outputs: Vec<Output>,
+    /// `[[model.sources]]`: where weights not carried come from.
+    pub sources: Vec<zoo_format::manifest::WeightsSource>,
 }
 
 impl VersionDetails {
@@ -132,15 +139,16 @@ impl VersionDetails {
             return VersionDetails::default();
         };
         let code = manifest.code_file().map(str::to_string);
-        let (inputs, outputs) = match manifest.model {
-            Some(model) => (model.inputs, model.outputs),
-            None => (Vec::new(), Vec::new()),
+        let (inputs, outputs, sources) = match manifest.model {
+            Some(model) => (model.inputs, model.outputs, model.sources),
+            None => (Vec::new(), Vec::new(), Vec::new()),
         };
         VersionDetails {
             code,
             license: manifest.package.license,
             inputs,
             outputs,
+            sources,
         }
     }
 }
