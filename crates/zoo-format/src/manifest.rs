@@ -963,12 +963,18 @@ converted_from = [{ file = "VGG_ILSVRC_16_layers.caffemodel", sha256 = "00000000
             )
         };
         let m = Manifest::from_toml_str(&with("[58.4, 57.1, 57.4]")).unwrap();
-        let pre = m.model.as_ref().unwrap().inputs[0].preprocess.clone().unwrap();
+        let pre = m.model.as_ref().unwrap().inputs[0]
+            .preprocess
+            .clone()
+            .unwrap();
         assert_eq!(pre.std, vec![58.4, 57.1, 57.4]);
         let again = Manifest::from_toml_str(&m.to_toml_string().unwrap()).unwrap();
         assert_eq!(again, m);
         let e = err(&with("[58.4, 0.0, 57.4]"));
-        assert!(e.contains("preprocess.std") && e.contains("non-zero"), "{e}");
+        assert!(
+            e.contains("preprocess.std") && e.contains("non-zero"),
+            "{e}"
+        );
     }
 
     #[test]

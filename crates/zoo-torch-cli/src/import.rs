@@ -211,7 +211,7 @@ pub fn convert_source(args: ConvertSourceArgs) -> Result<()> {
         &opts,
         &TorchModels,
     )
-        .with_context(|| format!("converting {}", args.source.display()))?;
+    .with_context(|| format!("converting {}", args.source.display()))?;
     let weights = out_dir.join(zoo_caffe::package::WEIGHTS_FILE);
     std::fs::rename(&weights, &args.output)
         .with_context(|| format!("moving the weights to {}", args.output.display()))?;
