@@ -15,9 +15,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-/// torchvision's build for the .venv's torch 2.11.0.
-const TORCHVISION: &str = "torchvision==0.26.0";
-
 pub fn run(args: &[String]) -> Result<()> {
     let runs = match args {
         [] => 5,
@@ -37,7 +34,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "--quiet",
             "--disable-pip-version-check",
             "--no-deps",
-            TORCHVISION,
+            crate::python::TORCHVISION,
             "numpy",
             "safetensors",
             "pillow",

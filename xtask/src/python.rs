@@ -19,6 +19,9 @@ const GENERATORS: &[&str] = &[
 
 const ONNX_GENERATOR: &str = "crates/zoo-onnx/tests/fixtures/generate.py";
 
+/// The torchvision release built for torch 2.11.0.
+pub const TORCHVISION: &str = "torchvision==0.26.0";
+
 /// The ONNX fixture venv's packages, pinned so that goldens are reproducible.
 const ONNX_PACKAGES: &[&str] = &["onnx==1.23.2", "onnxruntime==1.32.0", "onnxscript==0.7.2"];
 
@@ -78,6 +81,20 @@ pub fn onnx_python() -> Result<PathBuf> {
                 "--disable-pip-version-check",
             ])
             .args(ONNX_PACKAGES),
+    )?;
+    // torchvision's wheel would pull its own torch: taken without
+    // dependencies, it uses `.venv`'s torch 2.11.0 through the `.pth` file.
+    cmd::run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+            ])
+            .args([TORCHVISION, "pillow"]),
     )?;
     if !ready(&python) {
         bail!(
