@@ -121,8 +121,10 @@ pub fn run(args: &[String]) -> Result<()> {
             );
         }
     }
-    // The fixed cost of starting a binary that links libtorch.
-    let (_, startup_kib) = cmd::timed_with_rss(Command::new(&zoo).arg("--version"))?;
+    // The fixed cost of starting the binary that links libtorch (`zoo`
+    // itself does not: it starts `zoo-torch` for imports).
+    let (_, startup_kib) =
+        cmd::timed_with_rss(Command::new(target.join("release/zoo-torch")).arg("--version"))?;
     let chainer = if options.chainer {
         Some(chainer_load(&model)?)
     } else {
@@ -217,7 +219,7 @@ impl Report {
              package (weights as safetensors, sha256 provenance, and golden.npz: the package \
              loaded as written and run once on a fixed input), median of {} runs, page cache \
              warm. Issue #14's goals: time ≤ 1.5× the floor, peak RSS ≤ 1.0× the file. The \
-             last column leaves out libtorch's fixed start-up (the `zoo --version` row), \
+             last column leaves out libtorch's fixed start-up (the `zoo-torch --version` row), \
              which every torch command pays before it reads a byte.\n\n\
              | | time (s) | ratio | peak RSS (MB) | RSS / file size | (RSS − start-up) / file size |\n\
              |---|---|---|---|---|---|\n\
@@ -237,7 +239,7 @@ impl Report {
             );
         }
         text += &format!(
-            "| `zoo --version` (libtorch loaded, no work) | — | — | {:.0} | {:.2} | 0 |\n",
+            "| `zoo-torch --version` (libtorch loaded, no work) | — | — | {:.0} | {:.2} | 0 |\n",
             mb(startup),
             startup / file,
         );
@@ -246,7 +248,7 @@ impl Report {
             let (_, graph_secs, graph_kib) = &self.imports[0];
             text += &format!(
                 "| Chainer 7.8.1 `CaffeFunction` (load only, 1 run) | {secs:.1} | {:.1} | {:.0} | {:.2} | — |\n\n\
-                 zoo's graph import is {:.0}× faster than CaffeFunction and needs {:.1}× less memory.\n",
+                 zoo's graph import is {:.0}× faster than CaffeFunction and needs {:.1}× less memory.\n\n",
                 secs / self.baseline,
                 mb(chainer_rss),
                 chainer_rss / file,
@@ -254,7 +256,7 @@ impl Report {
                 chainer_rss / (*graph_kib as f64 * 1024.0),
             );
         } else {
-            text += "\n(Chainer skipped with --no-chainer.)\n";
+            text += "\n(Chainer skipped with --no-chainer.)\n\n";
         }
         text
     }
