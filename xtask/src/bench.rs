@@ -1,4 +1,4 @@
-//! `cargo xtask bench <install|models|caffe|load|cold-run>`: each benchmark runs zoo and its
+//! `cargo xtask bench <install|models|caffe|onnx|load|cold-run>`: each benchmark runs zoo and its
 //! named peer side by side in one run and prints ratios (see BENCHMARKS.md).
 
 use anyhow::{Context, Result, bail};
@@ -8,13 +8,16 @@ pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("install") => crate::bench_install::run(&args[1..]),
         Some("caffe") => crate::bench_caffe::run(&args[1..]),
+        Some("onnx") => crate::bench_onnx::run(&args[1..]),
         Some("models") => crate::bench_models::run(&args[1..]),
         Some("load") => crate::bench_load::run(&args[1..]),
         Some("cold-run") => crate::bench_cold::run(&args[1..]),
         Some(other) => {
-            bail!("unknown benchmark {other:?}: expected install, models, caffe, load or cold-run")
+            bail!(
+                "unknown benchmark {other:?}: expected install, models, caffe, onnx, load or cold-run"
+            )
         }
-        None => bail!("usage: cargo xtask bench <install|models|caffe|load|cold-run>"),
+        None => bail!("usage: cargo xtask bench <install|models|caffe|onnx|load|cold-run>"),
     }
 }
 
@@ -32,4 +35,31 @@ pub fn replace_section(path: &Path, name: &str, section: &str) -> Result<()> {
         None => format!("{}\n\n{}", old.trim_end(), section),
     };
     std::fs::write(path, new).with_context(|| path.display().to_string())
+}
+
+/// Like [`replace_section`], but notes written by hand below the generated
+/// part (which ends with a marker line) survive a re-run.
+pub fn replace_generated_section(path: &Path, name: &str, section: &str) -> Result<()> {
+    let marker = format!("<!-- end of the generated {name} section; notes below are kept -->");
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
+    let heading = format!("## {name}\n");
+    let notes = old
+        .find(&heading)
+        .map(|start| {
+            let rest = &old[start + 1..];
+            let end = rest.find("\n## ").map_or(old.len(), |i| start + 1 + i + 1);
+            old[start..end]
+                .split_once(marker.as_str())
+                .map_or(String::new(), |(_, notes)| {
+                    notes.trim_start_matches('\n').to_string()
+                })
+        })
+        .unwrap_or_default();
+    let mut text = format!("{}\n{marker}\n", section.trim_end());
+    if !notes.trim().is_empty() {
+        text += "\n";
+        text += notes.trim_end();
+        text += "\n";
+    }
+    replace_section(path, name, &format!("{text}\n"))
 }

@@ -22,6 +22,12 @@ const ONNX_GENERATOR: &str = "crates/zoo-onnx/tests/fixtures/generate.py";
 /// The ONNX fixture venv's packages, pinned so that goldens are reproducible.
 const ONNX_PACKAGES: &[&str] = &["onnx==1.23.2", "onnxruntime==1.32.0", "onnxscript==0.7.2"];
 
+/// torchvision's build for `.venv`'s torch 2.11.0 (and pillow, which it
+/// imports), installed into `.venv-onnx` without dependencies: torch comes
+/// from `.venv` through the `.pth` file, and `.venv` itself is left as
+/// `cargo xtask setup` made it.
+const ONNX_TORCHVISION: &[&str] = &["torchvision==0.26.0", "pillow"];
+
 /// Where the large (torchvision) ONNX fixtures are generated and cached;
 /// the zoo-onnx tests read `ZOO_ONNX_LARGE_FIXTURES`, else this folder.
 pub fn onnx_large_dir() -> PathBuf {
@@ -79,6 +85,24 @@ pub fn onnx_python() -> Result<PathBuf> {
             ])
             .args(ONNX_PACKAGES),
     )?;
+    let torchvision = Command::new(&python)
+        .args(["-c", "import torchvision"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !torchvision {
+        cmd::run(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-deps",
+                ])
+                .args(ONNX_TORCHVISION),
+        )?;
+    }
     if !ready(&python) {
         bail!(
             "{}: onnx, onnxruntime, torch 2.11.0 or torchvision does not import",
@@ -91,6 +115,12 @@ pub fn onnx_python() -> Result<PathBuf> {
 /// Generates the large ONNX fixtures (torchvision models) into
 /// [`onnx_large_dir`] when missing; the generator skips those present.
 pub fn onnx_large_fixtures() -> Result<PathBuf> {
+    onnx_large_fixtures_of(&[])
+}
+
+/// [`onnx_large_fixtures`] for the torchvision models `names` alone (all of
+/// them when empty), e.g. `resnet18`.
+pub fn onnx_large_fixtures_of(names: &[&str]) -> Result<PathBuf> {
     let python = onnx_python()?;
     let dir = onnx_large_dir();
     cmd::run(
@@ -98,6 +128,7 @@ pub fn onnx_large_fixtures() -> Result<PathBuf> {
             .arg(ONNX_GENERATOR)
             .arg("--large")
             .arg(&dir)
+            .args(names)
             .current_dir(cmd::root()),
     )?;
     Ok(dir)
