@@ -240,8 +240,19 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         .write(package::GRAPH_FILE, text)
         .map_err(|e| invalid(e.to_string()))?;
     let streamed: Vec<Streamed<'_>> = tensors.iter().map(Streamed).collect();
+    // Initializers are written straight from the model's memory maps; each
+    // chunk's pages are dropped once written, so that resident memory does
+    // not grow to the whole file before the golden run loads the package.
+    let pages: Vec<package::MappedPages<'_>> = model
+        .mapped_files()
+        .map(|map| package::MappedPages::new(Some(map)))
+        .collect();
     staged
-        .write_safetensors(package::WEIGHTS_FILE, &streamed, |_| {})
+        .write_safetensors(package::WEIGHTS_FILE, &streamed, |chunk| {
+            for map in &pages {
+                map.release(chunk);
+            }
+        })
         .map_err(|e| invalid(e.to_string()))?;
     if let (true, Some(labels)) = (labels_in_package, &labels_file) {
         staged
