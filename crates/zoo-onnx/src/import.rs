@@ -177,25 +177,42 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         .version
         .clone()
         .unwrap_or_else(|| semver::Version::new(0, 1, 0));
-    let (sha256, size) =
-        zoo_format::checksum::sha256_file(onnx).map_err(|e| OnnxError::io(onnx, e))?;
-    let mut sources = vec![SourceFile {
-        file: file_name.clone(),
-        sha256,
-        size: Some(size),
-    }];
-    // External data files are sources too.
+    // The sources' sha256 (the model file and its external data files) is
+    // computed on another thread while the weights are written.
     let folder = onnx.parent().unwrap_or(Path::new("."));
-    for location in &model.external_data {
-        let path = folder.join(location);
-        let (sha256, size) =
-            zoo_format::checksum::sha256_file(&path).map_err(|e| OnnxError::io(&path, e))?;
-        sources.push(SourceFile {
-            file: location.clone(),
-            sha256,
-            size: Some(size),
-        });
-    }
+    let mut files = vec![(file_name.clone(), onnx.to_path_buf())];
+    files.extend(
+        model
+            .external_data
+            .iter()
+            .map(|location| (location.clone(), folder.join(location))),
+    );
+    let hashing = std::thread::spawn(move || hash_sources(files));
+    let staged = StagedPackage::create(out_dir).map_err(|e| invalid(e.to_string()))?;
+    let text = graph
+        .to_json()
+        .map_err(|e| invalid(format!("cannot serialise the graph: {e}")))?;
+    staged
+        .write(package::GRAPH_FILE, text)
+        .map_err(|e| invalid(e.to_string()))?;
+    let streamed: Vec<Streamed<'_>> = tensors.iter().map(Streamed).collect();
+    // Initializers are written straight from the model's memory maps; each
+    // chunk's pages are dropped once written, so that resident memory does
+    // not grow to the whole file before the golden run loads the package.
+    let pages: Vec<package::MappedPages<'_>> = model
+        .mapped_files()
+        .map(|map| package::MappedPages::new(Some(map)))
+        .collect();
+    staged
+        .write_safetensors(package::WEIGHTS_FILE, &streamed, |chunk| {
+            for map in &pages {
+                map.release(chunk);
+            }
+        })
+        .map_err(|e| invalid(e.to_string()))?;
+    let sources = hashing
+        .join()
+        .map_err(|_| invalid("the thread hashing the model's files panicked"))??;
     let graph_name = if graph.name.is_empty() {
         name.clone()
     } else {
@@ -232,28 +249,6 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         }
     }
 
-    let staged = StagedPackage::create(out_dir).map_err(|e| invalid(e.to_string()))?;
-    let text = graph
-        .to_json()
-        .map_err(|e| invalid(format!("cannot serialise the graph: {e}")))?;
-    staged
-        .write(package::GRAPH_FILE, text)
-        .map_err(|e| invalid(e.to_string()))?;
-    let streamed: Vec<Streamed<'_>> = tensors.iter().map(Streamed).collect();
-    // Initializers are written straight from the model's memory maps; each
-    // chunk's pages are dropped once written, so that resident memory does
-    // not grow to the whole file before the golden run loads the package.
-    let pages: Vec<package::MappedPages<'_>> = model
-        .mapped_files()
-        .map(|map| package::MappedPages::new(Some(map)))
-        .collect();
-    staged
-        .write_safetensors(package::WEIGHTS_FILE, &streamed, |chunk| {
-            for map in &pages {
-                map.release(chunk);
-            }
-        })
-        .map_err(|e| invalid(e.to_string()))?;
     if let (true, Some(labels)) = (labels_in_package, &labels_file) {
         staged
             .copy(LABELS_FILE, labels)
@@ -306,6 +301,22 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         inputs: graph.inputs.iter().map(|i| i.name.clone()).collect(),
         outputs: graph.outputs.clone(),
     })
+}
+
+/// Each `(name in the provenance, path)` with its sha256 and size.
+fn hash_sources(files: Vec<(String, PathBuf)>) -> Result<Vec<SourceFile>> {
+    files
+        .into_iter()
+        .map(|(file, path)| {
+            let (sha256, size) =
+                zoo_format::checksum::sha256_file(&path).map_err(|e| OnnxError::io(&path, e))?;
+            Ok(SourceFile {
+                file,
+                sha256,
+                size: Some(size),
+            })
+        })
+        .collect()
 }
 
 const LABELS_FILE: &str = "labels.txt";
