@@ -63,3 +63,38 @@ pub fn replace_generated_section(path: &Path, name: &str, section: &str) -> Resu
     }
     replace_section(path, name, &format!("{text}\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_section_is_replaced_and_the_notes_below_it_kept() {
+        let path =
+            std::env::temp_dir().join(format!("zoo-xtask-benchmarks-{}.md", std::process::id()));
+        std::fs::write(&path, "# Benchmarks\n\n## caffe\n\nold caffe\n").unwrap();
+        replace_generated_section(&path, "onnx", "## onnx\n\nfirst table\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("## caffe\n\nold caffe\n"), "{text}");
+        assert!(
+            text.trim_end().ends_with(
+                "first table\n<!-- end of the generated onnx section; notes below are kept -->"
+            ),
+            "{text}"
+        );
+
+        // Notes written below the marker, then a later section.
+        std::fs::write(&path, text + "\nhand notes\n\n## load\n\nload table\n").unwrap();
+        replace_generated_section(&path, "onnx", "## onnx\n\nsecond table\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(!text.contains("first table"), "{text}");
+        assert!(
+            text.contains(
+                "## onnx\n\nsecond table\n<!-- end of the generated onnx section; notes below are kept -->\n\nhand notes\n\n## load\n\nload table\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("## caffe\n\nold caffe\n"), "{text}");
+    }
+}

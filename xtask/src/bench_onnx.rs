@@ -358,7 +358,7 @@ impl Report {
         );
         text += &format!(
             "### inference\n\n\
-             CPU, {} threads, inference, input N×3×224×224. zoo: the imported package loaded as \
+             CPU, {}, inference, input N×3×224×224. zoo: the imported package loaded as \
              `zoo run` does, timed by `zoo-bench package DIR cpu N RUNS {}`; ONNX Runtime: the \
              same .onnx file, CPU provider, `intra_op_num_threads={}`, sequential, default graph \
              optimisations; PyTorch eager: the torchvision model rebuilt with the generator's \
@@ -367,7 +367,11 @@ impl Report {
              figure is the median of the rounds' medians. Goal: zoo / ORT ≤ {GOAL}×.\n\n\
              | model | batch | zoo (ms) | ONNX Runtime (ms) | PyTorch eager (ms) | zoo / ORT | zoo / PyTorch | goal ≤ {GOAL}× |\n\
              |---|---|---|---|---|---|---|---|\n",
-            self.options.threads,
+            if self.options.threads == 1 {
+                "1 thread".to_string()
+            } else {
+                format!("{} threads", self.options.threads)
+            },
             self.options.threads,
             self.options.threads,
             self.options.threads,
