@@ -11,7 +11,7 @@ use serde_json_lite::Json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod serde_json_lite {
+pub mod serde_json_lite {
     //! The peers print flat JSON objects of numbers; xtask stays dependency-free.
     pub struct Json(pub Vec<(String, f64)>);
     impl Json {

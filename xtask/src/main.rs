@@ -7,6 +7,7 @@ mod bench_cold;
 mod bench_install;
 mod bench_load;
 mod bench_models;
+mod bench_onnx;
 mod cmd;
 mod crash;
 mod demo;
@@ -40,8 +41,8 @@ usage: cargo xtask <command>
   train M     train a built-in model on synthetic data (see models/README.md)
   models-table  regenerate models/README.md's table from the packages' zoo.toml
               (--check: fail if it is out of date)
-  bench B     benchmarks side by side with their peers: install, models, caffe, load,
-              cold-run (see BENCHMARKS.md)
+  bench B     benchmarks side by side with their peers: install, models, caffe, onnx,
+              load, cold-run (see BENCHMARKS.md)
   fuzz        run each cargo-fuzz target briefly (SECONDS each, default 30)
   crash       SIGKILL zoo install / zoo-registry at random points (--runs 100)
   gpu-check   build here and prepare the CUDA check for a GPU machine

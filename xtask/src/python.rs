@@ -108,6 +108,12 @@ pub fn onnx_python() -> Result<PathBuf> {
 /// Generates the large ONNX fixtures (torchvision models) into
 /// [`onnx_large_dir`] when missing; the generator skips those present.
 pub fn onnx_large_fixtures() -> Result<PathBuf> {
+    onnx_large_fixtures_of(&[])
+}
+
+/// [`onnx_large_fixtures`] for the torchvision models `names` alone (all of
+/// them when empty), e.g. `resnet18`.
+pub fn onnx_large_fixtures_of(names: &[&str]) -> Result<PathBuf> {
     let python = onnx_python()?;
     let dir = onnx_large_dir();
     cmd::run(
@@ -115,6 +121,7 @@ pub fn onnx_large_fixtures() -> Result<PathBuf> {
             .arg(ONNX_GENERATOR)
             .arg("--large")
             .arg(&dir)
+            .args(names)
             .current_dir(cmd::root()),
     )?;
     Ok(dir)

@@ -249,6 +249,87 @@ impl PreprocessOptions {
     }
 }
 
+/// A `--like` package folder read for its metadata alone: any model
+/// package (built-in, graph or TorchScript architecture). The ONNX import
+/// takes its preprocessing, labels, task and card; [`Like`] adds the
+/// built-in architecture the Caffe import writes.
+#[derive(Debug, Clone)]
+pub struct LikePackage {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl LikePackage {
+    /// Reads `dir/zoo.toml`; refuses a folder that is not a model package.
+    /// Its weights need not exist (models/vgg16 ships without them); the
+    /// files taken from it (labels, card) are read when used.
+    pub fn read(dir: &Path) -> Result<LikePackage> {
+        let path = dir.join(zoo_format::manifest::MANIFEST_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let what = if dir.is_dir() {
+                    format!("{} is missing", path.display())
+                } else {
+                    "no such folder".to_string()
+                };
+                return Err(CaffeError::Invalid(format!(
+                    "--like {}: not a model package ({what})",
+                    dir.display()
+                )));
+            }
+            Err(e) => return Err(CaffeError::io(&path, e)),
+        };
+        let manifest = Manifest::from_toml_str_named(&text, &path.display().to_string())
+            .map_err(|e| CaffeError::Invalid(format!("--like: {e}")))?;
+        if manifest.model.is_none() {
+            return Err(CaffeError::Invalid(format!(
+                "--like {}: not a model package ({} has no [model] section)",
+                dir.display(),
+                path.display()
+            )));
+        }
+        Ok(LikePackage {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
+    }
+
+    fn model(&self) -> Option<&zoo_format::manifest::ModelSection> {
+        self.manifest.model.as_ref()
+    }
+
+    /// The first input's image preprocessing.
+    pub fn preprocess(&self) -> Option<&Preprocess> {
+        self.model()?.inputs.first()?.preprocess.as_ref()
+    }
+
+    /// The package's task.
+    pub fn task(&self) -> Option<Task> {
+        self.model()?.task
+    }
+
+    /// The labels file of the package's first labelled output.
+    pub fn labels(&self) -> Option<PathBuf> {
+        self.model()?
+            .outputs
+            .iter()
+            .find_map(|o| o.labels.as_ref())
+            .map(|l| self.dir.join(l))
+    }
+
+    /// The card text of the package, if it has one.
+    pub fn card(&self) -> Result<Option<String>> {
+        let Some(readme) = &self.manifest.package.readme else {
+            return Ok(None);
+        };
+        let path = self.dir.join(readme);
+        std::fs::read_to_string(&path)
+            .map(Some)
+            .map_err(|e| CaffeError::io(&path, e))
+    }
+}
+
 /// A `--like` package folder: its manifest and built-in architecture.
 pub struct Like {
     pub dir: PathBuf,
@@ -259,16 +340,9 @@ pub struct Like {
 
 impl Like {
     pub fn read(dir: &Path) -> Result<Like> {
-        // Its weights need not exist (models/vgg16 ships without them);
-        // the files taken from it (labels, card) are read when used.
-        let path = dir.join(zoo_format::manifest::MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| CaffeError::io(&path, e))?;
-        let manifest = Manifest::from_toml_str_named(&text, &path.display().to_string())
-            .map_err(|e| CaffeError::Invalid(format!("--like: {e}")))?;
-        let model = manifest.model.as_ref().ok_or_else(|| {
-            CaffeError::Invalid(format!("--like {}: not a model package", dir.display()))
-        })?;
-        let zoo_format::manifest::Architecture::Builtin { name, config } = &model.architecture
+        let LikePackage { dir, manifest } = LikePackage::read(dir)?;
+        let Some(zoo_format::manifest::Architecture::Builtin { name, config }) =
+            manifest.model.as_ref().map(|m| &m.architecture)
         else {
             return Err(CaffeError::Invalid(format!(
                 "--like {}: its architecture is not a built-in one (builtin = \"…\")",
@@ -276,11 +350,18 @@ impl Like {
             )));
         };
         Ok(Like {
-            dir: dir.to_path_buf(),
             builtin: name.clone(),
             config: config.clone(),
+            dir,
             manifest,
         })
+    }
+
+    fn package(&self) -> LikePackage {
+        LikePackage {
+            dir: self.dir.clone(),
+            manifest: self.manifest.clone(),
+        }
     }
 
     /// Every converted parameter must be one of the architecture's, with
@@ -323,34 +404,37 @@ impl Like {
 
     /// The labels file of the package's first labelled output.
     pub fn labels(&self) -> Option<PathBuf> {
-        self.manifest
-            .model
-            .as_ref()?
-            .outputs
-            .iter()
-            .find_map(|o| o.labels.as_ref())
-            .map(|l| self.dir.join(l))
+        self.package().labels()
     }
 
     /// The card text of the package, if it has one.
     pub fn card(&self) -> Result<Option<String>> {
-        let Some(readme) = &self.manifest.package.readme else {
-            return Ok(None);
-        };
-        let path = self.dir.join(readme);
-        std::fs::read_to_string(&path)
-            .map(Some)
-            .map_err(|e| CaffeError::io(&path, e))
+        self.package().card()
     }
 }
 
 /// The card's provenance section: each source file with its size and
 /// sha256, and the converter.
 pub fn provenance_text(sources: &[SourceFile], like: Option<&Path>) -> String {
+    provenance_text_by(
+        &format!("zoo-caffe {}", env!("CARGO_PKG_VERSION")),
+        "zoo import caffe",
+        sources,
+        like,
+    )
+}
+
+/// [`provenance_text`] for another converter (`converter`, e.g.
+/// "zoo-onnx 0.1.0") and command (e.g. "zoo import onnx").
+pub fn provenance_text_by(
+    converter: &str,
+    command: &str,
+    sources: &[SourceFile],
+    like: Option<&Path>,
+) -> String {
     let mut text = String::from("\n## Provenance\n\n");
     text.push_str(&format!(
-        "Converted by zoo-caffe {} (`zoo import caffe{}`) from:\n\n",
-        env!("CARGO_PKG_VERSION"),
+        "Converted by {converter} (`{command}{}`) from:\n\n",
         like.map(|d| format!(" --like {}", d.display()))
             .unwrap_or_default()
     ));

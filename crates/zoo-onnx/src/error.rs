@@ -36,6 +36,10 @@ pub enum OnnxError {
     },
     #[error("graph: {0}")]
     Graph(String),
+    /// An import option or the package being written (labels, `--like`,
+    /// preprocessing, destination); the message names the file at fault.
+    #[error("{0}")]
+    Import(String),
 }
 
 impl OnnxError {

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use zoo_caffe::package::{self, PackageInfo};
-use zoo_caffe::runnable::{self, PreprocessOptions};
+use zoo_caffe::runnable::{self, LikePackage, PreprocessOptions};
 use zoo_format::manifest::{ChannelOrder, Preprocess, SourceFile, Task};
 use zoo_format::package_dir::{Dtype, StagedPackage, StreamedTensor};
 
@@ -30,6 +30,10 @@ pub struct ImportOptions {
     /// RGB, 0–255).
     pub preprocess: PreprocessOptions,
     pub task: Option<Task>,
+    /// A model package folder whose preprocessing, labels, task and card
+    /// the package takes (the architecture stays the imported graph); the
+    /// options above override what it gives.
+    pub like: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,20 +86,34 @@ impl StreamedTensor for Streamed<'_> {
 }
 
 fn caffe_err(e: zoo_caffe::CaffeError) -> OnnxError {
-    invalid(e.to_string())
+    OnnxError::Import(e.to_string())
 }
 
 /// Imports `onnx` into a new package directory `out_dir`.
 pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<ImportSummary> {
     package::check_destination(out_dir).map_err(caffe_err)?;
     // Cheap checks first: a bad option must not cost a conversion.
-    let labels = opts
+    let like = opts
+        .like
+        .as_deref()
+        .map(LikePackage::read)
+        .transpose()
+        .map_err(caffe_err)?;
+    // The labels option, else the like package's (its count is checked
+    // against the imported model's classes all the same).
+    let labels_file = opts
         .labels
+        .clone()
+        .or_else(|| like.as_ref().and_then(LikePackage::labels));
+    let labels = labels_file
         .as_deref()
         .map(runnable::read_labels)
         .transpose()
         .map_err(caffe_err)?;
-    let task = runnable::resolve_task(opts.task, None, labels.is_some());
+    let task = opts
+        .task
+        .or_else(|| like.as_ref().and_then(LikePackage::task))
+        .or(labels.is_some().then_some(Task::Classify));
     // ONNX models (torchvision's among them) read RGB.
     let rgb = Preprocess {
         resize: None,
@@ -111,10 +129,10 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         || opts.preprocess.scale.is_some()
         || opts.preprocess.resize.is_some()
         || opts.preprocess.crop.is_some();
-    let preprocess = if any || task.is_some() {
-        opts.preprocess.resolve(Some(&rgb)).map_err(caffe_err)?
-    } else {
-        None
+    let preprocess = match like.as_ref().and_then(LikePackage::preprocess) {
+        Some(base) => opts.preprocess.resolve(Some(base)).map_err(caffe_err)?,
+        None if any || task.is_some() => opts.preprocess.resolve(Some(&rgb)).map_err(caffe_err)?,
+        None => None,
     };
 
     let model = Model::open(onnx)?;
@@ -123,12 +141,20 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         tensors,
         folded,
     } = convert(&model)?;
-    if let (Some(file), Some(labels)) = (&opts.labels, &labels) {
+    if let (Some(file), Some(labels)) = (&labels_file, &labels) {
         let classes = graph
             .outputs
             .first()
             .and_then(|o| classifier_width(&graph, &tensors, o));
-        runnable::check_labels(file, labels.len(), classes).map_err(caffe_err)?;
+        runnable::check_labels(file, labels.len(), classes).map_err(|e| {
+            match (&like, opts.labels.is_none()) {
+                (Some(like), true) => OnnxError::Import(format!(
+                    "--like {}: its labels do not fit the imported model: {e}",
+                    like.dir.display()
+                )),
+                _ => caffe_err(e),
+            }
+        })?;
     }
     let file_name = onnx
         .file_name()
@@ -151,25 +177,42 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         .version
         .clone()
         .unwrap_or_else(|| semver::Version::new(0, 1, 0));
-    let (sha256, size) =
-        zoo_format::checksum::sha256_file(onnx).map_err(|e| OnnxError::io(onnx, e))?;
-    let mut sources = vec![SourceFile {
-        file: file_name.clone(),
-        sha256,
-        size: Some(size),
-    }];
-    // External data files are sources too.
+    // The sources' sha256 (the model file and its external data files) is
+    // computed on another thread while the weights are written.
     let folder = onnx.parent().unwrap_or(Path::new("."));
-    for location in &model.external_data {
-        let path = folder.join(location);
-        let (sha256, size) =
-            zoo_format::checksum::sha256_file(&path).map_err(|e| OnnxError::io(&path, e))?;
-        sources.push(SourceFile {
-            file: location.clone(),
-            sha256,
-            size: Some(size),
-        });
-    }
+    let mut files = vec![(file_name.clone(), onnx.to_path_buf())];
+    files.extend(
+        model
+            .external_data
+            .iter()
+            .map(|location| (location.clone(), folder.join(location))),
+    );
+    let hashing = std::thread::spawn(move || hash_sources(files));
+    let staged = StagedPackage::create(out_dir).map_err(|e| invalid(e.to_string()))?;
+    let text = graph
+        .to_json()
+        .map_err(|e| invalid(format!("cannot serialise the graph: {e}")))?;
+    staged
+        .write(package::GRAPH_FILE, text)
+        .map_err(|e| invalid(e.to_string()))?;
+    let streamed: Vec<Streamed<'_>> = tensors.iter().map(Streamed).collect();
+    // Initializers are written straight from the model's memory maps; each
+    // chunk's pages are dropped once written, so that resident memory does
+    // not grow to the whole file before the golden run loads the package.
+    let pages: Vec<package::MappedPages<'_>> = model
+        .mapped_files()
+        .map(|map| package::MappedPages::new(Some(map)))
+        .collect();
+    staged
+        .write_safetensors(package::WEIGHTS_FILE, &streamed, |chunk| {
+            for map in &pages {
+                map.release(chunk);
+            }
+        })
+        .map_err(|e| invalid(e.to_string()))?;
+    let sources = hashing
+        .join()
+        .map_err(|_| invalid("the thread hashing the model's files panicked"))??;
     let graph_name = if graph.name.is_empty() {
         name.clone()
     } else {
@@ -198,7 +241,7 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         if let (Some(pre), Some(input)) = (preprocess, section.inputs.first_mut()) {
             input.preprocess = Some(pre);
         }
-        if opts.labels.is_some()
+        if labels_file.is_some()
             && let Some(output) = section.outputs.first_mut()
         {
             output.labels = Some(LABELS_FILE.into());
@@ -206,27 +249,31 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         }
     }
 
-    let staged = StagedPackage::create(out_dir).map_err(|e| invalid(e.to_string()))?;
-    let text = graph
-        .to_json()
-        .map_err(|e| invalid(format!("cannot serialise the graph: {e}")))?;
-    staged
-        .write(package::GRAPH_FILE, text)
-        .map_err(|e| invalid(e.to_string()))?;
-    let streamed: Vec<Streamed<'_>> = tensors.iter().map(Streamed).collect();
-    staged
-        .write_safetensors(package::WEIGHTS_FILE, &streamed, |_| {})
-        .map_err(|e| invalid(e.to_string()))?;
-    if let (true, Some(labels)) = (labels_in_package, &opts.labels) {
+    if let (true, Some(labels)) = (labels_in_package, &labels_file) {
         staged
             .copy(LABELS_FILE, labels)
             .map_err(|e| invalid(e.to_string()))?;
     }
-    let card = format!(
-        "# {name}\n\n{graph_name}, imported from ONNX with `zoo import onnx` (opset {}{producer}).\n{}",
-        model.opset(),
-        runnable::provenance_text(&sources, None)
+    let imported = format!(
+        "{graph_name}, imported from ONNX with `zoo import onnx` (opset {}{producer}).\n",
+        model.opset()
     );
+    let like_card = match &like {
+        Some(like) => like.card().map_err(caffe_err)?,
+        None => None,
+    };
+    let provenance = runnable::provenance_text_by(
+        &format!("zoo-onnx {}", env!("CARGO_PKG_VERSION")),
+        "zoo import onnx",
+        &sources,
+        like.as_ref().map(|l| l.dir.as_path()),
+    );
+    // The like package's card describes the model; the import adds where
+    // these weights and this graph came from.
+    let card = match like_card {
+        Some(text) => format!("{}\n\n{imported}{provenance}", text.trim_end()),
+        None => format!("# {name}\n\n{imported}{provenance}"),
+    };
     staged
         .write(CARD_FILE, card)
         .map_err(|e| invalid(e.to_string()))?;
@@ -254,6 +301,22 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         inputs: graph.inputs.iter().map(|i| i.name.clone()).collect(),
         outputs: graph.outputs.clone(),
     })
+}
+
+/// Each `(name in the provenance, path)` with its sha256 and size.
+fn hash_sources(files: Vec<(String, PathBuf)>) -> Result<Vec<SourceFile>> {
+    files
+        .into_iter()
+        .map(|(file, path)| {
+            let (sha256, size) =
+                zoo_format::checksum::sha256_file(&path).map_err(|e| OnnxError::io(&path, e))?;
+            Ok(SourceFile {
+                file,
+                sha256,
+                size: Some(size),
+            })
+        })
+        .collect()
 }
 
 const LABELS_FILE: &str = "labels.txt";

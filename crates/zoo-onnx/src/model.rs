@@ -21,6 +21,9 @@ pub struct Model {
     pub graph: Graph,
     /// External data files read (relative to the model's folder), each once.
     pub external_data: Vec<String>,
+    /// The memory maps the tensors' bytes borrow from (the model file's and
+    /// its external data files').
+    mapped: Vec<std::sync::Arc<memmap2::Mmap>>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,12 +85,21 @@ impl Model {
             path: path.to_owned(),
             source: Box::new(source),
         };
-        let bytes = map_file(path)?;
+        let (bytes, map) = map_file(path)?;
         let folder = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        Model::from_bytes(bytes, Some(folder)).map_err(wrap)
+        let mut model = Model::from_bytes(bytes, Some(folder)).map_err(wrap)?;
+        model.mapped.extend(map);
+        Ok(model)
+    }
+
+    /// The read-only memory maps that initializer bytes borrow from: a
+    /// writer done with a tensor's bytes may drop their pages (they fault
+    /// back in from the page cache if read again).
+    pub fn mapped_files(&self) -> impl Iterator<Item = &memmap2::Mmap> {
+        self.mapped.iter().map(|m| m.as_ref())
     }
 
     /// Decodes a model held in memory. Without `folder`, a model with
@@ -128,6 +140,7 @@ impl Model {
         .collect::<Vec<_>>()
         .join(" ");
         let mut external_data = Vec::new();
+        let mapped = std::mem::take(&mut external.mapped);
         for location in external.locations {
             if !external_data.contains(&location) {
                 external_data.push(location);
@@ -139,6 +152,7 @@ impl Model {
             producer,
             graph,
             external_data,
+            mapped,
         })
     }
 

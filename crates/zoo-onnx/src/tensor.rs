@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -126,6 +127,8 @@ pub(crate) struct ExternalFiles {
     /// The model's folder, canonical; `None` for a model read from memory.
     folder: Option<PathBuf>,
     maps: HashMap<PathBuf, Bytes>,
+    /// The memory maps behind `maps`, for releasing their pages after use.
+    pub(crate) mapped: Vec<Arc<memmap2::Mmap>>,
     /// Every location read, in order (with repeats).
     pub(crate) locations: Vec<String>,
 }
@@ -139,6 +142,7 @@ impl ExternalFiles {
         Ok(ExternalFiles {
             folder,
             maps: HashMap::new(),
+            mapped: Vec::new(),
             locations: Vec::new(),
         })
     }
@@ -178,24 +182,36 @@ impl ExternalFiles {
         if let Some(bytes) = self.maps.get(&path) {
             return Ok(bytes.clone());
         }
-        let bytes = map_file(&path)?;
+        let (bytes, map) = map_file(&path)?;
         self.maps.insert(path, bytes.clone());
+        self.mapped.extend(map);
         Ok(bytes)
     }
 }
 
-/// The whole file as `Bytes` backed by a read-only memory map.
-pub(crate) fn map_file(path: &Path) -> Result<Bytes> {
+/// A read-only memory map shared by the `Bytes` cut from it and by the
+/// package writer, which drops its pages once they are written.
+struct SharedMap(Arc<memmap2::Mmap>);
+
+impl AsRef<[u8]> for SharedMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The whole file as `Bytes` backed by a read-only memory map, and the map
+/// (none for an empty file).
+pub(crate) fn map_file(path: &Path) -> Result<(Bytes, Option<Arc<memmap2::Mmap>>)> {
     let file = std::fs::File::open(path).map_err(|e| OnnxError::io(path, e))?;
     let len = file.metadata().map_err(|e| OnnxError::io(path, e))?.len();
     if len == 0 {
-        return Ok(Bytes::new());
+        return Ok((Bytes::new(), None));
     }
     // SAFETY: the map is read-only; as with every memory-mapped reader, a
     // file truncated by another process while mapped would fault. Models are
     // inputs the user points at, not files being written.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OnnxError::io(path, e))?;
-    Ok(Bytes::from_owner(map))
+    let map = Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OnnxError::io(path, e))?);
+    Ok((Bytes::from_owner(SharedMap(map.clone())), Some(map)))
 }
 
 fn checked_dims(name: &str, dims: &[i64]) -> Result<(Vec<usize>, usize)> {

@@ -57,6 +57,11 @@ pub struct OnnxArgs {
     /// How `zoo run` decodes the outputs: classify (top-k labels).
     #[arg(long, value_parser = parse_task)]
     task: Option<Task>,
+    /// A model package folder whose preprocessing, labels, task and card
+    /// the package takes (the architecture stays the imported graph; its
+    /// labels must match the model's classes). The options above override it.
+    #[arg(long, value_name = "PACKAGE_DIR")]
+    like: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +245,7 @@ fn onnx(args: OnnxArgs, quiet: bool) -> Result<()> {
             crop: args.crop,
         },
         task: args.task,
+        like: args.like,
     };
     let summary = zoo_onnx::import(&args.model, &args.output, &opts)
         .with_context(|| format!("importing {}", args.model.display()))?;

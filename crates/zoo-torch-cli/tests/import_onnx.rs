@@ -329,3 +329,184 @@ fn external_data_models_import_with_the_data_file_in_the_provenance() {
         "{e}"
     );
 }
+
+fn vgg_mini() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vgg-mini")
+}
+
+fn manifest(dir: &Path) -> zoo_format::manifest::Manifest {
+    let path = dir.join("zoo.toml");
+    let text = std::fs::read_to_string(&path).expect("zoo.toml");
+    zoo_format::manifest::Manifest::from_toml_str_named(&text, &path.display().to_string())
+        .expect("a valid manifest")
+}
+
+fn model_section(m: &zoo_format::manifest::Manifest) -> &zoo_format::manifest::ModelSection {
+    m.model.as_ref().expect("a model package")
+}
+
+/// `--like models/vgg-mini` (a built-in package whose input, 32×32 RGB with
+/// 10 classes, is the tiny classifier's): the package is the imported graph
+/// with vgg-mini's preprocessing, labels, task and card, and `zoo run`
+/// names vgg-mini's classes; explicit options override what --like gives.
+#[test]
+fn like_takes_preprocessing_labels_task_and_card_from_a_package() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tiny = fixtures().join("tiny_classifier.onnx");
+    let like = manifest(&vgg_mini());
+    let like_input = &model_section(&like).inputs[0];
+    let like_pre = like_input
+        .preprocess
+        .clone()
+        .expect("vgg-mini's preprocessing");
+
+    let out = dir.path().join("like");
+    ok(import(
+        &tiny,
+        &out,
+        &["--like", vgg_mini().to_str().expect("utf-8")],
+    ));
+    let m = manifest(&out);
+    let section = model_section(&m);
+    assert!(
+        matches!(
+            section.architecture,
+            zoo_format::manifest::Architecture::Graph { .. }
+        ),
+        "the architecture stays the imported graph: {:?}",
+        section.architecture
+    );
+    assert!(out.join("graph.json").is_file());
+    assert_eq!(section.inputs[0].preprocess.as_ref(), Some(&like_pre));
+    assert_eq!(section.task, Some(zoo_format::manifest::Task::Classify));
+    assert_eq!(section.outputs[0].labels.as_deref(), Some("labels.txt"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("labels.txt")).expect("labels"),
+        std::fs::read_to_string(vgg_mini().join("labels.txt")).expect("vgg-mini labels")
+    );
+    // Not vgg-mini's name: the package is another model.
+    assert_eq!(m.package.name, "tiny-classifier");
+    let card = std::fs::read_to_string(out.join("README.md")).expect("card");
+    let like_card = std::fs::read_to_string(vgg_mini().join("README.md")).expect("vgg-mini card");
+    assert!(card.starts_with(like_card.trim_end()), "{card}");
+    assert!(
+        card.contains("zoo import onnx --like")
+            && card.contains("tiny_classifier.onnx")
+            && card.contains("zoo-onnx"),
+        "{card}"
+    );
+    let photo = vgg_mini().join("examples/0-diamond.png");
+    let json = ok(run(zoo().arg("run").arg(&out).arg(&photo).arg("--json")));
+    let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let names: Vec<String> = std::fs::read_to_string(vgg_mini().join("labels.txt"))
+        .expect("labels")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let top = value[0]["top"].as_array().expect("top");
+    assert_eq!(top.len(), 5, "{value}");
+    assert!(
+        top.iter().all(|t| t["label"]
+            .as_str()
+            .is_some_and(|l| names.iter().any(|n| n == l))),
+        "{value}"
+    );
+
+    // Explicit options win over --like, field by field.
+    let own = dir.path().join("own.txt");
+    std::fs::write(
+        &own,
+        (0..10).map(|i| format!("own-{i}\n")).collect::<String>(),
+    )
+    .expect("labels");
+    let out = dir.path().join("override");
+    ok(import(
+        &tiny,
+        &out,
+        &[
+            "--like",
+            vgg_mini().to_str().expect("utf-8"),
+            "--std",
+            "2,3,4",
+            "--scale",
+            "1",
+            "--labels",
+            own.to_str().expect("utf-8"),
+        ],
+    ));
+    let m = manifest(&out);
+    let pre = model_section(&m).inputs[0]
+        .preprocess
+        .clone()
+        .expect("preprocessing");
+    assert_eq!(pre.std, vec![2.0, 3.0, 4.0]);
+    assert_eq!(pre.scale, 1.0);
+    assert_eq!(pre.mean, like_pre.mean, "the mean still comes from --like");
+    assert_eq!(pre.channel_order, like_pre.channel_order);
+    assert_eq!(
+        std::fs::read_to_string(out.join("labels.txt")).expect("labels"),
+        std::fs::read_to_string(&own).expect("own labels")
+    );
+}
+
+#[test]
+fn like_folders_that_are_not_packages_or_whose_labels_do_not_fit_are_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("work");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let tiny = fixtures().join("tiny_classifier.onnx");
+
+    // vgg-mini's metadata with 9 labels: the model has 10 classes.
+    let nine = root.path().join("nine-labels");
+    std::fs::create_dir(&nine).expect("mkdir");
+    for file in ["zoo.toml", "README.md"] {
+        std::fs::copy(vgg_mini().join(file), nine.join(file)).expect("copy");
+    }
+    std::fs::write(
+        nine.join("labels.txt"),
+        (0..9).map(|i| format!("l{i}\n")).collect::<String>(),
+    )
+    .expect("labels");
+    let e = refused(&dir, &tiny, &["--like", nine.to_str().expect("utf-8")]);
+    let labels = nine.join("labels.txt");
+    assert!(
+        e.contains(&format!("--like {}", nine.display()))
+            && e.contains(labels.to_str().expect("utf-8"))
+            && e.contains("9 labels")
+            && e.contains("10 outputs"),
+        "{e}"
+    );
+
+    // An empty folder, a missing one, and a package without [model].
+    let empty = root.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let e = refused(&dir, &tiny, &["--like", empty.to_str().expect("utf-8")]);
+    assert!(
+        e.contains(&format!("--like {}: not a model package", empty.display()))
+            && e.contains("zoo.toml is missing"),
+        "{e}"
+    );
+    let missing = root.path().join("missing");
+    let e = refused(&dir, &tiny, &["--like", missing.to_str().expect("utf-8")]);
+    assert!(
+        e.contains(&format!(
+            "--like {}: not a model package",
+            missing.display()
+        )) && e.contains("no such folder"),
+        "{e}"
+    );
+    let link = root.path().join("link");
+    std::fs::create_dir(&link).expect("mkdir");
+    std::fs::write(
+        link.join("zoo.toml"),
+        "[package]\nname = \"some-link\"\nversion = \"0.1.0\"\nkind = \"link\"\n\
+         description = \"a link\"\nlicense = \"MIT\"\n",
+    )
+    .expect("zoo.toml");
+    let e = refused(&dir, &tiny, &["--like", link.to_str().expect("utf-8")]);
+    assert!(
+        e.contains(&format!("--like {}: not a model package", link.display()))
+            && e.contains("no [model] section"),
+        "{e}"
+    );
+}

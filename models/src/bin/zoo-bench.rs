@@ -4,10 +4,11 @@
 //! `cargo xtask bench models`, which runs the Python peers beside it.
 //! Prints one JSON line: median seconds per forward pass.
 //!
-//! `zoo-bench package DIR DEVICE BATCH RUNS` instead loads a model package
-//! as `zoo run` does and times its forward pass on DEVICE (`cuda` for
-//! `cargo xtask gpu-check`), synchronising the device around each pass so
-//! that the time is the kernels', not their launch.
+//! `zoo-bench package DIR DEVICE BATCH RUNS [THREADS]` instead loads a model
+//! package as `zoo run` does and times its forward pass on DEVICE (`cuda`
+//! for `cargo xtask gpu-check`), synchronising the device around each pass
+//! so that the time is the kernels', not their launch; THREADS sets
+//! libtorch's intra-op CPU threads (default: libtorch's own choice).
 
 use anyhow::Result;
 use std::time::Instant;
@@ -31,11 +32,18 @@ fn median_seconds(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64>
 
 /// Median seconds of the package's forward pass on a fixed random batch.
 fn package(args: &[String]) -> Result<()> {
-    let [dir, device, batch, runs] = args else {
-        anyhow::bail!("usage: zoo-bench package DIR DEVICE BATCH RUNS");
+    let (dir, device, batch, runs, threads) = match args {
+        [dir, device, batch, runs] => (dir, device, batch, runs, None),
+        [dir, device, batch, runs, threads] => (dir, device, batch, runs, Some(threads)),
+        _ => anyhow::bail!("usage: zoo-bench package DIR DEVICE BATCH RUNS [THREADS]"),
     };
     let device = zoo_nn::parse_device(device)?;
     let (batch, runs): (i64, usize) = (batch.parse()?, runs.parse()?);
+    if let Some(threads) = threads {
+        let threads: i32 = threads.parse()?;
+        anyhow::ensure!(threads > 0, "THREADS must be positive, got {threads}");
+        tch::set_num_threads(threads);
+    }
     let _guard = tch::no_grad_guard();
     let package = zoo_models::package::load_package(std::path::Path::new(dir), device)?;
     let section = package
@@ -66,7 +74,12 @@ fn package(args: &[String]) -> Result<()> {
     })?;
     println!(
         "{}",
-        serde_json::json!({"forward_s": seconds, "batch": batch, "runs": runs})
+        serde_json::json!({
+            "forward_s": seconds,
+            "batch": batch,
+            "runs": runs,
+            "threads": tch::get_num_threads(),
+        })
     );
     Ok(())
 }
