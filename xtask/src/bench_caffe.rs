@@ -150,7 +150,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Reads `from` and writes the same bytes to `to` (8 MiB chunks): the least
 /// work any importer must do.
-fn copy_baseline(from: &Path, to: &Path) -> Result<f64> {
+pub(crate) fn copy_baseline(from: &Path, to: &Path) -> Result<f64> {
     let started = Instant::now();
     let mut input = std::fs::File::open(from)?;
     let mut output = std::fs::File::create(to)?;

@@ -19,10 +19,8 @@
 use crate::bench_models::serde_json_lite::Json;
 use crate::{cmd, python};
 use anyhow::{Context, Result, bail};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 /// The import benchmark's model: the largest generated fixture.
 const IMPORT_MODEL: &str = "vgg11";
@@ -146,12 +144,12 @@ fn import_bench(release: &Path, fixtures: &Path, work: &Path, runs: usize) -> Re
         .len();
     let zoo = release.join("zoo");
     // Warm the page cache so that every contender reads from memory.
-    copy_baseline(&model, &work.join("warm.bin"))?;
+    crate::bench_caffe::copy_baseline(&model, &work.join("warm.bin"))?;
     std::fs::remove_file(work.join("warm.bin"))?;
     let (mut baseline, mut times, mut rss) = (Vec::new(), Vec::new(), 0u64);
     for run in 0..runs {
         let copy = work.join(format!("copy-{run}.bin"));
-        baseline.push(copy_baseline(&model, &copy)?);
+        baseline.push(crate::bench_caffe::copy_baseline(&model, &copy)?);
         std::fs::remove_file(&copy)?;
         let out = work.join(format!("import-{run}"));
         let (secs, kib) = cmd::timed_with_rss(
@@ -183,25 +181,6 @@ fn import_bench(release: &Path, fixtures: &Path, work: &Path, runs: usize) -> Re
         rss_kib: rss,
         startup_kib,
     })
-}
-
-/// Reads `from` and writes the same bytes to `to` (8 MiB chunks): the least
-/// work any importer must do.
-fn copy_baseline(from: &Path, to: &Path) -> Result<f64> {
-    let started = Instant::now();
-    let mut input = std::fs::File::open(from)?;
-    let mut output = std::fs::File::create(to)?;
-    let mut buf = vec![0u8; 8 << 20];
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        output.write_all(&buf[..n])?;
-    }
-    output.flush()?;
-    drop(output);
-    Ok(started.elapsed().as_secs_f64())
 }
 
 struct InferenceRow {

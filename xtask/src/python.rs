@@ -5,7 +5,7 @@
 
 use crate::cmd;
 use anyhow::{Result, bail};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The golden-file generators, each run from the workspace root; each writes
@@ -24,6 +24,21 @@ pub const TORCHVISION: &str = "torchvision==0.26.0";
 
 /// The ONNX fixture venv's packages, pinned so that goldens are reproducible.
 const ONNX_PACKAGES: &[&str] = &["onnx==1.23.2", "onnxruntime==1.32.0", "onnxscript==0.7.2"];
+
+/// `python -m pip install --quiet ARGS`.
+fn pip_install(python: &Path, args: &[&str]) -> Result<()> {
+    cmd::run(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(args),
+    )
+}
 
 /// Where the large (torchvision) ONNX fixtures are generated and cached;
 /// the zoo-onnx tests read `ZOO_ONNX_LARGE_FIXTURES`, else this folder.
@@ -71,31 +86,10 @@ pub fn onnx_python() -> Result<PathBuf> {
         .output()?;
     let own_site = PathBuf::from(String::from_utf8(own_site.stdout)?.trim());
     std::fs::write(own_site.join("zoo-torch.pth"), format!("{site}\n"))?;
-    cmd::run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(ONNX_PACKAGES),
-    )?;
+    pip_install(&python, ONNX_PACKAGES)?;
     // torchvision's wheel would pull its own torch: taken without
     // dependencies, it uses `.venv`'s torch 2.11.0 through the `.pth` file.
-    cmd::run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-deps",
-            ])
-            .args([TORCHVISION, "pillow"]),
-    )?;
+    pip_install(&python, &["--no-deps", TORCHVISION, "pillow"])?;
     if !ready(&python) {
         bail!(
             "{}: onnx, onnxruntime, torch 2.11.0 or torchvision does not import",
