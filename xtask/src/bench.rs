@@ -21,17 +21,21 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 }
 
+/// Where the "## NAME" section of `text` starts and ends (at the next
+/// "## " or the end of the text).
+fn section_range(text: &str, name: &str) -> Option<(usize, usize)> {
+    let start = text.find(&format!("## {name}\n"))?;
+    let rest = &text[start + 1..];
+    let end = rest.find("\n## ").map_or(text.len(), |i| start + 1 + i + 1);
+    Some((start, end))
+}
+
 /// Replaces the "## NAME" section of BENCHMARKS.md at `path` (up to the
 /// next "## ") with `section`, or appends it.
 pub fn replace_section(path: &Path, name: &str, section: &str) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
-    let heading = format!("## {name}\n");
-    let new = match old.find(&heading) {
-        Some(start) => {
-            let rest = &old[start + 1..];
-            let end = rest.find("\n## ").map_or(old.len(), |i| start + 1 + i + 1);
-            format!("{}{}{}", &old[..start], section, &old[end..])
-        }
+    let new = match section_range(&old, name) {
+        Some((start, end)) => format!("{}{}{}", &old[..start], section, &old[end..]),
         None => format!("{}\n\n{}", old.trim_end(), section),
     };
     std::fs::write(path, new).with_context(|| path.display().to_string())
@@ -41,24 +45,14 @@ pub fn replace_section(path: &Path, name: &str, section: &str) -> Result<()> {
 /// part (which ends with a marker line) survive a re-run.
 pub fn replace_generated_section(path: &Path, name: &str, section: &str) -> Result<()> {
     let marker = format!("<!-- end of the generated {name} section; notes below are kept -->");
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
-    let heading = format!("## {name}\n");
-    let notes = old
-        .find(&heading)
-        .map(|start| {
-            let rest = &old[start + 1..];
-            let end = rest.find("\n## ").map_or(old.len(), |i| start + 1 + i + 1);
-            old[start..end]
-                .split_once(marker.as_str())
-                .map_or(String::new(), |(_, notes)| {
-                    notes.trim_start_matches('\n').to_string()
-                })
-        })
-        .unwrap_or_default();
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let notes = section_range(&old, name)
+        .and_then(|(start, end)| old[start..end].split_once(marker.as_str()))
+        .map_or("", |(_, notes)| notes.trim());
     let mut text = format!("{}\n{marker}\n", section.trim_end());
-    if !notes.trim().is_empty() {
+    if !notes.is_empty() {
         text += "\n";
-        text += notes.trim_end();
+        text += notes;
         text += "\n";
     }
     replace_section(path, name, &format!("{text}\n"))

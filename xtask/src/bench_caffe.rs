@@ -73,9 +73,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let model = synthetic_vgg16()?;
     let cache = cmd::root().join(".cache/zoo-caffe");
     cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli", "-p", "zoo-torch-cli"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cmd::root().join("target"));
+    let target = cmd::target_dir();
     let zoo = target.join("release/zoo");
     let size = std::fs::metadata(&model)?.len();
     let work = cache.join("bench");

@@ -11,7 +11,6 @@
 
 use crate::cmd;
 use anyhow::{Context, Result, bail};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -41,9 +40,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ]))?;
     }
     cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli", "-p", "zoo-torch-cli"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = cmd::target_dir();
     let zoo = target.join("release/zoo");
 
     let caffemodel = crate::bench_caffe::synthetic_vgg16()?;

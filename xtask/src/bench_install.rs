@@ -13,7 +13,7 @@ use crate::cmd;
 use crate::demo_registry::DemoRegistry;
 use anyhow::{Context, Result, bail};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -56,9 +56,7 @@ pub fn run(args: &[String]) -> Result<()> {
         build.args(["-p", "zoo-torch-cli"]);
     }
     cmd::run(&mut build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cmd::root().join("target"));
+    let target = cmd::target_dir();
     let bin = target.join("release");
     let work = target.join("bench-install");
     let registry = DemoRegistry::start(&bin, &work.join("run"))?;

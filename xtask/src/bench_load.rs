@@ -5,7 +5,6 @@
 
 use crate::cmd;
 use anyhow::Result;
-use std::path::PathBuf;
 use std::process::Command;
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -21,9 +20,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "--bin",
         "zoo-load",
     ]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cmd::root().join("target"));
+    let target = cmd::target_dir();
     let load = target.join("release").join("zoo-load");
     let mut command = Command::new(load);
     if args.is_empty() {

@@ -8,7 +8,6 @@
 use crate::{cmd, python};
 use anyhow::{Context, Result, bail};
 use serde_json_lite::Json;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod serde_json_lite {
@@ -71,9 +70,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "--bin",
         "zoo-bench",
     ]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cmd::root().join("target"));
+    let target = cmd::target_dir();
     let (t, r) = (threads.to_string(), runs.to_string());
     let script = cmd::root().join("models/bench/peers.py");
     let torch_python = cmd::root().join(".venv/bin/python");
@@ -158,28 +155,5 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     print!("{text}");
-    write_section(&cmd::root().join("BENCHMARKS.md"), &text)
-}
-
-/// Replaces the "## models" section of BENCHMARKS.md (up to the next "## ") or appends it.
-const TABLE_END: &str = "<!-- end of the generated models table; notes below are kept -->";
-
-/// Notes written by hand below the table survive a re-run: the generated
-/// part ends at `TABLE_END`.
-fn write_section(path: &Path, section: &str) -> Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
-    let generated = format!("{section}{TABLE_END}\n");
-    let new = match old.find("## models\n") {
-        Some(start) => {
-            let rest = &old[start + 1..];
-            let end = rest.find("\n## ").map_or(old.len(), |i| start + 1 + i + 1);
-            let notes = old[start..end]
-                .split_once(TABLE_END)
-                .map_or("\n", |(_, notes)| notes.trim_start_matches('\n'));
-            let notes = if notes.is_empty() { "\n" } else { notes };
-            format!("{}{generated}{}{}", &old[..start], notes, &old[end..])
-        }
-        None => format!("{}\n\n{generated}", old.trim_end()),
-    };
-    std::fs::write(path, new).with_context(|| path.display().to_string())
+    crate::bench::replace_generated_section(&cmd::root().join("BENCHMARKS.md"), "models", &text)
 }

@@ -19,7 +19,7 @@
 use crate::bench_models::serde_json_lite::Json;
 use crate::{cmd, python};
 use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// The import benchmark's model: the largest generated fixture.
@@ -98,9 +98,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "--bin",
         "zoo-bench",
     ]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cmd::root().join("target"));
+    let target = cmd::target_dir();
     let release = target.join("release");
     let out_dir = target.join("bench-onnx");
     let work = out_dir.join("work");

@@ -33,9 +33,7 @@ pub fn run(_args: &[String]) -> Result<()> {
     crate::setup::run()?;
     cmd::run(cmd::cargo().args(["build", "--workspace", "--bins"]))?;
     let root = cmd::root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = cmd::target_dir();
     let registry = DemoRegistry::start(&target.join("debug"), &root.join("target/links/run"))?;
     worked_example(&registry, &root)
 }

@@ -73,16 +73,20 @@ pub fn import(
     let like = opts.like.as_deref().map(Like::read).transpose()?;
     let like_input = like
         .as_ref()
-        .and_then(|l| l.manifest.model.as_ref()?.inputs.first().cloned());
+        .and_then(|l| l.package.manifest.model.as_ref()?.inputs.first().cloned());
     let labels_file = opts
         .labels
         .clone()
-        .or_else(|| like.as_ref().and_then(Like::labels));
+        .or_else(|| like.as_ref().and_then(|l| l.package.labels()));
     let labels = labels_file
         .as_deref()
         .map(runnable::read_labels)
         .transpose()?;
-    let task = runnable::resolve_task(opts.task, like.as_ref(), labels.is_some());
+    let task = runnable::resolve_task(
+        opts.task,
+        like.as_ref().map(|l| &l.package),
+        labels.is_some(),
+    );
     let deploy = match prototxt {
         Some(path) => {
             let text = std::fs::read(path).map_err(|e| CaffeError::io(path, e))?;
@@ -182,7 +186,7 @@ pub fn import(
         }
         None if like.is_some() => like
             .as_ref()
-            .map(|l| l.manifest.package.name.clone())
+            .map(|l| l.package.manifest.package.name.clone())
             .unwrap_or_default(),
         None => {
             let from_dir = out_dir
@@ -197,7 +201,7 @@ pub fn import(
         }
     };
     let version = opts.version.clone().unwrap_or_else(|| match &like {
-        Some(like) => like.manifest.package.version.clone(),
+        Some(like) => like.package.manifest.package.version.clone(),
         None => semver::Version::new(0, 1, 0),
     });
     let file_name = |p: &Path| {
@@ -272,7 +276,7 @@ pub fn import(
                     Some(like) => CaffeError::Invalid(format!(
                         "the package is not loadable as {} (from {}): {e}",
                         like.builtin,
-                        like.dir.display()
+                        like.package.dir.display()
                     )),
                     None => CaffeError::Invalid(format!(
                         "the converted graph does not run on its input: {e}"
@@ -313,14 +317,19 @@ fn contents(
     let sources = info.sources.clone();
     let mut manifest = match like {
         Some(like) => {
-            let mut manifest = like.manifest.clone();
+            let mut manifest = like.package.manifest.clone();
             manifest.package.name = info.name.clone();
             manifest.package.version = info.version.clone();
             manifest.package.readme = Some(CARD_FILE.into());
-            let card = like.card()?.unwrap_or_else(|| format!("# {}\n", info.name));
+            let card = like
+                .package
+                .card()?
+                .unwrap_or_else(|| format!("# {}\n", info.name));
             files.push((
                 CARD_FILE.to_string(),
-                ExtraFile::Text(card + &runnable::provenance_text(&sources, Some(&like.dir))),
+                ExtraFile::Text(
+                    card + &runnable::provenance_text(&sources, Some(&like.package.dir)),
+                ),
             ));
             if let Some(model) = manifest.model.as_mut() {
                 model.weights = vec![package::WEIGHTS_FILE.into()];

@@ -330,19 +330,19 @@ impl LikePackage {
     }
 }
 
-/// A `--like` package folder: its manifest and built-in architecture.
+/// A `--like` package folder with a built-in architecture: what the
+/// Caffe import writes with the converted weights.
 pub struct Like {
-    pub dir: PathBuf,
-    pub manifest: Manifest,
+    pub package: LikePackage,
     pub builtin: String,
     pub config: serde_json::Value,
 }
 
 impl Like {
     pub fn read(dir: &Path) -> Result<Like> {
-        let LikePackage { dir, manifest } = LikePackage::read(dir)?;
+        let package = LikePackage::read(dir)?;
         let Some(zoo_format::manifest::Architecture::Builtin { name, config }) =
-            manifest.model.as_ref().map(|m| &m.architecture)
+            package.manifest.model.as_ref().map(|m| &m.architecture)
         else {
             return Err(CaffeError::Invalid(format!(
                 "--like {}: its architecture is not a built-in one (builtin = \"…\")",
@@ -352,16 +352,8 @@ impl Like {
         Ok(Like {
             builtin: name.clone(),
             config: config.clone(),
-            dir,
-            manifest,
+            package,
         })
-    }
-
-    fn package(&self) -> LikePackage {
-        LikePackage {
-            dir: self.dir.clone(),
-            manifest: self.manifest.clone(),
-        }
     }
 
     /// Every converted parameter must be one of the architecture's, with
@@ -374,9 +366,11 @@ impl Like {
     ) -> Result<()> {
         let mut expected = model
             .builtin_parameters(&self.builtin, &self.config)
-            .map_err(|e| CaffeError::Invalid(format!("--like {}: {e}", self.dir.display())))?;
+            .map_err(|e| {
+                CaffeError::Invalid(format!("--like {}: {e}", self.package.dir.display()))
+            })?;
         expected.sort();
-        let what = format!("{} (from {})", self.builtin, self.dir.display());
+        let what = format!("{} (from {})", self.builtin, self.package.dir.display());
         for (name, shape) in &expected {
             let Some(tensor) = tensors.iter().find(|t| &t.name == name) else {
                 return Err(CaffeError::Invalid(format!(
@@ -400,16 +394,6 @@ impl Like {
             )));
         }
         Ok(())
-    }
-
-    /// The labels file of the package's first labelled output.
-    pub fn labels(&self) -> Option<PathBuf> {
-        self.package().labels()
-    }
-
-    /// The card text of the package, if it has one.
-    pub fn card(&self) -> Result<Option<String>> {
-        self.package().card()
     }
 }
 
@@ -452,7 +436,7 @@ pub fn provenance_text_by(
 
 /// The task to record: the option, else a `--like` package's, else
 /// classify when labels are given.
-pub fn resolve_task(task: Option<Task>, like: Option<&Like>, labels: bool) -> Option<Task> {
-    task.or_else(|| like.and_then(|l| l.manifest.model.as_ref()?.task))
+pub fn resolve_task(task: Option<Task>, like: Option<&LikePackage>, labels: bool) -> Option<Task> {
+    task.or_else(|| like.and_then(LikePackage::task))
         .or(labels.then_some(Task::Classify))
 }

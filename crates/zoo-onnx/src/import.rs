@@ -110,10 +110,7 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         .map(runnable::read_labels)
         .transpose()
         .map_err(caffe_err)?;
-    let task = opts
-        .task
-        .or_else(|| like.as_ref().and_then(LikePackage::task))
-        .or(labels.is_some().then_some(Task::Classify));
+    let task = runnable::resolve_task(opts.task, like.as_ref(), labels.is_some());
     // ONNX models (torchvision's among them) read RGB.
     let rgb = Preprocess {
         resize: None,
