@@ -35,6 +35,9 @@ fn pip_install(python: &Path, args: &[&str]) -> Result<()> {
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
+                // Wheels are installed once per checkout; a cache of them
+                // would only cost CI disk.
+                "--no-cache-dir",
             ])
             .args(args),
     )

@@ -28,7 +28,12 @@ pub fn run() -> Result<PathBuf> {
     let pip = venv.join("bin/pip");
     cmd::run(
         Command::new(&pip)
-            .args(["install", "--disable-pip-version-check", "--quiet"])
+            .args([
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+                "--no-cache-dir",
+            ])
             .arg(format!("torch=={TORCH_VERSION}")),
     )?;
     let site_torch = cmd::output(Command::new(venv.join("bin/python")).args([

@@ -2,27 +2,15 @@
 //! `zoo-torch` binary next to `zoo`. Keeping libtorch out of `zoo` keeps the
 //! package commands light: linking libtorch_cuda alone costs ~350 MB of
 //! resident memory and a noticeable start-up before `main` runs. `zoo`
-//! forwards these commands with their arguments untouched, so their help,
-//! errors and exit codes are `zoo-torch`'s own.
+//! declares these commands from the same clap tree (`zoo_torch_args`), so
+//! that help, completions and argument errors need no libtorch, and hands
+//! its command line to `zoo-torch` untouched; errors and exit codes of a
+//! running command are `zoo-torch`'s own.
 
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Command;
-
-/// The arguments of a forwarded command, passed on verbatim (help included).
-#[derive(Debug, clap::Args)]
-pub struct ForwardedArgs {
-    /// The command's own arguments, passed to `zoo-torch` (its `--help`
-    /// lists them).
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        num_args = 0..,
-        value_name = "ARGS"
-    )]
-    args: Vec<OsString>,
-}
 
 /// The exit status the dynamic loader uses when a library is missing.
 const LOADER_FAILED: i32 = 127;
@@ -36,21 +24,17 @@ fn engine_path() -> Result<PathBuf> {
     Ok(exe.with_file_name(format!("zoo-torch{}", std::env::consts::EXE_SUFFIX)))
 }
 
-/// Runs `zoo-torch [global flags] COMMAND ARGS…` and returns its exit code.
-pub fn forward(command: &str, args: ForwardedArgs, quiet: bool, verbose: bool) -> Result<i32> {
-    run_engine(command, &args.args, quiet, verbose, true)
+/// Runs `zoo-torch` with this `zoo`'s own arguments, which already parsed
+/// against the same tree (`zoo_torch_args`), and returns its exit code.
+pub fn forward(command: &str) -> Result<i32> {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    run_engine(command, &args, true)
 }
 
-/// Runs `zoo-torch [global flags] COMMAND ARGS…` (its standard output
-/// shown only with `show_output`) and returns its exit code; a missing
+/// Runs `zoo-torch ARGS…` (its standard output shown only with
+/// `show_output`) for `zoo COMMAND` and returns its exit code; a missing
 /// engine or libtorch is an error naming the fix.
-pub fn run_engine(
-    command: &str,
-    args: &[OsString],
-    quiet: bool,
-    verbose: bool,
-    show_output: bool,
-) -> Result<i32> {
+pub fn run_engine(command: &str, args: &[OsString], show_output: bool) -> Result<i32> {
     let engine = engine_path()?;
     if !engine.is_file() {
         bail!(
@@ -60,17 +44,10 @@ pub fn run_engine(
         );
     }
     let mut child = Command::new(&engine);
-    if quiet {
-        child.arg("--quiet");
-    }
-    if verbose {
-        child.arg("--verbose");
-    }
     if !show_output {
         child.stdout(std::process::Stdio::null());
     }
     let status = child
-        .arg(command)
         .args(args)
         .status()
         .with_context(|| format!("starting {}", engine.display()))?;

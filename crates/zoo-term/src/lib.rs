@@ -115,6 +115,14 @@ pub fn undocumented_arguments(command: &clap::Command) -> Vec<String> {
     problems
 }
 
+/// For each binary's test: panics listing [`undocumented_arguments`], so
+/// that `--help` explains every argument in words (no bare `<NAME>`, no
+/// Rust module paths).
+pub fn assert_arguments_documented(command: &clap::Command) {
+    let problems = undocumented_arguments(command);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 fn collect_undocumented(command: &clap::Command, path: &str, problems: &mut Vec<String>) {
     let about = command
         .get_about()

@@ -4,17 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 use std::path::PathBuf;
 use zoo_term::outln;
-
-#[derive(Debug, clap::Args)]
-pub struct DoctorArgs {
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
-    /// Also run several links on DEVICE (e.g. `cuda`) and on the CPU with the
-    /// same weights and report the largest difference; fails above 1e-4.
-    #[arg(long, value_name = "DEVICE")]
-    parity: Option<String>,
-}
+use zoo_torch_args::DoctorArgs;
 
 /// The largest |CPU − device| accepted by `--parity` (f32 kernels differ in
 /// summation order, not in semantics).

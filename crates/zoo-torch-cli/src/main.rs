@@ -12,7 +12,8 @@ mod run;
 mod settings;
 mod verify;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use zoo_torch_args::{GlobalArgs, TorchCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,52 +23,29 @@ use clap::{Parser, Subcommand};
     about = "A model zoo and package registry for neural networks (libtorch commands)"
 )]
 struct Cli {
-    /// Print only errors.
-    #[arg(long, short, global = true)]
-    quiet: bool,
-    /// Print more about what zoo does.
-    #[arg(long, short, global = true)]
-    verbose: bool,
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Show libtorch, CUDA and where zoo keeps its data.
-    Doctor(doctor::DoctorArgs),
-    /// Export a model package to another framework's format (TorchScript).
-    #[command(subcommand)]
-    Export(export::ExportCommand),
-    /// Convert a model from another framework into a zoo package.
-    #[command(subcommand)]
-    Import(import::ImportCommand),
-    /// Run a model package on images, sequences, videos or .npy tensors.
-    Run(run::RunArgs),
-    /// Re-run a package's golden input and compare its recorded outputs.
-    Verify(verify::VerifyArgs),
-    /// Convert a package's `[[model.sources]]` file into its weights (run
-    /// by `zoo install`).
-    #[command(hide = true)]
-    ConvertSource(import::ConvertSourceArgs),
+    command: TorchCommand,
 }
 
 fn main() {
     let cli = Cli::parse();
-    if let (true, Ok(exe)) = (cli.verbose, std::env::current_exe()) {
+    if let (true, Ok(exe)) = (cli.global.verbose, std::env::current_exe()) {
         eprintln!("zoo: libtorch commands run by {}", exe.display());
     }
+    let GlobalArgs { quiet, verbose } = cli.global;
     let result = match cli.command {
-        Command::Doctor(args) => doctor::run(args),
-        Command::Run(args) => run::run(args, cli.verbose),
-        Command::Import(command) => import::run(command, cli.quiet),
-        Command::Export(command) => export::run(command, cli.quiet, cli.verbose),
-        Command::Verify(args) => verify::run(args, cli.quiet, cli.verbose),
-        Command::ConvertSource(args) => import::convert_source(args),
+        TorchCommand::Doctor(args) => doctor::run(args),
+        TorchCommand::Run(args) => run::run(args, verbose),
+        TorchCommand::Import(command) => import::run(command, quiet),
+        TorchCommand::Export(command) => export::run(command, quiet, verbose),
+        TorchCommand::Verify(args) => verify::run(args, quiet, verbose),
+        TorchCommand::ConvertSource(args) => import::convert_source(args),
     };
     // One `error:` line; libtorch's C++ trace only with -v.
     let result = result.map(|()| 0).map_err(|error| {
-        if cli.verbose {
+        if verbose {
             error
         } else {
             anyhow::anyhow!(zoo_nn::error::strip_cpp_trace(&format!("{error:#}")))
@@ -78,13 +56,9 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
-    /// `zoo run --help` and the other torch commands explain every argument
-    /// in words, as `zoo`'s own commands do.
     #[test]
     fn every_argument_has_help_in_words() {
-        let problems = zoo_term::undocumented_arguments(&super::Cli::command());
-        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        use clap::CommandFactory;
+        zoo_term::assert_arguments_documented(&super::Cli::command());
     }
 }

@@ -8,51 +8,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
-use zoo_models::task::{DEFAULT_MAX_PIXELS, DecodeOptions, Decoder, decode_input, input_for_file};
+use zoo_models::task::{DecodeOptions, Decoder, decode_input, input_for_file};
 use zoo_models::{LoadOptions, LoadedPackage, image_io, inputs};
 use zoo_nn::Model;
 use zoo_term::outln;
-
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// An installed package (NAME or NAME@REQ), or a package folder written
-    /// as a path (`./vgg-mini`, `models/vgg-mini`, `/abs/dir`): a bare name
-    /// is always the installed package, even if a folder of that name is here.
-    pub model: String,
-    /// Inputs: images (VGG, cell counter), a spike sequence (.npy, a text
-    /// file, or text like 0,0,1,0), a video (.npy or a folder of frames).
-    pub files: Vec<String>,
-    /// A raw input tensor, NAME=FILE.npy (repeatable).
-    #[arg(long = "input", value_name = "NAME=FILE.npy")]
-    pub inputs: Vec<String>,
-    /// Write an output (any named layer or blob), NAME=FILE.npy
-    /// (repeatable); with input files, one array per output with a row per
-    /// file.
-    #[arg(long = "output", value_name = "NAME=FILE.npy")]
-    pub outputs: Vec<String>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Print the results as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Draw the results: an image (.png or .jpg) for the cell counter, a
-    /// folder of frames for the video detector; with several inputs, a
-    /// folder with one overlay per input.
-    #[arg(long, value_name = "PATH")]
-    pub overlay: Option<PathBuf>,
-    /// Refuse images with more pixels than this for models that run at the
-    /// image's own size (the cell counter needs about 340 bytes per pixel).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
-    pub max_pixels: u64,
-    /// How many classes to list for classifiers.
-    #[arg(long, default_value_t = 5)]
-    pub top: usize,
-    /// Run a package that contains code (a TorchScript model); also
-    /// `allow-code` in config.toml or ZOO_ALLOW_CODE=1.
-    #[arg(long)]
-    pub allow_code: bool,
-}
+use zoo_torch_args::RunArgs;
 
 /// `verbose` keeps libtorch's C++ traces in per-input errors and says
 /// which package or folder ran.

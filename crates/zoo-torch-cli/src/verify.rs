@@ -8,23 +8,7 @@ use serde_json::json;
 use zoo_format::manifest::Manifest;
 use zoo_models::golden;
 use zoo_term::outln;
-
-#[derive(Debug, clap::Args)]
-pub struct VerifyArgs {
-    /// An installed package (NAME or NAME@REQ), or a package folder written
-    /// as a path (`./vgg-mini`, `models/vgg-mini`, `/abs/dir`).
-    pub model: String,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Verify a package that contains code (a TorchScript model); also
-    /// `allow-code` in config.toml or ZOO_ALLOW_CODE=1.
-    #[arg(long)]
-    pub allow_code: bool,
-}
+use zoo_torch_args::VerifyArgs;
 
 /// Exit status 1 (as an error) when any output is off or there is nothing
 /// to compare.

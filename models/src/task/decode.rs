@@ -60,10 +60,6 @@ pub struct Decoded {
     pub extra: Vec<Tensor>,
 }
 
-/// The default pixel limit for models that run at the image's own size:
-/// 4096 × 4096.
-pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 4096;
-
 /// Bytes per input pixel the cell counter needs with its default widths
 /// (16/32/64/128), rounded up from measurements of peak resident memory
 /// (debug build, CPU): 711 MB at 1024², 1,718 MB at 2048² (≈ 320 B/px

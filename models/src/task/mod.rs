@@ -4,9 +4,7 @@
 
 pub mod decode;
 
-pub use decode::{
-    DEFAULT_MAX_PIXELS, DecodeOptions, Decoded, Decoder, decode_input, input_for_file,
-};
+pub use decode::{DecodeOptions, Decoded, Decoder, decode_input, input_for_file};
 
 use crate::error::{ModelError, Result};
 use crate::image_io::Preprocess;

@@ -61,17 +61,19 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
     if args.verify {
         for (item, result) in report.installed.iter().zip(verified.iter_mut()) {
             if item.fresh && has_golden(&item.package.dir)? {
-                let mut verify_args = vec![item.package.dir.clone().into_os_string()];
+                let mut verify_args: Vec<std::ffi::OsString> = Vec::new();
+                if out.quiet {
+                    verify_args.push("--quiet".into());
+                }
+                if out.verbose {
+                    verify_args.push("--verbose".into());
+                }
+                verify_args.push("verify".into());
+                verify_args.push(item.package.dir.clone().into_os_string());
                 if args.allow_code {
                     verify_args.push("--allow-code".into());
                 }
-                let code = crate::torch::run_engine(
-                    "verify",
-                    &verify_args,
-                    out.quiet,
-                    out.verbose,
-                    !args.json,
-                )?;
+                let code = crate::torch::run_engine("verify", &verify_args, !args.json)?;
                 *result = Some(code == 0);
             }
         }
