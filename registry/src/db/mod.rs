@@ -1,24 +1,19 @@
 //! Registry metadata: users, tokens, packages, owners, versions.
 //!
-//! Handlers talk to [`MetadataStore`] only: [`sqlite::SqliteStore`] (the
-//! default) or [`postgres::PgStore`] (shared by replicas). Methods are
-//! blocking; the HTTP layer
-//! calls them from `spawn_blocking`. Operations that must be atomic (publish,
-//! yank, owner changes) are single methods so each backend can run them in one
-//! transaction.
+//! Handlers talk to [`MetadataStore`] only. One implementation,
+//! [`store::SqlStore`], runs the same SQL on either engine through the
+//! [`sql`] seam: [`sqlite::SqliteStore`] (the default) or
+//! [`postgres::PgStore`] (shared by replicas). Methods are blocking; the
+//! HTTP layer calls them from `spawn_blocking`. Operations that must be
+//! atomic (publish, yank, owner changes) are single methods so they run in
+//! one transaction.
 
 pub mod cargo;
 pub mod dump;
-mod ownership;
 pub mod postgres;
-mod postgres_cargo;
-mod postgres_dump;
-mod postgres_ownership;
-mod postgres_uploads;
+pub mod sql;
 pub mod sqlite;
-mod sqlite_cargo;
-mod sqlite_dump;
-mod sqlite_uploads;
+pub mod store;
 mod summary;
 pub mod uploads;
 
@@ -67,6 +62,14 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// RFC 3339 UTC timestamp, whole seconds (the schema's time columns).
+pub fn now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
 
 pub use crate::auth::User;
 
