@@ -46,6 +46,13 @@ impl Namespace {
     }
 }
 
+/// Adding or removing owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerChange {
+    Add,
+    Remove,
+}
+
 /// Why a metadata operation failed; the HTTP layer maps each kind to a status.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -193,20 +200,14 @@ pub trait MetadataStore: CargoStore + UploadStore + Send + Sync {
 
     /// The owners of a package or crate (`NotFound` when there is none).
     fn owners(&self, ns: Namespace, name_norm: &str) -> StoreResult<Vec<User>>;
-    /// Adds owners; the caller must be an owner and every login must exist.
-    fn add_owners(
+    /// Adds owners (every login must exist) or removes them (never the
+    /// last one); the caller must be an owner.
+    fn change_owners(
         &self,
         ns: Namespace,
         user: &User,
         name_norm: &str,
-        logins: &[String],
-    ) -> StoreResult<()>;
-    /// Removes owners; refuses to remove the last one.
-    fn remove_owners(
-        &self,
-        ns: Namespace,
-        user: &User,
-        name_norm: &str,
+        change: OwnerChange,
         logins: &[String],
     ) -> StoreResult<()>;
 

@@ -14,33 +14,24 @@ pub struct Migration {
     text: &'static str,
 }
 
+/// A step: its number, name and file in `registry/migrations/`.
+macro_rules! step {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            text: include_str!(concat!("../../../migrations/", $file)),
+        }
+    };
+}
+
 /// The steps, in order; a new one goes at the end with the next number.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "packages",
-        text: include_str!("../../../migrations/0001_packages.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "cargo",
-        text: include_str!("../../../migrations/0002_cargo.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "sessions",
-        text: include_str!("../../../migrations/0003_sessions.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "session tokens",
-        text: include_str!("../../../migrations/0004_session_tokens.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "uploads",
-        text: include_str!("../../../migrations/0005_uploads.sql"),
-    },
+    step!(1, "packages", "0001_packages.sql"),
+    step!(2, "cargo", "0002_cargo.sql"),
+    step!(3, "sessions", "0003_sessions.sql"),
+    step!(4, "session tokens", "0004_session_tokens.sql"),
+    step!(5, "uploads", "0005_uploads.sql"),
 ];
 
 /// How an engine spells the schema's types.

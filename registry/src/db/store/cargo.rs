@@ -10,12 +10,9 @@ use crate::db::sql::{Backend, Conn, params};
 use crate::db::{PublishRights, StoreResult, User, sql};
 
 fn versions_of(c: &mut dyn Conn, name_norm: &str) -> StoreResult<Vec<CrateVersionRecord>> {
-    let rows = c.query(
-        "SELECT v.version, v.yanked, v.cksum, v.index_line FROM cargo_versions v \
-         JOIN cargo_crates c ON c.id = v.crate_id WHERE c.name_norm = $1 ORDER BY v.id",
-        params![name_norm],
-    )?;
-    rows.iter()
+    CRATES
+        .version_rows(c, "v.version, v.yanked, v.cksum, v.index_line", name_norm)?
+        .iter()
         .map(|r| {
             Ok(CrateVersionRecord {
                 vers: Version::parse(&r.text(0)?).map_err(sql::backend)?,
@@ -121,7 +118,7 @@ impl<B: Backend> CargoStore for SqlStore<B> {
 mod tests {
     use super::*;
     use crate::db::sqlite::SqliteStore;
-    use crate::db::{MetadataStore, Namespace, StoreError};
+    use crate::db::{MetadataStore, Namespace, OwnerChange, StoreError};
 
     #[test]
     fn crate_and_package_names_are_separate() {
@@ -171,7 +168,13 @@ mod tests {
         assert_eq!(store.cargo_crate_names().unwrap(), ["Demo_Link"]);
         assert!(store.package("demo-link").unwrap().is_none());
         let e = store
-            .remove_owners(Namespace::Cargo, &alice, "demo-link", &["alice".into()])
+            .change_owners(
+                Namespace::Cargo,
+                &alice,
+                "demo-link",
+                OwnerChange::Remove,
+                &["alice".into()],
+            )
             .unwrap_err();
         assert!(e.to_string().contains("no owner left"), "{e}");
         let (hits, total) = store.cargo_search("DEMO_link", 10).unwrap();

@@ -7,7 +7,7 @@ use semver::Version;
 use super::ownership::sync_owners;
 use super::version_key;
 use crate::auth::Scope;
-use crate::db::sql::{Conn, Value, params};
+use crate::db::sql::{Conn, Row, Value, params};
 use crate::db::{Namespace, PublishRights, StoreError, StoreResult, User, now};
 
 /// The tables of one namespace and how its messages name an item.
@@ -160,6 +160,21 @@ impl Tables {
         c.query_opt(&sql, params![name_norm])?
             .map(|r| Ok((r.i64(0)?, r.text(1)?)))
             .transpose()
+    }
+
+    /// `columns` (of `v`, the versions) of every version of the item
+    /// `name_norm`, in publication order.
+    pub(super) fn version_rows(
+        self,
+        c: &mut dyn Conn,
+        columns: &str,
+        name_norm: &str,
+    ) -> StoreResult<Vec<Row>> {
+        let sql = format!(
+            "SELECT {columns} FROM {} v JOIN {} i ON i.id = v.{} WHERE i.name_norm = $1 ORDER BY v.id",
+            self.versions, self.items, self.id_column
+        );
+        c.query(&sql, params![name_norm])
     }
 
     /// The item's id; `NotFound` when there is none.

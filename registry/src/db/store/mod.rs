@@ -16,8 +16,8 @@ use semver::Version;
 
 use super::sql::{Backend, Conn, Row, params};
 use super::{
-    MetadataStore, Namespace, NewVersion, PackageRecord, PublishRights, SearchHit, SessionRecord,
-    StoreError, StoreResult, TokenRecord, User, VersionRecord, now,
+    MetadataStore, Namespace, NewVersion, OwnerChange, PackageRecord, PublishRights, SearchHit,
+    SessionRecord, StoreError, StoreResult, TokenRecord, User, VersionRecord, now,
 };
 use crate::auth::{Scope, format_scopes, parse_scopes};
 use items::Tables;
@@ -275,27 +275,16 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn add_owners(
+    fn change_owners(
         &self,
         ns: Namespace,
         user: &User,
         name_norm: &str,
+        change: OwnerChange,
         logins: &[String],
     ) -> StoreResult<()> {
         self.as_owner(ns, user, name_norm, |c, tables, id| {
-            tables.add_owners(c, id, name_norm, logins)
-        })
-    }
-
-    fn remove_owners(
-        &self,
-        ns: Namespace,
-        user: &User,
-        name_norm: &str,
-        logins: &[String],
-    ) -> StoreResult<()> {
-        self.as_owner(ns, user, name_norm, |c, tables, id| {
-            tables.remove_owners(c, id, name_norm, logins)
+            tables.change_owners(c, id, name_norm, change, logins)
         })
     }
 

@@ -16,7 +16,7 @@
 use super::find_user;
 use super::items::{CRATES, PACKAGES, Tables};
 use crate::db::sql::{Conn, params};
-use crate::db::{StoreResult, User};
+use crate::db::{OwnerChange, StoreResult, User};
 
 impl Tables {
     /// Which of the two a name's owners are read from: the one created
@@ -142,53 +142,37 @@ impl Tables {
         Ok(())
     }
 
-    /// Adds owners of the name by login (already-owners are kept); unknown
-    /// logins are refused.
-    pub(super) fn add_owners(
+    /// Adds owners of the name by login (already-owners are kept; unknown
+    /// logins are refused) or removes them (refusing non-owners and
+    /// leaving nobody).
+    pub(super) fn change_owners(
         self,
         c: &mut dyn Conn,
         id: i64,
         name_norm: &str,
+        change: OwnerChange,
         logins: &[String],
     ) -> StoreResult<()> {
         let (ns, id) = deciding_item(c, name_norm)?.unwrap_or((self, id));
-        let sql = format!(
-            "INSERT INTO {} ({}, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            ns.owners, ns.id_column
-        );
-        for login in logins {
-            let Some(new_owner) = find_user(c, login)? else {
-                return Err(Tables::no_such_user(login));
-            };
-            c.execute(&sql, params![id, new_owner.id])?;
+        let sql = match change {
+            OwnerChange::Add => {
+                "INSERT INTO {owners} ({id}, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            }
+            OwnerChange::Remove => "DELETE FROM {owners} WHERE {id} = $1 AND user_id = $2",
         }
-        sync_owners(c, name_norm)
-    }
-
-    /// Removes owners of the name by login; refuses non-owners and leaving
-    /// nobody.
-    pub(super) fn remove_owners(
-        self,
-        c: &mut dyn Conn,
-        id: i64,
-        name_norm: &str,
-        logins: &[String],
-    ) -> StoreResult<()> {
-        let (ns, id) = deciding_item(c, name_norm)?.unwrap_or((self, id));
-        let sql = format!(
-            "DELETE FROM {} WHERE {} = $1 AND user_id = $2",
-            ns.owners, ns.id_column
-        );
+        .replace("{owners}", ns.owners)
+        .replace("{id}", ns.id_column);
         for login in logins {
-            let removed = match find_user(c, login)? {
-                Some(old) => c.execute(&sql, params![id, old.id])?,
+            let changed = match find_user(c, login)? {
+                Some(user) => c.execute(&sql, params![id, user.id])?,
+                None if change == OwnerChange::Add => return Err(Tables::no_such_user(login)),
                 None => 0,
             };
-            if removed == 0 {
+            if changed == 0 && change == OwnerChange::Remove {
                 return Err(self.not_an_owner(login, name_norm));
             }
         }
-        if ns.owners_of(c, id)?.is_empty() {
+        if change == OwnerChange::Remove && ns.owners_of(c, id)?.is_empty() {
             return Err(self.no_owner_left(name_norm));
         }
         sync_owners(c, name_norm)

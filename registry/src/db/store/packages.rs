@@ -9,12 +9,10 @@ use crate::db::summary::{VersionText, describe_by_shown_version};
 use crate::db::{NewVersion, PackageRecord, PublishRights, StoreResult, User, VersionRecord, sql};
 
 pub(super) fn versions_of(c: &mut dyn Conn, name_norm: &str) -> StoreResult<Vec<VersionRecord>> {
-    let rows = c.query(
-        "SELECT v.index_line, v.yanked, v.published_at, v.metrics FROM versions v \
-         JOIN packages p ON p.id = v.package_id WHERE p.name_norm = $1 ORDER BY v.id",
-        params![name_norm],
-    )?;
-    rows.iter()
+    let columns = "v.index_line, v.yanked, v.published_at, v.metrics";
+    PACKAGES
+        .version_rows(c, columns, name_norm)?
+        .iter()
         .map(|r| {
             let mut entry: IndexEntry = serde_json::from_str(&r.text(0)?).map_err(sql::backend)?;
             entry.yanked = r.bool(1)?;
@@ -42,12 +40,8 @@ pub(super) fn package_of(c: &mut dyn Conn, name_norm: &str) -> StoreResult<Optio
         keywords: serde_json::from_str(&r.text(3)?).map_err(sql::backend)?,
         readme: r.opt_text(4)?,
     };
-    let texts = c
-        .query(
-            "SELECT v.version, v.yanked, v.manifest, v.readme FROM versions v \
-             JOIN packages p ON p.id = v.package_id WHERE p.name_norm = $1",
-            params![name_norm],
-        )?
+    let texts = PACKAGES
+        .version_rows(c, "v.version, v.yanked, v.manifest, v.readme", name_norm)?
         .iter()
         .map(|r| {
             Ok(VersionText {
