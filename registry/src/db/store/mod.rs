@@ -145,6 +145,7 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
     }
 
     fn add_user(&self, login: &str) -> StoreResult<User> {
+        // Upsert and RETURNING: PostgreSQL, and SQLite since 3.35 (bundled).
         let row = self.engine.with_conn(|c| {
             c.query_opt(
                 "INSERT INTO users (login, created_at) VALUES ($1, $2) \
@@ -205,6 +206,8 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
     fn list_tokens(&self, login: Option<&str>) -> StoreResult<Vec<TokenRecord>> {
         self.engine.with_conn(|c| {
             c.query(
+                // The cast tells PostgreSQL the type of a parameter that
+                // only meets `IS NULL`.
                 &format!(
                     "{TOKEN_SELECT} WHERE CAST($1 AS TEXT) IS NULL OR u.login = $1 \
                      ORDER BY u.login, t.created_at, t.id"

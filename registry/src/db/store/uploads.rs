@@ -31,6 +31,8 @@ impl<B: Backend> UploadStore for SqlStore<B> {
     }
 
     fn touch_uploads(&self, sha256s: &[String], at: i64) -> StoreResult<()> {
+        // CASE, not GREATEST (SQLite lacks it) nor MAX (PostgreSQL's is
+        // only an aggregate).
         self.engine.with_conn(|c| {
             for sha in sha256s {
                 c.execute(
