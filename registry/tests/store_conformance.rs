@@ -12,7 +12,9 @@ use zoo_registry::auth::Scope;
 use zoo_registry::db::cargo::NewCrateVersion;
 use zoo_registry::db::postgres::PgStore;
 use zoo_registry::db::sqlite::SqliteStore;
-use zoo_registry::db::{MetadataStore, Namespace, NewVersion, PublishRights, StoreResult};
+use zoo_registry::db::{
+    MetadataStore, Namespace, NewVersion, OwnerChange, PublishRights, StoreResult,
+};
 
 fn entry(name: &str, vers: &str, sha: char) -> NewVersion {
     let entry: IndexEntry = serde_json::from_value(serde_json::json!({
@@ -151,40 +153,46 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
         true,
     )));
     log.push(show(s.owners(Namespace::Zoo, "my_model")));
-    log.push(show(s.add_owners(
+    log.push(show(s.change_owners(
         Namespace::Zoo,
         &bob,
         "my_model",
+        OwnerChange::Add,
         &["bob".into()],
     )));
-    log.push(show(s.add_owners(
+    log.push(show(s.change_owners(
         Namespace::Zoo,
         &alice,
         "my_model",
+        OwnerChange::Add,
         &["carol".into()],
     )));
-    log.push(show(s.add_owners(
+    log.push(show(s.change_owners(
         Namespace::Zoo,
         &alice,
         "my_model",
+        OwnerChange::Add,
         &["bob".into(), "alice".into()],
     )));
-    log.push(show(s.remove_owners(
+    log.push(show(s.change_owners(
         Namespace::Zoo,
         &alice,
         "my_model",
+        OwnerChange::Remove,
         &["carol".into()],
     )));
-    log.push(show(s.remove_owners(
+    log.push(show(s.change_owners(
         Namespace::Zoo,
         &bob,
         "my_model",
+        OwnerChange::Remove,
         &["alice".into()],
     )));
-    log.push(show(s.remove_owners(
+    log.push(show(s.change_owners(
         Namespace::Zoo,
         &bob,
         "my_model",
+        OwnerChange::Remove,
         &["bob".into()],
     )));
     log.push(show(s.owners(Namespace::Zoo, "my_model")));
@@ -295,16 +303,18 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
     log.push(show(s.cargo_versions("my_crate")));
     log.push(show(s.cargo_crate("my_crate")));
     log.push(show(s.cargo_crate_names()));
-    log.push(show(s.add_owners(
+    log.push(show(s.change_owners(
         Namespace::Cargo,
         &alice,
         "my_crate",
+        OwnerChange::Add,
         &["bob".into()],
     )));
-    log.push(show(s.remove_owners(
+    log.push(show(s.change_owners(
         Namespace::Cargo,
         &bob,
         "my_crate",
+        OwnerChange::Remove,
         &["alice".into(), "bob".into()],
     )));
     log.push(show(s.owners(Namespace::Cargo, "my_crate")));
@@ -439,11 +449,23 @@ fn one_name_one_set_of_owners(s: &dyn MetadataStore) {
         .unwrap();
     assert_eq!(logins(s.owners(Namespace::Cargo, "shared")), ["alice"]);
     // Owners added or removed through either namespace apply to both.
-    s.add_owners(Namespace::Cargo, &alice, "shared", &["bob".into()])
-        .unwrap();
+    s.change_owners(
+        Namespace::Cargo,
+        &alice,
+        "shared",
+        OwnerChange::Add,
+        &["bob".into()],
+    )
+    .unwrap();
     assert_eq!(logins(s.owners(Namespace::Zoo, "shared")), ["alice", "bob"]);
-    s.remove_owners(Namespace::Zoo, &bob, "shared", &["alice".into()])
-        .unwrap();
+    s.change_owners(
+        Namespace::Zoo,
+        &bob,
+        "shared",
+        OwnerChange::Remove,
+        &["alice".into()],
+    )
+    .unwrap();
     assert_eq!(logins(s.owners(Namespace::Cargo, "shared")), ["bob"]);
     assert!(is_forbidden(s.cargo_publish(
         &alice,

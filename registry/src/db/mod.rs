@@ -1,24 +1,19 @@
 //! Registry metadata: users, tokens, packages, owners, versions.
 //!
-//! Handlers talk to [`MetadataStore`] only: [`sqlite::SqliteStore`] (the
-//! default) or [`postgres::PgStore`] (shared by replicas). Methods are
-//! blocking; the HTTP layer
-//! calls them from `spawn_blocking`. Operations that must be atomic (publish,
-//! yank, owner changes) are single methods so each backend can run them in one
-//! transaction.
+//! Handlers talk to [`MetadataStore`] only. One implementation,
+//! [`store::SqlStore`], runs the same SQL on either engine through the
+//! [`sql`] seam: [`sqlite::SqliteStore`] (the default) or
+//! [`postgres::PgStore`] (shared by replicas). Methods are blocking; the
+//! HTTP layer calls them from `spawn_blocking`. Operations that must be
+//! atomic (publish, yank, owner changes) are single methods so they run in
+//! one transaction.
 
 pub mod cargo;
 pub mod dump;
-mod ownership;
 pub mod postgres;
-mod postgres_cargo;
-mod postgres_dump;
-mod postgres_ownership;
-mod postgres_uploads;
+pub mod sql;
 pub mod sqlite;
-mod sqlite_cargo;
-mod sqlite_dump;
-mod sqlite_uploads;
+pub mod store;
 mod summary;
 pub mod uploads;
 
@@ -51,6 +46,13 @@ impl Namespace {
     }
 }
 
+/// Adding or removing owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerChange {
+    Add,
+    Remove,
+}
+
 /// Why a metadata operation failed; the HTTP layer maps each kind to a status.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,6 +69,14 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// RFC 3339 UTC timestamp, whole seconds (the schema's time columns).
+pub fn now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
 
 pub use crate::auth::User;
 
@@ -190,20 +200,14 @@ pub trait MetadataStore: CargoStore + UploadStore + Send + Sync {
 
     /// The owners of a package or crate (`NotFound` when there is none).
     fn owners(&self, ns: Namespace, name_norm: &str) -> StoreResult<Vec<User>>;
-    /// Adds owners; the caller must be an owner and every login must exist.
-    fn add_owners(
+    /// Adds owners (every login must exist) or removes them (never the
+    /// last one); the caller must be an owner.
+    fn change_owners(
         &self,
         ns: Namespace,
         user: &User,
         name_norm: &str,
-        logins: &[String],
-    ) -> StoreResult<()>;
-    /// Removes owners; refuses to remove the last one.
-    fn remove_owners(
-        &self,
-        ns: Namespace,
-        user: &User,
-        name_norm: &str,
+        change: OwnerChange,
         logins: &[String],
     ) -> StoreResult<()>;
 

@@ -2,14 +2,8 @@
 
 use super::{DomainError, Namespace};
 use crate::auth::{Caller, Scope};
+pub use crate::db::OwnerChange as Change;
 use crate::db::{MetadataStore, StoreResult, User};
-
-/// Adding or removing owners.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    Add,
-    Remove,
-}
 
 /// The owners of `name` (any spelling) in `ns`.
 pub fn list(store: &dyn MetadataStore, ns: Namespace, name: &str) -> StoreResult<Vec<User>> {
@@ -36,9 +30,6 @@ pub fn change(
         Change::Add => format!("{who} added as owner(s) of {noun}{name}"),
         Change::Remove => format!("{who} removed from the owners of {noun}{name}"),
     };
-    match change {
-        Change::Add => store.add_owners(ns, &caller.user, &name, &logins),
-        Change::Remove => store.remove_owners(ns, &caller.user, &name, &logins),
-    }?;
+    store.change_owners(ns, &caller.user, &name, change, &logins)?;
     Ok(message)
 }

@@ -175,7 +175,7 @@ pub async fn export(
     let manifest = Manifest {
         format: FORMAT.into(),
         version: FORMAT_VERSION,
-        exported_at: crate::db::sqlite::now(),
+        exported_at: crate::db::now(),
         blobs,
         tables,
     };

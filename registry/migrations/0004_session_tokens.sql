@@ -4,9 +4,9 @@
 DROP TABLE IF EXISTS sessions;
 CREATE TABLE sessions (
     id_sha256 TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
+    user_id {int} NOT NULL REFERENCES users(id),
     token_id TEXT NOT NULL REFERENCES tokens(id),
     csrf TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at {int} NOT NULL
 );

@@ -1,6 +1,6 @@
 -- Migration 2: the Cargo registry's tables.
 CREATE TABLE IF NOT EXISTS cargo_crates (
-    id INTEGER PRIMARY KEY,
+    id {id},
     name TEXT NOT NULL,
     name_norm TEXT NOT NULL UNIQUE,
     description TEXT NOT NULL,
@@ -8,18 +8,18 @@ CREATE TABLE IF NOT EXISTS cargo_crates (
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cargo_owners (
-    crate_id INTEGER NOT NULL REFERENCES cargo_crates(id),
-    user_id INTEGER NOT NULL REFERENCES users(id),
+    crate_id {int} NOT NULL REFERENCES cargo_crates(id),
+    user_id {int} NOT NULL REFERENCES users(id),
     PRIMARY KEY (crate_id, user_id)
 );
 CREATE TABLE IF NOT EXISTS cargo_versions (
-    id INTEGER PRIMARY KEY,
-    crate_id INTEGER NOT NULL REFERENCES cargo_crates(id),
+    id {id},
+    crate_id {int} NOT NULL REFERENCES cargo_crates(id),
     version TEXT NOT NULL,
     version_key TEXT NOT NULL,
-    yanked INTEGER NOT NULL DEFAULT 0,
+    yanked {flag},
     published_at TEXT NOT NULL,
-    published_by INTEGER NOT NULL REFERENCES users(id),
+    published_by {int} NOT NULL REFERENCES users(id),
     cksum TEXT NOT NULL,
     index_line TEXT NOT NULL,
     metadata TEXT NOT NULL,

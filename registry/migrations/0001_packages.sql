@@ -1,19 +1,20 @@
--- zoo packages, users and tokens (the SQLite schema's migration 1).
-CREATE TABLE users (
-    id BIGSERIAL PRIMARY KEY,
+-- Migration 1: users, tokens, packages and their versions (idempotent: SQLite
+-- databases from before versioning upgrade cleanly).
+CREATE TABLE IF NOT EXISTS users (
+    id {id},
     login TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL
 );
-CREATE TABLE tokens (
+CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY,
-    user_id BIGINT NOT NULL REFERENCES users(id),
+    user_id {int} NOT NULL REFERENCES users(id),
     secret_sha256 TEXT NOT NULL,
     scopes TEXT NOT NULL,
     created_at TEXT NOT NULL,
     revoked_at TEXT
 );
-CREATE TABLE packages (
-    id BIGSERIAL PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS packages (
+    id {id},
     name TEXT NOT NULL,
     name_norm TEXT NOT NULL UNIQUE,
     kind TEXT NOT NULL,
@@ -23,19 +24,19 @@ CREATE TABLE packages (
     latest_version TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
-CREATE TABLE owners (
-    package_id BIGINT NOT NULL REFERENCES packages(id),
-    user_id BIGINT NOT NULL REFERENCES users(id),
+CREATE TABLE IF NOT EXISTS owners (
+    package_id {int} NOT NULL REFERENCES packages(id),
+    user_id {int} NOT NULL REFERENCES users(id),
     PRIMARY KEY (package_id, user_id)
 );
-CREATE TABLE versions (
-    id BIGSERIAL PRIMARY KEY,
-    package_id BIGINT NOT NULL REFERENCES packages(id),
+CREATE TABLE IF NOT EXISTS versions (
+    id {id},
+    package_id {int} NOT NULL REFERENCES packages(id),
     version TEXT NOT NULL,
     version_key TEXT NOT NULL,
-    yanked BOOLEAN NOT NULL DEFAULT FALSE,
+    yanked {flag},
     published_at TEXT NOT NULL,
-    published_by BIGINT NOT NULL REFERENCES users(id),
+    published_by {int} NOT NULL REFERENCES users(id),
     archive_sha256 TEXT NOT NULL,
     index_line TEXT NOT NULL,
     metrics TEXT NOT NULL,

@@ -1,0 +1,426 @@
+//! The one metadata store: [`MetadataStore`], [`super::CargoStore`] and
+//! [`super::UploadStore`] written once over the [`Backend`] seam, for
+//! SQLite and PostgreSQL alike (same statements, same answers, same
+//! messages). Zoo packages and Cargo crates share what their tables share
+//! (`ownership`, `items`); what only one namespace has is in `packages`
+//! and `cargo`.
+
+mod cargo;
+mod dump;
+mod items;
+mod ownership;
+mod packages;
+mod uploads;
+
+use semver::Version;
+
+use super::sql::{Backend, Conn, Row, params};
+use super::{
+    MetadataStore, Namespace, NewVersion, OwnerChange, PackageRecord, PublishRights, SearchHit,
+    SessionRecord, StoreError, StoreResult, TokenRecord, User, VersionRecord, now,
+};
+use crate::auth::{Scope, format_scopes, parse_scopes};
+use items::Tables;
+use ownership::{name_owners, owner_divergence};
+
+/// [`MetadataStore`] on an engine: [`super::sqlite::SqliteStore`] or
+/// [`super::postgres::PgStore`].
+pub struct SqlStore<B> {
+    engine: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub(super) fn new(engine: B) -> SqlStore<B> {
+        SqlStore { engine }
+    }
+
+    /// Runs `change` on the package or crate `name_norm` in one write
+    /// transaction, after locking the name and checking that `user` owns it.
+    fn as_owner(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        change: impl FnOnce(&mut dyn Conn, Tables, i64) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let tables = Tables::of(ns);
+        self.engine.with_tx(|c| {
+            c.lock_name(name_norm)?;
+            let id = tables.require_item(c, name_norm)?;
+            tables.require_owner(c, id, user, name_norm)?;
+            change(c, tables, id)
+        })
+    }
+}
+
+/// Versions equal up to build metadata are the same version (as in Cargo).
+pub(super) fn version_key(v: &Version) -> String {
+    let mut v = v.clone();
+    v.build = semver::BuildMetadata::EMPTY;
+    v.to_string()
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A search's patterns: `(canonical name, %name%, %lowercased text%)`.
+fn search_patterns(query: &str) -> (String, String, String) {
+    let text = query.trim().to_lowercase();
+    let name = zoo_format::normalize_name(&text);
+    let name_like = format!("%{}%", like_escape(&name));
+    let text_like = format!("%{}%", like_escape(&text));
+    (name, name_like, text_like)
+}
+
+fn user_from(r: &Row, first: usize) -> StoreResult<User> {
+    Ok(User {
+        id: r.i64(first)?,
+        login: r.text(first + 1)?,
+    })
+}
+
+pub(super) fn find_user(c: &mut dyn Conn, login: &str) -> StoreResult<Option<User>> {
+    c.query_opt(
+        "SELECT id, login FROM users WHERE login = $1",
+        params![login],
+    )?
+    .map(|r| user_from(&r, 0))
+    .transpose()
+}
+
+const TOKEN_SELECT: &str = "SELECT t.id, u.id, u.login, t.secret_sha256, t.scopes, t.created_at, t.revoked_at \
+     FROM tokens t JOIN users u ON u.id = t.user_id";
+
+fn token_from(r: &Row) -> StoreResult<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.text(0)?,
+        user: user_from(r, 1)?,
+        secret_sha256: r.text(3)?,
+        scopes: parse_scopes(&r.text(4)?).map_err(StoreError::Backend)?,
+        created_at: r.text(5)?,
+        revoked: r.opt_text(6)?.is_some(),
+    })
+}
+
+/// Packages and their versions for a list of names (search and recent).
+fn hits(c: &mut dyn Conn, names: Vec<String>) -> StoreResult<Vec<SearchHit>> {
+    let mut hits = Vec::with_capacity(names.len());
+    for name in names {
+        if let Some(package) = packages::package_of(c, &name)? {
+            let versions = packages::versions_of(c, &name)?;
+            hits.push(SearchHit { package, versions });
+        }
+    }
+    Ok(hits)
+}
+
+/// The one-version lookups (`version_readme`, `version_manifest`).
+fn version_column(
+    c: &mut dyn Conn,
+    column: &str,
+    name_norm: &str,
+    version: &Version,
+) -> StoreResult<Row> {
+    let sql = format!(
+        "SELECT v.{column} FROM versions v JOIN packages p ON p.id = v.package_id \
+         WHERE p.name_norm = $1 AND v.version_key = $2"
+    );
+    c.query_opt(&sql, params![name_norm, version_key(version)])?
+        .ok_or_else(|| StoreError::NotFound(format!("`{name_norm}` has no version {version}")))
+}
+
+impl<B: Backend> MetadataStore for SqlStore<B> {
+    fn ping(&self) -> StoreResult<()> {
+        self.engine
+            .with_conn(|c| c.query("SELECT 1", &[]).map(drop))
+    }
+
+    fn add_user(&self, login: &str) -> StoreResult<User> {
+        // Upsert and RETURNING: PostgreSQL, and SQLite since 3.35 (bundled).
+        let row = self.engine.with_conn(|c| {
+            c.query_opt(
+                "INSERT INTO users (login, created_at) VALUES ($1, $2) \
+                 ON CONFLICT (login) DO NOTHING RETURNING id",
+                params![login, now()],
+            )
+        })?;
+        match row {
+            Some(row) => Ok(User {
+                id: row.i64(0)?,
+                login: login.to_string(),
+            }),
+            None => Err(StoreError::Conflict(format!(
+                "user `{login}` already exists"
+            ))),
+        }
+    }
+
+    fn find_user(&self, login: &str) -> StoreResult<Option<User>> {
+        self.engine.with_conn(|c| find_user(c, login))
+    }
+
+    fn list_users(&self) -> StoreResult<Vec<User>> {
+        self.engine.with_conn(|c| {
+            c.query("SELECT id, login FROM users ORDER BY login", &[])?
+                .iter()
+                .map(|r| user_from(r, 0))
+                .collect()
+        })
+    }
+
+    fn add_token(
+        &self,
+        user: &User,
+        id: &str,
+        secret_sha256: &str,
+        scopes: &[Scope],
+    ) -> StoreResult<()> {
+        self.engine.with_conn(|c| {
+            c.execute(
+                "INSERT INTO tokens (id, user_id, secret_sha256, scopes, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                params![id, user.id, secret_sha256, format_scopes(scopes), now()],
+            )
+            .map(drop)
+        })
+    }
+
+    fn find_token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
+        self.engine.with_conn(|c| {
+            c.query_opt(&format!("{TOKEN_SELECT} WHERE t.id = $1"), params![id])?
+                .as_ref()
+                .map(token_from)
+                .transpose()
+        })
+    }
+
+    fn list_tokens(&self, login: Option<&str>) -> StoreResult<Vec<TokenRecord>> {
+        self.engine.with_conn(|c| {
+            c.query(
+                // The cast tells PostgreSQL the type of a parameter that
+                // only meets `IS NULL`.
+                &format!(
+                    "{TOKEN_SELECT} WHERE CAST($1 AS TEXT) IS NULL OR u.login = $1 \
+                     ORDER BY u.login, t.created_at, t.id"
+                ),
+                params![login],
+            )?
+            .iter()
+            .map(token_from)
+            .collect()
+        })
+    }
+
+    fn revoke_token(&self, id: &str) -> StoreResult<()> {
+        let changed = self.engine.with_conn(|c| {
+            c.execute(
+                "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                params![id, now()],
+            )
+        })?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("no token with id `{id}`")));
+        }
+        Ok(())
+    }
+
+    fn package(&self, name_norm: &str) -> StoreResult<Option<PackageRecord>> {
+        self.engine
+            .with_conn(|c| packages::package_of(c, name_norm))
+    }
+
+    fn versions(&self, name_norm: &str) -> StoreResult<Vec<VersionRecord>> {
+        self.engine
+            .with_conn(|c| packages::versions_of(c, name_norm))
+    }
+
+    fn package_names(&self) -> StoreResult<Vec<String>> {
+        self.engine
+            .with_conn(|c| c.query_texts("SELECT name_norm FROM packages ORDER BY name_norm", &[]))
+    }
+
+    fn publish(
+        &self,
+        publisher: &User,
+        rights: PublishRights,
+        new: &NewVersion,
+    ) -> StoreResult<()> {
+        self.engine
+            .with_tx(|c| packages::publish(c, publisher, rights, new))
+    }
+
+    fn set_yanked(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        version: &Version,
+        yanked: bool,
+    ) -> StoreResult<()> {
+        self.as_owner(ns, user, name_norm, |c, tables, id| {
+            tables.set_yanked(c, id, name_norm, version, yanked)
+        })
+    }
+
+    fn owners(&self, ns: Namespace, name_norm: &str) -> StoreResult<Vec<User>> {
+        self.engine.with_conn(|c| {
+            Tables::of(ns).require_item(c, name_norm)?;
+            name_owners(c, name_norm)
+        })
+    }
+
+    fn change_owners(
+        &self,
+        ns: Namespace,
+        user: &User,
+        name_norm: &str,
+        change: OwnerChange,
+        logins: &[String],
+    ) -> StoreResult<()> {
+        self.as_owner(ns, user, name_norm, |c, tables, id| {
+            tables.change_owners(c, id, name_norm, change, logins)
+        })
+    }
+
+    fn recent_packages(&self, limit: u64) -> StoreResult<Vec<SearchHit>> {
+        self.engine.with_conn(|c| {
+            let names = c.query_texts(
+                "SELECT p.name_norm FROM packages p JOIN versions v ON v.package_id = p.id \
+                 GROUP BY p.id ORDER BY MAX(v.id) DESC LIMIT $1",
+                params![limit as i64],
+            )?;
+            hits(c, names)
+        })
+    }
+
+    fn version_readme(&self, name_norm: &str, version: &Version) -> StoreResult<Option<String>> {
+        self.engine
+            .with_conn(|c| version_column(c, "readme", name_norm, version)?.opt_text(0))
+    }
+
+    fn version_manifest(&self, name_norm: &str, version: &Version) -> StoreResult<String> {
+        self.engine
+            .with_conn(|c| version_column(c, "manifest", name_norm, version)?.text(0))
+    }
+
+    fn integrity_problems(&self) -> StoreResult<Vec<String>> {
+        self.engine.with_conn(|c| {
+            let mut problems = c.engine_problems()?;
+            let orphans = c.query_i64(
+                "SELECT COUNT(*) FROM packages p WHERE NOT EXISTS \
+                 (SELECT 1 FROM versions v WHERE v.package_id = p.id)",
+                &[],
+            )?;
+            if orphans > 0 {
+                problems.push(format!("{orphans} package row(s) have no version"));
+            }
+            problems.extend(owner_divergence(c)?);
+            Ok(problems)
+        })
+    }
+
+    fn create_session(
+        &self,
+        id_sha256: &str,
+        user: &User,
+        token_id: &str,
+        csrf: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        self.engine.with_conn(|c| {
+            c.execute(
+                "INSERT INTO sessions (id_sha256, user_id, token_id, csrf, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                params![id_sha256, user.id, token_id, csrf, now(), expires_at],
+            )
+            .map(drop)
+        })
+    }
+
+    fn find_session(&self, id_sha256: &str) -> StoreResult<Option<SessionRecord>> {
+        let row = self.engine.with_conn(|c| {
+            c.query_opt(
+                "SELECT u.id, u.login, s.csrf, s.expires_at, t.id, t.scopes FROM sessions s \
+                 JOIN users u ON u.id = s.user_id JOIN tokens t ON t.id = s.token_id \
+                 WHERE s.id_sha256 = $1 AND t.revoked_at IS NULL AND t.user_id = s.user_id",
+                params![id_sha256],
+            )
+        })?;
+        row.map(|r| {
+            Ok(SessionRecord {
+                user: user_from(&r, 0)?,
+                token_id: r.text(4)?,
+                scopes: parse_scopes(&r.text(5)?).map_err(StoreError::Backend)?,
+                csrf: r.text(2)?,
+                expires_at: r.i64(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn delete_session(&self, id_sha256: &str, now: i64) -> StoreResult<()> {
+        self.engine.with_conn(|c| {
+            c.execute(
+                "DELETE FROM sessions WHERE id_sha256 = $1 OR expires_at < $2",
+                params![id_sha256, now],
+            )
+            .map(drop)
+        })
+    }
+
+    fn export_rows(&self) -> StoreResult<super::dump::Tables> {
+        self.engine.with_conn(dump::export)
+    }
+
+    fn import_rows(&self, tables: &super::dump::Tables) -> StoreResult<()> {
+        self.engine.with_tx(|c| dump::import(c, tables))
+    }
+
+    fn search(&self, query: &str, offset: u64, limit: u64) -> StoreResult<(Vec<SearchHit>, u64)> {
+        let (name, name_like, text_like) = search_patterns(query);
+        let prefix_like = format!("{}%", like_escape(&name));
+        let filter = "p.name_norm LIKE $1 ESCAPE '\\' OR lower(p.keywords) LIKE $2 ESCAPE '\\' \
+                      OR lower(p.description) LIKE $2 ESCAPE '\\'";
+        self.engine.with_conn(|c| {
+            let total = c.query_i64(
+                &format!("SELECT COUNT(*) FROM packages p WHERE {filter}"),
+                params![&name_like, &text_like],
+            )?;
+            let names = c.query_texts(
+                &format!(
+                    "SELECT p.name_norm FROM packages p WHERE {filter} \
+                     ORDER BY (p.name_norm = $3) DESC, (p.name_norm LIKE $4 ESCAPE '\\') DESC, \
+                     p.name_norm LIMIT $5 OFFSET $6"
+                ),
+                params![
+                    name_like,
+                    text_like,
+                    name,
+                    prefix_like,
+                    limit as i64,
+                    offset as i64
+                ],
+            )?;
+            Ok((hits(c, names)?, total as u64))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escape;
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(like_escape("a_b%c\\"), "a\\_b\\%c\\\\");
+    }
+}

@@ -1,0 +1,77 @@
+//! [`UploadStore`]: the table `uploads` (schema migration 5).
+
+use super::SqlStore;
+use crate::db::sql::{Backend, params};
+use crate::db::uploads::UploadStore;
+use crate::db::{StoreResult, User, sql};
+
+impl<B: Backend> UploadStore for SqlStore<B> {
+    fn record_upload(&self, user: &User, sha256: &str, size: u64, at: i64) -> StoreResult<()> {
+        let size = i64::try_from(size).map_err(sql::backend)?;
+        self.engine.with_conn(|c| {
+            c.execute(
+                "INSERT INTO uploads (sha256, user_id, size, uploaded_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (sha256, user_id) DO UPDATE \
+                 SET size = excluded.size, uploaded_at = excluded.uploaded_at",
+                params![sha256, user.id, size, at],
+            )
+            .map(drop)
+        })
+    }
+
+    fn pending_upload_bytes(&self, user: &User) -> StoreResult<u64> {
+        // PostgreSQL sums BIGINTs as NUMERIC; the cast keeps an integer.
+        let total = self.engine.with_conn(|c| {
+            c.query_i64(
+                "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads WHERE user_id = $1",
+                params![user.id],
+            )
+        })?;
+        Ok(total.max(0) as u64)
+    }
+
+    fn touch_uploads(&self, sha256s: &[String], at: i64) -> StoreResult<()> {
+        // CASE, not GREATEST (SQLite lacks it) nor MAX (PostgreSQL's is
+        // only an aggregate).
+        self.engine.with_conn(|c| {
+            for sha in sha256s {
+                c.execute(
+                    "UPDATE uploads SET uploaded_at = \
+                     CASE WHEN uploaded_at < $2 THEN $2 ELSE uploaded_at END WHERE sha256 = $1",
+                    params![sha, at],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn release_uploads(&self, sha256s: &[String]) -> StoreResult<()> {
+        self.engine.with_conn(|c| {
+            for sha in sha256s {
+                c.execute("DELETE FROM uploads WHERE sha256 = $1", params![sha])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn stale_uploads(&self, before: i64) -> StoreResult<Vec<String>> {
+        self.engine.with_conn(|c| {
+            c.query_texts(
+                "SELECT sha256 FROM uploads GROUP BY sha256 HAVING MAX(uploaded_at) < $1 \
+                 ORDER BY sha256",
+                params![before],
+            )
+        })
+    }
+
+    fn expire_upload(&self, sha256: &str, before: i64) -> StoreResult<bool> {
+        let deleted = self.engine.with_conn(|c| {
+            c.execute(
+                "DELETE FROM uploads WHERE sha256 = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM uploads WHERE sha256 = $1 AND uploaded_at >= $2)",
+                params![sha256, before],
+            )
+        })?;
+        Ok(deleted > 0)
+    }
+}
