@@ -3,68 +3,19 @@
 //! owners, search, and the registry's refusals as cargo shows them.
 //! The test crates have no crates.io dependencies, so nothing leaves the host.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zoo-registry");
-
-/// A running `zoo-registry serve`, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--init",
-            "--data",
-            data.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
-    Server { child, addr }
+fn start(data: &Path, extra: &[&str]) -> zoo_e2e::Listening {
+    zoo_e2e::serve(data, extra)
 }
 
 /// Creates a user with every scope and returns their token.
 fn add_user(data: &Path, login: &str) -> String {
-    let out = Command::new(BIN)
-        .args([
-            "user",
-            "add",
-            login,
-            "--init",
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let out = zoo_e2e::registry_admin(data, &["user", "add", login, "--init"]);
+    out.ok().trim().to_string()
 }
 
 /// A raw HTTP/1.1 exchange: (status line + headers, body).
@@ -532,17 +483,6 @@ fn private_cargo_registry_needs_a_token_everywhere() {
     assert_eq!(locked_version(&app), "0.1.0");
 }
 
-/// Files under `dir`, recursively (0 when it does not exist).
-fn count_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .map(|e| e.unwrap().path())
-        .map(|p| if p.is_dir() { count_files(&p) } else { 1 })
-        .sum()
-}
-
 /// A cargo publish body: metadata for `name` `vers`, then the `.crate`.
 fn publish_body(name: &str, vers: &str, krate: &[u8]) -> Vec<u8> {
     let metadata = format!(r#"{{"name":"{name}","vers":"{vers}","deps":[],"features":{{}}}}"#);
@@ -584,8 +524,13 @@ fn hostile_crate_files_are_refused_and_nothing_is_stored() {
             case.entry
         );
         assert!(reply.contains(case.says), "{}: {reply}", case.kind);
-        assert_eq!(count_files(&data.join("blobs")), 0, "{}", case.kind);
-        assert_eq!(count_files(&data.join("tmp")), 0, "{}", case.kind);
+        assert_eq!(
+            zoo_e2e::count_files(&data.join("blobs")),
+            0,
+            "{}",
+            case.kind
+        );
+        assert_eq!(zoo_e2e::count_files(&data.join("tmp")), 0, "{}", case.kind);
         let (head, _) = http(&addr, "GET", "/cargo/index/ho/st/hostile", &[], b"");
         assert!(head.starts_with("HTTP/1.1 404"), "{}: {head}", case.kind);
     }
@@ -674,5 +619,5 @@ fn neither_half_of_a_link_name_can_be_squatted() {
     assert!(reply.contains("already a crate"), "{reply}");
     let (head, _) = http(&addr, "GET", "/api/v1/packages/other-link", &[], b"");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
-    assert_eq!(count_files(&data.join("tmp")), 0);
+    assert_eq!(zoo_e2e::count_files(&data.join("tmp")), 0);
 }

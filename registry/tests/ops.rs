@@ -2,14 +2,12 @@
 //! passes; corrupt, missing, stray and stale files are reported; gc removes
 //! unreferenced old blobs and keeps referenced (zoo and cargo) ones.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use axum::http::{Method, StatusCode};
-use common::{Registry, crate_publish_body, model};
+use zoo_e2e::in_process::{Registry, crate_publish_body, model};
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::Scope;
 use zoo_registry::ops::{fsck::fsck, gc::gc};

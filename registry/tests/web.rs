@@ -1,10 +1,8 @@
 //! The HTML pages, through the router in-process: content, escaping of
 //! hostile metadata, 404s, and the login → token page flow with CSRF.
 
-mod common;
-
 use axum::http::{Method, StatusCode};
-use common::{Registry, link, model};
+use zoo_e2e::in_process::{Registry, link, model};
 use zoo_registry::auth::Scope;
 
 const EVIL: &str = "<script>alert('pwned')</script>";
@@ -20,14 +18,7 @@ async fn home_search_and_package_pages_show_published_packages() {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     }
-    let reply = reg
-        .send(
-            Method::DELETE,
-            "/api/v1/packages/tiny-net/1.1.0/yank",
-            &[("authorization", &format!("Bearer {alice}"))],
-            Vec::new(),
-        )
-        .await;
+    let reply = reg.yank(&alice, "tiny-net", "1.1.0", true).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let reply = reg
         .publish(&alice, &link("peephole-lstm", "0.1.0", "An LSTM link"))
@@ -128,13 +119,7 @@ async fn hostile_metadata_and_readme_are_escaped() {
     );
     let evil = model("evil-net", "1.0.0", EVIL, &readme);
     // The license is free text from zoo.toml, shown on the page too.
-    let toml_path = evil.dir.path().join("zoo.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap();
-    std::fs::write(
-        &toml_path,
-        toml.replace("license = \"MIT\"", &format!("license = {EVIL:?}")),
-    )
-    .unwrap();
+    evil.edit_manifest(|toml| toml.replace("license = \"MIT\"", &format!("license = {EVIL:?}")));
     let reply = reg.publish(&alice, &evil).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     for uri in [
@@ -667,14 +652,7 @@ async fn a_yanked_newest_version_does_not_describe_the_package() {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     }
-    let reply = reg
-        .send(
-            Method::DELETE,
-            "/api/v1/packages/shapes/1.1.0/yank",
-            &[("authorization", &format!("Bearer {alice}"))],
-            Vec::new(),
-        )
-        .await;
+    let reply = reg.yank(&alice, "shapes", "1.1.0", true).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
 
     let page = reg.get("/packages/shapes").await.text();
@@ -702,14 +680,7 @@ async fn a_yanked_newest_version_does_not_describe_the_package() {
     let v = reg.get("/packages/shapes/1.1.0").await.text();
     assert!(v.contains("Broken readme"), "{v}");
     // Un-yanked, it describes the package again.
-    let reply = reg
-        .send(
-            Method::PUT,
-            "/api/v1/packages/shapes/1.1.0/unyank",
-            &[("authorization", &format!("Bearer {alice}"))],
-            Vec::new(),
-        )
-        .await;
+    let reply = reg.yank(&alice, "shapes", "1.1.0", false).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let info = reg.get("/api/v1/packages/shapes").await.json();
     assert_eq!(info["description"], "Broken shapes net");
@@ -719,32 +690,18 @@ async fn a_yanked_newest_version_does_not_describe_the_package() {
 /// and the key), and says "Unsigned" for a version published without one.
 #[tokio::test]
 async fn the_package_page_names_the_signing_key() {
-    use zoo_format::archive::{PackOptions, pack};
-    use zoo_format::index::{ArchiveRef, IndexEntry};
     use zoo_format::signing::{PublicKey, SecretKey, sign_entry};
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    let package = link("signed-link", "1.0.0", "x");
-    let packed = pack(package.dir.path(), &PackOptions::default()).unwrap();
-    let entry = IndexEntry::from_manifest(
-        &packed.manifest,
-        ArchiveRef {
-            sha256: packed.sha256.clone(),
-            size: packed.size,
-        },
-        packed.files.clone(),
-    );
-    let sig = sign_entry(&SecretKey::generate().unwrap(), &entry);
+    let packed = link("signed-link", "1.0.0", "x").packed();
+    let sig = sign_entry(&SecretKey::generate().unwrap(), &packed.index_entry());
     let reply = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/new",
-            &[
-                ("authorization", &format!("Bearer {alice}")),
-                ("zoo-signing-key", &sig.key),
-                ("zoo-signature", &sig.sig),
-            ],
+            Some(&alice),
             packed.bytes,
+            &[("zoo-signing-key", &sig.key), ("zoo-signature", &sig.sig)],
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());

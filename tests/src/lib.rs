@@ -3,8 +3,13 @@
 //! ZOO_HOME and config dir (the user's config is never touched).
 
 pub mod crash;
+#[cfg(feature = "in-process")]
+pub mod in_process;
 pub mod load;
+pub mod manifest;
 pub mod proxy;
+
+pub use manifest::Manifest;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -364,37 +369,115 @@ fn try_spawn_registry(
         .append(true)
         .open(&log_path)
         .expect("a log file");
+    let mut cmd = serve_command(data, bind, args);
+    Registry::backend_command(&mut cmd, shared);
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stderr(log);
+    match wait_listening(&mut cmd, Duration::from_secs(30)) {
+        Ok((child, url, _)) => Ok((child, url)),
+        Err(_) => Err(std::fs::read_to_string(&log_path).unwrap_or_default()),
+    }
+}
+
+/// `zoo-registry serve --init --bind BIND --data DATA ARGS` (`--init`: the
+/// data dir is fresh at first start, a no-op on restarts).
+fn serve_command(data: &Path, bind: &str, args: &[impl AsRef<std::ffi::OsStr>]) -> Command {
     let mut cmd = Command::new(binary("zoo-registry"));
-    // `--init`: the data dir is fresh at first start (a no-op on restarts).
     cmd.args(["serve", "--init", "--bind", bind, "--data"])
         .arg(data)
         .args(args);
-    Registry::backend_command(&mut cmd, shared);
+    cmd
+}
+
+/// A server process that printed `listening on URL`; killed on drop.
+pub struct Listening {
+    pub child: Child,
+    /// `http://host:port`.
+    pub url: String,
+    /// `host:port`.
+    pub addr: String,
+    /// What it printed on stdout before the address line.
+    pub before: Vec<String>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `cmd` with stdout piped (read on a thread to the end, so the
+/// server never blocks on it) and waits up to `timeout` for its
+/// `listening on URL` line; if none comes, kills it and returns what it
+/// printed.
+pub fn spawn_listening(cmd: &mut Command, timeout: Duration) -> Result<Listening, Vec<String>> {
+    let (child, url, before) = wait_listening(cmd, timeout)?;
+    let addr = url.trim_start_matches("http://").to_string();
+    Ok(Listening {
+        child,
+        url,
+        addr,
+        before,
+    })
+}
+
+/// [`spawn_listening`]'s child, URL and earlier lines.
+fn wait_listening(
+    cmd: &mut Command,
+    timeout: Duration,
+) -> Result<(Child, String, Vec<String>), Vec<String>> {
     let mut child = cmd
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(log)
         .spawn()
-        .expect("starting zoo-registry");
+        .expect("starting a server");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut before = Vec::new();
         let mut lines = BufReader::new(stdout).lines();
         for line in lines.by_ref().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let _ = tx.send(url.trim().to_string());
+            match line.strip_prefix("listening on ") {
+                Some(url) => {
+                    let _ = tx.send(Ok((url.trim().to_string(), std::mem::take(&mut before))));
+                }
+                None => before.push(line),
             }
         }
+        let _ = tx.send(Err(before));
     });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(url) => Ok((child, url)),
-        Err(_) => {
+    match rx.recv_timeout(timeout) {
+        Ok(Ok((url, before))) => Ok((child, url, before)),
+        failed => {
             let _ = child.kill();
             let _ = child.wait();
-            Err(std::fs::read_to_string(&log_path).unwrap_or_default())
+            Err(match failed {
+                Ok(Err(before)) => before,
+                _ => rx
+                    .recv_timeout(Duration::from_secs(1))
+                    .ok()
+                    .and_then(Result::err)
+                    .unwrap_or_default(),
+            })
         }
     }
+}
+
+/// `zoo-registry serve` on `data` (SQLite and disk; created if missing) at
+/// a free port of 127.0.0.1 with extra `serve` arguments, stderr discarded.
+pub fn serve(data: &Path, extra: &[&str]) -> Listening {
+    let mut cmd = serve_command(data, "127.0.0.1:0", extra);
+    cmd.stderr(Stdio::null());
+    spawn_listening(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|out| panic!("zoo-registry did not print its address; stdout: {out:?}"))
+}
+
+/// `zoo-registry ARGS --data DATA` (the admin commands), without a server.
+pub fn registry_admin(data: &Path, args: &[&str]) -> Outcome {
+    let mut cmd = Command::new(binary("zoo-registry"));
+    cmd.args(args).arg("--data").arg(data);
+    run_command(&mut cmd)
 }
 
 /// A `zoo` user: a private ZOO_HOME, HOME and config dir.
@@ -522,27 +605,19 @@ pub fn write_package(
     deps: &[(&str, &str)],
     files: &[(&str, &[u8])],
 ) -> PathBuf {
-    let dir = root.join(format!("{name}-{version}"));
-    std::fs::create_dir_all(&dir).expect("creating a package dir");
-    let mut manifest = format!(
-        "[package]\nname = \"{name}\"\nversion = \"{version}\"\nkind = \"function\"\n\
-         description = \"{name}, a test package\"\nlicense = \"MIT\"\nkeywords = [\"test\"]\n"
-    );
-    if !deps.is_empty() {
-        manifest.push_str("\n[dependencies]\n");
-        for (dep, req) in deps {
-            manifest.push_str(&format!("{dep} = \"{req}\"\n"));
-        }
+    let mut manifest = Manifest::new(name, version, "function")
+        .description(&format!("{name}, a test package"))
+        .license("MIT")
+        .keywords(&["test"]);
+    for (dep, req) in deps {
+        manifest = manifest.dependency(dep, req);
     }
-    std::fs::write(dir.join("zoo.toml"), manifest).expect("writing zoo.toml");
-    for (path, bytes) in files {
-        let full = dir.join(path);
-        if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent).expect("creating a dir");
-        }
-        std::fs::write(full, bytes).expect("writing a package file");
-    }
-    dir
+    manifest.write_with(&root.join(format!("{name}-{version}")), files)
+}
+
+/// Files under `dir`, recursively (0 when it does not exist).
+pub fn count_files(dir: &Path) -> usize {
+    walk(dir).iter().filter(|p| p.is_file()).count()
 }
 
 /// Deterministic incompressible bytes (xorshift seeded by `seed`).
