@@ -44,6 +44,11 @@ fn http(
     (head.to_string(), body.to_string())
 }
 
+/// A GET without headers: (status line + headers, body).
+fn get(addr: &str, path: &str) -> (String, String) {
+    http(addr, "GET", path, &[], b"")
+}
+
 fn header<'a>(head: &'a str, name: &str) -> &'a str {
     head.lines()
         .find_map(|l| {
@@ -114,6 +119,9 @@ impl Cargo {
         stderr
     }
 }
+
+/// Where the `.crate` of peephole-demo 0.1.0 downloads from.
+const DOWNLOAD_010: &str = "/cargo/api/v1/crates/peephole-demo/0.1.0/download";
 
 const PUBLISH: &[&str] = &[
     "publish",
@@ -232,7 +240,7 @@ fn cargo_publishes_depends_updates_and_yanks() {
     let (lib, app) = (root.join("peephole-demo"), root.join("demo-app"));
 
     // config.json names the download and API locations.
-    let (head, config) = http(&addr, "GET", "/cargo/index/config.json", &[], b"");
+    let (head, config) = get(&addr, "/cargo/index/config.json");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let config: serde_json::Value = serde_json::from_str(&config).unwrap();
     assert_eq!(config["api"], format!("http://{addr}/cargo"));
@@ -269,7 +277,7 @@ fn cargo_publishes_depends_updates_and_yanks() {
     assert_eq!(line["yanked"], false);
 
     // The index answers with an ETag and 304 for an unchanged document.
-    let (head, served) = http(&addr, "GET", "/cargo/index/pe/ep/peephole-demo", &[], b"");
+    let (head, served) = get(&addr, "/cargo/index/pe/ep/peephole-demo");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(served, std::fs::read_to_string(&index_file).unwrap());
     let etag = header(&head, "etag").to_string();
@@ -281,7 +289,7 @@ fn cargo_publishes_depends_updates_and_yanks() {
         b"",
     );
     assert!(head.starts_with("HTTP/1.1 304"), "{head}");
-    let (head, _) = http(&addr, "GET", "/cargo/index/pe/ep/peephole_demo", &[], b"");
+    let (head, _) = get(&addr, "/cargo/index/pe/ep/peephole_demo");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
     // A second crate depends on it through `registry = "zoo"`, builds and runs.
@@ -405,13 +413,7 @@ fn cargo_publishes_depends_updates_and_yanks() {
     assert!(found.contains("A peephole LSTM gate"), "{found}");
 
     // The .crate downloads from the content-addressed blob store.
-    let (head, _) = http(
-        &addr,
-        "GET",
-        "/cargo/api/v1/crates/peephole-demo/0.1.0/download",
-        &[],
-        b"",
-    );
+    let (head, _) = get(&addr, DOWNLOAD_010);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(
         header(&head, "content-length"),
@@ -434,7 +436,7 @@ fn private_cargo_registry_needs_a_token_everywhere() {
     let addr = server.addr.clone();
     let cargo = Cargo::new(root, &format!("sparse+http://{addr}/cargo/index/"));
 
-    let (head, body) = http(&addr, "GET", "/cargo/index/config.json", &[], b"");
+    let (head, body) = get(&addr, "/cargo/index/config.json");
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     assert_eq!(header(&head, "www-authenticate"), "Bearer");
     assert!(body.contains("needs an API token"), "{body}");
@@ -451,21 +453,12 @@ fn private_cargo_registry_needs_a_token_everywhere() {
     let lib = root.join("peephole-demo");
     write_library(&lib, "0.1.0");
     cargo.ok(&lib, PUBLISH, Some(&alice));
-    let (head, _) = http(&addr, "GET", "/cargo/index/pe/ep/peephole-demo", &[], b"");
+    let (head, _) = get(&addr, "/cargo/index/pe/ep/peephole-demo");
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
-    let (head, _) = http(
-        &addr,
-        "GET",
-        "/cargo/api/v1/crates/peephole-demo/0.1.0/download",
-        &[],
-        b"",
-    );
+    let (head, _) = get(&addr, DOWNLOAD_010);
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     // What a token fetches must stay out of shared caches.
-    for path in [
-        "/cargo/index/pe/ep/peephole-demo",
-        "/cargo/api/v1/crates/peephole-demo/0.1.0/download",
-    ] {
+    for path in ["/cargo/index/pe/ep/peephole-demo", DOWNLOAD_010] {
         let (head, _) = http(&addr, "GET", path, &[("Authorization", &alice)], b"");
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         assert!(
@@ -531,7 +524,7 @@ fn hostile_crate_files_are_refused_and_nothing_is_stored() {
             case.kind
         );
         assert_eq!(zoo_e2e::count_files(&data.join("tmp")), 0, "{}", case.kind);
-        let (head, _) = http(&addr, "GET", "/cargo/index/ho/st/hostile", &[], b"");
+        let (head, _) = get(&addr, "/cargo/index/ho/st/hostile");
         assert!(head.starts_with("HTTP/1.1 404"), "{}: {head}", case.kind);
     }
     let good = crate_with("hostile", "0.1.0", &cargo_toml("hostile", "0.1.0"), &[]);
@@ -594,7 +587,7 @@ fn neither_half_of_a_link_name_can_be_squatted() {
     let (head, reply) = cargo_publish(&mallory, "gate_link");
     assert!(head.starts_with("HTTP/1.1 403"), "{head} {reply}");
     assert!(reply.contains("already a zoo package"), "{reply}");
-    let (head, _) = http(&addr, "GET", "/cargo/index/ga/te/gate_link", &[], b"");
+    let (head, _) = get(&addr, "/cargo/index/ga/te/gate_link");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     let (head, reply) = cargo_publish(&alice, "gate-link");
     assert!(head.starts_with("HTTP/1.1 200"), "{head} {reply}");
@@ -608,7 +601,7 @@ fn neither_half_of_a_link_name_can_be_squatted() {
         br#"{"users":["bob"]}"#,
     );
     assert!(head.starts_with("HTTP/1.1 200"), "{head} {reply}");
-    let (_, reply) = http(&addr, "GET", "/api/v1/packages/gate-link/owners", &[], b"");
+    let (_, reply) = get(&addr, "/api/v1/packages/gate-link/owners");
     assert!(reply.contains("\"bob\""), "{reply}");
 
     // The crate half first: the zoo package name is not mallory's either.
@@ -617,7 +610,7 @@ fn neither_half_of_a_link_name_can_be_squatted() {
     let (head, reply) = zoo_publish(&mallory, "other_link");
     assert!(head.starts_with("HTTP/1.1 403"), "{head} {reply}");
     assert!(reply.contains("already a crate"), "{reply}");
-    let (head, _) = http(&addr, "GET", "/api/v1/packages/other-link", &[], b"");
+    let (head, _) = get(&addr, "/api/v1/packages/other-link");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     assert_eq!(zoo_e2e::count_files(&data.join("tmp")), 0);
 }

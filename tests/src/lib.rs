@@ -783,20 +783,6 @@ pub fn blob_problems(home: &Path) -> Vec<String> {
 /// Writes a `.npy` file of little-endian f32 `values` with `shape`, for
 /// `zoo run --input` in tests.
 pub fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
-        dims.join(", ")
-    );
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    for v in values {
-        bytes.extend(v.to_le_bytes());
-    }
+    let bytes = zoo_format::npy::f32_bytes(shape, values);
     std::fs::write(path, bytes).expect("writing a .npy file");
 }
