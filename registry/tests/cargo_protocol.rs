@@ -6,7 +6,8 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use zoo_e2e::cargo::Cargo;
 
 fn start(data: &Path, extra: &[&str]) -> zoo_e2e::Listening {
     zoo_e2e::serve(data, extra)
@@ -56,68 +57,6 @@ fn header<'a>(head: &'a str, name: &str) -> &'a str {
             n.eq_ignore_ascii_case(name).then(|| v.trim())
         })
         .unwrap_or("")
-}
-
-/// Runs the real cargo with its own CARGO_HOME, target dir and registry token.
-struct Cargo {
-    home: PathBuf,
-    target: PathBuf,
-}
-
-impl Cargo {
-    fn new(root: &Path, index: &str) -> Cargo {
-        let home = root.join("cargo-home");
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::write(
-            home.join("config.toml"),
-            format!(
-                "[registries.zoo]\nindex = \"{index}\"\ncredential-provider = \"cargo:token\"\n\n\
-                 [net]\noffline = false\n"
-            ),
-        )
-        .unwrap();
-        Cargo {
-            home,
-            target: root.join("target"),
-        }
-    }
-
-    fn run(&self, dir: &Path, args: &[&str], token: Option<&str>) -> Output {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .args(args)
-            .current_dir(dir)
-            .env("CARGO_HOME", &self.home)
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env("CARGO_TERM_COLOR", "never")
-            .env_remove("CARGO_REGISTRIES_ZOO_TOKEN")
-            .env_remove("CARGO_REGISTRY_TOKEN")
-            .env_remove("CARGO_REGISTRIES_ZOO_INDEX")
-            .env_remove("CARGO_NET_OFFLINE")
-            .env_remove("RUSTC_WRAPPER");
-        if let Some(token) = token {
-            command.env("CARGO_REGISTRIES_ZOO_TOKEN", token);
-        }
-        command.output().unwrap()
-    }
-
-    /// Runs cargo and insists on success; returns (stdout, stderr).
-    fn ok(&self, dir: &Path, args: &[&str], token: Option<&str>) -> (String, String) {
-        let out = self.run(dir, args, token);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "cargo {args:?} failed:\n{stderr}");
-        (stdout, stderr)
-    }
-
-    /// Runs cargo and insists on failure; returns stderr.
-    fn fails(&self, dir: &Path, args: &[&str], token: Option<&str>) -> String {
-        let out = self.run(dir, args, token);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success(), "cargo {args:?} succeeded:\n{stderr}");
-        stderr
-    }
 }
 
 /// Where the `.crate` of peephole-demo 0.1.0 downloads from.
@@ -236,7 +175,7 @@ fn cargo_publishes_depends_updates_and_yanks() {
     let bob = add_user(&data, "bob");
     let server = start(&data, &[]);
     let addr = server.addr.clone();
-    let cargo = Cargo::new(root, &format!("sparse+http://{addr}/cargo/index/"));
+    let cargo = Cargo::new(&server.url, Path::new(env!("CARGO_TARGET_TMPDIR")));
     let (lib, app) = (root.join("peephole-demo"), root.join("demo-app"));
 
     // config.json names the download and API locations.
@@ -250,13 +189,15 @@ fn cargo_publishes_depends_updates_and_yanks() {
     // Without a token cargo refuses by itself; the registry refuses a bad
     // token and a request without one with its own message.
     write_library(&lib, "0.1.0");
-    let stderr = cargo.fails(&lib, PUBLISH, None);
+    let stderr = cargo.run(&lib, PUBLISH, None).fails();
     assert!(stderr.contains("token"), "{stderr}");
-    let stderr = cargo.fails(
-        &lib,
-        PUBLISH,
-        Some(&format!("zoo_{}_{}", "0".repeat(16), "0".repeat(64))),
-    );
+    let stderr = cargo
+        .run(
+            &lib,
+            PUBLISH,
+            Some(&format!("zoo_{}_{}", "0".repeat(16), "0".repeat(64))),
+        )
+        .fails();
     assert!(
         stderr.contains("the API token is invalid or has been revoked"),
         "{stderr}"
@@ -266,8 +207,8 @@ fn cargo_publishes_depends_updates_and_yanks() {
     assert!(body.contains("needs an API token"), "{body}");
 
     // Publish 0.1.0; the first publisher owns the name.
-    cargo.ok(&lib, PUBLISH, Some(&alice));
-    let crate_010 = packaged(&cargo.target, "0.1.0");
+    cargo.run(&lib, PUBLISH, Some(&alice)).ok();
+    let crate_010 = packaged(cargo.target.path(), "0.1.0");
     let index_file = data.join("cargo-index/pe/ep/peephole-demo");
     let line: serde_json::Value =
         serde_json::from_str(std::fs::read_to_string(&index_file).unwrap().trim()).unwrap();
@@ -294,21 +235,21 @@ fn cargo_publishes_depends_updates_and_yanks() {
 
     // A second crate depends on it through `registry = "zoo"`, builds and runs.
     write_app(&app);
-    let (stdout, _) = cargo.ok(&app, &["run", "-q"], None);
+    let stdout = cargo.run(&app, &["run", "-q"], None).ok();
     assert_eq!(stdout.trim(), "peephole-demo 0.1.0 gate 0.5");
     assert_eq!(locked_version(&app), "0.1.0");
 
     // 0.1.1 is taken by `cargo update`.
     write_library(&lib, "0.1.1");
-    cargo.ok(&lib, PUBLISH, Some(&alice));
-    cargo.ok(&app, &["update"], None);
+    cargo.run(&lib, PUBLISH, Some(&alice)).ok();
+    cargo.run(&app, &["update"], None).ok();
     assert_eq!(locked_version(&app), "0.1.1");
-    let (stdout, _) = cargo.ok(&app, &["run", "-q"], None);
+    let stdout = cargo.run(&app, &["run", "-q"], None).ok();
     assert_eq!(stdout.trim(), "peephole-demo 0.1.1 gate 0.5");
 
     // Versions are immutable: the registry refuses the same version again
     // (cargo checks its index first, so this goes over raw HTTP).
-    let crate_011 = std::fs::read(packaged(&cargo.target, "0.1.1")).unwrap();
+    let crate_011 = std::fs::read(packaged(cargo.target.path(), "0.1.1")).unwrap();
     let metadata = br#"{"name":"peephole-demo","vers":"0.1.1","deps":[],"features":{}}"#;
     let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
     body.extend_from_slice(metadata);
@@ -345,70 +286,79 @@ fn cargo_publishes_depends_updates_and_yanks() {
         manifest.replace("name = \"peephole-demo\"", "name = \"Peephole_Demo\""),
     )
     .unwrap();
-    let stderr = cargo.fails(&other, PUBLISH, Some(&alice));
+    let stderr = cargo.run(&other, PUBLISH, Some(&alice)).fails();
     assert!(
         stderr.contains("this registry knows the crate as `peephole-demo`"),
         "{stderr}"
     );
 
     // Yanking 0.1.1: a fresh resolution skips it, the existing lock still builds.
-    let (_, stderr) = cargo.ok(
-        &lib,
-        &[
-            "yank",
-            "peephole-demo",
-            "--version",
-            "0.1.1",
-            "--registry",
-            "zoo",
-        ],
-        Some(&alice),
-    );
+    let stderr = cargo
+        .run(
+            &lib,
+            &[
+                "yank",
+                "peephole-demo",
+                "--version",
+                "0.1.1",
+                "--registry",
+                "zoo",
+            ],
+            Some(&alice),
+        )
+        .succeeded()
+        .stderr;
     assert!(stderr.contains("Yank"), "{stderr}");
     let yanked = std::fs::read_to_string(&index_file).unwrap();
     assert!(
         yanked.lines().nth(1).unwrap().contains(r#""yanked":true"#),
         "{yanked}"
     );
-    cargo.ok(&app, &["build", "--locked"], None);
+    cargo.run(&app, &["build", "--locked"], None).ok();
     assert_eq!(locked_version(&app), "0.1.1");
     let fresh = root.join("fresh-app");
     write_app(&fresh);
-    cargo.ok(&fresh, &["generate-lockfile"], None);
+    cargo.run(&fresh, &["generate-lockfile"], None).ok();
     assert_eq!(locked_version(&fresh), "0.1.0");
 
     // A non-owner is refused with the registry's message, until added.
     write_library(&lib, "0.1.2");
-    let stderr = cargo.fails(&lib, PUBLISH, Some(&bob));
+    let stderr = cargo.run(&lib, PUBLISH, Some(&bob)).fails();
     assert!(
         stderr.contains("`bob` is not an owner of crate `peephole-demo`"),
         "{stderr}"
     );
-    cargo.ok(
-        &lib,
-        &[
-            "owner",
-            "--add",
-            "bob",
-            "--registry",
-            "zoo",
-            "peephole-demo",
-        ],
-        Some(&alice),
-    );
-    let (owners, _) = cargo.ok(
-        &lib,
-        &["owner", "--list", "--registry", "zoo", "peephole-demo"],
-        Some(&bob),
-    );
+    cargo
+        .run(
+            &lib,
+            &[
+                "owner",
+                "--add",
+                "bob",
+                "--registry",
+                "zoo",
+                "peephole-demo",
+            ],
+            Some(&alice),
+        )
+        .ok();
+    let owners = cargo
+        .run(
+            &lib,
+            &["owner", "--list", "--registry", "zoo", "peephole-demo"],
+            Some(&bob),
+        )
+        .ok();
     assert!(
         owners.contains("alice") && owners.contains("bob"),
         "{owners}"
     );
-    cargo.ok(&lib, PUBLISH, Some(&bob));
+    cargo.run(&lib, PUBLISH, Some(&bob)).ok();
 
     // Search shows the highest version that is not yanked.
-    let (found, _) = cargo.ok(&lib, &["search", "--registry", "zoo", "peephole"], None);
+    let found = cargo
+        .run(&lib, &["search", "--registry", "zoo", "peephole"], None)
+        .ok();
     assert!(found.contains("peephole-demo = \"0.1.2\""), "{found}");
     assert!(found.contains("A peephole LSTM gate"), "{found}");
 
@@ -434,7 +384,7 @@ fn private_cargo_registry_needs_a_token_everywhere() {
     let alice = add_user(&data, "alice");
     let server = start(&data, &["--cargo-auth-required"]);
     let addr = server.addr.clone();
-    let cargo = Cargo::new(root, &format!("sparse+http://{addr}/cargo/index/"));
+    let cargo = Cargo::new(&server.url, Path::new(env!("CARGO_TARGET_TMPDIR")));
 
     let (head, body) = get(&addr, "/cargo/index/config.json");
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
@@ -452,7 +402,7 @@ fn private_cargo_registry_needs_a_token_everywhere() {
 
     let lib = root.join("peephole-demo");
     write_library(&lib, "0.1.0");
-    cargo.ok(&lib, PUBLISH, Some(&alice));
+    cargo.run(&lib, PUBLISH, Some(&alice)).ok();
     let (head, _) = get(&addr, "/cargo/index/pe/ep/peephole-demo");
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     let (head, _) = get(&addr, DOWNLOAD_010);
@@ -470,9 +420,9 @@ fn private_cargo_registry_needs_a_token_everywhere() {
     // cargo sends the token for the index and the download.
     let app = root.join("demo-app");
     write_app(&app);
-    let stderr = cargo.fails(&app, &["fetch"], None);
+    let stderr = cargo.run(&app, &["fetch"], None).fails();
     assert!(stderr.contains("token"), "{stderr}");
-    cargo.ok(&app, &["fetch"], Some(&alice));
+    cargo.run(&app, &["fetch"], Some(&alice)).ok();
     assert_eq!(locked_version(&app), "0.1.0");
 }
 

@@ -47,6 +47,8 @@ pub fn binary(name: &str) -> PathBuf {
 #[derive(Debug)]
 pub struct Outcome {
     pub success: bool,
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -66,6 +68,13 @@ impl Outcome {
         self.stdout
     }
 
+    /// Asserts success and returns the outcome (for stderr too).
+    #[track_caller]
+    pub fn succeeded(self) -> Outcome {
+        assert!(self.success, "{}", self.describe("command failed"));
+        self
+    }
+
     /// Asserts failure and returns stderr.
     #[track_caller]
     pub fn fails(self) -> String {
@@ -75,6 +84,14 @@ impl Outcome {
             self.describe("command unexpectedly succeeded")
         );
         self.stderr
+    }
+
+    /// Asserts the exit code and returns the outcome.
+    #[track_caller]
+    pub fn exits_with(self, code: i32) -> Outcome {
+        let what = format!("expected exit code {code}, got {:?}", self.code);
+        assert_eq!(self.code, Some(code), "{}", self.describe(&what));
+        self
     }
 }
 
@@ -86,6 +103,7 @@ pub fn run_command(cmd: &mut Command) -> Outcome {
         .expect("starting a binary");
     Outcome {
         success: out.status.success(),
+        code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
