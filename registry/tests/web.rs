@@ -154,9 +154,15 @@ async fn hostile_metadata_and_readme_are_escaped() {
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// POSTs the form `body` to `path` with the `session` cookie.
-async fn post_form(reg: &Registry, session: &str, path: &str, body: Vec<u8>) -> Reply {
+async fn post_form(reg: &Registry, session: &str, path: &str, body: impl Into<Vec<u8>>) -> Reply {
     let headers = [("content-type", FORM), ("cookie", session)];
-    reg.send(Method::POST, path, &headers, body).await
+    reg.send(Method::POST, path, &headers, body.into()).await
+}
+
+/// The token page's revoke button for token `id`.
+async fn revoke(reg: &Registry, session: &str, csrf: &str, id: &str) -> Reply {
+    let path = format!("/account/tokens/{id}/revoke");
+    post_form(reg, session, &path, format!("csrf={csrf}")).await
 }
 
 /// GETs `path` with the `session` cookie.
@@ -255,19 +261,13 @@ async fn owners_log_in_and_manage_their_tokens() {
     let (session, csrf) = log_in(&reg, "alice", &alice).await;
 
     // Create: shown once; a forged form (no/other CSRF token) is refused.
-    let forged = post_form(
-        &reg,
-        &session,
-        "/account/tokens",
-        b"scope-yank=on&csrf=0000".to_vec(),
-    )
-    .await;
+    let forged = post_form(&reg, &session, "/account/tokens", "scope-yank=on&csrf=0000").await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let created = post_form(
         &reg,
         &session,
         "/account/tokens",
-        format!("scope-yank=on&csrf={csrf}").into_bytes(),
+        format!("scope-yank=on&csrf={csrf}"),
     )
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
@@ -293,33 +293,15 @@ async fn owners_log_in_and_manage_their_tokens() {
 
     // Revoke: only one's own tokens.
     let bob_id = &bob[4..20];
-    let reply = post_form(
-        &reg,
-        &session,
-        &format!("/account/tokens/{bob_id}/revoke"),
-        format!("csrf={csrf}").into_bytes(),
-    )
-    .await;
+    let reply = revoke(&reg, &session, &csrf, bob_id).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert!(!reg.state.store.find_token(bob_id).unwrap().unwrap().revoked);
-    let reply = post_form(
-        &reg,
-        &session,
-        &format!("/account/tokens/{id}/revoke"),
-        format!("csrf={csrf}").into_bytes(),
-    )
-    .await;
+    let reply = revoke(&reg, &session, &csrf, id).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert!(reg.state.store.find_token(id).unwrap().unwrap().revoked);
 
     // Log out: the session no longer works.
-    let reply = post_form(
-        &reg,
-        &session,
-        "/logout",
-        format!("csrf={csrf}").into_bytes(),
-    )
-    .await;
+    let reply = post_form(&reg, &session, "/logout", format!("csrf={csrf}")).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     let reply = get_with(&reg, &session, "/account/tokens").await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
@@ -341,7 +323,7 @@ async fn a_session_mints_no_more_than_its_token_and_ends_when_it_is_revoked() {
         &reg,
         &session,
         "/account/tokens",
-        format!("{all}&csrf={csrf}").into_bytes(),
+        format!("{all}&csrf={csrf}"),
     )
     .await;
     assert_eq!(
@@ -366,7 +348,7 @@ async fn a_session_mints_no_more_than_its_token_and_ends_when_it_is_revoked() {
         &reg,
         &session,
         "/account/tokens",
-        format!("scope-yank=on&csrf={csrf}").into_bytes(),
+        format!("scope-yank=on&csrf={csrf}"),
     )
     .await;
     assert_eq!(same.status, StatusCode::CREATED, "{}", same.text());
@@ -382,7 +364,7 @@ async fn a_session_mints_no_more_than_its_token_and_ends_when_it_is_revoked() {
         &reg,
         &session,
         "/account/tokens",
-        format!("scope-yank=on&csrf={csrf}").into_bytes(),
+        format!("scope-yank=on&csrf={csrf}"),
     )
     .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
@@ -391,13 +373,7 @@ async fn a_session_mints_no_more_than_its_token_and_ends_when_it_is_revoked() {
     // Revoking it on the web page itself ends the session too.
     let full = reg.token("bob", &Scope::ALL);
     let (session, csrf) = log_in(&reg, "bob", &full).await;
-    let reply = post_form(
-        &reg,
-        &session,
-        &format!("/account/tokens/{}/revoke", &full[4..20]),
-        format!("csrf={csrf}").into_bytes(),
-    )
-    .await;
+    let reply = revoke(&reg, &session, &csrf, &full[4..20]).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     let reply = get_with(&reg, &session, "/account/tokens").await;
     assert_eq!(reply.header("location"), "/login");
