@@ -196,47 +196,28 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
         description: format!("crate {name}"),
         metadata: "{}".into(),
     };
-    log.push(show(s.cargo_publish(
-        &alice,
-        ALL,
-        &krate("My_Crate", "0.1.0"),
-    )));
-    log.push(show(s.cargo_check_publish(
-        &alice,
-        ALL,
-        "my-crate",
-        &v("0.2.0"),
-    )));
-    log.push(show(s.cargo_check_publish(
-        &alice,
-        ALL,
-        "My_Crate",
-        &v("0.1.0"),
-    )));
-    log.push(show(s.cargo_publish(
-        &bob,
-        ALL,
-        &krate("My_Crate", "0.2.0"),
-    )));
-    log.push(show(s.cargo_publish(
-        &alice,
-        ALL,
-        &krate("My_Crate", "0.1.0"),
-    )));
-    log.push(show(s.set_yanked(
-        Namespace::Cargo,
-        &alice,
-        "my_crate",
-        &v("0.1.0"),
-        true,
-    )));
-    log.push(show(s.set_yanked(
-        Namespace::Cargo,
-        &alice,
-        "my_crate",
-        &v("0.3.0"),
-        true,
-    )));
+    // (who, only the pre-upload check, name, version).
+    for (user, check_only, name, vers) in [
+        (&alice, false, "My_Crate", "0.1.0"),
+        (&alice, true, "my-crate", "0.2.0"),
+        (&alice, true, "My_Crate", "0.1.0"),
+        (&bob, false, "My_Crate", "0.2.0"),
+        (&alice, false, "My_Crate", "0.1.0"),
+    ] {
+        log.push(show(match check_only {
+            true => s.cargo_check_publish(user, ALL, name, &v(vers)),
+            false => s.cargo_publish(user, ALL, &krate(name, vers)),
+        }));
+    }
+    for vers in ["0.1.0", "0.3.0"] {
+        log.push(show(s.set_yanked(
+            Namespace::Cargo,
+            &alice,
+            "my_crate",
+            &v(vers),
+            true,
+        )));
+    }
     log.push(show(s.cargo_versions("my_crate")));
     log.push(show(s.cargo_crate("my_crate")));
     log.push(show(s.cargo_crate_names()));
