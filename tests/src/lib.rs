@@ -308,6 +308,12 @@ impl Registry {
         run_command(&mut cmd)
     }
 
+    /// A `zoo` user of this registry: `login`, created as [`Registry::add_user`]
+    /// does, with their token.
+    pub fn user(&self, login: &str) -> Zoo {
+        Zoo::new(&self.url, Some(&self.add_user(login)))
+    }
+
     /// Creates a user and returns their token.
     pub fn add_user(&self, login: &str) -> String {
         self.add_user_with_scopes(login, "publish-new,publish-update,yank,owners")

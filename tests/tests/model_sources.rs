@@ -241,7 +241,7 @@ impl Upstream {
 /// A registry where alice published the package made by `package`.
 fn published(package: impl FnOnce(&Path) -> PathBuf) -> (Registry, Zoo) {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let dir = package(work.path());
     alice.run(&["publish", dir.to_str().unwrap()]).ok();

@@ -13,7 +13,7 @@ fn project(dir: &Path, deps: &[(&str, &str)]) -> std::path::PathBuf {
 #[test]
 fn publish_search_info_install_list_verify_gc() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let weights = noise(BIG, 1);
     let beta = write_package(work.path(), "beta", "1.2.0", &[], &[("README.md", b"beta")]);
@@ -70,7 +70,7 @@ fn publish_search_info_install_list_verify_gc() {
 #[test]
 fn yanked_versions_are_skipped_except_when_locked() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     for version in ["1.0.0", "1.1.0"] {
         let dir = write_package(
@@ -107,7 +107,7 @@ fn yanked_versions_are_skipped_except_when_locked() {
 #[test]
 fn impossible_requests_are_explained() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     for (name, version, deps) in [
         ("shared", "1.0.0", vec![]),
@@ -137,7 +137,7 @@ fn impossible_requests_are_explained() {
 /// noise bytes from `seed` (an external blob); returns them too.
 fn published_big_model(seed: u64) -> (Registry, Vec<u8>) {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let weights = noise(BIG, seed);
     let files: &[(&str, &[u8])] = &[("weights.bin", &weights)];
@@ -215,7 +215,7 @@ fn an_interrupted_download_resumes_with_range() {
 #[test]
 fn concurrent_installs_share_one_store() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let dep = write_package(
         work.path(),
@@ -261,7 +261,7 @@ fn concurrent_installs_share_one_store() {
 #[test]
 fn offline_mode_uses_only_the_store_and_cached_index() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let dir = write_package(
         work.path(),
@@ -370,7 +370,7 @@ fn model_package(root: &Path, version: &str) -> std::path::PathBuf {
 #[test]
 fn info_names_license_io_metrics_and_each_versions_state() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let public = alice.run(&["keygen"]).ok();
     let public = public.lines().last().unwrap().trim().to_string();

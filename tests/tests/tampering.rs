@@ -161,7 +161,7 @@ fn set_up() -> World {
     );
     let proxy = Proxy::start_signed(&registry.url, registry.signing_key());
     let work = tempfile::tempdir().unwrap();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let alice_key = {
         alice.run(&["keygen"]).ok();
         let path = alice.zoo_home().join("signing.key");
