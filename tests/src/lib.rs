@@ -1,6 +1,10 @@
-//! Harness for the end-to-end tests: locates the built binaries, starts a
-//! real `zoo-registry` on 127.0.0.1, and runs the real `zoo` with its own
-//! ZOO_HOME and config dir (the user's config is never touched).
+//! The test kit of every test crate (torch-free, so torch crates' tests may
+//! use it too), and the harness of the end-to-end tests: locates the built
+//! binaries, starts a real `zoo-registry` on 127.0.0.1 ([`Registry`],
+//! [`serve`], [`spawn_listening`]) or in-process (`in_process`, feature
+//! `in-process`), builds packages ([`Manifest`], [`write_package`]), runs
+//! commands ([`run_command`] → [`Outcome`]), and runs the real `zoo` with its
+//! own ZOO_HOME and config dir (the user's config is never touched).
 
 pub mod crash;
 #[cfg(feature = "in-process")]
