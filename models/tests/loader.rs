@@ -3,32 +3,17 @@
 
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
+use zoo_e2e::Manifest;
 use zoo_models::{LoadOptions, load};
 
 fn write_package(dir: &Path, architecture: &str) {
-    let manifest = format!(
-        r#"[package]
-name = "tiny"
-version = "0.1.0"
-kind = "model"
-description = "a one-layer package"
-
-[model]
-weights = []
-
-[model.architecture]
-{architecture}
-
-[[model.inputs]]
-name = "x"
-shape = [-1, 2]
-dtype = "f32"
-
-[[model.outputs]]
-name = "y"
-"#
-    );
-    std::fs::write(dir.join("zoo.toml"), manifest).unwrap();
+    Manifest::model("tiny", "0.1.0")
+        .description("a one-layer package")
+        .weights(&[])
+        .architecture(architecture)
+        .input("x", &[-1, 2])
+        .output("y", None)
+        .write(dir);
 }
 
 #[test]

@@ -1,236 +1,37 @@
 //! The HTTP API driven in-process through the axum router (no sockets).
 
-use std::path::Path;
-
-use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::{Method, Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
+use zoo_e2e::in_process::{Package, Registry, count_files, link, model_with_weights};
 use zoo_format::archive::testing::{ESCAPE_TARGET, hostile_archives, with_listing};
-use zoo_format::archive::{PackOptions, pack};
 use zoo_format::checksum::sha256_hex;
-use zoo_registry::auth::{Scope, generate_token};
-use zoo_registry::{AppState, Config, open_state, router};
-
-struct Registry {
-    _dir: tempfile::TempDir,
-    data: std::path::PathBuf,
-    state: AppState,
-    app: Router,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn detail(&self) -> String {
-        self.json()["errors"][0]["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
-    }
-}
-
-impl Registry {
-    fn new() -> Registry {
-        Self::with_limit(zoo_registry::config::DEFAULT_MAX_PACKAGE_SIZE)
-    }
-
-    fn with_limit(max_package_size: u64) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let state = open_state(Config {
-            data_dir: data.clone(),
-            base_url: "http://registry.test".into(),
-            max_package_size,
-            cargo_auth_required: false,
-        })
-        .unwrap();
-        let app = router(state.clone());
-        Registry {
-            _dir: dir,
-            data,
-            state,
-            app,
-        }
-    }
-
-    /// Creates a user (if needed) and returns a token with `scopes`.
-    fn token(&self, login: &str, scopes: &[Scope]) -> String {
-        let store = &self.state.store;
-        let user = match store.find_user(login).unwrap() {
-            Some(u) => u,
-            None => store.add_user(login).unwrap(),
-        };
-        let token = generate_token().unwrap();
-        store
-            .add_token(&user, &token.id, &token.secret_sha256, scopes)
-            .unwrap();
-        token.token
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        uri: &str,
-        token: Option<&str>,
-        body: Vec<u8>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = self
-            .app
-            .clone()
-            .oneshot(request.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&self, uri: &str) -> Reply {
-        self.send(Method::GET, uri, None, Vec::new(), &[]).await
-    }
-
-    async fn publish(&self, token: &str, archive: &[u8]) -> Reply {
-        self.send(
-            Method::PUT,
-            "/api/v1/packages/new",
-            Some(token),
-            archive.to_vec(),
-            &[],
-        )
-        .await
-    }
-
-    async fn put_blob(&self, token: &str, bytes: &[u8]) -> Reply {
-        let uri = format!("/api/v1/blobs/{}", sha256_hex(bytes));
-        self.send(Method::PUT, &uri, Some(token), bytes.to_vec(), &[])
-            .await
-    }
-
-    fn stored_blobs(&self) -> usize {
-        walk_files(&self.data.join("blobs"))
-    }
-}
-
-fn walk_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .map(|e| e.unwrap().path())
-        .map(|p| if p.is_dir() { walk_files(&p) } else { 1 })
-        .sum()
-}
+use zoo_registry::auth::Scope;
+use zoo_registry::{Config, open_state, router};
 
 const WEIGHTS: &[u8] = b"pretend safetensors weights";
 
-/// A model package `name`@`version` with external weights.
-fn model_package(name: &str, version: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        r#"[package]
-name = "{name}"
-version = "{version}"
-kind = "model"
-description = "A tiny classifier for shapes"
-license = "MIT"
-readme = "README.md"
-keywords = ["vision", "shapes"]
-
-[dependencies]
-peephole-lstm = "^0.1"
-
-[model.architecture]
-builtin = "mlp"
-config = {{ classes = 3 }}
-
-[model]
-weights = ["weights.safetensors"]
-
-[[model.inputs]]
-name = "data"
-shape = [1, 3, 8, 8]
-dtype = "f32"
-
-[[model.outputs]]
-name = "prob"
-labels = "labels.txt"
-
-[[model.metrics]]
-name = "accuracy"
-dataset = "synthetic-shapes"
-value = 0.97
-"#
-    );
-    std::fs::write(dir.path().join("zoo.toml"), toml).unwrap();
-    std::fs::write(
-        dir.path().join("README.md"),
-        format!("# {name}\nA model card.\n"),
+/// A model package `name`@`version` with external weights [`WEIGHTS`].
+fn model_package(name: &str, version: &str) -> Package {
+    let readme = format!("# {name}\nA model card.\n");
+    model_with_weights(
+        name,
+        version,
+        "A tiny classifier for shapes",
+        &readme,
+        WEIGHTS,
     )
-    .unwrap();
-    std::fs::write(dir.path().join("labels.txt"), "circle\nsquare\ntriangle\n").unwrap();
-    std::fs::write(dir.path().join("weights.safetensors"), WEIGHTS).unwrap();
-    dir
-}
-
-fn link_package(name: &str, version: &str, description: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        "[package]\nname = \"{name}\"\nversion = \"{version}\"\nkind = \"link\"\ndescription = \"{description}\"\n"
-    );
-    std::fs::write(dir.path().join("zoo.toml"), toml).unwrap();
-    dir
-}
-
-fn packed(dir: &tempfile::TempDir) -> zoo_format::archive::Packed {
-    pack(dir.path(), &PackOptions::default()).unwrap()
 }
 
 #[tokio::test]
 async fn publish_then_read_everything_back() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    let archive = packed(&model_package("tiny-net", "1.0.0"));
+    let archive = model_package("tiny-net", "1.0.0").packed();
 
     // The weights blob has not been uploaded yet.
-    let reply = reg.publish(&alice, &archive.bytes).await;
+    let reply = reg.publish_archive(&alice, &archive.bytes).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(
         reply.detail().contains("weights.safetensors"),
@@ -241,7 +42,7 @@ async fn publish_then_read_everything_back() {
     // Blob upload: wrong hash refused, then created, then already there.
     let wrong = format!("/api/v1/blobs/{}", sha256_hex(b"other"));
     let reply = reg
-        .send(Method::PUT, &wrong, Some(&alice), WEIGHTS.to_vec(), &[])
+        .request(Method::PUT, &wrong, Some(&alice), WEIGHTS.to_vec(), &[])
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.detail());
     assert_eq!(
@@ -250,7 +51,7 @@ async fn publish_then_read_everything_back() {
     );
     assert_eq!(reg.put_blob(&alice, WEIGHTS).await.status, StatusCode::OK);
     let head = reg
-        .send(
+        .request(
             Method::HEAD,
             &format!("/blobs/{}", sha256_hex(WEIGHTS)),
             None,
@@ -261,7 +62,7 @@ async fn publish_then_read_everything_back() {
     assert_eq!(head.status, StatusCode::OK);
     assert_eq!(head.header("content-length"), WEIGHTS.len().to_string());
     let missing = reg
-        .send(
+        .request(
             Method::HEAD,
             &format!("/blobs/{}", sha256_hex(b"nope")),
             None,
@@ -271,7 +72,7 @@ async fn publish_then_read_everything_back() {
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
-    let reply = reg.publish(&alice, &archive.bytes).await;
+    let reply = reg.publish_archive(&alice, &archive.bytes).await;
     assert_eq!(
         reply.status,
         StatusCode::CREATED,
@@ -298,7 +99,7 @@ async fn publish_then_read_everything_back() {
     let etag = index.header("etag").to_string();
     assert!(etag.starts_with('"'), "{etag}");
     let cached = reg
-        .send(
+        .request(
             Method::GET,
             "/index/ti/ny/tiny-net",
             None,
@@ -370,7 +171,7 @@ async fn publish_then_read_everything_back() {
         "public, max-age=31536000, immutable"
     );
     let part = reg
-        .send(
+        .request(
             Method::GET,
             &uri,
             None,
@@ -387,7 +188,7 @@ async fn publish_then_read_everything_back() {
     );
     let etag = format!("\"{}\"", archive.sha256);
     let not_modified = reg
-        .send(
+        .request(
             Method::GET,
             &uri,
             None,
@@ -402,22 +203,22 @@ async fn publish_then_read_everything_back() {
     );
 
     // Versions are immutable, whatever the spelling of the name.
-    let again = reg.publish(&alice, &archive.bytes).await;
+    let again = reg.publish_archive(&alice, &archive.bytes).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(
         again.detail(),
         "tiny-net@1.0.0 already exists; versions are immutable"
     );
-    let respelled = packed(&model_package("Tiny_Net", "1.0.0"));
+    let respelled = model_package("Tiny_Net", "1.0.0").packed();
     assert_eq!(
-        reg.publish(&alice, &respelled.bytes).await.status,
+        reg.publish_archive(&alice, &respelled.bytes).await.status,
         StatusCode::CONFLICT
     );
 
     // A new version under another spelling is the same package.
-    let next = packed(&model_package("Tiny_Net", "1.1.0"));
+    let next = model_package("Tiny_Net", "1.1.0").packed();
     assert_eq!(
-        reg.publish(&alice, &next.bytes).await.status,
+        reg.publish_archive(&alice, &next.bytes).await.status,
         StatusCode::CREATED
     );
     let lines = zoo_format::index::parse_document(
@@ -438,19 +239,15 @@ async fn publish_then_read_everything_back() {
 async fn yank_and_unyank_rewrite_the_index() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    let archive = packed(&link_package(
-        "peephole-lstm",
-        "0.1.0",
-        "LSTM with peepholes",
-    ));
+    let archive = link("peephole-lstm", "0.1.0", "LSTM with peepholes").packed();
     assert_eq!(
-        reg.publish(&alice, &archive.bytes).await.status,
+        reg.publish_archive(&alice, &archive.bytes).await.status,
         StatusCode::CREATED
     );
     let before = reg.get("/index/pe/ep/peephole-lstm").await;
 
     let yank = reg
-        .send(
+        .request(
             Method::DELETE,
             "/api/v1/packages/peephole_lstm/0.1.0/yank",
             Some(&alice),
@@ -469,7 +266,7 @@ async fn yank_and_unyank_rewrite_the_index() {
     assert!(String::from_utf8_lossy(&after.body).contains("\"yanked\":true"));
     assert_ne!(before.header("etag"), after.header("etag"));
     let stale = reg
-        .send(
+        .request(
             Method::GET,
             "/index/pe/ep/peephole-lstm",
             None,
@@ -493,7 +290,7 @@ async fn yank_and_unyank_rewrite_the_index() {
     );
 
     let unyank = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/peephole-lstm/0.1.0/unyank",
             Some(&alice),
@@ -509,7 +306,7 @@ async fn yank_and_unyank_rewrite_the_index() {
     assert!(signature_of(&after).version > signature_of(&before.body).version);
 
     let missing = reg
-        .send(
+        .request(
             Method::DELETE,
             "/api/v1/packages/peephole-lstm/9.9.9/yank",
             Some(&alice),
@@ -519,7 +316,7 @@ async fn yank_and_unyank_rewrite_the_index() {
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let bad = reg
-        .send(
+        .request(
             Method::DELETE,
             "/api/v1/packages/peephole-lstm/x/yank",
             Some(&alice),
@@ -532,7 +329,7 @@ async fn yank_and_unyank_rewrite_the_index() {
     // Only owners yank; the token needs the `yank` scope.
     let bob = reg.token("bob", &Scope::ALL);
     let reply = reg
-        .send(
+        .request(
             Method::DELETE,
             "/api/v1/packages/peephole-lstm/0.1.0/yank",
             Some(&bob),
@@ -548,7 +345,7 @@ async fn yank_and_unyank_rewrite_the_index() {
     );
     let publish_only = reg.token("alice", &[Scope::PublishUpdate]);
     let reply = reg
-        .send(
+        .request(
             Method::DELETE,
             "/api/v1/packages/peephole-lstm/0.1.0/yank",
             Some(&publish_only),
@@ -570,18 +367,15 @@ async fn owners_control_who_publishes() {
     let alice = reg.token("alice", &Scope::ALL);
     let bob = reg.token("bob", &Scope::ALL);
     assert_eq!(
-        reg.publish(
-            &alice,
-            &packed(&link_package("chain", "1.0.0", "a chain")).bytes
-        )
-        .await
-        .status,
+        reg.publish_archive(&alice, &link("chain", "1.0.0", "a chain").packed().bytes)
+            .await
+            .status,
         StatusCode::CREATED
     );
 
     // bob is not an owner: he can neither publish nor change owners.
-    let next = packed(&link_package("chain", "1.1.0", "a chain"));
-    let reply = reg.publish(&bob, &next.bytes).await;
+    let next = link("chain", "1.1.0", "a chain").packed();
+    let reply = reg.publish_archive(&bob, &next.bytes).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(
         reply.detail().contains("`bob` is not an owner of `chain`"),
@@ -590,7 +384,7 @@ async fn owners_control_who_publishes() {
     );
     let body = br#"{"users":["bob"]}"#.to_vec();
     let reply = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/chain/owners",
             Some(&bob),
@@ -603,7 +397,7 @@ async fn owners_control_who_publishes() {
     let owners = reg.get("/api/v1/packages/chain/owners").await.json();
     assert_eq!(owners, serde_json::json!({"users": [{"login": "alice"}]}));
     let reply = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/chain/owners",
             Some(&alice),
@@ -624,13 +418,13 @@ async fn owners_control_who_publishes() {
         "bob"
     );
     assert_eq!(
-        reg.publish(&bob, &next.bytes).await.status,
+        reg.publish_archive(&bob, &next.bytes).await.status,
         StatusCode::CREATED
     );
 
     // Unknown users, and removing every owner, are refused.
     let reply = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/chain/owners",
             Some(&alice),
@@ -641,7 +435,7 @@ async fn owners_control_who_publishes() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(reply.detail().contains("zed"));
     let reply = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/chain/owners",
             Some(&alice),
@@ -651,7 +445,7 @@ async fn owners_control_who_publishes() {
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     let reply = reg
-        .send(
+        .request(
             Method::DELETE,
             "/api/v1/packages/chain/owners",
             Some(&bob),
@@ -661,7 +455,7 @@ async fn owners_control_who_publishes() {
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     let reply = reg
-        .send(
+        .request(
             Method::DELETE,
             "/api/v1/packages/chain/owners",
             Some(&bob),
@@ -679,7 +473,7 @@ async fn owners_control_who_publishes() {
     // The `owners` scope is required.
     let no_owner_scope = reg.token("bob", &[Scope::PublishUpdate]);
     let reply = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/chain/owners",
             Some(&no_owner_scope),
@@ -697,10 +491,10 @@ async fn owners_control_who_publishes() {
 #[tokio::test]
 async fn tokens_are_checked() {
     let reg = Registry::new();
-    let archive = packed(&link_package("chain", "1.0.0", "a chain"));
+    let archive = link("chain", "1.0.0", "a chain").packed();
 
     let reply = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/new",
             None,
@@ -718,7 +512,7 @@ async fn tokens_are_checked() {
         "garbage",
         &format!("zoo_{}_{}", "0".repeat(16), "0".repeat(64)),
     ] {
-        let reply = reg.publish(wrong, &archive.bytes).await;
+        let reply = reg.publish_archive(wrong, &archive.bytes).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{wrong}");
     }
     // The right id with a wrong secret.
@@ -729,18 +523,18 @@ async fn tokens_are_checked() {
         if alice.ends_with('0') { '1' } else { '0' }
     );
     assert_eq!(
-        reg.publish(&forged, &archive.bytes).await.status,
+        reg.publish_archive(&forged, &archive.bytes).await.status,
         StatusCode::UNAUTHORIZED
     );
 
     // Scopes: publish-update alone cannot create a new name.
     let update_only = reg.token("alice", &[Scope::PublishUpdate]);
-    let reply = reg.publish(&update_only, &archive.bytes).await;
+    let reply = reg.publish_archive(&update_only, &archive.bytes).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(reply.detail().contains("publish-new"), "{}", reply.detail());
     let yank_only = reg.token("alice", &[Scope::Yank]);
     assert_eq!(
-        reg.publish(&yank_only, &archive.bytes).await.status,
+        reg.publish_archive(&yank_only, &archive.bytes).await.status,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
@@ -749,17 +543,17 @@ async fn tokens_are_checked() {
     );
     let new_only = reg.token("alice", &[Scope::PublishNew]);
     assert_eq!(
-        reg.publish(&new_only, &archive.bytes).await.status,
+        reg.publish_archive(&new_only, &archive.bytes).await.status,
         StatusCode::CREATED
     );
-    let next = packed(&link_package("chain", "1.0.1", "a chain"));
+    let next = link("chain", "1.0.1", "a chain").packed();
     assert_eq!(
-        reg.publish(&new_only, &next.bytes).await.status,
+        reg.publish_archive(&new_only, &next.bytes).await.status,
         StatusCode::FORBIDDEN
     );
     // A bare token (no "Bearer") works too.
     let reply = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/new",
             None,
@@ -777,8 +571,8 @@ async fn tokens_are_checked() {
     // Revoked tokens stop working at once.
     let id = alice.split('_').nth(1).unwrap().to_string();
     reg.state.store.revoke_token(&id).unwrap();
-    let third = packed(&link_package("chain", "1.0.2", "a chain"));
-    let reply = reg.publish(&alice, &third.bytes).await;
+    let third = link("chain", "1.0.2", "a chain").packed();
+    let reply = reg.publish_archive(&alice, &third.bytes).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert!(reply.detail().contains("revoked"), "{}", reply.detail());
 }
@@ -803,7 +597,7 @@ async fn bad_manifests_are_refused_naming_the_field() {
     ];
     for (toml, field) in cases {
         let archive = with_listing(toml, &[], &[]);
-        let reply = reg.publish(&alice, &archive).await;
+        let reply = reg.publish_archive(&alice, &archive).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         assert!(
             reply.detail().contains("zoo.toml") && reply.detail().contains(field),
@@ -855,7 +649,7 @@ async fn hostile_archives_are_rejected_and_nothing_is_stored() {
         b"not gzip".to_vec(),
     ));
     for (kind, entry, says, archive) in cases {
-        let reply = reg.publish(&alice, &archive).await;
+        let reply = reg.publish_archive(&alice, &archive).await;
         let detail = reply.detail();
         println!("{kind:<40} {} {detail}", reply.status.as_u16());
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{kind}: {detail}");
@@ -865,7 +659,7 @@ async fn hostile_archives_are_rejected_and_nothing_is_stored() {
         );
         assert!(detail.contains(says), "{kind}: {says}: {detail}");
         assert_eq!(reg.stored_blobs(), 0, "{kind}");
-        assert_eq!(walk_files(&reg.data.join("tmp")), 0, "{kind}");
+        assert_eq!(count_files(&reg.data.join("tmp")), 0, "{kind}");
         assert_eq!(row_counts(&reg), rows, "{kind}");
     }
     assert!(!std::path::Path::new(ESCAPE_TARGET).exists());
@@ -883,9 +677,9 @@ async fn oversized_uploads_get_413() {
     let alice = reg.token("alice", &Scope::ALL);
     let reply = reg.put_blob(&alice, &[1u8; 100]).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let archive = packed(&link_package("chain", "1.0.0", "a chain"));
+    let archive = link("chain", "1.0.0", "a chain").packed();
     assert_eq!(
-        reg.publish(&alice, &archive.bytes).await.status,
+        reg.publish_archive(&alice, &archive.bytes).await.status,
         StatusCode::PAYLOAD_TOO_LARGE
     );
     assert_eq!(reg.stored_blobs(), 0);
@@ -901,9 +695,9 @@ async fn search_is_paginated_and_ranks_name_matches_first() {
         ("lstm-peephole", "x"),
         ("zeta", "nothing"),
     ] {
-        let archive = packed(&link_package(name, "0.1.0", description));
+        let archive = link(name, "0.1.0", description).packed();
         assert_eq!(
-            reg.publish(&alice, &archive.bytes).await.status,
+            reg.publish_archive(&alice, &archive.bytes).await.status,
             StatusCode::CREATED
         );
     }
@@ -933,9 +727,9 @@ async fn a_search_page_past_the_end_names_the_last_page() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
     for name in ["lstm-a", "lstm-b", "lstm-c"] {
-        let archive = packed(&link_package(name, "0.1.0", "x"));
+        let archive = link(name, "0.1.0", "x").packed();
         assert_eq!(
-            reg.publish(&alice, &archive.bytes).await.status,
+            reg.publish_archive(&alice, &archive.bytes).await.status,
             StatusCode::CREATED
         );
     }
@@ -961,24 +755,15 @@ async fn a_search_page_past_the_end_names_the_last_page() {
 /// the shown version's license, inputs, outputs and metrics at the top.
 #[tokio::test]
 async fn info_names_license_io_metrics_and_each_versions_signer() {
-    use zoo_format::index::{ArchiveRef, IndexEntry};
     use zoo_format::signing::{SecretKey, sign_entry};
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
     assert!(reg.put_blob(&alice, WEIGHTS).await.status.is_success());
     let key = SecretKey::generate().unwrap();
-    let archive = packed(&model_package("shapes", "1.0.0"));
-    let entry = IndexEntry::from_manifest(
-        &archive.manifest,
-        ArchiveRef {
-            sha256: archive.sha256.clone(),
-            size: archive.size,
-        },
-        archive.files.clone(),
-    );
-    let sig = sign_entry(&key, &entry);
+    let archive = model_package("shapes", "1.0.0").packed();
+    let sig = sign_entry(&key, &archive.index_entry());
     let reply = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/new",
             Some(&alice),
@@ -989,16 +774,11 @@ async fn info_names_license_io_metrics_and_each_versions_signer() {
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.detail());
     // 1.1.0: unsigned, another license, then yanked.
     let dir = model_package("shapes", "1.1.0");
-    let toml = std::fs::read_to_string(dir.path().join("zoo.toml")).unwrap();
-    std::fs::write(
-        dir.path().join("zoo.toml"),
-        toml.replace("license = \"MIT\"", "license = \"Apache-2.0\""),
-    )
-    .unwrap();
-    let reply = reg.publish(&alice, &packed(&dir).bytes).await;
+    dir.edit_manifest(|toml| toml.replace("license = \"MIT\"", "license = \"Apache-2.0\""));
+    let reply = reg.publish_archive(&alice, &dir.packed().bytes).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.detail());
     let reply = reg
-        .send(
+        .request(
             Method::DELETE,
             "/api/v1/packages/shapes/1.1.0/yank",
             Some(&alice),
@@ -1039,9 +819,9 @@ async fn info_names_license_io_metrics_and_each_versions_signer() {
     assert_eq!(info["metrics"], metrics);
 
     // A link: no license stated, no inputs or outputs.
-    let archive = packed(&link_package("plain-link", "0.1.0", "x"));
+    let archive = link("plain-link", "0.1.0", "x").packed();
     assert_eq!(
-        reg.publish(&alice, &archive.bytes).await.status,
+        reg.publish_archive(&alice, &archive.bytes).await.status,
         StatusCode::CREATED
     );
     let info = reg.get("/api/v1/packages/plain-link").await.json();
@@ -1063,11 +843,11 @@ async fn unknown_routes_answer_json_404() {
 async fn concurrent_publishes_of_one_version_record_it_once() {
     let reg = std::sync::Arc::new(Registry::new());
     let alice = reg.token("alice", &Scope::ALL);
-    let archive = packed(&link_package("race", "1.0.0", "a race"));
+    let archive = link("race", "1.0.0", "a race").packed();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let (reg, alice, bytes) = (reg.clone(), alice.clone(), archive.bytes.clone());
-            tokio::spawn(async move { reg.publish(&alice, &bytes).await.status })
+            tokio::spawn(async move { reg.publish_archive(&alice, &bytes).await.status })
         })
         .collect();
     let mut statuses = Vec::new();
@@ -1100,9 +880,9 @@ async fn concurrent_publishes_of_one_version_record_it_once() {
 async fn data_survives_a_restart_and_index_files_are_rebuilt() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    let archive = packed(&link_package("keep", "1.0.0", "kept"));
+    let archive = link("keep", "1.0.0", "kept").packed();
     assert_eq!(
-        reg.publish(&alice, &archive.bytes).await.status,
+        reg.publish_archive(&alice, &archive.bytes).await.status,
         StatusCode::CREATED
     );
     let document = reg.get("/index/ke/ep/keep").await.body;
@@ -1156,7 +936,7 @@ async fn signed_publishes_are_checked_recorded_and_served() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
     let key = SecretKey::generate().unwrap();
-    let archive = packed(&link_package("signed", "1.0.0", "signed"));
+    let archive = link("signed", "1.0.0", "signed").packed();
     let good = sign_package(&key, "signed", "1.0.0", &archive.sha256);
     let send = |headers: Vec<(&'static str, String)>| {
         let headers: Vec<(&str, String)> = headers;
@@ -1165,7 +945,7 @@ async fn signed_publishes_are_checked_recorded_and_served() {
         let bytes = archive.bytes.clone();
         async move {
             let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            reg.send(
+            reg.request(
                 Method::PUT,
                 "/api/v1/packages/new",
                 Some(alice),
@@ -1179,14 +959,7 @@ async fn signed_publishes_are_checked_recorded_and_served() {
     let wrong_version = sign_package(&key, "signed", "1.0.1", &archive.sha256);
     let wrong_archive = sign_package(&key, "signed", "1.0.0", &"0".repeat(64));
     // A whole-entry (v2) signature over another file list.
-    let mut other_files = zoo_format::index::IndexEntry::from_manifest(
-        &archive.manifest,
-        zoo_format::index::ArchiveRef {
-            sha256: archive.sha256.clone(),
-            size: archive.size,
-        },
-        archive.files.clone(),
-    );
+    let mut other_files = archive.index_entry();
     other_files.files[0].size += 1;
     let wrong_files = sign_entry(&key, &other_files);
     for (sig, why) in [

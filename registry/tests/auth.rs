@@ -5,13 +5,11 @@
 //! success (so every refusal is shown to be about the credential). Then the
 //! per-address lock-out after repeated bad tokens (429 + Retry-After).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::http::{Method, StatusCode};
-use common::{Registry, Reply, crate_publish_body, link};
+use zoo_e2e::in_process::{Registry, Reply, crate_publish_body, link};
 use zoo_format::archive::{PackOptions, pack};
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::Scope;

@@ -1,9 +1,9 @@
 //! The real `zoo-registry` binary: admin commands, start-up line, HTTP on a
 //! socket, graceful shutdown on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zoo-registry");
@@ -94,29 +94,12 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--init",
-            "--data",
-            data.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut server = zoo_e2e::serve(&data, &[]);
     let ready = started.elapsed();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line}"));
-    let addr = url.strip_prefix("http://").unwrap();
+    // The address is the first thing it prints.
+    assert!(server.before.is_empty(), "{:?}", server.before);
+    let (url, addr) = (server.url.clone(), server.addr.clone());
+    let addr = addr.as_str();
     eprintln!("zoo-registry was listening after {ready:?}");
 
     let config = http_get(addr, "/index/config.json");
@@ -133,13 +116,13 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     assert!(data.join("index/config.json").is_file());
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = server.child.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "no exit 10 s after SIGTERM");

@@ -7,18 +7,13 @@
 //! `chromium`); without it the test fails, naming what to install (or set
 //! `ZOO_CHROMIUM` to a Chromium or Chrome binary).
 
-mod common;
-
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::{Registry, link, model};
+use zoo_e2e::in_process::{Registry, link, model};
 use zoo_registry::auth::Scope;
-
-const BIN: &str = env!("CARGO_BIN_EXE_zoo-registry");
 
 fn find_chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ZOO_CHROMIUM") {
@@ -34,42 +29,6 @@ fn find_chromium() -> Option<PathBuf> {
     .iter()
     .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
     .find(|candidate| candidate.is_file())
-}
-
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(data: &Path) -> (Server, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--init",
-            "--data",
-            data.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected start-up line: {line}"))
-        .to_string();
-    (Server(child), url)
 }
 
 /// Runs Chromium headless with `args`, killing it after a minute.
@@ -146,7 +105,8 @@ async fn pages_render_in_headless_chromium() {
         let reply = reg.publish(&alice, package).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     }
-    let (_server, url) = serve(&reg.data);
+    let server = zoo_e2e::serve(&reg.data, &[]);
+    let url = &server.url;
 
     let home = chromium(&browser, &["--dump-dom", &format!("{url}/")]);
     assert!(home.contains("Recently published"), "{home}");

@@ -3,68 +3,20 @@
 //! owners, search, and the registry's refusals as cargo shows them.
 //! The test crates have no crates.io dependencies, so nothing leaves the host.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zoo-registry");
+use zoo_e2e::cargo::Cargo;
 
-/// A running `zoo-registry serve`, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--init",
-            "--data",
-            data.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
-    Server { child, addr }
+fn start(data: &Path, extra: &[&str]) -> zoo_e2e::Listening {
+    zoo_e2e::serve(data, extra)
 }
 
 /// Creates a user with every scope and returns their token.
 fn add_user(data: &Path, login: &str) -> String {
-    let out = Command::new(BIN)
-        .args([
-            "user",
-            "add",
-            login,
-            "--init",
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let out = zoo_e2e::registry_admin(data, &["user", "add", login, "--init"]);
+    out.ok().trim().to_string()
 }
 
 /// A raw HTTP/1.1 exchange: (status line + headers, body).
@@ -93,6 +45,11 @@ fn http(
     (head.to_string(), body.to_string())
 }
 
+/// A GET without headers: (status line + headers, body).
+fn get(addr: &str, path: &str) -> (String, String) {
+    http(addr, "GET", path, &[], b"")
+}
+
 fn header<'a>(head: &'a str, name: &str) -> &'a str {
     head.lines()
         .find_map(|l| {
@@ -102,67 +59,8 @@ fn header<'a>(head: &'a str, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// Runs the real cargo with its own CARGO_HOME, target dir and registry token.
-struct Cargo {
-    home: PathBuf,
-    target: PathBuf,
-}
-
-impl Cargo {
-    fn new(root: &Path, index: &str) -> Cargo {
-        let home = root.join("cargo-home");
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::write(
-            home.join("config.toml"),
-            format!(
-                "[registries.zoo]\nindex = \"{index}\"\ncredential-provider = \"cargo:token\"\n\n\
-                 [net]\noffline = false\n"
-            ),
-        )
-        .unwrap();
-        Cargo {
-            home,
-            target: root.join("target"),
-        }
-    }
-
-    fn run(&self, dir: &Path, args: &[&str], token: Option<&str>) -> Output {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .args(args)
-            .current_dir(dir)
-            .env("CARGO_HOME", &self.home)
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env("CARGO_TERM_COLOR", "never")
-            .env_remove("CARGO_REGISTRIES_ZOO_TOKEN")
-            .env_remove("CARGO_REGISTRY_TOKEN")
-            .env_remove("CARGO_REGISTRIES_ZOO_INDEX")
-            .env_remove("CARGO_NET_OFFLINE")
-            .env_remove("RUSTC_WRAPPER");
-        if let Some(token) = token {
-            command.env("CARGO_REGISTRIES_ZOO_TOKEN", token);
-        }
-        command.output().unwrap()
-    }
-
-    /// Runs cargo and insists on success; returns (stdout, stderr).
-    fn ok(&self, dir: &Path, args: &[&str], token: Option<&str>) -> (String, String) {
-        let out = self.run(dir, args, token);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "cargo {args:?} failed:\n{stderr}");
-        (stdout, stderr)
-    }
-
-    /// Runs cargo and insists on failure; returns stderr.
-    fn fails(&self, dir: &Path, args: &[&str], token: Option<&str>) -> String {
-        let out = self.run(dir, args, token);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success(), "cargo {args:?} succeeded:\n{stderr}");
-        stderr
-    }
-}
+/// Where the `.crate` of peephole-demo 0.1.0 downloads from.
+const DOWNLOAD_010: &str = "/cargo/api/v1/crates/peephole-demo/0.1.0/download";
 
 const PUBLISH: &[&str] = &[
     "publish",
@@ -277,11 +175,11 @@ fn cargo_publishes_depends_updates_and_yanks() {
     let bob = add_user(&data, "bob");
     let server = start(&data, &[]);
     let addr = server.addr.clone();
-    let cargo = Cargo::new(root, &format!("sparse+http://{addr}/cargo/index/"));
+    let cargo = Cargo::new(&server.url, Path::new(env!("CARGO_TARGET_TMPDIR")));
     let (lib, app) = (root.join("peephole-demo"), root.join("demo-app"));
 
     // config.json names the download and API locations.
-    let (head, config) = http(&addr, "GET", "/cargo/index/config.json", &[], b"");
+    let (head, config) = get(&addr, "/cargo/index/config.json");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let config: serde_json::Value = serde_json::from_str(&config).unwrap();
     assert_eq!(config["api"], format!("http://{addr}/cargo"));
@@ -291,13 +189,15 @@ fn cargo_publishes_depends_updates_and_yanks() {
     // Without a token cargo refuses by itself; the registry refuses a bad
     // token and a request without one with its own message.
     write_library(&lib, "0.1.0");
-    let stderr = cargo.fails(&lib, PUBLISH, None);
+    let stderr = cargo.run(&lib, PUBLISH, None).fails();
     assert!(stderr.contains("token"), "{stderr}");
-    let stderr = cargo.fails(
-        &lib,
-        PUBLISH,
-        Some(&format!("zoo_{}_{}", "0".repeat(16), "0".repeat(64))),
-    );
+    let stderr = cargo
+        .run(
+            &lib,
+            PUBLISH,
+            Some(&format!("zoo_{}_{}", "0".repeat(16), "0".repeat(64))),
+        )
+        .fails();
     assert!(
         stderr.contains("the API token is invalid or has been revoked"),
         "{stderr}"
@@ -307,8 +207,8 @@ fn cargo_publishes_depends_updates_and_yanks() {
     assert!(body.contains("needs an API token"), "{body}");
 
     // Publish 0.1.0; the first publisher owns the name.
-    cargo.ok(&lib, PUBLISH, Some(&alice));
-    let crate_010 = packaged(&cargo.target, "0.1.0");
+    cargo.run(&lib, PUBLISH, Some(&alice)).ok();
+    let crate_010 = packaged(cargo.target.path(), "0.1.0");
     let index_file = data.join("cargo-index/pe/ep/peephole-demo");
     let line: serde_json::Value =
         serde_json::from_str(std::fs::read_to_string(&index_file).unwrap().trim()).unwrap();
@@ -318,7 +218,7 @@ fn cargo_publishes_depends_updates_and_yanks() {
     assert_eq!(line["yanked"], false);
 
     // The index answers with an ETag and 304 for an unchanged document.
-    let (head, served) = http(&addr, "GET", "/cargo/index/pe/ep/peephole-demo", &[], b"");
+    let (head, served) = get(&addr, "/cargo/index/pe/ep/peephole-demo");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(served, std::fs::read_to_string(&index_file).unwrap());
     let etag = header(&head, "etag").to_string();
@@ -330,26 +230,26 @@ fn cargo_publishes_depends_updates_and_yanks() {
         b"",
     );
     assert!(head.starts_with("HTTP/1.1 304"), "{head}");
-    let (head, _) = http(&addr, "GET", "/cargo/index/pe/ep/peephole_demo", &[], b"");
+    let (head, _) = get(&addr, "/cargo/index/pe/ep/peephole_demo");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
     // A second crate depends on it through `registry = "zoo"`, builds and runs.
     write_app(&app);
-    let (stdout, _) = cargo.ok(&app, &["run", "-q"], None);
+    let stdout = cargo.run(&app, &["run", "-q"], None).ok();
     assert_eq!(stdout.trim(), "peephole-demo 0.1.0 gate 0.5");
     assert_eq!(locked_version(&app), "0.1.0");
 
     // 0.1.1 is taken by `cargo update`.
     write_library(&lib, "0.1.1");
-    cargo.ok(&lib, PUBLISH, Some(&alice));
-    cargo.ok(&app, &["update"], None);
+    cargo.run(&lib, PUBLISH, Some(&alice)).ok();
+    cargo.run(&app, &["update"], None).ok();
     assert_eq!(locked_version(&app), "0.1.1");
-    let (stdout, _) = cargo.ok(&app, &["run", "-q"], None);
+    let stdout = cargo.run(&app, &["run", "-q"], None).ok();
     assert_eq!(stdout.trim(), "peephole-demo 0.1.1 gate 0.5");
 
     // Versions are immutable: the registry refuses the same version again
     // (cargo checks its index first, so this goes over raw HTTP).
-    let crate_011 = std::fs::read(packaged(&cargo.target, "0.1.1")).unwrap();
+    let crate_011 = std::fs::read(packaged(cargo.target.path(), "0.1.1")).unwrap();
     let metadata = br#"{"name":"peephole-demo","vers":"0.1.1","deps":[],"features":{}}"#;
     let mut body = (metadata.len() as u32).to_le_bytes().to_vec();
     body.extend_from_slice(metadata);
@@ -386,81 +286,84 @@ fn cargo_publishes_depends_updates_and_yanks() {
         manifest.replace("name = \"peephole-demo\"", "name = \"Peephole_Demo\""),
     )
     .unwrap();
-    let stderr = cargo.fails(&other, PUBLISH, Some(&alice));
+    let stderr = cargo.run(&other, PUBLISH, Some(&alice)).fails();
     assert!(
         stderr.contains("this registry knows the crate as `peephole-demo`"),
         "{stderr}"
     );
 
     // Yanking 0.1.1: a fresh resolution skips it, the existing lock still builds.
-    let (_, stderr) = cargo.ok(
-        &lib,
-        &[
-            "yank",
-            "peephole-demo",
-            "--version",
-            "0.1.1",
-            "--registry",
-            "zoo",
-        ],
-        Some(&alice),
-    );
+    let stderr = cargo
+        .run(
+            &lib,
+            &[
+                "yank",
+                "peephole-demo",
+                "--version",
+                "0.1.1",
+                "--registry",
+                "zoo",
+            ],
+            Some(&alice),
+        )
+        .succeeded()
+        .stderr;
     assert!(stderr.contains("Yank"), "{stderr}");
     let yanked = std::fs::read_to_string(&index_file).unwrap();
     assert!(
         yanked.lines().nth(1).unwrap().contains(r#""yanked":true"#),
         "{yanked}"
     );
-    cargo.ok(&app, &["build", "--locked"], None);
+    cargo.run(&app, &["build", "--locked"], None).ok();
     assert_eq!(locked_version(&app), "0.1.1");
     let fresh = root.join("fresh-app");
     write_app(&fresh);
-    cargo.ok(&fresh, &["generate-lockfile"], None);
+    cargo.run(&fresh, &["generate-lockfile"], None).ok();
     assert_eq!(locked_version(&fresh), "0.1.0");
 
     // A non-owner is refused with the registry's message, until added.
     write_library(&lib, "0.1.2");
-    let stderr = cargo.fails(&lib, PUBLISH, Some(&bob));
+    let stderr = cargo.run(&lib, PUBLISH, Some(&bob)).fails();
     assert!(
         stderr.contains("`bob` is not an owner of crate `peephole-demo`"),
         "{stderr}"
     );
-    cargo.ok(
-        &lib,
-        &[
-            "owner",
-            "--add",
-            "bob",
-            "--registry",
-            "zoo",
-            "peephole-demo",
-        ],
-        Some(&alice),
-    );
-    let (owners, _) = cargo.ok(
-        &lib,
-        &["owner", "--list", "--registry", "zoo", "peephole-demo"],
-        Some(&bob),
-    );
+    cargo
+        .run(
+            &lib,
+            &[
+                "owner",
+                "--add",
+                "bob",
+                "--registry",
+                "zoo",
+                "peephole-demo",
+            ],
+            Some(&alice),
+        )
+        .ok();
+    let owners = cargo
+        .run(
+            &lib,
+            &["owner", "--list", "--registry", "zoo", "peephole-demo"],
+            Some(&bob),
+        )
+        .ok();
     assert!(
         owners.contains("alice") && owners.contains("bob"),
         "{owners}"
     );
-    cargo.ok(&lib, PUBLISH, Some(&bob));
+    cargo.run(&lib, PUBLISH, Some(&bob)).ok();
 
     // Search shows the highest version that is not yanked.
-    let (found, _) = cargo.ok(&lib, &["search", "--registry", "zoo", "peephole"], None);
+    let found = cargo
+        .run(&lib, &["search", "--registry", "zoo", "peephole"], None)
+        .ok();
     assert!(found.contains("peephole-demo = \"0.1.2\""), "{found}");
     assert!(found.contains("A peephole LSTM gate"), "{found}");
 
     // The .crate downloads from the content-addressed blob store.
-    let (head, _) = http(
-        &addr,
-        "GET",
-        "/cargo/api/v1/crates/peephole-demo/0.1.0/download",
-        &[],
-        b"",
-    );
+    let (head, _) = get(&addr, DOWNLOAD_010);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(
         header(&head, "content-length"),
@@ -481,9 +384,9 @@ fn private_cargo_registry_needs_a_token_everywhere() {
     let alice = add_user(&data, "alice");
     let server = start(&data, &["--cargo-auth-required"]);
     let addr = server.addr.clone();
-    let cargo = Cargo::new(root, &format!("sparse+http://{addr}/cargo/index/"));
+    let cargo = Cargo::new(&server.url, Path::new(env!("CARGO_TARGET_TMPDIR")));
 
-    let (head, body) = http(&addr, "GET", "/cargo/index/config.json", &[], b"");
+    let (head, body) = get(&addr, "/cargo/index/config.json");
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     assert_eq!(header(&head, "www-authenticate"), "Bearer");
     assert!(body.contains("needs an API token"), "{body}");
@@ -499,22 +402,13 @@ fn private_cargo_registry_needs_a_token_everywhere() {
 
     let lib = root.join("peephole-demo");
     write_library(&lib, "0.1.0");
-    cargo.ok(&lib, PUBLISH, Some(&alice));
-    let (head, _) = http(&addr, "GET", "/cargo/index/pe/ep/peephole-demo", &[], b"");
+    cargo.run(&lib, PUBLISH, Some(&alice)).ok();
+    let (head, _) = get(&addr, "/cargo/index/pe/ep/peephole-demo");
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
-    let (head, _) = http(
-        &addr,
-        "GET",
-        "/cargo/api/v1/crates/peephole-demo/0.1.0/download",
-        &[],
-        b"",
-    );
+    let (head, _) = get(&addr, DOWNLOAD_010);
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     // What a token fetches must stay out of shared caches.
-    for path in [
-        "/cargo/index/pe/ep/peephole-demo",
-        "/cargo/api/v1/crates/peephole-demo/0.1.0/download",
-    ] {
+    for path in ["/cargo/index/pe/ep/peephole-demo", DOWNLOAD_010] {
         let (head, _) = http(&addr, "GET", path, &[("Authorization", &alice)], b"");
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         assert!(
@@ -526,21 +420,10 @@ fn private_cargo_registry_needs_a_token_everywhere() {
     // cargo sends the token for the index and the download.
     let app = root.join("demo-app");
     write_app(&app);
-    let stderr = cargo.fails(&app, &["fetch"], None);
+    let stderr = cargo.run(&app, &["fetch"], None).fails();
     assert!(stderr.contains("token"), "{stderr}");
-    cargo.ok(&app, &["fetch"], Some(&alice));
+    cargo.run(&app, &["fetch"], Some(&alice)).ok();
     assert_eq!(locked_version(&app), "0.1.0");
-}
-
-/// Files under `dir`, recursively (0 when it does not exist).
-fn count_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .map(|e| e.unwrap().path())
-        .map(|p| if p.is_dir() { count_files(&p) } else { 1 })
-        .sum()
 }
 
 /// A cargo publish body: metadata for `name` `vers`, then the `.crate`.
@@ -584,9 +467,14 @@ fn hostile_crate_files_are_refused_and_nothing_is_stored() {
             case.entry
         );
         assert!(reply.contains(case.says), "{}: {reply}", case.kind);
-        assert_eq!(count_files(&data.join("blobs")), 0, "{}", case.kind);
-        assert_eq!(count_files(&data.join("tmp")), 0, "{}", case.kind);
-        let (head, _) = http(&addr, "GET", "/cargo/index/ho/st/hostile", &[], b"");
+        assert_eq!(
+            zoo_e2e::count_files(&data.join("blobs")),
+            0,
+            "{}",
+            case.kind
+        );
+        assert_eq!(zoo_e2e::count_files(&data.join("tmp")), 0, "{}", case.kind);
+        let (head, _) = get(&addr, "/cargo/index/ho/st/hostile");
         assert!(head.starts_with("HTTP/1.1 404"), "{}: {head}", case.kind);
     }
     let good = crate_with("hostile", "0.1.0", &cargo_toml("hostile", "0.1.0"), &[]);
@@ -649,7 +537,7 @@ fn neither_half_of_a_link_name_can_be_squatted() {
     let (head, reply) = cargo_publish(&mallory, "gate_link");
     assert!(head.starts_with("HTTP/1.1 403"), "{head} {reply}");
     assert!(reply.contains("already a zoo package"), "{reply}");
-    let (head, _) = http(&addr, "GET", "/cargo/index/ga/te/gate_link", &[], b"");
+    let (head, _) = get(&addr, "/cargo/index/ga/te/gate_link");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     let (head, reply) = cargo_publish(&alice, "gate-link");
     assert!(head.starts_with("HTTP/1.1 200"), "{head} {reply}");
@@ -663,7 +551,7 @@ fn neither_half_of_a_link_name_can_be_squatted() {
         br#"{"users":["bob"]}"#,
     );
     assert!(head.starts_with("HTTP/1.1 200"), "{head} {reply}");
-    let (_, reply) = http(&addr, "GET", "/api/v1/packages/gate-link/owners", &[], b"");
+    let (_, reply) = get(&addr, "/api/v1/packages/gate-link/owners");
     assert!(reply.contains("\"bob\""), "{reply}");
 
     // The crate half first: the zoo package name is not mallory's either.
@@ -672,7 +560,7 @@ fn neither_half_of_a_link_name_can_be_squatted() {
     let (head, reply) = zoo_publish(&mallory, "other_link");
     assert!(head.starts_with("HTTP/1.1 403"), "{head} {reply}");
     assert!(reply.contains("already a crate"), "{reply}");
-    let (head, _) = http(&addr, "GET", "/api/v1/packages/other-link", &[], b"");
+    let (head, _) = get(&addr, "/api/v1/packages/other-link");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
-    assert_eq!(count_files(&data.join("tmp")), 0);
+    assert_eq!(zoo_e2e::count_files(&data.join("tmp")), 0);
 }

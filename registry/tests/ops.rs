@@ -2,19 +2,16 @@
 //! passes; corrupt, missing, stray and stale files are reported; gc removes
 //! unreferenced old blobs and keeps referenced (zoo and cargo) ones.
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use axum::http::{Method, StatusCode};
-use common::{Registry, crate_publish_body, model};
+use zoo_e2e::in_process::{Registry, crate_publish_body, model};
+use zoo_e2e::registry_admin;
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::Scope;
 use zoo_registry::ops::{fsck::fsck, gc::gc};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zoo-registry");
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn blob_path(data: &Path, sha: &str) -> PathBuf {
@@ -124,20 +121,13 @@ async fn fsck_passes_a_clean_directory_and_reports_each_kind_of_damage() {
     assert!(!text.contains(&archive), "the archive is fine: {text}");
 
     // The binary: non-zero exit, a readable report, and --json.
-    let out = Command::new(BIN)
-        .args(["fsck", "--data", data.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("PROBLEM [blob-hash]"), "{stdout}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("7 problem(s)"));
-    let out = Command::new(BIN)
-        .args(["fsck", "--json", "--data", data.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = registry_admin(data, &["fsck"]);
+    assert!(!out.success);
+    assert!(out.stdout.contains("PROBLEM [blob-hash]"), "{}", out.stdout);
+    assert!(out.stderr.contains("7 problem(s)"));
+    let out = registry_admin(data, &["fsck", "--json"]);
+    assert!(!out.success);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(json["ok"], false);
     assert_eq!(json["problems"].as_array().unwrap().len(), 7);
     assert!(json["problems"][0]["kind"].is_string());
@@ -227,33 +217,14 @@ async fn gc_removes_old_orphans_and_temp_files_and_keeps_the_rest() {
     assert!(gc(data, HOUR, false).unwrap().removed_blobs.is_empty());
 
     // The binary, with a zero grace period.
-    let out = Command::new(BIN)
-        .args([
-            "gc",
-            "--grace-minutes",
-            "0",
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = registry_admin(data, &["gc", "--grace-minutes", "0"]).ok();
     assert!(
         stdout.contains(&format!("removed blob {fresh}")),
         "{stdout}"
     );
     assert!(blob_path(data, &archive).is_file());
-    let out = Command::new(BIN)
-        .args(["fsck", "--data", "/nonexistent/registry"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a registry data directory"));
+    let stderr = registry_admin(Path::new("/nonexistent/registry"), &["fsck"]).fails();
+    assert!(stderr.contains("not a registry data directory"));
 }
 
 #[tokio::test]

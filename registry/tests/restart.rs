@@ -3,12 +3,10 @@
 //! (found by the crash harness, tests/src/crash.rs), so `fsck` passes even
 //! with `--temp-age-minutes 0`.
 
-mod common;
-
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{Registry, link};
+use zoo_e2e::in_process::{Registry, link};
 use zoo_registry::auth::Scope;
 use zoo_registry::{Config, open_state};
 

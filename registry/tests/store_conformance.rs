@@ -71,45 +71,25 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
     log.push(format!("{:?} {:?}", tokens(None), tokens(Some("bob"))));
     log.push(show(s.find_token("t1").map(|t| t.map(|t| t.secret_sha256))));
 
-    log.push(show(s.publish(
-        &alice,
-        ALL,
-        &entry("My_Model", "1.0.0", 'a'),
-    )));
-    log.push(show(s.publish(
-        &alice,
-        ALL,
-        &entry("my-model", "1.0.0+build", 'b'),
-    )));
-    log.push(show(s.publish(&bob, ALL, &entry("MY-MODEL", "1.1.0", 'b'))));
     let no_new = PublishRights {
         new_packages: false,
         updates: true,
     };
-    log.push(show(s.publish(
-        &alice,
-        no_new,
-        &entry("other", "1.0.0", 'c'),
-    )));
     let no_update = PublishRights {
         new_packages: true,
         updates: false,
     };
-    log.push(show(s.publish(
-        &alice,
-        no_update,
-        &entry("my_model", "2.0.0", 'c'),
-    )));
-    log.push(show(s.publish(
-        &alice,
-        ALL,
-        &entry("my_model", "0.9.0", 'd'),
-    )));
-    log.push(show(s.publish(
-        &alice,
-        ALL,
-        &entry("my_model", "1.2.0", 'e'),
-    )));
+    for (user, rights, name, vers, sha) in [
+        (&alice, ALL, "My_Model", "1.0.0", 'a'),
+        (&alice, ALL, "my-model", "1.0.0+build", 'b'),
+        (&bob, ALL, "MY-MODEL", "1.1.0", 'b'),
+        (&alice, no_new, "other", "1.0.0", 'c'),
+        (&alice, no_update, "my_model", "2.0.0", 'c'),
+        (&alice, ALL, "my_model", "0.9.0", 'd'),
+        (&alice, ALL, "my_model", "1.2.0", 'e'),
+    ] {
+        log.push(show(s.publish(user, rights, &entry(name, vers, sha))));
+    }
     log.push(show(
         s.package("my_model")
             .map(|p| p.map(|p| (p.name, p.description))),
@@ -124,77 +104,44 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
     ));
     log.push(show(s.package_names()));
     let v = |text: &str| Version::parse(text).unwrap();
-    log.push(show(s.set_yanked(
-        Namespace::Zoo,
-        &bob,
-        "my_model",
-        &v("1.0.0"),
-        true,
-    )));
-    log.push(show(s.set_yanked(
-        Namespace::Zoo,
-        &alice,
-        "my_model",
-        &v("1.0.0"),
-        true,
-    )));
-    log.push(show(s.set_yanked(
-        Namespace::Zoo,
-        &alice,
-        "my_model",
-        &v("7.0.0"),
-        true,
-    )));
-    log.push(show(s.set_yanked(
-        Namespace::Zoo,
-        &alice,
-        "nothing",
-        &v("1.0.0"),
-        true,
-    )));
+    for (user, name, vers) in [
+        (&bob, "my_model", "1.0.0"),
+        (&alice, "my_model", "1.0.0"),
+        (&alice, "my_model", "7.0.0"),
+        (&alice, "nothing", "1.0.0"),
+    ] {
+        log.push(show(s.set_yanked(
+            Namespace::Zoo,
+            user,
+            name,
+            &v(vers),
+            true,
+        )));
+    }
     log.push(show(s.owners(Namespace::Zoo, "my_model")));
-    log.push(show(s.change_owners(
-        Namespace::Zoo,
-        &bob,
-        "my_model",
-        OwnerChange::Add,
-        &["bob".into()],
-    )));
-    log.push(show(s.change_owners(
-        Namespace::Zoo,
-        &alice,
-        "my_model",
-        OwnerChange::Add,
-        &["carol".into()],
-    )));
-    log.push(show(s.change_owners(
-        Namespace::Zoo,
-        &alice,
-        "my_model",
-        OwnerChange::Add,
-        &["bob".into(), "alice".into()],
-    )));
-    log.push(show(s.change_owners(
-        Namespace::Zoo,
-        &alice,
-        "my_model",
-        OwnerChange::Remove,
-        &["carol".into()],
-    )));
-    log.push(show(s.change_owners(
-        Namespace::Zoo,
-        &bob,
-        "my_model",
-        OwnerChange::Remove,
-        &["alice".into()],
-    )));
-    log.push(show(s.change_owners(
-        Namespace::Zoo,
-        &bob,
-        "my_model",
-        OwnerChange::Remove,
-        &["bob".into()],
-    )));
+    // Owner changes: (who, adds or removes, logins).
+    for (user, add, logins) in [
+        (&bob, true, &["bob"][..]),
+        (&alice, true, &["carol"]),
+        (&alice, true, &["bob", "alice"]),
+        (&alice, false, &["carol"]),
+        (&bob, false, &["alice"]),
+        (&bob, false, &["bob"]),
+    ] {
+        let logins: Vec<String> = logins.iter().map(|l| l.to_string()).collect();
+        let change = if add {
+            OwnerChange::Add
+        } else {
+            OwnerChange::Remove
+        };
+        log.push(show(s.change_owners(
+            Namespace::Zoo,
+            user,
+            "my_model",
+            change,
+            &logins,
+        )));
+    }
     log.push(show(s.owners(Namespace::Zoo, "my_model")));
     log.push(show(s.version_readme("my_model", &v("1.2.0"))));
     log.push(show(s.version_readme("my_model", &v("3.0.0"))));
@@ -259,47 +206,28 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
         description: format!("crate {name}"),
         metadata: "{}".into(),
     };
-    log.push(show(s.cargo_publish(
-        &alice,
-        ALL,
-        &krate("My_Crate", "0.1.0"),
-    )));
-    log.push(show(s.cargo_check_publish(
-        &alice,
-        ALL,
-        "my-crate",
-        &v("0.2.0"),
-    )));
-    log.push(show(s.cargo_check_publish(
-        &alice,
-        ALL,
-        "My_Crate",
-        &v("0.1.0"),
-    )));
-    log.push(show(s.cargo_publish(
-        &bob,
-        ALL,
-        &krate("My_Crate", "0.2.0"),
-    )));
-    log.push(show(s.cargo_publish(
-        &alice,
-        ALL,
-        &krate("My_Crate", "0.1.0"),
-    )));
-    log.push(show(s.set_yanked(
-        Namespace::Cargo,
-        &alice,
-        "my_crate",
-        &v("0.1.0"),
-        true,
-    )));
-    log.push(show(s.set_yanked(
-        Namespace::Cargo,
-        &alice,
-        "my_crate",
-        &v("0.3.0"),
-        true,
-    )));
+    // (who, only the pre-upload check, name, version).
+    for (user, check_only, name, vers) in [
+        (&alice, false, "My_Crate", "0.1.0"),
+        (&alice, true, "my-crate", "0.2.0"),
+        (&alice, true, "My_Crate", "0.1.0"),
+        (&bob, false, "My_Crate", "0.2.0"),
+        (&alice, false, "My_Crate", "0.1.0"),
+    ] {
+        log.push(show(match check_only {
+            true => s.cargo_check_publish(user, ALL, name, &v(vers)),
+            false => s.cargo_publish(user, ALL, &krate(name, vers)),
+        }));
+    }
+    for vers in ["0.1.0", "0.3.0"] {
+        log.push(show(s.set_yanked(
+            Namespace::Cargo,
+            &alice,
+            "my_crate",
+            &v(vers),
+            true,
+        )));
+    }
     log.push(show(s.cargo_versions("my_crate")));
     log.push(show(s.cargo_crate("my_crate")));
     log.push(show(s.cargo_crate_names()));

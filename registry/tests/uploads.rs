@@ -4,19 +4,22 @@
 //! references are deleted after the grace period, and uploads beyond the
 //! per-user and global caps are refused while others are in progress.
 
-mod common;
-
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{Registry, model};
 use tower::ServiceExt;
+use zoo_e2e::in_process::{Registry, model};
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::Scope;
 use zoo_registry::http::uploads::UploadLimits;
 
-async fn put_blob(reg: &Registry, token: &str, bytes: &[u8], declare: bool) -> common::Reply {
+async fn put_blob(
+    reg: &Registry,
+    token: &str,
+    bytes: &[u8],
+    declare: bool,
+) -> zoo_e2e::in_process::Reply {
     let auth = format!("Bearer {token}");
     let length = bytes.len().to_string();
     let mut headers = vec![("authorization", auth.as_str())];

@@ -1,10 +1,8 @@
 //! The HTML pages, through the router in-process: content, escaping of
 //! hostile metadata, 404s, and the login → token page flow with CSRF.
 
-mod common;
-
 use axum::http::{Method, StatusCode};
-use common::{Registry, link, model};
+use zoo_e2e::in_process::{Registry, Reply, link, model};
 use zoo_registry::auth::Scope;
 
 const EVIL: &str = "<script>alert('pwned')</script>";
@@ -20,14 +18,7 @@ async fn home_search_and_package_pages_show_published_packages() {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     }
-    let reply = reg
-        .send(
-            Method::DELETE,
-            "/api/v1/packages/tiny-net/1.1.0/yank",
-            &[("authorization", &format!("Bearer {alice}"))],
-            Vec::new(),
-        )
-        .await;
+    let reply = reg.yank(&alice, "tiny-net", "1.1.0", true).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let reply = reg
         .publish(&alice, &link("peephole-lstm", "0.1.0", "An LSTM link"))
@@ -128,13 +119,7 @@ async fn hostile_metadata_and_readme_are_escaped() {
     );
     let evil = model("evil-net", "1.0.0", EVIL, &readme);
     // The license is free text from zoo.toml, shown on the page too.
-    let toml_path = evil.dir.path().join("zoo.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap();
-    std::fs::write(
-        &toml_path,
-        toml.replace("license = \"MIT\"", &format!("license = {EVIL:?}")),
-    )
-    .unwrap();
+    evil.edit_manifest(|toml| toml.replace("license = \"MIT\"", &format!("license = {EVIL:?}")));
     let reply = reg.publish(&alice, &evil).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     for uri in [
@@ -166,6 +151,26 @@ async fn hostile_metadata_and_readme_are_escaped() {
     assert!(!html.contains("<script") && html.contains("&lt;script&gt;"));
 }
 
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// POSTs the form `body` to `path` with the `session` cookie.
+async fn post_form(reg: &Registry, session: &str, path: &str, body: impl Into<Vec<u8>>) -> Reply {
+    let headers = [("content-type", FORM), ("cookie", session)];
+    reg.send(Method::POST, path, &headers, body.into()).await
+}
+
+/// The token page's revoke button for token `id`.
+async fn revoke(reg: &Registry, session: &str, csrf: &str, id: &str) -> Reply {
+    let path = format!("/account/tokens/{id}/revoke");
+    post_form(reg, session, &path, format!("csrf={csrf}")).await
+}
+
+/// GETs `path` with the `session` cookie.
+async fn get_with(reg: &Registry, session: &str, path: &str) -> Reply {
+    let headers = [("content-type", FORM), ("cookie", session)];
+    reg.send(Method::GET, path, &headers, Vec::new()).await
+}
+
 /// The session cookie and CSRF token of a fresh login.
 async fn log_in(reg: &Registry, login: &str, token: &str) -> (String, String) {
     let form = reg.get("/login").await;
@@ -182,10 +187,7 @@ async fn log_in(reg: &Registry, login: &str, token: &str) -> (String, String) {
         .send(
             Method::POST,
             "/login",
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("cookie", &login_csrf),
-            ],
+            &[("content-type", FORM), ("cookie", &login_csrf)],
             body.into_bytes(),
         )
         .await;
@@ -224,7 +226,6 @@ async fn owners_log_in_and_manage_their_tokens() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
     let bob = reg.token("bob", &Scope::ALL);
-    let form = "application/x-www-form-urlencoded";
 
     // Not logged in: redirected; wrong token: refused.
     let reply = reg.get("/account/tokens").await;
@@ -241,7 +242,7 @@ async fn owners_log_in_and_manage_their_tokens() {
         .send(
             Method::POST,
             "/login",
-            &[("content-type", form), ("cookie", &login_csrf)],
+            &[("content-type", FORM), ("cookie", &login_csrf)],
             format!("username=alice&token={bob}&csrf={csrf}").into_bytes(),
         )
         .await;
@@ -251,33 +252,24 @@ async fn owners_log_in_and_manage_their_tokens() {
         .send(
             Method::POST,
             "/login",
-            &[("content-type", form)],
+            &[("content-type", FORM)],
             format!("username=alice&token={alice}&csrf={csrf}").into_bytes(),
         )
         .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
 
     let (session, csrf) = log_in(&reg, "alice", &alice).await;
-    let cookie = [("content-type", form), ("cookie", session.as_str())];
 
     // Create: shown once; a forged form (no/other CSRF token) is refused.
-    let forged = reg
-        .send(
-            Method::POST,
-            "/account/tokens",
-            &cookie,
-            b"scope-yank=on&csrf=0000".to_vec(),
-        )
-        .await;
+    let forged = post_form(&reg, &session, "/account/tokens", "scope-yank=on&csrf=0000").await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    let created = reg
-        .send(
-            Method::POST,
-            "/account/tokens",
-            &cookie,
-            format!("scope-yank=on&csrf={csrf}").into_bytes(),
-        )
-        .await;
+    let created = post_form(
+        &reg,
+        &session,
+        "/account/tokens",
+        format!("scope-yank=on&csrf={csrf}"),
+    )
+    .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
     assert_eq!(created.header("cache-control"), "no-store");
     let html = created.text();
@@ -293,10 +285,7 @@ async fn owners_log_in_and_manage_their_tokens() {
     let record = reg.state.store.find_token(id).unwrap().unwrap();
     assert_eq!(record.user.login, "alice");
     assert_eq!(record.scopes, vec![Scope::Yank]);
-    let listed = reg
-        .send(Method::GET, "/account/tokens", &cookie, Vec::new())
-        .await
-        .text();
+    let listed = get_with(&reg, &session, "/account/tokens").await.text();
     assert!(
         listed.contains(id) && !listed.contains(&new_token),
         "shown once"
@@ -304,40 +293,17 @@ async fn owners_log_in_and_manage_their_tokens() {
 
     // Revoke: only one's own tokens.
     let bob_id = &bob[4..20];
-    let reply = reg
-        .send(
-            Method::POST,
-            &format!("/account/tokens/{bob_id}/revoke"),
-            &cookie,
-            format!("csrf={csrf}").into_bytes(),
-        )
-        .await;
+    let reply = revoke(&reg, &session, &csrf, bob_id).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert!(!reg.state.store.find_token(bob_id).unwrap().unwrap().revoked);
-    let reply = reg
-        .send(
-            Method::POST,
-            &format!("/account/tokens/{id}/revoke"),
-            &cookie,
-            format!("csrf={csrf}").into_bytes(),
-        )
-        .await;
+    let reply = revoke(&reg, &session, &csrf, id).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert!(reg.state.store.find_token(id).unwrap().unwrap().revoked);
 
     // Log out: the session no longer works.
-    let reply = reg
-        .send(
-            Method::POST,
-            "/logout",
-            &cookie,
-            format!("csrf={csrf}").into_bytes(),
-        )
-        .await;
+    let reply = post_form(&reg, &session, "/logout", format!("csrf={csrf}")).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
-    let reply = reg
-        .send(Method::GET, "/account/tokens", &cookie, Vec::new())
-        .await;
+    let reply = get_with(&reg, &session, "/account/tokens").await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
 }
 
@@ -347,25 +313,19 @@ async fn owners_log_in_and_manage_their_tokens() {
 async fn a_session_mints_no_more_than_its_token_and_ends_when_it_is_revoked() {
     let reg = Registry::new();
     let yank_only = reg.token("alice", &[Scope::Yank]);
-    let form = "application/x-www-form-urlencoded";
     let (session, csrf) = log_in(&reg, "alice", &yank_only).await;
-    let cookie = [("content-type", form), ("cookie", session.as_str())];
-    let page = reg
-        .send(Method::GET, "/account/tokens", &cookie, Vec::new())
-        .await
-        .text();
+    let page = get_with(&reg, &session, "/account/tokens").await.text();
     assert!(page.contains("name=\"scope-yank\""), "{page}");
     assert!(!page.contains("name=\"scope-publish-new\""), "{page}");
 
     let all = "scope-publish-new=on&scope-publish-update=on&scope-yank=on&scope-owners=on";
-    let escalated = reg
-        .send(
-            Method::POST,
-            "/account/tokens",
-            &cookie,
-            format!("{all}&csrf={csrf}").into_bytes(),
-        )
-        .await;
+    let escalated = post_form(
+        &reg,
+        &session,
+        "/account/tokens",
+        format!("{all}&csrf={csrf}"),
+    )
+    .await;
     assert_eq!(
         escalated.status,
         StatusCode::FORBIDDEN,
@@ -384,52 +344,38 @@ async fn a_session_mints_no_more_than_its_token_and_ends_when_it_is_revoked() {
         1,
         "no token was created"
     );
-    let same = reg
-        .send(
-            Method::POST,
-            "/account/tokens",
-            &cookie,
-            format!("scope-yank=on&csrf={csrf}").into_bytes(),
-        )
-        .await;
+    let same = post_form(
+        &reg,
+        &session,
+        "/account/tokens",
+        format!("scope-yank=on&csrf={csrf}"),
+    )
+    .await;
     assert_eq!(same.status, StatusCode::CREATED, "{}", same.text());
 
     // Revoking the token that opened the session (here from the command
     // line's store call) ends the session: no page, no more tokens.
     let login_id = &yank_only[4..20];
     reg.state.store.revoke_token(login_id).unwrap();
-    let reply = reg
-        .send(Method::GET, "/account/tokens", &cookie, Vec::new())
-        .await;
+    let reply = get_with(&reg, &session, "/account/tokens").await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert_eq!(reply.header("location"), "/login");
-    let reply = reg
-        .send(
-            Method::POST,
-            "/account/tokens",
-            &cookie,
-            format!("scope-yank=on&csrf={csrf}").into_bytes(),
-        )
-        .await;
+    let reply = post_form(
+        &reg,
+        &session,
+        "/account/tokens",
+        format!("scope-yank=on&csrf={csrf}"),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
     assert_eq!(reg.state.store.list_tokens(Some("alice")).unwrap().len(), 2);
 
     // Revoking it on the web page itself ends the session too.
     let full = reg.token("bob", &Scope::ALL);
     let (session, csrf) = log_in(&reg, "bob", &full).await;
-    let cookie = [("content-type", form), ("cookie", session.as_str())];
-    let reply = reg
-        .send(
-            Method::POST,
-            &format!("/account/tokens/{}/revoke", &full[4..20]),
-            &cookie,
-            format!("csrf={csrf}").into_bytes(),
-        )
-        .await;
+    let reply = revoke(&reg, &session, &csrf, &full[4..20]).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
-    let reply = reg
-        .send(Method::GET, "/account/tokens", &cookie, Vec::new())
-        .await;
+    let reply = get_with(&reg, &session, "/account/tokens").await;
     assert_eq!(reply.header("location"), "/login");
 }
 
@@ -667,14 +613,7 @@ async fn a_yanked_newest_version_does_not_describe_the_package() {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     }
-    let reply = reg
-        .send(
-            Method::DELETE,
-            "/api/v1/packages/shapes/1.1.0/yank",
-            &[("authorization", &format!("Bearer {alice}"))],
-            Vec::new(),
-        )
-        .await;
+    let reply = reg.yank(&alice, "shapes", "1.1.0", true).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
 
     let page = reg.get("/packages/shapes").await.text();
@@ -702,14 +641,7 @@ async fn a_yanked_newest_version_does_not_describe_the_package() {
     let v = reg.get("/packages/shapes/1.1.0").await.text();
     assert!(v.contains("Broken readme"), "{v}");
     // Un-yanked, it describes the package again.
-    let reply = reg
-        .send(
-            Method::PUT,
-            "/api/v1/packages/shapes/1.1.0/unyank",
-            &[("authorization", &format!("Bearer {alice}"))],
-            Vec::new(),
-        )
-        .await;
+    let reply = reg.yank(&alice, "shapes", "1.1.0", false).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let info = reg.get("/api/v1/packages/shapes").await.json();
     assert_eq!(info["description"], "Broken shapes net");
@@ -719,32 +651,18 @@ async fn a_yanked_newest_version_does_not_describe_the_package() {
 /// and the key), and says "Unsigned" for a version published without one.
 #[tokio::test]
 async fn the_package_page_names_the_signing_key() {
-    use zoo_format::archive::{PackOptions, pack};
-    use zoo_format::index::{ArchiveRef, IndexEntry};
     use zoo_format::signing::{PublicKey, SecretKey, sign_entry};
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    let package = link("signed-link", "1.0.0", "x");
-    let packed = pack(package.dir.path(), &PackOptions::default()).unwrap();
-    let entry = IndexEntry::from_manifest(
-        &packed.manifest,
-        ArchiveRef {
-            sha256: packed.sha256.clone(),
-            size: packed.size,
-        },
-        packed.files.clone(),
-    );
-    let sig = sign_entry(&SecretKey::generate().unwrap(), &entry);
+    let packed = link("signed-link", "1.0.0", "x").packed();
+    let sig = sign_entry(&SecretKey::generate().unwrap(), &packed.index_entry());
     let reply = reg
-        .send(
+        .request(
             Method::PUT,
             "/api/v1/packages/new",
-            &[
-                ("authorization", &format!("Bearer {alice}")),
-                ("zoo-signing-key", &sig.key),
-                ("zoo-signature", &sig.sig),
-            ],
+            Some(&alice),
             packed.bytes,
+            &[("zoo-signing-key", &sig.key), ("zoo-signature", &sig.sig)],
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());

@@ -1,10 +1,19 @@
-//! Harness for the end-to-end tests: locates the built binaries, starts a
-//! real `zoo-registry` on 127.0.0.1, and runs the real `zoo` with its own
-//! ZOO_HOME and config dir (the user's config is never touched).
+//! The test kit of every test crate (torch-free, so torch crates' tests may
+//! use it too), and the harness of the end-to-end tests: locates the built
+//! binaries, starts a real `zoo-registry` on 127.0.0.1 ([`Registry`],
+//! [`serve`], [`spawn_listening`]) or in-process (`in_process`, feature
+//! `in-process`), builds packages ([`Manifest`], [`write_package`]), runs
+//! commands ([`run_command`] → [`Outcome`]), and runs the real `zoo` with its
+//! own ZOO_HOME and config dir (the user's config is never touched).
 
 pub mod crash;
+#[cfg(feature = "in-process")]
+pub mod in_process;
 pub mod load;
+pub mod manifest;
 pub mod proxy;
+
+pub use manifest::Manifest;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -42,6 +51,8 @@ pub fn binary(name: &str) -> PathBuf {
 #[derive(Debug)]
 pub struct Outcome {
     pub success: bool,
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -61,6 +72,13 @@ impl Outcome {
         self.stdout
     }
 
+    /// Asserts success and returns the outcome (for stderr too).
+    #[track_caller]
+    pub fn succeeded(self) -> Outcome {
+        assert!(self.success, "{}", self.describe("command failed"));
+        self
+    }
+
     /// Asserts failure and returns stderr.
     #[track_caller]
     pub fn fails(self) -> String {
@@ -70,6 +88,14 @@ impl Outcome {
             self.describe("command unexpectedly succeeded")
         );
         self.stderr
+    }
+
+    /// Asserts the exit code and returns the outcome.
+    #[track_caller]
+    pub fn exits_with(self, code: i32) -> Outcome {
+        let what = format!("expected exit code {code}, got {:?}", self.code);
+        assert_eq!(self.code, Some(code), "{}", self.describe(&what));
+        self
     }
 }
 
@@ -81,6 +107,7 @@ pub fn run_command(cmd: &mut Command) -> Outcome {
         .expect("starting a binary");
     Outcome {
         success: out.status.success(),
+        code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
@@ -285,6 +312,12 @@ impl Registry {
         run_command(&mut cmd)
     }
 
+    /// A `zoo` user of this registry: `login`, created as [`Registry::add_user`]
+    /// does, with their token.
+    pub fn user(&self, login: &str) -> Zoo {
+        Zoo::new(&self.url, Some(&self.add_user(login)))
+    }
+
     /// Creates a user and returns their token.
     pub fn add_user(&self, login: &str) -> String {
         self.add_user_with_scopes(login, "publish-new,publish-update,yank,owners")
@@ -364,37 +397,115 @@ fn try_spawn_registry(
         .append(true)
         .open(&log_path)
         .expect("a log file");
+    let mut cmd = serve_command(data, bind, args);
+    Registry::backend_command(&mut cmd, shared);
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stderr(log);
+    match wait_listening(&mut cmd, Duration::from_secs(30)) {
+        Ok((child, url, _)) => Ok((child, url)),
+        Err(_) => Err(std::fs::read_to_string(&log_path).unwrap_or_default()),
+    }
+}
+
+/// `zoo-registry serve --init --bind BIND --data DATA ARGS` (`--init`: the
+/// data dir is fresh at first start, a no-op on restarts).
+fn serve_command(data: &Path, bind: &str, args: &[impl AsRef<std::ffi::OsStr>]) -> Command {
     let mut cmd = Command::new(binary("zoo-registry"));
-    // `--init`: the data dir is fresh at first start (a no-op on restarts).
     cmd.args(["serve", "--init", "--bind", bind, "--data"])
         .arg(data)
         .args(args);
-    Registry::backend_command(&mut cmd, shared);
+    cmd
+}
+
+/// A server process that printed `listening on URL`; killed on drop.
+pub struct Listening {
+    pub child: Child,
+    /// `http://host:port`.
+    pub url: String,
+    /// `host:port`.
+    pub addr: String,
+    /// What it printed on stdout before the address line.
+    pub before: Vec<String>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `cmd` with stdout piped (read on a thread to the end, so the
+/// server never blocks on it) and waits up to `timeout` for its
+/// `listening on URL` line; if none comes, kills it and returns what it
+/// printed.
+pub fn spawn_listening(cmd: &mut Command, timeout: Duration) -> Result<Listening, Vec<String>> {
+    let (child, url, before) = wait_listening(cmd, timeout)?;
+    let addr = url.trim_start_matches("http://").to_string();
+    Ok(Listening {
+        child,
+        url,
+        addr,
+        before,
+    })
+}
+
+/// [`spawn_listening`]'s child, URL and earlier lines.
+fn wait_listening(
+    cmd: &mut Command,
+    timeout: Duration,
+) -> Result<(Child, String, Vec<String>), Vec<String>> {
     let mut child = cmd
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(log)
         .spawn()
-        .expect("starting zoo-registry");
+        .expect("starting a server");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut before = Vec::new();
         let mut lines = BufReader::new(stdout).lines();
         for line in lines.by_ref().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                let _ = tx.send(url.trim().to_string());
+            match line.strip_prefix("listening on ") {
+                Some(url) => {
+                    let _ = tx.send(Ok((url.trim().to_string(), std::mem::take(&mut before))));
+                }
+                None => before.push(line),
             }
         }
+        let _ = tx.send(Err(before));
     });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(url) => Ok((child, url)),
-        Err(_) => {
+    match rx.recv_timeout(timeout) {
+        Ok(Ok((url, before))) => Ok((child, url, before)),
+        failed => {
             let _ = child.kill();
             let _ = child.wait();
-            Err(std::fs::read_to_string(&log_path).unwrap_or_default())
+            Err(match failed {
+                Ok(Err(before)) => before,
+                _ => rx
+                    .recv_timeout(Duration::from_secs(1))
+                    .ok()
+                    .and_then(Result::err)
+                    .unwrap_or_default(),
+            })
         }
     }
+}
+
+/// `zoo-registry serve` on `data` (SQLite and disk; created if missing) at
+/// a free port of 127.0.0.1 with extra `serve` arguments, stderr discarded.
+pub fn serve(data: &Path, extra: &[&str]) -> Listening {
+    let mut cmd = serve_command(data, "127.0.0.1:0", extra);
+    cmd.stderr(Stdio::null());
+    spawn_listening(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|out| panic!("zoo-registry did not print its address; stdout: {out:?}"))
+}
+
+/// `zoo-registry ARGS --data DATA` (the admin commands), without a server.
+pub fn registry_admin(data: &Path, args: &[&str]) -> Outcome {
+    let mut cmd = Command::new(binary("zoo-registry"));
+    cmd.args(args).arg("--data").arg(data);
+    run_command(&mut cmd)
 }
 
 /// A `zoo` user: a private ZOO_HOME, HOME and config dir.
@@ -522,27 +633,19 @@ pub fn write_package(
     deps: &[(&str, &str)],
     files: &[(&str, &[u8])],
 ) -> PathBuf {
-    let dir = root.join(format!("{name}-{version}"));
-    std::fs::create_dir_all(&dir).expect("creating a package dir");
-    let mut manifest = format!(
-        "[package]\nname = \"{name}\"\nversion = \"{version}\"\nkind = \"function\"\n\
-         description = \"{name}, a test package\"\nlicense = \"MIT\"\nkeywords = [\"test\"]\n"
-    );
-    if !deps.is_empty() {
-        manifest.push_str("\n[dependencies]\n");
-        for (dep, req) in deps {
-            manifest.push_str(&format!("{dep} = \"{req}\"\n"));
-        }
+    let mut manifest = Manifest::new(name, version, "function")
+        .description(&format!("{name}, a test package"))
+        .license("MIT")
+        .keywords(&["test"]);
+    for (dep, req) in deps {
+        manifest = manifest.dependency(dep, req);
     }
-    std::fs::write(dir.join("zoo.toml"), manifest).expect("writing zoo.toml");
-    for (path, bytes) in files {
-        let full = dir.join(path);
-        if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent).expect("creating a dir");
-        }
-        std::fs::write(full, bytes).expect("writing a package file");
-    }
-    dir
+    manifest.write_with(&root.join(format!("{name}-{version}")), files)
+}
+
+/// Files under `dir`, recursively (0 when it does not exist).
+pub fn count_files(dir: &Path) -> usize {
+    walk(dir).iter().filter(|p| p.is_file()).count()
 }
 
 /// Deterministic incompressible bytes (xorshift seeded by `seed`).
@@ -708,20 +811,6 @@ pub fn blob_problems(home: &Path) -> Vec<String> {
 /// Writes a `.npy` file of little-endian f32 `values` with `shape`, for
 /// `zoo run --input` in tests.
 pub fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
-        dims.join(", ")
-    );
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    for v in values {
-        bytes.extend(v.to_le_bytes());
-    }
+    let bytes = zoo_format::npy::f32_bytes(shape, values);
     std::fs::write(path, bytes).expect("writing a .npy file");
 }

@@ -41,7 +41,7 @@ fn publish(user: &Zoo, name: &str, version: &str) {
 #[test]
 fn a_closed_stdout_ends_zoo_and_zoo_registry_quietly() {
     let registry = Registry::start_with(None, &[]);
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     publish(&alice, "timer", "0.1.0");
     for user in ["bob", "carol", "dave"] {
         registry.add_user(user);
@@ -150,7 +150,7 @@ fn token_revoke_takes_the_id_or_the_token_and_never_prints_a_secret() {
 #[test]
 fn an_export_carries_the_index_signing_key_so_pinned_clients_accept_the_restore() {
     let mut registry = Registry::start_with(None, &[]);
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     publish(&alice, "first", "0.1.0");
     publish(&alice, "second", "0.1.0");
     // The client pins the registry's key on first use.
@@ -215,7 +215,7 @@ fn an_export_carries_the_index_signing_key_so_pinned_clients_accept_the_restore(
 #[test]
 fn json_output_and_errors_dry_runs_several_uninstalls_completions_and_man() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let mut published = Vec::new();
     for name in ["first", "second"] {

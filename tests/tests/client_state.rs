@@ -120,7 +120,7 @@ fn without_zoo_home_the_config_dir_and_home_zoo_are_used() {
 /// Publishes `model@1.0.0` (a big external file and a small one) and
 /// installs it for a fresh user; returns the user and the big file's bytes.
 fn installed_model(registry: &Registry) -> (Zoo, Vec<u8>) {
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let weights = noise(BIG, 7);
     let dir = write_package(

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Barrier};
 
-use zoo_e2e::{Registry, Zoo, noise, wait_all_ok, write_package};
+use zoo_e2e::{Registry, noise, wait_all_ok, write_package};
 use zoo_format::archive::{PackOptions, pack};
 
 fn indexed(url: &str, name: &str) -> Vec<String> {
@@ -21,7 +21,7 @@ fn indexed(url: &str, name: &str) -> Vec<String> {
 #[test]
 fn eight_parallel_publishes_of_distinct_versions_are_each_recorded_once() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let dirs: Vec<_> = (0..8)
         .map(|i| {

@@ -63,7 +63,7 @@ fn doctor_is_forwarded_with_its_flags() {
 /// answers "not a model package" once it has chosen it) and installs it.
 fn installed_tool() -> (Registry, Zoo) {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let dir = write_package(work.path(), "tool", "1.0.0", &[], &[("a.txt", b"a")]);
     alice.run(&["publish", dir.to_str().unwrap()]).ok();

@@ -28,7 +28,7 @@ fn set_tensor(path: &Path, name: &str, value: f32) {
 #[test]
 fn install_verify_runs_the_golden_input_of_each_new_model_package() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     alice.run(&["publish", vgg_mini().to_str().unwrap()]).ok();
 
     // A 0.2.0 whose weights were changed after its golden file was written.

@@ -44,7 +44,7 @@ fn home_outside_caches(home: &Path) -> Vec<String> {
 fn every_hostile_archive_is_refused_at_install() {
     let registry = Registry::start_with(None, &["--index-cache-ttl", "0"]);
     let work = tempfile::tempdir().unwrap();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let victim = write_package(work.path(), "victim", "1.0.0", &[], &[("a.txt", b"real")]);
     let good = write_package(work.path(), "good", "1.0.0", &[], &[("g.txt", b"good")]);
     for dir in [&victim, &good] {

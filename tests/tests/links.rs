@@ -34,15 +34,7 @@ fn publish_nn_core(cargo: &Cargo, token: &str) {
 fn zoo_in(user: &Zoo, cargo: &Cargo, dir: &Path, args: &[&str]) -> zoo_e2e::Outcome {
     let mut command = user.command(dir, args);
     cargo.apply(&mut command);
-    let out = command
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("running zoo");
-    zoo_e2e::Outcome {
-        success: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    zoo_e2e::run_command(&mut command)
 }
 
 #[test]

@@ -241,7 +241,7 @@ impl Upstream {
 /// A registry where alice published the package made by `package`.
 fn published(package: impl FnOnce(&Path) -> PathBuf) -> (Registry, Zoo) {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let dir = package(work.path());
     alice.run(&["publish", dir.to_str().unwrap()]).ok();
@@ -279,6 +279,20 @@ fn nothing_installed(user: &Zoo) {
     assert_eq!(blob_problems(user.zoo_home()), Vec::<String>::new());
 }
 
+/// An upstream serving `route` at `/VGG_mini.caffemodel`, and that URL.
+fn upstream_with(route: Route) -> (Upstream, String) {
+    let upstream = Upstream::start(vec![("/VGG_mini.caffemodel", route)]);
+    let url = upstream.url("/VGG_mini.caffemodel");
+    (upstream, url)
+}
+
+/// [`published`] [`sources_package`] of `urls` that name the fixture's
+/// caffemodel (its hash), converting to `pin`.
+fn published_fixture(urls: &[String], pin: Option<&str>) -> (Registry, Zoo) {
+    let sha = sha256(&fixture().caffemodel);
+    published(|root| sources_package(root, urls, &sha, pin))
+}
+
 fn store_has(user: &Zoo, sha: &str) -> bool {
     user.zoo_home()
         .join(format!("blobs/sha256/{}/{sha}", &sha[..2]))
@@ -293,14 +307,7 @@ fn a_sources_package_installs_converts_and_classifies() {
         Route::File(fixture.caffemodel.clone()),
     )]);
     let url = upstream.url("/v/VGG_mini.caffemodel");
-    let (registry, user) = published(|root| {
-        sources_package(
-            root,
-            std::slice::from_ref(&url),
-            &sha256(&fixture.caffemodel),
-            Some(&fixture.produced),
-        )
-    });
+    let (registry, user) = published_fixture(std::slice::from_ref(&url), Some(&fixture.produced));
     // The package does not carry the weights, and the index does not claim them.
     let entry = registry.index_line(NAME, VERSION);
     let files: Vec<&str> = entry["files"]
@@ -360,11 +367,7 @@ fn a_sources_package_installs_converts_and_classifies() {
 #[test]
 fn a_hash_mismatch_is_refused_naming_the_url() {
     let fixture = fixture();
-    let upstream = Upstream::start(vec![(
-        "/VGG_mini.caffemodel",
-        Route::File(fixture.caffemodel.clone()),
-    )]);
-    let url = upstream.url("/VGG_mini.caffemodel");
+    let (_upstream, url) = upstream_with(Route::File(fixture.caffemodel.clone()));
     let wrong = "ab".repeat(32);
     let (_registry, user) =
         published(|root| sources_package(root, std::slice::from_ref(&url), &wrong, None));
@@ -381,16 +384,8 @@ fn a_hash_mismatch_is_refused_naming_the_url() {
 fn a_truncated_download_is_refused_naming_the_url() {
     let fixture = fixture();
     let half = fixture.caffemodel[..fixture.caffemodel.len() / 2].to_vec();
-    let upstream = Upstream::start(vec![("/VGG_mini.caffemodel", Route::File(half.clone()))]);
-    let url = upstream.url("/VGG_mini.caffemodel");
-    let (_registry, user) = published(|root| {
-        sources_package(
-            root,
-            std::slice::from_ref(&url),
-            &sha256(&fixture.caffemodel),
-            None,
-        )
-    });
+    let (_upstream, url) = upstream_with(Route::File(half.clone()));
+    let (_registry, user) = published_fixture(std::slice::from_ref(&url), None);
     let err = user.run(&["install", NAME]).fails();
     assert!(
         err.contains(&url) && err.contains(&format!("({} bytes)", half.len())),
@@ -408,14 +403,8 @@ fn a_dead_first_mirror_is_reported_and_the_second_used() {
     )]);
     let dead = upstream.url("/mirror1/VGG_mini.caffemodel");
     let good = upstream.url("/mirror2/VGG_mini.caffemodel");
-    let (_registry, user) = published(|root| {
-        sources_package(
-            root,
-            &[dead.clone(), good.clone()],
-            &sha256(&fixture.caffemodel),
-            Some(&fixture.produced),
-        )
-    });
+    let (_registry, user) =
+        published_fixture(&[dead.clone(), good.clone()], Some(&fixture.produced));
     let out = user.run(&["install", NAME]);
     assert!(
         out.stderr.contains(&dead) && out.stderr.contains("404"),
@@ -438,19 +427,8 @@ fn a_dead_first_mirror_is_reported_and_the_second_used() {
 fn an_interrupted_download_resumes_with_range() {
     let fixture = fixture();
     let len = fixture.caffemodel.len();
-    let upstream = Upstream::start(vec![(
-        "/VGG_mini.caffemodel",
-        Route::CutOnce(fixture.caffemodel.clone(), len / 3),
-    )]);
-    let url = upstream.url("/VGG_mini.caffemodel");
-    let (_registry, user) = published(|root| {
-        sources_package(
-            root,
-            std::slice::from_ref(&url),
-            &sha256(&fixture.caffemodel),
-            Some(&fixture.produced),
-        )
-    });
+    let (upstream, url) = upstream_with(Route::CutOnce(fixture.caffemodel.clone(), len / 3));
+    let (_registry, user) = published_fixture(std::slice::from_ref(&url), Some(&fixture.produced));
     user.run(&["install", NAME]).ok();
     assert_eq!(user.installed(), [(NAME.into(), VERSION.into())]);
     let hits = upstream.hits();
@@ -465,16 +443,8 @@ fn an_interrupted_download_resumes_with_range() {
 #[test]
 fn an_html_page_is_refused_naming_the_url() {
     let fixture = fixture();
-    let upstream = Upstream::start(vec![("/VGG_mini.caffemodel", Route::Html)]);
-    let url = upstream.url("/VGG_mini.caffemodel");
-    let (_registry, user) = published(|root| {
-        sources_package(
-            root,
-            std::slice::from_ref(&url),
-            &sha256(&fixture.caffemodel),
-            None,
-        )
-    });
+    let (_upstream, url) = upstream_with(Route::Html);
+    let (_registry, user) = published_fixture(std::slice::from_ref(&url), None);
     let err = user.run(&["install", NAME]).fails();
     assert!(err.contains(&url) && err.contains("HTML"), "{err}");
     nothing_installed(&user);
@@ -484,20 +454,9 @@ fn an_html_page_is_refused_naming_the_url() {
 #[test]
 fn a_converted_hash_other_than_the_pin_is_refused() {
     let fixture = fixture();
-    let upstream = Upstream::start(vec![(
-        "/VGG_mini.caffemodel",
-        Route::File(fixture.caffemodel.clone()),
-    )]);
-    let url = upstream.url("/VGG_mini.caffemodel");
+    let (_upstream, url) = upstream_with(Route::File(fixture.caffemodel.clone()));
     let pin = "cd".repeat(32);
-    let (_registry, user) = published(|root| {
-        sources_package(
-            root,
-            std::slice::from_ref(&url),
-            &sha256(&fixture.caffemodel),
-            Some(&pin),
-        )
-    });
+    let (_registry, user) = published_fixture(std::slice::from_ref(&url), Some(&pin));
     let err = user.run(&["install", NAME]).fails();
     assert!(
         err.contains("produces_sha256")
@@ -513,19 +472,8 @@ fn a_converted_hash_other_than_the_pin_is_refused() {
 #[test]
 fn offline_reinstalls_use_only_the_store() {
     let fixture = fixture();
-    let upstream = Upstream::start(vec![(
-        "/VGG_mini.caffemodel",
-        Route::File(fixture.caffemodel.clone()),
-    )]);
-    let url = upstream.url("/VGG_mini.caffemodel");
-    let (registry, user) = published(|root| {
-        sources_package(
-            root,
-            std::slice::from_ref(&url),
-            &sha256(&fixture.caffemodel),
-            Some(&fixture.produced),
-        )
-    });
+    let (upstream, url) = upstream_with(Route::File(fixture.caffemodel.clone()));
+    let (registry, user) = published_fixture(std::slice::from_ref(&url), Some(&fixture.produced));
     user.run(&["install", NAME]).ok();
     assert_eq!(upstream.hits().len(), 1);
 
@@ -574,8 +522,7 @@ fn an_upstream_file_that_does_not_fit_the_architecture_is_refused() {
     // A real caffemodel with the right hash, but not VGG-mini's layers.
     let other =
         std::fs::read(repo().join("crates/zoo-caffe/tests/fixtures/net_v1.caffemodel")).unwrap();
-    let upstream = Upstream::start(vec![("/VGG_mini.caffemodel", Route::File(other.clone()))]);
-    let url = upstream.url("/VGG_mini.caffemodel");
+    let (_upstream, url) = upstream_with(Route::File(other.clone()));
     let (_registry, user) = published(|root| {
         let dir = sources_package(root, std::slice::from_ref(&url), &sha256(&other), None);
         let manifest = std::fs::read_to_string(dir.join("zoo.toml")).unwrap();

@@ -14,7 +14,7 @@ fn classifier() -> PathBuf {
 #[test]
 fn imported_onnx_classifier_publishes_installs_and_runs_by_name() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
 
     // Labels of our own (not the fixture's), so that the answer can only

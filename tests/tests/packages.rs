@@ -1,7 +1,7 @@
 //! End to end: a real registry on 127.0.0.1, the real `zoo` binary.
 
 use std::path::Path;
-use zoo_e2e::{Registry, Zoo, noise, sha256, wait_all_ok, write_package};
+use zoo_e2e::{Manifest, Registry, Zoo, noise, sha256, wait_all_ok, write_package};
 
 /// 1.5 MiB: above the 1 MiB threshold, so it travels as an external blob.
 const BIG: usize = 3 << 19;
@@ -13,7 +13,7 @@ fn project(dir: &Path, deps: &[(&str, &str)]) -> std::path::PathBuf {
 #[test]
 fn publish_search_info_install_list_verify_gc() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let weights = noise(BIG, 1);
     let beta = write_package(work.path(), "beta", "1.2.0", &[], &[("README.md", b"beta")]);
@@ -70,7 +70,7 @@ fn publish_search_info_install_list_verify_gc() {
 #[test]
 fn yanked_versions_are_skipped_except_when_locked() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     for version in ["1.0.0", "1.1.0"] {
         let dir = write_package(
@@ -107,7 +107,7 @@ fn yanked_versions_are_skipped_except_when_locked() {
 #[test]
 fn impossible_requests_are_explained() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     for (name, version, deps) in [
         ("shared", "1.0.0", vec![]),
@@ -133,21 +133,22 @@ fn impossible_requests_are_explained() {
     assert!(err.contains("`nonexistent` was not found"), "{err}");
 }
 
+/// A registry where alice published `model@1.0.0`: `weights.bin` of BIG
+/// noise bytes from `seed` (an external blob); returns them too.
+fn published_big_model(seed: u64) -> (Registry, Vec<u8>) {
+    let registry = Registry::start();
+    let alice = registry.user("alice");
+    let work = tempfile::tempdir().unwrap();
+    let weights = noise(BIG, seed);
+    let files: &[(&str, &[u8])] = &[("weights.bin", &weights)];
+    let dir = write_package(work.path(), "model", "1.0.0", &[], files);
+    alice.run(&["publish", dir.to_str().unwrap()]).ok();
+    (registry, weights)
+}
+
 #[test]
 fn a_blob_altered_on_the_server_is_refused() {
-    let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
-    let work = tempfile::tempdir().unwrap();
-    let weights = noise(BIG, 2);
-    let dir = write_package(
-        work.path(),
-        "model",
-        "1.0.0",
-        &[],
-        &[("weights.bin", &weights)],
-    );
-    alice.run(&["publish", dir.to_str().unwrap()]).ok();
-
+    let (registry, weights) = published_big_model(2);
     let sha = sha256(&weights);
     let mut altered = weights.clone();
     altered[1000] ^= 0xff;
@@ -168,18 +169,7 @@ fn a_blob_altered_on_the_server_is_refused() {
 
 #[test]
 fn an_interrupted_download_resumes_with_range() {
-    let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
-    let work = tempfile::tempdir().unwrap();
-    let weights = noise(BIG, 3);
-    let dir = write_package(
-        work.path(),
-        "model",
-        "1.0.0",
-        &[],
-        &[("weights.bin", &weights)],
-    );
-    alice.run(&["publish", dir.to_str().unwrap()]).ok();
+    let (registry, weights) = published_big_model(3);
     let sha = sha256(&weights);
     let half = weights.len() / 2;
 
@@ -225,7 +215,7 @@ fn an_interrupted_download_resumes_with_range() {
 #[test]
 fn concurrent_installs_share_one_store() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let dep = write_package(
         work.path(),
@@ -271,7 +261,7 @@ fn concurrent_installs_share_one_store() {
 #[test]
 fn offline_mode_uses_only_the_store_and_cached_index() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let dir = write_package(
         work.path(),
@@ -353,50 +343,24 @@ fn publishing_needs_a_valid_token_and_never_overwrites() {
 /// A model package as a newcomer meets one: a license, inputs with a shape
 /// and preprocessing, outputs with labels, and a metric.
 fn model_package(root: &Path, version: &str) -> std::path::PathBuf {
-    let dir = root.join(format!("shapes-{version}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("zoo.toml"),
-        format!(
-            r#"[package]
-name = "shapes"
-version = "{version}"
-kind = "model"
-description = "Classifies shapes"
-license = "MIT OR Apache-2.0"
-
-[model]
-weights = ["weights.safetensors"]
-
-[model.architecture]
-builtin = "vgg-mini"
-
-[[model.inputs]]
-name = "image"
-shape = [-1, 3, 32, 32]
-dtype = "f32"
-
-[model.inputs.preprocess]
-resize = [32, 32]
-channel_order = "rgb"
-mean = [0.5, 0.25, 0.125]
-scale = 2.0
-
-[[model.outputs]]
-name = "prob"
-labels = "labels.txt"
-
-[[model.metrics]]
-name = "accuracy"
-dataset = "synthetic-shapes (held-out)"
-value = 0.911
-"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("labels.txt"), "circle\nsquare\n").unwrap();
-    std::fs::write(dir.join("weights.safetensors"), b"weights").unwrap();
-    dir
+    Manifest::model("shapes", version)
+        .description("Classifies shapes")
+        .license("MIT OR Apache-2.0")
+        .weights(&["weights.safetensors"])
+        .builtin("vgg-mini")
+        .input("image", &[-1, 3, 32, 32])
+        .preprocess(
+            "resize = [32, 32]\nchannel_order = \"rgb\"\nmean = [0.5, 0.25, 0.125]\nscale = 2.0",
+        )
+        .output("prob", Some("labels.txt"))
+        .metric("accuracy", "synthetic-shapes (held-out)", 0.911)
+        .write_with(
+            &root.join(format!("shapes-{version}")),
+            &[
+                ("labels.txt", b"circle\nsquare\n"),
+                ("weights.safetensors", b"weights"),
+            ],
+        )
 }
 
 /// Issue #15: `zoo info` names the license, the inputs and outputs, the
@@ -406,7 +370,7 @@ value = 0.911
 #[test]
 fn info_names_license_io_metrics_and_each_versions_state() {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     let public = alice.run(&["keygen"]).ok();
     let public = public.lines().last().unwrap().trim().to_string();

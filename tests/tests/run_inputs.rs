@@ -52,6 +52,13 @@ fn failed(out: &Output) -> String {
     stderr
 }
 
+/// `data=PATH`: `dir/x.npy` of `shape` filled with `value`.
+fn npy_input(dir: &Path, shape: &[usize], value: f32) -> String {
+    let x = dir.join("x.npy");
+    write_npy(&x, shape, &vec![value; shape.iter().product()]);
+    format!("data={}", x.display())
+}
+
 /// The shape recorded in a `.npy` file's header.
 fn npy_shape(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap();
@@ -117,21 +124,13 @@ fn spike_inputs_that_are_missing_or_images_are_named() {
 fn unknown_outputs_are_named_with_the_outputs_there_are() {
     let user = user();
     let dir = tempfile::tempdir().unwrap();
-    let x = dir.path().join("x.npy");
-    write_npy(&x, &[1, 3, 32, 32], &vec![0.1; 3 * 32 * 32]);
-    let input = format!("data={}", x.display());
-    let out = zoo(
-        &user,
-        dir.path(),
-        &[
-            "run",
-            &model("vgg-mini"),
-            "--input",
-            &input,
-            "--output",
-            "nosuch=p.npy",
-        ],
-    );
+    let input = npy_input(dir.path(), &[1, 3, 32, 32], 0.1);
+    let vgg = model("vgg-mini");
+    let run_to = |output: &str| {
+        let args = ["run", &vgg, "--input", &input, "--output", output];
+        zoo(&user, dir.path(), &args)
+    };
+    let out = run_to("nosuch=p.npy");
     let stderr = failed(&out);
     assert!(stderr.contains("no output named \"nosuch\""), "{stderr}");
     assert!(
@@ -142,18 +141,7 @@ fn unknown_outputs_are_named_with_the_outputs_there_are() {
     assert!(!dir.path().join("p.npy").exists());
 
     // A missing folder for an --output file is refused before running.
-    let out = zoo(
-        &user,
-        dir.path(),
-        &[
-            "run",
-            &model("vgg-mini"),
-            "--input",
-            &input,
-            "--output",
-            "fc7=missing/fc7.npy",
-        ],
-    );
+    let out = run_to("fc7=missing/fc7.npy");
     let stderr = failed(&out);
     assert!(
         stderr.contains("the folder missing does not exist"),
@@ -383,9 +371,7 @@ fn libtorch_errors_are_one_line_without_the_cpp_trace() {
     let dir = tempfile::tempdir().unwrap();
     // Five channels where VGG's first convolution takes three: libtorch
     // raises the error.
-    let x = dir.path().join("x.npy");
-    write_npy(&x, &[1, 5, 32, 32], &vec![0.0; 5 * 32 * 32]);
-    let input = format!("data={}", x.display());
+    let input = npy_input(dir.path(), &[1, 5, 32, 32], 0.0);
     let out = zoo(
         &user,
         dir.path(),

@@ -44,6 +44,24 @@ struct World {
     other_doc: Vec<u8>,
 }
 
+/// The `weights.bin` entry of an index entry's file list.
+fn weights_file(entry: &mut Value) -> &mut Value {
+    let files = entry["files"].as_array_mut().unwrap();
+    files
+        .iter_mut()
+        .find(|f| f["path"] == "weights.bin")
+        .unwrap()
+}
+
+/// An edit of an index entry that points it at another archive.
+fn archive_at(sha256: &str, size: Value) -> impl FnOnce(&mut Value) {
+    let sha256 = sha256.to_string();
+    move |e| {
+        e["archive"]["sha256"] = sha256.into();
+        e["archive"]["size"] = size;
+    }
+}
+
 impl World {
     fn entry(&self, name: &str, version: &str) -> Value {
         self.registry.index_line(name, version)
@@ -143,7 +161,7 @@ fn set_up() -> World {
     );
     let proxy = Proxy::start_signed(&registry.url, registry.signing_key());
     let work = tempfile::tempdir().unwrap();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let alice_key = {
         alice.run(&["keygen"]).ok();
         let path = alice.zoo_home().join("signing.key");
@@ -471,8 +489,7 @@ fn every_tampering_between_publish_and_install_is_refused() {
             "lib",
             "1.0.0",
             |e| {
-                e["archive"]["sha256"] = lib11_archive.clone().into();
-                e["archive"]["size"] = lib11_size;
+                archive_at(&lib11_archive, lib11_size)(e);
                 e["files"] = lib11_files;
             },
             || install_model(&[], MANIFEST),
@@ -484,14 +501,7 @@ fn every_tampering_between_publish_and_install_is_refused() {
         w.with_entry(
             "model",
             "1.0.0",
-            |e| {
-                let files = e["files"].as_array_mut().unwrap();
-                let f = files
-                    .iter_mut()
-                    .find(|f| f["path"] == "weights.bin")
-                    .unwrap();
-                f["size"] = (BIG as u64 - 1).into();
-            },
+            |e| weights_file(e)["size"] = (BIG as u64 - 1).into(),
             || install_model(&[], CORRUPT),
         ),
     );
@@ -514,10 +524,7 @@ fn every_tampering_between_publish_and_install_is_refused() {
         w.with_entry(
             "model",
             "1.0.0",
-            |e| {
-                e["archive"]["sha256"] = other_archive.clone().into();
-                e["archive"]["size"] = other_size;
-            },
+            archive_at(&other_archive, other_size),
             || install_model(&[], LISTING),
         ),
     );
@@ -617,12 +624,7 @@ fn every_tampering_between_publish_and_install_is_refused() {
         w.with_entry(
             "model",
             "1.0.0",
-            |e| {
-                let files = e["files"].as_array_mut().unwrap();
-                for file in files.iter_mut().filter(|f| f["path"] == "weights.bin") {
-                    file["sha256"] = "/tmp/zoo-tampering-escaped".into();
-                }
-            },
+            |e| weights_file(e)["sha256"] = "/tmp/zoo-tampering-escaped".into(),
             || install_model(&require, &["is not a sha256"]),
         ),
     );

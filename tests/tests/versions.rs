@@ -7,7 +7,7 @@ use zoo_e2e::{Registry, Zoo, write_package};
 /// A registry where alice published `timer` at each of `versions`.
 fn registry_with_timer(versions: &[&str]) -> (Registry, Zoo) {
     let registry = Registry::start();
-    let alice = Zoo::new(&registry.url, Some(&registry.add_user("alice")));
+    let alice = registry.user("alice");
     let work = tempfile::tempdir().unwrap();
     for version in versions {
         let dir = write_package(work.path(), "timer", version, &[], &[]);

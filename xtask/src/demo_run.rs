@@ -43,24 +43,8 @@ pub fn run_models(zoo: &dyn Fn(&[&str]) -> Command, root: &Path, work: &Path) ->
     Ok(())
 }
 
-/// A minimal little-endian f32 .npy writer (format version 1.0), so xtask
-/// needs no numpy or tensor crate.
+/// A little-endian f32 .npy file, so xtask needs no numpy or tensor crate.
 fn write_npy_f32(path: &Path, shape: &[usize], values: &[f32]) -> Result<()> {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
-        dims.join(", ")
-    );
-    // Magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    for value in values {
-        bytes.extend_from_slice(&value.to_le_bytes());
-    }
+    let bytes = zoo_format::npy::f32_bytes(shape, values);
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }

@@ -11,7 +11,6 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use zoo_format::checksum::Sha256Digest;
-use zoo_format::index::{ArchiveRef, IndexEntry};
 use zoo_format::signing::{SecretKey, sign_entry};
 
 /// `GET /api/v1/search` answer.
@@ -134,17 +133,7 @@ impl Api<'_> {
         }
         // The whole version entry as the registry will list it, so clients
         // can check the file list before they download anything.
-        let signature = key.map(|key| {
-            let entry = IndexEntry::from_manifest(
-                &packed.manifest,
-                ArchiveRef {
-                    sha256: packed.sha256.clone(),
-                    size: packed.size,
-                },
-                packed.files.clone(),
-            );
-            sign_entry(key, &entry)
-        });
+        let signature = key.map(|key| sign_entry(key, &packed.index_entry()));
         let bar = progress.start(&format!("uploading {}", packed.file_name()), packed.size);
         let upload_time = upload_timeout(self.http.timeouts().read, packed.size);
         let response =

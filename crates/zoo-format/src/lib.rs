@@ -8,6 +8,7 @@ pub mod checksum;
 pub mod index;
 pub mod manifest;
 pub mod name;
+pub mod npy;
 pub mod package_dir;
 pub mod relpath;
 pub mod signing;

@@ -4,11 +4,30 @@
 use std::path::Path;
 use std::process::Command;
 use tch::{Device, Kind, Tensor};
+use zoo_e2e::{Manifest, Outcome, run_command};
 use zoo_models::{Architecture, BuiltinModel};
 use zoo_nn::Model;
 
 fn zoo() -> Command {
     Command::new(env!("CARGO_BIN_EXE_zoo-torch"))
+}
+
+/// `zoo export torchscript SOURCE -o FILE [--package PACKAGE] --input-shape SHAPE`.
+fn export(source: &Path, file: &Path, package: Option<&Path>, shape: &str) -> Outcome {
+    let mut cmd = zoo();
+    cmd.args(["export", "torchscript"])
+        .arg(source)
+        .arg("-o")
+        .arg(file);
+    if let Some(package) = package {
+        cmd.arg("--package").arg(package);
+    }
+    run_command(cmd.args(["--input-shape", shape]))
+}
+
+/// `zoo run --allow-code PACKAGE ARGS`.
+fn run_code(package: &Path, args: &[&str]) -> Outcome {
+    run_command(zoo().arg("run").arg("--allow-code").arg(package).args(args))
 }
 
 /// A vgg-mini package with random weights and a labels file.
@@ -20,36 +39,14 @@ fn write_source_package(dir: &Path) -> BuiltinModel {
     zoo_nn::params::save_safetensors(&model.vs, dir.join("weights.safetensors")).unwrap();
     let labels: Vec<String> = (0..10).map(|i| format!("class {i}")).collect();
     std::fs::write(dir.join("labels.txt"), labels.join("\n")).unwrap();
-    std::fs::write(
-        dir.join("zoo.toml"),
-        r#"[package]
-name = "tiny-vgg"
-version = "0.3.0"
-kind = "model"
-description = "VGG-mini with random weights"
-
-[model]
-weights = ["weights.safetensors"]
-
-[model.architecture]
-builtin = "vgg-mini"
-
-[[model.inputs]]
-name = "data"
-shape = [-1, 3, 32, 32]
-dtype = "f32"
-
-[[model.outputs]]
-name = "prob"
-labels = "labels.txt"
-
-[[model.metrics]]
-name = "accuracy"
-dataset = "none (random weights)"
-value = 0.1
-"#,
-    )
-    .unwrap();
+    Manifest::model("tiny-vgg", "0.3.0")
+        .description("VGG-mini with random weights")
+        .weights(&["weights.safetensors"])
+        .builtin("vgg-mini")
+        .input("data", &[-1, 3, 32, 32])
+        .output("prob", Some("labels.txt"))
+        .metric("accuracy", "none (random weights)", 0.1)
+        .write(dir);
     model
 }
 
@@ -60,21 +57,7 @@ fn exported_package_runs_like_the_source() {
     let model = write_source_package(&source);
     let exported = dir.path().join("tiny-vgg-ts");
     let file = dir.path().join("tiny.pt");
-    let output = zoo()
-        .args(["export", "torchscript"])
-        .arg(&source)
-        .arg("-o")
-        .arg(&file)
-        .arg("--package")
-        .arg(&exported)
-        .args(["--input-shape", "data=2,3,32,32"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    export(&source, &file, Some(&exported), "data=2,3,32,32").ok();
     assert!(file.is_file() && exported.join("model.pt").is_file());
     assert!(exported.join("labels.txt").is_file());
     let manifest = std::fs::read_to_string(exported.join("zoo.toml")).unwrap();
@@ -96,19 +79,9 @@ fn exported_package_runs_like_the_source() {
     let x_file = dir.path().join("x.npy");
     let y_file = dir.path().join("y.npy");
     zoo_nn::params::write_npy(&x_file, &x).unwrap();
-    let output = zoo()
-        .arg("run")
-        .arg("--allow-code")
-        .arg(&exported)
-        .arg(format!("--input=data={}", x_file.display()))
-        .arg(format!("--output=prob={}", y_file.display()))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let input = format!("--input=data={}", x_file.display());
+    let output = format!("--output=prob={}", y_file.display());
+    run_code(&exported, &[&input, &output]).ok();
     let got = zoo_nn::params::read_npy(&y_file).unwrap();
     let expected = model.run(&[("data".into(), x)], &["prob".into()]).unwrap();
     let diff = (got - &expected[0].1).abs().max().double_value(&[]);
@@ -121,15 +94,7 @@ fn exported_package_runs_like_the_source() {
         &Tensor::zeros([1, 3, 32, 32], (Kind::Float, Device::Cpu)),
     )
     .unwrap();
-    let output = zoo()
-        .arg("run")
-        .arg("--allow-code")
-        .arg(&exported)
-        .arg(format!("--input=data={}", wrong.display()))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = run_code(&exported, &[&format!("--input=data={}", wrong.display())]).fails();
     assert!(
         stderr.contains("data") && stderr.contains("[2, 3, 32, 32]"),
         "{stderr}"
@@ -142,25 +107,9 @@ fn bad_exports_fail_and_leave_nothing() {
     let source = dir.path().join("tiny-vgg");
     write_source_package(&source);
     let file = dir.path().join("out.pt");
-    let output = zoo()
-        .args(["export", "torchscript"])
-        .arg(&source)
-        .arg("-o")
-        .arg(&file)
-        .args(["--input-shape", "image=1,3,32,32"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no such input"));
-    let output = zoo()
-        .args(["export", "torchscript"])
-        .arg(&source)
-        .arg("-o")
-        .arg(&file)
-        .args(["--input-shape", "data=1,5,32,32"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
+    let stderr = export(&source, &file, None, "image=1,3,32,32").fails();
+    assert!(stderr.contains("no such input"));
+    export(&source, &file, None, "data=1,5,32,32").fails();
     assert!(!file.exists());
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -170,24 +119,13 @@ fn bad_exports_fail_and_leave_nothing() {
 
     // A corrupt TorchScript package is an error naming the file.
     let broken = dir.path().join("broken");
-    std::fs::create_dir(&broken).unwrap();
-    std::fs::write(broken.join("model.pt"), b"not a model").unwrap();
-    std::fs::write(
-        broken.join("zoo.toml"),
-        "[package]\nname = \"broken\"\nversion = \"0.1.0\"\nkind = \"model\"\ndescription = \"x\"\n\n[model.architecture]\ntorchscript = \"model.pt\"\n",
-    )
-    .unwrap();
+    Manifest::model("broken", "0.1.0")
+        .description("x")
+        .architecture("torchscript = \"model.pt\"")
+        .write_with(&broken, &[("model.pt", b"not a model")]);
     let x_file = dir.path().join("x.npy");
     zoo_nn::params::write_npy(&x_file, &Tensor::zeros([1], (Kind::Float, Device::Cpu))).unwrap();
-    let output = zoo()
-        .arg("run")
-        .arg("--allow-code")
-        .arg(&broken)
-        .arg(format!("--input=x={}", x_file.display()))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = run_code(&broken, &[&format!("--input=x={}", x_file.display())]).fails();
     assert!(stderr.contains("model.pt"), "{stderr}");
 }
 
@@ -199,38 +137,13 @@ fn exported_classifier_classifies_images() {
     let source = dir.path().join("tiny-vgg");
     write_source_package(&source);
     let exported = dir.path().join("tiny-vgg-ts");
-    let output = zoo()
-        .args(["export", "torchscript"])
-        .arg(&source)
-        .arg("-o")
-        .arg(dir.path().join("tiny.pt"))
-        .arg("--package")
-        .arg(&exported)
-        .args(["--input-shape", "data=1,3,32,32"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let file = dir.path().join("tiny.pt");
+    export(&source, &file, Some(&exported), "data=1,3,32,32").ok();
     let image =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vgg-mini/examples/1-disc.png");
     let run = |package: &Path| {
-        let output = zoo()
-            .arg("run")
-            .arg("--allow-code")
-            .arg(package)
-            .arg(&image)
-            .arg("--json")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let stdout = run_code(package, &[image.to_str().unwrap(), "--json"]).ok();
+        let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         value[0]["top"].clone()
     };
     let top = run(&exported);

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use zoo_e2e::run_command;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../zoo-caffe/tests/fixtures")
@@ -12,19 +13,30 @@ fn zoo() -> Command {
     Command::new(env!("CARGO_BIN_EXE_zoo-torch"))
 }
 
+/// `zoo import caffe INPUTS... -o OUT`; more arguments may follow.
+fn import_caffe(inputs: &[&Path], out: &Path) -> Command {
+    let mut cmd = zoo();
+    cmd.args(["import", "caffe"])
+        .args(inputs)
+        .arg("-o")
+        .arg(out);
+    cmd
+}
+
 #[test]
 fn imports_a_package() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    let status = zoo()
-        .args(["import", "caffe"])
-        .arg(fixtures().join("net_v1.prototxt"))
-        .arg(fixtures().join("net_v1.caffemodel"))
-        .arg("-o")
-        .arg(&out)
-        .args(["--name", "all-v1", "--version", "1.2.3"])
-        .status()
-        .unwrap();
+    let status = import_caffe(
+        &[
+            &fixtures().join("net_v1.prototxt"),
+            &fixtures().join("net_v1.caffemodel"),
+        ],
+        &out,
+    )
+    .args(["--name", "all-v1", "--version", "1.2.3"])
+    .status()
+    .unwrap();
     assert!(status.success());
     let manifest = std::fs::read_to_string(out.join("zoo.toml")).unwrap();
     assert!(
@@ -41,16 +53,8 @@ fn syntax_error_exits_non_zero_and_leaves_nothing() {
     let deploy = dir.path().join("deploy.prototxt");
     std::fs::write(&deploy, "layer {\n  name: \"a\"\n  type: }\n").unwrap();
     let out = dir.path().join("out");
-    let result = zoo()
-        .args(["import", "caffe"])
-        .arg(&deploy)
-        .arg(fixtures().join("net_v2.caffemodel"))
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(!result.status.success());
-    let stderr = String::from_utf8_lossy(&result.stderr);
+    let caffemodel = fixtures().join("net_v2.caffemodel");
+    let stderr = run_command(&mut import_caffe(&[&deploy, &caffemodel], &out)).fails();
     assert!(
         stderr.contains("deploy.prototxt: line 3, column 9"),
         "{stderr}"
@@ -80,19 +84,8 @@ fn photo() -> PathBuf {
 
 /// `zoo run DIR photo --json`'s labels, checked to be 5 entries.
 fn top_labels(package: &Path) -> Vec<String> {
-    let out = zoo()
-        .arg("run")
-        .arg(package)
-        .arg(photo())
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stdout = run_command(zoo().arg("run").arg(package).arg(photo()).arg("--json")).ok();
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let file = value[0]["file"].as_str().unwrap();
     assert_eq!(file, photo().to_str().unwrap());
     let top = value[0]["top"].as_array().unwrap();
@@ -220,11 +213,7 @@ fn graph_import_with_labels_and_preprocessing_classifies_images() {
     write_mean(&mean, [100.0, 110.0, 120.0]);
     let out = dir.path().join("net");
     succeeds(
-        zoo()
-            .args(["import", "caffe"])
-            .arg(&caffemodel)
-            .arg("-o")
-            .arg(&out)
+        import_caffe(&[&caffemodel], &out)
             .arg("--labels")
             .arg(&labels_file)
             .arg("--mean-file")
@@ -256,11 +245,7 @@ fn graph_import_with_labels_and_preprocessing_classifies_images() {
     // Labels alone make a classifier that reads images as Caffe does (BGR).
     let labelled = dir.path().join("labelled");
     succeeds(
-        zoo()
-            .args(["import", "caffe"])
-            .arg(&caffemodel)
-            .arg("-o")
-            .arg(&labelled)
+        import_caffe(&[&caffemodel], &labelled)
             .arg("--labels")
             .arg(&labels_file),
     );
@@ -278,11 +263,7 @@ fn graph_import_with_labels_and_preprocessing_classifies_images() {
     // Without a task, files cannot be decoded: the error says what to do.
     let plain = dir.path().join("plain");
     assert!(
-        zoo()
-            .args(["import", "caffe"])
-            .arg(&caffemodel)
-            .arg("-o")
-            .arg(&plain)
+        import_caffe(&[&caffemodel], &plain)
             .status()
             .unwrap()
             .success()
@@ -300,12 +281,7 @@ fn graph_import_with_labels_and_preprocessing_classifies_images() {
 /// the output folder does not exist.
 /// Runs `command`, which must succeed (its stderr is shown if not).
 fn succeeds(command: &mut Command) {
-    let result = command.output().unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    run_command(command).ok();
 }
 
 fn failing_import(dir: &Path, extra: &[&std::ffi::OsStr]) -> String {
@@ -314,11 +290,7 @@ fn failing_import(dir: &Path, extra: &[&std::ffi::OsStr]) -> String {
         mini_caffemodel(dir);
     }
     let out = dir.join("out");
-    let result = zoo()
-        .args(["import", "caffe"])
-        .arg(&caffemodel)
-        .arg("-o")
-        .arg(&out)
+    let result = import_caffe(&[&caffemodel], &out)
         .args(extra)
         .output()
         .unwrap();
@@ -413,15 +385,7 @@ layers {
 "#,
     );
     let import = |out: &Path, extra: &[&str]| {
-        succeeds(
-            zoo()
-                .args(["import", "caffe"])
-                .arg(&deploy)
-                .arg(fixtures().join("net_v1.caffemodel"))
-                .arg("-o")
-                .arg(out)
-                .args(extra),
-        );
+        succeeds(import_caffe(&[&deploy, &fixtures().join("net_v1.caffemodel")], out).args(extra));
         let manifest = zoo_format::manifest::Manifest::load(out).unwrap();
         manifest.model.unwrap().inputs[0]
             .preprocess
@@ -456,16 +420,8 @@ layer {
 "#,
     );
     let out = dir.path().join("c");
-    let result = zoo()
-        .args(["import", "caffe"])
-        .arg(&deploy)
-        .arg(fixtures().join("net_v2.caffemodel"))
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(!result.status.success());
-    let stderr = String::from_utf8_lossy(&result.stderr);
+    let caffemodel = fixtures().join("net_v2.caffemodel");
+    let stderr = run_command(&mut import_caffe(&[&deploy, &caffemodel], &out)).fails();
     assert!(
         stderr.contains("imagenet_mean.binaryproto") && stderr.contains("--mean-file"),
         "{stderr}"
@@ -481,14 +437,10 @@ layer {
 }
 
 fn import_v2(deploy: &Path, out: &Path) -> zoo_format::manifest::Preprocess {
-    succeeds(
-        zoo()
-            .args(["import", "caffe"])
-            .arg(deploy)
-            .arg(fixtures().join("net_v2.caffemodel"))
-            .arg("-o")
-            .arg(out),
-    );
+    succeeds(&mut import_caffe(
+        &[deploy, &fixtures().join("net_v2.caffemodel")],
+        out,
+    ));
     let manifest = zoo_format::manifest::Manifest::load(out).unwrap();
     manifest.model.unwrap().inputs[0]
         .preprocess

@@ -5,7 +5,9 @@
 //! nothing written.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use zoo_e2e::{Outcome, run_command};
 
 use prost::Message;
 use zoo_onnx::proto::{
@@ -21,26 +23,15 @@ fn zoo() -> Command {
     Command::new(env!("CARGO_BIN_EXE_zoo-torch"))
 }
 
-fn run(command: &mut Command) -> Output {
-    command.output().expect("run zoo-torch")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn import(model: &Path, out: &Path, extra: &[&str]) -> Output {
-    run(zoo()
-        .args(["import", "onnx"])
-        .arg(model)
-        .arg("-o")
-        .arg(out)
-        .args(extra))
+fn import(model: &Path, out: &Path, extra: &[&str]) -> Outcome {
+    run_command(
+        zoo()
+            .args(["import", "onnx"])
+            .arg(model)
+            .arg("-o")
+            .arg(out)
+            .args(extra),
+    )
 }
 
 #[test]
@@ -48,7 +39,7 @@ fn imported_classifier_runs_on_images_with_labels_and_matches_onnx_runtime() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("tiny");
     let labels = fixtures().join("labels.txt");
-    let stdout = ok(import(
+    let stdout = import(
         &fixtures().join("tiny_classifier.onnx"),
         &out,
         &[
@@ -63,7 +54,8 @@ fn imported_classifier_runs_on_images_with_labels_and_matches_onnx_runtime() {
             "--std",
             "58.395,57.12,57.375",
         ],
-    ));
+    )
+    .ok();
     assert!(
         stdout.contains("imported tiny-classifier (opset 13"),
         "{stdout}"
@@ -88,7 +80,7 @@ fn imported_classifier_runs_on_images_with_labels_and_matches_onnx_runtime() {
     // An image of another size, resized to the input's 32×32, labelled.
     let photo =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vgg-mini/examples/0-diamond.png");
-    let json = ok(run(zoo().arg("run").arg(&out).arg(&photo).arg("--json")));
+    let json = run_command(zoo().arg("run").arg(&out).arg(&photo).arg("--json")).ok();
     let value: serde_json::Value = serde_json::from_str(&json).expect("json");
     let top = value[0]["top"].as_array().expect("top");
     assert_eq!(top.len(), 5, "{value}");
@@ -99,13 +91,13 @@ fn imported_classifier_runs_on_images_with_labels_and_matches_onnx_runtime() {
     );
 
     // Against ONNX Runtime: its input and output as the golden file.
-    ok(run(zoo().arg("verify").arg(&out)));
+    run_command(zoo().arg("verify").arg(&out)).ok();
     std::fs::copy(
         fixtures().join("tiny_classifier.npz"),
         out.join("golden.npz"),
     )
     .expect("copy");
-    let verified = ok(run(zoo().arg("verify").arg(&out)));
+    let verified = run_command(zoo().arg("verify").arg(&out)).ok();
     assert!(
         verified.contains("prob: max relative difference"),
         "{verified}"
@@ -116,7 +108,7 @@ fn imported_classifier_runs_on_images_with_labels_and_matches_onnx_runtime() {
 fn refused(dir: &Path, model: &Path, extra: &[&str]) -> String {
     let out = dir.join("out");
     let result = import(model, &out, extra);
-    assert!(!result.status.success(), "the import succeeded");
+    assert!(!result.success, "the import succeeded");
     assert!(!out.exists(), "nothing may be written");
     let leftovers: Vec<String> = std::fs::read_dir(dir)
         .expect("dir")
@@ -124,7 +116,7 @@ fn refused(dir: &Path, model: &Path, extra: &[&str]) -> String {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    String::from_utf8_lossy(&result.stderr).into_owned()
+    result.stderr
 }
 
 fn info(name: &str) -> ValueInfoProto {
@@ -305,7 +297,7 @@ fn external_data_models_import_with_the_data_file_in_the_provenance() {
     );
 
     let out = dir.path().join("pkg");
-    ok(import(&onnx, &out, &[]));
+    import(&onnx, &out, &[]).ok();
     let manifest = std::fs::read_to_string(out.join("zoo.toml")).expect("zoo.toml");
     assert!(
         manifest.contains("file = \"tiny_external.onnx\"")
@@ -317,7 +309,7 @@ fn external_data_models_import_with_the_data_file_in_the_provenance() {
         out.join("golden.npz"),
     )
     .expect("copy");
-    ok(run(zoo().arg("verify").arg(&out)));
+    run_command(zoo().arg("verify").arg(&out)).ok();
 
     // A data file shorter than the tensors it holds is refused by name.
     std::fs::write(dir.path().join("weights/tiny.bin"), &data[..data.len() - 4]).expect("truncate");
@@ -361,11 +353,12 @@ fn like_takes_preprocessing_labels_task_and_card_from_a_package() {
         .expect("vgg-mini's preprocessing");
 
     let out = dir.path().join("like");
-    ok(import(
+    import(
         &tiny,
         &out,
         &["--like", vgg_mini().to_str().expect("utf-8")],
-    ));
+    )
+    .ok();
     let m = manifest(&out);
     let section = model_section(&m);
     assert!(
@@ -396,7 +389,7 @@ fn like_takes_preprocessing_labels_task_and_card_from_a_package() {
         "{card}"
     );
     let photo = vgg_mini().join("examples/0-diamond.png");
-    let json = ok(run(zoo().arg("run").arg(&out).arg(&photo).arg("--json")));
+    let json = run_command(zoo().arg("run").arg(&out).arg(&photo).arg("--json")).ok();
     let value: serde_json::Value = serde_json::from_str(&json).expect("json");
     let names: Vec<String> = std::fs::read_to_string(vgg_mini().join("labels.txt"))
         .expect("labels")
@@ -420,7 +413,7 @@ fn like_takes_preprocessing_labels_task_and_card_from_a_package() {
     )
     .expect("labels");
     let out = dir.path().join("override");
-    ok(import(
+    import(
         &tiny,
         &out,
         &[
@@ -433,7 +426,8 @@ fn like_takes_preprocessing_labels_task_and_card_from_a_package() {
             "--labels",
             own.to_str().expect("utf-8"),
         ],
-    ));
+    )
+    .ok();
     let m = manifest(&out);
     let pre = model_section(&m).inputs[0]
         .preprocess

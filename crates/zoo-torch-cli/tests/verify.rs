@@ -4,24 +4,21 @@
 //! or the golden file are altered, and says so when there is no golden file.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use tch::Tensor;
+use zoo_e2e::{Outcome, run_command};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn verify(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zoo-torch"))
-        .arg("verify")
-        .args(args)
-        .env("ZOO_HOME", repo().join("target/no-zoo-home"))
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn verify(args: &[&std::ffi::OsStr]) -> Outcome {
+    run_command(
+        Command::new(env!("CARGO_BIN_EXE_zoo-torch"))
+            .arg("verify")
+            .args(args)
+            .env("ZOO_HOME", repo().join("target/no-zoo-home")),
+    )
 }
 
 /// A copy of models/vgg-mini to alter.
@@ -43,9 +40,7 @@ fn vgg_mini_copy(dir: &Path) -> PathBuf {
 
 #[test]
 fn the_committed_vgg_mini_matches_its_golden_file() {
-    let out = verify(&[repo().join("models/vgg-mini").as_os_str()]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let stdout = verify(&[repo().join("models/vgg-mini").as_os_str()]).ok();
     assert!(
         stdout.contains("prob: max relative difference") && stdout.contains(": OK"),
         "{stdout}"
@@ -55,8 +50,7 @@ fn the_committed_vgg_mini_matches_its_golden_file() {
         "--json".as_ref(),
         repo().join("models/vgg-mini").as_os_str(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&out.ok()).unwrap();
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["outputs"][0]["name"], "prob", "{report}");
     assert!(
@@ -82,9 +76,7 @@ fn altered_weights_fail_naming_the_output_and_the_difference() {
         .collect();
     assert!(tensors.iter().any(|(n, _)| n == "fc8/W"));
     Tensor::write_safetensors(&tensors, &weights).unwrap();
-    let out = verify(&[copy.as_os_str()]);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let Outcome { stdout, stderr, .. } = verify(&[copy.as_os_str()]).exits_with(1);
     assert!(
         stdout.contains("prob: max relative difference") && stdout.contains("FAIL"),
         "{stdout}"
@@ -113,9 +105,8 @@ fn an_altered_golden_file_fails() {
         })
         .collect();
     Tensor::write_npz(&arrays, &golden).unwrap();
-    let out = verify(&["--json".as_ref(), copy.as_os_str()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = verify(&["--json".as_ref(), copy.as_os_str()]).exits_with(1);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["outputs"][0]["ok"], false, "{report}");
     assert!(
@@ -134,9 +125,7 @@ fn a_package_without_golden_says_so() {
     let start = manifest.find("[model.golden]").unwrap();
     std::fs::write(copy.join("zoo.toml"), &manifest[..start]).unwrap();
     std::fs::remove_file(copy.join("golden.npz")).unwrap();
-    let out = verify(&[copy.as_os_str()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = verify(&[copy.as_os_str()]).exits_with(1).stderr;
     assert!(
         stderr.contains("vgg-mini 0.1.0 has no golden file")
             && stderr.contains("nothing to verify"),
@@ -151,24 +140,18 @@ fn an_imported_graph_package_carries_a_golden_file_that_verifies() {
     zoo_caffe::synthetic_vgg::write_vgg16(&caffemodel, zoo_caffe::synthetic_vgg::VggSize::Mini)
         .unwrap();
     let out_dir = dir.path().join("imported");
-    let status = Command::new(env!("CARGO_BIN_EXE_zoo-torch"))
-        .args(["--quiet", "import", "caffe"])
-        .arg(&caffemodel)
-        .arg("-o")
-        .arg(&out_dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    run_command(
+        Command::new(env!("CARGO_BIN_EXE_zoo-torch"))
+            .args(["--quiet", "import", "caffe"])
+            .arg(&caffemodel)
+            .arg("-o")
+            .arg(&out_dir),
+    )
+    .ok();
     let manifest = zoo_format::manifest::Manifest::load(&out_dir).unwrap();
     let golden = manifest.model.unwrap().golden.unwrap();
     assert_eq!(golden.file, "golden.npz");
     assert!(std::fs::metadata(out_dir.join("golden.npz")).unwrap().len() < 64 << 10);
-    let out = verify(&[out_dir.as_os_str()]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(text(&out.stdout).contains(": OK"), "{}", text(&out.stdout));
+    let stdout = verify(&[out_dir.as_os_str()]).ok();
+    assert!(stdout.contains(": OK"), "{stdout}");
 }

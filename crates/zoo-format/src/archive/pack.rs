@@ -47,6 +47,16 @@ impl Packed {
         self.files.iter().filter(|f| f.external)
     }
 
+    /// The version's whole index entry: what the registry lists and what a
+    /// whole-entry signature covers.
+    pub fn index_entry(&self) -> crate::index::IndexEntry {
+        let archive = crate::index::ArchiveRef {
+            sha256: self.sha256.clone(),
+            size: self.size,
+        };
+        crate::index::IndexEntry::from_manifest(&self.manifest, archive, self.files.clone())
+    }
+
     /// `NAME-VERSION.zoo`.
     pub fn file_name(&self) -> String {
         archive_file_name(&self.manifest)

@@ -25,8 +25,13 @@ pub struct Raw<'a> {
 
 /// A regular file entry.
 pub fn file<'a>(name: &'a str, data: &'a [u8]) -> Raw<'a> {
+    raw_file(name.as_bytes(), data)
+}
+
+/// A regular file entry whose name is any bytes (not UTF-8, say).
+pub fn raw_file<'a>(name: &'a [u8], data: &'a [u8]) -> Raw<'a> {
     Raw {
-        name: name.as_bytes(),
+        name,
         kind: tar::EntryType::Regular,
         data,
         link: None,
@@ -254,16 +259,7 @@ pub fn hostile_archives(manifest: &str) -> Vec<HostileCase> {
             "non-UTF-8 name",
             "caf\u{fffd}.txt",
             "not valid UTF-8",
-            with_listing(
-                m,
-                &[],
-                &[Raw {
-                    name: b"caf\xe9.txt",
-                    kind: tar::EntryType::Regular,
-                    data: b"x",
-                    link: None,
-                }],
-            ),
+            with_listing(m, &[], &[raw_file(b"caf\xe9.txt", b"x")]),
         ),
     ];
 

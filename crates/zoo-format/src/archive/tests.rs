@@ -302,15 +302,7 @@ fn rejects_duplicates_and_case_clashes() {
 
 #[test]
 fn rejects_non_utf8_names() {
-    let bytes = hostile(
-        &[],
-        &[Raw {
-            name: b"caf\xe9.txt",
-            kind: tar::EntryType::Regular,
-            data: b"x",
-            link: None,
-        }],
-    );
+    let bytes = hostile(&[], &[raw_file(b"caf\xe9.txt", b"x")]);
     let e = refused(&bytes);
     assert!(e.contains("UTF-8"), "{e}");
 }

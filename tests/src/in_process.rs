@@ -1,7 +1,8 @@
-//! Shared by the web, ops and browser tests: an in-process registry and
-//! small packages to publish into it.
-#![allow(dead_code)]
+//! The in-process registry (feature `in-process`): zoo-registry's axum
+//! router driven without sockets, and small packages to publish into it.
+//! zoo-registry's own tests use it (a dev-dependency cycle cargo allows).
 
+use crate::Manifest;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -31,7 +32,16 @@ impl Reply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap()
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// The first error's `detail` of a JSON error reply ("" if none).
+    pub fn detail(&self) -> String {
+        self.json()["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     pub fn header(&self, name: &str) -> &str {
@@ -52,13 +62,20 @@ impl Reply {
 }
 
 impl Registry {
+    /// A fresh registry with the default limits.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Registry {
+        Registry::with_limit(zoo_registry::config::DEFAULT_MAX_PACKAGE_SIZE)
+    }
+
+    /// A fresh registry taking packages of up to `max_package_size` bytes.
+    pub fn with_limit(max_package_size: u64) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let state = open_state(Config {
             data_dir: data.clone(),
             base_url: "http://registry.test".into(),
-            max_package_size: zoo_registry::config::DEFAULT_MAX_PACKAGE_SIZE,
+            max_package_size,
             cargo_auth_required: false,
         })
         .unwrap();
@@ -144,30 +161,70 @@ impl Registry {
         }
     }
 
+    /// [`Registry::send`] with `token` (if any) as the bearer token.
+    pub async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let auth = token.map(|token| format!("Bearer {token}"));
+        let mut all: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|auth| ("authorization", auth))
+            .into_iter()
+            .collect();
+        all.extend_from_slice(headers);
+        self.send(method, uri, &all, body).await
+    }
+
     pub async fn get(&self, uri: &str) -> Reply {
         self.send(Method::GET, uri, &[], Vec::new()).await
     }
 
+    /// Uploads one external blob.
+    pub async fn put_blob(&self, token: &str, bytes: &[u8]) -> Reply {
+        let uri = format!("/api/v1/blobs/{}", sha256_hex(bytes));
+        self.request(Method::PUT, &uri, Some(token), bytes.to_vec(), &[])
+            .await
+    }
+
+    /// Publishes a packed archive as it is (no blobs uploaded).
+    pub async fn publish_archive(&self, token: &str, archive: &[u8]) -> Reply {
+        let uri = "/api/v1/packages/new";
+        self.request(Method::PUT, uri, Some(token), archive.to_vec(), &[])
+            .await
+    }
+
+    /// Yanks (`true`) or un-yanks `name`@`version`.
+    pub async fn yank(&self, token: &str, name: &str, version: &str, yanked: bool) -> Reply {
+        let (method, action) = match yanked {
+            true => (Method::DELETE, "yank"),
+            false => (Method::PUT, "unyank"),
+        };
+        let uri = format!("/api/v1/packages/{name}/{version}/{action}");
+        self.request(method, &uri, Some(token), Vec::new(), &[])
+            .await
+    }
+
+    /// How many files the blob store holds.
+    pub fn stored_blobs(&self) -> usize {
+        count_files(&self.data.join("blobs"))
+    }
+
     /// Publishes `package` (uploading its external blobs first).
     pub async fn publish(&self, token: &str, package: &Package) -> Reply {
-        let auth = format!("Bearer {token}");
         for blob in &package.blobs {
-            let uri = format!("/api/v1/blobs/{}", sha256_hex(blob));
-            let reply = self
-                .send(Method::PUT, &uri, &[("authorization", &auth)], blob.clone())
-                .await;
+            let reply = self.put_blob(token, blob).await;
             assert!(reply.status.is_success(), "{}", reply.text());
         }
-        let packed = pack(package.dir.path(), &PackOptions::default()).unwrap();
-        self.send(
-            Method::PUT,
-            "/api/v1/packages/new",
-            &[("authorization", &auth)],
-            packed.bytes,
-        )
-        .await
+        self.publish_archive(token, &package.packed().bytes).await
     }
 }
+
+pub use crate::count_files;
 
 /// A package directory and the external blobs it needs uploaded.
 pub struct Package {
@@ -175,62 +232,64 @@ pub struct Package {
     pub blobs: Vec<Vec<u8>>,
 }
 
+impl Package {
+    /// The package packed as `zoo publish` would.
+    pub fn packed(&self) -> zoo_format::archive::Packed {
+        pack(self.dir.path(), &PackOptions::default()).unwrap()
+    }
+
+    /// Rewrites its zoo.toml with `edit`.
+    pub fn edit_manifest(&self, edit: impl FnOnce(String) -> String) {
+        let path = self.dir.path().join("zoo.toml");
+        let toml = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, edit(toml)).unwrap();
+    }
+}
+
 /// A model with external weights, a README, labels and a metric.
 pub fn model(name: &str, version: &str, description: &str, readme: &str) -> Package {
     let weights = format!("weights of {name} {version}").into_bytes();
+    model_with_weights(name, version, description, readme, &weights)
+}
+
+/// [`model`] with the given weights bytes.
+pub fn model_with_weights(
+    name: &str,
+    version: &str,
+    description: &str,
+    readme: &str,
+    weights: &[u8],
+) -> Package {
     let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        r#"[package]
-name = "{name}"
-version = "{version}"
-kind = "model"
-description = {description:?}
-license = "MIT"
-readme = "README.md"
-keywords = ["vision", "shapes"]
-
-[dependencies]
-peephole-lstm = "^0.1"
-
-[model.architecture]
-builtin = "mlp"
-config = {{ classes = 3 }}
-
-[model]
-weights = ["weights.safetensors"]
-
-[[model.inputs]]
-name = "data"
-shape = [1, 3, 8, 8]
-dtype = "f32"
-
-[[model.outputs]]
-name = "prob"
-labels = "labels.txt"
-
-[[model.metrics]]
-name = "accuracy"
-dataset = "synthetic-shapes"
-value = 0.97
-"#
-    );
+    let toml = Manifest::model(name, version)
+        .description(description)
+        .license("MIT")
+        .readme("README.md")
+        .keywords(&["vision", "shapes"])
+        .dependency("peephole-lstm", "^0.1")
+        .builtin("mlp")
+        .architecture("config = { classes = 3 }")
+        .weights(&["weights.safetensors"])
+        .input("data", &[1, 3, 8, 8])
+        .output("prob", Some("labels.txt"))
+        .metric("accuracy", "synthetic-shapes", 0.97)
+        .to_toml();
     std::fs::write(dir.path().join("zoo.toml"), toml).unwrap();
     std::fs::write(dir.path().join("README.md"), readme).unwrap();
     std::fs::write(dir.path().join("labels.txt"), "circle\nsquare\ntriangle\n").unwrap();
-    std::fs::write(dir.path().join("weights.safetensors"), &weights).unwrap();
+    std::fs::write(dir.path().join("weights.safetensors"), weights).unwrap();
     Package {
         dir,
-        blobs: vec![weights],
+        blobs: vec![weights.to_vec()],
     }
 }
 
 /// A link package without files.
 pub fn link(name: &str, version: &str, description: &str) -> Package {
     let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        "[package]\nname = \"{name}\"\nversion = \"{version}\"\nkind = \"link\"\ndescription = {description:?}\n"
-    );
-    std::fs::write(dir.path().join("zoo.toml"), toml).unwrap();
+    Manifest::new(name, version, "link")
+        .description(description)
+        .write(dir.path());
     Package {
         dir,
         blobs: Vec::new(),
