@@ -24,23 +24,5 @@ CREATE TABLE IF NOT EXISTS packages (
     latest_version TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS owners (
-    package_id {int} NOT NULL REFERENCES packages(id),
-    user_id {int} NOT NULL REFERENCES users(id),
-    PRIMARY KEY (package_id, user_id)
-);
-CREATE TABLE IF NOT EXISTS versions (
-    id {id},
-    package_id {int} NOT NULL REFERENCES packages(id),
-    version TEXT NOT NULL,
-    version_key TEXT NOT NULL,
-    yanked {flag},
-    published_at TEXT NOT NULL,
-    published_by {int} NOT NULL REFERENCES users(id),
-    archive_sha256 TEXT NOT NULL,
-    index_line TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    manifest TEXT NOT NULL,
-    readme TEXT,
-    UNIQUE (package_id, version_key)
-);
+-- Their owners and versions: ITEM_TABLES in src/db/sql/migrations.rs.
+{item_tables}
