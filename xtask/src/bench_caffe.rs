@@ -40,6 +40,23 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(options)
 }
 
+/// Adds `import caffe CAFFEMODEL --like models/vgg16 -o PACKAGE` to a
+/// `zoo` command: the VGG16 package the demo and the cold-run benchmark
+/// import from a caffemodel.
+pub fn import_vgg16<'a>(
+    zoo: &'a mut Command,
+    root: &Path,
+    caffemodel: &Path,
+    package: &Path,
+) -> &'a mut Command {
+    zoo.args(["import", "caffe"])
+        .arg(caffemodel)
+        .arg("--like")
+        .arg(root.join("models/vgg16"))
+        .arg("-o")
+        .arg(package)
+}
+
 /// `.cache/zoo-caffe/vgg16-full.caffemodel`: the synthetic 553 MB
 /// VGG16-shaped V1 caffemodel (official layer names and shapes), written
 /// once by zoo-caffe's `vgg_caffemodel` example and reused by the benchmarks.

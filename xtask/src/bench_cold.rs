@@ -50,15 +50,12 @@ pub fn run(args: &[String]) -> Result<()> {
         if let Some(parent) = package.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        cmd::run(
-            Command::new(&zoo)
-                .args(["import", "caffe"])
-                .arg(&caffemodel)
-                .arg("--like")
-                .arg(root.join("models/vgg16"))
-                .arg("-o")
-                .arg(&package),
-        )?;
+        cmd::run(crate::bench_caffe::import_vgg16(
+            &mut Command::new(&zoo),
+            &root,
+            &caffemodel,
+            &package,
+        ))?;
     }
     let image = root.join("models/vgg-mini/examples/0-diamond.png");
     let peer = root.join("models/bench/cold_run.py");

@@ -123,14 +123,7 @@ fn headline_vgg16(registry: &DemoRegistry, root: &Path, work: &Path) -> Result<(
     }
     timed(
         "zoo import caffe VGG_ILSVRC_16_layers.caffemodel --like models/vgg16",
-        registry
-            .zoo()
-            .args(["import", "caffe"])
-            .arg(&caffemodel)
-            .arg("--like")
-            .arg(root.join("models/vgg16"))
-            .arg("-o")
-            .arg(&package),
+        crate::bench_caffe::import_vgg16(&mut registry.zoo(), root, &caffemodel, &package),
     )?;
     timed(
         "zoo publish vgg16 (553 MB)",

@@ -334,72 +334,71 @@ fn fill(
 mod tests {
     use super::*;
     use crate::progress::Silent;
-    use std::io::{BufRead, BufReader};
-    use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
+    use crate::test_server::{self, Seen};
 
     /// A one-blob HTTP server whose first answer breaks off mid-body; it
-    /// records the `Range` start of every request.
-    fn flaky_server(body: Vec<u8>) -> (String, Arc<Mutex<Vec<Option<u64>>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/blob", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut start = None;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if line.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
-                        start = v.trim().trim_end_matches('-').parse().ok();
-                    }
-                }
-                log.lock().unwrap().push(start);
-                let from = start.unwrap_or(0) as usize;
-                let head = match start {
-                    Some(s) => format!(
-                        "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {s}-{}/{}\r\nConnection: close\r\n\r\n",
-                        body.len() - from,
-                        body.len() - 1,
-                        body.len()
-                    ),
-                    None => format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    ),
-                };
-                stream.write_all(head.as_bytes()).unwrap();
-                let end = if n == 0 { body.len() / 3 } else { body.len() };
-                let _ = stream.write_all(&body[from..end]);
-                // dropping the stream closes the connection (mid-body at first)
-            }
+    /// records the `Range` of every request.
+    fn flaky_server(body: Vec<u8>) -> (String, Seen) {
+        let mut answered = 0;
+        let (url, seen) = test_server::serve("range", move |_, range| {
+            let start = range
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
+            let from = start.unwrap_or(0);
+            let head = match start {
+                Some(s) => format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {s}-{}/{}\r\nConnection: close\r\n\r\n",
+                    body.len() - from,
+                    body.len() - 1,
+                    body.len()
+                ),
+                None => format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                ),
+            };
+            let end = if answered == 0 {
+                body.len() / 3
+            } else {
+                body.len()
+            };
+            answered += 1;
+            // the connection closes after the answer (mid-body at first)
+            [head.as_bytes(), &body[from..end]].concat()
         });
-        (url, seen)
+        (format!("{url}/blob"), seen)
+    }
+
+    /// A store in a fresh home, and a client.
+    fn store_and_http() -> (tempfile::TempDir, Store, Http) {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        (home, store, Http::new(Default::default()).unwrap())
+    }
+
+    /// A registry blob of package `m@1.0.0`.
+    fn blob_request(file: &str, sha256: Sha256Digest, size: usize) -> BlobRequest {
+        BlobRequest {
+            package: "m@1.0.0".into(),
+            file: file.into(),
+            sha256,
+            size: size as u64,
+            refuse_html: false,
+        }
     }
 
     #[test]
     fn a_broken_connection_resumes_with_range_and_verifies() {
         let body: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let (url, seen) = flaky_server(body.clone());
-        let home = tempfile::tempdir().unwrap();
-        let store = Store::open(home.path()).unwrap();
-        let http = Http::new(Default::default()).unwrap();
-        let blob = BlobRequest {
-            package: "m@1.0.0".into(),
-            file: "w.bin".into(),
-            sha256: Sha256Digest::of(&body),
-            size: body.len() as u64,
-            refuse_html: false,
-        };
+        let (_home, store, http) = store_and_http();
+        let blob = blob_request("w.bin", Sha256Digest::of(&body), body.len());
         let path = fetch_blob(&http, &url, &store, &blob, false, &Silent).unwrap();
         assert_eq!(std::fs::read(path).unwrap(), body);
-        assert_eq!(*seen.lock().unwrap(), [None, Some(100_000)]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [None, Some("bytes=100000-".to_string())]
+        );
         assert!(!store.partial_path(&blob.sha256).exists());
     }
 
@@ -407,16 +406,9 @@ mod tests {
     fn a_wrong_hash_is_refused_and_the_partial_deleted() {
         let body = vec![7u8; 50_000];
         let (url, _) = flaky_server(body.clone());
-        let home = tempfile::tempdir().unwrap();
-        let store = Store::open(home.path()).unwrap();
-        let http = Http::new(Default::default()).unwrap();
-        let blob = BlobRequest {
-            package: "m@1.0.0".into(),
-            file: "w.bin".into(),
-            sha256: Sha256Digest::parse(&"ab".repeat(32)).unwrap(),
-            size: body.len() as u64,
-            refuse_html: false,
-        };
+        let (_home, store, http) = store_and_http();
+        let wrong = Sha256Digest::parse(&"ab".repeat(32)).unwrap();
+        let blob = blob_request("w.bin", wrong, body.len());
         let error = fetch_blob(&http, &url, &store, &blob, false, &Silent).unwrap_err();
         let text = error.to_string();
         assert!(text.contains("m@1.0.0") && text.contains("w.bin"), "{text}");
@@ -431,27 +423,13 @@ mod tests {
 
     /// Answers every request with `body` as `content_type`.
     fn fixed_server(content_type: &'static str, body: &'static [u8]) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/VGG.caffemodel", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-                        break;
-                    }
-                }
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(body);
-            }
-        });
-        url
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let response = [head.as_bytes(), body].concat();
+        let (url, _) = test_server::serve("host", move |_, _| response.clone());
+        format!("{url}/VGG.caffemodel")
     }
 
     #[test]
@@ -462,16 +440,9 @@ mod tests {
             ("application/octet-stream", "starting with `<`"),
         ] {
             let url = fixed_server(content_type, page);
-            let home = tempfile::tempdir().unwrap();
-            let store = Store::open(home.path()).unwrap();
-            let http = Http::new(Default::default()).unwrap();
-            let mut blob = BlobRequest {
-                package: "m@1.0.0".into(),
-                file: "VGG.caffemodel".into(),
-                sha256: Sha256Digest::of(page),
-                size: page.len() as u64,
-                refuse_html: true,
-            };
+            let (_home, store, http) = store_and_http();
+            let mut blob = blob_request("VGG.caffemodel", Sha256Digest::of(page), page.len());
+            blob.refuse_html = true;
             let text = fetch_blob(&http, &url, &store, &blob, false, &Silent)
                 .unwrap_err()
                 .to_string();

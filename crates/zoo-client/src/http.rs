@@ -346,40 +346,12 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
+    use crate::test_server::{self, Seen};
 
     /// A server answering every request with `answer`; records each
     /// request's `Authorization` header.
-    fn server(
-        answer: impl Fn(&str) -> String + Send + 'static,
-    ) -> (String, Arc<Mutex<Vec<Option<String>>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut auth = None;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if line.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization:") {
-                        auth = Some(v.trim().to_string());
-                    }
-                }
-                log.lock().unwrap().push(auth);
-                let own = stream.local_addr().unwrap().to_string();
-                let _ = stream.write_all(answer(&own).as_bytes());
-            }
-        });
-        (url, seen)
+    fn server(answer: impl Fn(&str) -> String + Send + 'static) -> (String, Seen) {
+        test_server::serve("authorization", move |own, _| answer(own).into_bytes())
     }
 
     fn ok_answer(_: &str) -> String {

@@ -439,6 +439,7 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Vec<IndexEntry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_server::{self, Seen};
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::sync::Arc;
@@ -446,40 +447,18 @@ mod tests {
     const LINE: &str = r#"{"name":"abc","vers":"1.0.0","kind":"model","deps":[],"archive":{"sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":1},"files":[],"yanked":false}"#;
 
     /// Serves `/index/3/a/abc` with an ETag; records each If-None-Match.
-    fn index_server() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut tag = None;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if line.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("if-none-match:") {
-                        tag = Some(v.trim().to_string());
-                    }
-                }
-                let answer = if tag.as_deref() == Some("\"v1\"") {
-                    "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n"
-                        .to_string()
-                } else {
-                    format!(
-                        "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{LINE}\n",
-                        LINE.len() + 1
-                    )
-                };
-                log.lock().unwrap().push(tag);
-                stream.write_all(answer.as_bytes()).unwrap();
-            }
-        });
-        (url, seen)
+    fn index_server() -> (String, Seen) {
+        test_server::serve("if-none-match", |_, tag| {
+            let answer = if tag == Some("\"v1\"") {
+                "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n".to_string()
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{LINE}\n",
+                    LINE.len() + 1
+                )
+            };
+            answer.into_bytes()
+        })
     }
 
     #[test]

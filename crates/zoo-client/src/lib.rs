@@ -18,6 +18,8 @@ pub mod progress;
 pub mod resolve;
 pub mod sources;
 pub mod store;
+#[cfg(test)]
+mod test_server;
 pub mod trust;
 
 pub use config::{Config, Overrides};

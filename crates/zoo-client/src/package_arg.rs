@@ -123,7 +123,7 @@ pub fn resolve_package_arg(home: &Path, cwd: &Path, arg: &str) -> Result<Resolve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{RECEIPT, Receipt};
+    use crate::store::fake;
 
     #[test]
     fn only_path_shaped_arguments_are_folders() {
@@ -167,24 +167,11 @@ mod tests {
         assert!(bad.contains("./Not A Name"), "{bad}");
     }
 
-    fn install(store: &Store, name: &str, version: &str) -> PathBuf {
-        let dir = store.package_dir(name, &version.parse().unwrap());
-        std::fs::create_dir_all(dir.join(".zoo")).unwrap();
-        let receipt = Receipt {
-            name: name.into(),
-            version: version.into(),
-            archive_sha256: "aa".repeat(32),
-            blobs: vec![],
-        };
-        std::fs::write(dir.join(RECEIPT), serde_json::to_vec(&receipt).unwrap()).unwrap();
-        dir
-    }
-
     #[test]
     fn the_installed_package_wins_over_a_folder_of_that_name() {
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).unwrap();
-        let installed = install(&store, "vgg-mini", "0.1.0");
+        let installed = fake::install(&store, "vgg-mini", "0.1.0");
         // A package folder `vgg-mini` (with a zoo.toml) in the current directory.
         let cwd = tempfile::tempdir().unwrap();
         std::fs::create_dir(cwd.path().join("vgg-mini")).unwrap();
@@ -220,7 +207,7 @@ mod tests {
     fn a_package_marked_broken_is_refused_with_its_repair() {
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).unwrap();
-        let dir = install(&store, "timer", "1.2.0");
+        let dir = fake::install(&store, "timer", "1.2.0");
         let cwd = home.path();
         assert!(resolve_package_arg(home.path(), cwd, "timer").is_ok());
         std::fs::write(

@@ -513,11 +513,14 @@ impl Drop for Staging {
     }
 }
 
+/// Installs for tests, here and in other modules.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fake {
     use super::*;
 
-    fn fake_install(store: &Store, name: &str, version: &str) {
+    /// Installs `name@version` as its receipt alone (archive all `a`s, one
+    /// blob all `b`s, no files); returns the package's folder.
+    pub(crate) fn install(store: &Store, name: &str, version: &str) -> PathBuf {
         let dir = store.package_dir(name, &version.parse().unwrap());
         std::fs::create_dir_all(dir.join(".zoo")).unwrap();
         let receipt = Receipt {
@@ -527,15 +530,21 @@ mod tests {
             blobs: vec!["bb".repeat(32)],
         };
         std::fs::write(dir.join(RECEIPT), serde_json::to_vec(&receipt).unwrap()).unwrap();
+        dir
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn finds_the_highest_matching_installed_version() {
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).unwrap();
-        fake_install(&store, "vgg16", "1.0.0");
-        fake_install(&store, "vgg16", "1.2.0");
-        fake_install(&store, "vgg16", "2.0.0");
+        fake::install(&store, "vgg16", "1.0.0");
+        fake::install(&store, "vgg16", "1.2.0");
+        fake::install(&store, "vgg16", "2.0.0");
         let found = store
             .find_installed("VGG16", &"^1".parse().unwrap())
             .unwrap();
@@ -558,7 +567,7 @@ mod tests {
     fn gc_keeps_referenced_blobs_and_verify_quarantines_corrupt_ones() {
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).unwrap();
-        fake_install(&store, "a", "1.0.0");
+        fake::install(&store, "a", "1.0.0");
         let good = zoo_format::checksum::sha256_hex(b"hello");
         let digest = |s: &str| Sha256Digest::parse(s).unwrap();
         for sha in ["aa".repeat(32), "bb".repeat(32), good.clone()] {

@@ -139,12 +139,21 @@ pub fn parse_document(text: &str) -> Result<Vec<IndexEntry>, String> {
 /// Where a package's index document lives, relative to the index root, by
 /// Cargo's layout on the canonical name: `1/a`, `2/ab`, `3/a/abc`, `ab/cd/abcd…`.
 pub fn index_path(name: &str) -> String {
-    let name = normalize_name(name);
-    match name.len() {
-        1 => format!("1/{name}"),
-        2 => format!("2/{name}"),
-        3 => format!("3/{}/{name}", &name[..1]),
-        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
+    crate::name::cargo_index_path(&normalize_name(name))
+}
+
+/// Index lines for other modules' tests.
+#[cfg(test)]
+pub(crate) mod samples {
+    /// Version 1.0.0 of `name`: no dependencies, an archive of size 1 whose
+    /// digest is all `a`s and one external file `w.bin` whose digest is all
+    /// `b`s.
+    pub(crate) fn line_with_external_file(name: &str) -> String {
+        format!(
+            r#"{{"name":"{name}","vers":"1.0.0","kind":"model","deps":[],"archive":{{"sha256":"{}","size":1}},"files":[{{"path":"w.bin","size":1,"sha256":"{}","external":true}}]}}"#,
+            "a".repeat(64),
+            "b".repeat(64)
+        )
     }
 }
 
@@ -177,11 +186,7 @@ mod tests {
 
     #[test]
     fn digests_names_and_paths_are_checked_at_parse() {
-        let good = format!(
-            r#"{{"name":"victim","vers":"1.0.0","kind":"model","deps":[],"archive":{{"sha256":"{}","size":1}},"files":[{{"path":"w.bin","size":1,"sha256":"{}","external":true}}]}}"#,
-            "a".repeat(64),
-            "b".repeat(64)
-        );
+        let good = samples::line_with_external_file("victim");
         assert_eq!(parse_document(&good).unwrap().len(), 1);
         let hostile = [
             (

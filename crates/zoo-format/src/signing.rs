@@ -389,11 +389,7 @@ mod tests {
 
     #[test]
     fn an_entry_signature_covers_the_file_list() {
-        let line = format!(
-            r#"{{"name":"abc","vers":"1.0.0","kind":"model","deps":[],"archive":{{"sha256":"{}","size":5}},"files":[{{"path":"w.bin","size":9,"sha256":"{}","external":true}}]}}"#,
-            "a".repeat(64),
-            "b".repeat(64)
-        );
+        let line = crate::index::samples::line_with_external_file("abc");
         let entry = crate::index::parse_document(&line).unwrap().remove(0);
         let key = SecretKey::generate().unwrap();
         let signed = sign_entry(&key, &entry);

@@ -189,43 +189,40 @@ pub enum OwnerCommand {
         remote: RemoteArgs,
     },
     /// Give a user ownership of a package.
-    Add {
-        /// The package.
-        name: String,
-        /// The registry login of the new owner.
-        user: String,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        remote: RemoteArgs,
-    },
+    #[command(mut_arg("user", |user| user.help("The registry login of the new owner")))]
+    Add(OwnerChangeArgs),
     /// Take ownership away from a user.
-    Remove {
-        /// The package.
-        name: String,
-        /// The registry login of the owner to remove.
-        user: String,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        remote: RemoteArgs,
-    },
+    #[command(mut_arg("user", |user| {
+        user.help("The registry login of the owner to remove")
+    }))]
+    Remove(OwnerChangeArgs),
+}
+
+/// What `zoo owner add` and `zoo owner remove` both take (each names its
+/// `user` in its own help).
+#[derive(Debug, Args)]
+pub struct OwnerChangeArgs {
+    /// The package.
+    name: String,
+    user: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 impl OwnerCommand {
     pub fn json(&self) -> bool {
         match self {
-            OwnerCommand::List { json, .. }
-            | OwnerCommand::Add { json, .. }
-            | OwnerCommand::Remove { json, .. } => *json,
+            OwnerCommand::List { json, .. } => *json,
+            OwnerCommand::Add(change) | OwnerCommand::Remove(change) => change.json,
         }
     }
 }
 
 pub fn owner(command: OwnerCommand, out: Output) -> Result<()> {
-    let (name, user, add, json, remote) = match command {
+    let (change, add) = match command {
         OwnerCommand::List { name, json, remote } => {
             let owners = remote.client()?.api().owners(&name)?;
             if json {
@@ -236,19 +233,15 @@ pub fn owner(command: OwnerCommand, out: Output) -> Result<()> {
             }
             return Ok(());
         }
-        OwnerCommand::Add {
-            name,
-            user,
-            json,
-            remote,
-        } => (name, user, true, json, remote),
-        OwnerCommand::Remove {
-            name,
-            user,
-            json,
-            remote,
-        } => (name, user, false, json, remote),
+        OwnerCommand::Add(change) => (change, true),
+        OwnerCommand::Remove(change) => (change, false),
     };
+    let OwnerChangeArgs {
+        name,
+        user,
+        json,
+        remote,
+    } = change;
     let msg = remote
         .client()?
         .api()
