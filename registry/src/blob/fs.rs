@@ -12,7 +12,9 @@ use futures_util::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use zoo_format::checksum::is_sha256_hex;
 
-use super::{BlobBackend, ByteStream, ListedBlob, StagedBlob, WRITE_BUFFER, claimed_hash};
+use super::{
+    BlobBackend, ByteStream, IoFuture, ListedBlob, StagedBlob, WRITE_BUFFER, claimed_hash,
+};
 
 /// The blob directory tree.
 #[derive(Debug, Clone)]
@@ -37,7 +39,7 @@ impl FsBlobs {
 }
 
 impl BlobBackend for FsBlobs {
-    fn put(&self, mut staged: StagedBlob) -> BoxFuture<'_, io::Result<bool>> {
+    fn put(&self, mut staged: StagedBlob) -> IoFuture<'_, bool> {
         Box::pin(async move {
             let target = self.path(&staged.sha256);
             let Some(temp) = staged.take_file() else {
@@ -53,7 +55,7 @@ impl BlobBackend for FsBlobs {
         })
     }
 
-    fn size<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>> {
+    fn size<'a>(&'a self, sha256: &'a str) -> IoFuture<'a, Option<u64>> {
         Box::pin(async move {
             if !is_sha256_hex(sha256) {
                 return Ok(None);
@@ -66,7 +68,7 @@ impl BlobBackend for FsBlobs {
         })
     }
 
-    fn touch<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>> {
+    fn touch<'a>(&'a self, sha256: &'a str) -> IoFuture<'a, Option<u64>> {
         let path = self.path(sha256);
         Box::pin(async move {
             if !is_sha256_hex(sha256) {
@@ -78,11 +80,7 @@ impl BlobBackend for FsBlobs {
         })
     }
 
-    fn get<'a>(
-        &'a self,
-        sha256: &'a str,
-        range: Option<Range<u64>>,
-    ) -> BoxFuture<'a, io::Result<ByteStream>> {
+    fn get<'a>(&'a self, sha256: &'a str, range: Option<Range<u64>>) -> IoFuture<'a, ByteStream> {
         Box::pin(async move {
             let mut file = tokio::fs::File::open(self.path(sha256)).await?;
             Ok(match range {
@@ -96,7 +94,7 @@ impl BlobBackend for FsBlobs {
         })
     }
 
-    fn delete<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<()>> {
+    fn delete<'a>(&'a self, sha256: &'a str) -> IoFuture<'a, ()> {
         Box::pin(async move {
             if !is_sha256_hex(sha256) {
                 return Ok(());
@@ -108,7 +106,7 @@ impl BlobBackend for FsBlobs {
         })
     }
 
-    fn list(&self) -> BoxFuture<'_, io::Result<Vec<ListedBlob>>> {
+    fn list(&self) -> IoFuture<'_, Vec<ListedBlob>> {
         let blobs = self.root.parent().unwrap_or(&self.root).to_path_buf();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || list_files(&blobs))

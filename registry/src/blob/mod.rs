@@ -55,36 +55,36 @@ pub struct ListedBlob {
     pub size: u64,
 }
 
+/// What a backend's operations return: boxed, so that the trait can be
+/// used as `dyn BlobBackend`.
+pub type IoFuture<'a, T> = BoxFuture<'a, io::Result<T>>;
+
 /// Where blobs are kept. Callers pass canonical sha256 hex (checked with
 /// [`zoo_format::checksum::is_sha256_hex`]); a new backend implements this
 /// and is chosen in [`crate::backends`].
 pub trait BlobBackend: Send + Sync + std::fmt::Debug {
     /// Stores a staged (hashed, synced) blob under its hash. Returns whether
     /// it was newly created (`false`: an identical blob was kept).
-    fn put(&self, staged: StagedBlob) -> BoxFuture<'_, io::Result<bool>>;
+    fn put(&self, staged: StagedBlob) -> IoFuture<'_, bool>;
 
     /// The blob's size if it is stored.
-    fn size<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>>;
+    fn size<'a>(&'a self, sha256: &'a str) -> IoFuture<'a, Option<u64>>;
 
     /// Like [`BlobBackend::size`], and marks the blob as just used where the
     /// backend can: publishing touches every blob it is about to reference,
     /// so `gc` (which deletes only unreferenced blobs untouched for its
     /// grace period) cannot delete them before the database commit.
-    fn touch<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>>;
+    fn touch<'a>(&'a self, sha256: &'a str) -> IoFuture<'a, Option<u64>>;
 
     /// The blob's bytes (those in `range` when given, which must lie within
     /// the blob); `NotFound` when it is not stored.
-    fn get<'a>(
-        &'a self,
-        sha256: &'a str,
-        range: Option<Range<u64>>,
-    ) -> BoxFuture<'a, io::Result<ByteStream>>;
+    fn get<'a>(&'a self, sha256: &'a str, range: Option<Range<u64>>) -> IoFuture<'a, ByteStream>;
 
     /// Deletes a stored blob; nothing to do when it is absent.
-    fn delete<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<()>>;
+    fn delete<'a>(&'a self, sha256: &'a str) -> IoFuture<'a, ()>;
 
     /// Every stored blob (for fsck).
-    fn list(&self) -> BoxFuture<'_, io::Result<Vec<ListedBlob>>>;
+    fn list(&self) -> IoFuture<'_, Vec<ListedBlob>>;
 
     /// A plain file holding the blob, when the backend keeps blobs as files
     /// (the http layer then serves it with its file server's range and

@@ -24,7 +24,7 @@ use object_store::{
 };
 use zoo_format::checksum::is_sha256_hex;
 
-use super::{BlobBackend, ByteStream, ListedBlob, StagedBlob, claimed_hash};
+use super::{BlobBackend, ByteStream, IoFuture, ListedBlob, StagedBlob, claimed_hash};
 use tokio::io::AsyncReadExt;
 
 /// Files up to this size go up in one `PUT`; larger ones as multipart
@@ -207,7 +207,7 @@ pub fn claimed_key(key: &str) -> Option<&str> {
 }
 
 impl BlobBackend for S3Blobs {
-    fn put(&self, mut staged: StagedBlob) -> BoxFuture<'_, io::Result<bool>> {
+    fn put(&self, mut staged: StagedBlob) -> IoFuture<'_, bool> {
         Box::pin(async move {
             let Some(temp) = staged.take_file() else {
                 return Ok(false);
@@ -223,7 +223,7 @@ impl BlobBackend for S3Blobs {
         })
     }
 
-    fn size<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>> {
+    fn size<'a>(&'a self, sha256: &'a str) -> IoFuture<'a, Option<u64>> {
         Box::pin(async move {
             if !is_sha256_hex(sha256) {
                 return Ok(None);
@@ -232,15 +232,11 @@ impl BlobBackend for S3Blobs {
         })
     }
 
-    fn touch<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>> {
+    fn touch<'a>(&'a self, sha256: &'a str) -> IoFuture<'a, Option<u64>> {
         self.size(sha256)
     }
 
-    fn get<'a>(
-        &'a self,
-        sha256: &'a str,
-        range: Option<Range<u64>>,
-    ) -> BoxFuture<'a, io::Result<ByteStream>> {
+    fn get<'a>(&'a self, sha256: &'a str, range: Option<Range<u64>>) -> IoFuture<'a, ByteStream> {
         Box::pin(async move {
             let options = GetOptions {
                 range: range.map(GetRange::Bounded),
@@ -256,7 +252,7 @@ impl BlobBackend for S3Blobs {
         })
     }
 
-    fn delete<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, io::Result<()>> {
+    fn delete<'a>(&'a self, sha256: &'a str) -> IoFuture<'a, ()> {
         Box::pin(async move {
             if !is_sha256_hex(sha256) {
                 return Ok(());
@@ -268,7 +264,7 @@ impl BlobBackend for S3Blobs {
         })
     }
 
-    fn list(&self) -> BoxFuture<'_, io::Result<Vec<ListedBlob>>> {
+    fn list(&self) -> IoFuture<'_, Vec<ListedBlob>> {
         Box::pin(async move {
             Ok(self
                 .bucket

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::routing::{get, put};
 use std::time::Duration;
 
@@ -32,6 +33,17 @@ use crate::config::Config;
 use crate::db::{MetadataStore, StoreResult};
 use crate::domain::{DomainError, Namespace};
 use crate::index::IndexFiles;
+
+/// Sets headers whose values are fixed text (security and caching
+/// policies).
+pub(crate) fn insert_static_headers(
+    headers: &mut HeaderMap,
+    values: impl IntoIterator<Item = (HeaderName, &'static str)>,
+) {
+    for (name, value) in values {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
 
 /// How often a mirror document is rewritten while the database keeps
 /// changing under it (see [`AppState::refresh_index_file`]).

@@ -15,17 +15,16 @@ use crate::blob::BlobBackend;
 /// Blobs are whatever bytes a publisher uploaded: a browser must neither
 /// sniff them into HTML nor run them as this registry's origin.
 pub fn inert_download_headers(headers: &mut HeaderMap) {
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; sandbox"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment"),
+    super::insert_static_headers(
+        headers,
+        [
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox",
+            ),
+            (header::CONTENT_DISPOSITION, "attachment"),
+        ],
     );
 }
 

@@ -117,12 +117,8 @@ pub fn gc(data_dir: &Path, grace: Duration, dry_run: bool) -> Result<GcReport, O
             report.young_unreferenced_blobs += 1;
             continue;
         }
-        if !dry_run {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err(&path)(e)),
-            }
+        if !dry_run && !remove_unless_gone(&path)? {
+            continue;
         }
         report.freed_bytes += size;
         report.removed_blobs.push(sha256);
@@ -131,14 +127,20 @@ pub fn gc(data_dir: &Path, grace: Duration, dry_run: bool) -> Result<GcReport, O
         if age(&path)? < grace {
             continue;
         }
-        if !dry_run {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err(&path)(e)),
-            }
+        if !dry_run && !remove_unless_gone(&path)? {
+            continue;
         }
         report.removed_temp_files.push(path.display().to_string());
     }
     Ok(report)
+}
+
+/// Deletes a file; `false` when it was already gone (a concurrent `gc`
+/// or its writer got there first), so it is not counted.
+fn remove_unless_gone(path: &Path) -> Result<bool, OpsError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err(path)(e)),
+    }
 }

@@ -12,7 +12,7 @@ pub mod package;
 pub mod session;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -115,23 +115,20 @@ impl IntoResponse for PageError {
     }
 }
 
+/// What a page may load: its own stylesheet and images (any https image
+/// too, for READMEs), no scripts, no framing.
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// A complete page with the security headers every page carries.
 pub fn page(title: &str, user: Option<&str>, body: &str) -> Response {
     let mut response = Html(layout::document(title, user, body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
+    crate::http::insert_static_headers(
+        response.headers_mut(),
+        [
+            (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "same-origin"),
+        ],
     );
     response
 }
