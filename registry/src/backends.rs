@@ -89,10 +89,7 @@ impl Backends {
 
     /// Opens (creating and migrating if needed) the metadata store.
     /// Blocking: with PostgreSQL it connects and migrates.
-    pub fn open_metadata(
-        &self,
-        data_dir: &Path,
-    ) -> Result<Arc<dyn MetadataStore>, crate::OpenError> {
+    pub fn open_metadata(&self, data_dir: &Path) -> Result<Arc<MetadataStore>, crate::OpenError> {
         Ok(match self.database(data_dir)? {
             Database::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -101,9 +98,9 @@ impl Backends {
                         source,
                     })?;
                 }
-                Arc::new(crate::db::sqlite::SqliteStore::open(&path)?)
+                Arc::new(crate::db::MetadataStore::open_sqlite(&path)?)
             }
-            Database::Postgres(url) => Arc::new(crate::db::postgres::PgStore::connect(&url)?),
+            Database::Postgres(url) => Arc::new(crate::db::MetadataStore::connect_postgres(&url)?),
         })
     }
 

@@ -347,13 +347,13 @@ fn config_for(data: &DataArg) -> Config {
 }
 
 /// Opens the metadata store of an existing registry. Blocking.
-fn store(args: &StoreArgs) -> Result<Arc<dyn MetadataStore>> {
+fn store(args: &StoreArgs) -> Result<Arc<MetadataStore>> {
     args.require_existing()?;
     open_or_create(args)
 }
 
 /// Opens the metadata store, creating it if needed (`--init`). Blocking.
-fn open_or_create(args: &StoreArgs) -> Result<Arc<dyn MetadataStore>> {
+fn open_or_create(args: &StoreArgs) -> Result<Arc<MetadataStore>> {
     let backends = args.backends.backends();
     let data_dir = match (&args.data, backends.database(Path::new(""))?) {
         (Some(data), _) => data.clone(),
@@ -374,7 +374,7 @@ fn parts(args: &StoreArgs) -> Result<zoo_registry::Parts> {
         .with_context(|| format!("opening the registry ({})", args.describe()))
 }
 
-fn issue_token(store: &dyn MetadataStore, user: &User, scopes: &[Scope]) -> Result<String> {
+fn issue_token(store: &MetadataStore, user: &User, scopes: &[Scope]) -> Result<String> {
     let token = generate_token().context("reading the system's random source")?;
     store.add_token(user, &token.id, &token.secret_sha256, scopes)?;
     eprintln!(
@@ -467,7 +467,7 @@ pub fn user(command: UserCommand) -> Result<()> {
                 store(&data)?
             };
             let user = store.add_user(&name)?;
-            zoo_term::outln!("{}", issue_token(&*store, &user, &scopes)?);
+            zoo_term::outln!("{}", issue_token(&store, &user, &scopes)?);
         }
         UserCommand::List { data } => {
             for user in store(&data)?.list_users()? {
@@ -486,7 +486,7 @@ pub fn token(command: TokenCommand) -> Result<()> {
             let Some(user) = store.find_user(&user)? else {
                 bail!("there is no user named `{user}`; create one with `zoo-registry user add`");
             };
-            zoo_term::outln!("{}", issue_token(&*store, &user, &scopes)?);
+            zoo_term::outln!("{}", issue_token(&store, &user, &scopes)?);
         }
         TokenCommand::List { data, user } => {
             let tokens = store(&data)?.list_tokens(user.as_deref())?;
@@ -563,7 +563,7 @@ pub async fn fsck(args: FsckArgs) -> Result<()> {
             None => {
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || {
-                    zoo_registry::ops::fsck::fsck_with(&*store, &data, temp_age)
+                    zoo_registry::ops::fsck::fsck_with(&store, &data, temp_age)
                 })
                 .await?
             }

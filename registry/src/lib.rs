@@ -40,12 +40,12 @@ pub enum OpenError {
 }
 
 /// Opens (creating if needed) the data directory and its database.
-pub fn open_store(config: &Config) -> Result<Arc<db::sqlite::SqliteStore>, OpenError> {
+pub fn open_store(config: &Config) -> Result<Arc<db::MetadataStore>, OpenError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| OpenError::Io {
         path: config.data_dir.clone(),
         source,
     })?;
-    Ok(Arc::new(db::sqlite::SqliteStore::open(
+    Ok(Arc::new(db::MetadataStore::open_sqlite(
         &config.database_path(),
     )?))
 }
@@ -55,7 +55,7 @@ pub const INDEX_CACHE_CAPACITY: usize = 16_384;
 
 /// The stores a registry process works on, opened but not yet written to.
 pub struct Parts {
-    pub store: Arc<dyn db::MetadataStore>,
+    pub store: Arc<db::MetadataStore>,
     pub blobs: blob::BlobStore,
     pub index: index::IndexFiles,
     pub cargo_index: index::cargo::CargoIndexFiles,
@@ -99,7 +99,7 @@ pub fn rewrite_index_documents(
     signer: Option<&index::signing::IndexSigner>,
 ) -> Result<(), OpenError> {
     use db::MetadataStore;
-    let store: &dyn MetadataStore = &*parts.store;
+    let store: &MetadataStore = &parts.store;
     for name in store.package_names()? {
         let content = index::render(&store.versions(&name)?);
         match signer {

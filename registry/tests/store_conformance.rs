@@ -10,8 +10,6 @@ use zoo_e2e::services::Postgres;
 use zoo_format::index::IndexEntry;
 use zoo_registry::auth::Scope;
 use zoo_registry::db::cargo::NewCrateVersion;
-use zoo_registry::db::postgres::PgStore;
-use zoo_registry::db::sqlite::SqliteStore;
 use zoo_registry::db::{
     MetadataStore, Namespace, NewVersion, OwnerChange, PublishRights, StoreResult,
 };
@@ -50,7 +48,7 @@ fn show<T: std::fmt::Debug>(r: StoreResult<T>) -> String {
 }
 
 /// Runs the script, returning one line per step.
-fn script(s: &dyn MetadataStore) -> Vec<String> {
+fn script(s: &MetadataStore) -> Vec<String> {
     let mut log = Vec::new();
     let alice = s.add_user("alice").unwrap();
     let bob = s.add_user("bob").unwrap();
@@ -255,9 +253,9 @@ fn script(s: &dyn MetadataStore) -> Vec<String> {
 #[test]
 fn postgres_answers_like_sqlite_and_export_import_moves_between_them() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&dir.path().join("registry.sqlite3")).unwrap();
+    let sqlite = MetadataStore::open_sqlite(&dir.path().join("registry.sqlite3")).unwrap();
     let postgres = Postgres::start();
-    let pg = PgStore::connect(&postgres.create_database()).unwrap();
+    let pg = MetadataStore::connect_postgres(&postgres.create_database()).unwrap();
     let expected = script(&sqlite);
     let actual = script(&pg);
     for (i, (e, a)) in expected.iter().zip(&actual).enumerate() {
@@ -267,15 +265,15 @@ fn postgres_answers_like_sqlite_and_export_import_moves_between_them() {
 
     // Connecting again (a second replica) finds the schema in place.
     let url = postgres.create_database();
-    let fresh = PgStore::connect(&url).unwrap();
-    drop(PgStore::connect(&url).unwrap());
+    let fresh = MetadataStore::connect_postgres(&url).unwrap();
+    drop(MetadataStore::connect_postgres(&url).unwrap());
 
     // SQLite → PostgreSQL → SQLite keeps every row.
     let rows = sqlite.export_rows().unwrap();
     fresh.import_rows(&rows).unwrap();
     let err = fresh.import_rows(&rows).unwrap_err().to_string();
     assert!(err.contains("import needs an empty database"), "{err}");
-    let back = SqliteStore::open(&dir.path().join("back.sqlite3")).unwrap();
+    let back = MetadataStore::open_sqlite(&dir.path().join("back.sqlite3")).unwrap();
     back.import_rows(&fresh.export_rows().unwrap()).unwrap();
     assert_eq!(
         serde_json::to_value(back.export_rows().unwrap()).unwrap(),
@@ -296,8 +294,8 @@ fn concurrent_publishes_from_two_replicas_store_one_version() {
     let postgres = Postgres::start();
     let url = postgres.create_database();
     let replicas = [
-        PgStore::connect(&url).unwrap(),
-        PgStore::connect(&url).unwrap(),
+        MetadataStore::connect_postgres(&url).unwrap(),
+        MetadataStore::connect_postgres(&url).unwrap(),
     ];
     let alice = replicas[0].add_user("alice").unwrap();
     let outcomes: Vec<String> = std::thread::scope(|scope| {
@@ -352,7 +350,7 @@ fn is_forbidden<T: std::fmt::Debug>(r: StoreResult<T>) -> bool {
 
 /// Issue #17 item 11 on one store: a zoo package and a crate of one name
 /// have one set of owners, whichever half came first.
-fn one_name_one_set_of_owners(s: &dyn MetadataStore) {
+fn one_name_one_set_of_owners(s: &MetadataStore) {
     let alice = s.add_user("alice").unwrap();
     let mallory = s.add_user("mallory").unwrap();
     let bob = s.add_user("bob").unwrap();
@@ -427,7 +425,7 @@ fn one_name_one_set_of_owners(s: &dyn MetadataStore) {
 /// A registry from before the rule where the two halves diverge: fsck
 /// reports it, the half published first decides, and its next publish
 /// copies its owners over the other half.
-fn divergent_legacy_owners(s: &dyn MetadataStore, rows: &zoo_registry::db::dump::Tables) {
+fn divergent_legacy_owners(s: &MetadataStore, rows: &zoo_registry::db::dump::Tables) {
     s.import_rows(rows).unwrap();
     let alice = s.find_user("alice").unwrap().unwrap();
     let mallory = s.find_user("mallory").unwrap().unwrap();
@@ -455,16 +453,17 @@ fn divergent_legacy_owners(s: &dyn MetadataStore, rows: &zoo_registry::db::dump:
 
 #[test]
 fn a_name_has_one_set_of_owners_in_both_namespaces_on_both_stores() {
-    use zoo_registry::db::CargoStore;
     let dir = tempfile::tempdir().unwrap();
     let postgres = Postgres::start();
-    let sqlite = SqliteStore::open(&dir.path().join("a.sqlite3")).unwrap();
+    let sqlite = MetadataStore::open_sqlite(&dir.path().join("a.sqlite3")).unwrap();
     one_name_one_set_of_owners(&sqlite);
-    one_name_one_set_of_owners(&PgStore::connect(&postgres.create_database()).unwrap());
+    one_name_one_set_of_owners(
+        &MetadataStore::connect_postgres(&postgres.create_database()).unwrap(),
+    );
 
     // Build the legacy rows: the package `legacy` (alice, 2020) and a crate
     // renamed to `legacy` (mallory, 2021), as the old rules allowed.
-    let old = SqliteStore::open(&dir.path().join("old.sqlite3")).unwrap();
+    let old = MetadataStore::open_sqlite(&dir.path().join("old.sqlite3")).unwrap();
     let alice = old.add_user("alice").unwrap();
     let mallory = old.add_user("mallory").unwrap();
     old.publish(&alice, ALL, &entry("legacy", "1.0.0", 'a'))
@@ -478,11 +477,11 @@ fn a_name_has_one_set_of_owners_in_both_namespaces_on_both_stores() {
     krate_row["name_norm"] = "legacy".into();
     krate_row["created_at"] = "2021-01-01T00:00:00Z".into();
     divergent_legacy_owners(
-        &SqliteStore::open(&dir.path().join("legacy.sqlite3")).unwrap(),
+        &MetadataStore::open_sqlite(&dir.path().join("legacy.sqlite3")).unwrap(),
         &rows,
     );
     divergent_legacy_owners(
-        &PgStore::connect(&postgres.create_database()).unwrap(),
+        &MetadataStore::connect_postgres(&postgres.create_database()).unwrap(),
         &rows,
     );
 }

@@ -7,8 +7,6 @@
 
 use semver::Version;
 
-use super::{PublishRights, StoreResult, User};
-
 /// Crate-level metadata.
 #[derive(Debug, Clone)]
 pub struct CrateRecord {
@@ -46,33 +44,4 @@ pub struct NewCrateVersion {
 pub struct CrateHit {
     pub krate: CrateRecord,
     pub versions: Vec<CrateVersionRecord>,
-}
-
-/// Crate metadata operations; names are canonical (`zoo_format::normalize_name`).
-pub trait CargoStore {
-    fn cargo_crate(&self, name_norm: &str) -> StoreResult<Option<CrateRecord>>;
-    /// Versions in publication order.
-    fn cargo_versions(&self, name_norm: &str) -> StoreResult<Vec<CrateVersionRecord>>;
-    /// Every crate's name as first published (to rebuild index files).
-    fn cargo_crate_names(&self) -> StoreResult<Vec<String>>;
-    /// Checks what [`CargoStore::cargo_publish`] checks, without writing,
-    /// so a doomed upload is refused before its blob is stored.
-    fn cargo_check_publish(
-        &self,
-        publisher: &User,
-        rights: PublishRights,
-        name: &str,
-        vers: &Version,
-    ) -> StoreResult<()>;
-    /// Records a version atomically: a new name becomes owned by the
-    /// publisher; an existing one must be theirs; versions are immutable.
-    fn cargo_publish(
-        &self,
-        publisher: &User,
-        rights: PublishRights,
-        version: &NewCrateVersion,
-    ) -> StoreResult<()>;
-    /// Crates whose name or description contains `query` (case-insensitive;
-    /// `-` and `_` equal in names), exact name first, with the total count.
-    fn cargo_search(&self, query: &str, limit: u64) -> StoreResult<(Vec<CrateHit>, u64)>;
 }

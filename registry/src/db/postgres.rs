@@ -1,4 +1,4 @@
-//! The PostgreSQL engine (sqlx) behind [`PgStore`], for registries that
+//! The PostgreSQL engine (sqlx) of a [`MetadataStore`], for registries that
 //! run several `zoo-registry` processes against one database.
 //!
 //! The store is blocking (handlers call it from `spawn_blocking`), so the
@@ -17,13 +17,11 @@ use tokio::runtime::Runtime;
 
 use super::sql::migrations::{MIGRATIONS, POSTGRES};
 use super::sql::{Backend, Conn, Row, Value, backend};
-use super::store::SqlStore;
-use super::{StoreError, StoreResult, now};
+use super::store::Engine;
+use super::{MetadataStore, StoreError, StoreResult, now};
 
-/// The metadata store on PostgreSQL.
-pub type PgStore = SqlStore<Postgres>;
-
-/// The pool of a [`PgStore`] and the runtime it lives on.
+/// The pool of a [`MetadataStore`] on PostgreSQL and the runtime it lives
+/// on.
 pub struct Postgres {
     pool: PgPool,
     /// Always `Some` until drop (which hands it to `shutdown_background`,
@@ -42,10 +40,10 @@ impl Drop for Postgres {
 /// Arbitrary constant: the advisory lock that serializes migrations.
 const MIGRATION_LOCK: i64 = 0x007a_6f6f_5f6d_6967;
 
-impl SqlStore<Postgres> {
+impl MetadataStore {
     /// Connects to `url` (`postgres://user:password@host:port/db`) and
     /// brings the schema up to date. Blocks; call it off async workers.
-    pub fn connect(url: &str) -> StoreResult<PgStore> {
+    pub fn connect_postgres(url: &str) -> StoreResult<MetadataStore> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("zoo-postgres")
@@ -62,7 +60,7 @@ impl SqlStore<Postgres> {
         })?;
         let engine = Postgres { pool, rt: Some(rt) };
         engine.transaction(migrate)?;
-        Ok(SqlStore::new(engine))
+        Ok(MetadataStore::new(Engine::Postgres(engine)))
     }
 }
 

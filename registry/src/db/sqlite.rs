@@ -1,4 +1,4 @@
-//! The SQLite engine (bundled) behind [`SqliteStore`]: one connection
+//! The SQLite engine (bundled) of a [`MetadataStore`]: one connection
 //! behind a mutex.
 //!
 //! WAL with `synchronous=FULL`: a commit is on disk before a publish is
@@ -13,20 +13,17 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use super::sql::migrations::{MIGRATIONS, SQLITE};
 use super::sql::{Backend, Conn, Row, Value, backend};
-use super::store::SqlStore;
-use super::{StoreError, StoreResult};
+use super::store::Engine;
+use super::{MetadataStore, StoreError, StoreResult};
 
-/// The metadata store on SQLite.
-pub type SqliteStore = SqlStore<Sqlite>;
-
-/// The SQLite database of a [`SqliteStore`].
+/// The SQLite database of a [`MetadataStore`].
 pub struct Sqlite {
     conn: Mutex<Connection>,
 }
 
-impl SqlStore<Sqlite> {
-    /// Opens (creating if needed) the database at `path`.
-    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+impl MetadataStore {
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub fn open_sqlite(path: &Path) -> StoreResult<MetadataStore> {
         let conn = Connection::open(path).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
@@ -37,9 +34,9 @@ impl SqlStore<Sqlite> {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(backend)?;
         migrate(&conn)?;
-        Ok(SqlStore::new(Sqlite {
+        Ok(MetadataStore::new(Engine::Sqlite(Sqlite {
             conn: Mutex::new(conn),
-        }))
+        })))
     }
 }
 
@@ -218,16 +215,15 @@ impl Conn for SqliteConn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{CargoStore, MetadataStore};
 
     #[test]
     fn migrations_run_once_and_reopen_cleanly() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.sqlite3");
-        let store = SqliteStore::open(&path).unwrap();
+        let store = MetadataStore::open_sqlite(&path).unwrap();
         let alice = store.add_user("alice").unwrap();
         drop(store);
-        let store = SqliteStore::open(&path).unwrap();
+        let store = MetadataStore::open_sqlite(&path).unwrap();
         let version: i64 = Connection::open(&path)
             .unwrap()
             .query_row("PRAGMA user_version", [], |r| r.get(0))

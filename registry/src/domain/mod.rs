@@ -35,9 +35,8 @@ mod tests {
     use super::*;
     use crate::auth::{Caller, Scope};
     use crate::db::MetadataStore;
-    use crate::db::sqlite::SqliteStore;
 
-    fn caller(store: &SqliteStore, login: &str, scopes: &[Scope]) -> Caller {
+    fn caller(store: &MetadataStore, login: &str, scopes: &[Scope]) -> Caller {
         Caller {
             user: store.add_user(login).unwrap(),
             scopes: scopes.to_vec(),
@@ -49,7 +48,7 @@ mod tests {
     #[test]
     fn rules_hold_in_both_namespaces() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        let store = MetadataStore::open_sqlite(&dir.path().join("db.sqlite3")).unwrap();
         let weak = caller(&store, "weak", &[Scope::PublishNew]);
         let owner = caller(&store, "owner", &Scope::ALL);
         for ns in [Namespace::Zoo, Namespace::Cargo] {

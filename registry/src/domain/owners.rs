@@ -6,7 +6,7 @@ pub use crate::db::OwnerChange as Change;
 use crate::db::{MetadataStore, StoreResult, User};
 
 /// The owners of `name` (any spelling) in `ns`.
-pub fn list(store: &dyn MetadataStore, ns: Namespace, name: &str) -> StoreResult<Vec<User>> {
+pub fn list(store: &MetadataStore, ns: Namespace, name: &str) -> StoreResult<Vec<User>> {
     store.owners(ns, &zoo_format::normalize_name(name))
 }
 
@@ -15,7 +15,7 @@ pub fn list(store: &dyn MetadataStore, ns: Namespace, name: &str) -> StoreResult
 /// it sent); the store checks that the caller owns the name. Returns the
 /// message for the caller.
 pub fn change(
-    store: &dyn MetadataStore,
+    store: &MetadataStore,
     ns: Namespace,
     caller: &Caller,
     name: &str,

@@ -26,7 +26,7 @@ pub fn rights(caller: &Caller) -> Result<PublishRights, DomainError> {
 /// publish transaction checks again; this only avoids storing a doomed
 /// upload.
 pub fn preflight(
-    store: &dyn MetadataStore,
+    store: &MetadataStore,
     ns: Namespace,
     caller: &Caller,
     rights: PublishRights,

@@ -11,7 +11,7 @@ use crate::db::MetadataStore;
 /// semver version; the store checks that the caller owns the name. Returns
 /// the normalized name (whose index document the caller refreshes).
 pub fn set_yanked(
-    store: &dyn MetadataStore,
+    store: &MetadataStore,
     ns: Namespace,
     caller: &Caller,
     name: &str,

@@ -52,7 +52,7 @@ pub(crate) const MIRROR_WRITE_ATTEMPTS: usize = 5;
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn MetadataStore>,
+    pub store: Arc<MetadataStore>,
     pub blobs: BlobStore,
     pub index: IndexFiles,
     /// The Cargo registry's index mirror (`DATA/cargo-index/`).
@@ -105,10 +105,10 @@ impl AppState {
     pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&dyn MetadataStore) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&MetadataStore) -> StoreResult<T> + Send + 'static,
     {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&*store))
+        tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
             .map_err(ApiError::from)
@@ -118,10 +118,10 @@ impl AppState {
     pub async fn domain<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&dyn MetadataStore) -> Result<T, DomainError> + Send + 'static,
+        F: FnOnce(&MetadataStore) -> Result<T, DomainError> + Send + 'static,
     {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&*store))
+        tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
             .map_err(ApiError::from)

@@ -109,7 +109,7 @@ pub fn fsck(data_dir: &Path, temp_age: Duration) -> Result<FsckReport, OpsError>
 /// [`fsck`] with the metadata in `store` (e.g. PostgreSQL) and the blobs and
 /// index files in `data_dir`.
 pub fn fsck_with(
-    store: &dyn MetadataStore,
+    store: &MetadataStore,
     data_dir: &Path,
     temp_age: Duration,
 ) -> Result<FsckReport, OpsError> {
@@ -320,7 +320,7 @@ fn stray_documents(
 }
 
 fn check_zoo_index(
-    store: &dyn MetadataStore,
+    store: &MetadataStore,
     data_dir: &Path,
     report: &mut FsckReport,
 ) -> Result<(), OpsError> {
@@ -342,7 +342,7 @@ fn check_zoo_index(
 }
 
 fn check_cargo_index(
-    store: &dyn MetadataStore,
+    store: &MetadataStore,
     data_dir: &Path,
     report: &mut FsckReport,
 ) -> Result<(), OpsError> {

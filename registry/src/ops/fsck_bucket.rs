@@ -40,7 +40,7 @@ type Expected = BTreeMap<String, (String, String)>;
 
 /// Renders every index document of both registries (blocking).
 fn expected_documents(
-    store: &dyn crate::db::MetadataStore,
+    store: &crate::db::MetadataStore,
     report: &mut FsckReport,
 ) -> Result<Expected, OpsError> {
     let mut expected = Expected::new();
@@ -78,7 +78,7 @@ fn expected_documents(
 
 /// Checks the metadata in `store` against the bucket.
 pub async fn fsck_bucket(
-    store: std::sync::Arc<dyn crate::db::MetadataStore>,
+    store: std::sync::Arc<crate::db::MetadataStore>,
     bucket: &Bucket,
 ) -> Result<FsckReport, OpsError> {
     let (mut report, uses, expected) = tokio::task::spawn_blocking(move || {
@@ -86,8 +86,8 @@ pub async fn fsck_bucket(
         for problem in store.integrity_problems()? {
             report.problem("database", problem);
         }
-        let uses = super::referenced_blobs(&*store)?;
-        let expected = expected_documents(&*store, &mut report)?;
+        let uses = super::referenced_blobs(&store)?;
+        let expected = expected_documents(&store, &mut report)?;
         Ok::<_, OpsError>((report, uses, expected))
     })
     .await

@@ -37,12 +37,12 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OpsError + '_ {
 }
 
 /// Opens the database of an existing data directory.
-pub fn open_existing(data_dir: &Path) -> Result<crate::db::sqlite::SqliteStore, OpsError> {
+pub fn open_existing(data_dir: &Path) -> Result<crate::db::MetadataStore, OpsError> {
     let db = data_dir.join("registry.sqlite3");
     if !db.is_file() {
         return Err(OpsError::NotADataDir(data_dir.to_path_buf()));
     }
-    Ok(crate::db::sqlite::SqliteStore::open(&db)?)
+    Ok(crate::db::MetadataStore::open_sqlite(&db)?)
 }
 
 /// A use of a blob by a published version.
@@ -57,7 +57,7 @@ pub struct BlobUse {
 
 /// Every blob that some version (zoo or cargo, yanked or not) references.
 pub fn referenced_blobs(
-    store: &dyn MetadataStore,
+    store: &MetadataStore,
 ) -> Result<BTreeMap<String, Vec<BlobUse>>, StoreError> {
     let mut uses: BTreeMap<String, Vec<BlobUse>> = BTreeMap::new();
     for name in store.package_names()? {

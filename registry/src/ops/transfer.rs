@@ -138,10 +138,10 @@ pub async fn export(
         )));
     }
     std::fs::create_dir_all(dir).map_err(io_at(dir))?;
-    let store: Arc<dyn MetadataStore> = parts.store.clone();
+    let store: Arc<MetadataStore> = parts.store.clone();
     let (tables, referenced) = blocking(move || {
         let tables = store.export_rows()?;
-        let referenced = super::referenced_blobs(&*store)?;
+        let referenced = super::referenced_blobs(&store)?;
         Ok((tables, referenced))
     })
     .await?;
@@ -282,7 +282,7 @@ pub async fn import(
     .await?;
     // Every reference must resolve (a hand-edited export could lie).
     let store = parts.store.clone();
-    let referenced = blocking(move || Ok(super::referenced_blobs(&*store)?)).await?;
+    let referenced = blocking(move || Ok(super::referenced_blobs(&store)?)).await?;
     for (sha256, uses) in &referenced {
         if parts
             .blobs

@@ -1,4 +1,4 @@
-//! The seam between the one SQL store ([`super::store::SqlStore`]) and the
+//! The seam between the one SQL store ([`super::MetadataStore`]) and the
 //! two engines: statements travel as text in PostgreSQL's `$1` style with
 //! [`Value`] parameters and come back as [`Row`]s, so a statement that both
 //! engines accept is written once. The SQLite adapter renumbers `$N` to

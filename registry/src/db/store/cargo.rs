@@ -1,11 +1,11 @@
-//! [`CargoStore`]: what only crates have (their records and index lines,
+//! What only crates have (their records and index lines,
 //! their search); the publish rules are the packages' ([`super::items`]).
 
 use semver::Version;
 
 use super::items::{CRATES, Publication};
-use super::{SqlStore, search_patterns};
-use crate::db::cargo::{CargoStore, CrateHit, CrateRecord, CrateVersionRecord, NewCrateVersion};
+use super::{MetadataStore, search_patterns};
+use crate::db::cargo::{CrateHit, CrateRecord, CrateVersionRecord, NewCrateVersion};
 use crate::db::sql::{Backend, Conn, params};
 use crate::db::{PublishRights, StoreResult, User, sql};
 
@@ -38,21 +38,27 @@ fn crate_of(c: &mut dyn Conn, name_norm: &str) -> StoreResult<Option<CrateRecord
     .transpose()
 }
 
-impl<B: Backend> CargoStore for SqlStore<B> {
-    fn cargo_crate(&self, name_norm: &str) -> StoreResult<Option<CrateRecord>> {
+/// Crate metadata operations; names are canonical (`zoo_format::normalize_name`).
+impl MetadataStore {
+    /// The crate with this canonical name.
+    pub fn cargo_crate(&self, name_norm: &str) -> StoreResult<Option<CrateRecord>> {
         self.engine.with_conn(|c| crate_of(c, name_norm))
     }
 
-    fn cargo_versions(&self, name_norm: &str) -> StoreResult<Vec<CrateVersionRecord>> {
+    /// Versions in publication order.
+    pub fn cargo_versions(&self, name_norm: &str) -> StoreResult<Vec<CrateVersionRecord>> {
         self.engine.with_conn(|c| versions_of(c, name_norm))
     }
 
-    fn cargo_crate_names(&self) -> StoreResult<Vec<String>> {
+    /// Every crate's name as first published (to rebuild index files).
+    pub fn cargo_crate_names(&self) -> StoreResult<Vec<String>> {
         self.engine
             .with_conn(|c| c.query_texts("SELECT name FROM cargo_crates ORDER BY name_norm", &[]))
     }
 
-    fn cargo_check_publish(
+    /// Checks what [`MetadataStore::cargo_publish`] checks, without writing,
+    /// so a doomed upload is refused before its blob is stored.
+    pub fn cargo_check_publish(
         &self,
         publisher: &User,
         rights: PublishRights,
@@ -64,7 +70,9 @@ impl<B: Backend> CargoStore for SqlStore<B> {
             .map(drop)
     }
 
-    fn cargo_publish(
+    /// Records a version atomically: a new name becomes owned by the
+    /// publisher; an existing one must be theirs; versions are immutable.
+    pub fn cargo_publish(
         &self,
         publisher: &User,
         rights: PublishRights,
@@ -87,7 +95,9 @@ impl<B: Backend> CargoStore for SqlStore<B> {
             .with_tx(|c| CRATES.publish(c, publisher, rights, publication))
     }
 
-    fn cargo_search(&self, query: &str, limit: u64) -> StoreResult<(Vec<CrateHit>, u64)> {
+    /// Crates whose name or description contains `query` (case-insensitive;
+    /// `-` and `_` equal in names), exact name first, with the total count.
+    pub fn cargo_search(&self, query: &str, limit: u64) -> StoreResult<(Vec<CrateHit>, u64)> {
         let (name, name_like, text_like) = search_patterns(query);
         let filter = "c.name_norm LIKE $1 ESCAPE '\\' OR lower(c.description) LIKE $2 ESCAPE '\\'";
         self.engine.with_conn(|c| {
@@ -117,13 +127,12 @@ impl<B: Backend> CargoStore for SqlStore<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::sqlite::SqliteStore;
     use crate::db::{MetadataStore, Namespace, OwnerChange, StoreError};
 
     #[test]
     fn crate_and_package_names_are_separate() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let store = MetadataStore::open_sqlite(&dir.path().join("db")).unwrap();
         let alice = store.add_user("alice").unwrap();
         let bob = store.add_user("bob").unwrap();
         let all = PublishRights {

@@ -1,7 +1,8 @@
-//! The one metadata store: [`MetadataStore`], [`super::CargoStore`] and
-//! [`super::UploadStore`] written once over the [`Backend`] seam, for
-//! SQLite and PostgreSQL alike (same statements, same answers, same
-//! messages). Zoo packages and Cargo crates share what their tables share
+//! The one metadata store, [`MetadataStore`], written once over the
+//! [`Backend`] seam for SQLite and PostgreSQL alike (same statements, same
+//! answers, same messages). It is a type, not a trait: the engines differ
+//! below it ([`Engine`]), never in its methods, so each method and its doc
+//! stand once. Zoo packages and Cargo crates share what their tables share
 //! (`ownership`, `items`); what only one namespace has is in `packages`
 //! and `cargo`.
 
@@ -14,24 +15,49 @@ mod uploads;
 
 use semver::Version;
 
+use super::postgres::Postgres;
 use super::sql::{Backend, Conn, Row, params};
+use super::sqlite::Sqlite;
 use super::{
-    MetadataStore, Namespace, NewVersion, OwnerChange, PackageRecord, PublishRights, SearchHit,
-    SessionRecord, StoreError, StoreResult, TokenRecord, User, VersionRecord, now,
+    Namespace, NewVersion, OwnerChange, PackageRecord, PublishRights, SearchHit, SessionRecord,
+    StoreError, StoreResult, TokenRecord, User, VersionRecord, now,
 };
 use crate::auth::{Scope, format_scopes, parse_scopes};
 use items::Tables;
 use ownership::{name_owners, owner_divergence};
 
-/// [`MetadataStore`] on an engine: [`super::sqlite::SqliteStore`] or
-/// [`super::postgres::PgStore`].
-pub struct SqlStore<B> {
-    engine: B,
+/// The metadata backend: zoo packages, Cargo crates, users, tokens,
+/// sessions and uploads, on SQLite ([`MetadataStore::open_sqlite`]) or
+/// PostgreSQL ([`MetadataStore::connect_postgres`]).
+pub struct MetadataStore {
+    engine: Engine,
 }
 
-impl<B: Backend> SqlStore<B> {
-    pub(super) fn new(engine: B) -> SqlStore<B> {
-        SqlStore { engine }
+/// The engine a store runs on.
+pub(super) enum Engine {
+    Sqlite(Sqlite),
+    Postgres(Postgres),
+}
+
+impl Backend for Engine {
+    fn with_conn<T>(&self, f: impl FnOnce(&mut dyn Conn) -> StoreResult<T>) -> StoreResult<T> {
+        match self {
+            Engine::Sqlite(engine) => engine.with_conn(f),
+            Engine::Postgres(engine) => engine.with_conn(f),
+        }
+    }
+
+    fn with_tx<T>(&self, f: impl FnOnce(&mut dyn Conn) -> StoreResult<T>) -> StoreResult<T> {
+        match self {
+            Engine::Sqlite(engine) => engine.with_tx(f),
+            Engine::Postgres(engine) => engine.with_tx(f),
+        }
+    }
+}
+
+impl MetadataStore {
+    pub(super) fn new(engine: Engine) -> MetadataStore {
+        MetadataStore { engine }
     }
 
     /// Runs `change` on the package or crate `name_norm` in one write
@@ -138,13 +164,16 @@ fn version_column(
         .ok_or_else(|| StoreError::NotFound(format!("`{name_norm}` has no version {version}")))
 }
 
-impl<B: Backend> MetadataStore for SqlStore<B> {
-    fn ping(&self) -> StoreResult<()> {
+/// Users, tokens, sessions and zoo packages.
+impl MetadataStore {
+    /// A trivial query: whether the backend answers (for `/healthz`).
+    pub fn ping(&self) -> StoreResult<()> {
         self.engine
             .with_conn(|c| c.query("SELECT 1", &[]).map(drop))
     }
 
-    fn add_user(&self, login: &str) -> StoreResult<User> {
+    /// Creates a user; `Conflict` if the login is taken.
+    pub fn add_user(&self, login: &str) -> StoreResult<User> {
         // Upsert and RETURNING: PostgreSQL, and SQLite since 3.35 (bundled).
         let row = self.engine.with_conn(|c| {
             c.query_opt(
@@ -164,11 +193,11 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         }
     }
 
-    fn find_user(&self, login: &str) -> StoreResult<Option<User>> {
+    pub fn find_user(&self, login: &str) -> StoreResult<Option<User>> {
         self.engine.with_conn(|c| find_user(c, login))
     }
 
-    fn list_users(&self) -> StoreResult<Vec<User>> {
+    pub fn list_users(&self) -> StoreResult<Vec<User>> {
         self.engine.with_conn(|c| {
             c.query("SELECT id, login FROM users ORDER BY login", &[])?
                 .iter()
@@ -177,7 +206,7 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn add_token(
+    pub fn add_token(
         &self,
         user: &User,
         id: &str,
@@ -194,7 +223,7 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn find_token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
+    pub fn find_token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
         self.engine.with_conn(|c| {
             c.query_opt(&format!("{TOKEN_SELECT} WHERE t.id = $1"), params![id])?
                 .as_ref()
@@ -203,7 +232,8 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn list_tokens(&self, login: Option<&str>) -> StoreResult<Vec<TokenRecord>> {
+    /// Tokens of one user, or of everyone.
+    pub fn list_tokens(&self, login: Option<&str>) -> StoreResult<Vec<TokenRecord>> {
         self.engine.with_conn(|c| {
             c.query(
                 // The cast tells PostgreSQL the type of a parameter that
@@ -220,7 +250,8 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn revoke_token(&self, id: &str) -> StoreResult<()> {
+    /// Marks a token revoked; `NotFound` if there is no such token.
+    pub fn revoke_token(&self, id: &str) -> StoreResult<()> {
         let changed = self.engine.with_conn(|c| {
             c.execute(
                 "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
@@ -233,22 +264,28 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         Ok(())
     }
 
-    fn package(&self, name_norm: &str) -> StoreResult<Option<PackageRecord>> {
+    /// The package with this canonical name.
+    pub fn package(&self, name_norm: &str) -> StoreResult<Option<PackageRecord>> {
         self.engine
             .with_conn(|c| packages::package_of(c, name_norm))
     }
 
-    fn versions(&self, name_norm: &str) -> StoreResult<Vec<VersionRecord>> {
+    /// Its versions in publication order.
+    pub fn versions(&self, name_norm: &str) -> StoreResult<Vec<VersionRecord>> {
         self.engine
             .with_conn(|c| packages::versions_of(c, name_norm))
     }
 
-    fn package_names(&self) -> StoreResult<Vec<String>> {
+    /// All canonical package names (to rebuild index files).
+    pub fn package_names(&self) -> StoreResult<Vec<String>> {
         self.engine
             .with_conn(|c| c.query_texts("SELECT name_norm FROM packages ORDER BY name_norm", &[]))
     }
 
-    fn publish(
+    /// Records a version atomically. A new name becomes owned by `publisher`
+    /// (needs `rights.new_packages`); an existing one must be owned by them
+    /// (needs `rights.updates`). `Conflict` when the version exists.
+    pub fn publish(
         &self,
         publisher: &User,
         rights: PublishRights,
@@ -258,7 +295,9 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
             .with_tx(|c| packages::publish(c, publisher, rights, new))
     }
 
-    fn set_yanked(
+    /// Sets the yanked flag of a package's or crate's version; the caller
+    /// must be an owner.
+    pub fn set_yanked(
         &self,
         ns: Namespace,
         user: &User,
@@ -271,14 +310,17 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn owners(&self, ns: Namespace, name_norm: &str) -> StoreResult<Vec<User>> {
+    /// The owners of a package or crate (`NotFound` when there is none).
+    pub fn owners(&self, ns: Namespace, name_norm: &str) -> StoreResult<Vec<User>> {
         self.engine.with_conn(|c| {
             Tables::of(ns).require_item(c, name_norm)?;
             name_owners(c, name_norm)
         })
     }
 
-    fn change_owners(
+    /// Adds owners (every login must exist) or removes them (never the
+    /// last one); the caller must be an owner.
+    pub fn change_owners(
         &self,
         ns: Namespace,
         user: &User,
@@ -291,7 +333,8 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn recent_packages(&self, limit: u64) -> StoreResult<Vec<SearchHit>> {
+    /// The most recently published-to packages, newest first.
+    pub fn recent_packages(&self, limit: u64) -> StoreResult<Vec<SearchHit>> {
         self.engine.with_conn(|c| {
             let names = c.query_texts(
                 "SELECT p.name_norm FROM packages p JOIN versions v ON v.package_id = p.id \
@@ -302,17 +345,25 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn version_readme(&self, name_norm: &str, version: &Version) -> StoreResult<Option<String>> {
+    /// The README recorded with one version (`NotFound` for no such version).
+    pub fn version_readme(
+        &self,
+        name_norm: &str,
+        version: &Version,
+    ) -> StoreResult<Option<String>> {
         self.engine
             .with_conn(|c| version_column(c, "readme", name_norm, version)?.opt_text(0))
     }
 
-    fn version_manifest(&self, name_norm: &str, version: &Version) -> StoreResult<String> {
+    /// The zoo.toml recorded with one version (`NotFound` for no such version).
+    pub fn version_manifest(&self, name_norm: &str, version: &Version) -> StoreResult<String> {
         self.engine
             .with_conn(|c| version_column(c, "manifest", name_norm, version)?.text(0))
     }
 
-    fn integrity_problems(&self) -> StoreResult<Vec<String>> {
+    /// Rows that reference missing rows (a package, user or crate) and other
+    /// inconsistencies the backend can detect, one sentence each.
+    pub fn integrity_problems(&self) -> StoreResult<Vec<String>> {
         self.engine.with_conn(|c| {
             let mut problems = c.engine_problems()?;
             let orphans = c.query_i64(
@@ -328,7 +379,8 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn create_session(
+    /// Opens a session for `user`, signed in with their token `token_id`.
+    pub fn create_session(
         &self,
         id_sha256: &str,
         user: &User,
@@ -346,7 +398,9 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn find_session(&self, id_sha256: &str) -> StoreResult<Option<SessionRecord>> {
+    /// The session, if it exists and its token is not revoked (expired ones
+    /// are returned; callers check).
+    pub fn find_session(&self, id_sha256: &str) -> StoreResult<Option<SessionRecord>> {
         let row = self.engine.with_conn(|c| {
             c.query_opt(
                 "SELECT u.id, u.login, s.csrf, s.expires_at, t.id, t.scopes FROM sessions s \
@@ -367,7 +421,8 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         .transpose()
     }
 
-    fn delete_session(&self, id_sha256: &str, now: i64) -> StoreResult<()> {
+    /// Deletes the session and any expired ones.
+    pub fn delete_session(&self, id_sha256: &str, now: i64) -> StoreResult<()> {
         self.engine.with_conn(|c| {
             c.execute(
                 "DELETE FROM sessions WHERE id_sha256 = $1 OR expires_at < $2",
@@ -377,15 +432,25 @@ impl<B: Backend> MetadataStore for SqlStore<B> {
         })
     }
 
-    fn export_rows(&self) -> StoreResult<super::dump::Tables> {
+    /// Every row of the tables in [`dump::TABLES`] (`zoo-registry export`).
+    pub fn export_rows(&self) -> StoreResult<super::dump::Tables> {
         self.engine.with_conn(dump::export)
     }
 
-    fn import_rows(&self, tables: &super::dump::Tables) -> StoreResult<()> {
+    /// Loads exported rows, ids included, in one transaction; refuses a
+    /// database that already holds users, packages or crates.
+    pub fn import_rows(&self, tables: &super::dump::Tables) -> StoreResult<()> {
         self.engine.with_tx(|c| dump::import(c, tables))
     }
 
-    fn search(&self, query: &str, offset: u64, limit: u64) -> StoreResult<(Vec<SearchHit>, u64)> {
+    /// Packages whose name, keywords or description contain `query`
+    /// (case-insensitive), best matches first, with the total count.
+    pub fn search(
+        &self,
+        query: &str,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<(Vec<SearchHit>, u64)> {
         let (name, name_like, text_like) = search_patterns(query);
         let prefix_like = format!("{}%", like_escape(&name));
         let filter = "p.name_norm LIKE $1 ESCAPE '\\' OR lower(p.keywords) LIKE $2 ESCAPE '\\' \

@@ -1,12 +1,17 @@
-//! [`UploadStore`]: the table `uploads` (schema migration 5).
+//! The table `uploads` (schema migration 5): blobs uploaded with `PUT /api/v1/blobs/{sha256}` that no published
+//! version references yet: who uploaded them, how big, and when. They count
+//! against the uploader's quota until a publish references them, and are
+//! deleted when none does within the grace period (the http layer's upload expiry).
 
-use super::SqlStore;
+use super::MetadataStore;
 use crate::db::sql::{Backend, params};
-use crate::db::uploads::UploadStore;
 use crate::db::{StoreResult, User, sql};
 
-impl<B: Backend> UploadStore for SqlStore<B> {
-    fn record_upload(&self, user: &User, sha256: &str, size: u64, at: i64) -> StoreResult<()> {
+/// The record-keeping of not-yet-referenced uploads (table `uploads`).
+impl MetadataStore {
+    /// Records that `user` stored the new blob `sha256` at `at` (unix
+    /// seconds); a repeated upload refreshes the time.
+    pub fn record_upload(&self, user: &User, sha256: &str, size: u64, at: i64) -> StoreResult<()> {
         let size = i64::try_from(size).map_err(sql::backend)?;
         self.engine.with_conn(|c| {
             c.execute(
@@ -19,7 +24,8 @@ impl<B: Backend> UploadStore for SqlStore<B> {
         })
     }
 
-    fn pending_upload_bytes(&self, user: &User) -> StoreResult<u64> {
+    /// Bytes of `user`'s recorded (not yet referenced) uploads.
+    pub fn pending_upload_bytes(&self, user: &User) -> StoreResult<u64> {
         // PostgreSQL sums BIGINTs as NUMERIC; the cast keeps an integer.
         let total = self.engine.with_conn(|c| {
             c.query_i64(
@@ -30,7 +36,9 @@ impl<B: Backend> UploadStore for SqlStore<B> {
         Ok(total.max(0) as u64)
     }
 
-    fn touch_uploads(&self, sha256s: &[String], at: i64) -> StoreResult<()> {
+    /// Marks the recorded uploads of these blobs as used at `at`: a publish
+    /// is about to reference them, so expiry must leave them alone.
+    pub fn touch_uploads(&self, sha256s: &[String], at: i64) -> StoreResult<()> {
         // CASE, not GREATEST (SQLite lacks it) nor MAX (PostgreSQL's is
         // only an aggregate).
         self.engine.with_conn(|c| {
@@ -45,7 +53,9 @@ impl<B: Backend> UploadStore for SqlStore<B> {
         })
     }
 
-    fn release_uploads(&self, sha256s: &[String]) -> StoreResult<()> {
+    /// Forgets the uploads of these blobs: a published version references
+    /// them, so they no longer count against anyone's quota.
+    pub fn release_uploads(&self, sha256s: &[String]) -> StoreResult<()> {
         self.engine.with_conn(|c| {
             for sha in sha256s {
                 c.execute("DELETE FROM uploads WHERE sha256 = $1", params![sha])?;
@@ -54,7 +64,8 @@ impl<B: Backend> UploadStore for SqlStore<B> {
         })
     }
 
-    fn stale_uploads(&self, before: i64) -> StoreResult<Vec<String>> {
+    /// Blobs whose every recorded upload is older than `before`.
+    pub fn stale_uploads(&self, before: i64) -> StoreResult<Vec<String>> {
         self.engine.with_conn(|c| {
             c.query_texts(
                 "SELECT sha256 FROM uploads GROUP BY sha256 HAVING MAX(uploaded_at) < $1 \
@@ -64,7 +75,9 @@ impl<B: Backend> UploadStore for SqlStore<B> {
         })
     }
 
-    fn expire_upload(&self, sha256: &str, before: i64) -> StoreResult<bool> {
+    /// Deletes the records of `sha256` if every one is still older than
+    /// `before`; returns whether it did (then the blob may be deleted).
+    pub fn expire_upload(&self, sha256: &str, before: i64) -> StoreResult<bool> {
         let deleted = self.engine.with_conn(|c| {
             c.execute(
                 "DELETE FROM uploads WHERE sha256 = $1 AND NOT EXISTS \

@@ -32,7 +32,7 @@ pub async fn expire_once(state: &AppState, now: i64) -> Result<ExpiryReport, Api
         return Ok(report);
     }
     let referenced: BTreeSet<String> = state
-        .db(|s| crate::ops::referenced_blobs(s))
+        .db(crate::ops::referenced_blobs)
         .await?
         .into_keys()
         .collect();
