@@ -4,10 +4,10 @@
 //! assigns), `{int}` (a 64-bit integer) or `{flag}` (a yanked flag, false
 //! unless set); [`Types`] fills them in. `{item_tables}` stands for the
 //! owner and version tables a namespace's step creates ([`ITEM_TABLES`]).
-//! Each engine records what ran its
-//! own way (SQLite `PRAGMA user_version`, PostgreSQL the table
-//! `zoo_schema_migrations`), one number per step in both, as before the
-//! files were merged, so existing databases continue where they stopped.
+//! Each engine records what ran its own way (SQLite `PRAGMA user_version`,
+//! PostgreSQL the table `zoo_schema_migrations`), one number per step in
+//! both, as before the files were merged, so existing databases continue
+//! where they stopped.
 
 /// One schema step.
 pub struct Migration {
