@@ -207,6 +207,8 @@ enum Clip {
 #[derive(Debug, Clone, Copy)]
 struct Schedule {
     steps: usize,
+    /// Training examples per step.
+    batch: usize,
     held_out: usize,
     /// Held-out examples used for each log line's metric.
     log_subset: usize,
@@ -230,10 +232,12 @@ impl Rate {
     }
 }
 
-/// A held-out set whose first examples give each log line's metric.
+/// Examples of a data generator (a training batch, the held-out set) whose
+/// first ones give each log line's metric.
 trait HeldOut {
     /// The first `m` examples.
     fn first(&self, m: usize) -> Self;
+    fn len(&self) -> usize;
 }
 
 /// Images and their labels (or counts).
@@ -241,6 +245,9 @@ impl HeldOut for (Tensor, Tensor) {
     fn first(&self, m: usize) -> Self {
         let m = m as i64;
         (self.0.narrow(0, 0, m), self.1.narrow(0, 0, m))
+    }
+    fn len(&self) -> usize {
+        self.0.size()[0] as usize
     }
 }
 
@@ -253,6 +260,24 @@ impl HeldOut for spikes::SpikeBatch {
             target: self.target.narrow(0, 0, m),
         }
     }
+    fn len(&self) -> usize {
+        self.target.size()[0] as usize
+    }
+}
+
+/// Images, density maps and counts.
+impl HeldOut for (Tensor, Tensor, Tensor) {
+    fn first(&self, m: usize) -> Self {
+        let m = m as i64;
+        (
+            self.0.narrow(0, 0, m),
+            self.1.narrow(0, 0, m),
+            self.2.narrow(0, 0, m),
+        )
+    }
+    fn len(&self) -> usize {
+        self.0.size()[0] as usize
+    }
 }
 
 impl HeldOut for sprites::SpriteBatch {
@@ -262,28 +287,31 @@ impl HeldOut for sprites::SpriteBatch {
             truth: self.truth[..m].to_vec(),
         }
     }
+    fn len(&self) -> usize {
+        self.truth.len()
+    }
 }
+
+/// A recipe's metrics and notes for the model card.
+type CardResults = (Vec<MetricValue>, Vec<String>);
 
 /// What one built-in's training needs besides the shared loop; a recipe
 /// serialises as the config of the model it trains.
 trait Recipe: serde::Serialize {
-    type HeldOut: HeldOut;
+    /// What the recipe's data generator draws.
+    type Examples: HeldOut;
     /// What [`fit`] builds; each recipe's loss expects its network.
     const ARCHITECTURE: Architecture;
     const SCHEDULE: Schedule;
-    /// The held-out set of `n` examples, drawn from its own stream.
-    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut;
-    /// The loss of one step on a fresh training batch.
-    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor>;
+    /// `n` examples from the data generator: a training batch, or the
+    /// held-out set (from its own stream).
+    fn draw(rng: &mut DataRng, n: usize) -> Self::Examples;
+    /// The loss of one step on a fresh training `batch`.
+    fn loss(&self, model: &BuiltinModel, batch: Self::Examples, device: Device) -> Result<Tensor>;
     /// The log line's metric on `subset`, the first `m` held-out examples.
-    fn log_metric(&self, model: &BuiltinModel, subset: &Self::HeldOut, m: usize) -> Result<String>;
-    /// The card's metrics (on all `n` held-out examples) and notes.
-    fn report(
-        &self,
-        model: &BuiltinModel,
-        held_out: &Self::HeldOut,
-        n: usize,
-    ) -> Result<(Vec<MetricValue>, Vec<String>)>;
+    fn log_metric(&self, model: &BuiltinModel, subset: &Self::Examples) -> Result<String>;
+    /// The card's metrics on the whole held-out set, and notes.
+    fn report(&self, model: &BuiltinModel, held_out: &Self::Examples) -> Result<CardResults>;
 }
 
 /// The one training loop.
@@ -295,7 +323,7 @@ fn fit<R: Recipe>(recipe: &R, options: &TrainOptions) -> Result<TrainReport> {
     let steps = options.steps.unwrap_or(schedule.steps);
     let held_out_size = options.held_out.unwrap_or(schedule.held_out);
     let mut rng = data_rng(options.seed, TRAIN_STREAM);
-    let held_out = recipe.held_out(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out_size);
+    let held_out = R::draw(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out_size);
     let mut opt = nn::Adam::default().build(&model.vs, schedule.rate.initial())?;
     let mut progress = Progress::new(steps, options.progress);
     let every = (steps / 10).max(1);
@@ -303,7 +331,8 @@ fn fit<R: Recipe>(recipe: &R, options: &TrainOptions) -> Result<TrainReport> {
         if let Rate::LinearDecay(lr) = schedule.rate {
             opt.set_lr(lr * (1.0 - 0.9 * (step - 1) as f64 / steps as f64));
         }
-        let loss = recipe.loss(&model, &mut rng, options.device)?;
+        let batch = R::draw(&mut rng, schedule.batch);
+        let loss = recipe.loss(&model, batch, options.device)?;
         match schedule.clip {
             Clip::None => opt.backward_step(&loss),
             Clip::Value(v) => opt.backward_step_clip(&loss, v),
@@ -312,12 +341,12 @@ fn fit<R: Recipe>(recipe: &R, options: &TrainOptions) -> Result<TrainReport> {
         progress.step(loss.double_value(&[]));
         if step % every == 0 || step == steps {
             let m = held_out_size.min(schedule.log_subset);
-            let metric = recipe.log_metric(&model, &held_out.first(m), m)?;
+            let metric = recipe.log_metric(&model, &held_out.first(m))?;
             progress.epoch(step, &metric);
         }
     }
     progress.finish();
-    let (metrics, notes) = recipe.report(&model, &held_out, held_out_size)?;
+    let (metrics, notes) = recipe.report(&model, &held_out)?;
     let (first_loss, last_loss) = progress.first_last();
     Ok(TrainReport {
         model,
@@ -389,36 +418,33 @@ impl VggMiniRecipe {
 }
 
 impl Recipe for VggMiniRecipe {
-    type HeldOut = (Tensor, Tensor);
+    type Examples = (Tensor, Tensor);
     const ARCHITECTURE: Architecture = Architecture::VggMini;
     const SCHEDULE: Schedule = Schedule {
         steps: 1000,
+        batch: 32,
         held_out: 1000,
         log_subset: 200,
         rate: Rate::Constant(1e-3),
         clip: Clip::Value(5.0),
     };
-    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
+    fn draw(rng: &mut DataRng, n: usize) -> Self::Examples {
         shapes::batch(rng, n)
     }
-    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+    fn loss(&self, model: &BuiltinModel, (x, y): Self::Examples, device: Device) -> Result<Tensor> {
         let Network::Vgg(vgg) = &model.network else {
             return Err(network_error(Self::ARCHITECTURE));
         };
-        let (x, y) = shapes::batch(rng, 32);
         let logits = vgg.logits(&mini_input(&x, device), Mode::Train)?;
         Ok(logits.cross_entropy_for_logits(&y.to_device(device)))
     }
-    fn log_metric(&self, model: &BuiltinModel, (x, y): &Self::HeldOut, m: usize) -> Result<String> {
+    fn log_metric(&self, model: &BuiltinModel, subset: &Self::Examples) -> Result<String> {
+        let (m, (x, y)) = (subset.len(), subset);
         let accuracy = vgg_accuracy(model, x, y)?;
         Ok(format!("held-out accuracy ({m}) {accuracy:.4}"))
     }
-    fn report(
-        &self,
-        model: &BuiltinModel,
-        (x, y): &Self::HeldOut,
-        n: usize,
-    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+    fn report(&self, model: &BuiltinModel, held_out: &Self::Examples) -> Result<CardResults> {
+        let (n, (x, y)) = (held_out.len(), held_out);
         let accuracy = vgg_accuracy(model, x, y)?;
         let dataset = format!("synthetic-shapes, 10 classes, 32x32 (held-out, {n} images)");
         Ok((
@@ -476,23 +502,23 @@ impl PeepholeRecipe {
 }
 
 impl Recipe for PeepholeRecipe {
-    type HeldOut = spikes::SpikeBatch;
+    type Examples = spikes::SpikeBatch;
     const ARCHITECTURE: Architecture = Architecture::PeepholeLstm;
     const SCHEDULE: Schedule = Schedule {
         steps: 4000,
+        batch: 64,
         held_out: 1000,
         log_subset: 200,
         rate: Rate::LinearDecay(3e-3),
         clip: Clip::Norm(1.0),
     };
-    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
+    fn draw(rng: &mut DataRng, n: usize) -> Self::Examples {
         spikes::batch(rng, n)
     }
-    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+    fn loss(&self, model: &BuiltinModel, batch: Self::Examples, device: Device) -> Result<Tensor> {
         let Network::Timing(timing) = &model.network else {
             return Err(network_error(Self::ARCHITECTURE));
         };
-        let batch = spikes::batch(rng, 64);
         let logits = timing.logits(&batch.inputs.to_device(device))?;
         let target = batch.target.to_device(device);
         // Where the spike is (softmax over the steps after the second input
@@ -507,18 +533,15 @@ impl Recipe for PeepholeRecipe {
         );
         Ok(where_loss + spike_loss * 10.0)
     }
-    fn log_metric(&self, model: &BuiltinModel, subset: &Self::HeldOut, m: usize) -> Result<String> {
+    fn log_metric(&self, model: &BuiltinModel, subset: &Self::Examples) -> Result<String> {
+        let m = subset.len();
         let (exact, near) = interval_accuracy(model, subset)?;
         Ok(format!(
             "held-out ({m}) exact {exact:.4}  within ±1 {near:.4}"
         ))
     }
-    fn report(
-        &self,
-        model: &BuiltinModel,
-        test: &Self::HeldOut,
-        n: usize,
-    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+    fn report(&self, model: &BuiltinModel, test: &Self::Examples) -> Result<CardResults> {
+        let n = test.len();
         let (exact, near) = interval_accuracy(model, test)?;
         let dataset = format!(
             "interval reproduction, D in [{}, {}], {} steps (held-out, {n} sequences)",
@@ -586,36 +609,33 @@ impl NestedRecipe {
 }
 
 impl Recipe for NestedRecipe {
-    type HeldOut = sprites::SpriteBatch;
+    type Examples = sprites::SpriteBatch;
     const ARCHITECTURE: Architecture = Architecture::NestedRnn;
     const SCHEDULE: Schedule = Schedule {
         steps: NESTED_STEPS,
+        batch: NESTED_BATCH,
         held_out: 300,
         log_subset: 100,
         rate: Rate::LinearDecay(NESTED_LR),
         clip: Clip::Norm(5.0),
     };
-    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
+    fn draw(rng: &mut DataRng, n: usize) -> Self::Examples {
         sprites::batch(rng, n)
     }
-    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+    fn loss(&self, model: &BuiltinModel, batch: Self::Examples, device: Device) -> Result<Tensor> {
         let Network::NestedRnn(net) = &model.network else {
             return Err(network_error(Self::ARCHITECTURE));
         };
-        let batch = sprites::batch(rng, NESTED_BATCH);
         let trace = net.trace(&batch.videos.to_device(device))?;
         nested_loss(&trace, &batch.truth, &self.config)
     }
-    fn log_metric(&self, model: &BuiltinModel, subset: &Self::HeldOut, m: usize) -> Result<String> {
+    fn log_metric(&self, model: &BuiltinModel, subset: &Self::Examples) -> Result<String> {
+        let m = subset.len();
         let counts = detection_counts(model, subset)?;
         Ok(format!("held-out F1 ({m} videos) {:.4}", counts.f1()))
     }
-    fn report(
-        &self,
-        model: &BuiltinModel,
-        test: &Self::HeldOut,
-        n: usize,
-    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+    fn report(&self, model: &BuiltinModel, test: &Self::Examples) -> Result<CardResults> {
+        let n = test.len();
         let counts = detection_counts(model, test)?;
         let dataset = format!(
             "moving sprites 48x48, 8 frames, 0-3 objects, hidden objects counted (held-out, {n} videos)"
@@ -669,43 +689,39 @@ impl CellsRecipe {
 }
 
 impl Recipe for CellsRecipe {
-    /// Images and true counts.
-    type HeldOut = (Tensor, Tensor);
+    /// Images, density maps and true counts.
+    type Examples = (Tensor, Tensor, Tensor);
     const ARCHITECTURE: Architecture = Architecture::CellCounter;
     const SCHEDULE: Schedule = Schedule {
         steps: 1200,
+        batch: 8,
         held_out: 300,
         log_subset: 100,
         rate: Rate::LinearDecay(1e-3),
         clip: Clip::None,
     };
-    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
-        let (images, _, counts) = cells::batch(rng, n);
-        (images, counts)
+    fn draw(rng: &mut DataRng, n: usize) -> Self::Examples {
+        cells::batch(rng, n)
     }
-    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+    fn loss(
+        &self,
+        model: &BuiltinModel,
+        (x, y, _): Self::Examples,
+        device: Device,
+    ) -> Result<Tensor> {
         let Network::CellCounter(net) = &model.network else {
             return Err(network_error(Self::ARCHITECTURE));
         };
-        let (x, y, _) = cells::batch(rng, 8);
         let density = net.density(&x.to_device(device))?;
         Ok(density.mse_loss(&y.to_device(device), tch::Reduction::Mean))
     }
-    fn log_metric(
-        &self,
-        model: &BuiltinModel,
-        (images, counts): &Self::HeldOut,
-        m: usize,
-    ) -> Result<String> {
+    fn log_metric(&self, model: &BuiltinModel, subset: &Self::Examples) -> Result<String> {
+        let (m, (images, _, counts)) = (subset.len(), subset);
         let (mae, _) = count_errors(model, images, counts)?;
         Ok(format!("held-out count MAE ({m}) {mae:.3}"))
     }
-    fn report(
-        &self,
-        model: &BuiltinModel,
-        (images, counts): &Self::HeldOut,
-        n: usize,
-    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+    fn report(&self, model: &BuiltinModel, held_out: &Self::Examples) -> Result<CardResults> {
+        let (n, (images, _, counts)) = (held_out.len(), held_out);
         let (mae, peak_mae) = count_errors(model, images, counts)?;
         let mean_count = counts.mean(Kind::Float);
         let baseline = (counts - mean_count)
