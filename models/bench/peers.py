@@ -10,18 +10,8 @@ import copy
 import json
 import os
 import sys
-import time
 
-
-def median(runs, f):
-    f()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+from timing import median_seconds
 
 
 def torch_peer(threads, runs):
@@ -47,9 +37,9 @@ def torch_peer(threads, runs):
     # (`Module.to` converts in place: copy first so `vgg` stays NCHW.)
     vgg_cl = copy.deepcopy(vgg).to(memory_format=torch.channels_last)
     with torch.inference_mode():
-        v = median(runs, lambda: vgg(x))
-        vcl = median(runs, lambda: vgg_cl(x.contiguous(memory_format=torch.channels_last)))
-        l = median(runs, lambda: lstm(seq))
+        v = median_seconds(runs, lambda: vgg(x))
+        vcl = median_seconds(runs, lambda: vgg_cl(x.contiguous(memory_format=torch.channels_last)))
+        l = median_seconds(runs, lambda: lstm(seq))
     return {"vgg16_forward_s": v, "vgg16_channels_last_s": vcl, "lstm_s": l}
 
 
@@ -70,8 +60,8 @@ def chainer_peer(threads, runs):
 
     lstm = L.StatefulPeepholeLSTM(256, 256)
     with chainer.using_config("train", False), chainer.no_backprop_mode():
-        v = median(runs, lambda: vgg.forward(x, layers=["fc8"]))
-        p = median(runs, peephole)
+        v = median_seconds(runs, lambda: vgg.forward(x, layers=["fc8"]))
+        p = median_seconds(runs, peephole)
     return {"vgg16_forward_s": v, "peephole_lstm_s": p}
 
 

@@ -33,10 +33,7 @@ pub struct CardInfo {
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> ModelError {
-    ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    ModelError::io(path, source)
 }
 
 pub fn image_input(name: &str, shape: Vec<i64>, preprocess: Option<Preprocess>) -> Input {

@@ -1,21 +1,14 @@
 //! Errors of the models crate; each names the package, file or input at fault.
+//! File and input errors are zoo-nn's ([`ModelError::Nn`]): the models run
+//! through its executor, which reports the same faults in the same words.
 
 use std::path::PathBuf;
+use zoo_nn::NnError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
     #[error("package {package}: {message}")]
     Package { package: String, message: String },
-    #[error("invalid input {name}: {message}")]
-    Input { name: String, message: String },
     #[error(
         "unknown built-in architecture {0:?}: expected vgg16, vgg19, vgg-mini, peephole-lstm, nested-rnn or cell-counter"
     )]
@@ -25,8 +18,9 @@ pub enum ModelError {
     Decode(String),
     #[error("parameter {name}: {message}")]
     Parameter { name: String, message: String },
+    /// Files, inputs and everything else zoo-nn reports.
     #[error(transparent)]
-    Nn(#[from] zoo_nn::NnError),
+    Nn(#[from] NnError),
     #[error(transparent)]
     Torch(#[from] tch::TchError),
 }
@@ -34,26 +28,25 @@ pub enum ModelError {
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
 impl ModelError {
+    /// An invalid input named `name`.
     pub fn input(name: &str, message: impl Into<String>) -> Self {
-        ModelError::Input {
-            name: name.to_string(),
-            message: message.into(),
-        }
+        NnError::input(name, message).into()
     }
+    /// A problem with the contents of the file at `path`.
     pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        ModelError::File {
-            path: path.into(),
-            message: message.into(),
-        }
+        NnError::file(path, message).into()
+    }
+    /// Reading or writing the file at `path` failed.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        NnError::io(path, source).into()
     }
 }
 
-impl From<ModelError> for zoo_nn::NnError {
+impl From<ModelError> for NnError {
     fn from(error: ModelError) -> Self {
         match error {
             ModelError::Nn(inner) => inner,
-            ModelError::Input { name, message } => zoo_nn::NnError::Input { name, message },
-            other => zoo_nn::NnError::Other(other.to_string()),
+            other => NnError::Other(other.to_string()),
         }
     }
 }

@@ -112,14 +112,8 @@ pub fn record(dir: &Path) -> Result<Golden> {
         .to_toml_string()
         .map_err(|e| ModelError::file(&toml_path, e.to_string()))?;
     let staged = dir.join(".zoo.toml.tmp");
-    std::fs::write(&staged, toml).map_err(|source| ModelError::Io {
-        path: staged.clone(),
-        source,
-    })?;
-    std::fs::rename(&staged, &toml_path).map_err(|source| ModelError::Io {
-        path: toml_path,
-        source,
-    })?;
+    std::fs::write(&staged, toml).map_err(|source| ModelError::io(staged.clone(), source))?;
+    std::fs::rename(&staged, &toml_path).map_err(|source| ModelError::io(toml_path, source))?;
     Ok(golden)
 }
 

@@ -140,32 +140,22 @@ fn save_as(image: &RgbImage, path: &Path, format: image::ImageFormat) -> Result<
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    let mut file =
-        std::io::BufWriter::new(
-            std::fs::File::create(&tmp).map_err(|source| ModelError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?,
-        );
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).map_err(|source| ModelError::io(path, source))?,
+    );
     let written = image
         .write_to(&mut file, format)
         .map_err(|error| ModelError::file(path, error.to_string()))
         .and_then(|()| {
             use std::io::Write;
-            file.flush().map_err(|source| ModelError::Io {
-                path: path.to_path_buf(),
-                source,
-            })
+            file.flush().map_err(|source| ModelError::io(path, source))
         });
     drop(file);
     if let Err(error) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(error);
     }
-    std::fs::rename(&tmp, path).map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::rename(&tmp, path).map_err(|source| ModelError::io(path, source))
 }
 
 /// An image file's `(width, height)` from its header, without decoding it.

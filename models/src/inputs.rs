@@ -24,10 +24,7 @@ pub fn write_npy(tensor: &Tensor, path: &Path) -> Result<()> {
         .to_device(tch::Device::Cpu)
         .write_npy(&tmp)
         .map_err(|error| ModelError::file(&tmp, error.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::rename(&tmp, path).map_err(|source| ModelError::io(path, source))
 }
 
 /// What a spike-sequence argument may be, for messages.
@@ -87,10 +84,7 @@ pub fn read_spikes(arg: &str) -> Result<Tensor> {
         if path.extension().is_some_and(|e| e == "npy") {
             read_npy(path)?
         } else {
-            let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            let bytes = std::fs::read(path).map_err(|source| ModelError::io(path, source))?;
             let text = String::from_utf8(bytes).map_err(|error| {
                 let what = match sniff(error.as_bytes()) {
                     Some(kind) => format!("a {kind} file"),
@@ -99,7 +93,9 @@ pub fn read_spikes(arg: &str) -> Result<Tensor> {
                 ModelError::file(path, format!("{what}: {SPIKES_EXPECTED}"))
             })?;
             let values = parse_sequence_text(&text).map_err(|error| match error {
-                ModelError::Input { message, .. } => ModelError::file(path, message),
+                ModelError::Nn(zoo_nn::NnError::Input { message, .. }) => {
+                    ModelError::file(path, message)
+                }
                 other => other,
             })?;
             Tensor::from_slice(&values)
@@ -135,10 +131,7 @@ pub fn read_spikes(arg: &str) -> Result<Tensor> {
 pub fn read_video(path: &Path) -> Result<Tensor> {
     if path.is_dir() {
         let mut frames: Vec<_> = std::fs::read_dir(path)
-            .map_err(|source| ModelError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
+            .map_err(|source| ModelError::io(path, source))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|p| p.is_file())
             .collect();

@@ -481,6 +481,6 @@ pub fn labels(package: &LoadedPackage, output: &str) -> Result<Option<Vec<String
         return Ok(None);
     };
     let path = package.dir.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io { path, source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::io(path, source))?;
     Ok(Some(text.lines().map(str::to_string).collect()))
 }

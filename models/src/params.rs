@@ -142,10 +142,7 @@ pub fn save_safetensors(vs: &VarStore, path: &Path) -> Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
     Tensor::write_safetensors(&named, &tmp)
         .map_err(|error| ModelError::file(&tmp, error.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::rename(&tmp, path).map_err(|source| ModelError::io(path, source))
 }
 
 /// Fills every parameter with `zoo_nn::synthetic`'s formula (golden tests).

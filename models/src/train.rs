@@ -60,6 +60,18 @@ pub struct MetricValue {
     pub value: f64,
 }
 
+/// The card's metrics, all measured on one held-out `dataset`.
+fn metrics_on(dataset: &str, values: &[(&str, f64)]) -> Vec<MetricValue> {
+    values
+        .iter()
+        .map(|&(name, value)| MetricValue {
+            name: name.into(),
+            dataset: dataset.into(),
+            value,
+        })
+        .collect()
+}
+
 /// What a training run produced besides the weights.
 #[derive(Debug)]
 pub struct TrainReport {
@@ -195,60 +207,132 @@ enum Clip {
 #[derive(Debug, Clone, Copy)]
 struct Schedule {
     steps: usize,
+    /// Training examples per step.
+    batch: usize,
     held_out: usize,
     /// Held-out examples used for each log line's metric.
     log_subset: usize,
-    /// Adam's learning rate (at the first step when `decay`).
-    lr: f64,
-    /// Linear decay of the learning rate to a tenth over the run.
-    decay: bool,
+    rate: Rate,
     clip: Clip,
 }
 
-/// What one built-in's training needs besides the shared loop.
-trait Recipe {
-    type HeldOut;
-    fn architecture(&self) -> Architecture;
-    fn config(&self) -> serde_json::Value;
-    fn schedule(&self) -> Schedule;
-    /// The held-out set of `n` examples, drawn from its own stream.
-    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut;
-    /// The loss of one step on a fresh training batch.
-    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor>;
-    /// The log line's metric on the first `m` held-out examples.
-    fn log_metric(
-        &self,
-        model: &BuiltinModel,
-        held_out: &Self::HeldOut,
-        m: usize,
-    ) -> Result<String>;
-    /// The card's metrics (on all `n` held-out examples) and notes.
-    fn report(
-        &self,
-        model: &BuiltinModel,
-        held_out: &Self::HeldOut,
-        n: usize,
-    ) -> Result<(Vec<MetricValue>, Vec<String>)>;
+/// Adam's learning rate over the run.
+#[derive(Debug, Clone, Copy)]
+enum Rate {
+    Constant(f64),
+    /// From this rate at the first step down to a tenth of it at the last.
+    LinearDecay(f64),
+}
+
+impl Rate {
+    fn initial(self) -> f64 {
+        match self {
+            Rate::Constant(lr) | Rate::LinearDecay(lr) => lr,
+        }
+    }
+}
+
+/// Examples of a data generator (a training batch, the held-out set) whose
+/// first ones give each log line's metric.
+trait HeldOut {
+    /// The first `m` examples.
+    fn first(&self, m: usize) -> Self;
+    fn len(&self) -> usize;
+}
+
+/// Images and their labels (or counts).
+impl HeldOut for (Tensor, Tensor) {
+    fn first(&self, m: usize) -> Self {
+        let m = m as i64;
+        (self.0.narrow(0, 0, m), self.1.narrow(0, 0, m))
+    }
+    fn len(&self) -> usize {
+        self.0.size()[0] as usize
+    }
+}
+
+impl HeldOut for spikes::SpikeBatch {
+    fn first(&self, m: usize) -> Self {
+        let m = m as i64;
+        spikes::SpikeBatch {
+            inputs: self.inputs.narrow(0, 0, m),
+            second: self.second.narrow(0, 0, m),
+            target: self.target.narrow(0, 0, m),
+        }
+    }
+    fn len(&self) -> usize {
+        self.target.size()[0] as usize
+    }
+}
+
+/// Images, density maps and counts.
+impl HeldOut for (Tensor, Tensor, Tensor) {
+    fn first(&self, m: usize) -> Self {
+        let m = m as i64;
+        (
+            self.0.narrow(0, 0, m),
+            self.1.narrow(0, 0, m),
+            self.2.narrow(0, 0, m),
+        )
+    }
+    fn len(&self) -> usize {
+        self.0.size()[0] as usize
+    }
+}
+
+impl HeldOut for sprites::SpriteBatch {
+    fn first(&self, m: usize) -> Self {
+        sprites::SpriteBatch {
+            videos: self.videos.narrow(0, 0, m as i64),
+            truth: self.truth[..m].to_vec(),
+        }
+    }
+    fn len(&self) -> usize {
+        self.truth.len()
+    }
+}
+
+/// A recipe's metrics and notes for the model card.
+type CardResults = (Vec<MetricValue>, Vec<String>);
+
+/// What one built-in's training needs besides the shared loop; a recipe
+/// serialises as the config of the model it trains.
+trait Recipe: serde::Serialize {
+    /// What the recipe's data generator draws.
+    type Examples: HeldOut;
+    /// What [`fit`] builds; each recipe's loss expects its network.
+    const ARCHITECTURE: Architecture;
+    const SCHEDULE: Schedule;
+    /// `n` examples from the data generator: a training batch, or the
+    /// held-out set (from its own stream).
+    fn draw(rng: &mut DataRng, n: usize) -> Self::Examples;
+    /// The loss of one step on a fresh training `batch`.
+    fn loss(&self, model: &BuiltinModel, batch: Self::Examples, device: Device) -> Result<Tensor>;
+    /// The log line's metric on `subset`, the first `m` held-out examples.
+    fn log_metric(&self, model: &BuiltinModel, subset: &Self::Examples) -> Result<String>;
+    /// The card's metrics on the whole held-out set, and notes.
+    fn report(&self, model: &BuiltinModel, held_out: &Self::Examples) -> Result<CardResults>;
 }
 
 /// The one training loop.
 fn fit<R: Recipe>(recipe: &R, options: &TrainOptions) -> Result<TrainReport> {
     let start = Instant::now();
-    let config = recipe.config();
-    let model = build(recipe.architecture(), &config, options)?;
-    let schedule = recipe.schedule();
+    let config = to_json(recipe);
+    let model = build(R::ARCHITECTURE, &config, options)?;
+    let schedule = R::SCHEDULE;
     let steps = options.steps.unwrap_or(schedule.steps);
     let held_out_size = options.held_out.unwrap_or(schedule.held_out);
     let mut rng = data_rng(options.seed, TRAIN_STREAM);
-    let held_out = recipe.held_out(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out_size);
-    let mut opt = nn::Adam::default().build(&model.vs, schedule.lr)?;
+    let held_out = R::draw(&mut data_rng(options.seed, HELD_OUT_STREAM), held_out_size);
+    let mut opt = nn::Adam::default().build(&model.vs, schedule.rate.initial())?;
     let mut progress = Progress::new(steps, options.progress);
     let every = (steps / 10).max(1);
     for step in 1..=steps {
-        if schedule.decay {
-            opt.set_lr(schedule.lr * (1.0 - 0.9 * (step - 1) as f64 / steps as f64));
+        if let Rate::LinearDecay(lr) = schedule.rate {
+            opt.set_lr(lr * (1.0 - 0.9 * (step - 1) as f64 / steps as f64));
         }
-        let loss = recipe.loss(&model, &mut rng, options.device)?;
+        let batch = R::draw(&mut rng, schedule.batch);
+        let loss = recipe.loss(&model, batch, options.device)?;
         match schedule.clip {
             Clip::None => opt.backward_step(&loss),
             Clip::Value(v) => opt.backward_step_clip(&loss, v),
@@ -257,12 +341,12 @@ fn fit<R: Recipe>(recipe: &R, options: &TrainOptions) -> Result<TrainReport> {
         progress.step(loss.double_value(&[]));
         if step % every == 0 || step == steps {
             let m = held_out_size.min(schedule.log_subset);
-            let metric = recipe.log_metric(&model, &held_out, m)?;
+            let metric = recipe.log_metric(&model, &held_out.first(m))?;
             progress.epoch(step, &metric);
         }
     }
     progress.finish();
-    let (metrics, notes) = recipe.report(&model, &held_out, held_out_size)?;
+    let (metrics, notes) = recipe.report(&model, &held_out)?;
     let (first_loss, last_loss) = progress.first_last();
     Ok(TrainReport {
         model,
@@ -277,7 +361,8 @@ fn fit<R: Recipe>(recipe: &R, options: &TrainOptions) -> Result<TrainReport> {
     })
 }
 
-/// The network of a model built by [`fit`] for this recipe.
+/// A recipe's loss was given a model of another architecture than the one
+/// [`fit`] builds for it.
 fn network_error(architecture: Architecture) -> crate::error::ModelError {
     crate::error::ModelError::Package {
         package: architecture.name().into(),
@@ -318,6 +403,8 @@ pub fn vgg_accuracy(model: &BuiltinModel, images: &Tensor, labels: &Tensor) -> R
 }
 
 /// Shapes classification: cross-entropy, constant rate, gradients clipped.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
 struct VggMiniRecipe {
     config: VggConfig,
 }
@@ -331,52 +418,37 @@ impl VggMiniRecipe {
 }
 
 impl Recipe for VggMiniRecipe {
-    type HeldOut = (Tensor, Tensor);
-    fn architecture(&self) -> Architecture {
-        Architecture::VggMini
-    }
-    fn config(&self) -> serde_json::Value {
-        to_json(&self.config)
-    }
-    fn schedule(&self) -> Schedule {
-        Schedule {
-            steps: 1000,
-            held_out: 1000,
-            log_subset: 200,
-            lr: 1e-3,
-            decay: false,
-            clip: Clip::Value(5.0),
-        }
-    }
-    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
+    type Examples = (Tensor, Tensor);
+    const ARCHITECTURE: Architecture = Architecture::VggMini;
+    const SCHEDULE: Schedule = Schedule {
+        steps: 1000,
+        batch: 32,
+        held_out: 1000,
+        log_subset: 200,
+        rate: Rate::Constant(1e-3),
+        clip: Clip::Value(5.0),
+    };
+    fn draw(rng: &mut DataRng, n: usize) -> Self::Examples {
         shapes::batch(rng, n)
     }
-    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+    fn loss(&self, model: &BuiltinModel, (x, y): Self::Examples, device: Device) -> Result<Tensor> {
         let Network::Vgg(vgg) = &model.network else {
-            return Err(network_error(self.architecture()));
+            return Err(network_error(Self::ARCHITECTURE));
         };
-        let (x, y) = shapes::batch(rng, 32);
         let logits = vgg.logits(&mini_input(&x, device), Mode::Train)?;
         Ok(logits.cross_entropy_for_logits(&y.to_device(device)))
     }
-    fn log_metric(&self, model: &BuiltinModel, (x, y): &Self::HeldOut, m: usize) -> Result<String> {
-        let m = m as i64;
-        let accuracy = vgg_accuracy(model, &x.narrow(0, 0, m), &y.narrow(0, 0, m))?;
+    fn log_metric(&self, model: &BuiltinModel, subset: &Self::Examples) -> Result<String> {
+        let (m, (x, y)) = (subset.len(), subset);
+        let accuracy = vgg_accuracy(model, x, y)?;
         Ok(format!("held-out accuracy ({m}) {accuracy:.4}"))
     }
-    fn report(
-        &self,
-        model: &BuiltinModel,
-        (x, y): &Self::HeldOut,
-        n: usize,
-    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+    fn report(&self, model: &BuiltinModel, held_out: &Self::Examples) -> Result<CardResults> {
+        let (n, (x, y)) = (held_out.len(), held_out);
         let accuracy = vgg_accuracy(model, x, y)?;
+        let dataset = format!("synthetic-shapes, 10 classes, 32x32 (held-out, {n} images)");
         Ok((
-            vec![MetricValue {
-                name: "accuracy".into(),
-                dataset: format!("synthetic-shapes, 10 classes, 32x32 (held-out, {n} images)"),
-                value: accuracy,
-            }],
+            metrics_on(&dataset, &[("accuracy", accuracy)]),
             vec!["Chance level is 0.10.".into()],
         ))
     }
@@ -411,6 +483,8 @@ fn masked_after(logits: &Tensor, second: &Tensor) -> Tensor {
 
 /// Interval reproduction: where the spike is, plus spike/no-spike per step;
 /// linear decay so that late steps settle on the exact step.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
 struct PeepholeRecipe {
     config: PeepholeConfig,
 }
@@ -428,31 +502,23 @@ impl PeepholeRecipe {
 }
 
 impl Recipe for PeepholeRecipe {
-    type HeldOut = spikes::SpikeBatch;
-    fn architecture(&self) -> Architecture {
-        Architecture::PeepholeLstm
-    }
-    fn config(&self) -> serde_json::Value {
-        to_json(&self.config)
-    }
-    fn schedule(&self) -> Schedule {
-        Schedule {
-            steps: 4000,
-            held_out: 1000,
-            log_subset: 200,
-            lr: 3e-3,
-            decay: true,
-            clip: Clip::Norm(1.0),
-        }
-    }
-    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
+    type Examples = spikes::SpikeBatch;
+    const ARCHITECTURE: Architecture = Architecture::PeepholeLstm;
+    const SCHEDULE: Schedule = Schedule {
+        steps: 4000,
+        batch: 64,
+        held_out: 1000,
+        log_subset: 200,
+        rate: Rate::LinearDecay(3e-3),
+        clip: Clip::Norm(1.0),
+    };
+    fn draw(rng: &mut DataRng, n: usize) -> Self::Examples {
         spikes::batch(rng, n)
     }
-    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+    fn loss(&self, model: &BuiltinModel, batch: Self::Examples, device: Device) -> Result<Tensor> {
         let Network::Timing(timing) = &model.network else {
-            return Err(network_error(self.architecture()));
+            return Err(network_error(Self::ARCHITECTURE));
         };
-        let batch = spikes::batch(rng, 64);
         let logits = timing.logits(&batch.inputs.to_device(device))?;
         let target = batch.target.to_device(device);
         // Where the spike is (softmax over the steps after the second input
@@ -467,24 +533,15 @@ impl Recipe for PeepholeRecipe {
         );
         Ok(where_loss + spike_loss * 10.0)
     }
-    fn log_metric(&self, model: &BuiltinModel, test: &Self::HeldOut, m: usize) -> Result<String> {
-        let m = m as i64;
-        let subset = spikes::SpikeBatch {
-            inputs: test.inputs.narrow(0, 0, m),
-            second: test.second.narrow(0, 0, m),
-            target: test.target.narrow(0, 0, m),
-        };
-        let (exact, near) = interval_accuracy(model, &subset)?;
+    fn log_metric(&self, model: &BuiltinModel, subset: &Self::Examples) -> Result<String> {
+        let m = subset.len();
+        let (exact, near) = interval_accuracy(model, subset)?;
         Ok(format!(
             "held-out ({m}) exact {exact:.4}  within ±1 {near:.4}"
         ))
     }
-    fn report(
-        &self,
-        model: &BuiltinModel,
-        test: &Self::HeldOut,
-        n: usize,
-    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+    fn report(&self, model: &BuiltinModel, test: &Self::Examples) -> Result<CardResults> {
+        let n = test.len();
         let (exact, near) = interval_accuracy(model, test)?;
         let dataset = format!(
             "interval reproduction, D in [{}, {}], {} steps (held-out, {n} sequences)",
@@ -492,21 +549,11 @@ impl Recipe for PeepholeRecipe {
             spikes::MAX_INTERVAL,
             spikes::STEPS
         );
-        Ok((
-            vec![
-                MetricValue {
-                    name: "exact-step accuracy".into(),
-                    dataset: dataset.clone(),
-                    value: exact,
-                },
-                MetricValue {
-                    name: "within-1-step accuracy".into(),
-                    dataset,
-                    value: near,
-                },
-            ],
-            vec![],
-        ))
+        let metrics = [
+            ("exact-step accuracy", exact),
+            ("within-1-step accuracy", near),
+        ];
+        Ok((metrics_on(&dataset, &metrics), vec![]))
     }
 }
 
@@ -544,6 +591,8 @@ pub fn detection_counts(
 
 /// Detection in moving-sprite videos: the nested loss over the trace; late
 /// steps (decayed rate) refine the boxes.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
 struct NestedRecipe {
     config: NestedRnnConfig,
 }
@@ -560,72 +609,43 @@ impl NestedRecipe {
 }
 
 impl Recipe for NestedRecipe {
-    type HeldOut = sprites::SpriteBatch;
-    fn architecture(&self) -> Architecture {
-        Architecture::NestedRnn
-    }
-    fn config(&self) -> serde_json::Value {
-        to_json(&self.config)
-    }
-    fn schedule(&self) -> Schedule {
-        Schedule {
-            steps: NESTED_STEPS,
-            held_out: 300,
-            log_subset: 100,
-            lr: NESTED_LR,
-            decay: true,
-            clip: Clip::Norm(5.0),
-        }
-    }
-    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
+    type Examples = sprites::SpriteBatch;
+    const ARCHITECTURE: Architecture = Architecture::NestedRnn;
+    const SCHEDULE: Schedule = Schedule {
+        steps: NESTED_STEPS,
+        batch: NESTED_BATCH,
+        held_out: 300,
+        log_subset: 100,
+        rate: Rate::LinearDecay(NESTED_LR),
+        clip: Clip::Norm(5.0),
+    };
+    fn draw(rng: &mut DataRng, n: usize) -> Self::Examples {
         sprites::batch(rng, n)
     }
-    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+    fn loss(&self, model: &BuiltinModel, batch: Self::Examples, device: Device) -> Result<Tensor> {
         let Network::NestedRnn(net) = &model.network else {
-            return Err(network_error(self.architecture()));
+            return Err(network_error(Self::ARCHITECTURE));
         };
-        let batch = sprites::batch(rng, NESTED_BATCH);
         let trace = net.trace(&batch.videos.to_device(device))?;
         nested_loss(&trace, &batch.truth, &self.config)
     }
-    fn log_metric(&self, model: &BuiltinModel, test: &Self::HeldOut, m: usize) -> Result<String> {
-        let small = sprites::SpriteBatch {
-            videos: test.videos.narrow(0, 0, m as i64),
-            truth: test.truth[..m].to_vec(),
-        };
-        let counts = detection_counts(model, &small)?;
+    fn log_metric(&self, model: &BuiltinModel, subset: &Self::Examples) -> Result<String> {
+        let m = subset.len();
+        let counts = detection_counts(model, subset)?;
         Ok(format!("held-out F1 ({m} videos) {:.4}", counts.f1()))
     }
-    fn report(
-        &self,
-        model: &BuiltinModel,
-        test: &Self::HeldOut,
-        n: usize,
-    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+    fn report(&self, model: &BuiltinModel, test: &Self::Examples) -> Result<CardResults> {
+        let n = test.len();
         let counts = detection_counts(model, test)?;
         let dataset = format!(
             "moving sprites 48x48, 8 frames, 0-3 objects, hidden objects counted (held-out, {n} videos)"
         );
-        Ok((
-            vec![
-                MetricValue {
-                    name: "F1@IoU0.5".into(),
-                    dataset: dataset.clone(),
-                    value: counts.f1(),
-                },
-                MetricValue {
-                    name: "precision@IoU0.5".into(),
-                    dataset: dataset.clone(),
-                    value: counts.precision(),
-                },
-                MetricValue {
-                    name: "recall@IoU0.5".into(),
-                    dataset,
-                    value: counts.recall(),
-                },
-            ],
-            vec![],
-        ))
+        let metrics = [
+            ("F1@IoU0.5", counts.f1()),
+            ("precision@IoU0.5", counts.precision()),
+            ("recall@IoU0.5", counts.recall()),
+        ];
+        Ok((metrics_on(&dataset, &metrics), vec![]))
     }
 }
 
@@ -654,6 +674,8 @@ pub fn count_errors(model: &BuiltinModel, images: &Tensor, counts: &Tensor) -> R
 
 /// Density regression (mean squared error to the dot maps); linear decay,
 /// since the count MAE is noisy at a constant rate.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
 struct CellsRecipe {
     config: crate::cell_counter::CellCounterConfig,
 }
@@ -667,52 +689,39 @@ impl CellsRecipe {
 }
 
 impl Recipe for CellsRecipe {
-    /// Images and true counts.
-    type HeldOut = (Tensor, Tensor);
-    fn architecture(&self) -> Architecture {
-        Architecture::CellCounter
+    /// Images, density maps and true counts.
+    type Examples = (Tensor, Tensor, Tensor);
+    const ARCHITECTURE: Architecture = Architecture::CellCounter;
+    const SCHEDULE: Schedule = Schedule {
+        steps: 1200,
+        batch: 8,
+        held_out: 300,
+        log_subset: 100,
+        rate: Rate::LinearDecay(1e-3),
+        clip: Clip::None,
+    };
+    fn draw(rng: &mut DataRng, n: usize) -> Self::Examples {
+        cells::batch(rng, n)
     }
-    fn config(&self) -> serde_json::Value {
-        to_json(&self.config)
-    }
-    fn schedule(&self) -> Schedule {
-        Schedule {
-            steps: 1200,
-            held_out: 300,
-            log_subset: 100,
-            lr: 1e-3,
-            decay: true,
-            clip: Clip::None,
-        }
-    }
-    fn held_out(&self, rng: &mut DataRng, n: usize) -> Self::HeldOut {
-        let (images, _, counts) = cells::batch(rng, n);
-        (images, counts)
-    }
-    fn loss(&self, model: &BuiltinModel, rng: &mut DataRng, device: Device) -> Result<Tensor> {
+    fn loss(
+        &self,
+        model: &BuiltinModel,
+        (x, y, _): Self::Examples,
+        device: Device,
+    ) -> Result<Tensor> {
         let Network::CellCounter(net) = &model.network else {
-            return Err(network_error(self.architecture()));
+            return Err(network_error(Self::ARCHITECTURE));
         };
-        let (x, y, _) = cells::batch(rng, 8);
         let density = net.density(&x.to_device(device))?;
         Ok(density.mse_loss(&y.to_device(device), tch::Reduction::Mean))
     }
-    fn log_metric(
-        &self,
-        model: &BuiltinModel,
-        (images, counts): &Self::HeldOut,
-        m: usize,
-    ) -> Result<String> {
-        let m = m as i64;
-        let (mae, _) = count_errors(model, &images.narrow(0, 0, m), &counts.narrow(0, 0, m))?;
+    fn log_metric(&self, model: &BuiltinModel, subset: &Self::Examples) -> Result<String> {
+        let (m, (images, _, counts)) = (subset.len(), subset);
+        let (mae, _) = count_errors(model, images, counts)?;
         Ok(format!("held-out count MAE ({m}) {mae:.3}"))
     }
-    fn report(
-        &self,
-        model: &BuiltinModel,
-        (images, counts): &Self::HeldOut,
-        n: usize,
-    ) -> Result<(Vec<MetricValue>, Vec<String>)> {
+    fn report(&self, model: &BuiltinModel, held_out: &Self::Examples) -> Result<CardResults> {
+        let (n, (images, _, counts)) = (held_out.len(), held_out);
         let (mae, peak_mae) = count_errors(model, images, counts)?;
         let mean_count = counts.mean(Kind::Float);
         let baseline = (counts - mean_count)
@@ -721,18 +730,10 @@ impl Recipe for CellsRecipe {
             .double_value(&[]);
         let dataset = format!("synthetic fluorescence 64x64, 5-60 nuclei (held-out, {n} images)");
         Ok((
-            vec![
-                MetricValue {
-                    name: "count MAE".into(),
-                    dataset: dataset.clone(),
-                    value: mae,
-                },
-                MetricValue {
-                    name: "peak-count MAE".into(),
-                    dataset,
-                    value: peak_mae,
-                },
-            ],
+            metrics_on(
+                &dataset,
+                &[("count MAE", mae), ("peak-count MAE", peak_mae)],
+            ),
             vec![format!(
                 "Predict-the-mean baseline on the same images: MAE {baseline:.2}. Peak counting (5x5 NMS, threshold 0.3 x peak) under-counts touching nuclei."
             )],

@@ -171,15 +171,7 @@ impl PreprocessOptions {
 
     /// The options over Caffe's conventions (BGR, 0–255), even when none is given.
     pub fn resolve_or_caffe(&self) -> Result<Option<Preprocess>> {
-        let caffe = Preprocess {
-            resize: None,
-            crop: None,
-            channel_order: Some(ChannelOrder::Bgr),
-            mean: Vec::new(),
-            scale: 1.0,
-            std: Vec::new(),
-        };
-        self.resolve(Some(&caffe))
+        self.resolve(Some(&caffe_conventions()))
     }
 
     /// The options over `base` (a `--like` package's), or over Caffe's
@@ -189,14 +181,7 @@ impl PreprocessOptions {
         if !self.any() && base.is_none() {
             return Ok(None);
         }
-        let mut pre = base.cloned().unwrap_or(Preprocess {
-            resize: None,
-            crop: None,
-            channel_order: Some(ChannelOrder::Bgr),
-            mean: Vec::new(),
-            scale: 1.0,
-            std: Vec::new(),
-        });
+        let mut pre = base.cloned().unwrap_or_else(caffe_conventions);
         if let Some(file) = &self.mean_file {
             pre.mean = mean_from_binaryproto(file)?;
         }
@@ -246,6 +231,19 @@ impl PreprocessOptions {
             )));
         }
         Ok(Some(pre))
+    }
+}
+
+/// Caffe's preprocessing conventions: BGR pixels 0–255, nothing subtracted
+/// or scaled; what options apply over when no `--like` package gives a base.
+fn caffe_conventions() -> Preprocess {
+    Preprocess {
+        resize: None,
+        crop: None,
+        channel_order: Some(ChannelOrder::Bgr),
+        mean: Vec::new(),
+        scale: 1.0,
+        std: Vec::new(),
     }
 }
 

@@ -526,20 +526,25 @@ pub const SUPPORTED_TYPES: &[&str] = &[
 mod tests {
     use super::*;
 
+    /// A valid convolution: 3x3 kernel, 4 outputs, the input's size kept.
+    fn same_3x3() -> ConvParams {
+        ConvParams {
+            num_output: 4,
+            kernel: [3, 3],
+            stride: [1, 1],
+            pad: [1, 1],
+            dilation: [1, 1],
+            group: 1,
+            bias_term: true,
+        }
+    }
+
     #[test]
     fn layers_round_trip_through_json() {
         let layers = vec![
             LayerDef {
                 name: "conv1".into(),
-                op: Op::Convolution(ConvParams {
-                    num_output: 4,
-                    kernel: [3, 3],
-                    stride: [1, 1],
-                    pad: [1, 1],
-                    dilation: [1, 1],
-                    group: 1,
-                    bias_term: true,
-                }),
+                op: Op::Convolution(same_3x3()),
                 bottoms: vec!["data".into()],
                 tops: vec!["conv1".into()],
             },
@@ -578,15 +583,7 @@ mod tests {
                 tops: vec![],
             }],
         };
-        let conv = ConvParams {
-            num_output: 4,
-            kernel: [3, 3],
-            stride: [1, 1],
-            pad: [1, 1],
-            dilation: [1, 1],
-            group: 1,
-            bias_term: true,
-        };
+        let conv = same_3x3();
         assert!(graph(Op::Convolution(conv.clone())).validate().is_ok());
         for (op, expected) in [
             (

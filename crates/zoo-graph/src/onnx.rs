@@ -394,23 +394,20 @@ impl OnnxOp {
                 dilations,
                 group,
                 ..
-            } => {
-                extents("strides", strides, 1)?;
-                extents("pads", pads, 0)?;
-                extents("dilations", dilations, 1)?;
-                extents("group", &[*group], 1)
             }
-            OnnxOp::ConvTranspose {
+            | OnnxOp::ConvTranspose {
                 strides,
                 pads,
                 dilations,
-                output_padding,
                 group,
+                ..
             } => {
                 extents("strides", strides, 1)?;
                 extents("pads", pads, 0)?;
                 extents("dilations", dilations, 1)?;
-                extents("output_padding", output_padding, 0)?;
+                if let OnnxOp::ConvTranspose { output_padding, .. } = self {
+                    extents("output_padding", output_padding, 0)?;
+                }
                 extents("group", &[*group], 1)
             }
             OnnxOp::Pool {

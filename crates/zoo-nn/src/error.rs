@@ -38,6 +38,14 @@ pub enum NnError {
 pub type Result<T, E = NnError> = std::result::Result<T, E>;
 
 impl NnError {
+    /// Reading or writing the file at `path` failed.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        NnError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
     /// An invalid-argument error of a function or link named `name`.
     pub fn input(name: impl Into<String>, message: impl Into<String>) -> Self {
         NnError::Input {

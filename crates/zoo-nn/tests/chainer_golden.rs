@@ -94,7 +94,7 @@ fn convolution_2d_matches() {
 
 #[test]
 fn deconvolution_2d_matches() {
-    let config = l::Deconvolution2DConfig {
+    let config = l::Convolution2DConfig {
         stride: [2, 2],
         pad: [1, 1],
         ..Default::default()
@@ -103,11 +103,13 @@ fn deconvolution_2d_matches() {
         l::deconvolution_2d(p, 3, 4, [3, 2], config)
     });
     let config = l::Deconvolution2DConfig {
-        stride: [2, 2],
-        pad: [1, 1],
-        groups: 2,
+        conv: l::Convolution2DConfig {
+            stride: [2, 2],
+            pad: [1, 1],
+            groups: 2,
+            ..Default::default()
+        },
         outsize: Some([8, 10]),
-        ..Default::default()
     };
     check_link("deconvolution_2d_outsize", |p| {
         l::deconvolution_2d(p, 4, 6, [3, 3], config)

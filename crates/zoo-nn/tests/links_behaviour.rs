@@ -322,9 +322,11 @@ fn bad_inputs_are_errors_not_panics() {
         2,
         [3, 3],
         l::Deconvolution2DConfig {
-            stride: [2, 2],
+            conv: l::Convolution2DConfig {
+                stride: [2, 2],
+                ..Default::default()
+            },
             outsize: Some([20, 20]),
-            ..Default::default()
         },
     );
     let err = deconv.f_forward(

@@ -17,20 +17,12 @@ matches: the same weights, not just the same architecture.
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
-
-def median_seconds(runs, f):
-    f()  # warm-up: allocator, kernels, lazy initialisation
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+# The peers' shared timing (models/bench/timing.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../models/bench"))
+from timing import median_seconds  # noqa: E402
 
 
 def batch_input(batch):

@@ -359,8 +359,9 @@ impl Converter {
         }
     }
 
-    /// The values of a constant input that the operator needs at import.
-    fn const_ints(&self, node: &Node, index: usize) -> Result<Option<Vec<i64>>> {
+    /// A constant input that the operator needs at import; `None` when the
+    /// optional input is absent.
+    fn const_input(&self, node: &Node, index: usize) -> Result<Option<&Tensor>> {
         let Some(name) = node.inputs.get(index).filter(|n| !n.is_empty()) else {
             return Ok(None);
         };
@@ -370,20 +371,23 @@ impl Converter {
                 format!("input {name:?} must be a constant (computed at run time here)"),
             )
         })?;
-        Ok(Some(t.to_i64()?))
+        Ok(Some(t))
     }
 
+    /// The values of a constant input, as integers.
+    fn const_ints(&self, node: &Node, index: usize) -> Result<Option<Vec<i64>>> {
+        Ok(match self.const_input(node, index)? {
+            Some(t) => Some(t.to_i64()?),
+            None => None,
+        })
+    }
+
+    /// The values of a constant input, as floats.
     fn const_floats(&self, node: &Node, index: usize) -> Result<Option<Vec<f32>>> {
-        let Some(name) = node.inputs.get(index).filter(|n| !n.is_empty()) else {
-            return Ok(None);
-        };
-        let t = self.constant(name).ok_or_else(|| {
-            err(
-                node,
-                format!("input {name:?} must be a constant (computed at run time here)"),
-            )
-        })?;
-        Ok(Some(t.to_f32()?))
+        Ok(match self.const_input(node, index)? {
+            Some(t) => Some(t.to_f32()?),
+            None => None,
+        })
     }
 
     fn unique_layer(&mut self, wanted: &str) -> String {
@@ -1124,30 +1128,22 @@ fn resize_mode(node: &Node) -> Result<ResizeMode> {
 }
 
 fn scalar_f32(name: &str, values: &[f32], dims: &[usize]) -> Tensor {
-    Tensor {
-        name: name.to_owned(),
-        dtype: DataType::Float,
-        dims: dims.to_vec(),
-        data: Bytes::from(
-            values
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>(),
-        ),
-    }
+    let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    constant_tensor(name, DataType::Float, dims, data)
 }
 
 fn scalar_i64(name: &str, values: &[i64], dims: &[usize]) -> Tensor {
+    let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    constant_tensor(name, DataType::Int64, dims, data)
+}
+
+/// A tensor of `dims` whose values are `data`, little-endian as ONNX stores them.
+fn constant_tensor(name: &str, dtype: DataType, dims: &[usize], data: Vec<u8>) -> Tensor {
     Tensor {
         name: name.to_owned(),
-        dtype: DataType::Int64,
+        dtype,
         dims: dims.to_vec(),
-        data: Bytes::from(
-            values
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>(),
-        ),
+        data: Bytes::from(data),
     }
 }
 

@@ -2,30 +2,11 @@
 //! `zoo import onnx MODEL.onnx -o DIR`: convert a model into a zoo package
 //! (graph file + safetensors weights + runnable metadata).
 
+use crate::model_side::TorchModels;
 use anyhow::{Context, Result, bail};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use zoo_term::outln;
 use zoo_torch_args::{CaffeArgs, ConvertSourceArgs, ImportCommand, OnnxArgs};
-
-/// The tensor side of an import (zoo-caffe links no libtorch): built-in
-/// architectures' parameters and golden recording, from zoo-models.
-pub struct TorchModels;
-
-impl zoo_caffe::ModelSide for TorchModels {
-    fn builtin_parameters(
-        &self,
-        name: &str,
-        config: &serde_json::Value,
-    ) -> Result<Vec<(String, Vec<i64>)>, String> {
-        zoo_models::package::builtin_parameters(name, config).map_err(|e| e.to_string())
-    }
-
-    fn record_golden(&self, staged: &std::path::Path) -> Result<(), String> {
-        zoo_models::golden::record(staged)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
 
 /// Converts with exactly `zoo import caffe [DEPLOY] SOURCE --like PACKAGE`
 /// (into a scratch folder beside the output) and keeps its weights file,
@@ -88,21 +69,16 @@ fn onnx(args: OnnxArgs, quiet: bool) -> Result<()> {
     let summary = zoo_onnx::import(&args.model, &args.output, &opts)
         .with_context(|| format!("importing {}", args.model.display()))?;
     if !quiet {
-        outln!(
-            "imported {} (opset {}, {} layers, {} nodes folded, {} parameter tensors, {:.1} MB) into {}",
+        let made = format!(
+            "{} (opset {}, {} layers, {} nodes folded, {} parameter tensors, {:.1} MB)",
             summary.name,
             summary.opset,
             summary.layers,
             summary.folded,
             summary.parameters,
             summary.weight_bytes as f64 / 1e6,
-            summary.out_dir.display()
         );
-        outln!(
-            "inputs: {}; outputs: {}",
-            summary.inputs.join(", "),
-            summary.outputs.join(", ")
-        );
+        print_imported(&made, &summary.out_dir, &summary.inputs, &summary.outputs);
     }
     Ok(())
 }
@@ -133,19 +109,25 @@ fn caffe(args: CaffeArgs, quiet: bool) -> Result<()> {
     let summary = zoo_caffe::import(prototxt, caffemodel, &args.output, &opts, &TorchModels)
         .with_context(|| format!("importing {}", caffemodel.display()))?;
     if !quiet {
-        outln!(
-            "imported {} ({} layers, {} parameter tensors, {:.1} MB) into {}",
+        let made = format!(
+            "{} ({} layers, {} parameter tensors, {:.1} MB)",
             summary.name,
             summary.layers,
             summary.parameters,
             summary.weight_bytes as f64 / 1e6,
-            summary.out_dir.display()
         );
-        outln!(
-            "inputs: {}; outputs: {}",
-            summary.inputs.join(", "),
-            summary.outputs.join(", ")
-        );
+        print_imported(&made, &summary.out_dir, &summary.inputs, &summary.outputs);
     }
     Ok(())
+}
+
+/// An import's report: the package it `made` (name and sizes), where, and
+/// its inputs and outputs.
+fn print_imported(made: &str, out_dir: &Path, inputs: &[String], outputs: &[String]) {
+    outln!("imported {made} into {}", out_dir.display());
+    outln!(
+        "inputs: {}; outputs: {}",
+        inputs.join(", "),
+        outputs.join(", ")
+    );
 }

@@ -8,6 +8,7 @@ mod allow_code;
 mod doctor;
 mod export;
 mod import;
+mod model_side;
 mod run;
 mod settings;
 mod verify;

@@ -132,12 +132,7 @@ fn run() -> Result<()> {
                 ..options.clone()
             },
         )?;
-        let line = other
-            .metrics
-            .iter()
-            .map(|m| format!("{} {:.4}", m.name, m.value))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let line = metrics_line(&other);
         eprintln!("seed {seed}: {line}");
         extra.push(format!(
             "Seed {seed} (same recipe, {:.0} s): {line}.",
@@ -152,12 +147,7 @@ fn run() -> Result<()> {
             }
             _ => "Diagonal (Gers) peepholes, same training",
         };
-        let line = other
-            .metrics
-            .iter()
-            .map(|m| format!("{} {:.4}", m.name, m.value))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let line = metrics_line(&other);
         eprintln!("{label}: {line}");
         extra.push(format!("{label}, seed {}: {line}.", args.seed));
     }
@@ -168,6 +158,17 @@ fn run() -> Result<()> {
     write_package(&dir, &info, &report).with_context(|| format!("writing {}", dir.display()))?;
     eprintln!("wrote {}", dir.display());
     Ok(())
+}
+
+/// A run's held-out metrics on one line ("name value, …"), as the card's
+/// extra results quote other seeds and comparison variants.
+fn metrics_line(report: &train::TrainReport) -> String {
+    report
+        .metrics
+        .iter()
+        .map(|m| format!("{} {:.4}", m.name, m.value))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The comparison variant of `architecture`: the per-frame-only detector or

@@ -253,10 +253,7 @@ fn detect(
     let labels = labels(package, "class_logits")?.unwrap_or_default();
     let decoded = objects(logits, boxes, &config);
     if let Some(dir) = overlay {
-        std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| ModelError::io(dir, source))?;
         for (index, objects) in decoded.iter().enumerate() {
             let zoom = 4.0;
             let mut canvas =

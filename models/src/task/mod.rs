@@ -81,7 +81,7 @@ pub fn read_labels(dir: &Path, manifest: &Manifest, output: &str) -> Result<Opti
         return Ok(None);
     };
     let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io { path, source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::io(path, source))?;
     Ok(Some(text.lines().map(str::to_string).collect()))
 }
 

@@ -5,8 +5,35 @@
 //! binaries of every fuzz crate (zoo-caffe's, zoo-nn's include it by path),
 //! which `xtask fuzz` runs where no nightly toolchain is available.
 
+use std::path::{Path, PathBuf};
+
 /// A fuzzed function.
 pub type Target = fn(&[u8]);
+
+/// The files directly in `dirs` (missing ones are skipped) that `wanted`
+/// keeps, read as seeds; one empty seed when there are none, so that every
+/// target runs.
+pub fn read_seeds(
+    dirs: impl IntoIterator<Item = PathBuf>,
+    wanted: impl Fn(&Path) -> bool,
+) -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    for dir in dirs {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if wanted(&path)
+                && path.is_file()
+                && let Ok(bytes) = std::fs::read(&path)
+            {
+                seeds.push(bytes);
+            }
+        }
+    }
+    if seeds.is_empty() {
+        seeds.push(Vec::new());
+    }
+    seeds
+}
 
 /// xorshift64*: deterministic, no dependencies.
 pub struct Rng(pub u64);

@@ -73,21 +73,7 @@ pub fn seeds(fuzz_dir: &Path, target: &str) -> Vec<Vec<u8>> {
             dirs.push(entry.path());
         }
     }
-    let mut seeds = Vec::new();
-    for dir in dirs {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            let wanted = target != "manifest" || path.file_name().is_some_and(|n| n == "zoo.toml");
-            if wanted
-                && path.is_file()
-                && let Ok(bytes) = std::fs::read(&path)
-            {
-                seeds.push(bytes);
-            }
-        }
-    }
-    if seeds.is_empty() {
-        seeds.push(Vec::new());
-    }
-    seeds
+    super::mutate::read_seeds(dirs, |path| {
+        target != "manifest" || path.file_name().is_some_and(|n| n == "zoo.toml")
+    })
 }

@@ -433,32 +433,32 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
             one(input(op, xs, 1)?.f_where_self(&cond, input(op, xs, 2)?)?)
         }
         OnnxOp::Lstm {
-            hidden_size,
-            direction,
             has_initial_h,
             has_initial_c,
-        } => lstm(
-            op,
-            xs,
-            *hidden_size,
-            *direction,
-            *has_initial_h,
-            *has_initial_c,
-        ),
+            ..
+        } => {
+            // Bottoms X, W, R, B, [initial_h], [initial_c].
+            let c0_bottom = if *has_initial_h { 5 } else { 4 };
+            let c0 = if *has_initial_c {
+                Some(input(op, xs, c0_bottom)?)
+            } else {
+                None
+            };
+            lstm(&Recurrent::read(op, xs)?, c0)
+        }
         OnnxOp::Gru {
-            hidden_size,
-            direction,
             linear_before_reset,
-            has_initial_h,
-        } => gru(
-            op,
-            xs,
-            *hidden_size,
-            *direction,
-            *linear_before_reset,
-            *has_initial_h,
-        ),
+            ..
+        } => gru(&Recurrent::read(op, xs)?, *linear_before_reset),
     }
+}
+
+/// An attribute with one value per spatial axis (ONNX lets it be shorter):
+/// the given values, 1 for the axes it leaves out.
+fn per_axis(values: &[i64], n: usize) -> Vec<i64> {
+    (0..n)
+        .map(|i| values.get(i).copied().unwrap_or(1))
+        .collect()
 }
 
 fn tr(t: &Tensor) -> Result<Tensor> {
@@ -616,12 +616,8 @@ fn conv(
         ));
     }
     let kernel = &w.size()[2..];
-    let strides: Vec<i64> = (0..n)
-        .map(|i| strides.get(i).copied().unwrap_or(1))
-        .collect();
-    let dilations: Vec<i64> = (0..n)
-        .map(|i| dilations.get(i).copied().unwrap_or(1))
-        .collect();
+    let strides = per_axis(strides, n);
+    let dilations = per_axis(dilations, n);
     let (begin, end) = resolve_pads(spatial, kernel, &strides, &dilations, pads, auto_pad);
     let (x, padding) = if begin == end {
         (x.shallow_clone(), begin)
@@ -718,12 +714,8 @@ fn pool(
             format!("kernel {kernel:?} for input {:?}", x.size()),
         ));
     }
-    let strides: Vec<i64> = (0..n)
-        .map(|i| strides.get(i).copied().unwrap_or(1))
-        .collect();
-    let dilations: Vec<i64> = (0..n)
-        .map(|i| dilations.get(i).copied().unwrap_or(1))
-        .collect();
+    let strides = per_axis(strides, n);
+    let dilations = per_axis(dilations, n);
     if method == PoolKind::Average && dilations.iter().any(|&d| d != 1) {
         return Err(bad(op, "AveragePool with dilations is not supported"));
     }
@@ -757,53 +749,21 @@ fn pool(
                 "constant",
                 f64::NEG_INFINITY,
             )?;
+            let (s, p, d) = (strides.as_slice(), zeros.as_slice(), dilations.as_slice());
             Ok(match n {
-                1 => padded.f_max_pool1d(
-                    kernel,
-                    strides.as_slice(),
-                    zeros.as_slice(),
-                    dilations.as_slice(),
-                    false,
-                )?,
-                2 => padded.f_max_pool2d(
-                    kernel,
-                    strides.as_slice(),
-                    zeros.as_slice(),
-                    dilations.as_slice(),
-                    false,
-                )?,
-                _ => padded.f_max_pool3d(
-                    kernel,
-                    strides.as_slice(),
-                    zeros.as_slice(),
-                    dilations.as_slice(),
-                    false,
-                )?,
+                1 => padded.f_max_pool1d(kernel, s, p, d, false)?,
+                2 => padded.f_max_pool2d(kernel, s, p, d, false)?,
+                _ => padded.f_max_pool3d(kernel, s, p, d, false)?,
             })
         }
         PoolKind::Average => {
             let area: i64 = kernel.iter().product();
+            let (s, p) = (strides.as_slice(), zeros.as_slice());
             let avg = |t: &Tensor| -> Result<Tensor> {
                 Ok(match n {
-                    1 => {
-                        t.f_avg_pool1d(kernel, strides.as_slice(), zeros.as_slice(), false, true)?
-                    }
-                    2 => t.f_avg_pool2d(
-                        kernel,
-                        strides.as_slice(),
-                        zeros.as_slice(),
-                        false,
-                        true,
-                        None,
-                    )?,
-                    _ => t.f_avg_pool3d(
-                        kernel,
-                        strides.as_slice(),
-                        zeros.as_slice(),
-                        false,
-                        true,
-                        None,
-                    )?,
+                    1 => t.f_avg_pool1d(kernel, s, p, false, true)?,
+                    2 => t.f_avg_pool2d(kernel, s, p, false, true, None)?,
+                    _ => t.f_avg_pool3d(kernel, s, p, false, true, None)?,
                 }
                 .f_mul_scalar(area as f64)?)
             };
@@ -988,59 +948,116 @@ fn directions(direction: Direction) -> Vec<(i64, bool)> {
     }
 }
 
-/// ONNX LSTM (gates i, o, f, c; sigmoid, tanh, tanh; layout 0): tops Y
-/// (seq, dirs, batch, hidden), Y_h and Y_c (dirs, batch, hidden).
-fn lstm(
-    op: &OnnxOp,
-    xs: &[Tensor],
+/// What ONNX LSTM and GRU share: input X (seq, batch, features); W, R and B
+/// with one slice per direction; the optional initial h (bottom 4).
+struct Recurrent<'a> {
+    x: &'a Tensor,
+    w: &'a Tensor,
+    r: &'a Tensor,
+    b: &'a Tensor,
+    h0: Option<&'a Tensor>,
+    seq: i64,
+    batch: i64,
     hidden: i64,
     direction: Direction,
-    has_h: bool,
-    has_c: bool,
-) -> Result<Vec<Tensor>> {
-    let x = input(op, xs, 0)?;
-    let (w, r, b) = (input(op, xs, 1)?, input(op, xs, 2)?, input(op, xs, 3)?);
-    let size = x.size();
-    if size.len() != 3 {
-        return Err(bad(
-            op,
-            format!("input {size:?} is not (seq, batch, features)"),
-        ));
+}
+
+impl<'a> Recurrent<'a> {
+    fn read(op: &OnnxOp, xs: &'a [Tensor]) -> Result<Self> {
+        let (OnnxOp::Lstm {
+            hidden_size,
+            direction,
+            has_initial_h,
+            ..
+        }
+        | OnnxOp::Gru {
+            hidden_size,
+            direction,
+            has_initial_h,
+            ..
+        }) = op
+        else {
+            return Err(bad(op, "not a recurrent operator"));
+        };
+        let x = input(op, xs, 0)?;
+        let (w, r, b) = (input(op, xs, 1)?, input(op, xs, 2)?, input(op, xs, 3)?);
+        let size = x.size();
+        if size.len() != 3 {
+            return Err(bad(
+                op,
+                format!("input {size:?} is not (seq, batch, features)"),
+            ));
+        }
+        let h0 = if *has_initial_h {
+            Some(input(op, xs, 4)?)
+        } else {
+            None
+        };
+        Ok(Recurrent {
+            x,
+            w,
+            r,
+            b,
+            h0,
+            seq: size[0],
+            batch: size[1],
+            hidden: *hidden_size,
+            direction: *direction,
+        })
     }
-    let (seq, batch) = (size[0], size[1]);
-    let mut next = 4;
-    let h0 = if has_h {
-        next += 1;
-        Some(input(op, xs, next - 1)?)
-    } else {
-        None
-    };
-    let c0 = if has_c {
-        Some(input(op, xs, next)?)
-    } else {
-        None
-    };
-    let zeros = Tensor::f_zeros([batch, hidden].as_slice(), (x.kind(), x.device()))?;
+
+    /// Direction `d`'s W, R and B.
+    fn weights(&self, d: i64) -> Result<(Tensor, Tensor, Tensor)> {
+        Ok((self.w.f_get(d)?, self.r.f_get(d)?, self.b.f_get(d)?))
+    }
+
+    /// Direction `d`'s slice of an initial state, zeros when none is given.
+    fn initial(&self, state: Option<&Tensor>, d: i64) -> Result<Tensor> {
+        Ok(match state {
+            Some(state) => state.f_get(d)?,
+            None => Tensor::f_zeros(
+                [self.batch, self.hidden].as_slice(),
+                (self.x.kind(), self.x.device()),
+            )?,
+        })
+    }
+
+    /// One direction's outputs (seq, batch, hidden) in time order: `step(t)`
+    /// advances the state over input step `t` (visited last to first when
+    /// `backwards`) and returns its h.
+    fn unroll(
+        &self,
+        backwards: bool,
+        mut step: impl FnMut(i64) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let seq = self.seq;
+        let mut outputs: Vec<Option<Tensor>> = (0..seq).map(|_| None).collect();
+        for i in 0..seq {
+            let t = if backwards { seq - 1 - i } else { i };
+            outputs[t as usize] = Some(step(t)?);
+        }
+        let outputs: Vec<Tensor> = outputs.into_iter().flatten().collect();
+        Ok(Tensor::f_stack(&outputs, 0)?)
+    }
+}
+
+/// ONNX LSTM (gates i, o, f, c; sigmoid, tanh, tanh; layout 0) with the
+/// optional initial c: tops Y (seq, dirs, batch, hidden), Y_h and Y_c
+/// (dirs, batch, hidden).
+fn lstm(rnn: &Recurrent, c0: Option<&Tensor>) -> Result<Vec<Tensor>> {
+    let hidden = rnn.hidden;
     let (mut ys, mut hs, mut cs) = (Vec::new(), Vec::new(), Vec::new());
-    for (d, backwards) in directions(direction) {
-        let (wd, rd, bd) = (w.f_get(d)?, r.f_get(d)?, b.f_get(d)?);
+    for (d, backwards) in directions(rnn.direction) {
+        let (wd, rd, bd) = rnn.weights(d)?;
         let bias =
             bd.f_narrow(0, 0, 4 * hidden)?
                 .f_add(&bd.f_narrow(0, 4 * hidden, 4 * hidden)?)?;
         // All input projections at once: (seq, batch, 4·hidden).
-        let projected = x.f_matmul(&tr(&wd)?)?.f_add(&bias)?;
-        let mut h = match h0 {
-            Some(h0) => h0.f_get(d)?,
-            None => zeros.shallow_clone(),
-        };
-        let mut c = match c0 {
-            Some(c0) => c0.f_get(d)?,
-            None => zeros.shallow_clone(),
-        };
+        let projected = rnn.x.f_matmul(&tr(&wd)?)?.f_add(&bias)?;
+        let mut h = rnn.initial(rnn.h0, d)?;
+        let mut c = rnn.initial(c0, d)?;
         let rt = tr(&rd)?;
-        let mut outputs: Vec<Option<Tensor>> = (0..seq).map(|_| None).collect();
-        for step in 0..seq {
-            let t = if backwards { seq - 1 - step } else { step };
+        let y = rnn.unroll(backwards, |t| {
             let gates = projected.f_get(t)?.f_add(&h.f_matmul(&rt)?)?;
             let parts = gates.f_split(hidden, 1)?;
             let (i, o, f, g) = (
@@ -1051,10 +1068,9 @@ fn lstm(
             );
             c = f.f_mul(&c)?.f_add(&i.f_mul(&g)?)?;
             h = o.f_mul(&c.f_tanh()?)?;
-            outputs[t as usize] = Some(h.shallow_clone());
-        }
-        let outputs: Vec<Tensor> = outputs.into_iter().flatten().collect();
-        ys.push(Tensor::f_stack(&outputs, 0)?);
+            Ok(h.shallow_clone())
+        })?;
+        ys.push(y);
         hs.push(h);
         cs.push(c);
     }
@@ -1066,41 +1082,19 @@ fn lstm(
 }
 
 /// ONNX GRU (gates z, r, h; sigmoid, tanh; layout 0): tops Y and Y_h.
-fn gru(
-    op: &OnnxOp,
-    xs: &[Tensor],
-    hidden: i64,
-    direction: Direction,
-    linear_before_reset: bool,
-    has_h: bool,
-) -> Result<Vec<Tensor>> {
-    let x = input(op, xs, 0)?;
-    let (w, r, b) = (input(op, xs, 1)?, input(op, xs, 2)?, input(op, xs, 3)?);
-    let size = x.size();
-    if size.len() != 3 {
-        return Err(bad(
-            op,
-            format!("input {size:?} is not (seq, batch, features)"),
-        ));
-    }
-    let (seq, batch) = (size[0], size[1]);
-    let h0 = if has_h { Some(input(op, xs, 4)?) } else { None };
+fn gru(rnn: &Recurrent, linear_before_reset: bool) -> Result<Vec<Tensor>> {
+    let hidden = rnn.hidden;
     let (mut ys, mut hs) = (Vec::new(), Vec::new());
-    for (d, backwards) in directions(direction) {
-        let (wd, rd, bd) = (w.f_get(d)?, r.f_get(d)?, b.f_get(d)?);
+    for (d, backwards) in directions(rnn.direction) {
+        let (wd, rd, bd) = rnn.weights(d)?;
         let wb = bd.f_narrow(0, 0, 3 * hidden)?;
         let rb = bd.f_narrow(0, 3 * hidden, 3 * hidden)?;
-        let projected = x.f_matmul(&tr(&wd)?)?.f_add(&wb)?;
+        let projected = rnn.x.f_matmul(&tr(&wd)?)?.f_add(&wb)?;
         let rs = rd.f_split(hidden, 0)?;
         let rbs = rb.f_split(hidden, 0)?;
         let (rz, rr, rh) = (tr(&rs[0])?, tr(&rs[1])?, tr(&rs[2])?);
-        let mut h = match h0 {
-            Some(h0) => h0.f_get(d)?,
-            None => Tensor::f_zeros([batch, hidden].as_slice(), (x.kind(), x.device()))?,
-        };
-        let mut outputs: Vec<Option<Tensor>> = (0..seq).map(|_| None).collect();
-        for step in 0..seq {
-            let t = if backwards { seq - 1 - step } else { step };
+        let mut h = rnn.initial(rnn.h0, d)?;
+        let y = rnn.unroll(backwards, |t| {
             let xp = projected.f_get(t)?.f_split(hidden, 1)?;
             let z = xp[0]
                 .f_add(&h.f_matmul(&rz)?)?
@@ -1118,10 +1112,9 @@ fn gru(
             .f_tanh()?;
             // h = (1 − z) ⊙ candidate + z ⊙ h
             h = candidate.f_add(&z.f_mul(&h.f_sub(&candidate)?)?)?;
-            outputs[t as usize] = Some(h.shallow_clone());
-        }
-        let outputs: Vec<Tensor> = outputs.into_iter().flatten().collect();
-        ys.push(Tensor::f_stack(&outputs, 0)?);
+            Ok(h.shallow_clone())
+        })?;
+        ys.push(y);
         hs.push(h);
     }
     Ok(vec![Tensor::f_stack(&ys, 1)?, Tensor::f_stack(&hs, 0)?])

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::link::{Link, Mode};
-use crate::links::kernel_and_bias;
+use crate::links::Kernel2D;
 use tch::Tensor;
 
 /// Chainer's keyword arguments; `[h, w]` pairs.
@@ -27,12 +27,7 @@ impl Default for Convolution2DConfig {
     }
 }
 
-#[derive(Debug)]
-pub struct Convolution2D {
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
-    pub config: Convolution2DConfig,
-}
+pub type Convolution2D = Kernel2D<Convolution2DConfig>;
 
 /// A convolution from `in_channels` to `out_channels` with a `ksize` = [kh, kw]
 /// kernel; `in_channels` must be divisible by `config.groups`.
@@ -43,14 +38,13 @@ pub fn convolution_2d(
     ksize: [i64; 2],
     config: Convolution2DConfig,
 ) -> Convolution2D {
-    let groups = config.groups.max(1);
-    let shape = [out_channels, in_channels / groups, ksize[0], ksize[1]];
-    let (weight, bias) = kernel_and_bias(path, &shape, out_channels, config.nobias);
-    Convolution2D {
-        weight,
-        bias,
-        config,
-    }
+    let shape = [
+        out_channels,
+        in_channels / config.groups.max(1),
+        ksize[0],
+        ksize[1],
+    ];
+    Kernel2D::new(path, shape, out_channels, config.nobias, config)
 }
 
 impl Link for Convolution2D {

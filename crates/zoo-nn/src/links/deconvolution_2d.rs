@@ -3,57 +3,49 @@
 
 use crate::error::{NnError, Result};
 use crate::link::{Link, Mode};
-use crate::links::kernel_and_bias;
+use crate::links::{Convolution2DConfig, Kernel2D};
 use tch::Tensor;
 
-/// Chainer's keyword arguments; `outsize` picks one of the output sizes that
-/// map back to the input size (Chainer's `outsize`), else the smallest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `W` (in, out/groups, kh, kw), `b` (out).
+pub type Deconvolution2D = Kernel2D<Deconvolution2DConfig>;
+
+/// Chainer's keyword arguments: a convolution's (`stride`, `pad`, `dilate`,
+/// `groups`, `nobias`), and `outsize`, which picks one of the output sizes
+/// that map back to the input size (Chainer's `outsize`), else the smallest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Deconvolution2DConfig {
-    pub stride: [i64; 2],
-    pub pad: [i64; 2],
-    pub dilate: [i64; 2],
-    pub groups: i64,
-    pub nobias: bool,
+    pub conv: Convolution2DConfig,
     pub outsize: Option<[i64; 2]>,
 }
 
-impl Default for Deconvolution2DConfig {
-    fn default() -> Self {
-        Self {
-            stride: [1, 1],
-            pad: [0, 0],
-            dilate: [1, 1],
-            groups: 1,
-            nobias: false,
-            outsize: None,
-        }
-    }
-}
-
-#[derive(Debug)]
-pub struct Deconvolution2D {
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
-    pub config: Deconvolution2DConfig,
-}
-
+/// A transposed convolution from `in_channels` to `out_channels`; `config`
+/// is a [`Deconvolution2DConfig`] or, without `outsize`, a convolution's.
 pub fn deconvolution_2d(
     path: &tch::nn::Path,
     in_channels: i64,
     out_channels: i64,
     ksize: [i64; 2],
-    config: Deconvolution2DConfig,
+    config: impl Into<Deconvolution2DConfig>,
 ) -> Deconvolution2D {
-    let groups = config.groups.max(1);
+    let config = config.into();
     // Chainer's fan-in for a deconvolution weight is out/groups * kh * kw,
     // which is what lecun_normal computes from this layout.
-    let shape = [in_channels, out_channels / groups, ksize[0], ksize[1]];
-    let (weight, bias) = kernel_and_bias(path, &shape, out_channels, config.nobias);
-    Deconvolution2D {
-        weight,
-        bias,
-        config,
+    let shape = [
+        in_channels,
+        out_channels / config.conv.groups.max(1),
+        ksize[0],
+        ksize[1],
+    ];
+    Kernel2D::new(path, shape, out_channels, config.conv.nobias, config)
+}
+
+/// The smallest output size for a convolution's keyword arguments.
+impl From<Convolution2DConfig> for Deconvolution2DConfig {
+    fn from(conv: Convolution2DConfig) -> Self {
+        Deconvolution2DConfig {
+            conv,
+            outsize: None,
+        }
     }
 }
 
@@ -64,7 +56,7 @@ pub(crate) fn deconv_outsize(size: i64, k: i64, s: i64, p: i64, d: i64) -> i64 {
 
 impl Link for Deconvolution2D {
     fn f_forward(&self, x: &Tensor, _mode: Mode) -> Result<Tensor> {
-        let c = &self.config;
+        let c = &self.config.conv;
         if x.dim() != 4 {
             return Err(NnError::input(
                 "Deconvolution2D",
@@ -77,7 +69,7 @@ impl Link for Deconvolution2D {
         let wsize = self.weight.size();
         let in_size = x.size();
         let mut output_padding = [0i64; 2];
-        if let Some(outsize) = c.outsize {
+        if let Some(outsize) = self.config.outsize {
             for axis in 0..2 {
                 let natural = deconv_outsize(
                     in_size[2 + axis],

@@ -15,6 +15,18 @@ pub struct LstmState {
     pub c: Tensor,
 }
 
+impl LstmState {
+    /// h = c = 0 of (batch, size), on the device and dtype of `like` (the
+    /// link's input weight): the start of a sequence.
+    pub(crate) fn zeros(like: &Tensor, batch: i64, size: i64) -> Result<Self> {
+        let h = zeros_like_param(like, batch, size)?;
+        Ok(LstmState {
+            c: h.zeros_like(),
+            h,
+        })
+    }
+}
+
 #[derive(Debug)]
 pub struct Lstm {
     pub upward: Linear,
@@ -66,11 +78,7 @@ impl Recurrent for Lstm {
     type State = LstmState;
 
     fn zero_state(&self, batch: i64) -> Result<LstmState> {
-        let h = zeros_like_param(&self.upward.weight, batch, self.out_size())?;
-        Ok(LstmState {
-            c: h.zeros_like(),
-            h,
-        })
+        LstmState::zeros(&self.upward.weight, batch, self.out_size())
     }
 
     /// Chainer skips `lateral` on the first step; with no bias and h = 0 the

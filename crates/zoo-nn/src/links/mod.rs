@@ -47,17 +47,33 @@ pub(crate) fn lecun_normal(path: &tch::nn::Path, name: &str, shape: &[i64]) -> T
     )
 }
 
-/// The parameters of a convolution-like link: `W` of `weight_shape` with
-/// Chainer's default initialiser and, unless `nobias`, `b` of zeros with one
-/// entry per output channel.
-pub(crate) fn kernel_and_bias(
-    path: &tch::nn::Path,
-    weight_shape: &[i64],
-    out_channels: i64,
-    nobias: bool,
-) -> (Tensor, Option<Tensor>) {
-    let weight = lecun_normal(path, "W", weight_shape);
-    let bias = (!nobias)
-        .then(|| crate::init::param(path, "b", &[out_channels], tch::nn::Init::Const(0.0)));
-    (weight, bias)
+/// A convolution-like link ([`Convolution2D`], [`Deconvolution2D`]): its
+/// kernel `W`, its bias `b` unless `nobias`, and Chainer's keyword
+/// arguments `C`.
+#[derive(Debug)]
+pub struct Kernel2D<C> {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub config: C,
+}
+
+impl<C> Kernel2D<C> {
+    /// `W` of `weight_shape` with Chainer's default initialiser and, unless
+    /// `nobias`, `b` of zeros with one entry per output channel.
+    pub(crate) fn new(
+        path: &tch::nn::Path,
+        weight_shape: [i64; 4],
+        out_channels: i64,
+        nobias: bool,
+        config: C,
+    ) -> Self {
+        let weight = lecun_normal(path, "W", &weight_shape);
+        let bias = (!nobias)
+            .then(|| crate::init::param(path, "b", &[out_channels], tch::nn::Init::Const(0.0)));
+        Kernel2D {
+            weight,
+            bias,
+            config,
+        }
+    }
 }

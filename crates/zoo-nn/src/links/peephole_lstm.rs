@@ -11,7 +11,7 @@
 use crate::error::Result;
 use crate::link::{Link, Mode, ops_are_recorded};
 use crate::links::linear::{Linear, linear, linear_nobias};
-use crate::links::lstm::{LstmState, split_gates, zeros_like_param};
+use crate::links::lstm::{LstmState, split_gates};
 use crate::links::recurrent::Recurrent;
 use tch::Tensor;
 
@@ -89,11 +89,7 @@ impl Recurrent for PeepholeLstm {
     type State = LstmState;
 
     fn zero_state(&self, batch: i64) -> Result<LstmState> {
-        let h = zeros_like_param(&self.upward.weight, batch, self.out_size())?;
-        Ok(LstmState {
-            c: h.zeros_like(),
-            h,
-        })
+        LstmState::zeros(&self.upward.weight, batch, self.out_size())
     }
 
     fn step(&self, x: &Tensor, state: &LstmState) -> Result<LstmState> {

@@ -42,22 +42,8 @@ pub fn seeds(fuzz_dir: &Path, target: &str) -> Vec<Vec<u8>> {
         fuzz_dir.join("regressions").join(target),
         fuzz_dir.join("../tests/fixtures/ops"),
     ];
-    let mut seeds = Vec::new();
-    for dir in dirs {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            let is_seed = !path.starts_with(fuzz_dir.join("../tests"))
-                || path.extension().is_some_and(|e| e == "onnx");
-            if is_seed
-                && path.is_file()
-                && let Ok(bytes) = std::fs::read(&path)
-            {
-                seeds.push(bytes);
-            }
-        }
-    }
-    if seeds.is_empty() {
-        seeds.push(Vec::new());
-    }
-    seeds
+    let fixtures = fuzz_dir.join("../tests");
+    super::mutate::read_seeds(dirs, |path| {
+        !path.starts_with(&fixtures) || path.extension().is_some_and(|e| e == "onnx")
+    })
 }
