@@ -1,18 +1,21 @@
 //! `L.Convolution2D`: W (out, in/groups, kh, kw), b (out).
 
 use crate::error::Result;
+use crate::init::Initializer;
 use crate::link::{Link, Mode};
 use crate::links::kernel_and_bias;
 use tch::Tensor;
 
 /// Chainer's keyword arguments; `[h, w]` pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Convolution2DConfig {
     pub stride: [i64; 2],
     pub pad: [i64; 2],
     pub dilate: [i64; 2],
     pub groups: i64,
     pub nobias: bool,
+    /// Chainer's `initialW` (the bias starts at zero).
+    pub initial_w: Initializer,
 }
 
 impl Default for Convolution2DConfig {
@@ -23,6 +26,7 @@ impl Default for Convolution2DConfig {
             dilate: [1, 1],
             groups: 1,
             nobias: false,
+            initial_w: Initializer::LeCunNormal,
         }
     }
 }
@@ -45,7 +49,8 @@ pub fn convolution_2d(
 ) -> Convolution2D {
     let groups = config.groups.max(1);
     let shape = [out_channels, in_channels / groups, ksize[0], ksize[1]];
-    let (weight, bias) = kernel_and_bias(path, &shape, out_channels, config.nobias);
+    let (weight, bias) =
+        kernel_and_bias(path, &shape, out_channels, config.nobias, config.initial_w);
     Convolution2D {
         weight,
         bias,

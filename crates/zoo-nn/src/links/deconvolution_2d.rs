@@ -2,6 +2,7 @@
 //! (in, out/groups, kh, kw), which is also libtorch's layout.
 
 use crate::error::{NnError, Result};
+use crate::init::Initializer;
 use crate::link::{Link, Mode};
 use crate::links::kernel_and_bias;
 use tch::Tensor;
@@ -47,9 +48,15 @@ pub fn deconvolution_2d(
 ) -> Deconvolution2D {
     let groups = config.groups.max(1);
     // Chainer's fan-in for a deconvolution weight is out/groups * kh * kw,
-    // which is what lecun_normal computes from this layout.
+    // which is what LeCunNormal computes from this layout.
     let shape = [in_channels, out_channels / groups, ksize[0], ksize[1]];
-    let (weight, bias) = kernel_and_bias(path, &shape, out_channels, config.nobias);
+    let (weight, bias) = kernel_and_bias(
+        path,
+        &shape,
+        out_channels,
+        config.nobias,
+        Initializer::LeCunNormal,
+    );
     Deconvolution2D {
         weight,
         bias,
