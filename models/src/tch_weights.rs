@@ -102,20 +102,24 @@ fn lstm_from_tch(
     prefix: &str,
     parts: &BTreeMap<&'static str, Tensor>,
 ) -> Result<Vec<(String, Tensor)>> {
-    let part = |suffix: &str| {
-        parts.get(suffix).ok_or_else(|| {
-            unsupported(
-                &join(prefix, suffix),
-                "missing: an LSTM converts only with all of weight_ih_l0, weight_hh_l0, \
-                 bias_ih_l0 and bias_hh_l0",
-            )
-        })
-    };
+    let missing: Vec<String> = LSTM_SUFFIXES
+        .iter()
+        .filter(|suffix| !parts.contains_key(*suffix))
+        .map(|suffix| join(prefix, suffix))
+        .collect();
+    if !missing.is_empty() {
+        return Err(unsupported(
+            &missing.join(", "),
+            "missing: an LSTM converts only with all of weight_ih_l0, weight_hh_l0, \
+             bias_ih_l0 and bias_hh_l0",
+        ));
+    }
+    let part = |suffix: &str| &parts[suffix];
     let torch = TorchLstmParams {
-        weight_ih: part("weight_ih_l0")?,
-        weight_hh: part("weight_hh_l0")?,
-        bias_ih: part("bias_ih_l0")?,
-        bias_hh: part("bias_hh_l0")?,
+        weight_ih: part("weight_ih_l0"),
+        weight_hh: part("weight_hh_l0"),
+        bias_ih: part("bias_ih_l0"),
+        bias_hh: part("bias_hh_l0"),
     };
     Ok(lstm_params_from_torch(&torch)?
         .into_iter()
