@@ -6,6 +6,9 @@
 use crate::error::{ModelError, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
+use zoo_nn::init::Initializer;
+use zoo_nn::links::{Convolution2D, Convolution2DConfig, convolution_2d};
+use zoo_nn::{Link, Mode};
 
 /// The density map's target scale: each cell integrates to this value.
 pub const DENSITY_SCALE: f64 = 100.0;
@@ -57,42 +60,25 @@ impl Default for CellCounterConfig {
     }
 }
 
-#[derive(Debug)]
-struct Conv {
-    w: Tensor,
-    b: Tensor,
+/// A k×k convolution keeping the map's size (padding k/2), He-initialised
+/// (all but `out` feed a ReLU; `out` starts the same way as it always has).
+fn conv(path: &nn::Path, name: &str, inp: i64, out: i64, k: i64) -> Convolution2D {
+    let config = Convolution2DConfig {
+        pad: [k / 2, k / 2],
+        initial_w: Initializer::HeNormal,
+        ..Default::default()
+    };
+    convolution_2d(&path.sub(name), inp, out, [k, k], config)
 }
 
-impl Conv {
-    fn new(path: &nn::Path, name: &str, inp: i64, out: i64, k: i64) -> Self {
-        let sub = path.sub(name);
-        let fan_in = (inp * k * k) as f64;
-        Conv {
-            w: zoo_nn::init::param(
-                &sub,
-                "W",
-                &[out, inp, k, k],
-                nn::Init::Randn {
-                    mean: 0.0,
-                    stdev: (2.0 / fan_in).sqrt(),
-                },
-            ),
-            b: zoo_nn::init::param(&sub, "b", &[out], nn::Init::Const(0.0)),
-        }
-    }
-    fn forward(&self, x: &Tensor) -> Tensor {
-        let pad = self.w.size()[2] / 2;
-        x.conv2d(&self.w, Some(&self.b), [1, 1], [pad, pad], [1, 1], 1)
-    }
-}
-
-/// Parameters `conv1..conv4` (encoder), `up1..up3` (decoder), `out` (1×1).
+/// zoo-nn `Convolution2D` links `conv1..conv4` (encoder), `up1..up3`
+/// (decoder), `out` (1×1): parameters `conv1/W`, `conv1/b`, …, `out/b`.
 #[derive(Debug)]
 pub struct CellCounter {
     pub config: CellCounterConfig,
-    encoder: Vec<Conv>,
-    decoder: Vec<Conv>,
-    out: Conv,
+    encoder: Vec<Convolution2D>,
+    decoder: Vec<Convolution2D>,
+    out: Convolution2D,
 }
 
 impl CellCounter {
@@ -104,15 +90,15 @@ impl CellCounter {
         let mut encoder = Vec::new();
         let mut inp = 1;
         for (i, &w) in config.widths.iter().enumerate() {
-            encoder.push(Conv::new(path, &format!("conv{}", i + 1), inp, w, 3));
+            encoder.push(conv(path, &format!("conv{}", i + 1), inp, w, 3));
             inp = w;
         }
         let mut decoder = Vec::new();
         for (i, &w) in config.widths.iter().rev().skip(1).enumerate() {
-            decoder.push(Conv::new(path, &format!("up{}", i + 1), inp, w, 3));
+            decoder.push(conv(path, &format!("up{}", i + 1), inp, w, 3));
             inp = w;
         }
-        let out = Conv::new(path, "out", inp, 1, 1);
+        let out = conv(path, "out", inp, 1, 1);
         Ok(CellCounter {
             config,
             encoder,
@@ -147,20 +133,20 @@ impl CellCounter {
     /// Density map (N, 1, H, W), scaled so that one cell sums to [`DENSITY_SCALE`].
     pub fn density(&self, x: &Tensor) -> Result<Tensor> {
         self.check_input(x)?;
-        let mut h = x.to_kind(Kind::Float);
+        let mut h = x.f_to_kind(Kind::Float)?;
         let last = self.encoder.len() - 1;
         for (i, conv) in self.encoder.iter().enumerate() {
-            h = conv.forward(&h).relu();
+            h = conv.f_forward(&h, Mode::Test)?.f_relu()?;
             if i < last {
-                h = h.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+                h = h.f_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)?;
             }
         }
         for conv in &self.decoder {
             let (hh, ww) = (h.size()[2], h.size()[3]);
-            h = h.upsample_nearest2d([2 * hh, 2 * ww], None, None);
-            h = conv.forward(&h).relu();
+            h = h.f_upsample_nearest2d([2 * hh, 2 * ww], None, None)?;
+            h = conv.f_forward(&h, Mode::Test)?.f_relu()?;
         }
-        Ok(self.out.forward(&h))
+        Ok(self.out.f_forward(&h, Mode::Test)?)
     }
 }
 

@@ -10,10 +10,14 @@
 //! * [`cell_counter`]: the FCRN-A-small density-map cell counter;
 //! * [`package`]: `load(dir, device, options)` for every package kind,
 //!   `load_installed(home, name, req, device)`;
-//! * [`task`]: task decoders (classify, count, spikes, detect) for `zoo run`.
+//! * [`task`]: task decoders (classify, count, spikes, detect) for `zoo run`;
+//! * [`tch_weights`]: converts weights saved with tch's module names
+//!   (`key/weight`, `outer/weight_ih_l0`) to the links' Chainer names.
 //!
 //! Parameters are named like Chainer's (`conv1_1/W`, `upward/b`) in files and
-//! like tch's (`conv1_1.W`) inside a `VarStore`; [`params`] converts.
+//! like tch's (`conv1_1.W`) inside a `VarStore`; [`params`] converts. Every
+//! architecture is built from zoo-nn links (`Convolution2D`, `Linear`,
+//! `LSTM`, `PeepholeLSTM`), so its parameters are the links' own.
 
 pub mod card;
 pub mod cell_counter;
@@ -30,6 +34,7 @@ pub mod params;
 pub mod peephole;
 pub mod rng;
 pub mod task;
+pub mod tch_weights;
 pub mod train;
 pub mod vgg;
 

@@ -23,7 +23,13 @@
 
 use crate::error::{ModelError, Result};
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor, nn, nn::RNN};
+use tch::{Kind, Tensor, nn};
+use zoo_nn::init::Initializer;
+use zoo_nn::links::{
+    Convolution2D, Convolution2DConfig, Linear, LinearConfig, Lstm, LstmConfig, LstmState,
+    Recurrent, convolution_2d, linear_with, lstm_with,
+};
+use zoo_nn::{Link, Mode};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -87,33 +93,75 @@ pub struct Object {
     pub bbox: [f32; 4],
 }
 
-/// A 3×3 convolution with its stride.
-#[derive(Debug)]
-struct Conv {
-    w: Tensor,
-    b: Tensor,
-    stride: i64,
-}
-
+/// The detector, built from zoo-nn links with Chainer's parameter names:
+/// `conv1..conv3` (`Convolution2D`), `saliency`, `key`, `query`,
+/// `class_head`, `box_head` (`Linear`: `W`, `b`), `outer` and `inner`
+/// (`LSTM`: `upward/W`, `upward/b`, `lateral/W`) and the chain's own
+/// parameter `attention` (Chainer names a `Parameter` registered on a chain
+/// by its attribute).
 #[derive(Debug)]
 pub struct NestedRnn {
     pub config: NestedRnnConfig,
-    convs: Vec<Conv>,
-    saliency: nn::Linear,
-    key: nn::Linear,
-    query: nn::Linear,
+    convs: Vec<Convolution2D>,
+    saliency: Linear,
+    key: Linear,
+    query: Linear,
     /// log of: prior gain, inhibition gain, prior width, inhibition width.
     attention: Tensor,
-    outer: nn::LSTM,
-    inner: nn::LSTM,
-    class_head: nn::Linear,
-    box_head: nn::Linear,
+    outer: Lstm,
+    inner: Lstm,
+    class_head: Linear,
+    box_head: Linear,
 }
 
 /// Per-slot memory carried to the next frame: centre (2), size (2),
 /// velocity (2), class probabilities (C+1), observation gate (1).
 fn memory_width(classes: i64) -> i64 {
     8 + classes
+}
+
+/// A 3×3 convolution (padding 1) with `stride`, He-initialised (a ReLU follows).
+fn conv3x3(path: &nn::Path, inp: i64, out: i64, stride: i64) -> Convolution2D {
+    let config = Convolution2DConfig {
+        stride: [stride, stride],
+        pad: [1, 1],
+        initial_w: Initializer::HeNormal,
+        ..Default::default()
+    };
+    convolution_2d(path, inp, out, [3, 3], config)
+}
+
+/// A Linear link initialised like libtorch's `nn.Linear` (He-uniform W,
+/// b uniform in ±1/√in): the start the training recipe was tuned from.
+fn torch_initialised_linear(path: &nn::Path, inp: i64, out: i64) -> Linear {
+    let config = LinearConfig {
+        initial_w: Initializer::HeUniform,
+        initial_bias: Initializer::Uniform(1.0 / (inp as f64).sqrt()),
+        ..Default::default()
+    };
+    linear_with(path, inp, out, config)
+}
+
+/// An LSTM link initialised like libtorch's `nn.LSTM` (He-uniform weights,
+/// all biases zero, no forget-gate bias of 1): the training recipe's start.
+fn torch_initialised_lstm(path: &nn::Path, inp: i64, hidden: i64) -> Lstm {
+    let config = LstmConfig {
+        upward_init: Initializer::HeUniform,
+        lateral_init: Initializer::HeUniform,
+        bias_init: Initializer::Constant(0.0),
+        forget_bias_init: Initializer::Constant(0.0),
+    };
+    lstm_with(path, inp, hidden, config)
+}
+
+/// `linear` applied to the last axis of `x` (Chainer's `n_batch_axes` =
+/// all but the last): (…, in) → (…, out).
+fn per_row(linear: &Linear, x: &Tensor) -> Result<Tensor> {
+    let size = x.size();
+    let rows = x.f_reshape([-1, linear.in_size()])?;
+    let mut out_size = size[..size.len() - 1].to_vec();
+    out_size.push(linear.out_size());
+    Ok(linear.f_forward(&rows, Mode::Test)?.f_view(&out_size[..])?)
 }
 
 impl NestedRnn {
@@ -130,33 +178,22 @@ impl NestedRnn {
             .iter()
             .enumerate()
             .map(|(i, &(inp, out, stride))| {
-                let sub = path.sub(format!("conv{}", i + 1));
-                let w = zoo_nn::init::param(
-                    &sub,
-                    "W",
-                    &[out, inp, 3, 3],
-                    nn::Init::Randn {
-                        mean: 0.0,
-                        stdev: (2.0 / (inp * 9) as f64).sqrt(),
-                    },
-                );
-                let b = zoo_nn::init::param(&sub, "b", &[out], nn::Init::Const(0.0));
-                Conv { w, b, stride }
+                conv3x3(&path.sub(format!("conv{}", i + 1)), inp, out, stride)
             })
             .collect();
         let memory = memory_width(c);
-        let saliency = nn::linear(path / "saliency", f, 1, Default::default());
-        let key = nn::linear(path / "key", f + 2, ATTENTION, Default::default());
-        let query = nn::linear(path / "query", h + 5 + k, ATTENTION, Default::default());
+        let saliency = torch_initialised_linear(&path.sub("saliency"), f, 1);
+        let key = torch_initialised_linear(&path.sub("key"), f + 2, ATTENTION);
+        let query = torch_initialised_linear(&path.sub("query"), h + 5 + k, ATTENTION);
         let attention = path.var_copy(
             "attention",
             &Tensor::from_slice(&[4f32.ln(), 8f32.ln(), 0.08f32.ln(), 0.06f32.ln()]),
         );
-        let outer = nn::lstm(path / "outer", 2 * f + k * memory, h, Default::default());
+        let outer = torch_initialised_lstm(&path.sub("outer"), 2 * f + k * memory, h);
         let inner_input = f + 3 + memory + 1 + 4 + k;
-        let inner = nn::lstm(path / "inner", inner_input, h, Default::default());
-        let class_head = nn::linear(path / "class_head", h, c + 1, Default::default());
-        let box_head = nn::linear(path / "box_head", h, 6, Default::default());
+        let inner = torch_initialised_lstm(&path.sub("inner"), inner_input, h);
+        let class_head = torch_initialised_linear(&path.sub("class_head"), h, c + 1);
+        let box_head = torch_initialised_linear(&path.sub("box_head"), h, 6);
         Ok(NestedRnn {
             config,
             convs,
@@ -187,19 +224,17 @@ impl NestedRnn {
     }
 
     /// (N, 1, S, S) frames → feature map (N, F, G, G).
-    fn feature_map(&self, frames: &Tensor) -> Tensor {
+    fn feature_map(&self, frames: &Tensor) -> Result<Tensor> {
         let (n, s) = (frames.size()[0], self.config.frame_size);
         let opts = (Kind::Float, frames.device());
-        let ramp = Tensor::linspace(-1.0, 1.0, s, opts);
-        let ys = ramp.view([1, 1, s, 1]).expand([n, 1, s, s], false);
-        let xs = ramp.view([1, 1, 1, s]).expand([n, 1, s, s], false);
-        let mut h = Tensor::cat(&[frames.shallow_clone(), xs, ys], 1);
+        let ramp = Tensor::f_linspace(-1.0, 1.0, s, opts)?;
+        let ys = ramp.f_view([1, 1, s, 1])?.f_expand([n, 1, s, s], false)?;
+        let xs = ramp.f_view([1, 1, 1, s])?.f_expand([n, 1, s, s], false)?;
+        let mut h = Tensor::f_cat(&[frames.shallow_clone(), xs, ys], 1)?;
         for conv in &self.convs {
-            h = h
-                .conv2d(&conv.w, Some(&conv.b), [conv.stride; 2], [1, 1], [1, 1], 1)
-                .relu();
+            h = conv.f_forward(&h, Mode::Test)?.f_relu()?;
         }
-        h
+        Ok(h)
     }
 
     /// Runs the detector over a (B, T, 1, S, S) video with pixel values in [0, 1].
@@ -219,7 +254,7 @@ impl NestedRnn {
         let cells = g * g;
         let device = video.device();
         let opts = (Kind::Float, device);
-        let maps = self.feature_map(&video.to_kind(Kind::Float).reshape([b * t, 1, s, s]));
+        let maps = self.feature_map(&video.to_kind(Kind::Float).reshape([b * t, 1, s, s]))?;
         // Channels last: (B·T, G·G, F).
         let flat = maps.flatten(2, 3).transpose(1, 2).contiguous();
         // Cell centres in [0, 1], (G·G, 2) as (x, y).
@@ -232,7 +267,7 @@ impl NestedRnn {
             -1,
         )
         .view([cells, 2]);
-        let saliency = flat.apply(&self.saliency).view([b, t, cells]);
+        let saliency = per_row(&self.saliency, &flat)?.view([b, t, cells]);
         let keyed = Tensor::cat(
             &[
                 flat.shallow_clone(),
@@ -240,7 +275,7 @@ impl NestedRnn {
             ],
             -1,
         );
-        let keys = keyed.apply(&self.key).view([b, t, cells, ATTENTION]);
+        let keys = per_row(&self.key, &keyed)?.view([b, t, cells, ATTENTION]);
         let flat = flat.view([b, t, cells, f]);
         let pooled = Tensor::cat(
             &[
@@ -265,20 +300,20 @@ impl NestedRnn {
         let memory = memory_width(c);
         let mut slot_memory = Tensor::zeros([b, k, memory], opts);
         let mut has_prior = Tensor::zeros([b, 1], opts);
-        let mut outer_state = self.outer.zero_state(b);
+        let mut outer_state = self.outer.zero_state(b)?;
         let (mut logits, mut boxes, mut velocities) = (Vec::new(), Vec::new(), Vec::new());
         let mut attention = Vec::new();
         for frame in 0..t {
             if !self.config.temporal {
                 slot_memory = slot_memory.zeros_like();
-                outer_state = self.outer.zero_state(b);
+                outer_state = self.outer.zero_state(b)?;
             }
             let outer_input = Tensor::cat(&[pooled.select(1, frame), slot_memory.view([b, -1])], 1);
-            outer_state = self.outer.step(&outer_input, &outer_state);
-            let mut state = nn::LSTMState((
-                outer_state.0.0.shallow_clone(),
-                outer_state.0.1.shallow_clone(),
-            ));
+            outer_state = self.outer.step(&outer_input, &outer_state)?;
+            let mut state = LstmState {
+                h: outer_state.h.shallow_clone(),
+                c: outer_state.c.shallow_clone(),
+            };
             let frame_saliency = saliency.select(1, frame);
             let frame_keys = keys.select(1, frame);
             let frame_flat = flat.select(1, frame);
@@ -294,9 +329,9 @@ impl NestedRnn {
                 let prev_vel = mem.narrow(1, 4, 2);
                 let prior = &prev_centre + &prev_vel;
                 let code = slot_codes.get(slot).unsqueeze(0).expand([b, k], false);
-                let h = state.h().squeeze_dim(0);
-                let query =
-                    Tensor::cat(&[&h, &prior, &prev_size, &has_prior, &code], 1).apply(&self.query);
+                let query_input =
+                    Tensor::cat(&[&state.h, &prior, &prev_size, &has_prior, &code], 1);
+                let query = self.query.f_forward(&query_input, Mode::Test)?;
                 let scores = &frame_saliency
                     + frame_keys.matmul(&query.unsqueeze(-1)).squeeze_dim(-1)
                     - &inhibition;
@@ -317,10 +352,9 @@ impl NestedRnn {
                     ],
                     1,
                 );
-                state = self.inner.step(&input, &state);
-                let h = state.h().squeeze_dim(0);
-                let class_logits = h.apply(&self.class_head);
-                let raw = h.apply(&self.box_head);
+                state = self.inner.step(&input, &state)?;
+                let class_logits = self.class_head.f_forward(&state.h, Mode::Test)?;
+                let raw = self.box_head.f_forward(&state.h, Mode::Test)?;
                 let gate = raw.narrow(1, 0, 1).sigmoid();
                 let update = raw.narrow(1, 1, 1).sigmoid();
                 let offset = raw.narrow(1, 2, 2).tanh() * MAX_OFFSET;

@@ -10,7 +10,11 @@ use crate::error::{ModelError, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::{Kind, Tensor, nn};
-use zoo_nn::Mode;
+use zoo_nn::init::Initializer;
+use zoo_nn::links::{
+    Convolution2D, Convolution2DConfig, Linear, LinearConfig, convolution_2d, linear_with,
+};
+use zoo_nn::{Link, Mode};
 
 /// The shape of a VGG network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,16 +118,14 @@ fn channels_last(t: &Tensor) -> Result<Tensor> {
 enum Layer {
     Conv {
         name: String,
-        w: Tensor,
-        b: Tensor,
+        conv: Convolution2D,
     },
     Pool {
         name: String,
     },
     Fc {
         name: String,
-        w: Tensor,
-        b: Tensor,
+        fc: Linear,
         relu: bool,
     },
     Prob,
@@ -145,6 +147,29 @@ pub struct Vgg {
     layers: Vec<Layer>,
 }
 
+/// A 3×3 convolution with padding 1, He-initialised (it feeds a ReLU).
+fn conv3x3(path: &nn::Path, in_channels: i64, out_channels: i64) -> Convolution2D {
+    let config = Convolution2DConfig {
+        pad: [1, 1],
+        initial_w: Initializer::HeNormal,
+        ..Default::default()
+    };
+    convolution_2d(path, in_channels, out_channels, [3, 3], config)
+}
+
+/// A fully connected layer: He-initialised when a ReLU follows, else LeCun.
+fn fully_connected(path: &nn::Path, in_size: i64, out_size: i64, relu: bool) -> Linear {
+    let config = LinearConfig {
+        initial_w: if relu {
+            Initializer::HeNormal
+        } else {
+            Initializer::LeCunNormal
+        },
+        ..Default::default()
+    };
+    linear_with(path, in_size, out_size, config)
+}
+
 impl Vgg {
     /// Builds the layers under `path` (parameters `conv1_1/W`, `conv1_1/b`, …, `fc8/b`),
     /// He-initialised (what training from scratch needs; loading overwrites them).
@@ -161,19 +186,8 @@ impl Vgg {
         {
             for index in 1..=convs {
                 let name = format!("conv{}_{}", block + 1, index);
-                let sub = path.sub(&name);
-                let fan_in = (in_channels * 9) as f64;
-                let w = zoo_nn::init::param(
-                    &sub,
-                    "W",
-                    &[width, in_channels, 3, 3],
-                    nn::Init::Randn {
-                        mean: 0.0,
-                        stdev: (2.0 / fan_in).sqrt(),
-                    },
-                );
-                let b = zoo_nn::init::param(&sub, "b", &[width], nn::Init::Const(0.0));
-                layers.push(Layer::Conv { name, w, b });
+                let conv = conv3x3(&path.sub(&name), in_channels, width);
+                layers.push(Layer::Conv { name, conv });
                 in_channels = width;
             }
             layers.push(Layer::Pool {
@@ -183,26 +197,15 @@ impl Vgg {
         let side = config.input_size / 32;
         let flat = in_channels * side * side;
         let fc_shapes = [
-            ("fc6", config.fc_width, flat, true),
+            ("fc6", flat, config.fc_width, true),
             ("fc7", config.fc_width, config.fc_width, true),
-            ("fc8", config.classes, config.fc_width, false),
+            ("fc8", config.fc_width, config.classes, false),
         ];
-        for (name, out, inp, relu) in fc_shapes {
-            let sub = path.sub(name);
-            let w = zoo_nn::init::param(
-                &sub,
-                "W",
-                &[out, inp],
-                nn::Init::Randn {
-                    mean: 0.0,
-                    stdev: (if relu { 2.0 } else { 1.0 } / inp as f64).sqrt(),
-                },
-            );
-            let b = zoo_nn::init::param(&sub, "b", &[out], nn::Init::Const(0.0));
+        for (name, in_size, out_size, relu) in fc_shapes {
+            let fc = fully_connected(&path.sub(name), in_size, out_size, relu);
             layers.push(Layer::Fc {
                 name: name.into(),
-                w,
-                b,
+                fc,
                 relu,
             });
         }
@@ -220,9 +223,9 @@ impl Vgg {
     /// keep the layout (loading copies into the variables).
     pub fn use_channels_last(&self) -> Result<()> {
         for layer in &self.layers {
-            if let Layer::Conv { w, .. } = layer {
-                let nhwc = channels_last(w)?;
-                let mut variable = w.shallow_clone();
+            if let Layer::Conv { conv, .. } = layer {
+                let nhwc = channels_last(&conv.weight)?;
+                let mut variable = conv.weight.shallow_clone();
                 tch::no_grad(|| variable.f_set_data(&nhwc))?;
             }
         }
@@ -233,7 +236,10 @@ impl Vgg {
     /// stride is 1).
     fn is_channels_last(&self) -> bool {
         self.layers.iter().find_map(|layer| match layer {
-            Layer::Conv { w, .. } => Some(w.stride().get(1) == Some(&1) && w.size()[1] > 1),
+            Layer::Conv { conv, .. } => {
+                let w = &conv.weight;
+                Some(w.stride().get(1) == Some(&1) && w.size()[1] > 1)
+            }
             _ => None,
         }) == Some(true)
     }
@@ -292,17 +298,17 @@ impl Vgg {
                 break;
             }
             h = match layer {
-                Layer::Conv { w, b, .. } => h.conv2d(w, Some(b), [1, 1], [1, 1], [1, 1], 1).relu(),
-                Layer::Pool { .. } => h.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], true),
-                Layer::Fc { w, b, relu, .. } => {
-                    let flat = h.flatten(1, -1).linear(w, Some(b));
+                Layer::Conv { conv, .. } => conv.f_forward(&h, mode)?.f_relu()?,
+                Layer::Pool { .. } => h.f_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], true)?,
+                Layer::Fc { fc, relu, .. } => {
+                    let y = fc.f_forward(&h, mode)?;
                     if *relu {
-                        flat.relu().dropout(0.5, mode.is_train())
+                        y.f_relu()?.f_dropout(0.5, mode.is_train())?
                     } else {
-                        flat
+                        y
                     }
                 }
-                Layer::Prob => h.softmax(1, Kind::Float),
+                Layer::Prob => h.f_softmax(1, Kind::Float)?,
             };
             if wanted.contains(&layer.name()) {
                 out.insert(layer.name().to_string(), h.shallow_clone());

@@ -295,8 +295,29 @@ fn cell_counter_density_matches_chainer_reference() {
     assert!(error < 1e-5, "count: relative error {error}");
 }
 
-/// The default nested RNN (temporal or per-frame) with synthetic weights; the
-/// store must outlive the net's use.
+/// The tch module names (`key/weight`, `outer/weight_ih_l0`, …) the
+/// nested RNN's parameters had before it was built from zoo-nn links, which
+/// `generate.py` fills with synthetic values.
+fn tch_names(chainer_name: &str) -> Vec<String> {
+    let (prefix, last) = chainer_name.rsplit_once('/').unwrap_or(("", chainer_name));
+    let linear = ["saliency", "key", "query", "class_head", "box_head"].contains(&prefix);
+    let names: &[&str] = match (last, prefix.rsplit_once('/')) {
+        ("W", Some((lstm, "upward"))) => return vec![format!("{lstm}/weight_ih_l0")],
+        ("W", Some((lstm, "lateral"))) => return vec![format!("{lstm}/weight_hh_l0")],
+        ("b", Some((lstm, "upward"))) => {
+            return vec![format!("{lstm}/bias_ih_l0"), format!("{lstm}/bias_hh_l0")];
+        }
+        ("W", _) if linear => &["weight"],
+        ("b", _) if linear => &["bias"],
+        _ => return vec![chainer_name.to_string()],
+    };
+    names.iter().map(|n| format!("{prefix}/{n}")).collect()
+}
+
+/// The default nested RNN (temporal or per-frame) with the synthetic
+/// weights of `generate.py`, which are tch-named and tch-laid-out: they reach
+/// the links through `tch_weights`, the conversion the committed package went
+/// through. The store must outlive the net's use.
 fn synthetic_nested_rnn(temporal: bool) -> (VarStore, NestedRnn) {
     let mut vs = VarStore::new(Device::Cpu);
     let net = NestedRnn::new(
@@ -307,7 +328,17 @@ fn synthetic_nested_rnn(temporal: bool) -> (VarStore, NestedRnn) {
         },
     )
     .unwrap();
-    params::fill_synthetic(&mut vs);
+    let tch_named: BTreeMap<String, Tensor> = params::named_tensors(&vs)
+        .into_iter()
+        .flat_map(|(name, tensor)| {
+            tch_names(&name).into_iter().map(move |old| {
+                let values = synthetic_tensor(&old, &tensor.size());
+                (old, values)
+            })
+        })
+        .collect();
+    let converted = zoo_models::tch_weights::from_tch_names(tch_named).unwrap();
+    params::copy_into(&mut vs, &converted).unwrap();
     (vs, net)
 }
 

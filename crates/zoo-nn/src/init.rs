@@ -46,6 +46,54 @@ pub fn param(path: &Path, name: &str, dims: &[i64], init: Init) -> Tensor {
     }
 }
 
+/// How a link's parameter starts: Chainer's initialisers (`initialW`,
+/// `initial_bias`, `upward_init`, …), so that a model built from links can
+/// keep the start its training recipe was tuned with. `fan_in` is the
+/// product of all of a weight's dimensions but the first, as in Chainer.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Initializer {
+    /// N(0, 1/fan_in): Chainer's default for weights.
+    #[default]
+    LeCunNormal,
+    /// N(0, 2/fan_in) (He et al. 2015): for weights followed by a ReLU.
+    HeNormal,
+    /// U(±√(6/fan_in)): libtorch's default for `Linear` and `LSTM` weights
+    /// (`kaiming_uniform_` with the ReLU gain, drawn by tch itself).
+    HeUniform,
+    /// U(−scale, scale).
+    Uniform(f64),
+    /// Every entry the same value.
+    Constant(f64),
+}
+
+impl Initializer {
+    /// tch's description of this initialiser for a tensor of shape `dims`.
+    pub fn for_shape(self, dims: &[i64]) -> Init {
+        let fan_in = dims.iter().skip(1).product::<i64>().max(1) as f64;
+        match self {
+            Initializer::LeCunNormal => Init::Randn {
+                mean: 0.0,
+                stdev: (1.0 / fan_in).sqrt(),
+            },
+            Initializer::HeNormal => Init::Randn {
+                mean: 0.0,
+                stdev: (2.0 / fan_in).sqrt(),
+            },
+            Initializer::HeUniform => tch::nn::init::DEFAULT_KAIMING_UNIFORM,
+            Initializer::Uniform(scale) => Init::Uniform {
+                lo: -scale,
+                up: scale,
+            },
+            Initializer::Constant(value) => Init::Const(value),
+        }
+    }
+
+    /// The trainable parameter `<path>/name` of shape `dims` ([`param`]).
+    pub fn param(self, path: &Path, name: &str, dims: &[i64]) -> Tensor {
+        param(path, name, dims, self.for_shape(dims))
+    }
+}
+
 /// A saved but not trained tensor (running statistics).
 pub fn buffer(path: &Path, name: &str, dims: &[i64], init: Init) -> Tensor {
     let tensor = if loading() {

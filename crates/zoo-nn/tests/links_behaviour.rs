@@ -217,6 +217,74 @@ fn lstm_starts_with_chainers_forget_bias() {
 }
 
 #[test]
+fn lstm_initialisers_follow_chainers_keywords() {
+    let vs = VarStore::new(Device::Cpu);
+    let config = l::LstmConfig {
+        upward_init: zoo_nn::init::Initializer::HeUniform,
+        lateral_init: zoo_nn::init::Initializer::Constant(0.5),
+        bias_init: zoo_nn::init::Initializer::Constant(0.25),
+        forget_bias_init: zoo_nn::init::Initializer::Constant(-1.0),
+    };
+    let lstm = l::lstm_with(&(vs.root() / "lstm"), 6, 3, config);
+    let bias = lstm.upward.bias.as_ref().unwrap().view([3, 4]);
+    assert!(close(
+        &bias.select(1, 2),
+        &Tensor::from_slice(&[-1.0f32; 3]),
+        0.0
+    ));
+    assert!(close(
+        &bias.select(1, 0),
+        &Tensor::from_slice(&[0.25f32; 3]),
+        0.0
+    ));
+    assert!(close(
+        &lstm.lateral.weight,
+        &lstm.lateral.weight.ones_like().g_mul_scalar(0.5),
+        0.0
+    ));
+    let bound = (6.0f64 / 6.0).sqrt();
+    assert!(lstm.upward.weight.abs().max().double_value(&[]) <= bound);
+}
+
+/// PyTorch's LSTM parameters, converted, give the same outputs in the link
+/// as libtorch's own fused LSTM.
+#[test]
+fn lstm_params_from_torch_match_libtorchs_lstm() {
+    use tch::nn::RNN;
+    let torch_vs = VarStore::new(Device::Cpu);
+    let torch = tch::nn::lstm(torch_vs.root() / "rnn", 5, 3, Default::default());
+    let variables = torch_vs.variables();
+    tch::no_grad(|| {
+        for name in ["rnn.bias_ih_l0", "rnn.bias_hh_l0"] {
+            let _ = variables[name].shallow_clone().uniform_(-0.5, 0.5);
+        }
+    });
+    let converted = l::lstm_params_from_torch(&l::TorchLstmParams {
+        weight_ih: &variables["rnn.weight_ih_l0"],
+        weight_hh: &variables["rnn.weight_hh_l0"],
+        bias_ih: &variables["rnn.bias_ih_l0"],
+        bias_hh: &variables["rnn.bias_hh_l0"],
+    })
+    .unwrap();
+    let vs = VarStore::new(Device::Cpu);
+    let lstm = l::lstm(&vs.root(), 5, 3);
+    tch::no_grad(|| {
+        for (name, tensor) in &converted {
+            let target = match *name {
+                "upward/W" => &lstm.upward.weight,
+                "upward/b" => lstm.upward.bias.as_ref().unwrap(),
+                _ => &lstm.lateral.weight,
+            };
+            target.shallow_clone().copy_(tensor);
+        }
+    });
+    let xs = Tensor::randn([4, 2, 5], (Kind::Float, Device::Cpu));
+    let (expected, _) = tch::no_grad(|| torch.seq(&xs.transpose(0, 1)));
+    let (got, _) = tch::no_grad(|| lstm.seq_init(&xs)).unwrap();
+    assert!(close(&got, &expected.transpose(0, 1), 1e-6));
+}
+
+#[test]
 fn stateless_gru_keeps_u_biases_stateful_first_step_drops_them() {
     let vs = VarStore::new(Device::Cpu);
     let gru = l::gru(&(vs.root() / "gru"), 2, 3);

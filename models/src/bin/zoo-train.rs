@@ -1,7 +1,8 @@
 //! `zoo-train MODEL [--seed N]`: trains a built-in model on its synthetic data
 //! and writes its package folder (weights, zoo.toml, model card, log).
 //! Normally run through `cargo xtask train MODEL`; `--golden-only` just
-//! records a committed package's golden input and output.
+//! records a committed package's golden input and output, and
+//! `--convert-tch-weights` renames a package's tch-named weights.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -49,6 +50,11 @@ struct Args {
     /// committed weights.
     #[arg(long)]
     golden_only: bool,
+    /// Do not train: rename the package's (--out, default models/<model>)
+    /// weights from tch's module names (`key/weight`, `outer/weight_ih_l0`)
+    /// to the links' Chainer names, in place (see zoo_models::tch_weights).
+    #[arg(long)]
+    convert_tch_weights: bool,
 }
 
 fn main() {
@@ -62,10 +68,19 @@ fn run() -> Result<()> {
     let args = Args::parse();
     tch::set_num_threads(args.threads);
     let architecture = Architecture::from_name(&args.model)?;
+    let package_dir = || {
+        args.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("models").join(architecture.name()))
+    };
+    if args.convert_tch_weights {
+        let path = zoo_models::tch_weights::convert_package(&package_dir())
+            .context("converting the weights to Chainer names")?;
+        eprintln!("wrote {}", path.display());
+        return Ok(());
+    }
     if args.golden_only {
-        let dir = args
-            .out
-            .unwrap_or_else(|| PathBuf::from("models").join(architecture.name()));
+        let dir = package_dir();
         let golden = zoo_models::golden::record(&dir)
             .with_context(|| format!("writing the golden file of {}", dir.display()))?;
         eprintln!("wrote {}", dir.join(golden.file).display());

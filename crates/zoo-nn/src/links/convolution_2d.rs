@@ -1,18 +1,21 @@
 //! `L.Convolution2D`: W (out, in/groups, kh, kw), b (out).
 
 use crate::error::Result;
+use crate::init::Initializer;
 use crate::link::{Link, Mode};
 use crate::links::Kernel2D;
 use tch::Tensor;
 
 /// Chainer's keyword arguments; `[h, w]` pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Convolution2DConfig {
     pub stride: [i64; 2],
     pub pad: [i64; 2],
     pub dilate: [i64; 2],
     pub groups: i64,
     pub nobias: bool,
+    /// Chainer's `initialW` (the bias starts at zero).
+    pub initial_w: Initializer,
 }
 
 impl Default for Convolution2DConfig {
@@ -23,6 +26,7 @@ impl Default for Convolution2DConfig {
             dilate: [1, 1],
             groups: 1,
             nobias: false,
+            initial_w: Initializer::LeCunNormal,
         }
     }
 }
@@ -44,7 +48,14 @@ pub fn convolution_2d(
         ksize[0],
         ksize[1],
     ];
-    Kernel2D::new(path, shape, out_channels, config.nobias, config)
+    Kernel2D::new(
+        path,
+        shape,
+        out_channels,
+        config.nobias,
+        config.initial_w,
+        config,
+    )
 }
 
 impl Link for Convolution2D {

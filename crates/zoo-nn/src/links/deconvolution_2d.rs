@@ -12,7 +12,7 @@ pub type Deconvolution2D = Kernel2D<Deconvolution2DConfig>;
 /// Chainer's keyword arguments: a convolution's (`stride`, `pad`, `dilate`,
 /// `groups`, `nobias`), and `outsize`, which picks one of the output sizes
 /// that map back to the input size (Chainer's `outsize`), else the smallest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Deconvolution2DConfig {
     pub conv: Convolution2DConfig,
     pub outsize: Option<[i64; 2]>,
@@ -29,14 +29,15 @@ pub fn deconvolution_2d(
 ) -> Deconvolution2D {
     let config = config.into();
     // Chainer's fan-in for a deconvolution weight is out/groups * kh * kw,
-    // which is what lecun_normal computes from this layout.
+    // which is what LeCunNormal computes from this layout.
     let shape = [
         in_channels,
         out_channels / config.conv.groups.max(1),
         ksize[0],
         ksize[1],
     ];
-    Kernel2D::new(path, shape, out_channels, config.conv.nobias, config)
+    let (nobias, initial_w) = (config.conv.nobias, config.conv.initial_w);
+    Kernel2D::new(path, shape, out_channels, nobias, initial_w, config)
 }
 
 /// The smallest output size for a convolution's keyword arguments.

@@ -2,8 +2,8 @@
 //! InnerProduct store it.
 
 use crate::error::Result;
+use crate::init::Initializer;
 use crate::link::{Link, Mode};
-use crate::links::lecun_normal;
 use tch::Tensor;
 
 #[derive(Debug)]
@@ -12,24 +12,48 @@ pub struct Linear {
     pub bias: Option<Tensor>,
 }
 
+/// Chainer's keyword arguments `nobias`, `initialW` and `initial_bias`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinearConfig {
+    pub nobias: bool,
+    pub initial_w: Initializer,
+    pub initial_bias: Initializer,
+}
+
+impl Default for LinearConfig {
+    fn default() -> Self {
+        Self {
+            nobias: false,
+            initial_w: Initializer::LeCunNormal,
+            initial_bias: Initializer::Constant(0.0),
+        }
+    }
+}
+
 /// A Linear link with parameters `<path>/W` (out, in) and `<path>/b` (out).
 pub fn linear(path: &tch::nn::Path, in_size: i64, out_size: i64) -> Linear {
-    Linear {
-        weight: lecun_normal(path, "W", &[out_size, in_size]),
-        bias: Some(crate::init::param(
-            path,
-            "b",
-            &[out_size],
-            tch::nn::Init::Const(0.0),
-        )),
-    }
+    linear_with(path, in_size, out_size, LinearConfig::default())
 }
 
 /// Chainer's `nobias=True`: only `<path>/W`.
 pub fn linear_nobias(path: &tch::nn::Path, in_size: i64, out_size: i64) -> Linear {
+    let config = LinearConfig {
+        nobias: true,
+        ..LinearConfig::default()
+    };
+    linear_with(path, in_size, out_size, config)
+}
+
+/// A Linear link built with Chainer's keyword arguments.
+pub fn linear_with(
+    path: &tch::nn::Path,
+    in_size: i64,
+    out_size: i64,
+    config: LinearConfig,
+) -> Linear {
     Linear {
-        weight: lecun_normal(path, "W", &[out_size, in_size]),
-        bias: None,
+        weight: config.initial_w.param(path, "W", &[out_size, in_size]),
+        bias: (!config.nobias).then(|| config.initial_bias.param(path, "b", &[out_size])),
     }
 }
 

@@ -24,28 +24,16 @@ pub use convolution_2d::{Convolution2D, Convolution2DConfig, convolution_2d};
 pub use deconvolution_2d::{Deconvolution2D, Deconvolution2DConfig, deconvolution_2d};
 pub use embed_id::{EmbedID, embed_id};
 pub use gru::{Gru, GruState, gru};
-pub use linear::{Linear, linear, linear_nobias};
-pub use lstm::{Lstm, LstmState, lstm};
+pub use linear::{Linear, LinearConfig, linear, linear_nobias, linear_with};
+pub use lstm::{
+    Lstm, LstmConfig, LstmState, TorchLstmParams, lstm, lstm_params_from_torch, lstm_with,
+};
 pub use peephole_lstm::{Peephole, PeepholeLstm, peephole_lstm};
 pub use recurrent::{Recurrent, Stateful};
 pub use scale::{Scale, scale};
 
+use crate::init::Initializer;
 use tch::Tensor;
-
-/// Chainer's default weight initialiser (`LeCunNormal`, scale 1):
-/// N(0, 1/fan_in) where fan_in is the product of all dimensions but the first.
-pub(crate) fn lecun_normal(path: &tch::nn::Path, name: &str, shape: &[i64]) -> Tensor {
-    let fan_in: i64 = shape.iter().skip(1).product::<i64>().max(1);
-    crate::init::param(
-        path,
-        name,
-        shape,
-        tch::nn::Init::Randn {
-            mean: 0.0,
-            stdev: (1.0 / fan_in as f64).sqrt(),
-        },
-    )
-}
 
 /// A convolution-like link ([`Convolution2D`], [`Deconvolution2D`]): its
 /// kernel `W`, its bias `b` unless `nobias`, and Chainer's keyword
@@ -58,18 +46,18 @@ pub struct Kernel2D<C> {
 }
 
 impl<C> Kernel2D<C> {
-    /// `W` of `weight_shape` with Chainer's default initialiser and, unless
-    /// `nobias`, `b` of zeros with one entry per output channel.
+    /// `W` of `weight_shape` drawn by `initial_w` and, unless `nobias`, `b`
+    /// of zeros with one entry per output channel.
     pub(crate) fn new(
         path: &tch::nn::Path,
         weight_shape: [i64; 4],
         out_channels: i64,
         nobias: bool,
+        initial_w: Initializer,
         config: C,
     ) -> Self {
-        let weight = lecun_normal(path, "W", &weight_shape);
-        let bias = (!nobias)
-            .then(|| crate::init::param(path, "b", &[out_channels], tch::nn::Init::Const(0.0)));
+        let weight = initial_w.param(path, "W", &weight_shape);
+        let bias = (!nobias).then(|| Initializer::Constant(0.0).param(path, "b", &[out_channels]));
         Kernel2D {
             weight,
             bias,
