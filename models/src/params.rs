@@ -8,9 +8,7 @@ use std::path::Path;
 use tch::{Tensor, nn::VarStore};
 
 /// `conv1_1.W` → `conv1_1/W`.
-pub fn file_name(var_name: &str) -> String {
-    var_name.replace('.', "/")
-}
+pub use zoo_nn::params::to_file_name as file_name;
 
 /// Reads every tensor of a `.safetensors` or `.npz` file, keyed by its name in the file.
 pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
@@ -136,13 +134,9 @@ pub fn named_tensors(vs: &VarStore) -> Vec<(String, Tensor)> {
     named
 }
 
-/// Writes the parameters as safetensors, atomically (temp file + rename).
+/// Writes the parameters as safetensors under their file names, atomically.
 pub fn save_safetensors(vs: &VarStore, path: &Path) -> Result<()> {
-    let named = named_tensors(vs);
-    let tmp = path.with_extension("safetensors.tmp");
-    Tensor::write_safetensors(&named, &tmp)
-        .map_err(|error| ModelError::file(&tmp, error.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|source| ModelError::io(path, source))
+    Ok(zoo_nn::params::save_safetensors(vs, path)?)
 }
 
 /// Fills every parameter with `zoo_nn::synthetic`'s formula (golden tests).

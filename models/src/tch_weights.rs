@@ -158,10 +158,7 @@ pub fn convert_package(dir: &Path) -> Result<PathBuf> {
     }
     let converted = from_tch_names(tensors)?;
     let named: Vec<(String, Tensor)> = converted.into_iter().collect();
-    let staged = path.with_extension("safetensors.tmp");
-    Tensor::write_safetensors(&named, &staged)
-        .map_err(|error| ModelError::file(&staged, error.to_string()))?;
-    std::fs::rename(&staged, &path).map_err(|source| ModelError::io(&path, source))?;
+    zoo_nn::params::write_safetensors(&named, &path)?;
     // The strict loader names any parameter the conversion got wrong.
     crate::package::load_package(dir, tch::Device::Cpu)?;
     Ok(path)

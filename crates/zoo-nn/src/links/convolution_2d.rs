@@ -48,14 +48,13 @@ pub fn convolution_2d(
         ksize[0],
         ksize[1],
     ];
-    Kernel2D::new(
-        path,
-        shape,
-        out_channels,
-        config.nobias,
-        config.initial_w,
-        config,
-    )
+    Kernel2D::new(path, shape, out_channels, config)
+}
+
+impl super::KernelConfig for Convolution2DConfig {
+    fn convolution(&self) -> &Convolution2DConfig {
+        self
+    }
 }
 
 impl Link for Convolution2D {

@@ -36,8 +36,13 @@ pub fn deconvolution_2d(
         ksize[0],
         ksize[1],
     ];
-    let (nobias, initial_w) = (config.conv.nobias, config.conv.initial_w);
-    Kernel2D::new(path, shape, out_channels, nobias, initial_w, config)
+    Kernel2D::new(path, shape, out_channels, config)
+}
+
+impl super::KernelConfig for Deconvolution2DConfig {
+    fn convolution(&self) -> &Convolution2DConfig {
+        &self.conv
+    }
 }
 
 /// The smallest output size for a convolution's keyword arguments.

@@ -45,19 +45,25 @@ pub struct Kernel2D<C> {
     pub config: C,
 }
 
-impl<C> Kernel2D<C> {
-    /// `W` of `weight_shape` drawn by `initial_w` and, unless `nobias`, `b`
-    /// of zeros with one entry per output channel.
+/// The keyword arguments every convolution-like link has: where its
+/// [`Kernel2D`] reads `nobias` and `initial_w`.
+pub trait KernelConfig {
+    fn convolution(&self) -> &Convolution2DConfig;
+}
+
+impl<C: KernelConfig> Kernel2D<C> {
+    /// `W` of `weight_shape` drawn by the config's `initial_w` and, unless
+    /// `nobias`, `b` of zeros with one entry per output channel.
     pub(crate) fn new(
         path: &tch::nn::Path,
         weight_shape: [i64; 4],
         out_channels: i64,
-        nobias: bool,
-        initial_w: Initializer,
         config: C,
     ) -> Self {
-        let weight = initial_w.param(path, "W", &weight_shape);
-        let bias = (!nobias).then(|| Initializer::Constant(0.0).param(path, "b", &[out_channels]));
+        let conv = config.convolution();
+        let weight = conv.initial_w.param(path, "W", &weight_shape);
+        let bias =
+            (!conv.nobias).then(|| Initializer::Constant(0.0).param(path, "b", &[out_channels]));
         Kernel2D {
             weight,
             bias,

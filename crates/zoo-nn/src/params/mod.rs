@@ -15,7 +15,9 @@ pub use assign::{LoadReport, Strictness};
 pub use chainer_npz::{load_chainer_npz, load_chainer_npz_under, save_chainer_npz};
 pub use npy::{read_npy, write_npy};
 pub use npz::{read_npz, write_npz};
-pub use safetensors_io::{MappedSafetensors, load_safetensors, read_safetensors, save_safetensors};
+pub use safetensors_io::{
+    MappedSafetensors, load_safetensors, read_safetensors, save_safetensors, write_safetensors,
+};
 
 /// The readers on in-memory bytes, for the fuzz targets in
 /// `crates/zoo-nn/fuzz` (and their smoke test): the very code paths the file

@@ -271,15 +271,23 @@ pub(crate) fn load_safetensors_bytes(
 
 /// Saves every variable of `vs` (names with `/`, sorted) as safetensors.
 pub fn save_safetensors(vs: &VarStore, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
-    let mut named: Vec<(String, Tensor)> = vs
+    let named: Vec<(String, Tensor)> = vs
         .variables()
         .into_iter()
         .map(|(name, tensor)| (to_file_name(&name), tensor))
         .collect();
+    write_safetensors(&named, path)
+}
+
+/// Writes named tensors (sorted by name in the file, from any device and
+/// layout) as safetensors, atomically: a failed write leaves no file under
+/// `path`.
+pub fn write_safetensors(named: &[(String, Tensor)], path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let mut named: Vec<&(String, Tensor)> = named.iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let mut buffers = Vec::with_capacity(named.len());
-    for (name, tensor) in &named {
+    for (name, tensor) in named {
         let dtype = dtype_of(tensor.kind()).ok_or_else(|| {
             NnError::input(
                 name,
