@@ -105,12 +105,9 @@ impl VggConfig {
     }
 }
 
-/// The same NCHW tensor with NHWC strides (libtorch's channels-last memory
-/// format, which tch has no call for).
+/// The same NCHW tensor with NHWC strides (zoo-nn's helper).
 fn channels_last(t: &Tensor) -> Result<Tensor> {
-    Ok(t.f_permute([0, 2, 3, 1])?
-        .f_contiguous()?
-        .f_permute([0, 3, 1, 2])?)
+    Ok(zoo_nn::functions::channels_last(t)?)
 }
 
 /// One named step of the network, in execution order.

@@ -136,3 +136,13 @@ pub fn flatten(x: &Tensor, axis: i64) -> Result<Tensor> {
     let axis = normalize_axis("flatten", axis, x.dim())?;
     Ok(x.f_flatten(axis, -1)?)
 }
+
+/// The same 4-D tensor (NCHW shape and values) with NHWC strides:
+/// libtorch's channels-last memory format, which tch has no call for. A
+/// convolution whose kernel or input is channels-last runs on oneDNN
+/// without reordering, and its output stays channels-last.
+pub fn channels_last(t: &Tensor) -> Result<Tensor> {
+    Ok(t.f_permute([0, 2, 3, 1])?
+        .f_contiguous()?
+        .f_permute([0, 3, 1, 2])?)
+}

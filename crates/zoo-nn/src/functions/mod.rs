@@ -11,7 +11,7 @@ mod lrn;
 mod pooling;
 
 pub use activation::{leaky_relu, log_softmax, relu, sigmoid, softmax, tanh};
-pub use array::{SplitAt, concat, flatten, reshape, reshape_caffe, split};
+pub use array::{SplitAt, channels_last, concat, flatten, reshape, reshape_caffe, split};
 pub use broadcast::{add_along, mul_along};
 pub use dropout::dropout;
 pub use eltwise::{Eltwise, eltwise, eltwise_max, eltwise_prod, eltwise_sum};

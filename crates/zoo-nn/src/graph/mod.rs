@@ -22,6 +22,11 @@ pub struct GraphModel {
     graph: Graph,
     layers: Vec<ops::Weights>,
     device: Device,
+    /// Inputs and layer tops, computed once (checked on every run).
+    blob_names: Vec<String>,
+    /// Per blob, the index of the last layer that reads it: a run drops
+    /// each intermediate blob there, so memory holds only live activations.
+    last_read: HashMap<String, usize>,
 }
 
 impl GraphModel {
@@ -76,10 +81,22 @@ impl GraphModel {
             }
             layers.push(weights);
         }
+        if device == Device::Cpu {
+            use_channels_last(&graph, &mut layers)?;
+        }
+        let blob_names = graph.blob_names();
+        let mut last_read = HashMap::new();
+        for (index, layer) in graph.layers.iter().enumerate() {
+            for bottom in &layer.bottoms {
+                last_read.insert(bottom.clone(), index);
+            }
+        }
         Ok(GraphModel {
             graph,
             layers,
             device,
+            blob_names,
+            last_read,
         })
     }
 
@@ -89,7 +106,7 @@ impl GraphModel {
 
     /// Every blob name a caller may ask for: inputs and all layer tops.
     pub fn blob_names(&self) -> Vec<String> {
-        self.graph.blob_names()
+        self.blob_names.clone()
     }
 }
 
@@ -112,12 +129,11 @@ impl Model for GraphModel {
         } else {
             outputs.to_vec()
         };
-        let names = self.blob_names();
         for name in &wanted {
-            if !names.contains(name) {
+            if !self.blob_names.contains(name) {
                 return Err(NnError::UnknownOutput {
                     name: name.clone(),
-                    known: names.clone(),
+                    known: self.blob_names.clone(),
                 });
             }
         }
@@ -195,6 +211,14 @@ impl Model for GraphModel {
                 for (top, y) in layer.tops.iter().zip(ys) {
                     blobs.insert(top.clone(), y);
                 }
+                for bottom in &layer.bottoms {
+                    let dead = self.last_read.get(bottom) == Some(&index)
+                        && !layer.tops.contains(bottom)
+                        && !wanted.contains(bottom);
+                    if dead {
+                        blobs.remove(bottom);
+                    }
+                }
             }
             Ok(())
         })?;
@@ -221,6 +245,42 @@ impl GraphModel {
             .rposition(|l| l.tops.iter().any(|t| wanted.contains(t)))
             .unwrap_or(0)
     }
+}
+
+/// Gives every 2-D convolution's kernel libtorch's channels-last layout
+/// (NHWC strides, the same values), as PyTorch's
+/// `model.to(memory_format=torch.channels_last)` does: oneDNN then runs the
+/// convolutions without reordering, and their outputs, and the elementwise
+/// and pooling layers after them, stay channels-last. Results change only
+/// by rounding. Caffe kernels are the layer's `W`; ONNX kernels are the
+/// second bottom, a Constant layer's `value`.
+fn use_channels_last(graph: &Graph, layers: &mut [ops::Weights]) -> Result<()> {
+    let constants: HashMap<&str, usize> = graph
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, layer)| matches!(layer.op, Op::Onnx(format::onnx::OnnxOp::Constant)))
+        .flat_map(|(index, layer)| layer.tops.iter().map(move |top| (top.as_str(), index)))
+        .collect();
+    for (index, layer) in graph.layers.iter().enumerate() {
+        let (owner, role) = match &layer.op {
+            Op::Convolution(_) => (index, "W"),
+            Op::Onnx(format::onnx::OnnxOp::Conv { .. }) => {
+                match layer.bottoms.get(1).and_then(|w| constants.get(w.as_str())) {
+                    Some(&constant) => (constant, "value"),
+                    None => continue,
+                }
+            }
+            _ => continue,
+        };
+        if let Some(kernel) = layers[owner].get_mut(role)
+            && kernel.dim() == 4
+            && kernel.is_floating_point()
+        {
+            *kernel = crate::functions::channels_last(kernel)?;
+        }
+    }
+    Ok(())
 }
 
 fn check_input(input: &GraphInput, tensor: &Tensor) -> Result<()> {
@@ -300,6 +360,71 @@ mod tests {
         let wrong = Tensor::zeros([1, 3], (tch::Kind::Float, Device::Cpu));
         let err = model.run(&[("x".into(), wrong)], &[]).unwrap_err();
         assert!(err.to_string().contains("expected shape"), "{err}");
+    }
+
+    /// conv (channels-last kernel on the CPU) → relu → pool: the same
+    /// values as libtorch's calls on the plain layout, intermediate blobs
+    /// still answer when asked for, and the kernel has NHWC strides.
+    #[test]
+    fn convolutions_run_channels_last_with_the_same_results() {
+        let conv = |name: &str, bottom: &str, top: &str| LayerDef {
+            name: name.into(),
+            op: Op::Convolution(format::ConvParams {
+                num_output: 4,
+                kernel: [3, 3],
+                stride: [1, 1],
+                pad: [1, 1],
+                dilation: [1, 1],
+                group: 1,
+                bias_term: true,
+            }),
+            bottoms: vec![bottom.into()],
+            tops: vec![top.into()],
+        };
+        let graph = Graph {
+            format: GRAPH_FORMAT.into(),
+            version: GRAPH_VERSION,
+            name: "convs".into(),
+            inputs: vec![GraphInput {
+                name: "x".into(),
+                shape: None,
+            }],
+            outputs: vec!["z".into()],
+            layers: vec![
+                conv("c1", "x", "y"),
+                LayerDef {
+                    name: "relu".into(),
+                    op: Op::Relu {
+                        negative_slope: 0.0,
+                    },
+                    bottoms: vec!["y".into()],
+                    tops: vec!["r".into()],
+                },
+                conv("c2", "r", "z"),
+            ],
+        };
+        let w1 = crate::synthetic::synthetic_tensor("c1/W", &[4, 3, 3, 3]);
+        let b1 = crate::synthetic::synthetic_tensor("c1/b", &[4]);
+        let w2 = crate::synthetic::synthetic_tensor("c2/W", &[4, 4, 3, 3]);
+        let b2 = crate::synthetic::synthetic_tensor("c2/b", &[4]);
+        let tensors: HashMap<String, Tensor> =
+            [("c1/W", &w1), ("c1/b", &b1), ("c2/W", &w2), ("c2/b", &b2)]
+                .into_iter()
+                .map(|(n, t)| (n.to_string(), t.copy()))
+                .collect();
+        let model = GraphModel::from_parts(graph, tensors, Device::Cpu).unwrap();
+        let kernel = &model.layers[0]["W"];
+        assert_eq!(kernel.stride(), vec![27, 1, 9, 3], "NHWC strides");
+        let x = crate::synthetic::synthetic_tensor("x", &[2, 3, 8, 8]);
+        let y = x.conv2d(&w1, Some(&b1), [1, 1], [1, 1], [1, 1], 1);
+        let z = y.relu().conv2d(&w2, Some(&b2), [1, 1], [1, 1], [1, 1], 1);
+        let out = model
+            .run(&[("x".into(), x)], &["z".into(), "y".into()])
+            .unwrap();
+        for ((name, got), want) in out.iter().zip([&z, &y]) {
+            let diff = (got - want).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "{name}: {diff}");
+        }
     }
 
     #[test]

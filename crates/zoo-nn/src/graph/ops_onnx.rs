@@ -134,6 +134,13 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
             let negative = x.f_clamp_max(0.0)?.f_expm1()?.f_mul_scalar(*alpha)?;
             one(x.f_clamp_min(0.0)?.f_add(&negative)?.f_mul_scalar(*gamma)?)
         }
+        // PyTorch's hardsigmoid (what its exporter writes for
+        // MobileNetV3's h-sigmoid and h-swish): one pass instead of three.
+        OnnxOp::HardSigmoid { alpha, beta }
+            if (alpha - 1.0 / 6.0).abs() < 1e-7 && *beta == 0.5 && x.is_floating_point() =>
+        {
+            one(x.f_hardsigmoid()?)
+        }
         OnnxOp::HardSigmoid { alpha, beta } => one(x
             .f_mul_scalar(*alpha)?
             .f_add_scalar(*beta)?
