@@ -367,42 +367,26 @@ mod tests {
     /// still answer when asked for, and the kernel has NHWC strides.
     #[test]
     fn convolutions_run_channels_last_with_the_same_results() {
-        let conv = |name: &str, bottom: &str, top: &str| LayerDef {
-            name: name.into(),
-            op: Op::Convolution(format::ConvParams {
-                num_output: 4,
-                kernel: [3, 3],
-                stride: [1, 1],
-                pad: [1, 1],
-                dilation: [1, 1],
-                group: 1,
-                bias_term: true,
-            }),
-            bottoms: vec![bottom.into()],
-            tops: vec![top.into()],
+        let conv = |name: &str, bottom: &str, top: &str| {
+            format!(
+                r#"{{"name": "{name}", "type": "Convolution",
+                    "params": {{"num_output": 4, "kernel": [3, 3], "stride": [1, 1],
+                               "pad": [1, 1], "dilation": [1, 1], "group": 1,
+                               "bias_term": true}},
+                    "bottoms": ["{bottom}"], "tops": ["{top}"]}}"#
+            )
         };
-        let graph = Graph {
-            format: GRAPH_FORMAT.into(),
-            version: GRAPH_VERSION,
-            name: "convs".into(),
-            inputs: vec![GraphInput {
-                name: "x".into(),
-                shape: None,
-            }],
-            outputs: vec!["z".into()],
-            layers: vec![
-                conv("c1", "x", "y"),
-                LayerDef {
-                    name: "relu".into(),
-                    op: Op::Relu {
-                        negative_slope: 0.0,
-                    },
-                    bottoms: vec!["y".into()],
-                    tops: vec!["r".into()],
-                },
-                conv("c2", "r", "z"),
-            ],
-        };
+        let text = format!(
+            r#"{{"format": "{GRAPH_FORMAT}", "version": {GRAPH_VERSION}, "name": "convs",
+                "inputs": [{{"name": "x"}}], "outputs": ["z"],
+                "layers": [{},
+                  {{"name": "relu", "type": "ReLU", "params": {{"negative_slope": 0.0}},
+                    "bottoms": ["y"], "tops": ["r"]}},
+                  {}]}}"#,
+            conv("c1", "x", "y"),
+            conv("c2", "r", "z")
+        );
+        let graph = Graph::from_json(&text).unwrap();
         let w1 = crate::synthetic::synthetic_tensor("c1/W", &[4, 3, 3, 3]);
         let b1 = crate::synthetic::synthetic_tensor("c1/b", &[4]);
         let w2 = crate::synthetic::synthetic_tensor("c2/W", &[4, 4, 3, 3]);
