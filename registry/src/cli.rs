@@ -424,16 +424,16 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     };
     let ttl = std::time::Duration::from_secs(args.index_ttl);
     let described = backends.describe(&config.data_dir);
-    let mut state =
+    let state =
         tokio::task::spawn_blocking(move || zoo_registry::open_state_with(config, &backends, ttl))
             .await?
             .with_context(|| format!("opening the registry ({described})"))?
             .with_index_cache_ttl(cache_ttl)
-            .with_upload_limits(args.limits.uploads());
-    state.auth_limiter = std::sync::Arc::new(zoo_registry::auth::limit::AuthLimiter::new(
-        args.auth_failures_per_minute,
-        zoo_registry::auth::limit::DEFAULT_WINDOW,
-    ));
+            .with_upload_limits(args.limits.uploads())
+            .with_auth_limiter(zoo_registry::auth::limit::AuthLimiter::new(
+                args.auth_failures_per_minute,
+                zoo_registry::auth::limit::DEFAULT_WINDOW,
+            ));
     tracing::info!("{described}");
     tokio::spawn(zoo_registry::http::keep_index_fresh(state.clone()));
     tokio::spawn(zoo_registry::http::uploads::expiry::run(state.clone()));

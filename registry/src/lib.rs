@@ -168,7 +168,7 @@ pub fn open_state_with(
         .write_config(&config)
         .map_err(io_error(config.data_dir.join("cargo-index/config.json")))?;
     rewrite_index_documents(&parts, Some(&signer))?;
-    Ok(AppState {
+    Ok(AppState::new(http::SharedState {
         store: parts.store,
         blobs: parts.blobs,
         index: parts.index,
@@ -184,5 +184,5 @@ pub fn open_state_with(
         auth_limiter: Default::default(),
         upload_limits: Default::default(),
         uploads: Default::default(),
-    })
+    }))
 }

@@ -114,7 +114,9 @@ pub fn claimed_hash<'a>(parts: &[&'a str]) -> Option<&'a str> {
 /// Dereferences to the backend, so callers write `blobs.size(…)`.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
-    tmp: PathBuf,
+    /// Shared, so that cloning the store (once per request, with the
+    /// app state) allocates nothing.
+    tmp: Arc<Path>,
     backend: Arc<dyn BlobBackend>,
 }
 
@@ -172,7 +174,10 @@ impl BlobStore {
     pub fn with_backend(data_dir: &Path, backend: Arc<dyn BlobBackend>) -> io::Result<BlobStore> {
         let tmp = data_dir.join("tmp");
         std::fs::create_dir_all(&tmp)?;
-        Ok(BlobStore { tmp, backend })
+        Ok(BlobStore {
+            tmp: tmp.into(),
+            backend,
+        })
     }
 
     /// Deletes leftovers of uploads interrupted by a crash (`DATA/tmp/*`).

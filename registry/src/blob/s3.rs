@@ -36,7 +36,7 @@ const PART: usize = 16 << 20;
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     /// `s3://bucket/prefix` as given, for messages.
-    pub url: String,
+    pub url: Arc<str>,
 }
 
 pub fn to_io(e: object_store::Error) -> io::Error {
@@ -75,7 +75,7 @@ impl Bucket {
         };
         Ok(Bucket {
             store,
-            url: url.to_string(),
+            url: url.into(),
         })
     }
 

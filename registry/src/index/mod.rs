@@ -9,6 +9,7 @@ pub mod signing;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use zoo_format::checksum::sha256_hex;
 use zoo_format::index::{index_path, render_document};
@@ -58,7 +59,8 @@ pub fn config_json(base_url: &str, signer: &IndexSigner) -> String {
 /// `config.json` (and signing) on top.
 #[derive(Debug, Clone)]
 pub struct Mirror {
-    root: PathBuf,
+    /// Shared: the app state, cloned per request, holds two mirrors.
+    root: Arc<Path>,
     /// `index` or `cargo-index`: the directory name, also the key prefix.
     name: &'static str,
     /// A name's document path in this namespace.
@@ -82,7 +84,7 @@ impl Mirror {
             std::fs::create_dir_all(&root)?;
         }
         Ok(Mirror {
-            root,
+            root: root.into(),
             name,
             layout,
             bucket,
