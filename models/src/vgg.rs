@@ -105,11 +105,6 @@ impl VggConfig {
     }
 }
 
-/// The same NCHW tensor with NHWC strides (zoo-nn's helper).
-fn channels_last(t: &Tensor) -> Result<Tensor> {
-    Ok(zoo_nn::functions::channels_last(t)?)
-}
-
 /// One named step of the network, in execution order.
 #[derive(Debug)]
 enum Layer {
@@ -221,7 +216,7 @@ impl Vgg {
     pub fn use_channels_last(&self) -> Result<()> {
         for layer in &self.layers {
             if let Layer::Conv { conv, .. } = layer {
-                let nhwc = channels_last(&conv.weight)?;
+                let nhwc = zoo_nn::functions::channels_last(&conv.weight)?;
                 let mut variable = conv.weight.shallow_clone();
                 tch::no_grad(|| variable.f_set_data(&nhwc))?;
             }
@@ -288,7 +283,7 @@ impl Vgg {
             x.to_kind(Kind::Float)
         };
         if self.is_channels_last() {
-            h = channels_last(&h)?;
+            h = zoo_nn::functions::channels_last(&h)?;
         }
         for layer in &self.layers {
             if out.len() == wanted.len() {

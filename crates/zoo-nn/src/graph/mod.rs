@@ -24,9 +24,10 @@ pub struct GraphModel {
     device: Device,
     /// Inputs and layer tops, computed once (checked on every run).
     blob_names: Vec<String>,
-    /// Per blob, the index of the last layer that reads it: a run drops
-    /// each intermediate blob there, so memory holds only live activations.
-    last_read: HashMap<String, usize>,
+    /// Per layer, the blobs it reads last (and does not write): a run
+    /// drops them after the layer, unless asked for, so memory holds only
+    /// live activations.
+    dies_after: Vec<Vec<String>>,
 }
 
 impl GraphModel {
@@ -85,18 +86,13 @@ impl GraphModel {
             use_channels_last(&graph, &mut layers)?;
         }
         let blob_names = graph.blob_names();
-        let mut last_read = HashMap::new();
-        for (index, layer) in graph.layers.iter().enumerate() {
-            for bottom in &layer.bottoms {
-                last_read.insert(bottom.clone(), index);
-            }
-        }
+        let dies_after = dies_after(&graph);
         Ok(GraphModel {
             graph,
             layers,
             device,
             blob_names,
-            last_read,
+            dies_after,
         })
     }
 
@@ -211,12 +207,9 @@ impl Model for GraphModel {
                 for (top, y) in layer.tops.iter().zip(ys) {
                     blobs.insert(top.clone(), y);
                 }
-                for bottom in &layer.bottoms {
-                    let dead = self.last_read.get(bottom) == Some(&index)
-                        && !layer.tops.contains(bottom)
-                        && !wanted.contains(bottom);
-                    if dead {
-                        blobs.remove(bottom);
+                for dead in &self.dies_after[index] {
+                    if !wanted.contains(dead) {
+                        blobs.remove(dead);
                     }
                 }
             }
@@ -245,6 +238,24 @@ impl GraphModel {
             .rposition(|l| l.tops.iter().any(|t| wanted.contains(t)))
             .unwrap_or(0)
     }
+}
+
+/// Per layer, the blobs whose last reader it is, leaving out those it
+/// writes itself (Caffe's in-place layers).
+fn dies_after(graph: &Graph) -> Vec<Vec<String>> {
+    let mut last_reader: HashMap<&str, usize> = HashMap::new();
+    for (index, layer) in graph.layers.iter().enumerate() {
+        for bottom in &layer.bottoms {
+            last_reader.insert(bottom, index);
+        }
+    }
+    let mut dies = vec![Vec::new(); graph.layers.len()];
+    for (blob, index) in last_reader {
+        if !graph.layers[index].tops.iter().any(|top| top == blob) {
+            dies[index].push(blob.to_string());
+        }
+    }
+    dies
 }
 
 /// Gives every 2-D convolution's kernel libtorch's channels-last layout
@@ -362,7 +373,7 @@ mod tests {
         assert!(err.to_string().contains("expected shape"), "{err}");
     }
 
-    /// conv (channels-last kernel on the CPU) → relu → pool: the same
+    /// conv (channels-last kernel on the CPU) → relu → conv: the same
     /// values as libtorch's calls on the plain layout, intermediate blobs
     /// still answer when asked for, and the kernel has NHWC strides.
     #[test]
