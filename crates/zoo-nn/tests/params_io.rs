@@ -8,7 +8,7 @@ use zoo_nn::NnError;
 use zoo_nn::links::{Convolution2DConfig, convolution_2d, linear};
 use zoo_nn::params::{
     Strictness, load_chainer_npz, load_chainer_npz_under, load_safetensors, read_npy, read_npz,
-    save_chainer_npz, save_safetensors, write_npy, write_npz,
+    read_safetensors, save_chainer_npz, save_safetensors, write_npy, write_npz,
 };
 
 /// A small model: `conv/W` (4, 3, 3, 2), `conv/b` (4), `fc/W` (5, 7), `fc/b` (5).
@@ -58,6 +58,74 @@ fn safetensors_round_trip_uses_slash_names() {
     assert!(same_values(&source, &target));
     // No temporary file is left behind.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// Loaded parameters share the file's pages copy-on-write: a write to one
+/// never reaches the file, and they outlive the file's removal.
+#[test]
+fn loaded_safetensors_share_the_file_copy_on_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.safetensors");
+    let source = model(1);
+    save_safetensors(&source, &file).unwrap();
+    let before = std::fs::read(&file).unwrap();
+
+    let target = model(2);
+    load_safetensors(&target, &file, Strictness::Strict).unwrap();
+    assert!(same_values(&source, &target));
+    let read = read_safetensors(&file).unwrap();
+    // Views of one mapping lie as far apart in memory as in the file.
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&before).unwrap();
+    let offset = |name: &str| metadata.info(name).unwrap().data_offsets.0 as i64;
+    let address = |name: &str| {
+        let (_, tensor) = read.iter().find(|(n, _)| n == name).unwrap();
+        tensor.data_ptr() as i64
+    };
+    assert_eq!(
+        address("fc/W") - address("conv/W"),
+        offset("fc/W") - offset("conv/W")
+    );
+    let fc = target.variables()["fc.W"].shallow_clone();
+    let expected = fc.copy();
+    tch::no_grad(|| {
+        let _ = fc.shallow_clone().g_add_scalar_(1.0);
+    });
+    let (_, read_fc) = read.iter().find(|(name, _)| name == "fc/W").unwrap();
+    let _ = read_fc.shallow_clone().g_mul_scalar_(0.0);
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+
+    std::fs::remove_file(&file).unwrap();
+    assert!(fc.equal(&(&expected + 1.0)));
+    assert!(read_fc.equal(&expected.zeros_like()));
+    let conv = &target.variables()["conv.W"];
+    assert!(conv.equal(&source.variables()["conv.W"]));
+}
+
+/// A file whose data does not start at an address aligned for its dtype
+/// (other writers need not pad the header) is read by copying.
+#[test]
+fn unaligned_safetensors_data_is_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("odd.safetensors");
+    let header = r#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}} "#;
+    let header = if header.len().is_multiple_of(2) {
+        format!("{header} ")
+    } else {
+        header.to_string()
+    };
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    for value in [1.0f32, 2.0, 3.0, 4.0] {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    write(&file, &bytes);
+    let read = read_safetensors(&file).unwrap();
+    assert_eq!(read.len(), 1);
+    assert!(
+        read[0]
+            .1
+            .equal(&Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]))
+    );
 }
 
 #[test]

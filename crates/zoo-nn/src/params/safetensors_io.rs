@@ -1,5 +1,6 @@
-//! safetensors, zoo's weights format: memory-mapped on load (a 553 MB VGG16
-//! file is never read into a buffer), written atomically on save.
+//! safetensors, zoo's weights format: memory-mapped on load, the loaded
+//! CPU tensors sharing the file's pages (a 553 MB VGG16 file is neither read
+//! into a buffer nor copied), written atomically on save.
 
 use crate::error::{NnError, Result};
 use crate::params::assign::{LoadReport, Strictness, assign};
@@ -235,6 +236,15 @@ pub fn load_safetensors(
     path: impl AsRef<Path>,
     strictness: Strictness,
 ) -> Result<LoadReport> {
+    if let Some(file) = SharedSafetensors::open(path.as_ref())? {
+        return assign(
+            vs,
+            &file.path,
+            &file.shapes(),
+            strictness,
+            |name, target| file.assign_into(name, target),
+        );
+    }
     let file = MappedSafetensors::open(path.as_ref())?;
     assign(
         vs,
@@ -245,9 +255,121 @@ pub fn load_safetensors(
     )
 }
 
-/// Reads every tensor of a safetensors file (CPU, the file's dtypes).
+/// Reads every tensor of a safetensors file (CPU, the file's dtypes),
+/// sharing the file's pages where it can (see [`SharedSafetensors`]).
 pub fn read_safetensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
-    MappedSafetensors::open(path)?.tensors()
+    let path = path.as_ref();
+    let Some(file) = SharedSafetensors::open(path)? else {
+        return MappedSafetensors::open(path)?.tensors();
+    };
+    let mut tensors = Vec::with_capacity(file.entries.len());
+    for (name, entry) in &file.entries {
+        let tensor = match file.view(entry)? {
+            Some(view) => view,
+            None => {
+                let mut tensor = Tensor::f_empty(&entry.shape, (entry.kind, tch::Device::Cpu))?;
+                file.copy_into(name, entry, &mut tensor)?;
+                tensor
+            }
+        };
+        tensors.push((name.clone(), tensor));
+    }
+    Ok(tensors)
+}
+
+/// A safetensors file mapped by libtorch, copy-on-write, whose tensors can
+/// share its pages instead of copying them (as PyTorch's safetensors loader
+/// does): loading a 553 MB package then costs neither fresh memory nor a
+/// copy, and a write to a loaded tensor stays private to this process. The
+/// mapping lives as long as the last tensor on it; zoo never rewrites a
+/// weights file in place (saves go through a rename), so its bytes do not
+/// change under the map.
+struct SharedSafetensors {
+    path: std::path::PathBuf,
+    /// The whole file as a 1-D uint8 tensor on the mapping.
+    whole: Tensor,
+    entries: BTreeMap<String, Entry>,
+}
+
+impl SharedSafetensors {
+    /// `None` when libtorch cannot be given the path (not UTF-8).
+    fn open(path: &Path) -> Result<Option<SharedSafetensors>> {
+        let Some(utf8) = path.to_str() else {
+            return Ok(None);
+        };
+        let len = std::fs::metadata(path)
+            .map_err(|source| NnError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        if len == 0 {
+            entries_of(path, &[])?; // the "not a valid safetensors file" error
+        }
+        let whole = Tensor::f_from_file(utf8, false, len as i64, (Kind::Uint8, tch::Device::Cpu))
+            .map_err(|e| NnError::file(path, format!("cannot map the file: {e}")))?;
+        let mut file = SharedSafetensors {
+            path: path.to_path_buf(),
+            whole,
+            entries: BTreeMap::new(),
+        };
+        file.entries = entries_of(path, file.bytes())?;
+        Ok(Some(file))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `whole` is a contiguous uint8 tensor over the mapping, which
+        // lives as long as `self` holds it.
+        unsafe {
+            std::slice::from_raw_parts(self.whole.data_ptr() as *const u8, self.whole.numel())
+        }
+    }
+
+    fn shapes(&self) -> Vec<(String, Vec<i64>)> {
+        self.entries
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.shape.clone()))
+            .collect()
+    }
+
+    /// The tensor as a view of the mapping; `None` when its bytes are not
+    /// aligned for its dtype.
+    fn view(&self, entry: &Entry) -> Result<Option<Tensor>> {
+        let address = self.bytes().as_ptr() as usize + entry.bytes.start;
+        if !address.is_multiple_of(entry.kind.elt_size_in_bytes()) {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.whole
+                .f_narrow(0, entry.bytes.start as i64, entry.bytes.len() as i64)?
+                .f_view_dtype(entry.kind)?
+                .f_view(entry.shape.as_slice())?,
+        ))
+    }
+
+    fn copy_into(&self, name: &str, entry: &Entry, target: &mut Tensor) -> Result<()> {
+        tch::no_grad(|| copy_bytes(self.bytes(), entry, target, |_| {}))
+            .map_err(|e| NnError::file(&self.path, format!("parameter {name}: {e}")))
+    }
+
+    /// Points a plain CPU parameter of the file's dtype at the mapping;
+    /// copies into any other (another device or dtype, a channels-last
+    /// layout, unaligned bytes).
+    fn assign_into(&self, name: &str, target: &mut Tensor) -> Result<()> {
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| NnError::file(&self.path, format!("no parameter {name}")))?;
+        let plain = target.device() == tch::Device::Cpu
+            && target.kind() == entry.kind
+            && target.is_contiguous()
+            && target.size() == entry.shape;
+        if plain && let Some(view) = self.view(entry)? {
+            tch::no_grad(|| target.f_set_data(&view))?;
+            return Ok(());
+        }
+        self.copy_into(name, entry, target)
+    }
 }
 
 /// [`load_safetensors`] on bytes already in memory; `path` names them in
