@@ -94,7 +94,7 @@ pub fn run(args: &[String]) -> Result<()> {
     for run in 0..options.runs {
         // zoo: a fresh store each time, so the whole blob is fetched.
         std::fs::remove_dir_all(&registry.zoo_home).ok();
-        settle()?;
+        cmd::settle()?;
         let mut install = registry.zoo();
         install.args(["--quiet", "install", name]);
         let (secs, rss_kib) = cmd::timed_with_rss(&mut install)?;
@@ -103,7 +103,7 @@ pub fn run(args: &[String]) -> Result<()> {
         // curl alone: the same bytes to a file, nothing checked.
         let file = work.join("curl.bin");
         std::fs::remove_file(&file).ok();
-        settle()?;
+        cmd::settle()?;
         let started = Instant::now();
         cmd::run(
             Command::new("curl")
@@ -119,7 +119,7 @@ pub fn run(args: &[String]) -> Result<()> {
             file.display(),
             file.display()
         );
-        settle()?;
+        cmd::settle()?;
         let started = Instant::now();
         cmd::run(Command::new("sh").args(["-c", &script]))?;
         peer_secs.push(started.elapsed().as_secs_f64());
@@ -313,12 +313,4 @@ fn index_path(name: &str) -> String {
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// Writes back every dirty page before a contender starts, so that none
-/// pays for the previous one's half-gigabyte of writes (or its deletion).
-fn settle() -> Result<()> {
-    let status = Command::new("sync").status()?;
-    anyhow::ensure!(status.success(), "sync failed");
-    Ok(())
 }

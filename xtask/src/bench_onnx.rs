@@ -8,9 +8,10 @@
 //!   number of bytes), median of 3, with peak RSS as bench_caffe measures it;
 //! - inference, CPU, 2 threads: ResNet-18 and MobileNet V3 small at batch 1
 //!   and 8, the imported package timed by `zoo-bench package` against ONNX
-//!   Runtime's CPU provider on the ONNX file and PyTorch eager on the same
-//!   torchvision model with the same weights (`crates/zoo-onnx/bench/peers.py`
-//!   in `.venv-onnx`), alternating round by round; each figure is the median
+//!   Runtime's CPU provider on the ONNX file and PyTorch on the same
+//!   torchvision model with the same weights, eager and TorchScript-optimised
+//!   (`crates/zoo-onnx/bench/peers.py` in `.venv-onnx`), alternating round by
+//!   round; each figure is the median
 //!   over the rounds of the per-round medians.
 //!
 //! Prints a markdown table, writes it to `target/bench-onnx/results.md` and
@@ -146,10 +147,9 @@ fn import_bench(release: &Path, fixtures: &Path, work: &Path, runs: usize) -> Re
     std::fs::remove_file(work.join("warm.bin"))?;
     let (mut baseline, mut times, mut rss) = (Vec::new(), Vec::new(), 0u64);
     for run in 0..runs {
-        let copy = work.join(format!("copy-{run}.bin"));
-        baseline.push(crate::bench_caffe::copy_baseline(&model, &copy)?);
-        std::fs::remove_file(&copy)?;
+        baseline.push(crate::bench_caffe::floor_seconds(&model, work)?);
         let out = work.join(format!("import-{run}"));
+        cmd::settle()?;
         let (secs, kib) = cmd::timed_with_rss(
             Command::new(&zoo)
                 .args(["import", "onnx", "--quiet"])
@@ -187,6 +187,7 @@ struct InferenceRow {
     zoo: f64,
     ort: f64,
     torch: f64,
+    torch_jit: f64,
 }
 
 fn inference_bench(
@@ -212,10 +213,11 @@ fn inference_bench(
         )?;
         for batch in BATCHES {
             let batch_arg = batch.to_string();
-            let (mut zoo_s, mut ort_s, mut torch_s) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut zoo_s, mut ort_s, mut torch_s, mut jit_s) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             // zoo, ONNX Runtime and PyTorch alternate, round by round, so
             // that a slower or faster spell of the shared machine falls on
-            // all three.
+            // all of them.
             for round in 0..options.rounds {
                 let zoo_json = Json::parse(&cmd::output(
                     Command::new(release.join("zoo-bench"))
@@ -235,6 +237,7 @@ fn inference_bench(
                 };
                 let ort_json = peer("ort")?;
                 let torch_json = peer("torch")?;
+                let jit_json = peer("torch-jit")?;
                 let get = |json: &Json, who: &str| {
                     json.get("forward_s")
                         .with_context(|| format!("{who}: no forward_s"))
@@ -249,11 +252,14 @@ fn inference_bench(
                 zoo_s.push(get(&zoo_json, "zoo-bench")?);
                 ort_s.push(get(&ort_json, "ONNX Runtime")?);
                 torch_s.push(get(&torch_json, "PyTorch")?);
+                jit_s.push(get(&jit_json, "PyTorch TorchScript")?);
                 eprintln!(
-                    "{title} batch {batch} round {round}: zoo {:.2} ms, ONNX Runtime {:.2} ms, PyTorch {:.2} ms",
+                    "{title} batch {batch} round {round}: zoo {:.2} ms, ONNX Runtime {:.2} ms, \
+                     PyTorch {:.2} ms, TorchScript optimised {:.2} ms",
                     zoo_s[round] * 1e3,
                     ort_s[round] * 1e3,
-                    torch_s[round] * 1e3
+                    torch_s[round] * 1e3,
+                    jit_s[round] * 1e3
                 );
             }
             rows.push(InferenceRow {
@@ -262,6 +268,7 @@ fn inference_bench(
                 zoo: median(&zoo_s),
                 ort: median(&ort_s),
                 torch: median(&torch_s),
+                torch_jit: median(&jit_s),
             });
         }
     }
@@ -310,7 +317,9 @@ impl Report {
              ### import\n\n\
              `zoo import onnx` of {} ({:.0} MB) into a package (graph, weights as safetensors, \
              sha256 provenance, and golden.npz: the package loaded as written and run once on a \
-             fixed input), median of {} runs, page cache warm. The last column leaves out \
+             fixed input), median of {} runs, page cache warm, `sync` before each contender so that \
+             none pays for another's writeback; the floor is the fastest of three back-to-back \
+             copies in each run. The last column leaves out \
              libtorch's fixed start-up (the `zoo-torch --version` row).\n\n\
              | | time (s) | ratio | peak RSS (MB) | RSS / file size | (RSS − start-up) / file size |\n\
              |---|---|---|---|---|---|\n\
@@ -340,10 +349,13 @@ impl Report {
              same .onnx file, CPU provider, `intra_op_num_threads={}`, sequential, default graph \
              optimisations; PyTorch eager: the torchvision model rebuilt with the generator's \
              seed (checked against ONNX Runtime's output before timing), `torch.set_num_threads({})`, \
-             `inference_mode`. The three alternate for {} rounds of {} runs after a warm-up; each \
-             figure is the median of the rounds' medians. Goal: zoo / ORT ≤ {GOAL}×.\n\n\
-             | model | batch | zoo (ms) | ONNX Runtime (ms) | PyTorch eager (ms) | zoo / ORT | zoo / PyTorch | goal ≤ {GOAL}× |\n\
-             |---|---|---|---|---|---|---|---|\n",
+             `inference_mode`; PyTorch TorchScript: the same model through \
+             `torch.jit.optimize_for_inference` (frozen, oneDNN prepacked convolutions: libtorch's \
+             fastest CPU path, checked the same way). The four alternate for {} rounds of {} runs \
+             after a warm-up; each figure is the median of the rounds' medians. Goal: zoo / ORT ≤ \
+             {GOAL}×.\n\n\
+             | model | batch | zoo (ms) | ONNX Runtime (ms) | PyTorch eager (ms) | PyTorch TorchScript (ms) | zoo / ORT | zoo / PyTorch | zoo / TorchScript | goal ≤ {GOAL}× |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n",
             if self.options.threads == 1 {
                 "1 thread".to_string()
             } else {
@@ -358,14 +370,16 @@ impl Report {
         for row in &self.inference {
             let ratio = row.zoo / row.ort;
             text += &format!(
-                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2}× | {:.2}× | {} |\n",
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2}× | {:.2}× | {:.2}× | {} |\n",
                 row.model,
                 row.batch,
                 row.zoo * 1e3,
                 row.ort * 1e3,
                 row.torch * 1e3,
+                row.torch_jit * 1e3,
                 ratio,
                 row.zoo / row.torch,
+                row.zoo / row.torch_jit,
                 if ratio <= GOAL { "met" } else { "missed" },
             );
         }

@@ -1,9 +1,13 @@
 """The peers of `cargo xtask bench onnx`: ONNX Runtime (CPU provider) on a
-generated torchvision ONNX fixture, and PyTorch eager on the same
-torchvision model with the same weights. Run with .venv-onnx's python.
+generated torchvision ONNX fixture, and PyTorch on the same torchvision
+model with the same weights, eager and as TorchScript through
+`torch.jit.optimize_for_inference` (frozen, conv + batch-norm folded,
+oneDNN prepacked convolutions: libtorch's fastest CPU path, what zoo's
+kernels can reach at best). Run with .venv-onnx's python.
 
-    peers.py ort   MODEL.onnx BATCH RUNS THREADS
-    peers.py torch MODEL.onnx BATCH RUNS THREADS
+    peers.py ort       MODEL.onnx BATCH RUNS THREADS
+    peers.py torch     MODEL.onnx BATCH RUNS THREADS
+    peers.py torch-jit MODEL.onnx BATCH RUNS THREADS
 
 Prints one JSON line: {"forward_s": median seconds per forward pass, ...}.
 
@@ -60,11 +64,14 @@ def torchvision_model(model):
     return net
 
 
-def torch_peer(model, batch, runs, threads):
+def checked_net(model, optimize):
+    """The rebuilt model (TorchScript-optimised when `optimize`), refused
+    unless it answers the fixture's input as ONNX Runtime did."""
     import torch
 
-    torch.set_num_threads(threads)
     net = torchvision_model(model)
+    if optimize:
+        net = torch.jit.optimize_for_inference(torch.jit.script(net))
     golden = np.load(os.path.splitext(model)[0] + ".npz")
     with torch.inference_mode():
         got = net(torch.from_numpy(golden["inputs/input"])).numpy()
@@ -73,6 +80,14 @@ def torch_peer(model, batch, runs, threads):
     if not difference <= 1e-4:
         sys.exit(f"{model}: the rebuilt torchvision model differs from the ONNX file's "
                  f"weights (max relative difference {difference:.2e} against ONNX Runtime)")
+    return net, difference
+
+
+def torch_peer(model, batch, runs, threads, optimize=False):
+    import torch
+
+    torch.set_num_threads(threads)
+    net, difference = checked_net(model, optimize)
     x = torch.from_numpy(batch_input(batch))
 
     def forward():
@@ -84,12 +99,19 @@ def torch_peer(model, batch, runs, threads):
             "threads": torch.get_num_threads(), "max_rel_diff_vs_ort": difference}
 
 
+PEERS = {
+    "ort": ort_peer,
+    "torch": torch_peer,
+    "torch-jit": lambda *args: torch_peer(*args, optimize=True),
+}
+
+
 def main():
-    if len(sys.argv) != 6 or sys.argv[1] not in ("ort", "torch"):
+    if len(sys.argv) != 6 or sys.argv[1] not in PEERS:
         sys.exit(__doc__)
     peer, model = sys.argv[1], sys.argv[2]
     batch, runs, threads = (int(v) for v in sys.argv[3:6])
-    result = (ort_peer if peer == "ort" else torch_peer)(model, batch, runs, threads)
+    result = PEERS[peer](model, batch, runs, threads)
     print(json.dumps(result))
 
 

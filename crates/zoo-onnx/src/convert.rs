@@ -204,7 +204,7 @@ pub fn convert(model: &Model) -> Result<Converted> {
         c.bottom(&output.name)?;
         outputs.push(output.name.clone());
     }
-    let graph = Graph {
+    let mut graph = Graph {
         format: GRAPH_FORMAT.into(),
         version: GRAPH_VERSION,
         name: model.graph.name.clone(),
@@ -212,6 +212,7 @@ pub fn convert(model: &Model) -> Result<Converted> {
         outputs,
         layers: c.layers,
     };
+    crate::fuse::hard_swish(&mut graph);
     graph.validate().map_err(OnnxError::Graph)?;
     Ok(Converted {
         graph,

@@ -14,6 +14,8 @@
 pub mod convert;
 pub mod error;
 #[cfg(feature = "import")]
+mod fuse;
+#[cfg(feature = "import")]
 mod import;
 pub mod model;
 pub mod proto;
