@@ -12,6 +12,7 @@
 //! both are checked against Chainer's outputs by the golden tests in
 //! `tests/`. [`parity`] compares a device against the CPU.
 
+pub mod allocator;
 pub mod device;
 pub mod error;
 pub mod functions;

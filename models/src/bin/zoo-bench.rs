@@ -85,6 +85,7 @@ fn package(args: &[String]) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    zoo_nn::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a == "package") {
         return package(&args[1..]);

@@ -14,6 +14,7 @@ use zoo_models::rng::data_rng;
 const EXAMPLE_SEED: u64 = 9_000_001;
 
 fn main() {
+    zoo_nn::allocator::keep_freed_memory();
     if let Err(error) = run() {
         eprintln!("zoo-examples: error: {error:#}");
         std::process::exit(1);

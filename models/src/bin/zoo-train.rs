@@ -58,6 +58,7 @@ struct Args {
 }
 
 fn main() {
+    zoo_nn::allocator::keep_freed_memory();
     if let Err(error) = run() {
         eprintln!("zoo-train: error: {error:#}");
         std::process::exit(1);
