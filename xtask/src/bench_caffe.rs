@@ -157,7 +157,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let text = report.markdown();
     print!("{text}");
-    crate::bench::replace_section(&cmd::root().join("BENCHMARKS.md"), "caffe", &text)?;
+    crate::bench::replace_generated_section(&cmd::root().join("BENCHMARKS.md"), "caffe", &text)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }

@@ -104,7 +104,7 @@ pub fn run(args: &[String]) -> Result<()> {
         if labels.0 == labels.1 { "yes" } else { "no" },
     );
     print!("{text}");
-    crate::bench::replace_section(&root.join("BENCHMARKS.md"), "cold-run", &text)
+    crate::bench::replace_generated_section(&root.join("BENCHMARKS.md"), "cold-run", &text)
 }
 
 /// Runs `command`, returning its wall time and the first label of its JSON
