@@ -30,11 +30,21 @@ fn run_code(package: &Path, args: &[&str]) -> Outcome {
     run_command(zoo().arg("run").arg("--allow-code").arg(package).args(args))
 }
 
-/// A vgg-mini package with random weights and a labels file.
+/// Seeding and drawing from libtorch's one global generator: tests run on
+/// parallel threads, and interleaved draws would give each package other
+/// weights from run to run.
+static RANDOM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A vgg-mini package with seeded random weights and a labels file.
 fn write_source_package(dir: &Path) -> BuiltinModel {
-    tch::manual_seed(3);
-    let config = serde_json::json!({});
-    let model = BuiltinModel::build(Architecture::VggMini, &config, Device::Cpu).unwrap();
+    let model = {
+        let _only_us = RANDOM
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        tch::manual_seed(3);
+        let config = serde_json::json!({});
+        BuiltinModel::build(Architecture::VggMini, &config, Device::Cpu).unwrap()
+    };
     std::fs::create_dir_all(dir).unwrap();
     zoo_nn::params::save_safetensors(&model.vs, dir.join("weights.safetensors")).unwrap();
     let labels: Vec<String> = (0..10).map(|i| format!("class {i}")).collect();
@@ -158,7 +168,14 @@ fn exported_classifier_classifies_images() {
             .map(|t| t["probability"].as_f64().unwrap())
             .collect()
     };
+    // TorchScript's graph and the eager model run other kernels: the last
+    // bits differ (1.4e-5 relative seen on a probability of 0.84), so the
+    // bound is `zoo verify`'s default tolerance, 1e-4 relative (plus 1e-9
+    // for probabilities near zero).
     for (got, want) in probabilities(&top).iter().zip(probabilities(&expected)) {
-        assert!((got - want).abs() < 1e-5, "{top} vs {expected}");
+        assert!(
+            (got - want).abs() <= 1e-4 * want.abs() + 1e-9,
+            "{top} vs {expected}"
+        );
     }
 }
