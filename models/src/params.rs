@@ -42,8 +42,9 @@ fn weights_format(path: &Path) -> Result<WeightsFormat> {
 
 /// Copies the tensors of `path` into `vs`: every variable must be present with
 /// its exact shape, and the file may hold nothing else. Safetensors files are
-/// memory-mapped and copied tensor by tensor (zoo_nn's reader), so a model
-/// built with [`zoo_nn::init::for_loading`] ends up holding its weights once.
+/// memory-mapped (zoo_nn's reader): CPU parameters share the file's pages,
+/// others are copied tensor by tensor, so a model built with
+/// [`zoo_nn::init::for_loading`] ends up holding its weights once.
 pub fn load_into(vs: &mut VarStore, path: &Path) -> Result<()> {
     let in_file = |error: ModelError| ModelError::file(path, error.to_string());
     match weights_format(path)? {
@@ -51,7 +52,7 @@ pub fn load_into(vs: &mut VarStore, path: &Path) -> Result<()> {
             let file = zoo_nn::params::MappedSafetensors::open(path)
                 .map_err(|error| ModelError::file(path, format!("cannot read weights: {error}")))?;
             let shapes: BTreeMap<String, Vec<i64>> = file.shapes().into_iter().collect();
-            strict_copy(vs, &shapes, |name, var| Ok(file.copy_into(name, var)?)).map_err(in_file)
+            strict_copy(vs, &shapes, |name, var| Ok(file.assign_into(name, var)?)).map_err(in_file)
         }
         WeightsFormat::Npz => copy_into(vs, &read_tensors(path)?).map_err(in_file),
     }

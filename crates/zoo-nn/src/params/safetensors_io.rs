@@ -145,36 +145,72 @@ fn copy_bytes(
     Ok(())
 }
 
-/// A safetensors file mapped read-only with its header checked: tensors are
-/// copied out one at a time, each one's pages dropped from this process as
-/// soon as they are copied, so loading costs the destination's memory and
-/// not the file's on top (nor a read of the whole file into a buffer).
+/// A safetensors file mapped with its header checked. libtorch maps it
+/// copy-on-write (as PyTorch's safetensors loader does), so that CPU tensors
+/// of the file's dtype can share its pages instead of copying them: loading
+/// a 553 MB package then costs neither fresh memory nor a copy, and a write
+/// to a loaded tensor stays private to this process. The mapping lives as
+/// long as the last tensor on it; zoo never rewrites a weights file in place
+/// (saves go through a rename), so its bytes do not change under the map.
+/// Other targets (another device or dtype, a channels-last layout, bytes not
+/// aligned for their dtype) get copies.
 pub struct MappedSafetensors {
     path: std::path::PathBuf,
-    map: memmap2::Mmap,
+    map: Mapping,
     entries: BTreeMap<String, Entry>,
+}
+
+enum Mapping {
+    /// The whole file as a 1-D uint8 tensor on libtorch's mapping.
+    Torch(Tensor),
+    /// A read-only map, for a path libtorch cannot take (not UTF-8): tensors
+    /// are copied out, each one's pages dropped as soon as it is copied.
+    ReadOnly(memmap2::Mmap),
 }
 
 impl MappedSafetensors {
     pub fn open(path: impl AsRef<Path>) -> Result<MappedSafetensors> {
         let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|source| NnError::Io {
+        let io = |source| NnError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
-        // SAFETY: the map is read-only; zoo never writes weights files in
-        // place (saves go through a rename), so the bytes cannot change under
-        // the map from our side.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| NnError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let entries = entries_of(path, &map)?;
-        Ok(MappedSafetensors {
+        };
+        let map = match path.to_str() {
+            Some(utf8) => {
+                let len = std::fs::metadata(path).map_err(io)?.len();
+                if len == 0 {
+                    entries_of(path, &[])?; // the "not a valid safetensors file" error
+                }
+                let whole =
+                    Tensor::f_from_file(utf8, false, len as i64, (Kind::Uint8, tch::Device::Cpu))
+                        .map_err(|e| NnError::file(path, format!("cannot map the file: {e}")))?;
+                Mapping::Torch(whole)
+            }
+            None => {
+                let file = std::fs::File::open(path).map_err(io)?;
+                // SAFETY: the map is read-only, and the file is never
+                // rewritten in place (see the type's comment).
+                Mapping::ReadOnly(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?)
+            }
+        };
+        let mut file = MappedSafetensors {
             path: path.to_path_buf(),
             map,
-            entries,
-        })
+            entries: BTreeMap::new(),
+        };
+        file.entries = entries_of(path, file.bytes())?;
+        Ok(file)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.map {
+            // SAFETY: `whole` is a contiguous uint8 tensor over the mapping,
+            // which lives as long as `self` holds it.
+            Mapping::Torch(whole) => unsafe {
+                std::slice::from_raw_parts(whole.data_ptr() as *const u8, whole.numel())
+            },
+            Mapping::ReadOnly(map) => map,
+        }
     }
 
     /// Every tensor's name and shape, sorted by name.
@@ -191,30 +227,70 @@ impl MappedSafetensors {
             .ok_or_else(|| NnError::file(&self.path, format!("no parameter {name}")))
     }
 
+    /// Drops a copied range's pages from this process. Only for the
+    /// read-only map: pages of libtorch's private mapping may back tensors
+    /// handed out as views.
     fn release(&self, range: std::ops::Range<usize>) {
+        let Mapping::ReadOnly(map) = &self.map else {
+            return;
+        };
         // SAFETY: a read-only shared mapping of a file: MADV_DONTNEED only
         // drops this process's page-table entries; a later read faults the
         // same bytes back in from the page cache. A failure only means the
         // pages stay resident.
         let _ = unsafe {
-            self.map.unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                range.start,
-                range.len(),
-            )
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len())
         };
+    }
+
+    /// The tensor as a view of libtorch's mapping; `None` for the read-only
+    /// map or bytes not aligned for the dtype.
+    fn view(&self, entry: &Entry) -> Result<Option<Tensor>> {
+        let Mapping::Torch(whole) = &self.map else {
+            return Ok(None);
+        };
+        let address = self.bytes().as_ptr() as usize + entry.bytes.start;
+        if !address.is_multiple_of(entry.kind.elt_size_in_bytes()) {
+            return Ok(None);
+        }
+        Ok(Some(
+            whole
+                .f_narrow(0, entry.bytes.start as i64, entry.bytes.len() as i64)?
+                .f_view_dtype(entry.kind)?
+                .f_view(entry.shape.as_slice())?,
+        ))
     }
 
     /// Copies tensor `name` into `target`, which must have its shape.
     pub fn copy_into(&self, name: &str, target: &mut Tensor) -> Result<()> {
         let entry = self.entry(name)?;
-        tch::no_grad(|| copy_bytes(&self.map, entry, target, |range| self.release(range)))
+        tch::no_grad(|| copy_bytes(self.bytes(), entry, target, |range| self.release(range)))
             .map_err(|e| NnError::file(&self.path, format!("parameter {name}: {e}")))
     }
 
-    /// Tensor `name` as a new CPU tensor of the file's dtype.
+    /// Gives parameter `target` (of tensor `name`'s shape) the file's values:
+    /// a plain CPU parameter of the file's dtype is pointed at the mapping,
+    /// any other is copied into.
+    pub fn assign_into(&self, name: &str, target: &mut Tensor) -> Result<()> {
+        let entry = self.entry(name)?;
+        let plain = target.device() == tch::Device::Cpu
+            && target.kind() == entry.kind
+            && target.is_contiguous()
+            && target.size() == entry.shape;
+        if plain && let Some(view) = self.view(entry)? {
+            tch::no_grad(|| target.f_set_data(&view))?;
+            return Ok(());
+        }
+        self.copy_into(name, target)
+    }
+
+    /// Tensor `name` as a CPU tensor of the file's dtype: a view of the
+    /// mapping where it can be, a copy otherwise.
     pub fn tensor(&self, name: &str) -> Result<Tensor> {
         let entry = self.entry(name)?;
+        if let Some(view) = self.view(entry)? {
+            return Ok(view);
+        }
         let mut tensor = Tensor::f_empty(&entry.shape, (entry.kind, tch::Device::Cpu))?;
         self.copy_into(name, &mut tensor)?;
         Ok(tensor)
@@ -230,146 +306,27 @@ impl MappedSafetensors {
 }
 
 /// Loads a safetensors file into `vs` (names with `/`), converting dtype and
-/// device to the store's.
+/// device to the store's (CPU parameters of the file's dtype share its
+/// pages, see [`MappedSafetensors`]).
 pub fn load_safetensors(
     vs: &VarStore,
     path: impl AsRef<Path>,
     strictness: Strictness,
 ) -> Result<LoadReport> {
-    if let Some(file) = SharedSafetensors::open(path.as_ref())? {
-        return assign(
-            vs,
-            &file.path,
-            &file.shapes(),
-            strictness,
-            |name, target| file.assign_into(name, target),
-        );
-    }
     let file = MappedSafetensors::open(path.as_ref())?;
     assign(
         vs,
         &file.path,
         &file.shapes(),
         strictness,
-        |name, target| file.copy_into(name, target),
+        |name, target| file.assign_into(name, target),
     )
 }
 
 /// Reads every tensor of a safetensors file (CPU, the file's dtypes),
-/// sharing the file's pages where it can (see [`SharedSafetensors`]).
+/// sharing the file's pages where it can (see [`MappedSafetensors`]).
 pub fn read_safetensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
-    let path = path.as_ref();
-    let Some(file) = SharedSafetensors::open(path)? else {
-        return MappedSafetensors::open(path)?.tensors();
-    };
-    let mut tensors = Vec::with_capacity(file.entries.len());
-    for (name, entry) in &file.entries {
-        let tensor = match file.view(entry)? {
-            Some(view) => view,
-            None => {
-                let mut tensor = Tensor::f_empty(&entry.shape, (entry.kind, tch::Device::Cpu))?;
-                file.copy_into(name, entry, &mut tensor)?;
-                tensor
-            }
-        };
-        tensors.push((name.clone(), tensor));
-    }
-    Ok(tensors)
-}
-
-/// A safetensors file mapped by libtorch, copy-on-write, whose tensors can
-/// share its pages instead of copying them (as PyTorch's safetensors loader
-/// does): loading a 553 MB package then costs neither fresh memory nor a
-/// copy, and a write to a loaded tensor stays private to this process. The
-/// mapping lives as long as the last tensor on it; zoo never rewrites a
-/// weights file in place (saves go through a rename), so its bytes do not
-/// change under the map.
-struct SharedSafetensors {
-    path: std::path::PathBuf,
-    /// The whole file as a 1-D uint8 tensor on the mapping.
-    whole: Tensor,
-    entries: BTreeMap<String, Entry>,
-}
-
-impl SharedSafetensors {
-    /// `None` when libtorch cannot be given the path (not UTF-8).
-    fn open(path: &Path) -> Result<Option<SharedSafetensors>> {
-        let Some(utf8) = path.to_str() else {
-            return Ok(None);
-        };
-        let len = std::fs::metadata(path)
-            .map_err(|source| NnError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
-        if len == 0 {
-            entries_of(path, &[])?; // the "not a valid safetensors file" error
-        }
-        let whole = Tensor::f_from_file(utf8, false, len as i64, (Kind::Uint8, tch::Device::Cpu))
-            .map_err(|e| NnError::file(path, format!("cannot map the file: {e}")))?;
-        let mut file = SharedSafetensors {
-            path: path.to_path_buf(),
-            whole,
-            entries: BTreeMap::new(),
-        };
-        file.entries = entries_of(path, file.bytes())?;
-        Ok(Some(file))
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `whole` is a contiguous uint8 tensor over the mapping, which
-        // lives as long as `self` holds it.
-        unsafe {
-            std::slice::from_raw_parts(self.whole.data_ptr() as *const u8, self.whole.numel())
-        }
-    }
-
-    fn shapes(&self) -> Vec<(String, Vec<i64>)> {
-        self.entries
-            .iter()
-            .map(|(name, entry)| (name.clone(), entry.shape.clone()))
-            .collect()
-    }
-
-    /// The tensor as a view of the mapping; `None` when its bytes are not
-    /// aligned for its dtype.
-    fn view(&self, entry: &Entry) -> Result<Option<Tensor>> {
-        let address = self.bytes().as_ptr() as usize + entry.bytes.start;
-        if !address.is_multiple_of(entry.kind.elt_size_in_bytes()) {
-            return Ok(None);
-        }
-        Ok(Some(
-            self.whole
-                .f_narrow(0, entry.bytes.start as i64, entry.bytes.len() as i64)?
-                .f_view_dtype(entry.kind)?
-                .f_view(entry.shape.as_slice())?,
-        ))
-    }
-
-    fn copy_into(&self, name: &str, entry: &Entry, target: &mut Tensor) -> Result<()> {
-        tch::no_grad(|| copy_bytes(self.bytes(), entry, target, |_| {}))
-            .map_err(|e| NnError::file(&self.path, format!("parameter {name}: {e}")))
-    }
-
-    /// Points a plain CPU parameter of the file's dtype at the mapping;
-    /// copies into any other (another device or dtype, a channels-last
-    /// layout, unaligned bytes).
-    fn assign_into(&self, name: &str, target: &mut Tensor) -> Result<()> {
-        let entry = self
-            .entries
-            .get(name)
-            .ok_or_else(|| NnError::file(&self.path, format!("no parameter {name}")))?;
-        let plain = target.device() == tch::Device::Cpu
-            && target.kind() == entry.kind
-            && target.is_contiguous()
-            && target.size() == entry.shape;
-        if plain && let Some(view) = self.view(entry)? {
-            tch::no_grad(|| target.f_set_data(&view))?;
-            return Ok(());
-        }
-        self.copy_into(name, entry, target)
-    }
+    MappedSafetensors::open(path)?.tensors()
 }
 
 /// [`load_safetensors`] on bytes already in memory; `path` names them in
