@@ -2,18 +2,26 @@
 //!
 //! A recurrent link's time loop is a chain of small products and
 //! element-wise steps; run as separate libtorch calls, dispatch, temporaries
-//! and thread wake-ups cost more than the arithmetic. The kernels here run a
-//! whole sequence in one call: each thread owns a block of hidden units, keeps
-//! its slices of the weights hot in its cache, and meets the others at a
-//! barrier only where a step needs the full state.
+//! and thread wake-ups cost more than the arithmetic. The peephole LSTM
+//! kernel runs a whole sequence in one call: each thread owns a block of
+//! hidden units, keeps its slices of the weights hot in its cache, and meets
+//! the others at a barrier only where a step needs the full state.
+//!
+//! A depthwise convolution is small arithmetic behind a large fixed cost in
+//! libtorch (oneDNN); `depthwise_conv` computes it straight on NHWC rows, in
+//! shares of rows that the caller hands to its own threads.
 //!
 //! zoo-nn calls them for CPU `f32` inference and keeps libtorch for
 //! everything else (CUDA, other dtypes, autograd).
 
+#[macro_use]
+mod simd;
 mod activation;
 mod barrier;
+pub mod depthwise_conv;
 pub mod peephole_lstm;
 
+pub use depthwise_conv::DepthwiseConv2d;
 pub use peephole_lstm::{Layout, PeepholeLstm, Peepholes, Sequence};
 
 #[derive(Debug, thiserror::Error)]

@@ -21,6 +21,7 @@ pub mod init;
 pub mod link;
 pub mod links;
 pub mod model;
+pub mod parallel;
 pub mod params;
 pub mod parity;
 pub mod synthetic;

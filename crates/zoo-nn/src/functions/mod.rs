@@ -5,6 +5,7 @@
 mod activation;
 mod array;
 mod broadcast;
+mod convolution;
 mod dropout;
 mod eltwise;
 mod lrn;
@@ -13,6 +14,7 @@ mod pooling;
 pub use activation::{leaky_relu, log_softmax, relu, sigmoid, softmax, tanh};
 pub use array::{SplitAt, channels_last, concat, flatten, reshape, reshape_caffe, split};
 pub use broadcast::{add_along, mul_along};
+pub use convolution::{Conv2d, conv2d, depthwise_weight_layout};
 pub use dropout::dropout;
 pub use eltwise::{Eltwise, eltwise, eltwise_max, eltwise_prod, eltwise_sum};
 pub use lrn::{Lrn, lrn};

@@ -263,8 +263,9 @@ fn dies_after(graph: &Graph) -> Vec<Vec<String>> {
 /// `model.to(memory_format=torch.channels_last)` does: oneDNN then runs the
 /// convolutions without reordering, and their outputs, and the elementwise
 /// and pooling layers after them, stay channels-last. Results change only
-/// by rounding. Caffe kernels are the layer's `W`; ONNX kernels are the
-/// second bottom, a Constant layer's `value`.
+/// by rounding. Depthwise kernels are stored tap-major instead, the layout
+/// `functions::conv2d`'s own kernel reads. Caffe kernels are the layer's
+/// `W`; ONNX kernels are the second bottom, a Constant layer's `value`.
 fn use_channels_last(graph: &Graph, layers: &mut [ops::Weights]) -> Result<()> {
     let constants: HashMap<&str, usize> = graph
         .layers
@@ -274,11 +275,11 @@ fn use_channels_last(graph: &Graph, layers: &mut [ops::Weights]) -> Result<()> {
         .flat_map(|(index, layer)| layer.tops.iter().map(move |top| (top.as_str(), index)))
         .collect();
     for (index, layer) in graph.layers.iter().enumerate() {
-        let (owner, role) = match &layer.op {
-            Op::Convolution(_) => (index, "W"),
-            Op::Onnx(format::onnx::OnnxOp::Conv { .. }) => {
+        let (owner, role, groups) = match &layer.op {
+            Op::Convolution(p) => (index, "W", p.group),
+            Op::Onnx(format::onnx::OnnxOp::Conv { group, .. }) => {
                 match layer.bottoms.get(1).and_then(|w| constants.get(w.as_str())) {
-                    Some(&constant) => (constant, "value"),
+                    Some(&constant) => (constant, "value", *group),
                     None => continue,
                 }
             }
@@ -288,7 +289,13 @@ fn use_channels_last(graph: &Graph, layers: &mut [ops::Weights]) -> Result<()> {
             && kernel.dim() == 4
             && kernel.is_floating_point()
         {
-            *kernel = crate::functions::channels_last(kernel)?;
+            let size = kernel.size();
+            *kernel = if groups > 1 && size[0] == groups && size[1] == 1 {
+                // Depthwise: the layout zoo's own kernel reads.
+                crate::functions::depthwise_weight_layout(kernel, groups)?
+            } else {
+                crate::functions::channels_last(kernel)?
+            };
         }
     }
     Ok(())

@@ -201,7 +201,14 @@ fn convolution(x: &Tensor, p: &ConvParams, w: &Weights, transposed: bool) -> Res
     let y = if transposed {
         x.f_conv_transpose2d(weight, bias, p.stride, p.pad, [0, 0], p.group, p.dilation)?
     } else {
-        x.f_conv2d(weight, bias, p.stride, p.pad, p.dilation, p.group)?
+        let geometry = crate::functions::Conv2d {
+            stride: p.stride,
+            dilation: p.dilation,
+            pad_begin: p.pad,
+            pad_end: p.pad,
+            groups: p.group,
+        };
+        crate::functions::conv2d(x, weight, bias, geometry)?
     };
     Ok(y)
 }

@@ -626,6 +626,17 @@ fn conv(
     let strides = per_axis(strides, n);
     let dilations = per_axis(dilations, n);
     let (begin, end) = resolve_pads(spatial, kernel, &strides, &dilations, pads, auto_pad);
+    if n == 2 {
+        let pair = |v: &[i64]| [v[0], v[1]];
+        let geometry = crate::functions::Conv2d {
+            stride: pair(&strides),
+            dilation: pair(&dilations),
+            pad_begin: pair(&begin),
+            pad_end: pair(&end),
+            groups: group,
+        };
+        return crate::functions::conv2d(x, w, xs.get(2), geometry);
+    }
     let (x, padding) = if begin == end {
         (x.shallow_clone(), begin)
     } else {
