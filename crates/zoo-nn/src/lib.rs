@@ -20,6 +20,7 @@ pub mod graph;
 pub mod init;
 pub mod link;
 pub mod links;
+pub mod mkldnn;
 pub mod model;
 pub mod parallel;
 pub mod params;

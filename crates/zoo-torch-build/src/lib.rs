@@ -5,6 +5,8 @@
 //! unavailable even on a GPU machine. The link arguments printed here keep it
 //! (`--no-as-needed` before the libraries) and add an rpath to libtorch's
 //! `lib/` so binaries and test executables start in a plain shell.
+//! [`compile_cpp`] builds a crate's own C++ against libtorch's headers, with
+//! the flags torch-sys uses for tch's.
 
 use std::path::{Path, PathBuf};
 
@@ -67,4 +69,29 @@ pub fn libtorch_lib_dir() -> Result<PathBuf, String> {
         ));
     }
     Ok(lib.canonicalize().unwrap_or(lib))
+}
+
+/// Compiles `files` (C++ calling libtorch) into the static library `name`
+/// that the calling crate links, against the headers of the libtorch that
+/// torch-sys builds against (C++17, the new libstdc++ ABI, as torch-sys).
+pub fn compile_cpp(name: &str, files: &[&str]) {
+    let lib = libtorch_lib_dir().unwrap_or_else(|message| panic!("{message}"));
+    let include = lib
+        .parent()
+        .map(|root| root.join("include"))
+        .unwrap_or_else(|| panic!("{} has no parent folder", lib.display()));
+    for file in files {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    cc::Build::new()
+        .cpp(true)
+        .files(files)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        // libtorch's headers warn under -Wall; the crate's own code is small.
+        .warnings(false)
+        .compile(name);
 }

@@ -8,11 +8,15 @@
 //! - a pointwise (1×1, stride 1, unpadded) convolution is one matrix
 //!   product over the channels-last pixels (MKL).
 //!
-//! Both take CPU `f32` channels-last inputs when nothing records ops (no
+//! - any other convolution of a graph layer runs through oneDNN with the
+//!   layer's kernel packed once (`crate::mkldnn`).
+//!
+//! All take CPU `f32` channels-last inputs when nothing records ops (no
 //! TorchScript trace, no autograd); results differ from libtorch's only in
 //! summation order.
 
 use crate::error::{NnError, Result};
+use crate::mkldnn::{ConvSpec, PackedConv};
 use tch::{Device, Kind, Tensor};
 use zoo_kernels::depthwise_conv::{DepthwiseConv2d, Nhwc};
 
@@ -43,12 +47,15 @@ pub struct Conv2d {
     pub groups: i64,
 }
 
-/// `conv2d(x, weight, bias)` with `geometry`, on the fastest path that applies.
+/// `conv2d(x, weight, bias)` with `geometry`, on the fastest path that
+/// applies. `packed`, a layer's own cache, lets other CPU convolutions keep
+/// their kernel in oneDNN's layout between calls.
 pub fn conv2d(
     x: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
     geometry: Conv2d,
+    packed: Option<&PackedConv>,
 ) -> Result<Tensor> {
     if x.dim() == 4 && weight.dim() == 4 && fast_paths_apply(x, weight, bias)? {
         if let Some(y) = depthwise(x, weight, bias, geometry)? {
@@ -56,6 +63,21 @@ pub fn conv2d(
         }
         if let Some(y) = pointwise(x, weight, bias, geometry)? {
             return Ok(y);
+        }
+        if let Some(packed) = packed
+            && geometry.pad_begin == geometry.pad_end
+            && !x.size().contains(&0)
+            && crate::mkldnn::available()
+        {
+            let spec = ConvSpec {
+                weight,
+                bias,
+                padding: geometry.pad_begin,
+                stride: geometry.stride,
+                dilation: geometry.dilation,
+                groups: geometry.groups,
+            };
+            return packed.forward(x, spec);
         }
     }
     let Conv2d {
@@ -239,7 +261,7 @@ mod tests {
     use crate::functions::channels_last;
 
     fn compare(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: Conv2d) {
-        let fast = conv2d(x, w, b, g).unwrap();
+        let fast = conv2d(x, w, b, g, None).unwrap();
         let pads = [g.pad_begin[1], g.pad_end[1], g.pad_begin[0], g.pad_end[0]];
         let reference = x
             .constant_pad_nd(pads.as_slice())
@@ -309,7 +331,7 @@ mod tests {
             g,
         );
         assert!(pointwise(&x, &w, None, g).unwrap().is_some());
-        let y = conv2d(&x, &w, Some(&b), g).unwrap();
+        let y = conv2d(&x, &w, Some(&b), g, None).unwrap();
         assert!(is_channels_last(&y));
     }
 

@@ -21,6 +21,8 @@ use tch::{Device, Kind, Tensor};
 pub struct GraphModel {
     graph: Graph,
     layers: Vec<ops::Weights>,
+    /// Per layer, its convolution kernel packed for oneDNN (CPU).
+    packed: Vec<ops::PackedConv>,
     device: Device,
     /// Inputs and layer tops, computed once (checked on every run).
     blob_names: Vec<String>,
@@ -87,9 +89,15 @@ impl GraphModel {
         }
         let blob_names = graph.blob_names();
         let dies_after = dies_after(&graph);
+        let packed = graph
+            .layers
+            .iter()
+            .map(|_| ops::PackedConv::default())
+            .collect();
         Ok(GraphModel {
             graph,
             layers,
+            packed,
             device,
             blob_names,
             dies_after,
@@ -166,8 +174,8 @@ impl Model for GraphModel {
         // that writes them, which is what we keep.
         let last_needed = self.last_layer_needed(&wanted);
         tch::no_grad(|| -> Result<()> {
-            for (index, (layer, weights)) in self.graph.layers.iter().zip(&self.layers).enumerate()
-            {
+            let layers = self.graph.layers.iter().zip(&self.layers).zip(&self.packed);
+            for (index, ((layer, weights), packed)) in layers.enumerate() {
                 if index > last_needed {
                     break;
                 }
@@ -176,24 +184,26 @@ impl Model for GraphModel {
                     .iter()
                     .map(|b| blobs[b.as_str()].shallow_clone())
                     .collect();
-                let ys = ops::forward(&layer.op, &xs, layer.tops.len(), weights).map_err(|e| {
-                    // One line naming the layer and what it was given; the
-                    // C++ trace of a libtorch error says nothing to a user.
-                    let message = match &e {
-                        NnError::Torch(torch) => crate::error::torch_message(torch),
-                        other => other.to_string(),
-                    };
-                    let given: Vec<String> = layer
-                        .bottoms
-                        .iter()
-                        .zip(&xs)
-                        .map(|(name, x)| format!("{name} {:?}", x.size()))
-                        .collect();
-                    NnError::input(
-                        format!("layer {} ({})", layer.name, layer.op.type_name()),
-                        format!("{message} (inputs: {})", given.join(", ")),
-                    )
-                })?;
+                let ys = ops::forward(&layer.op, &xs, layer.tops.len(), weights, packed).map_err(
+                    |e| {
+                        // One line naming the layer and what it was given; the
+                        // C++ trace of a libtorch error says nothing to a user.
+                        let message = match &e {
+                            NnError::Torch(torch) => crate::error::torch_message(torch),
+                            other => other.to_string(),
+                        };
+                        let given: Vec<String> = layer
+                            .bottoms
+                            .iter()
+                            .zip(&xs)
+                            .map(|(name, x)| format!("{name} {:?}", x.size()))
+                            .collect();
+                        NnError::input(
+                            format!("layer {} ({})", layer.name, layer.op.type_name()),
+                            format!("{message} (inputs: {})", given.join(", ")),
+                        )
+                    },
+                )?;
                 if ys.len() != layer.tops.len() {
                     return Err(NnError::input(
                         &layer.name,

@@ -11,20 +11,29 @@ use tch::Tensor;
 /// A layer's parameters by role (`W`, `b`, `mean`, ...), already on the device.
 pub type Weights = std::collections::HashMap<&'static str, Tensor>;
 
+pub use crate::mkldnn::PackedConv;
+
 /// Computes a layer's tops from its bottoms.
-pub fn forward(op: &Op, xs: &[Tensor], tops: usize, w: &Weights) -> Result<Vec<Tensor>> {
+/// `packed` is the layer's oneDNN kernel cache (used by convolutions).
+pub fn forward(
+    op: &Op,
+    xs: &[Tensor],
+    tops: usize,
+    w: &Weights,
+    packed: &PackedConv,
+) -> Result<Vec<Tensor>> {
     // ONNX layers may have no bottoms (Constant): dispatched before the
     // Caffe layers' first-bottom check.
     if let Op::Onnx(onnx) = op {
-        return super::ops_onnx::forward(onnx, xs, tops, w);
+        return super::ops_onnx::forward(onnx, xs, tops, w, packed);
     }
     let x = xs
         .first()
         .ok_or_else(|| NnError::input(op.type_name(), "needs at least one bottom"))?;
     let one = |t: Tensor| Ok(vec![t]);
     match op {
-        Op::Convolution(p) => one(convolution(x, p, w, false)?),
-        Op::Deconvolution(p) => one(convolution(x, p, w, true)?),
+        Op::Convolution(p) => one(convolution(x, p, w, false, packed)?),
+        Op::Deconvolution(p) => one(convolution(x, p, w, true, packed)?),
         Op::InnerProduct { axis, .. } => {
             let axis = resolve_axis("InnerProduct", *axis, x.dim())?;
             let flat = x.f_flatten(axis, -1)?;
@@ -168,7 +177,7 @@ pub fn forward(op: &Op, xs: &[Tensor], tops: usize, w: &Weights) -> Result<Vec<T
             one(crop(x, reference, *axis, offset)?)
         }
         Op::Permute { order } => one(permute(x, order)?),
-        Op::Onnx(onnx) => super::ops_onnx::forward(onnx, xs, tops, w),
+        Op::Onnx(onnx) => super::ops_onnx::forward(onnx, xs, tops, w, packed),
     }
 }
 
@@ -189,7 +198,13 @@ fn resolve_axis(layer: &str, axis: i64, ndim: usize) -> Result<i64> {
     Ok(resolved)
 }
 
-fn convolution(x: &Tensor, p: &ConvParams, w: &Weights, transposed: bool) -> Result<Tensor> {
+fn convolution(
+    x: &Tensor,
+    p: &ConvParams,
+    w: &Weights,
+    transposed: bool,
+    packed: &PackedConv,
+) -> Result<Tensor> {
     if x.dim() != 4 {
         return Err(NnError::input(
             "Convolution",
@@ -208,7 +223,7 @@ fn convolution(x: &Tensor, p: &ConvParams, w: &Weights, transposed: bool) -> Res
             pad_end: p.pad,
             groups: p.group,
         };
-        crate::functions::conv2d(x, weight, bias, geometry)?
+        crate::functions::conv2d(x, weight, bias, geometry, Some(packed))?
     };
     Ok(y)
 }

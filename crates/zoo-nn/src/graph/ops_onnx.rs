@@ -52,7 +52,13 @@ pub fn kind_of(dtype: DType) -> Kind {
 }
 
 /// Computes a layer's tops from its bottoms.
-pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<Vec<Tensor>> {
+pub fn forward(
+    op: &OnnxOp,
+    xs: &[Tensor],
+    tops: usize,
+    w: &Weights,
+    packed: &crate::mkldnn::PackedConv,
+) -> Result<Vec<Tensor>> {
     let one = |t: Tensor| Ok(vec![t]);
     if let OnnxOp::Constant = op {
         let value = w
@@ -70,7 +76,9 @@ pub fn forward(op: &OnnxOp, xs: &[Tensor], tops: usize, w: &Weights) -> Result<V
             dilations,
             group,
             auto_pad,
-        } => one(conv(op, xs, strides, pads, dilations, *group, *auto_pad)?),
+        } => one(conv(
+            op, xs, strides, pads, dilations, *group, *auto_pad, packed,
+        )?),
         OnnxOp::ConvTranspose {
             strides,
             pads,
@@ -603,6 +611,7 @@ fn torch_pads(begin: &[i64], end: &[i64]) -> Vec<i64> {
     pads
 }
 
+#[allow(clippy::too_many_arguments)]
 fn conv(
     op: &OnnxOp,
     xs: &[Tensor],
@@ -611,6 +620,7 @@ fn conv(
     dilations: &[i64],
     group: i64,
     auto_pad: AutoPad,
+    packed: &crate::mkldnn::PackedConv,
 ) -> Result<Tensor> {
     let x = input(op, xs, 0)?;
     let w = input(op, xs, 1)?;
@@ -635,7 +645,7 @@ fn conv(
             pad_end: pair(&end),
             groups: group,
         };
-        return crate::functions::conv2d(x, w, xs.get(2), geometry);
+        return crate::functions::conv2d(x, w, xs.get(2), geometry, Some(packed));
     }
     let (x, padding) = if begin == end {
         (x.shallow_clone(), begin)
