@@ -101,14 +101,18 @@ pub fn conv2d(
 /// shape unchanged) reach the kernel without a per-call transpose. Other
 /// kernels are returned as they are.
 pub fn depthwise_weight_layout(weight: &Tensor, groups: i64) -> Result<Tensor> {
-    let size = weight.size();
-    if size.len() != 4 || groups <= 1 || size[0] != groups || size[1] != 1 {
+    if !is_depthwise_kernel(&weight.size(), groups) {
         return Ok(weight.shallow_clone());
     }
     Ok(weight
         .f_permute([2, 3, 1, 0])?
         .f_contiguous()?
         .f_permute([3, 2, 0, 1])?)
+}
+
+/// A 4-d kernel with one filter per group of one channel each.
+pub fn is_depthwise_kernel(size: &[i64], groups: i64) -> bool {
+    size.len() == 4 && groups > 1 && size[0] == groups && size[1] == 1
 }
 
 fn fast_paths_apply(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<bool> {
@@ -243,7 +247,7 @@ fn pointwise(
 }
 
 /// The values of a contiguous CPU f32 tensor (checked by the callers).
-fn f32_slice(t: &Tensor) -> &[f32] {
+pub(crate) fn f32_slice(t: &Tensor) -> &[f32] {
     let len = t.numel();
     if len == 0 {
         return &[];

@@ -299,8 +299,7 @@ fn use_channels_last(graph: &Graph, layers: &mut [ops::Weights]) -> Result<()> {
             && kernel.dim() == 4
             && kernel.is_floating_point()
         {
-            let size = kernel.size();
-            *kernel = if groups > 1 && size[0] == groups && size[1] == 1 {
+            *kernel = if crate::functions::is_depthwise_kernel(&kernel.size(), groups) {
                 // Depthwise: the layout zoo's own kernel reads.
                 crate::functions::depthwise_weight_layout(kernel, groups)?
             } else {

@@ -17,10 +17,9 @@ impl Contiguous {
     }
 
     fn slice(&self) -> &[f32] {
-        // SAFETY: a contiguous CPU f32 tensor (checked by `applies`) holds
-        // `numel` f32 values at `data_ptr`; the borrow of `self` keeps it
-        // alive and nothing writes it meanwhile.
-        unsafe { std::slice::from_raw_parts(self.0.data_ptr() as *const f32, self.0.numel()) }
+        // A contiguous CPU f32 tensor (checked by `applies`), kept alive by
+        // the borrow of `self`.
+        crate::functions::f32_slice(&self.0)
     }
 }
 
