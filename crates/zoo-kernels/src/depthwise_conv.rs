@@ -9,6 +9,7 @@
 //! NHWC rows: for each output pixel and each kernel tap it adds one
 //! channel vector times the tap's weights, vectorised across channels.
 
+use crate::elementwise::Activation;
 use crate::{KernelError, Result};
 
 /// One depthwise convolution: `channels` inputs, one `kernel[0]×kernel[1]`
@@ -29,6 +30,8 @@ pub struct DepthwiseConv2d<'a> {
     pub weight: &'a [f32],
     /// One value per channel, or none.
     pub bias: Option<&'a [f32]>,
+    /// Applied to each output row while it is in cache.
+    pub activation: Activation,
 }
 
 /// An NHWC input's dimensions.
@@ -135,6 +138,7 @@ impl DepthwiseConv2d<'_> {
         for (index, out_row) in rows.chunks_exact_mut(row_len).enumerate() {
             let (n, y) = ((first + index) / oh, (first + index) % oh);
             self.row(&input[n * image_len..][..image_len], shape, y, out_row);
+            self.activation.apply(out_row);
         }
         Ok(())
     }
@@ -158,27 +162,47 @@ impl DepthwiseConv2d<'_> {
             kernel_width: kw,
         };
         #[cfg(target_arch = "x86_64")]
-        if !portable_only() && std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the feature was just detected; `validate` checked the
-            // buffer lengths that the taps index into.
-            unsafe { avx512::row(&row, out) };
-            return;
+        {
+            let widest = widest_allowed();
+            if widest >= Simd::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was just detected; `validate` checked
+                // the buffer lengths that the taps index into.
+                unsafe { avx512::row(&row, out) };
+                return;
+            }
+            if widest >= Simd::Avx2
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: as above.
+                unsafe { avx2::row(&row, out) };
+                return;
+            }
         }
-        row.portable(out);
+        row.portable(out, 0..self.channels);
     }
+}
+
+/// The instruction sets the kernel may use, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(not(test), allow(dead_code))]
+enum Simd {
+    Portable,
+    Avx2,
+    Avx512,
 }
 
 #[cfg(test)]
 thread_local! {
-    /// Lets a test run the portable code on a CPU with AVX-512.
-    static PORTABLE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Lets a test run the narrower code on a CPU with wider instructions.
+    static WIDEST: std::cell::Cell<Simd> = const { std::cell::Cell::new(Simd::Avx512) };
 }
 
-fn portable_only() -> bool {
+fn widest_allowed() -> Simd {
     #[cfg(test)]
-    return PORTABLE_ONLY.with(std::cell::Cell::get);
+    return WIDEST.with(std::cell::Cell::get);
     #[cfg(not(test))]
-    false
+    Simd::Avx512
 }
 
 /// One output row's inputs: the kernel rows that fall inside the image.
@@ -236,16 +260,20 @@ impl Row<'_> {
         first..end.max(first)
     }
 
-    /// Plain code for CPUs without AVX-512 (vectorised by the compiler).
-    fn portable(&self, out: &mut [f32]) {
+    /// Plain code (vectorised by the compiler) for `channels` of the row: all
+    /// of them on CPUs without AVX2, the last few (under 8) on CPUs with it.
+    fn portable(&self, out: &mut [f32], channels: std::ops::Range<usize>) {
         let c = self.conv.channels;
+        let (from, n) = (channels.start, channels.len());
         for (x, pixel) in out.chunks_exact_mut(c).enumerate() {
+            let pixel = &mut pixel[channels.clone()];
             match self.conv.bias {
-                Some(b) => pixel.copy_from_slice(b),
+                Some(b) => pixel.copy_from_slice(&b[channels.clone()]),
                 None => pixel.fill(0.0),
             }
             self.taps(x, |xi, wi| {
-                let (xs, ws) = (&self.image[xi..xi + c], &self.conv.weight[wi..wi + c]);
+                let xs = &self.image[xi + from..xi + from + n];
+                let ws = &self.conv.weight[wi + from..wi + from + n];
                 for ((p, &x), &w) in pixel.iter_mut().zip(xs).zip(ws) {
                     *p += x * w;
                 }
@@ -370,6 +398,107 @@ mod avx512 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Row;
+    use std::arch::x86_64::*;
+
+    /// As `avx512::row` with 8 lanes: blocks of 32 channels two columns at
+    /// a time, then of 8 channels four at a time; the last channels (under
+    /// 8) through the portable code.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn row(row: &Row, out: &mut [f32]) {
+        let c = row.conv.channels;
+        let width = out.len() / c;
+        let interior = row.interior(width);
+        let mut from = 0;
+        while from + 32 <= c {
+            unsafe { block::<4, 2>(row, out, from, &interior) };
+            from += 32;
+        }
+        while from + 8 <= c {
+            unsafe { block::<1, 4>(row, out, from, &interior) };
+            from += 8;
+        }
+        if from < c {
+            row.portable(out, from..c);
+        }
+    }
+
+    /// Channels `from..from + 8·B` of the whole output row.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn block<const B: usize, const P: usize>(
+        row: &Row,
+        out: &mut [f32],
+        from: usize,
+        interior: &std::ops::Range<usize>,
+    ) {
+        let c = row.conv.channels;
+        let width = out.len() / c;
+        let (image, weight) = (row.image.as_ptr(), row.conv.weight.as_ptr());
+        let out = out.as_mut_ptr();
+        // SAFETY (every load and store below): `validate` checked that the
+        // image holds H·W·C values, the weight KH·KW·C, the bias C and the
+        // output row W'·C; taps are in-image only, and the block's channels
+        // `from + 8·B` do not exceed C.
+        let bias: [__m256; B] = std::array::from_fn(|i| match row.conv.bias {
+            Some(b) => unsafe { _mm256_loadu_ps(b.as_ptr().add(from + 8 * i)) },
+            None => _mm256_setzero_ps(),
+        });
+        let store = |x: usize, acc: &[__m256; B]| {
+            for (i, a) in acc.iter().enumerate() {
+                unsafe { _mm256_storeu_ps(out.add(x * c + from + 8 * i), *a) };
+            }
+        };
+        let one = |x: usize| {
+            let mut acc = bias;
+            row.taps(x, |xi, wi| {
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let k = from + 8 * i;
+                    unsafe {
+                        *a = _mm256_fmadd_ps(
+                            _mm256_loadu_ps(image.add(xi + k)),
+                            _mm256_loadu_ps(weight.add(wi + k)),
+                            *a,
+                        );
+                    }
+                }
+            });
+            store(x, &acc);
+        };
+        let mut x = 0;
+        while x < width {
+            if interior.contains(&x) && x + P <= interior.end {
+                let mut acc = [bias; P];
+                let step = row.conv.stride[1] * c;
+                row.taps(x, |xi, wi| {
+                    for i in 0..B {
+                        let k = from + 8 * i;
+                        let w = unsafe { _mm256_loadu_ps(weight.add(wi + k)) };
+                        for (p, acc) in acc.iter_mut().enumerate() {
+                            unsafe {
+                                acc[i] = _mm256_fmadd_ps(
+                                    _mm256_loadu_ps(image.add(xi + p * step + k)),
+                                    w,
+                                    acc[i],
+                                );
+                            }
+                        }
+                    }
+                });
+                for (p, acc) in acc.iter().enumerate() {
+                    store(x + p, acc);
+                }
+                x += P;
+            } else {
+                one(x);
+                x += 1;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +572,7 @@ mod tests {
         pad_end: [usize; 2],
         batch: usize,
         bias: bool,
+        activation: Activation,
     }
 
     /// Runs `case` with the output computed in `parts` shares of rows, as a
@@ -486,6 +616,7 @@ mod tests {
             pad_end: case.pad_end,
             weight: &weight,
             bias: case.bias.then_some(bias.as_slice()),
+            activation: case.activation,
         };
         let [oh, ow] = conv.output_size(h, w).unwrap();
         let mut out = vec![f32::NAN; case.batch * oh * ow * c];
@@ -509,7 +640,8 @@ mod tests {
                 for y in 0..oh {
                     for x in 0..ow {
                         let got = out[((n * oh + y) * ow + x) * c + ch] as f64;
-                        let want = expected[((n * c + ch) * oh + y) * ow + x];
+                        let linear = expected[((n * c + ch) * oh + y) * ow + x];
+                        let want = case.activation.at(linear as f32) as f64;
                         assert!(
                             (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
                             "n {n} c {ch} y {y} x {x}: {got} vs {want}"
@@ -537,6 +669,11 @@ mod tests {
                                 pad_end,
                                 batch: 2,
                                 bias: channels % 2 == 1,
+                                activation: [
+                                    Activation::Identity,
+                                    Activation::Relu,
+                                    Activation::HARD_SWISH,
+                                ][channels % 3],
                             },
                             1,
                         );
@@ -548,7 +685,7 @@ mod tests {
 
     #[test]
     fn the_portable_code_matches_the_reference() {
-        PORTABLE_ONLY.with(|p| p.set(true));
+        WIDEST.with(|w| w.set(Simd::Portable));
         for (pad_begin, pad_end) in [([0, 0], [0, 0]), ([1, 2], [1, 2]), ([0, 1], [2, 0])] {
             for channels in [1, 16, 70] {
                 check(
@@ -562,12 +699,39 @@ mod tests {
                         pad_end,
                         batch: 2,
                         bias: channels != 16,
+                        activation: Activation::LeakyRelu { slope: 0.1 },
                     },
                     2,
                 );
             }
         }
-        PORTABLE_ONLY.with(|p| p.set(false));
+        WIDEST.with(|w| w.set(Simd::Avx512));
+    }
+
+    /// On a CPU with AVX-512, the AVX2 code would otherwise go untested.
+    #[test]
+    fn the_avx2_code_matches_the_reference() {
+        WIDEST.with(|w| w.set(Simd::Avx2));
+        for (pad_begin, pad_end) in [([0, 0], [0, 0]), ([1, 2], [1, 2]), ([0, 1], [2, 0])] {
+            for channels in [3, 8, 37, 64, 70] {
+                check(
+                    Case {
+                        channels,
+                        size: [9, 8],
+                        kernel: [3, 3],
+                        stride: [1, 2],
+                        dilation: [1, 1],
+                        pad_begin,
+                        pad_end,
+                        batch: 2,
+                        bias: channels != 8,
+                        activation: Activation::HARD_SWISH,
+                    },
+                    2,
+                );
+            }
+        }
+        WIDEST.with(|w| w.set(Simd::Avx512));
     }
 
     #[test]
@@ -584,6 +748,10 @@ mod tests {
                     pad_end: [2, 2],
                     batch: 3,
                     bias: true,
+                    activation: Activation::Clip {
+                        min: -0.5,
+                        max: 0.5,
+                    },
                 },
                 parts,
             );
@@ -600,6 +768,7 @@ mod tests {
             pad_end: [0, 0],
             weight,
             bias: None,
+            activation: Activation::Identity,
         }
     }
 

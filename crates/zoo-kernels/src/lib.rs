@@ -19,9 +19,13 @@ mod simd;
 mod activation;
 mod barrier;
 pub mod depthwise_conv;
+pub mod elementwise;
+pub mod linear;
 pub mod peephole_lstm;
 
 pub use depthwise_conv::DepthwiseConv2d;
+pub use elementwise::Activation;
+pub use linear::Linear;
 pub use peephole_lstm::{Layout, PeepholeLstm, Peepholes, Sequence};
 
 #[derive(Debug, thiserror::Error)]

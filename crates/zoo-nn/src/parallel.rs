@@ -115,6 +115,80 @@ pub fn for_each_part(parts: usize, body: &(dyn Fn(usize) + Sync)) {
     }
 }
 
+/// How many parts `work` units of work make, at least `min_work` each, at
+/// most one per thread and one per unit.
+pub(crate) fn parts_for(work: usize, min_work: usize, units: usize) -> usize {
+    let threads = tch::get_num_threads().max(1) as usize;
+    (work / min_work.max(1)).clamp(1, threads.min(units).max(1))
+}
+
+/// A fresh tensor's values, written by the parts in disjoint ranges.
+struct SharedValues(*mut f32);
+
+// SAFETY: the parts write disjoint ranges (see `fill_in_parts`).
+unsafe impl Sync for SharedValues {}
+
+impl SharedValues {
+    fn at(&self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// What [`fill_in_parts`] calls for each part.
+pub(crate) type PartBody<'a, E> = dyn Fn(usize, &mut [f32]) -> Result<(), E> + Sync + 'a;
+
+/// Fills `out`, `units` units of `unit_len` values, in `parts` shares of
+/// whole units on libtorch's threads: `body(first_unit, share)` writes the
+/// share's values, or says why it cannot (the first such error is
+/// returned, named after `what`).
+///
+/// `out` must be a dense CPU f32 tensor of `units · unit_len` values that
+/// only the caller holds (just allocated): the parts write it in place.
+pub(crate) fn fill_in_parts<E: std::fmt::Display>(
+    what: &str,
+    out: &tch::Tensor,
+    (units, unit_len): (usize, usize),
+    parts: usize,
+    body: &PartBody<E>,
+) -> crate::error::Result<()> {
+    let fits = out.device() == tch::Device::Cpu
+        && out.kind() == tch::Kind::Float
+        && out.numel() == units * unit_len;
+    if !fits {
+        return Err(crate::NnError::input(
+            what,
+            format!(
+                "output of {:?} {:?} is not {units} × {unit_len} CPU f32 values",
+                out.kind(),
+                out.size()
+            ),
+        ));
+    }
+    if units == 0 {
+        return Ok(());
+    }
+    let values = SharedValues(out.data_ptr() as *mut f32);
+    let failure = Mutex::new(None);
+    let parts = parts.clamp(1, units);
+    for_each_part(parts, &|part| {
+        let (first, end) = (part * units / parts, (part + 1) * units / parts);
+        // SAFETY: the parts' unit ranges are disjoint and inside `out`,
+        // which holds `units · unit_len` values (checked above).
+        let share = unsafe {
+            std::slice::from_raw_parts_mut(values.at(first * unit_len), (end - first) * unit_len)
+        };
+        if let Err(e) = body(first, share)
+            && let Ok(mut slot) = failure.lock()
+        {
+            slot.get_or_insert(e.to_string());
+        }
+    });
+    match failure.into_inner().ok().flatten() {
+        Some(message) => Err(crate::NnError::input(what, message)),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,8 @@
 //! for `cargo xtask gpu-check`), synchronising the device around each pass
 //! so that the time is the kernels', not their launch; THREADS sets
 //! libtorch's intra-op CPU threads (default: libtorch's own choice).
+//! `--profile` after the arguments also prints, for a graph package, the
+//! time per pass spent in each kind of layer.
 
 use anyhow::Result;
 use std::time::Instant;
@@ -32,10 +34,12 @@ fn median_seconds(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64>
 
 /// Median seconds of the package's forward pass on a fixed random batch.
 fn package(args: &[String]) -> Result<()> {
-    let (dir, device, batch, runs, threads) = match args {
+    let profile = args.iter().any(|a| a == "--profile");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--profile").cloned().collect();
+    let (dir, device, batch, runs, threads) = match args.as_slice() {
         [dir, device, batch, runs] => (dir, device, batch, runs, None),
         [dir, device, batch, runs, threads] => (dir, device, batch, runs, Some(threads)),
-        _ => anyhow::bail!("usage: zoo-bench package DIR DEVICE BATCH RUNS [THREADS]"),
+        _ => anyhow::bail!("usage: zoo-bench package DIR DEVICE BATCH RUNS [THREADS] [--profile]"),
     };
     let device = zoo_nn::parse_device(device)?;
     let (batch, runs): (i64, usize) = (batch.parse()?, runs.parse()?);
@@ -72,6 +76,24 @@ fn package(args: &[String]) -> Result<()> {
         sync();
         Ok(())
     })?;
+    if profile {
+        // Separate passes, so that timing each layer does not slow the
+        // median above.
+        zoo_nn::graph::profile::enable(true);
+        for _ in 0..runs {
+            let _ = package.model.run(&inputs, &outputs)?;
+        }
+        zoo_nn::graph::profile::enable(false);
+        for (kind, entry) in zoo_nn::graph::profile::totals() {
+            let per_pass = entry.time.as_secs_f64() / runs as f64;
+            eprintln!(
+                "{kind:>24} {:>5} calls {:>9.1} µs/pass {:>7.1} µs/call",
+                entry.calls / runs as u64,
+                per_pass * 1e6,
+                per_pass * 1e6 * runs as f64 / entry.calls as f64
+            );
+        }
+    }
     println!(
         "{}",
         serde_json::json!({

@@ -18,24 +18,12 @@
 use crate::error::{NnError, Result};
 use crate::mkldnn::{ConvSpec, PackedConv};
 use tch::{Device, Kind, Tensor};
+use zoo_kernels::Activation;
 use zoo_kernels::depthwise_conv::{DepthwiseConv2d, Nhwc};
 
 /// Below this many multiply-adds a depthwise convolution runs on the calling
 /// thread: waking the others would cost more than it saves.
 const PARALLEL_MIN_MACS: usize = 1 << 16;
-
-/// The output buffer, written by the threads in disjoint row ranges.
-struct SharedOut(*mut f32);
-
-// SAFETY: the threads write disjoint ranges of the buffer (see `depthwise`).
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    fn at(&self, offset: usize) -> *mut f32 {
-        // SAFETY: callers stay inside the buffer.
-        unsafe { self.0.add(offset) }
-    }
-}
 
 /// A convolution's geometry; pads are per spatial axis, before and after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +45,25 @@ pub fn conv2d(
     geometry: Conv2d,
     packed: Option<&PackedConv>,
 ) -> Result<Tensor> {
+    conv2d_then(x, weight, bias, geometry, packed, Activation::Identity)
+}
+
+/// [`conv2d`] then `activation`. On the fast paths the activation runs on
+/// the fresh output in place (in the depthwise kernel, row by row while in
+/// cache); elsewhere it is libtorch's.
+pub fn conv2d_then(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    geometry: Conv2d,
+    packed: Option<&PackedConv>,
+    activation: Activation,
+) -> Result<Tensor> {
     if x.dim() == 4 && weight.dim() == 4 && fast_paths_apply(x, weight, bias)? {
-        if let Some(y) = depthwise(x, weight, bias, geometry)? {
+        if let Some(y) = depthwise(x, weight, bias, geometry, activation)? {
             return Ok(y);
         }
-        if let Some(y) = pointwise(x, weight, bias, geometry)? {
+        if let Some(y) = pointwise(x, weight, bias, geometry, activation)? {
             return Ok(y);
         }
         if let Some(packed) = packed
@@ -77,7 +79,8 @@ pub fn conv2d(
                 dilation: geometry.dilation,
                 groups: geometry.groups,
             };
-            return packed.forward(x, spec);
+            let y = packed.forward(x, spec)?;
+            return super::activation::activate_fresh(y, activation);
         }
     }
     let Conv2d {
@@ -94,7 +97,19 @@ pub fn conv2d(
         let pads = [pad_begin[1], pad_end[1], pad_begin[0], pad_end[0]];
         (x.f_constant_pad_nd(pads.as_slice())?, [0, 0])
     };
-    Ok(x.f_conv2d(weight, bias, stride, padding, dilation, groups)?)
+    let mut y = x.f_conv2d(weight, bias, stride, padding, dilation, groups)?;
+    // The executor keeps activations channels-last (its kernels are): a
+    // graph's first convolution gets the caller's NCHW input, and libtorch
+    // answers in NCHW where oneDNN does not run (small problems). Copying
+    // the input instead would cost more: 0.09 ms for a 3×224×224 image.
+    if y.dim() == 4 && is_channels_last(weight) && !is_channels_last(&y) {
+        let converted = super::channels_last(&y)?;
+        if fast_paths_apply(&converted, weight, bias)? {
+            y = converted;
+        }
+    }
+    // A fresh output: the activation may run in place (it checks the rest).
+    super::activation::activate_fresh(y, activation)
 }
 
 /// Depthwise kernels stored tap-major (`[kh][kw][channel]` in memory, the
@@ -127,7 +142,7 @@ fn fast_paths_apply(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Resul
 
 /// NHWC strides (the layout oneDNN's outputs have after channels-last
 /// kernels, see `GraphModel`); a size-1 axis may have any stride.
-fn is_channels_last(x: &Tensor) -> bool {
+pub(crate) fn is_channels_last(x: &Tensor) -> bool {
     let (size, stride) = (x.size(), x.stride());
     let [_, c, h, w] = [size[0], size[1], size[2], size[3]];
     let expected = [h * w * c, 1, w * c, c];
@@ -151,6 +166,7 @@ fn depthwise(
     weight: &Tensor,
     bias: Option<&Tensor>,
     g: Conv2d,
+    activation: Activation,
 ) -> Result<Option<Tensor>> {
     let (size, wsize) = (x.size(), weight.size());
     let channels = size[1];
@@ -175,6 +191,7 @@ fn depthwise(
         pad_end: as_usize(g.pad_end, "pads")?,
         weight: f32_slice(&weight),
         bias: bias.as_ref().map(f32_slice),
+        activation,
     };
     let shape = Nhwc {
         batch: size[0] as usize,
@@ -192,31 +209,15 @@ fn depthwise(
         .output_rows(shape)
         .map_err(|e| NnError::input("convolution", e.to_string()))?;
     let macs = rows * row_len * (kh * kw) as usize;
-    let threads = tch::get_num_threads().max(1) as usize;
-    let parts = if macs < PARALLEL_MIN_MACS {
-        1
-    } else {
-        threads.min(rows)
-    };
     let input = f32_slice(x);
-    let out = SharedOut(y.data_ptr() as *mut f32);
-    let failure = std::sync::Mutex::new(None);
-    crate::parallel::for_each_part(parts, &|part| {
-        let (first, end) = (part * rows / parts, (part + 1) * rows / parts);
-        // SAFETY: `y` is a fresh contiguous CPU f32 tensor of rows × row_len
-        // values, alive for the call; the parts' row ranges are disjoint.
-        let share = unsafe {
-            std::slice::from_raw_parts_mut(out.at(first * row_len), (end - first) * row_len)
-        };
-        if let Err(e) = kernel.forward_rows(input, shape, first, share)
-            && let Ok(mut slot) = failure.lock()
-        {
-            slot.get_or_insert(e);
-        }
-    });
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(NnError::input("convolution", e.to_string()));
-    }
+    let parts = crate::parallel::parts_for(macs, PARALLEL_MIN_MACS, rows);
+    crate::parallel::fill_in_parts(
+        "convolution",
+        &y,
+        (rows, row_len),
+        parts,
+        &|first, share| kernel.forward_rows(input, shape, first, share),
+    )?;
     Ok(Some(y.f_permute([0, 3, 1, 2])?))
 }
 
@@ -229,6 +230,7 @@ fn pointwise(
     weight: &Tensor,
     bias: Option<&Tensor>,
     g: Conv2d,
+    activation: Activation,
 ) -> Result<Option<Tensor>> {
     let (size, wsize) = (x.size(), weight.size());
     let (cin, cout) = (size[1], wsize[0]);
@@ -243,6 +245,7 @@ fn pointwise(
         Some(bias) => bias.f_addmm(&pixels, &kernel)?,
         None => pixels.f_mm(&kernel)?,
     };
+    let y = super::activation::activate_fresh(y, activation)?;
     Ok(Some(y.f_view([n, h, w, cout])?.f_permute([0, 3, 1, 2])?))
 }
 
@@ -314,7 +317,11 @@ mod tests {
             let g = geometry(stride, begin, end, 24);
             compare(&x, &w, Some(&b), g);
             compare(&x, &depthwise_weight_layout(&w, 24).unwrap(), None, g);
-            assert!(depthwise(&x, &w, None, g).unwrap().is_some());
+            assert!(
+                depthwise(&x, &w, None, g, Activation::Identity)
+                    .unwrap()
+                    .is_some()
+            );
         }
     }
 
@@ -334,7 +341,11 @@ mod tests {
             Some(&Tensor::randn([72], (Kind::Float, Device::Cpu))),
             g,
         );
-        assert!(pointwise(&x, &w, None, g).unwrap().is_some());
+        assert!(
+            pointwise(&x, &w, None, g, Activation::Identity)
+                .unwrap()
+                .is_some()
+        );
         let y = conv2d(&x, &w, Some(&b), g, None).unwrap();
         assert!(is_channels_last(&y));
     }
@@ -350,11 +361,19 @@ mod tests {
         let x = channels_last(&x).unwrap();
         let wide = Tensor::randn([16, 8, 1, 1], (Kind::Float, Device::Cpu));
         let strided = geometry(2, [0, 0], [0, 0], 1);
-        assert!(pointwise(&x, &wide, None, strided).unwrap().is_none());
+        assert!(
+            pointwise(&x, &wide, None, strided, Activation::Identity)
+                .unwrap()
+                .is_none()
+        );
         compare(&x, &wide, None, strided);
         let grouped = Tensor::randn([8, 2, 3, 3], (Kind::Float, Device::Cpu));
         let g = geometry(1, [1, 1], [1, 1], 4);
-        assert!(depthwise(&x, &grouped, None, g).unwrap().is_none());
+        assert!(
+            depthwise(&x, &grouped, None, g, Activation::Identity)
+                .unwrap()
+                .is_none()
+        );
         compare(&x, &grouped, None, g);
         // Something that records ops: a weight that requires grad.
         let traced = w.set_requires_grad(true);

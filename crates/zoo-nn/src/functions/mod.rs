@@ -8,21 +8,28 @@ mod broadcast;
 mod convolution;
 mod dropout;
 mod eltwise;
+mod linear;
 mod lrn;
+mod nhwc;
 mod pooling;
 
-pub use activation::{leaky_relu, log_softmax, relu, sigmoid, softmax, tanh};
+pub(crate) use activation::activate_fresh;
+pub use activation::{activate, add_then, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh};
 pub use array::{SplitAt, channels_last, concat, flatten, reshape, reshape_caffe, split};
 pub use broadcast::{add_along, mul_along};
 pub(crate) use convolution::f32_slice;
-pub use convolution::{Conv2d, conv2d, depthwise_weight_layout, is_depthwise_kernel};
+pub use convolution::{Conv2d, conv2d, conv2d_then, depthwise_weight_layout, is_depthwise_kernel};
 pub use dropout::dropout;
 pub use eltwise::{Eltwise, eltwise, eltwise_max, eltwise_prod, eltwise_sum};
+pub use linear::linear_row;
 pub use lrn::{Lrn, lrn};
+pub use nhwc::{global_average_pool, scale_channels};
 pub use pooling::{
     Pool2d, PoolRule, average_pooling_2d, global_average_pooling_2d, global_max_pooling_2d,
     max_pooling_2d, pool_outsize,
 };
+/// What a convolution can finish with (`conv2d_then`).
+pub use zoo_kernels::Activation;
 
 use crate::error::{NnError, Result};
 

@@ -1,8 +1,10 @@
 //! The graph executor: runs a zoo graph file (docs/graph-format.md, written
 //! by `zoo import caffe`) with its safetensors weights, as a [`Model`].
 
+mod fusion;
 mod ops;
 pub mod ops_onnx;
+pub mod profile;
 
 /// The graph format itself lives in the torch-free `zoo-graph` crate.
 pub use zoo_graph as format;
@@ -30,6 +32,8 @@ pub struct GraphModel {
     /// drops them after the layer, unless asked for, so memory holds only
     /// live activations.
     dies_after: Vec<Vec<String>>,
+    /// Activations folded into convolutions (see [`fusion`]).
+    fusions: Vec<fusion::Fusion>,
 }
 
 impl GraphModel {
@@ -89,6 +93,7 @@ impl GraphModel {
         }
         let blob_names = graph.blob_names();
         let dies_after = dies_after(&graph);
+        let fusions = fusion::plan(&graph);
         let packed = graph
             .layers
             .iter()
@@ -101,6 +106,7 @@ impl GraphModel {
             device,
             blob_names,
             dies_after,
+            fusions,
         })
     }
 
@@ -173,37 +179,71 @@ impl Model for GraphModel {
         // if asked for: Caffe's semantics are the value after the last layer
         // that writes them, which is what we keep.
         let last_needed = self.last_layer_needed(&wanted);
+        // Per layer: the fusion that starts there, or that folded it in.
+        let mut fused_at = vec![None; self.graph.layers.len()];
+        let mut folded = vec![false; self.graph.layers.len()];
+        for fusion in &self.fusions {
+            if fusion.hidden.iter().any(|blob| wanted.contains(blob)) {
+                continue;
+            }
+            fused_at[fusion.conv] = Some(fusion);
+            for &index in &fusion.folded {
+                folded[index] = true;
+            }
+        }
         tch::no_grad(|| -> Result<()> {
             let layers = self.graph.layers.iter().zip(&self.layers).zip(&self.packed);
             for (index, ((layer, weights), packed)) in layers.enumerate() {
                 if index > last_needed {
                     break;
                 }
+                if folded[index] {
+                    self.drop_dead(index, &wanted, &mut blobs);
+                    continue;
+                }
                 let xs: Vec<Tensor> = layer
                     .bottoms
                     .iter()
                     .map(|b| blobs[b.as_str()].shallow_clone())
                     .collect();
-                let ys = ops::forward(&layer.op, &xs, layer.tops.len(), weights, packed).map_err(
-                    |e| {
-                        // One line naming the layer and what it was given; the
-                        // C++ trace of a libtorch error says nothing to a user.
-                        let message = match &e {
-                            NnError::Torch(torch) => crate::error::torch_message(torch),
-                            other => other.to_string(),
-                        };
-                        let given: Vec<String> = layer
-                            .bottoms
-                            .iter()
-                            .zip(&xs)
-                            .map(|(name, x)| format!("{name} {:?}", x.size()))
-                            .collect();
-                        NnError::input(
-                            format!("layer {} ({})", layer.name, layer.op.type_name()),
-                            format!("{message} (inputs: {})", given.join(", ")),
-                        )
-                    },
-                )?;
+                let started = profile::enabled().then(std::time::Instant::now);
+                let ys = match fused_at[index] {
+                    Some(fusion) => {
+                        ops::forward_conv_then(&layer.op, &xs, weights, packed, fusion.activation)
+                            .map(|y| vec![y])
+                    }
+                    None => ops::forward(&layer.op, &xs, layer.tops.len(), weights, packed),
+                };
+                let ys = ys.map_err(|e| {
+                    // One line naming the layer and what it was given; the
+                    // C++ trace of a libtorch error says nothing to a user.
+                    let message = match &e {
+                        NnError::Torch(torch) => crate::error::torch_message(torch),
+                        other => other.to_string(),
+                    };
+                    let given: Vec<String> = layer
+                        .bottoms
+                        .iter()
+                        .zip(&xs)
+                        .map(|(name, x)| format!("{name} {:?}", x.size()))
+                        .collect();
+                    NnError::input(
+                        format!("layer {} ({})", layer.name, layer.op.type_name()),
+                        format!("{message} (inputs: {})", given.join(", ")),
+                    )
+                })?;
+                if let Some(started) = started {
+                    let mut label = profile_label(&layer.op, &xs);
+                    if let Some(fusion) = fused_at[index] {
+                        label = format!("{label} + {}", fusion.activation.name());
+                    }
+                    profile::record(&label, started.elapsed());
+                }
+                if let Some(fusion) = fused_at[index] {
+                    blobs.extend(ys.into_iter().map(|y| (fusion.output.clone(), y)));
+                    self.drop_dead(index, &wanted, &mut blobs);
+                    continue;
+                }
                 if ys.len() != layer.tops.len() {
                     return Err(NnError::input(
                         &layer.name,
@@ -217,11 +257,7 @@ impl Model for GraphModel {
                 for (top, y) in layer.tops.iter().zip(ys) {
                     blobs.insert(top.clone(), y);
                 }
-                for dead in &self.dies_after[index] {
-                    if !wanted.contains(dead) {
-                        blobs.remove(dead);
-                    }
-                }
+                self.drop_dead(index, &wanted, &mut blobs);
             }
             Ok(())
         })?;
@@ -240,6 +276,15 @@ impl Model for GraphModel {
 }
 
 impl GraphModel {
+    /// Drops the blobs whose last reader is layer `index`, unless asked for.
+    fn drop_dead(&self, index: usize, wanted: &[String], blobs: &mut HashMap<String, Tensor>) {
+        for dead in &self.dies_after[index] {
+            if !wanted.contains(dead) {
+                blobs.remove(dead);
+            }
+        }
+    }
+
     /// The index of the last layer that writes a wanted blob (−1 → none).
     fn last_layer_needed(&self, wanted: &[String]) -> usize {
         self.graph
@@ -247,6 +292,25 @@ impl GraphModel {
             .iter()
             .rposition(|l| l.tops.iter().any(|t| wanted.contains(t)))
             .unwrap_or(0)
+    }
+}
+
+/// A layer's kind for [`profile`]: ONNX element-wise ops by function,
+/// convolutions by the path `functions::conv2d` takes.
+fn profile_label(op: &Op, xs: &[Tensor]) -> String {
+    use format::onnx::OnnxOp;
+    let conv = |groups: i64| match xs.get(1).map(|w| w.size()) {
+        Some(w) if crate::functions::is_depthwise_kernel(&w, groups) => "depthwise",
+        Some(w) if w.len() == 4 && w[2] == 1 && w[3] == 1 => "1x1",
+        _ => "other",
+    };
+    match op {
+        Op::Onnx(OnnxOp::Unary { func }) => format!("{func:?}"),
+        Op::Onnx(OnnxOp::Binary { func }) => format!("{func:?}"),
+        Op::Onnx(OnnxOp::Variadic { func }) => format!("{func:?}"),
+        Op::Onnx(OnnxOp::Conv { group, .. }) => format!("Conv ({})", conv(*group)),
+        Op::Onnx(other) => other.name().to_string(),
+        other => other.type_name().to_string(),
     }
 }
 

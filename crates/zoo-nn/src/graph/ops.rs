@@ -2,9 +2,10 @@
 //! [`crate::functions`] where a function exists and on libtorch directly for
 //! the graph-only ops (Crop, Permute, Power, Exp, Log, ELU, PReLU, BNLL, ...).
 
+use super::format::onnx::OnnxOp;
 use super::format::{ConvParams, EltwiseOp, LrnRegion, Op, PoolMethod, PoolParams, RoundMode};
 use crate::error::{NnError, Result};
-use crate::functions::{self, Eltwise, Lrn, Pool2d, PoolRule, SplitAt};
+use crate::functions::{self, Activation, Eltwise, Lrn, Pool2d, PoolRule, SplitAt};
 use crate::link::Mode;
 use tch::Tensor;
 
@@ -12,6 +13,38 @@ use tch::Tensor;
 pub type Weights = std::collections::HashMap<&'static str, Tensor>;
 
 pub use crate::mkldnn::PackedConv;
+
+/// A convolution layer (Caffe's or ONNX's), an ONNX Gemm or Add followed by
+/// `activation`, the layers after it that the executor fused into it: one
+/// top.
+pub fn forward_conv_then(
+    op: &Op,
+    xs: &[Tensor],
+    w: &Weights,
+    packed: &PackedConv,
+    activation: Activation,
+) -> Result<Tensor> {
+    match op {
+        Op::Onnx(onnx @ OnnxOp::Gemm { .. }) => super::ops_onnx::gemm_then(onnx, xs, activation),
+        Op::Onnx(OnnxOp::Binary {
+            func: super::format::onnx::BinaryFn::Add,
+        }) => match xs {
+            [a, b] => functions::add_then(a, b, activation),
+            _ => Err(NnError::input("Add", "needs two inputs")),
+        },
+        Op::Onnx(onnx) => super::ops_onnx::conv_then(onnx, xs, packed, activation),
+        Op::Convolution(p) => {
+            let x = xs
+                .first()
+                .ok_or_else(|| NnError::input(op.type_name(), "needs at least one bottom"))?;
+            convolution(x, p, w, false, packed, activation)
+        }
+        other => Err(NnError::input(
+            other.type_name(),
+            "is not a convolution; no activation can be fused into it",
+        )),
+    }
+}
 
 /// Computes a layer's tops from its bottoms.
 /// `packed` is the layer's oneDNN kernel cache (used by convolutions).
@@ -32,8 +65,8 @@ pub fn forward(
         .ok_or_else(|| NnError::input(op.type_name(), "needs at least one bottom"))?;
     let one = |t: Tensor| Ok(vec![t]);
     match op {
-        Op::Convolution(p) => one(convolution(x, p, w, false, packed)?),
-        Op::Deconvolution(p) => one(convolution(x, p, w, true, packed)?),
+        Op::Convolution(p) => one(convolution(x, p, w, false, packed, Activation::Identity)?),
+        Op::Deconvolution(p) => one(convolution(x, p, w, true, packed, Activation::Identity)?),
         Op::InnerProduct { axis, .. } => {
             let axis = resolve_axis("InnerProduct", *axis, x.dim())?;
             let flat = x.f_flatten(axis, -1)?;
@@ -204,6 +237,7 @@ fn convolution(
     w: &Weights,
     transposed: bool,
     packed: &PackedConv,
+    activation: Activation,
 ) -> Result<Tensor> {
     if x.dim() != 4 {
         return Err(NnError::input(
@@ -214,7 +248,8 @@ fn convolution(
     let weight = weight(w, "W")?;
     let bias = w.get("b");
     let y = if transposed {
-        x.f_conv_transpose2d(weight, bias, p.stride, p.pad, [0, 0], p.group, p.dilation)?
+        let y = x.f_conv_transpose2d(weight, bias, p.stride, p.pad, [0, 0], p.group, p.dilation)?;
+        functions::activate(&y, activation)?
     } else {
         let geometry = crate::functions::Conv2d {
             stride: p.stride,
@@ -223,7 +258,7 @@ fn convolution(
             pad_end: p.pad,
             groups: p.group,
         };
-        crate::functions::conv2d(x, weight, bias, geometry, Some(packed))?
+        functions::conv2d_then(x, weight, bias, geometry, Some(packed), activation)?
     };
     Ok(y)
 }

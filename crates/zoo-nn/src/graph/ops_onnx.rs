@@ -6,6 +6,7 @@
 
 use super::ops::Weights;
 use crate::error::{NnError, Result};
+use crate::functions::Activation;
 use tch::{Kind, Tensor};
 use zoo_graph::onnx::{
     AutoPad, BinaryFn, Coordinates, DType, Direction, NearestMode, OnnxOp, PadMode, PoolKind,
@@ -76,9 +77,16 @@ pub fn forward(
             dilations,
             group,
             auto_pad,
-        } => one(conv(
-            op, xs, strides, pads, dilations, *group, *auto_pad, packed,
-        )?),
+        } => {
+            let geometry = ConvAttributes {
+                strides,
+                pads,
+                dilations,
+                group: *group,
+                auto_pad: *auto_pad,
+            };
+            one(conv(op, xs, geometry, packed, Activation::Identity)?)
+        }
         OnnxOp::ConvTranspose {
             strides,
             pads,
@@ -214,31 +222,13 @@ pub fn forward(
             let dims: Vec<i64> = (2..rank).collect();
             one(match method {
                 PoolKind::Max => x.f_amax(dims.as_slice(), true)?,
-                PoolKind::Average => x.f_mean_dim(dims.as_slice(), true, Kind::Float)?,
+                PoolKind::Average => match crate::functions::global_average_pool(x)? {
+                    Some(y) => y,
+                    None => x.f_mean_dim(dims.as_slice(), true, Kind::Float)?,
+                },
             })
         }
-        OnnxOp::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-        } => {
-            let a = if *trans_a { tr(x)? } else { x.shallow_clone() };
-            let b = input(op, xs, 1)?;
-            let b = if *trans_b { tr(b)? } else { b.shallow_clone() };
-            let mut y = a.f_matmul(&b)?;
-            if *alpha != 1.0 {
-                y = y.f_mul_scalar(*alpha)?;
-            }
-            if let Some(c) = xs.get(2) {
-                y = y.f_add(&if *beta != 1.0 {
-                    c.f_mul_scalar(*beta)?
-                } else {
-                    c.shallow_clone()
-                })?;
-            }
-            one(y)
-        }
+        OnnxOp::Gemm { .. } => one(gemm_then(op, xs, Activation::Identity)?),
         OnnxOp::MatMul => one(x.f_matmul(input(op, xs, 1)?)?),
         OnnxOp::Binary { func } => one(binary(*func, x, input(op, xs, 1)?)?),
         OnnxOp::Variadic { func } => {
@@ -515,9 +505,15 @@ fn is_int(t: &Tensor) -> bool {
 
 fn binary(func: BinaryFn, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(match func {
+        BinaryFn::Add if a.is_floating_point() => {
+            crate::functions::add_then(a, b, Activation::Identity)?
+        }
         BinaryFn::Add => a.f_add(b)?,
         BinaryFn::Sub => a.f_sub(b)?,
-        BinaryFn::Mul => a.f_mul(b)?,
+        BinaryFn::Mul => match scale_either(a, b)? {
+            Some(y) => y,
+            None => a.f_mul(b)?,
+        },
         // Integer division truncates in ONNX.
         BinaryFn::Div if is_int(a) && is_int(b) => a.f_div_tensor_mode(b, "trunc")?,
         BinaryFn::Div => a.f_div(b)?,
@@ -537,6 +533,20 @@ fn binary(func: BinaryFn, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         BinaryFn::And => a.f_logical_and(b)?,
         BinaryFn::Or => a.f_logical_or(b)?,
     })
+}
+
+/// `a · b` where one is a per-channel scale of the other (`[N, C, 1, 1]`
+/// against `[N, C, H, W]`): zoo-kernels' pass, else `None`.
+fn scale_either(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
+    if a.dim() != 4 || b.dim() != 4 {
+        return Ok(None);
+    }
+    let (x, scales) = if a.numel() >= b.numel() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    crate::functions::scale_channels(x, scales)
 }
 
 /// numpy broadcasting of two shapes (Expand's bidirectional rule).
@@ -612,16 +622,108 @@ fn torch_pads(begin: &[i64], end: &[i64]) -> Vec<i64> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// A Gemm layer then `activation`. `A·Bᵀ + C` with a vector or matrix `C`
+/// (a fully connected layer, as exporters write it) is one `addmm`, whose
+/// fresh output takes the activation in place.
+pub fn gemm_then(op: &OnnxOp, xs: &[Tensor], activation: Activation) -> Result<Tensor> {
+    let OnnxOp::Gemm {
+        alpha,
+        beta,
+        trans_a,
+        trans_b,
+    } = op
+    else {
+        return Err(bad(op, "is not a Gemm; no activation can be fused into it"));
+    };
+    let x = input(op, xs, 0)?;
+    let weight = input(op, xs, 1)?;
+    if *trans_b
+        && !*trans_a
+        && *alpha == 1.0
+        && *beta == 1.0
+        && let Some(y) = crate::functions::linear_row(x, weight, xs.get(2))?
+    {
+        return crate::functions::activate_fresh(y, activation);
+    }
+    let a = if *trans_a { tr(x)? } else { x.shallow_clone() };
+    let b = if *trans_b {
+        tr(weight)?
+    } else {
+        weight.shallow_clone()
+    };
+    let plain = *alpha == 1.0 && *beta == 1.0 && a.dim() == 2 && b.dim() == 2;
+    let y = match xs.get(2) {
+        Some(c) if plain && c.dim() <= 2 && a.is_floating_point() && c.kind() == a.kind() => {
+            c.f_addmm(&a, &b)?
+        }
+        c => {
+            let mut y = a.f_matmul(&b)?;
+            if *alpha != 1.0 {
+                y = y.f_mul_scalar(*alpha)?;
+            }
+            if let Some(c) = c {
+                y = y.f_add(&if *beta != 1.0 {
+                    c.f_mul_scalar(*beta)?
+                } else {
+                    c.shallow_clone()
+                })?;
+            }
+            y
+        }
+    };
+    crate::functions::activate_fresh(y, activation)
+}
+
+/// A Conv layer's attributes.
+struct ConvAttributes<'a> {
+    strides: &'a [i64],
+    pads: &'a [i64],
+    dilations: &'a [i64],
+    group: i64,
+    auto_pad: AutoPad,
+}
+
+/// A Conv layer then `activation` (layers the executor fused into it).
+pub fn conv_then(
+    op: &OnnxOp,
+    xs: &[Tensor],
+    packed: &crate::mkldnn::PackedConv,
+    activation: Activation,
+) -> Result<Tensor> {
+    let OnnxOp::Conv {
+        strides,
+        pads,
+        dilations,
+        group,
+        auto_pad,
+    } = op
+    else {
+        return Err(bad(op, "is not a Conv; no activation can be fused into it"));
+    };
+    let geometry = ConvAttributes {
+        strides,
+        pads,
+        dilations,
+        group: *group,
+        auto_pad: *auto_pad,
+    };
+    conv(op, xs, geometry, packed, activation)
+}
+
 fn conv(
     op: &OnnxOp,
     xs: &[Tensor],
-    strides: &[i64],
-    pads: &[i64],
-    dilations: &[i64],
-    group: i64,
-    auto_pad: AutoPad,
+    attributes: ConvAttributes,
     packed: &crate::mkldnn::PackedConv,
+    activation: Activation,
 ) -> Result<Tensor> {
+    let ConvAttributes {
+        strides,
+        pads,
+        dilations,
+        group,
+        auto_pad,
+    } = attributes;
     let x = input(op, xs, 0)?;
     let w = input(op, xs, 1)?;
     let spatial = &x.size()[2..];
@@ -645,7 +747,7 @@ fn conv(
             pad_end: pair(&end),
             groups: group,
         };
-        return crate::functions::conv2d(x, w, xs.get(2), geometry, Some(packed));
+        return crate::functions::conv2d_then(x, w, xs.get(2), geometry, Some(packed), activation);
     }
     let (x, padding) = if begin == end {
         (x.shallow_clone(), begin)
@@ -655,7 +757,7 @@ fn conv(
             vec![0; n],
         )
     };
-    Ok(x.f_convolution(
+    let y = x.f_convolution(
         w,
         xs.get(2),
         strides.as_slice(),
@@ -664,7 +766,8 @@ fn conv(
         false,
         vec![0; n].as_slice(),
         group,
-    )?)
+    )?;
+    crate::functions::activate(&y, activation)
 }
 
 fn conv_transpose(
