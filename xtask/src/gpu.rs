@@ -77,6 +77,18 @@ for batch in 1 16; do
   zoo_json=$("$here/zoo-bench" package /tmp/vgg16 cuda $batch 50) || status=1
   python3 models/bench/gpu_vgg16.py /tmp/vgg16 $batch 50 cuda "$zoo_json" || status=1
 done
+echo "== ONNX: a ResNet-18-shaped model with SYNTHETIC weights (crates/zoo-onnx/examples/resnet18_onnx.rs; this machine has no torchvision or onnx to export one), imported here by zoo import onnx, whose golden.npz holds the CPU's outputs"
+"$here/resnet18_onnx" /tmp/resnet18.onnx || status=1
+rm -rf /tmp/resnet18
+"$here/zoo" import onnx /tmp/resnet18.onnx -o /tmp/resnet18 || status=1
+echo "== zoo verify /tmp/resnet18 --device cuda: the CPU's logits within 1e-4 relative with TF32 off, then with the default TF32 convolutions (report only)"
+NVIDIA_TF32_OVERRIDE=0 "$here/zoo" verify /tmp/resnet18 --device cuda || status=1
+"$here/zoo" verify /tmp/resnet18 --device cuda
+echo "== ResNet-18 forward on cuda: zoo against PyTorch eager (the same weights, checked against the package's golden output; CUDA events; the faster of NCHW and channels-last), median of 50"
+for batch in 1 8; do
+  zoo_json=$("$here/zoo-bench" package /tmp/resnet18 cuda $batch 50) || status=1
+  python3 models/bench/gpu_resnet18.py /tmp/resnet18 $batch 50 cuda "$zoo_json" || status=1
+done
 echo "gpu-check exit status: $status"
 exit $status
 "#;
@@ -90,11 +102,20 @@ pub fn run(_args: &[String]) -> Result<()> {
     // forward-pass timer.
     cmd::run(cmd::cargo().args(["build", "-p", "zoo-models", "--bin", "zoo-bench"]))?;
     cmd::run(cmd::cargo().args(["build", "-p", "zoo-caffe", "--example", "vgg_caffemodel"]))?;
+    // The ONNX check: a ResNet-18-shaped model written on the GPU machine.
+    cmd::run(cmd::cargo().args(["build", "-p", "zoo-onnx", "--example", "resnet18_onnx"]))?;
     let root = cmd::root();
     let dir = root.join(".gpu-check");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // `zoo` starts `zoo-torch` from its own directory for the torch commands.
-    for binary in ["zoo", "zoo-torch", "zoo-bench", "examples/vgg_caffemodel"] {
+    let binaries = [
+        "zoo",
+        "zoo-torch",
+        "zoo-bench",
+        "examples/vgg_caffemodel",
+        "examples/resnet18_onnx",
+    ];
+    for binary in binaries {
         let name = binary.rsplit('/').next().unwrap_or(binary);
         cmd::run(
             std::process::Command::new("strip")
