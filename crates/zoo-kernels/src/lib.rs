@@ -21,11 +21,13 @@ mod barrier;
 pub mod depthwise_conv;
 pub mod elementwise;
 pub mod linear;
+pub mod max_pool;
 pub mod peephole_lstm;
 
 pub use depthwise_conv::DepthwiseConv2d;
 pub use elementwise::Activation;
 pub use linear::Linear;
+pub use max_pool::MaxPool2d;
 pub use peephole_lstm::{Layout, PeepholeLstm, Peepholes, Sequence};
 
 #[derive(Debug, thiserror::Error)]

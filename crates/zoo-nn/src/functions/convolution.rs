@@ -240,10 +240,18 @@ fn pointwise(
     }
     let (n, h, w) = (size[0], size[2], size[3]);
     let pixels = x.f_permute([0, 2, 3, 1])?.f_reshape([n * h * w, cin])?;
-    let kernel = weight.f_reshape([cout, cin])?.f_transpose(0, 1)?;
-    let y = match bias {
-        Some(bias) => bias.f_addmm(&pixels, &kernel)?,
-        None => pixels.f_mm(&kernel)?,
+    let rows = weight.f_reshape([cout, cin])?;
+    // One pixel (a squeeze-excitation block's pooled vector): a weight
+    // stream, without MKL's per-call cost.
+    let single = if n * h * w == 1 {
+        super::linear_row(&pixels, &rows, bias)?
+    } else {
+        None
+    };
+    let y = match (single, bias) {
+        (Some(y), _) => y,
+        (None, Some(bias)) => bias.f_addmm(&pixels, &rows.f_transpose(0, 1)?)?,
+        (None, None) => pixels.f_mm(&rows.f_transpose(0, 1)?)?,
     };
     let y = super::activation::activate_fresh(y, activation)?;
     Ok(Some(y.f_view([n, h, w, cout])?.f_permute([0, 3, 1, 2])?))
@@ -348,6 +356,11 @@ mod tests {
         );
         let y = conv2d(&x, &w, Some(&b), g, None).unwrap();
         assert!(is_channels_last(&y));
+        // One pixel: the weight-stream path.
+        let pooled = x.mean_dim([2i64, 3].as_slice(), true, Kind::Float);
+        let pooled = pooled.narrow(0, 0, 1);
+        compare(&pooled, &w, Some(&b), g);
+        compare(&pooled, &widening, None, g);
     }
 
     #[test]

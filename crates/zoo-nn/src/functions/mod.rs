@@ -23,7 +23,7 @@ pub use dropout::dropout;
 pub use eltwise::{Eltwise, eltwise, eltwise_max, eltwise_prod, eltwise_sum};
 pub use linear::linear_row;
 pub use lrn::{Lrn, lrn};
-pub use nhwc::{global_average_pool, scale_channels};
+pub use nhwc::{MaxPool, global_average_pool, max_pool, scale_channels};
 pub use pooling::{
     Pool2d, PoolRule, average_pooling_2d, global_average_pooling_2d, global_max_pooling_2d,
     max_pooling_2d, pool_outsize,

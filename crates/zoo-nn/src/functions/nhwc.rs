@@ -2,7 +2,8 @@
 //! global average pooling and a per-channel scale (squeeze-excitation). In
 //! a mobile network both run on small tensors, where a libtorch call costs
 //! more in dispatch than in arithmetic (MobileNet V3 small has ten of
-//! each). Each returns `None` for what it does not take (another device,
+//! each). And max pooling with its padding implied, where libtorch's
+//! way for ONNX's pads is a padded copy of the input first. Each returns `None` for what it does not take (another device,
 //! dtype or layout; recorded ops), which the caller runs through libtorch.
 
 use super::convolution::is_channels_last;
@@ -93,6 +94,59 @@ pub fn scale_channels(x: &Tensor, scales: &Tensor) -> Result<Option<Tensor>> {
     Ok(Some(y))
 }
 
+/// Max pooling geometry: window, strides, dilations, padding before the
+/// image, and the output size (the caller's rounding rule, ceil mode).
+#[derive(Debug, Clone, Copy)]
+pub struct MaxPool {
+    pub kernel: [i64; 2],
+    pub stride: [i64; 2],
+    pub dilation: [i64; 2],
+    pub pad_begin: [i64; 2],
+    pub output: [i64; 2],
+}
+
+/// Max pooling of a channels-last `x` (`[N, C, H, W]`) into `[N, C,
+/// output…]`, channels-last; windows see only in-image values.
+pub fn max_pool(x: &Tensor, pool: MaxPool) -> Result<Option<Tensor>> {
+    let all = [
+        pool.kernel,
+        pool.stride,
+        pool.dilation,
+        pool.pad_begin,
+        pool.output,
+    ];
+    if !takes(x)? || all.iter().flatten().any(|&v| v < 0) {
+        return Ok(None);
+    }
+    let size = x.size();
+    let us = |v: [i64; 2]| [v[0] as usize, v[1] as usize];
+    let kernel = zoo_kernels::MaxPool2d {
+        channels: size[1] as usize,
+        kernel: us(pool.kernel),
+        stride: us(pool.stride),
+        dilation: us(pool.dilation),
+        pad_begin: us(pool.pad_begin),
+        output: us(pool.output),
+    };
+    let shape = zoo_kernels::depthwise_conv::Nhwc {
+        batch: size[0] as usize,
+        height: size[2] as usize,
+        width: size[3] as usize,
+    };
+    let y = Tensor::f_empty(
+        [size[0], pool.output[0], pool.output[1], size[1]],
+        (Kind::Float, Device::Cpu),
+    )?;
+    let (rows, row_len) = kernel.output_rows(shape);
+    let input = super::f32_slice(x);
+    let window = (pool.kernel[0] * pool.kernel[1]) as usize;
+    let parts = crate::parallel::parts_for(rows * row_len * window, PARALLEL_MIN_VALUES, rows);
+    crate::parallel::fill_in_parts("MaxPool", &y, (rows, row_len), parts, &|first, share| {
+        kernel.forward_rows(input, shape, first, share)
+    })?;
+    Ok(Some(y.f_permute([0, 3, 1, 2])?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +172,24 @@ mod tests {
         let shared = Tensor::rand([1, 24, 1, 1], (Kind::Float, Device::Cpu));
         let scaled = scale_channels(&x, &shared).unwrap().unwrap();
         assert!(max_diff(&scaled, &(&x * &shared)) < 1e-7);
+    }
+
+    #[test]
+    fn max_pool_matches_libtorch_on_a_padded_input() {
+        tch::manual_seed(7);
+        let x = channels_last(&Tensor::randn([2, 16, 11, 10], (Kind::Float, Device::Cpu))).unwrap();
+        let pool = MaxPool {
+            kernel: [3, 3],
+            stride: [2, 2],
+            dilation: [1, 1],
+            pad_begin: [1, 1],
+            output: [6, 5],
+        };
+        let got = max_pool(&x, pool).unwrap().unwrap();
+        let want = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        assert_eq!(got.size(), want.size());
+        assert_eq!(max_diff(&got, &want), 0.0);
+        assert!(is_channels_last(&got));
     }
 
     #[test]

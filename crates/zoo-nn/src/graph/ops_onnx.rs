@@ -851,6 +851,7 @@ fn pool(
         return Err(bad(op, "AveragePool with dilations is not supported"));
     }
     let (begin, end) = resolve_pads(&spatial, kernel, &strides, &dilations, pads, auto_pad);
+    let mut outputs = Vec::with_capacity(n);
     let mut overhang = Vec::with_capacity(n);
     for i in 0..n {
         let k = (kernel[i] - 1) * dilations[i] + 1;
@@ -870,6 +871,20 @@ fn pool(
             out -= 1;
         }
         overhang.push(((out - 1) * strides[i] + k - (spatial[i] + begin[i] + end[i])).max(0));
+        outputs.push(out);
+    }
+    if method == PoolKind::Max && n == 2 {
+        let pair = |v: &[i64]| [v[0], v[1]];
+        let geometry = crate::functions::MaxPool {
+            kernel: pair(kernel),
+            stride: pair(&strides),
+            dilation: pair(&dilations),
+            pad_begin: pair(&begin),
+            output: pair(&outputs),
+        };
+        if let Some(y) = crate::functions::max_pool(x, geometry)? {
+            return Ok(y);
+        }
     }
     let end_all: Vec<i64> = (0..n).map(|i| end[i] + overhang[i]).collect();
     let zeros = vec![0i64; n];
