@@ -23,6 +23,7 @@ pub mod elementwise;
 pub mod linear;
 pub mod max_pool;
 pub mod peephole_lstm;
+pub mod pointwise;
 
 pub use depthwise_conv::DepthwiseConv2d;
 pub use elementwise::Activation;

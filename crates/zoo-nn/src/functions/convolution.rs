@@ -5,8 +5,9 @@
 //!
 //! - a depthwise convolution (one filter per channel) runs through
 //!   zoo-kernels' NHWC kernel;
-//! - a pointwise (1×1, stride 1, unpadded) convolution is one matrix
-//!   product over the channels-last pixels (MKL).
+//! - a pointwise (1×1, stride 1, unpadded) convolution is a matrix
+//!   product over the channels-last pixels (zoo-kernels' `pointwise`, the
+//!   `gemm` crate, blocks of pixel rows per thread).
 //!
 //! - any other convolution of a graph layer runs through oneDNN with the
 //!   layer's kernel packed once (`crate::mkldnn`).
@@ -222,9 +223,12 @@ fn depthwise(
 }
 
 /// A 1×1 convolution, stride 1, no padding: `[N·H·W, cin] × [cin, cout]`
-/// on the channels-last pixels, one MKL product. (MobileNet V3 small on 2
-/// threads: batch 1 3.3 → 2.4 ms with the depthwise kernel, batch 8 12.3 →
-/// 9.9 ms.)
+/// on the channels-last pixels, in blocks of pixel rows per thread through
+/// zoo-kernels' `pointwise` (the `gemm` crate, bias and activation applied
+/// to each block in cache); one pixel (a squeeze-excitation block) as a
+/// weight stream. MKL's `addmm` (with the activation a second pass) took
+/// about 8 % longer over MobileNet V3 small's 40 pointwise convolutions at
+/// batch 1 (4 alternations on a noisy 2-core machine: 0.82–1.14).
 fn pointwise(
     x: &Tensor,
     weight: &Tensor,
@@ -248,12 +252,34 @@ fn pointwise(
     } else {
         None
     };
-    let y = match (single, bias) {
-        (Some(y), _) => y,
-        (None, Some(bias)) => bias.f_addmm(&pixels, &rows.f_transpose(0, 1)?)?,
-        (None, None) => pixels.f_mm(&rows.f_transpose(0, 1)?)?,
+    let y = match single {
+        Some(y) => super::activation::activate_fresh(y, activation)?,
+        None => {
+            let bias = bias.map(Tensor::f_contiguous).transpose()?;
+            let kernel = zoo_kernels::pointwise::Pointwise {
+                inputs: cin as usize,
+                outputs: cout as usize,
+                weight: f32_slice(&rows),
+                bias: bias.as_ref().map(f32_slice),
+                activation,
+            };
+            let (count, k, m) = ((n * h * w) as usize, cin as usize, cout as usize);
+            let y = Tensor::f_empty([n * h * w, cout], (Kind::Float, Device::Cpu))?;
+            let input = f32_slice(&pixels);
+            let parts = crate::parallel::parts_for(count * k * m, PARALLEL_MIN_MACS, count);
+            crate::parallel::fill_in_parts(
+                "convolution",
+                &y,
+                (count, m),
+                parts,
+                &|first, share| {
+                    let rows = share.len() / m;
+                    kernel.forward_rows(&input[first * k..(first + rows) * k], share)
+                },
+            )?;
+            y
+        }
     };
-    let y = super::activation::activate_fresh(y, activation)?;
     Ok(Some(y.f_view([n, h, w, cout])?.f_permute([0, 3, 1, 2])?))
 }
 

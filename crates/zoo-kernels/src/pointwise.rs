@@ -1,0 +1,136 @@
+//! A 1×1 convolution on channels-last pixels: `out = act(x·Wᵀ + b)` for a
+//! block of pixel rows, through the `gemm` crate on the calling thread, the
+//! bias and activation applied to the block while it is in cache. The
+//! caller hands blocks of rows to its threads (no per-call thread team, as
+//! MKL's products have, whose fixed cost dominates MobileNet's small
+//! shapes).
+
+use crate::elementwise::Activation;
+use crate::{KernelError, Result};
+use gemm::{Parallelism, gemm};
+
+/// A pointwise convolution's operands: `weight` is `[outputs][inputs]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pointwise<'a> {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weight: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub activation: Activation,
+}
+
+impl Pointwise<'_> {
+    /// `pixels` (rows of `inputs` values) into `out` (rows of `outputs`).
+    pub fn forward_rows(&self, pixels: &[f32], out: &mut [f32]) -> Result<()> {
+        let (k, n) = (self.inputs, self.outputs);
+        let length = |what: &'static str, expected: usize, got: usize| {
+            if expected == got {
+                Ok(())
+            } else {
+                Err(KernelError::Length {
+                    what,
+                    expected,
+                    got,
+                })
+            }
+        };
+        if k == 0 || n == 0 || !pixels.len().is_multiple_of(k) {
+            return Err(KernelError::Shape(format!(
+                "pointwise convolution: {} values are not pixels of {k} channels (outputs {n})",
+                pixels.len()
+            )));
+        }
+        let m = pixels.len() / k;
+        length("pointwise weight", n * k, self.weight.len())?;
+        length("pointwise output", m * n, out.len())?;
+        if let Some(bias) = self.bias {
+            length("pointwise bias", n, bias.len())?;
+            for row in out.chunks_exact_mut(n) {
+                row.copy_from_slice(bias);
+            }
+        }
+        if m > 0 {
+            // SAFETY: `out` holds m·n values (row stride n), `pixels` m·k
+            // (row stride k) and `weight` n·k, read as its transpose (k×n:
+            // row stride 1, column stride k); checked above. `out` does
+            // not alias the inputs (distinct borrows).
+            unsafe {
+                gemm(
+                    m,
+                    n,
+                    k,
+                    out.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    self.bias.is_some(),
+                    pixels.as_ptr(),
+                    1,
+                    k as isize,
+                    self.weight.as_ptr(),
+                    k as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        }
+        self.activation.apply(out);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn matches_a_plain_product() {
+        for (m, k, n, bias) in [(49, 96, 576, true), (3136, 16, 72, false), (5, 3, 7, true)] {
+            let (x, w, b) = (values(m * k, 1), values(n * k, 2), values(n, 3));
+            let conv = Pointwise {
+                inputs: k,
+                outputs: n,
+                weight: &w,
+                bias: bias.then_some(b.as_slice()),
+                activation: Activation::Relu,
+            };
+            let mut out = vec![f32::NAN; m * n];
+            conv.forward_rows(&x, &mut out).unwrap();
+            for p in (0..m).step_by(7) {
+                for c in 0..n {
+                    let linear: f64 = (0..k)
+                        .map(|i| x[p * k + i] as f64 * w[c * k + i] as f64)
+                        .sum::<f64>()
+                        + if bias { b[c] as f64 } else { 0.0 };
+                    let got = out[p * n + c] as f64;
+                    assert!((got - linear.max(0.0)).abs() <= 1e-4, "{got} vs {linear}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_lengths_are_errors() {
+        let w = [0f32; 6];
+        let conv = Pointwise {
+            inputs: 3,
+            outputs: 2,
+            weight: &w,
+            bias: None,
+            activation: Activation::Identity,
+        };
+        assert!(conv.forward_rows(&[0.0; 4], &mut [0.0; 2]).is_err());
+        assert!(conv.forward_rows(&[0.0; 3], &mut [0.0; 3]).is_err());
+        conv.forward_rows(&[0.0; 6], &mut [0.0; 4]).unwrap();
+    }
+}
