@@ -10,7 +10,7 @@
 //! channel vector times the tap's weights, vectorised across channels.
 
 use crate::elementwise::Activation;
-use crate::{KernelError, Result};
+use crate::{KernelError, Result, check_length};
 
 /// One depthwise convolution: `channels` inputs, one `kernel[0]×kernel[1]`
 /// filter each, channel multiplier 1.
@@ -73,26 +73,15 @@ impl DepthwiseConv2d<'_> {
                 shape.height, shape.width, self.kernel, self.dilation
             )));
         }
-        let check = |what: &'static str, expected: usize, got: usize| {
-            if expected == got {
-                Ok(())
-            } else {
-                Err(KernelError::Length {
-                    what,
-                    expected,
-                    got,
-                })
-            }
-        };
-        check(
+        check_length(
             "depthwise weight",
             self.kernel[0] * self.kernel[1] * c,
             self.weight.len(),
         )?;
         if let Some(bias) = self.bias {
-            check("depthwise bias", c, bias.len())?;
+            check_length("depthwise bias", c, bias.len())?;
         }
-        check(
+        check_length(
             "depthwise input",
             shape.batch * shape.height * shape.width * c,
             input.len(),
@@ -547,20 +536,7 @@ mod tests {
         out
     }
 
-    /// Deterministic values in [-1, 1).
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::test_values as values;
 
     struct Case {
         channels: usize,

@@ -5,7 +5,7 @@
 //! layers pushed the weights out of cache); split by output columns over
 //! the caller's threads, each streams its own share of the weights.
 
-use crate::{KernelError, Result};
+use crate::{KernelError, Result, check_length};
 
 /// A fully connected layer's operands: `weight` is `[outputs][inputs]`
 /// (ONNX Gemm with `transB`, PyTorch's `Linear`), `bias` one per output.
@@ -27,29 +27,18 @@ impl Linear<'_> {
         out: &mut [f32],
     ) -> Result<()> {
         let k = self.inputs;
-        let length = |what: &'static str, expected: usize, got: usize| {
-            if expected == got {
-                Ok(())
-            } else {
-                Err(KernelError::Length {
-                    what,
-                    expected,
-                    got,
-                })
-            }
-        };
         if columns.end > self.outputs {
             return Err(KernelError::Shape(format!(
                 "linear: columns {columns:?} exceed {} outputs",
                 self.outputs
             )));
         }
-        length("linear input", k, x.len())?;
-        length("linear weight", self.outputs * k, self.weight.len())?;
+        check_length("linear input", k, x.len())?;
+        check_length("linear weight", self.outputs * k, self.weight.len())?;
         if let Some(bias) = self.bias {
-            length("linear bias", self.outputs, bias.len())?;
+            check_length("linear bias", self.outputs, bias.len())?;
         }
-        length("linear output", columns.len(), out.len())?;
+        check_length("linear output", columns.len(), out.len())?;
         columns_kernel(self, x, columns.start, out);
         Ok(())
     }
@@ -100,11 +89,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
+    use crate::test_values as values;
 
     #[test]
     fn matches_a_plain_product_in_shares_of_columns() {

@@ -6,7 +6,7 @@
 //! shapes).
 
 use crate::elementwise::Activation;
-use crate::{KernelError, Result};
+use crate::{KernelError, Result, check_length};
 use gemm::{Parallelism, gemm};
 
 /// A pointwise convolution's operands: `weight` is `[outputs][inputs]`.
@@ -23,17 +23,6 @@ impl Pointwise<'_> {
     /// `pixels` (rows of `inputs` values) into `out` (rows of `outputs`).
     pub fn forward_rows(&self, pixels: &[f32], out: &mut [f32]) -> Result<()> {
         let (k, n) = (self.inputs, self.outputs);
-        let length = |what: &'static str, expected: usize, got: usize| {
-            if expected == got {
-                Ok(())
-            } else {
-                Err(KernelError::Length {
-                    what,
-                    expected,
-                    got,
-                })
-            }
-        };
         if k == 0 || n == 0 || !pixels.len().is_multiple_of(k) {
             return Err(KernelError::Shape(format!(
                 "pointwise convolution: {} values are not pixels of {k} channels (outputs {n})",
@@ -41,10 +30,10 @@ impl Pointwise<'_> {
             )));
         }
         let m = pixels.len() / k;
-        length("pointwise weight", n * k, self.weight.len())?;
-        length("pointwise output", m * n, out.len())?;
+        check_length("pointwise weight", n * k, self.weight.len())?;
+        check_length("pointwise output", m * n, out.len())?;
         if let Some(bias) = self.bias {
-            length("pointwise bias", n, bias.len())?;
+            check_length("pointwise bias", n, bias.len())?;
             for row in out.chunks_exact_mut(n) {
                 row.copy_from_slice(bias);
             }
@@ -87,11 +76,7 @@ impl Pointwise<'_> {
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
+    use crate::test_values as values;
 
     #[test]
     fn matches_a_plain_product() {

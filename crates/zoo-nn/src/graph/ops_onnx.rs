@@ -71,22 +71,7 @@ pub fn forward(
     let rank = x.dim() as i64;
     match op {
         OnnxOp::Constant | OnnxOp::Identity => one(x.shallow_clone()),
-        OnnxOp::Conv {
-            strides,
-            pads,
-            dilations,
-            group,
-            auto_pad,
-        } => {
-            let geometry = ConvAttributes {
-                strides,
-                pads,
-                dilations,
-                group: *group,
-                auto_pad: *auto_pad,
-            };
-            one(conv(op, xs, geometry, packed, Activation::Identity)?)
-        }
+        OnnxOp::Conv { .. } => one(conv_then(op, xs, packed, Activation::Identity)?),
         OnnxOp::ConvTranspose {
             strides,
             pads,
@@ -674,15 +659,6 @@ pub fn gemm_then(op: &OnnxOp, xs: &[Tensor], activation: Activation) -> Result<T
     crate::functions::activate_fresh(y, activation)
 }
 
-/// A Conv layer's attributes.
-struct ConvAttributes<'a> {
-    strides: &'a [i64],
-    pads: &'a [i64],
-    dilations: &'a [i64],
-    group: i64,
-    auto_pad: AutoPad,
-}
-
 /// A Conv layer then `activation` (layers the executor fused into it).
 pub fn conv_then(
     op: &OnnxOp,
@@ -700,30 +676,7 @@ pub fn conv_then(
     else {
         return Err(bad(op, "is not a Conv; no activation can be fused into it"));
     };
-    let geometry = ConvAttributes {
-        strides,
-        pads,
-        dilations,
-        group: *group,
-        auto_pad: *auto_pad,
-    };
-    conv(op, xs, geometry, packed, activation)
-}
-
-fn conv(
-    op: &OnnxOp,
-    xs: &[Tensor],
-    attributes: ConvAttributes,
-    packed: &crate::mkldnn::PackedConv,
-    activation: Activation,
-) -> Result<Tensor> {
-    let ConvAttributes {
-        strides,
-        pads,
-        dilations,
-        group,
-        auto_pad,
-    } = attributes;
+    let (group, auto_pad) = (*group, *auto_pad);
     let x = input(op, xs, 0)?;
     let w = input(op, xs, 1)?;
     let spatial = &x.size()[2..];
