@@ -234,14 +234,64 @@ fn run_example(registry: &DemoRegistry, root: &Path) -> Result<()> {
                 .arg(format!("logits={}", output.display())),
         )?;
     }
-    if std::fs::read(&committed)? != std::fs::read(&exported)? {
+    // The same code and weights: equal up to rounding. The committed file
+    // keeps each traced constant in its own storage, a fresh export may
+    // share one, and MKL's products then round differently on some CPUs
+    // (1.8e-5 of 16.7 on an AVX2 EPYC); a stale model.pt differs by far more.
+    let (a, b) = (read_npy_f32(&committed)?, read_npy_f32(&exported)?);
+    let scale = a.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let diff = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    let finite = a.iter().chain(&b).all(|v| v.is_finite());
+    if a.len() != b.len() || !finite || diff > 1e-5 * scale {
         bail!(
-            "examples/peephole-timing/model.pt and a fresh export from peephole-link disagree; \
-             re-export it with `peephole-consumer export` (see its README)"
+            "examples/peephole-timing/model.pt and a fresh export from peephole-link disagree \
+             ({} and {} logits, max difference {diff:e} of {scale}); \
+             re-export it with `peephole-consumer export` (see its README)",
+            a.len(),
+            b.len()
         );
     }
-    println!("the committed model.pt and a fresh export give identical logits");
+    println!(
+        "the committed model.pt and a fresh export give the same logits \
+         (max difference {diff:e} of {scale})"
+    );
     Ok(())
+}
+
+/// The values of a little-endian f32 .npy file (what `zoo run --output`
+/// writes), so that xtask needs no numpy or tensor crate.
+fn read_npy_f32(path: &Path) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bad = || anyhow::anyhow!("{}: not a little-endian f32 .npy file", path.display());
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad());
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        _ => return Err(bad()),
+    };
+    let header = bytes
+        .get(start..start + header_len)
+        .map(String::from_utf8_lossy)
+        .ok_or_else(bad)?;
+    if !header.contains("'<f4'") || header.contains("'fortran_order': True") {
+        return Err(bad());
+    }
+    let data = &bytes[start + header_len..];
+    if data.len() % 4 != 0 {
+        return Err(bad());
+    }
+    Ok(data
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
 }
 
 /// Copies a crate or package folder without build output or lock files.
