@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 import gpu_vgg16
-from gpu_vgg16 import median_ms, read_safetensors
+from gpu_vgg16 import read_safetensors
 
 
 def conv(weights, name, stride):
@@ -85,17 +85,6 @@ if __name__ == "__main__":
     rel = float((got - want).abs().max() / want.abs().max())
     if rel > 1e-2:
         sys.exit(f"the PyTorch network does not match the package (relative difference {rel:.2e})")
-    x = torch.randn(batch, 3, 224, 224, device=device)
-    with torch.inference_mode():
-        nchw = median_ms(runs, lambda: model(x)) / 1e3
-        model_cl = model.to(memory_format=torch.channels_last)
-        x_cl = x.contiguous(memory_format=torch.channels_last)
-        cl = median_ms(runs, lambda: model_cl(x_cl)) / 1e3
-    peer = {"forward_s": min(nchw, cl), "nchw_s": nchw, "channels_last_s": cl, "batch": batch,
-            "runs": runs, "golden_relative_difference": rel}
-    print(json.dumps(peer))
-    if len(sys.argv) > 5:
-        zoo = json.loads(sys.argv[5])
-        print(f"resnet18 batch {batch} on {device}: zoo {zoo['forward_s'] * 1e3:.2f} ms, PyTorch eager "
-              f"{peer['forward_s'] * 1e3:.2f} ms (NCHW {nchw * 1e3:.2f}, channels-last {cl * 1e3:.2f}); "
-              f"zoo speed / PyTorch speed {peer['forward_s'] / zoo['forward_s']:.2f} (goal >= 0.95)")
+    peer = gpu_vgg16.time_both_layouts(model, batch, runs)
+    peer["golden_relative_difference"] = rel
+    gpu_vgg16.report("resnet18 ", peer, sys.argv[5] if len(sys.argv) > 5 else None)

@@ -80,20 +80,32 @@ def median_ms(runs, f):
     return times[len(times) // 2]
 
 
-if __name__ == "__main__":
-    package, batch, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    DEVICE = sys.argv[4] if len(sys.argv) > 4 else "cuda"
-    model = vgg16(read_safetensors(f"{package}/weights.safetensors")).to(DEVICE)
+def time_both_layouts(model, batch, runs):
+    """The model's median forward seconds on a random batch in NCHW and in
+    channels-last (zoo's layout); the peer counts the faster."""
     x = torch.randn(batch, 3, 224, 224, device=DEVICE)
     with torch.inference_mode():
         nchw = median_ms(runs, lambda: model(x)) / 1e3
         model_cl = model.to(memory_format=torch.channels_last)
         x_cl = x.contiguous(memory_format=torch.channels_last)
         cl = median_ms(runs, lambda: model_cl(x_cl)) / 1e3
-    peer = {"forward_s": min(nchw, cl), "nchw_s": nchw, "channels_last_s": cl, "batch": batch, "runs": runs}
+    return {"forward_s": min(nchw, cl), "nchw_s": nchw, "channels_last_s": cl, "batch": batch, "runs": runs}
+
+
+def report(name, peer, zoo_json):
+    """One JSON line for the peer, then, given zoo-bench's line, the two
+    side by side."""
     print(json.dumps(peer))
-    if len(sys.argv) > 5:
-        zoo = json.loads(sys.argv[5])
-        print(f"batch {batch} on {DEVICE}: zoo {zoo['forward_s'] * 1e3:.2f} ms, PyTorch eager {peer['forward_s'] * 1e3:.2f} ms "
-              f"(NCHW {nchw * 1e3:.2f}, channels-last {cl * 1e3:.2f}); "
+    if zoo_json is not None:
+        zoo = json.loads(zoo_json)
+        print(f"{name}batch {peer['batch']} on {DEVICE}: zoo {zoo['forward_s'] * 1e3:.2f} ms, "
+              f"PyTorch eager {peer['forward_s'] * 1e3:.2f} ms "
+              f"(NCHW {peer['nchw_s'] * 1e3:.2f}, channels-last {peer['channels_last_s'] * 1e3:.2f}); "
               f"zoo speed / PyTorch speed {peer['forward_s'] / zoo['forward_s']:.2f} (goal >= 0.95)")
+
+
+if __name__ == "__main__":
+    package, batch, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    DEVICE = sys.argv[4] if len(sys.argv) > 4 else "cuda"
+    model = vgg16(read_safetensors(f"{package}/weights.safetensors")).to(DEVICE)
+    report("", time_both_layouts(model, batch, runs), sys.argv[5] if len(sys.argv) > 5 else None)

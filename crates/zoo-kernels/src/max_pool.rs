@@ -90,14 +90,16 @@ fn pool_row(pool: &MaxPool2d, image: &[f32], shape: Nhwc, y: usize, out: &mut [f
     let c = pool.channels;
     // Per output pixel, the offsets of its in-image taps' channel 0.
     let mut offsets = Vec::with_capacity(pool.kernel[0] * pool.kernel[1]);
+    #[cfg(target_arch = "x86_64")]
+    let avx = std::arch::is_x86_feature_detected!("avx");
     for (x, pixel) in out.chunks_exact_mut(c).enumerate() {
         offsets.clear();
         for iy in taps(y, 0, pool, shape.height) {
             offsets.extend(taps(x, 1, pool, shape.width).map(|ix| (iy * shape.width + ix) * c));
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx") {
-            // SAFETY: the feature was just detected; the offsets are of
+        if avx {
+            // SAFETY: the feature was detected above; the offsets are of
             // in-image pixels, each followed by `c` values.
             unsafe { avx::pixel(image, &offsets, pixel) };
             continue;

@@ -115,6 +115,10 @@ pub fn for_each_part(parts: usize, body: &(dyn Fn(usize) + Sync)) {
     }
 }
 
+/// Above this many values an element-wise pass is split over the threads
+/// (libtorch's own grain size for element-wise loops).
+pub(crate) const PARALLEL_MIN_VALUES: usize = 1 << 15;
+
 /// How many parts `work` units of work make, at least `min_work` each, at
 /// most one per thread and one per unit.
 pub(crate) fn parts_for(work: usize, min_work: usize, units: usize) -> usize {

@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::functions::normalize_axis;
+use crate::parallel::PARALLEL_MIN_VALUES;
 use tch::{Device, Kind, Tensor};
 use zoo_kernels::Activation;
 
@@ -61,9 +62,6 @@ pub fn activate(x: &Tensor, activation: Activation) -> Result<Tensor> {
         Activation::Clip { min, max } => x.f_clamp(f64::from(min), f64::from(max))?,
     })
 }
-
-/// Above this many values an element-wise pass is split over the threads.
-const PARALLEL_MIN_VALUES: usize = 1 << 15;
 
 /// `activation` on `y`, a tensor just made by the caller and held by no one
 /// else: in place where it is a dense CPU f32 tensor (NCHW or NHWC), split

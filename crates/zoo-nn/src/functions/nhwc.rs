@@ -8,10 +8,8 @@
 
 use super::convolution::is_channels_last;
 use crate::error::Result;
+use crate::parallel::PARALLEL_MIN_VALUES;
 use tch::{Device, Kind, Tensor};
-
-/// Above this many values a pass is split over the threads.
-const PARALLEL_MIN_VALUES: usize = 1 << 15;
 
 fn cpu_f32(t: &Tensor) -> bool {
     t.device() == Device::Cpu && t.kind() == Kind::Float
