@@ -9,7 +9,11 @@
 //!
 //! A depthwise convolution is small arithmetic behind a large fixed cost in
 //! libtorch (oneDNN); `depthwise_conv` computes it straight on NHWC rows, in
-//! shares of rows that the caller hands to its own threads.
+//! shares of rows that the caller hands to its own threads. Pointwise and
+//! small-patch convolutions (`pointwise`, `patch_conv`) are products with a
+//! layer's weights, which `product` reads in place in the input-major
+//! layout a model stores them in, where a general GEMM would repack them on
+//! every call.
 //!
 //! zoo-nn calls them for CPU `f32` inference and keeps libtorch for
 //! everything else (CUDA, other dtypes, autograd).
@@ -22,13 +26,16 @@ pub mod depthwise_conv;
 pub mod elementwise;
 pub mod linear;
 pub mod max_pool;
+pub mod patch_conv;
 pub mod peephole_lstm;
 pub mod pointwise;
+mod product;
 
 pub use depthwise_conv::DepthwiseConv2d;
 pub use elementwise::Activation;
 pub use linear::Linear;
 pub use max_pool::MaxPool2d;
+pub use patch_conv::PatchConv2d;
 pub use peephole_lstm::{Layout, PeepholeLstm, Peepholes, Sequence};
 
 #[derive(Debug, thiserror::Error)]

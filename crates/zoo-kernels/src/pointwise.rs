@@ -1,20 +1,24 @@
-//! A 1×1 convolution on channels-last pixels: `out = act(x·Wᵀ + b)` for a
-//! block of pixel rows, through the `gemm` crate on the calling thread, the
-//! bias and activation applied to the block while it is in cache. The
-//! caller hands blocks of rows to its threads (no per-call thread team, as
-//! MKL's products have, whose fixed cost dominates MobileNet's small
-//! shapes).
+//! A 1×1 convolution on channels-last pixels: `out = act(x·W + b)` for a
+//! block of pixel rows on the calling thread. With `W` stored input-major
+//! (`[inputs][outputs]`, laid out once when a model loads) no call repacks
+//! it (see `product`); other layouts (and weights too large for the cache)
+//! go through the `gemm` crate, which packs them per call. The caller
+//! hands blocks of rows to its threads (no per-call thread team, as MKL's
+//! products have, whose fixed cost dominates MobileNet's small shapes).
 
 use crate::elementwise::Activation;
+use crate::product::Product;
 use crate::{KernelError, Result, check_length};
 use gemm::{Parallelism, gemm};
 
-/// A pointwise convolution's operands: `weight` is `[outputs][inputs]`.
+/// A pointwise convolution's operands.
 #[derive(Debug, Clone, Copy)]
 pub struct Pointwise<'a> {
     pub inputs: usize,
     pub outputs: usize,
+    /// `[inputs][outputs]` when `input_major`, else `[outputs][inputs]`.
     pub weight: &'a [f32],
+    pub input_major: bool,
     pub bias: Option<&'a [f32]>,
     pub activation: Activation,
 }
@@ -34,6 +38,19 @@ impl Pointwise<'_> {
         check_length("pointwise output", m * n, out.len())?;
         if let Some(bias) = self.bias {
             check_length("pointwise bias", n, bias.len())?;
+        }
+        if self.input_major {
+            Product {
+                k,
+                n,
+                b: self.weight,
+                bias: self.bias,
+                activation: self.activation,
+            }
+            .rows(pixels, out);
+            return Ok(());
+        }
+        if let Some(bias) = self.bias {
             for row in out.chunks_exact_mut(n) {
                 row.copy_from_slice(bias);
             }
@@ -80,12 +97,24 @@ mod tests {
 
     #[test]
     fn matches_a_plain_product() {
-        for (m, k, n, bias) in [(49, 96, 576, true), (3136, 16, 72, false), (5, 3, 7, true)] {
+        let cases = [(49, 96, 576, true), (3136, 16, 72, false), (5, 3, 7, true)];
+        for ((m, k, n, bias), input_major) in
+            cases.into_iter().flat_map(|c| [(c, true), (c, false)])
+        {
             let (x, w, b) = (values(m * k, 1), values(n * k, 2), values(n, 3));
+            // Weight (c, i) of either layout.
+            let at = |c: usize, i: usize| {
+                if input_major {
+                    w[i * n + c]
+                } else {
+                    w[c * k + i]
+                }
+            };
             let conv = Pointwise {
                 inputs: k,
                 outputs: n,
                 weight: &w,
+                input_major,
                 bias: bias.then_some(b.as_slice()),
                 activation: Activation::Relu,
             };
@@ -94,7 +123,7 @@ mod tests {
             for p in (0..m).step_by(7) {
                 for c in 0..n {
                     let linear: f64 = (0..k)
-                        .map(|i| x[p * k + i] as f64 * w[c * k + i] as f64)
+                        .map(|i| x[p * k + i] as f64 * at(c, i) as f64)
                         .sum::<f64>()
                         + if bias { b[c] as f64 } else { 0.0 };
                     let got = out[p * n + c] as f64;
@@ -111,6 +140,7 @@ mod tests {
             inputs: 3,
             outputs: 2,
             weight: &w,
+            input_major: true,
             bias: None,
             activation: Activation::Identity,
         };

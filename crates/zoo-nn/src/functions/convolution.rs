@@ -6,21 +6,29 @@
 //! - a depthwise convolution (one filter per channel) runs through
 //!   zoo-kernels' NHWC kernel;
 //! - a pointwise (1×1, stride 1, unpadded) convolution is a matrix
-//!   product over the channels-last pixels (zoo-kernels' `pointwise`, the
-//!   `gemm` crate, blocks of pixel rows per thread).
+//!   product over the channels-last pixels (zoo-kernels' `pointwise`,
+//!   blocks of pixel rows per thread);
+//! - a convolution of one group with a small kernel (an image network's
+//!   first layer: 3 channels × 3×3 taps, or a strided 1×1) multiplies
+//!   gathered input patches (zoo-kernels' `patch_conv`), from NCHW or
+//!   channels-last inputs.
+//!
+//! Both read weights that a graph stores input-major (`[kh][kw][in][out]`
+//! in memory, see [`own_product_layout`]), so no call repacks them.
 //!
 //! - any other convolution of a graph layer runs through oneDNN with the
 //!   layer's kernel packed once (`crate::mkldnn`).
 //!
-//! All take CPU `f32` channels-last inputs when nothing records ops (no
-//! TorchScript trace, no autograd); results differ from libtorch's only in
-//! summation order.
+//! All take CPU `f32` inputs when nothing records ops (no TorchScript
+//! trace, no autograd), channels-last except for the patch path; results
+//! differ from libtorch's only in summation order.
 
 use crate::error::{NnError, Result};
 use crate::mkldnn::{ConvSpec, PackedConv};
 use tch::{Device, Kind, Tensor};
 use zoo_kernels::Activation;
 use zoo_kernels::depthwise_conv::{DepthwiseConv2d, Nhwc};
+use zoo_kernels::patch_conv::{PatchConv2d, Strided};
 
 /// Below this many multiply-adds a depthwise convolution runs on the calling
 /// thread: waking the others would cost more than it saves.
@@ -60,14 +68,21 @@ pub fn conv2d_then(
     packed: Option<&PackedConv>,
     activation: Activation,
 ) -> Result<Tensor> {
-    if x.dim() == 4 && weight.dim() == 4 && fast_paths_apply(x, weight, bias)? {
-        if let Some(y) = depthwise(x, weight, bias, geometry, activation)? {
-            return Ok(y);
+    if x.dim() == 4 && weight.dim() == 4 && untraced_cpu_f32(x, weight, bias)? {
+        let nhwc = is_channels_last(x);
+        if nhwc {
+            if let Some(y) = depthwise(x, weight, bias, geometry, activation)? {
+                return Ok(y);
+            }
+            if let Some(y) = pointwise(x, weight, bias, geometry, activation)? {
+                return Ok(y);
+            }
         }
-        if let Some(y) = pointwise(x, weight, bias, geometry, activation)? {
+        if let Some(y) = patched(x, weight, bias, geometry, activation)? {
             return Ok(y);
         }
         if let Some(packed) = packed
+            && nhwc
             && geometry.pad_begin == geometry.pad_end
             && !x.size().contains(&0)
             && crate::mkldnn::available()
@@ -103,7 +118,8 @@ pub fn conv2d_then(
     // graph's first convolution gets the caller's NCHW input, and libtorch
     // answers in NCHW where oneDNN does not run (small problems). Copying
     // the input instead would cost more: 0.09 ms for a 3×224×224 image.
-    if y.dim() == 4 && is_channels_last(weight) && !is_channels_last(&y) {
+    let own_layout = is_channels_last(weight) || is_input_major(weight);
+    if y.dim() == 4 && own_layout && !is_channels_last(&y) {
         let converted = super::channels_last(&y)?;
         if fast_paths_apply(&converted, weight, bias)? {
             y = converted;
@@ -120,10 +136,56 @@ pub fn depthwise_weight_layout(weight: &Tensor, groups: i64) -> Result<Tensor> {
     if !is_depthwise_kernel(&weight.size(), groups) {
         return Ok(weight.shallow_clone());
     }
+    input_major(weight)
+}
+
+/// Largest patch (input channels × kernel taps, other than 1×1) and weight
+/// (patch × outputs values) that zoo's own product kernel takes: every
+/// tile reads the weight in place from L2, unpacked, so it must fit
+/// there (256 KiB); larger kernels do better in oneDNN's blocked layout or
+/// the `gemm` crate's packed one. ResNet-18's 256→512 strided 1×1 (512
+/// KiB of weights) took 0.18–0.21 ms here against oneDNN's 0.12–0.15; its
+/// 3→64 7×7 stem (147-value patches) 1.5 ms either way.
+const OWN_PRODUCT_MAX_PATCH: i64 = 256;
+const OWN_PRODUCT_MAX_WEIGHT: i64 = 1 << 16;
+
+/// A graph's kernel of `size` in the layout its convolution reads fastest:
+/// input-major for zoo's product kernels (pointwise and patch
+/// convolutions of one group and a weight that fits in L2), tap-major for
+/// depthwise ones, channels-last for oneDNN's.
+pub fn own_product_layout(kernel: &Tensor, groups: i64) -> Result<Tensor> {
+    let size = kernel.size();
+    if is_depthwise_kernel(&size, groups) {
+        return depthwise_weight_layout(kernel, groups);
+    }
+    let fits = size.len() == 4 && groups == 1 && {
+        let patch = size[1] * size[2] * size[3];
+        let one_by_one = size[2] == 1 && size[3] == 1;
+        (one_by_one || patch <= OWN_PRODUCT_MAX_PATCH) && patch * size[0] <= OWN_PRODUCT_MAX_WEIGHT
+    };
+    if fits {
+        input_major(kernel)
+    } else {
+        super::channels_last(kernel)
+    }
+}
+
+/// `[out][in][kh][kw]` values laid out `[kh][kw][in][out]`, the shape
+/// unchanged: one patch value's weights for all outputs are contiguous.
+fn input_major(weight: &Tensor) -> Result<Tensor> {
     Ok(weight
         .f_permute([2, 3, 1, 0])?
         .f_contiguous()?
         .f_permute([3, 2, 0, 1])?)
+}
+
+/// Whether a 4-d kernel's values lie `[kh][kw][in][out]` (see
+/// [`own_product_layout`]); a size-1 axis may have any stride.
+fn is_input_major(weight: &Tensor) -> bool {
+    let (size, stride) = (weight.size(), weight.stride());
+    let [o, i, _, kw] = [size[0], size[1], size[2], size[3]];
+    let expected = [1, o, kw * i * o, i * o];
+    (0..4).all(|axis| size[axis] == 1 || stride[axis] == expected[axis])
 }
 
 /// A 4-d kernel with one filter per group of one channel each.
@@ -132,13 +194,18 @@ pub fn is_depthwise_kernel(size: &[i64], groups: i64) -> bool {
 }
 
 fn fast_paths_apply(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<bool> {
+    Ok(untraced_cpu_f32(x, weight, bias)? && is_channels_last(x))
+}
+
+/// CPU `f32` operands of which nothing records ops: what zoo's kernels take.
+fn untraced_cpu_f32(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<bool> {
     let cpu_f32 = |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float;
     if !(cpu_f32(x) && cpu_f32(weight) && bias.is_none_or(cpu_f32)) {
         return Ok(false);
     }
     let mut tensors = vec![x, weight];
     tensors.extend(bias);
-    Ok(!crate::link::ops_are_recorded(&tensors)? && is_channels_last(x))
+    Ok(!crate::link::ops_are_recorded(&tensors)?)
 }
 
 /// NHWC strides (the layout oneDNN's outputs have after channels-last
@@ -244,10 +311,17 @@ fn pointwise(
     }
     let (n, h, w) = (size[0], size[2], size[3]);
     let pixels = x.f_permute([0, 2, 3, 1])?.f_reshape([n * h * w, cin])?;
-    let rows = weight.f_reshape([cout, cin])?;
+    // Input-major weights (a graph's) are `[cin][cout]` in memory; others
+    // are read as `[cout][cin]` rows.
+    let input_major = is_input_major(weight);
+    let rows = if input_major {
+        weight.shallow_clone()
+    } else {
+        weight.f_reshape([cout, cin])?.f_contiguous()?
+    };
     // One pixel (a squeeze-excitation block's pooled vector): a weight
     // stream, without MKL's per-call cost.
-    let single = if n * h * w == 1 {
+    let single = if n * h * w == 1 && !input_major {
         super::linear_row(&pixels, &rows, bias)?
     } else {
         None
@@ -260,6 +334,7 @@ fn pointwise(
                 inputs: cin as usize,
                 outputs: cout as usize,
                 weight: f32_slice(&rows),
+                input_major,
                 bias: bias.as_ref().map(f32_slice),
                 activation,
             };
@@ -281,6 +356,65 @@ fn pointwise(
         }
     };
     Ok(Some(y.f_view([n, h, w, cout])?.f_permute([0, 3, 1, 2])?))
+}
+
+/// A convolution of one group whose kernel a graph stores input-major (see
+/// [`own_product_layout`]): the product of gathered input patches, from an
+/// NCHW or channels-last input, into a channels-last output.
+fn patched(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    g: Conv2d,
+    activation: Activation,
+) -> Result<Option<Tensor>> {
+    let (size, wsize) = (x.size(), weight.size());
+    let dense = x.is_contiguous() || is_channels_last(x);
+    let fits = g.groups == 1 && wsize[1] == size[1] && !size.contains(&0);
+    if !(dense && fits && is_input_major(weight)) {
+        return Ok(None);
+    }
+    let strides: Vec<usize> = match x.stride().iter().map(|&s| usize::try_from(s)).collect() {
+        Ok(strides) => strides,
+        Err(_) => return Ok(None),
+    };
+    let bias = bias.map(Tensor::f_contiguous).transpose()?;
+    let kernel = PatchConv2d {
+        inputs: size[1] as usize,
+        outputs: wsize[0] as usize,
+        kernel: as_usize([wsize[2], wsize[3]], "kernel")?,
+        stride: as_usize(g.stride, "strides")?,
+        dilation: as_usize(g.dilation, "dilations")?,
+        pad_begin: as_usize(g.pad_begin, "pads")?,
+        pad_end: as_usize(g.pad_end, "pads")?,
+        weight: f32_slice(weight),
+        bias: bias.as_ref().map(f32_slice),
+        activation,
+    };
+    let shape = Strided {
+        batch: size[0] as usize,
+        height: size[2] as usize,
+        width: size[3] as usize,
+        strides: [strides[0], strides[1], strides[2], strides[3]],
+    };
+    let bad = |e: zoo_kernels::KernelError| NnError::input("convolution", e.to_string());
+    let [oh, ow] = kernel.output_size(shape.height, shape.width).map_err(bad)?;
+    let y = Tensor::f_empty(
+        [size[0], oh as i64, ow as i64, wsize[0]],
+        (Kind::Float, Device::Cpu),
+    )?;
+    let (rows, row_len) = kernel.output_rows(shape).map_err(bad)?;
+    let input = f32_slice(x);
+    let macs = rows * row_len * kernel.patch_len();
+    let parts = crate::parallel::parts_for(macs, PARALLEL_MIN_MACS, rows);
+    crate::parallel::fill_in_parts(
+        "convolution",
+        &y,
+        (rows, row_len),
+        parts,
+        &|first, share| kernel.forward_rows(input, shape, first, share),
+    )?;
+    Ok(Some(y.f_permute([0, 3, 1, 2])?))
 }
 
 /// The values of a contiguous CPU f32 tensor (checked by the callers).
@@ -387,6 +521,55 @@ mod tests {
         let pooled = pooled.narrow(0, 0, 1);
         compare(&pooled, &w, Some(&b), g);
         compare(&pooled, &widening, None, g);
+    }
+
+    #[test]
+    fn small_one_group_kernels_take_the_patch_path() {
+        tch::manual_seed(5);
+        let options = (Kind::Float, Device::Cpu);
+        let x = Tensor::randn([2, 3, 15, 12], options);
+        let w = own_product_layout(&Tensor::randn([16, 3, 3, 3], options), 1).unwrap();
+        let b = Tensor::randn([16], options);
+        assert!(is_input_major(&w));
+        for input in [x.shallow_clone(), channels_last(&x).unwrap()] {
+            for g in [
+                geometry(2, [1, 1], [1, 1], 1),
+                geometry(1, [0, 1], [2, 0], 1),
+            ] {
+                let y = patched(&input, &w, Some(&b), g, Activation::Identity).unwrap();
+                assert!(y.is_some_and(|y| is_channels_last(&y)));
+                compare(&input, &w, Some(&b), g);
+            }
+        }
+        // A strided 1×1 with many inputs, and the pointwise product and its
+        // one-pixel case on an input-major weight.
+        let x = channels_last(&Tensor::randn([2, 300, 9, 9], options)).unwrap();
+        let w = own_product_layout(&Tensor::randn([40, 300, 1, 1], options), 1).unwrap();
+        let b = Tensor::randn([40], options);
+        assert!(is_input_major(&w));
+        let strided = geometry(2, [0, 0], [0, 0], 1);
+        assert!(
+            patched(&x, &w, None, strided, Activation::Identity)
+                .unwrap()
+                .is_some()
+        );
+        compare(&x, &w, Some(&b), strided);
+        let plain = geometry(1, [0, 0], [0, 0], 1);
+        assert!(
+            pointwise(&x, &w, None, plain, Activation::Identity)
+                .unwrap()
+                .is_some()
+        );
+        compare(&x, &w, Some(&b), plain);
+        let pooled = x
+            .mean_dim([2i64, 3].as_slice(), true, Kind::Float)
+            .narrow(0, 1, 1);
+        compare(&pooled, &w, Some(&b), plain);
+        // Larger kernels keep oneDNN's channels-last layout.
+        let big = own_product_layout(&Tensor::randn([64, 64, 3, 3], options), 1).unwrap();
+        assert!(is_channels_last(&big) && !is_input_major(&big));
+        let grouped = own_product_layout(&Tensor::randn([8, 2, 3, 3], options), 4).unwrap();
+        assert!(!is_input_major(&grouped));
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub use activation::{activate, add_then, leaky_relu, log_softmax, relu, sigmoid,
 pub use array::{SplitAt, channels_last, concat, flatten, reshape, reshape_caffe, split};
 pub use broadcast::{add_along, mul_along};
 pub(crate) use convolution::f32_slice;
-pub use convolution::{Conv2d, conv2d, conv2d_then, depthwise_weight_layout, is_depthwise_kernel};
+pub use convolution::{
+    Conv2d, conv2d, conv2d_then, depthwise_weight_layout, is_depthwise_kernel, own_product_layout,
+};
 pub use dropout::dropout;
 pub use eltwise::{Eltwise, eltwise, eltwise_max, eltwise_prod, eltwise_sum};
 pub use linear::linear_row;

@@ -337,8 +337,9 @@ fn dies_after(graph: &Graph) -> Vec<Vec<String>> {
 /// `model.to(memory_format=torch.channels_last)` does: oneDNN then runs the
 /// convolutions without reordering, and their outputs, and the elementwise
 /// and pooling layers after them, stay channels-last. Results change only
-/// by rounding. Depthwise kernels are stored tap-major instead, the layout
-/// `functions::conv2d`'s own kernel reads. Caffe kernels are the layer's
+/// by rounding. Depthwise kernels are stored tap-major and small one-group
+/// kernels input-major instead (`functions::own_product_layout`), the
+/// layouts `functions::conv2d`'s own kernels read. Caffe kernels are the layer's
 /// `W`; ONNX kernels are the second bottom, a Constant layer's `value`.
 fn use_channels_last(graph: &Graph, layers: &mut [ops::Weights]) -> Result<()> {
     let constants: HashMap<&str, usize> = graph
@@ -363,12 +364,7 @@ fn use_channels_last(graph: &Graph, layers: &mut [ops::Weights]) -> Result<()> {
             && kernel.dim() == 4
             && kernel.is_floating_point()
         {
-            *kernel = if crate::functions::is_depthwise_kernel(&kernel.size(), groups) {
-                // Depthwise: the layout zoo's own kernel reads.
-                crate::functions::depthwise_weight_layout(kernel, groups)?
-            } else {
-                crate::functions::channels_last(kernel)?
-            };
+            *kernel = crate::functions::own_product_layout(kernel, groups)?;
         }
     }
     Ok(())
@@ -458,10 +454,10 @@ mod tests {
     /// still answer when asked for, and the kernel has NHWC strides.
     #[test]
     fn convolutions_run_channels_last_with_the_same_results() {
-        let conv = |name: &str, bottom: &str, top: &str| {
+        let conv = |name: &str, bottom: &str, top: &str, outputs: usize| {
             format!(
                 r#"{{"name": "{name}", "type": "Convolution",
-                    "params": {{"num_output": 4, "kernel": [3, 3], "stride": [1, 1],
+                    "params": {{"num_output": {outputs}, "kernel": [3, 3], "stride": [1, 1],
                                "pad": [1, 1], "dilation": [1, 1], "group": 1,
                                "bias_term": true}},
                     "bottoms": ["{bottom}"], "tops": ["{top}"]}}"#
@@ -474,13 +470,13 @@ mod tests {
                   {{"name": "relu", "type": "ReLU", "params": {{"negative_slope": 0.0}},
                     "bottoms": ["y"], "tops": ["r"]}},
                   {}]}}"#,
-            conv("c1", "x", "y"),
-            conv("c2", "r", "z")
+            conv("c1", "x", "y", 32),
+            conv("c2", "r", "z", 4)
         );
         let graph = Graph::from_json(&text).unwrap();
-        let w1 = crate::synthetic::synthetic_tensor("c1/W", &[4, 3, 3, 3]);
-        let b1 = crate::synthetic::synthetic_tensor("c1/b", &[4]);
-        let w2 = crate::synthetic::synthetic_tensor("c2/W", &[4, 4, 3, 3]);
+        let w1 = crate::synthetic::synthetic_tensor("c1/W", &[32, 3, 3, 3]);
+        let b1 = crate::synthetic::synthetic_tensor("c1/b", &[32]);
+        let w2 = crate::synthetic::synthetic_tensor("c2/W", &[4, 32, 3, 3]);
         let b2 = crate::synthetic::synthetic_tensor("c2/b", &[4]);
         let tensors: HashMap<String, Tensor> =
             [("c1/W", &w1), ("c1/b", &b1), ("c2/W", &w2), ("c2/b", &b2)]
@@ -488,8 +484,12 @@ mod tests {
                 .map(|(n, t)| (n.to_string(), t.copy()))
                 .collect();
         let model = GraphModel::from_parts(graph, tensors, Device::Cpu).unwrap();
+        // A 27-value patch: input-major, for zoo's patch convolution; a
+        // 288-value one: NHWC, for oneDNN.
         let kernel = &model.layers[0]["W"];
-        assert_eq!(kernel.stride(), vec![27, 1, 9, 3], "NHWC strides");
+        assert_eq!(kernel.stride(), vec![1, 32, 288, 96], "input-major strides");
+        let kernel = &model.layers[2]["W"];
+        assert_eq!(kernel.stride(), vec![288, 1, 96, 32], "NHWC strides");
         let x = crate::synthetic::synthetic_tensor("x", &[2, 3, 8, 8]);
         let y = x.conv2d(&w1, Some(&b1), [1, 1], [1, 1], [1, 1], 1);
         let z = y.relu().conv2d(&w2, Some(&b2), [1, 1], [1, 1], [1, 1], 1);

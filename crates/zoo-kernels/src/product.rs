@@ -1,0 +1,391 @@
+//! `out = act(a · b + bias)` for the products inside convolutions: `a` a
+//! few hundred rows at most per call (pixels), `b` a layer's weights laid
+//! out input-major (`k` rows of `n` outputs) once, when the model loads.
+//!
+//! A general GEMM (the `gemm` crate, MKL) packs `b` on every call; for
+//! MobileNet's shapes (49–3136 pixels, 16–576 channels) that packing costs
+//! as much as the arithmetic. Here `b` is read as it lies: tiles of 6 rows
+//! × 16 outputs keep 12 AVX2 accumulators in registers while `k` runs, the
+//! bias is their start value, and the activation runs on each block of six
+//! finished rows while they are in L1.
+
+use crate::elementwise::Activation;
+
+/// The fixed operand of a product and what finishes it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Product<'a> {
+    /// Rows per `a` row and per `b` column.
+    pub k: usize,
+    /// Outputs per row.
+    pub n: usize,
+    /// `k × n`, row-major.
+    pub b: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub activation: Activation,
+}
+
+/// Rows of `a` per register tile.
+const TILE_ROWS: usize = 6;
+
+/// Where value `i` of row `r` of the left operand lies, counted from its
+/// first row's first value.
+pub(crate) trait Layout: Copy {
+    fn at(self, r: usize, i: usize) -> usize;
+}
+
+/// Rows of `k` contiguous values, one after another.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dense {
+    pub k: usize,
+}
+
+impl Layout for Dense {
+    #[inline(always)]
+    fn at(self, r: usize, i: usize) -> usize {
+        r * self.k + i
+    }
+}
+
+/// Convolution patches read in place from their input: row `r` starts
+/// `r · step` values after the first, its values lie at `offsets`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Patches<'a> {
+    pub step: usize,
+    pub offsets: &'a [usize],
+}
+
+impl Layout for Patches<'_> {
+    #[inline(always)]
+    fn at(self, r: usize, i: usize) -> usize {
+        // SAFETY: `i < k = offsets.len()` (the tiles' loops).
+        r * self.step + unsafe { *self.offsets.get_unchecked(i) }
+    }
+}
+
+impl Product<'_> {
+    /// `out` (m rows of `n`) from `a` (m rows of `k`); the callers checked
+    /// `b` (`k·n`), `bias` (`n`), `a` (`m·k`) and `out` (`m·n`).
+    pub(crate) fn rows(&self, a: &[f32], out: &mut [f32]) {
+        debug_assert_eq!(self.b.len(), self.k * self.n);
+        debug_assert_eq!(a.len() / self.k.max(1), out.len() / self.n.max(1));
+        if self.n == 0 {
+            return;
+        }
+        let m = out.len() / self.n;
+        // SAFETY: `a` holds m·k values: `Dense` reaches `(m-1)·k + k-1`.
+        unsafe { self.run(a.as_ptr(), Dense { k: self.k }, m, out) }
+    }
+
+    /// `out` (m rows of `n`) from the patches of `layout` at `a`.
+    ///
+    /// # Safety
+    /// Every `a + layout.at(r, i)` for `r < m`, `i < k` must be a readable
+    /// value; `layout.offsets` must hold `k` values.
+    pub(crate) unsafe fn patches(&self, a: *const f32, layout: Patches, out: &mut [f32]) {
+        debug_assert_eq!(layout.offsets.len(), self.k);
+        if self.n == 0 {
+            return;
+        }
+        let m = out.len() / self.n;
+        unsafe { self.run(a, layout, m, out) }
+    }
+
+    /// Blocks of [`TILE_ROWS`] rows, each finished by the activation while
+    /// in cache.
+    unsafe fn run<L: Layout>(&self, a: *const f32, layout: L, m: usize, out: &mut [f32]) {
+        let mut first = 0;
+        while first < m {
+            let rows = (m - first).min(TILE_ROWS);
+            let block = &mut out[first * self.n..(first + rows) * self.n];
+            // SAFETY: the block's rows are rows `first..` of the caller's.
+            let a = a.wrapping_add(layout.at(first, 0) - layout.at(0, 0));
+            unsafe { self.block(a, layout, block) };
+            self.activation.apply(block);
+            first += rows;
+        }
+    }
+
+    /// Up to [`TILE_ROWS`] rows, on the widest code the CPU runs.
+    unsafe fn block<L: Layout>(&self, a: *const f32, layout: L, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if widest_allowed() >= Simd::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512 was detected; the operands are the
+                // callers' (see `rows`, `patches`).
+                unsafe { avx512::block(self, a, layout, out) };
+                return;
+            }
+            if widest_allowed() >= Simd::Avx2
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: as above, with AVX2 and FMA.
+                unsafe { avx2::block(self, a, layout, out) };
+                return;
+            }
+        }
+        unsafe { self.portable(a, layout, out, 0) };
+    }
+
+    /// Columns `from..n` of a block, one value at a time.
+    unsafe fn portable<L: Layout>(&self, a: *const f32, layout: L, out: &mut [f32], from: usize) {
+        let (k, n) = (self.k, self.n);
+        for (r, out) in out.chunks_exact_mut(n).enumerate() {
+            let out = &mut out[from..];
+            match self.bias {
+                Some(bias) => out.copy_from_slice(&bias[from..]),
+                None => out.fill(0.0),
+            }
+            for i in 0..k {
+                // SAFETY: the callers' (see `patches`).
+                let value = unsafe { *a.add(layout.at(r, i)) };
+                let weights = &self.b[i * n + from..(i + 1) * n];
+                for (o, &w) in out.iter_mut().zip(weights) {
+                    *o += value * w;
+                }
+            }
+        }
+    }
+}
+
+/// The instruction sets the kernel may use, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(not(test), allow(dead_code))]
+enum Simd {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Lets a test run the narrower code on a CPU with wider instructions.
+    static WIDEST: std::cell::Cell<Simd> = const { std::cell::Cell::new(Simd::Avx512) };
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn widest_allowed() -> Simd {
+    #[cfg(test)]
+    return WIDEST.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    Simd::Avx512
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Layout, Product};
+    use std::arch::x86_64::*;
+
+    /// A block of at most six rows: tiles of 16 outputs, then one of 8,
+    /// then the last columns (under 8) through the portable code.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn block<L: Layout>(p: &Product, a: *const f32, l: L, out: &mut [f32]) {
+        match out.len() / p.n {
+            6 => unsafe { columns::<6, L>(p, a, l, out, 0) },
+            5 => unsafe { columns::<5, L>(p, a, l, out, 0) },
+            4 => unsafe { columns::<4, L>(p, a, l, out, 0) },
+            3 => unsafe { columns::<3, L>(p, a, l, out, 0) },
+            2 => unsafe { columns::<2, L>(p, a, l, out, 0) },
+            1 => unsafe { columns::<1, L>(p, a, l, out, 0) },
+            _ => {}
+        }
+    }
+
+    /// Columns `from..n` of `R` rows.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(super) unsafe fn columns<const R: usize, L: Layout>(
+        p: &Product,
+        a: *const f32,
+        l: L,
+        out: &mut [f32],
+        mut from: usize,
+    ) {
+        while from + 16 <= p.n {
+            unsafe { tile::<R, 2, L>(p, a, l, out, from) };
+            from += 16;
+        }
+        if from + 8 <= p.n {
+            unsafe { tile::<R, 1, L>(p, a, l, out, from) };
+            from += 8;
+        }
+        if from < p.n {
+            unsafe { p.portable(a, l, out, from) };
+        }
+    }
+
+    /// Outputs `from..from + 8·V` of `R` rows, accumulated in registers.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tile<const R: usize, const V: usize, L: Layout>(
+        p: &Product,
+        a: *const f32,
+        l: L,
+        out: &mut [f32],
+        from: usize,
+    ) {
+        let (k, n) = (p.k, p.n);
+        let (b, out) = (p.b.as_ptr(), out.as_mut_ptr());
+        // SAFETY (every load and store below): `a` reaches R rows of k
+        // values through `l`, `b` holds k·n values, `bias` n and `out` R·n
+        // (see `Product::rows`, `Product::patches`); the tile's columns end
+        // at `from + 8·V ≤ n`.
+        let start: [__m256; V] = std::array::from_fn(|v| match p.bias {
+            Some(bias) => unsafe { _mm256_loadu_ps(bias.as_ptr().add(from + 8 * v)) },
+            None => _mm256_setzero_ps(),
+        });
+        let mut acc = [start; R];
+        for i in 0..k {
+            let weights: [__m256; V] =
+                std::array::from_fn(|v| unsafe { _mm256_loadu_ps(b.add(i * n + from + 8 * v)) });
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let value = unsafe { _mm256_broadcast_ss(&*a.add(l.at(r, i))) };
+                for (acc, w) in acc.iter_mut().zip(&weights) {
+                    *acc = _mm256_fmadd_ps(value, *w, *acc);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                unsafe { _mm256_storeu_ps(out.add(r * n + from + 8 * v), *acc) };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Layout, Product};
+    use std::arch::x86_64::*;
+
+    /// As `avx2::block` with 16 lanes: tiles of 32 outputs, then one of
+    /// 16; the last columns (under 16) through the AVX2 code.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn block<L: Layout>(p: &Product, a: *const f32, l: L, out: &mut [f32]) {
+        match out.len() / p.n {
+            6 => unsafe { columns::<6, L>(p, a, l, out) },
+            5 => unsafe { columns::<5, L>(p, a, l, out) },
+            4 => unsafe { columns::<4, L>(p, a, l, out) },
+            3 => unsafe { columns::<3, L>(p, a, l, out) },
+            2 => unsafe { columns::<2, L>(p, a, l, out) },
+            1 => unsafe { columns::<1, L>(p, a, l, out) },
+            _ => {}
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn columns<const R: usize, L: Layout>(
+        p: &Product,
+        a: *const f32,
+        l: L,
+        out: &mut [f32],
+    ) {
+        let mut from = 0;
+        while from + 32 <= p.n {
+            unsafe { tile::<R, 2, L>(p, a, l, out, from) };
+            from += 32;
+        }
+        if from + 16 <= p.n {
+            unsafe { tile::<R, 1, L>(p, a, l, out, from) };
+            from += 16;
+        }
+        if from < p.n {
+            // SAFETY: AVX-512F implies AVX2 and FMA.
+            unsafe { super::avx2::columns::<R, L>(p, a, l, out, from) };
+        }
+    }
+
+    /// Outputs `from..from + 16·V` of `R` rows, accumulated in registers.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn tile<const R: usize, const V: usize, L: Layout>(
+        p: &Product,
+        a: *const f32,
+        l: L,
+        out: &mut [f32],
+        from: usize,
+    ) {
+        let (k, n) = (p.k, p.n);
+        let (b, out) = (p.b.as_ptr(), out.as_mut_ptr());
+        // SAFETY (every load and store below): as in `avx2::tile`, with
+        // the tile's columns ending at `from + 16·V ≤ n`.
+        let start: [__m512; V] = std::array::from_fn(|v| match p.bias {
+            Some(bias) => unsafe { _mm512_loadu_ps(bias.as_ptr().add(from + 16 * v)) },
+            None => _mm512_setzero_ps(),
+        });
+        let mut acc = [start; R];
+        for i in 0..k {
+            let weights: [__m512; V] =
+                std::array::from_fn(|v| unsafe { _mm512_loadu_ps(b.add(i * n + from + 16 * v)) });
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let value = _mm512_set1_ps(unsafe { *a.add(l.at(r, i)) });
+                for (acc, w) in acc.iter_mut().zip(&weights) {
+                    *acc = _mm512_fmadd_ps(value, *w, *acc);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                unsafe { _mm512_storeu_ps(out.add(r * n + from + 16 * v), *acc) };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_values as values;
+
+    fn check(m: usize, k: usize, n: usize, bias: bool, widest: Simd) {
+        let (a, b, c) = (values(m * k, 1), values(k * n, 2), values(n, 3));
+        let product = Product {
+            k,
+            n,
+            b: &b,
+            bias: bias.then_some(c.as_slice()),
+            activation: Activation::Relu,
+        };
+        let mut out = vec![f32::NAN; m * n];
+        WIDEST.with(|w| w.set(widest));
+        product.rows(&a, &mut out);
+        WIDEST.with(|w| w.set(Simd::Avx512));
+        for r in 0..m {
+            for j in 0..n {
+                let exact: f64 = (0..k)
+                    .map(|i| a[r * k + i] as f64 * b[i * n + j] as f64)
+                    .sum::<f64>()
+                    + if bias { c[j] as f64 } else { 0.0 };
+                let got = out[r * n + j] as f64;
+                assert!(
+                    (got - exact.max(0.0)).abs() <= 1e-5 * (1.0 + k as f64),
+                    "{m}×{k}×{n} at ({r}, {j}): {got} vs {exact}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_tile_shape_matches_a_plain_product() {
+        // Rows 1–13 cover each tile height; 16 to 61 outputs each tile
+        // width (32 and 16 with AVX-512, 16 and 8 with AVX2) and the
+        // portable columns. Each instruction set the CPU has runs them.
+        for widest in [Simd::Avx512, Simd::Avx2, Simd::Portable] {
+            for m in 1..=13 {
+                for (k, n) in [
+                    (27, 16),
+                    (7, 24),
+                    (40, 29),
+                    (3, 5),
+                    (0, 8),
+                    (9, 61),
+                    (5, 48),
+                ] {
+                    check(m, k, n, m % 2 == 0, widest);
+                }
+            }
+            check(49, 576, 96, true, widest);
+        }
+    }
+}
