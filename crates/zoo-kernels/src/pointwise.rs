@@ -87,6 +87,37 @@ impl Pointwise<'_> {
         self.activation.apply(out);
         Ok(())
     }
+
+    /// As [`Self::forward_rows`] with every pixel first scaled channel by
+    /// channel by `scales` (`inputs` values): a squeeze-excitation gate
+    /// applied on the way into the product that follows it, so that the
+    /// gated image is never written out. The scaled rows pass through a
+    /// small buffer, a few tiles at a time.
+    pub fn forward_scaled_rows(
+        &self,
+        pixels: &[f32],
+        scales: &[f32],
+        out: &mut [f32],
+    ) -> Result<()> {
+        /// Pixels per buffer: eight of the product's six-row tiles.
+        const CHUNK: usize = 48;
+        let (k, n) = (self.inputs, self.outputs);
+        check_length("pointwise scales", k, scales.len())?;
+        if k == 0 || n == 0 || !pixels.len().is_multiple_of(k) {
+            return Err(KernelError::Shape(format!(
+                "pointwise convolution: {} values are not pixels of {k} channels (outputs {n})",
+                pixels.len()
+            )));
+        }
+        check_length("pointwise output", pixels.len() / k * n, out.len())?;
+        let mut scaled = vec![0f32; CHUNK.min(pixels.len() / k) * k];
+        for (rows, out) in pixels.chunks(CHUNK * k).zip(out.chunks_mut(CHUNK * n)) {
+            let scaled = &mut scaled[..rows.len()];
+            crate::elementwise::scale_pixels(rows, scales, scaled);
+            self.forward_rows(scaled, out)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +161,33 @@ mod tests {
                     assert!((got - linear.max(0.0)).abs() <= 1e-4, "{got} vs {linear}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn scaled_rows_match_scaling_first() {
+        for (m, k, n) in [(100, 24, 40), (5, 96, 16)] {
+            let (x, w, scales) = (values(m * k, 4), values(n * k, 5), values(k, 6));
+            let conv = Pointwise {
+                inputs: k,
+                outputs: n,
+                weight: &w,
+                input_major: true,
+                bias: None,
+                activation: Activation::HARD_SWISH,
+            };
+            let gated: Vec<f32> = x
+                .chunks_exact(k)
+                .flat_map(|row| row.iter().zip(&scales).map(|(v, s)| v * s))
+                .collect();
+            let (mut want, mut got) = (vec![0f32; m * n], vec![f32::NAN; m * n]);
+            conv.forward_rows(&gated, &mut want).unwrap();
+            conv.forward_scaled_rows(&x, &scales, &mut got).unwrap();
+            assert_eq!(want, got);
+            assert!(
+                conv.forward_scaled_rows(&x, &scales[1..], &mut got)
+                    .is_err()
+            );
         }
     }
 

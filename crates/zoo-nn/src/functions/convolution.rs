@@ -358,6 +358,74 @@ fn pointwise(
     Ok(Some(y.f_view([n, h, w, cout])?.f_permute([0, 3, 1, 2])?))
 }
 
+/// `conv2d(x · scales)` for a pointwise convolution (1×1, stride 1, no
+/// padding, one group) and per-channel `scales` (`[N or 1, C, 1, 1]`, a
+/// squeeze-excitation gate), then `activation`: the gated image goes
+/// straight into the product (zoo-kernels' `forward_scaled_rows`) instead
+/// of being written out first. `None` where the fast path does not apply
+/// (the caller multiplies, then convolves).
+pub fn pointwise_scaled(
+    x: &Tensor,
+    scales: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    activation: Activation,
+) -> Result<Option<Tensor>> {
+    if x.dim() != 4 || weight.dim() != 4 || scales.dim() != 4 {
+        return Ok(None);
+    }
+    let (size, wsize, ssize) = (x.size(), weight.size(), scales.size());
+    let (n, cin, h, w, cout) = (size[0], size[1], size[2], size[3], wsize[0]);
+    let gate = (ssize[0] == n || ssize[0] == 1) && ssize[1..] == [cin, 1, 1];
+    let one_by_one = wsize[1..] == [cin, 1, 1] && size.iter().all(|&d| d > 0);
+    let cpu_f32 = scales.device() == Device::Cpu && scales.kind() == Kind::Float;
+    if !(gate && one_by_one && cpu_f32 && fast_paths_apply(x, weight, bias)?)
+        || crate::link::ops_are_recorded(&[scales])?
+    {
+        return Ok(None);
+    }
+    let input_major = is_input_major(weight);
+    let rows = if input_major {
+        weight.shallow_clone()
+    } else {
+        weight.f_reshape([cout, cin])?.f_contiguous()?
+    };
+    let scales = scales.f_contiguous()?;
+    let bias = bias.map(Tensor::f_contiguous).transpose()?;
+    let kernel = zoo_kernels::pointwise::Pointwise {
+        inputs: cin as usize,
+        outputs: cout as usize,
+        weight: f32_slice(&rows),
+        input_major,
+        bias: bias.as_ref().map(f32_slice),
+        activation,
+    };
+    let (k, m, per_image) = (cin as usize, cout as usize, (h * w) as usize);
+    let count = (n * h * w) as usize;
+    let shared = ssize[0] == 1;
+    let y = Tensor::f_empty([n * h * w, cout], (Kind::Float, Device::Cpu))?;
+    let (input, gates) = (f32_slice(x), f32_slice(&scales));
+    let parts = crate::parallel::parts_for(count * k * m, PARALLEL_MIN_MACS, count);
+    crate::parallel::fill_in_parts("convolution", &y, (count, m), parts, &|first, share| {
+        // Image by image: each has its own gate.
+        let (mut pixel, mut rest) = (first, share);
+        while !rest.is_empty() {
+            let image = pixel / per_image;
+            let pixels = ((image + 1) * per_image - pixel).min(rest.len() / m);
+            let (now, later) = rest.split_at_mut(pixels * m);
+            let gate = if shared { 0 } else { image };
+            kernel.forward_scaled_rows(
+                &input[pixel * k..(pixel + pixels) * k],
+                &gates[gate * k..(gate + 1) * k],
+                now,
+            )?;
+            (pixel, rest) = (pixel + pixels, later);
+        }
+        Ok::<(), zoo_kernels::KernelError>(())
+    })?;
+    Ok(Some(y.f_view([n, h, w, cout])?.f_permute([0, 3, 1, 2])?))
+}
+
 /// A convolution of one group whose kernel a graph stores input-major (see
 /// [`own_product_layout`]): the product of gathered input patches, from an
 /// NCHW or channels-last input, into a channels-last output.
@@ -565,6 +633,29 @@ mod tests {
             .mean_dim([2i64, 3].as_slice(), true, Kind::Float)
             .narrow(0, 1, 1);
         compare(&pooled, &w, Some(&b), plain);
+        // A gate per image, and one shared, on the way in.
+        for gate in [
+            Tensor::rand([2, 300, 1, 1], options),
+            Tensor::rand([1, 300, 1, 1], options),
+        ] {
+            let got = pointwise_scaled(&x, &gate, &w, Some(&b), Activation::Identity)
+                .unwrap()
+                .unwrap();
+            let want = conv2d(&(&x * &gate), &w, Some(&b), plain, None).unwrap();
+            assert!((got - want).abs().max().double_value(&[]) < 1e-4);
+        }
+        let nchw = x.contiguous();
+        assert!(
+            pointwise_scaled(
+                &nchw,
+                &x.narrow(2, 0, 1).narrow(3, 0, 1),
+                &w,
+                None,
+                Activation::Relu
+            )
+            .unwrap()
+            .is_none()
+        );
         // Larger kernels keep oneDNN's channels-last layout.
         let big = own_product_layout(&Tensor::randn([64, 64, 3, 3], options), 1).unwrap();
         assert!(is_channels_last(&big) && !is_input_major(&big));

@@ -20,6 +20,7 @@ pub use broadcast::{add_along, mul_along};
 pub(crate) use convolution::f32_slice;
 pub use convolution::{
     Conv2d, conv2d, conv2d_then, depthwise_weight_layout, is_depthwise_kernel, own_product_layout,
+    pointwise_scaled,
 };
 pub use dropout::dropout;
 pub use eltwise::{Eltwise, eltwise, eltwise_max, eltwise_prod, eltwise_sum};

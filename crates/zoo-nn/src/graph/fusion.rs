@@ -78,6 +78,59 @@ fn fusion_at(graph: &Graph, conv: usize) -> Option<Fusion> {
     }
 }
 
+/// A per-channel gate (`Mul` of an image and a squeeze-excitation gate)
+/// folded into the 1×1 convolution that alone reads its product: the
+/// convolution scales its input on the way in
+/// (`functions::pointwise_scaled`) and the gated image is never written.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ScaleFusion {
+    pub mul: usize,
+    pub conv: usize,
+    /// The product, which only an unfused run computes.
+    pub hidden: String,
+}
+
+/// Every `Mul → Conv` the graph allows whose convolution `is_pointwise`
+/// (the caller knows the kernels' shapes), in layer order. The Mul's
+/// inputs must stay alive until the convolution: no layer in between may
+/// read them (it could be their last reader, which drops them).
+pub(super) fn plan_scales(graph: &Graph, is_pointwise: impl Fn(usize) -> bool) -> Vec<ScaleFusion> {
+    let mut found = Vec::new();
+    for (mul, layer) in graph.layers.iter().enumerate() {
+        let is_mul = matches!(
+            layer.op,
+            Op::Onnx(OnnxOp::Binary {
+                func: BinaryFn::Mul
+            })
+        );
+        let ([product], [_, _]) = (layer.tops.as_slice(), layer.bottoms.as_slice()) else {
+            continue;
+        };
+        if !is_mul || layer.bottoms.contains(product) {
+            continue;
+        }
+        let &[conv] = readers(graph, mul, product).as_slice() else {
+            continue;
+        };
+        let reader = &graph.layers[conv];
+        let takes_it_first = reader.bottoms.first() == Some(product)
+            && reader.bottoms[1..].iter().all(|b| b != product)
+            && matches!(reader.op, Op::Onnx(OnnxOp::Conv { group: 1, .. }));
+        let inputs_untouched = graph.layers[mul + 1..conv].iter().all(|between| {
+            let touches = |blob: &String| layer.bottoms.contains(blob);
+            !between.bottoms.iter().any(touches) && !between.tops.iter().any(touches)
+        });
+        if takes_it_first && inputs_untouched && is_pointwise(conv) {
+            found.push(ScaleFusion {
+                mul,
+                conv,
+                hidden: product.clone(),
+            });
+        }
+    }
+    found
+}
+
 /// The layers after `producer` that read the value it wrote to `blob`, up
 /// to (and including) the first one that writes `blob` again.
 fn readers(graph: &Graph, producer: usize, blob: &str) -> Vec<usize> {
@@ -338,6 +391,61 @@ mod tests {
             ],
         );
         assert!(plan(&graph).is_empty());
+    }
+
+    /// A squeeze-excitation block: its gate folds into the pointwise
+    /// convolution after it, and the result is the Mul-then-Conv one.
+    #[test]
+    fn a_gate_folds_into_the_pointwise_convolution_after_it() {
+        let pool = r#"{"op": "GlobalPool", "method": "Average"}"#;
+        let se = |project: &'static str| {
+            onnx_graph(
+                &[
+                    ("w1", &[8, 4, 1, 1]),
+                    ("wf", &[8, 8, 1, 1]),
+                    ("w2", &[6, 8, 1, 1]),
+                    ("w3", &[6, 8, 3, 3]),
+                    ("b2", &[6]),
+                ],
+                &[
+                    ("c1", CONV, &["x", "w1"], "c1"),
+                    ("pool", pool, &["c1"], "p"),
+                    ("fc", CONV, &["p", "wf"], "f"),
+                    ("gate", GATE, &["f"], "g"),
+                    ("scale", MUL, &["c1", "g"], "m"),
+                    ("c2", CONV, &["m", project, "b2"], "c2"),
+                    ("relu", RELU, &["c2"], "out"),
+                ],
+            )
+        };
+        let (graph, tensors) = se("w2");
+        let model = GraphModel::from_parts(graph, tensors, Device::Cpu).unwrap();
+        let summary: Vec<(usize, usize, &str)> = model
+            .scale_fusions
+            .iter()
+            .map(|f| (f.mul, f.conv, f.hidden.as_str()))
+            .collect();
+        assert_eq!(summary, vec![(9, 10, "m")]);
+        let x = synthetic_tensor("x", &[2, 4, 6, 6]);
+        let fused = model.run(&[("x".into(), x.shallow_clone())], &[]).unwrap();
+        let unfused = model
+            .run(&[("x".into(), x)], &["out".into(), "m".into()])
+            .unwrap();
+        assert!(max_diff(&fused[0].1, &unfused[0].1) < 1e-5);
+        // A 3×3 convolution after the gate: nothing to fold.
+        let (graph, tensors) = se("w3");
+        let model = GraphModel::from_parts(graph, tensors, Device::Cpu).unwrap();
+        assert!(model.scale_fusions.is_empty());
+        // The gate's input read again between the Mul and the convolution.
+        let (graph, _) = onnx_graph(
+            &[("w1", &[4, 4, 1, 1])],
+            &[
+                ("scale", MUL, &["x", "x"], "m"),
+                ("relu", RELU, &["x"], "r"),
+                ("c1", CONV, &["m", "w1"], "out"),
+            ],
+        );
+        assert!(plan_scales(&graph, |_| true).is_empty());
     }
 
     /// Caffe's in-place ReLU: the blob's value is the activated one either

@@ -34,6 +34,13 @@ pub struct GraphModel {
     dies_after: Vec<Vec<String>>,
     /// Activations folded into convolutions (see [`fusion`]).
     fusions: Vec<fusion::Fusion>,
+    /// ONNX Constant layers' tops and the layer holding each value: a run
+    /// reads them in place instead of running the layers (MobileNet V3
+    /// has 108, a blob insertion and removal each per run).
+    constants: HashMap<String, usize>,
+    /// Per-channel gates folded into the pointwise convolution after them
+    /// (see [`fusion::ScaleFusion`]).
+    scale_fusions: Vec<fusion::ScaleFusion>,
 }
 
 impl GraphModel {
@@ -94,6 +101,26 @@ impl GraphModel {
         let blob_names = graph.blob_names();
         let dies_after = dies_after(&graph);
         let fusions = fusion::plan(&graph);
+        let constants = graph
+            .layers
+            .iter()
+            .enumerate()
+            .filter(|(index, layer)| {
+                matches!(layer.op, Op::Onnx(format::onnx::OnnxOp::Constant))
+                    && layer.tops.len() == 1
+                    && layers[*index].contains_key("value")
+            })
+            .map(|(index, layer)| (layer.tops[0].clone(), index))
+            .collect::<HashMap<String, usize>>();
+        // A convolution is pointwise when its kernel, a constant, is 1×1.
+        let scale_fusions = fusion::plan_scales(&graph, |conv| {
+            let kernel = graph.layers[conv]
+                .bottoms
+                .get(1)
+                .and_then(|w| constants.get(w))
+                .and_then(|&index| layers[index].get("value"));
+            kernel.is_some_and(|k| k.dim() == 4 && k.size()[2..] == [1, 1])
+        });
         let packed = graph
             .layers
             .iter()
@@ -107,6 +134,8 @@ impl GraphModel {
             blob_names,
             dies_after,
             fusions,
+            constants,
+            scale_fusions,
         })
     }
 
@@ -191,6 +220,14 @@ impl Model for GraphModel {
                 folded[index] = true;
             }
         }
+        // Per layer: the Mul folded into it, or whether it is one.
+        let mut scaled_by = vec![None; self.graph.layers.len()];
+        for fusion in &self.scale_fusions {
+            if !wanted.contains(&fusion.hidden) {
+                scaled_by[fusion.conv] = Some(fusion.mul);
+                folded[fusion.mul] = true;
+            }
+        }
         tch::no_grad(|| -> Result<()> {
             let layers = self.graph.layers.iter().zip(&self.layers).zip(&self.packed);
             for (index, ((layer, weights), packed)) in layers.enumerate() {
@@ -198,21 +235,57 @@ impl Model for GraphModel {
                     break;
                 }
                 if folded[index] {
-                    self.drop_dead(index, &wanted, &mut blobs);
+                    // A folded Mul's inputs live until its convolution.
+                    if !scaled_by.contains(&Some(index)) {
+                        self.drop_dead(index, &wanted, &mut blobs);
+                    }
                     continue;
                 }
-                let xs: Vec<Tensor> = layer
-                    .bottoms
+                let constant = layer.tops.first().filter(|top| {
+                    self.constants.get(top.as_str()) == Some(&index) && !wanted.contains(top)
+                });
+                if constant.is_some() {
+                    continue;
+                }
+                let blob = |b: &String| match blobs.get(b.as_str()) {
+                    Some(blob) => Ok(blob.shallow_clone()),
+                    None => self.constant(b, &layer.name),
+                };
+                // A convolution with a Mul folded in reads the Mul's inputs.
+                let gated = match scaled_by[index] {
+                    Some(mul) => Some(
+                        self.graph.layers[mul]
+                            .bottoms
+                            .iter()
+                            .map(blob)
+                            .collect::<Result<Vec<Tensor>>>()?,
+                    ),
+                    None => None,
+                };
+                let skip = usize::from(gated.is_some());
+                let xs = layer.bottoms[skip.min(layer.bottoms.len())..]
                     .iter()
-                    .map(|b| blobs[b.as_str()].shallow_clone())
-                    .collect();
+                    .map(blob)
+                    .collect::<Result<Vec<Tensor>>>()?;
                 let started = profile::enabled().then(std::time::Instant::now);
-                let ys = match fused_at[index] {
-                    Some(fusion) => {
-                        ops::forward_conv_then(&layer.op, &xs, weights, packed, fusion.activation)
+                let activation = fused_at[index].map(|f| f.activation);
+                let ys = match (&gated, &layer.op) {
+                    (Some(gated), Op::Onnx(op)) if gated.len() == 2 => {
+                        let act = activation.unwrap_or(crate::functions::Activation::Identity);
+                        ops_onnx::scaled_conv_then(op, (&gated[0], &gated[1]), &xs, packed, act)
                             .map(|y| vec![y])
                     }
-                    None => ops::forward(&layer.op, &xs, layer.tops.len(), weights, packed),
+                    (Some(_), _) => Err(NnError::input(
+                        &layer.name,
+                        "a folded Mul needs an ONNX convolution with two inputs",
+                    )),
+                    (None, _) => match activation {
+                        Some(activation) => {
+                            ops::forward_conv_then(&layer.op, &xs, weights, packed, activation)
+                                .map(|y| vec![y])
+                        }
+                        None => ops::forward(&layer.op, &xs, layer.tops.len(), weights, packed),
+                    },
                 };
                 let ys = ys.map_err(|e| {
                     // One line naming the layer and what it was given; the
@@ -221,10 +294,18 @@ impl Model for GraphModel {
                         NnError::Torch(torch) => crate::error::torch_message(torch),
                         other => other.to_string(),
                     };
-                    let given: Vec<String> = layer
-                        .bottoms
-                        .iter()
-                        .zip(&xs)
+                    let (names, values) = match (scaled_by[index], &gated) {
+                        (Some(mul), Some(gated)) => (
+                            self.graph.layers[mul]
+                                .bottoms
+                                .iter()
+                                .chain(&layer.bottoms[1..]),
+                            gated.iter().chain(&xs),
+                        ),
+                        _ => (layer.bottoms.iter().chain(&[]), xs.iter().chain(&[])),
+                    };
+                    let given: Vec<String> = names
+                        .zip(values)
                         .map(|(name, x)| format!("{name} {:?}", x.size()))
                         .collect();
                     NnError::input(
@@ -233,11 +314,21 @@ impl Model for GraphModel {
                     )
                 })?;
                 if let Some(started) = started {
-                    let mut label = profile_label(&layer.op, &xs);
+                    let mut label = match &gated {
+                        Some(gated) => {
+                            let mut inputs = vec![gated[0].shallow_clone()];
+                            inputs.extend(xs.iter().map(Tensor::shallow_clone));
+                            format!("{} × gate", profile_label(&layer.op, &inputs))
+                        }
+                        None => profile_label(&layer.op, &xs),
+                    };
                     if let Some(fusion) = fused_at[index] {
                         label = format!("{label} + {}", fusion.activation.name());
                     }
                     profile::record(&label, started.elapsed());
+                }
+                if let Some(mul) = scaled_by[index] {
+                    self.drop_dead(mul, &wanted, &mut blobs);
                 }
                 if let Some(fusion) = fused_at[index] {
                     blobs.extend(ys.into_iter().map(|y| (fusion.output.clone(), y)));
@@ -276,6 +367,21 @@ impl Model for GraphModel {
 }
 
 impl GraphModel {
+    /// A Constant layer's value, read in place (`run` skips the layer),
+    /// for the bottom `name` of layer `reader`.
+    fn constant(&self, name: &str, reader: &str) -> Result<Tensor> {
+        self.constants
+            .get(name)
+            .and_then(|&index| self.layers[index].get("value"))
+            .map(Tensor::shallow_clone)
+            .ok_or_else(|| {
+                NnError::input(
+                    format!("layer {reader}"),
+                    format!("reads blob {name:?}, which no earlier layer wrote"),
+                )
+            })
+    }
+
     /// Drops the blobs whose last reader is layer `index`, unless asked for.
     fn drop_dead(&self, index: usize, wanted: &[String], blobs: &mut HashMap<String, Tensor>) {
         for dead in &self.dies_after[index] {

@@ -520,6 +520,40 @@ fn binary(func: BinaryFn, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     })
 }
 
+/// A Conv layer whose first input is the product `a · b` (a folded Mul,
+/// see `fusion::ScaleFusion`) then `activation`: one pass where one of them
+/// is a per-channel gate and the convolution is pointwise, else the Mul
+/// and the Conv as they are. `rest` are the Conv's other inputs.
+pub fn scaled_conv_then(
+    op: &OnnxOp,
+    (a, b): (&Tensor, &Tensor),
+    rest: &[Tensor],
+    packed: &crate::mkldnn::PackedConv,
+    activation: Activation,
+) -> Result<Tensor> {
+    if let OnnxOp::Conv { strides, pads, .. } = op
+        && strides.iter().all(|&s| s == 1)
+        && pads.iter().all(|&p| p == 0)
+        && let Some(weight) = rest.first()
+        && a.dim() == 4
+        && b.dim() == 4
+    {
+        let (x, gate) = if a.numel() >= b.numel() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        if let Some(y) =
+            crate::functions::pointwise_scaled(x, gate, weight, rest.get(1), activation)?
+        {
+            return Ok(y);
+        }
+    }
+    let mut xs = vec![binary(BinaryFn::Mul, a, b)?];
+    xs.extend(rest.iter().map(Tensor::shallow_clone));
+    conv_then(op, &xs, packed, activation)
+}
+
 /// `a · b` where one is a per-channel scale of the other (`[N, C, 1, 1]`
 /// against `[N, C, H, W]`): zoo-kernels' pass, else `None`.
 fn scale_either(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
