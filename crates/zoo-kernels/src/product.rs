@@ -6,8 +6,8 @@
 //! MobileNet's shapes (49–3136 pixels, 16–576 channels) that packing costs
 //! as much as the arithmetic. Here `b` is read as it lies: tiles of 6 rows
 //! × 16 outputs keep 12 AVX2 accumulators in registers while `k` runs, the
-//! bias is their start value, and the activation runs on each block of six
-//! finished rows while they are in L1.
+//! bias is their start value, and the activation is applied to them in
+//! registers before they are stored.
 
 use crate::elementwise::Activation;
 
@@ -90,8 +90,7 @@ impl Product<'_> {
         unsafe { self.run(a, layout, m, out) }
     }
 
-    /// Blocks of [`TILE_ROWS`] rows, each finished by the activation while
-    /// in cache.
+    /// Blocks of [`TILE_ROWS`] rows.
     unsafe fn run<L: Layout>(&self, a: *const f32, layout: L, m: usize, out: &mut [f32]) {
         let mut first = 0;
         while first < m {
@@ -100,7 +99,6 @@ impl Product<'_> {
             // SAFETY: the block's rows are rows `first..` of the caller's.
             let a = a.wrapping_add(layout.at(first, 0) - layout.at(0, 0));
             unsafe { self.block(a, layout, block) };
-            self.activation.apply(block);
             first += rows;
         }
     }
@@ -144,8 +142,38 @@ impl Product<'_> {
                     *o += value * w;
                 }
             }
+            self.activation.apply(out);
         }
     }
+}
+
+/// An activation on vector registers: `min`, `max`, `mul` and `add` of one
+/// instruction set, and its splat.
+#[cfg(target_arch = "x86_64")]
+macro_rules! activate_lanes {
+    ($activation:expr, $v:expr, $set1:ident, $min:ident, $max:ident, $mul:ident, $add:ident) => {{
+        use $crate::elementwise::Activation;
+        let v = $v;
+        match $activation {
+            Activation::Identity => v,
+            Activation::Relu => $max(v, $set1(0.0)),
+            Activation::LeakyRelu { slope } => {
+                $add($max(v, $set1(0.0)), $mul($min(v, $set1(0.0)), $set1(slope)))
+            }
+            Activation::HardSigmoid { alpha, beta } => $min(
+                $max($add($mul(v, $set1(alpha)), $set1(beta)), $set1(0.0)),
+                $set1(1.0),
+            ),
+            Activation::HardSwish { alpha, beta } => $mul(
+                v,
+                $min(
+                    $max($add($mul(v, $set1(alpha)), $set1(beta)), $set1(0.0)),
+                    $set1(1.0),
+                ),
+            ),
+            Activation::Clip { min, max } => $min($max(v, $set1(min)), $set1(max)),
+        }
+    }};
 }
 
 /// The instruction sets the kernel may use, narrowest first.
@@ -247,7 +275,16 @@ mod avx2 {
         }
         for (r, acc) in acc.iter().enumerate() {
             for (v, acc) in acc.iter().enumerate() {
-                unsafe { _mm256_storeu_ps(out.add(r * n + from + 8 * v), *acc) };
+                let y = activate_lanes!(
+                    p.activation,
+                    *acc,
+                    _mm256_set1_ps,
+                    _mm256_min_ps,
+                    _mm256_max_ps,
+                    _mm256_mul_ps,
+                    _mm256_add_ps
+                );
+                unsafe { _mm256_storeu_ps(out.add(r * n + from + 8 * v), y) };
             }
         }
     }
@@ -327,7 +364,16 @@ mod avx512 {
         }
         for (r, acc) in acc.iter().enumerate() {
             for (v, acc) in acc.iter().enumerate() {
-                unsafe { _mm512_storeu_ps(out.add(r * n + from + 16 * v), *acc) };
+                let y = activate_lanes!(
+                    p.activation,
+                    *acc,
+                    _mm512_set1_ps,
+                    _mm512_min_ps,
+                    _mm512_max_ps,
+                    _mm512_mul_ps,
+                    _mm512_add_ps
+                );
+                unsafe { _mm512_storeu_ps(out.add(r * n + from + 16 * v), y) };
             }
         }
     }
@@ -362,6 +408,50 @@ mod tests {
                     (got - exact.max(0.0)).abs() <= 1e-5 * (1.0 + k as f64),
                     "{m}×{k}×{n} at ({r}, {j}): {got} vs {exact}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn activations_in_registers_match_the_scalar_ones() {
+        let (m, k, n) = (7, 5, 45);
+        let (a, b, c) = (values(m * k, 7), values(k * n, 8), values(n, 9));
+        let run = |activation, widest| {
+            let product = Product {
+                k,
+                n,
+                b: &b,
+                bias: Some(&c),
+                activation,
+            };
+            let mut out = vec![f32::NAN; m * n];
+            WIDEST.with(|w| w.set(widest));
+            product.rows(&a, &mut out);
+            WIDEST.with(|w| w.set(Simd::Avx512));
+            out
+        };
+        for widest in [Simd::Avx512, Simd::Avx2, Simd::Portable] {
+            let plain = run(Activation::Identity, widest);
+            for activation in [
+                Activation::Relu,
+                Activation::LeakyRelu { slope: 0.1 },
+                Activation::HardSigmoid {
+                    alpha: 0.2,
+                    beta: 0.5,
+                },
+                Activation::HARD_SWISH,
+                Activation::Clip {
+                    min: -0.5,
+                    max: 0.25,
+                },
+            ] {
+                let got = run(activation, widest);
+                for (g, p) in got.iter().zip(&plain) {
+                    assert!(
+                        (g - activation.at(*p)).abs() <= 1e-6,
+                        "{activation:?}: {g} vs {p}"
+                    );
+                }
             }
         }
     }

@@ -249,7 +249,7 @@ fn depthwise(
     } else {
         depthwise_weight_layout(weight, g.groups)?
     };
-    let bias = bias.map(Tensor::f_contiguous).transpose()?;
+    let bias = bias.map(dense).transpose()?;
     let kernel = DepthwiseConv2d {
         channels: channels as usize,
         kernel: as_usize([kh, kw], "kernel")?,
@@ -269,10 +269,7 @@ fn depthwise(
     let [oh, ow] = kernel
         .output_size(shape.height, shape.width)
         .map_err(|e| NnError::input("convolution", e.to_string()))?;
-    let y = Tensor::f_empty(
-        [size[0], oh as i64, ow as i64, channels],
-        (Kind::Float, Device::Cpu),
-    )?;
+    let y = nhwc_output([size[0], channels, oh as i64, ow as i64])?;
     let (rows, row_len) = kernel
         .output_rows(shape)
         .map_err(|e| NnError::input("convolution", e.to_string()))?;
@@ -286,7 +283,7 @@ fn depthwise(
         parts,
         &|first, share| kernel.forward_rows(input, shape, first, share),
     )?;
-    Ok(Some(y.f_permute([0, 3, 1, 2])?))
+    Ok(Some(y))
 }
 
 /// A 1×1 convolution, stride 1, no padding: `[N·H·W, cin] × [cin, cout]`
@@ -310,52 +307,72 @@ fn pointwise(
         return Ok(None);
     }
     let (n, h, w) = (size[0], size[2], size[3]);
-    let pixels = x.f_permute([0, 2, 3, 1])?.f_reshape([n * h * w, cin])?;
     // Input-major weights (a graph's) are `[cin][cout]` in memory; others
     // are read as `[cout][cin]` rows.
     let input_major = is_input_major(weight);
     let rows = if input_major {
         weight.shallow_clone()
     } else {
-        weight.f_reshape([cout, cin])?.f_contiguous()?
+        output_major_rows(weight, cout, cin)?
     };
     // One pixel (a squeeze-excitation block's pooled vector): a weight
     // stream, without MKL's per-call cost.
-    let single = if n * h * w == 1 && !input_major {
-        super::linear_row(&pixels, &rows, bias)?
-    } else {
-        None
-    };
-    let y = match single {
-        Some(y) => super::activation::activate_fresh(y, activation)?,
-        None => {
-            let bias = bias.map(Tensor::f_contiguous).transpose()?;
-            let kernel = zoo_kernels::pointwise::Pointwise {
-                inputs: cin as usize,
-                outputs: cout as usize,
-                weight: f32_slice(&rows),
-                input_major,
-                bias: bias.as_ref().map(f32_slice),
-                activation,
-            };
-            let (count, k, m) = ((n * h * w) as usize, cin as usize, cout as usize);
-            let y = Tensor::f_empty([n * h * w, cout], (Kind::Float, Device::Cpu))?;
-            let input = f32_slice(&pixels);
-            let parts = crate::parallel::parts_for(count * k * m, PARALLEL_MIN_MACS, count);
-            crate::parallel::fill_in_parts(
-                "convolution",
-                &y,
-                (count, m),
-                parts,
-                &|first, share| {
-                    let rows = share.len() / m;
-                    kernel.forward_rows(&input[first * k..(first + rows) * k], share)
-                },
-            )?;
-            y
+    if n * h * w == 1 && !input_major {
+        let pixel = x.f_reshape([1, cin])?;
+        if let Some(y) = super::linear_row(&pixel, &rows, bias)? {
+            let y = super::activation::activate_fresh(y, activation)?;
+            return Ok(Some(y.f_view([n, cout, h, w])?));
         }
+    }
+    let bias = bias.map(dense).transpose()?;
+    let kernel = zoo_kernels::pointwise::Pointwise {
+        inputs: cin as usize,
+        outputs: cout as usize,
+        weight: f32_slice(&rows),
+        input_major,
+        bias: bias.as_ref().map(f32_slice),
+        activation,
     };
-    Ok(Some(y.f_view([n, h, w, cout])?.f_permute([0, 3, 1, 2])?))
+    let (count, k, m) = ((n * h * w) as usize, cin as usize, cout as usize);
+    let y = nhwc_output([n, cout, h, w])?;
+    // Channels-last: the pixels lie one after another, `cin` values each.
+    let input = f32_slice(x);
+    let parts = crate::parallel::parts_for(count * k * m, PARALLEL_MIN_MACS, count);
+    crate::parallel::fill_in_parts("convolution", &y, (count, m), parts, &|first, share| {
+        let rows = share.len() / m;
+        kernel.forward_rows(&input[first * k..(first + rows) * k], share)
+    })?;
+    Ok(Some(y))
+}
+
+/// A fresh `[N, C, H, W]` CPU f32 tensor with channels-last strides: one
+/// libtorch call (each costs about a microsecond, and a mobile network
+/// runs fifty convolutions).
+fn nhwc_output([n, c, h, w]: [i64; 4]) -> Result<Tensor> {
+    Ok(Tensor::f_empty_strided(
+        [n, c, h, w].as_slice(),
+        [h * w * c, 1, w * c, c].as_slice(),
+        (Kind::Float, Device::Cpu),
+    )?)
+}
+
+/// `t` itself when its values are already dense (no libtorch call).
+fn dense(t: &Tensor) -> Result<Tensor> {
+    if t.is_contiguous() {
+        Ok(t.shallow_clone())
+    } else {
+        Ok(t.f_contiguous()?)
+    }
+}
+
+/// A 1×1 kernel's values as `[cout][cin]` rows: the kernel itself when
+/// contiguous or channels-last (the same memory for a 1×1 kernel).
+fn output_major_rows(weight: &Tensor, cout: i64, cin: i64) -> Result<Tensor> {
+    if weight.is_contiguous() || is_channels_last(weight) {
+        Ok(weight.shallow_clone())
+    } else {
+        Ok(weight.f_reshape([cout, cin])?.f_contiguous()?)
+    }
 }
 
 /// `conv2d(x · scales)` for a pointwise convolution (1×1, stride 1, no
@@ -388,10 +405,16 @@ pub fn pointwise_scaled(
     let rows = if input_major {
         weight.shallow_clone()
     } else {
-        weight.f_reshape([cout, cin])?.f_contiguous()?
+        output_major_rows(weight, cout, cin)?
     };
-    let scales = scales.f_contiguous()?;
-    let bias = bias.map(Tensor::f_contiguous).transpose()?;
+    // `[N or 1, C, 1, 1]`: one image's gate is C values whenever its
+    // channel stride is 1.
+    let scales = if scales.stride()[1] == 1 || cin == 1 {
+        scales.shallow_clone()
+    } else {
+        scales.f_contiguous()?
+    };
+    let bias = bias.map(dense).transpose()?;
     let kernel = zoo_kernels::pointwise::Pointwise {
         inputs: cin as usize,
         outputs: cout as usize,
@@ -403,7 +426,7 @@ pub fn pointwise_scaled(
     let (k, m, per_image) = (cin as usize, cout as usize, (h * w) as usize);
     let count = (n * h * w) as usize;
     let shared = ssize[0] == 1;
-    let y = Tensor::f_empty([n * h * w, cout], (Kind::Float, Device::Cpu))?;
+    let y = nhwc_output([n, cout, h, w])?;
     let (input, gates) = (f32_slice(x), f32_slice(&scales));
     let parts = crate::parallel::parts_for(count * k * m, PARALLEL_MIN_MACS, count);
     crate::parallel::fill_in_parts("convolution", &y, (count, m), parts, &|first, share| {
@@ -423,7 +446,7 @@ pub fn pointwise_scaled(
         }
         Ok::<(), zoo_kernels::KernelError>(())
     })?;
-    Ok(Some(y.f_view([n, h, w, cout])?.f_permute([0, 3, 1, 2])?))
+    Ok(Some(y))
 }
 
 /// A convolution of one group whose kernel a graph stores input-major (see
@@ -437,16 +460,16 @@ fn patched(
     activation: Activation,
 ) -> Result<Option<Tensor>> {
     let (size, wsize) = (x.size(), weight.size());
-    let dense = x.is_contiguous() || is_channels_last(x);
+    let dense_input = x.is_contiguous() || is_channels_last(x);
     let fits = g.groups == 1 && wsize[1] == size[1] && !size.contains(&0);
-    if !(dense && fits && is_input_major(weight)) {
+    if !(dense_input && fits && is_input_major(weight)) {
         return Ok(None);
     }
     let strides: Vec<usize> = match x.stride().iter().map(|&s| usize::try_from(s)).collect() {
         Ok(strides) => strides,
         Err(_) => return Ok(None),
     };
-    let bias = bias.map(Tensor::f_contiguous).transpose()?;
+    let bias = bias.map(dense).transpose()?;
     let kernel = PatchConv2d {
         inputs: size[1] as usize,
         outputs: wsize[0] as usize,
@@ -467,10 +490,7 @@ fn patched(
     };
     let bad = |e: zoo_kernels::KernelError| NnError::input("convolution", e.to_string());
     let [oh, ow] = kernel.output_size(shape.height, shape.width).map_err(bad)?;
-    let y = Tensor::f_empty(
-        [size[0], oh as i64, ow as i64, wsize[0]],
-        (Kind::Float, Device::Cpu),
-    )?;
+    let y = nhwc_output([size[0], wsize[0], oh as i64, ow as i64])?;
     let (rows, row_len) = kernel.output_rows(shape).map_err(bad)?;
     let input = f32_slice(x);
     let macs = rows * row_len * kernel.patch_len();
@@ -482,7 +502,7 @@ fn patched(
         parts,
         &|first, share| kernel.forward_rows(input, shape, first, share),
     )?;
-    Ok(Some(y.f_permute([0, 3, 1, 2])?))
+    Ok(Some(y))
 }
 
 /// The values of a contiguous CPU f32 tensor (checked by the callers).
