@@ -10,6 +10,7 @@
 //! channel vector times the tap's weights, vectorised across channels.
 
 use crate::elementwise::Activation;
+use crate::simd::Simd;
 use crate::{KernelError, Result, check_length};
 
 /// One depthwise convolution: `channels` inputs, one `kernel[0]×kernel[1]`
@@ -46,18 +47,17 @@ impl DepthwiseConv2d<'_> {
     /// The output's height and width for an input of `height × width`, or an
     /// error when the padded input is smaller than the dilated kernel.
     pub fn output_size(&self, height: usize, width: usize) -> Result<[usize; 2]> {
-        let mut size = [0; 2];
-        for (axis, input) in [height, width].into_iter().enumerate() {
-            let padded = input + self.pad_begin[axis] + self.pad_end[axis];
-            let span = self.dilation[axis] * (self.kernel[axis] - 1) + 1;
-            if padded < span || self.stride[axis] == 0 {
-                return Err(KernelError::Shape(format!(
-                    "depthwise convolution: padded input {padded} is smaller than the kernel's span {span} (or stride 0) on spatial axis {axis}"
-                )));
-            }
-            size[axis] = (padded - span) / self.stride[axis] + 1;
-        }
-        Ok(size)
+        crate::window_output_size(
+            "depthwise convolution",
+            [height, width],
+            [
+                self.kernel,
+                self.stride,
+                self.dilation,
+                self.pad_begin,
+                self.pad_end,
+            ],
+        )
     }
 
     fn validate(&self, input: &[f32], shape: Nhwc) -> Result<[usize; 2]> {
@@ -150,48 +150,17 @@ impl DepthwiseConv2d<'_> {
             rows: &rows,
             kernel_width: kw,
         };
-        #[cfg(target_arch = "x86_64")]
-        {
-            let widest = widest_allowed();
-            if widest >= Simd::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the feature was just detected; `validate` checked
-                // the buffer lengths that the taps index into.
-                unsafe { avx512::row(&row, out) };
-                return;
-            }
-            if widest >= Simd::Avx2
-                && std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: as above.
-                unsafe { avx2::row(&row, out) };
-                return;
-            }
+        match crate::simd::best() {
+            // SAFETY: `best` detected the features; `validate` checked the
+            // buffer lengths that the taps index into.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { avx512::row(&row, out) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { avx2::row(&row, out) },
+            _ => row.portable(out, 0..self.channels),
         }
-        row.portable(out, 0..self.channels);
     }
-}
-
-/// The instruction sets the kernel may use, narrowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[cfg_attr(not(test), allow(dead_code))]
-enum Simd {
-    Portable,
-    Avx2,
-    Avx512,
-}
-
-#[cfg(test)]
-thread_local! {
-    /// Lets a test run the narrower code on a CPU with wider instructions.
-    static WIDEST: std::cell::Cell<Simd> = const { std::cell::Cell::new(Simd::Avx512) };
-}
-
-fn widest_allowed() -> Simd {
-    #[cfg(test)]
-    return WIDEST.with(std::cell::Cell::get);
-    #[cfg(not(test))]
-    Simd::Avx512
 }
 
 /// One output row's inputs: the kernel rows that fall inside the image.
@@ -491,6 +460,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::WIDEST;
 
     /// Straightforward NCHW reference in f64.
     #[allow(clippy::too_many_arguments)]

@@ -57,18 +57,17 @@ impl PatchConv2d<'_> {
     /// The output's height and width for an input of `height × width`, or an
     /// error when the padded input is smaller than the dilated kernel.
     pub fn output_size(&self, height: usize, width: usize) -> Result<[usize; 2]> {
-        let mut size = [0; 2];
-        for (axis, input) in [height, width].into_iter().enumerate() {
-            let padded = input + self.pad_begin[axis] + self.pad_end[axis];
-            let span = self.dilation[axis] * self.kernel[axis].saturating_sub(1) + 1;
-            if padded < span || self.stride[axis] == 0 {
-                return Err(KernelError::Shape(format!(
-                    "convolution: padded input {padded} is smaller than the kernel's span {span} (or stride 0) on spatial axis {axis}"
-                )));
-            }
-            size[axis] = (padded - span) / self.stride[axis] + 1;
-        }
-        Ok(size)
+        crate::window_output_size(
+            "convolution",
+            [height, width],
+            [
+                self.kernel,
+                self.stride,
+                self.dilation,
+                self.pad_begin,
+                self.pad_end,
+            ],
+        )
     }
 
     /// Output rows (counted over batch × output height) and each row's

@@ -10,6 +10,7 @@
 //! registers before they are stored.
 
 use crate::elementwise::Activation;
+use crate::simd::Simd;
 
 /// The fixed operand of a product and what finishes it.
 #[derive(Debug, Clone, Copy)]
@@ -105,24 +106,16 @@ impl Product<'_> {
 
     /// Up to [`TILE_ROWS`] rows, on the widest code the CPU runs.
     unsafe fn block<L: Layout>(&self, a: *const f32, layout: L, out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if widest_allowed() >= Simd::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: AVX-512 was detected; the operands are the
-                // callers' (see `rows`, `patches`).
-                unsafe { avx512::block(self, a, layout, out) };
-                return;
-            }
-            if widest_allowed() >= Simd::Avx2
-                && std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: as above, with AVX2 and FMA.
-                unsafe { avx2::block(self, a, layout, out) };
-                return;
-            }
+        match crate::simd::best() {
+            // SAFETY: `best` detected the features; the operands are the
+            // callers' (see `rows`, `patches`).
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { avx512::block(self, a, layout, out) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { avx2::block(self, a, layout, out) },
+            _ => unsafe { self.portable(a, layout, out, 0) },
         }
-        unsafe { self.portable(a, layout, out, 0) };
     }
 
     /// Columns `from..n` of a block, one value at a time.
@@ -147,241 +140,156 @@ impl Product<'_> {
     }
 }
 
-/// An activation on vector registers: `min`, `max`, `mul` and `add` of one
-/// instruction set, and its splat.
+/// One instruction set's kernel as a module: `block` computes up to six
+/// rows in tiles of `2·LANES` outputs, then one of `LANES`, and hands the
+/// last columns (under `LANES`) to `$rest`, a narrower kernel's `columns`
+/// or the portable code. Each tile keeps its accumulators in registers
+/// while `k` runs, starts them from the bias and applies the activation
+/// before the store.
 #[cfg(target_arch = "x86_64")]
-macro_rules! activate_lanes {
-    ($activation:expr, $v:expr, $set1:ident, $min:ident, $max:ident, $mul:ident, $add:ident) => {{
-        use $crate::elementwise::Activation;
-        let v = $v;
-        match $activation {
-            Activation::Identity => v,
-            Activation::Relu => $max(v, $set1(0.0)),
-            Activation::LeakyRelu { slope } => {
-                $add($max(v, $set1(0.0)), $mul($min(v, $set1(0.0)), $set1(slope)))
+macro_rules! product_kernel {
+    (
+        $name:ident, $features:literal, $vector:ty, $lanes:literal,
+        load: $load:ident, store: $store:ident, splat: $set1:ident, zero: $zero:ident,
+        fma: $fma:ident, min: $min:ident, max: $max:ident, mul: $mul:ident, add: $add:ident,
+        rest: |$p:ident, $a:ident, $l:ident, $out:ident, $from:ident| $rest:expr
+    ) => {
+        mod $name {
+            use super::{Layout, Product};
+            #[allow(unused_imports)]
+            use crate::elementwise::Activation;
+            use std::arch::x86_64::*;
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn block<L: Layout>(
+                p: &Product,
+                a: *const f32,
+                l: L,
+                out: &mut [f32],
+            ) {
+                match out.len() / p.n {
+                    6 => unsafe { columns::<6, L>(p, a, l, out, 0) },
+                    5 => unsafe { columns::<5, L>(p, a, l, out, 0) },
+                    4 => unsafe { columns::<4, L>(p, a, l, out, 0) },
+                    3 => unsafe { columns::<3, L>(p, a, l, out, 0) },
+                    2 => unsafe { columns::<2, L>(p, a, l, out, 0) },
+                    1 => unsafe { columns::<1, L>(p, a, l, out, 0) },
+                    _ => {}
+                }
             }
-            Activation::HardSigmoid { alpha, beta } => $min(
-                $max($add($mul(v, $set1(alpha)), $set1(beta)), $set1(0.0)),
-                $set1(1.0),
-            ),
-            Activation::HardSwish { alpha, beta } => $mul(
-                v,
-                $min(
-                    $max($add($mul(v, $set1(alpha)), $set1(beta)), $set1(0.0)),
-                    $set1(1.0),
-                ),
-            ),
-            Activation::Clip { min, max } => $min($max(v, $set1(min)), $set1(max)),
-        }
-    }};
-}
 
-/// The instruction sets the kernel may use, narrowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[cfg_attr(not(test), allow(dead_code))]
-enum Simd {
-    Portable,
-    Avx2,
-    Avx512,
-}
+            /// Columns `from..n` of `R` rows.
+            #[target_feature(enable = $features)]
+            #[inline]
+            #[allow(dead_code)]
+            pub(super) unsafe fn columns<const R: usize, L: Layout>(
+                $p: &Product,
+                $a: *const f32,
+                $l: L,
+                $out: &mut [f32],
+                mut $from: usize,
+            ) {
+                while $from + 2 * $lanes <= $p.n {
+                    unsafe { tile::<R, 2, L>($p, $a, $l, $out, $from) };
+                    $from += 2 * $lanes;
+                }
+                if $from + $lanes <= $p.n {
+                    unsafe { tile::<R, 1, L>($p, $a, $l, $out, $from) };
+                    $from += $lanes;
+                }
+                if $from < $p.n {
+                    // SAFETY: the callers' operands; a wider instruction
+                    // set implies the narrower one's features.
+                    #[allow(unused_unsafe)]
+                    unsafe {
+                        $rest
+                    }
+                }
+            }
 
-#[cfg(test)]
-thread_local! {
-    /// Lets a test run the narrower code on a CPU with wider instructions.
-    static WIDEST: std::cell::Cell<Simd> = const { std::cell::Cell::new(Simd::Avx512) };
-}
-
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn widest_allowed() -> Simd {
-    #[cfg(test)]
-    return WIDEST.with(std::cell::Cell::get);
-    #[cfg(not(test))]
-    Simd::Avx512
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::{Layout, Product};
-    use std::arch::x86_64::*;
-
-    /// A block of at most six rows: tiles of 16 outputs, then one of 8,
-    /// then the last columns (under 8) through the portable code.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn block<L: Layout>(p: &Product, a: *const f32, l: L, out: &mut [f32]) {
-        match out.len() / p.n {
-            6 => unsafe { columns::<6, L>(p, a, l, out, 0) },
-            5 => unsafe { columns::<5, L>(p, a, l, out, 0) },
-            4 => unsafe { columns::<4, L>(p, a, l, out, 0) },
-            3 => unsafe { columns::<3, L>(p, a, l, out, 0) },
-            2 => unsafe { columns::<2, L>(p, a, l, out, 0) },
-            1 => unsafe { columns::<1, L>(p, a, l, out, 0) },
-            _ => {}
-        }
-    }
-
-    /// Columns `from..n` of `R` rows.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    pub(super) unsafe fn columns<const R: usize, L: Layout>(
-        p: &Product,
-        a: *const f32,
-        l: L,
-        out: &mut [f32],
-        mut from: usize,
-    ) {
-        while from + 16 <= p.n {
-            unsafe { tile::<R, 2, L>(p, a, l, out, from) };
-            from += 16;
-        }
-        if from + 8 <= p.n {
-            unsafe { tile::<R, 1, L>(p, a, l, out, from) };
-            from += 8;
-        }
-        if from < p.n {
-            unsafe { p.portable(a, l, out, from) };
-        }
-    }
-
-    /// Outputs `from..from + 8·V` of `R` rows, accumulated in registers.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn tile<const R: usize, const V: usize, L: Layout>(
-        p: &Product,
-        a: *const f32,
-        l: L,
-        out: &mut [f32],
-        from: usize,
-    ) {
-        let (k, n) = (p.k, p.n);
-        let (b, out) = (p.b.as_ptr(), out.as_mut_ptr());
-        // SAFETY (every load and store below): `a` reaches R rows of k
-        // values through `l`, `b` holds k·n values, `bias` n and `out` R·n
-        // (see `Product::rows`, `Product::patches`); the tile's columns end
-        // at `from + 8·V ≤ n`.
-        let start: [__m256; V] = std::array::from_fn(|v| match p.bias {
-            Some(bias) => unsafe { _mm256_loadu_ps(bias.as_ptr().add(from + 8 * v)) },
-            None => _mm256_setzero_ps(),
-        });
-        let mut acc = [start; R];
-        for i in 0..k {
-            let weights: [__m256; V] =
-                std::array::from_fn(|v| unsafe { _mm256_loadu_ps(b.add(i * n + from + 8 * v)) });
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let value = unsafe { _mm256_broadcast_ss(&*a.add(l.at(r, i))) };
-                for (acc, w) in acc.iter_mut().zip(&weights) {
-                    *acc = _mm256_fmadd_ps(value, *w, *acc);
+            /// Outputs `from..from + LANES·V` of `R` rows.
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn tile<const R: usize, const V: usize, L: Layout>(
+                p: &Product,
+                a: *const f32,
+                l: L,
+                out: &mut [f32],
+                from: usize,
+            ) {
+                let (k, n) = (p.k, p.n);
+                let (b, out) = (p.b.as_ptr(), out.as_mut_ptr());
+                // SAFETY (every load and store below): `a` reaches R rows
+                // of k values through `l`, `b` holds k·n values, `bias` n
+                // and `out` R·n (see `Product::rows`, `Product::patches`);
+                // the tile's columns end at `from + LANES·V ≤ n`.
+                let start: [$vector; V] = std::array::from_fn(|v| match p.bias {
+                    Some(bias) => unsafe { $load(bias.as_ptr().add(from + $lanes * v)) },
+                    None => $zero(),
+                });
+                let mut acc = [start; R];
+                for i in 0..k {
+                    let weights: [$vector; V] =
+                        std::array::from_fn(|v| unsafe { $load(b.add(i * n + from + $lanes * v)) });
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let value = $set1(unsafe { *a.add(l.at(r, i)) });
+                        for (acc, w) in acc.iter_mut().zip(&weights) {
+                            *acc = $fma(value, *w, *acc);
+                        }
+                    }
+                }
+                for (r, acc) in acc.iter().enumerate() {
+                    for (v, acc) in acc.iter().enumerate() {
+                        let x = *acc;
+                        let y = match p.activation {
+                            Activation::Identity => x,
+                            Activation::Relu => $max(x, $set1(0.0)),
+                            Activation::LeakyRelu { slope } => {
+                                $add($max(x, $set1(0.0)), $mul($min(x, $set1(0.0)), $set1(slope)))
+                            }
+                            Activation::HardSigmoid { alpha, beta } => $min(
+                                $max($add($mul(x, $set1(alpha)), $set1(beta)), $set1(0.0)),
+                                $set1(1.0),
+                            ),
+                            Activation::HardSwish { alpha, beta } => $mul(
+                                x,
+                                $min(
+                                    $max($add($mul(x, $set1(alpha)), $set1(beta)), $set1(0.0)),
+                                    $set1(1.0),
+                                ),
+                            ),
+                            Activation::Clip { min, max } => $min($max(x, $set1(min)), $set1(max)),
+                        };
+                        unsafe { $store(out.add(r * n + from + $lanes * v), y) };
+                    }
                 }
             }
         }
-        for (r, acc) in acc.iter().enumerate() {
-            for (v, acc) in acc.iter().enumerate() {
-                let y = activate_lanes!(
-                    p.activation,
-                    *acc,
-                    _mm256_set1_ps,
-                    _mm256_min_ps,
-                    _mm256_max_ps,
-                    _mm256_mul_ps,
-                    _mm256_add_ps
-                );
-                unsafe { _mm256_storeu_ps(out.add(r * n + from + 8 * v), y) };
-            }
-        }
-    }
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::{Layout, Product};
-    use std::arch::x86_64::*;
+product_kernel!(
+    avx2, "avx2,fma", __m256, 8,
+    load: _mm256_loadu_ps, store: _mm256_storeu_ps, splat: _mm256_set1_ps,
+    zero: _mm256_setzero_ps, fma: _mm256_fmadd_ps, min: _mm256_min_ps,
+    max: _mm256_max_ps, mul: _mm256_mul_ps, add: _mm256_add_ps,
+    rest: |p, a, l, out, from| p.portable(a, l, out, from)
+);
 
-    /// As `avx2::block` with 16 lanes: tiles of 32 outputs, then one of
-    /// 16; the last columns (under 16) through the AVX2 code.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn block<L: Layout>(p: &Product, a: *const f32, l: L, out: &mut [f32]) {
-        match out.len() / p.n {
-            6 => unsafe { columns::<6, L>(p, a, l, out) },
-            5 => unsafe { columns::<5, L>(p, a, l, out) },
-            4 => unsafe { columns::<4, L>(p, a, l, out) },
-            3 => unsafe { columns::<3, L>(p, a, l, out) },
-            2 => unsafe { columns::<2, L>(p, a, l, out) },
-            1 => unsafe { columns::<1, L>(p, a, l, out) },
-            _ => {}
-        }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn columns<const R: usize, L: Layout>(
-        p: &Product,
-        a: *const f32,
-        l: L,
-        out: &mut [f32],
-    ) {
-        let mut from = 0;
-        while from + 32 <= p.n {
-            unsafe { tile::<R, 2, L>(p, a, l, out, from) };
-            from += 32;
-        }
-        if from + 16 <= p.n {
-            unsafe { tile::<R, 1, L>(p, a, l, out, from) };
-            from += 16;
-        }
-        if from < p.n {
-            // SAFETY: AVX-512F implies AVX2 and FMA.
-            unsafe { super::avx2::columns::<R, L>(p, a, l, out, from) };
-        }
-    }
-
-    /// Outputs `from..from + 16·V` of `R` rows, accumulated in registers.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn tile<const R: usize, const V: usize, L: Layout>(
-        p: &Product,
-        a: *const f32,
-        l: L,
-        out: &mut [f32],
-        from: usize,
-    ) {
-        let (k, n) = (p.k, p.n);
-        let (b, out) = (p.b.as_ptr(), out.as_mut_ptr());
-        // SAFETY (every load and store below): as in `avx2::tile`, with
-        // the tile's columns ending at `from + 16·V ≤ n`.
-        let start: [__m512; V] = std::array::from_fn(|v| match p.bias {
-            Some(bias) => unsafe { _mm512_loadu_ps(bias.as_ptr().add(from + 16 * v)) },
-            None => _mm512_setzero_ps(),
-        });
-        let mut acc = [start; R];
-        for i in 0..k {
-            let weights: [__m512; V] =
-                std::array::from_fn(|v| unsafe { _mm512_loadu_ps(b.add(i * n + from + 16 * v)) });
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let value = _mm512_set1_ps(unsafe { *a.add(l.at(r, i)) });
-                for (acc, w) in acc.iter_mut().zip(&weights) {
-                    *acc = _mm512_fmadd_ps(value, *w, *acc);
-                }
-            }
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            for (v, acc) in acc.iter().enumerate() {
-                let y = activate_lanes!(
-                    p.activation,
-                    *acc,
-                    _mm512_set1_ps,
-                    _mm512_min_ps,
-                    _mm512_max_ps,
-                    _mm512_mul_ps,
-                    _mm512_add_ps
-                );
-                unsafe { _mm512_storeu_ps(out.add(r * n + from + 16 * v), y) };
-            }
-        }
-    }
-}
+#[cfg(target_arch = "x86_64")]
+product_kernel!(
+    avx512, "avx512f", __m512, 16,
+    load: _mm512_loadu_ps, store: _mm512_storeu_ps, splat: _mm512_set1_ps,
+    zero: _mm512_setzero_ps, fma: _mm512_fmadd_ps, min: _mm512_min_ps,
+    max: _mm512_max_ps, mul: _mm512_mul_ps, add: _mm512_add_ps,
+    rest: |p, a, l, out, from| super::avx2::columns::<R, L>(p, a, l, out, from)
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::WIDEST;
     use crate::test_values as values;
 
     fn check(m: usize, k: usize, n: usize, bias: bool, widest: Simd) {

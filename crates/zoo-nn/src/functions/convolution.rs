@@ -275,14 +275,9 @@ fn depthwise(
         .map_err(|e| NnError::input("convolution", e.to_string()))?;
     let macs = rows * row_len * (kh * kw) as usize;
     let input = f32_slice(x);
-    let parts = crate::parallel::parts_for(macs, PARALLEL_MIN_MACS, rows);
-    crate::parallel::fill_in_parts(
-        "convolution",
-        &y,
-        (rows, row_len),
-        parts,
-        &|first, share| kernel.forward_rows(input, shape, first, share),
-    )?;
+    fill_rows(&y, (rows, row_len), macs, &|first, share| {
+        kernel.forward_rows(input, shape, first, share)
+    })?;
     Ok(Some(y))
 }
 
@@ -307,42 +302,38 @@ fn pointwise(
         return Ok(None);
     }
     let (n, h, w) = (size[0], size[2], size[3]);
-    // Input-major weights (a graph's) are `[cin][cout]` in memory; others
-    // are read as `[cout][cin]` rows.
-    let input_major = is_input_major(weight);
-    let rows = if input_major {
-        weight.shallow_clone()
-    } else {
-        output_major_rows(weight, cout, cin)?
-    };
+    let operands = PointwiseOperands::new(weight, bias)?;
     // One pixel (a squeeze-excitation block's pooled vector): a weight
     // stream, without MKL's per-call cost.
-    if n * h * w == 1 && !input_major {
+    if n * h * w == 1 && !operands.input_major {
         let pixel = x.f_reshape([1, cin])?;
-        if let Some(y) = super::linear_row(&pixel, &rows, bias)? {
+        if let Some(y) = super::linear_row(&pixel, &operands.rows, bias)? {
             let y = super::activation::activate_fresh(y, activation)?;
             return Ok(Some(y.f_view([n, cout, h, w])?));
         }
     }
-    let bias = bias.map(dense).transpose()?;
-    let kernel = zoo_kernels::pointwise::Pointwise {
-        inputs: cin as usize,
-        outputs: cout as usize,
-        weight: f32_slice(&rows),
-        input_major,
-        bias: bias.as_ref().map(f32_slice),
-        activation,
-    };
+    let kernel = operands.kernel(activation);
     let (count, k, m) = ((n * h * w) as usize, cin as usize, cout as usize);
     let y = nhwc_output([n, cout, h, w])?;
     // Channels-last: the pixels lie one after another, `cin` values each.
     let input = f32_slice(x);
-    let parts = crate::parallel::parts_for(count * k * m, PARALLEL_MIN_MACS, count);
-    crate::parallel::fill_in_parts("convolution", &y, (count, m), parts, &|first, share| {
+    fill_rows(&y, (count, m), count * k * m, &|first, share| {
         let rows = share.len() / m;
         kernel.forward_rows(&input[first * k..(first + rows) * k], share)
     })?;
     Ok(Some(y))
+}
+
+/// Fills the fresh output `y` (`rows` of `row_len` values) by `body`, on
+/// libtorch's threads when `macs` multiply-adds are worth waking them.
+fn fill_rows<E: std::fmt::Display>(
+    y: &Tensor,
+    (rows, row_len): (usize, usize),
+    macs: usize,
+    body: &crate::parallel::PartBody<E>,
+) -> Result<()> {
+    let parts = crate::parallel::parts_for(macs, PARALLEL_MIN_MACS, rows);
+    crate::parallel::fill_in_parts("convolution", y, (rows, row_len), parts, body)
 }
 
 /// A fresh `[N, C, H, W]` CPU f32 tensor with channels-last strides: one
@@ -365,13 +356,46 @@ fn dense(t: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// A 1×1 kernel's values as `[cout][cin]` rows: the kernel itself when
-/// contiguous or channels-last (the same memory for a 1×1 kernel).
-fn output_major_rows(weight: &Tensor, cout: i64, cin: i64) -> Result<Tensor> {
-    if weight.is_contiguous() || is_channels_last(weight) {
-        Ok(weight.shallow_clone())
-    } else {
-        Ok(weight.f_reshape([cout, cin])?.f_contiguous()?)
+/// A 1×1 kernel `[cout, cin, 1, 1]` and bias as zoo-kernels' `Pointwise`
+/// reads them: input-major weights (a graph's) are `[cin][cout]` in
+/// memory; others are read as `[cout][cin]` rows (the kernel itself when
+/// contiguous or channels-last, the same memory for a 1×1 kernel).
+struct PointwiseOperands {
+    rows: Tensor,
+    input_major: bool,
+    bias: Option<Tensor>,
+    inputs: usize,
+    outputs: usize,
+}
+
+impl PointwiseOperands {
+    fn new(weight: &Tensor, bias: Option<&Tensor>) -> Result<Self> {
+        let size = weight.size();
+        let (cout, cin) = (size[0], size[1]);
+        let input_major = is_input_major(weight);
+        let rows = if input_major || weight.is_contiguous() || is_channels_last(weight) {
+            weight.shallow_clone()
+        } else {
+            weight.f_reshape([cout, cin])?.f_contiguous()?
+        };
+        Ok(PointwiseOperands {
+            rows,
+            input_major,
+            bias: bias.map(dense).transpose()?,
+            inputs: cin as usize,
+            outputs: cout as usize,
+        })
+    }
+
+    fn kernel(&self, activation: Activation) -> zoo_kernels::pointwise::Pointwise<'_> {
+        zoo_kernels::pointwise::Pointwise {
+            inputs: self.inputs,
+            outputs: self.outputs,
+            weight: f32_slice(&self.rows),
+            input_major: self.input_major,
+            bias: self.bias.as_ref().map(f32_slice),
+            activation,
+        }
     }
 }
 
@@ -401,12 +425,8 @@ pub fn pointwise_scaled(
     {
         return Ok(None);
     }
-    let input_major = is_input_major(weight);
-    let rows = if input_major {
-        weight.shallow_clone()
-    } else {
-        output_major_rows(weight, cout, cin)?
-    };
+    let operands = PointwiseOperands::new(weight, bias)?;
+    let kernel = operands.kernel(activation);
     // `[N or 1, C, 1, 1]`: one image's gate is C values whenever its
     // channel stride is 1.
     let scales = if scales.stride()[1] == 1 || cin == 1 {
@@ -414,22 +434,12 @@ pub fn pointwise_scaled(
     } else {
         scales.f_contiguous()?
     };
-    let bias = bias.map(dense).transpose()?;
-    let kernel = zoo_kernels::pointwise::Pointwise {
-        inputs: cin as usize,
-        outputs: cout as usize,
-        weight: f32_slice(&rows),
-        input_major,
-        bias: bias.as_ref().map(f32_slice),
-        activation,
-    };
     let (k, m, per_image) = (cin as usize, cout as usize, (h * w) as usize);
     let count = (n * h * w) as usize;
     let shared = ssize[0] == 1;
     let y = nhwc_output([n, cout, h, w])?;
     let (input, gates) = (f32_slice(x), f32_slice(&scales));
-    let parts = crate::parallel::parts_for(count * k * m, PARALLEL_MIN_MACS, count);
-    crate::parallel::fill_in_parts("convolution", &y, (count, m), parts, &|first, share| {
+    fill_rows(&y, (count, m), count * k * m, &|first, share| {
         // Image by image: each has its own gate.
         let (mut pixel, mut rest) = (first, share);
         while !rest.is_empty() {
@@ -494,14 +504,9 @@ fn patched(
     let (rows, row_len) = kernel.output_rows(shape).map_err(bad)?;
     let input = f32_slice(x);
     let macs = rows * row_len * kernel.patch_len();
-    let parts = crate::parallel::parts_for(macs, PARALLEL_MIN_MACS, rows);
-    crate::parallel::fill_in_parts(
-        "convolution",
-        &y,
-        (rows, row_len),
-        parts,
-        &|first, share| kernel.forward_rows(input, shape, first, share),
-    )?;
+    fill_rows(&y, (rows, row_len), macs, &|first, share| {
+        kernel.forward_rows(input, shape, first, share)
+    })?;
     Ok(Some(y))
 }
 
