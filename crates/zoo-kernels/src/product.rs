@@ -67,12 +67,19 @@ impl Product<'_> {
     /// `out` (m rows of `n`) from `a` (m rows of `k`); the callers checked
     /// `b` (`k·n`), `bias` (`n`), `a` (`m·k`) and `out` (`m·n`).
     pub(crate) fn rows(&self, a: &[f32], out: &mut [f32]) {
-        debug_assert_eq!(self.b.len(), self.k * self.n);
-        debug_assert_eq!(a.len() / self.k.max(1), out.len() / self.n.max(1));
         if self.n == 0 {
             return;
         }
         let m = out.len() / self.n;
+        // The reads below rely on these (the callers' checks, kept here
+        // because the kernels read through raw pointers).
+        assert!(
+            self.b.len() == self.k * self.n && a.len() == m * self.k && out.len() == m * self.n,
+            "product: operands of {} × {} × {} do not fit",
+            m,
+            self.k,
+            self.n
+        );
         // SAFETY: `a` holds m·k values: `Dense` reaches `(m-1)·k + k-1`.
         unsafe { self.run(a.as_ptr(), Dense { k: self.k }, m, out) }
     }
