@@ -11,21 +11,15 @@
 
 use crate::elementwise::Activation;
 use crate::simd::Simd;
-use crate::{KernelError, Result, check_length};
+use crate::{KernelError, Result, Window, check_length};
 
 /// One depthwise convolution: `channels` inputs, one `kernel[0]×kernel[1]`
 /// filter each, channel multiplier 1.
 #[derive(Debug, Clone, Copy)]
 pub struct DepthwiseConv2d<'a> {
     pub channels: usize,
-    /// Kernel height and width.
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub dilation: [usize; 2],
-    /// Zero padding before the first row and column.
-    pub pad_begin: [usize; 2],
-    /// Zero padding after the last row and column.
-    pub pad_end: [usize; 2],
+    /// Kernel size, strides, dilations and zero padding.
+    pub window: Window,
     /// Filters in tap-major order `[kh][kw][channel]`, so that one tap's
     /// weights for all channels are contiguous.
     pub weight: &'a [f32],
@@ -47,17 +41,8 @@ impl DepthwiseConv2d<'_> {
     /// The output's height and width for an input of `height × width`, or an
     /// error when the padded input is smaller than the dilated kernel.
     pub fn output_size(&self, height: usize, width: usize) -> Result<[usize; 2]> {
-        crate::window_output_size(
-            "depthwise convolution",
-            [height, width],
-            [
-                self.kernel,
-                self.stride,
-                self.dilation,
-                self.pad_begin,
-                self.pad_end,
-            ],
-        )
+        self.window
+            .output_size("depthwise convolution", height, width)
     }
 
     fn validate(&self, input: &[f32], shape: Nhwc) -> Result<[usize; 2]> {
@@ -65,17 +50,17 @@ impl DepthwiseConv2d<'_> {
         if c == 0
             || shape.height == 0
             || shape.width == 0
-            || self.kernel.contains(&0)
-            || self.dilation.contains(&0)
+            || self.window.kernel.contains(&0)
+            || self.window.dilation.contains(&0)
         {
             return Err(KernelError::Shape(format!(
                 "depthwise convolution: channels {c}, input {}×{}, kernel {:?} and dilation {:?} must be positive",
-                shape.height, shape.width, self.kernel, self.dilation
+                shape.height, shape.width, self.window.kernel, self.window.dilation
             )));
         }
         check_length(
             "depthwise weight",
-            self.kernel[0] * self.kernel[1] * c,
+            self.window.kernel[0] * self.window.kernel[1] * c,
             self.weight.len(),
         )?;
         if let Some(bias) = self.bias {
@@ -134,9 +119,13 @@ impl DepthwiseConv2d<'_> {
 
     /// One output row `y` of one image (`image`: H × W × C).
     fn row(&self, image: &[f32], shape: Nhwc, y: usize, out: &mut [f32]) {
-        let [kh, kw] = self.kernel;
+        let [kh, kw] = self.window.kernel;
         // Kernel rows whose input row lies inside the image.
-        let (sy, dy, py) = (self.stride[0], self.dilation[0], self.pad_begin[0]);
+        let (sy, dy, py) = (
+            self.window.stride[0],
+            self.window.dilation[0],
+            self.window.pad_begin[0],
+        );
         let rows: Vec<(usize, usize)> = (0..kh)
             .filter_map(|ky| {
                 let iy = (y * sy + ky * dy).checked_sub(py)?;
@@ -180,9 +169,9 @@ impl Row<'_> {
     fn taps(&self, x: usize, mut f: impl FnMut(usize, usize)) {
         let c = self.conv.channels;
         let (sx, dx, px) = (
-            self.conv.stride[1],
-            self.conv.dilation[1],
-            self.conv.pad_begin[1],
+            self.conv.window.stride[1],
+            self.conv.window.dilation[1],
+            self.conv.window.pad_begin[1],
         );
         // Kernel columns whose input column x·sx + kx·dx − px is in [0, W).
         let kx0 = px.saturating_sub(x * sx).div_ceil(dx);
@@ -204,9 +193,9 @@ impl Row<'_> {
     /// Output columns whose every kernel column lies inside the image.
     fn interior(&self, out_width: usize) -> std::ops::Range<usize> {
         let (sx, dx, px) = (
-            self.conv.stride[1],
-            self.conv.dilation[1],
-            self.conv.pad_begin[1],
+            self.conv.window.stride[1],
+            self.conv.window.dilation[1],
+            self.conv.window.pad_begin[1],
         );
         let span = (self.kernel_width - 1) * dx;
         // x·sx ≥ px and x·sx + span − px ≤ W − 1.
@@ -325,7 +314,7 @@ mod avx512 {
                 // P whole-kernel columns: input column of pixel p, tap kx
                 // is (x + p)·sx + kx·dx − px.
                 let mut acc = [bias; P];
-                let step = row.conv.stride[1] * c;
+                let step = row.conv.window.stride[1] * c;
                 row.taps(x, |xi, wi| {
                     for i in 0..B {
                         let k = from + 16 * i;
@@ -429,7 +418,7 @@ mod avx2 {
         while x < width {
             if interior.contains(&x) && x + P <= interior.end {
                 let mut acc = [bias; P];
-                let step = row.conv.stride[1] * c;
+                let step = row.conv.window.stride[1] * c;
                 row.taps(x, |xi, wi| {
                     for i in 0..B {
                         let k = from + 8 * i;
@@ -472,7 +461,7 @@ mod tests {
     ) -> Vec<f64> {
         let c = conv.channels;
         let [oh, ow] = conv.output_size(shape.height, shape.width).unwrap();
-        let [kh, kw] = conv.kernel;
+        let [kh, kw] = conv.window.kernel;
         let mut out = vec![0f64; shape.batch * c * oh * ow];
         for n in 0..shape.batch {
             for ch in 0..c {
@@ -481,10 +470,12 @@ mod tests {
                         let mut acc = conv.bias.map_or(0.0, |b| b[ch] as f64);
                         for ky in 0..kh {
                             for kx in 0..kw {
-                                let iy = (y * conv.stride[0] + ky * conv.dilation[0]) as i64
-                                    - conv.pad_begin[0] as i64;
-                                let ix = (x * conv.stride[1] + kx * conv.dilation[1]) as i64
-                                    - conv.pad_begin[1] as i64;
+                                let iy = (y * conv.window.stride[0] + ky * conv.window.dilation[0])
+                                    as i64
+                                    - conv.window.pad_begin[0] as i64;
+                                let ix = (x * conv.window.stride[1] + kx * conv.window.dilation[1])
+                                    as i64
+                                    - conv.window.pad_begin[1] as i64;
                                 if iy < 0
                                     || ix < 0
                                     || iy >= shape.height as i64
@@ -511,11 +502,7 @@ mod tests {
     struct Case {
         channels: usize,
         size: [usize; 2],
-        kernel: [usize; 2],
-        stride: [usize; 2],
-        dilation: [usize; 2],
-        pad_begin: [usize; 2],
-        pad_end: [usize; 2],
+        window: Window,
         batch: usize,
         bias: bool,
         activation: Activation,
@@ -531,7 +518,7 @@ mod tests {
             width: case.size[1],
         };
         let input_nchw = values(case.batch * c * case.size[0] * case.size[1], 1);
-        let weight_ckk = values(c * case.kernel[0] * case.kernel[1], 2);
+        let weight_ckk = values(c * case.window.kernel[0] * case.window.kernel[1], 2);
         let bias = values(c, 3);
         // NCHW → NHWC, [c][kh][kw] → [kh][kw][c].
         let (h, w) = (case.size[0], case.size[1]);
@@ -546,7 +533,7 @@ mod tests {
                 }
             }
         }
-        let taps = case.kernel[0] * case.kernel[1];
+        let taps = case.window.kernel[0] * case.window.kernel[1];
         let mut weight = vec![0f32; weight_ckk.len()];
         for ch in 0..c {
             for t in 0..taps {
@@ -555,11 +542,7 @@ mod tests {
         }
         let conv = DepthwiseConv2d {
             channels: c,
-            kernel: case.kernel,
-            stride: case.stride,
-            dilation: case.dilation,
-            pad_begin: case.pad_begin,
-            pad_end: case.pad_end,
+            window: case.window,
             weight: &weight,
             bias: case.bias.then_some(bias.as_slice()),
             activation: case.activation,
@@ -608,11 +591,13 @@ mod tests {
                             Case {
                                 channels,
                                 size: [9, 8],
-                                kernel: [3, 2],
-                                stride,
-                                dilation,
-                                pad_begin,
-                                pad_end,
+                                window: Window {
+                                    kernel: [3, 2],
+                                    stride,
+                                    dilation,
+                                    pad_begin,
+                                    pad_end,
+                                },
                                 batch: 2,
                                 bias: channels % 2 == 1,
                                 activation: [
@@ -638,11 +623,13 @@ mod tests {
                     Case {
                         channels,
                         size: [9, 8],
-                        kernel: [3, 3],
-                        stride: [2, 1],
-                        dilation: [1, 2],
-                        pad_begin,
-                        pad_end,
+                        window: Window {
+                            kernel: [3, 3],
+                            stride: [2, 1],
+                            dilation: [1, 2],
+                            pad_begin,
+                            pad_end,
+                        },
                         batch: 2,
                         bias: channels != 16,
                         activation: Activation::LeakyRelu { slope: 0.1 },
@@ -664,11 +651,13 @@ mod tests {
                     Case {
                         channels,
                         size: [9, 8],
-                        kernel: [3, 3],
-                        stride: [1, 2],
-                        dilation: [1, 1],
-                        pad_begin,
-                        pad_end,
+                        window: Window {
+                            kernel: [3, 3],
+                            stride: [1, 2],
+                            dilation: [1, 1],
+                            pad_begin,
+                            pad_end,
+                        },
                         batch: 2,
                         bias: channels != 8,
                         activation: Activation::HARD_SWISH,
@@ -687,11 +676,13 @@ mod tests {
                 Case {
                     channels: 32,
                     size: [40, 40],
-                    kernel: [5, 5],
-                    stride: [1, 1],
-                    dilation: [1, 1],
-                    pad_begin: [2, 2],
-                    pad_end: [2, 2],
+                    window: Window {
+                        kernel: [5, 5],
+                        stride: [1, 1],
+                        dilation: [1, 1],
+                        pad_begin: [2, 2],
+                        pad_end: [2, 2],
+                    },
                     batch: 3,
                     bias: true,
                     activation: Activation::Clip {
@@ -707,11 +698,13 @@ mod tests {
     fn unpadded(weight: &[f32], channels: usize, kernel: [usize; 2]) -> DepthwiseConv2d<'_> {
         DepthwiseConv2d {
             channels,
-            kernel,
-            stride: [1, 1],
-            dilation: [1, 1],
-            pad_begin: [0, 0],
-            pad_end: [0, 0],
+            window: Window {
+                kernel,
+                stride: [1, 1],
+                dilation: [1, 1],
+                pad_begin: [0, 0],
+                pad_end: [0, 0],
+            },
             weight,
             bias: None,
             activation: Activation::Identity,

@@ -65,26 +65,38 @@ pub(crate) fn check_length(what: &'static str, expected: usize, got: usize) -> R
     }
 }
 
-/// The output height and width of a sliding window over `input` (height,
-/// width), or an error naming `what` when the padded input is smaller than
-/// the dilated kernel (or a stride is 0).
-pub(crate) fn window_output_size(
-    what: &str,
-    input: [usize; 2],
-    [kernel, stride, dilation, pad_begin, pad_end]: [[usize; 2]; 5],
-) -> Result<[usize; 2]> {
-    let mut size = [0; 2];
-    for axis in 0..2 {
-        let padded = input[axis] + pad_begin[axis] + pad_end[axis];
-        let span = dilation[axis] * kernel[axis].saturating_sub(1) + 1;
-        if padded < span || stride[axis] == 0 {
-            return Err(KernelError::Shape(format!(
-                "{what}: padded input {padded} is smaller than the kernel's span {span} (or stride 0) on spatial axis {axis}"
-            )));
+/// A sliding window's geometry on the two spatial axes (height, width):
+/// what a convolution or pooling kernel slides over its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// Zero padding before the first row and column.
+    pub pad_begin: [usize; 2],
+    /// Zero padding after the last row and column.
+    pub pad_end: [usize; 2],
+}
+
+impl Window {
+    /// The output height and width over an input of `height × width`, or
+    /// an error naming `what` when the padded input is smaller than the
+    /// dilated kernel (or a stride is 0).
+    pub fn output_size(&self, what: &str, height: usize, width: usize) -> Result<[usize; 2]> {
+        let mut size = [0; 2];
+        for (axis, input) in [height, width].into_iter().enumerate() {
+            let padded = input + self.pad_begin[axis] + self.pad_end[axis];
+            let span = self.dilation[axis] * self.kernel[axis].saturating_sub(1) + 1;
+            if padded < span || self.stride[axis] == 0 {
+                return Err(KernelError::Shape(format!(
+                    "{what}: padded input {padded} is smaller than the kernel's span {span} (or stride 0) on spatial axis {axis}"
+                )));
+            }
+            size[axis] = (padded - span) / self.stride[axis] + 1;
         }
-        size[axis] = (padded - span) / stride[axis] + 1;
+        Ok(size)
     }
-    Ok(size)
 }
 
 /// Deterministic test values in [-1, 1) (an LCG), shared by the kernels'

@@ -12,21 +12,15 @@
 
 use crate::elementwise::Activation;
 use crate::product::{Patches, Product};
-use crate::{KernelError, Result, check_length};
+use crate::{KernelError, Result, Window, check_length};
 
 /// One convolution of one group.
 #[derive(Debug, Clone, Copy)]
 pub struct PatchConv2d<'a> {
     pub inputs: usize,
     pub outputs: usize,
-    /// Kernel height and width.
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub dilation: [usize; 2],
-    /// Zero padding before the first row and column.
-    pub pad_begin: [usize; 2],
-    /// Zero padding after the last row and column.
-    pub pad_end: [usize; 2],
+    /// Kernel size, strides, dilations and zero padding.
+    pub window: Window,
     /// `[kh][kw][inputs][outputs]`: one patch value's weights for all
     /// outputs are contiguous.
     pub weight: &'a [f32],
@@ -51,23 +45,13 @@ const TILE: usize = 6;
 impl PatchConv2d<'_> {
     /// Values per patch: the product's inner dimension.
     pub fn patch_len(&self) -> usize {
-        self.kernel[0] * self.kernel[1] * self.inputs
+        self.window.kernel[0] * self.window.kernel[1] * self.inputs
     }
 
     /// The output's height and width for an input of `height × width`, or an
     /// error when the padded input is smaller than the dilated kernel.
     pub fn output_size(&self, height: usize, width: usize) -> Result<[usize; 2]> {
-        crate::window_output_size(
-            "convolution",
-            [height, width],
-            [
-                self.kernel,
-                self.stride,
-                self.dilation,
-                self.pad_begin,
-                self.pad_end,
-            ],
-        )
+        self.window.output_size("convolution", height, width)
     }
 
     /// Output rows (counted over batch × output height) and each row's
@@ -82,8 +66,8 @@ impl PatchConv2d<'_> {
         if self.inputs == 0
             || self.outputs == 0
             || dims.contains(&0)
-            || self.kernel.contains(&0)
-            || self.dilation.contains(&0)
+            || self.window.kernel.contains(&0)
+            || self.window.dilation.contains(&0)
         {
             return Err(KernelError::Shape(format!(
                 "convolution: inputs {}, outputs {}, input {}×{}×{}, kernel {:?} and dilation {:?} must be positive",
@@ -92,8 +76,8 @@ impl PatchConv2d<'_> {
                 shape.batch,
                 shape.height,
                 shape.width,
-                self.kernel,
-                self.dilation
+                self.window.kernel,
+                self.window.dilation
             )));
         }
         check_length(
@@ -146,12 +130,12 @@ impl PatchConv2d<'_> {
             activation: self.activation,
         };
         let [_, sc, sy, sx] = shape.strides;
-        let [kh, kw] = self.kernel;
+        let [kh, kw] = self.window.kernel;
         // Each patch value's place relative to its pixel's first tap.
         let offsets: Vec<usize> = (0..kh)
             .flat_map(|ky| (0..kw).map(move |kx| (ky, kx)))
             .flat_map(|(ky, kx)| {
-                let tap = ky * self.dilation[0] * sy + kx * self.dilation[1] * sx;
+                let tap = ky * self.window.dilation[0] * sy + kx * self.window.dilation[1] * sx;
                 (0..self.inputs).map(move |channel| tap + channel * sc)
             })
             .collect();
@@ -171,11 +155,11 @@ impl PatchConv2d<'_> {
             let mut x = 0;
             while x < ow {
                 if inside.contains(&x) {
-                    let iy = y * self.stride[0] - self.pad_begin[0];
-                    let ix = x * self.stride[1] - self.pad_begin[1];
+                    let iy = y * self.window.stride[0] - self.window.pad_begin[0];
+                    let ix = x * self.window.stride[1] - self.window.pad_begin[1];
                     let start = image * shape.strides[0] + iy * sy + ix * sx;
                     let layout = Patches {
-                        step: self.stride[1] * sx,
+                        step: self.window.stride[1] * sx,
                         offsets: &offsets,
                     };
                     let out = &mut out_row[x * n..inside.end * n];
@@ -201,10 +185,11 @@ impl PatchConv2d<'_> {
 
     /// The outputs along spatial `axis` whose taps all lie in the input.
     fn inside(&self, axis: usize, input: usize, outputs: usize) -> std::ops::Range<usize> {
-        let span = self.dilation[axis] * (self.kernel[axis] - 1);
+        let span = self.window.dilation[axis] * (self.window.kernel[axis] - 1);
         let fits = |o: usize| {
-            let begin = o * self.stride[axis];
-            begin >= self.pad_begin[axis] && begin - self.pad_begin[axis] + span < input
+            let begin = o * self.window.stride[axis];
+            begin >= self.window.pad_begin[axis]
+                && begin - self.window.pad_begin[axis] + span < input
         };
         match (0..outputs).position(fits) {
             Some(start) => start..start + (start..outputs).take_while(|&o| fits(o)).count(),
@@ -222,18 +207,18 @@ impl PatchConv2d<'_> {
         at: [usize; 2],
         patch: &mut [f32],
     ) {
-        let [kh, kw] = self.kernel;
+        let [kh, kw] = self.window.kernel;
         let [sn, sc, sy, sx] = shape.strides;
         let c = self.inputs;
         let base = image * sn;
         for ky in 0..kh {
-            let iy = (at[0] * self.stride[0] + ky * self.dilation[0])
-                .checked_sub(self.pad_begin[0])
+            let iy = (at[0] * self.window.stride[0] + ky * self.window.dilation[0])
+                .checked_sub(self.window.pad_begin[0])
                 .filter(|&iy| iy < shape.height);
             for kx in 0..kw {
                 let taps = &mut patch[(ky * kw + kx) * c..][..c];
-                let ix = (at[1] * self.stride[1] + kx * self.dilation[1])
-                    .checked_sub(self.pad_begin[1])
+                let ix = (at[1] * self.window.stride[1] + kx * self.window.dilation[1])
+                    .checked_sub(self.window.pad_begin[1])
                     .filter(|&ix| ix < shape.width);
                 match (iy, ix) {
                     (Some(iy), Some(ix)) => {
@@ -268,19 +253,21 @@ mod tests {
                 for xo in 0..ow {
                     for oc in 0..o {
                         let mut sum = conv.bias.map_or(0.0, |b| b[oc] as f64);
-                        for ky in 0..conv.kernel[0] {
-                            for kx in 0..conv.kernel[1] {
-                                let iy = (y * conv.stride[0] + ky * conv.dilation[0]) as i64
-                                    - conv.pad_begin[0] as i64;
-                                let ix = (xo * conv.stride[1] + kx * conv.dilation[1]) as i64
-                                    - conv.pad_begin[1] as i64;
+                        for ky in 0..conv.window.kernel[0] {
+                            for kx in 0..conv.window.kernel[1] {
+                                let iy = (y * conv.window.stride[0] + ky * conv.window.dilation[0])
+                                    as i64
+                                    - conv.window.pad_begin[0] as i64;
+                                let ix = (xo * conv.window.stride[1] + kx * conv.window.dilation[1])
+                                    as i64
+                                    - conv.window.pad_begin[1] as i64;
                                 if iy < 0 || ix < 0 || iy >= h as i64 || ix >= w as i64 {
                                     continue;
                                 }
                                 for ic in 0..c {
                                     let v = x[((b * c + ic) * h + iy as usize) * w + ix as usize];
-                                    let wt =
-                                        conv.weight[((ky * conv.kernel[1] + kx) * c + ic) * o + oc];
+                                    let wt = conv.weight
+                                        [((ky * conv.window.kernel[1] + kx) * c + ic) * o + oc];
                                     sum += v as f64 * wt as f64;
                                 }
                             }
@@ -321,11 +308,13 @@ mod tests {
             let conv = PatchConv2d {
                 inputs: c,
                 outputs: o,
-                kernel,
-                stride,
-                dilation,
-                pad_begin,
-                pad_end,
+                window: Window {
+                    kernel,
+                    stride,
+                    dilation,
+                    pad_begin,
+                    pad_end,
+                },
                 weight: &weight,
                 bias: Some(&bias),
                 activation: Activation::Identity,
@@ -361,11 +350,13 @@ mod tests {
         let conv = PatchConv2d {
             inputs: 3,
             outputs: 4,
-            kernel: [3, 3],
-            stride: [1, 1],
-            dilation: [1, 1],
-            pad_begin: [0, 0],
-            pad_end: [0, 0],
+            window: Window {
+                kernel: [3, 3],
+                stride: [1, 1],
+                dilation: [1, 1],
+                pad_begin: [0, 0],
+                pad_end: [0, 0],
+            },
             weight: &weight,
             bias: None,
             activation: Activation::Relu,

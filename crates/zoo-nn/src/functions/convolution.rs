@@ -26,9 +26,9 @@
 use crate::error::{NnError, Result};
 use crate::mkldnn::{ConvSpec, PackedConv};
 use tch::{Device, Kind, Tensor};
-use zoo_kernels::Activation;
 use zoo_kernels::depthwise_conv::{DepthwiseConv2d, Nhwc};
 use zoo_kernels::patch_conv::{PatchConv2d, Strided};
+use zoo_kernels::{Activation, Window};
 
 /// Below this many multiply-adds a depthwise convolution runs on the calling
 /// thread: waking the others would cost more than it saves.
@@ -217,6 +217,20 @@ pub(crate) fn is_channels_last(x: &Tensor) -> bool {
     (0..4).all(|axis| size[axis] == 1 || stride[axis] == expected[axis])
 }
 
+impl Conv2d {
+    /// The geometry as zoo-kernels' `Window` for a kernel of `kernel`
+    /// (height, width); an error where a value is negative.
+    fn window(&self, kernel: [i64; 2]) -> Result<Window> {
+        Ok(Window {
+            kernel: as_usize(kernel, "kernel")?,
+            stride: as_usize(self.stride, "strides")?,
+            dilation: as_usize(self.dilation, "dilations")?,
+            pad_begin: as_usize(self.pad_begin, "pads")?,
+            pad_end: as_usize(self.pad_end, "pads")?,
+        })
+    }
+}
+
 fn as_usize(values: [i64; 2], what: &str) -> Result<[usize; 2]> {
     let convert = |v: i64| {
         usize::try_from(v).map_err(|_| {
@@ -252,11 +266,7 @@ fn depthwise(
     let bias = bias.map(dense).transpose()?;
     let kernel = DepthwiseConv2d {
         channels: channels as usize,
-        kernel: as_usize([kh, kw], "kernel")?,
-        stride: as_usize(g.stride, "strides")?,
-        dilation: as_usize(g.dilation, "dilations")?,
-        pad_begin: as_usize(g.pad_begin, "pads")?,
-        pad_end: as_usize(g.pad_end, "pads")?,
+        window: g.window([kh, kw])?,
         weight: f32_slice(&weight),
         bias: bias.as_ref().map(f32_slice),
         activation,
@@ -441,20 +451,15 @@ pub fn pointwise_scaled(
     let (input, gates) = (f32_slice(x), f32_slice(&scales));
     fill_rows(&y, (count, m), count * k * m, &|first, share| {
         // Image by image: each has its own gate.
-        let (mut pixel, mut rest) = (first, share);
-        while !rest.is_empty() {
-            let image = pixel / per_image;
-            let pixels = ((image + 1) * per_image - pixel).min(rest.len() / m);
-            let (now, later) = rest.split_at_mut(pixels * m);
+        super::nhwc::by_image(first, share, (m, per_image), |image, pixel, now| {
             let gate = if shared { 0 } else { image };
+            let pixels = now.len() / m;
             kernel.forward_scaled_rows(
                 &input[pixel * k..(pixel + pixels) * k],
                 &gates[gate * k..(gate + 1) * k],
                 now,
-            )?;
-            (pixel, rest) = (pixel + pixels, later);
-        }
-        Ok::<(), zoo_kernels::KernelError>(())
+            )
+        })
     })?;
     Ok(Some(y))
 }
@@ -483,11 +488,7 @@ fn patched(
     let kernel = PatchConv2d {
         inputs: size[1] as usize,
         outputs: wsize[0] as usize,
-        kernel: as_usize([wsize[2], wsize[3]], "kernel")?,
-        stride: as_usize(g.stride, "strides")?,
-        dilation: as_usize(g.dilation, "dilations")?,
-        pad_begin: as_usize(g.pad_begin, "pads")?,
-        pad_end: as_usize(g.pad_end, "pads")?,
+        window: g.window([wsize[2], wsize[3]])?,
         weight: f32_slice(weight),
         bias: bias.as_ref().map(f32_slice),
         activation,

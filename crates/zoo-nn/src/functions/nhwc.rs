@@ -72,24 +72,38 @@ pub fn scale_channels(x: &Tensor, scales: &Tensor) -> Result<Option<Tensor>> {
     let units = x.numel() / c;
     let parts = crate::parallel::parts_for(x.numel(), PARALLEL_MIN_VALUES, units);
     crate::parallel::fill_in_parts("Mul", &y, (units, c), parts, &|first, share| {
-        // Pixel by pixel within the share, image by image for the scales.
-        let mut pixel = first;
-        let mut rest = share;
-        while !rest.is_empty() {
-            let image = pixel / pixels;
-            let count = ((image + 1) * pixels - pixel).min(rest.len() / c);
-            let (now, later) = rest.split_at_mut(count * c);
+        by_image(first, share, (c, pixels), |image, pixel, now| {
             let gate = if shared_scales { 0 } else { image };
             zoo_kernels::elementwise::scale_pixels(
-                &input[pixel * c..][..count * c],
+                &input[pixel * c..][..now.len()],
                 &gates[gate * c..][..c],
                 now,
             );
-            (pixel, rest) = (pixel + count, later);
-        }
-        Ok::<(), std::convert::Infallible>(())
+            Ok::<(), std::convert::Infallible>(())
+        })
     })?;
     Ok(Some(y))
+}
+
+/// Splits a share of channels-last output pixels (`first` the first one,
+/// `unit_len` values each, `per_image` pixels an image) at image
+/// boundaries: `body(image, pixel, values)` for each piece, in order, so
+/// that each can use its own image's per-channel values.
+pub(crate) fn by_image<E>(
+    first: usize,
+    share: &mut [f32],
+    (unit_len, per_image): (usize, usize),
+    mut body: impl FnMut(usize, usize, &mut [f32]) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let (mut pixel, mut rest) = (first, share);
+    while !rest.is_empty() {
+        let image = pixel / per_image;
+        let count = ((image + 1) * per_image - pixel).min(rest.len() / unit_len);
+        let (now, later) = rest.split_at_mut(count * unit_len);
+        body(image, pixel, now)?;
+        (pixel, rest) = (pixel + count, later);
+    }
+    Ok(())
 }
 
 /// Max pooling geometry: window, strides, dilations, padding before the

@@ -220,12 +220,14 @@ impl Model for GraphModel {
                 folded[index] = true;
             }
         }
-        // Per layer: the Mul folded into it, or whether it is one.
+        // Per layer: the gate (Mul) folded into it, or whether it is one.
         let mut scaled_by = vec![None; self.graph.layers.len()];
+        let mut is_gate = vec![false; self.graph.layers.len()];
         for fusion in &self.scale_fusions {
             if !wanted.contains(&fusion.hidden) {
                 scaled_by[fusion.conv] = Some(fusion.mul);
                 folded[fusion.mul] = true;
+                is_gate[fusion.mul] = true;
             }
         }
         tch::no_grad(|| -> Result<()> {
@@ -236,7 +238,7 @@ impl Model for GraphModel {
                 }
                 if folded[index] {
                     // A folded Mul's inputs live until its convolution.
-                    if !scaled_by.contains(&Some(index)) {
+                    if !is_gate[index] {
                         self.drop_dead(index, &wanted, &mut blobs);
                     }
                     continue;
@@ -247,37 +249,33 @@ impl Model for GraphModel {
                 if constant.is_some() {
                     continue;
                 }
-                let blob = |b: &String| match blobs.get(b.as_str()) {
-                    Some(blob) => Ok(blob.shallow_clone()),
-                    None => self.constant(b, &layer.name),
+                // A convolution with a gate folded in reads the Mul's two
+                // inputs in place of the product.
+                let names: Vec<&String> = match scaled_by[index] {
+                    Some(mul) => self.graph.layers[mul]
+                        .bottoms
+                        .iter()
+                        .chain(layer.bottoms.iter().skip(1))
+                        .collect(),
+                    None => layer.bottoms.iter().collect(),
                 };
-                // A convolution with a Mul folded in reads the Mul's inputs.
-                let gated = match scaled_by[index] {
-                    Some(mul) => Some(
-                        self.graph.layers[mul]
-                            .bottoms
-                            .iter()
-                            .map(blob)
-                            .collect::<Result<Vec<Tensor>>>()?,
-                    ),
-                    None => None,
-                };
-                let skip = usize::from(gated.is_some());
-                let xs = layer.bottoms[skip.min(layer.bottoms.len())..]
+                let xs = names
                     .iter()
-                    .map(blob)
+                    .map(|b| match blobs.get(b.as_str()) {
+                        Some(blob) => Ok(blob.shallow_clone()),
+                        None => self.constant(b, &layer.name),
+                    })
                     .collect::<Result<Vec<Tensor>>>()?;
                 let started = profile::enabled().then(std::time::Instant::now);
                 let activation = fused_at[index].map(|f| f.activation);
-                let ys = match (&gated, &layer.op) {
-                    (Some(gated), Op::Onnx(op)) if gated.len() == 2 => {
+                let ys = match (scaled_by[index], &layer.op) {
+                    (Some(_), Op::Onnx(op)) => {
                         let act = activation.unwrap_or(crate::functions::Activation::Identity);
-                        ops_onnx::scaled_conv_then(op, (&gated[0], &gated[1]), &xs, packed, act)
-                            .map(|y| vec![y])
+                        ops_onnx::scaled_conv_then(op, &xs, packed, act).map(|y| vec![y])
                     }
                     (Some(_), _) => Err(NnError::input(
                         &layer.name,
-                        "a folded Mul needs an ONNX convolution with two inputs",
+                        "a folded Mul needs an ONNX convolution after it",
                     )),
                     (None, _) => match activation {
                         Some(activation) => {
@@ -294,18 +292,9 @@ impl Model for GraphModel {
                         NnError::Torch(torch) => crate::error::torch_message(torch),
                         other => other.to_string(),
                     };
-                    let (names, values) = match (scaled_by[index], &gated) {
-                        (Some(mul), Some(gated)) => (
-                            self.graph.layers[mul]
-                                .bottoms
-                                .iter()
-                                .chain(&layer.bottoms[1..]),
-                            gated.iter().chain(&xs),
-                        ),
-                        _ => (layer.bottoms.iter().chain(&[]), xs.iter().chain(&[])),
-                    };
                     let given: Vec<String> = names
-                        .zip(values)
+                        .iter()
+                        .zip(&xs)
                         .map(|(name, x)| format!("{name} {:?}", x.size()))
                         .collect();
                     NnError::input(
@@ -314,12 +303,9 @@ impl Model for GraphModel {
                     )
                 })?;
                 if let Some(started) = started {
-                    let mut label = match &gated {
-                        Some(gated) => {
-                            let mut inputs = vec![gated[0].shallow_clone()];
-                            inputs.extend(xs.iter().map(Tensor::shallow_clone));
-                            format!("{} × gate", profile_label(&layer.op, &inputs))
-                        }
+                    let mut label = match scaled_by[index] {
+                        // The gate, the kernel, …: the kernel is second.
+                        Some(_) => format!("{} × gate", profile_label(&layer.op, &xs[1..])),
                         None => profile_label(&layer.op, &xs),
                     };
                     if let Some(fusion) = fused_at[index] {

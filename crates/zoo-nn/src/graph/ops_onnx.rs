@@ -521,16 +521,18 @@ fn binary(func: BinaryFn, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 /// A Conv layer whose first input is the product `a · b` (a folded Mul,
-/// see `fusion::ScaleFusion`) then `activation`: one pass where one of them
-/// is a per-channel gate and the convolution is pointwise, else the Mul
-/// and the Conv as they are. `rest` are the Conv's other inputs.
+/// see `fusion::ScaleFusion`) then `activation`; `xs` are `a`, `b` and the
+/// Conv's other inputs. One pass where one of `a`, `b` is a per-channel
+/// gate and the convolution is pointwise, else the Mul and the Conv as
+/// they are.
 pub fn scaled_conv_then(
     op: &OnnxOp,
-    (a, b): (&Tensor, &Tensor),
-    rest: &[Tensor],
+    xs: &[Tensor],
     packed: &crate::mkldnn::PackedConv,
     activation: Activation,
 ) -> Result<Tensor> {
+    let (a, b) = (input(op, xs, 0)?, input(op, xs, 1)?);
+    let rest = &xs[2..];
     if let OnnxOp::Conv { strides, pads, .. } = op
         && strides.iter().all(|&s| s == 1)
         && pads.iter().all(|&p| p == 0)
@@ -549,9 +551,9 @@ pub fn scaled_conv_then(
             return Ok(y);
         }
     }
-    let mut xs = vec![binary(BinaryFn::Mul, a, b)?];
-    xs.extend(rest.iter().map(Tensor::shallow_clone));
-    conv_then(op, &xs, packed, activation)
+    let mut product = vec![binary(BinaryFn::Mul, a, b)?];
+    product.extend(rest.iter().map(Tensor::shallow_clone));
+    conv_then(op, &product, packed, activation)
 }
 
 /// `a · b` where one is a per-channel scale of the other (`[N, C, 1, 1]`
