@@ -21,19 +21,37 @@ pub const GOLDEN_FILE: &str = "golden.npz";
 const INPUT_PREFIX: &str = "inputs/";
 const OUTPUT_PREFIX: &str = "outputs/";
 
-/// The size given to a free (`-1`) dimension other than the batch: small,
-/// so that golden.npz stays a few KB, yet large enough for the
-/// architecture (the cell counter pools its image three times).
-fn free_size(manifest: &Manifest) -> i64 {
+/// The sizes tried, in order, for free (`-1`) dimensions other than the
+/// batch: the first at which the model runs is recorded. Small first, so
+/// that golden.npz stays a few KB; larger ones for graphs that need them
+/// (a detector's feature pyramid wants multiples of 32, a text recogniser
+/// pools a minimum width). Built-in architectures know their size.
+fn free_sizes(manifest: &Manifest) -> &'static [i64] {
     let builtin = manifest.model.as_ref().and_then(|m| match &m.architecture {
         Architecture::Builtin { name, .. } => BuiltinArchitecture::from_name(name).ok(),
         _ => None,
     });
     match builtin {
-        Some(BuiltinArchitecture::CellCounter) => 32,
-        Some(BuiltinArchitecture::NestedRnn) => 2,
-        _ => 16,
+        Some(BuiltinArchitecture::CellCounter) => &[32],
+        Some(BuiltinArchitecture::NestedRnn) => &[2],
+        Some(_) => &[16],
+        None => &[16, 32, 64, 128, 256, 512],
     }
+}
+
+/// `input` with the image size its preprocessing produces (the crop, else
+/// the resize) in place of free height and width: what `zoo run` feeds it.
+fn with_image_size(input: &Input) -> Input {
+    let mut input = input.clone();
+    let size = input.preprocess.as_ref().and_then(|p| p.crop.or(p.resize));
+    if let (Some([h, w]), 4) = (size, input.shape.len()) {
+        for (axis, size) in [(2, h), (3, w)] {
+            if input.shape[axis] == -1 {
+                input.shape[axis] = i64::from(size);
+            }
+        }
+    }
+    input
 }
 
 /// The fixed input for `input`: batch 1, free dimensions `free`, values
@@ -79,14 +97,46 @@ pub fn record(dir: &Path) -> Result<Golden> {
     }
     // Trainers and importers record what they just wrote: no foreign code.
     let model = crate::package::load(dir, Device::Cpu, crate::LoadOptions::default())?.model;
-    let free = free_size(&manifest);
-    let inputs: Vec<(String, Tensor)> = section
-        .inputs
+    let shaped: Vec<Input> = section.inputs.iter().map(with_image_size).collect();
+    let free_dims = shaped
         .iter()
-        .map(|i| (i.name.clone(), golden_input(i, free)))
-        .collect();
+        .any(|i| i.shape.iter().skip(1).any(|&d| d == -1));
+    let sizes = if free_dims {
+        free_sizes(&manifest)
+    } else {
+        &[0][..]
+    };
     let wanted: Vec<String> = section.outputs.iter().map(|o| o.name.clone()).collect();
-    let outputs = model.run(&inputs, &wanted)?;
+    let mut last_error = None;
+    let mut run = None;
+    for &free in sizes {
+        let inputs: Vec<(String, Tensor)> = shaped
+            .iter()
+            .map(|i| (i.name.clone(), golden_input(i, free)))
+            .collect();
+        match model.run(&inputs, &wanted) {
+            Ok(outputs) => {
+                run = Some((inputs, outputs));
+                break;
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let Some((inputs, outputs)) = run else {
+        let tried: Vec<String> = sizes.iter().map(i64::to_string).collect();
+        return Err(match last_error {
+            Some(e) if sizes.len() == 1 => e.into(),
+            e => ModelError::Package {
+                package: manifest.package.name.clone(),
+                message: format!(
+                    "not at any size tried for its free dimensions ({}); at {}: {}",
+                    tried.join(", "),
+                    tried.last().map_or("", String::as_str),
+                    e.map_or_else(String::new, |e| e.to_string())
+                ),
+            },
+        });
+    };
     let mut arrays: Vec<(String, Tensor)> = inputs
         .iter()
         .map(|(n, t)| (format!("{INPUT_PREFIX}{n}"), t.shallow_clone()))
@@ -234,6 +284,47 @@ mod tests {
         assert!((relative_difference(&small, &zeros) - 0.5).abs() < 1e-6);
         let nan = Tensor::from_slice(&[f32::NAN, -4.0, 2.0]);
         assert_eq!(relative_difference(&nan, &b), f64::INFINITY);
+    }
+
+    #[test]
+    fn free_image_sizes_come_from_the_crop_else_the_resize() {
+        let pre = |resize, crop| zoo_format::manifest::Preprocess {
+            resize,
+            crop,
+            channel_order: None,
+            mean: vec![],
+            scale: 1.0,
+            std: vec![],
+        };
+        let input = |shape: Vec<i64>, preprocess| Input {
+            name: "x".into(),
+            shape,
+            dtype: DType::F32,
+            preprocess,
+        };
+        let free = vec![-1, 3, -1, -1];
+        let shaped = |i: Input| with_image_size(&i).shape;
+        assert_eq!(
+            shaped(input(
+                free.clone(),
+                Some(pre(Some([256, 320]), Some([224, 192])))
+            )),
+            vec![-1, 3, 224, 192]
+        );
+        assert_eq!(
+            shaped(input(free.clone(), Some(pre(Some([256, 320]), None)))),
+            vec![-1, 3, 256, 320]
+        );
+        assert_eq!(shaped(input(free.clone(), None)), free);
+        // Fixed dimensions stay; other ranks are not images.
+        assert_eq!(
+            shaped(input(vec![-1, 3, 48, -1], Some(pre(Some([32, 100]), None)))),
+            vec![-1, 3, 48, 100]
+        );
+        assert_eq!(
+            shaped(input(vec![-1, -1, 8], Some(pre(Some([32, 100]), None)))),
+            vec![-1, -1, 8]
+        );
     }
 
     #[test]

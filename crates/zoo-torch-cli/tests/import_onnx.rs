@@ -322,6 +322,107 @@ fn external_data_models_import_with_the_data_file_in_the_provenance() {
     );
 }
 
+/// Where `cargo xtask test` leaves the large fixtures (as zoo-onnx's
+/// tests find them).
+fn large_fixtures_dir() -> PathBuf {
+    std::env::var_os("ZOO_ONNX_LARGE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/onnx-fixtures"))
+}
+
+/// The PaddleOCR models from the rapidocr-onnxruntime wheel take images of
+/// any height or width, but not of every size (the detector's feature
+/// pyramid wants multiples of 32, the recogniser pools a minimum width):
+/// `zoo import onnx` finds a golden input size they run at, and the
+/// packages match ONNX Runtime on the fixtures' rendered text.
+#[test]
+fn pretrained_models_with_free_image_sizes_import_and_match_onnx_runtime() {
+    let realworld = large_fixtures_dir().join("realworld");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in [
+        "ch_PP-OCRv4_det_infer",
+        "ch_PP-OCRv4_rec_infer",
+        "ch_ppocr_mobile_v2.0_cls_infer",
+    ] {
+        let model = realworld.join(format!("{name}.onnx"));
+        assert!(
+            model.is_file(),
+            "{} is missing: run `cargo xtask fixtures onnx-large` (cargo xtask test does)",
+            model.display()
+        );
+        let out = dir.path().join(name);
+        import(&model, &out, &["--quiet"]).ok();
+        let golden = zoo_nn::params::read_npz(out.join("golden.npz")).expect("golden.npz");
+        let x = golden
+            .iter()
+            .find(|(k, _)| k == "inputs/x")
+            .map(|(_, t)| t.size())
+            .expect("inputs/x");
+        assert_eq!((x.len(), x[0], x[1]), (4, 1, 3), "{name}: {x:?}");
+        run_command(zoo().arg("verify").arg(&out)).ok();
+        std::fs::copy(
+            realworld.join(format!("{name}.npz")),
+            out.join("golden.npz"),
+        )
+        .expect("copy");
+        let verified = run_command(zoo().arg("verify").arg(&out)).ok();
+        assert!(
+            verified.contains("max relative difference"),
+            "{name}: {verified}"
+        );
+    }
+}
+
+/// A graph that runs at no size of its free dimensions is refused, naming
+/// the sizes tried, and leaves nothing behind.
+#[test]
+fn graphs_that_run_at_no_golden_size_are_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("work");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let free = |p: &str| zoo_onnx::proto::Dimension {
+        dim_param: Some(p.into()),
+        ..Default::default()
+    };
+    let shape = TensorProto {
+        name: Some("shape".into()),
+        dims: vec![2],
+        data_type: Some(7),
+        raw_data: Some(
+            [1i64, 7]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into(),
+        ),
+        ..Default::default()
+    };
+    let path = write(
+        root.path(),
+        "seven.onnx",
+        vec![node("reshape", "Reshape", &["x", "shape"], "y")],
+        vec![shape],
+    );
+    let mut model =
+        ModelProto::decode(std::fs::read(&path).expect("read").as_slice()).expect("decode");
+    model.graph.as_mut().expect("graph").input[0].r#type = Some(zoo_onnx::proto::TypeProto {
+        tensor_type: Some(zoo_onnx::proto::TypeProtoTensor {
+            elem_type: Some(1),
+            shape: Some(zoo_onnx::proto::TensorShapeProto {
+                dim: vec![free("n"), free("length")],
+            }),
+        }),
+        denotation: None,
+    });
+    std::fs::write(&path, model.encode_to_vec()).expect("write");
+    let e = refused(&dir, &path, &[]);
+    assert!(
+        e.contains("seven.onnx")
+            && e.contains("size tried for its free dimensions (16, 32, 64, 128, 256, 512)"),
+        "{e}"
+    );
+}
+
 fn vgg_mini() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vgg-mini")
 }
