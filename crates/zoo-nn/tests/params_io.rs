@@ -60,6 +60,53 @@ fn safetensors_round_trip_uses_slash_names() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+/// Names keep a leading `/` as written (an ONNX graph's layer
+/// `/stage2/Constant_output_0` reads `/stage2/Constant_output_0/value`),
+/// while a store still loads `/conv/W` as `conv/W`; one name spelled both
+/// ways is an error naming it.
+#[test]
+fn safetensors_names_with_a_leading_slash() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.safetensors");
+    let source = model(1);
+    let named: Vec<(String, Tensor)> = source
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (format!("/{}", name.replace('.', "/")), t))
+        .chain([("/layer/value".to_string(), Tensor::from(7i64))])
+        .collect();
+    zoo_nn::params::write_safetensors(&named, &file).unwrap();
+    let read = read_safetensors(&file).unwrap();
+    let value = read
+        .iter()
+        .find(|(n, _)| n == "/layer/value")
+        .expect("as written");
+    assert_eq!(value.1.size(), Vec::<i64>::new());
+    assert_eq!(value.1.int64_value(&[]), 7);
+    let target = model(2);
+    let report = load_safetensors(&target, &file, Strictness::Partial).unwrap();
+    assert_eq!(report.loaded.len(), 4, "{report:?}");
+    assert!(same_values(&source, &target));
+
+    let twice = dir.path().join("twice.safetensors");
+    let both = [
+        (
+            "conv/b".to_string(),
+            Tensor::zeros([4], (Kind::Float, Device::Cpu)),
+        ),
+        (
+            "/conv/b".to_string(),
+            Tensor::zeros([4], (Kind::Float, Device::Cpu)),
+        ),
+    ];
+    zoo_nn::params::write_safetensors(&both, &twice).unwrap();
+    let e = error_text(load_safetensors(&model(3), &twice, Strictness::Partial));
+    assert!(
+        e.contains("twice.safetensors") && e.contains("conv/b appears twice"),
+        "{e}"
+    );
+}
+
 /// Loaded parameters share the file's pages copy-on-write: a write to one
 /// never reaches the file, and they outlive the file's removal.
 #[test]

@@ -41,24 +41,31 @@ pub(crate) fn assign(
         .into_iter()
         .map(|(name, tensor)| (to_file_name(&name), tensor))
         .collect();
-    let in_file: BTreeMap<&str, &Vec<i64>> = entries
-        .iter()
-        .map(|(name, shape)| (name.as_str(), shape))
-        .collect();
+    // A leading `/` (Chainer's absolute paths) names the same parameter.
+    let mut in_file: BTreeMap<&str, (&str, &Vec<i64>)> = BTreeMap::new();
+    for (name, shape) in entries {
+        let key = name.trim_start_matches('/');
+        if let Some((other, _)) = in_file.insert(key, (name.as_str(), shape)) {
+            return Err(NnError::file(
+                path,
+                format!("parameter {key} appears twice (as {other} and {name})"),
+            ));
+        }
+    }
     let mut mismatch = ParamMismatch::default();
     let mut matched = Vec::new();
     for (name, var) in &variables {
         match in_file.get(name.as_str()) {
             None => mismatch.missing.push((name.clone(), var.size())),
-            Some(shape) if **shape != var.size() => {
+            Some((_, shape)) if **shape != var.size() => {
                 mismatch
                     .misshaped
                     .push((name.clone(), var.size(), (*shape).clone()))
             }
-            Some(_) => matched.push(name.clone()),
+            Some((in_file_name, _)) => matched.push((name.clone(), *in_file_name)),
         }
     }
-    for (name, shape) in &in_file {
+    for (name, (_, shape)) in &in_file {
         if !variables.contains_key(*name) {
             mismatch
                 .unexpected
@@ -71,15 +78,15 @@ pub(crate) fn assign(
             mismatch,
         });
     }
-    for name in &matched {
+    for (name, in_file_name) in &matched {
         let mut target = variables[name].shallow_clone();
-        tch::no_grad(|| copy(name, &mut target)).map_err(|e| match e {
+        tch::no_grad(|| copy(in_file_name, &mut target)).map_err(|e| match e {
             NnError::Torch(e) => NnError::file(path, format!("cannot copy parameter {name}: {e}")),
             other => other,
         })?;
     }
     Ok(LoadReport {
-        loaded: matched,
+        loaded: matched.into_iter().map(|(name, _)| name).collect(),
         skipped: mismatch,
     })
 }

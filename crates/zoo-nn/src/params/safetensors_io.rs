@@ -71,7 +71,9 @@ fn entries_of(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, Entry>> {
             shape: info.shape.iter().map(|&d| d as i64).collect(),
             bytes: data_start + start..data_start + end,
         };
-        let name = name.trim_start_matches('/').to_string();
+        // Names stay as written: a graph's `<layer>/<role>` must find them
+        // even where an ONNX layer name starts with `/`.
+        let name = name.to_string();
         if entries.insert(name.clone(), entry).is_some() {
             return Err(NnError::file(
                 path,
