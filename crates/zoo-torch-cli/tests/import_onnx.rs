@@ -380,6 +380,31 @@ fn pretrained_and_torchvision_models_import_and_match_onnx_runtime() {
     }
 }
 
+/// Log, Sqrt and Pow give NaN on the negative values of a golden input;
+/// the package still verifies (NaN where NaN was recorded is the same
+/// answer), against its own golden file and against ONNX Runtime's.
+#[test]
+fn golden_outputs_with_nan_verify() {
+    let ops = Path::new(env!("CARGO_MANIFEST_DIR")).join("../zoo-onnx/tests/fixtures/ops");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["log", "sqrt", "pow_tensor"] {
+        let out = dir.path().join(name);
+        import(&ops.join(format!("{name}.onnx")), &out, &["--quiet"]).ok();
+        let golden = zoo_nn::params::read_npz(out.join("golden.npz")).expect("golden.npz");
+        let y = golden
+            .iter()
+            .find(|(k, _)| k.starts_with("outputs/"))
+            .expect("an output");
+        assert!(
+            y.1.isnan().any().int64_value(&[]) != 0,
+            "{name}: the golden input no longer gives NaN"
+        );
+        run_command(zoo().arg("verify").arg(&out)).ok();
+        std::fs::copy(ops.join(format!("{name}.npz")), out.join("golden.npz")).expect("copy");
+        run_command(zoo().arg("verify").arg(&out)).ok();
+    }
+}
+
 /// A graph that runs at no size of its free dimensions is refused, naming
 /// the sizes tried, and leaves nothing behind.
 #[test]
