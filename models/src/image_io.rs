@@ -43,10 +43,21 @@ impl Preprocess {
     }
 }
 
+/// A path that is no image file: missing, or a folder (given by mistake
+/// for a package or a glob that matched one).
+fn not_an_image_file(path: &Path) -> ModelError {
+    let what = if path.is_dir() {
+        "is a folder, not an image file"
+    } else {
+        "no such image file"
+    };
+    ModelError::file(path, what)
+}
+
 /// Opens an image file, with an error naming it when it can't be decoded.
 pub fn open(path: &Path) -> Result<DynamicImage> {
     if !path.is_file() {
-        return Err(ModelError::file(path, "no such image file"));
+        return Err(not_an_image_file(path));
     }
     image::open(path)
         .map_err(|error| ModelError::file(path, format!("cannot decode image: {error}")))
@@ -161,7 +172,7 @@ fn save_as(image: &RgbImage, path: &Path, format: image::ImageFormat) -> Result<
 /// An image file's `(width, height)` from its header, without decoding it.
 pub fn dimensions(path: &Path) -> Result<(u32, u32)> {
     if !path.is_file() {
-        return Err(ModelError::file(path, "no such image file"));
+        return Err(not_an_image_file(path));
     }
     image::image_dimensions(path)
         .map_err(|error| ModelError::file(path, format!("cannot decode image: {error}")))
@@ -216,6 +227,23 @@ pub fn draw_cross(image: &mut RgbImage, x: f32, y: f32, colour: [u8; 3]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folders_and_missing_files_are_named_as_such() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let folder = open(dir.path()).expect_err("a folder").to_string();
+        assert!(
+            folder.contains("is a folder, not an image file"),
+            "{folder}"
+        );
+        let missing = dimensions(&dir.path().join("cat.png"))
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            missing.contains("cat.png") && missing.contains("no such image file"),
+            "{missing}"
+        );
+    }
 
     /// torchvision-style normalisation: `(pixel − mean) · scale / std`, per
     /// channel in the output order.
