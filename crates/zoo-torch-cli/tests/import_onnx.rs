@@ -337,7 +337,8 @@ fn large_fixtures_dir() -> PathBuf {
 /// any height or width, but not of every size (the detector's feature
 /// pyramid wants multiples of 32, the recogniser pools a minimum width), so
 /// the import finds a golden input size they run at; ShuffleNet's layers
-/// are named `/stage2/…` and keep the leading `/` in the weights file.
+/// are named `/stage2/…` and keep the leading `/` in the weights file;
+/// `resnet18_dynamo` is torch's default export (weights in a data file).
 #[test]
 fn pretrained_and_torchvision_models_import_and_match_onnx_runtime() {
     let large = large_fixtures_dir();
@@ -352,6 +353,7 @@ fn pretrained_and_torchvision_models_import_and_match_onnx_runtime() {
         "densenet121",
         "efficientnet_b0",
         "shufflenet_v2_x1_0",
+        "resnet18_dynamo",
     ];
     for name in models {
         let model = large.join(format!("{name}.onnx"));
