@@ -644,6 +644,23 @@ mod tests {
                 },
                 "shape[1] = -2",
             ),
+            (
+                Op::Onnx(onnx::OnnxOp::Einsum {
+                    equation: "ij,jk->ik; rm -rf".into(),
+                }),
+                "einsum equation",
+            ),
+            (
+                Op::Onnx(onnx::OnnxOp::Resize {
+                    mode: onnx::ResizeMode::Nearest,
+                    coordinates: onnx::Coordinates::Asymmetric,
+                    nearest: onnx::NearestMode::Floor,
+                    scales: vec![1.0, 1.0, 2.0, 2.0],
+                    sizes: vec![],
+                    at_run_time: Some(onnx::ResizeBy::Sizes),
+                }),
+                "come from bottom 1 at run time",
+            ),
         ] {
             let error = graph(op).validate().unwrap_err();
             assert!(error.contains(expected), "{error} lacks {expected}");

@@ -155,18 +155,27 @@ pub enum OnnxOp {
     Expand,
     /// Bottoms X, repeats.
     Tile,
+    /// With `at_run_time`, `pads` is empty and bottom 1 holds them (int64,
+    /// computed by the graph: Swin pads its windows to the input's size).
     Pad {
         mode: PadMode,
         pads: Vec<i64>,
         value: f64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        at_run_time: bool,
     },
-    /// Exactly one of `scales` and `sizes` is non-empty (all axes).
+    /// Exactly one of `scales` and `sizes` is non-empty (all axes), or
+    /// with `at_run_time` both are empty and bottom 1 holds the scales
+    /// (float) or sizes (int64) that the graph computes (a segmentation
+    /// head resized to its input's size).
     Resize {
         mode: ResizeMode,
         coordinates: Coordinates,
         nearest: NearestMode,
         scales: Vec<f64>,
         sizes: Vec<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_run_time: Option<ResizeBy>,
     },
     /// int64 dimensions `start..end` of the bottom.
     Shape {
@@ -183,6 +192,18 @@ pub enum OnnxOp {
     },
     /// Bottoms condition, X, Y.
     Where,
+    /// Any number of bottoms, combined as `equation` says (numpy's einsum).
+    Einsum {
+        equation: String,
+    },
+    /// Bottoms start, limit, delta (scalars): `start + i·delta` while short
+    /// of `limit`; empty when the signs disagree.
+    Range,
+    /// Bottoms data, indices `[…, k]`, updates: a copy of data with the
+    /// updates written at (`Add`: added to) the indexed slices.
+    ScatterNd {
+        reduction: ScatterReduction,
+    },
     /// Bottoms X, W, R, B, [initial_h], [initial_c]; tops Y, Y_h, Y_c.
     Lstm {
         hidden_size: i64,
@@ -245,6 +266,11 @@ pub enum BinaryFn {
     LessOrEqual,
     And,
     Or,
+    /// ONNX `Mod` with `fmod = 0`: the remainder takes the divisor's sign
+    /// (integers only).
+    Mod,
+    /// ONNX `Mod` with `fmod = 1`: the remainder takes the dividend's sign.
+    Fmod,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +288,13 @@ pub enum ReduceFn {
     Max,
     Min,
     Prod,
+    /// Sum of absolute values.
+    L1,
+    /// Square root of the sum of squares.
+    L2,
+    SumSquare,
+    /// log(Σ exp(x)).
+    LogSumExp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -283,6 +316,21 @@ pub enum PadMode {
 pub enum ResizeMode {
     Nearest,
     Linear,
+}
+
+/// What a run-time Resize input holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResizeBy {
+    Scales,
+    Sizes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScatterReduction {
+    None,
+    Add,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -368,6 +416,9 @@ impl OnnxOp {
             OnnxOp::ConstantOfShape { .. } => "ConstantOfShape",
             OnnxOp::Cast { .. } => "Cast",
             OnnxOp::Where => "Where",
+            OnnxOp::Einsum { .. } => "Einsum",
+            OnnxOp::Range => "Range",
+            OnnxOp::ScatterNd { .. } => "ScatterND",
             OnnxOp::Lstm { .. } => "LSTM",
             OnnxOp::Gru { .. } => "GRU",
         }
@@ -425,7 +476,12 @@ impl OnnxOp {
             OnnxOp::Lstm { hidden_size, .. } | OnnxOp::Gru { hidden_size, .. } => {
                 extents("hidden_size", &[*hidden_size], 1)
             }
-            OnnxOp::Resize { scales, sizes, .. } => {
+            OnnxOp::Resize {
+                scales,
+                sizes,
+                at_run_time,
+                ..
+            } => {
                 extents("sizes", sizes, 0)?;
                 if scales
                     .iter()
@@ -433,8 +489,22 @@ impl OnnxOp {
                 {
                     return Err(format!("scales {scales:?} must be positive and finite"));
                 }
-                if scales.is_empty() == sizes.is_empty() {
-                    return Err("needs exactly one of scales and sizes".into());
+                match at_run_time {
+                    Some(_) if !(scales.is_empty() && sizes.is_empty()) => {
+                        Err("scales and sizes come from bottom 1 at run time".into())
+                    }
+                    None if scales.is_empty() == sizes.is_empty() => {
+                        Err("needs exactly one of scales and sizes".into())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            OnnxOp::Einsum { equation } => {
+                let allowed = |c: char| c.is_ascii_alphabetic() || ",->. ".contains(c);
+                if equation.is_empty() || equation.len() > 256 || !equation.chars().all(allowed) {
+                    return Err(format!(
+                        "einsum equation {equation:?} must be 1 to 256 letters, ',', '->', '...' and spaces"
+                    ));
                 }
                 Ok(())
             }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tch::Kind;
 use zoo_graph::onnx::{
     AutoPad, BinaryFn, Coordinates, DType, Direction, NearestMode, OnnxOp, PadMode, PoolKind,
-    ReduceFn, ResizeMode, UnaryFn, VariadicFn,
+    ReduceFn, ResizeBy, ResizeMode, ScatterReduction, UnaryFn, VariadicFn,
 };
 use zoo_graph::{GRAPH_FORMAT, GRAPH_VERSION, Graph, GraphInput, LayerDef, Op};
 
@@ -39,6 +39,7 @@ pub const SUPPORTED: &[&str] = &[
     "Conv",
     "ConvTranspose",
     "Div",
+    "Einsum",
     "Dropout",
     "Elu",
     "Equal",
@@ -71,23 +72,30 @@ pub const SUPPORTED: &[&str] = &[
     "MaxPool",
     "Mean",
     "Min",
+    "Mod",
     "Mul",
     "Neg",
     "Not",
     "Or",
     "PRelu",
+    "Range",
     "Pad",
     "Pow",
     "Reciprocal",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSumExp",
     "ReduceMax",
     "ReduceMean",
     "ReduceMin",
     "ReduceProd",
     "ReduceSum",
+    "ReduceSumSquare",
     "Relu",
     "Reshape",
     "Resize",
     "Round",
+    "ScatterND",
     "Selu",
     "Shape",
     "Sigmoid",
@@ -749,6 +757,29 @@ impl Converter {
             "LessOrEqual" => return binary(BinaryFn::LessOrEqual),
             "And" => return binary(BinaryFn::And),
             "Or" => return binary(BinaryFn::Or),
+            "Mod" => {
+                return binary(if attr_i(node, "fmod", 0) != 0 {
+                    BinaryFn::Fmod
+                } else {
+                    BinaryFn::Mod
+                });
+            }
+            "Einsum" => {
+                let equation =
+                    attr_s(node, "equation").ok_or_else(|| err(node, "needs an equation"))?;
+                (OnnxOp::Einsum { equation }, first(usize::MAX))
+            }
+            "Range" => (OnnxOp::Range, first(3)),
+            "ScatterND" => {
+                let reduction = match attr_s(node, "reduction").as_deref() {
+                    None | Some("none") => ScatterReduction::None,
+                    Some("add") => ScatterReduction::Add,
+                    Some(other) => {
+                        return Err(err(node, format!("reduction {other:?} is not supported")));
+                    }
+                };
+                (OnnxOp::ScatterNd { reduction }, first(3))
+            }
             "Min" | "Max" | "Sum" | "Mean" => {
                 let func = match node.op_type.as_str() {
                     "Min" => VariadicFn::Min,
@@ -758,12 +789,17 @@ impl Converter {
                 };
                 (OnnxOp::Variadic { func }, first(usize::MAX))
             }
-            "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" => {
+            "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1"
+            | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSumExp" => {
                 let func = match node.op_type.as_str() {
                     "ReduceMean" => ReduceFn::Mean,
                     "ReduceSum" => ReduceFn::Sum,
                     "ReduceMax" => ReduceFn::Max,
                     "ReduceMin" => ReduceFn::Min,
+                    "ReduceL1" => ReduceFn::L1,
+                    "ReduceL2" => ReduceFn::L2,
+                    "ReduceSumSquare" => ReduceFn::SumSquare,
+                    "ReduceLogSumExp" => ReduceFn::LogSumExp,
                     _ => ReduceFn::Prod,
                 };
                 // Axes became an input: ReduceSum at 13, the others at 18.
@@ -917,20 +953,54 @@ impl Converter {
                     "edge" => PadMode::Edge,
                     other => return Err(err(node, format!("mode {other:?} is not supported"))),
                 };
-                let (pads, value) = if opset < 11 {
-                    (ints_or("pads", vec![]), attr_f(node, "value", 0.0))
-                } else {
-                    if node.inputs.get(3).is_some_and(|s| !s.is_empty()) {
-                        return Err(err(node, "the axes input is not supported"));
-                    }
-                    (
-                        self.const_ints(node, 1)?.unwrap_or_default(),
-                        self.const_floats(node, 2)?
-                            .and_then(|v| v.first().map(|&f| f as f64))
-                            .unwrap_or(0.0),
-                    )
-                };
-                (OnnxOp::Pad { mode, pads, value }, first(1))
+                if opset < 11 {
+                    let pads = ints_or("pads", vec![]);
+                    let value = attr_f(node, "value", 0.0);
+                    let at_run_time = false;
+                    return Ok(Some((
+                        OnnxOp::Pad {
+                            mode,
+                            pads,
+                            value,
+                            at_run_time,
+                        },
+                        first(1),
+                    )));
+                }
+                if node.inputs.get(3).is_some_and(|s| !s.is_empty()) {
+                    return Err(err(node, "the axes input is not supported"));
+                }
+                let value = self
+                    .const_floats(node, 2)?
+                    .and_then(|v| v.first().map(|&f| f as f64))
+                    .unwrap_or(0.0);
+                // Pads the graph computes (Swin pads its windows to the
+                // input's size): read at run time.
+                let computed = node
+                    .inputs
+                    .get(1)
+                    .filter(|n| !n.is_empty() && self.constant(n).is_none())
+                    .cloned();
+                match computed {
+                    Some(pads) => (
+                        OnnxOp::Pad {
+                            mode,
+                            pads: vec![],
+                            value,
+                            at_run_time: true,
+                        },
+                        vec![node.inputs[0].clone(), pads],
+                    ),
+                    None => (
+                        OnnxOp::Pad {
+                            mode,
+                            pads: self.const_ints(node, 1)?.unwrap_or_default(),
+                            value,
+                            at_run_time: false,
+                        },
+                        first(1),
+                    ),
+                }
             }
             "Upsample" => {
                 let mode = resize_mode(node)?;
@@ -949,6 +1019,7 @@ impl Converter {
                         nearest: NearestMode::Floor,
                         scales,
                         sizes: vec![],
+                        at_run_time: None,
                     },
                     first(1),
                 )
@@ -985,6 +1056,34 @@ impl Converter {
                     return Err(err(node, "the axes attribute is not supported"));
                 }
                 let (scales_at, sizes_at) = if opset < 11 { (1, usize::MAX) } else { (2, 3) };
+                if attr_i(node, "exclude_outside", 0) != 0 {
+                    return Err(err(node, "exclude_outside is not supported"));
+                }
+                // Sizes or scales the graph computes (a segmentation head
+                // resized to its input's size): read at run time.
+                let computed = |i: usize| {
+                    node.inputs
+                        .get(i)
+                        .filter(|n| !n.is_empty() && self.constant(n).is_none())
+                        .cloned()
+                };
+                let given = |i: usize| node.inputs.get(i).is_some_and(|n| !n.is_empty());
+                let run_time = match (computed(sizes_at), computed(scales_at)) {
+                    (Some(sizes), _) => Some((ResizeBy::Sizes, sizes)),
+                    (None, Some(scales)) if !given(sizes_at) => Some((ResizeBy::Scales, scales)),
+                    _ => None,
+                };
+                if let Some((by, input)) = run_time {
+                    let op = OnnxOp::Resize {
+                        mode,
+                        coordinates,
+                        nearest,
+                        scales: vec![],
+                        sizes: vec![],
+                        at_run_time: Some(by),
+                    };
+                    return Ok(Some((op, vec![node.inputs[0].clone(), input])));
+                }
                 let scales: Vec<f64> = self
                     .const_floats(node, scales_at)?
                     .unwrap_or_default()
@@ -992,9 +1091,6 @@ impl Converter {
                     .map(f64::from)
                     .collect();
                 let sizes = self.const_ints(node, sizes_at)?.unwrap_or_default();
-                if attr_i(node, "exclude_outside", 0) != 0 {
-                    return Err(err(node, "exclude_outside is not supported"));
-                }
                 (
                     OnnxOp::Resize {
                         mode,
@@ -1002,6 +1098,7 @@ impl Converter {
                         nearest,
                         scales: if sizes.is_empty() { scales } else { vec![] },
                         sizes,
+                        at_run_time: None,
                     },
                     first(1),
                 )

@@ -354,6 +354,9 @@ fn pretrained_and_torchvision_models_import_and_match_onnx_runtime() {
         "efficientnet_b0",
         "shufflenet_v2_x1_0",
         "resnet18_dynamo",
+        "swin_t",
+        "maxvit_t",
+        "lraspp_mobilenet_v3_large",
     ];
     for name in models {
         let model = large.join(format!("{name}.onnx"));

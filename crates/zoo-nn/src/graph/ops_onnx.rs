@@ -10,7 +10,7 @@ use crate::functions::Activation;
 use tch::{Kind, Tensor};
 use zoo_graph::onnx::{
     AutoPad, BinaryFn, Coordinates, DType, Direction, NearestMode, OnnxOp, PadMode, PoolKind,
-    ReduceFn, ResizeMode, UnaryFn, VariadicFn,
+    ReduceFn, ResizeBy, ResizeMode, ScatterReduction, UnaryFn, VariadicFn,
 };
 
 fn bad(op: &OnnxOp, message: impl Into<String>) -> NnError {
@@ -261,6 +261,18 @@ pub fn forward(
                     }
                     y
                 }
+                ReduceFn::L1 => x
+                    .f_abs()?
+                    .f_sum_dim_intlist(dims.as_slice(), *keepdims, kind)?,
+                ReduceFn::L2 => x
+                    .f_square()?
+                    .f_sum_dim_intlist(dims.as_slice(), *keepdims, kind)?
+                    .f_sqrt()?,
+                ReduceFn::SumSquare => {
+                    x.f_square()?
+                        .f_sum_dim_intlist(dims.as_slice(), *keepdims, kind)?
+                }
+                ReduceFn::LogSumExp => x.f_logsumexp(dims.as_slice(), *keepdims)?,
             })
         }
         OnnxOp::Concat { axis } => {
@@ -390,14 +402,55 @@ pub fn forward(
             let repeats = int_values(input(op, xs, 1)?)?;
             one(x.f_repeat(repeats.as_slice())?)
         }
-        OnnxOp::Pad { mode, pads, value } => one(pad(op, x, *mode, pads, *value)?),
+        OnnxOp::Pad {
+            mode,
+            pads,
+            value,
+            at_run_time,
+        } => {
+            let pads = if *at_run_time {
+                int_values(input(op, xs, 1)?)?
+            } else {
+                pads.clone()
+            };
+            one(pad(op, x, *mode, &pads, *value)?)
+        }
         OnnxOp::Resize {
             mode,
             coordinates,
             nearest,
             scales,
             sizes,
-        } => one(resize(op, x, *mode, *coordinates, *nearest, scales, sizes)?),
+            at_run_time,
+        } => {
+            let given = at_run_time.map(|by| input(op, xs, 1).map(|t| (by, t)));
+            let (scales, sizes) = match given.transpose()? {
+                None => (scales.clone(), sizes.clone()),
+                Some((ResizeBy::Sizes, t)) => (Vec::new(), int_values(t)?),
+                Some((ResizeBy::Scales, t)) => (float_values(t)?, Vec::new()),
+            };
+            if scales
+                .iter()
+                .any(|s| !(s.is_finite() && *s > 0.0 && *s < zoo_graph::MAX_EXTENT as f64))
+            {
+                return Err(bad(op, format!("scales {scales:?} must be positive")));
+            }
+            if sizes
+                .iter()
+                .any(|s| !(0..=zoo_graph::MAX_EXTENT).contains(s))
+            {
+                return Err(bad(op, format!("sizes {sizes:?} are out of range")));
+            }
+            one(resize(
+                op,
+                x,
+                *mode,
+                *coordinates,
+                *nearest,
+                &scales,
+                &sizes,
+            )?)
+        }
         OnnxOp::Shape { start, end } => {
             let size = x.size();
             let clampi = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
@@ -422,6 +475,15 @@ pub fn forward(
             let cond = x.f_to_kind(Kind::Bool)?;
             one(input(op, xs, 1)?.f_where_self(&cond, input(op, xs, 2)?)?)
         }
+        OnnxOp::Einsum { equation } => one(Tensor::f_einsum(equation, xs, None::<&[i64]>)?),
+        OnnxOp::Range => one(range(op, x, input(op, xs, 1)?, input(op, xs, 2)?)?),
+        OnnxOp::ScatterNd { reduction } => one(scatter_nd(
+            op,
+            x,
+            input(op, xs, 1)?,
+            input(op, xs, 2)?,
+            *reduction,
+        )?),
         OnnxOp::Lstm {
             has_initial_h,
             has_initial_c,
@@ -517,6 +579,8 @@ fn binary(func: BinaryFn, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         BinaryFn::LessOrEqual => a.f_le_tensor(b)?,
         BinaryFn::And => a.f_logical_and(b)?,
         BinaryFn::Or => a.f_logical_or(b)?,
+        BinaryFn::Mod => a.f_remainder_tensor(b)?,
+        BinaryFn::Fmod => a.f_fmod_tensor(b)?,
     })
 }
 
@@ -1071,6 +1135,85 @@ fn resize(
         }
     }
     Ok(y)
+}
+
+/// A float tensor's values (run-time Resize scales).
+fn float_values(t: &Tensor) -> Result<Vec<f64>> {
+    Ok(Vec::<f64>::try_from(
+        t.f_to_kind(Kind::Double)?.f_reshape([-1i64].as_slice())?,
+    )?)
+}
+
+/// ONNX Range: `max(ceil((limit − start) / delta), 0)` values of start's
+/// type (libtorch's arange refuses a delta whose sign points away).
+fn range(op: &OnnxOp, start: &Tensor, limit: &Tensor, delta: &Tensor) -> Result<Tensor> {
+    if [start, limit, delta].iter().any(|t| t.numel() != 1) {
+        return Err(bad(op, "start, limit and delta must be scalars"));
+    }
+    let options = (start.kind(), start.device());
+    let value = |t: &Tensor| t.f_to_kind(Kind::Double).map(|t| t.double_value(&[]));
+    let (s, l, d) = (value(start)?, value(limit)?, value(delta)?);
+    if d == 0.0 || !(s.is_finite() && l.is_finite() && d.is_finite()) {
+        return Err(bad(op, format!("range {s} to {l} by {d}")));
+    }
+    let count = ((l - s) / d).ceil().max(0.0);
+    if count > zoo_graph::MAX_EXTENT as f64 {
+        return Err(bad(
+            op,
+            format!("range {s} to {l} by {d} has {count} values"),
+        ));
+    }
+    let steps = Tensor::f_arange(count as i64, (Kind::Double, start.device()))?;
+    Ok(steps
+        .f_mul_scalar(d)?
+        .f_add_scalar(s)?
+        .f_to_kind(options.0)?)
+}
+
+/// ONNX ScatterND: indices `[…, k]` address slices of data's first `k`
+/// axes; updates `[…, data.shape[k..]]` are written (or added) there.
+fn scatter_nd(
+    op: &OnnxOp,
+    data: &Tensor,
+    indices: &Tensor,
+    updates: &Tensor,
+    reduction: ScatterReduction,
+) -> Result<Tensor> {
+    let shape = data.size();
+    let index_shape = indices.size();
+    let k = *index_shape
+        .last()
+        .ok_or_else(|| bad(op, "indices must have at least one axis"))?;
+    if k < 1 || k as usize > shape.len() {
+        return Err(bad(
+            op,
+            format!("indices address {k} axes of a rank-{} tensor", shape.len()),
+        ));
+    }
+    let rows: i64 = index_shape[..index_shape.len() - 1].iter().product();
+    let flat = indices
+        .f_to_kind(Kind::Int64)?
+        .f_reshape([rows, k].as_slice())?;
+    let mut slice_shape = vec![rows];
+    slice_shape.extend_from_slice(&shape[k as usize..]);
+    let updates = updates
+        .f_to_kind(data.kind())?
+        .f_reshape(slice_shape.as_slice())
+        .map_err(|e| bad(op, format!("updates do not fit the indexed slices: {e}")))?;
+    let mut index = Vec::with_capacity(k as usize);
+    for axis in 0..k {
+        let n = shape[axis as usize];
+        let column = flat.f_select(1, axis)?;
+        let out_of_range = column.f_lt(-n)?.f_logical_or(&column.f_ge(n)?)?;
+        if out_of_range.f_any()?.int64_value(&[]) != 0 {
+            return Err(bad(
+                op,
+                format!("an index is out of range for axis {axis} of size {n}"),
+            ));
+        }
+        index.push(Some(column));
+    }
+    Ok(data.f_index_put(&index, &updates, reduction == ScatterReduction::Add)?)
 }
 
 /// Directions to run, each with its index in the weights and whether it
