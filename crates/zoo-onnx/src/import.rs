@@ -34,6 +34,9 @@ pub struct ImportOptions {
     /// the package takes (the architecture stays the imported graph); the
     /// options above override what it gives.
     pub like: Option<PathBuf>,
+    /// Shapes given for inputs by name (-1 free), in place of the model's
+    /// own: for exports that declare free dimensions they do not have.
+    pub input_shapes: Vec<(String, Vec<i64>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +141,8 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         tensors,
         folded,
     } = convert(&model)?;
+    let mut graph = graph;
+    fix_input_shapes(&mut graph, &opts.input_shapes)?;
     if let (Some(file), Some(labels)) = (&labels_file, &labels) {
         let classes = graph
             .outputs
@@ -230,6 +235,15 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         sources: sources.clone(),
     };
     let mut manifest = package::graph_manifest(&graph, info);
+    // The inputs' element types as the model declares them (token ids are
+    // int64): what the golden input and `zoo run --input` give it.
+    if let Some(section) = manifest.model.as_mut() {
+        for input in &mut section.inputs {
+            if let Some(info) = model.graph.inputs.iter().find(|i| i.name == input.name) {
+                input.dtype = manifest_dtype(info.elem_type);
+            }
+        }
+    }
     manifest.package.keywords = vec!["onnx".into()];
     manifest.package.readme = Some(CARD_FILE.into());
     let mut labels_in_package = false;
@@ -280,9 +294,18 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
     // The package must load and run as written; its answer to a fixed input
     // becomes golden.npz (inputs without a shape have no fixed input).
     if graph.inputs.iter().all(|i| i.shape.is_some()) {
+        let free = graph
+            .inputs
+            .iter()
+            .any(|i| i.shape.iter().flatten().skip(1).any(|&d| d == -1));
         zoo_models::golden::record(staged.path()).map_err(|e| {
+            let hint = if free {
+                "; if the model runs at certain sizes only, give them with --input-shape NAME=D,D,…"
+            } else {
+                ""
+            };
             invalid(format!(
-                "the converted graph does not run on its input: {e}"
+                "the converted graph does not run on its input: {e}{hint}"
             ))
         })?;
     }
@@ -298,6 +321,65 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         inputs: graph.inputs.iter().map(|i| i.name.clone()).collect(),
         outputs: graph.outputs.clone(),
     })
+}
+
+/// The manifest's element type for an ONNX input's: integers as int64,
+/// bytes and booleans as uint8, floats as themselves (f32 otherwise).
+fn manifest_dtype(elem_type: i32) -> zoo_format::manifest::DType {
+    use zoo_format::manifest::DType;
+    match DataType::try_from(elem_type) {
+        Ok(DataType::Float16) => DType::F16,
+        Ok(DataType::Bfloat16) => DType::Bf16,
+        Ok(
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Uint16
+            | DataType::Uint32
+            | DataType::Uint64,
+        ) => DType::I64,
+        Ok(DataType::Uint8 | DataType::Bool) => DType::U8,
+        _ => DType::F32,
+    }
+}
+
+/// Puts the shapes given by name in place of the model's: each must name
+/// an input, have its rank and keep its fixed dimensions.
+fn fix_input_shapes(graph: &mut zoo_graph::Graph, shapes: &[(String, Vec<i64>)]) -> Result<()> {
+    for (name, dims) in shapes {
+        let names: Vec<String> = graph.inputs.iter().map(|i| i.name.clone()).collect();
+        let input = graph
+            .inputs
+            .iter_mut()
+            .find(|i| &i.name == name)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "--input-shape {name}: the model has no input {name:?} (its inputs: {})",
+                    names.join(", ")
+                ))
+            })?;
+        if dims
+            .iter()
+            .any(|&d| d != -1 && !(1..=zoo_graph::MAX_EXTENT).contains(&d))
+        {
+            return Err(invalid(format!(
+                "--input-shape {name}: dimensions {dims:?} must be -1 (free) or 1 to {}",
+                zoo_graph::MAX_EXTENT
+            )));
+        }
+        if let Some(own) = &input.shape {
+            let fixed_differs =
+                own.len() != dims.len() || own.iter().zip(dims).any(|(&o, &d)| o != -1 && o != d);
+            if fixed_differs {
+                return Err(invalid(format!(
+                    "--input-shape {name}: {dims:?} does not fit the model's shape {own:?} (same rank; fixed dimensions stay)"
+                )));
+            }
+        }
+        input.shape = Some(dims.clone());
+    }
+    Ok(())
 }
 
 /// Each `(name in the provenance, path)` with its sha256 and size.

@@ -59,6 +59,11 @@ pub struct OnnxArgs {
     /// labels must match the model's classes). The options above override it.
     #[arg(long, value_name = "PACKAGE_DIR")]
     pub like: Option<PathBuf>,
+    /// Fix an input's shape, e.g. ids=-1,7 (-1 stays free): for models
+    /// exported with free dimensions that run at one size only. Repeat for
+    /// more inputs.
+    #[arg(long, value_name = "NAME=D,D,…", value_parser = parse_input_shape)]
+    pub input_shape: Vec<(String, Vec<i64>)>,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +134,21 @@ fn parse_task(text: &str) -> Result<Task, String> {
         "classify" => Ok(Task::Classify),
         other => Err(format!("{other:?}: the known tasks are: classify")),
     }
+}
+
+/// `NAME=D,D,…`: dimensions positive, or -1 for free.
+fn parse_input_shape(text: &str) -> Result<(String, Vec<i64>), String> {
+    let expected = || format!("{text:?}: expected NAME=D,D,… such as x=1,3,224,224 (-1: free)");
+    let (name, dims) = text.rsplit_once('=').ok_or_else(expected)?;
+    let dims: Vec<i64> = dims
+        .split(',')
+        .map(|d| d.trim().parse::<i64>().ok().filter(|&d| d == -1 || d > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(expected)?;
+    if name.is_empty() || dims.is_empty() {
+        return Err(expected());
+    }
+    Ok((name.to_owned(), dims))
 }
 
 /// `H,W` with both positive.

@@ -65,6 +65,7 @@ fn onnx(args: OnnxArgs, quiet: bool) -> Result<()> {
         },
         task: args.task,
         like: args.like,
+        input_shapes: args.input_shape,
     };
     let summary = zoo_onnx::import(&args.model, &args.output, &opts)
         .with_context(|| format!("importing {}", args.model.display()))?;

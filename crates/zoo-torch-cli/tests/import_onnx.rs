@@ -410,17 +410,39 @@ fn golden_outputs_with_nan_verify() {
     }
 }
 
+/// A typed input of `elem_type` with the given dimensions (names free).
+fn typed_input(model: &mut ModelProto, elem_type: i32, dims: &[Result<i64, &str>]) {
+    use zoo_onnx::proto::{Dimension, TensorShapeProto, TypeProto, TypeProtoTensor};
+    let dim = |d: &Result<i64, &str>| match d {
+        Ok(v) => Dimension {
+            dim_value: Some(*v),
+            ..Default::default()
+        },
+        Err(p) => Dimension {
+            dim_param: Some(p.to_string()),
+            ..Default::default()
+        },
+    };
+    model.graph.as_mut().expect("graph").input[0].r#type = Some(TypeProto {
+        tensor_type: Some(TypeProtoTensor {
+            elem_type: Some(elem_type),
+            shape: Some(TensorShapeProto {
+                dim: dims.iter().map(dim).collect(),
+            }),
+        }),
+        denotation: None,
+    });
+}
+
 /// A graph that runs at no size of its free dimensions is refused, naming
-/// the sizes tried, and leaves nothing behind.
+/// the sizes tried and the option that fixes them, and leaves nothing
+/// behind; `--input-shape` gives the size it runs at (checked against the
+/// model's inputs first).
 #[test]
 fn graphs_that_run_at_no_golden_size_are_refused() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("work");
     std::fs::create_dir(&dir).expect("mkdir");
-    let free = |p: &str| zoo_onnx::proto::Dimension {
-        dim_param: Some(p.into()),
-        ..Default::default()
-    };
     let shape = TensorProto {
         name: Some("shape".into()),
         dims: vec![2],
@@ -442,22 +464,64 @@ fn graphs_that_run_at_no_golden_size_are_refused() {
     );
     let mut model =
         ModelProto::decode(std::fs::read(&path).expect("read").as_slice()).expect("decode");
-    model.graph.as_mut().expect("graph").input[0].r#type = Some(zoo_onnx::proto::TypeProto {
-        tensor_type: Some(zoo_onnx::proto::TypeProtoTensor {
-            elem_type: Some(1),
-            shape: Some(zoo_onnx::proto::TensorShapeProto {
-                dim: vec![free("n"), free("length")],
-            }),
-        }),
-        denotation: None,
-    });
+    typed_input(&mut model, 1, &[Err("n"), Err("length")]);
     std::fs::write(&path, model.encode_to_vec()).expect("write");
     let e = refused(&dir, &path, &[]);
     assert!(
         e.contains("seven.onnx")
-            && e.contains("size tried for its free dimensions (16, 32, 64, 128, 256, 512)"),
+            && e.contains("size tried for its free dimensions (16, 32, 64, 128, 256, 512)")
+            && e.contains("--input-shape NAME=D,D,…"),
         "{e}"
     );
+    for (given, expected) in [
+        ("y=1,7", "the model has no input \"y\" (its inputs: x)"),
+        ("x=1,7,1", "does not fit the model's shape [-1, -1]"),
+    ] {
+        let e = refused(&dir, &path, &["--input-shape", given]);
+        assert!(e.contains(expected), "{given}: {e}");
+    }
+    let out = dir.join("seven");
+    import(&path, &out, &["--input-shape", "x=-1,7", "--quiet"]).ok();
+    let toml = std::fs::read_to_string(out.join("zoo.toml")).expect("zoo.toml");
+    assert!(toml.contains("shape = [-1, 7]"), "{toml}");
+    run_command(zoo().arg("verify").arg(&out)).ok();
+}
+
+/// Integer inputs (token ids) keep their type in zoo.toml, and the golden
+/// input gives them whole numbers.
+#[test]
+fn integer_inputs_are_int64_in_the_manifest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = TensorProto {
+        name: Some("table".into()),
+        dims: vec![10, 4],
+        data_type: Some(1),
+        raw_data: Some(
+            (0..40)
+                .flat_map(|v| (v as f32).to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into(),
+        ),
+        ..Default::default()
+    };
+    let path = write(
+        dir.path(),
+        "embed.onnx",
+        vec![node("embed", "Gather", &["table", "x"], "y")],
+        vec![table],
+    );
+    let mut model =
+        ModelProto::decode(std::fs::read(&path).expect("read").as_slice()).expect("decode");
+    typed_input(&mut model, 7, &[Err("n"), Ok(3)]);
+    std::fs::write(&path, model.encode_to_vec()).expect("write");
+    let out = dir.path().join("embed");
+    import(&path, &out, &["--quiet"]).ok();
+    let toml = std::fs::read_to_string(out.join("zoo.toml")).expect("zoo.toml");
+    assert!(toml.contains("dtype = \"i64\""), "{toml}");
+    let golden = zoo_nn::params::read_npz(out.join("golden.npz")).expect("golden.npz");
+    let x = &golden.iter().find(|(k, _)| k == "inputs/x").expect("x").1;
+    assert_eq!(x.kind(), tch::Kind::Int64);
+    run_command(zoo().arg("verify").arg(&out)).ok();
 }
 
 fn vgg_mini() -> PathBuf {
