@@ -85,6 +85,13 @@ pub fn golden_input(input: &Input, free: i64) -> Tensor {
 /// `golden.npz` plus `[model.golden]` into its zoo.toml (keeping a
 /// tolerance already there). Returns the section written.
 pub fn record(dir: &Path) -> Result<Golden> {
+    record_with(dir, &[])
+}
+
+/// [`record`] with some inputs given (by name) instead of made: a model
+/// that needs real values (token ids with an end-of-sequence mark) runs
+/// on them.
+pub fn record_with(dir: &Path, given: &[(String, Tensor)]) -> Result<Golden> {
     let manifest = crate::package::read_manifest(dir)?;
     let section = manifest.model.as_ref().ok_or_else(|| ModelError::Package {
         package: manifest.package.name.clone(),
@@ -98,7 +105,26 @@ pub fn record(dir: &Path) -> Result<Golden> {
     }
     // Trainers and importers record what they just wrote: no foreign code.
     let model = crate::package::load(dir, Device::Cpu, crate::LoadOptions::default())?.model;
-    let shaped: Vec<Input> = section.inputs.iter().map(with_image_size).collect();
+    if let Some((name, _)) = given
+        .iter()
+        .find(|(name, _)| !section.inputs.iter().any(|i| &i.name == name))
+    {
+        let names: Vec<&str> = section.inputs.iter().map(|i| i.name.as_str()).collect();
+        return Err(ModelError::Package {
+            package: manifest.package.name.clone(),
+            message: format!(
+                "a golden input is given for {name:?}, which is not an input (its inputs: {})",
+                names.join(", ")
+            ),
+        });
+    }
+    // Given inputs are as they are: their free dimensions are theirs.
+    let shaped: Vec<Input> = section
+        .inputs
+        .iter()
+        .filter(|i| !given.iter().any(|(name, _)| name == &i.name))
+        .map(with_image_size)
+        .collect();
     let free_dims = shaped
         .iter()
         .any(|i| i.shape.iter().skip(1).any(|&d| d == -1));
@@ -111,9 +137,22 @@ pub fn record(dir: &Path) -> Result<Golden> {
     let mut last_error = None;
     let mut run = None;
     for &free in sizes {
-        let inputs: Vec<(String, Tensor)> = shaped
+        let inputs: Vec<(String, Tensor)> = section
+            .inputs
             .iter()
-            .map(|i| (i.name.clone(), golden_input(i, free)))
+            .map(|input| {
+                let tensor = match given.iter().find(|(name, _)| name == &input.name) {
+                    Some((_, t)) => t.shallow_clone(),
+                    None => {
+                        let shaped = shaped
+                            .iter()
+                            .find(|s| s.name == input.name)
+                            .unwrap_or(input);
+                        golden_input(shaped, free)
+                    }
+                };
+                (input.name.clone(), tensor)
+            })
             .collect();
         match model.run(&inputs, &wanted) {
             Ok(outputs) => {

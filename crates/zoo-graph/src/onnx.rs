@@ -204,6 +204,50 @@ pub enum OnnxOp {
     ScatterNd {
         reduction: ScatterReduction,
     },
+    /// Booleans: which values are +∞ (`positive`) or −∞ (`negative`).
+    IsInf {
+        positive: bool,
+        negative: bool,
+    },
+    /// Running sums along `axis`; `exclusive` leaves each value out of its
+    /// own sum, `reverse` sums from the end.
+    CumSum {
+        axis: i64,
+        exclusive: bool,
+        reverse: bool,
+    },
+    /// The upper (or lower) triangle of the last two axes from diagonal `k`.
+    Trilu {
+        upper: bool,
+        k: i64,
+    },
+    /// int64 index of the largest (`max`) or smallest value along `axis`;
+    /// the last of equal ones with `select_last_index`.
+    ArgExtreme {
+        max: bool,
+        axis: i64,
+        keepdims: bool,
+        select_last_index: bool,
+    },
+    /// Bottoms data, indices (same rank): data's values at the indices
+    /// along `axis`.
+    GatherElements {
+        axis: i64,
+    },
+    /// The bottom's number of elements (int64 scalar).
+    Size,
+    /// int64 `[rank, count]`: the coordinates of the non-zero values.
+    NonZero,
+    /// Bottoms data, indices `[…, k]`: the slices of data's first `k` axes
+    /// that the indices address (`batch_dims` 0).
+    GatherNd,
+    /// Bottoms data, indices, updates (same rank): a copy of data with each
+    /// update written at (or combined by `reduction` with) the value its
+    /// index addresses along `axis`.
+    ScatterElements {
+        axis: i64,
+        reduction: ElementReduction,
+    },
     /// Bottoms X, W, R, B, [initial_h], [initial_c]; tops Y, Y_h, Y_c.
     Lstm {
         hidden_size: i64,
@@ -250,6 +294,14 @@ pub enum UnaryFn {
     Softplus,
     HardSwish,
     Not,
+    Sin,
+    Cos,
+    Sign,
+    /// x / (1 + |x|).
+    Softsign,
+    /// x · tanh(softplus(x)).
+    Mish,
+    IsNaN,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,6 +383,15 @@ pub enum ResizeBy {
 pub enum ScatterReduction {
     None,
     Add,
+}
+
+/// How ScatterElements combines an update with the value it lands on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ElementReduction {
+    None,
+    Add,
+    Mul,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,6 +480,16 @@ impl OnnxOp {
             OnnxOp::Einsum { .. } => "Einsum",
             OnnxOp::Range => "Range",
             OnnxOp::ScatterNd { .. } => "ScatterND",
+            OnnxOp::IsInf { .. } => "IsInf",
+            OnnxOp::CumSum { .. } => "CumSum",
+            OnnxOp::Trilu { .. } => "Trilu",
+            OnnxOp::ArgExtreme { max: true, .. } => "ArgMax",
+            OnnxOp::ArgExtreme { max: false, .. } => "ArgMin",
+            OnnxOp::GatherElements { .. } => "GatherElements",
+            OnnxOp::Size => "Size",
+            OnnxOp::NonZero => "NonZero",
+            OnnxOp::GatherNd => "GatherND",
+            OnnxOp::ScatterElements { .. } => "ScatterElements",
             OnnxOp::Lstm { .. } => "LSTM",
             OnnxOp::Gru { .. } => "GRU",
         }

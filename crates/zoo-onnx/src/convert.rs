@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use bytes::Bytes;
 use tch::Kind;
 use zoo_graph::onnx::{
-    AutoPad, BinaryFn, Coordinates, DType, Direction, NearestMode, OnnxOp, PadMode, PoolKind,
-    ReduceFn, ResizeBy, ResizeMode, ScatterReduction, UnaryFn, VariadicFn,
+    AutoPad, BinaryFn, Coordinates, DType, Direction, ElementReduction, NearestMode, OnnxOp,
+    PadMode, PoolKind, ReduceFn, ResizeBy, ResizeMode, ScatterReduction, UnaryFn, VariadicFn,
 };
 use zoo_graph::{GRAPH_FORMAT, GRAPH_VERSION, Graph, GraphInput, LayerDef, Op};
 
@@ -28,6 +28,8 @@ pub const SUPPORTED: &[&str] = &[
     "Abs",
     "Add",
     "And",
+    "ArgMax",
+    "ArgMin",
     "AveragePool",
     "BatchNormalization",
     "Cast",
@@ -38,9 +40,11 @@ pub const SUPPORTED: &[&str] = &[
     "ConstantOfShape",
     "Conv",
     "ConvTranspose",
+    "Cos",
+    "CumSum",
     "Div",
-    "Einsum",
     "Dropout",
+    "Einsum",
     "Elu",
     "Equal",
     "Erf",
@@ -50,6 +54,8 @@ pub const SUPPORTED: &[&str] = &[
     "Floor",
     "GRU",
     "Gather",
+    "GatherElements",
+    "GatherND",
     "Gelu",
     "Gemm",
     "GlobalAveragePool",
@@ -60,6 +66,8 @@ pub const SUPPORTED: &[&str] = &[
     "HardSwish",
     "Identity",
     "InstanceNormalization",
+    "IsInf",
+    "IsNaN",
     "LSTM",
     "LayerNormalization",
     "LeakyRelu",
@@ -72,15 +80,17 @@ pub const SUPPORTED: &[&str] = &[
     "MaxPool",
     "Mean",
     "Min",
+    "Mish",
     "Mod",
     "Mul",
     "Neg",
+    "NonZero",
     "Not",
     "Or",
     "PRelu",
-    "Range",
     "Pad",
     "Pow",
+    "Range",
     "Reciprocal",
     "ReduceL1",
     "ReduceL2",
@@ -95,13 +105,19 @@ pub const SUPPORTED: &[&str] = &[
     "Reshape",
     "Resize",
     "Round",
+    "Scatter",
+    "ScatterElements",
     "ScatterND",
     "Selu",
     "Shape",
     "Sigmoid",
+    "Sign",
+    "Sin",
+    "Size",
     "Slice",
     "Softmax",
     "Softplus",
+    "Softsign",
     "Split",
     "Sqrt",
     "Squeeze",
@@ -110,6 +126,7 @@ pub const SUPPORTED: &[&str] = &[
     "Tanh",
     "Tile",
     "Transpose",
+    "Trilu",
     "Unsqueeze",
     "Upsample",
     "Where",
@@ -635,6 +652,86 @@ impl Converter {
             "Softplus" => return unary(UnaryFn::Softplus),
             "HardSwish" => return unary(UnaryFn::HardSwish),
             "Not" => return unary(UnaryFn::Not),
+            "Sin" => return unary(UnaryFn::Sin),
+            "Cos" => return unary(UnaryFn::Cos),
+            "Sign" => return unary(UnaryFn::Sign),
+            "Softsign" => return unary(UnaryFn::Softsign),
+            "Mish" => return unary(UnaryFn::Mish),
+            "IsNaN" => return unary(UnaryFn::IsNaN),
+            "IsInf" => (
+                OnnxOp::IsInf {
+                    positive: attr_i(node, "detect_positive", 1) != 0,
+                    negative: attr_i(node, "detect_negative", 1) != 0,
+                },
+                first(1),
+            ),
+            "CumSum" => {
+                let axis = self
+                    .const_ints(node, 1)?
+                    .and_then(|v| v.first().copied())
+                    .ok_or_else(|| err(node, "needs a constant axis"))?;
+                (
+                    OnnxOp::CumSum {
+                        axis,
+                        exclusive: attr_i(node, "exclusive", 0) != 0,
+                        reverse: attr_i(node, "reverse", 0) != 0,
+                    },
+                    first(1),
+                )
+            }
+            "Trilu" => {
+                let k = self
+                    .const_ints(node, 1)?
+                    .and_then(|v| v.first().copied())
+                    .unwrap_or(0);
+                (
+                    OnnxOp::Trilu {
+                        upper: attr_i(node, "upper", 1) != 0,
+                        k,
+                    },
+                    first(1),
+                )
+            }
+            "ArgMax" | "ArgMin" => (
+                OnnxOp::ArgExtreme {
+                    max: node.op_type == "ArgMax",
+                    axis: attr_i(node, "axis", 0),
+                    keepdims: attr_i(node, "keepdims", 1) != 0,
+                    select_last_index: attr_i(node, "select_last_index", 0) != 0,
+                },
+                first(1),
+            ),
+            "GatherElements" => (
+                OnnxOp::GatherElements {
+                    axis: attr_i(node, "axis", 0),
+                },
+                first(2),
+            ),
+            "Size" => (OnnxOp::Size, first(1)),
+            "NonZero" => (OnnxOp::NonZero, first(1)),
+            "GatherND" => {
+                if attr_i(node, "batch_dims", 0) != 0 {
+                    return Err(err(node, "batch_dims other than 0 is not supported"));
+                }
+                (OnnxOp::GatherNd, first(2))
+            }
+            "ScatterElements" | "Scatter" => {
+                let reduction = match attr_s(node, "reduction").as_deref() {
+                    None | Some("none") => ElementReduction::None,
+                    Some("add") => ElementReduction::Add,
+                    Some("mul") => ElementReduction::Mul,
+                    Some(other) => {
+                        return Err(err(node, format!("reduction {other:?} is not supported")));
+                    }
+                };
+                (
+                    OnnxOp::ScatterElements {
+                        axis: attr_i(node, "axis", 0),
+                        reduction,
+                    },
+                    first(3),
+                )
+            }
             "LeakyRelu" => (
                 OnnxOp::LeakyRelu {
                     alpha: attr_f(node, "alpha", 0.01),

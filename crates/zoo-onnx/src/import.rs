@@ -37,6 +37,9 @@ pub struct ImportOptions {
     /// Shapes given for inputs by name (-1 free), in place of the model's
     /// own: for exports that declare free dimensions they do not have.
     pub input_shapes: Vec<(String, Vec<i64>)>,
+    /// `.npy` files holding the golden input of the inputs they name, in
+    /// place of made-up values.
+    pub golden_inputs: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +138,15 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         None => None,
     };
 
+    let golden_inputs = opts
+        .golden_inputs
+        .iter()
+        .map(|(name, path)| {
+            zoo_nn::params::read_npy(path)
+                .map(|t| (name.clone(), t))
+                .map_err(|e| invalid(format!("--golden-input {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let model = Model::open(onnx)?;
     let Converted {
         graph,
@@ -298,11 +310,11 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
             .inputs
             .iter()
             .any(|i| i.shape.iter().flatten().skip(1).any(|&d| d == -1));
-        zoo_models::golden::record(staged.path()).map_err(|e| {
+        zoo_models::golden::record_with(staged.path(), &golden_inputs).map_err(|e| {
             let hint = if free {
-                "; if the model runs at certain sizes only, give them with --input-shape NAME=D,D,…"
+                "; if the model runs at certain sizes only, give them with --input-shape NAME=D,D,…, or a real input with --golden-input NAME=FILE.npy"
             } else {
-                ""
+                "; if it needs real values, give them with --golden-input NAME=FILE.npy"
             };
             invalid(format!(
                 "the converted graph does not run on its input: {e}{hint}"

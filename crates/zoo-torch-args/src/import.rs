@@ -64,6 +64,11 @@ pub struct OnnxArgs {
     /// more inputs.
     #[arg(long, value_name = "NAME=D,D,…", value_parser = parse_input_shape)]
     pub input_shape: Vec<(String, Vec<i64>)>,
+    /// The golden input for NAME from a .npy file instead of made-up values
+    /// (models that need real ones, e.g. token ids with an end-of-sequence
+    /// mark). Repeat for more inputs.
+    #[arg(long, value_name = "NAME=FILE.npy", value_parser = parse_named_file)]
+    pub golden_input: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +138,18 @@ fn parse_task(text: &str) -> Result<Task, String> {
     match text {
         "classify" => Ok(Task::Classify),
         other => Err(format!("{other:?}: the known tasks are: classify")),
+    }
+}
+
+/// `NAME=FILE`.
+fn parse_named_file(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !file.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(file)))
+        }
+        _ => Err(format!(
+            "{text:?}: expected NAME=FILE.npy such as ids=tokens.npy"
+        )),
     }
 }
 

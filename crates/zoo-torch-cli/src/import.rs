@@ -66,6 +66,7 @@ fn onnx(args: OnnxArgs, quiet: bool) -> Result<()> {
         task: args.task,
         like: args.like,
         input_shapes: args.input_shape,
+        golden_inputs: args.golden_input,
     };
     let summary = zoo_onnx::import(&args.model, &args.output, &opts)
         .with_context(|| format!("importing {}", args.model.display()))?;

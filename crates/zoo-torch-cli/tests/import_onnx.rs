@@ -436,8 +436,8 @@ fn typed_input(model: &mut ModelProto, elem_type: i32, dims: &[Result<i64, &str>
 
 /// A graph that runs at no size of its free dimensions is refused, naming
 /// the sizes tried and the option that fixes them, and leaves nothing
-/// behind; `--input-shape` gives the size it runs at (checked against the
-/// model's inputs first).
+/// behind; `--input-shape` gives the size it runs at, or `--golden-input`
+/// a real input (both checked against the model's inputs first).
 #[test]
 fn graphs_that_run_at_no_golden_size_are_refused() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -484,6 +484,33 @@ fn graphs_that_run_at_no_golden_size_are_refused() {
     import(&path, &out, &["--input-shape", "x=-1,7", "--quiet"]).ok();
     let toml = std::fs::read_to_string(out.join("zoo.toml")).expect("zoo.toml");
     assert!(toml.contains("shape = [-1, 7]"), "{toml}");
+    run_command(zoo().arg("verify").arg(&out)).ok();
+
+    // Or a real golden input, the shape staying free.
+    let npy = root.path().join("seven.npy");
+    zoo_nn::params::write_npy(
+        &npy,
+        &tch::Tensor::arange(7, (tch::Kind::Float, tch::Device::Cpu)).reshape([1, 7]),
+    )
+    .expect("npy");
+    let given = format!("x={}", npy.display());
+    for (given, expected) in [
+        (
+            format!("y={}", npy.display()),
+            "golden input is given for \"y\", which is not an input",
+        ),
+        ("x=missing.npy".to_string(), "missing.npy"),
+    ] {
+        let e = refused(&dir, &path, &["--golden-input", &given]);
+        assert!(e.contains(expected), "{given}: {e}");
+    }
+    let out = dir.join("seven-given");
+    import(&path, &out, &["--golden-input", &given, "--quiet"]).ok();
+    let toml = std::fs::read_to_string(out.join("zoo.toml")).expect("zoo.toml");
+    assert!(toml.contains("shape = [-1, -1]"), "{toml}");
+    let golden = zoo_nn::params::read_npz(out.join("golden.npz")).expect("golden.npz");
+    let x = &golden.iter().find(|(k, _)| k == "inputs/x").expect("x").1;
+    assert_eq!(x.size(), [1, 7]);
     run_command(zoo().arg("verify").arg(&out)).ok();
 }
 

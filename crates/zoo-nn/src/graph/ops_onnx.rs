@@ -9,8 +9,8 @@ use crate::error::{NnError, Result};
 use crate::functions::Activation;
 use tch::{Kind, Tensor};
 use zoo_graph::onnx::{
-    AutoPad, BinaryFn, Coordinates, DType, Direction, NearestMode, OnnxOp, PadMode, PoolKind,
-    ReduceFn, ResizeBy, ResizeMode, ScatterReduction, UnaryFn, VariadicFn,
+    AutoPad, BinaryFn, Coordinates, DType, Direction, ElementReduction, NearestMode, OnnxOp,
+    PadMode, PoolKind, ReduceFn, ResizeBy, ResizeMode, ScatterReduction, UnaryFn, VariadicFn,
 };
 
 fn bad(op: &OnnxOp, message: impl Into<String>) -> NnError {
@@ -156,10 +156,10 @@ pub fn forward(
         OnnxOp::Clip { min, max } => {
             let mut y = x.shallow_clone();
             if let Some(lo) = min {
-                y = y.f_clamp_min(*lo)?;
+                y = y.f_clamp_min(fit_scalar(*lo, x.kind()))?;
             }
             if let Some(hi) = max {
-                y = y.f_clamp_max(*hi)?;
+                y = y.f_clamp_max(fit_scalar(*hi, x.kind()))?;
             }
             one(y)
         }
@@ -464,10 +464,11 @@ pub fn forward(
         }
         OnnxOp::ConstantOfShape { value, dtype } => {
             let shape = int_values(x)?;
+            let kind = kind_of(*dtype);
             one(Tensor::f_full(
                 shape.as_slice(),
-                *value,
-                (kind_of(*dtype), x.device()),
+                fit_scalar(*value, kind),
+                (kind, x.device()),
             )?)
         }
         OnnxOp::Cast { to } => one(x.f_to_kind(kind_of(*to))?),
@@ -477,6 +478,103 @@ pub fn forward(
         }
         OnnxOp::Einsum { equation } => one(Tensor::f_einsum(equation, xs, None::<&[i64]>)?),
         OnnxOp::Range => one(range(op, x, input(op, xs, 1)?, input(op, xs, 2)?)?),
+        OnnxOp::IsInf { positive, negative } => one(match (positive, negative) {
+            (true, true) => x.f_isinf()?,
+            (true, false) => x.f_isposinf()?,
+            (false, true) => x.f_isneginf()?,
+            (false, false) => x.f_zeros_like()?.f_to_kind(Kind::Bool)?,
+        }),
+        OnnxOp::CumSum {
+            axis,
+            exclusive,
+            reverse,
+        } => {
+            let a = axis_of(op, *axis, rank)?;
+            let flip = |t: Tensor| -> Result<Tensor> {
+                Ok(if *reverse {
+                    t.f_flip([a].as_slice())?
+                } else {
+                    t
+                })
+            };
+            let source = flip(x.shallow_clone())?;
+            let mut sums = source.f_cumsum(a, x.kind())?;
+            if *exclusive {
+                sums = sums.f_sub(&source)?;
+            }
+            one(flip(sums)?)
+        }
+        OnnxOp::Trilu { upper, k } => {
+            if rank < 2 {
+                return Err(bad(op, format!("needs 2 or more axes; given {rank}")));
+            }
+            one(if *upper { x.f_triu(*k)? } else { x.f_tril(*k)? })
+        }
+        OnnxOp::ArgExtreme {
+            max,
+            axis,
+            keepdims,
+            select_last_index,
+        } => {
+            let a = axis_of(op, *axis, rank)?;
+            let pick = |t: &Tensor| {
+                if *max {
+                    t.f_argmax(a, *keepdims)
+                } else {
+                    t.f_argmin(a, *keepdims)
+                }
+            };
+            one(if *select_last_index {
+                // The first of the reversed axis is the last of the axis.
+                let n = x.size()[a as usize];
+                pick(&x.f_flip([a].as_slice())?)?
+                    .f_neg()?
+                    .f_add_scalar(n - 1)?
+            } else {
+                pick(x)?
+            })
+        }
+        OnnxOp::GatherElements { axis } => {
+            let a = axis_of(op, *axis, rank)?;
+            let n = x.size()[a as usize];
+            let indices = input(op, xs, 1)?.f_to_kind(Kind::Int64)?;
+            let out_of_range = indices.f_lt(-n)?.f_logical_or(&indices.f_ge(n)?)?;
+            if out_of_range.f_any()?.int64_value(&[]) != 0 {
+                return Err(bad(
+                    op,
+                    format!("an index is out of range for axis {a} of size {n}"),
+                ));
+            }
+            let indices = indices.f_where_self(&indices.f_ge(0)?, &indices.f_add_scalar(n)?)?;
+            one(x.f_gather(a, &indices, false)?)
+        }
+        OnnxOp::NonZero => one(x.f_nonzero()?.f_tr()?.f_contiguous()?),
+        OnnxOp::GatherNd => {
+            let index = index_columns(op, x, input(op, xs, 1)?)?;
+            one(x.f_index(&index)?)
+        }
+        OnnxOp::ScatterElements { axis, reduction } => {
+            let a = axis_of(op, *axis, rank)?;
+            let n = x.size()[a as usize];
+            let indices = input(op, xs, 1)?.f_to_kind(Kind::Int64)?;
+            let out_of_range = indices.f_lt(-n)?.f_logical_or(&indices.f_ge(n)?)?;
+            if out_of_range.f_any()?.int64_value(&[]) != 0 {
+                return Err(bad(
+                    op,
+                    format!("an index is out of range for axis {a} of size {n}"),
+                ));
+            }
+            let indices = indices.f_where_self(&indices.f_ge(0)?, &indices.f_add_scalar(n)?)?;
+            let updates = input(op, xs, 2)?.f_to_kind(x.kind())?;
+            one(match reduction {
+                ElementReduction::None => x.f_scatter(a, &indices, &updates)?,
+                ElementReduction::Add => x.f_scatter_add(a, &indices, &updates)?,
+                ElementReduction::Mul => x.f_scatter_reduce(a, &indices, &updates, "multiply")?,
+            })
+        }
+        OnnxOp::Size => {
+            one(Tensor::f_from_slice(&[x.numel() as i64])?.f_reshape([0i64; 0].as_slice())?)
+        }
         OnnxOp::ScatterNd { reduction } => one(scatter_nd(
             op,
             x,
@@ -543,6 +641,12 @@ fn unary(func: UnaryFn, x: &Tensor) -> Result<Tensor> {
         UnaryFn::Softplus => x.f_softplus()?,
         UnaryFn::HardSwish => x.f_hardswish()?,
         UnaryFn::Not => x.f_logical_not()?,
+        UnaryFn::Sin => x.f_sin()?,
+        UnaryFn::Cos => x.f_cos()?,
+        UnaryFn::Sign => x.f_sign()?,
+        UnaryFn::Softsign => x.f_div(&x.f_abs()?.f_add_scalar(1.0)?)?,
+        UnaryFn::Mish => x.f_mish()?,
+        UnaryFn::IsNaN => x.f_isnan()?,
     })
 }
 
@@ -1137,6 +1241,34 @@ fn resize(
     Ok(y)
 }
 
+/// `value` saturated to `kind`'s finite range (infinities kept for
+/// floating kinds, NaN made 0 for the others): libtorch refuses a scalar
+/// beyond the range, and tch panics dropping the refused scalar, while a
+/// graph's text may round `f32::MIN` (a mask's fill value) a hair past it.
+fn fit_scalar(value: f64, kind: Kind) -> f64 {
+    let (low, high) = match kind {
+        Kind::Float => (f64::from(f32::MIN), f64::from(f32::MAX)),
+        Kind::Half => (-65504.0, 65504.0),
+        Kind::BFloat16 => (-3.389_531_389_251_535_5e38, 3.389_531_389_251_535_5e38),
+        // The largest doubles within the integer types.
+        Kind::Int64 => (-9_223_372_036_854_775_808.0, 9_223_372_036_854_774_784.0),
+        Kind::Int => (f64::from(i32::MIN), f64::from(i32::MAX)),
+        Kind::Int16 => (f64::from(i16::MIN), f64::from(i16::MAX)),
+        Kind::Int8 => (f64::from(i8::MIN), f64::from(i8::MAX)),
+        Kind::Uint8 => (0.0, 255.0),
+        Kind::Bool => (0.0, 1.0),
+        _ => return value,
+    };
+    let floating = matches!(kind, Kind::Float | Kind::Half | Kind::BFloat16);
+    if value.is_nan() {
+        return if floating { value } else { 0.0 };
+    }
+    if value.is_infinite() && floating {
+        return value;
+    }
+    value.clamp(low, high)
+}
+
 /// A float tensor's values (run-time Resize scales).
 fn float_values(t: &Tensor) -> Result<Vec<f64>> {
     Ok(Vec::<f64>::try_from(
@@ -1179,9 +1311,35 @@ fn scatter_nd(
     updates: &Tensor,
     reduction: ScatterReduction,
 ) -> Result<Tensor> {
+    let index = index_columns(op, data, indices)?;
+    let rows = index
+        .first()
+        .and_then(|c| c.as_ref())
+        .map_or(0, |c| c.numel() as i64);
+    let mut slice_shape = vec![rows];
+    slice_shape.extend_from_slice(&data.size()[index.len()..]);
+    let updates = updates
+        .f_to_kind(data.kind())?
+        .f_reshape(slice_shape.as_slice())
+        .map_err(|e| bad(op, format!("updates do not fit the indexed slices: {e}")))?;
+    let flat: Vec<Option<Tensor>> = index
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .map(|c| c.f_reshape([-1i64].as_slice()))
+                .transpose()
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(data.f_index_put(&flat, &updates, reduction == ScatterReduction::Add)?)
+}
+
+/// ScatterND's and GatherND's indices `[…, k]` as one index tensor per
+/// addressed axis of `data` (libtorch's advanced indexing), each checked
+/// against its axis' size.
+fn index_columns(op: &OnnxOp, data: &Tensor, indices: &Tensor) -> Result<Vec<Option<Tensor>>> {
     let shape = data.size();
-    let index_shape = indices.size();
-    let k = *index_shape
+    let k = *indices
+        .size()
         .last()
         .ok_or_else(|| bad(op, "indices must have at least one axis"))?;
     if k < 1 || k as usize > shape.len() {
@@ -1190,20 +1348,11 @@ fn scatter_nd(
             format!("indices address {k} axes of a rank-{} tensor", shape.len()),
         ));
     }
-    let rows: i64 = index_shape[..index_shape.len() - 1].iter().product();
-    let flat = indices
-        .f_to_kind(Kind::Int64)?
-        .f_reshape([rows, k].as_slice())?;
-    let mut slice_shape = vec![rows];
-    slice_shape.extend_from_slice(&shape[k as usize..]);
-    let updates = updates
-        .f_to_kind(data.kind())?
-        .f_reshape(slice_shape.as_slice())
-        .map_err(|e| bad(op, format!("updates do not fit the indexed slices: {e}")))?;
+    let indices = indices.f_to_kind(Kind::Int64)?;
     let mut index = Vec::with_capacity(k as usize);
     for axis in 0..k {
         let n = shape[axis as usize];
-        let column = flat.f_select(1, axis)?;
+        let column = indices.f_select(-1, axis)?;
         let out_of_range = column.f_lt(-n)?.f_logical_or(&column.f_ge(n)?)?;
         if out_of_range.f_any()?.int64_value(&[]) != 0 {
             return Err(bad(
@@ -1213,7 +1362,7 @@ fn scatter_nd(
         }
         index.push(Some(column));
     }
-    Ok(data.f_index_put(&index, &updates, reduction == ScatterReduction::Add)?)
+    Ok(index)
 }
 
 /// Directions to run, each with its index in the weights and whether it
