@@ -21,6 +21,7 @@ mod models_table;
 mod python;
 mod services;
 mod setup;
+mod sweep;
 mod test;
 mod train;
 
@@ -43,6 +44,8 @@ usage: cargo xtask <command>
               (--check: fail if it is out of date)
   bench B     benchmarks side by side with their peers: install, models, caffe, onnx,
               load, cold-run (see BENCHMARKS.md)
+  sweep onnx  import ~60 torchvision, timm and transformers exports and check
+              each against ONNX Runtime (docs/onnx-models.md)
   fuzz        run each cargo-fuzz target briefly (SECONDS each, default 30)
   crash       SIGKILL zoo install / zoo-registry at random points (--runs 100)
   gpu-check   build here and prepare the CUDA check for a GPU machine
@@ -75,6 +78,7 @@ fn run() -> Result<()> {
         "crash" => crash::run(rest),
         "train" => train::run(rest),
         "models-table" => models_table::run(rest),
+        "sweep" => sweep::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
