@@ -26,7 +26,7 @@ pub const TORCHVISION: &str = "torchvision==0.26.0";
 const ONNX_PACKAGES: &[&str] = &["onnx==1.23.2", "onnxruntime==1.32.0", "onnxscript==0.7.2"];
 
 /// `python -m pip install --quiet ARGS`.
-fn pip_install(python: &Path, args: &[&str]) -> Result<()> {
+pub fn pip_install(python: &Path, args: &[&str]) -> Result<()> {
     cmd::run(
         Command::new(python)
             .args([

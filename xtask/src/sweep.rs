@@ -62,18 +62,7 @@ fn onnx(names: &[String]) -> Result<()> {
             .args(names)
             .env("PYTHONPATH", &site),
     )?;
-    cmd::run(cmd::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "zoo-cli",
-        "-p",
-        "zoo-torch-cli",
-        "--bin",
-        "zoo",
-        "--bin",
-        "zoo-torch",
-    ]))?;
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "zoo-cli", "-p", "zoo-torch-cli"]))?;
     let zoo = cmd::target_dir().join("release/zoo");
     let out_dir = cmd::target_dir().join("onnx-sweep");
     let work = out_dir.join("work");
@@ -142,21 +131,10 @@ fn site_packages(python: &Path, dir: &Path) -> Result<PathBuf> {
     }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
-    let pip = |args: &[&str]| {
-        cmd::run(
-            Command::new(python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(["--no-cache-dir", "--target"])
-                .arg(dir)
-                .args(args),
-        )
-    };
+    let target = dir
+        .to_str()
+        .with_context(|| format!("{}: not UTF-8", dir.display()))?;
+    let pip = |args: &[&str]| python::pip_install(python, &[&["--target", target], args].concat());
     // transformers with its dependencies (none of them torch); timm without
     // its own, which are torch, torchvision (`.venv-onnx` has them) and
     // what transformers brought.

@@ -536,16 +536,7 @@ pub fn forward(
         }
         OnnxOp::GatherElements { axis } => {
             let a = axis_of(op, *axis, rank)?;
-            let n = x.size()[a as usize];
-            let indices = input(op, xs, 1)?.f_to_kind(Kind::Int64)?;
-            let out_of_range = indices.f_lt(-n)?.f_logical_or(&indices.f_ge(n)?)?;
-            if out_of_range.f_any()?.int64_value(&[]) != 0 {
-                return Err(bad(
-                    op,
-                    format!("an index is out of range for axis {a} of size {n}"),
-                ));
-            }
-            let indices = indices.f_where_self(&indices.f_ge(0)?, &indices.f_add_scalar(n)?)?;
+            let indices = axis_indices(op, input(op, xs, 1)?, a, x.size()[a as usize])?;
             one(x.f_gather(a, &indices, false)?)
         }
         OnnxOp::NonZero => one(x.f_nonzero()?.f_tr()?.f_contiguous()?),
@@ -555,16 +546,7 @@ pub fn forward(
         }
         OnnxOp::ScatterElements { axis, reduction } => {
             let a = axis_of(op, *axis, rank)?;
-            let n = x.size()[a as usize];
-            let indices = input(op, xs, 1)?.f_to_kind(Kind::Int64)?;
-            let out_of_range = indices.f_lt(-n)?.f_logical_or(&indices.f_ge(n)?)?;
-            if out_of_range.f_any()?.int64_value(&[]) != 0 {
-                return Err(bad(
-                    op,
-                    format!("an index is out of range for axis {a} of size {n}"),
-                ));
-            }
-            let indices = indices.f_where_self(&indices.f_ge(0)?, &indices.f_add_scalar(n)?)?;
+            let indices = axis_indices(op, input(op, xs, 1)?, a, x.size()[a as usize])?;
             let updates = input(op, xs, 2)?.f_to_kind(x.kind())?;
             one(match reduction {
                 ElementReduction::None => x.f_scatter(a, &indices, &updates)?,
@@ -1348,21 +1330,26 @@ fn index_columns(op: &OnnxOp, data: &Tensor, indices: &Tensor) -> Result<Vec<Opt
             format!("indices address {k} axes of a rank-{} tensor", shape.len()),
         ));
     }
+    (0..k)
+        .map(|axis| {
+            let column = indices.f_select(-1, axis)?;
+            axis_indices(op, &column, axis, shape[axis as usize]).map(Some)
+        })
+        .collect()
+}
+
+/// `indices` into an axis of size `n` as int64, negative ones counted from
+/// the end; one outside `-n..n` is an error naming the axis.
+fn axis_indices(op: &OnnxOp, indices: &Tensor, axis: i64, n: i64) -> Result<Tensor> {
     let indices = indices.f_to_kind(Kind::Int64)?;
-    let mut index = Vec::with_capacity(k as usize);
-    for axis in 0..k {
-        let n = shape[axis as usize];
-        let column = indices.f_select(-1, axis)?;
-        let out_of_range = column.f_lt(-n)?.f_logical_or(&column.f_ge(n)?)?;
-        if out_of_range.f_any()?.int64_value(&[]) != 0 {
-            return Err(bad(
-                op,
-                format!("an index is out of range for axis {axis} of size {n}"),
-            ));
-        }
-        index.push(Some(column));
+    let out_of_range = indices.f_lt(-n)?.f_logical_or(&indices.f_ge(n)?)?;
+    if out_of_range.f_any()?.int64_value(&[]) != 0 {
+        return Err(bad(
+            op,
+            format!("an index is out of range for axis {axis} of size {n}"),
+        ));
     }
-    Ok(index)
+    Ok(indices.f_where_self(&indices.f_ge(0)?, &indices.f_add_scalar(n)?)?)
 }
 
 /// Directions to run, each with its index in the weights and whether it
