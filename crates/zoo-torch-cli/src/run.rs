@@ -111,13 +111,16 @@ fn run_tensors(model: &dyn Model, args: &RunArgs, builtin: Option<&LoadedPackage
         if let Some((_, file)) = wanted.iter().find(|(n, _)| n == name) {
             inputs::write_npy(tensor, file)?;
         }
-        report.push(json!({"name": name, "shape": tensor.size()}));
+        let summary = OutputSummary::of(tensor)?;
+        let mut entry = json!({"name": name, "shape": tensor.size(), "dtype": summary.dtype});
+        summary.add_to(&mut entry);
+        report.push(entry);
         if !args.json {
             match wanted.iter().find(|(n, _)| n == name) {
                 Some((_, file)) => {
                     outln!("{name}: shape {:?} → {}", tensor.size(), file.display())
                 }
-                None => outln!("{name}: shape {:?}", tensor.size()),
+                None => outln!("{name}: shape {:?} {}", tensor.size(), summary.text()),
             }
         }
     }
@@ -125,6 +128,87 @@ fn run_tensors(model: &dyn Model, args: &RunArgs, builtin: Option<&LoadedPackage
         outln!("{}", json!({"outputs": report}));
     }
     Ok(())
+}
+
+/// What `zoo run --input` shows of an output it does not write to a file:
+/// its type, range and mean, and its values when there are few (all of
+/// them up to [`OutputSummary::SHOWN`] in text, [`OutputSummary::LISTED`]
+/// in JSON).
+struct OutputSummary {
+    dtype: String,
+    /// min, max, mean; absent for an empty tensor.
+    stats: Option<(f64, f64, f64)>,
+    values: Vec<f64>,
+    count: usize,
+}
+
+impl OutputSummary {
+    const SHOWN: usize = 16;
+    const LISTED: usize = 1024;
+
+    fn of(tensor: &Tensor) -> Result<OutputSummary> {
+        let count = tensor.numel();
+        let dtype = match tensor.kind() {
+            tch::Kind::Float => "f32".to_string(),
+            tch::Kind::Double => "f64".to_string(),
+            tch::Kind::Half => "f16".to_string(),
+            tch::Kind::BFloat16 => "bf16".to_string(),
+            tch::Kind::Int64 => "i64".to_string(),
+            tch::Kind::Int => "i32".to_string(),
+            tch::Kind::Int16 => "i16".to_string(),
+            tch::Kind::Int8 => "i8".to_string(),
+            tch::Kind::Uint8 => "u8".to_string(),
+            tch::Kind::Bool => "bool".to_string(),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        let flat = tensor
+            .f_to_device(tch::Device::Cpu)?
+            .f_to_kind(tch::Kind::Double)?
+            .f_reshape([-1i64].as_slice())?;
+        let stats = (count > 0)
+            .then(|| -> Result<(f64, f64, f64)> {
+                Ok((
+                    flat.f_min()?.double_value(&[]),
+                    flat.f_max()?.double_value(&[]),
+                    flat.f_mean(tch::Kind::Double)?.double_value(&[]),
+                ))
+            })
+            .transpose()?;
+        let values = if count <= Self::LISTED {
+            Vec::<f64>::try_from(&flat)?
+        } else {
+            Vec::new()
+        };
+        Ok(OutputSummary {
+            dtype,
+            stats,
+            values,
+            count,
+        })
+    }
+
+    fn text(&self) -> String {
+        let mut text = self.dtype.clone();
+        if let Some((min, max, mean)) = self.stats {
+            text += &format!(", min {min:.6} max {max:.6} mean {mean:.6}");
+        }
+        if !self.values.is_empty() && self.count <= Self::SHOWN {
+            let values: Vec<String> = self.values.iter().map(|v| format!("{v:.6}")).collect();
+            text += &format!(": [{}]", values.join(", "));
+        }
+        text
+    }
+
+    fn add_to(&self, entry: &mut Value) {
+        if let Some((min, max, mean)) = self.stats {
+            entry["min"] = json!(min);
+            entry["max"] = json!(max);
+            entry["mean"] = json!(mean);
+        }
+        if self.count <= Self::LISTED {
+            entry["values"] = json!(self.values);
+        }
+    }
 }
 
 fn print_results(results: &[Value], json: bool) -> Result<()> {

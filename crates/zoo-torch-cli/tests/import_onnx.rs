@@ -549,6 +549,35 @@ fn integer_inputs_are_int64_in_the_manifest() {
     let x = &golden.iter().find(|(k, _)| k == "inputs/x").expect("x").1;
     assert_eq!(x.kind(), tch::Kind::Int64);
     run_command(zoo().arg("verify").arg(&out)).ok();
+
+    // `zoo run --input` shows an output's type, range, mean and (few)
+    // values: rows 1 to 3 of the table hold 4 to 15.
+    let ids = dir.path().join("ids.npy");
+    zoo_nn::params::write_npy(
+        &ids,
+        &tch::Tensor::from_slice(&[1i64, 2, 3]).reshape([1, 3]),
+    )
+    .expect("npy");
+    let given = format!("x={}", ids.display());
+    let text = run_command(zoo().arg("run").arg(&out).args(["--input", &given])).ok();
+    assert!(
+        text.contains(
+            "y: shape [1, 3, 4] f32, min 4.000000 max 15.000000 mean 9.500000: [4.000000, 5.000000,"
+        ),
+        "{text}"
+    );
+    let json = run_command(
+        zoo()
+            .arg("run")
+            .arg(&out)
+            .args(["--input", &given, "--json"]),
+    )
+    .ok();
+    let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let y = &value["outputs"][0];
+    assert_eq!(y["dtype"], "f32", "{value}");
+    assert_eq!(y["values"].as_array().map(Vec::len), Some(12), "{value}");
+    assert_eq!(y["max"], 15.0, "{value}");
 }
 
 fn vgg_mini() -> PathBuf {
