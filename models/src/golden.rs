@@ -103,8 +103,6 @@ pub fn record_with(dir: &Path, given: &[(String, Tensor)]) -> Result<Golden> {
             message: "no [[model.inputs]]: a golden input needs the input's name and shape".into(),
         });
     }
-    // Trainers and importers record what they just wrote: no foreign code.
-    let model = crate::package::load(dir, Device::Cpu, crate::LoadOptions::default())?.model;
     if let Some((name, _)) = given
         .iter()
         .find(|(name, _)| !section.inputs.iter().any(|i| &i.name == name))
@@ -118,38 +116,30 @@ pub fn record_with(dir: &Path, given: &[(String, Tensor)]) -> Result<Golden> {
             ),
         });
     }
+    let given_for = |input: &Input| given.iter().find(|(name, _)| name == &input.name);
+    let shaped: Vec<Input> = section.inputs.iter().map(with_image_size).collect();
     // Given inputs are as they are: their free dimensions are theirs.
-    let shaped: Vec<Input> = section
-        .inputs
-        .iter()
-        .filter(|i| !given.iter().any(|(name, _)| name == &i.name))
-        .map(with_image_size)
-        .collect();
     let free_dims = shaped
         .iter()
+        .filter(|i| given_for(i).is_none())
         .any(|i| i.shape.iter().skip(1).any(|&d| d == -1));
     let sizes = if free_dims {
         free_sizes(&manifest)
     } else {
         &[0][..]
     };
+    // Trainers and importers record what they just wrote: no foreign code.
+    let model = crate::package::load(dir, Device::Cpu, crate::LoadOptions::default())?.model;
     let wanted: Vec<String> = section.outputs.iter().map(|o| o.name.clone()).collect();
     let mut last_error = None;
     let mut run = None;
     for &free in sizes {
-        let inputs: Vec<(String, Tensor)> = section
-            .inputs
+        let inputs: Vec<(String, Tensor)> = shaped
             .iter()
             .map(|input| {
-                let tensor = match given.iter().find(|(name, _)| name == &input.name) {
+                let tensor = match given_for(input) {
                     Some((_, t)) => t.shallow_clone(),
-                    None => {
-                        let shaped = shaped
-                            .iter()
-                            .find(|s| s.name == input.name)
-                            .unwrap_or(input);
-                        golden_input(shaped, free)
-                    }
+                    None => golden_input(input, free),
                 };
                 (input.name.clone(), tensor)
             })
