@@ -21,7 +21,7 @@ use crate::proto::DataType;
 use crate::tensor::Tensor;
 
 /// Opsets this converter knows the operator meanings of.
-pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=21;
+pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=22;
 
 /// The operators [`convert`] accepts.
 pub const SUPPORTED: &[&str] = &[
@@ -587,6 +587,29 @@ impl Converter {
         let unary = |func| Ok(Some((OnnxOp::Unary { func }, first(1))));
         let binary = |func| Ok(Some((OnnxOp::Binary { func }, first(2))));
         let ints_or = |name: &str, default: Vec<i64>| attr_ints(node, name).unwrap_or(default);
+        // An attribute that became an input: a model that still sets it is
+        // invalid at this opset (ONNX Runtime refuses it too), and reading
+        // the input alone would silently drop it.
+        let moved: &[(&str, i64)] = match node.op_type.as_str() {
+            "ReduceSum" => &[("axes", 13)],
+            op if op.starts_with("Reduce") => &[("axes", 18)],
+            "Squeeze" | "Unsqueeze" => &[("axes", 13)],
+            "Split" => &[("split", 13)],
+            "Pad" => &[("pads", 11), ("value", 11)],
+            "Clip" => &[("min", 11), ("max", 11)],
+            _ => &[],
+        };
+        if let Some((attribute, since)) = moved
+            .iter()
+            .find(|(attribute, since)| opset >= *since && node.attributes.contains_key(*attribute))
+        {
+            return Err(err(
+                node,
+                format!(
+                    "the {attribute} attribute is an input from opset {since} on (this model: opset {opset})"
+                ),
+            ));
+        }
         let op = match node.op_type.as_str() {
             "Identity" | "Dropout" => return Ok(None),
             "Conv" => (

@@ -9,7 +9,7 @@ use zoo_format::manifest::{ChannelOrder, Task};
 pub enum ImportCommand {
     /// Import a Caffe model: a deploy prototxt (optional) and a caffemodel.
     Caffe(CaffeArgs),
-    /// Import an ONNX model (opsets 7 to 21; external data beside it).
+    /// Import an ONNX model (opsets 7 to 22; external data beside it).
     Onnx(OnnxArgs),
 }
 
