@@ -228,6 +228,11 @@ mod refused {
                 n
             })
             .collect();
+        model_of(opset, node)
+    }
+
+    /// A model of `node`, reading `x` and answering `y`.
+    fn model_of(opset: i64, node: Vec<NodeProto>) -> Model {
         let info = |n: &str| ValueInfoProto {
             name: Some(n.into()),
             ..Default::default()
@@ -276,36 +281,20 @@ mod refused {
     fn attributes_that_became_inputs_are_refused() {
         use zoo_onnx::proto::AttributeProto;
         let with_axes = |opset: i64, op: &str| {
-            let info = |n: &str| ValueInfoProto {
-                name: Some(n.into()),
-                ..Default::default()
-            };
-            let proto = ModelProto {
-                opset_import: vec![OperatorSetIdProto {
-                    domain: Some(String::new()),
-                    version: Some(opset),
-                }],
-                graph: Some(GraphProto {
-                    node: vec![NodeProto {
-                        name: Some("r".into()),
-                        op_type: Some(op.into()),
-                        input: vec!["x".into()],
-                        output: vec!["y".into()],
-                        attribute: vec![AttributeProto {
-                            name: Some("axes".into()),
-                            ints: vec![1],
-                            r#type: Some(7),
-                            ..Default::default()
-                        }],
-                        ..Default::default()
-                    }],
-                    input: vec![info("x")],
-                    output: vec![info("y")],
+            let node = NodeProto {
+                name: Some("r".into()),
+                op_type: Some(op.into()),
+                input: vec!["x".into()],
+                output: vec!["y".into()],
+                attribute: vec![AttributeProto {
+                    name: Some("axes".into()),
+                    ints: vec![1],
+                    r#type: Some(7),
                     ..Default::default()
-                }),
+                }],
                 ..Default::default()
             };
-            let model = Model::from_bytes(Bytes::from(proto.encode_to_vec()), None).expect("model");
+            let model = model_of(opset, vec![node]);
             convert(&model)
                 .err()
                 .map(|e| e.to_string())
