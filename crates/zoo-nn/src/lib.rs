@@ -17,6 +17,7 @@ pub mod device;
 pub mod error;
 pub mod functions;
 pub mod graph;
+pub mod guard;
 pub mod init;
 pub mod link;
 pub mod links;

@@ -517,13 +517,15 @@ impl Converter {
                 .unwrap_or_default();
             let outputs: Vec<&String> = node.outputs.iter().filter(|o| !o.is_empty()).collect();
             let ys = tch::no_grad(|| {
-                zoo_nn::graph::ops_onnx::forward(
-                    &op,
-                    &xs,
-                    outputs.len(),
-                    &Default::default(),
-                    &Default::default(),
-                )
+                zoo_nn::guard::no_panic(|| {
+                    zoo_nn::graph::ops_onnx::forward(
+                        &op,
+                        &xs,
+                        outputs.len(),
+                        &Default::default(),
+                        &Default::default(),
+                    )
+                })
             })
             .map_err(|e| err(node, format!("folding at import: {e}")))?;
             for (name, y) in outputs.into_iter().zip(ys) {

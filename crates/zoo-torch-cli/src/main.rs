@@ -32,6 +32,7 @@ struct Cli {
 
 fn main() {
     zoo_nn::allocator::keep_freed_memory();
+    zoo_nn::guard::quiet_guarded_panics();
     let cli = Cli::parse();
     if let (true, Ok(exe)) = (cli.global.verbose, std::env::current_exe()) {
         eprintln!("zoo: libtorch commands run by {}", exe.display());

@@ -268,7 +268,7 @@ impl Model for GraphModel {
                     .collect::<Result<Vec<Tensor>>>()?;
                 let started = profile::enabled().then(std::time::Instant::now);
                 let activation = fused_at[index].map(|f| f.activation);
-                let ys = match (scaled_by[index], &layer.op) {
+                let ys = crate::guard::no_panic(|| match (scaled_by[index], &layer.op) {
                     (Some(_), Op::Onnx(op)) => {
                         let act = activation.unwrap_or(crate::functions::Activation::Identity);
                         ops_onnx::scaled_conv_then(op, &xs, packed, act).map(|y| vec![y])
@@ -284,7 +284,7 @@ impl Model for GraphModel {
                         }
                         None => ops::forward(&layer.op, &xs, layer.tops.len(), weights, packed),
                     },
-                };
+                });
                 let ys = ys.map_err(|e| {
                     // One line naming the layer and what it was given; the
                     // C++ trace of a libtorch error says nothing to a user.
