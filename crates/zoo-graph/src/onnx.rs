@@ -43,6 +43,27 @@ pub enum OnnxOp {
         axis: i64,
         epsilon: f64,
     },
+    /// Bottoms X, scale, bias: normalises each of `num_groups` channel
+    /// groups; scale and bias are per group before opset 21
+    /// (`per_group_scale`), per channel from 21.
+    GroupNormalization {
+        num_groups: i64,
+        epsilon: f64,
+        per_group_scale: bool,
+    },
+    /// Across channels, as Caffe's: x / (bias + alpha/size · Σ x²)^beta over
+    /// `size` channels around each.
+    Lrn {
+        size: i64,
+        alpha: f64,
+        beta: f64,
+        bias: f64,
+    },
+    /// x divided by its L1 (`p` 1) or L2 (`p` 2) norm along `axis`.
+    LpNormalization {
+        axis: i64,
+        p: i64,
+    },
     Unary {
         func: UnaryFn,
     },
@@ -444,6 +465,9 @@ impl OnnxOp {
             OnnxOp::BatchNormalization { .. } => "BatchNormalization",
             OnnxOp::InstanceNormalization { .. } => "InstanceNormalization",
             OnnxOp::LayerNormalization { .. } => "LayerNormalization",
+            OnnxOp::GroupNormalization { .. } => "GroupNormalization",
+            OnnxOp::Lrn { .. } => "LRN",
+            OnnxOp::LpNormalization { .. } => "LpNormalization",
             OnnxOp::Unary { .. } => "Unary",
             OnnxOp::LeakyRelu { .. } => "LeakyRelu",
             OnnxOp::Elu { .. } => "Elu",
@@ -546,6 +570,13 @@ impl OnnxOp {
             }
             OnnxOp::Lstm { hidden_size, .. } | OnnxOp::Gru { hidden_size, .. } => {
                 extents("hidden_size", &[*hidden_size], 1)
+            }
+            OnnxOp::GroupNormalization { num_groups, .. } => {
+                extents("num_groups", &[*num_groups], 1)
+            }
+            OnnxOp::Lrn { size, .. } => extents("size", &[*size], 1),
+            OnnxOp::LpNormalization { p, .. } if !matches!(p, 1 | 2) => {
+                Err(format!("p = {p} (1 or 2)"))
             }
             OnnxOp::Resize {
                 scales,

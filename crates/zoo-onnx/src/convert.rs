@@ -62,12 +62,14 @@ pub const SUPPORTED: &[&str] = &[
     "GlobalMaxPool",
     "Greater",
     "GreaterOrEqual",
+    "GroupNormalization",
     "HardSigmoid",
     "HardSwish",
     "Identity",
     "InstanceNormalization",
     "IsInf",
     "IsNaN",
+    "LRN",
     "LSTM",
     "LayerNormalization",
     "LeakyRelu",
@@ -75,6 +77,7 @@ pub const SUPPORTED: &[&str] = &[
     "LessOrEqual",
     "Log",
     "LogSoftmax",
+    "LpNormalization",
     "MatMul",
     "Max",
     "MaxPool",
@@ -660,6 +663,38 @@ impl Converter {
                     epsilon: attr_f(node, "epsilon", 1e-5),
                 },
                 first(3),
+            ),
+            "GroupNormalization" => (
+                OnnxOp::GroupNormalization {
+                    num_groups: node
+                        .attributes
+                        .contains_key("num_groups")
+                        .then(|| attr_i(node, "num_groups", 1))
+                        .ok_or_else(|| err(node, "needs num_groups"))?,
+                    epsilon: attr_f(node, "epsilon", 1e-5),
+                    per_group_scale: opset < 21,
+                },
+                first(3),
+            ),
+            "LRN" => (
+                OnnxOp::Lrn {
+                    size: node
+                        .attributes
+                        .contains_key("size")
+                        .then(|| attr_i(node, "size", 1))
+                        .ok_or_else(|| err(node, "needs size"))?,
+                    alpha: attr_f(node, "alpha", 1e-4),
+                    beta: attr_f(node, "beta", 0.75),
+                    bias: attr_f(node, "bias", 1.0),
+                },
+                first(1),
+            ),
+            "LpNormalization" => (
+                OnnxOp::LpNormalization {
+                    axis: attr_i(node, "axis", -1),
+                    p: attr_i(node, "p", 2),
+                },
+                first(1),
             ),
             "Relu" => return unary(UnaryFn::Relu),
             "Sigmoid" => return unary(UnaryFn::Sigmoid),

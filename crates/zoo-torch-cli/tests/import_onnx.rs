@@ -249,14 +249,14 @@ fn bad_labels_hostile_files_and_unsupported_operators_are_refused() {
         &models,
         "unsupported.onnx",
         vec![
-            node("n1", "LRN", &["x"], "t"),
+            node("n1", "RoiAlign", &["x"], "t"),
             node("n2", "NonMaxSuppression", &["t"], "y"),
         ],
         vec![],
     );
     let e = refused(&dir, &path, &[]);
     assert!(
-        e.contains("LRN (node \"n1\", opset 13)")
+        e.contains("RoiAlign (node \"n1\", opset 13)")
             && e.contains("NonMaxSuppression (node \"n2\", opset 13)"),
         "{e}"
     );

@@ -123,6 +123,45 @@ pub fn forward(
                 false,
             )?)
         }
+        OnnxOp::GroupNormalization {
+            num_groups,
+            epsilon,
+            per_group_scale,
+        } => {
+            let channels = x.size().get(1).copied().unwrap_or(0);
+            if rank < 2 || channels % num_groups != 0 {
+                return Err(bad(
+                    op,
+                    format!("{num_groups} groups for {channels} channels"),
+                ));
+            }
+            // Per group (before opset 21): each group's value for its channels.
+            let per_channel = |t: &Tensor| -> Result<Tensor> {
+                let t = t.f_to_kind(x.kind())?;
+                Ok(if *per_group_scale {
+                    t.f_repeat_interleave_self_int(channels / num_groups, 0, None)?
+                } else {
+                    t
+                })
+            };
+            let scale = per_channel(input(op, xs, 1)?)?;
+            let bias = per_channel(input(op, xs, 2)?)?;
+            one(x.f_group_norm(*num_groups, Some(&scale), Some(&bias), *epsilon, false)?)
+        }
+        OnnxOp::Lrn {
+            size,
+            alpha,
+            beta,
+            bias,
+        } => one(crate::functions::lrn(
+            x,
+            &crate::functions::Lrn::caffe(*size, *alpha, *beta, *bias),
+        )?),
+        OnnxOp::LpNormalization { axis, p } => {
+            let a = axis_of(op, *axis, rank)?;
+            let norm = x.f_norm_scalaropt_dim(*p, [a].as_slice(), true)?;
+            one(x.f_div(&norm)?)
+        }
         OnnxOp::Unary { func } => one(unary(*func, x)?),
         OnnxOp::LeakyRelu { alpha } => one(x
             .f_clamp_min(0.0)?
