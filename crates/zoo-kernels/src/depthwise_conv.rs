@@ -121,16 +121,8 @@ impl DepthwiseConv2d<'_> {
     fn row(&self, image: &[f32], shape: Nhwc, y: usize, out: &mut [f32]) {
         let [kh, kw] = self.window.kernel;
         // Kernel rows whose input row lies inside the image.
-        let (sy, dy, py) = (
-            self.window.stride[0],
-            self.window.dilation[0],
-            self.window.pad_begin[0],
-        );
         let rows: Vec<(usize, usize)> = (0..kh)
-            .filter_map(|ky| {
-                let iy = (y * sy + ky * dy).checked_sub(py)?;
-                (iy < shape.height).then_some((ky, iy))
-            })
+            .filter_map(|ky| Some((ky, self.window.source(0, y, ky, shape.height)?)))
             .collect();
         let row = Row {
             conv: self,
@@ -192,19 +184,7 @@ impl Row<'_> {
 
     /// Output columns whose every kernel column lies inside the image.
     fn interior(&self, out_width: usize) -> std::ops::Range<usize> {
-        let (sx, dx, px) = (
-            self.conv.window.stride[1],
-            self.conv.window.dilation[1],
-            self.conv.window.pad_begin[1],
-        );
-        let span = (self.kernel_width - 1) * dx;
-        // x·sx ≥ px and x·sx + span − px ≤ W − 1.
-        let first = px.div_ceil(sx);
-        let end = match (self.width - 1 + px).checked_sub(span) {
-            Some(last) => (last / sx + 1).min(out_width),
-            None => 0,
-        };
-        first..end.max(first)
+        self.conv.window.interior(1, self.width, out_width)
     }
 
     /// Plain code (vectorised by the compiler) for `channels` of the row: all

@@ -97,6 +97,30 @@ impl Window {
         }
         Ok(size)
     }
+
+    /// The input index that tap `k` of output `o` reads along spatial
+    /// `axis` (0 rows, 1 columns), or `None` where it falls in the zero
+    /// padding around an input `len` long.
+    #[inline]
+    pub fn source(&self, axis: usize, o: usize, k: usize, len: usize) -> Option<usize> {
+        (o * self.stride[axis] + k * self.dilation[axis])
+            .checked_sub(self.pad_begin[axis])
+            .filter(|&i| i < len)
+    }
+
+    /// The outputs along spatial `axis`, of `outputs`, whose every tap lies
+    /// inside an input `len` long: `o·stride ≥ pad` and
+    /// `o·stride + span − pad ≤ len − 1`.
+    pub fn interior(&self, axis: usize, len: usize, outputs: usize) -> std::ops::Range<usize> {
+        let (stride, pad) = (self.stride[axis], self.pad_begin[axis]);
+        let span = self.kernel[axis].saturating_sub(1) * self.dilation[axis];
+        let first = pad.div_ceil(stride);
+        let end = match (len + pad).checked_sub(span + 1) {
+            Some(last) => (last / stride + 1).min(outputs),
+            None => 0,
+        };
+        first..end.max(first)
+    }
 }
 
 /// Deterministic test values in [-1, 1) (an LCG), shared by the kernels'
@@ -114,4 +138,42 @@ pub(crate) fn test_values(len: usize, seed: u64) -> Vec<f32> {
             ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::Window;
+
+    /// `interior` is the run of outputs whose every tap `source` finds in
+    /// the input, for strides, dilations, paddings and sizes around the
+    /// edges (a kernel wider than the input included).
+    #[test]
+    fn interior_is_where_every_tap_is_inside() {
+        for kernel in 1..=4 {
+            for stride in 1..=3 {
+                for dilation in 1..=2 {
+                    for pad in 0..=3 {
+                        for len in 1..=9 {
+                            let window = Window {
+                                kernel: [kernel, 1],
+                                stride: [stride, 1],
+                                dilation: [dilation, 1],
+                                pad_begin: [pad, 0],
+                                pad_end: [pad, 0],
+                            };
+                            let outputs = (len + 2 * pad).saturating_sub((kernel - 1) * dilation);
+                            let outputs = outputs.div_ceil(stride);
+                            let inside: Vec<usize> = (0..outputs)
+                                .filter(|&o| {
+                                    (0..kernel).all(|k| window.source(0, o, k, len).is_some())
+                                })
+                                .collect();
+                            let range: Vec<usize> = window.interior(0, len, outputs).collect();
+                            assert_eq!(range, inside, "{window:?} over {len}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

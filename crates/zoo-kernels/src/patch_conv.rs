@@ -139,8 +139,8 @@ impl PatchConv2d<'_> {
                 (0..self.inputs).map(move |channel| tap + channel * sc)
             })
             .collect();
-        let inside_rows = self.inside(0, shape.height, oh);
-        let inside_columns = self.inside(1, shape.width, ow);
+        let inside_rows = self.window.interior(0, shape.height, oh);
+        let inside_columns = self.window.interior(1, shape.width, ow);
         let n = self.outputs;
         let mut patches = vec![0f32; TILE * product.k];
         for (index, out_row) in rows.chunks_exact_mut(row_len).enumerate() {
@@ -183,20 +183,6 @@ impl PatchConv2d<'_> {
         Ok(())
     }
 
-    /// The outputs along spatial `axis` whose taps all lie in the input.
-    fn inside(&self, axis: usize, input: usize, outputs: usize) -> std::ops::Range<usize> {
-        let span = self.window.dilation[axis] * (self.window.kernel[axis] - 1);
-        let fits = |o: usize| {
-            let begin = o * self.window.stride[axis];
-            begin >= self.window.pad_begin[axis]
-                && begin - self.window.pad_begin[axis] + span < input
-        };
-        match (0..outputs).position(fits) {
-            Some(start) => start..start + (start..outputs).take_while(|&o| fits(o)).count(),
-            None => 0..0,
-        }
-    }
-
     /// The input patch of output pixel `at` of `image`, `(ky, kx, channel)`
     /// order, zero where it overlaps the padding.
     fn gather(
@@ -212,14 +198,10 @@ impl PatchConv2d<'_> {
         let c = self.inputs;
         let base = image * sn;
         for ky in 0..kh {
-            let iy = (at[0] * self.window.stride[0] + ky * self.window.dilation[0])
-                .checked_sub(self.window.pad_begin[0])
-                .filter(|&iy| iy < shape.height);
+            let iy = self.window.source(0, at[0], ky, shape.height);
             for kx in 0..kw {
                 let taps = &mut patch[(ky * kw + kx) * c..][..c];
-                let ix = (at[1] * self.window.stride[1] + kx * self.window.dilation[1])
-                    .checked_sub(self.window.pad_begin[1])
-                    .filter(|&ix| ix < shape.width);
+                let ix = self.window.source(1, at[1], kx, shape.width);
                 match (iy, ix) {
                     (Some(iy), Some(ix)) => {
                         let pixel = base + iy * sy + ix * sx;

@@ -411,6 +411,15 @@ impl Converter {
         })
     }
 
+    /// Input `index` of `node` when it is given and computed by the graph
+    /// (not a constant): read at run time, as a bottom.
+    fn run_time_input(&self, node: &Node, index: usize) -> Option<String> {
+        node.inputs
+            .get(index)
+            .filter(|n| !n.is_empty() && self.constant(n).is_none())
+            .cloned()
+    }
+
     /// The values of a constant input, as floats.
     fn const_floats(&self, node: &Node, index: usize) -> Result<Option<Vec<f32>>> {
         Ok(match self.const_input(node, index)? {
@@ -1133,12 +1142,7 @@ impl Converter {
                     .unwrap_or(0.0);
                 // Pads the graph computes (Swin pads its windows to the
                 // input's size): read at run time.
-                let computed = node
-                    .inputs
-                    .get(1)
-                    .filter(|n| !n.is_empty() && self.constant(n).is_none())
-                    .cloned();
-                match computed {
+                match self.run_time_input(node, 1) {
                     Some(pads) => (
                         OnnxOp::Pad {
                             mode,
@@ -1218,14 +1222,11 @@ impl Converter {
                 }
                 // Sizes or scales the graph computes (a segmentation head
                 // resized to its input's size): read at run time.
-                let computed = |i: usize| {
-                    node.inputs
-                        .get(i)
-                        .filter(|n| !n.is_empty() && self.constant(n).is_none())
-                        .cloned()
-                };
                 let given = |i: usize| node.inputs.get(i).is_some_and(|n| !n.is_empty());
-                let run_time = match (computed(sizes_at), computed(scales_at)) {
+                let run_time = match (
+                    self.run_time_input(node, sizes_at),
+                    self.run_time_input(node, scales_at),
+                ) {
                     (Some(sizes), _) => Some((ResizeBy::Sizes, sizes)),
                     (None, Some(scales)) if !given(sizes_at) => Some((ResizeBy::Scales, scales)),
                     _ => None,

@@ -141,8 +141,8 @@ fn parse_task(text: &str) -> Result<Task, String> {
     }
 }
 
-/// `NAME=FILE`.
-fn parse_named_file(text: &str) -> Result<(String, PathBuf), String> {
+/// `NAME=FILE` (`--golden-input`; `zoo run`'s `--input` and `--output`).
+pub fn parse_named_file(text: &str) -> Result<(String, PathBuf), String> {
     match text.split_once('=') {
         Some((name, file)) if !name.is_empty() && !file.is_empty() => {
             Ok((name.to_owned(), PathBuf::from(file)))

@@ -9,7 +9,7 @@ mod import;
 mod run;
 
 pub use export::{ExportCommand, TorchScriptArgs};
-pub use import::{CaffeArgs, ConvertSourceArgs, ImportCommand, OnnxArgs};
+pub use import::{CaffeArgs, ConvertSourceArgs, ImportCommand, OnnxArgs, parse_named_file};
 pub use run::{DEFAULT_MAX_PIXELS, RunArgs};
 
 /// The flags every `zoo` command takes, before or after its name.

@@ -40,11 +40,8 @@ fn run_package(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result
 }
 
 fn split_assignment(text: &str, flag: &str) -> Result<(String, PathBuf)> {
-    let (name, file) = text
-        .split_once('=')
-        .filter(|(n, f)| !n.is_empty() && !f.is_empty())
-        .ok_or_else(|| anyhow!("{flag} {text:?}: expected NAME=FILE.npy"))?;
-    Ok((name.to_string(), PathBuf::from(file)))
+    zoo_torch_args::parse_named_file(text)
+        .map_err(|_| anyhow!("{flag} {text:?}: expected NAME=FILE.npy"))
 }
 
 /// The `--output NAME=FILE.npy` pairs, with each file's folder checked

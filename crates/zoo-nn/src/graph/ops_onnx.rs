@@ -366,9 +366,7 @@ pub fn forward(
         } => one(slice(op, x, starts, ends, axes, steps)?),
         OnnxOp::Gather { axis } => {
             let a = axis_of(op, *axis, rank)?;
-            let n = x.size()[a as usize];
-            let indices = input(op, xs, 1)?.f_to_kind(Kind::Int64)?;
-            let indices = indices.f_where_self(&indices.f_ge(0)?, &indices.f_add_scalar(n)?)?;
+            let indices = axis_indices(op, input(op, xs, 1)?, a, x.size()[a as usize])?;
             let picked = x.f_index_select(a, &indices.f_reshape([-1i64].as_slice())?)?;
             let size = x.size();
             let mut shape: Vec<i64> = size[..a as usize].to_vec();
@@ -468,17 +466,17 @@ pub fn forward(
                 Some((ResizeBy::Sizes, t)) => (Vec::new(), int_values(t)?),
                 Some((ResizeBy::Scales, t)) => (float_values(t)?, Vec::new()),
             };
-            if scales
-                .iter()
-                .any(|s| !(s.is_finite() && *s > 0.0 && *s < zoo_graph::MAX_EXTENT as f64))
-            {
-                return Err(bad(op, format!("scales {scales:?} must be positive")));
-            }
-            if sizes
-                .iter()
-                .any(|s| !(0..=zoo_graph::MAX_EXTENT).contains(s))
-            {
-                return Err(bad(op, format!("sizes {sizes:?} are out of range")));
+            // Values read at run time meet the graph format's own rules.
+            if at_run_time.is_some() {
+                let resolved = OnnxOp::Resize {
+                    mode: *mode,
+                    coordinates: *coordinates,
+                    nearest: *nearest,
+                    scales: scales.clone(),
+                    sizes: sizes.clone(),
+                    at_run_time: None,
+                };
+                resolved.validate().map_err(|message| bad(op, message))?;
             }
             one(resize(
                 op,
