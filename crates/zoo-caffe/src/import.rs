@@ -219,9 +219,13 @@ pub fn import(
         file_name(caffemodel)
     );
 
-    // Hash the caffemodel while the weights are written; read it through the
-    // page cache rather than the map so that the map's pages can be released.
-    let pages = package::MappedPages::new(mmap.as_ref());
+    // Hash the caffemodel while the weights are written; blobs borrowed
+    // from the map are copied from the file, so the map's pages are never
+    // faulted in by the writer.
+    let sources: Vec<package::MappedSource<'_>> = mmap
+        .iter()
+        .map(|map| package::MappedSource::new(map, &file))
+        .collect();
     let out = std::thread::scope(|scope| {
         let hasher = scope.spawn(|| {
             zoo_format::checksum::sha256_file(caffemodel).map_err(|e| CaffeError::io(caffemodel, e))
@@ -263,7 +267,7 @@ pub fn import(
                 )
             },
             opts.progress,
-            &pages,
+            &sources,
             // The package must load as written (zoo-models' strict loader for
             // --like); its answer to a fixed input becomes golden.npz (a
             // graph input without a shape has no fixed input: no golden).

@@ -12,7 +12,7 @@ use zoo_format::manifest::{
 use zoo_format::package_dir::{self, Dtype, StagedPackage, StreamedTensor};
 use zoo_graph::Graph;
 
-pub use zoo_format::package_dir::MappedPages;
+pub use zoo_format::package_dir::MappedSource;
 
 pub const GRAPH_FILE: &str = "graph.json";
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
@@ -76,7 +76,7 @@ pub fn write_package(
     tensors: &[NamedTensor<'_>],
     info: impl FnOnce() -> Result<PackageContents>,
     progress: bool,
-    pages: &MappedPages<'_>,
+    sources: &[MappedSource<'_>],
     verify: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
     let staged = StagedPackage::create(out_dir)?;
@@ -100,10 +100,7 @@ pub fn write_package(
     } else {
         ProgressBar::hidden()
     };
-    staged.write_safetensors(WEIGHTS_FILE, tensors, |chunk| {
-        pages.release(chunk);
-        bar.inc(chunk.len() as u64);
-    })?;
+    staged.write_safetensors(WEIGHTS_FILE, tensors, sources, |len| bar.inc(len as u64))?;
     bar.finish_and_clear();
 
     let PackageContents { manifest, files } = info()?;

@@ -4,13 +4,14 @@
 //! the [`StagedPackage`], leaves nothing behind.
 //!
 //! Weights are streamed into safetensors chunk by chunk, so that a converter
-//! reading a memory-mapped source never holds the whole file in memory
-//! ([`MappedPages`] drops each chunk's pages once written).
+//! never holds the whole file in memory; bytes that lie in a memory-mapped
+//! source are copied from its file by the kernel ([`MappedSource`]).
 
 use crate::manifest::Manifest;
 use safetensors::tensor::{Metadata, TensorInfo};
 use std::borrow::Cow;
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub use safetensors::Dtype;
@@ -151,16 +152,18 @@ impl StagedPackage {
 
     /// Writes a safetensors file `name`: the header made by the safetensors
     /// crate's own `Metadata` (tensors sorted by name, data offsets in that
-    /// order), then each tensor's data in 8 MiB chunks; `written` sees each
-    /// chunk once it is written (progress, releasing a map's pages).
+    /// order), then each tensor's data in 8 MiB chunks, copied from the file
+    /// of the `sources` map it lies in, if any; `written` sees each chunk's
+    /// length once it is written (progress).
     pub fn write_safetensors<T: StreamedTensor>(
         &self,
         name: &str,
         tensors: &[T],
-        mut written: impl FnMut(&[u8]),
+        sources: &[MappedSource<'_>],
+        mut written: impl FnMut(usize),
     ) -> Result<()> {
         let path = self.path().join(name);
-        stream_safetensors(&path, tensors, &mut written).map_err(|e| {
+        stream_safetensors(&path, tensors, sources, &mut written).map_err(|e| {
             PackageDirError::Invalid(format!(
                 "{}: cannot write: {e}",
                 self.out_dir.join(name).display()
@@ -184,10 +187,14 @@ impl StagedPackage {
     }
 }
 
+/// How much data is written between two calls of the progress callback.
+const CHUNK: usize = 8 << 20;
+
 fn stream_safetensors<T: StreamedTensor>(
     path: &Path,
     tensors: &[T],
-    written: &mut dyn FnMut(&[u8]),
+    sources: &[MappedSource<'_>],
+    written: &mut dyn FnMut(usize),
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let mut order: Vec<&T> = tensors.iter().collect();
     order.sort_by(|a, b| a.name().cmp(b.name()));
@@ -207,7 +214,7 @@ fn stream_safetensors<T: StreamedTensor>(
     }
     let mut header = serde_json::to_vec(&Metadata::new(None, infos)?)?;
     header.resize(header.len().next_multiple_of(8), b' ');
-    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, File::create(path)?);
     file.write_all(&(header.len() as u64).to_le_bytes())?;
     file.write_all(&header)?;
     for tensor in order {
@@ -221,46 +228,81 @@ fn stream_safetensors<T: StreamedTensor>(
             )
             .into());
         }
-        for chunk in bytes.chunks(8 << 20) {
+        let mapped = sources
+            .iter()
+            .find_map(|source| Some((source.file, source.offset_of(&bytes)?)));
+        if let Some((source, start)) = mapped {
+            file.flush()?;
+            copy_range(source, start, bytes.len(), file.get_mut(), written).map_err(|e| {
+                format!(
+                    "copying tensor {:?} from its source file: {e}",
+                    tensor.name()
+                )
+            })?;
+            continue;
+        }
+        for chunk in bytes.chunks(CHUNK) {
             file.write_all(chunk)?;
-            written(chunk);
+            written(chunk.len());
         }
     }
     file.into_inner().map_err(|e| e.into_error())?.flush()?;
     Ok(())
 }
 
-/// Drops the pages of a memory-mapped source from this process once their
-/// bytes are written, so that resident memory stays near one chunk rather
-/// than growing to the whole file.
-pub struct MappedPages<'m> {
-    map: Option<&'m memmap2::Mmap>,
+/// Copies `len` bytes at `start` of `from` to the end of `to`. std's
+/// `io::copy` between files is `copy_file_range` on Linux (the bytes never
+/// enter this process) and falls back to reading and writing elsewhere.
+fn copy_range(
+    mut from: &File,
+    start: u64,
+    len: usize,
+    to: &mut File,
+    written: &mut dyn FnMut(usize),
+) -> std::io::Result<()> {
+    from.seek(SeekFrom::Start(start))?;
+    let mut left = len;
+    while left > 0 {
+        let piece = left.min(CHUNK);
+        let copied = std::io::copy(&mut from.take(piece as u64), to)?;
+        if copied != piece as u64 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file is shorter than its memory map (changed during the import?)",
+            ));
+        }
+        written(piece);
+        left -= piece;
+    }
+    Ok(())
 }
 
-impl<'m> MappedPages<'m> {
-    pub fn new(map: Option<&'m memmap2::Mmap>) -> Self {
-        MappedPages { map }
+/// A source file that the caller reads through a read-only memory map:
+/// the mapped bytes and the open file they map. A tensor whose bytes lie
+/// in `mapped` is copied into the package from `file` by the kernel
+/// instead of from the map. Writing 531 MB out of a map took 0.3–0.45 s on
+/// the 2-core machine, its page faults included, against 0.17–0.19 s for
+/// the same bytes by `copy_file_range`; and the map's pages never become
+/// this process's resident memory.
+#[derive(Debug, Clone, Copy)]
+pub struct MappedSource<'a> {
+    mapped: &'a [u8],
+    file: &'a File,
+}
+
+impl<'a> MappedSource<'a> {
+    /// `mapped` must be a map of `file` from offset 0 (what `memmap2::Mmap::map`
+    /// gives), so that an address in it is the same offset in the file.
+    pub fn new(mapped: &'a [u8], file: &'a File) -> Self {
+        MappedSource { mapped, file }
     }
 
-    /// Releases `bytes` if they lie in the map (anything else is ignored).
-    pub fn release(&self, bytes: &[u8]) {
-        let Some(map) = self.map else {
-            return;
-        };
-        let (base, start) = (map.as_ptr() as usize, bytes.as_ptr() as usize);
-        if start >= base && start + bytes.len() <= base + map.len() {
-            // SAFETY: the map is a read-only shared mapping of a file:
-            // MADV_DONTNEED only drops this process's page-table entries, and
-            // any later read faults the same bytes back in from the page
-            // cache. (A failure only means the pages stay resident.)
-            let _ = unsafe {
-                map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    start - base,
-                    bytes.len(),
-                )
-            };
-        }
+    /// The file offset of `bytes` when they lie in the map.
+    fn offset_of(&self, bytes: &[u8]) -> Option<u64> {
+        let base = self.mapped.as_ptr() as usize;
+        let start = bytes.as_ptr() as usize;
+        let inside = start >= base && start + bytes.len() <= base + self.mapped.len();
+        (inside && !bytes.is_empty()).then(|| (start - base) as u64)
     }
 }
 
@@ -305,7 +347,7 @@ mod tests {
         ];
         let mut seen = 0;
         staged
-            .write_safetensors("weights.safetensors", &tensors, |chunk| seen += chunk.len())
+            .write_safetensors("weights.safetensors", &tensors, &[], |len| seen += len)
             .unwrap();
         assert_eq!(seen, 12);
         assert!(
@@ -325,6 +367,84 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "no staging directory is left");
     }
 
+    /// A tensor borrowed from a source's map: its bytes come from the file
+    /// (here they differ from the "map", which shows which one was read).
+    struct Mapped<'a>(&'static str, &'a [u8]);
+
+    impl StreamedTensor for Mapped<'_> {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn dtype(&self) -> Dtype {
+            Dtype::F32
+        }
+        fn shape(&self) -> &[usize] {
+            std::slice::from_ref(&1)
+        }
+        fn byte_len(&self) -> usize {
+            4
+        }
+        fn le_bytes(&self) -> Cow<'_, [u8]> {
+            Cow::Borrowed(self.1)
+        }
+    }
+
+    #[test]
+    fn bytes_in_a_mapped_source_are_copied_from_its_file() {
+        let root = tempfile::tempdir().unwrap();
+        let source_path = root.path().join("model.bin");
+        std::fs::write(&source_path, f32s(&[0.0, 1.0, 2.0, 3.0])).unwrap();
+        let source = File::open(&source_path).unwrap();
+        let map = f32s(&[9.0, 9.0, 9.0, 9.0]);
+        let tensors = [
+            Mapped("b", &map[12..16]),
+            Mapped("a", &map[4..8]),
+            Mapped("c", &[0, 0, 0x80, 0x3f]),
+        ];
+        let staged = StagedPackage::create(&root.path().join("pkg")).unwrap();
+        let mut seen = 0;
+        staged
+            .write_safetensors(
+                "weights.safetensors",
+                &tensors,
+                &[MappedSource::new(&map, &source)],
+                |len| seen += len,
+            )
+            .unwrap();
+        assert_eq!(seen, 12);
+        let out = staged.commit().unwrap();
+        let bytes = std::fs::read(out.join("weights.safetensors")).unwrap();
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(file.tensor("a").unwrap().data(), f32s(&[1.0]));
+        assert_eq!(file.tensor("b").unwrap().data(), f32s(&[3.0]));
+        assert_eq!(file.tensor("c").unwrap().data(), f32s(&[1.0]));
+    }
+
+    #[test]
+    fn a_source_file_shorter_than_its_map_is_an_error_naming_the_tensor() {
+        let root = tempfile::tempdir().unwrap();
+        let source_path = root.path().join("model.bin");
+        std::fs::write(&source_path, f32s(&[0.0])).unwrap();
+        let source = File::open(&source_path).unwrap();
+        let map = f32s(&[0.0, 1.0]);
+        let tensors = [Mapped("late", &map[4..8])];
+        let out = root.path().join("pkg");
+        let staged = StagedPackage::create(&out).unwrap();
+        let error = staged
+            .write_safetensors(
+                "weights.safetensors",
+                &tensors,
+                &[MappedSource::new(&map, &source)],
+                |_| {},
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("tensor \"late\""), "{error}");
+        assert!(error.contains("shorter than its memory map"), "{error}");
+        drop(staged);
+        assert!(!out.exists());
+    }
+
     #[test]
     fn errors_leave_nothing_and_name_the_file() {
         let root = tempfile::tempdir().unwrap();
@@ -332,7 +452,7 @@ mod tests {
         let staged = StagedPackage::create(&out).unwrap();
         let short = [Raw("a/W", vec![4], f32s(&[1.0]))];
         let error = staged
-            .write_safetensors("weights.safetensors", &short, |_| {})
+            .write_safetensors("weights.safetensors", &short, &[], |_| {})
             .unwrap_err()
             .to_string();
         assert!(

@@ -26,6 +26,7 @@ pub mod model;
 pub mod parallel;
 pub mod params;
 pub mod parity;
+pub mod process;
 pub mod synthetic;
 pub mod torchscript;
 

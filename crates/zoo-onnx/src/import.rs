@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use zoo_caffe::package::{self, PackageInfo};
 use zoo_caffe::runnable::{self, LikePackage, PreprocessOptions};
 use zoo_format::manifest::{ChannelOrder, Preprocess, SourceFile, Task};
-use zoo_format::package_dir::{Dtype, StagedPackage, StreamedTensor};
+use zoo_format::package_dir::{Dtype, MappedSource, StagedPackage, StreamedTensor};
 
 use crate::convert::{Converted, convert};
 use crate::error::{OnnxError, Result};
@@ -210,19 +210,15 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         .write(package::GRAPH_FILE, text)
         .map_err(|e| invalid(e.to_string()))?;
     let streamed: Vec<Streamed<'_>> = tensors.iter().map(Streamed).collect();
-    // Initializers are written straight from the model's memory maps; each
-    // chunk's pages are dropped once written, so that resident memory does
-    // not grow to the whole file before the golden run loads the package.
-    let pages: Vec<package::MappedPages<'_>> = model
+    // Initializers borrowed from the model's memory maps are copied from
+    // the files by the kernel: the maps' pages never become resident, so
+    // memory does not grow to the whole file before the golden run.
+    let sources: Vec<MappedSource<'_>> = model
         .mapped_files()
-        .map(|map| package::MappedPages::new(Some(map)))
+        .map(|mapped| MappedSource::new(mapped.bytes(), mapped.file()))
         .collect();
     staged
-        .write_safetensors(package::WEIGHTS_FILE, &streamed, |chunk| {
-            for map in &pages {
-                map.release(chunk);
-            }
-        })
+        .write_safetensors(package::WEIGHTS_FILE, &streamed, &sources, |_| {})
         .map_err(|e| invalid(e.to_string()))?;
     let sources = hashing
         .join()

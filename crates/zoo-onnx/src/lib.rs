@@ -26,4 +26,4 @@ pub use error::{OnnxError, Result};
 pub use import::{ImportOptions, ImportSummary, import};
 pub use model::{Attribute, Dim, Graph, Model, Node, ValueInfo};
 pub use proto::DataType;
-pub use tensor::Tensor;
+pub use tensor::{MappedFile, Tensor};

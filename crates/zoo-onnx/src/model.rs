@@ -10,7 +10,7 @@ use prost::Message;
 
 use crate::error::{OnnxError, Result};
 use crate::proto::{AttributeProto, AttributeType, GraphProto, ModelProto, ValueInfoProto};
-use crate::tensor::{ExternalFiles, Tensor, map_file, read_tensor};
+use crate::tensor::{ExternalFiles, MappedFile, Tensor, map_file, read_tensor};
 
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -21,9 +21,9 @@ pub struct Model {
     pub graph: Graph,
     /// External data files read (relative to the model's folder), each once.
     pub external_data: Vec<String>,
-    /// The memory maps the tensors' bytes borrow from (the model file's and
-    /// its external data files').
-    mapped: Vec<std::sync::Arc<memmap2::Mmap>>,
+    /// The mapped files the tensors' bytes borrow from (the model file and
+    /// its external data files).
+    mapped: Vec<std::sync::Arc<MappedFile>>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,10 +95,9 @@ impl Model {
         Ok(model)
     }
 
-    /// The read-only memory maps that initializer bytes borrow from: a
-    /// writer done with a tensor's bytes may drop their pages (they fault
-    /// back in from the page cache if read again).
-    pub fn mapped_files(&self) -> impl Iterator<Item = &memmap2::Mmap> {
+    /// The files, read through memory maps, that initializer bytes borrow
+    /// from: a writer may copy a tensor's bytes from the file instead.
+    pub fn mapped_files(&self) -> impl Iterator<Item = &MappedFile> {
         self.mapped.iter().map(|m| m.as_ref())
     }
 

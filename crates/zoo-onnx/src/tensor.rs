@@ -127,8 +127,8 @@ pub(crate) struct ExternalFiles {
     /// The model's folder, canonical; `None` for a model read from memory.
     folder: Option<PathBuf>,
     maps: HashMap<PathBuf, Bytes>,
-    /// The memory maps behind `maps`, for releasing their pages after use.
-    pub(crate) mapped: Vec<Arc<memmap2::Mmap>>,
+    /// The mapped files behind `maps`, for a writer that copies from them.
+    pub(crate) mapped: Vec<Arc<MappedFile>>,
     /// Every location read, in order (with repeats).
     pub(crate) locations: Vec<String>,
 }
@@ -189,19 +189,37 @@ impl ExternalFiles {
     }
 }
 
-/// A read-only memory map shared by the `Bytes` cut from it and by the
-/// package writer, which drops its pages once they are written.
-struct SharedMap(Arc<memmap2::Mmap>);
+/// A file and its read-only memory map, shared by the `Bytes` cut from the
+/// map and by a package writer, which copies tensor bytes from the file.
+#[derive(Debug)]
+pub struct MappedFile {
+    map: memmap2::Mmap,
+    file: std::fs::File,
+}
 
-impl AsRef<[u8]> for SharedMap {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
+impl MappedFile {
+    /// The mapped bytes: the whole file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// The open file the bytes map.
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
     }
 }
 
-/// The whole file as `Bytes` backed by a read-only memory map, and the map
-/// (none for an empty file).
-pub(crate) fn map_file(path: &Path) -> Result<(Bytes, Option<Arc<memmap2::Mmap>>)> {
+struct SharedMap(Arc<MappedFile>);
+
+impl AsRef<[u8]> for SharedMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.map
+    }
+}
+
+/// The whole file as `Bytes` backed by a read-only memory map, and the
+/// mapped file (none for an empty file).
+pub(crate) fn map_file(path: &Path) -> Result<(Bytes, Option<Arc<MappedFile>>)> {
     let file = std::fs::File::open(path).map_err(|e| OnnxError::io(path, e))?;
     let len = file.metadata().map_err(|e| OnnxError::io(path, e))?.len();
     if len == 0 {
@@ -210,8 +228,9 @@ pub(crate) fn map_file(path: &Path) -> Result<(Bytes, Option<Arc<memmap2::Mmap>>
     // SAFETY: the map is read-only; as with every memory-mapped reader, a
     // file truncated by another process while mapped would fault. Models are
     // inputs the user points at, not files being written.
-    let map = Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OnnxError::io(path, e))?);
-    Ok((Bytes::from_owner(SharedMap(map.clone())), Some(map)))
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OnnxError::io(path, e))?;
+    let mapped = Arc::new(MappedFile { map, file });
+    Ok((Bytes::from_owner(SharedMap(mapped.clone())), Some(mapped)))
 }
 
 fn checked_dims(name: &str, dims: &[i64]) -> Result<(Vec<usize>, usize)> {

@@ -84,6 +84,13 @@ pub fn exit(result: anyhow::Result<i32>) -> ! {
 
 /// [`exit`], reporting an error in `format`.
 pub fn exit_as(result: anyhow::Result<i32>, format: ErrorFormat) -> ! {
+    std::process::exit(report(result, format))
+}
+
+/// The exit status of `result`, its error reported as [`exit_as`] does
+/// (`error: …` on stderr, and as JSON on stdout under `format`), stdout
+/// flushed: for a binary that ends the process its own way.
+pub fn report(result: anyhow::Result<i32>, format: ErrorFormat) -> i32 {
     let code = match result {
         Ok(code) => code,
         Err(error) => {
@@ -97,7 +104,7 @@ pub fn exit_as(result: anyhow::Result<i32>, format: ErrorFormat) -> ! {
     // A last line without `\n` is still buffered; a reader that has gone
     // does not change the status.
     let _ = io::stdout().flush();
-    std::process::exit(code)
+    code
 }
 
 /// Whether stderr output (logs, progress) may carry ANSI colour: only on a

@@ -54,7 +54,9 @@ fn main() {
             anyhow::anyhow!(zoo_nn::error::strip_cpp_trace(&format!("{error:#}")))
         }
     });
-    zoo_term::exit(result)
+    // Every command has closed its files by now; libtorch's exit-time
+    // destructors would only add a tenth of a second (zoo_nn::process).
+    zoo_nn::process::exit_now(zoo_term::report(result, zoo_term::ErrorFormat::Text))
 }
 
 #[cfg(test)]
