@@ -219,7 +219,8 @@ pub fn import(
         file_name(caffemodel)
     );
 
-    // Hash the caffemodel while the weights are written; blobs borrowed
+    // Hash the caffemodel while the weights are written and the golden
+    // run checks them (write_package); blobs borrowed
     // from the map are copied from the file, so the map's pages are never
     // faulted in by the writer.
     let sources: Vec<package::MappedSource<'_>> = mmap
@@ -233,41 +234,27 @@ pub fn import(
         package::write_package(
             out_dir,
             like.is_none().then_some(&graph),
-            &tensors,
-            || {
-                let (model_sha, _) = hasher
-                    .join()
-                    .map_err(|_| CaffeError::Invalid("hashing the caffemodel failed".into()))??;
-                let mut sources = Vec::new();
-                if let Some((path, _, digest)) = &deploy {
-                    sources.push(SourceFile {
-                        file: file_name(path),
-                        sha256: hex::encode(digest),
-                        size: std::fs::metadata(path).ok().map(|m| m.len()),
-                    });
-                }
-                sources.push(SourceFile {
-                    file: file_name(caffemodel),
-                    sha256: model_sha,
-                    size: Some(len),
-                });
+            package::Weights {
+                tensors: &tensors,
+                mapped: &sources,
+                progress: opts.progress,
+            },
+            |sources| {
                 let info = package::PackageInfo {
                     name: name.clone(),
-                    version,
-                    description,
+                    version: version.clone(),
+                    description: description.clone(),
                     sources,
                 };
                 contents(
                     &graph,
                     info,
                     like.as_ref(),
-                    preprocess,
+                    preprocess.clone(),
                     labels_file.as_deref(),
                     task,
                 )
             },
-            opts.progress,
-            &sources,
             // The package must load as written (zoo-models' strict loader for
             // --like); its answer to a fixed input becomes golden.npz (a
             // graph input without a shape has no fixed input: no golden).
@@ -286,6 +273,25 @@ pub fn import(
                         "the converted graph does not run on its input: {e}"
                     )),
                 })
+            },
+            || {
+                let (model_sha, _) = hasher
+                    .join()
+                    .map_err(|_| CaffeError::Invalid("hashing the caffemodel failed".into()))??;
+                let mut sources = Vec::new();
+                if let Some((path, _, digest)) = &deploy {
+                    sources.push(SourceFile {
+                        file: file_name(path),
+                        sha256: hex::encode(digest),
+                        size: std::fs::metadata(path).ok().map(|m| m.len()),
+                    });
+                }
+                sources.push(SourceFile {
+                    file: file_name(caffemodel),
+                    sha256: model_sha,
+                    size: Some(len),
+                });
+                Ok(sources)
             },
         )
     })?;

@@ -33,8 +33,8 @@ pub enum ExtraFile {
     Text(String),
 }
 
-/// The package's manifest and other files, known once the weights are
-/// written (provenance needs the caffemodel's hash).
+/// The package's manifest and other files (their provenance is the
+/// sources' hashes, made on another thread: see [`write_package`]).
 pub struct PackageContents {
     pub manifest: Manifest,
     /// `(name in the package, content)`.
@@ -65,19 +65,32 @@ pub fn check_destination(out_dir: &Path) -> Result<()> {
     Ok(package_dir::check_destination(out_dir)?)
 }
 
+/// The weights [`write_package`] streams into safetensors.
+pub struct Weights<'t, 'm> {
+    pub tensors: &'t [NamedTensor<'m>],
+    /// Memory-mapped sources the tensors may borrow from (copied from their
+    /// files).
+    pub mapped: &'t [MappedSource<'m>],
+    /// Show a progress bar (for large files, on a terminal).
+    pub progress: bool,
+}
+
 /// Writes the package: `graph.json` when `graph` is given (a built-in
-/// architecture has none), the weights, then what `info` supplies (it runs
-/// after the weights are written, e.g. to wait for a hash computed
-/// meanwhile). `verify` checks the staged folder before the rename: an
+/// architecture has none), the weights (blobs that lie in a `mapped` source
+/// are copied from its file), then the manifest and files of `contents`.
+/// `verify` checks the staged folder (the golden run) while the sources
+/// may still be being hashed: `contents` is first made without them, and
+/// made again, with what `sources` waits for and the `[model.golden]` that
+/// `verify` recorded, once it is done. Only the provenance and the card
+/// change between the two, and neither changes how the package loads. An
 /// error leaves nothing behind.
 pub fn write_package(
     out_dir: &Path,
     graph: Option<&Graph>,
-    tensors: &[NamedTensor<'_>],
-    info: impl FnOnce() -> Result<PackageContents>,
-    progress: bool,
-    sources: &[MappedSource<'_>],
+    weights: Weights<'_, '_>,
+    contents: impl Fn(Vec<SourceFile>) -> Result<PackageContents>,
     verify: impl FnOnce(&Path) -> Result<()>,
+    sources: impl FnOnce() -> Result<Vec<SourceFile>>,
 ) -> Result<PathBuf> {
     let staged = StagedPackage::create(out_dir)?;
     if let Some(graph) = graph {
@@ -87,6 +100,11 @@ pub fn write_package(
         staged.write(GRAPH_FILE, text)?;
     }
 
+    let Weights {
+        tensors,
+        mapped,
+        progress,
+    } = weights;
     let total: u64 = tensors.iter().map(|t| t.data.len() as u64 * 4).sum();
     let bar = if progress && total >= 32 << 20 {
         let bar = ProgressBar::new(total);
@@ -100,19 +118,32 @@ pub fn write_package(
     } else {
         ProgressBar::hidden()
     };
-    staged.write_safetensors(WEIGHTS_FILE, tensors, sources, |len| bar.inc(len as u64))?;
+    staged.write_safetensors(WEIGHTS_FILE, tensors, mapped, |len| bar.inc(len as u64))?;
     bar.finish_and_clear();
 
-    let PackageContents { manifest, files } = info()?;
+    write_contents(&staged, contents(Vec::new())?)?;
+    verify(staged.path())?;
+    let golden = Manifest::load(staged.path())
+        .map_err(|e| CaffeError::Invalid(e.to_string()))?
+        .model
+        .and_then(|model| model.golden);
+    let mut done = contents(sources()?)?;
+    if let Some(model) = done.manifest.model.as_mut() {
+        model.golden = golden;
+    }
+    write_contents(&staged, done)?;
+    Ok(staged.commit()?)
+}
+
+fn write_contents(staged: &StagedPackage, contents: PackageContents) -> Result<()> {
+    let PackageContents { manifest, files } = contents;
     for (name, content) in files {
         match content {
             ExtraFile::Copy(source) => staged.copy(&name, &source)?,
             ExtraFile::Text(text) => staged.write(&name, text)?,
         }
     }
-    staged.write_manifest(&manifest)?;
-    verify(staged.path())?;
-    Ok(staged.commit()?)
+    Ok(staged.write_manifest(&manifest)?)
 }
 
 /// The manifest of a graph package: the graph's inputs and outputs, the

@@ -220,9 +220,6 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
     staged
         .write_safetensors(package::WEIGHTS_FILE, &streamed, &sources, |_| {})
         .map_err(|e| invalid(e.to_string()))?;
-    let sources = hashing
-        .join()
-        .map_err(|_| invalid("the thread hashing the model's files panicked"))??;
     let graph_name = if graph.name.is_empty() {
         name.clone()
     } else {
@@ -240,7 +237,8 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
             "{graph_name} imported from ONNX ({file_name}, opset {}{producer})",
             model.opset()
         ),
-        sources: sources.clone(),
+        // Filled in once the hashing thread is done (below).
+        sources: Vec::new(),
     };
     let mut manifest = package::graph_manifest(&graph, info);
     // The inputs' element types as the model declares them (token ids are
@@ -253,7 +251,6 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         }
     }
     manifest.package.keywords = vec!["onnx".into()];
-    manifest.package.readme = Some(CARD_FILE.into());
     let mut labels_in_package = false;
     if let Some(section) = manifest.model.as_mut() {
         section.task = task;
@@ -272,6 +269,38 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         staged
             .copy(LABELS_FILE, labels)
             .map_err(|e| invalid(e.to_string()))?;
+    }
+    // The package must load and run as written; its answer to a fixed input
+    // becomes golden.npz (inputs without a shape have no fixed input). It
+    // runs while the sources are still being hashed: only the provenance
+    // and the card wait for the digests, and neither changes how it loads.
+    staged
+        .write_manifest(&manifest)
+        .map_err(|e| invalid(e.to_string()))?;
+    if graph.inputs.iter().all(|i| i.shape.is_some()) {
+        let free = graph
+            .inputs
+            .iter()
+            .any(|i| i.shape.iter().flatten().skip(1).any(|&d| d == -1));
+        let golden = zoo_models::golden::record_with(staged.path(), &golden_inputs).map_err(|e| {
+            let hint = if free {
+                "; if the model runs at certain sizes only, give them with --input-shape NAME=D,D,…, or a real input with --golden-input NAME=FILE.npy"
+            } else {
+                "; if it needs real values, give them with --golden-input NAME=FILE.npy"
+            };
+            invalid(format!(
+                "the converted graph does not run on its input: {e}{hint}"
+            ))
+        })?;
+        if let Some(section) = manifest.model.as_mut() {
+            section.golden = Some(golden);
+        }
+    }
+    let sources = hashing
+        .join()
+        .map_err(|_| invalid("the thread hashing the model's files panicked"))??;
+    if let Some(provenance) = manifest.model.as_mut().and_then(|m| m.provenance.as_mut()) {
+        provenance.converted_from = sources.clone();
     }
     let imported = format!(
         "{graph_name}, imported from ONNX with `zoo import onnx` (opset {}{producer}).\n",
@@ -296,27 +325,10 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
     staged
         .write(CARD_FILE, card)
         .map_err(|e| invalid(e.to_string()))?;
+    manifest.package.readme = Some(CARD_FILE.into());
     staged
         .write_manifest(&manifest)
         .map_err(|e| invalid(e.to_string()))?;
-    // The package must load and run as written; its answer to a fixed input
-    // becomes golden.npz (inputs without a shape have no fixed input).
-    if graph.inputs.iter().all(|i| i.shape.is_some()) {
-        let free = graph
-            .inputs
-            .iter()
-            .any(|i| i.shape.iter().flatten().skip(1).any(|&d| d == -1));
-        zoo_models::golden::record_with(staged.path(), &golden_inputs).map_err(|e| {
-            let hint = if free {
-                "; if the model runs at certain sizes only, give them with --input-shape NAME=D,D,…, or a real input with --golden-input NAME=FILE.npy"
-            } else {
-                "; if it needs real values, give them with --golden-input NAME=FILE.npy"
-            };
-            invalid(format!(
-                "the converted graph does not run on its input: {e}{hint}"
-            ))
-        })?;
-    }
     let out = staged.commit().map_err(|e| invalid(e.to_string()))?;
     Ok(ImportSummary {
         out_dir: out,

@@ -71,9 +71,24 @@ fn imported_classifier_runs_on_images_with_labels_and_matches_onnx_runtime() {
     ] {
         assert!(manifest.contains(part), "{part} missing:\n{manifest}");
     }
+    // The provenance (hashed while the golden run checked the package)
+    // and the golden section both reach the final zoo.toml and card.
+    let digest = zoo_format::checksum::sha256_file(&fixtures().join("tiny_classifier.onnx"))
+        .expect("sha256")
+        .0;
+    let written = crate::manifest(&out);
+    let section = model_section(&written);
+    let sources = &section
+        .provenance
+        .as_ref()
+        .expect("provenance")
+        .converted_from;
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert_eq!(sources[0].sha256, digest);
+    assert!(section.golden.is_some());
     let card = std::fs::read_to_string(out.join("README.md")).expect("card");
     assert!(
-        card.contains("tiny_classifier.onnx") && card.contains("sha256"),
+        card.contains("tiny_classifier.onnx") && card.contains(&digest),
         "{card}"
     );
 
