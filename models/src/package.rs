@@ -150,11 +150,13 @@ impl BuiltinModel {
     }
 
     /// Layout changes that speed up inference without changing results
-    /// beyond rounding (VGG: channels-last convs). Loading a package does
-    /// this; training does not.
+    /// beyond rounding (VGG: channels-last convs), made before the weights
+    /// are loaded: the current values are dropped, and loading copies the
+    /// file's into the new layout. Loading a package does this; training
+    /// does not.
     pub fn prepare_for_inference(&self) -> Result<()> {
         match &self.network {
-            Network::Vgg(vgg) => vgg.use_channels_last(),
+            Network::Vgg(vgg) => vgg.channels_last_for_loading(),
             Network::Timing(_) | Network::NestedRnn(_) | Network::CellCounter(_) => Ok(()),
         }
     }
@@ -432,11 +434,15 @@ fn load_builtin(
             },
             other => other,
         })?;
+    // The inference layout first, so that loading copies the file's values
+    // straight into it and drops the pages it copied from (a layout made
+    // after loading would leave the mapped originals resident beside it).
+    if !options.for_tracing {
+        model.prepare_for_inference()?;
+    }
     model.load_weights(&weights)?;
     if options.for_tracing {
         model.vs.freeze();
-    } else {
-        model.prepare_for_inference()?;
     }
     Ok(model)
 }

@@ -224,6 +224,29 @@ impl Vgg {
         Ok(())
     }
 
+    /// [`Vgg::use_channels_last`]'s layout for weights about to be loaded:
+    /// each conv weight becomes a fresh channels-last tensor, its current
+    /// values dropped rather than copied (loading overwrites them).
+    pub fn channels_last_for_loading(&self) -> Result<()> {
+        for layer in &self.layers {
+            if let Layer::Conv { conv, .. } = layer {
+                let size = conv.weight.size();
+                let [_, channels, height, width] = size[..] else {
+                    continue;
+                };
+                let strides = [channels * height * width, 1, width * channels, channels];
+                let nhwc = Tensor::f_empty_strided(
+                    &size,
+                    strides,
+                    (conv.weight.kind(), conv.weight.device()),
+                )?;
+                let mut variable = conv.weight.shallow_clone();
+                tch::no_grad(|| variable.f_set_data(&nhwc))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `use_channels_last` is in effect (the first conv's channel
     /// stride is 1).
     fn is_channels_last(&self) -> bool {

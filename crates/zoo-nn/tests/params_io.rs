@@ -7,8 +7,8 @@ use tch::{Device, Kind, Tensor};
 use zoo_nn::NnError;
 use zoo_nn::links::{Convolution2DConfig, convolution_2d, linear};
 use zoo_nn::params::{
-    Strictness, load_chainer_npz, load_chainer_npz_under, load_safetensors, read_npy, read_npz,
-    read_safetensors, save_chainer_npz, save_safetensors, write_npy, write_npz,
+    MappedSafetensors, Strictness, load_chainer_npz, load_chainer_npz_under, load_safetensors,
+    read_npy, read_npz, read_safetensors, save_chainer_npz, save_safetensors, write_npy, write_npz,
 };
 
 /// A small model: `conv/W` (4, 3, 3, 2), `conv/b` (4), `fc/W` (5, 7), `fc/b` (5).
@@ -146,6 +146,50 @@ fn loaded_safetensors_share_the_file_copy_on_write() {
     assert!(read_fc.equal(&expected.zeros_like()));
     let conv = &target.variables()["conv.W"];
     assert!(conv.equal(&source.variables()["conv.W"]));
+}
+
+/// Copying a mapped tensor into another layout (channels-last) gives the
+/// file's values and drops the pages it read; a tensor handed out as a view
+/// keeps its pages, and with them its in-place writes, even when it is
+/// also copied. Tensors of several pages each, so that whole pages lie
+/// inside them.
+#[test]
+fn copies_from_the_mapping_release_only_pages_no_view_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.safetensors");
+    let kernel =
+        Tensor::arange(64 * 32 * 3 * 3, (Kind::Float, Device::Cpu)).reshape([64, 32, 3, 3]);
+    let other =
+        Tensor::arange(64 * 32 * 3 * 3, (Kind::Float, Device::Cpu)).reshape([64, 32, 3, 3]) * 2.0;
+    zoo_nn::params::write_safetensors(
+        &[
+            ("a/W".to_string(), kernel.shallow_clone()),
+            ("b/W".to_string(), other.shallow_clone()),
+        ],
+        &file,
+    )
+    .unwrap();
+    let mapped = MappedSafetensors::open(&file).unwrap();
+
+    // Copied into a channels-last target: the file's values, twice (the
+    // second read faults the dropped pages back in from the file).
+    for _ in 0..2 {
+        let mut nhwc = zoo_nn::functions::channels_last(&kernel.zeros_like()).unwrap();
+        mapped.copy_into("a/W", &mut nhwc).unwrap();
+        assert_eq!(nhwc.stride()[1], 1, "still channels-last");
+        assert!(nhwc.equal(&kernel));
+    }
+
+    // A view written in place, then copied: the copy sees the write, and
+    // the view keeps it after the copy.
+    let view = mapped.tensor("b/W").unwrap();
+    tch::no_grad(|| {
+        let _ = view.shallow_clone().fill_(7.0);
+    });
+    let mut nhwc = zoo_nn::functions::channels_last(&other.zeros_like()).unwrap();
+    mapped.copy_into("b/W", &mut nhwc).unwrap();
+    assert!(nhwc.equal(&other.full_like(7.0)));
+    assert!(view.equal(&other.full_like(7.0)), "the view lost its write");
 }
 
 /// A file whose data does not start at an address aligned for its dtype

@@ -110,9 +110,25 @@ fn copy_bytes(
     let flat = if target.is_contiguous() {
         target.f_view([-1])?
     } else {
-        // Rare (a channels-last parameter): one temporary of the tensor.
-        let source = Tensor::f_from_data_size(data, &entry.shape, entry.kind)?;
+        // A channels-last parameter (a VGG package's convolutions): read
+        // in place where aligned, else through one temporary.
+        let source = if (data.as_ptr() as usize).is_multiple_of(element) {
+            // SAFETY: `data` is the entry's elements, aligned for its kind,
+            // and outlives `source`, which only the copy below reads.
+            unsafe {
+                Tensor::f_from_blob(
+                    data.as_ptr(),
+                    &entry.shape,
+                    &contiguous_strides(&entry.shape),
+                    entry.kind,
+                    tch::Device::Cpu,
+                )?
+            }
+        } else {
+            Tensor::f_from_data_size(data, &entry.shape, entry.kind)?
+        };
         target.f_copy_(&source)?;
+        drop(source);
         done(entry.bytes.clone());
         return Ok(());
     };
@@ -147,6 +163,15 @@ fn copy_bytes(
     Ok(())
 }
 
+/// Row-major strides of `shape`, in elements.
+fn contiguous_strides(shape: &[i64]) -> Vec<i64> {
+    let mut strides = vec![1i64; shape.len()];
+    for axis in (0..shape.len().saturating_sub(1)).rev() {
+        strides[axis] = strides[axis + 1] * shape[axis + 1].max(1);
+    }
+    strides
+}
+
 /// A safetensors file mapped with its header checked. libtorch maps it
 /// copy-on-write (as PyTorch's safetensors loader does), so that CPU tensors
 /// of the file's dtype can share its pages instead of copying them: loading
@@ -155,11 +180,15 @@ fn copy_bytes(
 /// long as the last tensor on it; zoo never rewrites a weights file in place
 /// (saves go through a rename), so its bytes do not change under the map.
 /// Other targets (another device or dtype, a channels-last layout, bytes not
-/// aligned for their dtype) get copies.
+/// aligned for their dtype) get copies, and the pages copied from are
+/// dropped from the process again where no view uses them.
 pub struct MappedSafetensors {
     path: std::path::PathBuf,
     map: Mapping,
     entries: BTreeMap<String, Entry>,
+    /// Start offsets of the entries handed out as views of the mapping:
+    /// their pages are never released.
+    viewed: std::sync::Mutex<std::collections::BTreeSet<usize>>,
 }
 
 enum Mapping {
@@ -199,6 +228,7 @@ impl MappedSafetensors {
             path: path.to_path_buf(),
             map,
             entries: BTreeMap::new(),
+            viewed: Default::default(),
         };
         file.entries = entries_of(path, file.bytes())?;
         Ok(file)
@@ -229,20 +259,34 @@ impl MappedSafetensors {
             .ok_or_else(|| NnError::file(&self.path, format!("no parameter {name}")))
     }
 
-    /// Drops a copied range's pages from this process. Only for the
-    /// read-only map: pages of libtorch's private mapping may back tensors
-    /// handed out as views.
-    fn release(&self, range: std::ops::Range<usize>) {
-        let Mapping::ReadOnly(map) = &self.map else {
-            return;
-        };
-        // SAFETY: a read-only shared mapping of a file: MADV_DONTNEED only
-        // drops this process's page-table entries; a later read faults the
-        // same bytes back in from the page cache. A failure only means the
-        // pages stay resident.
-        let _ = unsafe {
-            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len())
-        };
+    /// Drops a copied range's pages from this process. The read-only map's
+    /// are dropped whole. Of libtorch's private mapping, only the pages
+    /// wholly inside the range of an entry never handed out as a view: a
+    /// page shared with a neighbouring entry may back a view, and a view's
+    /// pages may hold its in-place writes, which dropping would lose.
+    fn release(&self, entry: &Entry, range: std::ops::Range<usize>) {
+        match &self.map {
+            Mapping::ReadOnly(map) => {
+                // SAFETY: a read-only shared mapping of a file:
+                // MADV_DONTNEED only drops this process's page-table entries;
+                // a later read faults the same bytes back in from the page
+                // cache. A failure only means the pages stay resident.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        range.start,
+                        range.len(),
+                    )
+                };
+            }
+            Mapping::Torch(_) => {
+                let viewed = self.viewed.lock().map(|v| v.contains(&entry.bytes.start));
+                if viewed.unwrap_or(true) {
+                    return;
+                }
+                release_interior_pages(&self.bytes()[range]);
+            }
+        }
     }
 
     /// The tensor as a view of libtorch's mapping; `None` for the read-only
@@ -255,6 +299,9 @@ impl MappedSafetensors {
         if !address.is_multiple_of(entry.kind.elt_size_in_bytes()) {
             return Ok(None);
         }
+        if let Ok(mut viewed) = self.viewed.lock() {
+            viewed.insert(entry.bytes.start);
+        }
         Ok(Some(
             whole
                 .f_narrow(0, entry.bytes.start as i64, entry.bytes.len() as i64)?
@@ -266,8 +313,12 @@ impl MappedSafetensors {
     /// Copies tensor `name` into `target`, which must have its shape.
     pub fn copy_into(&self, name: &str, target: &mut Tensor) -> Result<()> {
         let entry = self.entry(name)?;
-        tch::no_grad(|| copy_bytes(self.bytes(), entry, target, |range| self.release(range)))
-            .map_err(|e| NnError::file(&self.path, format!("parameter {name}: {e}")))
+        tch::no_grad(|| {
+            copy_bytes(self.bytes(), entry, target, |range| {
+                self.release(entry, range)
+            })
+        })
+        .map_err(|e| NnError::file(&self.path, format!("parameter {name}: {e}")))
     }
 
     /// Gives parameter `target` (of tensor `name`'s shape) the file's values:
@@ -305,6 +356,35 @@ impl MappedSafetensors {
             .map(|name| Ok((name.clone(), self.tensor(name)?)))
             .collect()
     }
+}
+
+/// Drops the pages wholly inside `bytes`, which lie in libtorch's private
+/// (copy-on-write) mapping of a file and were only read, from this process:
+/// a later read faults the file's bytes back in, so nothing reading them
+/// sees a change. Frees the resident memory of weights that were copied
+/// into another layout (channels-last convolutions: 59 MB of VGG16's).
+fn release_interior_pages(bytes: &[u8]) {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf has no preconditions.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            size if size > 0 => size as usize,
+            _ => return,
+        };
+        let start = (bytes.as_ptr() as usize).next_multiple_of(page);
+        let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
+        if end > start {
+            // SAFETY: [start, end) lies inside `bytes`, pages of a private
+            // file mapping that no view uses and nothing wrote (see the
+            // caller): MADV_DONTNEED only drops their page-table entries.
+            // A failure only means the pages stay resident.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = bytes;
 }
 
 /// Loads a safetensors file into `vs` (names with `/`), converting dtype and
