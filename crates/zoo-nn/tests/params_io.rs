@@ -192,6 +192,41 @@ fn copies_from_the_mapping_release_only_pages_no_view_uses() {
     assert!(view.equal(&other.full_like(7.0)), "the view lost its write");
 }
 
+/// `release_unless_held` keeps the pages of views the caller still holds
+/// in place and drops the others: a dropped page faults the file's bytes
+/// back in, which is why the views must not have been written (the write
+/// here shows which pages were dropped).
+#[test]
+fn views_not_held_in_place_are_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.safetensors");
+    let values = Tensor::arange(64 * 1024, (Kind::Float, Device::Cpu));
+    zoo_nn::params::write_safetensors(
+        &[
+            ("kept".to_string(), values.shallow_clone()),
+            ("replaced".to_string(), values.shallow_clone()),
+        ],
+        &file,
+    )
+    .unwrap();
+    let mapped = MappedSafetensors::open(&file).unwrap();
+    let kept = mapped.tensor("kept").unwrap();
+    let replaced = mapped.tensor("replaced").unwrap();
+    tch::no_grad(|| {
+        let _ = kept.shallow_clone().fill_(7.0);
+        let _ = replaced.shallow_clone().fill_(7.0);
+    });
+    let kept_at = kept.data_ptr() as usize;
+    mapped.release_unless_held(|name| (name == "kept").then_some(kept_at));
+    assert!(
+        kept.equal(&values.full_like(7.0)),
+        "a held view lost its pages"
+    );
+    // The replaced view's interior pages came back from the file.
+    let interior = replaced.narrow(0, 2048, 60 * 1024);
+    assert!(interior.equal(&values.narrow(0, 2048, 60 * 1024)));
+}
+
 /// A file whose data does not start at an address aligned for its dtype
 /// (other writers need not pad the header) is read by copying.
 #[test]

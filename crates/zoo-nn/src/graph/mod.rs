@@ -55,14 +55,33 @@ impl GraphModel {
         let graph = Graph::from_json(&text)
             .map_err(|e| NnError::file(graph_file, format!("not a zoo graph: {e}")))?;
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
+        let mut files = Vec::with_capacity(weights.len());
         for path in weights {
-            let named = crate::params::read_safetensors(path)?;
-            tensors.extend(named);
+            let file = crate::params::MappedSafetensors::open(path)?;
+            tensors.extend(file.tensors()?);
+            files.push(file);
         }
-        Self::from_parts(graph, tensors, device).map_err(|e| match e {
+        let model = Self::from_parts(graph, tensors, device).map_err(|e| match e {
             NnError::Other(message) => NnError::file(graph_file, message),
             other => other,
-        })
+        })?;
+        // A parameter the model now holds in another layout, type or device
+        // (a channels-last kernel, a CUDA copy), or does not use, left its
+        // view of the file unused: its pages need not stay resident. Nothing
+        // has written to the views (loading only reads them).
+        for file in &files {
+            file.release_unless_held(|name| model.parameter_address(name));
+        }
+        Ok(model)
+    }
+
+    /// Where parameter `<layer>/<role>`'s data lies in memory, if the model
+    /// holds it (on the CPU).
+    fn parameter_address(&self, name: &str) -> Option<usize> {
+        let (layer, role) = name.rsplit_once('/')?;
+        let index = self.graph.layers.iter().position(|l| l.name == layer)?;
+        let tensor = self.layers.get(index)?.get(role)?;
+        (tensor.device() == Device::Cpu).then(|| tensor.data_ptr() as usize)
     }
 
     /// Builds a model from a parsed graph and named parameters.

@@ -349,6 +349,33 @@ impl MappedSafetensors {
         Ok(tensor)
     }
 
+    /// Drops the pages of every entry handed out as a view that the caller
+    /// no longer holds in place: `held(name)` gives where the caller's
+    /// tensor of that name lies (None: it holds none, or not on the CPU).
+    /// For a loader that copied some views into another layout; the views
+    /// must not have been written to, since dropping a written page of the
+    /// private mapping would lose the write for anyone still holding it (an
+    /// unwritten page faults the file's bytes back in).
+    pub fn release_unless_held(&self, held: impl Fn(&str) -> Option<usize>) {
+        let Mapping::Torch(_) = &self.map else {
+            return;
+        };
+        let Ok(viewed) = self.viewed.lock() else {
+            return;
+        };
+        let base = self.bytes().as_ptr() as usize;
+        for (name, entry) in &self.entries {
+            if !viewed.contains(&entry.bytes.start) {
+                continue;
+            }
+            let range = base + entry.bytes.start..base + entry.bytes.end;
+            if held(name).is_some_and(|address| range.contains(&address)) {
+                continue;
+            }
+            release_interior_pages(&self.bytes()[entry.bytes.clone()]);
+        }
+    }
+
     /// Every tensor, sorted by name.
     pub fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
         self.entries
