@@ -148,6 +148,16 @@ fn loaded_safetensors_share_the_file_copy_on_write() {
     assert!(conv.equal(&source.variables()["conv.W"]));
 }
 
+/// Writes `tensors` to `file` and maps it.
+fn mapped_file(file: &Path, tensors: &[(&str, &Tensor)]) -> MappedSafetensors {
+    let named: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(name, tensor)| (name.to_string(), tensor.shallow_clone()))
+        .collect();
+    zoo_nn::params::write_safetensors(&named, file).unwrap();
+    MappedSafetensors::open(file).unwrap()
+}
+
 /// Copying a mapped tensor into another layout (channels-last) gives the
 /// file's values and drops the pages it read; a tensor handed out as a view
 /// keeps its pages, and with them its in-place writes, even when it is
@@ -161,15 +171,7 @@ fn copies_from_the_mapping_release_only_pages_no_view_uses() {
         Tensor::arange(64 * 32 * 3 * 3, (Kind::Float, Device::Cpu)).reshape([64, 32, 3, 3]);
     let other =
         Tensor::arange(64 * 32 * 3 * 3, (Kind::Float, Device::Cpu)).reshape([64, 32, 3, 3]) * 2.0;
-    zoo_nn::params::write_safetensors(
-        &[
-            ("a/W".to_string(), kernel.shallow_clone()),
-            ("b/W".to_string(), other.shallow_clone()),
-        ],
-        &file,
-    )
-    .unwrap();
-    let mapped = MappedSafetensors::open(&file).unwrap();
+    let mapped = mapped_file(&file, &[("a/W", &kernel), ("b/W", &other)]);
 
     // Copied into a channels-last target: the file's values, twice (the
     // second read faults the dropped pages back in from the file).
@@ -201,15 +203,7 @@ fn views_not_held_in_place_are_released() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("w.safetensors");
     let values = Tensor::arange(64 * 1024, (Kind::Float, Device::Cpu));
-    zoo_nn::params::write_safetensors(
-        &[
-            ("kept".to_string(), values.shallow_clone()),
-            ("replaced".to_string(), values.shallow_clone()),
-        ],
-        &file,
-    )
-    .unwrap();
-    let mapped = MappedSafetensors::open(&file).unwrap();
+    let mapped = mapped_file(&file, &[("kept", &values), ("replaced", &values)]);
     let kept = mapped.tensor("kept").unwrap();
     let replaced = mapped.tensor("replaced").unwrap();
     tch::no_grad(|| {
