@@ -66,8 +66,8 @@ pub fn check_destination(out_dir: &Path) -> Result<()> {
 }
 
 /// The weights [`write_package`] streams into safetensors.
-pub struct Weights<'t, 'm> {
-    pub tensors: &'t [NamedTensor<'m>],
+pub struct Weights<'t, 'm, T> {
+    pub tensors: &'t [T],
     /// Memory-mapped sources the tensors may borrow from (copied from their
     /// files).
     pub mapped: &'t [MappedSource<'m>],
@@ -76,7 +76,7 @@ pub struct Weights<'t, 'm> {
 }
 
 /// Writes the package: `graph.json` when `graph` is given (a built-in
-/// architecture has none), the weights (blobs that lie in a `mapped` source
+/// architecture has none), the weights (tensors that lie in a `mapped` source
 /// are copied from its file), then the manifest and files of `contents`.
 /// `verify` checks the staged folder (the golden run) while the sources
 /// may still be being hashed: `contents` is first made without them, and
@@ -84,10 +84,10 @@ pub struct Weights<'t, 'm> {
 /// `verify` recorded, once it is done. Only the provenance and the card
 /// change between the two, and neither changes how the package loads. An
 /// error leaves nothing behind.
-pub fn write_package(
+pub fn write_package<T: StreamedTensor>(
     out_dir: &Path,
     graph: Option<&Graph>,
-    weights: Weights<'_, '_>,
+    weights: Weights<'_, '_, T>,
     contents: impl Fn(Vec<SourceFile>) -> Result<PackageContents>,
     verify: impl FnOnce(&Path) -> Result<()>,
     sources: impl FnOnce() -> Result<Vec<SourceFile>>,
@@ -105,7 +105,7 @@ pub fn write_package(
         mapped,
         progress,
     } = weights;
-    let total: u64 = tensors.iter().map(|t| t.data.len() as u64 * 4).sum();
+    let total: u64 = tensors.iter().map(|t| t.byte_len() as u64).sum();
     let bar = if progress && total >= 32 << 20 {
         let bar = ProgressBar::new(total);
         bar.set_style(

@@ -315,6 +315,14 @@ fn attr_i(node: &Node, name: &str, default: i64) -> i64 {
     }
 }
 
+/// An integer attribute the operator cannot do without.
+fn required_i(node: &Node, name: &str) -> Result<i64> {
+    node.attributes
+        .contains_key(name)
+        .then(|| attr_i(node, name, 1))
+        .ok_or_else(|| err(node, format!("needs {name}")))
+}
+
 fn attr_f(node: &Node, name: &str, default: f64) -> f64 {
     match node.attributes.get(name) {
         Some(Attribute::Float(v)) => *v as f64,
@@ -409,6 +417,14 @@ impl Converter {
             Some(t) => Some(t.to_i64()?),
             None => None,
         })
+    }
+
+    /// The first value of a constant integer input (a scalar or a
+    /// one-element vector).
+    fn const_int(&self, node: &Node, index: usize) -> Result<Option<i64>> {
+        Ok(self
+            .const_ints(node, index)?
+            .and_then(|v| v.first().copied()))
     }
 
     /// Input `index` of `node` when it is given and computed by the graph
@@ -675,11 +691,7 @@ impl Converter {
             ),
             "GroupNormalization" => (
                 OnnxOp::GroupNormalization {
-                    num_groups: node
-                        .attributes
-                        .contains_key("num_groups")
-                        .then(|| attr_i(node, "num_groups", 1))
-                        .ok_or_else(|| err(node, "needs num_groups"))?,
+                    num_groups: required_i(node, "num_groups")?,
                     epsilon: attr_f(node, "epsilon", 1e-5),
                     per_group_scale: opset < 21,
                 },
@@ -687,11 +699,7 @@ impl Converter {
             ),
             "LRN" => (
                 OnnxOp::Lrn {
-                    size: node
-                        .attributes
-                        .contains_key("size")
-                        .then(|| attr_i(node, "size", 1))
-                        .ok_or_else(|| err(node, "needs size"))?,
+                    size: required_i(node, "size")?,
                     alpha: attr_f(node, "alpha", 1e-4),
                     beta: attr_f(node, "beta", 0.75),
                     bias: attr_f(node, "bias", 1.0),
@@ -736,8 +744,7 @@ impl Converter {
             ),
             "CumSum" => {
                 let axis = self
-                    .const_ints(node, 1)?
-                    .and_then(|v| v.first().copied())
+                    .const_int(node, 1)?
                     .ok_or_else(|| err(node, "needs a constant axis"))?;
                 (
                     OnnxOp::CumSum {
@@ -749,10 +756,7 @@ impl Converter {
                 )
             }
             "Trilu" => {
-                let k = self
-                    .const_ints(node, 1)?
-                    .and_then(|v| v.first().copied())
-                    .unwrap_or(0);
+                let k = self.const_int(node, 1)?.unwrap_or(0);
                 (
                     OnnxOp::Trilu {
                         upper: attr_i(node, "upper", 1) != 0,

@@ -6,10 +6,11 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use zoo_caffe::package::{self, PackageInfo};
+use zoo_caffe::CaffeError;
+use zoo_caffe::package::{self, ExtraFile, PackageContents, PackageInfo};
 use zoo_caffe::runnable::{self, LikePackage, PreprocessOptions};
 use zoo_format::manifest::{ChannelOrder, Preprocess, SourceFile, Task};
-use zoo_format::package_dir::{Dtype, MappedSource, StagedPackage, StreamedTensor};
+use zoo_format::package_dir::{Dtype, MappedSource, StreamedTensor};
 
 use crate::convert::{Converted, convert};
 use crate::error::{OnnxError, Result};
@@ -202,24 +203,6 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
             .map(|location| (location.clone(), folder.join(location))),
     );
     let hashing = std::thread::spawn(move || hash_sources(files));
-    let staged = StagedPackage::create(out_dir).map_err(|e| invalid(e.to_string()))?;
-    let text = graph
-        .to_json()
-        .map_err(|e| invalid(format!("cannot serialise the graph: {e}")))?;
-    staged
-        .write(package::GRAPH_FILE, text)
-        .map_err(|e| invalid(e.to_string()))?;
-    let streamed: Vec<Streamed<'_>> = tensors.iter().map(Streamed).collect();
-    // Initializers borrowed from the model's memory maps are copied from
-    // the files by the kernel: the maps' pages never become resident, so
-    // memory does not grow to the whole file before the golden run.
-    let sources: Vec<MappedSource<'_>> = model
-        .mapped_files()
-        .map(|mapped| MappedSource::new(mapped.bytes(), mapped.file()))
-        .collect();
-    staged
-        .write_safetensors(package::WEIGHTS_FILE, &streamed, &sources, |_| {})
-        .map_err(|e| invalid(e.to_string()))?;
     let graph_name = if graph.name.is_empty() {
         name.clone()
     } else {
@@ -237,7 +220,7 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
             "{graph_name} imported from ONNX ({file_name}, opset {}{producer})",
             model.opset()
         ),
-        // Filled in once the hashing thread is done (below).
+        // Filled in by each `contents` call below.
         sources: Vec::new(),
     };
     let mut manifest = package::graph_manifest(&graph, info);
@@ -251,56 +234,19 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         }
     }
     manifest.package.keywords = vec!["onnx".into()];
-    let mut labels_in_package = false;
+    manifest.package.readme = Some(CARD_FILE.into());
+    let mut extra = Vec::new();
     if let Some(section) = manifest.model.as_mut() {
         section.task = task;
         if let (Some(pre), Some(input)) = (preprocess, section.inputs.first_mut()) {
             input.preprocess = Some(pre);
         }
-        if labels_file.is_some()
+        if let Some(labels) = &labels_file
             && let Some(output) = section.outputs.first_mut()
         {
             output.labels = Some(LABELS_FILE.into());
-            labels_in_package = true;
+            extra.push((LABELS_FILE, labels.clone()));
         }
-    }
-
-    if let (true, Some(labels)) = (labels_in_package, &labels_file) {
-        staged
-            .copy(LABELS_FILE, labels)
-            .map_err(|e| invalid(e.to_string()))?;
-    }
-    // The package must load and run as written; its answer to a fixed input
-    // becomes golden.npz (inputs without a shape have no fixed input). It
-    // runs while the sources are still being hashed: only the provenance
-    // and the card wait for the digests, and neither changes how it loads.
-    staged
-        .write_manifest(&manifest)
-        .map_err(|e| invalid(e.to_string()))?;
-    if graph.inputs.iter().all(|i| i.shape.is_some()) {
-        let free = graph
-            .inputs
-            .iter()
-            .any(|i| i.shape.iter().flatten().skip(1).any(|&d| d == -1));
-        let golden = zoo_models::golden::record_with(staged.path(), &golden_inputs).map_err(|e| {
-            let hint = if free {
-                "; if the model runs at certain sizes only, give them with --input-shape NAME=D,D,…, or a real input with --golden-input NAME=FILE.npy"
-            } else {
-                "; if it needs real values, give them with --golden-input NAME=FILE.npy"
-            };
-            invalid(format!(
-                "the converted graph does not run on its input: {e}{hint}"
-            ))
-        })?;
-        if let Some(section) = manifest.model.as_mut() {
-            section.golden = Some(golden);
-        }
-    }
-    let sources = hashing
-        .join()
-        .map_err(|_| invalid("the thread hashing the model's files panicked"))??;
-    if let Some(provenance) = manifest.model.as_mut().and_then(|m| m.provenance.as_mut()) {
-        provenance.converted_from = sources.clone();
     }
     let imported = format!(
         "{graph_name}, imported from ONNX with `zoo import onnx` (opset {}{producer}).\n",
@@ -310,26 +256,80 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
         Some(like) => like.card().map_err(caffe_err)?,
         None => None,
     };
-    let provenance = runnable::provenance_text_by(
-        &format!("zoo-onnx {}", env!("CARGO_PKG_VERSION")),
-        "zoo import onnx",
-        &sources,
-        like.as_ref().map(|l| l.dir.as_path()),
-    );
-    // The like package's card describes the model; the import adds where
+    // The manifest with the sources' provenance, the labels, and the card:
+    // the like package's card describes the model, the import adds where
     // these weights and this graph came from.
-    let card = match like_card {
-        Some(text) => format!("{}\n\n{imported}{provenance}", text.trim_end()),
-        None => format!("# {name}\n\n{imported}{provenance}"),
+    let contents = |sources: Vec<SourceFile>| {
+        let provenance = runnable::provenance_text_by(
+            &format!("zoo-onnx {}", env!("CARGO_PKG_VERSION")),
+            "zoo import onnx",
+            &sources,
+            like.as_ref().map(|l| l.dir.as_path()),
+        );
+        let card = match &like_card {
+            Some(text) => format!("{}\n\n{imported}{provenance}", text.trim_end()),
+            None => format!("# {name}\n\n{imported}{provenance}"),
+        };
+        let mut manifest = manifest.clone();
+        if let Some(recorded) = manifest.model.as_mut().and_then(|m| m.provenance.as_mut()) {
+            recorded.converted_from = sources;
+        }
+        let mut files: Vec<(String, ExtraFile)> = extra
+            .iter()
+            .map(|(name, path)| (name.to_string(), ExtraFile::Copy(path.clone())))
+            .collect();
+        files.push((CARD_FILE.into(), ExtraFile::Text(card)));
+        Ok(PackageContents { manifest, files })
     };
-    staged
-        .write(CARD_FILE, card)
-        .map_err(|e| invalid(e.to_string()))?;
-    manifest.package.readme = Some(CARD_FILE.into());
-    staged
-        .write_manifest(&manifest)
-        .map_err(|e| invalid(e.to_string()))?;
-    let out = staged.commit().map_err(|e| invalid(e.to_string()))?;
+    // The package must load and run as written; its answer to a fixed input
+    // becomes golden.npz (inputs without a shape have no fixed input).
+    let verify = |staged: &Path| {
+        if graph.inputs.iter().any(|i| i.shape.is_none()) {
+            return Ok(());
+        }
+        let free = graph
+            .inputs
+            .iter()
+            .any(|i| i.shape.iter().flatten().skip(1).any(|&d| d == -1));
+        zoo_models::golden::record_with(staged, &golden_inputs)
+            .map(|_| ())
+            .map_err(|e| {
+                let hint = if free {
+                    "; if the model runs at certain sizes only, give them with --input-shape NAME=D,D,…, or a real input with --golden-input NAME=FILE.npy"
+                } else {
+                    "; if it needs real values, give them with --golden-input NAME=FILE.npy"
+                };
+                CaffeError::Invalid(format!(
+                    "the converted graph does not run on its input: {e}{hint}"
+                ))
+            })
+    };
+    let hashed = || match hashing.join() {
+        Ok(Ok(sources)) => Ok(sources),
+        Ok(Err(OnnxError::Io { path, source })) => Err(CaffeError::io(path, source)),
+        Ok(Err(other)) => Err(CaffeError::Invalid(other.to_string())),
+        Err(_) => Err(CaffeError::Invalid(
+            "the thread hashing the model's files panicked".into(),
+        )),
+    };
+    let streamed: Vec<Streamed<'_>> = tensors.iter().map(Streamed).collect();
+    // Initializers borrowed from the model's memory maps are copied from
+    // the files by the kernel: the maps' pages never become resident, so
+    // memory does not grow to the whole file before the golden run.
+    let mapped: Vec<MappedSource<'_>> = model
+        .mapped_files()
+        .map(|mapped| MappedSource::new(mapped.bytes(), mapped.file()))
+        .collect();
+    let weights = package::Weights {
+        tensors: &streamed,
+        mapped: &mapped,
+        progress: false,
+    };
+    let out = package::write_package(out_dir, Some(&graph), weights, contents, verify, hashed)
+        .map_err(|e| match e {
+            CaffeError::Io { path, source } => OnnxError::io(path, source),
+            other => invalid(other.to_string()),
+        })?;
     Ok(ImportSummary {
         out_dir: out,
         name,

@@ -192,13 +192,7 @@ fn bad_labels_hostile_files_and_unsupported_operators_are_refused() {
         "{e}"
     );
 
-    let huge = TensorProto {
-        name: Some("w".into()),
-        dims: vec![1 << 40],
-        data_type: Some(1),
-        raw_data: Some(vec![0u8; 8].into()),
-        ..Default::default()
-    };
+    let huge = raw_tensor("w", &[1 << 40], 1, vec![0u8; 8]);
     let path = write(
         &models,
         "huge.onnx",
@@ -425,9 +419,23 @@ fn golden_outputs_with_nan_verify() {
     }
 }
 
-/// A typed input of `elem_type` with the given dimensions (names free).
-fn typed_input(model: &mut ModelProto, elem_type: i32, dims: &[Result<i64, &str>]) {
+/// An initializer of ONNX type `data_type` holding `bytes` as raw data.
+fn raw_tensor(name: &str, dims: &[i64], data_type: i32, bytes: Vec<u8>) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(data_type),
+        raw_data: Some(bytes.into()),
+        ..Default::default()
+    }
+}
+
+/// Rewrites the model at `path` with its first input typed `elem_type`
+/// and the given dimensions (names free).
+fn type_first_input(path: &Path, elem_type: i32, dims: &[Result<i64, &str>]) {
     use zoo_onnx::proto::{Dimension, TensorShapeProto, TypeProto, TypeProtoTensor};
+    let mut model =
+        ModelProto::decode(std::fs::read(path).expect("read").as_slice()).expect("decode");
     let dim = |d: &Result<i64, &str>| match d {
         Ok(v) => Dimension {
             dim_value: Some(*v),
@@ -447,6 +455,7 @@ fn typed_input(model: &mut ModelProto, elem_type: i32, dims: &[Result<i64, &str>
         }),
         denotation: None,
     });
+    std::fs::write(path, model.encode_to_vec()).expect("write");
 }
 
 /// A graph that runs at no size of its free dimensions is refused, naming
@@ -458,29 +467,19 @@ fn graphs_that_run_at_no_golden_size_are_refused() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("work");
     std::fs::create_dir(&dir).expect("mkdir");
-    let shape = TensorProto {
-        name: Some("shape".into()),
-        dims: vec![2],
-        data_type: Some(7),
-        raw_data: Some(
-            [1i64, 7]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>()
-                .into(),
-        ),
-        ..Default::default()
-    };
+    let shape = raw_tensor(
+        "shape",
+        &[2],
+        7,
+        [1i64, 7].iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
     let path = write(
         root.path(),
         "seven.onnx",
         vec![node("reshape", "Reshape", &["x", "shape"], "y")],
         vec![shape],
     );
-    let mut model =
-        ModelProto::decode(std::fs::read(&path).expect("read").as_slice()).expect("decode");
-    typed_input(&mut model, 1, &[Err("n"), Err("length")]);
-    std::fs::write(&path, model.encode_to_vec()).expect("write");
+    type_first_input(&path, 1, &[Err("n"), Err("length")]);
     let e = refused(&dir, &path, &[]);
     assert!(
         e.contains("seven.onnx")
@@ -534,28 +533,19 @@ fn graphs_that_run_at_no_golden_size_are_refused() {
 #[test]
 fn integer_inputs_are_int64_in_the_manifest() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let table = TensorProto {
-        name: Some("table".into()),
-        dims: vec![10, 4],
-        data_type: Some(1),
-        raw_data: Some(
-            (0..40)
-                .flat_map(|v| (v as f32).to_le_bytes())
-                .collect::<Vec<u8>>()
-                .into(),
-        ),
-        ..Default::default()
-    };
+    let table = raw_tensor(
+        "table",
+        &[10, 4],
+        1,
+        (0..40).flat_map(|v| (v as f32).to_le_bytes()).collect(),
+    );
     let path = write(
         dir.path(),
         "embed.onnx",
         vec![node("embed", "Gather", &["table", "x"], "y")],
         vec![table],
     );
-    let mut model =
-        ModelProto::decode(std::fs::read(&path).expect("read").as_slice()).expect("decode");
-    typed_input(&mut model, 7, &[Err("n"), Ok(3)]);
-    std::fs::write(&path, model.encode_to_vec()).expect("write");
+    type_first_input(&path, 7, &[Err("n"), Ok(3)]);
     let out = dir.path().join("embed");
     import(&path, &out, &["--quiet"]).ok();
     let toml = std::fs::read_to_string(out.join("zoo.toml")).expect("zoo.toml");

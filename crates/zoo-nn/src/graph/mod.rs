@@ -69,19 +69,23 @@ impl GraphModel {
         // (a channels-last kernel, a CUDA copy), or does not use, left its
         // view of the file unused: its pages need not stay resident. Nothing
         // has written to the views (loading only reads them).
+        let layer_index: HashMap<&str, usize> = model
+            .graph
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(index, layer)| (layer.name.as_str(), index))
+            .collect();
+        // Where the model holds parameter `<layer>/<role>` on the CPU.
+        let held = |name: &str| {
+            let (layer, role) = name.rsplit_once('/')?;
+            let tensor = model.layers.get(*layer_index.get(layer)?)?.get(role)?;
+            (tensor.device() == Device::Cpu).then(|| tensor.data_ptr() as usize)
+        };
         for file in &files {
-            file.release_unless_held(|name| model.parameter_address(name));
+            file.release_unless_held(held);
         }
         Ok(model)
-    }
-
-    /// Where parameter `<layer>/<role>`'s data lies in memory, if the model
-    /// holds it (on the CPU).
-    fn parameter_address(&self, name: &str) -> Option<usize> {
-        let (layer, role) = name.rsplit_once('/')?;
-        let index = self.graph.layers.iter().position(|l| l.name == layer)?;
-        let tensor = self.layers.get(index)?.get(role)?;
-        (tensor.device() == Device::Cpu).then(|| tensor.data_ptr() as usize)
     }
 
     /// Builds a model from a parsed graph and named parameters.

@@ -116,14 +116,9 @@ fn copy_bytes(
             // SAFETY: `data` is the entry's elements, aligned for its kind,
             // and outlives `source`, which only the copy below reads.
             unsafe {
-                Tensor::f_from_blob(
-                    data.as_ptr(),
-                    &entry.shape,
-                    &contiguous_strides(&entry.shape),
-                    entry.kind,
-                    tch::Device::Cpu,
-                )?
+                Tensor::f_from_blob(data.as_ptr(), &[numel], &[1], entry.kind, tch::Device::Cpu)?
             }
+            .f_view(entry.shape.as_slice())?
         } else {
             Tensor::f_from_data_size(data, &entry.shape, entry.kind)?
         };
@@ -161,15 +156,6 @@ fn copy_bytes(
         first += count;
     }
     Ok(())
-}
-
-/// Row-major strides of `shape`, in elements.
-fn contiguous_strides(shape: &[i64]) -> Vec<i64> {
-    let mut strides = vec![1i64; shape.len()];
-    for axis in (0..shape.len().saturating_sub(1)).rev() {
-        strides[axis] = strides[axis + 1] * shape[axis + 1].max(1);
-    }
-    strides
 }
 
 /// A safetensors file mapped with its header checked. libtorch maps it
