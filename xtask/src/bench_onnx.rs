@@ -1,4 +1,4 @@
-//! `cargo xtask bench onnx [--import-runs N] [--runs N] [--rounds N] [--threads N]`:
+//! `cargo xtask bench onnx [--import-runs N] [--runs N] [--seconds S] [--rounds N] [--threads N]`:
 //! the ONNX importer and the packages it makes, against their peers, on the
 //! torchvision fixtures that `crates/zoo-onnx/tests/fixtures/generate.py
 //! --large` writes into `.cache/onnx-fixtures` (seeded random weights).
@@ -11,8 +11,10 @@
 //!   Runtime's CPU provider on the ONNX file and PyTorch on the same
 //!   torchvision model with the same weights, eager and TorchScript-optimised
 //!   (`crates/zoo-onnx/bench/peers.py` in `.venv-onnx`), alternating round by
-//!   round; each figure is the median
-//!   over the rounds of the per-round medians.
+//!   round; each time is the median over the rounds of the per-round
+//!   medians, each ratio the median of the rounds' ratios. Each round times at least `--runs` passes and enough for
+//!   `--seconds` of zoo's passes: ten passes of a 1 ms model were too few
+//!   for a stable median on this shared machine (1.0–1.9× between rounds).
 //!
 //! Prints a markdown table, writes it to `target/bench-onnx/results.md` and
 //! into the "onnx" section of BENCHMARKS.md (notes below the table kept).
@@ -36,16 +38,23 @@ const GOAL: f64 = 1.2;
 
 struct Options {
     import_runs: usize,
+    /// The fewest passes a contender times per round.
     runs: usize,
+    /// Passes per round are raised until zoo's take about this long.
+    seconds: f64,
     rounds: usize,
     threads: usize,
 }
+
+/// The most passes a contender times per round.
+const MAX_RUNS: usize = 500;
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut options = Options {
         import_runs: 3,
         runs: 10,
-        rounds: 3,
+        seconds: 0.5,
+        rounds: 5,
         threads: 2,
     };
     let mut it = args.iter();
@@ -66,8 +75,17 @@ fn parse(args: &[String]) -> Result<Options> {
             "--runs" => options.runs = value("--runs")?,
             "--rounds" => options.rounds = value("--rounds")?,
             "--threads" => options.threads = value("--threads")?,
+            "--seconds" => {
+                let text = it.next().context("--seconds needs a value")?;
+                options.seconds = text
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .with_context(|| format!("--seconds {text:?}: not a number of seconds"))?;
+            }
             other => bail!(
-                "unknown option {other:?} (expected --import-runs N, --runs N, --rounds N, --threads N)"
+                "unknown option {other:?} (expected --import-runs N, --runs N, --seconds S, \
+                 --rounds N, --threads N)"
             ),
         }
     }
@@ -184,10 +202,15 @@ fn import_bench(release: &Path, fixtures: &Path, work: &Path, runs: usize) -> Re
 struct InferenceRow {
     model: &'static str,
     batch: usize,
+    /// Passes each contender timed per round.
+    runs: usize,
     zoo: f64,
     ort: f64,
     torch: f64,
     torch_jit: f64,
+    vs_ort: f64,
+    vs_torch: f64,
+    vs_torch_jit: f64,
 }
 
 fn inference_bench(
@@ -199,7 +222,7 @@ fn inference_bench(
 ) -> Result<Vec<InferenceRow>> {
     let zoo = release.join("zoo");
     let script = cmd::root().join("crates/zoo-onnx/bench/peers.py");
-    let (runs, threads) = (options.runs.to_string(), options.threads.to_string());
+    let threads = options.threads.to_string();
     let mut rows = Vec::new();
     for (name, title) in MODELS {
         let model = fixtures.join(format!("{name}.onnx"));
@@ -213,25 +236,35 @@ fn inference_bench(
         )?;
         for batch in BATCHES {
             let batch_arg = batch.to_string();
+            let zoo_bench = |runs: usize| -> Result<Json> {
+                Ok(Json::parse(&cmd::output(
+                    Command::new(release.join("zoo-bench"))
+                        .arg("package")
+                        .arg(&package)
+                        .args(["cpu", &batch_arg, &runs.to_string(), &threads]),
+                )?))
+            };
+            // Every contender times the same number of passes: enough for
+            // `seconds` of zoo's, estimated from a short first measurement.
+            let probe = zoo_bench(3)?
+                .get("forward_s")
+                .context("zoo-bench: no forward_s")?;
+            let runs = passes_per_round(options, probe);
+            let runs_arg = runs.to_string();
             let (mut zoo_s, mut ort_s, mut torch_s, mut jit_s) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             // zoo, ONNX Runtime and PyTorch alternate, round by round, so
             // that a slower or faster spell of the shared machine falls on
             // all of them.
             for round in 0..options.rounds {
-                let zoo_json = Json::parse(&cmd::output(
-                    Command::new(release.join("zoo-bench"))
-                        .arg("package")
-                        .arg(&package)
-                        .args(["cpu", &batch_arg, &runs, &threads]),
-                )?);
+                let zoo_json = zoo_bench(runs)?;
                 let peer = |which: &str| -> Result<Json> {
                     Ok(Json::parse(&cmd::output(
                         Command::new(python)
                             .arg(&script)
                             .arg(which)
                             .arg(&model)
-                            .args([&batch_arg, &runs, &threads])
+                            .args([&batch_arg, &runs_arg, &threads])
                             .env("OMP_NUM_THREADS", &threads),
                     )?))
                 };
@@ -254,8 +287,8 @@ fn inference_bench(
                 torch_s.push(get(&torch_json, "PyTorch")?);
                 jit_s.push(get(&jit_json, "PyTorch TorchScript")?);
                 eprintln!(
-                    "{title} batch {batch} round {round}: zoo {:.2} ms, ONNX Runtime {:.2} ms, \
-                     PyTorch {:.2} ms, TorchScript optimised {:.2} ms",
+                    "{title} batch {batch} round {round} ({runs} passes): zoo {:.2} ms, \
+                     ONNX Runtime {:.2} ms, PyTorch {:.2} ms, TorchScript optimised {:.2} ms",
                     zoo_s[round] * 1e3,
                     ort_s[round] * 1e3,
                     torch_s[round] * 1e3,
@@ -265,14 +298,40 @@ fn inference_bench(
             rows.push(InferenceRow {
                 model: title,
                 batch: *batch,
+                runs,
                 zoo: median(&zoo_s),
                 ort: median(&ort_s),
                 torch: median(&torch_s),
                 torch_jit: median(&jit_s),
+                // Each ratio is the median of the rounds' ratios: a round's
+                // contenders ran back to back, so a slow spell of the shared
+                // machine falls on both sides of it.
+                vs_ort: median_ratio(&zoo_s, &ort_s),
+                vs_torch: median_ratio(&zoo_s, &torch_s),
+                vs_torch_jit: median_ratio(&zoo_s, &jit_s),
             });
         }
     }
     Ok(rows)
+}
+
+/// Passes per round: at least `options.runs`, and enough for about
+/// `options.seconds` at `seconds_per_pass`, at most [`MAX_RUNS`].
+fn passes_per_round(options: &Options, seconds_per_pass: f64) -> usize {
+    let wanted = if seconds_per_pass > 0.0 {
+        (options.seconds / seconds_per_pass)
+            .ceil()
+            .min(MAX_RUNS as f64) as usize
+    } else {
+        MAX_RUNS
+    };
+    wanted.clamp(options.runs, options.runs.max(MAX_RUNS))
+}
+
+/// The median of `ours[i] / theirs[i]` over the rounds.
+fn median_ratio(ours: &[f64], theirs: &[f64]) -> f64 {
+    let ratios: Vec<f64> = ours.iter().zip(theirs).map(|(a, b)| a / b).collect();
+    median(&ratios)
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -351,11 +410,13 @@ impl Report {
              seed (checked against ONNX Runtime's output before timing), `torch.set_num_threads({})`, \
              `inference_mode`; PyTorch TorchScript: the same model through \
              `torch.jit.optimize_for_inference` (frozen, oneDNN prepacked convolutions: libtorch's \
-             fastest CPU path, checked the same way). The four alternate for {} rounds of {} runs \
-             after a warm-up; each figure is the median of the rounds' medians. Goal: zoo / ORT ≤ \
-             {GOAL}×.\n\n\
-             | model | batch | zoo (ms) | ONNX Runtime (ms) | PyTorch eager (ms) | PyTorch TorchScript (ms) | zoo / ORT | zoo / PyTorch | zoo / TorchScript | goal ≤ {GOAL}× |\n\
-             |---|---|---|---|---|---|---|---|---|---|\n",
+             fastest CPU path, checked the same way). The four alternate for {} rounds; in each \
+             round each times the same number of passes after a warm-up (the passes column: at \
+             least {}, and enough for about {} s of zoo's); each time is the median of the \
+             rounds' medians, each ratio the median of the rounds' ratios (a round's contenders run \
+             back to back). Goal: zoo / ORT ≤ {GOAL}×.\n\n\
+             | model | batch | passes per round | zoo (ms) | ONNX Runtime (ms) | PyTorch eager (ms) | PyTorch TorchScript (ms) | zoo / ORT | zoo / PyTorch | zoo / TorchScript | goal ≤ {GOAL}× |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n",
             if self.options.threads == 1 {
                 "1 thread".to_string()
             } else {
@@ -366,23 +427,54 @@ impl Report {
             self.options.threads,
             self.options.rounds,
             self.options.runs,
+            self.options.seconds,
         );
         for row in &self.inference {
-            let ratio = row.zoo / row.ort;
+            let ratio = row.vs_ort;
             text += &format!(
-                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2}× | {:.2}× | {:.2}× | {} |\n",
+                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2}× | {:.2}× | {:.2}× | {} |\n",
                 row.model,
                 row.batch,
+                row.runs,
                 row.zoo * 1e3,
                 row.ort * 1e3,
                 row.torch * 1e3,
                 row.torch_jit * 1e3,
                 ratio,
-                row.zoo / row.torch,
-                row.zoo / row.torch_jit,
+                row.vs_torch,
+                row.vs_torch_jit,
                 if ratio <= GOAL { "met" } else { "missed" },
             );
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_per_round_fill_the_time_within_bounds() {
+        let options = parse(&[]).unwrap();
+        // 1 ms a pass: 0.5 s is 500 passes; 60 ms: the minimum of 10 wins.
+        assert_eq!(passes_per_round(&options, 0.001), 500);
+        assert_eq!(passes_per_round(&options, 0.0021), 239);
+        assert_eq!(passes_per_round(&options, 0.06), 10);
+        // A pass too quick to measure is capped, and --runs above the cap wins.
+        assert_eq!(passes_per_round(&options, 0.0), MAX_RUNS);
+        let many = parse(&["--runs".into(), "800".into()]).unwrap();
+        assert_eq!(passes_per_round(&many, 0.001), 800);
+        assert!(parse(&["--seconds".into(), "-1".into()]).is_err());
+    }
+
+    #[test]
+    fn ratios_pair_the_rounds() {
+        // zoo 1 ms against 2 ms, then 4 ms against 4 ms in a slow spell,
+        // then 3 ms against 2 ms: paired ratios 0.5, 1.0 and 1.5.
+        let (zoo, peer) = ([1.0, 4.0, 3.0], [2.0, 4.0, 2.0]);
+        assert_eq!(median_ratio(&zoo, &peer), 1.0);
+        // The medians alone would say 3 / 2.
+        assert_eq!(median(&zoo) / median(&peer), 1.5);
     }
 }

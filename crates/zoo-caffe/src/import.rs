@@ -229,7 +229,8 @@ pub fn import(
         .collect();
     let out = std::thread::scope(|scope| {
         let hasher = scope.spawn(|| {
-            zoo_format::checksum::sha256_file(caffemodel).map_err(|e| CaffeError::io(caffemodel, e))
+            zoo_format::checksum::sha256_mapped_file(caffemodel)
+                .map_err(|e| CaffeError::io(caffemodel, e))
         });
         package::write_package(
             out_dir,

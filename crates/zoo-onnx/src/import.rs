@@ -407,8 +407,8 @@ fn hash_sources(files: Vec<(String, PathBuf)>) -> Result<Vec<SourceFile>> {
     files
         .into_iter()
         .map(|(file, path)| {
-            let (sha256, size) =
-                zoo_format::checksum::sha256_file(&path).map_err(|e| OnnxError::io(&path, e))?;
+            let (sha256, size) = zoo_format::checksum::sha256_mapped_file(&path)
+                .map_err(|e| OnnxError::io(&path, e))?;
             Ok(SourceFile {
                 file,
                 sha256,
