@@ -3,7 +3,10 @@
 //! overlays (cell marks, boxes).
 
 use crate::error::{ModelError, Result};
-use image::{DynamicImage, ImageBuffer, Rgb, RgbImage, imageops::FilterType};
+use image::{
+    DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Rgb, RgbImage, imageops::FilterType,
+    metadata::Orientation,
+};
 use std::path::Path;
 use tch::Tensor;
 
@@ -54,13 +57,43 @@ fn not_an_image_file(path: &Path) -> ModelError {
     ModelError::file(path, what)
 }
 
-/// Opens an image file, with an error naming it when it can't be decoded.
+/// Opens an image file (PNG, JPEG, WebP, BMP, GIF's first frame, TIFF),
+/// with an error naming it when it can't be decoded. The format comes from
+/// the file's first bytes, not its name (a JPEG saved as `.png` opens), and
+/// an EXIF orientation is applied, so the model sees the photo as a viewer
+/// shows it (as Hugging Face's `load_image` does; PIL alone would not).
 pub fn open(path: &Path) -> Result<DynamicImage> {
+    let cannot = |error: image::ImageError| decode_error(path, error);
+    let mut decoder = reader(path)?.into_decoder().map_err(cannot)?;
+    let orientation = decoder.orientation().map_err(cannot)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(cannot)?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// A reader for `path` whose format is guessed from its content.
+fn reader(path: &Path) -> Result<ImageReader<std::io::BufReader<std::fs::File>>> {
     if !path.is_file() {
         return Err(not_an_image_file(path));
     }
-    image::open(path)
-        .map_err(|error| ModelError::file(path, format!("cannot decode image: {error}")))
+    ImageReader::open(path)
+        .and_then(ImageReader::with_guessed_format)
+        .map_err(|source| ModelError::io(path, source))
+}
+
+fn decode_error(path: &Path, error: image::ImageError) -> ModelError {
+    ModelError::file(path, format!("cannot decode image: {error}"))
+}
+
+/// Whether `orientation` turns the image by a quarter (width and height swap).
+fn swaps_sides(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
 }
 
 /// An RGB image as a (1, 3, H, W) float tensor following `pre`: values 0–255.
@@ -169,13 +202,17 @@ fn save_as(image: &RgbImage, path: &Path, format: image::ImageFormat) -> Result<
     std::fs::rename(&tmp, path).map_err(|source| ModelError::io(path, source))
 }
 
-/// An image file's `(width, height)` from its header, without decoding it.
+/// An image file's `(width, height)` as [`open`] will return it (its EXIF
+/// orientation applied), from its header, without decoding the pixels.
 pub fn dimensions(path: &Path) -> Result<(u32, u32)> {
-    if !path.is_file() {
-        return Err(not_an_image_file(path));
-    }
-    image::image_dimensions(path)
-        .map_err(|error| ModelError::file(path, format!("cannot decode image: {error}")))
+    let cannot = |error: image::ImageError| decode_error(path, error);
+    let mut decoder = reader(path)?.into_decoder().map_err(cannot)?;
+    let (width, height) = decoder.dimensions();
+    Ok(if swaps_sides(decoder.orientation().map_err(cannot)?) {
+        (height, width)
+    } else {
+        (width, height)
+    })
 }
 
 /// A (H, W) tensor in [0, 1] as a grey RGB image, scaled up by `zoom`.
@@ -242,6 +279,97 @@ mod tests {
         assert!(
             missing.contains("cat.png") && missing.contains("no such image file"),
             "{missing}"
+        );
+    }
+
+    /// A 3×2 RGB image whose pixels are all different.
+    fn pattern() -> RgbImage {
+        RgbImage::from_fn(3, 2, |x, y| Rgb([(40 * x + 100 * y) as u8, 7, 9]))
+    }
+
+    fn encoded(image: &RgbImage, format: image::ImageFormat) -> Vec<u8> {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut bytes, format).expect("encode");
+        bytes.into_inner()
+    }
+
+    #[test]
+    fn formats_are_told_by_content_not_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let image = pattern();
+        for (format, name) in [
+            (image::ImageFormat::Jpeg, "photo.png"),
+            (image::ImageFormat::Png, "photo.jpg"),
+            (image::ImageFormat::WebP, "photo.webp"),
+            (image::ImageFormat::Bmp, "photo.bmp"),
+            (image::ImageFormat::Gif, "photo.gif"),
+            (image::ImageFormat::Tiff, "photo"),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, encoded(&image, format)).expect("write");
+            let opened = open(&path).unwrap_or_else(|e| panic!("{format:?} as {name}: {e}"));
+            assert_eq!((opened.width(), opened.height()), (3, 2), "{format:?}");
+            assert_eq!(dimensions(&path).expect("dimensions"), (3, 2), "{format:?}");
+            if format != image::ImageFormat::Jpeg && format != image::ImageFormat::Gif {
+                // Lossless formats give the pixels back (GIF: a palette).
+                assert_eq!(opened.to_rgb8(), image, "{format:?}");
+            }
+        }
+        let text = dir.path().join("notes.png");
+        std::fs::write(&text, "not an image").expect("write");
+        let error = open(&text).expect_err("text").to_string();
+        assert!(
+            error.contains("notes.png") && error.contains("cannot decode image"),
+            "{error}"
+        );
+    }
+
+    /// A JPEG's EXIF orientation 6 ("rotate 90° clockwise to display"):
+    /// the opened image is the displayed one, and `dimensions` agrees.
+    #[test]
+    fn exif_orientation_is_applied() {
+        // A little-endian TIFF header, one IFD entry: Orientation (0x0112),
+        // SHORT, count 1, value 6; no next IFD.
+        let exif: Vec<u8> = [
+            &b"II*\0"[..],
+            &8u32.to_le_bytes(),
+            &1u16.to_le_bytes(),
+            &0x0112u16.to_le_bytes(),
+            &3u16.to_le_bytes(),
+            &1u32.to_le_bytes(),
+            &[6, 0, 0, 0],
+            &0u32.to_le_bytes(),
+        ]
+        .concat();
+        // Two flat halves (left dark, right light) survive JPEG's loss.
+        let image = RgbImage::from_fn(16, 8, |x, _| {
+            if x < 8 {
+                Rgb([0, 0, 0])
+            } else {
+                Rgb([255, 255, 255])
+            }
+        });
+        let mut bytes = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+        image::ImageEncoder::set_exif_metadata(&mut encoder, exif).expect("exif");
+        encoder.encode_image(&image).expect("encode");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("portrait.jpg");
+        std::fs::write(&path, bytes).expect("write");
+
+        let opened = open(&path).expect("open").to_rgb8();
+        assert_eq!(opened.dimensions(), (8, 16));
+        assert_eq!(dimensions(&path).expect("dimensions"), (8, 16));
+        // Turned clockwise, the dark left half is on top.
+        assert!(
+            opened.get_pixel(4, 2)[0] < 30,
+            "{:?}",
+            opened.get_pixel(4, 2)
+        );
+        assert!(
+            opened.get_pixel(4, 13)[0] > 225,
+            "{:?}",
+            opened.get_pixel(4, 13)
         );
     }
 
