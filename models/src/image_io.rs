@@ -7,8 +7,16 @@ use image::{
     DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Rgb, RgbImage, imageops::FilterType,
     metadata::Orientation,
 };
+use std::io::{BufRead, Read, Seek};
 use std::path::Path;
+use std::sync::OnceLock;
 use tch::Tensor;
+
+/// The input file name that means standard input: `curl -s URL | zoo run vgg16 -`.
+pub const STDIN: &str = "-";
+
+/// The most bytes read from standard input for one image.
+const MAX_STDIN_BYTES: u64 = 512 << 20;
 
 /// How an image becomes an input tensor (a package's `[model.inputs.preprocess]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -62,9 +70,17 @@ fn not_an_image_file(path: &Path) -> ModelError {
 /// the file's first bytes, not its name (a JPEG saved as `.png` opens), and
 /// an EXIF orientation is applied, so the model sees the photo as a viewer
 /// shows it (as Hugging Face's `load_image` does; PIL alone would not).
+/// `-` ([`STDIN`]) reads the image from standard input.
 pub fn open(path: &Path) -> Result<DynamicImage> {
+    if path == Path::new(STDIN) {
+        return decode_oriented(stdin_reader()?, path);
+    }
+    decode_oriented(file_reader(path)?, path)
+}
+
+fn decode_oriented(reader: ImageReader<impl BufRead + Seek>, path: &Path) -> Result<DynamicImage> {
     let cannot = |error: image::ImageError| decode_error(path, error);
-    let mut decoder = reader(path)?.into_decoder().map_err(cannot)?;
+    let mut decoder = reader.into_decoder().map_err(cannot)?;
     let orientation = decoder.orientation().map_err(cannot)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(cannot)?;
     image.apply_orientation(orientation);
@@ -72,12 +88,42 @@ pub fn open(path: &Path) -> Result<DynamicImage> {
 }
 
 /// A reader for `path` whose format is guessed from its content.
-fn reader(path: &Path) -> Result<ImageReader<std::io::BufReader<std::fs::File>>> {
+fn file_reader(path: &Path) -> Result<ImageReader<std::io::BufReader<std::fs::File>>> {
     if !path.is_file() {
         return Err(not_an_image_file(path));
     }
     ImageReader::open(path)
         .and_then(ImageReader::with_guessed_format)
+        .map_err(|source| ModelError::io(path, source))
+}
+
+/// A reader over standard input's bytes, read once per process (the cell
+/// counter reads an image's size before the image, and `-` may be given
+/// twice), format guessed from them.
+fn stdin_reader() -> Result<ImageReader<std::io::Cursor<&'static [u8]>>> {
+    static BYTES: OnceLock<std::result::Result<Vec<u8>, String>> = OnceLock::new();
+    let bytes = BYTES.get_or_init(|| {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_STDIN_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| format!("reading standard input: {error}"))?;
+        match bytes.len() as u64 {
+            0 => Err("standard input is empty (pipe an image into `-`)".to_string()),
+            n if n > MAX_STDIN_BYTES => Err(format!(
+                "standard input holds more than {} MiB, too much for an image",
+                MAX_STDIN_BYTES >> 20
+            )),
+            _ => Ok(bytes),
+        }
+    });
+    let path = Path::new(STDIN);
+    let bytes = bytes
+        .as_deref()
+        .map_err(|message| ModelError::file(path, message.clone()))?;
+    ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
         .map_err(|source| ModelError::io(path, source))
 }
 
@@ -205,8 +251,18 @@ fn save_as(image: &RgbImage, path: &Path, format: image::ImageFormat) -> Result<
 /// An image file's `(width, height)` as [`open`] will return it (its EXIF
 /// orientation applied), from its header, without decoding the pixels.
 pub fn dimensions(path: &Path) -> Result<(u32, u32)> {
+    if path == Path::new(STDIN) {
+        return oriented_dimensions(stdin_reader()?, path);
+    }
+    oriented_dimensions(file_reader(path)?, path)
+}
+
+fn oriented_dimensions(
+    reader: ImageReader<impl BufRead + Seek>,
+    path: &Path,
+) -> Result<(u32, u32)> {
     let cannot = |error: image::ImageError| decode_error(path, error);
-    let mut decoder = reader(path)?.into_decoder().map_err(cannot)?;
+    let mut decoder = reader.into_decoder().map_err(cannot)?;
     let (width, height) = decoder.dimensions();
     Ok(if swaps_sides(decoder.orientation().map_err(cannot)?) {
         (height, width)

@@ -234,6 +234,75 @@ fn images_of_another_size_get_the_packages_preprocessing() {
     assert_eq!(results[0]["top"][0]["label"], "diamond", "{results}");
 }
 
+/// `-` reads one image from standard input, in any format the files take;
+/// an empty pipe, and `-` for a package that takes no images, are named.
+#[test]
+fn an_image_from_standard_input_runs_as_its_file_does() {
+    use std::io::Write;
+    let user = user();
+    let dir = tempfile::tempdir().unwrap();
+    let example = &vgg_examples()[0];
+    let from_file = zoo(
+        &user,
+        dir.path(),
+        &["run", &model("vgg-mini"), example, "--json"],
+    );
+    assert_eq!(
+        from_file.status.code(),
+        Some(0),
+        "{}",
+        text(&from_file.stderr)
+    );
+    let piped = |args: &[&str], bytes: &[u8]| {
+        let mut child = user
+            .command(dir.path(), args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running zoo");
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        child.wait_with_output().expect("zoo's output")
+    };
+    // The example as a JPEG through the pipe: the format comes from the bytes.
+    let jpeg = {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image::open(example)
+            .unwrap()
+            .to_rgb8()
+            .write_to(&mut bytes, image::ImageFormat::Jpeg)
+            .unwrap();
+        bytes.into_inner()
+    };
+    let out = piped(&["run", &model("vgg-mini"), "-", "--json"], &jpeg);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want: serde_json::Value = serde_json::from_slice(&from_file.stdout).unwrap();
+    assert_eq!(got[0]["file"], "-");
+    assert_eq!(
+        got[0]["top"][0]["label"], want[0]["top"][0]["label"],
+        "{got} {want}"
+    );
+    // The PNG's own bytes: the same answer as the file, to the digit.
+    let png = std::fs::read(example).unwrap();
+    let out = piped(&["run", &model("vgg-mini"), "-", "--json"], &png);
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got[0]["top"], want[0]["top"]);
+
+    let empty = piped(&["run", &model("vgg-mini"), "-"], b"");
+    assert!(
+        failed(&empty).contains("standard input is empty"),
+        "{}",
+        text(&empty.stderr)
+    );
+    let spikes = piped(&["run", &model("peephole-lstm"), "-"], b"0,0,1");
+    let stderr = failed(&spikes);
+    assert!(
+        stderr.contains("reads an image from standard input") && stderr.contains("spike sequence"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn overlays_take_their_format_from_the_name_and_go_to_folders_for_batches() {
     let user = user();

@@ -12,8 +12,9 @@ pub struct RunArgs {
     /// as a path (`./vgg-mini`, `models/vgg-mini`, `/abs/dir`): a bare name
     /// is always the installed package, even if a folder of that name is here.
     pub model: String,
-    /// Inputs: images (VGG, cell counter), a spike sequence (.npy, a text
-    /// file, or text like 0,0,1,0), a video (.npy or a folder of frames).
+    /// Inputs: images (VGG, cell counter; `-` reads one from standard
+    /// input), a spike sequence (.npy, a text file, or text like 0,0,1,0),
+    /// a video (.npy or a folder of frames).
     pub files: Vec<String>,
     /// A raw input tensor, NAME=FILE.npy (repeatable).
     #[arg(long = "input", value_name = "NAME=FILE.npy")]

@@ -269,10 +269,11 @@ impl OverlayTarget {
         match self {
             OverlayTarget::File(path) => path.clone(),
             OverlayTarget::Folder(dir) => {
-                let stem = Path::new(file)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "input".into());
+                let stem = match Path::new(file).file_stem() {
+                    _ if file == image_io::STDIN => "stdin".to_string(),
+                    Some(stem) => stem.to_string_lossy().into_owned(),
+                    None => "input".to_string(),
+                };
                 match (video, several) {
                     (true, false) => dir.clone(),
                     (true, true) => dir.join(stem),

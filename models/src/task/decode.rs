@@ -105,6 +105,14 @@ pub fn input_for_file(
             let image = image_io::open(path)?;
             Ok(image_io::gray_tensor(&image))
         }
+        Decoder::Spikes | Decoder::Detect if file == image_io::STDIN => Err(error(format!(
+            "`{file}` reads an image from standard input, but this package takes {}",
+            if decoder == Decoder::Spikes {
+                "a spike sequence (a file, or text like 0,0,1,0)"
+            } else {
+                "a video (.npy or a folder of frames)"
+            }
+        ))),
         Decoder::Spikes => inputs::read_spikes(file),
         Decoder::Detect => inputs::read_video(path),
     }
