@@ -2,8 +2,8 @@
 //! the real binaries and the package folders of this checkout: closed pipes,
 //! files that are missing or of the wrong kind, unknown outputs, layer
 //! features from images, decoded results for `--input`, a batch with one bad
-//! file, images of another size, overlays, images too large to run, and
-//! libtorch errors without their C++ trace.
+//! file, images of another size, an image from standard input, overlays,
+//! images too large to run, and libtorch errors without their C++ trace.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
