@@ -4,8 +4,7 @@
 
 use crate::error::{ModelError, Result};
 use image::{
-    DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Rgb, RgbImage, imageops::FilterType,
-    metadata::Orientation,
+    DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Rgb, RgbImage, metadata::Orientation,
 };
 use std::io::{BufRead, Read, Seek};
 use std::path::Path;
@@ -144,7 +143,10 @@ fn swaps_sides(orientation: Orientation) -> bool {
 
 /// An RGB image as a (1, 3, H, W) float tensor following `pre`: values 0–255.
 pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Result<Tensor> {
-    let mut rgb = image.to_rgb8();
+    let mut rgb = match image {
+        DynamicImage::ImageRgb8(rgb) => std::borrow::Cow::Borrowed(rgb),
+        other => std::borrow::Cow::Owned(other.to_rgb8()),
+    };
     // With a crop, the input's fixed size is the crop's, not the resize's.
     let target = pre
         .resize
@@ -162,7 +164,7 @@ pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Resu
                 ),
             ));
         }
-        rgb = image::imageops::resize(&rgb, w, h, FilterType::CatmullRom);
+        rgb = std::borrow::Cow::Owned(resize(&rgb, w, h, origin)?);
     }
     if let Some([h, w]) = pre.crop {
         if h > rgb.height() || w > rgb.width() {
@@ -176,7 +178,7 @@ pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Resu
             ));
         }
         let (x, y) = ((rgb.width() - w) / 2, (rgb.height() - h) / 2);
-        rgb = image::imageops::crop_imm(&rgb, x, y, w, h).to_image();
+        rgb = std::borrow::Cow::Owned(image::imageops::crop_imm(&*rgb, x, y, w, h).to_image());
     }
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let mut chw = vec![0f32; 3 * h * w];
@@ -190,6 +192,33 @@ pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Resu
         }
     }
     Ok(Tensor::from_slice(&chw).view([1, 3, h as i64, w as i64]))
+}
+
+/// `rgb` resized to `w`×`h` by Catmull-Rom convolution (bicubic, a = −0.5:
+/// Pillow's BICUBIC and Chainer's `prepare()`), through fast_image_resize's
+/// SIMD code.
+fn resize(rgb: &RgbImage, w: u32, h: u32, origin: &Path) -> Result<RgbImage> {
+    use fast_image_resize as fr;
+    let failed = |error: &dyn std::fmt::Display| {
+        ModelError::file(
+            origin,
+            format!(
+                "cannot resize the {}×{} image to {w}×{h}: {error}",
+                rgb.width(),
+                rgb.height()
+            ),
+        )
+    };
+    let source =
+        fr::images::ImageRef::new(rgb.width(), rgb.height(), rgb.as_raw(), fr::PixelType::U8x3)
+            .map_err(|e| failed(&e))?;
+    let mut resized = fr::images::Image::new(w, h, fr::PixelType::U8x3);
+    let options =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
+    fr::Resizer::new()
+        .resize(&source, &mut resized, &options)
+        .map_err(|e| failed(&e))?;
+    RgbImage::from_raw(w, h, resized.into_vec()).ok_or_else(|| failed(&"wrong buffer size"))
 }
 
 /// A one-channel image as (1, 1, H, W) in [0, 1] (16-bit files divided by 65535).
