@@ -30,11 +30,16 @@ pub struct Preprocess {
     pub crop: Option<[u32; 2]>,
     /// Put channels in BGR order (Caffe/Chainer VGG) rather than RGB.
     pub bgr: bool,
-    /// Subtracted per channel, in the output channel order.
+    /// One channel, the image's luma (the input is N×1×H×W: a grayscale
+    /// model such as MNIST's).
+    pub gray: bool,
+    /// Subtracted per channel, in the output channel order (one value
+    /// serves every channel).
     pub mean: Vec<f64>,
     /// Multiplied after subtracting the mean.
     pub scale: f64,
-    /// Per-channel divisor applied last (empty: none).
+    /// Per-channel divisor applied last (empty: none; one value serves
+    /// every channel).
     pub std: Vec<f64>,
 }
 
@@ -46,6 +51,7 @@ impl Preprocess {
             expect_size: None,
             crop: None,
             bgr: true,
+            gray: false,
             mean: vec![103.939, 116.779, 123.68],
             scale: 1.0,
             std: vec![],
@@ -141,9 +147,13 @@ fn swaps_sides(orientation: Orientation) -> bool {
     )
 }
 
-/// An RGB image as a (1, 3, H, W) float tensor following `pre`: values 0–255.
+/// An image as a (1, 3, H, W) float tensor following `pre` (values 0–255
+/// before mean, scale and std), or (1, 1, H, W) of its luma for a `gray`
+/// input.
 pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Result<Tensor> {
     let mut rgb = match image {
+        // Resized and cropped as three equal channels; the first is kept.
+        _ if pre.gray => std::borrow::Cow::Owned(DynamicImage::ImageLuma8(luma(image)).to_rgb8()),
         DynamicImage::ImageRgb8(rgb) => std::borrow::Cow::Borrowed(rgb),
         other => std::borrow::Cow::Owned(other.to_rgb8()),
     };
@@ -181,17 +191,37 @@ pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Resu
         rgb = std::borrow::Cow::Owned(image::imageops::crop_imm(&*rgb, x, y, w, h).to_image());
     }
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    let mut chw = vec![0f32; 3 * h * w];
+    let channels = if pre.gray { 1 } else { 3 };
+    let per_channel = |values: &[f64], c: usize, default: f64| {
+        values.get(c).or(values.first()).copied().unwrap_or(default)
+    };
+    let mut chw = vec![0f32; channels * h * w];
     for (x, y, pixel) in rgb.enumerate_pixels() {
-        for c in 0..3 {
-            let source = if pre.bgr { 2 - c } else { c };
-            let mean = pre.mean.get(c).copied().unwrap_or(0.0);
-            let std = pre.std.get(c).copied().unwrap_or(1.0);
+        for c in 0..channels {
+            let source = if pre.bgr && !pre.gray { 2 - c } else { c };
+            let mean = per_channel(&pre.mean, c, 0.0);
+            let std = per_channel(&pre.std, c, 1.0);
             let value = (f64::from(pixel[source]) - mean) * pre.scale / std;
             chw[c * h * w + y as usize * w + x as usize] = value as f32;
         }
     }
-    Ok(Tensor::from_slice(&chw).view([1, 3, h as i64, w as i64]))
+    Ok(Tensor::from_slice(&chw).view([1, channels as i64, h as i64, w as i64]))
+}
+
+/// An image's luma, 0–255: a grayscale image's own values, else ITU-R
+/// 601's weights as Pillow's `convert("L")` and torchvision's `Grayscale`
+/// compute them (the image crate would use Rec. 709's).
+fn luma(image: &DynamicImage) -> image::GrayImage {
+    use image::ColorType::{L8, L16, La8, La16};
+    if matches!(image.color(), L8 | L16 | La8 | La16) {
+        return image.to_luma8();
+    }
+    let rgb = image.to_rgb8();
+    image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+        let [r, g, b] = rgb.get_pixel(x, y).0;
+        let weighted = u32::from(r) * 19595 + u32::from(g) * 38470 + u32::from(b) * 7471;
+        image::Luma([((weighted + 0x8000) >> 16) as u8])
+    })
 }
 
 /// `rgb` resized to `w`×`h` by Catmull-Rom convolution (bicubic, a = −0.5:
@@ -458,6 +488,38 @@ mod tests {
         );
     }
 
+    /// A gray input gets the luma as Pillow's `convert("L")` computes it
+    /// (ITU-R 601), one channel, and a single mean and std.
+    #[test]
+    fn a_gray_input_gets_the_luma_with_one_mean() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_fn(2, 1, |x, _| {
+            if x == 0 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([10, 200, 30])
+            }
+        }));
+        let pre = Preprocess {
+            resize: None,
+            expect_size: None,
+            crop: None,
+            bgr: true,
+            gray: true,
+            mean: vec![6.0],
+            scale: 1.0,
+            std: vec![2.0],
+        };
+        let x = rgb_tensor(&image, &pre, Path::new("x.png")).unwrap();
+        assert_eq!(x.size(), vec![1, 1, 1, 2]);
+        // Pillow: L(255, 0, 0) = 76, L(10, 200, 30) = 124.
+        let got = Vec::<f32>::try_from(x.reshape([-1])).unwrap();
+        assert_eq!(got, vec![(76.0 - 6.0) / 2.0, (124.0 - 6.0) / 2.0]);
+        // A grayscale file keeps its own values.
+        let gray = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(1, 1, image::Luma([9])));
+        let x = rgb_tensor(&gray, &pre, Path::new("g.png")).unwrap();
+        assert_eq!(Vec::<f32>::try_from(x.reshape([-1])).unwrap(), vec![1.5]);
+    }
+
     /// torchvision-style normalisation: `(pixel − mean) · scale / std`, per
     /// channel in the output order.
     #[test]
@@ -468,6 +530,7 @@ mod tests {
             expect_size: None,
             crop: None,
             bgr: false,
+            gray: false,
             mean: vec![123.675, 116.28, 103.53],
             scale: 1.0,
             std: vec![58.395, 57.12, 57.375],

@@ -131,12 +131,8 @@ impl PreprocessOptions {
         };
         if options.mean.is_none() && options.mean_file.is_none() {
             if !t.mean_value.is_empty() {
-                let values: Vec<f64> = t.mean_value.iter().map(|v| f64::from(*v)).collect();
-                options.mean = Some(if values.len() == 1 {
-                    vec![values[0]; 3]
-                } else {
-                    values
-                });
+                // One value serves every channel ([`fit_channels`]).
+                options.mean = Some(t.mean_value.iter().map(|v| f64::from(*v)).collect());
             } else if let Some(file) = &t.mean_file {
                 let beside = origin.parent().unwrap_or(Path::new(".")).join(file);
                 if !beside.is_file() {
@@ -195,9 +191,10 @@ impl PreprocessOptions {
             pre.scale = scale;
         }
         if let Some(std) = &self.std {
-            if std.len() != 3 || std.iter().any(|s| !s.is_finite() || *s == 0.0) {
+            if !matches!(std.len(), 1 | 3) || std.iter().any(|s| !s.is_finite() || *s == 0.0) {
                 return Err(CaffeError::Invalid(format!(
-                    "--std {std:?}: an RGB image needs 3 finite, non-zero values"
+                    "--std {std:?}: an RGB image needs 3 finite, non-zero values (1 for a \
+                     one-channel input, or for every channel)"
                 )));
             }
             pre.std = std.clone();
@@ -220,18 +217,42 @@ impl PreprocessOptions {
                 pre.mean
             )));
         }
-        if !pre.mean.is_empty() && pre.mean.len() != 3 {
+        if !matches!(pre.mean.len(), 0 | 1 | 3) {
             let from = match &self.mean_file {
                 Some(file) if self.mean.is_none() => format!("{}", file.display()),
                 _ => "--mean".to_string(),
             };
             return Err(CaffeError::Invalid(format!(
-                "{from}: {} mean values; an RGB image needs 3",
+                "{from}: {} mean values; an RGB image needs 3 (1 for a one-channel input, or \
+                 for every channel)",
                 pre.mean.len()
             )));
         }
         Ok(Some(pre))
     }
+}
+
+/// Fits the mean and std to the image input they serve, once the graph
+/// says how many channels it has (`shape[1]` of an N×C×H×W input): a
+/// one-channel input (a grayscale model, MNIST's) takes one value each,
+/// which `zoo run` applies to the image's luma; any other gets three, a
+/// single value repeated (as Caffe's `mean_value` is). So a manifest holds
+/// exactly what its input needs.
+pub fn fit_channels(pre: &mut Preprocess, input: &str, shape: Option<&[i64]>) -> Result<()> {
+    let one_channel = shape.is_some_and(|s| s.len() == 4 && s[1] == 1);
+    for (what, values) in [("mean", &mut pre.mean), ("std", &mut pre.std)] {
+        match values.len() {
+            3 if one_channel => {
+                return Err(CaffeError::Invalid(format!(
+                    "{what} {values:?}: the input {input:?} has one channel (a grayscale \
+                     image), so it takes 1 value"
+                )));
+            }
+            1 if !one_channel => *values = vec![values[0]; 3],
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Caffe's preprocessing conventions: BGR pixels 0–255, nothing subtracted
@@ -437,4 +458,62 @@ pub fn provenance_text_by(
 pub fn resolve_task(task: Option<Task>, like: Option<&LikePackage>, labels: bool) -> Option<Task> {
     task.or_else(|| like.and_then(LikePackage::task))
         .or(labels.then_some(Task::Classify))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(mean: Vec<f64>, std: Vec<f64>) -> Preprocess {
+        Preprocess {
+            mean,
+            std,
+            ..caffe_conventions()
+        }
+    }
+
+    #[test]
+    fn one_value_serves_every_channel_and_a_gray_input_takes_one() {
+        let rgb = [-1, 3, 224, 224];
+        let mut pre = with(vec![127.5], vec![2.0]);
+        fit_channels(&mut pre, "data", Some(&rgb)).unwrap();
+        assert_eq!((pre.mean, pre.std), (vec![127.5; 3], vec![2.0; 3]));
+
+        let gray = [-1, 1, 28, 28];
+        let mut pre = with(vec![33.0], vec![]);
+        fit_channels(&mut pre, "Input3", Some(&gray)).unwrap();
+        assert_eq!((pre.mean, pre.std), (vec![33.0], vec![]));
+        let mut three = with(vec![1.0, 2.0, 3.0], vec![]);
+        let error = fit_channels(&mut three, "Input3", Some(&gray))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("\"Input3\" has one channel") && error.contains("mean"),
+            "{error}"
+        );
+        // An input without a shape is taken for an RGB image.
+        let mut pre = with(vec![5.0], vec![]);
+        fit_channels(&mut pre, "data", None).unwrap();
+        assert_eq!(pre.mean, vec![5.0; 3]);
+    }
+
+    #[test]
+    fn means_and_stds_take_one_or_three_values() {
+        let options = |mean: Option<Vec<f64>>, std: Option<Vec<f64>>| PreprocessOptions {
+            mean,
+            std,
+            ..Default::default()
+        };
+        for good in [vec![1.0], vec![1.0, 2.0, 3.0]] {
+            assert!(
+                options(Some(good.clone()), Some(good))
+                    .resolve_or_caffe()
+                    .is_ok()
+            );
+        }
+        let two = options(Some(vec![1.0, 2.0]), None).resolve_or_caffe();
+        assert!(two.unwrap_err().to_string().contains("2 mean values"));
+        let zero = options(None, Some(vec![0.0])).resolve_or_caffe();
+        assert!(zero.unwrap_err().to_string().contains("--std"));
+    }
 }

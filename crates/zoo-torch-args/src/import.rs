@@ -32,11 +32,12 @@ pub struct OnnxArgs {
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
     /// Per-channel mean subtracted from images (pixels 0–255), in
-    /// --channel-order, e.g. 123.675,116.28,103.53 for torchvision.
+    /// --channel-order, e.g. 123.675,116.28,103.53 for torchvision; one
+    /// value serves every channel (a one-channel input takes one).
     #[arg(long, value_name = "R,G,B", value_delimiter = ',', num_args = 1)]
     pub mean: Option<Vec<f64>>,
     /// Per-channel divisor applied after the mean, e.g. 58.395,57.12,57.375
-    /// for torchvision (its std times 255).
+    /// for torchvision (its std times 255); one value serves every channel.
     #[arg(long, value_name = "R,G,B", value_delimiter = ',', num_args = 1)]
     pub std: Option<Vec<f64>>,
     /// Multiplier applied after subtracting the mean.
@@ -91,7 +92,8 @@ pub struct CaffeArgs {
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
     /// Per-channel mean subtracted from images, in --channel-order (B,G,R
-    /// for Caffe models), e.g. 103.939,116.779,123.68.
+    /// for Caffe models), e.g. 103.939,116.779,123.68; one value serves
+    /// every channel (a one-channel input takes one).
     #[arg(
         long,
         value_name = "B,G,R",

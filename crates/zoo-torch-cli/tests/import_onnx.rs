@@ -585,6 +585,68 @@ fn integer_inputs_are_int64_in_the_manifest() {
     assert_eq!(y["max"], 15.0, "{value}");
 }
 
+/// A one-channel classifier (MNIST's kind of input): `--mean` and `--std`
+/// take one value, kept as one, and `zoo run` feeds each image's luma; three
+/// values are refused, naming the input and writing nothing.
+#[test]
+fn one_channel_classifiers_take_one_mean_and_run_on_the_luma() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let floats = |values: &[f32]| values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    // logits = [m, −m] for m the image's mean after --mean and --std.
+    let model = write(
+        dir.path(),
+        "gray.onnx",
+        vec![
+            node("pool", "GlobalAveragePool", &["x"], "pooled"),
+            node("flat", "Flatten", &["pooled"], "flat"),
+            node("fc", "Gemm", &["flat", "W", "B"], "y"),
+        ],
+        vec![
+            raw_tensor("W", &[1, 2], 1, floats(&[1.0, -1.0])),
+            raw_tensor("B", &[2], 1, floats(&[0.0, 0.0])),
+        ],
+    );
+    type_first_input(&model, 1, &[Err("N"), Ok(1), Ok(8), Ok(8)]);
+    let labels = dir.path().join("labels.txt");
+    std::fs::write(&labels, "light\ndark\n").expect("labels");
+    let labels = labels.to_str().expect("utf-8 path");
+
+    let stderr = refused(dir.path(), &model, &["--labels", labels, "--mean", "1,2,3"]);
+    assert!(
+        stderr.contains("\"x\" has one channel") && stderr.contains("1 value"),
+        "{stderr}"
+    );
+
+    let out = dir.path().join("gray");
+    let result = import(
+        &model,
+        &out,
+        &["--labels", labels, "--mean", "100", "--std", "2"],
+    );
+    assert!(result.success, "{}", result.stderr);
+    let written = manifest(&out);
+    let pre = model_section(&written).inputs[0]
+        .preprocess
+        .clone()
+        .expect("preprocess");
+    assert_eq!((pre.mean, pre.std), (vec![100.0], vec![2.0]));
+
+    // Colour images of another size: resized, turned to luma (ITU-R 601:
+    // 200 and 25 here), labelled by it.
+    let mut images = Vec::new();
+    for (name, rgb) in [("pale.png", [200u8, 210, 150]), ("deep.png", [40, 10, 60])] {
+        let path = dir.path().join(name);
+        image::RgbImage::from_pixel(20, 12, image::Rgb(rgb))
+            .save(&path)
+            .expect("png");
+        images.push(path);
+    }
+    let json = run_command(zoo().arg("run").arg(&out).args(&images).arg("--json")).ok();
+    let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(value[0]["top"][0]["label"], "light", "{value}");
+    assert_eq!(value[1]["top"][0]["label"], "dark", "{value}");
+}
+
 fn vgg_mini() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/vgg-mini")
 }

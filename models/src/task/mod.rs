@@ -36,12 +36,14 @@ pub fn image_preprocess(manifest: &Manifest) -> Preprocess {
         let s = &i.shape;
         (s.len() == 4 && s[2] > 0 && s[3] > 0).then(|| [s[2] as u32, s[3] as u32])
     });
+    let gray = input.is_some_and(|i| i.shape.len() == 4 && i.shape[1] == 1);
     match pre {
         Some(p) => Preprocess {
             resize: p.resize,
             expect_size: expect,
             crop: p.crop,
             bgr: p.channel_order == Some(ChannelOrder::Bgr),
+            gray,
             mean: p.mean.clone(),
             scale: p.scale,
             std: p.std.clone(),
@@ -51,6 +53,7 @@ pub fn image_preprocess(manifest: &Manifest) -> Preprocess {
             expect_size: expect,
             crop: None,
             bgr: false,
+            gray,
             mean: vec![],
             scale: 1.0,
             std: vec![],
