@@ -54,9 +54,12 @@ pub fn mean_from_binaryproto(path: &Path) -> Result<Vec<f64>> {
         .collect())
 }
 
-/// Reads a labels file (one label per line, trailing empty lines ignored).
+/// Reads a labels file (one label per line, `\n` or `\r\n`, trailing empty
+/// lines ignored; a UTF-8 byte-order mark, as Windows editors write it, is
+/// not part of the first label).
 pub fn read_labels(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| CaffeError::io(path, e))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut labels: Vec<String> = text.lines().map(str::to_string).collect();
     while labels.last().is_some_and(|l| l.trim().is_empty()) {
         labels.pop();
@@ -495,6 +498,14 @@ mod tests {
         let mut pre = with(vec![5.0], vec![]);
         fit_channels(&mut pre, "data", None).unwrap();
         assert_eq!(pre.mean, vec![5.0; 3]);
+    }
+
+    #[test]
+    fn labels_files_from_windows_editors_read_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("synset.txt");
+        std::fs::write(&path, "\u{feff}tench\r\ngoldfish\r\n\r\n").unwrap();
+        assert_eq!(read_labels(&path).unwrap(), ["tench", "goldfish"]);
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub fn read_labels(dir: &Path, manifest: &Manifest, output: &str) -> Result<Opti
     };
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path).map_err(|source| ModelError::io(path, source))?;
+    // A byte-order mark (Windows editors) is not part of the first label.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(Some(text.lines().map(str::to_string).collect()))
 }
 
