@@ -6,6 +6,7 @@ use crate::error::{ModelError, Result};
 use image::{
     DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Rgb, RgbImage, metadata::Orientation,
 };
+use std::borrow::Cow;
 use std::io::{BufRead, Read, Seek};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -77,19 +78,30 @@ fn not_an_image_file(path: &Path) -> ModelError {
 /// shows it (as Hugging Face's `load_image` does; PIL alone would not).
 /// `-` ([`STDIN`]) reads the image from standard input.
 pub fn open(path: &Path) -> Result<DynamicImage> {
-    if path == Path::new(STDIN) {
-        return decode_oriented(stdin_reader()?, path);
-    }
-    decode_oriented(file_reader(path)?, path)
-}
-
-fn decode_oriented(reader: ImageReader<impl BufRead + Seek>, path: &Path) -> Result<DynamicImage> {
     let cannot = |error: image::ImageError| decode_error(path, error);
-    let mut decoder = reader.into_decoder().map_err(cannot)?;
+    let mut decoder = decoder(path)?;
     let orientation = decoder.orientation().map_err(cannot)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(cannot)?;
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// The decoder of `path` (`-`: standard input), its format told by content.
+fn decoder(path: &Path) -> Result<Box<dyn ImageDecoder>> {
+    fn boxed(
+        reader: ImageReader<impl BufRead + Seek + 'static>,
+        path: &Path,
+    ) -> Result<Box<dyn ImageDecoder>> {
+        match reader.into_decoder() {
+            Ok(decoder) => Ok(Box::new(decoder)),
+            Err(error) => Err(decode_error(path, error)),
+        }
+    }
+    if path == Path::new(STDIN) {
+        boxed(stdin_reader()?, path)
+    } else {
+        boxed(file_reader(path)?, path)
+    }
 }
 
 /// A reader for `path` whose format is guessed from its content.
@@ -153,9 +165,9 @@ fn swaps_sides(orientation: Orientation) -> bool {
 pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Result<Tensor> {
     let mut rgb = match image {
         // Resized and cropped as three equal channels; the first is kept.
-        _ if pre.gray => std::borrow::Cow::Owned(DynamicImage::ImageLuma8(luma(image)).to_rgb8()),
-        DynamicImage::ImageRgb8(rgb) => std::borrow::Cow::Borrowed(rgb),
-        other => std::borrow::Cow::Owned(other.to_rgb8()),
+        _ if pre.gray => Cow::Owned(DynamicImage::ImageLuma8(luma(image)).to_rgb8()),
+        DynamicImage::ImageRgb8(rgb) => Cow::Borrowed(rgb),
+        other => Cow::Owned(other.to_rgb8()),
     };
     // With a crop, the input's fixed size is the crop's, not the resize's.
     let target = pre
@@ -174,7 +186,7 @@ pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Resu
                 ),
             ));
         }
-        rgb = std::borrow::Cow::Owned(resize(&rgb, w, h, origin)?);
+        rgb = Cow::Owned(resize(&rgb, w, h, origin)?);
     }
     if let Some([h, w]) = pre.crop {
         if h > rgb.height() || w > rgb.width() {
@@ -188,7 +200,7 @@ pub fn rgb_tensor(image: &DynamicImage, pre: &Preprocess, origin: &Path) -> Resu
             ));
         }
         let (x, y) = ((rgb.width() - w) / 2, (rgb.height() - h) / 2);
-        rgb = std::borrow::Cow::Owned(image::imageops::crop_imm(&*rgb, x, y, w, h).to_image());
+        rgb = Cow::Owned(image::imageops::crop_imm(&*rgb, x, y, w, h).to_image());
     }
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let channels = if pre.gray { 1 } else { 3 };
@@ -310,20 +322,12 @@ fn save_as(image: &RgbImage, path: &Path, format: image::ImageFormat) -> Result<
 /// An image file's `(width, height)` as [`open`] will return it (its EXIF
 /// orientation applied), from its header, without decoding the pixels.
 pub fn dimensions(path: &Path) -> Result<(u32, u32)> {
-    if path == Path::new(STDIN) {
-        return oriented_dimensions(stdin_reader()?, path);
-    }
-    oriented_dimensions(file_reader(path)?, path)
-}
-
-fn oriented_dimensions(
-    reader: ImageReader<impl BufRead + Seek>,
-    path: &Path,
-) -> Result<(u32, u32)> {
-    let cannot = |error: image::ImageError| decode_error(path, error);
-    let mut decoder = reader.into_decoder().map_err(cannot)?;
+    let mut decoder = decoder(path)?;
     let (width, height) = decoder.dimensions();
-    Ok(if swaps_sides(decoder.orientation().map_err(cannot)?) {
+    let orientation = decoder
+        .orientation()
+        .map_err(|error| decode_error(path, error))?;
+    Ok(if swaps_sides(orientation) {
         (height, width)
     } else {
         (width, height)

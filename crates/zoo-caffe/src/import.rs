@@ -167,9 +167,7 @@ pub fn import(
     };
     let (graph, tensors) = convert::convert(&net_name, inputs, &structure, &weights)?;
     let mut preprocess = preprocess;
-    if let (Some(pre), Some(input)) = (preprocess.as_mut(), graph.inputs.first()) {
-        runnable::fit_channels(pre, &input.name, input.shape.as_deref())?;
-    }
+    runnable::fit_channels(&mut preprocess, graph.inputs.first())?;
     if let (Some(file), Some(labels)) = (&labels_file, &labels) {
         let order: Vec<String> = graph.layers.iter().map(|l| l.name.clone()).collect();
         runnable::check_labels(

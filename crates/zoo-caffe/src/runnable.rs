@@ -241,7 +241,15 @@ impl PreprocessOptions {
 /// which `zoo run` applies to the image's luma; any other gets three, a
 /// single value repeated (as Caffe's `mean_value` is). So a manifest holds
 /// exactly what its input needs.
-pub fn fit_channels(pre: &mut Preprocess, input: &str, shape: Option<&[i64]>) -> Result<()> {
+pub fn fit_channels(
+    preprocess: &mut Option<Preprocess>,
+    input: Option<&zoo_graph::GraphInput>,
+) -> Result<()> {
+    let (Some(pre), Some(input)) = (preprocess.as_mut(), input) else {
+        return Ok(());
+    };
+    let shape = input.shape.as_deref();
+    let input = &input.name;
     let one_channel = shape.is_some_and(|s| s.len() == 4 && s[1] == 1);
     for (what, values) in [("mean", &mut pre.mean), ("std", &mut pre.std)] {
         match values.len() {
@@ -477,17 +485,22 @@ mod tests {
 
     #[test]
     fn one_value_serves_every_channel_and_a_gray_input_takes_one() {
-        let rgb = [-1, 3, 224, 224];
-        let mut pre = with(vec![127.5], vec![2.0]);
-        fit_channels(&mut pre, "data", Some(&rgb)).unwrap();
+        let input = |name: &str, shape: Option<Vec<i64>>| zoo_graph::GraphInput {
+            name: name.into(),
+            shape,
+        };
+        let fit = |pre: Preprocess, input: &zoo_graph::GraphInput| {
+            let mut pre = Some(pre);
+            fit_channels(&mut pre, Some(input)).map(|()| pre.expect("kept"))
+        };
+        let rgb = input("data", Some(vec![-1, 3, 224, 224]));
+        let pre = fit(with(vec![127.5], vec![2.0]), &rgb).unwrap();
         assert_eq!((pre.mean, pre.std), (vec![127.5; 3], vec![2.0; 3]));
 
-        let gray = [-1, 1, 28, 28];
-        let mut pre = with(vec![33.0], vec![]);
-        fit_channels(&mut pre, "Input3", Some(&gray)).unwrap();
+        let gray = input("Input3", Some(vec![-1, 1, 28, 28]));
+        let pre = fit(with(vec![33.0], vec![]), &gray).unwrap();
         assert_eq!((pre.mean, pre.std), (vec![33.0], vec![]));
-        let mut three = with(vec![1.0, 2.0, 3.0], vec![]);
-        let error = fit_channels(&mut three, "Input3", Some(&gray))
+        let error = fit(with(vec![1.0, 2.0, 3.0], vec![]), &gray)
             .unwrap_err()
             .to_string();
         assert!(
@@ -495,8 +508,7 @@ mod tests {
             "{error}"
         );
         // An input without a shape is taken for an RGB image.
-        let mut pre = with(vec![5.0], vec![]);
-        fit_channels(&mut pre, "data", None).unwrap();
+        let pre = fit(with(vec![5.0], vec![]), &input("data", None)).unwrap();
         assert_eq!(pre.mean, vec![5.0; 3]);
     }
 

@@ -157,9 +157,7 @@ pub fn import(onnx: &Path, out_dir: &Path, opts: &ImportOptions) -> Result<Impor
     let mut graph = graph;
     fix_input_shapes(&mut graph, &opts.input_shapes)?;
     let mut preprocess = preprocess;
-    if let (Some(pre), Some(input)) = (preprocess.as_mut(), graph.inputs.first()) {
-        runnable::fit_channels(pre, &input.name, input.shape.as_deref()).map_err(caffe_err)?;
-    }
+    runnable::fit_channels(&mut preprocess, graph.inputs.first()).map_err(caffe_err)?;
     if let (Some(file), Some(labels)) = (&labels_file, &labels) {
         let classes = graph
             .outputs

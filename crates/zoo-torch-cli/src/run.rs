@@ -269,10 +269,12 @@ impl OverlayTarget {
         match self {
             OverlayTarget::File(path) => path.clone(),
             OverlayTarget::Folder(dir) => {
-                let stem = match Path::new(file).file_stem() {
-                    _ if file == image_io::STDIN => "stdin".to_string(),
-                    Some(stem) => stem.to_string_lossy().into_owned(),
-                    None => "input".to_string(),
+                let stem = if file == image_io::STDIN {
+                    "stdin".to_string()
+                } else {
+                    Path::new(file)
+                        .file_stem()
+                        .map_or_else(|| "input".into(), |s| s.to_string_lossy().into_owned())
                 };
                 match (video, several) {
                     (true, false) => dir.clone(),
