@@ -159,6 +159,20 @@ fn script(s: &MetadataStore) -> Vec<String> {
     log.push(hits(s.search("MY_MODEL", 0, 10)));
     log.push(hits(s.search("100%_", 0, 10)));
     log.push(hits(s.search("test", 1, 1)));
+    // Every word must match, in any field and order.
+    log.push(hits(s.search("zoo MODEL", 0, 10)));
+    assert!(
+        log.last()
+            .unwrap()
+            .starts_with("ok ([(\"model-zoo\", 1)], 1)"),
+        "{:?}",
+        log.last()
+    );
+    log.push(hits(s.search("model nothing-like-this", 0, 10)));
+    assert!(log.last().unwrap().ends_with(", 0)"), "{:?}", log.last());
+    // The keywords column is a JSON list: its punctuation is not searched.
+    log.push(hits(s.search("\"]", 0, 10)));
+    assert!(log.last().unwrap().ends_with(", 0)"), "{:?}", log.last());
     log.push(show(s.recent_packages(5).map(|h| {
         h.iter().map(|h| h.package.name.clone()).collect::<Vec<_>>()
     })));

@@ -277,6 +277,18 @@ fn json_output_and_errors_dry_runs_several_uninstalls_completions_and_man() {
     );
     let man = user.run(&["man"]).ok();
     assert!(man.contains(".TH zoo") && man.contains("install"), "{man}");
+    assert!(
+        man.contains(".SH ENVIRONMENT") && man.contains("ZOO_HOME"),
+        "{man}"
+    );
+    // The pages the overview's SEE ALSO names exist.
+    let install = user.run(&["man", "install"]).ok();
+    assert!(install.contains(".TH zoo-install 1"), "{install}");
+    assert!(install.contains("lockfile"), "{install}");
+    let verify = user.run(&["man", "cache", "verify"]).ok();
+    assert!(verify.contains(".TH zoo-cache-verify 1"), "{verify}");
+    let err = user.run(&["man", "instal"]).fails();
+    assert!(err.contains("`zoo instal` is not a command"), "{err}");
 }
 
 #[test]

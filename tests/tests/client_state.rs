@@ -177,6 +177,16 @@ fn verify_marks_a_package_broken_and_install_repairs_it() {
     let err = user.run(&["cache", "verify"]).fails();
     assert!(err.contains("`notes.txt` hashes to"), "{err}");
     assert!(marker.is_file());
+    // Under --json, stdout is one document that carries the problem.
+    let json = user.run(&["cache", "verify", "--json"]);
+    assert!(!json.success);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(
+        report["error"].as_str().unwrap().contains("marked broken"),
+        "{report}"
+    );
+    let dir = std::path::PathBuf::from(report["broken"][0]["dir"].as_str().unwrap());
+    assert_eq!(dir, package, "{report}");
     let out = user.run(&["install", "model@1.0.0"]).ok();
     assert!(out.contains("repaired model@1.0.0"), "{out}");
     assert_eq!(std::fs::read(package.join("notes.txt")).unwrap(), b"notes");

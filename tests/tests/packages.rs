@@ -309,6 +309,17 @@ fn publishing_needs_a_valid_token_and_never_overwrites() {
     let anonymous = Zoo::new(&registry.url, None);
     let err = anonymous.run(&["publish", dir]).fails();
     assert!(err.contains("needs a token"), "{err}");
+    // Yank and owner changes say how to give one too, before any request.
+    for args in [
+        &["yank", "thing@1.0.0"][..],
+        &["owner", "add", "thing", "bob"],
+    ] {
+        let err = anonymous.run(args).fails();
+        assert!(
+            err.contains("needs a token: run `zoo login`"),
+            "{args:?}: {err}"
+        );
+    }
     let forger = Zoo::new(&registry.url, Some("zoo_0000000000000000_bogus"));
     let err = forger.run(&["publish", dir]).fails();
     assert!(err.contains("401"), "{err}");
@@ -442,4 +453,56 @@ fn info_names_license_io_metrics_and_each_versions_state() {
         older["signed_by"],
         serde_json::json!({"key": public, "key_id": key_id, "trusted_as": "alice"})
     );
+}
+
+#[test]
+fn prereleases_and_build_metadata_resolve_as_in_cargo() {
+    let registry = Registry::start();
+    let alice = registry.user("alice");
+    let work = tempfile::tempdir().unwrap();
+    for version in ["0.2.0", "0.3.0-rc.1", "0.3.0-rc.2", "1.0.0+build.5"] {
+        let dir = write_package(work.path(), "lib", version, &[], &[]);
+        alice.run(&["publish", dir.to_str().unwrap()]).ok();
+    }
+    // A requirement naming a pre-release picks the newest of its release.
+    let user = Zoo::new(&registry.url, None);
+    user.run(&["install", "lib@0.3.0-rc.1"]).ok();
+    assert_eq!(user.installed(), [("lib".into(), "0.3.0-rc.2".into())]);
+    // So does a project's requirement (not only `@=` on the command line).
+    let proj = project(work.path(), &[("lib", "^0.3.0-rc.1")]);
+    let in_project = Zoo::new(&registry.url, None);
+    in_project.run_in(&proj, &["install"]).ok();
+    assert_eq!(
+        in_project.installed(),
+        [("lib".into(), "0.3.0-rc.2".into())]
+    );
+    // A plain range skips pre-releases and says so when only they fit.
+    let err = Zoo::new(&registry.url, None)
+        .run(&["install", "lib@^0.3"])
+        .fails();
+    assert!(err.contains("pre-releases of 0.3.0"), "{err}");
+    assert!(err.contains("zoo install lib@=0.3.0-rc.2"), "{err}");
+    // Build metadata does not make another version.
+    let build = Zoo::new(&registry.url, None);
+    build.run(&["install", "lib@=1.0.0"]).ok();
+    assert_eq!(build.installed(), [("lib".into(), "1.0.0+build.5".into())]);
+    build.run(&["uninstall", "lib@1.0.0"]).ok();
+    assert!(build.installed().is_empty());
+}
+
+#[test]
+fn requests_the_client_can_refuse_before_asking_the_registry() {
+    let registry = Registry::start();
+    let user = Zoo::new(&registry.url, None);
+    let err = user.run(&["install", "lib@0.1", "LIB@0.9"]).fails();
+    assert!(err.contains("`lib` is asked for twice"), "{err}");
+    let err = user.run(&["info", "lib@0.1.0"]).fails();
+    assert!(err.contains("`zoo info lib`"), "{err}");
+    let err = user.run(&["search", "lib", "--limit", "0"]).fails();
+    assert!(err.contains("1..=100"), "{err}");
+    // A project without dependencies installs, with nothing to do.
+    let work = tempfile::tempdir().unwrap();
+    let proj = project(work.path(), &[]);
+    let out = user.run_in(&proj, &["install"]).succeeded();
+    assert!(out.stderr.contains("nothing to install"), "{}", out.stderr);
 }

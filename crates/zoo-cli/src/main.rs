@@ -30,7 +30,7 @@ enum Command {
     Packages(packages::PackageCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(shell::CompletionsArgs),
-    /// Print zoo's man page (roff): `zoo man > zoo.1`.
+    /// Print zoo's man page (roff), or a command's: `zoo man > zoo.1`, `zoo man install`.
     Man(shell::ManArgs),
 }
 
@@ -45,9 +45,7 @@ fn main() {
         Command::Torch(command) => torch::forward(command.name()),
         Command::Completions(args) => shell::completions(args).map(|()| 0),
         Command::Man(args) => shell::man(args).map(|()| 0),
-        Command::Packages(command) => {
-            packages::run(command, packages::Output { quiet, verbose }).map(|()| 0)
-        }
+        Command::Packages(command) => packages::run(command, packages::Output { quiet, verbose }),
     };
     zoo_term::exit_as(result, errors);
 }

@@ -86,12 +86,7 @@ impl Api<'_> {
         key: Option<&SecretKey>,
         progress: &dyn Progress,
     ) -> Result<PublishReport> {
-        if self.http.token().is_none() {
-            return Err(Error::Invalid(format!(
-                "publishing to {} needs a token: run `zoo login`, set ZOO_TOKEN or pass --token",
-                self.registry
-            )));
-        }
+        self.need_token("publishing")?;
         let packed = zoo_format::archive::pack(dir, &Default::default())
             .map_err(|e| Error::Format(e.to_string()))?;
         let mut report_uploaded = Vec::new();
@@ -161,6 +156,18 @@ impl Api<'_> {
         })
     }
 
+    /// Refuses before any request when no token is configured, naming
+    /// every way to give one (the registry's own 401 speaks HTTP).
+    fn need_token(&self, doing: &str) -> Result<()> {
+        match self.http.token() {
+            Some(_) => Ok(()),
+            None => Err(Error::Invalid(format!(
+                "{doing} on {} needs a token: run `zoo login`, set ZOO_TOKEN or pass --token",
+                self.registry
+            ))),
+        }
+    }
+
     /// Yanks (or with `undo`, un-yanks) a version.
     pub fn yank(&self, name: &str, version: &semver::Version, undo: bool) -> Result<()> {
         let (method, action) = if undo {
@@ -168,6 +175,7 @@ impl Api<'_> {
         } else {
             (Method::DELETE, "yank")
         };
+        self.need_token(if undo { "un-yanking" } else { "yanking" })?;
         let url = self.url(&format!("packages/{name}/{version}/{action}"));
         self.http.send_authenticated(method, &url, Ok)?;
         Ok(())
@@ -191,6 +199,7 @@ impl Api<'_> {
 
     /// Adds (`add = true`) or removes owners; returns the registry's message.
     pub fn change_owners(&self, name: &str, users: &[String], add: bool) -> Result<String> {
+        self.need_token("changing owners")?;
         let method = if add { Method::PUT } else { Method::DELETE };
         let url = self.url(&format!("packages/{name}/owners"));
         let body = serde_json::json!({ "users": users }).to_string();

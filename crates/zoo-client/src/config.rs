@@ -368,7 +368,7 @@ pub fn read_config_file(path: &Path) -> Result<ConfigFile> {
     };
     toml::from_str(&text).map_err(|e| Error::Parse {
         what: path.display().to_string(),
-        message: e.to_string(),
+        message: zoo_format::manifest::toml_error_line(&text, &e),
     })
 }
 

@@ -66,7 +66,7 @@ pub struct InstallRequest {
 }
 
 /// What `zoo install` did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct InstallReport {
     pub installed: Vec<Installed>,
     pub lockfile: Option<PathBuf>,
@@ -130,9 +130,37 @@ impl Client {
             Some(path) => lockfile::Lockfile::load(path)?,
             None => None,
         };
+        for (i, (name, req)) in request.specs.iter().enumerate() {
+            let canonical = zoo_format::normalize_name(name);
+            if let Some((other, other_req)) = request.specs[..i]
+                .iter()
+                .find(|(n, _)| zoo_format::normalize_name(n) == canonical)
+            {
+                return Err(Error::Invalid(format!(
+                    "`{other}` is asked for twice (`{other}@{other_req}` and `{name}@{req}`); name each package once"
+                )));
+            }
+        }
         let mut requirements = request.specs.clone();
         if requirements.is_empty() {
             requirements = project_requirements(request.lockfile.as_deref(), lock.as_ref())?;
+        }
+        if requirements.is_empty()
+            && let Some(manifest) = request
+                .lockfile
+                .as_deref()
+                .map(|lock| lock.with_file_name(zoo_format::manifest::MANIFEST_FILE))
+                .filter(|manifest| manifest.is_file())
+        {
+            // A project without dependencies is installed (as `cargo build`
+            // of a crate without any is fine).
+            return Ok(InstallReport {
+                warnings: vec![format!(
+                    "{}: no [dependencies], so nothing to install",
+                    manifest.display()
+                )],
+                ..InstallReport::default()
+            });
         }
         if requirements.is_empty() {
             return Err(Error::Invalid(
@@ -187,8 +215,16 @@ impl Client {
                     && pinned != entry.archive.sha256
                 {
                     return Err(Error::Invalid(format!(
-                        "{}@{}: the registry's archive (sha256 {}) differs from the one in the lockfile (sha256 {pinned})",
-                        entry.name, entry.vers, entry.archive.sha256
+                        "{}@{}: the registry's archive (sha256 {}) differs from the one {} pins (sha256 {pinned}); \
+                         nothing was installed. A published version never changes, so either the lockfile was edited \
+                         or the registry serves other bytes than when it was locked. If you trust the registry's \
+                         archive, remove the `{}` entry from {} and run `zoo install` again",
+                        entry.name,
+                        entry.vers,
+                        entry.archive.sha256,
+                        lockfile::LOCKFILE,
+                        entry.name,
+                        lockfile::LOCKFILE
                     )));
                 }
             }
@@ -236,7 +272,10 @@ fn yank_warnings(
         .filter(|e| e.yanked)
         .map(|e| {
             let name = zoo_format::normalize_name(&e.name);
-            if exact.iter().any(|(n, v)| *n == name && *v == e.vers) {
+            if exact
+                .iter()
+                .any(|(n, v)| *n == name && zoo_format::version::same_version(v, &e.vers))
+            {
                 format!(
                     "{}@{} is yanked (its publisher withdrew it); installing it because it was asked for exactly",
                     e.name, e.vers
@@ -265,8 +304,18 @@ fn manifest_dependencies(lockfile: &std::path::Path) -> Result<Vec<(String, Vers
     if !dir.join(zoo_format::manifest::MANIFEST_FILE).is_file() {
         return Ok(Vec::new());
     }
-    let manifest = zoo_format::Manifest::load(dir).map_err(|e| Error::Format(e.to_string()))?;
-    Ok(manifest.dependencies.into_iter().collect())
+    Ok(project_manifest(dir)?.dependencies.into_iter().collect())
+}
+
+/// The project's zoo.toml in `dir`; without a [package] table the error
+/// says that a project's zoo.toml is a whole package manifest.
+fn project_manifest(dir: &std::path::Path) -> Result<zoo_format::Manifest> {
+    zoo_format::Manifest::load(dir).map_err(|e| match e.field() {
+        Some("package") => Error::Format(format!(
+            "{e}; a project's zoo.toml is a package manifest: a [package] table (name, version, kind, description) besides [dependencies]"
+        )),
+        _ => Error::Format(e.to_string()),
+    })
 }
 
 /// Refuses versions outside the project's zoo.toml requirements: the
@@ -281,7 +330,8 @@ fn check_manifest_allows(lockfile: &std::path::Path, entries: &[IndexEntry]) -> 
         else {
             continue;
         };
-        if !resolve::req_to_ranges(req)?.contains(&entry.vers) {
+        if !resolve::req_to_ranges(req)?.contains(&zoo_format::version::without_build(&entry.vers))
+        {
             let manifest = lockfile
                 .with_file_name(zoo_format::manifest::MANIFEST_FILE)
                 .display()
@@ -311,9 +361,7 @@ fn project_requirements(
             dir
         };
         if dir.join(zoo_format::manifest::MANIFEST_FILE).is_file() {
-            let manifest =
-                zoo_format::Manifest::load(dir).map_err(|e| Error::Format(e.to_string()))?;
-            requirements.extend(manifest.dependencies);
+            requirements.extend(project_manifest(dir)?.dependencies);
         }
     }
     if let Some(lock) = lock {

@@ -47,7 +47,7 @@ impl Lockfile {
         }
         let lock: Lockfile = toml::from_str(&text).map_err(|e| Error::Parse {
             what: path.display().to_string(),
-            message: e.to_string(),
+            message: zoo_format::manifest::toml_error_line(&text, &e),
         })?;
         if lock.version != 1 {
             return Err(Error::Invalid(format!(
@@ -84,7 +84,10 @@ impl Lockfile {
         let name = zoo_format::normalize_name(name);
         self.packages
             .iter()
-            .find(|p| zoo_format::normalize_name(&p.name) == name && &p.version == version)
+            .find(|p| {
+                zoo_format::normalize_name(&p.name) == name
+                    && zoo_format::version::same_version(&p.version, version)
+            })
             .map(|p| p.archive_sha256.as_str())
     }
 

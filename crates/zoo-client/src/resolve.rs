@@ -2,8 +2,11 @@
 //!
 //! Yanked versions are never chosen unless the lockfile pins them; a pinned
 //! version is preferred whenever it satisfies the ranges. Pre-releases are
-//! only chosen when pinned. An impossible request is explained in words
-//! naming the packages and requirements.
+//! chosen as Cargo chooses them: when pinned, or when a requirement on the
+//! package names a pre-release of the same `MAJOR.MINOR.PATCH`. Build
+//! metadata is ignored (`1.0.0+build.5` is `1.0.0`, as the registry has it):
+//! PubGrub sees versions without it. An impossible request is explained in
+//! words naming the packages and requirements.
 
 use crate::error::{Error, Result};
 use pubgrub::{
@@ -11,9 +14,11 @@ use pubgrub::{
     PubGrubError, Ranges, Reporter,
 };
 use semver::{Comparator, Op, Version, VersionReq};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use zoo_format::index::IndexEntry;
+use zoo_format::version::{allows_prerelease_of, same_version, without_build};
 
 /// Where the resolver reads the versions of a package.
 pub trait EntrySource {
@@ -132,6 +137,45 @@ pub struct Request {
 struct Provider<'a, S: EntrySource> {
     source: &'a S,
     request: &'a Request,
+    /// Every requirement seen so far per package that names a pre-release:
+    /// the request's, and each chosen version's dependencies' (PubGrub asks
+    /// for a package's dependencies before it picks their versions).
+    prerelease_reqs: RefCell<HashMap<String, Vec<VersionReq>>>,
+}
+
+impl<'a, S: EntrySource> Provider<'a, S> {
+    fn new(source: &'a S, request: &'a Request) -> Self {
+        let provider = Provider {
+            source,
+            request,
+            prerelease_reqs: RefCell::default(),
+        };
+        for (name, req) in &request.requirements {
+            provider.note_requirement(name, req);
+        }
+        provider
+    }
+
+    fn note_requirement(&self, name: &str, req: &VersionReq) {
+        if req.comparators.iter().any(|c| !c.pre.is_empty()) {
+            self.prerelease_reqs
+                .borrow_mut()
+                .entry(zoo_format::normalize_name(name))
+                .or_default()
+                .push(req.clone());
+        }
+    }
+
+    /// Whether a requirement on `name` opts in to `version` (a release
+    /// always does).
+    fn may_choose(&self, name: &str, version: &Version) -> bool {
+        version.pre.is_empty()
+            || self
+                .prerelease_reqs
+                .borrow()
+                .get(name)
+                .is_some_and(|reqs| reqs.iter().any(|r| allows_prerelease_of(r, version)))
+    }
 }
 
 impl<S: EntrySource> Provider<'_, S> {
@@ -146,17 +190,21 @@ impl<S: EntrySource> Provider<'_, S> {
     }
 
     fn pick(&self, name: &str, range: &Ranges<Version>) -> Result<Option<Version>> {
-        if let Some(pinned) = self.request.pins.get(name)
-            && range.contains(pinned)
-            && self.versions(name)?.iter().any(|e| &e.vers == pinned)
+        if let Some(pinned) = self.request.pins.get(name).map(without_build)
+            && range.contains(&pinned)
+            && self
+                .versions(name)?
+                .iter()
+                .any(|e| same_version(&e.vers, &pinned))
         {
-            return Ok(Some(pinned.clone()));
+            return Ok(Some(pinned));
         }
         Ok(self
             .versions(name)?
             .into_iter()
-            .filter(|e| !e.yanked && e.vers.pre.is_empty() && range.contains(&e.vers))
-            .map(|e| e.vers)
+            .map(|e| (e.yanked, without_build(&e.vers)))
+            .filter(|(yanked, v)| !yanked && range.contains(v) && self.may_choose(name, v))
+            .map(|(_, v)| v)
             .max())
     }
 }
@@ -179,7 +227,11 @@ impl<S: EntrySource> DependencyProvider for Provider<'_, S> {
             Node::Request => 1,
             Node::Package(name) => self
                 .versions(name)
-                .map(|all| all.iter().filter(|e| range.contains(&e.vers)).count())
+                .map(|all| {
+                    all.iter()
+                        .filter(|e| range.contains(&without_build(&e.vers)))
+                        .count()
+                })
                 .unwrap_or(0),
         };
         (stats.conflict_count(), std::cmp::Reverse(candidates))
@@ -209,12 +261,13 @@ impl<S: EntrySource> DependencyProvider for Provider<'_, S> {
             }
             Node::Package(name) => {
                 let entries = self.versions(name)?;
-                let Some(entry) = entries.iter().find(|e| &e.vers == version) else {
+                let Some(entry) = entries.iter().find(|e| same_version(&e.vers, version)) else {
                     return Ok(Dependencies::Unavailable(format!(
                         "{name} {version} is not in the index"
                     )));
                 };
                 for dep in &entry.deps {
+                    self.note_requirement(&dep.name, &dep.req);
                     deps.push((
                         Node::Package(zoo_format::normalize_name(&dep.name)),
                         req_to_ranges(&dep.req)?,
@@ -232,7 +285,7 @@ pub fn resolve(source: &impl EntrySource, request: &Request) -> Result<Vec<Index
     for (name, _) in &request.requirements {
         source.entries(name)?;
     }
-    let provider = Provider { source, request };
+    let provider = Provider::new(source, request);
     let solution = match pubgrub::resolve(&provider, Node::Request, REQUEST_VERSION) {
         Ok(solution) => solution,
         Err(PubGrubError::NoSolution(mut tree)) => {
@@ -254,7 +307,7 @@ pub fn resolve(source: &impl EntrySource, request: &Request) -> Result<Vec<Index
             let entry = source
                 .entries(&name)?
                 .into_iter()
-                .find(|e| e.vers == version)
+                .find(|e| same_version(&e.vers, &version))
                 .ok_or_else(|| {
                     Error::Invalid(format!("{name} {version} vanished from the index"))
                 })?;
@@ -290,9 +343,11 @@ fn version_notes(source: &impl EntrySource, request: &Request) -> Result<Vec<Str
         };
         let ranges = req_to_ranges(req)?;
         let pinned = request.pins.get(&zoo_format::normalize_name(name));
+        let opted_in = |v: &Version| v.pre.is_empty() || allows_prerelease_of(req, v);
         let installable = |e: &IndexEntry| {
-            ranges.contains(&e.vers)
-                && ((!e.yanked && e.vers.pre.is_empty()) || pinned == Some(&e.vers))
+            let v = without_build(&e.vers);
+            ranges.contains(&v)
+                && ((!e.yanked && opted_in(&v)) || pinned.is_some_and(|p| same_version(p, &v)))
         };
         if entries.iter().any(installable) {
             continue;
@@ -300,11 +355,36 @@ fn version_notes(source: &impl EntrySource, request: &Request) -> Result<Vec<Str
         entries.sort_by(|a, b| a.vers.cmp(&b.vers));
         for e in entries
             .iter()
-            .filter(|e| e.yanked && ranges.contains(&e.vers))
+            .filter(|e| e.yanked && ranges.contains(&without_build(&e.vers)))
         {
             notes.push(format!(
                 "{name} {} matches `{req}` but is yanked; `zoo install {name}@={}` installs it anyway",
                 e.vers, e.vers
+            ));
+        }
+        // Pre-releases of the release the requirement starts at (`^0.3` and
+        // 0.3.0-rc.1): semver orders them below it, so they only match a
+        // requirement that names one.
+        let starts_at = |v: &Version| {
+            req.comparators.iter().any(|c| {
+                (c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0)) == (v.major, v.minor, v.patch)
+            })
+        };
+        let skipped: Vec<&Version> = entries
+            .iter()
+            .filter(|e| !e.yanked && !opted_in(&e.vers) && starts_at(&e.vers))
+            .map(|e| &e.vers)
+            .collect();
+        if let Some(newest) = skipped.last() {
+            let list: Vec<String> = skipped.iter().map(|v| v.to_string()).collect();
+            notes.push(format!(
+                "{name} {} {} pre-release{} of {}.{}.{}, which only a requirement naming a pre-release matches (`{name}@^{newest}`); `zoo install {name}@={newest}` installs exactly that one",
+                list.join(", "),
+                if skipped.len() == 1 { "is a" } else { "are" },
+                if skipped.len() == 1 { "" } else { "s" },
+                newest.major,
+                newest.minor,
+                newest.patch,
             ));
         }
         let versions: Vec<String> = entries
@@ -429,6 +509,58 @@ mod tests {
         ]);
         let result = resolve(&source, &request(&[("app", "*")])).unwrap();
         assert_eq!(chosen(&result), ["app@1.0.0", "lib@1.2.0", "util@0.2.5"]);
+    }
+
+    #[test]
+    fn prereleases_need_a_requirement_naming_their_release() {
+        let source = universe(vec![
+            entry("a", "0.2.0", &[], false),
+            entry("a", "0.3.0-rc.1", &[], false),
+            entry("a", "0.3.0-rc.2", &[], false),
+            entry("a", "0.4.0-alpha", &[], false),
+            entry("b", "1.0.0", &[("a", "^0.3.0-rc.1")], false),
+        ]);
+        // A plain range never picks a pre-release…
+        let plain = resolve(&source, &request(&[("a", ">=0.2")])).unwrap();
+        assert_eq!(chosen(&plain), ["a@0.2.0"]);
+        // …one naming 0.3.0's pre-releases picks the newest of them, not 0.4.0-alpha,
+        let named = resolve(&source, &request(&[("a", ">=0.3.0-rc.1")])).unwrap();
+        assert_eq!(chosen(&named), ["a@0.3.0-rc.2"]);
+        // also when a dependency names it.
+        let via_dep = resolve(&source, &request(&[("b", "^1")])).unwrap();
+        assert_eq!(chosen(&via_dep), ["a@0.3.0-rc.2", "b@1.0.0"]);
+        // A range that only pre-releases fall in says why none was chosen.
+        let err = resolve(&source, &request(&[("a", "^0.3")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a 0.3.0-rc.1, 0.3.0-rc.2 are pre-releases of 0.3.0"),
+            "{err}"
+        );
+        assert!(!err.contains("0.4.0-alpha is"), "{err}");
+        assert!(err.contains("`zoo install a@=0.3.0-rc.2`"), "{err}");
+    }
+
+    #[test]
+    fn build_metadata_is_ignored_as_the_registry_ignores_it() {
+        let source = universe(vec![
+            entry("a", "0.2.0", &[], false),
+            entry("a", "1.0.0+build.5", &[], false),
+        ]);
+        for req in ["=1.0.0", "<=1.0.0", "^1", "=1.0.0+other"] {
+            let picked = resolve(&source, &request(&[("a", req)])).unwrap();
+            assert_eq!(chosen(&picked), ["a@1.0.0+build.5"], "{req}");
+        }
+        let above = resolve(&source, &request(&[("a", ">1.0.0")]));
+        assert!(above.is_err(), "1.0.0+build.5 is not above 1.0.0");
+        let mut pinned = request(&[("a", "*")]);
+        pinned
+            .pins
+            .insert("a".into(), Version::parse("1.0.0").unwrap());
+        assert_eq!(
+            chosen(&resolve(&source, &pinned).unwrap()),
+            ["a@1.0.0+build.5"]
+        );
     }
 
     #[test]

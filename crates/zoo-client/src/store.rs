@@ -82,6 +82,10 @@ pub struct VerifyReport {
 pub struct GcReport {
     /// The blobs removed (with `dry_run`: that would be removed).
     pub removed: Vec<String>,
+    /// Unfinished downloads removed (an interrupted install's `.partial`
+    /// files, which only a retry of that install would resume).
+    pub partial: Vec<String>,
+    /// Bytes of both.
     pub bytes: u64,
     /// Nothing was removed: `removed` is what a real run would remove.
     pub dry_run: bool,
@@ -331,7 +335,10 @@ impl Store {
         let targets: Vec<InstalledPackage> = self
             .list_installed()?
             .into_iter()
-            .filter(|p| p.name == wanted && version.is_none_or(|v| &p.version == v))
+            .filter(|p| {
+                p.name == wanted
+                    && version.is_none_or(|v| zoo_format::version::same_version(&p.version, v))
+            })
             .collect();
         if targets.is_empty() {
             let what = match version {
@@ -358,6 +365,22 @@ impl Store {
 
     /// Every complete blob in the store (sha256, path).
     pub fn blobs(&self) -> Result<Vec<(String, PathBuf)>> {
+        self.blob_files(|name| is_sha256(name).then(|| name.to_string()))
+    }
+
+    /// Every unfinished download in the store (sha256, path).
+    pub fn partial_downloads(&self) -> Result<Vec<(String, PathBuf)>> {
+        self.blob_files(|name| {
+            let sha = name.strip_suffix(".partial")?;
+            is_sha256(sha).then(|| sha.to_string())
+        })
+    }
+
+    /// The files under blobs/ whose names `sha_of` turns into a sha256.
+    fn blob_files(
+        &self,
+        sha_of: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<(String, PathBuf)>> {
         let mut found = Vec::new();
         let root = self.blobs_dir();
         let fans = match std::fs::read_dir(&root) {
@@ -372,10 +395,8 @@ impl Store {
             }
             for entry in std::fs::read_dir(&fan).at("reading", &fan)? {
                 let path = entry.at("reading", &fan)?.path();
-                if let Some(name) = path.file_name().and_then(|n| n.to_str())
-                    && is_sha256(name)
-                {
-                    found.push((name.to_string(), path));
+                if let Some(sha) = path.file_name().and_then(|n| n.to_str()).and_then(&sha_of) {
+                    found.push((sha, path));
                 }
             }
         }
@@ -415,8 +436,8 @@ impl Store {
         Ok(report)
     }
 
-    /// Removes blobs (and stale partial downloads) that no installed package
-    /// references.
+    /// Removes blobs that no installed package references, unfinished
+    /// downloads, and staging folders left by interrupted installs.
     pub fn gc(&self) -> Result<GcReport> {
         self.gc_with(false)
     }
@@ -443,6 +464,17 @@ impl Store {
                 }
                 report.removed.push(sha);
             }
+        }
+        // Installs hold the store lock shared, so none is writing these now.
+        for (sha, path) in self.partial_downloads()? {
+            report.bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if !dry_run {
+                std::fs::remove_file(&path).at("removing", &path)?;
+            }
+            report.partial.push(sha);
+        }
+        if !dry_run {
+            self.clean_stale_staging()?;
         }
         Ok(report)
     }
@@ -588,6 +620,26 @@ mod tests {
         let gc = store.gc().unwrap();
         assert_eq!(gc.removed, vec![good.clone()]);
         assert!(!store.has_blob(&digest(&good)));
+    }
+
+    #[test]
+    fn gc_removes_unfinished_downloads_and_dead_staging() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        let sha = Sha256Digest::parse(&"cc".repeat(32)).unwrap();
+        let partial = store.partial_path(&sha);
+        std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+        std::fs::write(&partial, b"half").unwrap();
+        let stale = store.tmp_dir().join("stage-dead");
+        std::fs::create_dir_all(&stale).unwrap();
+        std::fs::write(store.tmp_dir().join("stage-dead.lock"), b"").unwrap();
+        let dry = store.gc_with(true).unwrap();
+        assert_eq!((dry.partial.clone(), dry.bytes), (vec!["cc".repeat(32)], 4));
+        assert!(partial.exists() && stale.exists(), "a dry run removed");
+        let gc = store.gc().unwrap();
+        assert_eq!(gc.partial, vec!["cc".repeat(32)]);
+        assert!(gc.removed.is_empty(), "a partial is not a blob");
+        assert!(!partial.exists() && !stale.exists());
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl TrustedKeys {
         };
         let keys: TrustedKeys = toml::from_str(&text).map_err(|e| Error::Parse {
             what: path.display().to_string(),
-            message: e.to_string(),
+            message: zoo_format::manifest::toml_error_line(&text, &e),
         })?;
         // Refuse a malformed key now, naming it, rather than at first use.
         for (url, key) in &keys.registries {

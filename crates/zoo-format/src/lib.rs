@@ -12,6 +12,7 @@ pub mod npy;
 pub mod package_dir;
 pub mod relpath;
 pub mod signing;
+pub mod version;
 
 pub use archive::FileEntry;
 pub use manifest::{Kind, Manifest};

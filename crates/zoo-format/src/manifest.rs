@@ -647,13 +647,28 @@ fn describe_parse_error(text: &str, error: &toml::de::Error) -> (Option<String>,
         .filter(|(k, _)| line_start + k.len() <= start)
         .map(|(k, _)| k.trim().trim_matches('"').to_string())
         .filter(|k| !k.is_empty() && !k.starts_with('['));
+    // A field missing from the document itself is reported at an empty span
+    // at its start, one missing from a table over that table's header.
+    let whole_document = span.start == 0 && (span.end == 0 || span.end >= text.trim_end().len());
     let field = match key {
         Some(key) => Some(join(&key)),
-        None => missing_field_name(&message)
-            .map(|name| join(&name))
-            .or(table),
+        None => match missing_field_name(&message) {
+            Some(name) if whole_document => Some(name),
+            Some(name) => Some(join(&name)),
+            None => table,
+        },
     };
     (field, at)
+}
+
+/// A TOML syntax or type error in `text` as one line: the dotted key it is
+/// about when the position tells, the message, line and column (the
+/// `toml` crate's own text is a multi-line caret diagram).
+pub fn toml_error_line(text: &str, error: &toml::de::Error) -> String {
+    match describe_parse_error(text, error) {
+        (Some(field), message) => format!("field `{field}`: {message}"),
+        (None, message) => message,
+    }
 }
 
 /// `missing field `description`` → `description`.
@@ -1115,6 +1130,16 @@ converted_from = [{ file = "VGG_ILSVRC_16_layers.caffemodel", sha256 = "00000000
             e.contains("field `package.description`") && e.contains("missing"),
             "{e}"
         );
+
+        // A project file without [package]: the missing table is named,
+        // not the table the document starts with.
+        let e = err("[dependencies]\npeephole-lstm = \"^0.1\"\n");
+        assert!(
+            e.contains("field `package`: missing field `package`"),
+            "{e}"
+        );
+        let e = err("[package]\nname = \"a\"\n");
+        assert!(e.contains("field `package.version`"), "{e}");
 
         let e = Manifest::from_toml_str(&VGG.replace("dtype = \"f32\"", "dtype = \"f64\""))
             .unwrap_err();

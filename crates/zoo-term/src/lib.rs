@@ -58,7 +58,27 @@ macro_rules! outln {
 
 /// The one line an error prints as: `error: ` and its causes, no backtrace.
 pub fn error_line(error: &anyhow::Error) -> String {
-    format!("error: {error:#}")
+    format!("error: {}", error_text(error))
+}
+
+/// An error and its causes joined by `: `, each cause left out when the text
+/// so far already says it: many library errors put their source in their
+/// own message (`cannot read x: No such file`) and also return it as their
+/// `source()`, which would print the OS's reason twice.
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let said = cause.to_string();
+        let said = said.trim();
+        if said.is_empty() || text.contains(said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(said);
+    }
+    text
 }
 
 /// How [`exit_as`] reports an error.
@@ -73,7 +93,7 @@ pub enum ErrorFormat {
 
 /// The JSON stdout carries for an error under [`ErrorFormat::Json`].
 pub fn error_json(error: &anyhow::Error) -> String {
-    serde_json::json!({ "error": format!("{error:#}") }).to_string()
+    serde_json::json!({ "error": error_text(error) }).to_string()
 }
 
 /// Ends the process: status `code` on success, otherwise `error: …` on
@@ -171,6 +191,34 @@ fn collect_undocumented(command: &clap::Command, path: &str, problems: &mut Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_says_is_printed_once() {
+        #[derive(Debug)]
+        struct Reading(io::Error);
+        impl std::fmt::Display for Reading {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot read zoo.toml: {}", self.0)
+            }
+        }
+        impl std::error::Error for Reading {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let missing = io::Error::new(io::ErrorKind::NotFound, "No such file");
+        let error = anyhow::Error::new(Reading(missing)).context("packing /tmp");
+        assert_eq!(
+            error_line(&error),
+            "error: packing /tmp: cannot read zoo.toml: No such file"
+        );
+        let plain = anyhow::anyhow!("disk full").context("writing x.zoo");
+        assert_eq!(error_line(&plain), "error: writing x.zoo: disk full");
+        assert_eq!(
+            error_json(&plain),
+            r#"{"error":"writing x.zoo: disk full"}"#
+        );
+    }
 
     #[test]
     fn a_closed_pipe_ends_quietly_other_write_errors_do_not() {

@@ -11,7 +11,8 @@ pub enum CacheCommand {
     /// check every installed package; damaged ones are marked broken (`zoo
     /// run` refuses them, `zoo install NAME@=VERSION` repairs them).
     Verify(VerifyArgs),
-    /// Remove blobs no installed package uses.
+    /// Remove blobs no installed package uses, unfinished downloads of
+    /// interrupted installs and their staging folders.
     Gc(GcArgs),
 }
 
@@ -41,16 +42,40 @@ pub struct GcArgs {
     json: bool,
 }
 
-pub fn run(command: CacheCommand, out: Output) -> Result<()> {
+/// The exit status, or the error to report.
+pub fn run(command: CacheCommand, out: Output) -> Result<i32> {
     let store = Store::open(zoo_client::config::default_home())?;
     match command {
         CacheCommand::Verify(args) => verify(&store, &args, out),
-        CacheCommand::Gc(args) => gc(&store, &args, out),
+        CacheCommand::Gc(args) => gc(&store, &args, out).map(|()| 0),
     }
 }
 
-fn verify(store: &Store, args: &VerifyArgs, out: Output) -> Result<()> {
+/// Exits 1 when something is damaged; under `--json` the problem is the
+/// report's `error` field, so stdout holds exactly one JSON document.
+fn verify(store: &Store, args: &VerifyArgs, out: Output) -> Result<i32> {
     let report = store.verify()?;
+    let repairs: Vec<String> = report.broken.iter().map(|b| b.repair()).collect();
+    let problem = if !report.corrupt.is_empty() {
+        Some(format!(
+            "{} corrupt blob(s) quarantined; {} installed package(s) marked broken{}",
+            report.corrupt.len(),
+            report.broken.len(),
+            if repairs.is_empty() {
+                String::new()
+            } else {
+                format!(": repair with `{}`", repairs.join("`, `"))
+            }
+        ))
+    } else if !report.broken.is_empty() {
+        Some(format!(
+            "{} installed package(s) are incomplete or damaged and marked broken: repair with `{}`",
+            report.broken.len(),
+            repairs.join("`, `")
+        ))
+    } else {
+        None
+    };
     if args.json {
         print_json(&serde_json::json!({
             "checked": report.checked,
@@ -62,59 +87,47 @@ fn verify(store: &Store, args: &VerifyArgs, out: Output) -> Result<()> {
             })).collect::<Vec<_>>(),
             "packages": report.packages,
             "broken": report.broken.iter().map(|b| serde_json::json!({
-                "dir": b.dir,
+                "dir": store.home().join(&b.dir),
                 "name": b.name,
                 "version": b.version,
                 "problem": b.problem,
                 "repair": b.repair(),
             })).collect::<Vec<_>>(),
+            "error": problem,
         }))?;
-    } else {
-        for (expected, actual, moved) in &report.corrupt {
-            eprintln!(
-                "corrupt blob {expected}: its content hashes to {actual}; moved to {}",
-                moved.display()
-            );
+        if let Some(problem) = problem {
+            eprintln!("error: {problem}");
+            return Ok(1);
         }
-        for broken in &report.broken {
-            eprintln!(
-                "broken package {}: {}; marked broken, repair with `{}`",
-                broken.dir,
-                broken.problem,
-                broken.repair()
-            );
-        }
-        say!(
-            out,
-            "checked {} blobs ({} bytes): {} corrupt; {} installed packages: {} broken",
-            report.checked,
-            report.bytes,
-            report.corrupt.len(),
-            report.packages,
-            report.broken.len()
+        return Ok(0);
+    }
+    for (expected, actual, moved) in &report.corrupt {
+        eprintln!(
+            "corrupt blob {expected}: its content hashes to {actual}; moved to {}",
+            moved.display()
         );
     }
-    let repairs: Vec<String> = report.broken.iter().map(|b| b.repair()).collect();
-    if !report.corrupt.is_empty() {
-        bail!(
-            "{} corrupt blob(s) quarantined; {} installed package(s) marked broken{}",
-            report.corrupt.len(),
-            report.broken.len(),
-            if repairs.is_empty() {
-                String::new()
-            } else {
-                format!(": repair with `{}`", repairs.join("`, `"))
-            }
+    for broken in &report.broken {
+        eprintln!(
+            "broken package {}: {}; marked broken, repair with `{}`",
+            store.home().join(&broken.dir).display(),
+            broken.problem,
+            broken.repair()
         );
     }
-    if !report.broken.is_empty() {
-        bail!(
-            "{} installed package(s) are incomplete or damaged and marked broken: repair with `{}`",
-            report.broken.len(),
-            repairs.join("`, `")
-        );
+    say!(
+        out,
+        "checked {} blobs ({} bytes): {} corrupt; {} installed packages: {} broken",
+        report.checked,
+        report.bytes,
+        report.corrupt.len(),
+        report.packages,
+        report.broken.len()
+    );
+    match problem {
+        Some(problem) => bail!(problem),
+        None => Ok(0),
     }
-    Ok(())
 }
 
 fn gc(store: &Store, args: &GcArgs, out: Output) -> Result<()> {
@@ -123,6 +136,7 @@ fn gc(store: &Store, args: &GcArgs, out: Output) -> Result<()> {
         return print_json(&serde_json::json!({
             "dry_run": report.dry_run,
             "removed": report.removed,
+            "partial": report.partial,
             "bytes": report.bytes,
         }));
     }
@@ -133,8 +147,9 @@ fn gc(store: &Store, args: &GcArgs, out: Output) -> Result<()> {
     };
     say!(
         out,
-        "{verb} {} unused blob(s), {} bytes",
+        "{verb} {} unused blob(s) and {} unfinished download(s), {} bytes",
         report.removed.len(),
+        report.partial.len(),
         report.bytes
     );
     Ok(())

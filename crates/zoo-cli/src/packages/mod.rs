@@ -116,8 +116,10 @@ impl PackageCommand {
     }
 }
 
-pub fn run(command: PackageCommand, out: Output) -> Result<()> {
-    match command {
+/// The exit status (0, or 1 for a command that reported its own problem),
+/// or the error to report.
+pub fn run(command: PackageCommand, out: Output) -> Result<i32> {
+    let done = match command {
         PackageCommand::Login(args) => auth::login(args, out),
         PackageCommand::Package(args) => publish::package(args, out),
         PackageCommand::New(command) => new::run(command, out),
@@ -129,11 +131,12 @@ pub fn run(command: PackageCommand, out: Output) -> Result<()> {
         PackageCommand::List(args) => install::list(args),
         PackageCommand::Info(args) => query::info(args),
         PackageCommand::Search(args) => query::search(args),
-        PackageCommand::Cache(command) => cache::run(command, out),
+        PackageCommand::Cache(command) => return cache::run(command, out),
         PackageCommand::Config(command) => settings::run(command),
         PackageCommand::Keygen(args) => keys::keygen(args, out),
         PackageCommand::Trust(command) => keys::trust(command, out),
-    }
+    };
+    done.map(|()| 0)
 }
 
 /// Prints unless `--quiet`.

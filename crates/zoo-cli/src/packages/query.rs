@@ -6,7 +6,7 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// The package.
+    /// The package's name (its versions are listed).
     name: String,
     /// Print the registry's JSON.
     #[arg(long)]
@@ -16,6 +16,12 @@ pub struct InfoArgs {
 }
 
 pub fn info(args: InfoArgs) -> Result<()> {
+    if let Some((name, _)) = args.name.split_once('@') {
+        anyhow::bail!(
+            "`zoo info` takes a package name, not `{}`: `zoo info {name}` shows the package and lists its versions",
+            args.name
+        );
+    }
     let client = args.remote.client()?;
     if client.config.offline {
         // Offline: what the cached index knows.
@@ -251,10 +257,11 @@ fn signed_text(key: Option<&str>, trusted: &zoo_client::trust::TrustedKeys) -> S
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// Words to look for in names, descriptions and keywords.
+    /// Words to look for: a package matches when each word is in its name,
+    /// description or keywords.
     query: String,
-    /// How many results to show.
-    #[arg(long, default_value_t = 20)]
+    /// How many results to show (1 to 100, the registry's page size).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
     limit: u32,
     /// Print as JSON.
     #[arg(long)]

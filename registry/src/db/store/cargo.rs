@@ -4,9 +4,9 @@
 use semver::Version;
 
 use super::items::{CRATES, Publication};
-use super::{MetadataStore, search_patterns};
+use super::{MetadataStore, search_filter};
 use crate::db::cargo::{CrateHit, CrateRecord, CrateVersionRecord, NewCrateVersion};
-use crate::db::sql::{Backend, Conn, params};
+use crate::db::sql::{Backend, Conn, Value, params};
 use crate::db::{PublishRights, StoreResult, User, sql};
 
 fn versions_of(c: &mut dyn Conn, name_norm: &str) -> StoreResult<Vec<CrateVersionRecord>> {
@@ -95,23 +95,24 @@ impl MetadataStore {
             .with_tx(|c| CRATES.publish(c, publisher, rights, publication))
     }
 
-    /// Crates whose name or description contains `query` (case-insensitive;
-    /// `-` and `_` equal in names), exact name first, with the total count.
+    /// Crates whose name or description contains every word of `query`
+    /// (case-insensitive; `-` and `_` equal in names), exact name first,
+    /// with the total count.
     pub fn cargo_search(&self, query: &str, limit: u64) -> StoreResult<(Vec<CrateHit>, u64)> {
-        let (name, name_like, text_like) = search_patterns(query);
-        let filter = "c.name_norm LIKE $1 ESCAPE '\\' OR lower(c.description) LIKE $2 ESCAPE '\\'";
+        let (filter, mut params) = search_filter(query, "c", false);
+        let n = params.len();
+        let total_sql = format!("SELECT COUNT(*) FROM cargo_crates c WHERE {filter}");
+        let names_sql = format!(
+            "SELECT c.name_norm FROM cargo_crates c WHERE {filter} \
+             ORDER BY (c.name_norm = ${}) DESC, c.name_norm LIMIT ${}",
+            n + 1,
+            n + 2
+        );
+        params.push(Value::from(zoo_format::normalize_name(query.trim())));
+        params.push(Value::from(limit as i64));
         self.engine.with_conn(|c| {
-            let total = c.query_i64(
-                &format!("SELECT COUNT(*) FROM cargo_crates c WHERE {filter}"),
-                params![&name_like, &text_like],
-            )?;
-            let names = c.query_texts(
-                &format!(
-                    "SELECT c.name_norm FROM cargo_crates c WHERE {filter} \
-                     ORDER BY (c.name_norm = $3) DESC, c.name_norm LIMIT $4"
-                ),
-                params![name_like, text_like, name, limit as i64],
-            )?;
+            let total = c.query_i64(&total_sql, &params[..n])?;
+            let names = c.query_texts(&names_sql, &params)?;
             let mut hits = Vec::with_capacity(names.len());
             for name in names {
                 if let Some(krate) = crate_of(c, &name)? {

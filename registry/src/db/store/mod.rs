@@ -16,7 +16,7 @@ mod uploads;
 use semver::Version;
 
 use super::postgres::Postgres;
-use super::sql::{Backend, Conn, Row, params};
+use super::sql::{Backend, Conn, Row, Value, params};
 use super::sqlite::Sqlite;
 use super::{
     Namespace, NewVersion, OwnerChange, PackageRecord, PublishRights, SearchHit, SessionRecord,
@@ -81,9 +81,7 @@ impl MetadataStore {
 
 /// Versions equal up to build metadata are the same version (as in Cargo).
 pub(super) fn version_key(v: &Version) -> String {
-    let mut v = v.clone();
-    v.build = semver::BuildMetadata::EMPTY;
-    v.to_string()
+    zoo_format::version::without_build(v).to_string()
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
@@ -99,12 +97,55 @@ fn like_escape(s: &str) -> String {
 }
 
 /// A search's patterns: `(canonical name, %name%, %lowercased text%)`.
-fn search_patterns(query: &str) -> (String, String, String) {
-    let text = query.trim().to_lowercase();
-    let name = zoo_format::normalize_name(&text);
-    let name_like = format!("%{}%", like_escape(&name));
-    let text_like = format!("%{}%", like_escape(&text));
-    (name, name_like, text_like)
+/// Most words a search query is split into; the rest are ignored.
+const MAX_SEARCH_WORDS: usize = 8;
+
+/// The `WHERE` clause of a search over `table` (an alias with `name_norm`,
+/// `description` and, where `keywords`, a `keywords` column) and its
+/// parameters (numbered from `$1`): every word of the query must appear in
+/// the name, one of the keywords or the description. A word with characters no keyword may hold
+/// is not looked for in the keywords, whose column is a JSON list: `","`
+/// would otherwise match every package with two keywords.
+pub(super) fn search_filter(query: &str, table: &str, keywords: bool) -> (String, Vec<Value>) {
+    let text = query.to_lowercase();
+    let mut words: Vec<&str> = Vec::new();
+    for word in text.split_whitespace() {
+        if !words.contains(&word) && words.len() < MAX_SEARCH_WORDS {
+            words.push(word);
+        }
+    }
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    for word in words {
+        let mut any = Vec::new();
+        params.push(Value::from(format!(
+            "%{}%",
+            like_escape(&zoo_format::normalize_name(word))
+        )));
+        any.push(format!(
+            "{table}.name_norm LIKE ${} ESCAPE '\\'",
+            params.len()
+        ));
+        params.push(Value::from(format!("%{}%", like_escape(word))));
+        let text_param = params.len();
+        any.push(format!(
+            "lower({table}.description) LIKE ${text_param} ESCAPE '\\'"
+        ));
+        if keywords
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+'))
+        {
+            any.push(format!(
+                "lower({table}.keywords) LIKE ${text_param} ESCAPE '\\'"
+            ));
+        }
+        clauses.push(format!("({})", any.join(" OR ")));
+    }
+    if clauses.is_empty() {
+        return ("1 = 1".to_string(), params);
+    }
+    (clauses.join(" AND "), params)
 }
 
 fn user_from(r: &Row, first: usize) -> StoreResult<User> {
@@ -451,30 +492,26 @@ impl MetadataStore {
         offset: u64,
         limit: u64,
     ) -> StoreResult<(Vec<SearchHit>, u64)> {
-        let (name, name_like, text_like) = search_patterns(query);
-        let prefix_like = format!("{}%", like_escape(&name));
-        let filter = "p.name_norm LIKE $1 ESCAPE '\\' OR lower(p.keywords) LIKE $2 ESCAPE '\\' \
-                      OR lower(p.description) LIKE $2 ESCAPE '\\'";
+        let (filter, mut params) = search_filter(query, "p", true);
+        let name = zoo_format::normalize_name(query.trim());
+        let total_sql = format!("SELECT COUNT(*) FROM packages p WHERE {filter}");
+        let n = params.len();
+        let names_sql = format!(
+            "SELECT p.name_norm FROM packages p WHERE {filter} \
+             ORDER BY (p.name_norm = ${}) DESC, (p.name_norm LIKE ${} ESCAPE '\\') DESC, \
+             p.name_norm LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4
+        );
+        params.push(Value::from(format!("{}%", like_escape(&name))));
+        params.insert(n, Value::from(name));
+        params.push(Value::from(limit as i64));
+        params.push(Value::from(offset as i64));
         self.engine.with_conn(|c| {
-            let total = c.query_i64(
-                &format!("SELECT COUNT(*) FROM packages p WHERE {filter}"),
-                params![&name_like, &text_like],
-            )?;
-            let names = c.query_texts(
-                &format!(
-                    "SELECT p.name_norm FROM packages p WHERE {filter} \
-                     ORDER BY (p.name_norm = $3) DESC, (p.name_norm LIKE $4 ESCAPE '\\') DESC, \
-                     p.name_norm LIMIT $5 OFFSET $6"
-                ),
-                params![
-                    name_like,
-                    text_like,
-                    name,
-                    prefix_like,
-                    limit as i64,
-                    offset as i64
-                ],
-            )?;
+            let total = c.query_i64(&total_sql, &params[..n])?;
+            let names = c.query_texts(&names_sql, &params)?;
             Ok((hits(c, names)?, total as u64))
         })
     }

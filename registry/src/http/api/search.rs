@@ -54,18 +54,19 @@ fn number(params: &HashMap<String, String>, key: &str, default: u64) -> Result<u
     }
 }
 
-/// The version to show for a package: the highest non-yanked one, or the
-/// highest of all when every version is yanked.
+/// The version to show for a package, the one `zoo install NAME` picks: the
+/// highest release that is not yanked; failing that the highest
+/// pre-release that is not yanked; failing that the highest of all.
 pub fn display_version(versions: &[VersionRecord]) -> Option<&VersionRecord> {
-    versions
-        .iter()
-        .filter(|v| !v.entry.yanked)
-        .max_by(|a, b| a.entry.vers.cmp(&b.entry.vers))
-        .or_else(|| {
-            versions
-                .iter()
-                .max_by(|a, b| a.entry.vers.cmp(&b.entry.vers))
-        })
+    let highest = |keep: &dyn Fn(&VersionRecord) -> bool| {
+        versions
+            .iter()
+            .filter(|v| keep(v))
+            .max_by(|a, b| a.entry.vers.cmp(&b.entry.vers))
+    };
+    highest(&|v| !v.entry.yanked && v.entry.vers.pre.is_empty())
+        .or_else(|| highest(&|v| !v.entry.yanked))
+        .or_else(|| highest(&|_| true))
 }
 
 pub async fn search(
@@ -106,4 +107,40 @@ pub async fn search(
         "per_page": per_page,
         "last_page": last_page(total, per_page),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_version;
+    use crate::db::VersionRecord;
+
+    fn record(vers: &str, yanked: bool) -> VersionRecord {
+        let entry = serde_json::from_value(serde_json::json!({
+            "name": "a", "vers": vers, "kind": "model", "deps": [],
+            "archive": {"sha256": "0".repeat(64), "size": 1},
+            "files": [], "yanked": yanked,
+        }))
+        .expect("index entry");
+        VersionRecord {
+            entry,
+            published_at: String::new(),
+            metrics: serde_json::json!([]),
+        }
+    }
+
+    fn shown(records: &[VersionRecord]) -> String {
+        display_version(records).map_or(String::new(), |r| r.entry.vers.to_string())
+    }
+
+    #[test]
+    fn shows_what_a_plain_install_picks() {
+        let all = [
+            record("0.1.2", false),
+            record("0.3.0-rc.1", false),
+            record("1.0.0", true),
+        ];
+        assert_eq!(shown(&all), "0.1.2");
+        assert_eq!(shown(&all[1..]), "0.3.0-rc.1", "only a pre-release left");
+        assert_eq!(shown(&all[2..]), "1.0.0", "everything yanked");
+    }
 }
