@@ -1,6 +1,6 @@
 //! The import pipeline: read, convert, write the package.
 
-use crate::error::{CaffeError, Result, TextError};
+use crate::error::{CaffeError, Result, TextError, WireError};
 use crate::package::{ExtraFile, PackageContents};
 use crate::runnable::{self, Like, PreprocessOptions};
 use crate::{convert, net, package, text, wire};
@@ -95,7 +95,9 @@ pub fn import(
                 source: TextError {
                     line: 1,
                     column: 1,
-                    message: "the file is not UTF-8 text".into(),
+                    message: "the file is not UTF-8 text; the text deploy prototxt comes first, \
+                              then the binary .caffemodel"
+                        .into(),
                 },
             })?;
             let net = text::parse_net(&text).map_err(|source| CaffeError::Prototxt {
@@ -120,9 +122,30 @@ pub fn import(
         Some(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| CaffeError::io(caffemodel, e))?)
     };
     let bytes: &[u8] = mmap.as_deref().unwrap_or(&[]);
-    let model = wire::read_model(bytes).map_err(|source| CaffeError::Caffemodel {
+    let malformed = |message: &str| CaffeError::Caffemodel {
         path: caffemodel.to_path_buf(),
-        source,
+        source: WireError {
+            offset: 0,
+            message: message.to_string(),
+        },
+    };
+    if bytes.is_empty() {
+        return Err(malformed(
+            "the file is empty; a caffemodel holds the trained weights",
+        ));
+    }
+    let model = wire::read_model(bytes).map_err(|source| {
+        if looks_like_prototxt(bytes) {
+            malformed(
+                "this is a text prototxt, not a binary caffemodel: give the deploy prototxt \
+                 first and the .caffemodel (the weights) second",
+            )
+        } else {
+            CaffeError::Caffemodel {
+                path: caffemodel.to_path_buf(),
+                source,
+            }
+        }
     })?;
 
     let model_layers = net::layers_of_model(model.layers);
@@ -384,4 +407,16 @@ fn contents(
         }
     }
     Ok(PackageContents { manifest, files })
+}
+
+/// Whether a file that failed to decode as a caffemodel is text, most
+/// likely a prototxt given in the weights' place: its first kilobyte is
+/// printable ASCII with a `name:`, `layer` or `input` field.
+fn looks_like_prototxt(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(1024)];
+    let printable = head
+        .iter()
+        .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let text = String::from_utf8_lossy(head);
+    printable && ["name:", "layer", "input"].iter().any(|k| text.contains(k))
 }

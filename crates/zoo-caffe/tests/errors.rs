@@ -254,3 +254,29 @@ builtin = "vgg16"
     );
     assert!(side.staged.borrow().is_empty() && !again.exists());
 }
+
+#[test]
+fn files_in_the_wrong_places_say_so() {
+    let scratch = tempfile::tempdir().unwrap();
+    let prototxt = fixtures().join("net_v2.prototxt");
+    let caffemodel = fixtures().join("net_v2.caffemodel");
+    // Only the prototxt, in the weights' place.
+    let text = import_err(None, &prototxt).to_string();
+    assert!(
+        text.contains("this is a text prototxt, not a binary caffemodel"),
+        "{text}"
+    );
+    // The two swapped.
+    let text = import_err(Some(&caffemodel), &prototxt).to_string();
+    assert!(
+        text.contains("the text deploy prototxt comes first"),
+        "{text}"
+    );
+    // An empty weights file.
+    let empty = write(scratch.path(), "empty.caffemodel", b"");
+    let text = import_err(Some(&prototxt), &empty).to_string();
+    assert!(
+        text.contains("empty.caffemodel") && text.contains("the file is empty"),
+        "{text}"
+    );
+}

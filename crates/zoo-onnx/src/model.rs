@@ -85,7 +85,14 @@ impl Model {
             path: path.to_owned(),
             source: Box::new(source),
         };
+        let refuse = |why: &str| OnnxError::io(path, std::io::Error::other(why.to_string()));
+        if path.is_dir() {
+            return Err(refuse("is a folder; give the .onnx file"));
+        }
         let (bytes, map) = map_file(path)?;
+        if bytes.is_empty() {
+            return Err(refuse("the file is empty, not an ONNX model"));
+        }
         let folder = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),

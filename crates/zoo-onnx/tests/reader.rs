@@ -404,3 +404,20 @@ fn every_committed_fixture_reads() {
     }
     assert!(count >= 100, "only {count} fixtures");
 }
+
+#[test]
+fn a_folder_or_an_empty_file_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = Model::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        folder.contains("is a folder; give the .onnx file"),
+        "{folder}"
+    );
+    let empty = dir.path().join("empty.onnx");
+    std::fs::write(&empty, b"").unwrap();
+    let text = Model::open(&empty).unwrap_err().to_string();
+    assert!(
+        text.contains("empty.onnx") && text.contains("the file is empty"),
+        "{text}"
+    );
+}
