@@ -12,8 +12,15 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
     if !path.is_file() {
         return Err(ModelError::file(path, "no such file"));
     }
-    let tensor = Tensor::read_npy(path)
-        .map_err(|error| ModelError::file(path, format!("not a readable .npy file: {error}")))?;
+    // zoo-nn's reader: every numpy dtype libtorch has, big-endian and
+    // Fortran-order arrays, and errors that say what is wrong (tch's refuses
+    // the last two with a misleading message).
+    let tensor = zoo_nn::params::read_npy(path).map_err(|error| match error {
+        zoo_nn::NnError::File { message, .. } => {
+            ModelError::file(path, format!("not a readable .npy file: {message}"))
+        }
+        other => other.into(),
+    })?;
     Ok(tensor.to_kind(Kind::Float))
 }
 
@@ -175,6 +182,47 @@ pub fn read_video(path: &Path) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npy_inputs_in_numpy_layouts_are_read_and_errors_name_the_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let npy = |header: &str, data: &[u8]| {
+            let mut header = header.to_string();
+            while !(10 + header.len() + 1).is_multiple_of(64) {
+                header.push(' ');
+            }
+            header.push('\n');
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(header.as_bytes());
+            bytes.extend_from_slice(data);
+            bytes
+        };
+        // Big-endian, column-major [[1, 2], [3, 4]].
+        let data: Vec<u8> = [1f32, 3., 2., 4.]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        let path = dir.path().join("x.npy");
+        std::fs::write(
+            &path,
+            npy(
+                "{'descr': '>f4', 'fortran_order': True, 'shape': (2, 2), }",
+                &data,
+            ),
+        )
+        .unwrap();
+        let t = read_npy(&path).unwrap();
+        assert_eq!(
+            Vec::<f32>::try_from(&t.flatten(0, -1)).unwrap(),
+            [1., 2., 3., 4.]
+        );
+        let bad = dir.path().join("bad.npy");
+        std::fs::write(&bad, b"hello").unwrap();
+        let text = read_npy(&bad).unwrap_err().to_string();
+        assert_eq!(text.matches("bad.npy").count(), 1, "{text}");
+        assert!(text.contains("not a readable .npy file"), "{text}");
+    }
 
     #[test]
     fn spike_arguments_are_numbers_or_files_named_in_errors() {

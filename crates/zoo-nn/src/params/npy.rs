@@ -14,15 +14,28 @@ pub(crate) struct NpyArray {
     pub shape: Vec<i64>,
     pub kind: Kind,
     pub data: Vec<u8>,
+    /// The data is in Fortran (column-major) order, as numpy writes
+    /// `np.asfortranarray` results and transposes.
+    pub fortran: bool,
 }
 
 impl NpyArray {
+    /// The array as a contiguous, row-major tensor.
     pub fn to_tensor(&self) -> Result<Tensor> {
-        Ok(Tensor::f_from_data_size(
-            &self.data,
-            &self.shape,
-            self.kind,
-        )?)
+        if !self.fortran {
+            return Ok(Tensor::f_from_data_size(
+                &self.data,
+                &self.shape,
+                self.kind,
+            )?);
+        }
+        // Column-major data is the row-major array of the reversed shape,
+        // transposed.
+        let reversed: Vec<i64> = self.shape.iter().rev().copied().collect();
+        let axes: Vec<i64> = (0..reversed.len() as i64).rev().collect();
+        Ok(Tensor::f_from_data_size(&self.data, &reversed, self.kind)?
+            .f_permute(axes.as_slice())?
+            .f_contiguous()?)
     }
 }
 
@@ -141,9 +154,6 @@ pub(crate) fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         .map_err(|_| "header is not text".to_string())?;
     let (descr, fortran, shape) = parse_header(header)?;
     let (kind, big_endian) = kind_of(&descr)?;
-    if fortran && shape.iter().filter(|&&d| d > 1).count() > 1 {
-        return Err("Fortran-order arrays are not supported (save with C order)".into());
-    }
     let item = kind.elt_size_in_bytes();
     let count = shape
         .iter()
@@ -166,7 +176,12 @@ pub(crate) fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         data.chunks_exact_mut(item)
             .for_each(|chunk| chunk.reverse());
     }
-    Ok(NpyArray { shape, kind, data })
+    Ok(NpyArray {
+        shape,
+        kind,
+        data,
+        fortran,
+    })
 }
 
 /// Serialises a tensor as .npy version 1.0 (C order, little-endian).
