@@ -286,16 +286,8 @@ pub fn out_of_distribution(image: &Tensor, density: &Tensor) -> Vec<String> {
                 "the density map is negative worth {negative:.1} cells (clamped to zero in the count)"
             ));
         }
-        let tile = crate::data::cells::SIZE as i64;
-        if *h >= tile && *w >= tile {
-            let per_tile = d
-                .clamp_min(0.0)
-                .view([1, 1, *h, *w])
-                .avg_pool2d([tile, tile], [tile, tile], [0, 0], false, true, None::<i64>)
-                .max()
-                .double_value(&[])
-                * (tile * tile) as f64
-                / DENSITY_SCALE;
+        if let Some(per_tile) = densest_tile(&d, *h, *w) {
+            let tile = crate::data::cells::SIZE;
             let limit = DENSE_TILE_FACTOR * crate::data::cells::MAX_CELLS as f64;
             if per_tile > limit {
                 warnings.push(format!(
@@ -308,6 +300,28 @@ pub fn out_of_distribution(image: &Tensor, density: &Tensor) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// The most cells any window of the training tile's size holds in the
+/// (H, W) `density`, scaled to a whole tile: an image smaller than a tile
+/// is one window, its count scaled by area, so that a small crop of a
+/// crowded image is as crowded as the image. `None` when no window holds
+/// a whole cell (the scaling would turn noise into a crowd).
+fn densest_tile(density: &Tensor, h: i64, w: i64) -> Option<f64> {
+    let tile = crate::data::cells::SIZE as i64;
+    let (wh, ww) = (h.min(tile), w.min(tile));
+    if wh == 0 || ww == 0 {
+        return None;
+    }
+    let per_window = density
+        .clamp_min(0.0)
+        .view([1, 1, h, w])
+        .avg_pool2d([wh, ww], [wh, ww], [0, 0], false, true, None::<i64>)
+        .max()
+        .double_value(&[])
+        * (wh * ww) as f64
+        / DENSITY_SCALE;
+    (per_window >= 1.0).then(|| per_window * (tile * tile) as f64 / (wh * ww) as f64)
 }
 
 /// Below this 99th-percentile intensity an image has no nucleus as bright
@@ -366,6 +380,19 @@ mod tests {
             crowded.iter().any(|w| w.contains("cells per 64×64")),
             "{crowded:?}"
         );
+        // The same crowd in an image smaller than a tile.
+        let small = Tensor::ones([32, 48], (Kind::Float, tch::Device::Cpu))
+            * (200.0 * DENSITY_SCALE / (64.0 * 64.0));
+        let crop = images.get(0).get(0).narrow(0, 0, 32).narrow(1, 0, 48);
+        let crowded = out_of_distribution(&crop, &small);
+        assert!(
+            crowded.iter().any(|w| w.contains("200 cells per 64×64")),
+            "{crowded:?}"
+        );
+        // Less than a cell in a tiny image is no crowd.
+        let speck = Tensor::full([2, 2], 0.1, (Kind::Float, tch::Device::Cpu));
+        let calm = out_of_distribution(&crop.narrow(0, 0, 2).narrow(1, 0, 2), &speck);
+        assert!(!calm.iter().any(|w| w.contains("cells per")), "{calm:?}");
         let negative = out_of_distribution(&photo, &(zeros.ones_like() * -1.0));
         assert!(
             negative.iter().any(|w| w.contains("negative")),

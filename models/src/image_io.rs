@@ -4,7 +4,8 @@
 
 use crate::error::{ModelError, Result};
 use image::{
-    DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Rgb, RgbImage, metadata::Orientation,
+    DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Rgb, RgbImage,
+    metadata::Orientation,
 };
 use std::borrow::Cow;
 use std::io::{BufRead, Read, Seek};
@@ -87,6 +88,7 @@ pub fn open(path: &Path) -> Result<DynamicImage> {
 }
 
 /// The decoder of `path` (`-`: standard input), its format told by content.
+/// A JPEG is first checked to be whole ([`check_jpeg_whole`]).
 fn decoder(path: &Path) -> Result<Box<dyn ImageDecoder>> {
     fn boxed(
         reader: ImageReader<impl BufRead + Seek + 'static>,
@@ -98,10 +100,100 @@ fn decoder(path: &Path) -> Result<Box<dyn ImageDecoder>> {
         }
     }
     if path == Path::new(STDIN) {
-        boxed(stdin_reader()?, path)
-    } else {
-        boxed(file_reader(path)?, path)
+        let bytes = stdin_bytes()?;
+        let reader = ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|source| ModelError::io(path, source))?;
+        if reader.format() == Some(ImageFormat::Jpeg) {
+            check_jpeg_whole(path, bytes)?;
+        }
+        return boxed(reader, path);
     }
+    let reader = file_reader(path)?;
+    if reader.format() != Some(ImageFormat::Jpeg) {
+        return boxed(reader, path);
+    }
+    // The JPEG decoder reads the whole file into memory anyway: read it
+    // once, check it, and decode those bytes.
+    let bytes = std::fs::read(path).map_err(|source| ModelError::io(path, source))?;
+    check_jpeg_whole(path, &bytes)?;
+    boxed(
+        ImageReader::with_format(std::io::Cursor::new(bytes), ImageFormat::Jpeg),
+        path,
+    )
+}
+
+/// Refuses a JPEG that ends before its end-of-image marker: a partial
+/// download or copy. The `image` crate decodes one leniently (zune-jpeg
+/// without strict mode, which it does not expose), filling the missing
+/// part with grey, and a model would then classify half a photo without a
+/// word; Pillow refuses such files as truncated, and so does zoo.
+fn check_jpeg_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    if jpeg_reaches_end(bytes) {
+        return Ok(());
+    }
+    Err(ModelError::file(
+        path,
+        format!(
+            "cannot decode image: the JPEG data is truncated (its {} bytes end before the \
+             end-of-image marker); the file is incomplete",
+            bytes.len()
+        ),
+    ))
+}
+
+/// Whether a JPEG's segments, read from the start-of-image marker on, lead
+/// to an end-of-image marker. Segments are skipped by their length (an
+/// EXIF thumbnail's own end marker inside APP1 does not count) and
+/// entropy-coded data up to the next marker that is neither a stuffed
+/// 0xFF nor a restart marker. Bytes between segments are skipped, as
+/// lenient decoders do.
+fn jpeg_reaches_end(bytes: &[u8]) -> bool {
+    const END_OF_IMAGE: u8 = 0xD9;
+    const START_OF_SCAN: u8 = 0xDA;
+    let mut pos = 2;
+    loop {
+        while bytes.get(pos).is_some_and(|&b| b != 0xFF) {
+            pos += 1;
+        }
+        // Any number of 0xFF fill bytes before the marker code.
+        while bytes.get(pos) == Some(&0xFF) {
+            pos += 1;
+        }
+        let Some(&marker) = bytes.get(pos) else {
+            return false;
+        };
+        pos += 1;
+        match marker {
+            END_OF_IMAGE => return true,
+            // Markers without a length (TEM, restarts, start of image).
+            0x00 | 0x01 | 0xD0..=0xD8 => {}
+            _ => {
+                let Some(length) = bytes.get(pos..pos + 2) else {
+                    return false;
+                };
+                pos += usize::from(u16::from_be_bytes([length[0], length[1]]));
+                if pos > bytes.len() {
+                    return false;
+                }
+                if marker == START_OF_SCAN {
+                    pos = scan_end(bytes, pos);
+                }
+            }
+        }
+    }
+}
+
+/// Where the entropy-coded data from `pos` on ends: at the first marker
+/// other than a restart (`FF 00` is a stuffed 0xFF data byte).
+fn scan_end(bytes: &[u8], mut pos: usize) -> usize {
+    while pos + 1 < bytes.len() {
+        if bytes[pos] == 0xFF && !matches!(bytes[pos + 1], 0x00 | 0xD0..=0xD7 | 0xFF) {
+            return pos;
+        }
+        pos += 1;
+    }
+    bytes.len()
 }
 
 /// A reader for `path` whose format is guessed from its content.
@@ -114,10 +206,9 @@ fn file_reader(path: &Path) -> Result<ImageReader<std::io::BufReader<std::fs::Fi
         .map_err(|source| ModelError::io(path, source))
 }
 
-/// A reader over standard input's bytes, read once per process (the cell
-/// counter reads an image's size before the image, and `-` may be given
-/// twice), format guessed from them.
-fn stdin_reader() -> Result<ImageReader<std::io::Cursor<&'static [u8]>>> {
+/// Standard input's bytes, read once per process (the cell counter reads
+/// an image's size before the image, and `-` may be given twice).
+fn stdin_bytes() -> Result<&'static [u8]> {
     static BYTES: OnceLock<std::result::Result<Vec<u8>, String>> = OnceLock::new();
     let bytes = BYTES.get_or_init(|| {
         let mut bytes = Vec::new();
@@ -135,13 +226,9 @@ fn stdin_reader() -> Result<ImageReader<std::io::Cursor<&'static [u8]>>> {
             _ => Ok(bytes),
         }
     });
-    let path = Path::new(STDIN);
-    let bytes = bytes
+    bytes
         .as_deref()
-        .map_err(|message| ModelError::file(path, message.clone()))?;
-    ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|source| ModelError::io(path, source))
+        .map_err(|message| ModelError::file(Path::new(STDIN), message.clone()))
 }
 
 fn decode_error(path: &Path, error: image::ImageError) -> ModelError {
@@ -548,6 +635,29 @@ mod tests {
         ];
         for (g, w) in got.iter().zip(want) {
             assert!((f64::from(*g) - w).abs() < 1e-5, "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn truncated_jpegs_are_refused_and_whole_ones_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let image = RgbImage::from_fn(64, 48, |x, y| Rgb([(x * 4) as u8, (y * 5) as u8, 90]));
+        let whole = encoded(&image, ImageFormat::Jpeg);
+        let path = dir.path().join("photo.jpg");
+        std::fs::write(&path, &whole).unwrap();
+        assert_eq!(open(&path).expect("whole").width(), 64);
+        // Bytes after the end marker (some cameras append data) are fine.
+        let mut trailing = whole.clone();
+        trailing.extend_from_slice(b"trailer");
+        std::fs::write(&path, &trailing).unwrap();
+        assert!(open(&path).is_ok());
+        for cut in [whole.len() / 2, whole.len() - 2, 200] {
+            std::fs::write(&path, &whole[..cut]).unwrap();
+            let error = open(&path).expect_err("truncated").to_string();
+            assert!(
+                error.contains("photo.jpg") && error.contains("truncated"),
+                "{cut}: {error}"
+            );
         }
     }
 }

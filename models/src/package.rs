@@ -175,7 +175,8 @@ impl BuiltinModel {
         }
     }
 
-    fn all_outputs(&self) -> Vec<String> {
+    /// Every output a run may ask for.
+    pub fn all_outputs(&self) -> Vec<String> {
         match &self.network {
             Network::Vgg(vgg) => vgg.layer_names(),
             Network::Timing(_) => vec!["logits".into(), "spikes".into()],
@@ -316,6 +317,11 @@ pub struct LoadedPackage {
     /// Set for built-in architectures.
     pub architecture: Option<Architecture>,
     pub model: Box<dyn Model>,
+    /// Every output a run may ask for, when the loader can tell without
+    /// running (a built-in's layers, a graph's blobs, a TorchScript file's
+    /// declared outputs): so that a wrong output name is refused before
+    /// any input runs.
+    pub outputs: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for LoadedPackage {
@@ -357,7 +363,7 @@ pub fn load(dir: &Path, device: Device, options: LoadOptions) -> Result<LoadedPa
         package: package.clone(),
         message: "not a model package (no [model] section)".into(),
     })?;
-    let (model, architecture): (Box<dyn Model>, _) = match &section.architecture {
+    let (model, architecture, outputs): (Box<dyn Model>, _, _) = match &section.architecture {
         ManifestArchitecture::Builtin { name, config } => {
             let architecture = Architecture::from_name(name)?;
             let model = load_builtin(
@@ -369,12 +375,14 @@ pub fn load(dir: &Path, device: Device, options: LoadOptions) -> Result<LoadedPa
                 device,
                 options,
             )?;
-            (Box::new(model), Some(architecture))
+            let outputs = Some(model.all_outputs());
+            (Box::new(model), Some(architecture), outputs)
         }
         ManifestArchitecture::Graph { file } => {
             let weights: Vec<PathBuf> = section.weights.iter().map(|w| dir.join(w)).collect();
             let model = zoo_nn::graph::GraphModel::load(&dir.join(file), &weights, device)?;
-            (Box::new(model), None)
+            let outputs = Some(model.blob_names());
+            (Box::new(model), None, outputs)
         }
         ManifestArchitecture::TorchScript { file } => {
             if !options.allow_code {
@@ -391,10 +399,12 @@ pub fn load(dir: &Path, device: Device, options: LoadOptions) -> Result<LoadedPa
                 .iter()
                 .map(|i| zoo_nn::torchscript::InputSpec::new(&i.name, Some(i.shape.clone())))
                 .collect();
-            let outputs = section.outputs.iter().map(|o| o.name.clone()).collect();
+            let outputs: Vec<String> = section.outputs.iter().map(|o| o.name.clone()).collect();
             let model = zoo_nn::torchscript::TorchScriptModel::load(&dir.join(file), device)?
-                .with_signature(inputs, outputs);
-            (Box::new(model), None)
+                .with_signature(inputs, outputs.clone());
+            // Without declared outputs the file's own are known only by running it.
+            let outputs = (!outputs.is_empty()).then_some(outputs);
+            (Box::new(model), None, outputs)
         }
     };
     Ok(LoadedPackage {
@@ -402,6 +412,7 @@ pub fn load(dir: &Path, device: Device, options: LoadOptions) -> Result<LoadedPa
         manifest,
         architecture,
         model,
+        outputs,
     })
 }
 
@@ -473,20 +484,8 @@ pub fn load_installed(
     load_package(&installed.dir, device)
 }
 
-/// Labels of the output `output` (one per line), when the package names a file.
+/// Labels of the output `output` (one per line), when the package names a
+/// file; read as [`crate::task::read_labels`] reads them (blank lines refused).
 pub fn labels(package: &LoadedPackage, output: &str) -> Result<Option<Vec<String>>> {
-    let Some(section) = &package.manifest.model else {
-        return Ok(None);
-    };
-    let Some(file) = section
-        .outputs
-        .iter()
-        .find(|o| o.name == output)
-        .and_then(|o| o.labels.as_ref())
-    else {
-        return Ok(None);
-    };
-    let path = package.dir.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::io(path, source))?;
-    Ok(Some(text.lines().map(str::to_string).collect()))
+    crate::task::read_labels(&package.dir, &package.manifest, output)
 }

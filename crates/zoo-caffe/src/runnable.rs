@@ -56,13 +56,22 @@ pub fn mean_from_binaryproto(path: &Path) -> Result<Vec<f64>> {
 
 /// Reads a labels file (one label per line, `\n` or `\r\n`, trailing empty
 /// lines ignored; a UTF-8 byte-order mark, as Windows editors write it, is
-/// not part of the first label).
+/// not part of the first label). A blank line among the labels is refused,
+/// naming the file and line: it would become a class called "" and shift
+/// the label of every class after it.
 pub fn read_labels(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| CaffeError::io(path, e))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut labels: Vec<String> = text.lines().map(str::to_string).collect();
     while labels.last().is_some_and(|l| l.trim().is_empty()) {
         labels.pop();
+    }
+    if let Some(index) = labels.iter().position(|l| l.trim().is_empty()) {
+        return Err(CaffeError::Invalid(format!(
+            "{}: line {} is blank: every line names one class (line n is class n-1)",
+            path.display(),
+            index + 1
+        )));
     }
     Ok(labels)
 }
@@ -158,6 +167,39 @@ impl PreprocessOptions {
         Ok(options)
     }
 
+    /// The options given, as their flags (`--mean`, `--crop`…).
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            (self.mean.is_some(), "--mean"),
+            (self.mean_file.is_some(), "--mean-file"),
+            (self.channel_order.is_some(), "--channel-order"),
+            (self.scale.is_some(), "--scale"),
+            (self.std.is_some(), "--std"),
+            (self.resize.is_some(), "--resize"),
+            (self.crop.is_some(), "--crop"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
+    }
+
+    /// A warning when options were given but the package gets no `task`:
+    /// `zoo run` prepares images only to decode them by a task, so the
+    /// recorded preprocessing would go unused (until someone adds a task to
+    /// the manifest, which is why it is still written).
+    pub fn unused_without_task(&self, task: Option<Task>) -> Option<String> {
+        let given = self.given();
+        if task.is_some() || given.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{} set how `zoo run` prepares images for a task, but the package has none, so \
+             `zoo run` will not use {}: add --task classify (or --labels FILE)",
+            given.join(", "),
+            if given.len() == 1 { "it" } else { "them" }
+        ))
+    }
+
     fn any(&self) -> bool {
         self.mean.is_some()
             || self.mean_file.is_some()
@@ -240,7 +282,8 @@ impl PreprocessOptions {
 /// one-channel input (a grayscale model, MNIST's) takes one value each,
 /// which `zoo run` applies to the image's luma; any other gets three, a
 /// single value repeated (as Caffe's `mean_value` is). So a manifest holds
-/// exactly what its input needs.
+/// exactly what its input needs. An input of another channel count (4,
+/// 64…) takes no image, and a mean or std for it is refused.
 pub fn fit_channels(
     preprocess: &mut Option<Preprocess>,
     input: Option<&zoo_graph::GraphInput>,
@@ -250,7 +293,12 @@ pub fn fit_channels(
     };
     let shape = input.shape.as_deref();
     let input = &input.name;
-    let one_channel = shape.is_some_and(|s| s.len() == 4 && s[1] == 1);
+    let channels = shape.filter(|s| s.len() == 4).map(|s| s[1]);
+    if let Some(c) = channels.filter(|&c| c > 0 && c != 1 && c != 3) {
+        check_no_image_values(pre, input, c)?;
+        return Ok(());
+    }
+    let one_channel = channels == Some(1);
     for (what, values) in [("mean", &mut pre.mean), ("std", &mut pre.std)] {
         match values.len() {
             3 if one_channel => {
@@ -264,6 +312,23 @@ pub fn fit_channels(
         }
     }
     Ok(())
+}
+
+/// An input of `channels` channels, neither 1 (gray) nor 3 (RGB), takes no
+/// image: `zoo run` makes images into 1 or 3 channels, so a mean or std
+/// for it could never apply and the package would fail on every image.
+fn check_no_image_values(pre: &Preprocess, input: &str, channels: i64) -> Result<()> {
+    let Some(what) = [("mean", &pre.mean), ("std", &pre.std)]
+        .into_iter()
+        .find_map(|(what, values)| (!values.is_empty()).then_some(what))
+    else {
+        return Ok(());
+    };
+    Err(CaffeError::Invalid(format!(
+        "{what}: the input {input:?} has {channels} channels, so it is no image (images \
+         have 1 or 3) and `zoo run` could never apply a {what} to it; import without image \
+         preprocessing and run the package with --input {input}=FILE.npy"
+    )))
 }
 
 /// Caffe's preprocessing conventions: BGR pixels 0–255, nothing subtracted
@@ -507,9 +572,47 @@ mod tests {
             error.contains("\"Input3\" has one channel") && error.contains("mean"),
             "{error}"
         );
+        // An input of 4 channels takes no image, so no mean either.
+        let four = input("data", Some(vec![1, 4, 8, 8]));
+        let error = fit(with(vec![1.0, 2.0, 3.0], vec![]), &four)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("\"data\" has 4 channels") && error.contains("--input data="),
+            "{error}"
+        );
+        assert!(fit(with(vec![], vec![]), &four).is_ok());
         // An input without a shape is taken for an RGB image.
         let pre = fit(with(vec![5.0], vec![]), &input("data", None)).unwrap();
         assert_eq!(pre.mean, vec![5.0; 3]);
+    }
+
+    #[test]
+    fn blank_labels_are_refused_naming_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("synset.txt");
+        std::fs::write(&path, "tench\n\ngoldfish\n").unwrap();
+        let error = read_labels(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("synset.txt") && error.contains("line 2 is blank"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn preprocessing_without_a_task_is_named() {
+        let options = PreprocessOptions {
+            mean: Some(vec![1.0]),
+            crop: Some([4, 4]),
+            ..Default::default()
+        };
+        let warning = options.unused_without_task(None).unwrap();
+        assert!(
+            warning.contains("--mean, --crop") && warning.contains("--task classify"),
+            "{warning}"
+        );
+        assert_eq!(options.unused_without_task(Some(Task::Classify)), None);
+        assert_eq!(PreprocessOptions::default().unused_without_task(None), None);
     }
 
     #[test]

@@ -59,20 +59,62 @@ pub fn run_engine(command: &str, args: &[OsString], show_output: bool) -> Result
             engine.display()
         ),
         Some(code) => Ok(code),
-        None => Ok(signal_exit_code(&status)),
+        None => Ok(signal_exit(&status)),
     }
 }
 
-/// A child killed by a signal: the shell's convention, 128 + signal.
+/// A child killed by a signal: says so on stderr (a process killed by a
+/// signal prints nothing itself, and an out-of-memory kill would otherwise
+/// look like a silent failure) and returns the shell's exit code for it,
+/// 128 + signal.
 #[cfg(unix)]
-fn signal_exit_code(status: &std::process::ExitStatus) -> i32 {
+fn signal_exit(status: &std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    128 + status.signal().unwrap_or(0)
+    let Some(signal) = status.signal() else {
+        return 1;
+    };
+    if let Some(message) = signal_message(signal, status.core_dumped()) {
+        eprintln!("error: {message}");
+    }
+    128 + signal
 }
 
 #[cfg(not(unix))]
-fn signal_exit_code(_status: &std::process::ExitStatus) -> i32 {
+fn signal_exit(_status: &std::process::ExitStatus) -> i32 {
     1
+}
+
+/// Why zoo-torch ended on `signal`, in words; `None` for an interrupt
+/// (Ctrl-C, which the user saw happen) and a closed pipe (`zoo run … |
+/// head` ends quietly).
+#[cfg(unix)]
+fn signal_message(signal: i32, core_dumped: bool) -> Option<String> {
+    let (name, crash, hint) = match signal {
+        2 | 13 => return None,
+        1 => ("SIGHUP", false, ""),
+        3 => ("SIGQUIT", false, ""),
+        4 => ("SIGILL", true, "; an instruction this CPU lacks?"),
+        6 => ("SIGABRT", true, ""),
+        8 => ("SIGFPE", true, ""),
+        9 => ("SIGKILL", false, "; out of memory?"),
+        11 => ("SIGSEGV", true, ""),
+        15 => ("SIGTERM", false, ""),
+        #[cfg(target_os = "linux")]
+        7 => ("SIGBUS", true, ""),
+        #[cfg(not(target_os = "linux"))]
+        10 => ("SIGBUS", true, ""),
+        _ => ("", false, ""),
+    };
+    let what = match (name.is_empty(), crash) {
+        (true, _) => format!("zoo-torch was ended by signal {signal}"),
+        (false, true) => format!("zoo-torch crashed with signal {signal} ({name}{hint})"),
+        (false, false) => format!("zoo-torch was killed by signal {signal} ({name}{hint})"),
+    };
+    Some(if core_dumped {
+        format!("{what}; core dumped")
+    } else {
+        what
+    })
 }
 
 /// `zoo install`'s converter for `[[model.sources]]`: runs the hidden
@@ -131,5 +173,28 @@ impl zoo_client::sources::Converter for SourceConverter {
             .map(str::to_owned)
             .unwrap_or_else(|| stderr.trim().to_string());
         Err(message)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::signal_message;
+
+    #[test]
+    fn signals_are_named_and_interrupts_are_quiet() {
+        assert_eq!(
+            signal_message(9, false).unwrap(),
+            "zoo-torch was killed by signal 9 (SIGKILL; out of memory?)"
+        );
+        assert_eq!(
+            signal_message(11, true).unwrap(),
+            "zoo-torch crashed with signal 11 (SIGSEGV); core dumped"
+        );
+        assert_eq!(
+            signal_message(64, false).unwrap(),
+            "zoo-torch was ended by signal 64"
+        );
+        assert_eq!(signal_message(2, false), None);
+        assert_eq!(signal_message(13, false), None);
     }
 }

@@ -15,7 +15,8 @@ pub use run::{DEFAULT_MAX_PIXELS, RunArgs};
 /// The flags every `zoo` command takes, before or after its name.
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct GlobalArgs {
-    /// Print only errors.
+    /// Print only results and errors: no progress, notes or lines that
+    /// confirm files written (warnings about results stay).
     #[arg(long, short, global = true)]
     pub quiet: bool,
     /// Print more about what zoo does.

@@ -39,11 +39,33 @@ pub struct RunArgs {
     /// image's own size (the cell counter needs about 340 bytes per pixel).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
-    /// How many classes to list for classifiers.
-    #[arg(long, default_value_t = 5)]
+    /// How many classes to list for classifiers (at least 1).
+    #[arg(long, default_value_t = 5, value_parser = parse_top)]
     pub top: usize,
     /// Run a package that contains code (a TorchScript model); also
     /// `allow-code` in config.toml or ZOO_ALLOW_CODE=1.
     #[arg(long)]
     pub allow_code: bool,
+}
+
+/// `--top N`: a whole number of at least 1 (a list of no classes answers
+/// nothing, so 0 is a mistake worth naming before libtorch starts).
+fn parse_top(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("0 lists no classes: give 1 or more".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?}: expected a whole number of 1 or more")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_takes_one_or_more() {
+        assert_eq!(parse_top("3"), Ok(3));
+        assert!(parse_top("0").unwrap_err().contains("give 1 or more"));
+        assert!(parse_top("-1").is_err());
+    }
 }

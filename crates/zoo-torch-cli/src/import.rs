@@ -5,6 +5,7 @@
 use crate::model_side::TorchModels;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
+use zoo_format::manifest::Task;
 use zoo_term::outln;
 use zoo_torch_args::{CaffeArgs, ConvertSourceArgs, ImportCommand, OnnxArgs};
 
@@ -50,6 +51,7 @@ pub fn run(command: ImportCommand, quiet: bool) -> Result<()> {
 }
 
 fn onnx(args: OnnxArgs, quiet: bool) -> Result<()> {
+    let task = task_of(args.task, args.labels.is_some(), args.like.as_deref());
     let opts = zoo_onnx::ImportOptions {
         name: args.name,
         version: args.version,
@@ -68,6 +70,7 @@ fn onnx(args: OnnxArgs, quiet: bool) -> Result<()> {
         input_shapes: args.input_shape,
         golden_inputs: args.golden_input,
     };
+    warn_unused_preprocessing(&opts.preprocess, task);
     let summary = zoo_onnx::import(&args.model, &args.output, &opts)
         .with_context(|| format!("importing {}", args.model.display()))?;
     if !quiet {
@@ -108,6 +111,8 @@ fn caffe(args: CaffeArgs, quiet: bool) -> Result<()> {
         task: args.task,
         like: args.like,
     };
+    let task = task_of(opts.task, opts.labels.is_some(), opts.like.as_deref());
+    warn_unused_preprocessing(&opts.preprocess, task);
     let summary = zoo_caffe::import(prototxt, caffemodel, &args.output, &opts, &TorchModels)
         .with_context(|| format!("importing {}", caffemodel.display()))?;
     if !quiet {
@@ -121,6 +126,22 @@ fn caffe(args: CaffeArgs, quiet: bool) -> Result<()> {
         print_imported(&made, &summary.out_dir, &summary.inputs, &summary.outputs);
     }
     Ok(())
+}
+
+/// The task the package will get, as the importers decide it: the option,
+/// else the `--like` package's, else classify when labels are given.
+fn task_of(task: Option<Task>, labels: bool, like: Option<&Path>) -> Option<Task> {
+    // An unreadable --like folder is the importer's to report.
+    let like = like.and_then(|dir| zoo_caffe::runnable::LikePackage::read(dir).ok());
+    zoo_caffe::runnable::resolve_task(task, like.as_ref(), labels)
+}
+
+/// Warns (before the import's work) when image preprocessing options are
+/// given for a package without a task, which `zoo run` would not use.
+fn warn_unused_preprocessing(options: &zoo_caffe::PreprocessOptions, task: Option<Task>) {
+    if let Some(warning) = options.unused_without_task(task) {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// An import's report: the package it `made` (name and sizes), where, and

@@ -40,7 +40,7 @@ fn main() {
     let GlobalArgs { quiet, verbose } = cli.global;
     let result = match cli.command {
         TorchCommand::Doctor(args) => doctor::run(args),
-        TorchCommand::Run(args) => run::run(args, verbose),
+        TorchCommand::Run(args) => run::run(args, run::Report { verbose, quiet }),
         TorchCommand::Import(command) => import::run(command, quiet),
         TorchCommand::Export(command) => export::run(command, quiet, verbose),
         TorchCommand::Verify(args) => verify::run(args, quiet, verbose),
@@ -51,7 +51,9 @@ fn main() {
         if verbose {
             error
         } else {
-            anyhow::anyhow!(zoo_nn::error::strip_cpp_trace(&format!("{error:#}")))
+            anyhow::anyhow!(zoo_nn::error::strip_cpp_trace(&zoo_term::error_text(
+                &error
+            )))
         }
     });
     // Every command has closed its files by now; libtorch's exit-time

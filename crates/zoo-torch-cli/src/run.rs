@@ -6,19 +6,26 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 use zoo_models::task::{DecodeOptions, Decoder, decode_input, input_for_file};
 use zoo_models::{LoadOptions, LoadedPackage, image_io, inputs};
-use zoo_nn::Model;
 use zoo_term::outln;
 use zoo_torch_args::RunArgs;
 
-/// `verbose` keeps libtorch's C++ traces in per-input errors and says
-/// which package or folder ran.
-pub fn run(args: RunArgs, verbose: bool) -> Result<()> {
+/// How a run reports: `verbose` keeps libtorch's C++ traces in per-input
+/// errors and says which package or folder ran; `quiet` leaves out notes
+/// and the lines that confirm files written, keeping results and errors.
+#[derive(Debug, Clone, Copy)]
+pub struct Report {
+    pub verbose: bool,
+    pub quiet: bool,
+}
+
+pub fn run(args: RunArgs, report: Report) -> Result<()> {
     let device = zoo_nn::parse_device(&args.device)?;
-    let dir = crate::settings::package_dir(&args.model, verbose)?;
+    let dir = crate::settings::package_dir(&args.model, report.verbose)?;
     let allow_code = crate::allow_code::check_package(&dir, args.allow_code)?;
     let options = LoadOptions {
         allow_code,
@@ -27,16 +34,16 @@ pub fn run(args: RunArgs, verbose: bool) -> Result<()> {
     let mut package = zoo_models::load(&dir, device, options)
         .with_context(|| format!("loading {}", dir.display()))?;
     package.model = Box::new(zoo_nn::FiniteOutputs(package.model));
-    run_package(&package, &args, verbose)
+    run_package(&package, &args, report)
 }
 
 /// Files through the package's decoder, or raw `--input` tensors; a
 /// package without a decoder (no task) takes only raw tensors.
-fn run_package(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result<()> {
+fn run_package(package: &LoadedPackage, args: &RunArgs, report: Report) -> Result<()> {
     if !args.inputs.is_empty() || (Decoder::of(package).is_none() && args.files.is_empty()) {
-        return run_tensors(package.model.as_ref(), args, Some(package));
+        return run_tensors(package, args, report);
     }
-    run_files(package, args, verbose)
+    run_files(package, args, report)
 }
 
 fn split_assignment(text: &str, flag: &str) -> Result<(String, PathBuf)> {
@@ -44,16 +51,65 @@ fn split_assignment(text: &str, flag: &str) -> Result<(String, PathBuf)> {
         .map_err(|_| anyhow!("{flag} {text:?}: expected NAME=FILE.npy"))
 }
 
-/// The `--output NAME=FILE.npy` pairs, with each file's folder checked
-/// before anything runs (a typo must not cost a model run).
-fn wanted_outputs(args: &RunArgs) -> Result<Vec<(String, PathBuf)>> {
-    let mut wanted = Vec::new();
+/// The most output names an error lists (a large graph has thousands of
+/// blobs).
+const LISTED_OUTPUTS: usize = 40;
+
+/// The `--output NAME=FILE.npy` pairs, checked before anything runs (a
+/// typo must not cost a model run): each file's folder exists, no two
+/// write the same file (one would silently replace the other), and each
+/// name is one of the package's outputs when the loader knows them. A
+/// name given twice is written to both files.
+fn wanted_outputs(package: &LoadedPackage, args: &RunArgs) -> Result<Vec<(String, PathBuf)>> {
+    let mut wanted: Vec<(String, PathBuf)> = Vec::new();
     for text in &args.outputs {
         let (name, file) = split_assignment(text, "--output")?;
         check_parent(&file, "--output")?;
+        if let Some((other, _)) = wanted.iter().find(|(_, f)| same_file(f, &file)) {
+            bail!(
+                "--output {other}=… and --output {name}=… both write {}: give each output its own file",
+                file.display()
+            );
+        }
+        if let Some(known) = &package.outputs
+            && !known.contains(&name)
+        {
+            bail!(
+                "--output {text}: {} has no output named {name:?}; its outputs: {}",
+                package.manifest.package.name,
+                listed(known)
+            );
+        }
         wanted.push((name, file));
     }
     Ok(wanted)
+}
+
+/// Up to [`LISTED_OUTPUTS`] names, then how many more there are.
+fn listed(names: &[String]) -> String {
+    let mut text = names
+        .iter()
+        .take(LISTED_OUTPUTS)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > LISTED_OUTPUTS {
+        text += &format!(" … ({} more)", names.len() - LISTED_OUTPUTS);
+    }
+    text
+}
+
+/// Whether two paths name the same file, written differently (`a.npy`,
+/// `./a.npy`, `dir/../a.npy` when `dir` exists) or through links.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolved = |path: &Path| {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let parent = parent.unwrap_or(Path::new("."));
+        let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+        parent.join(path.file_name().unwrap_or_default())
+    };
+    resolved(a) == resolved(b)
+        || std::fs::canonicalize(a).is_ok_and(|a| std::fs::canonicalize(b).is_ok_and(|b| a == b))
 }
 
 /// Fails naming `flag` when `file`'s folder does not exist.
@@ -71,26 +127,60 @@ fn check_parent(file: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
+/// The `--input NAME=FILE.npy` pairs, checked against the model's inputs
+/// before any file is read: an unknown name, one given twice or one
+/// missing is an error naming the model's inputs (a misspelt name must not
+/// run the model on the wrong input, nor be ignored).
+fn named_inputs(package: &LoadedPackage, args: &RunArgs) -> Result<Vec<(String, PathBuf)>> {
+    let expected = package.model.input_names();
+    let package_name = &package.manifest.package.name;
+    let mut named: Vec<(String, PathBuf)> = Vec::new();
+    for text in &args.inputs {
+        let (name, file) = split_assignment(text, "--input")?;
+        if !expected.contains(&name) {
+            bail!(
+                "--input {text}: {package_name} has no input named {name:?}; its inputs: {}",
+                expected.join(", ")
+            );
+        }
+        if named.iter().any(|(n, _)| n == &name) {
+            bail!("--input {name}=… is given twice");
+        }
+        named.push((name, file));
+    }
+    if named.is_empty() {
+        bail!(
+            "no input given: pass --input NAME=FILE.npy (inputs: {})",
+            expected.join(", ")
+        );
+    }
+    if let Some(missing) = expected
+        .iter()
+        .find(|e| !named.iter().any(|(n, _)| n == *e))
+    {
+        bail!(
+            "no --input {missing}=FILE.npy: {package_name} takes {}",
+            expected.join(", ")
+        );
+    }
+    Ok(named)
+}
+
 /// Raw mode: named `.npy` inputs in, named outputs to `.npy` files. Without
-/// `--output`, a built-in package's outputs are decoded as for files
-/// (labels, counts, spikes, boxes); other packages list each output's shape.
-fn run_tensors(model: &dyn Model, args: &RunArgs, builtin: Option<&LoadedPackage>) -> Result<()> {
+/// `--output`, a package with a decoder (task or built-in architecture)
+/// and one input has its outputs decoded as for files (labels, counts,
+/// spikes, boxes; one result per row of the batch); other packages list
+/// each output's shape.
+fn run_tensors(package: &LoadedPackage, args: &RunArgs, report: Report) -> Result<()> {
     if !args.files.is_empty() {
         bail!("give inputs either as FILES or as --input NAME=FILE.npy, not both");
     }
-    let wanted = wanted_outputs(args)?;
+    let wanted = wanted_outputs(package, args)?;
     let mut named = Vec::new();
-    for text in &args.inputs {
-        let (name, file) = split_assignment(text, "--input")?;
+    for (name, file) in named_inputs(package, args)? {
         named.push((name, inputs::read_npy(&file)?));
     }
-    if named.is_empty() {
-        let expected = model.input_names().join(", ");
-        bail!("no input given: pass --input NAME=FILE.npy (inputs: {expected})");
-    }
-    if let (Some(package), true) = (builtin, wanted.is_empty())
-        && let Some(decoder) = Decoder::of(package)
-        && named.len() == 1
+    if let (Some(decoder), true, true) = (Decoder::of(package), wanted.is_empty(), named.len() == 1)
     {
         let label = args.inputs[0].clone();
         let (_, x) = named.remove(0);
@@ -98,31 +188,43 @@ fn run_tensors(model: &dyn Model, args: &RunArgs, builtin: Option<&LoadedPackage
             top: args.top,
             overlay: None,
         };
-        let result = decode_input(package, decoder, &label, &x, &[], &options)?;
-        return print_results(&[result.value], args.json);
+        let decoded = decode_input(package, decoder, &label, &x, &[], &options)?;
+        return print_results(&decoded.results, args.json);
     }
-    let names: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
-    let results = model.run(&named, &names)?;
-    let mut report = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for (name, _) in &wanted {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    let results = package.model.run(&named, &names)?;
+    let mut entries = Vec::new();
     for (name, tensor) in &results {
-        if let Some((_, file)) = wanted.iter().find(|(n, _)| n == name) {
+        let files: Vec<&PathBuf> = wanted
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, f)| f)
+            .collect();
+        for file in &files {
             inputs::write_npy(tensor, file)?;
         }
         let summary = OutputSummary::of(tensor)?;
         let mut entry = json!({"name": name, "shape": tensor.size(), "dtype": summary.dtype});
         summary.add_to(&mut entry);
-        report.push(entry);
-        if !args.json {
-            match wanted.iter().find(|(n, _)| n == name) {
-                Some((_, file)) => {
-                    outln!("{name}: shape {:?} → {}", tensor.size(), file.display())
-                }
-                None => outln!("{name}: shape {:?} {}", tensor.size(), summary.text()),
+        entries.push(entry);
+        if args.json {
+            continue;
+        }
+        if files.is_empty() {
+            outln!("{name}: shape {:?} {}", tensor.size(), summary.text());
+        } else if !report.quiet {
+            for file in files {
+                outln!("{name}: shape {:?} → {}", tensor.size(), file.display());
             }
         }
     }
     if args.json {
-        outln!("{}", json!({"outputs": report}));
+        outln!("{}", json!({"outputs": entries}));
     }
     Ok(())
 }
@@ -261,29 +363,80 @@ fn overlay_target(args: &RunArgs, decoder: Decoder) -> Result<Option<OverlayTarg
     Ok(Some(OverlayTarget::File(path.clone())))
 }
 
+/// One input's overlay path, and the input whose overlay took its natural
+/// name first when it had to take another.
+#[derive(Debug, Clone, PartialEq)]
+struct OverlayPath {
+    path: PathBuf,
+    renamed_for: Option<String>,
+}
+
 impl OverlayTarget {
-    /// The overlay path for input `file`: the file itself, or
-    /// `FOLDER/<file stem>.png` (`FOLDER/<file stem>/` for a video when
-    /// several are given, `FOLDER/` for one).
-    fn for_input(&self, file: &str, several: bool, video: bool) -> PathBuf {
-        match self {
-            OverlayTarget::File(path) => path.clone(),
-            OverlayTarget::Folder(dir) => {
-                let stem = if file == image_io::STDIN {
-                    "stdin".to_string()
-                } else {
-                    Path::new(file)
-                        .file_stem()
-                        .map_or_else(|| "input".into(), |s| s.to_string_lossy().into_owned())
+    /// The overlay path of every input in `files`: the file itself, or
+    /// `FOLDER/<file stem>.png` (videos: `FOLDER/<file stem>/`, `FOLDER/`
+    /// for one). Inputs whose stems agree (`a/img.png`, `b/img.png`, or
+    /// `img.png` and `img.jpg`) get `img-2.png`, `img-3.png`…, never a
+    /// name another input's overlay has, so that none replaces another.
+    fn for_inputs(&self, files: &[String], video: bool) -> Vec<OverlayPath> {
+        let dir = match self {
+            OverlayTarget::File(path) => {
+                let path = OverlayPath {
+                    path: path.clone(),
+                    renamed_for: None,
                 };
-                match (video, several) {
-                    (true, false) => dir.clone(),
-                    (true, true) => dir.join(stem),
-                    (false, _) => dir.join(format!("{stem}.png")),
-                }
+                return vec![path; files.len()];
             }
+            OverlayTarget::Folder(dir) => dir,
+        };
+        if video && files.len() == 1 {
+            return vec![OverlayPath {
+                path: dir.clone(),
+                renamed_for: None,
+            }];
         }
+        let stems: Vec<String> = files.iter().map(|f| overlay_stem(f)).collect();
+        // Compared ignoring case: `IMG.png` and `img.png` are one file on
+        // macOS and Windows.
+        let natural: HashSet<String> = stems.iter().map(|s| s.to_lowercase()).collect();
+        let mut taken: Vec<(String, &str)> = Vec::new();
+        let mut paths = Vec::new();
+        for (file, stem) in files.iter().zip(&stems) {
+            let first = taken
+                .iter()
+                .find(|(t, _)| *t == stem.to_lowercase())
+                .map(|(_, f)| f.to_string());
+            let mut name = stem.clone();
+            let mut k = 2;
+            while first.is_some()
+                && (natural.contains(&name.to_lowercase())
+                    || taken.iter().any(|(t, _)| *t == name.to_lowercase()))
+            {
+                name = format!("{stem}-{k}");
+                k += 1;
+            }
+            taken.push((name.to_lowercase(), file));
+            let path = if video {
+                dir.join(&name)
+            } else {
+                dir.join(format!("{name}.png"))
+            };
+            paths.push(OverlayPath {
+                path,
+                renamed_for: first,
+            });
+        }
+        paths
     }
+}
+
+/// The file stem an input's overlay is named after (`stdin` for `-`).
+fn overlay_stem(file: &str) -> String {
+    if file == image_io::STDIN {
+        return "stdin".to_string();
+    }
+    Path::new(file)
+        .file_stem()
+        .map_or_else(|| "input".into(), |s| s.to_string_lossy().into_owned())
 }
 
 /// Files in, decoded results out (top-k labels, counts, spike steps,
@@ -291,7 +444,7 @@ impl OverlayTarget {
 /// command fails at the end. `--output NAME=FILE.npy` also saves any named
 /// layer for every input, stacked along the batch axis (Chainer's
 /// `extract`).
-fn run_files(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result<()> {
+fn run_files(package: &LoadedPackage, args: &RunArgs, report: Report) -> Result<()> {
     let Some(decoder) = Decoder::of(package) else {
         bail!(
             "{}: no [model] task, so input files cannot be decoded; pass --input {}=FILE.npy",
@@ -305,37 +458,45 @@ fn run_files(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result<(
             package.model.input_names().join(",")
         );
     }
-    let wanted = wanted_outputs(args)?;
-    let overlay = overlay_target(args, decoder)?;
+    let wanted = wanted_outputs(package, args)?;
+    let overlays = overlay_target(args, decoder)?
+        .map(|target| target.for_inputs(&args.files, decoder == Decoder::Detect));
+    if let (Some(overlays), false) = (&overlays, report.quiet) {
+        note_renamed_overlays(&args.files, overlays);
+    }
     let several = args.files.len() > 1;
     let extra: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
     let mut saved: Vec<Vec<Tensor>> = wanted.iter().map(|_| Vec::new()).collect();
     let mut results = Vec::new();
     let mut failed = Vec::new();
-    for file in &args.files {
+    for (index, file) in args.files.iter().enumerate() {
+        let overlay = overlays.as_ref().map(|o| o[index].path.clone());
         let options = DecodeOptions {
             top: args.top,
-            overlay: overlay
-                .as_ref()
-                .map(|o| o.for_input(file, several, decoder == Decoder::Detect)),
+            overlay: overlay.clone(),
         };
         let outcome = input_for_file(package, decoder, file, args.max_pixels)
             .and_then(|x| decode_input(package, decoder, file, &x, &extra, &options));
         match outcome {
             Ok(decoded) => {
-                if !args.json {
-                    print_human(&decoded.value);
+                for mut result in decoded.results {
+                    if let Some(path) = &overlay {
+                        result["overlay"] = json!(path.display().to_string());
+                    }
+                    if !args.json {
+                        print_human(&result);
+                    }
+                    results.push(result);
                 }
                 for (slot, tensor) in saved.iter_mut().zip(decoded.extra) {
                     slot.push(tensor);
                 }
-                results.push(decoded.value);
             }
             // One input: its error is the command's.
             Err(error) if !several => return Err(error.into()),
             Err(error) => {
                 let mut message = format!("{error:#}");
-                if !verbose {
+                if !report.verbose {
                     message = zoo_nn::error::strip_cpp_trace(&message);
                 }
                 eprintln!("error: {}", with_file(file, &message));
@@ -361,27 +522,49 @@ fn run_files(package: &LoadedPackage, args: &RunArgs, verbose: bool) -> Result<(
         );
     }
     for ((name, file), tensors) in wanted.iter().zip(saved) {
-        let first = tensors[0].size();
-        if let Some((index, other)) = tensors
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.size()[1..] != first[1..])
-        {
-            bail!(
-                "--output {name}: cannot stack the inputs' {name} into one array: {} gives {:?}, {} gives {:?}",
-                args.files[0],
-                first,
-                args.files[index],
-                other.size()
-            );
-        }
-        let stacked = Tensor::cat(&tensors, 0);
+        let stacked = stack_rows(name, &args.files, &tensors)?;
         inputs::write_npy(&stacked, file)?;
-        if !args.json {
+        if !args.json && !report.quiet {
             outln!("{name}: shape {:?} → {}", stacked.size(), file.display());
         }
     }
     Ok(())
+}
+
+/// Says on stderr which inputs' overlays took another name than their
+/// file's, and why.
+fn note_renamed_overlays(files: &[String], overlays: &[OverlayPath]) {
+    for (file, overlay) in files.iter().zip(overlays) {
+        if let Some(first) = &overlay.renamed_for {
+            eprintln!(
+                "note: the overlay of {file} goes to {} ({first} has the same name)",
+                overlay.path.display()
+            );
+        }
+    }
+}
+
+/// The inputs' `name` outputs as one array, one input after another along
+/// the batch axis; they must agree in every other dimension.
+fn stack_rows(name: &str, files: &[String], tensors: &[Tensor]) -> Result<Tensor> {
+    let Some(first) = tensors.first() else {
+        bail!("--output {name}: no input gave it");
+    };
+    let first = first.size();
+    if let Some((index, other)) = tensors
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.size().get(1..) != first.get(1..))
+    {
+        bail!(
+            "--output {name}: cannot stack the inputs' {name} into one array: {} gives {:?}, {} gives {:?}",
+            files[0],
+            first,
+            files[index],
+            other.size()
+        );
+    }
+    Ok(Tensor::cat(tensors, 0))
 }
 
 /// `message`, prefixed with `file` unless it already names it.
@@ -393,8 +576,12 @@ fn with_file(file: &str, message: &str) -> String {
     }
 }
 
+/// One result as text, headed by its file (and its row, for a batch).
 fn print_human(result: &Value) {
-    let file = result["file"].as_str().unwrap_or("");
+    let mut file = result["file"].as_str().unwrap_or("").to_string();
+    if let Some(row) = result["row"].as_u64() {
+        file += &format!(" (row {row})");
+    }
     if let Some(top) = result["top"].as_array() {
         outln!("{file}:");
         for entry in top {

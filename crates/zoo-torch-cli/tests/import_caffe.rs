@@ -370,22 +370,25 @@ fn prototxt_with(dir: &Path, fixture: &str, extra: &str) -> PathBuf {
 #[test]
 fn transform_param_gives_the_defaults_and_options_override_them() {
     let dir = tempfile::tempdir().unwrap();
+    // net_caffe: its first input is a 3-channel image (net_v1's and
+    // net_v2's have 4 channels and take no image preprocessing).
     let deploy = prototxt_with(
         dir.path(),
-        "net_v1.prototxt",
+        "net_caffe.prototxt",
         r#"
-layers {
-  name: "input"
-  type: DATA
+layer {
+  name: "input2"
+  type: "Data"
   top: "images"
-  top: "label"
   include { phase: TEST }
   transform_param { crop_size: 6 mean_value: 104 mean_value: 117 mean_value: 123 scale: 0.5 }
 }
 "#,
     );
     let import = |out: &Path, extra: &[&str]| {
-        succeeds(import_caffe(&[&deploy, &fixtures().join("net_v1.caffemodel")], out).args(extra));
+        succeeds(
+            import_caffe(&[&deploy, &fixtures().join("net_caffe.caffemodel")], out).args(extra),
+        );
         let manifest = zoo_format::manifest::Manifest::load(out).unwrap();
         manifest.model.unwrap().inputs[0]
             .preprocess
@@ -409,10 +412,10 @@ layers {
     // A mean file the prototxt names but that is not there: named, nothing written.
     let deploy = prototxt_with(
         dir.path(),
-        "net_v2.prototxt",
+        "net_caffe.prototxt",
         r#"
 layer {
-  name: "input"
+  name: "input2"
   type: "Data"
   top: "images"
   transform_param { mean_file: "imagenet_mean.binaryproto" }
@@ -420,7 +423,7 @@ layer {
 "#,
     );
     let out = dir.path().join("c");
-    let caffemodel = fixtures().join("net_v2.caffemodel");
+    let caffemodel = fixtures().join("net_caffe.caffemodel");
     let stderr = run_command(&mut import_caffe(&[&deploy, &caffemodel], &out)).fails();
     assert!(
         stderr.contains("imagenet_mean.binaryproto") && stderr.contains("--mean-file"),
@@ -438,7 +441,7 @@ layer {
 
 fn import_v2(deploy: &Path, out: &Path) -> zoo_format::manifest::Preprocess {
     succeeds(&mut import_caffe(
-        &[deploy, &fixtures().join("net_v2.caffemodel")],
+        &[deploy, &fixtures().join("net_caffe.caffemodel")],
         out,
     ));
     let manifest = zoo_format::manifest::Manifest::load(out).unwrap();
@@ -446,6 +449,26 @@ fn import_v2(deploy: &Path, out: &Path) -> zoo_format::manifest::Preprocess {
         .preprocess
         .clone()
         .unwrap()
+}
+
+#[test]
+fn a_mean_for_an_input_that_is_no_image_is_refused() {
+    // net_v1's input "data" has 4 channels: no image becomes it.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let files = [
+        fixtures().join("net_v1.prototxt"),
+        fixtures().join("net_v1.caffemodel"),
+    ];
+    let stderr = run_command(
+        import_caffe(&[&files[0], &files[1]], &out).args(["--mean", "1,2,3", "--task", "classify"]),
+    )
+    .fails();
+    assert!(
+        stderr.contains("\"data\" has 4 channels") && stderr.contains("--input data="),
+        "{stderr}"
+    );
+    assert!(!out.exists());
 }
 
 /// models/vgg-mini with VGG19's topology (depth 19), as a --like folder.

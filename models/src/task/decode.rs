@@ -53,10 +53,16 @@ pub struct DecodeOptions {
     pub overlay: Option<PathBuf>,
 }
 
-/// One input's decoded result and the extra outputs asked for, on the CPU.
+/// One input's decoded results (one per row of its batch) and the extra
+/// outputs asked for, on the CPU.
 #[derive(Debug)]
 pub struct Decoded {
-    pub value: Value,
+    /// One result per row of the input: an image file is one row, an
+    /// `--input` tensor of shape [N, …] is N. With several rows each result
+    /// says which (`"row"`), so that no row is reported as another's.
+    pub results: Vec<Value>,
+    /// The `extra` outputs in the order asked for (a name asked for twice
+    /// comes twice).
     pub extra: Vec<Tensor>,
 }
 
@@ -80,6 +86,7 @@ pub fn input_for_file(
     let path = Path::new(file);
     match decoder {
         Decoder::Classify => {
+            check_takes_images(package, file)?;
             let image = image_io::open(path)?;
             let pre = super::image_preprocess(&package.manifest);
             image_io::rgb_tensor(&image, &pre, path)
@@ -118,8 +125,30 @@ pub fn input_for_file(
     }
 }
 
+/// Refuses an image for a classifier whose input has neither 1 (gray) nor
+/// 3 (RGB) channels: no image becomes that input, and the model's own
+/// error about channels would not say what to do instead.
+fn check_takes_images(package: &LoadedPackage, file: &str) -> Result<()> {
+    let Some(input) = package
+        .manifest
+        .model
+        .as_ref()
+        .and_then(|m| m.inputs.first())
+    else {
+        return Ok(());
+    };
+    match input.shape.as_slice() {
+        [_, c, _, _] if *c > 0 && *c != 1 && *c != 3 => Err(error(format!(
+            "{file}: the input {:?} of {} has {c} channels, so it takes no image (images \
+             have 1 or 3); pass the tensor with --input {}=FILE.npy",
+            input.name, package.manifest.package.name, input.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Runs `x` (the input of `label`) and decodes what the package outputs,
-/// returning `extra` outputs as they came.
+/// one result per row of `x`, returning the `extra` outputs asked for.
 pub fn decode_input(
     package: &LoadedPackage,
     decoder: Decoder,
@@ -128,61 +157,123 @@ pub fn decode_input(
     extra: &[String],
     options: &DecodeOptions,
 ) -> Result<Decoded> {
-    let needed: Vec<String> = match decoder {
-        Decoder::Classify => vec![classify_output(package)],
-        Decoder::CellCounter => vec!["density".into()],
-        Decoder::Spikes => vec!["spikes".into()],
-        Decoder::Detect => vec!["class_logits".into(), "boxes".into()],
-    };
-    let mut names = needed.clone();
-    names.extend(extra.iter().cloned());
-    // The cell counter takes sides that are multiples of 2^(pools): pad
-    // with background (zeros) and crop the density back.
-    let (input, size) = if decoder == Decoder::CellCounter {
-        let widths = builtin_config::<CellCounterConfig>(&package.manifest)?.widths;
-        let stride = 1i64 << (widths.len().max(1) - 1);
-        let size = x.size();
-        if size.len() != 4 {
-            return Err(error(format!(
-                "{label}: expected an image batch [N, 1, H, W], got {size:?}"
-            )));
+    let needed = decoded_outputs(package, decoder);
+    // Each name once: models return one tensor per distinct name, and an
+    // extra output may be one the decoder reads anyway (`--output prob=…`).
+    let mut names: Vec<String> = Vec::new();
+    for name in needed.iter().chain(extra) {
+        if !names.contains(name) {
+            names.push(name.clone());
         }
-        let pad = |side: i64| (stride - side % stride) % stride;
-        let (ph, pw) = (pad(size[2]), pad(size[3]));
-        (x.constant_pad_nd([0, pw, 0, ph]), Some((size[2], size[3])))
-    } else {
-        (x.shallow_clone(), None)
-    };
-    let input_name = package.model.input_names()[0].clone();
+    }
+    let (input, size) = model_input(package, decoder, label, x)?;
+    let input_name = package
+        .model
+        .input_names()
+        .into_iter()
+        .next()
+        .ok_or_else(|| error(format!("{label}: the model declares no input")))?;
     let out = package
         .model
         .run(&[(input_name, input)], &names)
         .map_err(|e| error(format!("{label}: {e}")))?;
-    let (decoded, rest) = out.split_at(needed.len());
-    let value = match decoder {
-        Decoder::Classify => classify(package, label, &decoded[0].1, options.top)?,
+    let output = |name: &str| -> Result<&Tensor> {
+        out.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
+            .ok_or_else(|| error(format!("{label}: the model returned no output {name:?}")))
+    };
+    let results = match decoder {
+        Decoder::Classify => classify(package, label, output(&needed[0])?, options.top)?,
         Decoder::CellCounter => {
             let (h, w) = size.unwrap_or((0, 0));
-            let density = decoded[0].1.narrow(2, 0, h).narrow(3, 0, w);
+            let density = output(&needed[0])?.narrow(2, 0, h).narrow(3, 0, w);
             count_cells(label, x, &density, options.overlay.as_deref())?
         }
-        Decoder::Spikes => spikes(label, &decoded[0].1)?,
+        Decoder::Spikes => spikes(label, output(&needed[0])?)?,
         Decoder::Detect => detect(
             package,
             label,
             x,
-            &decoded[0].1,
-            &decoded[1].1,
+            output(&needed[0])?,
+            output(&needed[1])?,
             options.overlay.as_deref(),
         )?,
     };
+    let extra = extra
+        .iter()
+        .map(|name| Ok(output(name)?.to_device(tch::Device::Cpu)))
+        .collect::<Result<Vec<Tensor>>>()?;
     Ok(Decoded {
-        value,
-        extra: rest
-            .iter()
-            .map(|(_, t)| t.to_device(tch::Device::Cpu))
-            .collect(),
+        results: numbered(results),
+        extra,
     })
+}
+
+/// The outputs `decoder` reads its results from.
+fn decoded_outputs(package: &LoadedPackage, decoder: Decoder) -> Vec<String> {
+    match decoder {
+        Decoder::Classify => vec![classify_output(package)],
+        Decoder::CellCounter => vec!["density".into()],
+        Decoder::Spikes => vec!["spikes".into()],
+        Decoder::Detect => vec!["class_logits".into(), "boxes".into()],
+    }
+}
+
+/// What the model runs on for `x`, and the cell counter's image size. The
+/// cell counter takes sides that are multiples of 2^(pools): its input is
+/// padded with background (zeros) and the density cropped back to `size`.
+fn model_input(
+    package: &LoadedPackage,
+    decoder: Decoder,
+    label: &str,
+    x: &Tensor,
+) -> Result<(Tensor, Option<(i64, i64)>)> {
+    if decoder != Decoder::CellCounter {
+        return Ok((x.shallow_clone(), None));
+    }
+    let widths = builtin_config::<CellCounterConfig>(&package.manifest)?.widths;
+    let stride = 1i64 << (widths.len().max(1) - 1);
+    let size = x.size();
+    if size.len() != 4 {
+        return Err(error(format!(
+            "{label}: expected an image batch [N, 1, H, W], got {size:?}"
+        )));
+    }
+    let pad = |side: i64| (stride - side % stride) % stride;
+    let (ph, pw) = (pad(size[2]), pad(size[3]));
+    Ok((x.constant_pad_nd([0, pw, 0, ph]), Some((size[2], size[3]))))
+}
+
+/// Results of a batch say their row; one row's result stays as a file's.
+fn numbered(mut results: Vec<Value>) -> Vec<Value> {
+    if results.len() > 1 {
+        for (row, result) in results.iter_mut().enumerate() {
+            result["row"] = json!(row);
+        }
+    }
+    results
+}
+
+/// The rows of a batch (`tensor`'s first axis): one for a tensor of fewer
+/// than two axes.
+fn rows(tensor: &Tensor) -> i64 {
+    if tensor.dim() < 2 {
+        1
+    } else {
+        tensor.size()[0]
+    }
+}
+
+/// An overlay draws one image or video: a batch of several has no one
+/// picture to draw.
+fn one_row_for_overlay(label: &str, rows: i64, overlay: Option<&Path>) -> Result<()> {
+    match overlay {
+        Some(_) if rows != 1 => Err(error(format!(
+            "{label}: --overlay draws one input at a time, and this one holds a batch of {rows}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The output a classifier's answer is read from (built-in VGGs: `prob`).
@@ -190,22 +281,61 @@ fn classify_output(package: &LoadedPackage) -> String {
     super::classify_output(&package.manifest).unwrap_or_else(|| "prob".into())
 }
 
-fn classify(package: &LoadedPackage, label: &str, scores: &Tensor, top: usize) -> Result<Value> {
+/// The top classes of every row of `scores`.
+fn classify(
+    package: &LoadedPackage,
+    label: &str,
+    scores: &Tensor,
+    top: usize,
+) -> Result<Vec<Value>> {
     let output = classify_output(package);
     let labels = super::read_labels(&package.dir, &package.manifest, &output)?.unwrap_or_default();
-    let entries: Vec<Value> = super::top_classes(scores, &labels, top)?
+    let rows = super::top_classes(scores, &labels, top)
+        .map_err(|e| error(format!("{label}: the classify output {output:?}: {e}")))?;
+    Ok(rows
         .into_iter()
-        .map(|c| json!({"class": c.class, "label": c.label, "probability": c.probability}))
-        .collect();
-    Ok(json!({"file": label, "top": entries}))
+        .map(|classes| {
+            let entries: Vec<Value> = classes
+                .into_iter()
+                .map(|c| json!({"class": c.class, "label": c.label, "probability": c.probability}))
+                .collect();
+            json!({"file": label, "top": entries})
+        })
+        .collect())
+}
+
+/// One count per image of the batch `x` ([N, 1, H, W]) from its density.
+fn count_cells(
+    label: &str,
+    x: &Tensor,
+    density: &Tensor,
+    overlay: Option<&Path>,
+) -> Result<Vec<Value>> {
+    let images = rows(x);
+    one_row_for_overlay(label, images, overlay)?;
+    let density = density.to_device(tch::Device::Cpu);
+    (0..images)
+        .map(|i| {
+            // Warnings name the row of a batch, as its result does.
+            let warned = if images > 1 {
+                format!("{label} (row {i})")
+            } else {
+                label.to_string()
+            };
+            let mut result =
+                count_image(&warned, &x.get(i).get(0), &density.get(i).get(0), overlay)?;
+            result["file"] = json!(label);
+            Ok(result)
+        })
+        .collect()
 }
 
 /// The count is the sum of the density clamped at zero (a dark image
 /// counts 0, not −0.4), over the image's own area; the marked cells are
-/// the count's own (`mark_cells`), so the two agree.
-fn count_cells(label: &str, x: &Tensor, density: &Tensor, overlay: Option<&Path>) -> Result<Value> {
-    let raw = density.to_device(tch::Device::Cpu).get(0).get(0);
-    let warnings = out_of_distribution(&x.get(0).get(0), &raw);
+/// the count's own (`mark_cells`), so the two agree. `image` and `raw` are
+/// [H, W].
+fn count_image(label: &str, image: &Tensor, raw: &Tensor, overlay: Option<&Path>) -> Result<Value> {
+    let warnings = out_of_distribution(image, raw);
     for warning in &warnings {
         eprintln!("warning: {label}: {warning}; the count may be meaningless");
     }
@@ -214,11 +344,10 @@ fn count_cells(label: &str, x: &Tensor, density: &Tensor, overlay: Option<&Path>
     // As many marks as the count says (touching nuclei get one each).
     let peaks = mark_cells(&density, count.round() as usize);
     if let Some(target) = overlay {
-        let image = x.get(0).get(0);
         let side = image.size().into_iter().max().unwrap_or(1).max(1);
         // Zoomed for small images, never past ~2048 pixels a side.
         let zoom = (2048 / side).clamp(1, 4);
-        let mut canvas = image_io::gray_to_rgb(&image, zoom as u32);
+        let mut canvas = image_io::gray_to_rgb(image, zoom as u32);
         let zoom = zoom as f32;
         for &(row, col) in &peaks {
             image_io::draw_cross(
@@ -234,21 +363,31 @@ fn count_cells(label: &str, x: &Tensor, density: &Tensor, overlay: Option<&Path>
     Ok(json!({"file": label, "count": count, "peaks": coordinates, "warnings": warnings}))
 }
 
-fn spikes(label: &str, out: &Tensor) -> Result<Value> {
-    let spikes: Vec<f32> = out
-        .to_device(tch::Device::Cpu)
-        .flatten(0, -1)
-        .to_kind(Kind::Float)
-        .try_into()?;
-    let steps: Vec<usize> = spikes
+/// The spike steps of every sequence of the batch `out` ([N, T] or
+/// [N, T, 1]; steps count from 0 within each sequence).
+fn spikes(label: &str, out: &Tensor) -> Result<Vec<Value>> {
+    let out = out.to_device(tch::Device::Cpu).to_kind(Kind::Float);
+    let sequences = if out.dim() < 2 {
+        vec![out]
+    } else {
+        (0..out.size()[0]).map(|i| out.get(i)).collect()
+    };
+    sequences
         .iter()
-        .enumerate()
-        .filter(|(_, v)| **v > 0.5)
-        .map(|(i, _)| i)
-        .collect();
-    Ok(json!({"file": label, "spike_steps": steps, "spikes": spikes}))
+        .map(|sequence| {
+            let spikes: Vec<f32> = sequence.flatten(0, -1).try_into()?;
+            let steps: Vec<usize> = spikes
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v > 0.5)
+                .map(|(i, _)| i)
+                .collect();
+            Ok(json!({"file": label, "spike_steps": steps, "spikes": spikes}))
+        })
+        .collect()
 }
 
+/// The objects of every video of the batch `video` ([N, T, 1, H, W]).
 fn detect(
     package: &LoadedPackage,
     label: &str,
@@ -256,30 +395,46 @@ fn detect(
     logits: &Tensor,
     boxes: &Tensor,
     overlay: Option<&Path>,
-) -> Result<Value> {
+) -> Result<Vec<Value>> {
     let config: NestedRnnConfig = builtin_config(&package.manifest)?;
     let labels = labels(package, "class_logits")?.unwrap_or_default();
-    let decoded = objects(logits, boxes, &config);
-    if let Some(dir) = overlay {
-        std::fs::create_dir_all(dir).map_err(|source| ModelError::io(dir, source))?;
-        for (index, objects) in decoded.iter().enumerate() {
-            let zoom = 4.0;
-            let mut canvas =
-                image_io::gray_to_rgb(&video.get(0).get(index as i64).get(0), zoom as u32);
-            for (_, b) in objects {
-                image_io::draw_rect(
-                    &mut canvas,
-                    (b[0] - b[2] / 2.0) * zoom,
-                    (b[1] - b[3] / 2.0) * zoom,
-                    (b[0] + b[2] / 2.0) * zoom,
-                    (b[1] + b[3] / 2.0) * zoom,
-                    [0, 255, 0],
-                );
+    let videos = rows(logits);
+    one_row_for_overlay(label, videos, overlay)?;
+    (0..videos)
+        .map(|index| {
+            let decoded = objects(logits, boxes, &config, index);
+            if let Some(dir) = overlay {
+                draw_frames(&video.get(index), &decoded, dir)?;
             }
-            image_io::save_png(&canvas, &dir.join(format!("frame_{index:03}.png")))?;
+            Ok(json!({"file": label, "frames": frames_json(&decoded, &labels)}))
+        })
+        .collect()
+}
+
+/// One PNG per frame of `video` ([T, 1, H, W]) with its objects' boxes.
+fn draw_frames(video: &Tensor, decoded: &[Vec<(i64, [f32; 4])>], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| ModelError::io(dir, source))?;
+    for (index, objects) in decoded.iter().enumerate() {
+        let zoom = 4.0;
+        let mut canvas = image_io::gray_to_rgb(&video.get(index as i64).get(0), zoom as u32);
+        for (_, b) in objects {
+            image_io::draw_rect(
+                &mut canvas,
+                (b[0] - b[2] / 2.0) * zoom,
+                (b[1] - b[3] / 2.0) * zoom,
+                (b[0] + b[2] / 2.0) * zoom,
+                (b[1] + b[3] / 2.0) * zoom,
+                [0, 255, 0],
+            );
         }
+        image_io::save_png(&canvas, &dir.join(format!("frame_{index:03}.png")))?;
     }
-    let frames: Vec<Value> = decoded
+    Ok(())
+}
+
+/// Each frame's objects as JSON, with their labels.
+fn frames_json(decoded: &[Vec<(i64, [f32; 4])>], labels: &[String]) -> Vec<Value> {
+    decoded
         .iter()
         .map(|objects| {
             Value::Array(
@@ -295,24 +450,32 @@ fn detect(
                     .collect(),
             )
         })
-        .collect();
-    Ok(json!({"file": label, "frames": frames}))
+        .collect()
 }
 
-/// Objects before the first stop token per frame of the first video; boxes in pixels.
-fn objects(logits: &Tensor, boxes: &Tensor, config: &NestedRnnConfig) -> Vec<Vec<(i64, [f32; 4])>> {
-    let classes = logits.argmax(-1, false).to_device(tch::Device::Cpu);
-    let boxes = boxes.to_device(tch::Device::Cpu) * config.frame_size as f64;
+/// Objects before the first stop token per frame of video `video` of the
+/// batch; boxes in pixels.
+fn objects(
+    logits: &Tensor,
+    boxes: &Tensor,
+    config: &NestedRnnConfig,
+    video: i64,
+) -> Vec<Vec<(i64, [f32; 4])>> {
+    let classes = logits
+        .get(video)
+        .argmax(-1, false)
+        .to_device(tch::Device::Cpu);
+    let boxes = boxes.get(video).to_device(tch::Device::Cpu) * config.frame_size as f64;
     let size = classes.size();
-    (0..size[1])
+    (0..size[0])
         .map(|frame| {
             let mut objects = Vec::new();
-            for slot in 0..size[2] {
-                let class = classes.int64_value(&[0, frame, slot]);
+            for slot in 0..size[1] {
+                let class = classes.int64_value(&[frame, slot]);
                 if class >= config.classes {
                     break;
                 }
-                let v = |i: i64| boxes.double_value(&[0, frame, slot, i]) as f32;
+                let v = |i: i64| boxes.double_value(&[frame, slot, i]) as f32;
                 objects.push((class, [v(0), v(1), v(2), v(3)]));
             }
             objects
@@ -339,7 +502,7 @@ mod tests {
         }
         let logits = Tensor::from_slice(&logits).view([1, 2, 3, width]);
         let boxes = Tensor::full([1, 2, 3, 4], 0.5, (Kind::Float, tch::Device::Cpu));
-        let found = objects(&logits, &boxes, &config);
+        let found = objects(&logits, &boxes, &config, 0);
         let half = config.frame_size as f32 / 2.0;
         assert_eq!(found, vec![vec![(0, [half; 4])], vec![]]);
     }

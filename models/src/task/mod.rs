@@ -84,10 +84,29 @@ pub fn read_labels(dir: &Path, manifest: &Manifest, output: &str) -> Result<Opti
         return Ok(None);
     };
     let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::io(path, source))?;
-    // A byte-order mark (Windows editors) is not part of the first label.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    Ok(Some(text.lines().map(str::to_string).collect()))
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::io(&path, source))?;
+    parse_labels(&text)
+        .map(Some)
+        .map_err(|message| ModelError::file(path, message))
+}
+
+/// The labels of a labels file's `text`: one per line, a byte-order mark
+/// (Windows editors) not part of the first, trailing blank lines ignored.
+/// A blank line among the labels is refused, naming it: it would shift
+/// every label after it by one class, or name a class "".
+pub fn parse_labels(text: &str) -> std::result::Result<Vec<String>, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut labels: Vec<String> = text.lines().map(str::to_string).collect();
+    while labels.last().is_some_and(|l| l.trim().is_empty()) {
+        labels.pop();
+    }
+    match labels.iter().position(|l| l.trim().is_empty()) {
+        Some(index) => Err(format!(
+            "line {} is blank: every line names one class (line n is class n-1)",
+            index + 1
+        )),
+        None => Ok(labels),
+    }
 }
 
 /// One class of a classifier's answer.
@@ -98,32 +117,45 @@ pub struct Class {
     pub probability: f64,
 }
 
-/// The `top` most probable classes of the first row of `scores`. Scores
-/// that are not already a distribution (negative, or not summing to 1, as
-/// an `fc8` labelled instead of a softmax `prob`) go through a softmax.
-pub fn top_classes(scores: &Tensor, labels: &[String], top: usize) -> Result<Vec<Class>> {
-    let row = scores
+/// The `top` most probable classes of every row of `scores`, which must be
+/// [N, classes], or [N, classes, 1, …] as a convolutional classifier ends:
+/// ranking the flattened values of another shape (a feature map) would be
+/// an answer made up. Scores that are not already a distribution
+/// (negative, or not summing to 1, as an `fc8` labelled instead of a
+/// softmax `prob`) go through a softmax.
+pub fn top_classes(scores: &Tensor, labels: &[String], top: usize) -> Result<Vec<Vec<Class>>> {
+    let size = scores.size();
+    if size.len() < 2 || size[2..].iter().any(|&d| d != 1) {
+        return Err(ModelError::Decode(format!(
+            "shape {size:?} is not [N, classes] (or [N, classes, 1, 1]), so it holds no class \
+             scores to rank"
+        )));
+    }
+    if size[1] == 0 {
+        return Err(ModelError::Decode("the classifier output is empty".into()));
+    }
+    let rows = scores
         .to_device(tch::Device::Cpu)
         .to_kind(Kind::Double)
-        .flatten(1, -1)
-        .get(0);
+        .flatten(1, -1);
+    (0..size[0])
+        .map(|i| Ok(top_of_row(&rows.get(i), labels, top)))
+        .collect()
+}
+
+/// The `top` classes of one row of scores.
+fn top_of_row(row: &Tensor, labels: &[String], top: usize) -> Vec<Class> {
     let classes = row.size()[0];
-    if classes == 0 {
-        return Err(ModelError::input(
-            "scores",
-            "the classifier output is empty",
-        ));
-    }
     let sum = row.sum(Kind::Double).double_value(&[]);
     let min = row.min().double_value(&[]);
     let prob = if min >= 0.0 && (sum - 1.0).abs() < 1e-3 {
-        row
+        row.shallow_clone()
     } else {
         row.softmax(0, Kind::Double)
     };
     let k = top.min(classes as usize) as i64;
     let (values, indices) = prob.topk(k, 0, true, true);
-    Ok((0..k)
+    (0..k)
         .map(|i| {
             let class = indices.int64_value(&[i]);
             Class {
@@ -135,7 +167,7 @@ pub fn top_classes(scores: &Tensor, labels: &[String], top: usize) -> Result<Vec
                 probability: values.double_value(&[i]),
             }
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -146,16 +178,43 @@ mod tests {
     fn logits_are_turned_into_probabilities_and_distributions_kept() {
         let labels: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
         let prob = Tensor::from_slice(&[0.2f32, 0.7, 0.1]).view([1, 3]);
-        let top = top_classes(&prob, &labels, 2).unwrap();
+        let top = top_classes(&prob, &labels, 2).unwrap().remove(0);
         assert_eq!(top[0].label, "b");
         assert!((top[0].probability - 0.7).abs() < 1e-6);
         assert_eq!(top.len(), 2);
 
         let logits = Tensor::from_slice(&[1.0f32, -2.0, 5.0]).view([1, 3]);
-        let top = top_classes(&logits, &labels[..2], 5).unwrap();
+        let top = top_classes(&logits, &labels[..2], 5).unwrap().remove(0);
         assert_eq!(top.len(), 3);
         assert_eq!(top[0].label, "class 2");
         let total: f64 = top.iter().map(|c| c.probability).sum();
         assert!((total - 1.0).abs() < 1e-9, "{total}");
+    }
+
+    #[test]
+    fn every_row_of_a_batch_gets_its_classes() {
+        let labels: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let prob = Tensor::from_slice(&[0.2f32, 0.7, 0.1, 0.6, 0.3, 0.1]).view([2, 3, 1, 1]);
+        let rows = top_classes(&prob, &labels, 1).unwrap();
+        let best: Vec<&str> = rows.iter().map(|r| r[0].label.as_str()).collect();
+        assert_eq!(best, ["b", "a"]);
+    }
+
+    #[test]
+    fn outputs_that_are_no_class_scores_are_refused() {
+        for shape in [vec![12i64], vec![1, 3, 2, 2], vec![1, 2, 6]] {
+            let scores = Tensor::zeros(shape.as_slice(), (Kind::Float, tch::Device::Cpu));
+            let error = top_classes(&scores, &[], 5).unwrap_err().to_string();
+            assert!(error.contains("is not [N, classes]"), "{shape:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn blank_labels_are_refused_naming_the_line() {
+        assert_eq!(parse_labels("\u{feff}a\r\nb\n\n \n").unwrap(), ["a", "b"]);
+        let error = parse_labels("a\n\nc\n").unwrap_err();
+        assert!(error.contains("line 2 is blank"), "{error}");
+        let error = parse_labels("a\n  \nc").unwrap_err();
+        assert!(error.contains("line 2 is blank"), "{error}");
     }
 }
