@@ -14,6 +14,60 @@ use zoo_registry::auth::{
 use zoo_registry::backends::{BackendError, Backends, Database};
 use zoo_registry::config::{Config, DEFAULT_MAX_PACKAGE_SIZE};
 use zoo_registry::db::{MetadataStore, User};
+use zoo_registry::lock::DirLock;
+
+/// The longest duration any flag takes: ten years, in seconds. Far beyond
+/// any sensible setting, and far from overflowing the clocks the values are
+/// added to (`Instant + timeout` panics on overflow).
+const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// A whole number of seconds in `min..=MAX_SECONDS`.
+fn seconds(min: u64) -> impl TypedValueParser<Value = u64> {
+    clap::value_parser!(u64).range(min..=MAX_SECONDS)
+}
+
+/// A whole number of minutes up to [`MAX_SECONDS`].
+fn minutes() -> impl TypedValueParser<Value = u64> {
+    clap::value_parser!(u64).range(0..=MAX_SECONDS / 60)
+}
+
+/// `--index-cache-ttl`: seconds, fractions allowed, `0..=MAX_SECONDS`.
+fn cache_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(0.0..=MAX_SECONDS as f64).contains(&seconds) {
+        return Err(format!("{seconds} is not within 0..={MAX_SECONDS} seconds"));
+    }
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
+}
+
+/// `--index-ttl`: 2 s up to ten years (`index::signing::MAX_INDEX_TTL`).
+fn index_ttl() -> impl TypedValueParser<Value = u64> {
+    use zoo_registry::index::signing::{MAX_INDEX_TTL, MIN_INDEX_TTL};
+    clap::value_parser!(u64).range(MIN_INDEX_TTL.as_secs()..=MAX_INDEX_TTL.as_secs())
+}
+
+/// `--base-url`: an absolute http(s) URL without query or fragment (it is
+/// signed into `/index/config.json` and prefixes every link), kept without
+/// a trailing `/`.
+fn base_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{text}`: only http:// and https:// URLs are served"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "`{text}`: a base URL has no user, query or fragment"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
 
 #[derive(Parser)]
 #[command(
@@ -50,7 +104,7 @@ pub enum Command {
     Export(TransferArgs),
     /// Load an export into a registry with an empty database (any
     /// backends), then rewrite its index mirrors.
-    Import(TransferArgs),
+    Import(ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -141,14 +195,20 @@ pub struct TransferArgs {
     pub dir: PathBuf,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// import: go on without the export's index-signing key (keep the
-    /// target's, or create one at first start); clients that pinned the old
-    /// key must then trust the new one.
-    #[arg(long)]
-    pub new_key: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+    /// Go on without the export's index-signing key (keep the target's, or
+    /// create one at first start); clients that pinned the old key must
+    /// then trust the new one.
+    #[arg(long)]
+    pub new_key: bool,
 }
 
 #[derive(Args)]
@@ -156,7 +216,7 @@ pub struct FsckArgs {
     #[command(flatten)]
     pub data: DataArg,
     /// Temp files at least this many minutes old count as problems.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = minutes())]
     pub temp_age_minutes: u64,
     /// Print the report as JSON on stdout.
     #[arg(long)]
@@ -174,7 +234,7 @@ pub struct GcArgs {
     pub dry_run: bool,
     /// Keep unreferenced blobs and temp files younger than this (minutes);
     /// it must exceed the longest publish (docs/api.md, "gc").
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = minutes())]
     pub grace_minutes: u64,
     /// Print the report as JSON on stdout.
     #[arg(long)]
@@ -199,8 +259,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = DEFAULT_MAX_PACKAGE_SIZE)]
     pub max_package_size: u64,
     /// Public URL of the registry, for `/index/config.json`
-    /// (default: http://<bound address>).
-    #[arg(long)]
+    /// (default: http://<bound address>); an http:// or https:// URL.
+    #[arg(long, value_parser = base_url)]
     pub base_url: Option<String>,
     /// Make the Cargo registry under /cargo/ private: every request (index,
     /// downloads, API) needs a token (`auth-required` in its config.json).
@@ -208,13 +268,13 @@ pub struct ServeArgs {
     pub cargo_auth_required: bool,
     /// Lifetime of a signed index document in seconds (re-signed when half
     /// of it is left); clients refuse documents past it.
-    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::index::signing::DEFAULT_INDEX_TTL.as_secs(), value_parser = clap::value_parser!(u64).range(2..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::index::signing::DEFAULT_INDEX_TTL.as_secs(), value_parser = index_ttl())]
     pub index_ttl: u64,
     /// Serve index documents from memory for at most SECONDS after rendering
     /// them (default: until this process changes the package). Set it when
     /// several registry processes share one database; 0 turns the cache off.
-    #[arg(long, value_name = "SECONDS")]
-    pub index_cache_ttl: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = cache_seconds)]
+    pub index_cache_ttl: Option<std::time::Duration>,
     #[command(flatten)]
     pub backends: BackendArgs,
     /// Create the registry if --data (or --database sqlite://…) holds none
@@ -236,11 +296,11 @@ pub struct ServeArgs {
 pub struct LimitArgs {
     /// Close a connection that has not sent a request's whole header block
     /// within SECONDS (also how long an idle keep-alive connection stays open).
-    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::http::server::DEFAULT_HEADER_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::http::server::DEFAULT_HEADER_TIMEOUT.as_secs(), value_parser = seconds(1))]
     pub header_timeout: u64,
     /// Fail a request whose body sends nothing for SECONDS (slow uploads, slow
     /// sign-in forms).
-    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::http::server::DEFAULT_BODY_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::http::server::DEFAULT_BODY_IDLE_TIMEOUT.as_secs(), value_parser = seconds(1))]
     pub body_idle_timeout: u64,
     /// Open connections at most; more are closed as soon as accepted.
     #[arg(long, default_value_t = zoo_registry::http::server::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
@@ -259,7 +319,7 @@ pub struct LimitArgs {
     pub upload_quota: u64,
     /// Delete an uploaded blob that no published version references after
     /// SECONDS (checked every quarter of it, at most every 10 minutes).
-    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::http::uploads::DEFAULT_GRACE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = zoo_registry::http::uploads::DEFAULT_GRACE.as_secs(), value_parser = seconds(1))]
     pub upload_grace: u64,
 }
 
@@ -354,6 +414,9 @@ fn store(args: &StoreArgs) -> Result<Arc<MetadataStore>> {
 
 /// Opens the metadata store, creating it if needed (`--init`). Blocking.
 fn open_or_create(args: &StoreArgs) -> Result<Arc<MetadataStore>> {
+    if let Some(data) = &args.data {
+        zoo_registry::lock::check_data_dir(data)?;
+    }
     let backends = args.backends.backends();
     let data_dir = match (&args.data, backends.database(Path::new(""))?) {
         (Some(data), _) => data.clone(),
@@ -386,26 +449,40 @@ fn issue_token(store: &MetadataStore, user: &User, scopes: &[Scope]) -> Result<S
     Ok(token.token)
 }
 
+/// Takes the data directory's writer lock (`zoo_registry::lock`) for
+/// `purpose`: one `serve` or `import` per directory, and per SQLite file
+/// kept elsewhere.
+fn lock_data(data: &Path, backends: &Backends, purpose: &str) -> Result<Vec<DirLock>> {
+    let sqlite_elsewhere = match backends.database(data)? {
+        Database::Sqlite(path) if path.parent() != Some(data) => Some(path),
+        _ => None,
+    };
+    Ok(DirLock::data_dir(
+        data,
+        sqlite_elsewhere.as_deref(),
+        purpose,
+    )?)
+}
+
 pub async fn serve(args: ServeArgs) -> Result<()> {
+    let data_dir = args.data.data.clone();
+    zoo_registry::lock::check_data_dir(&data_dir)?;
+    let backends = args.backends.backends();
+    if !args.init {
+        backends.require_existing(&data_dir)?;
+    }
+    // Held until the server stops (the process exits).
+    let _lock = lock_data(&data_dir, &backends, "serve")?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
-    let base_url = args
-        .base_url
-        .unwrap_or_else(|| format!("http://{addr}"))
-        .trim_end_matches('/')
-        .to_string();
     let config = Config {
-        data_dir: args.data.data.clone(),
-        base_url,
+        data_dir,
+        base_url: args.base_url.unwrap_or_else(|| format!("http://{addr}")),
         max_package_size: args.max_package_size,
         cargo_auth_required: args.cargo_auth_required,
     };
-    let backends = args.backends.backends();
-    if !args.init {
-        backends.require_existing(&config.data_dir)?;
-    }
     // Other registry processes may write a PostgreSQL database (SQLite is
     // owned by one process).
     let shared_database = matches!(
@@ -413,10 +490,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         Ok(zoo_registry::backends::Database::Postgres(_))
     );
     let cache_ttl = match args.index_cache_ttl {
-        Some(seconds) => Some(
-            std::time::Duration::try_from_secs_f64(seconds)
-                .map_err(|e| anyhow::anyhow!("--index-cache-ttl {seconds}: {e}"))?,
-        ),
+        Some(ttl) => Some(ttl),
         // Another process may change a package in a shared database, which
         // this one would not notice: no cache unless asked for.
         None if shared_database => Some(std::time::Duration::ZERO),
@@ -466,6 +540,7 @@ pub fn user(command: UserCommand) -> Result<()> {
             } else {
                 store(&data)?
             };
+            refuse_case_twin(&store, &name)?;
             let user = store.add_user(&name)?;
             zoo_term::outln!("{}", issue_token(&store, &user, &scopes)?);
         }
@@ -476,6 +551,23 @@ pub fn user(command: UserCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses a login equal to an existing one but for case (`ALICE` beside
+/// `alice`): people, web pages and owner lists would tell them apart by
+/// case alone, as with package names, which compare case-insensitively.
+fn refuse_case_twin(store: &MetadataStore, login: &str) -> Result<()> {
+    match store
+        .list_users()?
+        .into_iter()
+        .find(|u| u.login.eq_ignore_ascii_case(login) && u.login != login)
+    {
+        Some(twin) => bail!(
+            "user `{}` already exists; logins that differ only in case are refused",
+            twin.login
+        ),
+        None => Ok(()),
+    }
 }
 
 pub fn token(command: TokenCommand) -> Result<()> {
@@ -584,6 +676,18 @@ pub async fn fsck(args: FsckArgs) -> Result<()> {
 }
 
 pub fn gc(args: GcArgs) -> Result<()> {
+    zoo_registry::lock::check_data_dir(&args.data.data)?;
+    // Not the server's lock: gc is safe next to a live server (see
+    // `zoo_registry::ops::gc`); this one keeps two sweeps apart. A missing
+    // directory is left for gc's own "not a registry" error.
+    let _lock = match args.data.data.is_dir() {
+        true => Some(DirLock::acquire(
+            &args.data.data,
+            zoo_registry::lock::GC_LOCK_FILE,
+            "gc",
+        )?),
+        false => None,
+    };
     let report = zoo_registry::ops::gc::gc(
         &args.data.data,
         std::time::Duration::from_secs(args.grace_minutes * 60),
@@ -621,8 +725,38 @@ pub fn key(command: KeyCommand) -> Result<()> {
     Ok(())
 }
 
-/// `export` (`import == false`) or `import`.
-pub async fn transfer(args: TransferArgs, import: bool) -> Result<()> {
+/// `export`: copies an existing registry into a directory.
+pub async fn export(args: TransferArgs) -> Result<()> {
+    transfer(args, None).await
+}
+
+/// `import`: loads an export into an empty registry, holding the data
+/// directory's writer lock so that no server starts on it meanwhile.
+pub async fn import(args: ImportArgs) -> Result<()> {
+    let data = args.transfer.store.data_dir()?;
+    zoo_registry::lock::check_data_dir(&data)?;
+    let backends = args.transfer.store.backends.backends();
+    let _lock = lock_data(&data, &backends, "import")?;
+    // A SQLite database this import creates goes again if it fails, so a
+    // later `serve` finds no registry rather than an empty one.
+    let created = match backends.database(&data)? {
+        Database::Sqlite(path) if !path.exists() => Some(path),
+        _ => None,
+    };
+    let result = transfer(args.transfer, Some(args.new_key)).await;
+    if let (Err(_), Some(path)) = (&result, created) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    result
+}
+
+/// `export` (`new_key: None`) or `import` (whether `--new-key` was given).
+async fn transfer(args: TransferArgs, new_key: Option<bool>) -> Result<()> {
+    let import = new_key.is_some();
     let store_args = StoreArgs {
         data: args.store.data.clone(),
         backends: BackendArgs {
@@ -631,7 +765,7 @@ pub async fn transfer(args: TransferArgs, import: bool) -> Result<()> {
         },
     };
     // Import fills a new registry; export reads an existing one.
-    let key_choice = if args.new_key {
+    let key_choice = if new_key == Some(true) {
         zoo_registry::ops::transfer_key::KeyOnImport::New
     } else {
         zoo_registry::ops::transfer_key::KeyOnImport::Carry
@@ -671,7 +805,7 @@ pub async fn transfer(args: TransferArgs, import: bool) -> Result<()> {
             args.dir.display()
         )
     })?;
-    if import && args.new_key {
+    if new_key == Some(true) {
         eprintln!("note: {}", new_key_note());
     }
     if args.json {

@@ -15,6 +15,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod index;
+pub mod lock;
 pub mod ops;
 
 use std::path::PathBuf;

@@ -32,8 +32,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Fsck(args) => cli::fsck(args).await,
         Command::Gc(args) => cli::gc(args),
         Command::Key(command) => cli::key(command),
-        Command::Export(args) => cli::transfer(args, false).await,
-        Command::Import(args) => cli::transfer(args, true).await,
+        Command::Export(args) => cli::export(args).await,
+        Command::Import(args) => cli::import(args).await,
     }
 }
 

@@ -130,3 +130,108 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status}");
 }
+
+/// One server per data directory: a second `serve` (or an `import`) is
+/// refused while the first runs, naming the directory; `gc`, built to run
+/// next to a server, is not.
+#[test]
+fn a_second_server_on_one_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _first = zoo_e2e::serve(&data, &[]);
+    let data_arg = data.to_str().unwrap();
+    let (ok, _, err) = run(&["serve", "--data", data_arg, "--bind", "127.0.0.1:0"]);
+    assert!(!ok, "a second server started");
+    assert!(
+        err.contains("another zoo-registry process")
+            && err.contains(data_arg)
+            && err.contains("serve"),
+        "{err}"
+    );
+    assert!(data.join("tmp").is_dir(), "the first server's tmp is kept");
+    let export = dir.path().join("export");
+    let (ok, _, err) = run(&["export", export.to_str().unwrap(), "--data", data_arg]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["import", export.to_str().unwrap(), "--data", data_arg]);
+    assert!(!ok && err.contains("another zoo-registry process"), "{err}");
+    let (ok, _, err) = run(&["gc", "--data", data_arg, "--dry-run"]);
+    assert!(ok, "{err}");
+}
+
+/// Flags whose values would overflow a clock, or make no sense, are
+/// refused when parsed, naming the flag.
+#[test]
+fn out_of_range_flags_are_refused_at_parse_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let huge = u64::MAX.to_string();
+    for flag in [
+        "--index-ttl",
+        "--header-timeout",
+        "--body-idle-timeout",
+        "--upload-grace",
+        "--index-cache-ttl",
+    ] {
+        let (ok, _, err) = run(&["serve", "--init", "--data", data, flag, &huge]);
+        assert!(!ok && err.contains(flag), "{flag}: {err}");
+        assert!(!err.contains("panicked"), "{flag}: {err}");
+    }
+    for url in ["ftp://example.org", "not a url", "https://example.org/?q=1"] {
+        let (ok, _, err) = run(&["serve", "--init", "--data", data, "--base-url", url]);
+        assert!(!ok && err.contains("--base-url"), "{url}: {err}");
+    }
+    let (ok, _, err) = run(&["gc", "--data", data, "--grace-minutes", &huge]);
+    assert!(!ok && err.contains("--grace-minutes"), "{err}");
+    let (ok, _, err) = run(&["export", "x", "--data", data, "--new-key"]);
+    assert!(!ok && err.contains("--new-key"), "{err}");
+}
+
+#[test]
+fn a_file_is_not_a_data_directory_and_logins_differ_in_more_than_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("afile");
+    std::fs::write(&file, b"").unwrap();
+    let file = file.to_str().unwrap();
+    let (ok, _, err) = run(&["serve", "--init", "--data", file]);
+    assert!(!ok && err.contains("is a file, not a directory"), "{err}");
+    let (ok, _, err) = run(&["user", "add", "alice", "--init", "--data", file]);
+    assert!(!ok && err.contains("is a file, not a directory"), "{err}");
+
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    assert!(run(&["user", "add", "alice", "--init", "--data", data]).0);
+    let (ok, _, err) = run(&["user", "add", "ALICE", "--data", data]);
+    assert!(!ok && err.contains("`alice` already exists"), "{err}");
+}
+
+/// An import that fails part way leaves no database behind, so the target
+/// is still "no registry" rather than an empty one a `serve` would start.
+#[test]
+fn a_failed_import_leaves_no_empty_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    let source = source.to_str().unwrap();
+    assert!(run(&["user", "add", "alice", "--init", "--data", source]).0);
+    let export = dir.path().join("export");
+    let (ok, _, err) = run(&["export", export.to_str().unwrap(), "--data", source]);
+    assert!(ok, "{err}");
+    // A blob the export lists but lacks: found after the database exists.
+    let listing = export.join("registry.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&listing).unwrap()).unwrap();
+    json["blobs"] = serde_json::json!([{"sha256": "a".repeat(64), "size": 3}]);
+    std::fs::write(&listing, json.to_string()).unwrap();
+
+    let target = dir.path().join("target");
+    let target = target.to_str().unwrap();
+    let export = export.to_str().unwrap();
+    let (ok, _, err) = run(&["import", export, "--data", target, "--new-key"]);
+    assert!(!ok && err.contains("aaaaaaaa"), "{err}");
+    assert!(
+        !dir.path().join("target/registry.sqlite3").exists(),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["user", "list", "--data", target]);
+    assert!(!ok && err.contains("there is no registry"), "{err}");
+}

@@ -82,7 +82,13 @@ async fn pages_render_in_headless_chromium() {
     let readme = "# Shape classifier\n\nA **tiny** model card: it tells circles from squares.\n\n\
                   | class | recall |\n|---|---|\n| circle | 0.98 |\n| square | 0.96 |\n\n\
                   <script>document.title = 'pwned'</script>\n";
+    // The models' dependency first: the registry refuses unknown ones.
     let published = [
+        link(
+            "peephole-lstm",
+            "0.1.0",
+            "An LSTM with peephole connections",
+        ),
         model(
             "shape-net",
             "1.0.0",
@@ -94,11 +100,6 @@ async fn pages_render_in_headless_chromium() {
             "1.2.0",
             "Classifies <b>shapes</b> in 8x8 images",
             readme,
-        ),
-        link(
-            "peephole-lstm",
-            "0.1.0",
-            "An LSTM with peephole connections",
         ),
     ];
     for package in &published {

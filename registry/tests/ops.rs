@@ -2,6 +2,8 @@
 //! passes; corrupt, missing, stray and stale files are reported; gc removes
 //! unreferenced old blobs and keeps referenced (zoo and cargo) ones.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -32,6 +34,7 @@ fn kinds(report: &zoo_registry::ops::fsck::FsckReport) -> Vec<&str> {
 async fn populated() -> (Registry, String, String, String) {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
+    common::publish_model_dependencies(&reg, &alice).await;
     let reply = reg
         .publish(&alice, &model("tiny-net", "1.0.0", "d", "# card\n"))
         .await;
@@ -63,10 +66,11 @@ async fn fsck_passes_a_clean_directory_and_reports_each_kind_of_damage() {
     let data = &reg.data;
     let report = fsck(data, HOUR).unwrap();
     assert!(report.ok, "{}", report.to_text());
-    assert_eq!(report.checked.versions, 1);
+    // The model, and the link it depends on (one archive blob more).
+    assert_eq!(report.checked.versions, 2);
     assert_eq!(report.checked.crate_versions, 1);
-    assert_eq!(report.checked.blobs, 3);
-    assert_eq!(report.checked.index_documents, 2);
+    assert_eq!(report.checked.blobs, 4);
+    assert_eq!(report.checked.index_documents, 3);
 
     // A corrupt blob: its content no longer matches its name.
     std::fs::write(blob_path(data, &weights), b"bit rot").unwrap();
@@ -195,7 +199,7 @@ async fn gc_removes_old_orphans_and_temp_files_and_keeps_the_rest() {
     );
     assert_eq!(report.freed_bytes, b"old orphan".len() as u64);
     assert_eq!(report.young_unreferenced_blobs, 1);
-    assert_eq!(report.kept_blobs, 3);
+    assert_eq!(report.kept_blobs, 4);
     assert!(!blob_path(data, &old).exists() && !temp.exists());
     for sha in [&fresh, &archive, &weights, &cksum] {
         assert!(blob_path(data, sha).is_file(), "{sha} must be kept");

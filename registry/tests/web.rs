@@ -1,6 +1,8 @@
 //! The HTML pages, through the router in-process: content, escaping of
 //! hostile metadata, 404s, and the login → token page flow with CSRF.
 
+mod common;
+
 use axum::http::{Method, StatusCode};
 use zoo_e2e::in_process::{Registry, Reply, link, model};
 use zoo_registry::auth::Scope;
@@ -11,6 +13,11 @@ const EVIL: &str = "<script>alert('pwned')</script>";
 async fn home_search_and_package_pages_show_published_packages() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
+    // The models' dependency first: the registry refuses unknown ones.
+    let reply = reg
+        .publish(&alice, &link("peephole-lstm", "0.1.0", "An LSTM link"))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     let readme = "# Tiny net\n\nA **small** classifier.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
     for v in ["1.0.0", "1.1.0"] {
         let reply = reg
@@ -20,10 +27,6 @@ async fn home_search_and_package_pages_show_published_packages() {
     }
     let reply = reg.yank(&alice, "tiny-net", "1.1.0", true).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let reply = reg
-        .publish(&alice, &link("peephole-lstm", "0.1.0", "An LSTM link"))
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
 
     let home = reg.get("/").await;
     assert_eq!(home.status, StatusCode::OK);
@@ -32,8 +35,8 @@ async fn home_search_and_package_pages_show_published_packages() {
     assert!(html.contains("name=\"viewport\""), "{html}");
     assert!(html.contains("action=\"/search\""));
     assert!(html.contains("href=\"/packages/tiny-net\""));
-    // Most recent first.
-    assert!(html.find("peephole-lstm").unwrap() < html.find("tiny-net\"").unwrap());
+    // Most recent first (the link was published before the models).
+    assert!(html.find("tiny-net\"").unwrap() < html.find("peephole-lstm").unwrap());
 
     let icon = reg.get("/favicon.ico").await;
     assert_eq!(icon.status, StatusCode::OK);
@@ -114,6 +117,7 @@ async fn search_pages_through_results() {
 async fn hostile_metadata_and_readme_are_escaped() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
+    common::publish_model_dependencies(&reg, &alice).await;
     let readme = format!(
         "# Card\n\n{EVIL}\n\n<img src=x onerror=alert(1)>\n\n[click](javascript:alert(1))\n"
     );
@@ -387,6 +391,7 @@ async fn healthz_and_metrics() {
     assert_eq!(reply.text(), r#"{"status":"ok"}"#);
 
     let alice = reg.token("alice", &Scope::ALL);
+    common::publish_model_dependencies(&reg, &alice).await;
     let reply = reg
         .publish(&alice, &model("tiny-net", "1.0.0", "d", "# r\n"))
         .await;
@@ -410,13 +415,14 @@ async fn healthz_and_metrics() {
     );
     let text = metrics.text();
     let expect = [
-        "zoo_publishes_total{registry=\"zoo\"} 1",
+        "zoo_publishes_total{registry=\"zoo\"} 2",
         "zoo_index_documents_served_total{registry=\"zoo\"} 1",
         &format!(
             "zoo_blob_bytes_served_total {}",
             b"weights of tiny-net 1.0.0".len()
         ),
-        "zoo_http_requests_total{method=\"PUT\",route=\"/api/v1/packages/new\",status=\"2xx\"} 1",
+        // The model and the link it depends on.
+        "zoo_http_requests_total{method=\"PUT\",route=\"/api/v1/packages/new\",status=\"2xx\"} 2",
         "zoo_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"4xx\"} 1",
         "zoo_http_request_duration_seconds_count{route=\"/blobs/{sha256}\"} 1",
     ];
@@ -525,6 +531,7 @@ async fn a_search_page_past_the_end_says_so_and_links_the_last_page() {
 async fn the_package_page_shows_license_io_downloads_and_metrics_once() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
+    common::publish_model_dependencies(&reg, &alice).await;
     // As the built-in model cards (models/src/card.rs) print them.
     let card = "# Shapes\n\n## Held-out results\n\n| metric | value | data |\n|---|---|---|\n\
                 | accuracy | 0.9700 | synthetic-shapes |\n";
@@ -604,6 +611,7 @@ async fn the_package_page_shows_license_io_downloads_and_metrics_once() {
 async fn a_yanked_newest_version_does_not_describe_the_package() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
+    common::publish_model_dependencies(&reg, &alice).await;
     for (v, description, readme) in [
         ("1.0.0", "Stable shapes net", "# Stable readme\n"),
         ("1.1.0", "Broken shapes net", "# Broken readme\n"),

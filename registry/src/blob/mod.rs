@@ -247,6 +247,35 @@ impl BlobStore {
     }
 }
 
+/// Hashes `body` without keeping it, refusing more than `limit` bytes or a
+/// hash other than `expected`; returns its size. For an upload of a blob
+/// that is already stored: the body must prove it is that blob before the
+/// stored one is touched (see `crate::ops::gc`).
+pub async fn verify_body<S, E>(mut body: S, limit: u64, expected: &str) -> Result<u64, BlobError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(BlobError::TooLarge { limit });
+        }
+        hasher.update(&chunk);
+    }
+    let actual = to_hex(&hasher.finalize().into());
+    if actual != expected {
+        return Err(BlobError::Mismatch {
+            expected: expected.to_string(),
+            actual,
+        });
+    }
+    Ok(size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

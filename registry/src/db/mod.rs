@@ -144,3 +144,24 @@ pub struct SessionRecord {
     /// Unix seconds after which the session is void.
     pub expires_at: i64,
 }
+
+/// Which namespaces' published versions reference a blob (yanked ones
+/// included): a private Cargo registry must not serve a `.crate` file to
+/// anyone who knows its checksum, while zoo blobs stay public.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlobUsers {
+    /// A zoo version's archive or one of its external files.
+    pub zoo: bool,
+    /// A crate version's `.crate` file.
+    pub cargo: bool,
+}
+
+/// The outcome of reserving quota for an upload (see
+/// [`MetadataStore::reserve_upload`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadReservation {
+    /// This many bytes are now held for the upload.
+    Reserved(u64),
+    /// Refused: the user's other uploads already hold `pending` bytes.
+    Exceeded { pending: u64 },
+}

@@ -22,6 +22,32 @@ pub fn rights(caller: &Caller) -> Result<PublishRights, DomainError> {
     Ok(rights)
 }
 
+/// Refuses a version that depends on packages this registry does not have
+/// (naming every one), as crates.io does: such a version could never be
+/// installed, and clients would only find out through a resolver's proof.
+/// Zoo manifests have no field naming another registry, so every
+/// dependency must be here; yanked-only packages count (`zoo.lock` may pin
+/// their versions).
+pub fn check_dependencies<'a>(
+    store: &MetadataStore,
+    dependencies: impl IntoIterator<Item = &'a str>,
+) -> Result<(), DomainError> {
+    let mut unknown = Vec::new();
+    for name in dependencies {
+        if store.package(&zoo_format::normalize_name(name))?.is_none() {
+            unknown.push(format!("`{name}`"));
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(DomainError::Invalid(format!(
+        "this registry has no package named {}: publish the dependencies first \
+         (field `dependencies` of zoo.toml)",
+        unknown.join(", ")
+    )))
+}
+
 /// Refuses non-owners and existing versions before anything is stored. The
 /// publish transaction checks again; this only avoids storing a doomed
 /// upload.

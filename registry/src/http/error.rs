@@ -1,4 +1,7 @@
-//! Errors as `{"errors":[{"detail":"…"}]}`, Cargo's registry shape.
+//! Errors as `{"errors":[{"detail":"…"}]}`, Cargo's registry shape, for
+//! every error answer: the handlers' own ([`ApiError`]) and those axum and
+//! tower-http make themselves (405, 413 from a body limit), rewritten by
+//! [`json_errors`].
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -54,12 +57,75 @@ impl ApiError {
     }
 }
 
+/// Longest detail sent; the rest is cut (a message listing what a request
+/// sent must not grow with the request).
+const MAX_DETAIL: usize = 4096;
+
+/// A detail fit to send: characters that stand for bytes that were not
+/// text (the replacement character of a lossy decoding) and control
+/// characters become `?`, a run of them one `?`, since parsers' messages
+/// quote what they choke on (`numeric field did not have utf-8 text: …`
+/// from a hostile tar header); the whole is cut at [`MAX_DETAIL`] bytes.
+pub(crate) fn plain_detail(detail: &str) -> String {
+    let garbage = |c: char| c == char::REPLACEMENT_CHARACTER || (c.is_control() && c != '\n');
+    let mut out = String::with_capacity(detail.len().min(MAX_DETAIL));
+    for c in detail.chars() {
+        if out.len() >= MAX_DETAIL {
+            let dropped = detail.len() - out.len();
+            out.push_str(&format!("… (about {dropped} more bytes)"));
+            break;
+        }
+        match garbage(c) {
+            true if out.ends_with('?') => {}
+            true => out.push('?'),
+            false => out.push(c),
+        }
+    }
+    out
+}
+
+/// Middleware: an error answer that is neither JSON nor an HTML page (axum's
+/// empty 405, a body limit's plain-text 413, …) becomes the JSON error
+/// shape, keeping its status and headers (`Allow`, `Retry-After`).
+/// (`Allow` is added after this runs, so the detail does not repeat it.)
+pub async fn json_errors(method: axum::http::Method, response: Response) -> Response {
+    let status = response.status();
+    let typed = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || typed {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_DETAIL)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => format!(
+            "this route does not take {method} requests (its `Allow` header lists those it takes)"
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request body is larger than this route accepts".to_string()
+        }
+        _ if text.is_empty() => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        _ => text,
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    let (fresh, body) = ApiError::new(status, detail).into_response().into_parts();
+    parts.headers.extend(fresh.headers);
+    Response::from_parts(parts, body)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             tracing::error!(status = %self.status, "{}", self.detail);
         }
-        let body = serde_json::json!({"errors": [{"detail": self.detail}]});
+        let body = serde_json::json!({"errors": [{"detail": plain_detail(&self.detail)}]});
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -109,5 +175,28 @@ impl From<BlobError> for ApiError {
             BlobError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_quote_no_binary_and_stay_short() {
+        let hostile = "numeric field did not have utf-8 text: \u{fffd}mr?\u{1}\u{fffd} when getting cksum for a/b";
+        assert_eq!(
+            plain_detail(hostile),
+            "numeric field did not have utf-8 text: ?mr? when getting cksum for a/b"
+        );
+        assert_eq!(plain_detail("`caf\u{fffd}.txt`"), "`caf?.txt`");
+        assert_eq!(plain_detail("two\nlines stay"), "two\nlines stay");
+        let long = plain_detail(&"bob, ".repeat(270_000));
+        assert!(long.len() < MAX_DETAIL + 64, "{}", long.len());
+        assert!(
+            long.ends_with("more bytes)"),
+            "{}",
+            &long[long.len() - 40..]
+        );
     }
 }

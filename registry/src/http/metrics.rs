@@ -46,8 +46,8 @@ impl Histogram {
 /// request costs one lock and no allocation once its route has been seen.
 #[derive(Debug, Default)]
 struct RouteStats {
-    /// `(method, status class)` → count; a handful of rows per route.
-    requests: Vec<(Method, &'static str, u64)>,
+    /// `(method label, status class)` → count; a handful of rows per route.
+    requests: Vec<(&'static str, &'static str, u64)>,
     latency: Histogram,
 }
 
@@ -73,6 +73,30 @@ fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
+/// The `method` label: the methods HTTP defines, else `other`. Any token
+/// is a valid method, so labelling each one seen would let a client grow
+/// `/metrics` (and this process's memory) without bound.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    const LABELS: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .iter()
+        .position(|known| known == method)
+        .map_or("other", |i| LABELS[i])
+}
+
 /// Escapes a label value for the text format.
 fn label(value: &str) -> String {
     value
@@ -83,7 +107,9 @@ fn label(value: &str) -> String {
 
 impl Metrics {
     /// Records one finished request. `route` is the matched route pattern
-    /// (`/blobs/{sha256}`), never the raw path, so label sets stay bounded.
+    /// (`/blobs/{sha256}`, `unmatched` for the fallback), never the raw
+    /// path, and the method outside HTTP's own is `other`, so label sets
+    /// stay bounded whatever clients send.
     pub fn record(
         &self,
         method: &Method,
@@ -93,6 +119,7 @@ impl Metrics {
         body_len: Option<u64>,
     ) {
         let class = status_class(status);
+        let method_name = method_label(method);
         if let Ok(mut routes) = self.routes.lock() {
             if !routes.contains_key(route) {
                 routes.insert(route.to_string(), RouteStats::default());
@@ -101,10 +128,10 @@ impl Metrics {
                 match stats
                     .requests
                     .iter_mut()
-                    .find(|(m, c, _)| m == method && *c == class)
+                    .find(|(m, c, _)| *m == method_name && *c == class)
                 {
                     Some((_, _, count)) => *count += 1,
-                    None => stats.requests.push((method.clone(), class, 1)),
+                    None => stats.requests.push((method_name, class, 1)),
                 }
                 stats.latency.observe(seconds);
             }
@@ -147,12 +174,12 @@ impl Metrics {
         };
         for (route, stats) in routes.iter() {
             let mut rows: Vec<_> = stats.requests.iter().collect();
-            rows.sort_by(|a, b| (a.0.as_str(), a.1).cmp(&(b.0.as_str(), b.1)));
+            rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
             for (method, class, count) in rows {
                 let _ = writeln!(
                     out,
                     "zoo_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{class}\"}} {count}",
-                    label(method.as_str()),
+                    method,
                     label(route)
                 );
             }
@@ -302,5 +329,33 @@ mod tests {
         assert!(
             text.contains("zoo_http_request_duration_seconds_count{route=\"/blobs/{sha256}\"} 2")
         );
+    }
+
+    /// Any token is a method: made-up ones share one `other` label, so
+    /// clients cannot grow the label set (or the server's memory).
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Metrics::default();
+        for name in ["BBBB", "FOO", &"B".repeat(60_000)] {
+            let method = Method::from_bytes(name.as_bytes()).unwrap();
+            m.record(&method, "unmatched", StatusCode::NOT_FOUND, 0.001, None);
+        }
+        m.record(
+            &Method::PATCH,
+            "unmatched",
+            StatusCode::NOT_FOUND,
+            0.001,
+            None,
+        );
+        let text = m.render();
+        assert!(
+            text.contains(
+                "zoo_http_requests_total{method=\"other\",route=\"unmatched\",status=\"4xx\"} 3"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("method=\"PATCH\""), "{text}");
+        assert!(!text.contains("BBBB") && !text.contains("FOO"), "{text}");
+        assert!(text.len() < 4096, "{} bytes", text.len());
     }
 }

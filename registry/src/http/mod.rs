@@ -277,6 +277,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::cargo::router(&state))
         .merge(crate::http::web::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::http::metrics::track,

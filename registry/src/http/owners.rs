@@ -34,10 +34,31 @@ fn parse_body(ns: Namespace, body: &[u8]) -> Result<Vec<String>, DomainError> {
             "the body must be {{\"users\": [\"login\", …]}}: {e}"
         ))
     })?;
-    if users.is_empty() {
+    distinct_users(users)
+}
+
+/// Most distinct logins one owners request may name.
+const MAX_USERS: usize = 100;
+
+/// The logins once each, in the order given: a name repeated 270,000
+/// times is one change, not a 1.6 MB refusal naming it each time.
+fn distinct_users(users: Vec<String>) -> Result<Vec<String>, DomainError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut distinct = Vec::new();
+    for user in users {
+        if seen.insert(user.clone()) {
+            distinct.push(user);
+        }
+        if distinct.len() > MAX_USERS {
+            return Err(DomainError::Invalid(format!(
+                "`users` names more than {MAX_USERS} different logins; change owners in smaller steps"
+            )));
+        }
+    }
+    if distinct.is_empty() {
         return Err(DomainError::Invalid("`users` is empty".into()));
     }
-    Ok(users)
+    Ok(distinct)
 }
 
 /// `{"users":[{"login"}]}`; for cargo `{"users":[{"id","login","name"}]}`
@@ -90,4 +111,24 @@ async fn change<N: Served>(
         })
         .await?;
     Ok(Json(serde_json::json!({"ok": true, "msg": msg})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_logins_count_once() {
+        let body = serde_json::json!({ "users": vec!["bob"; 270_000] }).to_string();
+        assert_eq!(
+            parse_body(Namespace::Zoo, body.as_bytes()).unwrap(),
+            ["bob"]
+        );
+        let many: Vec<String> = (0..=MAX_USERS).map(|i| format!("u{i}")).collect();
+        let body = serde_json::json!({ "users": many }).to_string();
+        let e = parse_body(Namespace::Cargo, body.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("more than 100"), "{e}");
+        let body = br#"{"users":[]}"#;
+        assert!(parse_body(Namespace::Zoo, body).is_err());
+    }
 }

@@ -27,6 +27,12 @@ use zoo_format::signing::{PublicKey, SecretKey, SignedIndex, split_signed};
 pub const KEY_FILE: &str = "keys/index-signing.key";
 /// How long a signed index document stays valid by default: one day.
 pub const DEFAULT_INDEX_TTL: Duration = Duration::from_secs(24 * 3600);
+/// The longest lifetime a signed index document may have: ten years. A
+/// document meant to outlive any key rotation is a mistake, and the bound
+/// keeps `now + ttl` far from overflowing the signature's `expires`.
+pub const MAX_INDEX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// The shortest: re-signing happens at half of it, in whole seconds.
+pub const MIN_INDEX_TTL: Duration = Duration::from_secs(2);
 
 /// Unix seconds now.
 pub fn unix_now() -> i64 {
@@ -104,7 +110,7 @@ impl IndexSigner {
     pub fn new(key: SecretKey, ttl: Duration) -> IndexSigner {
         IndexSigner {
             key,
-            ttl: ttl.max(Duration::from_secs(2)),
+            ttl: ttl.clamp(MIN_INDEX_TTL, MAX_INDEX_TTL),
             signed: Mutex::new(HashMap::new()),
         }
     }
@@ -115,6 +121,11 @@ impl IndexSigner {
 
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// The lifetime in whole seconds (at most [`MAX_INDEX_TTL`], so it fits).
+    fn ttl_secs(&self) -> i64 {
+        i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)
     }
 
     /// The signature of `/index/config.json`'s download template and API
@@ -136,7 +147,7 @@ impl IndexSigner {
     }
 
     fn fresh_enough(&self, expires: i64) -> bool {
-        expires - unix_now() >= (self.ttl.as_secs() / 2) as i64
+        expires.saturating_sub(unix_now()) >= self.ttl_secs() / 2
     }
 
     /// The signature of `document` if this signer made it for `name` (a file
@@ -167,7 +178,7 @@ impl IndexSigner {
                 // Milliseconds keep versions growing even if the mirror file
                 // (the only record of the last version) is lost.
                 let version = unix_millis().max(last.saturating_add(1));
-                let expires = unix_now() + self.ttl.as_secs() as i64;
+                let expires = unix_now().saturating_add(self.ttl_secs());
                 let signature = SignedIndex::sign(&self.key, name, version, expires, content);
                 format!("{content}{}", signature.to_line())
             }
@@ -229,5 +240,18 @@ mod tests {
         let resigned = short.sign("abc", "{}\n", Some(&doc));
         assert_ne!(resigned, doc);
         assert!(v(&resigned) > v(&doc));
+    }
+
+    /// A huge lifetime (the tester's `--index-ttl 18446744073709551615`)
+    /// is capped, never wrapped into a document that expired long ago.
+    #[test]
+    fn huge_lifetimes_are_capped_not_wrapped() {
+        let signer = IndexSigner::new(SecretKey::generate().unwrap(), Duration::MAX);
+        assert_eq!(signer.ttl(), MAX_INDEX_TTL);
+        let doc = signer.sign("abc", "{}\n", None);
+        let expires = split_signed(&doc).unwrap().1.unwrap().expires;
+        let left = expires - unix_now();
+        assert!(left > MAX_INDEX_TTL.as_secs() as i64 - 60, "{left}");
+        assert_eq!(signer.sign("abc", "{}\n", Some(&doc)), doc);
     }
 }

@@ -353,3 +353,44 @@ impl Tables {
         Ok(())
     }
 }
+
+/// Which versions reference a blob (the visibility of blob downloads).
+impl super::MetadataStore {
+    /// Whether zoo versions and/or crate versions reference `sha256` (64
+    /// lowercase hex digits). Zoo versions are only searched when a crate
+    /// uses the blob, so a download of a zoo blob costs one small query.
+    pub fn blob_users(&self, sha256: &str) -> StoreResult<crate::db::BlobUsers> {
+        use super::Backend;
+        self.engine.with_conn(|c| {
+            let cargo = c
+                .query_opt(
+                    "SELECT 1 FROM cargo_versions WHERE cksum = $1 LIMIT 1",
+                    params![sha256],
+                )?
+                .is_some();
+            let zoo = cargo && zoo_references(c, sha256)?;
+            Ok(crate::db::BlobUsers { zoo, cargo })
+        })
+    }
+}
+
+/// Whether a zoo version's archive or external file is `sha256`. The
+/// `LIKE` only narrows the rows (the hash is hex, nothing to escape); each
+/// candidate's index line is then read, so an in-archive file with the same
+/// hash does not count.
+fn zoo_references(c: &mut dyn Conn, sha256: &str) -> StoreResult<bool> {
+    let rows = c.query(
+        "SELECT index_line FROM versions WHERE archive_sha256 = $1 OR index_line LIKE $2",
+        params![sha256, format!("%\"{sha256}\"%")],
+    )?;
+    for row in rows {
+        let entry: zoo_format::index::IndexEntry =
+            serde_json::from_str(&row.text(0)?).map_err(crate::db::sql::backend)?;
+        if entry.archive.sha256 == sha256
+            || entry.files.iter().any(|f| f.external && f.sha256 == sha256)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

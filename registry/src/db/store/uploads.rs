@@ -5,7 +5,7 @@
 
 use super::MetadataStore;
 use crate::db::sql::{Backend, params};
-use crate::db::{StoreResult, User, sql};
+use crate::db::{StoreResult, UploadReservation, User, sql};
 
 /// The record-keeping of not-yet-referenced uploads (table `uploads`).
 impl MetadataStore {
@@ -19,6 +19,60 @@ impl MetadataStore {
                  ON CONFLICT (sha256, user_id) DO UPDATE \
                  SET size = excluded.size, uploaded_at = excluded.uploaded_at",
                 params![sha256, user.id, size, at],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Holds quota for `user`'s upload of the new blob `sha256` before its
+    /// body is received: `wanted` bytes (its `Content-Length`), or all the
+    /// room left when the size is not declared. Checked and recorded in one
+    /// transaction under a per-user lock, so parallel uploads (on any
+    /// replica) cannot all pass a check made before any of them is stored.
+    /// The record is the upload's own (`uploads` row), corrected by
+    /// [`MetadataStore::record_upload`] once stored or dropped by
+    /// [`MetadataStore::cancel_upload`] if it fails.
+    pub fn reserve_upload(
+        &self,
+        user: &User,
+        sha256: &str,
+        wanted: Option<u64>,
+        quota: u64,
+        at: i64,
+    ) -> StoreResult<UploadReservation> {
+        self.engine.with_tx(|c| {
+            // Package names never contain `:`, so this key is the user's own.
+            c.lock_name(&format!("upload-quota:{}", user.id))?;
+            let pending = c.query_i64(
+                "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads \
+                 WHERE user_id = $1 AND sha256 <> $2",
+                params![user.id, sha256],
+            )?;
+            let pending = pending.max(0) as u64;
+            let left = quota.saturating_sub(pending);
+            let size = match wanted {
+                Some(size) if size <= left => size,
+                None if left > 0 => left,
+                _ => return Ok(UploadReservation::Exceeded { pending }),
+            };
+            let stored = i64::try_from(size).map_err(sql::backend)?;
+            c.execute(
+                "INSERT INTO uploads (sha256, user_id, size, uploaded_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (sha256, user_id) DO UPDATE \
+                 SET size = excluded.size, uploaded_at = excluded.uploaded_at",
+                params![sha256, user.id, stored, at],
+            )?;
+            Ok(UploadReservation::Reserved(size))
+        })
+    }
+
+    /// Drops `user`'s reservation for `sha256` (an upload that failed, or
+    /// whose blob another upload stored first).
+    pub fn cancel_upload(&self, user: &User, sha256: &str) -> StoreResult<()> {
+        self.engine.with_conn(|c| {
+            c.execute(
+                "DELETE FROM uploads WHERE sha256 = $1 AND user_id = $2",
+                params![sha256, user.id],
             )
             .map(drop)
         })

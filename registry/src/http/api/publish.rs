@@ -3,7 +3,8 @@
 //! Order: authenticate → stream the archive to a staged temp file (hashed,
 //! size-capped) → validate it with `zoo_format::archive::read_listing` (400
 //! naming the entry or manifest field) → check external blobs exist with the
-//! listed sizes → ownership / existing version (403 / 409) → the publisher's
+//! listed sizes → ownership / existing version (403 / 409) → every
+//! dependency is a package of this registry (400) → the publisher's
 //! signature, if sent (`zoo-signing-key` + `zoo-signature` headers: 400 unless
 //! it covers name, version and the archive's sha256) → store the archive
 //! blob (fsync) → record the version in one transaction → rewrite the index
@@ -76,6 +77,12 @@ pub async fn publish(
     let (who, name, v) = (caller.clone(), name_norm.clone(), version.clone());
     state
         .domain(move |s| publish_rules::preflight(s, Namespace::Zoo, &who, rights, &name, &v))
+        .await?;
+    let dependencies: Vec<String> = manifest.dependencies.keys().cloned().collect();
+    state
+        .domain(move |s| {
+            publish_rules::check_dependencies(s, dependencies.iter().map(String::as_str))
+        })
         .await?;
 
     let archive = ArchiveRef {
