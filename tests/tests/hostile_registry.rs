@@ -228,7 +228,10 @@ fn a_saved_token_goes_only_to_its_own_registry() {
     let (ok, stderr, _) = run_with(&user, &[], &["yank", "lib@1.0.0"]);
     assert!(!ok, "yanked through another registry with the saved token");
     // No token is saved for the proxy's origin, so zoo refuses before asking.
-    assert!(stderr.contains("needs a token: run `zoo login`"), "{stderr}");
+    assert!(
+        stderr.contains("needs a token: run `zoo login`"),
+        "{stderr}"
+    );
     let leaked: Vec<_> = proxy
         .requests()
         .into_iter()
