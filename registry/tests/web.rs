@@ -77,6 +77,9 @@ async fn home_search_and_package_pages_show_published_packages() {
 
     let v = reg.get("/packages/tiny-net/1.1.0").await.text();
     assert!(v.contains("zoo install tiny-net@=1.1.0") && v.contains("This version is yanked"));
+    // A version's own page installs that version, not the newest ^1.0.0.
+    let v = reg.get("/packages/tiny-net/1.0.0").await.text();
+    assert!(v.contains("zoo install tiny-net@=1.0.0"), "{v}");
     assert_eq!(
         reg.get("/packages/tiny-net/9.9.9").await.status,
         StatusCode::NOT_FOUND

@@ -57,6 +57,14 @@ fn doctor_is_forwarded_with_its_flags() {
     let text = user.run(&["doctor"]).ok();
     let config = user.zoo_home().join("config.toml");
     assert!(text.contains(&config.display().to_string()), "{text}");
+    // A --parity device that cannot be used fails before the report.
+    let bad = user.run(&["doctor", "--parity", "gpu"]);
+    assert!(!bad.success && bad.stdout.is_empty(), "{}", bad.stdout);
+    assert!(
+        bad.stderr.contains("invalid device \"gpu\""),
+        "{}",
+        bad.stderr
+    );
 }
 
 /// Publishes `tool@1.0.0` (a function package: not runnable, so `zoo run`

@@ -84,4 +84,21 @@ fn install_verify_runs_the_golden_input_of_each_new_model_package() {
     assert!(result.success, "{}", result.stderr);
     let items: serde_json::Value = serde_json::from_str(&result.stdout).unwrap();
     assert_eq!(items[0]["verified"], true, "{items}");
+
+    // A failed check under --json: stdout is still one document.
+    let result = user.run(&[
+        "install",
+        "--json",
+        "--verify",
+        "--force",
+        "vgg-mini@=0.2.0",
+    ]);
+    assert!(!result.success);
+    let items: serde_json::Value = serde_json::from_str(&result.stdout).unwrap();
+    assert_eq!(items[0]["verified"], false, "{items}");
+    assert!(
+        result.stderr.contains("zoo verify failed"),
+        "{}",
+        result.stderr
+    );
 }

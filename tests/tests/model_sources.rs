@@ -322,6 +322,20 @@ fn a_sources_package_installs_converts_and_classifies() {
         info.contains(&url) && info.contains("weights.safetensors") && info.contains("caffe"),
         "{info}"
     );
+    // The package's web page says where its weights come from, too.
+    let page = zoo_e2e::http(
+        "GET",
+        &format!("{}/packages/{NAME}", registry.url),
+        &[],
+        b"",
+    );
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(
+        html.contains("Weights from upstream")
+            && html.contains(&url)
+            && html.contains("caffe conversion"),
+        "{html}"
+    );
 
     user.run(&["install", NAME]).ok();
     assert_eq!(user.installed(), [(NAME.into(), VERSION.into())]);

@@ -428,6 +428,17 @@ fn info_names_license_io_metrics_and_each_versions_state() {
         "{out}"
     );
     user.run(&["trust", "add", &public, "--name", "alice"]).ok();
+    // Trusting it again under another name says it renames; a name is one line.
+    let out = user.run(&["trust", "add", &public, "--name", "Alice"]).ok();
+    assert!(
+        out.contains("already trusted as \"alice\"; now named \"Alice\""),
+        "{out}"
+    );
+    let err = user
+        .run(&["trust", "add", &public, "--name", "al\nice"])
+        .fails();
+    assert!(err.contains("one line of text"), "{err}");
+    user.run(&["trust", "add", &public, "--name", "alice"]).ok();
     let out = user.run(&["info", "shapes"]).ok();
     assert!(
         out.contains(&format!("signed by key {key_id} (trusted: alice)")),

@@ -32,8 +32,9 @@ pub enum Error {
     /// An answer was larger than the client reads for its kind.
     #[error("the answer of {url} is larger than {limit} bytes, the most zoo reads for it; refused")]
     TooLarge { url: String, limit: u64 },
-    /// The registry answered with an error status; `detail` is its message.
-    #[error("{method} {url}: the registry answered {status}: {detail}")]
+    /// A server (the registry, or an upstream mirror of `[[model.sources]]`)
+    /// answered with an error status; `detail` is its message.
+    #[error("{method} {url}: the server answered {status}: {detail}")]
     Http {
         method: String,
         url: String,

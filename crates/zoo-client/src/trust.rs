@@ -114,14 +114,22 @@ impl TrustedKeys {
     }
 
     /// Trusts a publisher key (renaming it if already there).
-    pub fn add_publisher(&mut self, key: &PublicKey, name: &str) {
+    /// Trusts `key` under `name`; the name it had before, if it was
+    /// already trusted under another.
+    pub fn add_publisher(&mut self, key: &PublicKey, name: &str) -> Option<String> {
         let text = key.to_string();
         match self.publishers.iter_mut().find(|p| p.key == text) {
-            Some(existing) => existing.name = name.to_string(),
-            None => self.publishers.push(Publisher {
-                key: text,
-                name: name.to_string(),
-            }),
+            Some(existing) if existing.name != name => {
+                Some(std::mem::replace(&mut existing.name, name.to_string()))
+            }
+            Some(_) => None,
+            None => {
+                self.publishers.push(Publisher {
+                    key: text,
+                    name: name.to_string(),
+                });
+                None
+            }
         }
     }
 
@@ -282,7 +290,7 @@ mod tests {
         ));
         let err = check_package(&signed, &trusted, true).unwrap_err();
         assert!(err.to_string().contains("zoo trust add"), "{err}");
-        trusted.add_publisher(&key.public(), "alice");
+        let _ = trusted.add_publisher(&key.public(), "alice");
         assert_eq!(
             check_package(&signed, &trusted, true).unwrap(),
             PackageTrust::Trusted("alice".into())
@@ -326,7 +334,7 @@ mod tests {
             Pinned::Already
         );
         assert!(keys.pin_registry("http://r", &b, false).is_err());
-        keys.add_publisher(&b, "bob");
+        let _ = keys.add_publisher(&b, "bob");
         keys.save(&path).unwrap();
         let again = TrustedKeys::load(&path).unwrap();
         assert_eq!(again, keys);

@@ -96,9 +96,13 @@ impl FromStr for PublicKey {
             .map_err(|_| bad())?
             .try_into()
             .map_err(|_| bad())?;
-        VerifyingKey::from_bytes(&bytes)
-            .map(PublicKey)
-            .map_err(|_| bad())
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
+        // A small-order point (the all-zero key among them) verifies
+        // signatures no one made; it is never a real publisher's key.
+        if key.is_weak() {
+            return Err(bad());
+        }
+        Ok(PublicKey(key))
     }
 }
 
@@ -364,7 +368,9 @@ mod tests {
         let text = secret.public().to_string();
         assert!(text.starts_with("ed25519:"));
         assert_eq!(text.parse::<PublicKey>().unwrap(), secret.public());
-        for bad in ["", "ed25519:", "ed25519:AAAA", "rsa:abc", &text[1..]] {
+        // The all-zero key is a small-order point: refused, not trusted.
+        let zero = format!("ed25519:{}", B64.encode([0u8; 32]));
+        for bad in ["", "ed25519:", "ed25519:AAAA", "rsa:abc", &text[1..], &zero] {
             assert!(bad.parse::<PublicKey>().is_err(), "{bad}");
         }
         assert!(SecretKey::from_file_text("nonsense").is_err());

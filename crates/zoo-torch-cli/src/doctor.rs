@@ -35,6 +35,12 @@ struct StatePath {
 }
 
 pub fn run(args: DoctorArgs) -> Result<()> {
+    // A device that cannot be used fails before the report, not after it.
+    let parity_device = args
+        .parity
+        .as_deref()
+        .map(|name| zoo_nn::parse_device(name).map(|device| (name, device)))
+        .transpose()?;
     let libtorch_path = loaded_library_dir("libtorch_cpu.so");
     let libtorch_version = libtorch_path.as_ref().and_then(|dir| torch_version(dir));
     let cuda_available = tch::Cuda::is_available();
@@ -68,22 +74,22 @@ pub fn run(args: DoctorArgs) -> Result<()> {
     } else {
         print_report(&report);
     }
-    match args.parity {
-        Some(device) => parity(&device),
+    match parity_device {
+        Some((name, device)) => parity(name, device),
         None => Ok(()),
     }
 }
 
 /// Compares links on `device` with the CPU; an error when any differs.
-fn parity(device_name: &str) -> Result<()> {
-    let device = zoo_nn::parse_device(device_name)?;
+fn parity(device_name: &str, device: tch::Device) -> Result<()> {
     let checks = zoo_nn::parity::compare_devices(device)?;
     outln!("parity       {device_name} vs cpu (max abs diff, tolerance {PARITY_TOLERANCE:e})");
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     let mut failed = Vec::new();
     for check in &checks {
         let ok = check.max_abs_diff <= PARITY_TOLERANCE;
         outln!(
-            "  {:<28} {:.3e} {}",
+            "  {:<width$} {:.3e} {}",
             check.name,
             check.max_abs_diff,
             if ok { "ok" } else { "FAILED" }

@@ -45,6 +45,17 @@ fn export_torchscript(args: TorchScriptArgs, quiet: bool, verbose: bool) -> Resu
             dir.display()
         );
     }
+    for (flag, path) in [("-o", &args.output), ("--package", &args.package)] {
+        let Some(path) = path else { continue };
+        let parent = parent_of(Some(path));
+        if !parent.is_dir() {
+            bail!(
+                "{flag} {}: the folder {} does not exist",
+                path.display(),
+                parent.display()
+            );
+        }
+    }
     let device = zoo_nn::parse_device(&args.device)?;
     let dir = crate::settings::package_dir(&args.model, verbose)?;
     let manifest = Manifest::load(&dir).map_err(|e| anyhow!("{e}"))?;

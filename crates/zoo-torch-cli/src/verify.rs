@@ -11,8 +11,29 @@ use zoo_term::outln;
 use zoo_torch_args::VerifyArgs;
 
 /// Exit status 1 (as an error) when any output is off or there is nothing
-/// to compare.
+/// to compare. Under `--json` stdout always holds one document: the
+/// comparison, or `{"error": …}` when there was none to make.
 pub fn run(args: VerifyArgs, quiet: bool, verbose: bool) -> Result<()> {
+    let json = args.json;
+    match verify(args, quiet, verbose) {
+        Ok(Verdict::Match) => Ok(()),
+        Ok(Verdict::Mismatch(message)) => Err(anyhow!(message)),
+        Err(error) => {
+            if json {
+                outln!("{}", zoo_term::error_json(&error));
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The outcome of a comparison that ran (and was reported).
+enum Verdict {
+    Match,
+    Mismatch(String),
+}
+
+fn verify(args: VerifyArgs, quiet: bool, verbose: bool) -> Result<Verdict> {
     let device = zoo_nn::parse_device(&args.device)?;
     if device.is_cuda() {
         // cuDNN convolutions default to TF32 (about 1e-3 relative), which
@@ -78,13 +99,13 @@ pub fn run(args: VerifyArgs, quiet: bool, verbose: bool) -> Result<()> {
         }
     }
     if !failed.is_empty() {
-        bail!(
+        return Ok(Verdict::Mismatch(format!(
             "{package}: output {} differs from the golden file {} on {} (tolerance {:e})",
             failed.join(", "),
             golden.file,
             args.device,
             golden.tolerance
-        );
+        )));
     }
     if !args.json && !quiet {
         outln!(
@@ -94,5 +115,5 @@ pub fn run(args: VerifyArgs, quiet: bool, verbose: bool) -> Result<()> {
             args.device
         );
     }
-    Ok(())
+    Ok(Verdict::Match)
 }

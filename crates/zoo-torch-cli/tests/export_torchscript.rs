@@ -126,6 +126,18 @@ fn bad_exports_fail_and_leave_nothing() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers, ["tiny-vgg"], "left behind: {leftovers:?}");
+    // A file in a folder that does not exist: said before anything runs.
+    let stderr = export(
+        &source,
+        &dir.path().join("nodir/x.pt"),
+        None,
+        "data=1,3,32,32",
+    )
+    .fails();
+    assert!(
+        stderr.contains("nodir") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
 
     // A corrupt TorchScript package is an error naming the file.
     let broken = dir.path().join("broken");

@@ -131,6 +131,16 @@ fn a_package_without_golden_says_so() {
             && stderr.contains("nothing to verify"),
         "{stderr}"
     );
+    // Under --json, stdout says so too (one document, as for a comparison).
+    let out = verify(&["--json".as_ref(), copy.as_os_str()]).exits_with(1);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("has no golden file"),
+        "{report}"
+    );
 }
 
 #[test]

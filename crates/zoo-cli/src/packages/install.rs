@@ -35,7 +35,10 @@ pub struct InstallArgs {
     remote: RemoteArgs,
 }
 
-pub fn install(args: InstallArgs, out: Output) -> Result<()> {
+/// The exit status: 1 when `--verify` found a package whose golden check
+/// failed (the install stays); under `--json` that is only on stderr, so
+/// that stdout stays one document.
+pub fn install(args: InstallArgs, out: Output) -> Result<i32> {
     let specs = args
         .specs
         .iter()
@@ -87,8 +90,8 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
         .collect();
     let verify_failure = || {
         anyhow::anyhow!(
-            "zoo verify failed for {} (installed, but its outputs differ from its golden \
-             file; `zoo verify NAME@=VERSION` shows the difference, `zoo uninstall` removes it)",
+            "zoo verify failed for {} (installed, but its golden input did not give its golden \
+             outputs; `zoo verify NAME@=VERSION` shows why, `zoo uninstall` removes it)",
             failed.join(", ")
         )
     };
@@ -110,11 +113,11 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
             })
             .collect();
         print_json(&items)?;
-        return if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(verify_failure())
-        };
+        if failed.is_empty() {
+            return Ok(0);
+        }
+        eprintln!("{}", zoo_term::error_line(&verify_failure()));
+        return Ok(1);
     }
     for item in &report.installed {
         let what = match (item.fresh, item.repaired) {
@@ -136,7 +139,7 @@ pub fn install(args: InstallArgs, out: Output) -> Result<()> {
     if !failed.is_empty() {
         return Err(verify_failure());
     }
-    Ok(())
+    Ok(0)
 }
 
 /// Whether the installed package in `dir` records a golden file.

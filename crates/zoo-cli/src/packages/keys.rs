@@ -21,12 +21,29 @@ pub struct KeygenArgs {
 
 /// Writes a new key pair, trusts its public key, prints it on stdout.
 pub fn keygen(args: KeygenArgs, out: Output) -> Result<()> {
-    let path = match args.output {
+    let path = match args.output.clone() {
         Some(path) => path,
         None => {
             trust::signing_key_path().context("no config directory found (set HOME or ZOO_HOME)")?
         }
     };
+    if path.is_dir() {
+        bail!(
+            "{} is a folder; --output names the key file to write",
+            path.display()
+        );
+    }
+    // zoo's own config folder is created; a folder the user named is not.
+    if args.output.is_some()
+        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        bail!(
+            "{}: the folder {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
     if path.exists() && !args.force {
         bail!(
             "{} already exists; pass --force to replace it",
@@ -39,7 +56,7 @@ pub fn keygen(args: KeygenArgs, out: Output) -> Result<()> {
     let public = key.public();
     let keys_path = trusted_keys_path()?;
     let mut keys = TrustedKeys::load(&keys_path)?;
-    keys.add_publisher(&public, "own key");
+    let _ = keys.add_publisher(&public, "own key");
     keys.save(&keys_path)?;
     say!(
         out,
@@ -104,9 +121,19 @@ pub fn trust(command: TrustCommand, out: Output) -> Result<()> {
         }
         TrustCommand::Add { key, name } => {
             let key = parse_key(&key)?;
-            keys.add_publisher(&key, &name);
+            if name.chars().any(char::is_control) {
+                bail!("--name {name:?}: a publisher's name is one line of text");
+            }
+            let renamed = keys.add_publisher(&key, &name);
             keys.save(&path)?;
-            say!(out, "trusting publisher key {key} ({})", key.fingerprint());
+            match renamed {
+                Some(old) => say!(
+                    out,
+                    "publisher key {key} ({}) was already trusted as {old:?}; now named {name:?}",
+                    key.fingerprint()
+                ),
+                None => say!(out, "trusting publisher key {key} ({})", key.fingerprint()),
+            }
         }
         TrustCommand::Remove { key } => {
             let key = parse_key(&key)?;

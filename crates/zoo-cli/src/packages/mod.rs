@@ -126,7 +126,7 @@ pub fn run(command: PackageCommand, out: Output) -> Result<i32> {
         PackageCommand::Publish(args) => publish::publish(args, out),
         PackageCommand::Yank(args) => publish::yank(args, out),
         PackageCommand::Owner(command) => publish::owner(command, out),
-        PackageCommand::Install(args) => install::install(args, out),
+        PackageCommand::Install(args) => return install::install(args, out),
         PackageCommand::Uninstall(args) => install::uninstall(args, out),
         PackageCommand::List(args) => install::list(args),
         PackageCommand::Info(args) => query::info(args),

@@ -52,7 +52,20 @@ const KEYWORDS: &[&str] = &[
     "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
     "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
     "where", "while", "abstract", "become", "box", "do", "final", "gen", "macro", "override",
-    "priv", "try", "typeof", "unsized", "virtual", "yield", "test",
+    "priv", "try", "typeof", "unsized", "virtual", "yield", "Self",
+];
+
+/// Crate names cargo reserves for the standard library and test harness.
+const RESERVED_CRATES: &[&str] = &["test", "std", "core", "alloc", "proc_macro"];
+
+/// Crates the scaffold depends on: a Link crate of the same name would
+/// depend on itself.
+const DEPENDENCIES: &[&str] = &["zoo_nn", "zoo_torch_build", "tch", "torch_sys"];
+
+/// Names the scaffold's code and README import, which its Link type must
+/// not take.
+const IMPORTED_TYPES: &[&str] = &[
+    "Link", "Mode", "NnError", "Result", "Tensor", "VarStore", "Device", "Kind",
 ];
 
 pub fn run(command: NewCommand, out: Output) -> Result<()> {
@@ -64,10 +77,7 @@ pub fn run(command: NewCommand, out: Output) -> Result<()> {
 fn new_link(args: NewLinkArgs, out: Output) -> Result<()> {
     let name = args.name.as_str();
     zoo_format::validate_name(name).map_err(|e| anyhow::anyhow!("package name: {e}"))?;
-    let crate_name = name.replace('-', "_");
-    if KEYWORDS.contains(&crate_name.as_str()) {
-        bail!("package name: `{name}` is a Rust keyword, which cargo refuses as a crate name");
-    }
+    check_scaffold_name(name)?;
     let dir = args.path.unwrap_or_else(|| PathBuf::from(name));
     let files = render(name)?;
     write_new_dir(&dir, &files)?;
@@ -77,6 +87,30 @@ fn new_link(args: NewLinkArgs, out: Output) -> Result<()> {
         "next: set LIBTORCH, add [registries.zoo] to ~/.cargo/config.toml (see its README), \
          `cargo test`, then `zoo publish`"
     );
+    Ok(())
+}
+
+/// Refuses names whose scaffold could not build: a Rust keyword or a
+/// reserved crate name (cargo refuses them), one of the scaffold's own
+/// dependencies, or a Link type name that its code already imports.
+fn check_scaffold_name(name: &str) -> Result<()> {
+    let crate_name = name.replace('-', "_");
+    if KEYWORDS.contains(&crate_name.as_str()) {
+        bail!("package name: `{name}` is a Rust keyword, which cargo refuses as a crate name");
+    }
+    if RESERVED_CRATES.contains(&crate_name.to_lowercase().as_str()) {
+        bail!("package name: `{name}` is reserved for Rust's own crates; cargo refuses it");
+    }
+    if DEPENDENCIES.contains(&crate_name.to_lowercase().as_str()) {
+        bail!("package name: `{name}` is a crate the Link depends on; choose another name");
+    }
+    let type_name = type_name(name);
+    if IMPORTED_TYPES.contains(&type_name.as_str()) {
+        bail!(
+            "package name: its Link type would be `{type_name}`, which the scaffold imports from \
+             zoo_nn or tch; choose another name (e.g. `my-{name}`)"
+        );
+    }
     Ok(())
 }
 
@@ -178,6 +212,23 @@ mod tests {
         assert_eq!(type_name("peephole-link"), "PeepholeLink");
         assert_eq!(type_name("my_gru2"), "MyGru2");
         assert_eq!(type_name("a--b"), "AB");
+    }
+
+    #[test]
+    fn names_whose_scaffold_could_not_build_are_refused() {
+        for (name, why) in [
+            ("link", "would be `Link`"),
+            ("tensor", "would be `Tensor`"),
+            ("nn-error", "would be `NnError`"),
+            ("Self", "keyword"),
+            ("test", "reserved"),
+            ("zoo-nn", "depends on"),
+        ] {
+            let e = check_scaffold_name(name).unwrap_err().to_string();
+            assert!(e.contains(why), "{name}: {e}");
+        }
+        check_scaffold_name("peephole-link").unwrap();
+        check_scaffold_name("linker").unwrap();
     }
 
     #[test]

@@ -93,6 +93,7 @@ async fn render(
     let mut body = package_body(
         &package,
         &shown,
+        wanted.is_some(),
         &details,
         &versions,
         &owners,
@@ -108,9 +109,12 @@ async fn render(
     ))
 }
 
+/// `pinned`: the page of one version (`/packages/NAME/VERSION`), whose
+/// install line must install that version, not the newest compatible one.
 fn package_body(
     package: &PackageRecord,
     shown: &VersionRecord,
+    pinned: bool,
     details: &VersionDetails,
     versions: &[VersionRecord],
     owners: &[User],
@@ -238,10 +242,11 @@ fn package_body(
         ),
         None => "<p class=\"muted\" id=\"signed\">Unsigned.</p>".to_string(),
     };
-    let io = io_table(details, entry.kind);
+    let io = io_table(details, entry.kind) + &sources_section(details);
 
-    // A yanked version installs only when asked for exactly.
-    let exact = if entry.yanked { "=" } else { "" };
+    // A version's own page installs exactly it (`@1.0.0` means `^1.0.0`);
+    // a yanked version installs only when asked for exactly.
+    let exact = if pinned || entry.yanked { "=" } else { "" };
     format!(
         r#"<h1>{name} <span class="muted">{vers}</span> <span class="kind">{kind}</span></h1>
 <p class="description">{description}</p>
@@ -283,6 +288,37 @@ fn package_body(
 
 /// A model's inputs and outputs as zoo.toml's `[model]` records them;
 /// nothing for other kinds without any.
+/// `[[model.sources]]`: weights the package does not carry, which `zoo
+/// install` downloads from these mirrors, checks and converts; without this
+/// a visitor would see a model package with no weights file.
+fn sources_section(details: &VersionDetails) -> String {
+    if details.sources.is_empty() {
+        return String::new();
+    }
+    let mut rows = String::new();
+    for source in &details.sources {
+        let mirrors: Vec<String> = source
+            .url
+            .iter()
+            .map(|u| format!("<code>{}</code>", esc(u)))
+            .collect();
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{} conversion of {} ({} bytes, sha256 <span class=\"hash\">{}</span>)</td><td>{}</td></tr>",
+            esc(&source.produces),
+            source.convert.as_str(),
+            esc(source.file_name()),
+            source.size,
+            esc(&source.sha256),
+            mirrors.join("<br>")
+        ));
+    }
+    format!(
+        "<h2>Weights from upstream</h2>\n<p id=\"sources\">Not in the package: <code>zoo install</code> \
+         downloads them from the first mirror that answers, checks their sha256 and converts them.</p>\n\
+         <table><thead><tr><th>file</th><th>made from</th><th>mirrors</th></tr></thead><tbody>{rows}</tbody></table>\n"
+    )
+}
+
 fn io_table(details: &VersionDetails, kind: zoo_format::Kind) -> String {
     if details.inputs.is_empty() && details.outputs.is_empty() {
         return if kind == zoo_format::Kind::Model {
