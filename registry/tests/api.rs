@@ -1,7 +1,5 @@
 //! The HTTP API driven in-process through the axum router (no sockets).
 
-mod common;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::Value;
@@ -30,7 +28,7 @@ fn model_package(name: &str, version: &str) -> Package {
 async fn publish_then_read_everything_back() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    common::publish_model_dependencies(&reg, &alice).await;
+    reg.publish_model_dependencies(&alice).await;
     let archive = model_package("tiny-net", "1.0.0").packed();
 
     // The weights blob has not been uploaded yet.
@@ -763,7 +761,7 @@ async fn info_names_license_io_metrics_and_each_versions_signer() {
     use zoo_format::signing::{SecretKey, sign_entry};
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    common::publish_model_dependencies(&reg, &alice).await;
+    reg.publish_model_dependencies(&alice).await;
     assert!(reg.put_blob(&alice, WEIGHTS).await.status.is_success());
     let key = SecretKey::generate().unwrap();
     let archive = model_package("shapes", "1.0.0").packed();

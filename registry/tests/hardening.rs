@@ -3,8 +3,6 @@
 //! changes nothing, the framework's own errors are JSON, and versions may
 //! only depend on packages the registry has.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
@@ -14,27 +12,6 @@ use zoo_e2e::in_process::{Registry, crate_publish_body, model};
 use zoo_format::checksum::sha256_hex;
 use zoo_registry::auth::Scope;
 use zoo_registry::http::uploads::UploadLimits;
-use zoo_registry::{Config, open_state, router};
-
-/// A registry serving a private Cargo registry (`--cargo-auth-required`).
-fn private_cargo_registry() -> Registry {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let state = open_state(Config {
-        data_dir: data.clone(),
-        base_url: "http://registry.test".into(),
-        max_package_size: 1 << 30,
-        cargo_auth_required: true,
-    })
-    .unwrap();
-    let app = router(state.clone());
-    Registry {
-        dir,
-        data,
-        state,
-        app,
-    }
-}
 
 /// The `.crate` bytes of a cargo publish body.
 fn crate_bytes(body: &[u8]) -> &[u8] {
@@ -44,7 +21,7 @@ fn crate_bytes(body: &[u8]) -> &[u8] {
 
 #[tokio::test]
 async fn a_private_crates_blob_needs_a_token_and_stays_out_of_shared_caches() {
-    let reg = private_cargo_registry();
+    let reg = Registry::with_cargo_auth_required();
     let alice = reg.token("alice", &Scope::ALL);
     let body = crate_publish_body("secret-sauce", "0.1.0");
     let reply = reg
@@ -298,7 +275,7 @@ async fn versions_may_only_depend_on_packages_the_registry_has() {
         reg.get("/api/v1/packages/needs-lstm").await.status,
         StatusCode::NOT_FOUND
     );
-    common::publish_model_dependencies(&reg, &alice).await;
+    reg.publish_model_dependencies(&alice).await;
     let reply = reg.publish(&alice, &package).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
 }

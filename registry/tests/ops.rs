@@ -2,8 +2,6 @@
 //! passes; corrupt, missing, stray and stale files are reported; gc removes
 //! unreferenced old blobs and keeps referenced (zoo and cargo) ones.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -34,7 +32,7 @@ fn kinds(report: &zoo_registry::ops::fsck::FsckReport) -> Vec<&str> {
 async fn populated() -> (Registry, String, String, String) {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    common::publish_model_dependencies(&reg, &alice).await;
+    reg.publish_model_dependencies(&alice).await;
     let reply = reg
         .publish(&alice, &model("tiny-net", "1.0.0", "d", "# card\n"))
         .await;

@@ -4,8 +4,6 @@
 //! references are deleted after the grace period, and uploads beyond the
 //! per-user and global caps are refused while others are in progress.
 
-mod common;
-
 use std::time::Duration;
 
 use axum::body::Body;
@@ -64,7 +62,7 @@ async fn unreferenced_uploads_count_against_the_users_quota() {
         ..UploadLimits::default()
     });
     let alice = reg.token("alice", &Scope::ALL);
-    common::publish_model_dependencies(&reg, &alice).await;
+    reg.publish_model_dependencies(&alice).await;
     // Publishing releases the package's blob from the quota.
     let package = model("quota-model", "1.0.0", "a model", "# card");
     let reply = reg.publish(&alice, &package).await;
@@ -117,7 +115,7 @@ async fn uploads_no_version_references_expire_after_the_grace_period() {
         ..UploadLimits::default()
     });
     let alice = reg.token("alice", &Scope::ALL);
-    common::publish_model_dependencies(&reg, &alice).await;
+    reg.publish_model_dependencies(&alice).await;
     let orphan = b"uploaded, never published".to_vec();
     assert_eq!(
         put_blob(&reg, &alice, &orphan, true).await.status,

@@ -1,8 +1,6 @@
 //! The HTML pages, through the router in-process: content, escaping of
 //! hostile metadata, 404s, and the login → token page flow with CSRF.
 
-mod common;
-
 use axum::http::{Method, StatusCode};
 use zoo_e2e::in_process::{Registry, Reply, link, model};
 use zoo_registry::auth::Scope;
@@ -120,7 +118,7 @@ async fn search_pages_through_results() {
 async fn hostile_metadata_and_readme_are_escaped() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    common::publish_model_dependencies(&reg, &alice).await;
+    reg.publish_model_dependencies(&alice).await;
     let readme = format!(
         "# Card\n\n{EVIL}\n\n<img src=x onerror=alert(1)>\n\n[click](javascript:alert(1))\n"
     );
@@ -394,7 +392,7 @@ async fn healthz_and_metrics() {
     assert_eq!(reply.text(), r#"{"status":"ok"}"#);
 
     let alice = reg.token("alice", &Scope::ALL);
-    common::publish_model_dependencies(&reg, &alice).await;
+    reg.publish_model_dependencies(&alice).await;
     let reply = reg
         .publish(&alice, &model("tiny-net", "1.0.0", "d", "# r\n"))
         .await;
@@ -534,7 +532,7 @@ async fn a_search_page_past_the_end_says_so_and_links_the_last_page() {
 async fn the_package_page_shows_license_io_downloads_and_metrics_once() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    common::publish_model_dependencies(&reg, &alice).await;
+    reg.publish_model_dependencies(&alice).await;
     // As the built-in model cards (models/src/card.rs) print them.
     let card = "# Shapes\n\n## Held-out results\n\n| metric | value | data |\n|---|---|---|\n\
                 | accuracy | 0.9700 | synthetic-shapes |\n";
@@ -614,7 +612,7 @@ async fn the_package_page_shows_license_io_downloads_and_metrics_once() {
 async fn a_yanked_newest_version_does_not_describe_the_package() {
     let reg = Registry::new();
     let alice = reg.token("alice", &Scope::ALL);
-    common::publish_model_dependencies(&reg, &alice).await;
+    reg.publish_model_dependencies(&alice).await;
     for (v, description, readme) in [
         ("1.0.0", "Stable shapes net", "# Stable readme\n"),
         ("1.1.0", "Broken shapes net", "# Broken readme\n"),

@@ -70,13 +70,23 @@ impl Registry {
 
     /// A fresh registry taking packages of up to `max_package_size` bytes.
     pub fn with_limit(max_package_size: u64) -> Registry {
+        Registry::open(max_package_size, false)
+    }
+
+    /// A fresh registry whose Cargo side needs a token for everything
+    /// (`serve --cargo-auth-required`).
+    pub fn with_cargo_auth_required() -> Registry {
+        Registry::open(1 << 30, true)
+    }
+
+    fn open(max_package_size: u64, cargo_auth_required: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let state = open_state(Config {
             data_dir: data.clone(),
             base_url: "http://registry.test".into(),
             max_package_size,
-            cargo_auth_required: false,
+            cargo_auth_required,
         })
         .unwrap();
         let app = router(state.clone());
@@ -86,6 +96,14 @@ impl Registry {
             state,
             app,
         }
+    }
+
+    /// Publishes `peephole-lstm`, the dependency of [`model`]: the registry
+    /// refuses a version whose dependencies it does not have.
+    pub async fn publish_model_dependencies(&self, token: &str) {
+        let lstm = link("peephole-lstm", "0.1.0", "LSTM with peepholes");
+        let reply = self.publish(token, &lstm).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     }
 
     /// The same registry with other upload limits.

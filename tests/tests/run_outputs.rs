@@ -8,8 +8,7 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use zoo_e2e::{Zoo, write_npy};
+use zoo_e2e::{Outcome, Zoo, run_command, write_npy};
 
 fn root() -> PathBuf {
     zoo_e2e::cargo::workspace_root()
@@ -33,27 +32,16 @@ fn user() -> Zoo {
     Zoo::new("http://127.0.0.1:9", None)
 }
 
-fn zoo(user: &Zoo, dir: &Path, args: &[&str]) -> Output {
-    user.command(dir, args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running zoo")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// The stdout of a command that must have succeeded.
-fn succeeded(out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    text(&out.stdout)
+fn succeeded(out: &Outcome) -> String {
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out.stdout.clone()
 }
 
 /// The stderr of a command that must have exited 1, without a panic.
-fn failed(out: &Output) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+fn failed(out: &Outcome) -> String {
+    let stderr = out.stderr.clone();
+    assert_eq!(out.code, Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
 }
@@ -61,7 +49,7 @@ fn failed(out: &Output) -> String {
 /// The shape recorded in a `.npy` file's header, as "1, 10".
 fn npy_shape(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = text(&bytes[10..]);
+    let header = String::from_utf8_lossy(&bytes[10..]);
     let start = header.find("'shape': (").unwrap() + "'shape': (".len();
     let end = header[start..].find(')').unwrap() + start;
     header[start..end]
@@ -100,8 +88,7 @@ fn outputs_the_task_decodes_and_names_given_twice_are_saved() {
         ("peephole-lstm", "0,1,0,0,1", "spikes=s.npy", "1, 5"),
     ];
     for (package, input, output, starts) in runs {
-        let out = zoo(
-            &user,
+        let out = user.run_in(
             dir.path(),
             &["run", &model(package), input, "--output", output],
         );
@@ -112,8 +99,7 @@ fn outputs_the_task_decodes_and_names_given_twice_are_saved() {
 
     // One name to two files: both written.
     let args = ["--output", "fc7=a.npy", "--output", "fc7=b.npy"];
-    let out = zoo(
-        &user,
+    let out = user.run_in(
         dir.path(),
         &[&["run", &model("vgg-mini"), &shape][..], &args].concat(),
     );
@@ -142,11 +128,11 @@ fn every_row_of_a_batched_input_gets_its_own_result() {
     write_npy(&dir.path().join("batch.npy"), &[4, 3, 32, 32], &values);
     let vgg = model("vgg-mini");
     let args = ["run", &vgg, "--input", "data=batch.npy", "--top", "1"];
-    let stdout = succeeded(&zoo(&user, dir.path(), &args));
+    let stdout = succeeded(&user.run_in(dir.path(), &args));
     for row in 0..4 {
         assert!(stdout.contains(&format!("(row {row}):")), "{stdout}");
     }
-    let out = zoo(&user, dir.path(), &[&args[..], &["--json"]].concat());
+    let out = user.run_in(dir.path(), &[&args[..], &["--json"]].concat());
     let results: Value = serde_json::from_str(&succeeded(&out)).unwrap();
     let labels: Vec<&str> = results
         .as_array()
@@ -162,8 +148,7 @@ fn every_row_of_a_batched_input_gets_its_own_result() {
     values[2] = 1.0;
     values[20 + 5] = 1.0;
     write_npy(&dir.path().join("seqs.npy"), &[2, 20, 1], &values);
-    let out = zoo(
-        &user,
+    let out = user.run_in(
         dir.path(),
         &[
             "run",
@@ -194,11 +179,7 @@ fn a_classify_output_that_holds_no_class_scores_is_refused() {
     let manifest = manifest.replace("name = \"prob\"", "name = \"conv5_3\"");
     std::fs::write(package.join("zoo.toml"), manifest).unwrap();
     let shape = example("vgg-mini", "0-diamond.png");
-    let out = zoo(
-        &user,
-        dir.path(),
-        &["run", package.to_str().unwrap(), &shape],
-    );
+    let out = user.run_in(dir.path(), &["run", package.to_str().unwrap(), &shape]);
     let stderr = failed(&out);
     assert!(
         stderr.contains("conv5_3") && stderr.contains("is not [N, classes]"),
@@ -224,13 +205,13 @@ fn overlays_of_inputs_with_one_file_name_each_get_their_own() {
         "marks/",
         "--json",
     ];
-    let out = zoo(&user, dir.path(), &args);
+    let out = user.run_in(dir.path(), &args);
     let results: Value = serde_json::from_str(&succeeded(&out)).unwrap();
     assert_eq!(results[0]["overlay"], "marks/img.png", "{results}");
     assert_eq!(results[1]["overlay"], "marks/img-2.png", "{results}");
     assert!(dir.path().join("marks/img.png").is_file());
     assert!(dir.path().join("marks/img-2.png").is_file());
-    let stderr = text(&out.stderr);
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("b/img.png goes to marks/img-2.png"),
         "{stderr}"
@@ -247,17 +228,12 @@ fn input_and_output_names_are_checked_before_running() {
         &[0.1; 3 * 32 * 32],
     );
     let vgg = model("vgg-mini");
-    let stderr = failed(&zoo(
-        &user,
-        dir.path(),
-        &["run", &vgg, "--input", "foo=x.npy"],
-    ));
+    let stderr = failed(&user.run_in(dir.path(), &["run", &vgg, "--input", "foo=x.npy"]));
     assert!(
         stderr.contains("no input named \"foo\"") && stderr.contains("its inputs: data"),
         "{stderr}"
     );
-    let stderr = failed(&zoo(
-        &user,
+    let stderr = failed(&user.run_in(
         dir.path(),
         &["run", &vgg, "--input", "data=x.npy", "--input", "c=x.npy"],
     ));
@@ -268,8 +244,7 @@ fn input_and_output_names_are_checked_before_running() {
         example("vgg-mini", "0-diamond.png"),
         example("vgg-mini", "1-disc.png"),
     ];
-    let out = zoo(
-        &user,
+    let out = user.run_in(
         dir.path(),
         &["run", &vgg, &shapes[0], &shapes[1], "--output", "fc9=f.npy"],
     );
@@ -279,11 +254,10 @@ fn input_and_output_names_are_checked_before_running() {
         stderr.contains("no output named \"fc9\"") && stderr.contains("fc7"),
         "{stderr}"
     );
-    assert!(text(&out.stdout).is_empty(), "nothing ran");
+    assert!(out.stdout.is_empty(), "nothing ran");
 
     // Two outputs into one file: refused, nothing written.
-    let out = zoo(
-        &user,
+    let out = user.run_in(
         dir.path(),
         &[
             "run",
@@ -305,8 +279,7 @@ fn quiet_runs_print_results_but_not_what_they_wrote() {
     let user = user();
     let dir = tempfile::tempdir().unwrap();
     let shape = example("vgg-mini", "0-diamond.png");
-    let out = zoo(
-        &user,
+    let out = user.run_in(
         dir.path(),
         &[
             "-q",
@@ -321,7 +294,7 @@ fn quiet_runs_print_results_but_not_what_they_wrote() {
     assert!(stdout.contains("diamond"), "{stdout}");
     assert!(!stdout.contains("→"), "{stdout}");
     assert!(dir.path().join("p.npy").is_file());
-    let help = succeeded(&zoo(&user, dir.path(), &["run", "--help"]));
+    let help = succeeded(&user.run_in(dir.path(), &["run", "--help"]));
     assert!(help.contains("Print only results and errors"), "{help}");
 }
 
@@ -339,26 +312,22 @@ fn truncated_jpegs_zero_top_and_blank_labels_are_refused() {
     let jpeg = jpeg.into_inner();
     std::fs::write(dir.path().join("half.jpg"), &jpeg[..jpeg.len() / 2]).unwrap();
     let vgg = model("vgg-mini");
-    let stderr = failed(&zoo(&user, dir.path(), &["run", &vgg, "half.jpg"]));
+    let stderr = failed(&user.run_in(dir.path(), &["run", &vgg, "half.jpg"]));
     assert!(
         stderr.contains("half.jpg") && stderr.contains("truncated"),
         "{stderr}"
     );
 
     let shape = example("vgg-mini", "0-diamond.png");
-    let out = zoo(&user, dir.path(), &["run", &vgg, &shape, "--top", "0"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("--top"));
+    let out = user.run_in(dir.path(), &["run", &vgg, &shape, "--top", "0"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--top"));
 
     let package = vgg_mini_copy(dir.path(), "blank");
     let labels = std::fs::read_to_string(package.join("labels.txt")).unwrap();
     let labels = labels.replacen('\n', "\n\n", 1);
     std::fs::write(package.join("labels.txt"), labels).unwrap();
-    let out = zoo(
-        &user,
-        dir.path(),
-        &["run", package.to_str().unwrap(), &shape],
-    );
+    let out = user.run_in(dir.path(), &["run", package.to_str().unwrap(), &shape]);
     let stderr = failed(&out);
     assert!(
         stderr.contains("labels.txt") && stderr.contains("line 2 is blank"),
@@ -382,13 +351,12 @@ fn zoo_torch_ended_by_a_signal_is_named_and_the_code_kept() {
         let fake = user.zoo_home().join(format!("zoo-torch-{signal}"));
         std::fs::write(&fake, format!("#!/bin/sh\nkill -{signal} $$\n")).unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let out = user
-            .command(user.zoo_home(), &["run", "vgg-mini"])
-            .env("ZOO_TORCH", &fake)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(code));
-        let stderr = text(&out.stderr);
+        let out = run_command(
+            user.command(user.zoo_home(), &["run", "vgg-mini"])
+                .env("ZOO_TORCH", &fake),
+        );
+        assert_eq!(out.code, Some(code));
+        let stderr = &out.stderr;
         assert!(stderr.contains(&format!("error: {words}")), "{stderr}");
     }
 }
@@ -404,9 +372,9 @@ fn image_preprocessing_without_a_task_is_warned_about_at_import() {
             extra,
         ]
         .concat();
-        let out = zoo(&user, dir.path(), &args);
+        let out = user.run_in(dir.path(), &args);
         succeeded(&out);
-        text(&out.stderr)
+        out.stderr
     };
     let stderr = import("plain", &["--mean", "127.5", "--resize", "40,40"]);
     assert!(
