@@ -25,17 +25,7 @@ pub fn run() -> Result<PathBuf> {
         let python = find_python()?;
         cmd::run(Command::new(&python).args(["-m", "venv"]).arg(&venv))?;
     }
-    let pip = venv.join("bin/pip");
-    cmd::run(
-        Command::new(&pip)
-            .args([
-                "install",
-                "--disable-pip-version-check",
-                "--quiet",
-                "--no-cache-dir",
-            ])
-            .arg(format!("torch=={TORCH_VERSION}")),
-    )?;
+    install_torch_without_triton(&venv)?;
     let site_torch = cmd::output(Command::new(venv.join("bin/python")).args([
         "-c",
         "import os, torch; print(os.path.dirname(torch.__file__))",
@@ -60,6 +50,56 @@ pub fn run() -> Result<PathBuf> {
     }
 }
 
+/// Installs torch and the dependencies it declares, except Triton: zoo
+/// never compiles kernels (no `torch.compile`), `import torch` does not need
+/// it, and its 640 MB are the disk a small CI machine lacks.
+fn install_torch_without_triton(venv: &Path) -> Result<()> {
+    let pip = |args: &[String]| {
+        cmd::run(
+            Command::new(venv.join("bin/pip"))
+                .args([
+                    "install",
+                    "--disable-pip-version-check",
+                    "--quiet",
+                    // Installed once per checkout: a wheel cache would only
+                    // double the disk used.
+                    "--no-cache-dir",
+                ])
+                .args(args),
+        )
+    };
+    pip(&["--no-deps".to_string(), format!("torch=={TORCH_VERSION}")])?;
+    // Requirement strings as the wheel declares them (PEP 508, markers and
+    // pins included); pip evaluates the markers.
+    let listed = cmd::output(Command::new(venv.join("bin/python")).args([
+        "-c",
+        "import importlib.metadata as m; print('\\n'.join(m.requires('torch') or []))",
+    ]))
+    .context("reading the requirements torch declares")?;
+    let needed = runtime_requirements(&listed);
+    if needed.is_empty() {
+        bail!("torch {TORCH_VERSION} declares no requirements: its metadata is unreadable");
+    }
+    pip(&needed)
+}
+
+/// torch's declared requirements without extras and without Triton.
+fn runtime_requirements(listed: &str) -> Vec<String> {
+    listed
+        .lines()
+        .map(str::trim)
+        .filter(|r| !r.is_empty() && !r.contains("extra =="))
+        .filter(|r| {
+            let name: String = r
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .collect();
+            !name.eq_ignore_ascii_case("triton")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// The version recorded by the torch wheel, if libtorch is complete there.
 fn installed_version(torch: &Path) -> Option<String> {
     if !torch.join("lib/libtorch_cpu.so").exists() {
@@ -82,4 +122,25 @@ fn find_python() -> Result<String> {
         }
     }
     bail!("no python3 (>= 3.10) on PATH: it is needed once, to install torch from PyPI")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runtime_requirements;
+
+    #[test]
+    fn triton_and_extras_are_left_out() {
+        let listed = "filelock\ntyping-extensions>=4.10.0\n\
+                      nvidia-cublas==13.1.0.3; platform_system == \"Linux\"\n\
+                      triton==3.7.0; platform_system == \"Linux\"\n\
+                      opt-einsum>=3.3; extra == \"opt-einsum\"\n";
+        assert_eq!(
+            runtime_requirements(listed),
+            vec![
+                "filelock",
+                "typing-extensions>=4.10.0",
+                "nvidia-cublas==13.1.0.3; platform_system == \"Linux\"",
+            ]
+        );
+    }
 }
