@@ -1,6 +1,6 @@
 //! Packing a package directory into a deterministic `.zoo` archive.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -131,6 +131,7 @@ pub fn pack(dir: &Path, options: &PackOptions) -> Result<Packed, ArchiveError> {
             });
         }
     }
+    check_golden_members(dir, &manifest)?;
     let mut lower = HashMap::new();
     for path in &paths {
         if let Some(other) = lower.insert(path.to_lowercase(), path) {
@@ -189,6 +190,72 @@ pub fn pack(dir: &Path, options: &PackOptions) -> Result<Packed, ArchiveError> {
         bytes,
         files,
     })
+}
+
+/// The golden file's arrays must be `inputs/NAME` or `outputs/NAME`, with at
+/// least one of each, and its inputs exactly the model's declared inputs:
+/// otherwise `zoo verify` would fail on every user's machine after install.
+/// Only the zip directory is read (no tensors: this crate is torch-free).
+fn check_golden_members(dir: &Path, manifest: &Manifest) -> Result<(), ArchiveError> {
+    let Some(model) = &manifest.model else {
+        return Ok(());
+    };
+    let Some(golden) = &model.golden else {
+        return Ok(());
+    };
+    let path = dir.join(&golden.file);
+    let refuse = |reason: String| ArchiveError::Package {
+        path: path.clone(),
+        reason,
+    };
+    let file = std::fs::File::open(&path).map_err(|source| ArchiveError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let archive = zip::ZipArchive::new(file).map_err(|e| {
+        refuse(format!(
+            "`model.golden.file` is not a readable npz (zip): {e}"
+        ))
+    })?;
+    let mut inputs = BTreeSet::new();
+    let mut outputs = 0;
+    for member in archive.file_names() {
+        let name = member.strip_suffix(".npy").unwrap_or(member);
+        if let Some(input) = name.strip_prefix("inputs/") {
+            inputs.insert(input.to_string());
+        } else if name.starts_with("outputs/") {
+            outputs += 1;
+        } else {
+            return Err(refuse(format!(
+                "array `{name}` is neither inputs/NAME nor outputs/NAME"
+            )));
+        }
+    }
+    if inputs.is_empty() || outputs == 0 {
+        return Err(refuse(
+            "needs at least one inputs/NAME and one outputs/NAME array".to_string(),
+        ));
+    }
+    if model.inputs.is_empty() {
+        return Ok(());
+    }
+    let declared: BTreeSet<String> = model.inputs.iter().map(|i| i.name.clone()).collect();
+    if inputs != declared {
+        let list = |names: &BTreeSet<String>| {
+            names
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(refuse(format!(
+            "holds inputs [{}] but zoo.toml's [[model.inputs]] declares [{}]; \
+             regenerate it (zoo import, cargo xtask train) or fix the names",
+            list(&inputs),
+            list(&declared)
+        )));
+    }
+    Ok(())
 }
 
 /// Recursively lists the files under `dir` as `/`-separated paths relative to `root`.

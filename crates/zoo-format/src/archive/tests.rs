@@ -544,3 +544,48 @@ fn weights_from_sources_are_not_packed_and_an_archive_carrying_them_is_refused()
         "{e}"
     );
 }
+
+/// An npz holding empty members with these names (only names are read).
+fn write_npz(path: &std::path::Path, members: &[&str]) {
+    let mut zip = zip::ZipWriter::new(fs::File::create(path).unwrap());
+    for member in members {
+        zip.start_file(*member, zip::write::FileOptions::default())
+            .unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn the_golden_file_must_feed_the_declared_inputs() {
+    let dir = model_package();
+    let toml = format!(
+        "{MODEL_TOML}\n[[model.inputs]]\nname = \"data\"\nshape = [-1, 4]\ndtype = \"f32\"\n\n\
+         [model.golden]\nfile = \"golden.npz\"\n"
+    );
+    fs::write(dir.path().join("zoo.toml"), toml).unwrap();
+    let golden = dir.path().join("golden.npz");
+    let refusal = |members: &[&str]| {
+        write_npz(&golden, members);
+        match pack(dir.path(), &PackOptions::default()) {
+            Ok(_) => panic!("{members:?} was packed"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = refusal(&["inputs/x.npy", "outputs/prob.npy"]);
+    assert!(
+        e.contains("golden.npz") && e.contains("inputs [x]") && e.contains("declares [data]"),
+        "{e}"
+    );
+    let e = refusal(&["inputs/data.npy", "extra.npy", "outputs/prob.npy"]);
+    assert!(e.contains("`extra` is neither"), "{e}");
+    let e = refusal(&["inputs/data.npy"]);
+    assert!(e.contains("at least one"), "{e}");
+    fs::write(&golden, b"not a zip").unwrap();
+    let e = pack(dir.path(), &PackOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a readable npz"), "{e}");
+
+    write_npz(&golden, &["inputs/data.npy", "outputs/prob.npy"]);
+    pack(dir.path(), &PackOptions::default()).unwrap();
+}
