@@ -13,14 +13,13 @@ use crate::package::Architecture as BuiltinArchitecture;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 use zoo_format::manifest::{
-    Architecture, DEFAULT_GOLDEN_TOLERANCE, DType, Golden, Input, MANIFEST_FILE, Manifest,
+    Architecture, DEFAULT_GOLDEN_TOLERANCE, DType, GOLDEN_INPUT_PREFIX, GOLDEN_OUTPUT_PREFIX,
+    Golden, GoldenArray, Input, MANIFEST_FILE, Manifest,
 };
 use zoo_nn::Model;
 
 /// The file name the trainer and importer give the golden arrays.
 pub const GOLDEN_FILE: &str = "golden.npz";
-const INPUT_PREFIX: &str = "inputs/";
-const OUTPUT_PREFIX: &str = "outputs/";
 
 /// The sizes tried, in order, for free (`-1`) dimensions other than the
 /// batch: the first at which the model runs is recorded. Small first, so
@@ -169,10 +168,13 @@ pub fn record_with(dir: &Path, given: &[(String, Tensor)]) -> Result<Golden> {
     };
     let mut arrays: Vec<(String, Tensor)> = inputs
         .iter()
-        .map(|(n, t)| (format!("{INPUT_PREFIX}{n}"), t.shallow_clone()))
+        .map(|(n, t)| (format!("{GOLDEN_INPUT_PREFIX}{n}"), t.shallow_clone()))
         .collect();
     for (name, tensor) in outputs {
-        arrays.push((format!("{OUTPUT_PREFIX}{name}"), tensor.to(Device::Cpu)));
+        arrays.push((
+            format!("{GOLDEN_OUTPUT_PREFIX}{name}"),
+            tensor.to(Device::Cpu),
+        ));
     }
     let path = dir.join(GOLDEN_FILE);
     zoo_nn::params::write_npz(&path, &arrays)?;
@@ -223,15 +225,15 @@ pub fn read(path: &Path) -> Result<GoldenArrays> {
         outputs: Vec::new(),
     };
     for (name, tensor) in arrays {
-        if let Some(input) = name.strip_prefix(INPUT_PREFIX) {
-            golden.inputs.push((input.to_string(), tensor));
-        } else if let Some(output) = name.strip_prefix(OUTPUT_PREFIX) {
-            golden.outputs.push((output.to_string(), tensor));
-        } else {
-            return Err(ModelError::file(
-                path,
-                format!("array {name:?} is neither inputs/NAME nor outputs/NAME"),
-            ));
+        match GoldenArray::parse(&name) {
+            Some(GoldenArray::Input(input)) => golden.inputs.push((input.to_string(), tensor)),
+            Some(GoldenArray::Output(output)) => golden.outputs.push((output.to_string(), tensor)),
+            None => {
+                return Err(ModelError::file(
+                    path,
+                    format!("array {name:?} is neither inputs/NAME nor outputs/NAME"),
+                ));
+            }
         }
     }
     if golden.inputs.is_empty() || golden.outputs.is_empty() {

@@ -54,24 +54,12 @@ pub fn run() -> Result<PathBuf> {
 /// never compiles kernels (no `torch.compile`), `import torch` does not need
 /// it, and its 640 MB are the disk a small CI machine lacks.
 fn install_torch_without_triton(venv: &Path) -> Result<()> {
-    let pip = |args: &[String]| {
-        cmd::run(
-            Command::new(venv.join("bin/pip"))
-                .args([
-                    "install",
-                    "--disable-pip-version-check",
-                    "--quiet",
-                    // Installed once per checkout: a wheel cache would only
-                    // double the disk used.
-                    "--no-cache-dir",
-                ])
-                .args(args),
-        )
-    };
-    pip(&["--no-deps".to_string(), format!("torch=={TORCH_VERSION}")])?;
+    let python = venv.join("bin/python");
+    let torch = format!("torch=={TORCH_VERSION}");
+    crate::python::pip_install(&python, &["--no-deps", &torch])?;
     // Requirement strings as the wheel declares them (PEP 508, markers and
     // pins included); pip evaluates the markers.
-    let listed = cmd::output(Command::new(venv.join("bin/python")).args([
+    let listed = cmd::output(Command::new(&python).args([
         "-c",
         "import importlib.metadata as m; print('\\n'.join(m.requires('torch') or []))",
     ]))
@@ -80,7 +68,8 @@ fn install_torch_without_triton(venv: &Path) -> Result<()> {
     if needed.is_empty() {
         bail!("torch {TORCH_VERSION} declares no requirements: its metadata is unreadable");
     }
-    pip(&needed)
+    let needed: Vec<&str> = needed.iter().map(String::as_str).collect();
+    crate::python::pip_install(&python, &needed)
 }
 
 /// torch's declared requirements without extras and without Triton.

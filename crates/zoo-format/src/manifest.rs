@@ -180,6 +180,31 @@ fn default_golden_tolerance() -> f64 {
     DEFAULT_GOLDEN_TOLERANCE
 }
 
+/// The prefix of a golden file's input arrays (`inputs/NAME`).
+pub const GOLDEN_INPUT_PREFIX: &str = "inputs/";
+/// The prefix of a golden file's recorded outputs (`outputs/NAME`).
+pub const GOLDEN_OUTPUT_PREFIX: &str = "outputs/";
+
+/// One array of a golden file, by its name in the npz.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoldenArray<'a> {
+    Input(&'a str),
+    Output(&'a str),
+}
+
+impl<'a> GoldenArray<'a> {
+    /// Classifies an array name (without `.npy`); `None` for a name that is
+    /// neither `inputs/NAME` nor `outputs/NAME`.
+    pub fn parse(name: &'a str) -> Option<Self> {
+        if let Some(input) = name.strip_prefix(GOLDEN_INPUT_PREFIX) {
+            Some(GoldenArray::Input(input))
+        } else {
+            name.strip_prefix(GOLDEN_OUTPUT_PREFIX)
+                .map(GoldenArray::Output)
+        }
+    }
+}
+
 /// `[model] task`: how `zoo run` decodes a model's outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -8,7 +8,7 @@ use flate2::Compression;
 
 use super::{ArchiveError, EXTENSION, EXTERNAL_THRESHOLD, FILES_JSON, FileEntry, FileList};
 use crate::checksum::sha256_hex;
-use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::manifest::{GoldenArray, MANIFEST_FILE, Manifest};
 use crate::relpath::validate_rel_path;
 
 /// Fixed gzip level: part of what makes archives byte-for-byte reproducible.
@@ -221,14 +221,16 @@ fn check_golden_members(dir: &Path, manifest: &Manifest) -> Result<(), ArchiveEr
     let mut outputs = 0;
     for member in archive.file_names() {
         let name = member.strip_suffix(".npy").unwrap_or(member);
-        if let Some(input) = name.strip_prefix("inputs/") {
-            inputs.insert(input.to_string());
-        } else if name.starts_with("outputs/") {
-            outputs += 1;
-        } else {
-            return Err(refuse(format!(
-                "array `{name}` is neither inputs/NAME nor outputs/NAME"
-            )));
+        match GoldenArray::parse(name) {
+            Some(GoldenArray::Input(input)) => {
+                inputs.insert(input.to_string());
+            }
+            Some(GoldenArray::Output(_)) => outputs += 1,
+            None => {
+                return Err(refuse(format!(
+                    "array `{name}` is neither inputs/NAME nor outputs/NAME"
+                )));
+            }
         }
     }
     if inputs.is_empty() || outputs == 0 {
