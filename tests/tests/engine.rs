@@ -54,9 +54,20 @@ fn doctor_is_forwarded_with_its_flags() {
             "{what}"
         );
     }
+    // Nothing listens on port 9: said, with where the URL came from and
+    // what to do; the report itself still succeeds.
+    let check = &report["registry_check"];
+    assert_eq!(check["state"], "unreachable", "{report}");
+    assert_eq!(check["url"], "http://127.0.0.1:9", "{report}");
+    let error = check["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("could not be reached") && error.contains("zoo-registry serve"),
+        "{error}"
+    );
     let text = user.run(&["doctor"]).ok();
     let config = user.zoo_home().join("config.toml");
     assert!(text.contains(&config.display().to_string()), "{text}");
+    assert!(text.contains("reachable  no: "), "{text}");
     // A --parity device that cannot be used fails before the report.
     let bad = user.run(&["doctor", "--parity", "gpu"]);
     assert!(!bad.success && bad.stdout.is_empty(), "{}", bad.stdout);
@@ -65,6 +76,55 @@ fn doctor_is_forwarded_with_its_flags() {
         "{}",
         bad.stderr
     );
+}
+
+#[test]
+fn doctor_asks_the_registry_and_compares_its_key_with_the_pinned_one() {
+    let registry = Registry::start();
+    let user = Zoo::new(&registry.url, None);
+    let report = |user: &Zoo| -> serde_json::Value {
+        serde_json::from_str(&user.run(&["doctor", "--json"]).ok()).expect("doctor --json is JSON")
+    };
+    let first = report(&user);
+    let check = &first["registry_check"];
+    assert_eq!(check["state"], "reachable", "{first}");
+    let key = check["key"].as_str().expect("the registry offers its key");
+    assert!(key.starts_with("ed25519:"), "{first}");
+    assert!(check["pinned_key"].is_null(), "{first}");
+    // Asking pins nothing and caches nothing.
+    assert!(!user.zoo_home().join("trusted-keys.toml").exists());
+    let text = user.run(&["doctor"]).ok();
+    assert!(text.contains("reachable  yes"), "{text}");
+    assert!(text.contains("not pinned yet"), "{text}");
+
+    user.run(&["trust", "registry", key]).ok();
+    assert_eq!(report(&user)["registry_check"]["pinned_key"], key);
+    assert!(
+        user.run(&["doctor"])
+            .ok()
+            .contains(&format!("{key} pinned"))
+    );
+
+    let stranger = Zoo::new(&registry.url, None);
+    let other_key = stranger.run(&["keygen"]).ok();
+    let other_key = other_key.lines().last().unwrap_or_default().trim();
+    stranger.run(&["trust", "registry", other_key]).ok();
+    let text = stranger.run(&["doctor"]).ok();
+    assert!(
+        text.contains(&format!("DIFFERS from the pinned {other_key}")),
+        "{text}"
+    );
+
+    let offline = Zoo::new(&registry.url, None);
+    let cwd = std::env::current_dir().unwrap();
+    let out = run_command(
+        offline
+            .command(&cwd, &["doctor", "--json"])
+            .env("ZOO_OFFLINE", "1"),
+    )
+    .ok();
+    let json: serde_json::Value = serde_json::from_str(&out).expect("doctor --json is JSON");
+    assert_eq!(json["registry_check"]["state"], "offline", "{json}");
 }
 
 /// Publishes `tool@1.0.0` (a function package: not runnable, so `zoo run`

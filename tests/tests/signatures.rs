@@ -3,7 +3,7 @@
 //! and `require-signatures`. Tampering with signed packages and replaying
 //! expired or older signed indexes are cases of tests/tampering.rs.
 
-use zoo_e2e::proxy::http_get;
+use zoo_e2e::proxy::{Proxy, http_get};
 use zoo_e2e::{Registry, Zoo, write_package};
 
 #[test]
@@ -131,6 +131,14 @@ fn login_pins_the_registry_key_and_a_changed_key_is_refused() {
         err.contains("is refused") && err.contains("the trusted registry key is"),
         "{err}"
     );
+    // `zoo info` shows nothing that `install` refuses.
+    for args in [&["info", "thing"][..], &["info", "thing", "--json"]] {
+        let err = other.run(args).fails();
+        assert!(
+            err.contains("is refused") && err.contains("the trusted registry key is"),
+            "{args:?}: {err}"
+        );
+    }
     let err = other
         .run(&["login", "--registry", &registry.url, "--token", &token])
         .fails();
@@ -138,4 +146,49 @@ fn login_pins_the_registry_key_and_a_changed_key_is_refused() {
     assert!(other.installed().is_empty());
     other.run(&["trust", "registry", &key]).ok();
     other.run(&["install", "thing"]).ok();
+    assert!(other.run(&["info", "thing"]).ok().contains("1.0.0"));
+}
+
+/// The registry's JSON API is not signed; `zoo info` refuses an answer that
+/// its signed index contradicts (a man in the middle, a broken cache).
+#[test]
+fn info_refuses_api_answers_the_signed_index_contradicts() {
+    let registry = Registry::start();
+    let token = registry.add_user("alice");
+    let work = tempfile::tempdir().unwrap();
+    let dir = write_package(work.path(), "thing", "1.0.0", &[], &[("a.txt", b"a")]);
+    Zoo::new(&registry.url, Some(&token))
+        .run(&["publish", dir.to_str().unwrap()])
+        .ok();
+    let proxy = Proxy::start_signed(&registry.url, registry.signing_key());
+    let user = Zoo::new(&proxy.url, None);
+    assert!(user.run(&["info", "thing"]).ok().contains("1.0.0"));
+
+    let path = "/api/v1/packages/thing";
+    let (status, body) = http_get(&format!("{}{path}", registry.url));
+    assert_eq!(status, 200);
+    let honest: serde_json::Value = serde_json::from_slice(&body).unwrap();
+
+    let mut other_files = honest.clone();
+    other_files["versions"][0]["files"][0]["sha256"] = "00".repeat(32).into();
+    proxy.replace(path, serde_json::to_vec(&other_files).unwrap());
+    let err = user.run(&["info", "thing"]).fails();
+    assert!(
+        err.contains("disagree about the files of thing 1.0.0"),
+        "{err}"
+    );
+
+    let mut extra = honest.clone();
+    let mut invented = honest["versions"][0].clone();
+    invented["version"] = "9.9.9".into();
+    extra["versions"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, invented);
+    proxy.replace(path, serde_json::to_vec(&extra).unwrap());
+    let err = user.run(&["info", "thing", "--json"]).fails();
+    assert!(
+        err.contains("lists thing 9.9.9, but its signed index has no such version"),
+        "{err}"
+    );
 }

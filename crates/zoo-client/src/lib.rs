@@ -15,6 +15,7 @@ pub mod install;
 pub mod lockfile;
 pub mod package_arg;
 pub mod progress;
+pub mod reach;
 pub mod resolve;
 pub mod sources;
 pub mod store;
@@ -87,12 +88,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: Config) -> Result<Client> {
-        let hint = format!(
-            "the registry {} (from {}) could not be reached: start one with `zoo-registry serve --init --data DIR` \
-             (it listens on 127.0.0.1:8000), or point elsewhere with --registry URL, ZOO_REGISTRY or \
-             `registry` in the config file",
-            config.registry, config.registry_source
-        );
+        let hint = reach::unreachable_hint(&config);
         let http = http::Http::new(config.timeouts)?
             .with_token(&config.registry, config.token.clone())?
             .with_unreachable_hint(&config.registry, hint);

@@ -24,6 +24,10 @@ struct Report {
     threads: i32,
     zoo_home: PathBuf,
     registry: String,
+    /// Whether the registry answers, and with the pinned key.
+    registry_check: Option<zoo_client::reach::RegistryCheck>,
+    /// Why the settings (config file, environment) could not be read.
+    config_error: Option<String>,
     /// Every file and folder zoo keeps for this user (config, keys, store).
     paths: Vec<StatePath>,
 }
@@ -49,6 +53,10 @@ pub fn run(args: DoctorArgs) -> Result<()> {
     } else {
         0
     };
+    let (registry_check, config_error) = match zoo_client::Config::load(&Default::default()) {
+        Ok(config) => (Some(zoo_client::reach::check_registry(&config)), None),
+        Err(e) => (None, Some(zoo_term::error_text(&anyhow::Error::from(e)))),
+    };
     let report = Report {
         zoo_version: env!("CARGO_PKG_VERSION"),
         engine: std::env::current_exe().ok(),
@@ -61,6 +69,8 @@ pub fn run(args: DoctorArgs) -> Result<()> {
         threads: tch::get_num_threads(),
         zoo_home: crate::settings::zoo_home(),
         registry: crate::settings::registry_url(),
+        registry_check,
+        config_error,
         paths: zoo_client::config::state_paths()
             .into_iter()
             .map(|p| StatePath {
@@ -139,9 +149,41 @@ fn print_report(report: &Report) {
     outln!("threads      {}", report.threads);
     outln!("ZOO_HOME     {}", report.zoo_home.display());
     outln!("ZOO_REGISTRY {}", report.registry);
+    if let Some(check) = &report.registry_check {
+        print_registry_check(check);
+    }
+    if let Some(error) = &report.config_error {
+        outln!("  settings   cannot be read: {error}");
+    }
     outln!("paths");
     for path in &report.paths {
         outln!("  {:<20} {}", path.what, path.path.display());
+    }
+}
+
+fn print_registry_check(check: &zoo_client::reach::RegistryCheck) {
+    use zoo_client::reach::Reach;
+    outln!("  from       {}", check.source);
+    let pinned = check.pinned_key.as_deref();
+    match &check.state {
+        Reach::Offline => outln!("  reachable  not checked (offline)"),
+        Reach::Unreachable { error } => outln!("  reachable  no: {error}"),
+        Reach::Reachable { key } => {
+            outln!("  reachable  yes");
+            let key_text = key.as_deref().unwrap_or("none (an unsigned registry)");
+            let note = match pinned {
+                _ if check.key_differs() => format!(
+                    "DIFFERS from the pinned {}: `zoo install` refuses its index; if the registry's key \
+                     really changed (`zoo-registry key show` on the server), trust the new one with \
+                     `zoo trust registry KEY`",
+                    pinned.unwrap_or("key")
+                ),
+                Some(_) => "pinned".to_string(),
+                None if key.is_some() => "not pinned yet (pinned on first use)".to_string(),
+                None => String::new(),
+            };
+            outln!("  key        {key_text} {note}");
+        }
     }
 }
 

@@ -39,6 +39,11 @@ pub fn info(args: InfoArgs) -> Result<()> {
         return Ok(());
     }
     let mut info = client.api().info(&args.name)?;
+    // The API's answer is not signed; the index is. Show nothing that the
+    // signed index (checked against the pinned registry key, as `install`
+    // checks it) contradicts.
+    let entries = client.index.entries(&args.name)?;
+    check_against_index(&args.name, &info, &entries)?;
     let trusted = trusted_keys();
     annotate_signers(&mut info, &trusted);
     if args.json {
@@ -124,6 +129,44 @@ pub fn info(args: InfoArgs) -> Result<()> {
             zoo_term::outln!(
                 "    contains code: {code} is TorchScript (runs as a program); \
                  install and run need --allow-code"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an API answer that lists a version the signed index lacks, or
+/// whose archive or files differ from the index's: `zoo info` must not show a
+/// package that `zoo install` would refuse as if it were fine.
+fn check_against_index(
+    name: &str,
+    info: &serde_json::Value,
+    entries: &[zoo_format::index::IndexEntry],
+) -> Result<()> {
+    let versions = info
+        .get("versions")
+        .and_then(|v| v.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for version in versions {
+        let shown = version
+            .get("version")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
+        let entry = entries.iter().find(|e| e.vers.to_string() == shown);
+        let Some(entry) = entry else {
+            anyhow::bail!(
+                "the registry's API lists {name} {shown}, but its signed index has no such version; \
+                 not showing data the index does not back"
+            );
+        };
+        let same = |key: &str, indexed: serde_json::Value| version.get(key) == Some(&indexed);
+        if !same("archive", serde_json::to_value(&entry.archive)?)
+            || !same("files", serde_json::to_value(&entry.files)?)
+        {
+            anyhow::bail!(
+                "the registry's API and its signed index disagree about the files of {name} {shown}; \
+                 not showing data the index does not back"
             );
         }
     }
