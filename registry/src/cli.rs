@@ -540,7 +540,7 @@ pub fn user(command: UserCommand) -> Result<()> {
             } else {
                 store(&data)?
             };
-            refuse_case_twin(&store, &name)?;
+            // The store refuses a login taken by another whatever its case.
             let user = store.add_user(&name)?;
             zoo_term::outln!("{}", issue_token(&store, &user, &scopes)?);
         }
@@ -551,23 +551,6 @@ pub fn user(command: UserCommand) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Refuses a login equal to an existing one but for case (`ALICE` beside
-/// `alice`): people, web pages and owner lists would tell them apart by
-/// case alone, as with package names, which compare case-insensitively.
-fn refuse_case_twin(store: &MetadataStore, login: &str) -> Result<()> {
-    match store
-        .list_users()?
-        .into_iter()
-        .find(|u| u.login.eq_ignore_ascii_case(login) && u.login != login)
-    {
-        Some(twin) => bail!(
-            "user `{}` already exists; logins that differ only in case are refused",
-            twin.login
-        ),
-        None => Ok(()),
-    }
 }
 
 pub fn token(command: TokenCommand) -> Result<()> {

@@ -202,7 +202,10 @@ fn a_file_is_not_a_data_directory_and_logins_differ_in_more_than_case() {
     let data = data.to_str().unwrap();
     assert!(run(&["user", "add", "alice", "--init", "--data", data]).0);
     let (ok, _, err) = run(&["user", "add", "ALICE", "--data", data]);
-    assert!(!ok && err.contains("`alice` already exists"), "{err}");
+    assert!(
+        !ok && err.contains("login `ALICE` is taken (case-insensitively) by `alice`"),
+        "{err}"
+    );
 }
 
 /// An import that fails part way leaves no database behind, so the target
@@ -232,6 +235,39 @@ fn a_failed_import_leaves_no_empty_registry() {
         !dir.path().join("target/registry.sqlite3").exists(),
         "{err}"
     );
+    let (ok, _, err) = run(&["user", "list", "--data", target]);
+    assert!(!ok && err.contains("there is no registry"), "{err}");
+}
+
+/// An export from before logins were unique without regard to case (schema
+/// migration 6) is refused naming the pair, before any byte moves.
+#[test]
+fn an_import_with_logins_differing_only_in_case_is_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    let source = source.to_str().unwrap();
+    assert!(run(&["user", "add", "alice", "--init", "--data", source]).0);
+    assert!(run(&["user", "add", "bob", "--data", source]).0);
+    let export = dir.path().join("export");
+    let (ok, _, err) = run(&["export", export.to_str().unwrap(), "--data", source]);
+    assert!(ok, "{err}");
+    let listing = export.join("registry.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&listing).unwrap()).unwrap();
+    json["tables"]["users"][1]["login"] = "Alice".into();
+    // A blob the export lacks: the refusal must come before blobs move.
+    json["blobs"] = serde_json::json!([{"sha256": "a".repeat(64), "size": 3}]);
+    std::fs::write(&listing, json.to_string()).unwrap();
+
+    let target = dir.path().join("target");
+    let target = target.to_str().unwrap();
+    let export = export.to_str().unwrap();
+    let (ok, _, err) = run(&["import", export, "--data", target, "--new-key"]);
+    assert!(
+        !ok && err.contains("logins that differ only in case: `Alice` and `alice`"),
+        "{err}"
+    );
+    assert!(!err.contains("aaaaaaaa"), "{err}");
     let (ok, _, err) = run(&["user", "list", "--data", target]);
     assert!(!ok && err.contains("there is no registry"), "{err}");
 }

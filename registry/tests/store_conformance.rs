@@ -499,3 +499,185 @@ fn a_name_has_one_set_of_owners_in_both_namespaces_on_both_stores() {
         &rows,
     );
 }
+
+/// A metadata database, reached behind the store's back to build the
+/// states a migration meets (the schema at an older step, rows the store
+/// would now refuse).
+enum Raw {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Raw {
+    fn open(&self) -> StoreResult<MetadataStore> {
+        match self {
+            Raw::Sqlite(path) => MetadataStore::open_sqlite(path),
+            Raw::Postgres(url) => MetadataStore::connect_postgres(url),
+        }
+    }
+
+    /// Runs statements without parameters.
+    fn run(&self, sql: &str) {
+        self.try_run(sql).unwrap()
+    }
+
+    /// [`Raw::run`], the engine's refusal as text.
+    fn try_run(&self, sql: &str) -> Result<(), String> {
+        match self {
+            Raw::Sqlite(path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(sql)
+                .map_err(|e| e.to_string()),
+            Raw::Postgres(url) => pg(url, |mut c| async move {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .map(drop)
+            })
+            .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// A one-number query.
+    fn count(&self, sql: &str) -> i64 {
+        match self {
+            Raw::Sqlite(path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            Raw::Postgres(url) => pg(url, |mut c| async move {
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_one(&mut c)
+                    .await
+            })
+            .unwrap(),
+        }
+    }
+
+    /// The schema steps recorded as applied.
+    fn schema_version(&self) -> i64 {
+        match self {
+            Raw::Sqlite(_) => self.count("PRAGMA user_version"),
+            Raw::Postgres(_) => {
+                self.count("SELECT COALESCE(MAX(version), 0) FROM zoo_schema_migrations")
+            }
+        }
+    }
+
+    /// The schema as steps 1 to `last` left it, recorded as the engine
+    /// records it.
+    fn schema_until(&self, last: i64) {
+        use zoo_registry::db::sql::migrations::{MIGRATIONS, POSTGRES, SQLITE};
+        let types = match self {
+            Raw::Sqlite(_) => &SQLITE,
+            Raw::Postgres(_) => &POSTGRES,
+        };
+        if let Raw::Postgres(_) = self {
+            self.run(
+                "CREATE TABLE zoo_schema_migrations (version BIGINT PRIMARY KEY, \
+                 name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+            );
+        }
+        for step in MIGRATIONS.iter().filter(|m| m.version <= last) {
+            self.run(&step.sql(types));
+            match self {
+                Raw::Sqlite(_) => self.run(&format!("PRAGMA user_version = {}", step.version)),
+                Raw::Postgres(_) => self.run(&format!(
+                    "INSERT INTO zoo_schema_migrations VALUES ({}, '{}', 'then')",
+                    step.version, step.name
+                )),
+            }
+        }
+    }
+}
+
+/// Runs one sqlx call on a connection to `url`, on a runtime of its own.
+fn pg<T, F, Fut>(url: &str, f: F) -> Result<T, sqlx::Error>
+where
+    F: FnOnce(sqlx::PgConnection) -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    use sqlx::Connection;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { f(sqlx::PgConnection::connect(url).await?).await })
+}
+
+/// The store itself refuses a login that differs from another only in
+/// case, and so does an import of an export holding such a pair.
+fn logins_are_unique_without_regard_to_case(s: &MetadataStore, empty: &MetadataStore) {
+    s.add_user("alice").unwrap();
+    for twin in ["ALICE", "Alice"] {
+        let e = s.add_user(twin).unwrap_err();
+        assert!(
+            matches!(e, zoo_registry::db::StoreError::Conflict(_)),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "login `{twin}` is taken (case-insensitively) by `alice`; logins that differ \
+                 only in case are refused"
+            )
+        );
+    }
+    assert_eq!(
+        s.add_user("alice").unwrap_err().to_string(),
+        "user `alice` already exists"
+    );
+    s.add_user("alice-2").unwrap();
+    assert_eq!(logins(s.list_users()), ["alice", "alice-2"]);
+
+    let mut rows = s.export_rows().unwrap();
+    rows.get_mut("users").unwrap()[1]["login"] = "ALICE".into();
+    let e = empty.import_rows(&rows).unwrap_err().to_string();
+    assert!(
+        e.contains("logins that differ only in case: `ALICE` and `alice`"),
+        "{e}"
+    );
+    assert!(logins(empty.list_users()).is_empty());
+}
+
+/// Schema migration 6 on a database at step 5 that holds `Alice` and
+/// `alice`: refused naming both, nothing changed; once one is renamed it
+/// applies, and the database refuses new case twins.
+fn migration_6_refuses_case_twins(db: &Raw) {
+    db.schema_until(5);
+    db.run(
+        "INSERT INTO users (login, created_at) VALUES ('Alice', 'then'), ('alice', 'then'), \
+         ('bob', 'then')",
+    );
+    let e = match db.open() {
+        Ok(_) => panic!("a database with `Alice` and `alice` was migrated"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("`Alice` and `alice`"), "{e}");
+    assert!(e.contains("UPDATE users SET login"), "{e}");
+    assert_eq!(db.schema_version(), 5);
+    assert_eq!(db.count("SELECT COUNT(*) FROM users"), 3);
+
+    db.run("UPDATE users SET login = 'alice-2' WHERE login = 'Alice'");
+    let store = db.open().unwrap();
+    assert_eq!(db.schema_version(), 6);
+    assert_eq!(logins(store.list_users()), ["alice", "alice-2", "bob"]);
+    // The index, not only the store's code: a raw insert is refused too.
+    drop(store);
+    let raw = db.try_run("INSERT INTO users (login, created_at) VALUES ('BOB', 'now')");
+    let e = raw.expect_err("the database took `BOB` beside `bob`");
+    assert!(e.to_lowercase().contains("unique"), "{e}");
+}
+
+#[test]
+fn logins_are_unique_without_regard_to_case_on_both_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = |name: &str| MetadataStore::open_sqlite(&dir.path().join(name)).unwrap();
+    logins_are_unique_without_regard_to_case(&sqlite("a.sqlite3"), &sqlite("b.sqlite3"));
+    migration_6_refuses_case_twins(&Raw::Sqlite(dir.path().join("old.sqlite3")));
+
+    let postgres = Postgres::start();
+    let connect = || MetadataStore::connect_postgres(&postgres.create_database()).unwrap();
+    logins_are_unique_without_regard_to_case(&connect(), &connect());
+    migration_6_refuses_case_twins(&Raw::Postgres(postgres.create_database()));
+}

@@ -579,8 +579,12 @@ async fn the_package_page_shows_license_io_downloads_and_metrics_once() {
             StatusCode::OK
         );
     }
-    // The README (inside the archive) has no link of its own.
-    assert!(html.contains("<td>README.md</td>"), "{html}");
+    // The README (inside the archive) has no download link of its own; its
+    // name opens it from the version's files.
+    assert!(
+        html.contains("<td><a href=\"/packages/carded/1.0.0/files/README.md\">README.md</a></td>"),
+        "{html}"
+    );
     assert_eq!(html.matches("download</a>").count(), 2, "{html}");
     // The metric once: in the card's table, no second table.
     assert_eq!(html.matches("synthetic-shapes").count(), 1, "{html}");
@@ -687,4 +691,156 @@ async fn the_package_page_names_the_signing_key() {
     // A link has no inputs or outputs section and no stated license here.
     assert!(!html.contains("Inputs and outputs"), "{html}");
     assert!(html.contains("id=\"license\">Not stated.</p>"), "{html}");
+}
+
+/// A model card's relative links and images open the shown version's files
+/// (`/packages/NAME/VERSION/files/PATH`), served inert.
+#[tokio::test]
+async fn card_links_open_the_shown_versions_files() {
+    use zoo_format::checksum::sha256_hex;
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    reg.publish_model_dependencies(&alice).await;
+    let readme = "# Card\n\n[labels](labels.txt) ![arch](./docs/arch.png) \
+                  [page](docs/page.html) [big](data/../data/big.bin) [out](../../x)\n";
+    let png = b"\x89PNG\r\n\x1a\nnot really a picture".to_vec();
+    let html_file = b"<html><script>alert(document.cookie)</script></html>".to_vec();
+    let big = zoo_format::archive::testing::noise(
+        zoo_format::archive::EXTERNAL_THRESHOLD as usize + 10,
+        7,
+    );
+    for (version, labels) in [
+        ("1.0.0", "circle\nsquare\ntriangle\n"),
+        ("1.1.0", "x\ny\nz\n"),
+    ] {
+        let mut package = model("carded", version, "Card links", readme);
+        let dir = package.dir.path();
+        std::fs::create_dir_all(dir.join("docs")).unwrap();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(dir.join("labels.txt"), labels).unwrap();
+        std::fs::write(dir.join("docs/arch.png"), &png).unwrap();
+        std::fs::write(dir.join("docs/page.html"), &html_file).unwrap();
+        std::fs::write(dir.join("data/big.bin"), &big).unwrap();
+        package.blobs.push(big.clone());
+        let reply = reg.publish(&alice, &package).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    }
+    let reply = reg.yank(&alice, "carded", "1.1.0", true).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+
+    // The latest page shows 1.0.0 (1.1.0 is yanked): its card links 1.0.0's files.
+    let latest = reg.get("/packages/carded").await.text();
+    let files = "/packages/carded/1.0.0/files";
+    for target in [
+        format!("href=\"{files}/labels.txt\""),
+        format!("src=\"{files}/docs/arch.png\""),
+        format!("href=\"{files}/docs/page.html\""),
+        format!("href=\"{files}/data/big.bin\""),
+        "href=\"#\">out</a>".to_string(),
+    ] {
+        assert!(latest.contains(&target), "{target} in {latest}");
+    }
+    let pinned = reg.get("/packages/carded/1.1.0").await.text();
+    assert!(
+        pinned.contains("href=\"/packages/carded/1.1.0/files/labels.txt\""),
+        "{pinned}"
+    );
+
+    let inert = |reply: &zoo_e2e::in_process::Reply| {
+        assert_eq!(reply.header("x-content-type-options"), "nosniff");
+        let policy = reply.header("content-security-policy");
+        assert!(
+            policy.contains("sandbox") && policy.contains("default-src 'none'"),
+            "{policy}"
+        );
+    };
+    let labels = reg.get(&format!("{files}/labels.txt")).await;
+    assert_eq!(labels.status, StatusCode::OK, "{}", labels.text());
+    assert_eq!(labels.body, b"circle\nsquare\ntriangle\n");
+    assert_eq!(labels.header("content-type"), "text/plain; charset=utf-8");
+    let etag = format!("\"{}\"", sha256_hex(b"circle\nsquare\ntriangle\n"));
+    assert_eq!(labels.header("etag"), etag);
+    inert(&labels);
+    let again = reg
+        .send(
+            Method::GET,
+            &format!("{files}/labels.txt"),
+            &[("if-none-match", &etag)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+
+    let arch = reg.get(&format!("{files}/docs/arch.png")).await;
+    assert_eq!(arch.status, StatusCode::OK);
+    assert_eq!(arch.body, png);
+    assert_eq!(arch.header("content-type"), "image/png");
+    inert(&arch);
+
+    // Uploaded HTML is shown as text, never run on the registry's origin.
+    let page = reg.get(&format!("{files}/docs/page.html")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body, html_file);
+    assert!(!page.header("content-type").contains("html"));
+    assert_eq!(page.header("content-type"), "text/plain; charset=utf-8");
+    inert(&page);
+
+    // An external (≥ 1 MiB) file streams from its blob, ranges included.
+    let whole = reg.get(&format!("{files}/data/big.bin")).await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(sha256_hex(&whole.body), sha256_hex(&big));
+    assert_eq!(whole.header("content-type"), "application/octet-stream");
+    assert_eq!(whole.header("content-disposition"), "attachment");
+    inert(&whole);
+    let part = reg
+        .send(
+            Method::GET,
+            &format!("{files}/data/big.bin"),
+            &[("range", "bytes=10-19")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.body, big[10..20]);
+    let weights = reg.get(&format!("{files}/weights.safetensors")).await;
+    assert_eq!(weights.body, b"weights of carded 1.0.0");
+
+    // A yanked version still serves its own files.
+    let yanked = reg.get("/packages/carded/1.1.0/files/labels.txt").await;
+    assert_eq!(yanked.status, StatusCode::OK);
+    assert_eq!(yanked.body, b"x\ny\nz\n");
+
+    // Only listed paths: nothing missing, climbing or reserved.
+    for (uri, says) in [
+        (format!("{files}/nope.txt"), "has no file `nope.txt`"),
+        (
+            format!("{files}/docs/../labels.txt"),
+            "has no file `docs/../labels.txt`",
+        ),
+        (
+            format!("{files}/../../1.1.0/files/labels.txt"),
+            "has no file",
+        ),
+        (
+            format!("{files}/%2e%2e/zoo.toml"),
+            "has no file `../zoo.toml`",
+        ),
+        (
+            format!("{files}/.zoo/files.json"),
+            "has no file `.zoo/files.json`",
+        ),
+        (
+            "/packages/carded/2.0.0/files/labels.txt".to_string(),
+            "has no version 2.0.0",
+        ),
+        (
+            "/packages/nothing/1.0.0/files/labels.txt".to_string(),
+            "no package named `nothing`",
+        ),
+    ] {
+        let reply = reg.get(&uri).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(reply.text().contains(says), "{uri}: {}", reply.text());
+    }
 }

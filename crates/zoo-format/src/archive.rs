@@ -24,7 +24,7 @@ use crate::manifest::ManifestError;
 
 pub use cargo_crate::{CrateListing, read_crate};
 pub use pack::{PackOptions, Packed, archive_file_name, pack};
-pub use read::{Limits, Listing, read_listing, unpack};
+pub use read::{Limits, Listing, read_listing, read_member, unpack};
 
 /// Path of the file listing inside the archive.
 pub const FILES_JSON: &str = ".zoo/files.json";

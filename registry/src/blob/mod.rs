@@ -12,6 +12,7 @@
 
 pub mod fs;
 pub mod s3;
+pub mod sync_read;
 
 use std::io;
 use std::ops::{Deref, Range};

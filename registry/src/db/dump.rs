@@ -40,6 +40,18 @@ pub fn check_columns(table: &str, row: &Row, columns: &[String]) -> StoreResult<
     }
 }
 
+/// Refuses an export holding logins that differ only in case (from a
+/// registry before schema migration 6), naming them, rather than letting
+/// the unique index refuse the first with the engine's terse message.
+pub fn check_logins(tables: &Tables) -> StoreResult<()> {
+    let users = tables.get("users").map_or(&[][..], Vec::as_slice);
+    let twins = super::logins::case_twins(users.iter().filter_map(|u| u.get("login")?.as_str()));
+    match twins.is_empty() {
+        true => Ok(()),
+        false => Err(super::logins::import_refused(&twins)),
+    }
+}
+
 /// The refusal for a target that already holds data.
 pub fn not_empty(what: &str) -> StoreError {
     StoreError::Conflict(format!(

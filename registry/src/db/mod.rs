@@ -9,6 +9,7 @@
 
 pub mod cargo;
 pub mod dump;
+pub mod logins;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;

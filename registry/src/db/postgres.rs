@@ -78,6 +78,7 @@ fn migrate(c: &mut PgConn<'_>) -> StoreResult<()> {
         .map(|r| r.i64(0))
         .collect::<StoreResult<Vec<_>>>()?;
     for step in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        step.check(c)?;
         c.execute_script(&step.sql(&POSTGRES))
             .map_err(|e| StoreError::Backend(format!("schema migration {}: {e}", step.version)))?;
         c.execute(

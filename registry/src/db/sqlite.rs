@@ -24,7 +24,7 @@ pub struct Sqlite {
 impl MetadataStore {
     /// Opens (creating if needed) the SQLite database at `path`.
     pub fn open_sqlite(path: &Path) -> StoreResult<MetadataStore> {
-        let conn = Connection::open(path).map_err(backend)?;
+        let mut conn = Connection::open(path).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -33,26 +33,35 @@ impl MetadataStore {
             .map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(backend)?;
-        migrate(&conn)?;
+        migrate(&mut conn)?;
         Ok(MetadataStore::new(Engine::Sqlite(Sqlite {
             conn: Mutex::new(conn),
         })))
     }
 }
 
-/// Brings the schema up to date, each step in its own transaction;
-/// `PRAGMA user_version` records how many have run.
-fn migrate(conn: &Connection) -> StoreResult<()> {
+/// Brings the schema up to date, each step in its own transaction (its
+/// check included; a failing step is rolled back whole); `PRAGMA
+/// user_version` records how many have run.
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let applied: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(backend)?;
     for step in MIGRATIONS.iter().filter(|m| m.version > applied) {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE;\n{}\nPRAGMA user_version = {};\nCOMMIT;",
+        let failed = |e: rusqlite::Error| {
+            StoreError::Backend(format!("schema migration {}: {e}", step.version))
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        step.check(&mut SqliteConn(&tx))?;
+        tx.execute_batch(&format!(
+            "{}\nPRAGMA user_version = {};",
             step.sql(&SQLITE),
             step.version
         ))
-        .map_err(|e| StoreError::Backend(format!("schema migration {}: {e}", step.version)))?;
+        .map_err(failed)?;
+        tx.commit().map_err(failed)?;
     }
     Ok(())
 }
@@ -229,8 +238,9 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(
-            version, 5,
-            "cargo tables (2), web sessions (3), session tokens (4), uploads (5)"
+            version, 6,
+            "cargo tables (2), web sessions (3), session tokens (4), uploads (5), \
+             case-insensitive logins (6)"
         );
         assert_eq!(store.find_user("alice").unwrap(), Some(alice));
         assert!(store.cargo_crate_names().unwrap().is_empty());

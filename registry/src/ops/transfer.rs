@@ -240,7 +240,9 @@ pub async fn import(
         )));
     }
     let key_plan = super::transfer_key::plan_import(dir, data_dir, key)?;
-    // Refuse a non-empty target before moving any bytes.
+    // Refuse logins this registry cannot hold, and a non-empty target,
+    // before moving any bytes.
+    crate::db::dump::check_logins(&manifest.tables)?;
     let store = parts.store.clone();
     blocking(move || {
         let users = store.list_users()?.len();

@@ -69,6 +69,44 @@ pub fn read_listing(reader: impl Read, limits: &Limits) -> Result<Listing, Archi
     )
 }
 
+/// Reads one in-archive file of an untrusted archive into memory, for a
+/// server that shows a published package's files one by one without
+/// extracting it. The whole archive is checked as [`read_listing`] checks
+/// it (so a corrupted blob is an error, never served), and the wanted
+/// file's bytes are capped at `max_size` (an in-archive file may be large
+/// when a publisher chose a high external threshold). `Ok(None)` when the
+/// archive does not hold `wanted` (absent, or an external file).
+pub fn read_member(
+    reader: impl Read,
+    wanted: &str,
+    max_size: u64,
+    limits: &Limits,
+) -> Result<Option<Vec<u8>>, ArchiveError> {
+    let mut found: Option<Vec<u8>> = None;
+    walk(
+        reader,
+        limits,
+        |_| Ok(()),
+        |path, content| {
+            if path != wanted {
+                return io::copy(content, &mut io::sink()).map(|_| ());
+            }
+            let mut bytes = Vec::new();
+            content
+                .take(max_size.saturating_add(1))
+                .read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > max_size {
+                return Err(io::Error::other(format!(
+                    "larger than {max_size} bytes, the most read into memory"
+                )));
+            }
+            found = Some(bytes);
+            Ok(())
+        },
+    )?;
+    Ok(found)
+}
+
 /// Extracts an archive into `staging_dir` (which must exist and be empty),
 /// checking everything [`read_listing`] checks. External files are listed in
 /// the result but not created. On error the staging directory may hold part of

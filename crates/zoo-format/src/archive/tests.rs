@@ -196,6 +196,37 @@ fn read_listing_and_unpack_round_trip() {
 }
 
 #[test]
+fn read_member_reads_one_checked_file() {
+    let dir = model_package();
+    let packed = pack(dir.path(), &PackOptions::default()).unwrap();
+    let limits = Limits::default();
+    let labels = read_member(&packed.bytes[..], "labels.txt", 1 << 20, &limits).unwrap();
+    assert_eq!(labels.as_deref(), Some(&b"cat\ndog\n"[..]));
+    let toml = read_member(&packed.bytes[..], "zoo.toml", 1 << 20, &limits).unwrap();
+    assert_eq!(toml.as_deref(), Some(MODEL_TOML.as_bytes()));
+    // External files and absent ones are not in the archive.
+    for path in [
+        "big.bin",
+        "weights.safetensors",
+        "nope.txt",
+        ".zoo/files.json",
+    ] {
+        let got = read_member(&packed.bytes[..], path, 1 << 20, &limits).unwrap();
+        assert_eq!(got, None, "{path}");
+    }
+    // A file over the cap is refused rather than read whole.
+    let e = read_member(&packed.bytes[..], "labels.txt", 3, &limits).unwrap_err();
+    assert!(e.to_string().contains("larger than 3 bytes"), "{e}");
+}
+
+#[test]
+fn read_member_refuses_a_file_that_disagrees_with_the_listing() {
+    let bytes = hostile(&[("a.txt", b"a")], &[file("a.txt", b"b")]);
+    let e = read_member(&bytes[..], "a.txt", 1 << 20, &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("does not match"), "{e}");
+}
+
+#[test]
 fn unpack_requires_an_empty_staging_dir() {
     let dir = link_package();
     let packed = pack(dir.path(), &PackOptions::default()).unwrap();
@@ -231,6 +262,8 @@ fn refused(bytes: &[u8]) -> String {
     let e = read_listing(bytes, &Limits::default())
         .unwrap_err()
         .to_string();
+    // So must the one-file reader, whichever file it is after.
+    assert!(read_member(bytes, "a.txt", u64::MAX, &Limits::default()).is_err());
     // unpack must refuse the same archive and leave nothing outside staging.
     let parent = tempfile::tempdir().unwrap();
     let staging = parent.path().join("staging");

@@ -9,6 +9,9 @@
 //! both, as before the files were merged, so existing databases continue
 //! where they stopped.
 
+use super::Conn;
+use crate::db::{StoreResult, logins};
+
 /// One schema step.
 pub struct Migration {
     pub version: i64,
@@ -16,6 +19,10 @@ pub struct Migration {
     text: &'static str,
     /// What `{item_tables}` names, in the steps that create a namespace.
     items: Option<ItemTables>,
+    /// What must hold before the statements run, with a refusal that says
+    /// what to do (a unique index on data that has duplicates would only
+    /// fail with the engine's terse message).
+    check: Option<fn(&mut dyn Conn) -> StoreResult<()>>,
 }
 
 /// A step: its number, name and file in `registry/migrations/`, and the
@@ -24,12 +31,19 @@ macro_rules! step {
     ($version:literal, $name:literal, $file:literal) => {
         step!($version, $name, $file, None)
     };
+    ($version:literal, $name:literal, $file:literal, check = $check:expr) => {
+        Migration {
+            check: Some($check),
+            ..step!($version, $name, $file, None)
+        }
+    };
     ($version:literal, $name:literal, $file:literal, $items:expr) => {
         Migration {
             version: $version,
             name: $name,
             text: include_str!(concat!("../../../migrations/", $file)),
             items: $items,
+            check: None,
         }
     };
 }
@@ -41,7 +55,29 @@ pub const MIGRATIONS: &[Migration] = &[
     step!(3, "sessions", "0003_sessions.sql"),
     step!(4, "session tokens", "0004_session_tokens.sql"),
     step!(5, "uploads", "0005_uploads.sql"),
+    step!(
+        6,
+        "logins unique without regard to case",
+        "0006_login_case.sql",
+        check = no_case_twins
+    ),
 ];
+
+/// Step 6's check: no two logins differ only in case (the index it creates
+/// could not hold them). Engines run it in the step's transaction, so a
+/// refused database is left as it was.
+fn no_case_twins(c: &mut dyn Conn) -> StoreResult<()> {
+    let twins = c.query_texts(
+        "SELECT login FROM users WHERE lower(login) IN \
+         (SELECT lower(login) FROM users GROUP BY lower(login) HAVING COUNT(*) > 1)",
+        &[],
+    )?;
+    let groups = logins::case_twins(twins.iter().map(String::as_str));
+    match groups.is_empty() {
+        true => Ok(()),
+        false => Err(logins::migration_refused(&groups)),
+    }
+}
 
 /// `{item_tables}`: who owns an item and its published versions, the
 /// tables zoo packages (step 1) and Cargo crates (step 2) both have. They
@@ -143,6 +179,12 @@ pub const POSTGRES: Types = Types {
 };
 
 impl Migration {
+    /// Runs the step's check, if it has one, before its statements (in
+    /// their transaction).
+    pub fn check(&self, c: &mut dyn Conn) -> StoreResult<()> {
+        self.check.map_or(Ok(()), |check| check(c))
+    }
+
     /// The step's statements for an engine.
     pub fn sql(&self, types: &Types) -> String {
         let text = match &self.items {
@@ -193,6 +235,7 @@ mod tests {
             ["7b815176cd879054", "87bc3476a7d83d8a"],
             ["2384b4d356bddc45", "f9db562f423f038c"],
             ["336566cdd600af53", "cdc6c7f833dd908d"],
+            ["7ffee22d0132545f", "7ffee22d0132545f"],
         ];
         for (step, digests) in MIGRATIONS.iter().zip(released) {
             for (types, expected) in [&SQLITE, &POSTGRES].into_iter().zip(digests) {

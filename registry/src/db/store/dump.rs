@@ -6,7 +6,7 @@
 use serde_json::Value as Json;
 
 use super::items::insert_sql;
-use crate::db::dump::{Row, TABLES, Tables, check_columns, not_empty};
+use crate::db::dump::{Row, TABLES, Tables, check_columns, check_logins, not_empty};
 use crate::db::sql::{Conn, Value};
 use crate::db::{StoreError, StoreResult};
 
@@ -64,7 +64,8 @@ pub(super) fn export(c: &mut dyn Conn) -> StoreResult<Tables> {
     Ok(tables)
 }
 
-/// In the caller's transaction: refuses a database that holds data.
+/// In the caller's transaction: refuses a database that holds data, and
+/// an export whose logins differ only in case ([`check_logins`]).
 pub(super) fn import(c: &mut dyn Conn, tables: &Tables) -> StoreResult<()> {
     for table in ["users", "packages", "cargo_crates"] {
         let count = c.query_i64(&format!("SELECT COUNT(*) FROM {table}"), &[])?;
@@ -72,6 +73,7 @@ pub(super) fn import(c: &mut dyn Conn, tables: &Tables) -> StoreResult<()> {
             return Err(not_empty(&format!("{count} row(s) in `{table}`")));
         }
     }
+    check_logins(tables)?;
     for (table, _) in TABLES {
         let columns = c.columns(table)?;
         let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();

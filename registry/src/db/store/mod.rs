@@ -213,25 +213,32 @@ impl MetadataStore {
             .with_conn(|c| c.query("SELECT 1", &[]).map(drop))
     }
 
-    /// Creates a user; `Conflict` if the login is taken.
+    /// Creates a user; `Conflict` if the login is taken, also by one that
+    /// differs only in case (the database's unique index on `lower(login)`
+    /// refuses it; see [`crate::db::logins`]).
     pub fn add_user(&self, login: &str) -> StoreResult<User> {
-        // Upsert and RETURNING: PostgreSQL, and SQLite since 3.35 (bundled).
-        let row = self.engine.with_conn(|c| {
-            c.query_opt(
-                "INSERT INTO users (login, created_at) VALUES ($1, $2) \
-                 ON CONFLICT (login) DO NOTHING RETURNING id",
+        self.engine.with_conn(|c| {
+            let inserted = c.insert_unique(
+                "INSERT INTO users (login, created_at) VALUES ($1, $2)",
                 params![login, now()],
-            )
-        })?;
-        match row {
-            Some(row) => Ok(User {
-                id: row.i64(0)?,
-                login: login.to_string(),
-            }),
-            None => Err(StoreError::Conflict(format!(
-                "user `{login}` already exists"
-            ))),
-        }
+            )?;
+            // Outside a transaction, so the refused insert leaves the
+            // connection usable for the look-ups.
+            if !inserted {
+                let taken = c.query_opt(
+                    "SELECT login FROM users WHERE lower(login) = lower($1) ORDER BY id",
+                    params![login],
+                )?;
+                return Err(match taken {
+                    Some(row) => crate::db::logins::login_taken(login, &row.text(0)?),
+                    // Removed meanwhile: still refused just now.
+                    None => crate::db::logins::login_taken(login, login),
+                });
+            }
+            find_user(c, login)?.ok_or_else(|| {
+                StoreError::Backend(format!("user `{login}` was added but cannot be found"))
+            })
+        })
     }
 
     pub fn find_user(&self, login: &str) -> StoreResult<Option<User>> {

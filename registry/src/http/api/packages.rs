@@ -129,6 +129,9 @@ pub struct VersionDetails {
     pub outputs: Vec<Output>,
     /// `[[model.sources]]`: where weights not carried come from.
     pub sources: Vec<zoo_format::manifest::WeightsSource>,
+    /// The README's path inside the package (its relative links start
+    /// from its folder).
+    pub readme: Option<String>,
 }
 
 impl VersionDetails {
@@ -139,6 +142,7 @@ impl VersionDetails {
             return VersionDetails::default();
         };
         let code = manifest.code_file().map(str::to_string);
+        let readme = manifest.package.readme.clone();
         let (inputs, outputs, sources) = match manifest.model {
             Some(model) => (model.inputs, model.outputs, model.sources),
             None => (Vec::new(), Vec::new(), Vec::new()),
@@ -149,6 +153,7 @@ impl VersionDetails {
             inputs,
             outputs,
             sources,
+            readme,
         }
     }
 }

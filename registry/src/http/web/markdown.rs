@@ -1,8 +1,12 @@
 //! README → HTML with pulldown-cmark. Raw HTML in the Markdown is shown as
 //! text (escaped), and link/image targets other than http(s), mailto and
-//! relative ones become `#`, so a README can never inject script.
+//! relative ones become `#`, so a README can never inject script. Given a
+//! [`FileBase`], relative targets are rewritten to the shown version's
+//! files (see [`super::card_links`]).
 
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, html};
+use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag, TagEnd, html};
+
+use super::card_links::FileBase;
 
 /// Whether a link target is safe to keep.
 fn safe_url(url: &str) -> bool {
@@ -16,12 +20,28 @@ fn safe_url(url: &str) -> bool {
     }
 }
 
-fn clean(url: CowStr<'_>) -> CowStr<'_> {
-    if safe_url(&url) { url } else { "#".into() }
+/// The target to write for `url`: `#` when unsafe, else rewritten against
+/// `base` when relative. An e-mail autolink (`<me@example.com>`) has no
+/// scheme in its target (the writer adds `mailto:`), so it is never a path.
+fn clean<'a>(url: CowStr<'a>, link_type: LinkType, base: Option<&FileBase>) -> CowStr<'a> {
+    if !safe_url(&url) {
+        return "#".into();
+    }
+    match base {
+        Some(base) if link_type != LinkType::Email => base.resolve(&url).map_or(url, CowStr::from),
+        _ => url,
+    }
 }
 
-/// Renders Markdown to HTML that is safe to embed.
+/// Renders Markdown to HTML that is safe to embed, relative targets as
+/// written.
 pub fn render(markdown: &str) -> String {
+    render_card(markdown, None)
+}
+
+/// [`render`] with relative link and image targets pointing at `base`'s
+/// files.
+pub fn render_card(markdown: &str, base: Option<&FileBase>) -> String {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let events = Parser::new_ext(markdown, options).map(|event| match event {
@@ -33,7 +53,7 @@ pub fn render(markdown: &str) -> String {
             id,
         }) => Event::Start(Tag::Link {
             link_type,
-            dest_url: clean(dest_url),
+            dest_url: clean(dest_url, link_type, base),
             title,
             id,
         }),
@@ -44,7 +64,7 @@ pub fn render(markdown: &str) -> String {
             id,
         }) => Event::Start(Tag::Image {
             link_type,
-            dest_url: clean(dest_url),
+            dest_url: clean(dest_url, link_type, base),
             title,
             id,
         }),
@@ -114,5 +134,47 @@ mod tests {
         assert!(!out.contains("javascript:"), "{out}");
         assert!(out.contains("href=\"https://ok.example/\""), "{out}");
         assert!(out.contains("href=\"docs/x.md\""), "{out}");
+    }
+
+    #[test]
+    fn a_card_points_relative_targets_at_the_versions_files() {
+        let base = FileBase::new(
+            "tiny-net",
+            &semver::Version::new(1, 0, 0),
+            Some("README.md"),
+        );
+        let out = render_card(
+            "[labels](labels.txt) ![arch](./docs/arch.png \"Arch\") [up](../../x) \
+             [ext](https://ok.example/a.png) [me](mailto:me@example.com) <me@example.com> \
+             [top](#usage) [other](/packages/other) [bad](javascript:alert(1)) [ref]\n\n\
+             [ref]: docs/ref.md#part\n",
+            Some(&base),
+        );
+        let files = "/packages/tiny-net/1.0.0/files/";
+        assert!(
+            out.contains(&format!("href=\"{files}labels.txt\"")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("src=\"{files}docs/arch.png\"")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("href=\"{files}docs/ref.md#part\"")),
+            "{out}"
+        );
+        assert!(out.contains("href=\"#\">up</a>"), "{out}");
+        assert!(out.contains("href=\"https://ok.example/a.png\""), "{out}");
+        assert!(
+            out.contains("href=\"mailto:me@example.com\">me</a>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("href=\"mailto:me@example.com\">me@example.com</a>"),
+            "{out}"
+        );
+        assert!(out.contains("href=\"#usage\""), "{out}");
+        assert!(out.contains("href=\"/packages/other\""), "{out}");
+        assert!(!out.contains("javascript:"), "{out}");
     }
 }

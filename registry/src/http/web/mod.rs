@@ -1,10 +1,13 @@
-//! Server-rendered HTML pages (no JavaScript): home, search, package pages
-//! and the token page of signed-in owners. Templates are plain Rust
+//! Server-rendered HTML pages (no JavaScript): home, search, package pages,
+//! a published version's files one by one ([`files`], what model cards
+//! link) and the token page of signed-in owners. Templates are plain Rust
 //! functions in [`layout`]; every user-provided string goes through
 //! [`layout::esc`], and READMEs are rendered by [`markdown`] with raw HTML
 //! escaped.
 
 pub mod account;
+pub mod card_links;
+pub mod files;
 pub mod home;
 pub mod layout;
 pub mod markdown;
@@ -24,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/search", get(home::search))
         .route("/packages/{name}", get(package::latest))
         .route("/packages/{name}/{version}", get(package::version))
+        .route("/packages/{name}/{version}/files/{*path}", get(files::file))
         .route("/static/style.css", get(stylesheet))
         .route("/favicon.ico", get(favicon))
         .route("/login", get(account::login_form).post(account::login))

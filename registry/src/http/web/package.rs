@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use semver::Version;
 
+use super::card_links::FileBase;
 use super::layout::{esc, human_size, url_encode};
 use super::{PageError, markdown, page, session};
 use crate::db::{PackageRecord, User, VersionRecord};
@@ -62,11 +63,7 @@ async fn render(
     };
     let shown = match &wanted {
         None => display_version(&versions),
-        Some(w) => versions.iter().find(|v| v.entry.vers == *w).or_else(|| {
-            versions
-                .iter()
-                .find(|v| v.entry.vers.cmp_precedence(w).is_eq())
-        }),
+        Some(w) => find_version(&versions, w),
     }
     .ok_or_else(|| {
         PageError::not_found(format!(
@@ -76,11 +73,12 @@ async fn render(
         ))
     })?
     .clone();
-    let readme = if wanted.is_some() {
+    // The shown version's own README (on the latest page too: the package's
+    // README is the last published one, which may be another version), so
+    // that its relative links name files that version has.
+    let readme = {
         let (n, v) = (name_norm.clone(), shown.entry.vers.clone());
         state.db(move |s| s.version_readme(&n, &v)).await?
-    } else {
-        package.readme.clone()
     };
     let details = crate::http::api::packages::version_details(
         state,
@@ -109,6 +107,22 @@ async fn render(
     ))
 }
 
+/// The version `wanted` names: that exact one, else one that differs only
+/// in build metadata (`1.0.0` finds `1.0.0+build.5`).
+pub(super) fn find_version<'a>(
+    versions: &'a [VersionRecord],
+    wanted: &Version,
+) -> Option<&'a VersionRecord> {
+    versions
+        .iter()
+        .find(|v| v.entry.vers == *wanted)
+        .or_else(|| {
+            versions
+                .iter()
+                .find(|v| v.entry.vers.cmp_precedence(wanted).is_eq())
+        })
+}
+
 /// `pinned`: the page of one version (`/packages/NAME/VERSION`), whose
 /// install line must install that version, not the newest compatible one.
 fn package_body(
@@ -121,6 +135,12 @@ fn package_body(
     readme: Option<&str>,
 ) -> String {
     let entry = &shown.entry;
+    // Where the card's relative links and the file names below point.
+    let files = FileBase::new(
+        &zoo_format::normalize_name(&package.name),
+        &entry.vers,
+        details.readme.as_deref(),
+    );
     let href = url_encode(&zoo_format::normalize_name(&package.name));
     let yanked = if entry.yanked {
         "<p class=\"notice yanked\" role=\"status\">This version is yanked: new installs skip it unless asked for it exactly.</p>"
@@ -142,7 +162,7 @@ fn package_body(
     let readme = match readme {
         Some(text) => format!(
             "<article class=\"readme\" id=\"readme\">{}</article>",
-            markdown::render(text)
+            markdown::render_card(text, Some(&files))
         ),
         None => "<p class=\"muted\">This package has no README.</p>".to_string(),
     };
@@ -220,8 +240,10 @@ fn package_body(
         } else {
             "with the archive".to_string()
         };
+        // Each file opens on its own too (text and images shown inline).
         file_rows.push_str(&format!(
-            "<tr><td>{}</td><td class=\"size\" title=\"{} bytes\">{}</td><td class=\"hash\">{}</td><td>{}</td><td>{link}</td></tr>",
+            "<tr><td><a href=\"{}\">{}</a></td><td class=\"size\" title=\"{} bytes\">{}</td><td class=\"hash\">{}</td><td>{}</td><td>{link}</td></tr>",
+            esc(&files.file(&f.path)),
             esc(&f.path),
             f.size,
             human_size(f.size),
