@@ -629,6 +629,20 @@ fn logins_are_unique_without_regard_to_case(s: &MetadataStore, empty: &MetadataS
     );
     s.add_user("alice-2").unwrap();
     assert_eq!(logins(s.list_users()), ["alice", "alice-2"]);
+    // Looked up without regard to case too (owners, tokens, sign-in).
+    let alice = s.find_user("alice").unwrap().unwrap();
+    assert_eq!(s.find_user("ALICE").unwrap(), Some(alice.clone()));
+    s.add_token(&alice, "t-case", "h-case", &[Scope::Yank])
+        .unwrap();
+    let listed = |login: &str| -> Vec<String> {
+        s.list_tokens(Some(login))
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect()
+    };
+    assert_eq!(listed("Alice"), ["t-case"]);
+    assert_eq!(listed("alice"), ["t-case"]);
 
     let mut rows = s.export_rows().unwrap();
     rows.get_mut("users").unwrap()[1]["login"] = "ALICE".into();

@@ -263,6 +263,8 @@ async fn owners_log_in_and_manage_their_tokens() {
         .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
 
+    // Logins are unique without regard to case, and so is signing in.
+    log_in(&reg, "ALICE", &alice).await;
     let (session, csrf) = log_in(&reg, "alice", &alice).await;
 
     // Create: shown once; a forged form (no/other CSRF token) is refused.

@@ -155,9 +155,11 @@ fn user_from(r: &Row, first: usize) -> StoreResult<User> {
     })
 }
 
+/// The user whose login is `login` without regard to case (logins are
+/// unique that way, schema step 6), as sign-in, owners and tokens name them.
 pub(super) fn find_user(c: &mut dyn Conn, login: &str) -> StoreResult<Option<User>> {
     c.query_opt(
-        "SELECT id, login FROM users WHERE login = $1",
+        "SELECT id, login FROM users WHERE lower(login) = lower($1)",
         params![login],
     )?
     .map(|r| user_from(&r, 0))
@@ -287,7 +289,7 @@ impl MetadataStore {
                 // The cast tells PostgreSQL the type of a parameter that
                 // only meets `IS NULL`.
                 &format!(
-                    "{TOKEN_SELECT} WHERE CAST($1 AS TEXT) IS NULL OR u.login = $1 \
+                    "{TOKEN_SELECT} WHERE CAST($1 AS TEXT) IS NULL OR lower(u.login) = lower($1) \
                      ORDER BY u.login, t.created_at, t.id"
                 ),
                 params![login],

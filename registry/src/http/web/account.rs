@@ -121,7 +121,9 @@ pub async fn login(
     let record = state.db(move |s| s.find_token(&id)).await?;
     let (user, token_id) = match record {
         Some(t)
-            if !t.revoked && t.user.login == login && secret_matches(&secret, &t.secret_sha256) =>
+            if !t.revoked
+                && t.user.login.eq_ignore_ascii_case(&login)
+                && secret_matches(&secret, &t.secret_sha256) =>
         {
             (t.user, t.id)
         }
