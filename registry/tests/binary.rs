@@ -208,66 +208,71 @@ fn a_file_is_not_a_data_directory_and_logins_differ_in_more_than_case() {
     );
 }
 
-/// An import that fails part way leaves no database behind, so the target
-/// is still "no registry" rather than an empty one a `serve` would start.
-#[test]
-fn a_failed_import_leaves_no_empty_registry() {
+/// Imports into a fresh `target` an export of a registry holding `logins`,
+/// its listing naming a blob it lacks and then edited by `edit`; checks
+/// that the import fails and leaves no registry behind, and returns its
+/// stderr.
+fn failed_import_of_edited_export(
+    logins: &[&str],
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> String {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source");
     let source = source.to_str().unwrap();
-    assert!(run(&["user", "add", "alice", "--init", "--data", source]).0);
+    for (i, login) in logins.iter().enumerate() {
+        let mut args = vec!["user", "add", login, "--data", source];
+        if i == 0 {
+            args.push("--init");
+        }
+        assert!(run(&args).0, "{login}");
+    }
     let export = dir.path().join("export");
     let (ok, _, err) = run(&["export", export.to_str().unwrap(), "--data", source]);
     assert!(ok, "{err}");
-    // A blob the export lists but lacks: found after the database exists.
     let listing = export.join("registry.json");
     let mut json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&listing).unwrap()).unwrap();
     json["blobs"] = serde_json::json!([{"sha256": "a".repeat(64), "size": 3}]);
+    edit(&mut json);
     std::fs::write(&listing, json.to_string()).unwrap();
 
     let target = dir.path().join("target");
     let target = target.to_str().unwrap();
     let export = export.to_str().unwrap();
     let (ok, _, err) = run(&["import", export, "--data", target, "--new-key"]);
-    assert!(!ok && err.contains("aaaaaaaa"), "{err}");
+    assert!(!ok, "the import succeeded: {err}");
     assert!(
         !dir.path().join("target/registry.sqlite3").exists(),
         "{err}"
     );
-    let (ok, _, err) = run(&["user", "list", "--data", target]);
-    assert!(!ok && err.contains("there is no registry"), "{err}");
+    let (ok, _, list_err) = run(&["user", "list", "--data", target]);
+    assert!(
+        !ok && list_err.contains("there is no registry"),
+        "{list_err}"
+    );
+    err
+}
+
+/// An import that fails part way (a blob the export lists but lacks, found
+/// after the database exists) leaves no database behind, so the target is
+/// still "no registry" rather than an empty one a `serve` would start.
+#[test]
+fn a_failed_import_leaves_no_empty_registry() {
+    let err = failed_import_of_edited_export(&["alice"], |_| {});
+    assert!(err.contains("aaaaaaaa"), "{err}");
 }
 
 /// An export from before logins were unique without regard to case (schema
-/// migration 6) is refused naming the pair, before any byte moves.
+/// migration 6) is refused naming the pair, before any byte moves (the
+/// missing blob is never looked for).
 #[test]
 fn an_import_with_logins_differing_only_in_case_is_refused_up_front() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source");
-    let source = source.to_str().unwrap();
-    assert!(run(&["user", "add", "alice", "--init", "--data", source]).0);
-    assert!(run(&["user", "add", "bob", "--data", source]).0);
-    let export = dir.path().join("export");
-    let (ok, _, err) = run(&["export", export.to_str().unwrap(), "--data", source]);
-    assert!(ok, "{err}");
-    let listing = export.join("registry.json");
-    let mut json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&listing).unwrap()).unwrap();
-    json["tables"]["users"][1]["login"] = "Alice".into();
-    // A blob the export lacks: the refusal must come before blobs move.
-    json["blobs"] = serde_json::json!([{"sha256": "a".repeat(64), "size": 3}]);
-    std::fs::write(&listing, json.to_string()).unwrap();
-
-    let target = dir.path().join("target");
-    let target = target.to_str().unwrap();
-    let export = export.to_str().unwrap();
-    let (ok, _, err) = run(&["import", export, "--data", target, "--new-key"]);
+    let err = failed_import_of_edited_export(&["alice", "bob"], |json| {
+        json["tables"]["users"][1]["login"] = "Alice".into();
+    });
     assert!(
-        !ok && err.contains("logins that differ only in case: `Alice` and `alice`"),
+        err.contains("logins that differ only in case: `Alice` and `alice`"),
         "{err}"
     );
     assert!(!err.contains("aaaaaaaa"), "{err}");
-    let (ok, _, err) = run(&["user", "list", "--data", target]);
-    assert!(!ok && err.contains("there is no registry"), "{err}");
 }
