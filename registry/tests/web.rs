@@ -609,6 +609,12 @@ async fn the_package_page_shows_license_io_downloads_and_metrics_once() {
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
     let html = reg.get("/packages/stale").await.text();
     assert!(html.contains("<table id=\"metrics\">"), "{html}");
+
+    // Metrics are a model's: a link package gets no empty section.
+    let reply = reg.publish(&alice, &link("plain-link", "0.1.0", "x")).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let html = reg.get("/packages/plain-link").await.text();
+    assert!(!html.contains("<h2>Metrics</h2>"), "{html}");
 }
 
 /// Issue #17 item 13: with the newest version yanked, the package page,

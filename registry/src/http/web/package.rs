@@ -157,6 +157,11 @@ fn package_body(
     };
     let metrics = match readme {
         Some(text) if card_shows_metrics(text, &shown.metrics) => String::new(),
+        // Metrics are a model's; a Function or Link package without any
+        // gets no empty section.
+        _ if package.kind != "model" && shown.metrics.as_array().is_none_or(Vec::is_empty) => {
+            String::new()
+        }
         _ => format!("<h2>Metrics</h2>\n{}", metrics_table(&shown.metrics)),
     };
     let readme = match readme {
