@@ -166,14 +166,31 @@ fn card(info: &CardInfo, report: &TrainReport, provenance: &str) -> String {
         s += &format!("\n{line}\n");
     }
     s += &format!(
-        "\n## Training\n\n- Command: `{}` (seed {})\n- {} steps in {:.0} s on a shared 2-core CPU; loss {:.4} (first log window) → {:.4} (last)\n- Provenance: {provenance}\n- Per-evaluation log: `training.log`\n",
+        "\n## Training\n\n- Command: `{}` (seed {})\n- {} steps in {:.0} s on a shared 2-core CPU; loss {:.4} (first log window) → {:.4} (last)\n- Provenance: {provenance}\n- Per-evaluation log: [`training.log`](training.log)\n",
         info.command, info.seed, report.steps, report.seconds, report.first_loss, report.last_loss
     );
+    s += &label_links(&info.outputs);
     s += &format!(
         "\n## Use\n\n```\nzoo run {} …\n```\n\nor from Rust: `zoo_models::load_package(dir, device)`.\n",
         info.package
     );
     s
+}
+
+/// One line linking each labels file the outputs name, once. Relative
+/// links: the registry's package page opens them (its files route), as
+/// does any Markdown viewer of the folder.
+fn label_links(outputs: &[Output]) -> String {
+    let mut files: Vec<&str> = Vec::new();
+    for labels in outputs.iter().filter_map(|o| o.labels.as_deref()) {
+        if !files.contains(&labels) {
+            files.push(labels);
+        }
+    }
+    files
+        .iter()
+        .map(|f| format!("- Class names of the outputs: [`{f}`]({f})\n"))
+        .collect()
 }
 
 /// Copies a folder tree (plain files and folders).
@@ -189,4 +206,25 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_labels_file_is_linked_once() {
+        let outputs = [
+            output("prob", Some("labels.txt")),
+            output("boxes", None),
+            output("scores", Some("labels.txt")),
+            output("parts", Some("parts.txt")),
+        ];
+        assert_eq!(
+            label_links(&outputs),
+            "- Class names of the outputs: [`labels.txt`](labels.txt)\n\
+             - Class names of the outputs: [`parts.txt`](parts.txt)\n"
+        );
+        assert_eq!(label_links(&outputs[1..2]), "");
+    }
 }

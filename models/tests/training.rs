@@ -74,6 +74,11 @@ fn a_trained_package_records_its_golden_input_and_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let package = dir.path().join("peephole-lstm");
     write_package(&package, &info, &report).unwrap();
+    let card = std::fs::read_to_string(package.join("README.md")).unwrap();
+    assert!(
+        card.contains("- Per-evaluation log: [`training.log`](training.log)\n"),
+        "{card}"
+    );
     let manifest = zoo_format::manifest::Manifest::load(&package).unwrap();
     let golden = manifest.model.as_ref().unwrap().golden.clone().unwrap();
     assert_eq!(golden.file, zoo_models::golden::GOLDEN_FILE);
