@@ -101,7 +101,8 @@ pub fn archive_file_name(manifest: &Manifest) -> String {
 ///
 /// Skipped: every file or directory whose name starts with `.` (`.git`,
 /// editor files, and the reserved `.zoo/`) at any depth, and a top-level
-/// `target/` (build output), and weights made at install from
+/// `target/` (build output), package archives (`*.zoo` files, such as the
+/// one `zoo package` writes here), and weights made at install from
 /// `[[model.sources]]`. Symlinks, special files and non-UTF-8 names are
 /// errors, as are two paths that differ only in case (they would collide on
 /// case-insensitive file systems).
@@ -126,7 +127,7 @@ pub fn pack(dir: &Path, options: &PackOptions) -> Result<Packed, ArchiveError> {
                 path: dir.join(path),
                 reason: format!(
                     "named by `{field}` in zoo.toml but left out of packages (names starting \
-                     with `.` and a top-level `target/` are never packed)"
+                     with `.`, `*.zoo` archives and a top-level `target/` are never packed)"
                 ),
             });
         }
@@ -281,6 +282,12 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), A
             });
         };
         if name.starts_with('.') || (dir == root && name == "target") {
+            continue;
+        }
+        // Package archives (`zoo package` writes NAME-VERSION.zoo into the
+        // folder by default) are never content: packing one would put each
+        // earlier archive inside the next.
+        if name.ends_with(&format!(".{EXTENSION}")) && !entry.path().is_dir() {
             continue;
         }
         let rel = path

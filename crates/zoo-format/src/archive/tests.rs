@@ -109,6 +109,23 @@ fn pack_skips_dotfiles_and_target() {
     assert_eq!(paths, vec!["README.md", "src/deep/lib.txt", "zoo.toml"]);
 }
 
+/// `zoo package` writes NAME-VERSION.zoo into the folder by default: the
+/// next pack leaves it (and any archive) out, so packing twice gives the
+/// same archive instead of nesting each earlier one in the next.
+#[test]
+fn pack_skips_package_archives_and_stays_deterministic() {
+    let dir = link_package();
+    let first = pack(dir.path(), &PackOptions::default()).unwrap();
+    first
+        .write_to(&dir.path().join(first.file_name()))
+        .unwrap();
+    fs::write(dir.path().join("src/old-0.0.1.zoo"), "older").unwrap();
+    let second = pack(dir.path(), &PackOptions::default()).unwrap();
+    let paths: Vec<_> = second.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, vec!["README.md", "src/deep/lib.txt", "zoo.toml"]);
+    assert_eq!(second.index_entry(), first.index_entry());
+}
+
 #[test]
 fn pack_refuses_manifest_files_it_would_skip() {
     let dir = link_package();
