@@ -172,6 +172,34 @@ fn a_crate_without_zoo_metadata_is_refused_before_anything_is_published() {
     assert!(alice.run(&["info", "plain"]).fails().contains("plain"));
 }
 
+/// cargo packages a crate without a README with `readme = false` in its
+/// normalized Cargo.toml; `zoo publish` reads that as "no README".
+#[test]
+fn a_function_crate_without_a_readme_publishes() {
+    let registry = Registry::start();
+    let token = registry.add_user("alice");
+    let cargo = Cargo::new(&registry.url, tmp());
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("relu-fn");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"relu-fn\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+         description = \"max(x, 0)\"\nlicense = \"MIT\"\npublish = [\"zoo\"]\n\n\
+         [package.metadata.zoo]\nkind = \"function\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        "pub fn relu(x: f32) -> f32 {\n    x.max(0.0)\n}\n",
+    )
+    .unwrap();
+    let alice = Zoo::new(&registry.url, Some(&token));
+    zoo_in(&alice, &cargo, &dir, &["publish", "--allow-dirty"]).ok();
+    assert!(index_line(&registry.url, "relu-fn", "0.1.0").is_some());
+    assert!(alice.run(&["info", "relu-fn"]).ok().contains("(function)"));
+}
+
 #[test]
 fn worked_example_link_crate_model_package_and_consumer() {
     let registry = Registry::start();

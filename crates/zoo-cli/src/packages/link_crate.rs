@@ -405,10 +405,27 @@ struct CargoPackage {
     homepage: Option<String>,
     #[serde(default)]
     repository: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "readme_path")]
     readme: Option<String>,
     #[serde(default)]
     keywords: Vec<String>,
+}
+
+/// Cargo's `readme`: a path, or `false` (none; what `cargo package` writes
+/// into the packaged Cargo.toml of a crate without a README) or `true`
+/// (`README.md`).
+fn readme_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Readme {
+        Path(String),
+        Flag(bool),
+    }
+    Ok(match Readme::deserialize(d)? {
+        Readme::Path(path) => Some(path),
+        Readme::Flag(true) => Some("README.md".to_string()),
+        Readme::Flag(false) => None,
+    })
 }
 
 impl CratePackage {
@@ -499,5 +516,28 @@ struct StagedPackage {
 impl StagedPackage {
     fn path(&self) -> &Path {
         &self.root
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readme_of(line: &str) -> Option<String> {
+        let text = format!("[package]\nname = \"relu-fn\"\nversion = \"0.1.0\"\n{line}\n");
+        let manifest: CargoManifest = toml::from_str(&text).unwrap();
+        manifest.package.readme
+    }
+
+    /// cargo 1.95 packages a crate without a README with `readme = false`.
+    #[test]
+    fn every_form_of_cargos_readme_field_is_read() {
+        assert_eq!(readme_of("readme = false"), None);
+        assert_eq!(readme_of("readme = true").as_deref(), Some("README.md"));
+        assert_eq!(
+            readme_of("readme = \"docs/card.md\"").as_deref(),
+            Some("docs/card.md")
+        );
+        assert_eq!(readme_of(""), None);
     }
 }

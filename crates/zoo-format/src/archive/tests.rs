@@ -116,9 +116,7 @@ fn pack_skips_dotfiles_and_target() {
 fn pack_skips_package_archives_and_stays_deterministic() {
     let dir = link_package();
     let first = pack(dir.path(), &PackOptions::default()).unwrap();
-    first
-        .write_to(&dir.path().join(first.file_name()))
-        .unwrap();
+    first.write_to(&dir.path().join(first.file_name())).unwrap();
     fs::write(dir.path().join("src/old-0.0.1.zoo"), "older").unwrap();
     let second = pack(dir.path(), &PackOptions::default()).unwrap();
     let paths: Vec<_> = second.files.iter().map(|f| f.path.as_str()).collect();
