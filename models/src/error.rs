@@ -10,7 +10,8 @@ pub enum ModelError {
     #[error("package {package}: {message}")]
     Package { package: String, message: String },
     #[error(
-        "unknown built-in architecture {0:?}: expected vgg16, vgg19, vgg-mini, peephole-lstm, nested-rnn or cell-counter"
+        "unknown built-in architecture {0:?}: expected one of {list}",
+        list = zoo_format::manifest::BUILTIN_ARCHITECTURES.join(", ")
     )]
     UnknownArchitecture(String),
     /// A task decoder's message, complete as it stands (it names the input).

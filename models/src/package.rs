@@ -489,3 +489,23 @@ pub fn load_installed(
 pub fn labels(package: &LoadedPackage, output: &str) -> Result<Option<Vec<String>>> {
     crate::task::read_labels(&package.dir, &package.manifest, output)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Architecture;
+
+    /// zoo-format's list (checked when packing) and the architectures built
+    /// here are the same names.
+    #[test]
+    fn the_packers_list_names_exactly_the_built_in_architectures() {
+        for name in zoo_format::manifest::BUILTIN_ARCHITECTURES {
+            let parsed = Architecture::from_name(name).unwrap();
+            assert_eq!(parsed.name(), name);
+        }
+        let e = Architecture::from_name("peephole-lsmt").unwrap_err();
+        assert!(
+            e.to_string().contains("expected one of vgg16, vgg19"),
+            "{e}"
+        );
+    }
+}

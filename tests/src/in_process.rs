@@ -285,7 +285,7 @@ pub fn model_with_weights(
         .readme("README.md")
         .keywords(&["vision", "shapes"])
         .dependency("peephole-lstm", "^0.1")
-        .builtin("mlp")
+        .builtin("vgg-mini")
         .architecture("config = { classes = 3 }")
         .weights(&["weights.safetensors"])
         .input("data", &[1, 3, 8, 8])

@@ -221,6 +221,19 @@ impl Task {
     }
 }
 
+/// The names `[model.architecture] builtin = "…"` may take: the
+/// architectures zoo-models builds (its `Architecture::from_name` accepts
+/// exactly these). Packing checks them, so a typo never reaches a registry;
+/// reading does not, so a package for a newer zoo still installs here.
+pub const BUILTIN_ARCHITECTURES: [&str; 6] = [
+    "vgg16",
+    "vgg19",
+    "vgg-mini",
+    "peephole-lstm",
+    "nested-rnn",
+    "cell-counter",
+];
+
 /// `[model.architecture]`: exactly one of `builtin` (+ `config`), `graph`, `torchscript`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawArchitecture", into = "RawArchitecture")]

@@ -132,6 +132,7 @@ pub fn pack(dir: &Path, options: &PackOptions) -> Result<Packed, ArchiveError> {
             });
         }
     }
+    check_builtin_name(dir, &manifest)?;
     check_golden_members(dir, &manifest)?;
     let mut lower = HashMap::new();
     for path in &paths {
@@ -191,6 +192,29 @@ pub fn pack(dir: &Path, options: &PackOptions) -> Result<Packed, ArchiveError> {
         bytes,
         files,
     })
+}
+
+/// A built-in architecture this zoo does not know would publish a version
+/// that no `zoo run` can load, and versions are immutable.
+fn check_builtin_name(dir: &Path, manifest: &Manifest) -> Result<(), ArchiveError> {
+    let Some(model) = &manifest.model else {
+        return Ok(());
+    };
+    match &model.architecture {
+        crate::manifest::Architecture::Builtin { name, .. }
+            if !crate::manifest::BUILTIN_ARCHITECTURES.contains(&name.as_str()) =>
+        {
+            Err(ArchiveError::Package {
+                path: dir.join(crate::manifest::MANIFEST_FILE),
+                reason: format!(
+                    "`model.architecture.builtin = {name:?}` is not a built-in architecture: \
+                     expected one of {}",
+                    crate::manifest::BUILTIN_ARCHITECTURES.join(", ")
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The golden file's arrays must be `inputs/NAME` or `outputs/NAME`, with at

@@ -20,7 +20,7 @@ kind = "model"
 description = "A tiny model"
 
 [model.architecture]
-builtin = "mlp"
+builtin = "vgg-mini"
 
 [model]
 weights = ["weights.safetensors"]
@@ -122,6 +122,30 @@ fn pack_skips_package_archives_and_stays_deterministic() {
     let paths: Vec<_> = second.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, vec!["README.md", "src/deep/lib.txt", "zoo.toml"]);
     assert_eq!(second.index_entry(), first.index_entry());
+}
+
+#[test]
+fn pack_refuses_an_unknown_built_in_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("weights.safetensors"), b"w").unwrap();
+    let toml = "[package]\nname = \"typo\"\nversion = \"0.1.0\"\nkind = \"model\"\n\
+                description = \"x\"\n\n[model]\nweights = [\"weights.safetensors\"]\n\n\
+                [model.architecture]\nbuiltin = \"peephole-lsmt\"\n";
+    fs::write(dir.path().join("zoo.toml"), toml).unwrap();
+    let e = pack(dir.path(), &PackOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("zoo.toml")
+            && e.contains("\"peephole-lsmt\"` is not a built-in architecture")
+            && e.contains("peephole-lstm"),
+        "{e}"
+    );
+    // The same manifest still loads: a package for a newer zoo installs.
+    assert!(crate::manifest::Manifest::load(dir.path()).is_ok());
+    let fixed = toml.replace("peephole-lsmt", "peephole-lstm");
+    fs::write(dir.path().join("zoo.toml"), fixed).unwrap();
+    pack(dir.path(), &PackOptions::default()).unwrap();
 }
 
 #[test]
