@@ -609,6 +609,32 @@ async fn bad_manifests_are_refused_naming_the_field() {
     assert_eq!(reg.get("/api/v1/search").await.json()["total"], 0);
 }
 
+/// A name keeps its kind: a model version of a link package is refused,
+/// naming both kinds, and the package stays as it was.
+#[tokio::test]
+async fn a_new_version_cannot_change_the_packages_kind() {
+    let reg = Registry::new();
+    let alice = reg.token("alice", &Scope::ALL);
+    reg.publish_model_dependencies(&alice).await;
+    let reply = reg.publish(&alice, &link("shifty", "0.1.0", "x")).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let model = model_with_weights("shifty", "0.2.0", "now a model", "# shifty\n", b"w");
+    let reply = reg.publish(&alice, &model).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text());
+    assert!(
+        reply
+            .detail()
+            .contains("`shifty` is a link package; a new version cannot make it a model package"),
+        "{}",
+        reply.detail()
+    );
+    let info = reg.get("/api/v1/packages/shifty").await.json();
+    assert_eq!(info["kind"], "link");
+    assert_eq!(info["versions"].as_array().map(Vec::len), Some(1));
+    let reply = reg.publish(&alice, &link("shifty", "0.2.0", "x")).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+}
+
 /// Rows in every table of the registry's database, by table.
 fn row_counts(reg: &Registry) -> Vec<(String, i64)> {
     let db = rusqlite::Connection::open(reg.data.join("registry.sqlite3")).unwrap();

@@ -48,6 +48,21 @@ pub fn check_dependencies<'a>(
     )))
 }
 
+/// Refuses a version whose kind (`model`, `link`, `function`) differs from
+/// the package's: a name keeps one kind, so that `zoo run NAME` and the
+/// resolver never meet a model whose newest version is a function.
+pub fn check_kind(store: &MetadataStore, name: &str, kind: &str) -> Result<(), DomainError> {
+    let name_norm = zoo_format::normalize_name(name);
+    match store.package(&name_norm)? {
+        Some(package) if package.kind != kind => Err(DomainError::Conflict(format!(
+            "`{name_norm}` is a {} package; a new version cannot make it a {kind} package \
+             (field `package.kind` of zoo.toml): publish it under another name",
+            package.kind
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses non-owners and existing versions before anything is stored. The
 /// publish transaction checks again; this only avoids storing a doomed
 /// upload.

@@ -79,8 +79,11 @@ pub async fn publish(
         .domain(move |s| publish_rules::preflight(s, Namespace::Zoo, &who, rights, &name, &v))
         .await?;
     let dependencies: Vec<String> = manifest.dependencies.keys().cloned().collect();
+    let kind = manifest.package.kind.as_str().to_string();
+    let name = name_norm.clone();
     state
         .domain(move |s| {
+            publish_rules::check_kind(s, &name, &kind)?;
             publish_rules::check_dependencies(s, dependencies.iter().map(String::as_str))
         })
         .await?;
