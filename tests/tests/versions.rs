@@ -91,3 +91,73 @@ fn an_empty_lockfile_pins_nothing_and_a_yanked_pin_warns() {
     out.ok();
     assert_eq!(other.installed(), [("timer".into(), "0.1.1".into())]);
 }
+
+/// As cargo's Cargo.lock, zoo.lock records what the project's zoo.toml
+/// needs and nothing else: a dependency taken out of zoo.toml leaves it, a
+/// package installed by name that zoo.toml does not list is not locked, and
+/// neither comes back with the next plain `zoo install`.
+#[test]
+fn the_lockfile_holds_the_projects_dependencies_and_nothing_else() {
+    let (registry, alice) = registry_with_timer(&["0.1.0"]);
+    let work = tempfile::tempdir().unwrap();
+    let helper = write_package(work.path(), "helper", "1.0.0", &[], &[]);
+    alice.run(&["publish", helper.to_str().unwrap()]).ok();
+    let app = write_package(
+        work.path(),
+        "app",
+        "0.1.0",
+        &[("timer", "^0.1"), ("helper", "^1")],
+        &[],
+    );
+    let lock_of = || std::fs::read_to_string(app.join("zoo.lock")).unwrap();
+    let user = Zoo::new(&registry.url, None);
+    user.run_in(&app, &["install"]).ok();
+    assert!(lock_of().contains("name = \"helper\""), "{}", lock_of());
+
+    // helper taken out of zoo.toml: the lock lets go of it, and says so.
+    let toml = std::fs::read_to_string(app.join("zoo.toml")).unwrap();
+    let without: String = toml
+        .lines()
+        .filter(|line| !line.starts_with("helper"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(toml, without);
+    std::fs::write(app.join("zoo.toml"), &without).unwrap();
+    let out = user.run_in(&app, &["install"]);
+    assert!(
+        out.stderr.contains("no longer pins helper@1.0.0"),
+        "{}",
+        out.stderr
+    );
+    out.ok();
+    assert!(!lock_of().contains("helper"), "{}", lock_of());
+    assert!(lock_of().contains("name = \"timer\""), "{}", lock_of());
+    let fresh = Zoo::new(&registry.url, None);
+    fresh.run_in(&app, &["install"]).ok();
+    assert_eq!(fresh.installed(), [("timer".into(), "0.1.0".into())]);
+
+    // Asked for by name: installed, not locked, not back next time.
+    let locked = lock_of();
+    let out = fresh.run_in(&app, &["install", "helper"]);
+    assert!(
+        out.stderr
+            .contains("helper is not among the [dependencies]"),
+        "{}",
+        out.stderr
+    );
+    out.ok();
+    assert_eq!(lock_of(), locked);
+    fresh.run_in(&app, &["uninstall", "helper"]).ok();
+    fresh.run_in(&app, &["install"]).ok();
+    assert_eq!(fresh.installed(), [("timer".into(), "0.1.0".into())]);
+
+    // No dependencies left at all: the lock pins nothing.
+    let bare: String = without
+        .lines()
+        .filter(|line| !line.starts_with("timer"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(app.join("zoo.toml"), bare).unwrap();
+    fresh.run_in(&app, &["install"]).ok();
+    assert!(!lock_of().contains("[[package]]"), "{}", lock_of());
+}

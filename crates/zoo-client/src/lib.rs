@@ -149,12 +149,20 @@ impl Client {
                 .filter(|manifest| manifest.is_file())
         {
             // A project without dependencies is installed (as `cargo build`
-            // of a crate without any is fine).
+            // of a crate without any is fine), and its lockfile pins nothing.
+            let mut warnings = vec![format!(
+                "{}: no [dependencies], so nothing to install",
+                manifest.display()
+            )];
+            if let Some(path) = &request.lockfile
+                && let Some(new_lock) =
+                    self.lock_after_install(path, request, lock.as_ref(), &[], &mut warnings)?
+                && lock.as_ref().is_some_and(|old| !old.packages.is_empty())
+            {
+                new_lock.save(path)?;
+            }
             return Ok(InstallReport {
-                warnings: vec![format!(
-                    "{}: no [dependencies], so nothing to install",
-                    manifest.display()
-                )],
+                warnings,
                 ..InstallReport::default()
             });
         }
@@ -237,22 +245,128 @@ impl Client {
             },
             progress,
         )?;
-        if let Some(path) = &request.lockfile {
-            let mut lock = lock.unwrap_or_default();
-            for entry in &entries {
-                lock.pin(LockedPackage {
-                    name: zoo_format::normalize_name(&entry.name),
-                    version: entry.vers.clone(),
-                    archive_sha256: entry.archive.sha256.clone(),
-                });
-            }
-            lock.save(path)?;
+        let mut warnings = warnings;
+        if let Some(path) = &request.lockfile
+            && let Some(new_lock) =
+                self.lock_after_install(path, request, lock.as_ref(), &entries, &mut warnings)?
+        {
+            new_lock.save(path)?;
         }
         Ok(InstallReport {
             installed,
             lockfile: request.lockfile.clone(),
             warnings,
         })
+    }
+
+    /// What the project's zoo.lock records after an install: as cargo's
+    /// Cargo.lock, the resolution of the project's zoo.toml dependencies and
+    /// nothing else (a dependency taken out of zoo.toml leaves the lock),
+    /// preferring the versions locked before and those just installed. A
+    /// package asked for by name that zoo.toml does not list is installed
+    /// but not locked; the warning says so. A lockfile without a zoo.toml
+    /// beside it keeps every package it pinned and gains what was installed.
+    /// `None`: leave the lockfile as it is (the reason is in `warnings`).
+    fn lock_after_install(
+        &self,
+        path: &std::path::Path,
+        request: &InstallRequest,
+        lock: Option<&Lockfile>,
+        installed: &[IndexEntry],
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Lockfile>> {
+        let manifest = path.with_file_name(zoo_format::manifest::MANIFEST_FILE);
+        if !manifest.is_file() {
+            let mut merged = lock.cloned().unwrap_or_default();
+            for entry in installed {
+                merged.pin(locked(entry));
+            }
+            return Ok(Some(merged));
+        }
+        let tree = if request.specs.is_empty() {
+            // Resolved from zoo.toml's dependencies alone: the tree itself.
+            installed.to_vec()
+        } else {
+            let requirements = manifest_dependencies(path)?;
+            for (name, _) in &request.specs {
+                let canonical = zoo_format::normalize_name(name);
+                if !requirements
+                    .iter()
+                    .any(|(n, _)| zoo_format::normalize_name(n) == canonical)
+                {
+                    warnings.push(format!(
+                        "{name} is not among the [dependencies] of {}, so {} does not record it \
+                         (add it there to lock it)",
+                        manifest.display(),
+                        path.display()
+                    ));
+                }
+            }
+            if requirements.is_empty() {
+                Vec::new()
+            } else {
+                let mut pins = lock.map(Lockfile::pins).unwrap_or_default();
+                for entry in installed {
+                    pins.insert(zoo_format::normalize_name(&entry.name), entry.vers.clone());
+                }
+                match resolve::resolve(&self.index, &resolve::Request { requirements, pins }) {
+                    Ok(tree) => tree,
+                    Err(e) => {
+                        warnings.push(format!(
+                            "{} was not updated: the dependencies in {} do not resolve beside what was \
+                             installed: {e}",
+                            path.display(),
+                            manifest.display()
+                        ));
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        let mut new_lock = Lockfile::default();
+        for entry in &tree {
+            if let Some(pinned) = lock.and_then(|l| l.archive_sha256(&entry.name, &entry.vers))
+                && pinned != entry.archive.sha256
+            {
+                warnings.push(format!(
+                    "{} was not updated: it pins {}@{} with archive sha256 {pinned}, but the registry \
+                     now serves {}",
+                    path.display(),
+                    entry.name,
+                    entry.vers,
+                    entry.archive.sha256
+                ));
+                return Ok(None);
+            }
+            new_lock.pin(locked(entry));
+        }
+        let kept = new_lock.pins();
+        let mut dropped: Vec<String> = lock
+            .map(|l| l.packages.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| !kept.contains_key(&zoo_format::normalize_name(&p.name)))
+            .map(|p| format!("{}@{}", p.name, p.version))
+            .collect();
+        if !dropped.is_empty() {
+            dropped.sort();
+            warnings.push(format!(
+                "{} no longer pins {}: no dependency in {} needs it",
+                path.display(),
+                dropped.join(", "),
+                manifest.display()
+            ));
+        }
+        Ok(Some(new_lock))
+    }
+}
+
+/// The lockfile's record of an index entry.
+fn locked(entry: &IndexEntry) -> LockedPackage {
+    LockedPackage {
+        name: zoo_format::normalize_name(&entry.name),
+        version: entry.vers.clone(),
+        archive_sha256: entry.archive.sha256.clone(),
     }
 }
 
@@ -343,8 +457,8 @@ fn check_manifest_allows(lockfile: &std::path::Path, entries: &[IndexEntry]) -> 
     Ok(())
 }
 
-/// The dependencies of the project next to the lockfile (its zoo.toml), plus
-/// everything the lockfile pins.
+/// The dependencies of the project next to the lockfile (its zoo.toml); or,
+/// for a lockfile without a zoo.toml beside it, everything it pins.
 fn project_requirements(
     lockfile: Option<&std::path::Path>,
     lock: Option<&Lockfile>,
@@ -357,7 +471,10 @@ fn project_requirements(
             dir
         };
         if dir.join(zoo_format::manifest::MANIFEST_FILE).is_file() {
+            // The project's dependencies are its roots; the lockfile only
+            // pins their versions (see `lock_after_install`).
             requirements.extend(project_manifest(dir)?.dependencies);
+            return Ok(requirements);
         }
     }
     if let Some(lock) = lock {
