@@ -161,3 +161,55 @@ fn the_lockfile_holds_the_projects_dependencies_and_nothing_else() {
     fresh.run_in(&app, &["install"]).ok();
     assert!(!lock_of().contains("[[package]]"), "{}", lock_of());
 }
+
+/// `zoo update [NAME]` moves locked packages to the newest versions zoo.toml
+/// allows; `zoo install --locked` refuses, before installing, to change
+/// zoo.lock (CI installs exactly what is locked).
+#[test]
+fn update_moves_the_lock_and_locked_refuses_to() {
+    let (registry, alice) = registry_with_timer(&["0.1.0"]);
+    let work = tempfile::tempdir().unwrap();
+    let app = project(work.path(), "^0.1");
+    let lock_of = || std::fs::read_to_string(app.join("zoo.lock")).unwrap();
+    let user = Zoo::new(&registry.url, None);
+    let err = user.run_in(&app, &["install", "--locked"]).fails();
+    assert!(err.contains("--locked needs a zoo.lock"), "{err}");
+    user.run_in(&app, &["install"]).ok();
+    let newer = write_package(work.path(), "timer", "0.1.2", &[], &[]);
+    alice.run(&["publish", newer.to_str().unwrap()]).ok();
+    let beyond = write_package(work.path(), "timer", "0.2.0", &[], &[]);
+    alice.run(&["publish", beyond.to_str().unwrap()]).ok();
+
+    // The lock holds 0.1.0: a plain or --locked install keeps it.
+    user.run_in(&app, &["install", "--locked"]).ok();
+    assert!(lock_of().contains("version = \"0.1.0\""), "{}", lock_of());
+
+    // A lock pinning what the registry lacks would change: refused, nothing
+    // installed, the lockfile as it was.
+    let edited = lock_of().replace("0.1.0", "0.1.7");
+    std::fs::write(app.join("zoo.lock"), &edited).unwrap();
+    let fresh = Zoo::new(&registry.url, None);
+    let err = fresh.run_in(&app, &["install", "--locked"]).fails();
+    assert!(
+        err.contains("zoo.lock would change (+timer@0.1.2, -timer@0.1.7)"),
+        "{err}"
+    );
+    assert!(fresh.installed().is_empty());
+    assert_eq!(lock_of(), edited);
+    std::fs::write(app.join("zoo.lock"), edited.replace("0.1.7", "0.1.0")).unwrap();
+
+    let err = user.run_in(&app, &["update", "nosuch"]).fails();
+    assert!(err.contains("`nosuch` is not pinned in zoo.lock"), "{err}");
+    let err = user.run_in(&app, &["update", "timer@0.2"]).fails();
+    assert!(err.contains("takes package names"), "{err}");
+    user.run_in(&app, &["update", "timer"]).ok();
+    assert!(lock_of().contains("version = \"0.1.2\""), "{}", lock_of());
+    assert!(user.installed().contains(&("timer".into(), "0.1.2".into())));
+    // Within zoo.toml's `^0.1`: 0.2.0 is not taken.
+    user.run_in(&app, &["update"]).ok();
+    assert!(lock_of().contains("version = \"0.1.2\""), "{}", lock_of());
+
+    let outside = tempfile::tempdir().unwrap();
+    let err = user.run_in(outside.path(), &["update"]).fails();
+    assert!(err.contains("run it in a folder with a zoo.toml"), "{err}");
+}

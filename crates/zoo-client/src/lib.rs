@@ -64,6 +64,12 @@ pub struct InstallRequest {
     /// Install again even the versions already installed intact
     /// (`zoo install --force`).
     pub force: bool,
+    /// `zoo update`: resolve the project again without the lockfile's pins
+    /// of these packages (empty: of every package).
+    pub update: Option<Vec<String>>,
+    /// `--locked`: refuse, before installing anything, an install that
+    /// would change the lockfile.
+    pub locked: bool,
 }
 
 /// What `zoo install` did.
@@ -122,6 +128,13 @@ impl Client {
         request: &InstallRequest,
         progress: &dyn Progress,
     ) -> Result<InstallReport> {
+        if request.update.is_some() && request.lockfile.is_none() {
+            return Err(Error::Invalid(
+                "`zoo update` updates a project's zoo.lock: run it in a folder with a zoo.toml \
+                 (or name the lockfile with --lockfile)"
+                    .into(),
+            ));
+        }
         let lock = match &request.lockfile {
             Some(path) => lockfile::Lockfile::load(path)?,
             None => None,
@@ -171,7 +184,28 @@ impl Client {
                 "nothing to install: name packages (`zoo install NAME[@REQ]`) or run in a project whose zoo.toml has [dependencies]".into(),
             ));
         }
+        if request.locked && lock.is_none() {
+            return Err(Error::Invalid(format!(
+                "--locked needs a {}: there is none here (run `zoo install` once without --locked)",
+                lockfile::LOCKFILE
+            )));
+        }
         let mut pins = lock.as_ref().map(Lockfile::pins).unwrap_or_default();
+        match &request.update {
+            Some(names) if names.is_empty() => pins.clear(),
+            Some(names) => {
+                for name in names {
+                    if pins.remove(&zoo_format::normalize_name(name)).is_none() {
+                        return Err(Error::Invalid(format!(
+                            "`{name}` is not pinned in {}, so there is nothing to update; \
+                             `zoo update` alone updates every package",
+                            lockfile::LOCKFILE
+                        )));
+                    }
+                }
+            }
+            None => {}
+        }
         // `NAME@=VERSION` asks for that version even if yanked (as cargo's
         // `--precise` does); it overrides the lockfile's pin.
         let exact: Vec<(String, semver::Version)> = request
@@ -233,6 +267,16 @@ impl Client {
                 }
             }
         }
+        let mut warnings = warnings;
+        let new_lock = match &request.lockfile {
+            Some(path) => {
+                self.lock_after_install(path, request, lock.as_ref(), &entries, &mut warnings)?
+            }
+            None => None,
+        };
+        if request.locked {
+            check_lock_unchanged(lock.as_ref(), new_lock.as_ref())?;
+        }
         let installed = install::install_entries(
             &self.http,
             &self.index,
@@ -245,11 +289,7 @@ impl Client {
             },
             progress,
         )?;
-        let mut warnings = warnings;
-        if let Some(path) = &request.lockfile
-            && let Some(new_lock) =
-                self.lock_after_install(path, request, lock.as_ref(), &entries, &mut warnings)?
-        {
+        if let (Some(path), Some(new_lock)) = (&request.lockfile, new_lock) {
             new_lock.save(path)?;
         }
         Ok(InstallReport {
@@ -359,6 +399,32 @@ impl Client {
         }
         Ok(Some(new_lock))
     }
+}
+
+/// `--locked`: the lockfile as it would be written must pin exactly what it
+/// pins now (an unchanged lock is `None` too: nothing would be written).
+fn check_lock_unchanged(old: Option<&Lockfile>, new: Option<&Lockfile>) -> Result<()> {
+    let (Some(old), Some(new)) = (old, new) else {
+        return Ok(());
+    };
+    let set = |lock: &Lockfile| -> std::collections::BTreeSet<String> {
+        lock.packages
+            .iter()
+            .map(|p| format!("{}@{}", zoo_format::normalize_name(&p.name), p.version))
+            .collect()
+    };
+    let (before, after) = (set(old), set(new));
+    if before == after {
+        return Ok(());
+    }
+    let mut changes: Vec<String> = after.difference(&before).map(|p| format!("+{p}")).collect();
+    changes.extend(before.difference(&after).map(|p| format!("-{p}")));
+    Err(Error::Invalid(format!(
+        "{} would change ({}) and --locked was given; nothing was installed. Run `zoo install` \
+         without --locked to update it",
+        lockfile::LOCKFILE,
+        changes.join(", ")
+    )))
 }
 
 /// The lockfile's record of an index entry.

@@ -31,8 +31,59 @@ pub struct InstallArgs {
     /// input (`zoo verify`); a mismatch fails the command, the install stays.
     #[arg(long)]
     verify: bool,
+    /// Refuse, before installing anything, when zoo.lock would change (CI:
+    /// install exactly what is locked).
+    #[arg(long)]
+    locked: bool,
     #[command(flatten)]
     remote: RemoteArgs,
+    /// Set by `zoo update`: the packages whose pins to drop (empty: all).
+    #[arg(skip)]
+    update: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Packages whose locked versions to update to the newest that the
+    /// project's zoo.toml allows; none: every package in zoo.lock.
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
+    /// The lockfile to update (default: ./zoo.lock in a project).
+    #[arg(long, value_name = "FILE")]
+    lockfile: Option<PathBuf>,
+    /// Print what was installed as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also install packages that contain code (TorchScript models).
+    #[arg(long)]
+    allow_code: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
+}
+
+/// `zoo update [NAME…]`: `zoo install` in the project without the named
+/// packages' pins (or any), writing the new versions to zoo.lock.
+pub fn update(args: UpdateArgs, out: Output) -> Result<i32> {
+    if let Some(spec) = args.names.iter().find(|n| n.contains('@')) {
+        bail!(
+            "`zoo update` takes package names, not `{spec}`: it moves each to the newest version \
+             the project's zoo.toml allows (change the requirement there to go further)"
+        );
+    }
+    install(
+        InstallArgs {
+            specs: Vec::new(),
+            lockfile: args.lockfile,
+            json: args.json,
+            allow_code: args.allow_code,
+            force: false,
+            verify: false,
+            locked: false,
+            remote: args.remote,
+            update: Some(args.names),
+        },
+        out,
+    )
 }
 
 /// The exit status: 1 when `--verify` found a package whose golden check
@@ -49,6 +100,8 @@ pub fn install(args: InstallArgs, out: Output) -> Result<i32> {
         specs,
         lockfile: lockfile::project_lockfile(args.lockfile.as_deref(), &cwd),
         force: args.force,
+        update: args.update,
+        locked: args.locked,
     };
     let mut client = args.remote.client_allowing_code(args.allow_code)?;
     client.converter = Some(std::sync::Arc::new(crate::torch::SourceConverter));

@@ -75,6 +75,9 @@ pub enum PackageCommand {
     Owner(publish::OwnerCommand),
     /// Resolve, download, verify and install packages.
     Install(install::InstallArgs),
+    /// Move a project's locked packages to the newest versions its zoo.toml
+    /// allows, and install them (`zoo update [NAME…]`).
+    Update(install::UpdateArgs),
     /// Remove installed packages.
     Uninstall(install::UninstallArgs),
     /// List installed packages.
@@ -106,6 +109,7 @@ impl PackageCommand {
             PackageCommand::Yank(args) => args.json,
             PackageCommand::Owner(command) => command.json(),
             PackageCommand::Install(args) => args.json,
+            PackageCommand::Update(args) => args.json,
             PackageCommand::List(args) => args.json,
             PackageCommand::Info(args) => args.json,
             PackageCommand::Search(args) => args.json,
@@ -127,6 +131,7 @@ pub fn run(command: PackageCommand, out: Output) -> Result<i32> {
         PackageCommand::Yank(args) => publish::yank(args, out),
         PackageCommand::Owner(command) => publish::owner(command, out),
         PackageCommand::Install(args) => return install::install(args, out),
+        PackageCommand::Update(args) => return install::update(args, out),
         PackageCommand::Uninstall(args) => install::uninstall(args, out),
         PackageCommand::List(args) => install::list(args),
         PackageCommand::Info(args) => query::info(args),
