@@ -195,6 +195,11 @@ fn a_function_crate_without_a_readme_publishes() {
     )
     .unwrap();
     let alice = Zoo::new(&registry.url, Some(&token));
+    let err = alice.run_in(&dir, &["package"]).fails();
+    assert!(
+        err.contains("is a Rust crate") && err.contains("`zoo publish ."),
+        "{err}"
+    );
     zoo_in(&alice, &cargo, &dir, &["publish", "--allow-dirty"]).ok();
     assert!(index_line(&registry.url, "relu-fn", "0.1.0").is_some());
     assert!(alice.run(&["info", "relu-fn"]).ok().contains("(function)"));

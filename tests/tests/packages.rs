@@ -499,6 +499,28 @@ fn prereleases_and_build_metadata_resolve_as_in_cargo() {
     assert_eq!(build.installed(), [("lib".into(), "1.0.0+build.5".into())]);
     build.run(&["uninstall", "lib@1.0.0"]).ok();
     assert!(build.installed().is_empty());
+    // `uninstall NAME@REQ` reads REQ as install does; a full version is
+    // exact.
+    build.run(&["install", "lib@0.2"]).ok();
+    build.run(&["install", "lib@=1.0.0"]).ok();
+    let err = build.run(&["uninstall", "lib@^5"]).fails();
+    assert!(
+        err.contains(
+            "no installed version of `lib` matches `^5` (installed: 0.2.0, 1.0.0+build.5)"
+        ),
+        "{err}"
+    );
+    assert!(
+        build
+            .run(&["uninstall", "lib@0.2"])
+            .ok()
+            .contains("removed lib@0.2.0")
+    );
+    assert_eq!(build.installed(), [("lib".into(), "1.0.0+build.5".into())]);
+    // A yank is said as the registry knows it: canonical name, no build
+    // metadata.
+    let out = alice.run(&["yank", "LIB@1.0.0+other"]).ok();
+    assert!(out.contains("yanked lib@1.0.0"), "{out}");
 }
 
 #[test]

@@ -203,36 +203,81 @@ fn has_golden(dir: &std::path::Path) -> Result<bool> {
 
 #[derive(Debug, Args)]
 pub struct UninstallArgs {
-    /// Packages as NAME (every installed version) or NAME@VERSION.
+    /// Packages as NAME (every installed version), NAME@VERSION (that
+    /// version) or NAME@REQ (every installed version matching, as `install`
+    /// reads it: `timer@0.1` is `^0.1`).
     #[arg(required = true, value_name = "SPEC")]
     specs: Vec<String>,
 }
 
-/// `NAME` or `NAME@VERSION`.
-fn parse_uninstall_spec(spec: &str) -> Result<(&str, Option<semver::Version>)> {
-    let (name, version) = match spec.split_once('@') {
-        Some((name, version)) => {
-            let version = semver::Version::parse(version.trim_start_matches('='))
-                .with_context(|| format!("`{spec}`: `{version}` is not a version"))?;
-            (name, Some(version))
+/// Which installed versions of a package an uninstall spec names.
+enum Versions {
+    All,
+    Exact(semver::Version),
+    Matching(semver::VersionReq),
+}
+
+/// `NAME`, `NAME@VERSION` or `NAME@REQ`. A full version means that version,
+/// not `^VERSION`: `lib@1.0.0` never removes 1.2.0.
+fn parse_uninstall_spec(spec: &str) -> Result<(&str, Versions)> {
+    let (name, versions) = match spec.split_once('@') {
+        Some((name, text)) => {
+            let versions = match semver::Version::parse(text.trim_start_matches('=')) {
+                Ok(version) => Versions::Exact(version),
+                Err(_) => {
+                    Versions::Matching(semver::VersionReq::parse(text).with_context(|| {
+                        format!("`{spec}`: `{text}` is neither a version nor a version requirement")
+                    })?)
+                }
+            };
+            (name, versions)
         }
-        None => (spec, None),
+        None => (spec, Versions::All),
     };
     if name.is_empty() {
-        bail!("`{spec}`: expected NAME or NAME@VERSION");
+        bail!("`{spec}`: expected NAME, NAME@VERSION or NAME@REQ");
     }
-    Ok((name, version))
+    Ok((name, versions))
 }
 
 pub fn uninstall(args: UninstallArgs, out: Output) -> Result<()> {
-    // Every spec is checked before anything is removed.
-    let specs = args
-        .specs
-        .iter()
-        .map(|spec| parse_uninstall_spec(spec))
-        .collect::<Result<Vec<_>>>()?;
+    // Every spec is checked, and requirements matched to installed
+    // versions, before anything is removed.
     let store = Store::open(zoo_client::config::default_home())?;
-    for (name, version) in specs {
+    let installed = store.list_installed()?;
+    let mut targets: Vec<(&str, Option<semver::Version>)> = Vec::new();
+    for spec in &args.specs {
+        match parse_uninstall_spec(spec)? {
+            (name, Versions::All) => targets.push((name, None)),
+            (name, Versions::Exact(version)) => targets.push((name, Some(version))),
+            (name, Versions::Matching(req)) => {
+                let canonical = zoo_format::normalize_name(name);
+                let versions: Vec<&semver::Version> = installed
+                    .iter()
+                    .filter(|p| p.name == canonical)
+                    .map(|p| &p.version)
+                    .collect();
+                let matching: Vec<&semver::Version> = versions
+                    .iter()
+                    .copied()
+                    .filter(|v| req.matches(&zoo_format::version::without_build(v)))
+                    .collect();
+                if matching.is_empty() {
+                    let there: Vec<String> = versions.iter().map(|v| v.to_string()).collect();
+                    bail!(
+                        "no installed version of `{name}` matches `{req}` (installed: {})",
+                        if there.is_empty() {
+                            "none".to_string()
+                        } else {
+                            there.join(", ")
+                        }
+                    );
+                }
+                targets.extend(matching.into_iter().map(|v| (name, Some(v.clone()))));
+            }
+        }
+    }
+    for (name, version) in targets {
         for package in store.uninstall(name, version.as_ref())? {
             say!(out, "removed {}@{}", package.name, package.version);
         }

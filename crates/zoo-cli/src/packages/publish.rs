@@ -17,6 +17,14 @@ pub struct PackageArgs {
 }
 
 pub fn package(args: PackageArgs, out: Output) -> Result<()> {
+    if super::link_crate::is_link_crate(&args.dir) {
+        bail!(
+            "{} is a Rust crate (a Cargo.toml, no zoo.toml): `zoo publish {}` publishes a Link or \
+             Function crate through cargo; `zoo package` packs a folder with a zoo.toml",
+            args.dir.display(),
+            args.dir.display()
+        );
+    }
     let packed = zoo_format::archive::pack(&args.dir, &Default::default())
         .with_context(|| format!("packing {}", args.dir.display()))?;
     let path = args
@@ -164,6 +172,10 @@ pub fn yank(args: YankArgs, out: Output) -> Result<()> {
         .with_context(|| format!("`{}`: `{version}` is not a version", args.spec))?;
     let client = args.remote.client()?;
     client.api().yank(name, &version, args.undo)?;
+    // Said as the registry knows it: the canonical name, and the version
+    // without build metadata (which never tells versions apart).
+    let name = zoo_format::normalize_name(name);
+    let version = zoo_format::version::without_build(&version);
     if args.json {
         return print_json(&serde_json::json!({
             "name": name,
