@@ -851,4 +851,10 @@ async fn card_links_open_the_shown_versions_files() {
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}");
         assert!(reply.text().contains(says), "{uri}: {}", reply.text());
     }
+    // No path at all: the version's page lists the files.
+    for uri in [files.to_string(), format!("{files}/")] {
+        let reply = reg.get(&uri).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{uri}");
+        assert_eq!(reply.header("location"), "/packages/carded/1.0.0#files");
+    }
 }

@@ -20,12 +20,13 @@
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use semver::Version;
 use zoo_format::archive::{FileEntry, Limits, read_member};
 use zoo_format::index::IndexEntry;
 
 use super::PageError;
+use super::layout::url_encode;
 use super::package::find_version;
 use crate::http::AppState;
 use crate::index::if_none_match;
@@ -109,6 +110,16 @@ pub async fn file(
     };
     file_headers(response.headers_mut(), &file.path, etag);
     Ok(response)
+}
+
+/// `…/files` and `…/files/` name no file: the version's page, whose table
+/// lists them (`#files`).
+pub async fn listing(Path((name, version)): Path<(String, String)>) -> Redirect {
+    Redirect::to(&format!(
+        "/packages/{}/{}#files",
+        url_encode(&name),
+        url_encode(&version)
+    ))
 }
 
 /// The listed file `path` of `name`@`version`, with the version's entry;

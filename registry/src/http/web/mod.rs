@@ -28,6 +28,9 @@ pub fn router() -> Router<AppState> {
         .route("/packages/{name}", get(package::latest))
         .route("/packages/{name}/{version}", get(package::version))
         .route("/packages/{name}/{version}/files/{*path}", get(files::file))
+        // The files without a path: the version page lists them.
+        .route("/packages/{name}/{version}/files", get(files::listing))
+        .route("/packages/{name}/{version}/files/", get(files::listing))
         .route("/static/style.css", get(stylesheet))
         .route("/favicon.ico", get(favicon))
         .route("/login", get(account::login_form).post(account::login))
