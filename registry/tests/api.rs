@@ -527,6 +527,26 @@ async fn tokens_are_checked() {
         reg.publish_archive(&forged, &archive.bytes).await.status,
         StatusCode::UNAUTHORIZED
     );
+    // `GET /api/v1/me` (what `zoo login` checks): the token's login and
+    // scopes, or 401.
+    let reply = reg
+        .request(Method::GET, "/api/v1/me", Some(&alice), Vec::new(), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let json = reply.json();
+    assert_eq!(json["login"], "alice");
+    assert!(
+        json["scopes"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|v| v == "yank")),
+        "{json}"
+    );
+    for token in [Some(forged.as_str()), None] {
+        let reply = reg
+            .request(Method::GET, "/api/v1/me", token, Vec::new(), &[])
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{token:?}");
+    }
 
     // Scopes: publish-update alone cannot create a new name.
     let update_only = reg.token("alice", &[Scope::PublishUpdate]);

@@ -324,17 +324,22 @@ fn publishing_needs_a_valid_token_and_never_overwrites() {
     let err = forger.run(&["publish", dir]).fails();
     assert!(err.contains("401"), "{err}");
 
-    // `zoo login` stores the token in the (temporary) config dir.
+    // `zoo login` refuses a token the registry does not accept, saving
+    // nothing, and stores a good one in the (temporary) config dir.
     let alice = Zoo::new(&registry.url, None);
-    alice
-        .run(&[
-            "login",
-            "--registry",
-            &registry.url,
-            "--token",
-            &alice_token,
-        ])
-        .ok();
+    let login = |token: &str| alice.run(&["login", "--registry", &registry.url, "--token", token]);
+    let err = login("zoo_0000000000000000_bogus").fails();
+    assert!(
+        err.contains("refused this token") && err.contains("nothing was saved"),
+        "{err}"
+    );
+    assert!(
+        !std::fs::read_to_string(alice.zoo_home().join("config.toml"))
+            .unwrap_or_default()
+            .contains("bogus")
+    );
+    let out = login(&alice_token).ok();
+    assert!(out.contains("the token is alice's (scopes: "), "{out}");
     alice.run(&["publish", dir]).ok();
     let err = alice.run(&["publish", dir]).fails();
     assert!(

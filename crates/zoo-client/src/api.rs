@@ -225,6 +225,18 @@ impl Api<'_> {
         self.http.get_json(url.as_str())
     }
 
+    /// `GET /api/v1/me`: the login and scopes of this client's token;
+    /// `None` from a registry without the route (older than it).
+    pub fn whoami(&self) -> Result<Option<Whoami>> {
+        self.need_token("checking a token")?;
+        let url = self.url("me");
+        match self.http.send_authenticated(Method::GET, &url, Ok) {
+            Ok(response) => parse_json(self.http, &url, response).map(Some),
+            Err(Error::Http { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET /api/v1/packages/{name}` as JSON (shown as is by `zoo info --json`).
     pub fn info(&self, name: &str) -> Result<serde_json::Value> {
         match self.http.get_json(&self.url(&format!("packages/{name}"))) {
@@ -256,4 +268,11 @@ impl Read for ProgressReader {
         self.bar.advance(n as u64);
         Ok(n)
     }
+}
+
+/// Whose token a registry says this is (`GET /api/v1/me`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Whoami {
+    pub login: String,
+    pub scopes: Vec<String>,
 }

@@ -256,6 +256,7 @@ pub fn router(state: AppState) -> Router {
         .route("/index/{*path}", get(api::index::document))
         .route("/blobs/{sha256}", get(api::blobs::download))
         .route("/api/v1/search", get(api::search::search))
+        .route("/api/v1/me", get(api::me::me))
         .route("/api/v1/packages/{name}", get(api::packages::info))
         .route(
             "/api/v1/packages/{name}/owners",

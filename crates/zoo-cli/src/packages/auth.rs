@@ -38,8 +38,45 @@ pub fn login(args: LoginArgs, out: Output) -> Result<()> {
         bail!("the token is empty or contains whitespace");
     }
     // The key first: a registry presenting another key gets no token.
-    super::keys::pin_at_login(&registry, out)?;
+    if super::keys::pin_at_login(&registry, out)? {
+        check_token(&registry, &token, out)?;
+    }
     let path = zoo_client::config::save_login(&registry, &token)?;
     say!(out, "saved the token for {registry} in {}", path.display());
     Ok(())
+}
+
+/// Asks the registry whose token this is, so that a mistyped or revoked
+/// token is refused now rather than at the first publish. An unreachable
+/// registry (login may come before it runs) and one without the route only
+/// skip the check.
+fn check_token(registry: &str, token: &str, out: Output) -> Result<()> {
+    let config = zoo_client::Config::load(&zoo_client::Overrides {
+        registry: Some(registry.to_string()),
+        token: Some(token.to_string()),
+        ..Default::default()
+    })?;
+    let client = zoo_client::Client::new(config)?;
+    match client.api().whoami() {
+        Ok(Some(me)) => {
+            say!(
+                out,
+                "the token is {}'s (scopes: {})",
+                me.login,
+                me.scopes.join(", ")
+            );
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(zoo_client::Error::Http {
+            status: 401 | 403,
+            detail,
+            ..
+        }) => bail!("{registry} refused this token ({detail}); nothing was saved"),
+        Err(e @ zoo_client::Error::Network { .. }) => {
+            eprintln!("warning: could not check the token with {registry} ({e}); saving it anyway");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }

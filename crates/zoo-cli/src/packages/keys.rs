@@ -159,8 +159,9 @@ pub fn trust(command: TrustCommand, out: Output) -> Result<()> {
 
 /// Pins the registry's index-signing key at `zoo login` (trust on first use).
 /// An unreachable registry is only a warning (the key is then pinned at the
-/// first index read); a key other than the pinned one is an error.
-pub fn pin_at_login(registry: &str, out: Output) -> Result<()> {
+/// first index read; `Ok(false)`); a key other than the pinned one is an
+/// error.
+pub fn pin_at_login(registry: &str, out: Output) -> Result<bool> {
     let config = zoo_client::Config::load(&zoo_client::Overrides {
         registry: Some(registry.to_string()),
         ..Default::default()
@@ -172,7 +173,7 @@ pub fn pin_at_login(registry: &str, out: Output) -> Result<()> {
             eprintln!(
                 "warning: could not read {registry}/index/config.json ({e}); its index-signing key will be pinned on first use"
             );
-            return Ok(());
+            return Ok(false);
         }
         Err(e) => return Err(e.into()),
     };
@@ -181,7 +182,7 @@ pub fn pin_at_login(registry: &str, out: Output) -> Result<()> {
             out,
             "the registry {registry} does not sign its index; nothing to pin"
         );
-        return Ok(());
+        return Ok(true);
     };
     let key =
         parse_key(&text).with_context(|| format!("the key in {registry}/index/config.json"))?;
@@ -189,5 +190,5 @@ pub fn pin_at_login(registry: &str, out: Output) -> Result<()> {
         Pinned::New => say!(out, "pinned the index-signing key {key} of {registry}"),
         Pinned::Already => say!(out, "the index-signing key of {registry} is the pinned one"),
     }
-    Ok(())
+    Ok(true)
 }
