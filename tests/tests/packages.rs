@@ -32,6 +32,12 @@ fn publish_search_info_install_list_verify_gc() {
     let search: serde_json::Value =
         serde_json::from_str(&alice.run(&["search", "alpha", "--json"]).ok()).unwrap();
     assert_eq!(search["packages"][0]["name"], "alpha");
+    // Several words, unquoted as README writes them: each must match.
+    let found = alice.run(&["search", "test", "alpha"]).ok();
+    assert!(
+        found.contains("alpha") && !found.contains("beta"),
+        "{found}"
+    );
     let info: serde_json::Value =
         serde_json::from_str(&alice.run(&["info", "alpha", "--json"]).ok()).unwrap();
     assert_eq!(info["versions"][0]["version"], "1.0.0");

@@ -180,8 +180,10 @@ fn update_moves_the_lock_and_locked_refuses_to() {
     let beyond = write_package(work.path(), "timer", "0.2.0", &[], &[]);
     alice.run(&["publish", beyond.to_str().unwrap()]).ok();
 
-    // The lock holds 0.1.0: a plain or --locked install keeps it.
-    user.run_in(&app, &["install", "--locked"]).ok();
+    // The lock holds 0.1.0: a plain or --locked install keeps it, and
+    // does not write it.
+    let out = user.run_in(&app, &["install", "--locked"]).ok();
+    assert!(!out.contains("wrote"), "{out}");
     assert!(lock_of().contains("version = \"0.1.0\""), "{}", lock_of());
 
     // A lock pinning what the registry lacks would change: refused, nothing

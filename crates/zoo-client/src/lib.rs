@@ -76,6 +76,7 @@ pub struct InstallRequest {
 #[derive(Debug, Clone, Default)]
 pub struct InstallReport {
     pub installed: Vec<Installed>,
+    /// The lockfile, when this install wrote it (it changed).
     pub lockfile: Option<PathBuf>,
     /// Things the user should know, e.g. that a yanked version was installed.
     pub warnings: Vec<String>,
@@ -289,12 +290,17 @@ impl Client {
             },
             progress,
         )?;
-        if let (Some(path), Some(new_lock)) = (&request.lockfile, new_lock) {
+        // Written only when it changes (`--locked` never writes it).
+        let mut written = None;
+        if let (Some(path), Some(new_lock)) = (&request.lockfile, new_lock)
+            && !lock.as_ref().is_some_and(|old| same_pins(old, &new_lock))
+        {
             new_lock.save(path)?;
+            written = Some(path.clone());
         }
         Ok(InstallReport {
             installed,
-            lockfile: request.lockfile.clone(),
+            lockfile: written,
             warnings,
         })
     }
@@ -425,6 +431,16 @@ fn check_lock_unchanged(old: Option<&Lockfile>, new: Option<&Lockfile>) -> Resul
         lockfile::LOCKFILE,
         changes.join(", ")
     )))
+}
+
+/// Whether two lockfiles pin the same versions with the same archives.
+fn same_pins(a: &Lockfile, b: &Lockfile) -> bool {
+    let sorted = |lock: &Lockfile| {
+        let mut packages = lock.packages.clone();
+        packages.sort_by(|x, y| x.name.cmp(&y.name).then(x.version.cmp(&y.version)));
+        packages
+    };
+    sorted(a) == sorted(b)
 }
 
 /// The lockfile's record of an index entry.

@@ -52,8 +52,9 @@ pub struct PublishArgs {
     /// a Cargo.toml with [package.metadata.zoo]).
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// Sign the version (name, version and archive sha256) with your key
-    /// from `zoo keygen`; installs can then require trusted signatures.
+    /// Sign the whole index entry (name, version, kind, dependencies, the
+    /// archive's and every file's sha256) with your key from `zoo keygen`;
+    /// installs can then require trusted signatures.
     #[arg(long)]
     sign: bool,
     /// The secret key to sign with (default: signing.key in ZOO_HOME when set, else in <config dir>/zoo).

@@ -300,9 +300,10 @@ fn signed_text(key: Option<&str>, trusted: &zoo_client::trust::TrustedKeys) -> S
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// Words to look for: a package matches when each word is in its name,
-    /// description or keywords.
-    query: String,
+    /// Words to look for (`zoo search cell counter`): a package matches when
+    /// each word is in its name, description or keywords.
+    #[arg(required = true, value_name = "WORD")]
+    words: Vec<String>,
     /// How many results to show (1 to 100, the registry's page size).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
     limit: u32,
@@ -315,12 +316,13 @@ pub struct SearchArgs {
 
 pub fn search(args: SearchArgs) -> Result<()> {
     let client = args.remote.client()?;
-    let results = client.api().search(&args.query, args.limit)?;
+    let query = args.words.join(" ");
+    let results = client.api().search(&query, args.limit)?;
     if args.json {
         return print_json(&results);
     }
     if results.packages.is_empty() {
-        zoo_term::outln!("no packages match `{}`", args.query);
+        zoo_term::outln!("no packages match `{query}`");
     }
     for hit in &results.packages {
         zoo_term::outln!(
