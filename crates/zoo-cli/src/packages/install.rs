@@ -12,17 +12,8 @@ pub struct InstallArgs {
     /// Packages as NAME or NAME@REQ (e.g. `vgg16@^1.0`); none: the project's
     /// zoo.toml dependencies and zoo.lock.
     specs: Vec<String>,
-    /// The lockfile to read pins from and write (default: ./zoo.lock in a
-    /// project, i.e. when ./zoo.toml or ./zoo.lock exists).
-    #[arg(long, value_name = "FILE")]
-    lockfile: Option<PathBuf>,
-    /// Print what was installed as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Also install packages that contain code (TorchScript models, which
-    /// run as programs); also `allow-code` in config.toml, ZOO_ALLOW_CODE=1.
-    #[arg(long)]
-    allow_code: bool,
+    #[command(flatten)]
+    pub project: ProjectArgs,
     /// Install again even versions already installed intact (a version
     /// `zoo cache verify` marked broken is always installed again).
     #[arg(long)]
@@ -35,11 +26,27 @@ pub struct InstallArgs {
     /// install exactly what is locked).
     #[arg(long)]
     locked: bool,
-    #[command(flatten)]
-    remote: RemoteArgs,
     /// Set by `zoo update`: the packages whose pins to drop (empty: all).
     #[arg(skip)]
     update: Option<Vec<String>>,
+}
+
+/// What `zoo install` and `zoo update` share.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The lockfile to read pins from and write (default: ./zoo.lock in a
+    /// project, i.e. when ./zoo.toml or ./zoo.lock exists).
+    #[arg(long, value_name = "FILE")]
+    lockfile: Option<PathBuf>,
+    /// Print what was installed as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also install packages that contain code (TorchScript models, which
+    /// run as programs); also `allow-code` in config.toml, ZOO_ALLOW_CODE=1.
+    #[arg(long)]
+    allow_code: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -48,17 +55,8 @@ pub struct UpdateArgs {
     /// project's zoo.toml allows; none: every package in zoo.lock.
     #[arg(value_name = "NAME")]
     names: Vec<String>,
-    /// The lockfile to update (default: ./zoo.lock in a project).
-    #[arg(long, value_name = "FILE")]
-    lockfile: Option<PathBuf>,
-    /// Print what was installed as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Also install packages that contain code (TorchScript models).
-    #[arg(long)]
-    allow_code: bool,
     #[command(flatten)]
-    remote: RemoteArgs,
+    pub project: ProjectArgs,
 }
 
 /// `zoo update [NAME…]`: `zoo install` in the project without the named
@@ -73,13 +71,10 @@ pub fn update(args: UpdateArgs, out: Output) -> Result<i32> {
     install(
         InstallArgs {
             specs: Vec::new(),
-            lockfile: args.lockfile,
-            json: args.json,
-            allow_code: args.allow_code,
+            project: args.project,
             force: false,
             verify: false,
             locked: false,
-            remote: args.remote,
             update: Some(args.names),
         },
         out,
@@ -98,12 +93,15 @@ pub fn install(args: InstallArgs, out: Output) -> Result<i32> {
     let cwd = std::env::current_dir().context("finding the current directory")?;
     let request = InstallRequest {
         specs,
-        lockfile: lockfile::project_lockfile(args.lockfile.as_deref(), &cwd),
+        lockfile: lockfile::project_lockfile(args.project.lockfile.as_deref(), &cwd),
         force: args.force,
         update: args.update,
         locked: args.locked,
     };
-    let mut client = args.remote.client_allowing_code(args.allow_code)?;
+    let mut client = args
+        .project
+        .remote
+        .client_allowing_code(args.project.allow_code)?;
     client.converter = Some(std::sync::Arc::new(crate::torch::SourceConverter));
     let bars = Bars::new(out);
     let report = client.install(&request, &bars)?;
@@ -126,10 +124,10 @@ pub fn install(args: InstallArgs, out: Output) -> Result<i32> {
                 }
                 verify_args.push("verify".into());
                 verify_args.push(item.package.dir.clone().into_os_string());
-                if args.allow_code {
+                if args.project.allow_code {
                     verify_args.push("--allow-code".into());
                 }
-                let code = crate::torch::run_engine("verify", &verify_args, !args.json)?;
+                let code = crate::torch::run_engine("verify", &verify_args, !args.project.json)?;
                 *result = Some(code == 0);
             }
         }
@@ -148,7 +146,7 @@ pub fn install(args: InstallArgs, out: Output) -> Result<i32> {
             failed.join(", ")
         )
     };
-    if args.json {
+    if args.project.json {
         let items: Vec<serde_json::Value> = report
             .installed
             .iter()
