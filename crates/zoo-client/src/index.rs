@@ -341,7 +341,7 @@ impl Index {
             return Ok(config.clone());
         }
         let cached = self.cache_dir.join("config.json");
-        let url = format!("{}/index/config.json", self.registry);
+        let url = config_url(&self.registry);
         let bytes = if self.offline {
             std::fs::read(&cached).map_err(|_| {
                 Error::Offline(format!(
@@ -350,13 +350,9 @@ impl Index {
                 ))
             })?
         } else {
-            let response = self.http.send(Method::GET, &url, Ok)?;
-            self.http.read_body(&url, response, http::MAX_CONFIG_JSON)?
+            download_config(&self.http, &url)?
         };
-        let config: IndexConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Parse {
-            what: url.clone(),
-            message: e.to_string(),
-        })?;
+        let config = parse_config(&url, &bytes)?;
         self.verify_config(&url, &config)?;
         if !self.offline {
             fsutil::write_atomic(&cached, &bytes, false)?;
@@ -433,6 +429,25 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Vec<IndexEntry>> {
     zoo_format::index::parse_document(text).map_err(|message| Error::Parse {
         what: format!("the index of `{name}`"),
         message,
+    })
+}
+
+/// Where a registry serves its `config.json`.
+pub(crate) fn config_url(registry: &str) -> String {
+    format!("{registry}/index/config.json")
+}
+
+/// The bytes of a registry's `config.json` (size-capped), unchecked.
+pub(crate) fn download_config(http: &crate::http::Http, url: &str) -> Result<Vec<u8>> {
+    let response = http.send(Method::GET, url, Ok)?;
+    http.read_body(url, response, http::MAX_CONFIG_JSON)
+}
+
+/// `config.json` parsed; its signature is checked by the caller.
+pub(crate) fn parse_config(url: &str, bytes: &[u8]) -> Result<IndexConfig> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Parse {
+        what: url.to_string(),
+        message: e.to_string(),
     })
 }
 

@@ -151,16 +151,23 @@ impl Client {
                 )));
             }
         }
+        // The project's zoo.toml, read once: its dependencies are the roots
+        // of a plain install, bound what is asked for by name, and decide
+        // what the lockfile keeps.
+        let declared = match &request.lockfile {
+            Some(path) => manifest_dependencies(path)?,
+            None => None,
+        };
         let mut requirements = request.specs.clone();
         if requirements.is_empty() {
-            requirements = project_requirements(request.lockfile.as_deref(), lock.as_ref())?;
+            requirements = project_requirements(declared.as_deref(), lock.as_ref());
         }
         if requirements.is_empty()
             && let Some(manifest) = request
                 .lockfile
                 .as_deref()
+                .filter(|_| declared.is_some())
                 .map(|lock| lock.with_file_name(zoo_format::manifest::MANIFEST_FILE))
-                .filter(|manifest| manifest.is_file())
         {
             // A project without dependencies is installed (as `cargo build`
             // of a crate without any is fine), and its lockfile pins nothing.
@@ -169,8 +176,14 @@ impl Client {
                 manifest.display()
             )];
             if let Some(path) = &request.lockfile
-                && let Some(new_lock) =
-                    self.lock_after_install(path, request, lock.as_ref(), &[], &mut warnings)?
+                && let Some(new_lock) = self.lock_after_install(
+                    path,
+                    request,
+                    declared.as_deref(),
+                    lock.as_ref(),
+                    &[],
+                    &mut warnings,
+                )?
                 && lock.as_ref().is_some_and(|old| !old.packages.is_empty())
             {
                 new_lock.save(path)?;
@@ -226,8 +239,8 @@ impl Client {
             progress.note(&notice);
         }
         let entries = resolved?;
-        if let Some(path) = &request.lockfile {
-            check_manifest_allows(path, &entries)?;
+        if let (Some(path), Some(declared)) = (&request.lockfile, &declared) {
+            check_manifest_allows(path, declared, &entries)?;
         }
         let warnings = yank_warnings(&entries, &exact, lock.as_ref());
         let trusted = match trust::trusted_keys_path() {
@@ -270,9 +283,14 @@ impl Client {
         }
         let mut warnings = warnings;
         let new_lock = match &request.lockfile {
-            Some(path) => {
-                self.lock_after_install(path, request, lock.as_ref(), &entries, &mut warnings)?
-            }
+            Some(path) => self.lock_after_install(
+                path,
+                request,
+                declared.as_deref(),
+                lock.as_ref(),
+                &entries,
+                &mut warnings,
+            )?,
             None => None,
         };
         if request.locked {
@@ -317,23 +335,23 @@ impl Client {
         &self,
         path: &std::path::Path,
         request: &InstallRequest,
+        declared: Option<&[(String, VersionReq)]>,
         lock: Option<&Lockfile>,
         installed: &[IndexEntry],
         warnings: &mut Vec<String>,
     ) -> Result<Option<Lockfile>> {
         let manifest = path.with_file_name(zoo_format::manifest::MANIFEST_FILE);
-        if !manifest.is_file() {
+        let Some(requirements) = declared else {
             let mut merged = lock.cloned().unwrap_or_default();
             for entry in installed {
                 merged.pin(locked(entry));
             }
             return Ok(Some(merged));
-        }
+        };
         let tree = if request.specs.is_empty() {
             // Resolved from zoo.toml's dependencies alone: the tree itself.
             installed.to_vec()
         } else {
-            let requirements = manifest_dependencies(path)?;
             for (name, _) in &request.specs {
                 let canonical = zoo_format::normalize_name(name);
                 if !requirements
@@ -355,7 +373,11 @@ impl Client {
                 for entry in installed {
                     pins.insert(zoo_format::normalize_name(&entry.name), entry.vers.clone());
                 }
-                match resolve::resolve(&self.index, &resolve::Request { requirements, pins }) {
+                let request = resolve::Request {
+                    requirements: requirements.to_vec(),
+                    pins,
+                };
+                match resolve::resolve(&self.index, &request) {
                     Ok(tree) => tree,
                     Err(e) => {
                         warnings.push(format!(
@@ -486,17 +508,19 @@ fn yank_warnings(
         .collect()
 }
 
-/// The project's own requirements (its zoo.toml next to the lockfile), if
-/// it has a manifest.
-fn manifest_dependencies(lockfile: &std::path::Path) -> Result<Vec<(String, VersionReq)>> {
+/// The project's own requirements (its zoo.toml next to the lockfile);
+/// `None` without a zoo.toml there.
+fn manifest_dependencies(lockfile: &std::path::Path) -> Result<Option<Vec<(String, VersionReq)>>> {
     let dir = match lockfile.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => std::path::Path::new("."),
     };
     if !dir.join(zoo_format::manifest::MANIFEST_FILE).is_file() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    Ok(project_manifest(dir)?.dependencies.into_iter().collect())
+    Ok(Some(
+        project_manifest(dir)?.dependencies.into_iter().collect(),
+    ))
 }
 
 /// The project's zoo.toml in `dir`; without a [package] table the error
@@ -512,8 +536,11 @@ fn project_manifest(dir: &std::path::Path) -> Result<zoo_format::Manifest> {
 
 /// Refuses versions outside the project's zoo.toml requirements: the
 /// lockfile would pin them, and the next plain `zoo install` would go back.
-fn check_manifest_allows(lockfile: &std::path::Path, entries: &[IndexEntry]) -> Result<()> {
-    let declared = manifest_dependencies(lockfile)?;
+fn check_manifest_allows(
+    lockfile: &std::path::Path,
+    declared: &[(String, VersionReq)],
+    entries: &[IndexEntry],
+) -> Result<()> {
     for entry in entries {
         let name = zoo_format::normalize_name(&entry.name);
         let Some((declared_name, req)) = declared
@@ -539,34 +566,27 @@ fn check_manifest_allows(lockfile: &std::path::Path, entries: &[IndexEntry]) -> 
     Ok(())
 }
 
-/// The dependencies of the project next to the lockfile (its zoo.toml); or,
+/// The roots of a plain install: the project's zoo.toml dependencies; or,
 /// for a lockfile without a zoo.toml beside it, everything it pins.
 fn project_requirements(
-    lockfile: Option<&std::path::Path>,
+    declared: Option<&[(String, VersionReq)]>,
     lock: Option<&Lockfile>,
-) -> Result<Vec<(String, VersionReq)>> {
-    let mut requirements = Vec::new();
-    if let Some(dir) = lockfile.and_then(|p| p.parent()) {
-        let dir = if dir.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            dir
-        };
-        if dir.join(zoo_format::manifest::MANIFEST_FILE).is_file() {
-            // The project's dependencies are its roots; the lockfile only
-            // pins their versions (see `lock_after_install`).
-            requirements.extend(project_manifest(dir)?.dependencies);
-            return Ok(requirements);
-        }
-    }
-    if let Some(lock) = lock {
-        for package in &lock.packages {
-            if !requirements.iter().any(|(n, _)| {
-                zoo_format::normalize_name(n) == zoo_format::normalize_name(&package.name)
-            }) {
-                requirements.push((package.name.clone(), VersionReq::STAR));
+) -> Vec<(String, VersionReq)> {
+    match (declared, lock) {
+        (Some(declared), _) => declared.to_vec(),
+        (None, Some(lock)) => {
+            let mut roots: Vec<(String, VersionReq)> = Vec::new();
+            for package in &lock.packages {
+                let canonical = zoo_format::normalize_name(&package.name);
+                if !roots
+                    .iter()
+                    .any(|(n, _)| zoo_format::normalize_name(n) == canonical)
+                {
+                    roots.push((package.name.clone(), VersionReq::STAR));
+                }
             }
+            roots
         }
+        (None, None) => Vec::new(),
     }
-    Ok(requirements)
 }

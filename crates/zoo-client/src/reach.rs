@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::http::{self, Http};
-use crate::index::IndexConfig;
+use crate::http::Http;
+use crate::index::{self, IndexConfig};
 use crate::trust::{TrustedKeys, trusted_keys_path};
 
 /// What asking the registry for its `config.json` showed.
@@ -85,11 +85,6 @@ pub fn check_registry(config: &Config) -> RegistryCheck {
 fn fetch_config(config: &Config) -> crate::Result<IndexConfig> {
     let client = Http::new(config.timeouts)?
         .with_unreachable_hint(&config.registry, unreachable_hint(config));
-    let url = format!("{}/index/config.json", config.registry);
-    let response = client.send(reqwest::Method::GET, &url, Ok)?;
-    let bytes = client.read_body(&url, response, http::MAX_CONFIG_JSON)?;
-    serde_json::from_slice(&bytes).map_err(|e| crate::Error::Parse {
-        what: url,
-        message: format!("not a zoo registry's config.json: {e}"),
-    })
+    let url = index::config_url(&config.registry);
+    index::parse_config(&url, &index::download_config(&client, &url)?)
 }

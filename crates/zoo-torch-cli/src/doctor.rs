@@ -53,10 +53,19 @@ pub fn run(args: DoctorArgs) -> Result<()> {
     } else {
         0
     };
-    let (registry_check, config_error) = match zoo_client::Config::load(&Default::default()) {
-        Ok(config) => (Some(zoo_client::reach::check_registry(&config)), None),
-        Err(e) => (None, Some(zoo_term::error_text(&anyhow::Error::from(e)))),
-    };
+    let (registry, registry_check, config_error) =
+        match zoo_client::Config::load(&Default::default()) {
+            Ok(config) => (
+                config.registry.clone(),
+                Some(zoo_client::reach::check_registry(&config)),
+                None,
+            ),
+            Err(e) => (
+                crate::settings::registry_url(),
+                None,
+                Some(zoo_term::error_text(&anyhow::Error::from(e))),
+            ),
+        };
     let report = Report {
         zoo_version: env!("CARGO_PKG_VERSION"),
         engine: std::env::current_exe().ok(),
@@ -68,7 +77,7 @@ pub fn run(args: DoctorArgs) -> Result<()> {
         cudnn_available: tch::Cuda::cudnn_is_available(),
         threads: tch::get_num_threads(),
         zoo_home: crate::settings::zoo_home(),
-        registry: crate::settings::registry_url(),
+        registry,
         registry_check,
         config_error,
         paths: zoo_client::config::state_paths()
